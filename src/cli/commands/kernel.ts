@@ -1,0 +1,105 @@
+import type { Argv, CommandModule } from 'yargs';
+import { SilicaError } from '../../core/errors.js';
+import { parseBytes, parsePositiveInt } from '../../core/units.js';
+import { DTYPES, type Dtype, type HardwareConfig } from '../../hw/config/schema.js';
+import { makeCuLayout } from '../../hw/gpu/cu-layout.js';
+import { firstNCus, fullCuSet, parseCuMask, type CuSet } from '../../hw/gpu/cu-mask.js';
+import { simulateKernel } from '../../hw/system.js';
+import { streamCost, type StreamOp } from '../../kernels/elementwise.js';
+import { gemmCost } from '../../kernels/gemm.js';
+import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
+
+function cuSetFrom(hw: HardwareConfig, args: { cus?: unknown; cuMask?: string }): CuSet {
+  const layout = makeCuLayout(hw.compute);
+  if (args.cus !== undefined && args.cuMask !== undefined) throw new SilicaError('--cus and --cu-mask: give one or the other, not both');
+  if (args.cus !== undefined) return firstNCus(layout, parsePositiveInt(args.cus, '--cus'));
+  if (args.cuMask !== undefined) return parseCuMask(layout, String(args.cuMask));
+  return fullCuSet(layout);
+}
+
+function withCuOptions<T>(y: Argv<T>) {
+  return y
+    .option('cus', { type: 'string', describe: 'run on the first N logical CUs (mask bits 0..N-1)' })
+    .option('cu-mask', { type: 'string', describe: 'hex CU mask, bit i = logical CU i (MI300X: bit i -> XCD i mod 8)' });
+}
+
+const gemm: CommandModule = {
+  command: 'gemm',
+  describe: 'simulate one GEMM (C[M,N] = A[M,K] B[K,N])',
+  builder: (y) =>
+    withCuOptions(withHwOptions(y))
+      .option('m', { type: 'string', demandOption: true })
+      .option('n', { type: 'string', demandOption: true })
+      .option('k', { type: 'string', demandOption: true })
+      .option('batch', { type: 'string', default: '1', describe: 'batched GEMM count' })
+      .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') }),
+  handler: (argv) => {
+    const args = argv as unknown as HwArgs & { m: string; n: string; k: string; batch: string; dtype: string; cus?: string; cuMask?: string };
+    if (!(DTYPES as readonly string[]).includes(args.dtype)) throw new SilicaError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${args.dtype}"`);
+    const hw = hardwareFrom(args);
+    const set = cuSetFrom(hw, args);
+    const shape = {
+      m: parsePositiveInt(args.m, '--m'),
+      n: parsePositiveInt(args.n, '--n'),
+      k: parsePositiveInt(args.k, '--k'),
+      batch: parsePositiveInt(args.batch, '--batch'),
+      dtype: args.dtype as Dtype,
+    };
+    const kernel = gemmCost(hw, shape, set);
+    const run = simulateKernel(hw, kernel, set);
+    const timeUs = run.timeNs / 1000;
+    const result = {
+      hw: hw.name,
+      ...shape,
+      cus: set.count,
+      time_us: timeUs,
+      tflops: kernel.flops / run.timeNs / 1000,
+      flops: kernel.flops,
+      hbm_read_bytes: kernel.hbmReadBytes,
+      hbm_write_bytes: kernel.hbmWriteBytes,
+      workgroups: kernel.workgroups,
+      tile_m: kernel.tile![0],
+      tile_n: kernel.tile![1],
+    };
+    if (args.json) printJson(result);
+    else printTable(Object.entries(result));
+  },
+};
+
+const stream: CommandModule = {
+  command: 'stream',
+  describe: 'simulate a STREAM-like kernel (BabelStream copy/scale/add/triad)',
+  builder: (y) =>
+    withCuOptions(withHwOptions(y))
+      .option('op', { choices: ['copy', 'scale', 'add', 'triad'] as const, default: 'copy' as const })
+      .option('bytes', { type: 'string', default: '4GiB', describe: 'size of each array (e.g. 4GiB)' }),
+  handler: (argv) => {
+    const args = argv as unknown as HwArgs & { op: StreamOp; bytes: string; cus?: string; cuMask?: string };
+    const hw = hardwareFrom(args);
+    const set = cuSetFrom(hw, args);
+    const arrayBytes = parseBytes(args.bytes, '--bytes');
+    if (arrayBytes <= 0) throw new SilicaError(`--bytes: expected a positive size, got "${args.bytes}"`);
+    const kernel = streamCost(args.op, arrayBytes);
+    const run = simulateKernel(hw, kernel, set);
+    const moved = kernel.hbmReadBytes + kernel.hbmWriteBytes;
+    const result = {
+      hw: hw.name,
+      op: args.op,
+      array_bytes: arrayBytes,
+      cus: set.count,
+      time_us: run.timeNs / 1000,
+      bytes_moved: moved,
+      achieved_gbps: moved / run.timeNs,
+      peak_gbps: hw.memory.hbm.peak_gbps,
+    };
+    if (args.json) printJson(result);
+    else printTable(Object.entries(result));
+  },
+};
+
+export const kernelCommand: CommandModule = {
+  command: 'kernel',
+  describe: 'simulate a single kernel (gemm | stream)',
+  builder: (y) => y.command(gemm).command(stream).demandCommand(1, 'kernel: expected a kernel kind (gemm or stream)'),
+  handler: () => {},
+};

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { SilicaError, oneLine } from '../core/errors.js';
+import { commands } from './commands/index.js';
+
+/**
+ * The CLI edge: parse flags, run a command, and turn any SilicaError into one line on stderr with
+ * a non-zero exit. Unexpected errors are bugs: they also print one line, plus a hint to report.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let failed = false;
+  const parser = yargs(argv)
+    .scriptName('silica')
+    .usage('$0 <command> [options]\n\nCycle-approximate simulator of GPU nodes running transformer workloads.')
+    .strict()
+    .demandCommand(1, 'expected a command (see silica --help)')
+    .recommendCommands()
+    .fail((msg, err) => {
+      failed = true;
+      reportError(err ?? new SilicaError(msg ?? 'invalid arguments'));
+    })
+    .help()
+    .wrap(Math.min(110, process.stdout.columns || 110));
+  for (const c of commands) parser.command(c);
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    if (!failed) reportError(err);
+    return 1;
+  }
+  return failed ? 1 : process.exitCode === undefined ? 0 : Number(process.exitCode);
+}
+
+function reportError(err: unknown): void {
+  if (err instanceof SilicaError) {
+    process.stderr.write(`silica: ${err.message}\n`);
+  } else if (err instanceof Error) {
+    process.stderr.write(`silica: internal error: ${oneLine(err.message)} (please report with the command line)\n`);
+    if (process.env.SILICA_DEBUG) process.stderr.write(`${err.stack}\n`);
+  } else {
+    process.stderr.write(`silica: ${oneLine(String(err))}\n`);
+  }
+}
+
+// A closed pipe (`silica ... | head`) is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+main(hideBin(process.argv)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    reportError(err);
+    process.exitCode = 1;
+  },
+);

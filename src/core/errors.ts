@@ -1,0 +1,38 @@
+/**
+ * Errors are values with context. Every user-facing failure (bad YAML, bad flag, bad trace) is a
+ * SilicaError whose message is one line naming where (file), what (field) and what was expected.
+ * The CLI edge prints `silica: <message>` and exits non-zero; it never prints a stack trace.
+ */
+export class SilicaError extends Error {
+  constructor(
+    message: string,
+    readonly where?: { file?: string; field?: string },
+  ) {
+    super(oneLine(message));
+    this.name = 'SilicaError';
+  }
+}
+
+/** Builds the canonical "file: field: expected X, got Y" message. */
+export function configError(file: string | undefined, field: string, expected: string, got?: unknown): SilicaError {
+  const gotText = got === undefined ? '' : `, got ${describe(got)}`;
+  const prefix = file ? `${file}: ` : '';
+  return new SilicaError(`${prefix}${field}: expected ${expected}${gotText}`, { file, field });
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+export function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Internal invariant violation: a bug in silica, not bad input. */
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`silica internal invariant violated: ${message}`);
+}

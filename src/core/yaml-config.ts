@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { fromJS, type Map as ImmutableMap } from 'immutable';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { z } from 'zod';
+import { SilicaError, describe } from './errors.js';
+
+/**
+ * Shared machinery for every YAML-configured object (hardware presets, experiments, sweeps):
+ * read, overlay `--set a.b.c=value` edits on an immutable tree, validate with a zod schema, and
+ * turn the first problem into a one-line "file: field: expected ..." error.
+ */
+
+export function readYamlFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new SilicaError(`${path}: cannot read file`, { file: path });
+  }
+  return parseYamlText(text, path);
+}
+
+export function parseYamlText(text: string, file: string): unknown {
+  try {
+    return parseYaml(text, { prettyErrors: false });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new SilicaError(`${file}: malformed YAML: ${msg}`, { file });
+  }
+}
+
+/** Parses "a.b.c=value" into a path and a YAML-typed scalar value. */
+export function parseOverlay(assignment: string): { path: string[]; value: unknown } {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0) throw new SilicaError(`--set: expected path=value (e.g. memory.hbm.efficiency=0.8), got "${assignment}"`);
+  const path = assignment.slice(0, eq).trim().split('.');
+  if (path.some((p) => p.length === 0)) throw new SilicaError(`--set: malformed path "${assignment.slice(0, eq)}"`);
+  const raw = assignment.slice(eq + 1);
+  return { path, value: parseYamlText(raw, '--set') };
+}
+
+/**
+ * Applies overlays to a raw tree. Each path must already exist (a typo should not silently add a
+ * field the schema would then reject with a less helpful message), unless `allowNew`.
+ */
+export function applyOverlays(raw: unknown, overlays: readonly string[], file: string, allowNew = false): unknown {
+  if (overlays.length === 0) return raw;
+  let tree = fromJS(raw) as ImmutableMap<string, unknown>;
+  for (const o of overlays) {
+    const { path, value } = parseOverlay(o);
+    const parentPath = path.slice(0, -1);
+    const parent = parentPath.length ? tree.getIn(parentPath) : tree;
+    if (!allowNew && (parent === undefined || !tree.hasIn(path))) {
+      throw new SilicaError(`--set ${path.join('.')}: no such field in ${file}`);
+    }
+    tree = tree.setIn(path, fromJS(value));
+  }
+  return tree.toJS();
+}
+
+export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: string): z.infer<T> {
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const field = issue.path.length ? issue.path.join('.') : '(top level)';
+  const got = valueAt(raw, issue.path as PropertyKey[]);
+  const gotText = issue.code === 'unrecognized_keys' ? '' : got === undefined ? ' (missing)' : `, got ${describe(got)}`;
+  let expected = issue.message.replace(/^Invalid input: /, '');
+  if (issue.code === 'unrecognized_keys') expected = `no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})`;
+  throw new SilicaError(`${file}: ${field}: ${expected}${gotText}`, { file, field });
+}
+
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+export function toYaml(value: unknown): string {
+  return stringifyYaml(value, { lineWidth: 0 });
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

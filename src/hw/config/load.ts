@@ -1,0 +1,56 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { SilicaError } from '../../core/errors.js';
+import { configsDir } from '../../core/paths.js';
+import { applyOverlays, deepFreeze, readYamlFile, validate } from '../../core/yaml-config.js';
+import { hardwareSchema, type HardwareConfig } from './schema.js';
+
+/** Names of the shipped hardware presets (configs/hw/*.yaml). */
+export function listPresets(): string[] {
+  return readdirSync(configsDir('hw'))
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => basename(f, '.yaml'))
+    .sort();
+}
+
+/** Resolves `--hw` (a preset name or a YAML path) to a file path. */
+export function resolveHardwarePath(nameOrPath: string): string {
+  if (nameOrPath.endsWith('.yaml') || nameOrPath.endsWith('.yml') || nameOrPath.includes('/')) {
+    if (!existsSync(nameOrPath)) throw new SilicaError(`--hw: no such file ${nameOrPath}`);
+    return nameOrPath;
+  }
+  const preset = join(configsDir('hw'), `${nameOrPath}.yaml`);
+  if (!existsSync(preset)) {
+    throw new SilicaError(`--hw: unknown preset "${nameOrPath}" (expected one of ${listPresets().join(', ')}, or a path to a YAML file)`);
+  }
+  return preset;
+}
+
+/** Loads, overlays and validates a hardware config; the result is deeply frozen. */
+export function loadHardware(nameOrPath: string, overlays: readonly string[] = []): HardwareConfig {
+  const path = resolveHardwarePath(nameOrPath);
+  const shown = path.includes('/configs/hw/') ? `configs/hw/${basename(path)}` : path;
+  const raw = applyOverlays(readYamlFile(path), overlays, shown);
+  const config = validate(hardwareSchema, raw, shown);
+  checkConsistency(config, shown);
+  return deepFreeze(config);
+}
+
+function checkConsistency(hw: HardwareConfig, file: string): void {
+  const c = hw.compute;
+  if (c.clock_sustained_mhz > c.clock_peak_mhz) {
+    throw new SilicaError(`${file}: compute.clock_sustained_mhz: expected at most clock_peak_mhz (${c.clock_peak_mhz}), got ${c.clock_sustained_mhz}`);
+  }
+  if (c.cu_groups > c.cus) {
+    throw new SilicaError(`${file}: compute.cu_groups: expected at most compute.cus (${c.cus}), got ${c.cu_groups}`);
+  }
+  const ic = hw.interconnect;
+  if (ic.topology === 'fully-connected' && ic.gpus_per_node > 1 && ic.links_per_gpu < ic.gpus_per_node - 1) {
+    throw new SilicaError(
+      `${file}: interconnect.links_per_gpu: a fully-connected node of ${ic.gpus_per_node} GPUs needs at least ${ic.gpus_per_node - 1} links per GPU, got ${ic.links_per_gpu}`,
+    );
+  }
+  if (ic.topology === 'ring' && ic.gpus_per_node > 2 && ic.links_per_gpu < 2) {
+    throw new SilicaError(`${file}: interconnect.links_per_gpu: a ring needs at least 2 links per GPU, got ${ic.links_per_gpu}`);
+  }
+}

@@ -1,0 +1,164 @@
+import { makeResource, type FlowDemand, type Resource } from '../../core/flow-network.js';
+import type { Flow, Simulator } from '../../core/simulator.js';
+import type { KernelCost } from '../../kernels/types.js';
+import type { HardwareConfig } from '../config/schema.js';
+import { makeCuLayout, type CuLayout } from './cu-layout.js';
+import { fullCuSet, type CuSet } from './cu-mask.js';
+import { hbmBytesPerNs, timeKernel, type KernelTiming } from './kernel-timing.js';
+
+/** One executed kernel, as every output (CSV, breakdown, Chrome trace) reports it. */
+export interface KernelRecord {
+  gpu: number;
+  stream: string;
+  name: string;
+  category: string;
+  pass?: string;
+  startNs: number;
+  endNs: number;
+  flops: number;
+  hbmReadBytes: number;
+  hbmWriteBytes: number;
+  cus: number;
+  shape?: Record<string, number | string>;
+  tile?: [number, number];
+}
+
+export interface LaunchOptions {
+  cuSet?: CuSet;
+  stream?: string;
+  pass?: string;
+  /** Flow priority on shared resources (arbitration policies use this). */
+  priority?: number;
+  /** Fractions of progress (0..1] at which to call back, e.g. output chunks completing. */
+  milestones?: Array<{ at: number; fire: () => void }>;
+  onStart?: () => void;
+  onComplete?: (record: KernelRecord) => void;
+  /** Precomputed timing (memoised by the caller). */
+  timing?: KernelTiming;
+}
+
+/**
+ * A GPU in the simulator: its CU groups and HBM as shared resources, and a kernel launcher that
+ * turns a kernel into one flow whose progress is limited by its critical path, by the CU time it
+ * needs on each group (co-running kernels on overlapping CUs share it) and by DRAM bandwidth
+ * (shared with every other flow on this GPU's HBM: kernels, DMA, NMC updates).
+ */
+export class Gpu {
+  readonly layout: CuLayout;
+  readonly allCus: CuSet;
+  readonly hbm: Resource;
+  readonly cuGroups: Resource[];
+  readonly records: KernelRecord[] = [];
+  recordKernels = true;
+
+  constructor(
+    readonly sim: Simulator,
+    readonly hw: HardwareConfig,
+    readonly index: number,
+    options: { hbmTimeline?: boolean } = {},
+  ) {
+    this.layout = makeCuLayout(hw.compute);
+    this.allCus = fullCuSet(this.layout);
+    this.hbm = sim.addResource(makeResource(`gpu${index}.hbm`, hbmBytesPerNs(hw), { timeline: options.hbmTimeline }));
+    this.cuGroups = Array.from(this.layout.cusInGroup, (n, g) => sim.addResource(makeResource(`gpu${index}.cugroup${g}`, n)));
+  }
+
+  timing(kernel: KernelCost, cuSet: CuSet = this.allCus): KernelTiming {
+    return timeKernel(this.hw, this.layout, cuSet, kernel);
+  }
+
+  /** Launches a kernel now; it starts running after its fixed launch latency. */
+  launch(kernel: KernelCost, options: LaunchOptions = {}): void {
+    const cuSet = options.cuSet ?? this.allCus;
+    const t = options.timing ?? this.timing(kernel, cuSet);
+    const sim = this.sim;
+    const issuedNs = sim.nowNs;
+    sim.after(t.fixedNs, () => {
+      options.onStart?.();
+      const demands: FlowDemand[] = [];
+      if (t.hbmBytes > 0) demands.push({ resource: this.hbm, perUnit: t.hbmBytes });
+      t.cuNsPerGroup.forEach((cuNs, g) => {
+        if (cuNs > 0) demands.push({ resource: this.cuGroups[g]!, perUnit: cuNs });
+      });
+      const finish = () => {
+        const record: KernelRecord = {
+          gpu: this.index,
+          stream: options.stream ?? 'compute',
+          name: kernel.name,
+          category: kernel.category,
+          pass: options.pass,
+          startNs: issuedNs,
+          endNs: sim.nowNs,
+          flops: kernel.flops,
+          hbmReadBytes: kernel.hbmReadBytes,
+          hbmWriteBytes: kernel.hbmWriteBytes,
+          cus: cuSet.count,
+          shape: kernel.shape,
+          tile: kernel.tile,
+        };
+        if (this.recordKernels) this.records.push(record);
+        sim.stats.add(`gpu${this.index}.hbm.read_bytes`, kernel.hbmReadBytes);
+        sim.stats.add(`gpu${this.index}.hbm.write_bytes`, kernel.hbmWriteBytes);
+        sim.stats.add(`gpu${this.index}.flops`, kernel.flops);
+        sim.stats.add(`gpu${this.index}.kernels`, 1);
+        options.onComplete?.(record);
+      };
+      if (demands.length === 0 && t.criticalNs <= 0) {
+        finish();
+        return;
+      }
+      const flow: Flow = sim.startFlow({
+        name: kernel.name,
+        amount: 1,
+        demands,
+        maxRate: t.criticalNs > 0 ? 1 / t.criticalNs : Infinity,
+        priority: options.priority ?? 1,
+        milestones: options.milestones,
+        onComplete: finish,
+      });
+      void flow;
+    });
+  }
+}
+
+/**
+ * An in-order queue of kernels bound to a CU set, like a HIP/CUDA stream (a CU-masked stream on
+ * AMD). Kernels of different streams co-run; kernels of one stream run back to back.
+ */
+export class Stream {
+  private queue: Array<{ kernel: KernelCost; options: LaunchOptions }> = [];
+  private busy = false;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly name: string,
+    public cuSet: CuSet = gpu.allCus,
+  ) {}
+
+  get idle(): boolean {
+    return !this.busy && this.queue.length === 0;
+  }
+
+  enqueue(kernel: KernelCost, options: LaunchOptions = {}): void {
+    this.queue.push({ kernel, options });
+    if (!this.busy) this.next();
+  }
+
+  private next(): void {
+    const item = this.queue.shift();
+    if (!item) {
+      this.busy = false;
+      return;
+    }
+    this.busy = true;
+    this.gpu.launch(item.kernel, {
+      ...item.options,
+      cuSet: item.options.cuSet ?? this.cuSet,
+      stream: this.name,
+      onComplete: (record) => {
+        item.options.onComplete?.(record);
+        this.next();
+      },
+    });
+  }
+}

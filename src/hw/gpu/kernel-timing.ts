@@ -1,0 +1,81 @@
+import { SilicaError } from '../../core/errors.js';
+import type { KernelCost } from '../../kernels/types.js';
+import type { Dtype, HardwareConfig } from '../config/schema.js';
+import type { CuLayout } from './cu-layout.js';
+import type { CuSet } from './cu-mask.js';
+import { placeWorkgroups } from './dispatcher.js';
+
+/**
+ * Pure timing of one kernel on a CU set in isolation, the inputs the executor turns into a flow.
+ *
+ * One workgroup on an otherwise idle CU takes the longer of its arithmetic (matrix FLOPs at the
+ * MFMA/tensor rate times the pipes' achievable utilisation, plus vector FLOPs) and its CU-side data
+ * movement (bytes at the CU's request bandwidth). The kernel's compute-side critical path is the
+ * most-loaded CU's workgroups back to back; DRAM traffic is shared with co-runners by the flow
+ * solver. Isolated time = launch/latency + max(critical path, DRAM bytes / achievable bandwidth).
+ */
+export interface KernelTiming {
+  wgNs: number;
+  criticalNs: number;
+  /** CU-ns the kernel needs on each CU group. */
+  cuNsPerGroup: Float64Array;
+  /** Bytes of DRAM channel time (reads + writes + NMC update cost). */
+  hbmBytes: number;
+  /** Launch plus first-access latency: paid once, not overlapped with other work of the kernel. */
+  fixedNs: number;
+  isolatedNs: number;
+}
+
+export function clockGhz(hw: HardwareConfig): number {
+  return hw.compute.clock_sustained_mhz / 1000;
+}
+
+/** Matrix FLOP/ns of one CU for a dtype; falls back to the vector ALUs where the part has no MMA for it. */
+export function matrixFlopsPerNsPerCu(hw: HardwareConfig, dtype: Dtype): number {
+  const c = hw.compute;
+  const perClock = c.matrix_flops_per_clock_per_cu[dtype] || vectorPerClock(hw, dtype);
+  if (!perClock) throw new SilicaError(`dtype ${dtype}: not supported by ${hw.name} (no matrix or vector rate in compute.matrix_flops_per_clock_per_cu)`);
+  const utilisation = c.matrix_flops_per_clock_per_cu[dtype] ? c.matrix_pipe_utilization : c.vector_pipe_utilization;
+  return perClock * clockGhz(hw) * utilisation;
+}
+
+export function vectorFlopsPerNsPerCu(hw: HardwareConfig, dtype: Dtype): number {
+  const perClock = vectorPerClock(hw, dtype) || vectorPerClock(hw, 'fp32');
+  return perClock * clockGhz(hw) * hw.compute.vector_pipe_utilization;
+}
+
+function vectorPerClock(hw: HardwareConfig, dtype: Dtype): number {
+  const v = hw.compute.vector_flops_per_clock_per_cu;
+  return v[dtype] ?? (dtype === 'tf32' ? v.fp32 ?? 0 : 0);
+}
+
+export function hbmBytesPerNs(hw: HardwareConfig): number {
+  return hw.memory.hbm.peak_gbps * hw.memory.hbm.efficiency;
+}
+
+export function cuBytesPerNs(hw: HardwareConfig): number {
+  return hw.compute.l1_bytes_per_clock_per_cu * clockGhz(hw);
+}
+
+export function kernelHbmBytes(hw: HardwareConfig, k: KernelCost): number {
+  return k.hbmReadBytes + k.hbmWriteBytes + (k.nmcUpdateBytes ?? 0) * hw.memory.nmc.update_cost_factor;
+}
+
+export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): KernelTiming {
+  const w = k.perWorkgroup;
+  const computeNs =
+    (w.matrixFlops > 0 ? w.matrixFlops / matrixFlopsPerNsPerCu(hw, k.dtype) : 0) +
+    (w.vectorFlops > 0 ? w.vectorFlops / vectorFlopsPerNsPerCu(hw, k.dtype) : 0);
+  const moveNs = w.cuBytes / cuBytesPerNs(hw);
+  const wgNs = Math.max(computeNs, moveNs);
+  const hbmBytes = kernelHbmBytes(hw, k);
+  const fixedNs = hw.compute.kernel_launch_ns + (hbmBytes > 0 ? hw.memory.hbm.latency_ns : 0);
+  if (k.workgroups <= 0) {
+    return { wgNs: 0, criticalNs: 0, cuNsPerGroup: new Float64Array(layout.groups), hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw) };
+  }
+  const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
+  const criticalNs = placement.maxPerCu * wgNs;
+  const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
+  const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
+  return { wgNs, criticalNs, cuNsPerGroup, hbmBytes, fixedNs, isolatedNs };
+}

@@ -1,0 +1,50 @@
+import { Simulator } from '../core/simulator.js';
+import { SilicaError } from '../core/errors.js';
+import type { KernelCost } from '../kernels/types.js';
+import type { HardwareConfig } from './config/schema.js';
+import { Gpu, type KernelRecord } from './gpu/gpu.js';
+import type { CuSet } from './gpu/cu-mask.js';
+
+export interface SystemOptions {
+  /** Record per-resource usage timelines of HBM (for DRAM traffic plots). */
+  hbmTimeline?: boolean;
+}
+
+/**
+ * A node: GPUs sharing one simulator clock. Interconnect, DMA engines and the track-and-trigger
+ * unit attach to it (see src/hw/link, src/hw/dma, src/hw/t3).
+ */
+export class System {
+  readonly sim = new Simulator();
+  readonly gpus: Gpu[];
+
+  constructor(
+    readonly hw: HardwareConfig,
+    gpuCount = 1,
+    options: SystemOptions = {},
+  ) {
+    if (!Number.isInteger(gpuCount) || gpuCount < 1) throw new SilicaError(`--gpus: expected a positive whole number, got ${gpuCount}`);
+    this.gpus = Array.from({ length: gpuCount }, (_, i) => new Gpu(this.sim, hw, i, { hbmTimeline: options.hbmTimeline }));
+  }
+
+  get records(): KernelRecord[] {
+    return this.gpus.flatMap((g) => g.records).sort((a, b) => a.startNs - b.startNs || a.gpu - b.gpu);
+  }
+}
+
+export interface KernelRun {
+  kernel: KernelCost;
+  timeNs: number;
+  cus: number;
+}
+
+/** Simulates one kernel alone on one GPU (optionally on a CU subset). */
+export function simulateKernel(hw: HardwareConfig, kernel: KernelCost, cuSet?: CuSet): KernelRun {
+  const system = new System(hw, 1);
+  const gpu = system.gpus[0]!;
+  const set = cuSet ?? gpu.allCus;
+  let endNs = 0;
+  gpu.launch(kernel, { cuSet: set, onComplete: (r) => (endNs = r.endNs) });
+  system.sim.run();
+  return { kernel, timeNs: endNs, cus: set.count };
+}

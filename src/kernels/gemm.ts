@@ -1,0 +1,102 @@
+import { SilicaError } from '../core/errors.js';
+import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../hw/config/schema.js';
+import { makeCuLayout } from '../hw/gpu/cu-layout.js';
+import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
+import { timeKernel } from '../hw/gpu/kernel-timing.js';
+import type { KernelCost, OpCategory } from './types.js';
+
+export interface GemmShape {
+  m: number;
+  n: number;
+  k: number;
+  /** Independent GEMMs in one launch (batched GEMM, e.g. attention's per-head products). */
+  batch?: number;
+  dtype: Dtype;
+  /** Output dtype (defaults to the input dtype; fp32 accumulate-and-store when 'fp32'). */
+  outDtype?: Dtype;
+  name?: string;
+  category?: OpCategory;
+}
+
+/**
+ * GEMM as a BLAS library runs it: a grid of M x N macro-tiles, each workgroup looping over K.
+ *
+ * Tile choice mimics the libraries' heuristic: among the preset's macro-tiles pick the one with
+ * the shortest estimated time, counting wave quantisation (ceil(tiles / CUs)), the work wasted on
+ * padded edge tiles and the DRAM traffic the tile's reuse implies. Skinny problems that cannot
+ * fill the part are split along K (split-K), as GEMV-like decode kernels are. The candidate set
+ * (tiles x split factors) does not depend on the shape and each candidate's time is monotone in
+ * M, N and K, so the chosen time is monotone too: no shape gets faster by growing.
+ *
+ * DRAM reads: if both operands fit in half of the last-level cache they are read once; otherwise
+ * each wave of concurrently running tiles (a near-square block of pm x pn tiles, as an L2-friendly
+ * swizzle makes it) streams pm row-panels of A and pn column-panels of B over K.
+ */
+const SPLIT_K_FACTORS = [1, 2, 4, 8, 16, 32];
+
+export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | CuSet): KernelCost {
+  const layout = makeCuLayout(hw.compute);
+  const cuSet = typeof cus === 'object' ? cus : firstNCus(layout, cus ?? hw.compute.cus);
+  const cuCount = cuSet.count;
+  const { m, n, k } = shape;
+  const batch = shape.batch ?? 1;
+  for (const [field, v] of [['m', m], ['n', n], ['k', k], ['batch', batch]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new SilicaError(`gemm --${field}: expected a positive whole number, got ${v}`);
+  }
+  let best: { cost: KernelCost; estNs: number } | undefined;
+  for (const [tm, tn] of hw.compute.gemm_tiles) {
+    for (const splitK of SPLIT_K_FACTORS) {
+      const cost = gemmWithTile(hw, shape, batch, tm, tn, splitK, cuCount);
+      const estNs = timeKernel(hw, layout, cuSet, cost).isolatedNs;
+      if (!best || estNs < best.estNs * (1 - 1e-9)) best = { cost, estNs };
+    }
+  }
+  return best!.cost;
+}
+
+function gemmWithTile(hw: HardwareConfig, shape: GemmShape, batch: number, tm: number, tn: number, splitK: number, cuCount: number): KernelCost {
+  const { m, n, k, dtype } = shape;
+  const b = DTYPE_BYTES[dtype];
+  const ob = DTYPE_BYTES[shape.outDtype ?? dtype];
+  const tilesM = Math.ceil(m / tm);
+  const tilesN = Math.ceil(n / tn);
+  const tiles = tilesM * tilesN * batch;
+  const kPerSplit = Math.ceil(k / splitK);
+  const workgroups = tiles * splitK;
+
+  const aBytes = m * k * b;
+  const bBytes = k * n * b;
+  const cacheBytes = hw.memory.llc?.bytes ?? hw.memory.l2.bytes;
+  let readPerBatch: number;
+  if (aBytes + bBytes <= cacheBytes / 2) {
+    readPerBatch = aBytes + bBytes;
+  } else {
+    const concurrent = Math.min(tilesM * tilesN, cuCount);
+    // Near-square block first, then widen whichever side the matrix does not cap.
+    let pn = Math.min(tilesN, Math.max(1, Math.round(Math.sqrt((concurrent * tm) / tn))));
+    const pm = Math.min(tilesM, Math.ceil(concurrent / pn));
+    pn = Math.min(tilesN, Math.ceil(concurrent / pm));
+    const waves = Math.ceil((tilesM * tilesN) / (pm * pn));
+    const perWave = (Math.min(pm * tm, m) + Math.min(pn * tn, n)) * k * b;
+    readPerBatch = Math.max(aBytes + bBytes, waves * perWave);
+  }
+  // Split-K partials are written in fp32 and reduced; the extra traffic is real.
+  const partialBytes = splitK > 1 ? m * n * 4 * splitK * 2 : 0;
+  return {
+    name: shape.name ?? `gemm_${m}x${n}x${k}${batch > 1 ? `_b${batch}` : ''}`,
+    category: shape.category ?? 'gemm',
+    workgroups,
+    perWorkgroup: {
+      matrixFlops: 2 * tm * tn * kPerSplit,
+      vectorFlops: 0,
+      cuBytes: (tm + tn) * kPerSplit * b + tm * tn * (splitK > 1 ? 4 : ob),
+    },
+    dtype,
+    flops: 2 * m * n * k * batch,
+    hbmReadBytes: readPerBatch * batch + partialBytes / 2,
+    hbmWriteBytes: m * n * ob * batch + partialBytes / 2,
+    shape: { m, n, k, batch, dtype },
+    tile: [tm, tn],
+  };
+}
+

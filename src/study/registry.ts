@@ -1,0 +1,47 @@
+import type { z } from 'zod';
+
+/**
+ * Experiment kinds, keyed by the `kind:` field of an experiment YAML (configs/experiments/*.yaml).
+ * `silica run FILE --out DIR` and `silica sweep` both resolve a kind here, validate the file with its
+ * schema and call `run`. A new study is one file that calls `registerExperiment` plus one import
+ * line in src/study/index.ts.
+ */
+export interface ExperimentContext {
+  /** Output directory, when the caller wants files (figures, extra tables). */
+  outDir?: string;
+  /** Progress callback: fraction done in [0, 1] and a short label. */
+  progress?: (fraction: number, label: string) => void;
+  /** Directory of the experiment file, for resolving relative paths inside it. */
+  baseDir?: string;
+}
+
+export interface ExperimentResult {
+  /** Tidy rows: one observation per row, units in column names. */
+  rows: Array<Record<string, string | number | boolean>>;
+  /** Headline figures (geomeans, goodput, ...) for the summary JSON. */
+  summary?: Record<string, unknown>;
+  /** Files the experiment wrote under outDir (relative paths), e.g. SVG figures. */
+  files?: string[];
+}
+
+export interface ExperimentKind<S extends z.ZodType = z.ZodType> {
+  name: string;
+  description: string;
+  schema: S;
+  run(config: z.infer<S>, ctx: ExperimentContext): Promise<ExperimentResult> | ExperimentResult;
+}
+
+const kinds = new Map<string, ExperimentKind>();
+
+export function registerExperiment<S extends z.ZodType>(kind: ExperimentKind<S>): void {
+  if (kinds.has(kind.name)) throw new Error(`experiment kind ${kind.name} registered twice`);
+  kinds.set(kind.name, kind as unknown as ExperimentKind);
+}
+
+export function experimentKind(name: string): ExperimentKind | undefined {
+  return kinds.get(name);
+}
+
+export function experimentKinds(): string[] {
+  return [...kinds.keys()].sort();
+}

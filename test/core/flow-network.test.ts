@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { makeResource } from '../../src/core/flow-network.js';
+import { Simulator } from '../../src/core/simulator.js';
+
+describe('flow network (max-min fair sharing)', () => {
+  it('splits a link evenly between two equal flows and conserves bytes', () => {
+    const sim = new Simulator();
+    const link = makeResource('link', 10); // 10 B/ns
+    const done: number[] = [];
+    sim.startFlow({ name: 'a', amount: 100, demands: [{ resource: link, perUnit: 1 }], onComplete: () => done.push(sim.nowNs) });
+    sim.startFlow({ name: 'b', amount: 300, demands: [{ resource: link, perUnit: 1 }], onComplete: () => done.push(sim.nowNs) });
+    sim.run();
+    // Both at 5 B/ns until a finishes at t=20 (100 B), then b alone at 10 B/ns: 200 B left -> t=40.
+    expect(done[0]).toBeCloseTo(20, 9);
+    expect(done[1]).toBeCloseTo(40, 9);
+    expect(link.usedIntegral).toBeCloseTo(400, 6);
+  });
+
+  it('gives a capped flow its cap and the rest to the other', () => {
+    const sim = new Simulator();
+    const r = makeResource('hbm', 10);
+    const a = sim.startFlow({ name: 'a', amount: 1e9, demands: [{ resource: r, perUnit: 1 }], maxRate: 2 });
+    const b = sim.startFlow({ name: 'b', amount: 1e9, demands: [{ resource: r, perUnit: 1 }] });
+    sim.run(1);
+    expect(a.rate).toBeCloseTo(2, 9);
+    expect(b.rate).toBeCloseTo(8, 9);
+  });
+
+  it('serves higher priority first (strict priority arbitration)', () => {
+    const sim = new Simulator();
+    const r = makeResource('hbm', 10);
+    const hi = sim.startFlow({ name: 'gemm', amount: 1e9, demands: [{ resource: r, perUnit: 1 }], maxRate: 7, priority: 2 });
+    const lo = sim.startFlow({ name: 'dma', amount: 1e9, demands: [{ resource: r, perUnit: 1 }], priority: 1 });
+    sim.run(1);
+    expect(hi.rate).toBeCloseTo(7, 9);
+    expect(lo.rate).toBeCloseTo(3, 9);
+  });
+
+  it('fires milestones in order at the right times', () => {
+    const sim = new Simulator();
+    const r = makeResource('link', 1);
+    const at: number[] = [];
+    sim.startFlow({
+      name: 'x',
+      amount: 10,
+      demands: [{ resource: r, perUnit: 1 }],
+      milestones: [2, 5, 10].map((m) => ({ at: m, fire: () => at.push(sim.nowNs) })),
+    });
+    sim.run();
+    expect(at.map((t) => Math.round(t * 1e6) / 1e6)).toEqual([2, 5, 10]);
+  });
+});

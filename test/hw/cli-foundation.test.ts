@@ -1,0 +1,61 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { expectOneLineError, silica, silicaJson } from '../helpers/cli.js';
+
+describe('silica CLI (foundation)', () => {
+  it('kernel gemm prints the documented JSON fields', () => {
+    const r = silicaJson(['kernel', 'gemm', '--hw', 'mi300x', '--m', '8192', '--n', '8192', '--k', '8192', '--dtype', 'bf16']);
+    for (const f of ['time_us', 'tflops', 'hbm_read_bytes', 'hbm_write_bytes', 'workgroups']) expect(r).toHaveProperty(f);
+    expect(r.tflops as number).toBeGreaterThan(100);
+  });
+
+  it('kernel stream prints achieved_gbps', () => {
+    const r = silicaJson(['kernel', 'stream', '--hw', 'h100-sxm', '--op', 'triad', '--bytes', '4GiB']);
+    expect(r.achieved_gbps as number).toBeGreaterThan(2000);
+    expect(r.achieved_gbps as number).toBeLessThan(3350);
+  });
+
+  it('--cus and --cu-mask restrict the CUs', () => {
+    const r = silicaJson(['kernel', 'gemm', '--m', '8192', '--n', '8192', '--k', '8192', '--cus', '152']);
+    expect(r.cus).toBe(152);
+    const m = silicaJson(['kernel', 'gemm', '--m', '4096', '--n', '4096', '--k', '4096', '--cu-mask', '0xFFFF']);
+    expect(m.cus).toBe(16);
+  });
+
+  it('hw list and hw show work, and --set overlays a field', () => {
+    expect(silica(['hw', 'list']).stdout).toContain('mi300x');
+    const shown = silicaJson<{ memory: { hbm: { efficiency: number } } }>(['hw', 'show', 'mi300x', '--set', 'memory.hbm.efficiency=0.5']);
+    expect(shown.memory.hbm.efficiency).toBe(0.5);
+  });
+
+  it('accepts a YAML path for --hw', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-'));
+    const shown = silica(['hw', 'show', 'configs/hw/a100-sxm.yaml', '--json']);
+    expect(shown.code).toBe(0);
+    writeFileSync(join(dir, 'x.yaml'), shown.stdout);
+    expect(silicaJson(['kernel', 'stream', '--hw', join(dir, 'x.yaml')]).hw).toBe('a100-sxm');
+  });
+
+  describe('bad input gives one line and a non-zero exit', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-bad-'));
+    it('unknown preset', () => expectOneLineError(silica(['kernel', 'gemm', '--hw', 'mi999', '--m', '1', '--n', '1', '--k', '1']), /unknown preset "mi999"/));
+    it('malformed YAML', () => {
+      writeFileSync(join(dir, 'bad.yaml'), 'name: [unclosed\n  compute: {');
+      expectOneLineError(silica(['hw', 'show', join(dir, 'bad.yaml')]), /malformed YAML/);
+    });
+    it('a field of the wrong type names file and field', () => {
+      const text = silica(['hw', 'show', 'mi300x']).stdout.replace('cus: 304', 'cus: -3');
+      writeFileSync(join(dir, 'neg.yaml'), text);
+      expectOneLineError(silica(['hw', 'show', join(dir, 'neg.yaml')]), /neg\.yaml: compute\.cus: .*-3/);
+    });
+    it('negative size', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '-5', '--n', '1', '--k', '1']), /--m: expected a positive whole number/));
+    it('non-integer size', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '12.5', '--n', '1', '--k', '1']), /--m: expected a positive whole number/));
+    it('unknown dtype', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--dtype', 'fp4']), /--dtype: expected one of/));
+    it('mask wider than the part', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--cu-mask', '0x1' + '0'.repeat(80)]), /part has only 304 CUs/));
+    it('bad --set path', () => expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.nope=1']), /no such field/));
+    it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
+    it('unknown flag', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--bogus', '1']), /Unknown argument/));
+  });
+});

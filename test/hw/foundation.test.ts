@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { loadHardware, listPresets } from '../../src/hw/config/load.js';
+import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
+import { firstNCus, parseCuMask, fullCuSet } from '../../src/hw/gpu/cu-mask.js';
+import { simulateKernel } from '../../src/hw/system.js';
+import { gemmCost } from '../../src/kernels/gemm.js';
+import { streamCost } from '../../src/kernels/elementwise.js';
+import { hbmBytesPerNs, matrixFlopsPerNsPerCu } from '../../src/hw/gpu/kernel-timing.js';
+import type { Dtype } from '../../src/hw/config/schema.js';
+
+const gemmTflops = (hw: string, m: number, n: number, k: number, dtype: Dtype = 'bf16') => {
+  const cfg = loadHardware(hw);
+  const kernel = gemmCost(cfg, { m, n, k, dtype });
+  const run = simulateKernel(cfg, kernel);
+  return { tflops: kernel.flops / run.timeNs / 1000, timeNs: run.timeNs, kernel, cfg };
+};
+
+describe('hardware presets', () => {
+  it('ships every preset the design card names and each validates', () => {
+    const names = listPresets();
+    for (const p of ['mi300x', 'mi250x-gcd', 'mi210', 'mi100', 'h100-sxm', 'a100-sxm', 't3-baseline']) {
+      expect(names).toContain(p);
+      expect(loadHardware(p).name).toBe(p);
+    }
+  });
+
+  it('peak matrix rates reproduce the spec sheets at the peak clock', () => {
+    const mi = loadHardware('mi300x');
+    expect((mi.compute.cus * mi.compute.matrix_flops_per_clock_per_cu.bf16! * mi.compute.clock_peak_mhz) / 1e6).toBeCloseTo(1307.4, 0);
+    const h = loadHardware('h100-sxm');
+    expect((h.compute.cus * h.compute.matrix_flops_per_clock_per_cu.bf16! * 1830) / 1e6).toBeCloseTo(989.4, 0);
+  });
+});
+
+describe('MI300X CU masks', () => {
+  const layout = makeCuLayout(loadHardware('mi300x').compute);
+  it('maps bit i to XCD i mod 8', () => {
+    const set = parseCuMask(layout, '0x3F');
+    expect(Array.from(set.perGroup)).toEqual([1, 1, 1, 1, 1, 1, 0, 0]);
+    const xcd0 = parseCuMask(layout, '0x0101010101');
+    expect(Array.from(xcd0.perGroup)).toEqual([5, 0, 0, 0, 0, 0, 0, 0]);
+  });
+  it('spreads --cus N evenly over XCDs', () => {
+    expect(Array.from(firstNCus(layout, 152).perGroup)).toEqual(Array(8).fill(19));
+  });
+  it('reports a mask that starves an XCD instead of ignoring it', () => {
+    const cfg = loadHardware('mi300x');
+    const kernel = gemmCost(cfg, { m: 4096, n: 4096, k: 4096, dtype: 'bf16' });
+    expect(() => simulateKernel(cfg, kernel, parseCuMask(layout, '0x3F'))).toThrow(/XCD 6, 7 without CUs/);
+  });
+  it('rejects a mask wider than the part', () => {
+    expect(() => parseCuMask(layout, '0x1' + '0'.repeat(76))).toThrow(/bit 304 is set but the part has only 304 CUs/);
+  });
+});
+
+describe('GEMM model against measured max-achievable figures (±15%)', () => {
+  // Reference: hardware.md B1.1 (S24 for MI300X, S25 for H100 and A100).
+  const cases: Array<[string, number, number, number, number]> = [
+    ['mi300x', 4096, 4864, 32896, 708],
+    ['h100-sxm', 2048, 2048, 13312, 794.5],
+    ['a100-sxm', 1024, 10240, 5120, 271.2],
+  ];
+  for (const [hw, m, n, k, measured] of cases) {
+    it(`${hw} bf16 ${m}x${n}x${k} ~ ${measured} TFLOP/s`, () => {
+      const { tflops } = gemmTflops(hw, m, n, k);
+      expect(Math.abs(tflops / measured - 1)).toBeLessThan(0.15);
+    });
+  }
+});
+
+describe('STREAM model against BabelStream (±10%)', () => {
+  // hardware.md B2 (S23): copy / mul / add / triad in TB/s.
+  const measured: Record<string, number[]> = { mi300x: [4.11, 4.26, 4.14, 4.09], 'h100-sxm': [2.9, 2.9, 2.97, 2.97], 'a100-sxm': [1.61, 1.61, 1.7, 1.7] };
+  for (const [hw, figures] of Object.entries(measured)) {
+    (['copy', 'scale', 'add', 'triad'] as const).forEach((op, i) => {
+      it(`${hw} ${op}`, () => {
+        const cfg = loadHardware(hw);
+        const kernel = streamCost(op, 2 ** 30);
+        const run = simulateKernel(cfg, kernel);
+        const tbps = (kernel.hbmReadBytes + kernel.hbmWriteBytes) / run.timeNs / 1000;
+        expect(Math.abs(tbps / figures[i]! - 1)).toBeLessThan(0.1);
+      });
+    });
+  }
+});
+
+describe('physics and invariants', () => {
+  const cfg = loadHardware('mi300x');
+  it('is never faster than peak compute or peak bandwidth', () => {
+    for (const [m, n, k] of [[64, 64, 64], [8192, 8192, 8192], [1, 4096, 4096], [13, 17, 19], [100000, 128, 128]]) {
+      for (const dtype of ['fp32', 'fp16', 'bf16', 'fp8'] as Dtype[]) {
+        const kernel = gemmCost(cfg, { m: m!, n: n!, k: k!, dtype });
+        const t = simulateKernel(cfg, kernel).timeNs;
+        const peakFlopsPerNs = (cfg.compute.cus * cfg.compute.matrix_flops_per_clock_per_cu[dtype]! * cfg.compute.clock_peak_mhz) / 1000;
+        expect(kernel.flops / t).toBeLessThanOrEqual(peakFlopsPerNs);
+        expect((kernel.hbmReadBytes + kernel.hbmWriteBytes) / t).toBeLessThanOrEqual(cfg.memory.hbm.peak_gbps);
+      }
+    }
+  });
+
+  it('time is non-decreasing in M, N, K and bytes', () => {
+    const time = (m: number, n: number, k: number) => simulateKernel(cfg, gemmCost(cfg, { m, n, k, dtype: 'bf16' })).timeNs;
+    for (const base of [256, 1000, 4096]) {
+      let prev = 0;
+      for (let m = base; m <= base * 8; m += base / 2) {
+        const t = time(m, base, base);
+        expect(t).toBeGreaterThanOrEqual(prev * (1 - 1e-9));
+        prev = t;
+      }
+      prev = 0;
+      for (let k = base; k <= base * 8; k += base / 2) {
+        const t = time(base, base, k);
+        expect(t).toBeGreaterThanOrEqual(prev * (1 - 1e-9));
+        prev = t;
+      }
+      prev = 0;
+      for (let n = base; n <= base * 8; n += base / 2) {
+        const t = time(base, n, base);
+        expect(t).toBeGreaterThanOrEqual(prev * (1 - 1e-9));
+        prev = t;
+      }
+    }
+    let prev = 0;
+    for (let bytes = 2 ** 20; bytes <= 2 ** 32; bytes *= 2) {
+      const t = simulateKernel(cfg, streamCost('copy', bytes)).timeNs;
+      expect(t).toBeGreaterThan(prev);
+      prev = t;
+    }
+  });
+
+  it('halving the CUs roughly doubles a compute-bound GEMM and barely changes a copy', () => {
+    const layout = makeCuLayout(cfg.compute);
+    const gemm = gemmCost(cfg, { m: 8192, n: 8192, k: 8192, dtype: 'bf16' });
+    const half = firstNCus(layout, 152);
+    const gemmHalf = gemmCost(cfg, { m: 8192, n: 8192, k: 8192, dtype: "bf16" }, half);
+    const ratio = simulateKernel(cfg, gemmHalf, half).timeNs / simulateKernel(cfg, gemm, fullCuSet(layout)).timeNs;
+    expect(ratio).toBeGreaterThan(1.8);
+    expect(ratio).toBeLessThan(2.2);
+    const copy = streamCost('copy', 2 ** 30);
+    const copyRatio = simulateKernel(cfg, copy, half).timeNs / simulateKernel(cfg, copy).timeNs;
+    expect(copyRatio).toBeLessThan(1.1);
+  });
+
+  it('identical inputs give identical outputs', () => {
+    const a = gemmTflops('h100-sxm', 3000, 5000, 7000);
+    const b = gemmTflops('h100-sxm', 3000, 5000, 7000);
+    expect(a.timeNs).toBe(b.timeNs);
+    expect(a.kernel).toEqual(b.kernel);
+  });
+
+  it('rates helpers agree with the config', () => {
+    expect(hbmBytesPerNs(cfg)).toBeCloseTo(5325 * 0.78, 6);
+    expect(matrixFlopsPerNsPerCu(cfg, 'bf16')).toBeCloseTo(2048 * 1.207 * 0.94, 6);
+  });
+});
