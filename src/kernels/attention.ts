@@ -56,6 +56,8 @@ export function flashAttentionCost(s: AttentionShape): KernelCost {
     perWorkgroup: {
       matrixFlops: matrixFlops / workgroups,
       vectorFlops: vectorFlops / workgroups,
+      // One exp per attended score (twice in backward: recomputed probabilities).
+      transcendentalOps: (pairs * (s.backward ? 2 : 1)) / workgroups,
       cuBytes: perWgKvBytes + (qo * 2) / workgroups,
     },
     dtype: s.dtype,

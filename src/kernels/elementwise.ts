@@ -12,6 +12,8 @@ export interface ElementwiseShape {
   /** Tensors of `elements` written. */
   outputs: number;
   flopsPerElement: number;
+  /** Special-function ops per element (GELU's tanh/erf, exp in a fused softmax...). */
+  transcendentalsPerElement?: number;
   dtype: Dtype;
   /** Extra bytes read beyond the element tensors (e.g. a bias vector, a dropout mask). */
   extraReadBytes?: number;
@@ -32,7 +34,12 @@ export function elementwiseCost(s: ElementwiseShape): KernelCost {
     name: s.name,
     category: s.category ?? 'elementwise',
     workgroups,
-    perWorkgroup: { matrixFlops: 0, vectorFlops: perWg * s.flopsPerElement, cuBytes: (read + write) / workgroups },
+    perWorkgroup: {
+      matrixFlops: 0,
+      vectorFlops: perWg * s.flopsPerElement,
+      cuBytes: (read + write) / workgroups,
+      transcendentalOps: perWg * (s.transcendentalsPerElement ?? 0),
+    },
     dtype: s.dtype,
     flops: s.elements * s.flopsPerElement,
     hbmReadBytes: read,

@@ -2,7 +2,7 @@ import { SilicaError } from '../core/errors.js';
 import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
-import { timeKernel } from '../hw/gpu/kernel-timing.js';
+import { cuBytesPerNs, timeKernel } from '../hw/gpu/kernel-timing.js';
 import type { KernelCost, OpCategory } from './types.js';
 
 export interface GemmShape {
@@ -90,6 +90,9 @@ function gemmWithTile(hw: HardwareConfig, shape: GemmShape, batch: number, tm: n
       matrixFlops: 2 * tm * tn * kPerSplit,
       vectorFlops: 0,
       cuBytes: (tm + tn) * kPerSplit * b + tm * tn * (splitK > 1 ? 4 : ob),
+      // One tile per CU (its LDS/registers fill the CU), so nothing hides the first operand fetch
+      // (a DRAM round trip) or the epilogue's store of the output tile at the CU's bandwidth.
+      exposedNs: hw.memory.hbm.latency_ns + (tm * tn * (splitK > 1 ? 4 : ob)) / cuBytesPerNs(hw),
     },
     dtype,
     flops: 2 * m * n * k * batch,

@@ -33,7 +33,12 @@ export function rowReductionCost(s: RowReductionShape): KernelCost {
     name: s.name,
     category,
     workgroups,
-    perWorkgroup: { matrixFlops: 0, vectorFlops: (elements / workgroups) * flopsPerElement, cuBytes: (read + write) / workgroups },
+    perWorkgroup: {
+      matrixFlops: 0,
+      vectorFlops: (elements / workgroups) * flopsPerElement,
+      cuBytes: (read + write) / workgroups,
+      transcendentalOps: s.kind === 'softmax' ? elements / workgroups : s.rows / workgroups,
+    },
     dtype: s.dtype,
     flops: elements * flopsPerElement,
     hbmReadBytes: read,

@@ -25,6 +25,17 @@ export interface KernelCost {
     vectorFlops: number;
     /** Bytes the workgroup moves between its CU and the cache hierarchy (loads + stores). */
     cuBytes: number;
+    /**
+     * Transcendental operations (exp, rsqrt, tanh...) on the special-function units, which run
+     * at a small fraction of the FMA rate (16 per clock per SM/CU): why softmax-heavy attention
+     * with small head dimensions falls well short of the matrix peak.
+     */
+    transcendentalOps?: number;
+    /**
+     * Latency a workgroup pays that no other work of the same CU hides: the software pipeline's
+     * first operand loads and the epilogue's tile store, for kernels running one workgroup per CU.
+     */
+    exposedNs?: number;
   };
   /** Dtype that selects the matrix/vector rate. */
   dtype: Dtype;

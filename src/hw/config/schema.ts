@@ -43,6 +43,12 @@ export const computeSchema = z
     vector_flops_per_clock_per_cu: flopsPerClock,
     /** Fraction of cycles the matrix pipes are busy in a well-tuned GEMM main loop. */
     matrix_pipe_utilization: fraction,
+    /**
+     * Special-function (transcendental) results per clock per CU/SM: 16 on NVIDIA sm_80/sm_90
+     * (CUDA C Programming Guide, arithmetic instruction throughput table) and on CDNA (quarter-rate
+     * transcendentals on 64 FP32 lanes).
+     */
+    transcendental_ops_per_clock_per_cu: z.number().positive().default(16),
     /** Fraction of vector peak reached by elementwise/reduction arithmetic. */
     vector_pipe_utilization: fraction.default(0.7),
     max_waves_per_cu: count,
@@ -100,12 +106,40 @@ export const memorySchema = z
   })
   .strict();
 
+/**
+ * How CU-engine and DMA-engine collectives run (NCCL/RCCL-like); owned by src/hw/collectives.
+ */
+export const collectiveSchema = z
+  .object({
+    /** CUs (channels, one workgroup each) a CU-engine collective holds when --cus is not given. */
+    cus: count.default(32),
+    /**
+     * Payload fraction of link bytes for CU-engine data movement. NCCL/RCCL's LL128 protocol
+     * stores 120 data bytes per 128-byte line (8-byte flag), so 120/128 = 0.9375.
+     */
+    protocol_efficiency: fraction.default(0.9375),
+    /**
+     * Bytes one collective workgroup keeps in flight (memory-level parallelism); by Little's law
+     * a CU then moves bytes_in_flight / hbm.latency_ns bytes per ns, capped by its L1 path.
+     */
+    bytes_in_flight_per_cu: positive.default(32768),
+    /** Pipelining granularity: a ring's block is cut into chunks of about this size (NCCL chunk). */
+    chunk_bytes: positive.default(4194304),
+    /** Most chunks per block (bounds the event count of huge messages; pipelining is then ample). */
+    max_chunks: count.default(8),
+  })
+  .strict();
+
+const COLLECTIVE_DEFAULTS = { cus: 32, protocol_efficiency: 0.9375, bytes_in_flight_per_cu: 32768, chunk_bytes: 4194304, max_chunks: 8 };
+
 export const interconnectSchema = z
   .object({
     /** `fully-connected` (one link per pair), `ring`, `switch` (NVSwitch-like), or `none`. */
     topology: z.enum(['fully-connected', 'ring', 'switch', 'none']),
     /** GPUs in one node. */
     gpus_per_node: count,
+    /** Nodes joined by NICs; a System may hold up to gpus_per_node x nodes GPUs. */
+    nodes: count.default(1),
     /** Effective bandwidth of one link in one direction, GB/s. */
     link_gbps: positive,
     /** Links per GPU (for `switch`: ports into the switch). */
@@ -118,6 +152,7 @@ export const interconnectSchema = z
     /** Node-to-node network, per GPU, GB/s per direction. */
     nic_gbps: positive.default(50),
     nic_latency_ns: z.number().nonnegative().default(5000),
+    collective: collectiveSchema.default(COLLECTIVE_DEFAULTS),
   })
   .strict();
 
@@ -156,3 +191,5 @@ export type HardwareConfig = z.infer<typeof hardwareSchema>;
 export type ComputeConfig = z.infer<typeof computeSchema>;
 export type MemoryConfig = z.infer<typeof memorySchema>;
 export type InterconnectConfig = z.infer<typeof interconnectSchema>;
+export type CollectiveConfig = z.infer<typeof collectiveSchema>;
+export type DmaConfig = z.infer<typeof dmaSchema>;

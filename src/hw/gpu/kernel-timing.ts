@@ -9,8 +9,9 @@ import { placeWorkgroups } from './dispatcher.js';
  * Pure timing of one kernel on a CU set in isolation, the inputs the executor turns into a flow.
  *
  * One workgroup on an otherwise idle CU takes the longer of its arithmetic (matrix FLOPs at the
- * MFMA/tensor rate times the pipes' achievable utilisation, plus vector FLOPs) and its CU-side data
- * movement (bytes at the CU's request bandwidth). The kernel's compute-side critical path is the
+ * MFMA/tensor rate times the pipes' achievable utilisation, plus vector FLOPs, plus transcendental
+ * ops on the special-function units) and its CU-side data movement (bytes at the CU's request
+ * bandwidth), plus any latency it cannot hide (pipeline fill and epilogue of a GEMM tile). The kernel's compute-side critical path is the
  * most-loaded CU's workgroups back to back; DRAM traffic is shared with co-runners by the flow
  * solver. Isolated time = launch/latency + max(critical path, DRAM bytes / achievable bandwidth).
  */
@@ -66,8 +67,11 @@ export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: 
   const computeNs =
     (w.matrixFlops > 0 ? w.matrixFlops / matrixFlopsPerNsPerCu(hw, k.dtype) : 0) +
     (w.vectorFlops > 0 ? w.vectorFlops / vectorFlopsPerNsPerCu(hw, k.dtype) : 0);
+  const sfuNs = w.transcendentalOps ? w.transcendentalOps / (hw.compute.transcendental_ops_per_clock_per_cu * clockGhz(hw)) : 0;
   const moveNs = w.cuBytes / cuBytesPerNs(hw);
-  const wgNs = Math.max(computeNs, moveNs);
+  // Matrix, vector and special-function work of one workgroup issue from the same waves and are
+  // summed (FlashAttention-2-style kernels do not overlap them); data movement overlaps with them.
+  const wgNs = Math.max(computeNs + sfuNs, moveNs) + (w.exposedNs ?? 0);
   const hbmBytes = kernelHbmBytes(hw, k);
   const fixedNs = hw.compute.kernel_launch_ns + (hbmBytes > 0 ? hw.memory.hbm.latency_ns : 0);
   if (k.workgroups <= 0) {

@@ -1,0 +1,62 @@
+import type { CommandModule } from 'yargs';
+import { SilicaError } from '../../core/errors.js';
+import { loadPointFile, shippedPoints } from '../../validate/points.js';
+import { runValidation, type PointResult } from '../../validate/run.js';
+import '../../validate/index.js';
+import { printJson } from '../common.js';
+
+export const validateCommand: CommandModule = {
+  command: 'validate',
+  describe: 'compare silica against measured hardware and published results (exit 1 if any point is out of tolerance)',
+  builder: (y) =>
+    y
+      .option('only', { type: 'string', describe: 'run only points whose group or name matches this regular expression' })
+      .option('points', { type: 'string', describe: 'a YAML file of your own points instead of the shipped set' })
+      .option('hw', { type: 'string', describe: 'hardware (preset or YAML path) for every point, e.g. a new part to calibrate' })
+      .option('set', { type: 'string', array: true, describe: 'override a hardware field for every point (e.g. memory.hbm.efficiency=0.5)' })
+      .option('json', { type: 'boolean', default: false }),
+  handler: async (argv) => {
+    const args = argv as unknown as { only?: string; points?: string; hw?: string; set?: string[]; json: boolean };
+    let points = args.points ? loadPointFile(args.points) : shippedPoints();
+    if (args.only) {
+      let re: RegExp;
+      try {
+        re = new RegExp(args.only, 'i');
+      } catch {
+        throw new SilicaError(`--only: expected a regular expression, got "${args.only}"`);
+      }
+      points = points.filter((p) => re.test(p.group) || re.test(p.name));
+      if (points.length === 0) throw new SilicaError(`--only: no validation point matches "${args.only}"`);
+    }
+    const report = await runValidation(points, { hwOverride: args.hw, overlays: args.set });
+    if (args.json) printJson(report);
+    else printReport(report.points, report.mapeByGroup);
+    if (report.failed > 0) {
+      process.stderr.write(`silica: validate: ${report.failed} of ${report.points.length} points outside tolerance\n`);
+      process.exitCode = 1;
+    }
+  },
+};
+
+function printReport(points: PointResult[], mape: Record<string, number>): void {
+  const rows = points.map((p) => [
+    p.group,
+    p.name,
+    `${fmt(p.measured)} ${p.unit}`.trim(),
+    fmt(p.simulated),
+    `${p.error_pct >= 0 ? '+' : ''}${p.error_pct.toFixed(1)}%`,
+    p.tolerance,
+    p.informational ? 'info' : p.within ? 'ok' : 'FAIL',
+  ]);
+  const header = ['group', 'point', 'measured', 'simulated', 'error', 'tolerance', ''];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  process.stdout.write(line(header) + '\n');
+  for (const r of rows) process.stdout.write(line(r) + '\n');
+  process.stdout.write('\nmean absolute error per group:\n');
+  for (const [g, v] of Object.entries(mape)) process.stdout.write(`  ${g.padEnd(widths[0]!)}  ${v.toFixed(1)}%\n`);
+}
+
+function fmt(v: number): string {
+  return Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3);
+}

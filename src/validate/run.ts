@@ -1,0 +1,74 @@
+import { SilicaError } from '../core/errors.js';
+import { loadHardware } from '../hw/config/load.js';
+import type { HardwareConfig } from '../hw/config/schema.js';
+import type { ValidationPoint } from './points.js';
+import { runnerFor } from './runners.js';
+
+export interface PointResult {
+  group: string;
+  name: string;
+  metric: string;
+  unit: string;
+  measured: number;
+  simulated: number;
+  error_pct: number;
+  tolerance: string;
+  within: boolean;
+  informational: boolean;
+  source: string;
+}
+
+export interface ValidationReport {
+  points: PointResult[];
+  /** Mean absolute percentage error per group (informational points excluded). */
+  mapeByGroup: Record<string, number>;
+  failed: number;
+}
+
+export interface ValidateOptions {
+  /** Hardware for every point (a lab's own part): a preset name or YAML path. */
+  hwOverride?: string;
+  /** Field overrides applied to every point's hardware. */
+  overlays?: string[];
+  onPoint?: (r: PointResult, index: number, total: number) => void;
+}
+
+export async function runValidation(points: ValidationPoint[], options: ValidateOptions = {}): Promise<ValidationReport> {
+  const hwCache = new Map<string, HardwareConfig>();
+  const hwFor = (name: string | undefined): HardwareConfig | undefined => {
+    const key = options.hwOverride ?? name;
+    if (!key) return undefined;
+    if (!hwCache.has(key)) hwCache.set(key, loadHardware(key, options.overlays ?? []));
+    return hwCache.get(key);
+  };
+  const results: PointResult[] = [];
+  for (const [i, p] of points.entries()) {
+    const values = await runnerFor(p.runner)(hwFor(p.hw), p.params);
+    const simulated = values[p.metric];
+    if (simulated === undefined) throw new SilicaError(`validation point "${p.name}": runner ${p.runner} has no metric ${p.metric} (it gives ${Object.keys(values).join(', ')})`);
+    const errorPct = ((simulated - p.measured) / p.measured) * 100;
+    const within = p.band ? simulated >= p.band[0] && simulated <= p.band[1] : Math.abs(errorPct) <= p.tolerance_pct!;
+    const r: PointResult = {
+      group: p.group,
+      name: p.name,
+      metric: p.metric,
+      unit: p.unit,
+      measured: p.measured,
+      simulated,
+      error_pct: errorPct,
+      tolerance: p.band ? `[${p.band[0]}, ${p.band[1]}]` : `±${p.tolerance_pct}%`,
+      within,
+      informational: p.informational,
+      source: p.source,
+    };
+    results.push(r);
+    options.onPoint?.(r, i, points.length);
+  }
+  const mapeByGroup: Record<string, number> = {};
+  const groups = [...new Set(results.map((r) => r.group))];
+  for (const g of groups) {
+    const rs = results.filter((r) => r.group === g && !r.informational);
+    if (rs.length) mapeByGroup[g] = rs.reduce((s, r) => s + Math.abs(r.error_pct), 0) / rs.length;
+  }
+  return { points: results, mapeByGroup, failed: results.filter((r) => !r.within && !r.informational).length };
+}

@@ -1,0 +1,58 @@
+import { SilicaError } from '../core/errors.js';
+import { parseBytes } from '../core/units.js';
+import type { Dtype, HardwareConfig } from '../hw/config/schema.js';
+import { simulateKernel } from '../hw/system.js';
+import { costKernel, type KernelDesc } from '../kernels/desc.js';
+import { streamCost, type StreamOp } from '../kernels/elementwise.js';
+import { gemmCost } from '../kernels/gemm.js';
+
+/**
+ * Validation runners: each reproduces one kind of figure through the code paths the CLI uses and
+ * returns the metric values it knows. A runner is one entry in this registry.
+ */
+export type Runner = (hw: HardwareConfig | undefined, params: Record<string, unknown>) => Promise<Record<string, number>> | Record<string, number>;
+
+const runners = new Map<string, Runner>();
+
+export function registerRunner(name: string, runner: Runner): void {
+  runners.set(name, runner);
+}
+
+export function runnerFor(name: string): Runner {
+  const r = runners.get(name);
+  if (!r) throw new SilicaError(`validation runner "${name}": unknown (expected one of ${[...runners.keys()].sort().join(', ')})`);
+  return r;
+}
+
+export function requireHw(hw: HardwareConfig | undefined, runner: string): HardwareConfig {
+  if (!hw) throw new SilicaError(`validation runner ${runner}: expected a hw for this point`);
+  return hw;
+}
+
+export const num = (params: Record<string, unknown>, key: string, fallback?: number): number => {
+  const v = params[key] ?? fallback;
+  if (typeof v !== 'number') throw new SilicaError(`validation params.${key}: expected a number, got ${JSON.stringify(v)}`);
+  return v;
+};
+
+registerRunner('gemm', (hw, p) => {
+  const cfg = requireHw(hw, 'gemm');
+  const kernel = gemmCost(cfg, { m: num(p, 'm'), n: num(p, 'n'), k: num(p, 'k'), batch: num(p, 'batch', 1), dtype: (p.dtype ?? 'bf16') as Dtype });
+  const t = simulateKernel(cfg, kernel).timeNs;
+  return { tflops: kernel.flops / t / 1000, time_us: t / 1000 };
+});
+
+registerRunner('stream', (hw, p) => {
+  const cfg = requireHw(hw, 'stream');
+  const kernel = streamCost((p.op ?? 'copy') as StreamOp, parseBytes((p.array_bytes as string | number) ?? '1GiB'));
+  const t = simulateKernel(cfg, kernel).timeNs;
+  return { achieved_gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / t, time_us: t / 1000 };
+});
+
+/** Any single kernel description (row reductions, attention, elementwise...). */
+registerRunner('kernel', (hw, p) => {
+  const cfg = requireHw(hw, 'kernel');
+  const kernel = costKernel(cfg, p.desc as KernelDesc);
+  const t = simulateKernel(cfg, kernel).timeNs;
+  return { time_us: t / 1000, achieved_gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / t, tflops: kernel.flops / t / 1000 };
+});
