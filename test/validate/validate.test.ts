@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { expectOneLineError, silica } from '../helpers/cli.js';
+
+describe('silica validate', () => {
+  it('passes on the shipped reference set and prints the error per group', () => {
+    const r = silica(['validate']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/mean absolute error per group/);
+    expect(r.stdout).toMatch(/^\s+gemm\s+\d+\.\d%$/m);
+  });
+
+  it('fails when a model is broken (HBM twice as fast as it is)', () => {
+    const r = silica(['validate', '--only', 'stream', '--set', 'memory.hbm.peak_gbps=10650', '--set', 'memory.hbm.efficiency=0.78']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAIL/);
+    expect(r.stderr).toMatch(/outside tolerance/);
+  });
+
+  it('fails when the GEMM clock is doubled', () => {
+    const r = silica(['validate', '--only', '^gemm$', '--hw', 'mi300x', '--set', 'compute.clock_sustained_mhz=2100', '--set', 'compute.clock_peak_mhz=2100']);
+    expect(r.code).toBe(1);
+  });
+
+  it('accepts a lab\'s own hardware and points', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-val-'));
+    const points = join(dir, 'mine.yaml');
+    writeFileSync(
+      points,
+      [
+        'group: my-lab',
+        'points:',
+        '  - { name: copy, runner: stream, params: { op: copy, array_bytes: 1GiB }, metric: achieved_gbps, measured: 1650, tolerance_pct: 10, source: our bench }',
+      ].join('\n'),
+    );
+    const ok = silica(['validate', '--points', points, '--hw', 'a100-sxm', '--json']);
+    expect(ok.code).toBe(0);
+    const report = JSON.parse(ok.stdout);
+    expect(report.points[0].within).toBe(true);
+    expect(report.mapeByGroup['my-lab']).toBeLessThan(10);
+  });
+
+  it('rejects a malformed points file with one line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-val-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'group: x\npoints:\n  - { name: a, runner: gemm, metric: tflops, measured: "lots", tolerance_pct: 5, source: s }\n');
+    expectOneLineError(silica(['validate', '--points', bad]), /bad\.yaml: points\.0\.measured/);
+  });
+
+  it('rejects an --only pattern that matches nothing', () => {
+    expectOneLineError(silica(['validate', '--only', 'no-such-point-xyz']), /no validation point matches/);
+  });
+});
