@@ -1,6 +1,6 @@
 import { SilicaError } from '../core/errors.js';
 import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../hw/config/schema.js';
-import { makeCuLayout } from '../hw/gpu/cu-layout.js';
+import { makeCuLayout, type CuLayout } from '../hw/gpu/cu-layout.js';
 import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
 import { cuBytesPerNs, timeKernel } from '../hw/gpu/kernel-timing.js';
 import type { KernelCost, OpCategory } from './types.js';
@@ -34,9 +34,27 @@ export interface GemmShape {
  */
 const SPLIT_K_FACTORS = [1, 2, 4, 8, 16, 32];
 
+/** Layout and default CU sets per (frozen) hardware config: building them per call is wasted work. */
+const layoutCache = new WeakMap<HardwareConfig, { layout: CuLayout; byCount: Map<number, CuSet> }>();
+
+function cuSetFor(hw: HardwareConfig, cus: number | CuSet | undefined): { layout: CuLayout; cuSet: CuSet } {
+  let entry = layoutCache.get(hw);
+  if (!entry) {
+    entry = { layout: makeCuLayout(hw.compute), byCount: new Map() };
+    layoutCache.set(hw, entry);
+  }
+  if (typeof cus === 'object') return { layout: entry.layout, cuSet: cus };
+  const n = cus ?? hw.compute.cus;
+  let set = entry.byCount.get(n);
+  if (!set) {
+    set = firstNCus(entry.layout, n);
+    entry.byCount.set(n, set);
+  }
+  return { layout: entry.layout, cuSet: set };
+}
+
 export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | CuSet): KernelCost {
-  const layout = makeCuLayout(hw.compute);
-  const cuSet = typeof cus === 'object' ? cus : firstNCus(layout, cus ?? hw.compute.cus);
+  const { layout, cuSet } = cuSetFor(hw, cus);
   const cuCount = cuSet.count;
   const { m, n, k } = shape;
   const batch = shape.batch ?? 1;
