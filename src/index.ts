@@ -21,3 +21,25 @@ export { elementwiseCost, streamCost, memcpyCost } from './kernels/elementwise.j
 export { rowReductionCost } from './kernels/reduction.js';
 export { flashAttentionCost, attendedPairs } from './kernels/attention.js';
 export type { KernelCost, OpCategory, Pass } from './kernels/types.js';
+export { getModel, listModels, parameterCount, buildTrainingTrace, buildPrefillTrace, buildDecodeTrace, buildIterationTrace, summariseTrace, type ModelSpec, type TrainingOptions } from './sw/index.js';
+export { Interconnect, interconnectOf, type Link, type LinkKind } from './hw/link/topology.js';
+export { dmaTransfer, dmaEnginesOf, type DmaTransfer } from './hw/dma/dma.js';
+export {
+  startCollective,
+  simulateCollective,
+  busBwFactor,
+  COLLECTIVE_KINDS,
+  type CollectiveKind,
+  type CollectiveSpec,
+  type CollectiveOutcome,
+  type CollectiveRun,
+} from './hw/collectives/index.js';
+export { runCuOverlap, type CuOverlapResult } from './hw/collectives/cu-overlap.js';
+export { replayTrace, type ReplayOptions, type ReplayResult, type ReplayRecord, type ReplayCollective, type ReplayStats } from './trace/replay.js';
+export { encodeSilicaTrace, decodeSilicaTrace } from './trace/silica-format.js';
+export { readChakraTrace, chakraToTrace, type ChakraImport } from './trace/chakra/convert.js';
+export { encodeChakraTrace, type ChakraExport } from './trace/chakra/writer.js';
+export { loadTrace, writeTrace, type LoadedTrace } from './trace/load.js';
+export { chromeTrace, type ChromeTrace } from './trace/chrome.js';
+export { inspectTrace, inspectChakraFile } from './trace/summary.js';
+export type { Trace, TraceNode, TraceMeta, TraceCollectiveKind } from './trace/types.js';

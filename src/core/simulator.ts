@@ -64,6 +64,12 @@ export class Simulator {
     this.dirty = true;
   }
 
+  /** Changes a running flow's rate cap (a throttled or stalled producer); rates are re-solved. */
+  setMaxRate(flow: Flow, maxRate: number): void {
+    (flow as { maxRate: number }).maxRate = Math.max(0, maxRate);
+    this.dirty = true;
+  }
+
   get activeFlows(): readonly Flow[] {
     return this.flows;
   }

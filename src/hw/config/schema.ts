@@ -97,12 +97,50 @@ export const nmcSchema = z
   })
   .strict();
 
+const NMC_DEFAULTS = { update_cost_factor: 2, enabled: true };
+
+/**
+ * DRAM request arbitration at each HBM's memory controller (src/hw/memory/arbitration.ts holds the
+ * policies by name). `fair` is FR-FCFS-like: every requester queues together. `mca` is T3's
+ * memory-controller arbitration: compute requests first, communication only while the queue
+ * occupancy stays under a threshold derived from the producer's first-stage intensity, with a
+ * starvation limit (mission.md §2). The T3 study picks the policy per configuration.
+ */
+export const arbitrationSchema = z
+  .object({
+    policy: z.enum(['fair', 'mca']).default('fair'),
+    /**
+     * How often the controller samples queue occupancy (ns). ~1 µs is a few hundred DRAM bursts
+     * per channel: long enough to average, short against a GEMM stage (tens of µs).
+     */
+    sample_ns: positive.default(1000),
+    mca: z
+      .object({
+        /**
+         * Queue occupancy (in units of the idle latency: q = L / L0 - 1, memory/latency.ts) up to
+         * which communication may issue beside a producer with no DRAM traffic of its own. The
+         * threshold used is this x (1 - u1), u1 the producer's DRAM utilisation in its first stage:
+         * a memory-intensive producer keeps the queues for itself. 8 = communication may fill the
+         * channel to ~89% beside a compute-bound GEMM, ~76% beside one that uses 60% alone.
+         */
+        occupancy_threshold: positive.default(8),
+        /** Longest a communication request waits behind the threshold before it issues anyway (ns). */
+        starvation_limit_ns: positive.default(5000),
+      })
+      .strict()
+      .default({ occupancy_threshold: 8, starvation_limit_ns: 5000 }),
+  })
+  .strict();
+
+const ARBITRATION_DEFAULTS = { policy: 'fair' as const, sample_ns: 1000, mca: { occupancy_threshold: 8, starvation_limit_ns: 5000 } };
+
 export const memorySchema = z
   .object({
     hbm: hbmSchema,
     l2: cacheSchema,
     llc: cacheSchema.optional(),
-    nmc: nmcSchema.default({ update_cost_factor: 2, enabled: true }),
+    nmc: nmcSchema.default(NMC_DEFAULTS),
+    arbitration: arbitrationSchema.default(ARBITRATION_DEFAULTS),
   })
   .strict();
 
@@ -166,13 +204,34 @@ export const dmaSchema = z
   })
   .strict();
 
+/** T3 track-and-trigger unit and the fused GEMM + reduce-scatter (src/hw/t3, mission.md §2). */
 export const t3Schema = z
   .object({
+    /** Tracker table entries, one per output tile in flight (T3: 256 entries, ~19 KB). */
     tracker_entries: count.default(256),
-    /** What happens when the tracker table is full: stall the producer or fall back to memory. */
+    /**
+     * When the table is full: `stall` the producer's workgroups until an entry frees, or `fallback`:
+     * the chunk loses its trigger and is forwarded by software after the producer kernel ends.
+     */
     overflow: z.enum(['stall', 'fallback']).default('stall'),
+    /**
+     * Mapping of the first-stage chunk: `remote` (stores go straight to the next GPU as updates, as
+     * in T3) or `dma` (written locally, then a triggered DMA forwards it).
+     */
+    first_chunk: z.enum(['remote', 'dma']).default('remote'),
+    /**
+     * The producer GEMM's main loop as the latency model sees it: K elements per iteration and
+     * iterations prefetched ahead (LDS double buffering, Tensile DepthU 32 / PrefetchGlobalRead).
+     * Loaded DRAM latency beyond (resident workgroups x stages x iteration time) stalls the GEMM.
+     */
+    gemm_k_step: count.default(32),
+    gemm_prefetch_stages: count.default(2),
+    /** Tracker events per chunk and side (tiles are counted in this many batches: the event cost). */
+    events_per_chunk: count.default(16),
   })
   .strict();
+
+const T3_DEFAULTS = { tracker_entries: 256, overflow: 'stall' as const, first_chunk: 'remote' as const, gemm_k_step: 32, gemm_prefetch_stages: 2, events_per_chunk: 16 };
 
 export const hardwareSchema = z
   .object({
@@ -183,7 +242,7 @@ export const hardwareSchema = z
     memory: memorySchema,
     interconnect: interconnectSchema,
     dma: dmaSchema,
-    t3: t3Schema.default({ tracker_entries: 256, overflow: 'stall' }),
+    t3: t3Schema.default(T3_DEFAULTS),
   })
   .strict();
 
@@ -193,3 +252,5 @@ export type MemoryConfig = z.infer<typeof memorySchema>;
 export type InterconnectConfig = z.infer<typeof interconnectSchema>;
 export type CollectiveConfig = z.infer<typeof collectiveSchema>;
 export type DmaConfig = z.infer<typeof dmaSchema>;
+export type ArbitrationConfig = z.infer<typeof arbitrationSchema>;
+export type T3Config = z.infer<typeof t3Schema>;

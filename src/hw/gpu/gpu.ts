@@ -29,6 +29,8 @@ export interface LaunchOptions {
   pass?: string;
   /** Flow priority on shared resources (arbitration policies use this). */
   priority?: number;
+  /** Max-min weight within a priority class (default 1); co-running streams may weight by isolated rate. */
+  weight?: number;
   /** Fractions of progress (0..1] at which to call back, e.g. output chunks completing. */
   milestones?: Array<{ at: number; fire: () => void }>;
   onStart?: () => void;
@@ -113,6 +115,7 @@ export class Gpu {
         demands,
         maxRate: t.criticalNs > 0 ? 1 / t.criticalNs : Infinity,
         priority: options.priority ?? 1,
+        weight: options.weight,
         milestones: options.milestones,
         onComplete: finish,
       });

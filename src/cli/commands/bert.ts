@@ -1,0 +1,113 @@
+import type { CommandModule } from 'yargs';
+import { parsePositiveInt } from '../../core/units.js';
+import { OP_CATEGORIES } from '../../kernels/types.js';
+import { HardwareCoster } from '../../study/bert/coster.js';
+import { categoryShare } from '../../study/bert/findings.js';
+import { simulateIteration } from '../../study/bert/iteration.js';
+import { bertPointSchema, precisionLabel } from '../../study/bert/point.js';
+import { gemmRows } from '../../study/bert/tables.js';
+import { printJson, withHwOptions, type HwArgs } from '../common.js';
+import { SilicaError } from '../../core/errors.js';
+
+interface BertArgs extends HwArgs {
+  model: string;
+  seq: string;
+  batch: string;
+  precision: string;
+  mixedDtype: string;
+  optimizer: string;
+  microBatches: string;
+  dp: string;
+  overlap: boolean;
+  recompute: boolean;
+  flashAttention: boolean;
+  steps?: string;
+  gemms: boolean;
+}
+
+/**
+ * `silica bert`: one BERT training configuration, one optimizer step of one GPU, with its
+ * breakdown per op category and pass (time, FLOPs, DRAM bytes), samples/s and time to train.
+ */
+export const bertCommand: CommandModule = {
+  command: 'bert',
+  describe: 'simulate one BERT training iteration (breakdown per category and pass, samples/s, time to train)',
+  builder: (y) =>
+    withHwOptions(y)
+      .option('model', { type: 'string', default: 'bert-large', describe: 'model from the zoo (bert-base | bert-large | ...)' })
+      .option('seq', { type: 'string', default: '128', describe: 'sequence length' })
+      .option('batch', { type: 'string', default: '32', describe: 'sequences per micro-batch per GPU' })
+      .option('precision', { type: 'string', default: 'mixed', describe: 'fp32 | mixed | fp16 | bf16' })
+      .option('mixed-dtype', { type: 'string', default: 'fp16', describe: 'half dtype of mixed precision: fp16 | bf16' })
+      .option('optimizer', { type: 'string', default: 'lamb', describe: 'adam | lamb' })
+      .option('micro-batches', { type: 'string', default: '1', describe: 'micro-batches per optimizer step (gradient accumulation)' })
+      .option('dp', { type: 'string', default: '1', describe: 'data-parallel GPUs (beyond a node spans nodes)' })
+      .option('overlap', { type: 'boolean', default: true, describe: 'overlap the gradient all-reduce with backward (--no-overlap: after it)' })
+      .option('recompute', { type: 'boolean', default: false, describe: 'recompute each layer forward in backward' })
+      .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of batched GEMMs + softmax' })
+      .option('steps', { type: 'string', describe: 'optimizer steps for a time-to-train estimate' })
+      .option('gemms', { type: 'boolean', default: false, describe: 'also list every distinct GEMM (shape, FLOPs, bytes, intensity, bound)' }),
+  handler: (argv) => {
+    const a = argv as unknown as BertArgs;
+    const parsed = bertPointSchema.safeParse({
+      model: a.model,
+      seq: parsePositiveInt(a.seq, '--seq'),
+      batch: parsePositiveInt(a.batch, '--batch'),
+      precision: precisionLabel(a.precision, a.mixedDtype),
+      optimizer: a.optimizer,
+      micro_batches: parsePositiveInt(a.microBatches, '--micro-batches'),
+      dp: parsePositiveInt(a.dp, '--dp'),
+      overlap: a.overlap,
+      recompute: a.recompute,
+      flash_attention: a.flashAttention,
+      hw: a.hw,
+    });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new SilicaError(`--${String(issue.path[0] ?? '').replace(/_/g, '-')}: ${issue.message}`);
+    }
+    const point = parsed.data;
+    const steps = a.steps === undefined ? undefined : parsePositiveInt(a.steps, '--steps');
+    const coster = new HardwareCoster(a.hw, a.set ?? []);
+    const r = simulateIteration(point, coster);
+    const breakdown = r.cells.map((c) => ({ category: c.category, pass: c.pass, time_us: c.timeNs / 1e3, share: c.timeNs / r.iterationNs, flops: c.flops, dram_bytes: c.bytes, kernels: c.kernels }));
+    const categories = Object.fromEntries(OP_CATEGORIES.map((c) => [c, categoryShare(r, c)]).filter(([, s]) => (s as number) > 0));
+    const result = {
+      ...point,
+      hw: coster.hw.name,
+      iteration_us: r.iterationNs / 1e3,
+      samples_per_iteration: r.samplesPerIteration,
+      samples_per_s: r.samplesPerSecond,
+      ...(steps ? { steps, time_to_train_s: (steps * r.iterationNs) / 1e9 } : {}),
+      memory_bound_share: r.memoryBoundNs / r.iterationNs,
+      compute_us: r.computeNs / 1e3,
+      comm_busy_us: r.commBusyNs / 1e3,
+      comm_exposed_us: r.commExposedNs / 1e3,
+      flops: r.flops,
+      matmul_flops: r.matmulFlops,
+      dram_bytes: r.bytes,
+      achieved_tflops: r.matmulFlops / r.iterationNs / 1e3,
+      category_share: categories,
+      breakdown,
+      ...(a.gemms ? { gemms: gemmRows(r) } : {}),
+    };
+    if (a.json) {
+      printJson(result);
+      return;
+    }
+    const w = (s: string) => process.stdout.write(s + '\n');
+    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''}` : ''}${point.recompute ? ' recompute' : ''} on ${coster.hw.name}`);
+    w(`iteration ${(r.iterationNs / 1e3).toFixed(1)} us, ${r.samplesPerSecond.toFixed(1)} samples/s, ${result.achieved_tflops.toFixed(1)} TFLOP/s (matmul), memory-bound ${(100 * result.memory_bound_share).toFixed(1)}%`);
+    if (steps) w(`time to train ${steps} steps: ${((steps * r.iterationNs) / 3.6e12).toFixed(2)} h`);
+    w('');
+    w(`${'category'.padEnd(14)}${'pass'.padEnd(6)}${'time_us'.padStart(12)}${'share'.padStart(8)}${'GFLOP'.padStart(12)}${'DRAM_GB'.padStart(10)}${'kernels'.padStart(9)}`);
+    for (const b of breakdown) {
+      w(`${b.category.padEnd(14)}${b.pass.padEnd(6)}${b.time_us.toFixed(1).padStart(12)}${(100 * b.share).toFixed(1).padStart(7)}%${(b.flops / 1e9).toFixed(1).padStart(12)}${(b.dram_bytes / 1e9).toFixed(3).padStart(10)}${String(b.kernels).padStart(9)}`);
+    }
+    w(`${'total'.padEnd(20)}${(r.iterationNs / 1e3).toFixed(1).padStart(12)}${'100.0%'.padStart(8)}${(r.flops / 1e9).toFixed(1).padStart(12)}${(r.bytes / 1e9).toFixed(3).padStart(10)}`);
+    if (a.gemms) {
+      w('');
+      for (const g of result.gemms ?? []) w(`${String(g.pass).padEnd(4)} ${String(g.gemm).padEnd(22)} M=${g.m} N=${g.n} K=${g.k} batch=${g.gemm_batch}  AI ${Number(g.arithmetic_intensity_flop_per_byte).toFixed(0)} FLOP/B  ${Number(g.achieved_tflops).toFixed(0)} TFLOP/s  ${g.bound}`);
+    }
+  },
+};

@@ -1,0 +1,177 @@
+import type { Argv, CommandModule } from 'yargs';
+import { SilicaError } from '../../core/errors.js';
+import { formatBytes, parseBytes, parsePositiveInt } from '../../core/units.js';
+import { DTYPE_BYTES, DTYPES, type Dtype, type HardwareConfig } from '../../hw/config/schema.js';
+import { COLLECTIVE_KINDS, simulateCollective, type CollectiveKind, type CollectiveSpec } from '../../hw/collectives/index.js';
+import { PUBLISHED_CU_OVERLAP, runCuOverlap } from '../../hw/collectives/cu-overlap.js';
+import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
+
+/**
+ * `silica collective <kind>`: one collective on an n-GPU node, nccl-tests style (bytes = per-GPU
+ * buffer, bus bandwidth as nccl-tests defines it), a size sweep, or `cu-overlap`, the T3
+ * motivation experiment (all-reduce on a few CUs co-running with its producer GEMM).
+ */
+interface CollectiveArgs extends HwArgs {
+  kind: string;
+  gpus?: string;
+  bytes: string;
+  algo: 'ring' | 'direct' | 'auto';
+  engine: 'cu' | 'dma';
+  cus?: string;
+  dtype: string;
+  sweep?: string;
+  src?: string;
+  dst?: string;
+  m: string;
+  n: string;
+  k: string;
+  chunks: string;
+  overlapCus: string;
+}
+
+const KINDS = [...COLLECTIVE_KINDS, 'cu-overlap'] as const;
+
+function gpusFrom(hw: HardwareConfig, args: CollectiveArgs): number {
+  if (args.gpus !== undefined) return parsePositiveInt(args.gpus, '--gpus');
+  return Math.min(8, hw.interconnect.gpus_per_node * hw.interconnect.nodes);
+}
+
+function parseSweep(text: string): [number, number] {
+  const parts = text.split(':');
+  if (parts.length !== 2) throw new SilicaError(`--sweep: expected min:max such as 8:8GiB, got "${text}"`);
+  const lo = parseBytes(parts[0]!, '--sweep');
+  const hi = parseBytes(parts[1]!, '--sweep');
+  if (lo < 1 || hi < lo) throw new SilicaError(`--sweep: expected 1 <= min <= max, got "${text}"`);
+  return [lo, hi];
+}
+
+function specFrom(args: CollectiveArgs, kind: CollectiveKind, bytes: number): Omit<CollectiveSpec, 'ranks'> {
+  if (!(DTYPES as readonly string[]).includes(args.dtype)) throw new SilicaError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${args.dtype}"`);
+  return {
+    kind,
+    bytes,
+    algo: args.algo,
+    engine: args.engine,
+    cus: args.cus !== undefined ? parsePositiveInt(args.cus, '--cus') : undefined,
+    dtype: args.dtype as Dtype,
+    src: args.src !== undefined ? Number(parsePositiveIntOrZero(args.src, '--src')) : undefined,
+    dst: args.dst !== undefined ? Number(parsePositiveIntOrZero(args.dst, '--dst')) : undefined,
+    name: kind,
+  };
+}
+
+function parsePositiveIntOrZero(v: string, field: string): number {
+  if (/^\s*0\s*$/.test(v)) return 0;
+  return parsePositiveInt(v, field);
+}
+
+function runOne(hw: HardwareConfig, args: CollectiveArgs, kind: CollectiveKind, gpus: number, bytes: number) {
+  const spec = specFrom(args, kind, bytes);
+  if (kind === 'send-recv' && gpus < 2) throw new SilicaError('send-recv: expected --gpus of at least 2');
+  const run = simulateCollective(hw, gpus, spec);
+  return {
+    hw: hw.name,
+    collective: kind,
+    gpus,
+    bytes,
+    dtype: spec.dtype!,
+    algo: run.algo,
+    rings: run.rings,
+    engine: spec.engine!,
+    cus: spec.engine === 'cu' ? (spec.cus ?? hw.interconnect.collective.cus) : 0,
+    time_us: run.timeNs / 1000,
+    alg_bw_gbps: run.algBwGbps,
+    bus_bw_gbps: run.busBwGbps,
+    link_bytes: run.linkBytes,
+    hbm_bytes: run.hbmBytes,
+  };
+}
+
+function printSweep(rows: Array<ReturnType<typeof runOne>>): void {
+  const head = ['size(B)', 'count', 'type', 'time(us)', 'algbw(GB/s)', 'busbw(GB/s)'];
+  const lines = rows.map((r) => [
+    String(r.bytes),
+    String(Math.floor(r.bytes / DTYPE_BYTES[r.dtype as Dtype])),
+    r.dtype,
+    r.time_us.toFixed(2),
+    r.alg_bw_gbps.toFixed(2),
+    r.bus_bw_gbps.toFixed(2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ') + '\n';
+  const r0 = rows[0]!;
+  process.stdout.write(`# ${r0.collective} on ${r0.gpus} x ${r0.hw}, algo ${r0.algo}, engine ${r0.engine}${r0.engine === 'cu' ? ` (${r0.cus} CUs)` : ''}\n`);
+  process.stdout.write(fmt(head));
+  for (const l of lines) process.stdout.write(fmt(l));
+}
+
+function withCollectiveOptions<T>(y: Argv<T>) {
+  return withHwOptions(y)
+    .positional('kind', { choices: KINDS, describe: 'collective, or cu-overlap for the T3 all-reduce-on-CUs experiment' })
+    .option('gpus', { type: 'string', describe: 'GPUs in the group (default: the node, at most 8)' })
+    .option('bytes', { type: 'string', default: '1GiB', describe: 'per-GPU buffer size (nccl-tests "size")' })
+    .option('algo', { choices: ['auto', 'ring', 'direct'] as const, default: 'auto' as const })
+    .option('engine', { choices: ['cu', 'dma'] as const, default: 'cu' as const, describe: 'run on CUs (a kernel, as NCCL/RCCL) or on DMA engines' })
+    .option('cus', { type: 'string', describe: 'CUs the CU engine holds (default interconnect.collective.cus)' })
+    .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') })
+    .option('sweep', { type: 'string', describe: 'size sweep min:max in x2 steps, e.g. 8:8GiB (nccl-tests -b -e -f 2)' })
+    .option('src', { type: 'string', describe: 'broadcast root / send-recv sender (default 0)' })
+    .option('dst', { type: 'string', describe: 'send-recv receiver (default 1)' })
+    .option('m', { type: 'string', default: '8192', describe: 'cu-overlap: GEMM M (tokens)' })
+    .option('n', { type: 'string', default: '4256', describe: 'cu-overlap: GEMM N (hidden; the all-reduced output is M x N)' })
+    .option('k', { type: 'string', default: '2128', describe: 'cu-overlap: GEMM K (FFN / TP)' })
+    .option('chunks', { type: 'string', default: '8', describe: 'cu-overlap: GEMM chunks whose all-reduces overlap the next chunk' })
+    .option('overlap-cus', { type: 'string', default: '8,16', describe: 'cu-overlap: CU counts given to the all-reduce' });
+}
+
+export const collectiveCommand: CommandModule = {
+  command: 'collective <kind>',
+  describe: 'simulate a collective (all-reduce, reduce-scatter, all-gather, all-to-all, broadcast, send-recv) or the cu-overlap experiment',
+  builder: (y) => withCollectiveOptions(y),
+  handler: (argv) => {
+    const args = argv as unknown as CollectiveArgs;
+    const hw = hardwareFrom(args);
+    const gpus = gpusFrom(hw, args);
+    if (args.kind === 'cu-overlap') {
+      const result = runCuOverlap(hw, {
+        gpus,
+        m: parsePositiveInt(args.m, '--m'),
+        n: parsePositiveInt(args.n, '--n'),
+        k: parsePositiveInt(args.k, '--k'),
+        dtype: args.dtype as Dtype,
+        chunks: parsePositiveInt(args.chunks, '--chunks'),
+        overlapCus: String(args.overlapCus).split(',').map((c) => parsePositiveInt(c, '--overlap-cus')),
+      });
+      if (args.json) printJson({ ...result, published: PUBLISHED_CU_OVERLAP });
+      else {
+        printTable([
+          ['hw', hw.name],
+          ['gpus', gpus],
+          ['gemm', `${result.m}x${result.n}x${result.k} ${result.dtype}`],
+          ['gemm_us', result.gemm_us],
+          ['allreduce_us', result.allreduce_us],
+          ['sequential_us', result.sequential_us],
+          ['ideal_overlap_speedup', `${result.ideal_speedup.toFixed(2)}x (published ${PUBLISHED_CU_OVERLAP.ideal}x)`],
+          ...result.overlap.map((o): [string, string] => [
+            `overlap_${o.cus}cus_speedup`,
+            `${o.speedup.toFixed(2)}x (published ${PUBLISHED_CU_OVERLAP.byCus[o.cus] ?? '-'}x; ${o.time_us.toFixed(1)} us)`,
+          ]),
+        ]);
+      }
+      return;
+    }
+    const kind = args.kind as CollectiveKind;
+    if (args.sweep !== undefined) {
+      const [lo, hi] = parseSweep(args.sweep);
+      const rows = [];
+      for (let b = lo; b <= hi; b *= 2) rows.push(runOne(hw, args, kind, gpus, b));
+      if (args.json) printJson({ hw: hw.name, collective: kind, gpus, rows });
+      else printSweep(rows);
+      return;
+    }
+    const bytes = parseBytes(args.bytes, '--bytes');
+    const result = runOne(hw, args, kind, gpus, bytes);
+    if (args.json) printJson(result);
+    else printTable(Object.entries({ ...result, bytes: `${bytes} (${formatBytes(bytes)})` }));
+  },
+};

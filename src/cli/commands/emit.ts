@@ -1,0 +1,119 @@
+import type { CommandModule } from 'yargs';
+import { SilicaError } from '../../core/errors.js';
+import { parsePositiveInt } from '../../core/units.js';
+import { DTYPES, type Dtype } from '../../hw/config/schema.js';
+import { buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, getModel, OPTIMIZERS, PRECISIONS, type Precision } from '../../sw/index.js';
+import { writeTrace, type TraceFormat } from '../../trace/load.js';
+import type { Trace } from '../../trace/types.js';
+import { hardwareFrom, printJson } from '../common.js';
+
+/**
+ * `silica emit`: builds a model's kernel trace (training step, prefill or decode step) and writes
+ * it as a silica trace (`-o -` streams it to stdout, for `silica emit ... -o - | silica replay -`)
+ * or as Chakra ETs (one file per rank).
+ */
+interface EmitArgs {
+  model: string;
+  phase: 'train' | 'prefill' | 'decode';
+  batch: string;
+  seq?: string;
+  context?: string;
+  precision: string;
+  optimizer: string;
+  microBatches: string;
+  recompute: boolean;
+  flashAttention: boolean;
+  tp: string;
+  dp: string;
+  dtype: string;
+  kvDtype?: string;
+  format: TraceFormat;
+  gzip: boolean;
+  out: string;
+  hw: string;
+  set?: string[];
+  json: boolean;
+}
+
+function dtypeOf(text: string, field: string): Dtype {
+  if (!(DTYPES as readonly string[]).includes(text)) throw new SilicaError(`${field}: expected one of ${DTYPES.join(', ')}, got "${text}"`);
+  return text as Dtype;
+}
+
+function need(value: string | undefined, field: string, phase: string): string {
+  if (value === undefined) throw new SilicaError(`${field}: required for --phase ${phase}`);
+  return value;
+}
+
+export function buildTraceFromArgs(a: EmitArgs): Trace {
+  const model = getModel(a.model);
+  const batch = parsePositiveInt(a.batch, '--batch');
+  const tp = parsePositiveInt(a.tp, '--tp');
+  switch (a.phase) {
+    case 'train':
+      if (!(PRECISIONS as readonly string[]).includes(a.precision)) throw new SilicaError(`--precision: expected one of ${PRECISIONS.join(', ')}, got "${a.precision}"`);
+      if (!(OPTIMIZERS as readonly string[]).includes(a.optimizer)) throw new SilicaError(`--optimizer: expected one of ${OPTIMIZERS.join(', ')}, got "${a.optimizer}"`);
+      return buildTrainingTrace(model, {
+        batch,
+        seq: parsePositiveInt(need(a.seq, '--seq', 'train'), '--seq'),
+        precision: a.precision as Precision,
+        optimizer: a.optimizer as 'adam' | 'lamb',
+        microBatches: parsePositiveInt(a.microBatches, '--micro-batches'),
+        recompute: a.recompute,
+        tp,
+        dp: parsePositiveInt(a.dp, '--dp'),
+        flashAttention: a.flashAttention,
+      });
+    case 'prefill':
+      return buildPrefillTrace(model, { batch, seq: parsePositiveInt(need(a.seq, '--seq', 'prefill'), '--seq'), tp, dtype: dtypeOf(a.dtype, '--dtype'), flashAttention: a.flashAttention });
+    case 'decode': {
+      const text = need(a.context, '--context', 'decode');
+      const parts = String(text).split(',').map((c) => parsePositiveInt(c.trim(), '--context'));
+      return buildDecodeTrace(model, {
+        batch,
+        context: parts.length === 1 ? parts[0]! : parts,
+        tp,
+        dtype: dtypeOf(a.dtype, '--dtype'),
+        kvDtype: a.kvDtype === undefined ? undefined : dtypeOf(a.kvDtype, '--kv-dtype'),
+      });
+    }
+  }
+}
+
+export const emitCommand: CommandModule = {
+  command: 'emit',
+  describe: 'build a kernel trace (train step, prefill, decode step) and write it (silica or Chakra ET)',
+  builder: (y) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'zoo model, e.g. bert-large, llama2-7b' })
+      .option('phase', { choices: ['train', 'prefill', 'decode'] as const, default: 'train' as const })
+      .option('batch', { type: 'string', demandOption: true, describe: 'sequences (train: per micro-batch and DP rank; decode: requests)' })
+      .option('seq', { type: 'string', describe: 'sequence length (train, prefill)' })
+      .option('context', { type: 'string', describe: 'decode: cached tokens per request (one number, or one per request: 512,2048,...)' })
+      .option('precision', { type: 'string', default: 'mixed', describe: `train: ${PRECISIONS.join('|')}` })
+      .option('optimizer', { type: 'string', default: 'adam', describe: `train: ${OPTIMIZERS.join('|')}` })
+      .option('micro-batches', { type: 'string', default: '1', describe: 'train: gradient-accumulation steps' })
+      .option('recompute', { type: 'boolean', default: false, describe: 'train: activation recomputation' })
+      .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of GEMM + softmax' })
+      .option('tp', { type: 'string', default: '1', describe: 'tensor-parallel ranks' })
+      .option('dp', { type: 'string', default: '1', describe: 'train: data-parallel ranks' })
+      .option('dtype', { type: 'string', default: 'bf16', describe: `prefill/decode: ${DTYPES.join('|')}` })
+      .option('kv-dtype', { type: 'string', describe: 'decode: KV-cache dtype (default: --dtype)' })
+      .option('format', { choices: ['silica', 'chakra'] as const, default: 'silica' as const, describe: 'silica trace, or Chakra ETs (<out>.<rank>.et)' })
+      .option('gzip', { type: 'boolean', default: false, describe: 'gzip the output' })
+      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: "output file ('-' = stdout; Chakra: file prefix)" })
+      .option('hw', { type: 'string', default: 'mi300x', describe: "Chakra only: part whose cost model gives num_ops/tensor_size" })
+      .option('set', { type: 'string', array: true, describe: 'override a hardware field (with --hw)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print what was written as JSON' }),
+  handler: (argv) => {
+    const a = argv as unknown as EmitArgs;
+    const trace = buildTraceFromArgs(a);
+    const hw = a.format === 'chakra' ? hardwareFrom({ hw: a.hw, set: a.set }) : undefined;
+    const files = writeTrace(trace, a.out, a.format, { gzip: a.gzip, hw });
+    if (a.out === '-') return;
+    const nodes = trace.programs.reduce((s, p) => s + p.length, 0);
+    const result = { files, format: a.format, world_size: trace.worldSize, programs: trace.programs.length, nodes };
+    if (a.json) printJson(result);
+    else process.stdout.write(`wrote ${files.join(', ')} (${a.format}, ${trace.worldSize} rank${trace.worldSize > 1 ? 's' : ''}, ${nodes} nodes)\n`);
+  },
+};

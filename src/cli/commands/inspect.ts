@@ -1,0 +1,86 @@
+import type { CommandModule } from 'yargs';
+import { loadTrace } from '../../trace/load.js';
+import { inspectChakraFile, inspectTrace, type ChakraFileSummary } from '../../trace/summary.js';
+import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
+
+/**
+ * `silica inspect FILE`: what a trace holds (nodes, kernels, FLOPs, bytes, collectives); for
+ * Chakra ETs also each rank file's own counts (node types, collectives by type and size,
+ * point-to-point messages, dependency quirks), read straight from the file.
+ */
+interface InspectArgs extends HwArgs {
+  file: string;
+  commGroups?: string;
+  chakraCtrlDeps: boolean;
+}
+
+export const inspectCommand: CommandModule = {
+  command: 'inspect <file>',
+  describe: 'summarise a silica trace or Chakra ETs (nodes, kernels, FLOPs, bytes, collectives)',
+  builder: (y) =>
+    withHwOptions(y)
+      .positional('file', { type: 'string', describe: "silica trace ('-' = stdin) or Chakra ET (prefix or any rank's .et)" })
+      .option('comm-groups', { type: 'string', describe: 'Chakra: comm_group.json resolving pg_name' })
+      .option('chakra-ctrl-deps', { type: 'boolean', default: false, describe: 'Chakra: enforce ctrl_deps as well as data_deps' }),
+  handler: (argv) => {
+    const a = argv as unknown as InspectArgs;
+    const hw = hardwareFrom(a);
+    // yargs hands a lone '-' positional over as '': that is stdin.
+    const loaded = loadTrace(a.file === '' ? '-' : a.file, { commGroupsFile: a.commGroups, ctrlDeps: a.chakraCtrlDeps });
+    const summary = inspectTrace(loaded.trace, hw);
+    const chakra = loaded.chakra
+      ? { prefix: loaded.chakra.prefix, files: loaded.chakra.files.length, comm_groups_file: loaded.chakra.commGroupsFile ?? null, ranks: loaded.chakra.files.map(inspectChakraFile) }
+      : undefined;
+    const report = { trace: loaded.source, format: loaded.format, ...summary, ...(chakra ? { chakra } : {}) };
+    if (a.json) {
+      printJson(report);
+      return;
+    }
+    const rows: Array<[string, string | number]> = [
+      ['trace', `${loaded.source} (${loaded.format})`],
+      ['world_size', summary.world_size],
+      ['programs', summary.programs === 1 && summary.world_size > 1 ? '1 (SPMD)' : summary.programs],
+      ['nodes', summary.nodes],
+      ['node_kinds', Object.entries(summary.node_kinds).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ['kernels', summary.kernels],
+      ['flops', summary.flops],
+      [`hbm_bytes (${hw.name})`, summary.hbm_bytes],
+      ['collectives', `${summary.collectives.count}${summary.collectives.by_kind.length ? ': ' + summary.collectives.by_kind.map((c) => `${c.kind} ${c.bytes}B x${c.count} [${c.group}]`).join('; ') : ''}`],
+      ['p2p', `${summary.p2p.sends} sends, ${summary.p2p.recvs} recvs, ${summary.p2p.bytes} bytes sent`],
+      ['streams', Object.entries(summary.streams).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ['by_category (nodes)', Object.entries(summary.by_category).map(([k, v]) => `${k} ${v.nodes}`).join(', ')],
+      ['by_pass (nodes)', Object.entries(summary.by_pass).map(([k, v]) => `${k} ${v.nodes}`).join(', ')],
+    ];
+    for (const [k, v] of Object.entries(summary.meta)) rows.push([`meta.${k}`, String(v)]);
+    printTable(rows);
+    if (chakra) {
+      process.stdout.write(`\nChakra ET: ${chakra.files} rank file(s), prefix ${chakra.prefix}${chakra.comm_groups_file ? `, groups ${chakra.comm_groups_file}` : ''}\n`);
+      for (const line of chakraLines(chakra.ranks)) process.stdout.write(line + '\n');
+    }
+  },
+};
+
+/** One line per rank, or one line for a run of ranks with identical counts. */
+function chakraLines(ranks: ChakraFileSummary[]): string[] {
+  const describe = (s: ChakraFileSummary) => {
+    const types = Object.entries(s.node_types).map(([k, v]) => `${k.replace(/_NODE$/, '')} ${v}`).join(', ');
+    const coll = s.collectives.map((c) => `${c.type} ${c.bytes}B x${c.count}`).join('; ');
+    const p2p = s.p2p.map((p) => `${p.type}${p.type === 'send' ? '->' : '<-'}${p.peer} ${p.bytes}B x${p.count}`).join('; ');
+    const extra = [
+      s.collectives_without_comm_type ? `${s.collectives_without_comm_type} coll without comm_type` : '',
+      s.missing_deps ? `${s.missing_deps} deps to missing ids` : '',
+      s.forward_deps ? `${s.forward_deps} forward deps` : '',
+    ].filter(Boolean);
+    return `${s.nodes} nodes (${types})${coll ? `; collectives ${coll}` : ''}${p2p ? `; ${p2p}` : ''}${extra.length ? `; ${extra.join(', ')}` : ''}`;
+  };
+  const lines: string[] = [];
+  let i = 0;
+  while (i < ranks.length) {
+    const d = describe(ranks[i]!);
+    let j = i;
+    while (j + 1 < ranks.length && describe(ranks[j + 1]!) === d) j++;
+    lines.push(`  rank ${i === j ? i : `${i}-${j}`}: ${d}`);
+    i = j + 1;
+  }
+  return lines;
+}

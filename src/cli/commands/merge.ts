@@ -1,0 +1,29 @@
+import type { CommandModule } from 'yargs';
+import { mergeSweepDirs } from '../../sweep/merge.js';
+import { printJson } from '../common.js';
+import { printOutputs } from './run.js';
+
+/** `silica merge DIR... --out DIR`: shard outputs of one sweep into one folder. */
+export const mergeCommand: CommandModule = {
+  command: 'merge <dirs..>',
+  describe: 'merge the output folders of sweep shards into one (results sorted by point)',
+  builder: (y) =>
+    y
+      .positional('dirs', { type: 'string', array: true, describe: 'sweep output folders (e.g. OUT/shard-*)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'merged output folder' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the merge report as JSON' }),
+  handler: (argv) => {
+    const args = argv as unknown as { dirs: string[]; out: string; json: boolean };
+    const r = mergeSweepDirs(args.dirs, args.out);
+    if (r.missing > 0) process.stderr.write(`silica merge: note: ${r.missing} of ${r.summary.points_total} points are missing from the inputs (unfinished shards?)\n`);
+    if (args.json) {
+      printJson({ out: r.dir, inputs: r.inputs, points: r.points, points_total: r.summary.points_total, missing: r.missing, rows: r.summary.rows });
+      return;
+    }
+    printOutputs(
+      `silica merge: ${r.inputs} folders, ${r.points}/${r.summary.points_total} points`,
+      { dir: r.dir, tables: [`${r.dir}/results.csv`, `${r.dir}/results.jsonl`], summary: `${r.dir}/summary.json`, config: `${r.dir}/config.resolved.yaml`, files: [] },
+      r.summary.rows,
+    );
+  },
+};

@@ -1,0 +1,127 @@
+import type { CommandModule } from 'yargs';
+import { toCsv, writeFileAtomic } from '../../core/io.js';
+import { parsePositiveInt } from '../../core/units.js';
+import { chromeTrace } from '../../trace/chrome.js';
+import { loadTrace } from '../../trace/load.js';
+import { replayTrace, type ReplayResult } from '../../trace/replay.js';
+import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
+
+/**
+ * `silica replay FILE`: replays a silica trace or Chakra ETs on a part, every rank explicitly,
+ * and reports the time with a breakdown that sums to it (rule in src/trace/breakdown.ts);
+ * optionally a per-node CSV and a Chrome/Perfetto timeline.
+ */
+interface ReplayArgs extends HwArgs {
+  file: string;
+  gpus?: string;
+  timing: 'duration' | 'model';
+  chromeTrace?: string;
+  kernels?: string;
+  commGroups?: string;
+  chakraCtrlDeps: boolean;
+}
+
+const us = (ns: number) => ns / 1000;
+const mapUs = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, us(v)]));
+
+export function replayReport(source: string, format: string, hw: string, r: ReplayResult) {
+  const b = r.breakdown;
+  return {
+    trace: source,
+    format,
+    hw,
+    gpus: r.stats.gpus,
+    total_us: us(r.totalNs),
+    breakdown: {
+      rank: b.rank,
+      rule: b.rule,
+      by_category_us: mapUs(b.byCategory),
+      by_pass_us: mapUs(b.byPass),
+      by_category_pass_us: Object.fromEntries(Object.entries(b.byCategoryPass).map(([k, v]) => [k, mapUs(v)])),
+    },
+    collectives: {
+      count: r.collectives.length,
+      link_bytes: r.collectives.reduce((s, c) => s + c.linkBytes, 0),
+      time_us: r.collectives.reduce((s, c) => s + us(c.endNs - c.startNs), 0),
+    },
+    stats: {
+      system_nodes: r.stats.systemNodes,
+      nodes: r.stats.nodes,
+      kernels: r.stats.kernels,
+      delays: r.stats.delays,
+      host_nodes: r.stats.hostNodes,
+      collectives: r.stats.collectives,
+      p2p_messages: r.stats.p2pMessages,
+      from_recorded_duration: r.stats.fromRecordedDuration,
+      single_rank_collectives: r.stats.singleRankCollectives,
+      flops: r.stats.flops,
+      hbm_bytes: r.stats.hbmBytes,
+      kernel_cost_lookups: r.stats.kernelCostLookups,
+      kernel_cost_hit_rate: r.stats.kernelCostHitRate,
+      events: r.stats.events,
+    },
+  };
+}
+
+function kernelsCsv(r: ReplayResult): string {
+  const rows = [...r.records]
+    .sort((a, b) => a.startNs - b.startNs || a.rank - b.rank || a.nodeId - b.nodeId)
+    .map((k) => ({
+      rank: k.rank,
+      stream: k.stream,
+      node_id: k.nodeId,
+      name: k.name,
+      kind: k.kind,
+      device: k.device,
+      category: k.category,
+      pass: k.pass,
+      start_us: us(k.startNs),
+      end_us: us(k.endNs),
+      duration_us: us(k.endNs - k.startNs),
+      flops: k.flops,
+      hbm_read_bytes: k.hbmReadBytes,
+      hbm_write_bytes: k.hbmWriteBytes,
+      cus: k.cus,
+    }));
+  const columns = ['rank', 'stream', 'node_id', 'name', 'kind', 'device', 'category', 'pass', 'start_us', 'end_us', 'duration_us', 'flops', 'hbm_read_bytes', 'hbm_write_bytes', 'cus'];
+  return toCsv(rows, columns);
+}
+
+export const replayCommand: CommandModule = {
+  command: 'replay <file>',
+  describe: 'replay a silica trace or Chakra ETs on a part; time and breakdown',
+  builder: (y) =>
+    withHwOptions(y)
+      .positional('file', { type: 'string', describe: "silica trace ('-' = stdin) or Chakra ET (prefix or any rank's .et)" })
+      .option('gpus', { type: 'string', describe: 'GPUs to simulate (default: the trace world size)' })
+      .option('timing', { choices: ['duration', 'model'] as const, default: 'duration' as const, describe: 'Chakra COMP nodes: recorded duration_micros when present, or the num_ops/tensor_size model' })
+      .option('chrome-trace', { type: 'string', describe: 'write a Chrome/Perfetto timeline (JSON, µs, pid = GPU, tid = stream)' })
+      .option('kernels', { type: 'string', describe: 'write one CSV row per replayed node' })
+      .option('comm-groups', { type: 'string', describe: 'Chakra: comm_group.json resolving pg_name (default: found beside the trace)' })
+      .option('chakra-ctrl-deps', { type: 'boolean', default: false, describe: 'Chakra: enforce ctrl_deps as well as data_deps' }),
+  handler: (argv) => {
+    const a = argv as unknown as ReplayArgs;
+    const hw = hardwareFrom(a);
+    // yargs hands a lone '-' positional over as '': that is stdin.
+    const loaded = loadTrace(a.file === '' ? '-' : a.file, { commGroupsFile: a.commGroups, ctrlDeps: a.chakraCtrlDeps });
+    const gpus = a.gpus === undefined ? undefined : parsePositiveInt(a.gpus, '--gpus');
+    const wantRecords = a.chromeTrace !== undefined || a.kernels !== undefined;
+    const r = replayTrace(loaded.trace, hw, { gpus, chakraTiming: a.timing, recordTimeline: wantRecords });
+    if (a.kernels) writeFileAtomic(a.kernels, kernelsCsv(r));
+    if (a.chromeTrace) writeFileAtomic(a.chromeTrace, JSON.stringify(chromeTrace(r.records, { trace: loaded.source, hw: hw.name, total_us: us(r.totalNs) })) + '\n');
+    const report = replayReport(loaded.source, loaded.format, hw.name, r);
+    if (a.json) {
+      printJson(report);
+      return;
+    }
+    const rows: Array<[string, string | number]> = [
+      ['trace', `${loaded.source} (${loaded.format}, ${r.stats.gpus} GPU${r.stats.gpus > 1 ? 's' : ''} of ${hw.name})`],
+      ['total_us', report.total_us],
+    ];
+    const pct = (v: number) => (r.totalNs > 0 ? ` (${((100 * v) / r.totalNs).toFixed(1)}%)` : '');
+    for (const [k, v] of Object.entries(r.breakdown.byCategory)) if (v > 0 || k === 'idle') rows.push([`  ${k}_us`, `${Number(us(v).toPrecision(6))}${pct(v)}`]);
+    for (const [k, v] of Object.entries(r.breakdown.byPass)) if (v > 0) rows.push([`  pass ${k}_us`, `${Number(us(v).toPrecision(6))}${pct(v)}`]);
+    rows.push(['collectives', r.collectives.length], ['kernels', r.stats.kernels]);
+    printTable(rows);
+  },
+};

@@ -1,0 +1,52 @@
+import type { CommandModule } from 'yargs';
+import '../../study/index.js';
+import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
+import { writeExperimentOutputs, type ExperimentOutputs } from '../../sweep/outputs.js';
+import { makeProgress } from '../../sweep/progress.js';
+import { printJson } from '../common.js';
+
+/**
+ * `silica run FILE.yaml --out DIR`: one experiment, its tables and figures in DIR. What `npm start`
+ * runs on configs/experiments/quickstart.yaml.
+ */
+export const runCommand: CommandModule = {
+  command: 'run <file>',
+  describe: 'run an experiment YAML (kind: kernels | suite | ...) and write its tables and figures to --out',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', describe: 'experiment YAML (configs/experiments/*.yaml)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output directory' })
+      .option('set', { type: 'string', array: true, describe: 'override a field of the experiment, e.g. --set hw=h100-sxm (repeatable)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print where the outputs are as JSON' }),
+  handler: async (argv) => {
+    const args = argv as unknown as { file: string; out: string; set?: string[]; json: boolean };
+    const exp = loadExperimentFile(args.file, args.set ?? []);
+    const progress = makeProgress({ total: 100, unit: '%' });
+    const result = await runExperiment(exp, { outDir: args.out, progress: (f, label) => progress.update(Math.round(f * 100), label) });
+    progress.stop();
+    const out = writeExperimentOutputs(args.out, {
+      source: args.file,
+      kind: exp.kind.name,
+      config: exp.config,
+      rows: result.rows,
+      summary: result.summary,
+      files: result.files,
+    });
+    if (args.json) printJson({ kind: exp.kind.name, rows: result.rows.length, ...out, figures: out.files.filter((f) => f.endsWith('.svg')) });
+    else printOutputs(`silica run: ${args.file} (${exp.kind.name})`, out, result.rows.length);
+  },
+};
+
+export function printOutputs(title: string, out: ExperimentOutputs, rows: number): void {
+  const figures = out.files.filter((f) => f.endsWith('.svg'));
+  const others = out.files.filter((f) => !f.endsWith('.svg'));
+  const lines = [
+    `${title} -> ${out.dir}`,
+    `  tables:  ${out.tables[0]} (${rows} rows), ${out.tables.slice(1).join(', ')}`,
+    `  summary: ${out.summary}`,
+    `  config:  ${out.config}`,
+    ...(figures.length ? [`  figures: ${figures.join(', ')}`] : []),
+    ...(others.length ? [`  files:   ${others.join(', ')}`] : []),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}

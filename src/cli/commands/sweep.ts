@@ -1,0 +1,101 @@
+import { chmodSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { CommandModule } from 'yargs';
+import '../../study/index.js';
+import { SilicaError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/io.js';
+import { parsePositiveInt } from '../../core/units.js';
+import { runSweep } from '../../sweep/run-sweep.js';
+import { slurmScript } from '../../sweep/slurm.js';
+import { loadSweep, parseShard, shardPoints } from '../../sweep/spec.js';
+import { formatSeconds } from '../../sweep/progress.js';
+import { printJson } from '../common.js';
+import { printOutputs } from './run.js';
+
+/**
+ * `silica sweep FILE`: expand a sweep file into points and run them (in parallel, resumable,
+ * sharded), list them (--dry-run) or write a Slurm job array that runs the shards (--emit-slurm).
+ */
+interface SweepArgs {
+  file: string;
+  out?: string;
+  jobs?: string;
+  resume: boolean;
+  shard?: string;
+  dryRun: boolean;
+  emitSlurm: boolean;
+  shards: string;
+  partition?: string;
+  time?: string;
+  maxParallel?: string;
+  json: boolean;
+  quiet: boolean;
+}
+
+export const sweepCommand: CommandModule = {
+  command: 'sweep <file>',
+  describe: 'run a sweep (configs/sweeps/*.yaml): points in parallel, resumable, shardable',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', describe: 'sweep YAML' })
+      .option('out', { type: 'string', describe: 'output directory (results.csv, results.jsonl, points.jsonl, summary.json, config.resolved.yaml)' })
+      .option('jobs', { type: 'string', describe: `points run in parallel (worker threads; default: ${availableParallelism()}, the CPUs)` })
+      .option('resume', { type: 'boolean', default: false, describe: 'keep the points already complete in --out and run the rest' })
+      .option('shard', { type: 'string', describe: 'run only shard i of N (0-based "i/N"): points whose index is i mod N' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'list the points and exit' })
+      .option('emit-slurm', { type: 'boolean', default: false, describe: 'write OUT/sweep.sbatch, a Slurm job array running the shards' })
+      .option('shards', { type: 'string', default: '4', describe: 'with --emit-slurm: number of array tasks' })
+      .option('partition', { type: 'string', describe: 'with --emit-slurm: Slurm partition' })
+      .option('time', { type: 'string', describe: 'with --emit-slurm: Slurm time limit per task, e.g. 01:00:00' })
+      .option('max-parallel', { type: 'string', describe: 'with --emit-slurm: most array tasks running at once' })
+      .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, periodic lines otherwise)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' }),
+  handler: async (argv) => {
+    const args = argv as unknown as SweepArgs;
+    const shard = args.shard !== undefined ? parseShard(args.shard) : undefined;
+    const jobs = args.jobs !== undefined ? parsePositiveInt(args.jobs, '--jobs') : availableParallelism();
+    const spec = loadSweep(args.file);
+
+    if (args.dryRun) {
+      const points = shardPoints(spec.points, shard);
+      if (args.json) {
+        printJson({ sweep: spec.name, points_total: spec.points.length, expanded: spec.expanded, points: points.map((p) => ({ point: p.index, point_id: p.id, ...p.tags })) });
+        return;
+      }
+      const filtered = spec.expanded - spec.points.length;
+      process.stdout.write(`sweep ${spec.name}: ${spec.points.length} points${filtered ? ` (${filtered} filtered out of ${spec.expanded})` : ''}${shard ? `, shard ${args.shard}: ${points.length}` : ''}\n`);
+      const cols = ['point', 'point_id', ...Object.keys(points[0]?.tags ?? {})];
+      const table = points.map((p) => [String(p.index), p.id, ...Object.values(p.tags).map(String)]);
+      const widths = cols.map((c, i) => Math.max(c.length, ...table.map((r) => r[i]!.length)));
+      process.stdout.write(cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+      for (const r of table) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+      return;
+    }
+
+    if (!args.out) throw new SilicaError('--out: expected an output directory (or --dry-run to list the points)');
+    if (args.emitSlurm) {
+      if (shard) throw new SilicaError('--emit-slurm: the script runs every shard; give --shards N, not --shard');
+      const shards = parsePositiveInt(args.shards, '--shards');
+      const path = join(args.out, 'sweep.sbatch');
+      const maxParallel = args.maxParallel !== undefined ? parsePositiveInt(args.maxParallel, '--max-parallel') : undefined;
+      writeFileAtomic(path, slurmScript({ sweepFile: args.file, name: spec.name, out: args.out, shards, jobsPerTask: args.jobs !== undefined ? jobs : 1, partition: args.partition, timeLimit: args.time, maxParallel }));
+      chmodSync(path, 0o755);
+      if (args.json) printJson({ script: path, shards, points_total: spec.points.length, submit: `sbatch ${path}`, merge: `silica merge ${args.out}/shard-* --out ${args.out}/merged` });
+      else {
+        process.stdout.write(`silica sweep: wrote ${path}: a Slurm job array of ${shards} tasks over ${spec.points.length} points\n`);
+        process.stdout.write(`  submit:  sbatch ${path}\n  merge:   silica merge ${args.out}/shard-* --out ${args.out}/merged\n`);
+      }
+      return;
+    }
+
+    const r = await runSweep(spec, { out: args.out, jobs, resume: args.resume, shard, quiet: args.quiet });
+    if (args.json) {
+      printJson({ out: r.dir, points: r.selected, points_total: spec.points.length, ran: r.ran, skipped: r.skipped, rows: r.summary.rows, shard: args.shard ?? null, seconds: r.seconds });
+      return;
+    }
+    const what = `${r.selected} points${shard ? ` (shard ${args.shard} of ${spec.points.length})` : ''}, ran ${r.ran}${r.skipped ? `, ${r.skipped} already done` : ''} on ${jobs} job${jobs > 1 ? 's' : ''} in ${formatSeconds(r.seconds)}`;
+    printOutputs(`silica sweep: ${spec.name}: ${what}`, { dir: r.dir, tables: [join(r.dir, 'results.csv'), join(r.dir, 'results.jsonl')], summary: join(r.dir, 'summary.json'), config: join(r.dir, 'config.resolved.yaml'), files: [] }, r.summary.rows);
+    process.stdout.write(`  plot:    silica plot ${join(r.dir, 'results.csv')} --x COL --y COL --out FIG.svg\n`);
+  },
+};

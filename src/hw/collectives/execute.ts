@@ -1,0 +1,229 @@
+import type { FlowDemand, Resource } from '../../core/flow-network.js';
+import { SilicaError } from '../../core/errors.js';
+import { dmaEnginesOf, dstHbmCostPerByte, isolatedRate } from '../dma/dma.js';
+import { firstNCus, type CuSet } from '../gpu/cu-mask.js';
+import { cuBytesPerNs } from '../gpu/kernel-timing.js';
+import { interconnectOf, type Link } from '../link/topology.js';
+import type { System } from '../system.js';
+import type { Plan, Step } from './plan.js';
+
+/**
+ * Runs a collective's plan on a System with one of two engines:
+ * - `cu`: a kernel on `cus` CUs of every participating GPU, as NCCL/RCCL run collectives. The CUs
+ *   are held for the kernel's lifetime (persistent workgroups spinning on flags), so a co-running
+ *   kernel loses them: the CU groups' capacity drops by the held CUs. The data the kernel moves
+ *   (reads, reduces, stores, remote stores) goes through those CUs: the held CUs are dealt evenly
+ *   over the GPU's channels and a channel moves at most its CUs x per-CU bytes/ns, per-CU being
+ *   the smaller of the CU's L1 path and Little's law on `interconnect.collective.
+ *   bytes_in_flight_per_cu` over the DRAM latency. Link bytes carry the protocol overhead (LL128
+ *   flags). A kernel launch precedes the first step.
+ * - `dma`: each channel is bound to one of the executing GPU's DMA engines; no CUs, a setup per
+ *   step, reductions as near-memory updates at the destination.
+ * Every step is a flow over the path's links, both GPUs' HBM and the engine.
+ */
+export type EngineKind = 'cu' | 'dma';
+
+export interface ExecuteOptions {
+  engine: EngineKind;
+  cus: number;
+  priority: number;
+  name: string;
+}
+
+export interface ExecuteResult {
+  startNs: number;
+  endNs: number;
+  linkBytes: number;
+  hbmBytes: number;
+}
+
+const SENDING: ReadonlySet<string> = new Set(['link', 'switch-out', 'nic-out']);
+
+/** Bytes per ns one CU moves for a collective kernel. */
+export function collectiveBytesPerNsPerCu(system: System): number {
+  const hw = system.hw;
+  const littleNs = hw.interconnect.collective.bytes_in_flight_per_cu / Math.max(1, hw.memory.hbm.latency_ns);
+  return Math.min(cuBytesPerNs(hw), littleNs);
+}
+
+/** Takes a CU set away from co-running kernels; returns the release. */
+export function holdCus(system: System, gpu: number, set: CuSet): () => void {
+  const groups = system.gpus[gpu]!.cuGroups;
+  const taken = groups.map((r, g) => {
+    const take = Math.min(r.capacity, set.perGroup[g] ?? 0);
+    system.sim.setCapacity(r, r.capacity - take);
+    return take;
+  });
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    groups.forEach((r, g) => system.sim.setCapacity(r, r.capacity + taken[g]!));
+  };
+}
+
+export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone: (r: ExecuteResult) => void): void {
+  const sim = system.sim;
+  const hw = system.hw;
+  const ic = interconnectOf(system);
+  const startNs = sim.nowNs;
+  let linkBytes = 0;
+  let hbmBytes = 0;
+  const linkPerUnit = opts.engine === 'cu' ? 1 / hw.interconnect.collective.protocol_efficiency : 1;
+  const updateFactor = () => dstHbmCostPerByte(system, 'update');
+
+  const queues: Step[][] = Array.from({ length: plan.channelCount }, () => []);
+  for (const s of plan.steps) queues[s.channel]!.push(s);
+  const head = new Int32Array(plan.channelCount);
+  const busy = new Uint8Array(plan.channelCount);
+  const stepsLeft = new Map<number, number>();
+  for (const s of plan.steps) stepsLeft.set(s.gpu, (stepsLeft.get(s.gpu) ?? 0) + 1);
+  const dmaOfChannel = new Map<number, Resource>();
+  // CU engine: the held CUs are dealt evenly over the GPU's link channels (one NCCL channel = a
+  // workgroup on its own CUs); a step moves at most its channel's share.
+  const linkChannels = new Map<number, Set<number>>();
+  for (const s of plan.steps) {
+    if (!linkChannels.has(s.gpu)) linkChannels.set(s.gpu, new Set());
+    if (s.from !== s.to || s.custom) linkChannels.get(s.gpu)!.add(s.channel);
+  }
+  const channelBytesPerNs = new Map<number, number>();
+  for (const [gpu, set] of linkChannels) channelBytesPerNs.set(gpu, (opts.cus * collectiveBytesPerNsPerCu(system)) / Math.max(1, set.size));
+  const releases = new Map<number, () => void>();
+  // Per-GPU DRAM traffic, added to the stats (gpuN.hbm.read_bytes / write_bytes / update_bytes,
+  // the names kernels use) when the collective completes.
+  const dram = { read: new Float64Array(system.gpus.length), write: new Float64Array(system.gpus.length), update: new Float64Array(system.gpus.length) };
+  const finish = () => {
+    for (const release of releases.values()) release(); // receivers that executed no step
+    for (let g = 0; g < system.gpus.length; g++) {
+      if (dram.read[g]) sim.stats.add(`gpu${g}.hbm.read_bytes`, dram.read[g]!);
+      if (dram.write[g]) sim.stats.add(`gpu${g}.hbm.write_bytes`, dram.write[g]!);
+      if (dram.update[g]) sim.stats.add(`gpu${g}.hbm.update_bytes`, dram.update[g]!);
+    }
+    onDone({ startNs, endNs, linkBytes, hbmBytes });
+  };
+  let pending = plan.steps.length;
+  let endNs = startNs;
+
+  if (plan.steps.some((s) => s.cost.dstUpdate > 0)) {
+    if (opts.engine === 'cu') throw new SilicaError(`${opts.name}: near-memory updates need the dma engine`);
+    updateFactor(); // fails here, before the run, when the part has no near-memory compute
+  }
+
+  const demandsOf = (s: Step): { demands: FlowDemand[]; hops: Link[]; latencyNs: number; hbmPerByte: number; maxRate: number } => {
+    const demands: FlowDemand[] = [];
+    const hops = s.custom ? s.custom.ports : ic.hops(s.from, s.to);
+    const perUnit = s.custom ? s.custom.linkPerUnit : linkPerUnit;
+    for (const l of hops) demands.push({ resource: l.resource, perUnit });
+    const hbm = new Map<number, number>();
+    const addHbm = (g: number, v: number) => v > 0 && hbm.set(g, (hbm.get(g) ?? 0) + v);
+    if (s.custom) for (const h of s.custom.hbm) addHbm(h.gpu, h.perUnit);
+    else {
+      addHbm(s.from, s.cost.srcRead + s.cost.srcWrite);
+      addHbm(s.to, s.cost.dstWrite + (s.cost.dstUpdate > 0 ? s.cost.dstUpdate * updateFactor() : 0));
+    }
+    let hbmPerByte = 0;
+    for (const [g, perUnit] of hbm) {
+      demands.push({ resource: system.gpus[g]!.hbm, perUnit });
+      hbmPerByte += perUnit;
+    }
+    let maxRate = Infinity;
+    if (opts.engine === 'cu') {
+      const cuBytes = s.cost.srcRead + s.cost.srcWrite + s.cost.dstWrite;
+      // Local work (a final copy or reduction) may use all the held CUs between link steps.
+      const share = s.from === s.to && !s.custom ? opts.cus * collectiveBytesPerNsPerCu(system) : channelBytesPerNs.get(s.gpu)!;
+      if (cuBytes > 0) maxRate = share / cuBytes;
+    } else {
+      let engine = dmaOfChannel.get(s.channel);
+      if (!engine) dmaOfChannel.set(s.channel, (engine = dmaEnginesOf(system, s.gpu).pick()));
+      demands.push({ resource: engine, perUnit: 1 });
+    }
+    const latencyNs = s.custom ? s.custom.latencyNs : ic.latencyNs(s.from, s.to);
+    return { demands, hops, latencyNs, hbmPerByte, maxRate };
+  };
+
+  const finishGpu = (gpu: number) => {
+    const left = stepsLeft.get(gpu)! - 1;
+    stepsLeft.set(gpu, left);
+    if (left === 0) releases.get(gpu)?.();
+  };
+
+  // Arrivals at the same instant are delivered by one event (symmetric steps finish together), so
+  // the rates are re-solved once per instant rather than once per channel.
+  const arrivals = new Map<number, Array<{ step: Step; hops: Link[] }>>();
+  const arrive = (atNs: number, step: Step, hops: Link[]) => {
+    let batch = arrivals.get(atNs);
+    if (batch) {
+      batch.push({ step, hops });
+      return;
+    }
+    arrivals.set(atNs, (batch = [{ step, hops }]));
+    sim.at(atNs, () => {
+      arrivals.delete(atNs);
+      endNs = Math.max(endNs, sim.nowNs);
+      for (const a of batch!) {
+        ic.recordReceived(a.hops, a.step.bytes);
+        for (const n of a.step.next) {
+          n.deps--;
+          tryStart(n.channel);
+        }
+        pending--;
+      }
+      if (pending === 0) finish();
+    });
+  };
+
+  const tryStart = (channel: number): void => {
+    if (busy[channel]) return;
+    const step = queues[channel]![head[channel]!];
+    if (!step || step.deps > 0) return;
+    busy[channel] = 1;
+    const { demands, hops, latencyNs, hbmPerByte, maxRate } = demandsOf(step);
+    let sendingHops = 0;
+    for (const l of hops) if (SENDING.has(l.kind)) sendingHops++;
+    const begin = () =>
+      sim.startFlow({
+        name: `${opts.name}.gpu${step.gpu}.ch${channel}`,
+        amount: step.bytes,
+        demands,
+        maxRate,
+        weight: isolatedRate(demands, maxRate),
+        priority: opts.priority,
+        onComplete: () => {
+          step.done = true;
+          linkBytes += sendingHops * step.bytes;
+          hbmBytes += hbmPerByte * step.bytes;
+          if (!step.custom) {
+            dram.read[step.from]! += step.cost.srcRead * step.bytes;
+            dram.write[step.from]! += step.cost.srcWrite * step.bytes;
+            dram.write[step.to]! += step.cost.dstWrite * step.bytes;
+            dram.update[step.to]! += step.cost.dstUpdate * step.bytes;
+          }
+          ic.recordSent(hops, step.bytes);
+          busy[channel] = 0;
+          head[channel]!++;
+          finishGpu(step.gpu);
+          arrive(sim.nowNs + latencyNs, step, hops);
+          tryStart(channel);
+        },
+      });
+    if (opts.engine === 'dma') sim.after(hw.dma.setup_ns, begin);
+    else begin();
+  };
+
+  const launch = () => {
+    if (opts.engine === 'cu') {
+      // Every participant runs the kernel (a receive-only GPU too), each on its first `cus` CUs.
+      const participants = new Set<number>();
+      for (const s of plan.steps) participants.add(s.gpu).add(s.to);
+      for (const gpu of participants) releases.set(gpu, holdCus(system, gpu, firstNCus(system.gpus[gpu]!.layout, opts.cus)));
+    }
+    if (pending === 0) {
+      endNs = sim.nowNs;
+      finish();
+      return;
+    }
+    for (let c = 0; c < plan.channelCount; c++) tryStart(c);
+  };
+  if (opts.engine === 'cu') sim.after(hw.compute.kernel_launch_ns, launch);
+  else sim.after(0, launch);
+}

@@ -1,0 +1,170 @@
+import { SilicaError } from '../../core/errors.js';
+import type { Dtype, HardwareConfig } from '../config/schema.js';
+import { interconnectOf, type Interconnect } from '../link/topology.js';
+import { System } from '../system.js';
+import { planDirect, planSendRecv } from './direct.js';
+import { execute, type EngineKind } from './execute.js';
+import { planNvls } from './nvls.js';
+import { Plan } from './plan.js';
+import { planBroadcast, planRing, type Chunking } from './ring.js';
+import { hamiltonianDecomposition, ringsForBytes } from './rings.js';
+import { TRANSFER_PRIORITY } from '../dma/dma.js';
+
+/**
+ * Collectives on a System: the entry points other layers (trace replay, tensor parallelism, T3,
+ * serving) call. A collective is planned as explicit per-GPU steps (ring.ts, direct.ts, nvls.ts)
+ * and executed as flows over links, HBM and an engine (execute.ts).
+ *
+ * Sizes follow nccl-tests: `bytes` is the per-GPU buffer ("size"): the all-reduce vector, the
+ * reduce-scatter input, the all-gather output, the all-to-all send buffer, the broadcast buffer.
+ * Bus bandwidth = algorithm bandwidth (bytes / time) x the factor that makes it comparable to link
+ * bandwidth: 2(n-1)/n for all-reduce, (n-1)/n for reduce-scatter, all-gather and all-to-all, 1 for
+ * broadcast and send/recv (nccl-tests doc/PERFORMANCE.md).
+ */
+export type CollectiveKind = 'all-reduce' | 'reduce-scatter' | 'all-gather' | 'all-to-all' | 'broadcast' | 'send-recv';
+export const COLLECTIVE_KINDS: readonly CollectiveKind[] = ['all-reduce', 'reduce-scatter', 'all-gather', 'all-to-all', 'broadcast', 'send-recv'];
+export type CollectiveAlgo = 'ring' | 'direct' | 'auto';
+
+export interface CollectiveSpec {
+  kind: CollectiveKind;
+  /** Per-GPU buffer size in bytes (nccl-tests "size"). */
+  bytes: number;
+  /** GPU indices in the System. */
+  ranks: number[];
+  algo?: CollectiveAlgo;
+  engine?: EngineKind;
+  /** CUs the CU engine holds on each GPU (default interconnect.collective.cus). */
+  cus?: number;
+  dtype?: Dtype;
+  /** Root of a broadcast, sender of a send/recv. */
+  src?: number;
+  /** Receiver of a send/recv. */
+  dst?: number;
+  priority?: number;
+  name?: string;
+}
+
+export interface CollectiveOutcome {
+  startNs: number;
+  endNs: number;
+  /** Payload bytes put on the fabric, each hop counted once. */
+  linkBytes: number;
+  /** DRAM bytes over all GPUs (reads, writes, near-memory update cost). */
+  hbmBytes: number;
+  /** Algorithm actually run: ring, direct or nvls. */
+  algo: 'ring' | 'direct' | 'nvls';
+  /** Rings (ring algorithm) the buffer was spread over. */
+  rings: number;
+}
+
+export function busBwFactor(kind: CollectiveKind, n: number): number {
+  if (n <= 1) return 1;
+  if (kind === 'all-reduce') return (2 * (n - 1)) / n;
+  if (kind === 'broadcast' || kind === 'send-recv') return 1;
+  return (n - 1) / n;
+}
+
+function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, ranks: readonly number[]): 'ring' | 'direct' | 'nvls' {
+  const algo = spec.algo ?? 'auto';
+  const kind = spec.kind;
+  if (kind === 'all-to-all' || kind === 'send-recv') {
+    if (algo === 'ring') throw new SilicaError(`--algo ring: ${kind} has only a direct algorithm`);
+    return 'direct';
+  }
+  if (kind === 'broadcast') {
+    if (algo === 'direct') throw new SilicaError('--algo direct: broadcast runs as a pipelined ring (chain)');
+    return 'ring';
+  }
+  if (algo !== 'auto') return algo;
+  const n = ranks.length;
+  const oneNode = ranks.every((g) => ic.nodeOf(g) === ic.nodeOf(ranks[0]!));
+  const cfg = ic.config;
+  if (kind === 'all-reduce' && engine === 'cu' && oneNode && n > 2 && cfg.topology === 'switch' && cfg.switch_reduction) return 'nvls';
+  // A fully connected group whose links cannot all carry a ring (n = 4, 6) goes one-shot.
+  if (oneNode && cfg.topology === 'fully-connected' && n > 2 && hamiltonianDecomposition(n).length < n - 1) return 'direct';
+  return 'ring';
+}
+
+/**
+ * A DMA engine drives one channel; when a ring's first hop is faster than one engine (a switch
+ * port of many links), the ring is run several times side by side on distinct engines, as copy
+ * engines are ganged for peer copies, up to the engines the GPU has.
+ */
+function dmaRings(system: System, ic: Interconnect, rings: number[][]): number[][] {
+  const ring = rings[0]!;
+  if (ring.length < 2) return rings;
+  const hopGbps = Math.min(...ic.path(ring[0]!, ring[1]!).map((r) => r.capacity));
+  const maxReplicas = Math.max(1, Math.floor(system.hw.dma.engines / rings.length));
+  const replicas = Math.min(maxReplicas, Math.max(1, Math.ceil(hopGbps / system.hw.dma.engine_gbps)));
+  return Array.from({ length: replicas }, () => rings).flat();
+}
+
+function checkSpec(system: System, spec: CollectiveSpec): number[] {
+  const name = spec.name ?? spec.kind;
+  if (!COLLECTIVE_KINDS.includes(spec.kind)) throw new SilicaError(`collective: expected one of ${COLLECTIVE_KINDS.join(', ')}, got "${spec.kind}"`);
+  if (!(spec.bytes >= 0) || !Number.isFinite(spec.bytes)) throw new SilicaError(`${name}: bytes: expected a non-negative size, got ${spec.bytes}`);
+  const ranks = spec.kind === 'send-recv' ? [spec.src ?? spec.ranks[0]!, spec.dst ?? spec.ranks[1]!] : spec.ranks;
+  if (ranks.length === 0 || ranks.some((g) => g === undefined)) throw new SilicaError(`${name}: expected at least one rank (send-recv: src and dst)`);
+  const seen = new Set<number>();
+  for (const g of ranks) {
+    if (!Number.isInteger(g) || g < 0 || g >= system.gpus.length) throw new SilicaError(`${name}: rank ${g}: expected a GPU index from 0 to ${system.gpus.length - 1}`);
+    if (seen.has(g)) throw new SilicaError(`${name}: rank ${g} appears twice`);
+    seen.add(g);
+  }
+  const cus = spec.cus ?? system.hw.interconnect.collective.cus;
+  if (!Number.isInteger(cus) || cus < 1 || cus > system.hw.compute.cus) {
+    throw new SilicaError(`--cus: expected a whole number from 1 to ${system.hw.compute.cus}, got ${cus}`);
+  }
+  if (spec.kind === 'broadcast' && spec.src !== undefined && !ranks.includes(spec.src)) throw new SilicaError(`${name}: root ${spec.src} is not one of the ranks`);
+  return ranks;
+}
+
+/** Starts a collective now; `onComplete` fires when the last byte has arrived on every GPU. */
+export function startCollective(system: System, spec: CollectiveSpec, onComplete: (o: CollectiveOutcome) => void): void {
+  const ranks = checkSpec(system, spec);
+  const ic = interconnectOf(system);
+  ic.checkConnected(ranks);
+  const engine = spec.engine ?? 'cu';
+  const algo = chooseAlgo(ic, spec, engine, ranks);
+  const c = system.hw.interconnect.collective;
+  const chunking: Chunking = { chunkBytes: c.chunk_bytes, maxChunks: c.max_chunks };
+  const plan = new Plan();
+  let rings = 0;
+  if (spec.kind === 'send-recv') planSendRecv(plan, ranks[0]!, ranks[1]!, spec.bytes, chunking);
+  else if (spec.kind === 'all-to-all') planDirect(plan, ranks, 'all-to-all', spec.bytes, engine, chunking);
+  else if (algo === 'nvls') planNvls(plan, ic, ranks, spec.bytes, chunking);
+  else if (algo === 'direct') planDirect(plan, ranks, spec.kind as 'all-reduce', spec.bytes, engine, chunking);
+  else {
+    const ringList = engine === 'dma' ? dmaRings(system, ic, ringsForBytes(ic, ranks, spec.bytes)) : ringsForBytes(ic, ranks, spec.bytes);
+    rings = ringList.length;
+    if (spec.kind === 'broadcast') planBroadcast(plan, ringList, spec.src ?? ranks[0]!, spec.bytes, chunking);
+    else planRing(plan, ringList, spec.kind as 'all-reduce', spec.bytes, engine, chunking);
+  }
+  execute(
+    system,
+    plan,
+    { engine, cus: spec.cus ?? c.cus, priority: spec.priority ?? TRANSFER_PRIORITY, name: spec.name ?? spec.kind },
+    (r) => onComplete({ ...r, algo, rings }),
+  );
+}
+
+export interface CollectiveRun extends CollectiveOutcome {
+  timeNs: number;
+  algBwGbps: number;
+  busBwGbps: number;
+}
+
+/** Runs one collective alone on a fresh System of `gpus` GPUs (ranks default to all of them). */
+export function simulateCollective(hw: HardwareConfig, gpus: number, spec: Omit<CollectiveSpec, 'ranks'> & { ranks?: number[] }): CollectiveRun {
+  const system = new System(hw, gpus);
+  interconnectOf(system); // validates the GPU count against the node(s) first
+  const ranks = spec.ranks ?? Array.from({ length: gpus }, (_, i) => i);
+  let outcome: CollectiveOutcome | undefined;
+  startCollective(system, { ...spec, ranks }, (o) => (outcome = o));
+  system.sim.run();
+  if (!outcome) throw new Error(`collective ${spec.kind} did not complete`);
+  const timeNs = outcome.endNs - outcome.startNs;
+  const n = spec.kind === 'send-recv' ? 2 : ranks.length;
+  const algBwGbps = timeNs > 0 ? spec.bytes / timeNs : 0;
+  return { ...outcome, timeNs, algBwGbps, busBwGbps: algBwGbps * busBwFactor(spec.kind, n) };
+}

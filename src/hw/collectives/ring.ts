@@ -1,0 +1,104 @@
+import type { EngineKind } from './execute.js';
+import { COST, type Plan, type Step, type StepCost } from './plan.js';
+
+/**
+ * Ring reduce-scatter, all-gather and all-reduce (NCCL's ring primitives), and the pipelined
+ * chain broadcast, over one or more rings. The buffer is split evenly over the rings (NCCL
+ * channels); each ring's share is cut into n blocks and each block into `chunks` chunks.
+ *
+ * Per chunk, the GPU at ring position p runs these link steps, each to its successor, each
+ * waiting for its predecessor's previous step to arrive:
+ * - CU engine, all-reduce: send, (n-2) x recvReduceSend, recvReduceCopySend, (n-2) x recvCopySend,
+ *   then a local recv; reduce-scatter stops after the reductions with a local recvReduceCopy;
+ *   all-gather is (n-1) x copySend then a local recv.
+ * - DMA engine: the reductions are near-memory updates of the successor's copy in place, so a
+ *   reduce-scatter step reads the (already accumulated) block and updates the successor's; the
+ *   all-gather steps are plain copies; nothing is left to do locally.
+ * A channel (one ring on one GPU) takes its steps in wavefront order (chunk + step ascending), so
+ * it works on a later chunk's early step while an earlier chunk's data is still in flight.
+ */
+export type RingKind = 'reduce-scatter' | 'all-gather' | 'all-reduce';
+
+function linkSequence(kind: RingKind, n: number, engine: EngineKind): { link: StepCost[]; local?: StepCost } {
+  const rep = (c: StepCost, times: number) => Array.from({ length: Math.max(0, times) }, () => c);
+  if (engine === 'dma') {
+    if (kind === 'reduce-scatter') return { link: rep(COST.update, n - 1) };
+    if (kind === 'all-gather') return { link: rep(COST.push, n - 1) };
+    return { link: [...rep(COST.update, n - 1), ...rep(COST.push, n - 1)] };
+  }
+  if (kind === 'reduce-scatter') return { link: [COST.push, ...rep(COST.reduceSend, n - 2)], local: COST.reduceCopy };
+  if (kind === 'all-gather') return { link: rep(COST.copySend, n - 1), local: COST.recv };
+  return { link: [COST.push, ...rep(COST.reduceSend, n - 2), COST.reduceCopySend, ...rep(COST.copySend, n - 2)], local: COST.recv };
+}
+
+/** Chunks a block is cut into: about chunkBytes each, at most maxChunks. */
+export function chunkCount(blockBytes: number, chunkBytes: number, maxChunks: number): number {
+  return Math.max(1, Math.min(maxChunks, Math.ceil(blockBytes / chunkBytes)));
+}
+
+export interface Chunking {
+  chunkBytes: number;
+  maxChunks: number;
+}
+
+export function planRing(plan: Plan, rings: number[][], kind: RingKind, bytes: number, engine: EngineKind, chunking: Chunking): void {
+  for (const ring of rings) {
+    const n = ring.length;
+    const ringBytes = bytes / rings.length;
+    if (n === 1) {
+      plan.add({ gpu: ring[0]!, channel: plan.newChannel(), from: ring[0]!, to: ring[0]!, bytes: kind === 'all-reduce' ? ringBytes : 0, cost: COST.recv });
+      continue;
+    }
+    const block = ringBytes / n;
+    const chunks = chunkCount(block, chunking.chunkBytes, chunking.maxChunks);
+    const chunkBytes = block / chunks;
+    const seq = linkSequence(kind, n, engine);
+    const L = seq.link.length;
+    // steps[p][k][s]
+    const steps: Step[][][] = ring.map(() => Array.from({ length: chunks }, () => new Array<Step>(L)));
+    ring.forEach((gpu, p) => {
+      const channel = plan.newChannel();
+      const to = ring[(p + 1) % n]!;
+      for (let t = 0; t < chunks + L - 1; t++) {
+        for (let k = Math.max(0, t - L + 1); k <= Math.min(chunks - 1, t); k++) {
+          const s = t - k;
+          steps[p]![k]![s] = plan.add({ gpu, channel, from: gpu, to, bytes: chunkBytes, cost: seq.link[s]! });
+        }
+      }
+    });
+    ring.forEach((gpu, p) => {
+      const pred = (p + n - 1) % n;
+      const localChannel = seq.local ? plan.newChannel() : -1;
+      for (let k = 0; k < chunks; k++) {
+        for (let s = 1; s < L; s++) plan.link(steps[pred]![k]![s - 1]!, steps[p]![k]![s]!);
+        if (seq.local) {
+          const local = plan.add({ gpu, channel: localChannel, from: gpu, to: gpu, bytes: chunkBytes, cost: seq.local });
+          plan.link(steps[pred]![k]![L - 1]!, local);
+        }
+      }
+    });
+  }
+}
+
+/** Pipelined chain broadcast from `root` along each ring (rotated to start at the root). */
+export function planBroadcast(plan: Plan, rings: number[][], root: number, bytes: number, chunking: Chunking): void {
+  for (const ring of rings) {
+    const n = ring.length;
+    if (n === 1) continue;
+    const at = ring.indexOf(root);
+    const order = [...ring.slice(at), ...ring.slice(0, at)];
+    const ringBytes = bytes / rings.length;
+    const chunks = chunkCount(ringBytes, chunking.chunkBytes, chunking.maxChunks);
+    let prev: Step[] | undefined;
+    for (let p = 0; p < n - 1; p++) {
+      const channel = plan.newChannel();
+      const cur: Step[] = [];
+      for (let k = 0; k < chunks; k++) {
+        const step = plan.add({ gpu: order[p]!, channel, from: order[p]!, to: order[p + 1]!, bytes: ringBytes / chunks, cost: COST.push });
+        if (prev) plan.link(prev[k]!, step);
+        cur.push(step);
+      }
+      prev = cur;
+    }
+  }
+}

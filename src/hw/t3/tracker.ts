@@ -1,0 +1,250 @@
+import { invariant } from '../../core/errors.js';
+
+/**
+ * T3's tracker: a small table at the memory controller (256 entries, ~19 KB, mission.md §2) that
+ * watches a producer kernel's output tiles and triggers work when a chunk is complete.
+ *
+ * Each output tile (one workgroup's tile) of a tracked chunk expects local stores from the producer
+ * and/or updates arriving from the upstream GPU (its threshold). A tile takes a table entry at its
+ * first access and frees it when both sides have arrived. When every tile of a chunk is complete,
+ * the chunk's command fires, exactly once.
+ *
+ * Overflow (table full) is modelled, never ignored:
+ * - `stall`: the producer's workgroups wait before storing a batch of tiles that needs new entries,
+ *   as long as some in-table tile waits for upstream data (its arrival will free an entry); if
+ *   nothing can free an entry, the batch falls back instead (a wait could never end);
+ * - `fallback`: tiles that find no entry go untracked; their chunk loses its trigger and completes
+ *   through the sequential path once the producer kernel has ended and its data has arrived.
+ * Entries are claimed by the producer. A triggered DMA delivers a tile only once the producer has
+ * claimed it (the engine waits for the tracker's credit), so DMAs never fill the table and the
+ * producer and DMAs cannot wait on each other; the fused runner still checks for a global wait
+ * (all producers stalled, no DMA moving) and breaks it by a fallback. Remote stores from the
+ * upstream producer carry no back-pressure (plain fire-and-forget writes into this GPU's memory),
+ * so they take an entry if one is free and are untracked otherwise. This matters for T3's
+ * remote-mapped first chunk: it arrives a whole stage before the local stores that complete it, so
+ * a chunk larger than the table cannot stay tracked.
+ *
+ * Counting is per tile and per side (a tile's bytes arrive in one event: the workgroup's epilogue,
+ * or the tile's share of a DMA), so thresholds are per-tile flags. Events arrive in batches of
+ * whole tiles (`t3.events_per_chunk`), which only coarsens the timing of entry reuse.
+ */
+export type CompletionPath = 'trigger' | 'fallback';
+
+export interface TrackedChunk {
+  /** Identifier the owner uses (the sub-chunk index). */
+  readonly id: number;
+  readonly firstTile: number;
+  readonly endTile: number;
+  /** The chunk receives local stores from the producer. */
+  readonly local: boolean;
+  /** The chunk receives updates from the upstream GPU. */
+  readonly upstream: boolean;
+}
+
+export interface TrackerOptions {
+  capacity: number;
+  overflow: 'stall' | 'fallback';
+  tiles: number;
+  chunks: readonly TrackedChunk[];
+  onChunkComplete: (chunk: TrackedChunk, path: CompletionPath) => void;
+}
+
+const LOCAL = 1;
+const UP = 2;
+
+const enum TileState {
+  Untouched = 0,
+  InTable = 1,
+  Untracked = 2,
+  Complete = 3,
+}
+
+interface ChunkState {
+  readonly chunk: TrackedChunk;
+  readonly need: number;
+  /** Tiles whose data is not complete yet. */
+  pending: number;
+  fallback: boolean;
+  fired: boolean;
+}
+
+export interface TrackerStats {
+  maxEntriesUsed: number;
+  overflowTiles: number;
+  fallbackChunks: number;
+  triggers: number;
+}
+
+export class Tracker {
+  private readonly state: Uint8Array;
+  private readonly seen: Uint8Array;
+  private readonly chunkOf: Int32Array;
+  private readonly chunks: ChunkState[] = [];
+  private readonly byId = new Map<number, ChunkState>();
+  private used = 0;
+  /** In-table tiles whose local stores are done and whose upstream data is still expected. */
+  private waitingUpstream = 0;
+  private producerDone = false;
+  private breakNextStall = false;
+  private waiters: Array<() => void> = [];
+  /** The producer is waiting for entries. */
+  producerStalled = false;
+  readonly stats: TrackerStats = { maxEntriesUsed: 0, overflowTiles: 0, fallbackChunks: 0, triggers: 0 };
+
+  constructor(private readonly o: TrackerOptions) {
+    this.state = new Uint8Array(o.tiles);
+    this.seen = new Uint8Array(o.tiles);
+    this.chunkOf = new Int32Array(o.tiles).fill(-1);
+    for (const c of o.chunks) {
+      invariant(c.firstTile >= 0 && c.endTile <= o.tiles && c.endTile > c.firstTile, `tracker chunk ${c.id}: tiles [${c.firstTile}, ${c.endTile}) out of 0..${o.tiles}`);
+      invariant(c.local || c.upstream, `tracker chunk ${c.id}: expects neither local stores nor upstream updates`);
+      const need = (c.local ? LOCAL : 0) | (c.upstream ? UP : 0);
+      const st: ChunkState = { chunk: c, need, pending: c.endTile - c.firstTile, fallback: false, fired: false };
+      for (let t = c.firstTile; t < c.endTile; t++) {
+        invariant(this.chunkOf[t] === -1, `tracker: tile ${t} belongs to two chunks`);
+        this.chunkOf[t] = this.chunks.length;
+      }
+      this.chunks.push(st);
+      this.byId.set(c.id, st);
+    }
+  }
+
+  get entriesUsed(): number {
+    return this.used;
+  }
+
+  get capacity(): number {
+    return this.o.capacity;
+  }
+
+  isTracked(tile: number): boolean {
+    return this.chunkOf[tile]! >= 0;
+  }
+
+  /**
+   * The producer is about to store tiles [from, to): claims their entries. Returns false when it
+   * must wait (stall mode, table full, an entry bound to free); then call `whenFreed` to retry.
+   */
+  claim(from: number, to: number): boolean {
+    let need = 0;
+    for (let t = from; t < to; t++) if (this.chunkOf[t]! >= 0 && this.state[t] === TileState.Untouched) need++;
+    if (need > 0 && this.used + need > this.o.capacity && this.o.overflow === 'stall' && this.waitingUpstream > 0 && !this.breakNextStall) {
+      this.producerStalled = true;
+      return false;
+    }
+    this.breakNextStall = false;
+    this.producerStalled = false;
+    // Fits, or falls back: what fits is tracked, the rest is not.
+    for (let t = from; t < to; t++) {
+      if (this.chunkOf[t]! < 0 || this.state[t] !== TileState.Untouched) continue;
+      if (this.used < this.o.capacity) this.allocate(t);
+      else this.untrack(t);
+    }
+    if (need > 0) this.wakeAll();
+    return true;
+  }
+
+  /** Whether a DMA may deliver tiles [from, to): the producer has claimed (or untracked) them all. */
+  claimed(from: number, to: number): boolean {
+    for (let t = from; t < to; t++) if (this.chunkOf[t]! >= 0 && this.state[t] === TileState.Untouched) return false;
+    return true;
+  }
+
+  /** Breaks a global wait: the producer's next refused claim falls back instead. */
+  breakStall(): void {
+    this.breakNextStall = true;
+    this.wakeAll();
+  }
+
+  /** Calls `wake` once, the next time entries free or are claimed. */
+  whenFreed(wake: () => void): void {
+    this.waiters.push(wake);
+  }
+
+  /** Local stores of tiles [from, to) have reached memory. */
+  localStore(from: number, to: number): void {
+    this.arrive(from, to, LOCAL);
+  }
+
+  /** Upstream updates of tiles [from, to) have reached memory (a DMA, or remote stores). */
+  upstream(from: number, to: number): void {
+    this.arrive(from, to, UP);
+  }
+
+  /** The producer kernel has ended: chunks that lost their trigger can complete in software. */
+  producerFinished(): void {
+    this.producerDone = true;
+    this.producerStalled = false;
+    for (const c of this.chunks) this.maybeFire(c);
+    this.wakeAll();
+  }
+
+  chunkFired(chunkId: number): boolean {
+    return this.byId.get(chunkId)?.fired ?? false;
+  }
+
+  allFired(): boolean {
+    return this.chunks.every((c) => c.fired);
+  }
+
+  private allocate(t: number): void {
+    this.state[t] = TileState.InTable;
+    this.used++;
+    if (this.used > this.stats.maxEntriesUsed) this.stats.maxEntriesUsed = this.used;
+  }
+
+  private untrack(t: number): void {
+    this.state[t] = TileState.Untracked;
+    this.stats.overflowTiles++;
+    const c = this.chunks[this.chunkOf[t]!]!;
+    if (!c.fallback) {
+      c.fallback = true;
+      this.stats.fallbackChunks++;
+    }
+  }
+
+  private arrive(from: number, to: number, side: number): void {
+    let freed = false;
+    for (let t = from; t < to; t++) {
+      const ci = this.chunkOf[t]!;
+      if (ci < 0) continue;
+      const c = this.chunks[ci]!;
+      invariant((c.need & side) !== 0, `tracker: tile ${t} of chunk ${c.chunk.id} got ${side === LOCAL ? 'a local store' : 'an upstream update'} it does not expect`);
+      invariant((this.seen[t]! & side) === 0, `tracker: tile ${t} got its ${side === LOCAL ? 'local stores' : 'upstream updates'} twice`);
+      if (this.state[t] === TileState.Untouched) {
+        if (this.used < this.o.capacity) this.allocate(t);
+        else this.untrack(t);
+      }
+      const inTable = this.state[t] === TileState.InTable;
+      if (inTable && side === UP && this.seen[t] === LOCAL) this.waitingUpstream--;
+      this.seen[t]! |= side;
+      if ((this.seen[t]! & c.need) !== c.need) {
+        if (inTable && side === LOCAL) this.waitingUpstream++;
+        continue;
+      }
+      if (inTable) {
+        this.state[t] = TileState.Complete;
+        this.used--;
+        freed = true;
+      }
+      c.pending--;
+      this.maybeFire(c);
+    }
+    if (freed) this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    if (!this.waiters.length) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const wake of w) wake();
+  }
+
+  private maybeFire(c: ChunkState): void {
+    if (c.fired || c.pending > 0) return;
+    if (c.fallback && !this.producerDone) return;
+    c.fired = true;
+    if (!c.fallback) this.stats.triggers++;
+    this.o.onChunkComplete(c.chunk, c.fallback ? 'fallback' : 'trigger');
+  }
+}

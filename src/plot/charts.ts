@@ -1,0 +1,102 @@
+import { SilicaError } from '../core/errors.js';
+import type { VegaLiteSpec } from './render.js';
+
+/**
+ * Chart specs from tidy rows: one mark (bar, line or point), x and y columns, optional colour
+ * series and facet panels, optional log y. Studies build their figures with `chartSpec` and render
+ * them with `renderVegaLiteSvg`; `silica plot` does the same from a CSV file.
+ */
+export type Mark = 'bar' | 'line' | 'point';
+export const MARKS: readonly Mark[] = ['bar', 'line', 'point'];
+
+export interface ChartOptions {
+  rows: ReadonlyArray<Record<string, unknown>>;
+  x: string;
+  y: string;
+  color?: string;
+  facet?: string;
+  mark?: Mark;
+  logY?: boolean;
+  title?: string;
+  /** Axis titles (default: the column names, which carry their units). */
+  xTitle?: string;
+  yTitle?: string;
+  width?: number;
+  height?: number;
+  /** Facet panels per row before wrapping. */
+  columns?: number;
+}
+
+/** Vega-Lite reads '.', '[' and ']' in field names as nested access; escape them. */
+export function fieldRef(column: string): string {
+  return column.replace(/([.[\]\\])/g, '\\$1');
+}
+
+/** A column is quantitative when every non-empty cell is a finite number. */
+export function isNumericColumn(rows: ReadonlyArray<Record<string, unknown>>, column: string): boolean {
+  let any = false;
+  for (const r of rows) {
+    const v = r[column];
+    if (v === '' || v === undefined || v === null) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+    any = true;
+  }
+  return any;
+}
+
+export function chartSpec(o: ChartOptions): VegaLiteSpec {
+  const mark = o.mark ?? 'point';
+  const xNumeric = isNumericColumn(o.rows, o.x);
+  if (!isNumericColumn(o.rows, o.y)) throw new SilicaError(`--y: expected a numeric column, "${o.y}" has non-numeric values`);
+  // Bars along a numeric x read better as categories (one bar per value), as sweeps' axes are.
+  const xType = xNumeric && mark !== 'bar' ? 'quantitative' : mark === 'line' ? 'ordinal' : 'nominal';
+  const values = o.rows
+    .filter((r) => typeof r[o.y] === 'number' && (!o.logY || (r[o.y] as number) > 0))
+    .map((r) => ({ ...r }));
+  if (o.logY && values.length === 0) throw new SilicaError(`--log-y: column "${o.y}" has no positive values to plot`);
+  const encoding: Record<string, unknown> = {
+    x: { field: fieldRef(o.x), type: xType, title: o.xTitle ?? o.x, ...(xType === 'nominal' ? { sort: null } : {}), ...(xNumeric && xType === 'quantitative' ? { scale: { zero: false } } : {}) },
+    y: { field: fieldRef(o.y), type: 'quantitative', title: o.yTitle ?? o.y, ...(o.logY ? { scale: logScale(values, o.y, mark) } : {}) },
+  };
+  // Bars sit side by side (xOffset by colour), never stacked: a stacked total is not a sweep result.
+  if (mark === 'bar') (encoding.y as Record<string, unknown>).stack = null;
+  if (o.color) encoding.color = { field: fieldRef(o.color), type: 'nominal', title: o.color, sort: null };
+  if (o.color && mark === 'bar' && sharesX(values, o.x, o.color)) encoding.xOffset = { field: fieldRef(o.color), type: 'nominal', sort: null };
+  const markDef = mark === 'line' ? { type: 'line', point: true } : mark === 'point' ? { type: 'point', filled: true } : { type: 'bar' };
+  const inner = { mark: markDef, encoding, width: o.width ?? 360, height: o.height ?? 240 };
+  const common = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    ...(o.title ? { title: o.title } : {}),
+    data: { values },
+    config: { font: 'sans-serif', axis: { labelLimit: 180 } },
+  };
+  if (o.facet) {
+    return {
+      ...common,
+      facet: { field: fieldRef(o.facet), type: 'nominal', title: o.facet, sort: [...new Set(values.map((r) => r[o.facet!] as string | number))] },
+      columns: o.columns ?? 3,
+      spec: inner,
+      resolve: { scale: { y: 'independent' } },
+    } as unknown as VegaLiteSpec;
+  }
+  return { ...common, ...inner } as unknown as VegaLiteSpec;
+}
+
+/** Log y: bars need a baseline below the smallest value (a power of ten), or the smallest bar vanishes. */
+function logScale(values: ReadonlyArray<Record<string, unknown>>, y: string, mark: Mark): Record<string, unknown> {
+  if (mark !== 'bar') return { type: 'log' };
+  const min = Math.min(...values.map((r) => r[y] as number));
+  return { type: 'log', domainMin: 10 ** Math.floor(Math.log10(min) - 1e-9) };
+}
+
+/** True when some x value carries several colours, so bars must be offset rather than overlap. */
+function sharesX(values: ReadonlyArray<Record<string, unknown>>, x: string, color: string): boolean {
+  const seen = new Map<string, string>();
+  for (const r of values) {
+    const key = String(r[x]);
+    const c = String(r[color]);
+    if (seen.has(key) && seen.get(key) !== c) return true;
+    seen.set(key, c);
+  }
+  return false;
+}

@@ -1,0 +1,104 @@
+import { loadHardware } from '../../hw/config/load.js';
+import type { HardwareConfig } from '../../hw/config/schema.js';
+import { simulateCollective, type CollectiveKind } from '../../hw/collectives/index.js';
+import { makeCuLayout, type CuLayout } from '../../hw/gpu/cu-layout.js';
+import { fullCuSet, type CuSet } from '../../hw/gpu/cu-mask.js';
+import { hbmBytesPerNs, timeKernel } from '../../hw/gpu/kernel-timing.js';
+import { costKernel, type KernelDesc } from '../../kernels/desc.js';
+import type { KernelCost } from '../../kernels/types.js';
+
+/** A kernel costed on a part in isolation: its time, work and which roof bounds it. */
+export interface CostedKernel {
+  cost: KernelCost;
+  timeNs: number;
+  flops: number;
+  /** DRAM bytes (reads + writes). */
+  bytes: number;
+  /** 'memory' when DRAM time is at least the compute critical path (the roofline's slanted side). */
+  bound: 'memory' | 'compute';
+}
+
+/** Collective sizes are simulated on a grid of powers of 4 bytes and interpolated in between (see collectiveNs). */
+const GRID_BASE = 4;
+/** Below this, sizes are simulated exactly (cheap, and latency-dominated). */
+const GRID_MIN_BYTES = 1 << 16;
+
+/**
+ * Kernel and collective costs on one hardware preset, memoised: a training iteration repeats a
+ * few dozen kernel shapes hundreds of times, and a study repeats them across points.
+ *
+ * Kernel times are the isolated time of the hardware model (what `simulateKernel` returns for a
+ * lone kernel: launch + max(compute critical path, DRAM time)). Collective times come from the
+ * collectives engine (src/hw/collectives). Simulating a 64-GPU all-reduce takes seconds and a study
+ * asks for dozens of bucket sizes, so each (kind, ranks) is simulated at the powers of 4 bytes that
+ * bracket a size and interpolated linearly in between: past a few MiB a chunked ring's time is
+ * latency + bytes / bandwidth, and the engine follows that line to within 1% inside one bracket
+ * (checked in test/bert/coster.test.ts).
+ */
+export class HardwareCoster {
+  readonly hw: HardwareConfig;
+  private readonly layout: CuLayout;
+  private readonly cus: CuSet;
+  private readonly byDesc = new WeakMap<KernelDesc, CostedKernel>();
+  private readonly byKey = new Map<string, CostedKernel>();
+  private readonly simulated = new Map<string, number>();
+  kernelLookups = 0;
+  kernelMisses = 0;
+
+  constructor(
+    readonly hwRef: string,
+    readonly overlays: readonly string[] = [],
+  ) {
+    this.hw = loadHardware(hwRef, [...overlays]);
+    this.layout = makeCuLayout(this.hw.compute);
+    this.cus = fullCuSet(this.layout);
+  }
+
+  kernel(desc: KernelDesc): CostedKernel {
+    this.kernelLookups++;
+    const hit = this.byDesc.get(desc);
+    if (hit) return hit;
+    const key = descKey(desc);
+    let c = this.byKey.get(key);
+    if (!c) {
+      this.kernelMisses++;
+      const cost = costKernel(this.hw, desc, this.cus);
+      const t = timeKernel(this.hw, this.layout, this.cus, cost);
+      const dramNs = t.hbmBytes / hbmBytesPerNs(this.hw);
+      c = { cost, timeNs: t.isolatedNs, flops: cost.flops, bytes: cost.hbmReadBytes + cost.hbmWriteBytes, bound: dramNs >= t.criticalNs ? 'memory' : 'compute' };
+      this.byKey.set(key, c);
+    }
+    this.byDesc.set(desc, c);
+    return c;
+  }
+
+  /** Time of a collective over `ranks` GPUs (ranks beyond one node span ceil(ranks / gpus_per_node) nodes). */
+  collectiveNs(kind: CollectiveKind, bytes: number, ranks: number): number {
+    if (ranks <= 1 || bytes <= 0) return 0;
+    if (bytes <= GRID_MIN_BYTES) return this.simulateCollective(kind, bytes, ranks);
+    const lo = GRID_BASE ** Math.floor(Math.log(bytes) / Math.log(GRID_BASE) + 1e-12);
+    const hi = lo * GRID_BASE;
+    const tLo = this.simulateCollective(kind, lo, ranks);
+    if (bytes === lo) return tLo;
+    const tHi = this.simulateCollective(kind, hi, ranks);
+    return tLo + ((tHi - tLo) * (bytes - lo)) / (hi - lo);
+  }
+
+  private simulateCollective(kind: CollectiveKind, bytes: number, ranks: number): number {
+    const key = `${kind}/${ranks}/${bytes}`;
+    let t = this.simulated.get(key);
+    if (t === undefined) {
+      const nodes = Math.ceil(ranks / this.hw.interconnect.gpus_per_node);
+      const hw = nodes > this.hw.interconnect.nodes ? loadHardware(this.hwRef, [...this.overlays, `interconnect.nodes=${nodes}`]) : this.hw;
+      t = simulateCollective(hw, ranks, { kind, bytes }).timeNs;
+      this.simulated.set(key, t);
+    }
+    return t;
+  }
+}
+
+/** Shape key of a kernel description: everything but its name. */
+function descKey(d: KernelDesc): string {
+  const { name: _name, ...rest } = d as KernelDesc & { name?: string };
+  return JSON.stringify(rest);
+}

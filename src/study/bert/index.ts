@@ -1,0 +1,109 @@
+import { isAbsolute, join } from 'node:path';
+import { toCsv, writeFileAtomic } from '../../core/io.js';
+import { writeSvg } from '../../plot/render.js';
+import { registerExperiment } from '../registry.js';
+import { breakdownFigure, communicationFigure, memoryBoundFigure, optimizerFigure, rooflineFigure } from './figures.js';
+import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from './findings.js';
+import type { IterationResult } from './iteration.js';
+import { bertReport } from './report.js';
+import { bertExperimentSchema, resolvePoint, studyPoints, StudyRunner, type BertExperiment } from './study.js';
+import { breakdownRows, gemmRows, resultRow, rooflineRows } from './tables.js';
+
+/**
+ * `kind: bert` — the BERT training characterisation (issue 6, ../shared/mission.md §3).
+ * results.csv: one row per configuration; breakdown.csv: configuration x category x pass;
+ * gemms.csv: every distinct GEMM; report.md; SVG figures.
+ */
+type Row = Record<string, string | number | boolean>;
+
+function resolveHw(exp: BertExperiment, baseDir?: string): BertExperiment {
+  const fix = (hw: string) => (hw.includes('/') && !isAbsolute(hw) && baseDir ? join(baseDir, hw) : hw);
+  return { ...exp, baseline: { ...exp.baseline, hw: fix(exp.baseline.hw) } };
+}
+
+export async function runBertExperiment(config: BertExperiment, ctx: { outDir?: string; progress?: (f: number, label: string) => void; baseDir?: string }) {
+  const exp = resolveHw(config, ctx.baseDir);
+  const runner = new StudyRunner();
+  const studies = exp.studies.map((s, i) => ({ study: s, points: studyPoints(exp, i) }));
+  const total = studies.reduce((s, x) => s + x.points.length, 0) + 1;
+  let done = 0;
+  const rows: Row[] = [];
+  const breakdown: Row[] = [];
+  const byStudy = new Map<string, IterationResult[]>();
+  const all: IterationResult[] = [];
+  for (const { study, points } of studies) {
+    const results: IterationResult[] = [];
+    for (const p of points) {
+      const r = runner.run(p);
+      results.push(r);
+      if (!all.includes(r)) all.push(r);
+      rows.push(resultRow(study.name, r, exp.steps, runner.coster(p.hw).hw.interconnect.gpus_per_node));
+      breakdown.push(...breakdownRows(study.name, r));
+      ctx.progress?.(++done / total, `${study.name}: ${p.model} seq ${p.seq} b${p.batch} ${p.precision} mb${p.micro_batches} dp${p.dp} ${p.hw}`);
+    }
+    byStudy.set(study.name, results);
+  }
+  const baseline = runner.run(exp.baseline);
+  const roofPoint = resolvePoint(exp.baseline, exp.roofline, 'roofline');
+  const roof = runner.run(roofPoint);
+  ctx.progress?.(1, 'report');
+
+  const gemms = new Map<string, Row>();
+  for (const r of [baseline, ...all]) for (const g of gemmRows(r)) gemms.set(JSON.stringify(g), g);
+
+  const files: string[] = [];
+  if (ctx.outDir) {
+    const write = (name: string, text: string) => {
+      writeFileAtomic(join(ctx.outDir!, name), text);
+      files.push(name);
+    };
+    write('breakdown.csv', toCsv(breakdown));
+    write('gemms.csv', toCsv([...gemms.values()]));
+    const studyOf = (axis: string) => {
+      const s = exp.studies.find((x) => axis in x.vary);
+      return s ? byStudy.get(s.name)! : all;
+    };
+    write('report.md', bertReport(all.includes(baseline) ? all : [baseline, ...all], baseline, exp.steps, studyOf));
+    if (exp.figures) {
+      const svg = async (name: string, spec: Parameters<typeof writeSvg>[1]) => {
+        await writeSvg(join(ctx.outDir!, name), spec);
+        files.push(name);
+      };
+      const varying = (axis: string) => exp.studies.find((s) => axis in s.vary);
+      const rowsOf = (axis: string) => rows.filter((r) => r.study === varying(axis)?.name);
+      const precisionStudy = varying('precision');
+      if (precisionStudy) await svg('breakdown.svg', breakdownFigure(breakdown.filter((r) => r.study === precisionStudy.name)));
+      if (varying('batch')) await svg('memory_bound_vs_batch.svg', memoryBoundFigure(rowsOf('batch')));
+      if (varying('micro_batches')) await svg('optimizer_vs_micro_batches.svg', optimizerFigure(rowsOf('micro_batches')));
+      if (varying('dp')) await svg('communication_vs_dp.svg', communicationFigure(rowsOf('dp')));
+      const dtype = roof.trace.meta.dtype as 'fp32' | 'fp16' | 'bf16';
+      await svg('roofline.svg', rooflineFigure(rooflineRows(roof), runner.coster(roofPoint.hw).hw, dtype, `Roofline: every kernel of ${roofPoint.model}, seq ${roofPoint.seq}, batch ${roofPoint.batch}, ${roofPoint.precision} on ${roofPoint.hw}`));
+    }
+  }
+
+  const fp32 = all.filter((r) => r.point.precision === 'fp32');
+  const ai = gemmIntensity(baseline);
+  const summary = {
+    configurations: all.length,
+    baseline: {
+      ...exp.baseline,
+      iteration_us: baseline.iterationNs / 1e3,
+      samples_per_s: baseline.samplesPerSecond,
+      time_to_train_h: (exp.steps * baseline.iterationNs) / 3.6e12,
+      memory_bound_share: memoryBoundShare(baseline),
+      gemm_share: categoryShare(baseline, 'gemm'),
+    },
+    fp32_configs_where_gemm_is_largest: `${fp32.filter((r) => largestCategory(r).category === 'gemm').length}/${fp32.length}`,
+    attention_gemm_intensity_flop_per_byte: ai.attention,
+    projection_gemm_intensity_flop_per_byte: ai.projection,
+    kernel_cache: runner.cacheStats(),
+  };
+  return { rows, summary, files };
+}
+
+registerExperiment({
+  name: 'bert',
+  description: 'BERT training characterisation: per-category and per-pass breakdown across model, sequence, batch, precision, optimizer, micro-batching, data parallelism, recomputation and hardware',
+  schema: bertExperimentSchema,
+  run: (config, ctx) => runBertExperiment(config, ctx),
+});

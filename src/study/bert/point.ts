@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { SilicaError } from '../../core/errors.js';
+import type { Precision } from '../../sw/index.js';
+
+/**
+ * One BERT training configuration: what `silica bert` takes and what each point of the `bert`
+ * experiment is. Precision labels fold the half dtype of mixed precision into one axis value
+ * (`mixed-fp16`, `mixed-bf16`) so a study can vary it like any other axis.
+ */
+export const PRECISION_LABELS = ['fp32', 'mixed-fp16', 'mixed-bf16', 'fp16', 'bf16'] as const;
+export type PrecisionLabel = (typeof PRECISION_LABELS)[number];
+
+const count = z.number().int().positive();
+
+export const bertPointSchema = z
+  .object({
+    model: z.string().default('bert-large'),
+    seq: count.default(128),
+    /** Sequences per micro-batch on each GPU. */
+    batch: count.default(32),
+    precision: z.enum(PRECISION_LABELS).default('mixed-fp16'),
+    optimizer: z.enum(['adam', 'lamb']).default('lamb'),
+    /** Micro-batches per optimizer step (gradient accumulation). */
+    micro_batches: count.default(1),
+    /** Data-parallel GPUs; more than a node's GPUs spans nodes. */
+    dp: count.default(1),
+    /** All-reduce gradient buckets during backward (true) or after it (false). */
+    overlap: z.boolean().default(true),
+    recompute: z.boolean().default(false),
+    flash_attention: z.boolean().default(false),
+    fuse_bias_act: z.boolean().default(true),
+    /** Hardware preset name or path to a hardware YAML. */
+    hw: z.string().default('mi300x'),
+  })
+  .strict();
+
+export type BertPoint = z.infer<typeof bertPointSchema>;
+
+export function precisionOf(label: PrecisionLabel): { precision: Precision; mixedDtype: 'fp16' | 'bf16' } {
+  if (label === 'mixed-fp16') return { precision: 'mixed', mixedDtype: 'fp16' };
+  if (label === 'mixed-bf16') return { precision: 'mixed', mixedDtype: 'bf16' };
+  return { precision: label, mixedDtype: 'fp16' };
+}
+
+export function precisionLabel(precision: string, mixedDtype: string = 'fp16'): PrecisionLabel {
+  const label = precision === 'mixed' ? `mixed-${mixedDtype}` : precision;
+  if (!(PRECISION_LABELS as readonly string[]).includes(label)) throw new SilicaError(`--precision: expected fp32, mixed, fp16 or bf16 (with --mixed-dtype fp16|bf16), got "${precision}"`);
+  return label as PrecisionLabel;
+}
+
+/** Axis columns every output row carries, in this order. */
+export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'micro_batches', 'dp', 'overlap', 'recompute', 'hw'] as const;
+
+export function pointColumns(p: BertPoint): Record<string, string | number | boolean> {
+  return { model: p.model, seq: p.seq, batch: p.batch, precision: p.precision, optimizer: p.optimizer, micro_batches: p.micro_batches, dp: p.dp, overlap: p.overlap, recompute: p.recompute, hw: p.hw };
+}

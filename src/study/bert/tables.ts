@@ -1,0 +1,90 @@
+import { OP_CATEGORIES } from '../../kernels/types.js';
+import { categoryShare, type IterationResult } from './iteration.js';
+import { pointColumns } from './point.js';
+
+type Row = Record<string, string | number | boolean>;
+
+/** The study's main table (results.csv): one row per configuration. */
+export function resultRow(study: string, r: IterationResult, steps: number, gpusPerNode: number): Row {
+  const row: Row = {
+    study,
+    ...pointColumns(r.point),
+    nodes: Math.ceil(r.point.dp / gpusPerNode),
+    iteration_us: r.iterationNs / 1e3,
+    samples_per_s: r.samplesPerSecond,
+    time_to_train_h: (steps * r.iterationNs) / 3.6e12,
+  };
+  for (const c of OP_CATEGORIES) row[`${c}_share`] = categoryShare(r, c);
+  Object.assign(row, {
+    memory_bound_share: r.memoryBoundNs / r.iterationNs,
+    compute_us: r.computeNs / 1e3,
+    comm_busy_us: r.commBusyNs / 1e3,
+    comm_exposed_us: r.commExposedNs / 1e3,
+    flops: r.flops,
+    matmul_flops: r.matmulFlops,
+    dram_bytes: r.bytes,
+    achieved_tflops: r.matmulFlops / r.iterationNs / 1e3,
+  });
+  return row;
+}
+
+/** breakdown.csv: one row per configuration x category x pass. */
+export function breakdownRows(study: string, r: IterationResult): Row[] {
+  return r.cells.map((c) => ({
+    study,
+    ...pointColumns(r.point),
+    category: c.category,
+    pass: c.pass,
+    time_us: c.timeNs / 1e3,
+    flops: c.flops,
+    dram_bytes: c.bytes,
+    kernels: c.kernels,
+    share: c.timeNs / r.iterationNs,
+  }));
+}
+
+/** gemms.csv rows: every distinct GEMM (role, pass, shape) of one configuration. */
+export function gemmRows(r: IterationResult): Row[] {
+  const rows: Row[] = [];
+  for (const k of r.kernels) {
+    if (k.desc.op !== 'gemm') continue;
+    rows.push({
+      model: r.point.model,
+      seq: r.point.seq,
+      batch: r.point.batch,
+      precision: r.point.precision,
+      hw: r.point.hw,
+      pass: k.pass,
+      gemm: k.role,
+      category: k.category,
+      m: k.desc.m,
+      n: k.desc.n,
+      k: k.desc.k,
+      gemm_batch: k.desc.batch ?? 1,
+      dtype: k.desc.dtype,
+      launches_per_iteration: k.count,
+      flops: k.flops,
+      dram_bytes: k.bytes,
+      arithmetic_intensity_flop_per_byte: k.flops / k.bytes,
+      time_us: k.timeNs / 1e3,
+      achieved_tflops: k.flops / k.timeNs / 1e3,
+      bound: k.bound,
+    });
+  }
+  return rows;
+}
+
+/** Roofline points: every distinct kernel with FLOPs (GEMMs and memory-bound kernels) of one configuration. */
+export function rooflineRows(r: IterationResult): Row[] {
+  return r.kernels
+    .filter((k) => k.flops > 0 && k.bytes > 0)
+    .map((k) => ({
+      kernel: k.role,
+      pass: k.pass,
+      category: k.category,
+      kind: k.desc.op === 'gemm' ? (k.category === 'attention' ? 'attention GEMM' : 'GEMM') : 'memory-bound op',
+      arithmetic_intensity_flop_per_byte: k.flops / k.bytes,
+      achieved_tflops: k.flops / k.timeNs / 1e3,
+      bound: k.bound,
+    }));
+}

@@ -1,0 +1,157 @@
+import { isAbsolute, join } from 'node:path';
+import { z } from 'zod';
+import { SilicaError } from '../core/errors.js';
+import { parseBytes } from '../core/units.js';
+import { readYamlFile } from '../core/yaml-config.js';
+import { resolveHardwarePath, loadHardware } from '../hw/config/load.js';
+import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
+import { makeCuLayout } from '../hw/gpu/cu-layout.js';
+import { firstNCus } from '../hw/gpu/cu-mask.js';
+import { simulateKernel } from '../hw/system.js';
+import { streamCost } from '../kernels/elementwise.js';
+import { gemmCost } from '../kernels/gemm.js';
+import type { KernelCost } from '../kernels/types.js';
+import { chartSpec } from '../plot/charts.js';
+import { flattenLeaves, lookupPath } from '../sweep/tree.js';
+import { registerExperiment } from './registry.js';
+
+/**
+ * `kind: kernels` — a list of GEMM and STREAM points on one hardware preset, each simulated in
+ * isolation on each requested CU count; one row per (point, CU count). The simplest experiment,
+ * used by the quickstart and as the CPU-bound workload of sweep benchmarks (a long `cus` list makes
+ * a point heavy: every CU count re-runs the GEMM tile search and the simulation).
+ */
+const count = z.number().int().positive();
+
+const gemmPoint = z
+  .object({
+    op: z.literal('gemm'),
+    /** Row label; defaults to gemm_MxNxK. */
+    name: z.string().optional(),
+    m: count,
+    n: count,
+    k: count,
+    batch: count.default(1),
+    dtype: dtypeSchema.default('bf16'),
+  })
+  .strict();
+
+const streamPoint = z
+  .object({
+    op: z.literal('stream'),
+    name: z.string().optional(),
+    /** BabelStream kernel. */
+    stream: z.enum(['copy', 'scale', 'add', 'triad']).default('copy'),
+    /** Size of each array: bytes, or a size such as 1GiB. */
+    bytes: z.union([z.number().int().positive(), z.string()]),
+  })
+  .strict();
+
+export const kernelsSchema = z
+  .object({
+    kind: z.literal('kernels'),
+    description: z.string().optional(),
+    /** Hardware preset name or path to a hardware YAML (relative to the experiment file). */
+    hw: z.string().default('mi300x'),
+    /** Partial hardware tree overlaid on the preset, e.g. {memory: {hbm: {efficiency: 0.8}}}. */
+    hw_overrides: z.record(z.string(), z.unknown()).default({}),
+    /** CU counts to run every point on (first N logical CUs); default: all CUs. */
+    cus: z.array(count).min(1).optional(),
+    /** Write kernels.svg into the output directory. */
+    figure: z.boolean().default(true),
+    points: z.array(z.discriminatedUnion('op', [gemmPoint, streamPoint])).min(1),
+  })
+  .strict();
+
+export type KernelsConfig = z.infer<typeof kernelsSchema>;
+type Row = Record<string, string | number | boolean>;
+
+export function kernelsHardware(config: Pick<KernelsConfig, 'hw' | 'hw_overrides'>, baseDir?: string): HardwareConfig {
+  const ref = config.hw.includes('/') && !isAbsolute(config.hw) && baseDir ? join(baseDir, config.hw) : config.hw;
+  const path = resolveHardwarePath(ref);
+  const preset = readYamlFile(path);
+  const overlays = flattenLeaves(config.hw_overrides).map(([field, value]) => {
+    const found = lookupPath(preset, field);
+    if (!found.found) throw new SilicaError(`hw_overrides.${field}: no such hardware field in ${config.hw} (${found.reason})`);
+    return `${field}=${JSON.stringify(value)}`;
+  });
+  return loadHardware(ref, overlays);
+}
+
+export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (f: number, label: string) => void): Row[] {
+  const hw = kernelsHardware(config, baseDir);
+  const layout = makeCuLayout(hw.compute);
+  const cuCounts = config.cus ?? [hw.compute.cus];
+  for (const [i, c] of cuCounts.entries()) {
+    if (c > hw.compute.cus) throw new SilicaError(`cus.${i}: expected at most ${hw.compute.cus} (the CUs of ${hw.name}), got ${c}`);
+  }
+  const rows: Row[] = [];
+  const total = config.points.length * cuCounts.length;
+  for (const [pi, p] of config.points.entries()) {
+    for (const cus of cuCounts) {
+      const set = firstNCus(layout, cus);
+      let kernel: KernelCost;
+      let label: string;
+      const shapeCols: Row = { dtype: '', m: '', n: '', k: '', batch: '', array_bytes: '' };
+      if (p.op === 'gemm') {
+        kernel = gemmCost(hw, { m: p.m, n: p.n, k: p.k, batch: p.batch, dtype: p.dtype }, set);
+        label = p.name ?? `gemm_${p.m}x${p.n}x${p.k}${p.batch > 1 ? `_b${p.batch}` : ''}`;
+        Object.assign(shapeCols, { dtype: p.dtype, m: p.m, n: p.n, k: p.k, batch: p.batch });
+      } else {
+        const arrayBytes = parseBytes(p.bytes, `points.${pi}.bytes`);
+        kernel = streamCost(p.stream, arrayBytes);
+        label = p.name ?? `stream_${p.stream}_${p.bytes}`;
+        Object.assign(shapeCols, { dtype: 'fp64', array_bytes: arrayBytes });
+      }
+      const run = simulateKernel(hw, kernel, set);
+      const hbmBytes = kernel.hbmReadBytes + kernel.hbmWriteBytes;
+      rows.push({
+        hw: hw.name,
+        kernel: label,
+        op: p.op === 'gemm' ? 'gemm' : `stream_${p.stream}`,
+        ...shapeCols,
+        cus,
+        time_us: run.timeNs / 1000,
+        tflops: kernel.flops / run.timeNs / 1000,
+        achieved_gbps: hbmBytes / run.timeNs,
+        flops: kernel.flops,
+        hbm_bytes: hbmBytes,
+        workgroups: kernel.workgroups,
+        tile: kernel.tile ? `${kernel.tile[0]}x${kernel.tile[1]}` : '',
+      });
+      progress?.(rows.length / total, label);
+    }
+  }
+  return rows;
+}
+
+registerExperiment({
+  name: 'kernels',
+  description: 'GEMM and STREAM points on one hardware preset, each simulated in isolation; one row per point and CU count',
+  schema: kernelsSchema,
+  async run(config, ctx) {
+    const rows = runKernels(config, ctx.baseDir, ctx.progress);
+    const files: string[] = [];
+    if (ctx.outDir && config.figure) {
+      // Loaded on demand: vega costs most of a second to import, and sweeps rarely draw.
+      const { writeSvg } = await import('../plot/render.js');
+      const byCus = (config.cus?.length ?? 1) > 1;
+      await writeSvg(
+        join(ctx.outDir, 'kernels.svg'),
+        chartSpec(
+          byCus
+            ? { rows, x: 'cus', y: 'time_us', color: 'kernel', mark: 'line', logY: true, title: `Kernel time vs CUs on ${rows[0]!.hw}` }
+            : { rows, x: 'kernel', y: 'time_us', color: 'op', mark: 'bar', logY: true, title: `Kernel time on ${rows[0]!.hw}` },
+        ),
+      );
+      files.push('kernels.svg');
+    }
+    const tflops = rows.map((r) => r.tflops as number);
+    const gbps = rows.map((r) => r.achieved_gbps as number);
+    return {
+      rows,
+      summary: { hw: rows[0]!.hw, kernels: rows.length, max_tflops: Math.max(...tflops), max_achieved_gbps: Math.max(...gbps) },
+      files,
+    };
+  },
+});

@@ -1,0 +1,228 @@
+import { SilicaError } from '../../core/errors.js';
+import type { UsageSegment } from '../../core/flow-network.js';
+import { DTYPE_BYTES, type HardwareConfig } from '../../hw/config/schema.js';
+import { startCollective } from '../../hw/collectives/index.js';
+import { ringsFor } from '../../hw/collectives/rings.js';
+import { makeCuLayout } from '../../hw/gpu/cu-layout.js';
+import { cuRange } from '../../hw/gpu/cu-mask.js';
+import { interconnectOf } from '../../hw/link/topology.js';
+import { MemorySystem } from '../../hw/memory/arbitration.js';
+import { System } from '../../hw/system.js';
+import { runFusedGemmRs } from '../../hw/t3/fused.js';
+import { latencyTolerance, producerGemm, type LatencyTolerance, type ProducerGemm } from '../../hw/t3/producer-gemm.js';
+import { runProducer, type Segment } from '../../hw/t3/producer.js';
+import type { GemmShape } from '../../kernels/gemm.js';
+
+/**
+ * The configurations of the T3 study (mission.md §2), each simulated on every GPU of the TP group:
+ * - `sequential`: GEMM (outputs cached), then the CU ring reduce-scatter, then the all-gather;
+ * - `t3`: fused GEMM + RS (tracker, triggered DMA, NMC updates, staggered, uncached outputs) under
+ *   FR-FCFS-like `fair` arbitration, then the all-gather;
+ * - `t3-mca`: the same under MCA arbitration;
+ * - `ideal-overlap`: max(GEMM alone, RS alone) + AG — overlap with no contention at all;
+ * - `ideal-rs-nmc`: sequential, but the RS is DMA + near-memory updates (no CU reduction);
+ * - `cu-split`: the GEMM on the other CUs, cut into pieces whose RS runs on N CUs as soon as the
+ *   piece is done everywhere (concurrent with the next piece), then the all-gather.
+ * Only the reduce-scatter is ever fused or overlapped; the all-gather runs after, on CUs, as usual.
+ */
+export const CONFIGURATIONS = ['sequential', 't3', 't3-mca', 'ideal-overlap', 'ideal-rs-nmc', 'cu-split'] as const;
+export type Configuration = (typeof CONFIGURATIONS)[number];
+
+export interface RunOptions {
+  /** Record GPU 0's DRAM traffic timeline. */
+  timeline?: boolean;
+  /** Staggered workgroup order for t3 (default true). */
+  staggered?: boolean;
+  /** CUs the cu-split collective holds. */
+  cuSplitCus?: number;
+  /** Pieces the cu-split GEMM is cut into. */
+  cuSplitPieces?: number;
+}
+
+export interface ConfigResult {
+  configuration: Configuration;
+  time_us: number;
+  /** End of the (last) GEMM, from the sub-layer's start. */
+  gemm_us: number;
+  /** End of the reduce-scatter, from the start. */
+  rs_end_us: number;
+  ag_us: number;
+  dram_read_bytes: number;
+  /** Plain writes plus near-memory updates (each updated byte counted once). */
+  dram_write_bytes: number;
+  dram_update_bytes: number;
+  link_bytes: number;
+  tracker_max_entries?: number;
+  tracker_fallback_chunks?: number;
+  producer_stall_us?: number;
+  first_stage_dram_util?: number;
+  /** GPU 0's DRAM channel usage (bytes/ns, updates at their cost), when asked for. */
+  timeline?: UsageSegment[];
+}
+
+interface Phases {
+  gemmEndNs: number;
+  rsEndNs: number;
+  agEndNs: number;
+  extra?: Partial<ConfigResult>;
+}
+
+function dramTotals(system: System): Pick<ConfigResult, 'dram_read_bytes' | 'dram_write_bytes' | 'dram_update_bytes'> {
+  const st = system.sim.stats;
+  let read = 0;
+  let write = 0;
+  let update = 0;
+  system.gpus.forEach((_, g) => {
+    read += st.get(`gpu${g}.hbm.read_bytes`);
+    write += st.get(`gpu${g}.hbm.write_bytes`);
+    update += st.get(`gpu${g}.hbm.update_bytes`);
+  });
+  return { dram_read_bytes: read, dram_write_bytes: write + update, dram_update_bytes: update };
+}
+
+/** All GPUs run a producer whose outputs are local writes; `onAllDone` when the last ends. */
+function runPlainProducers(system: System, memory: MemorySystem, p: ProducerGemm, latency: LatencyTolerance, opts: { cuSet?: ReturnType<typeof cuRange>; pieces?: number; onPiece?: (piece: number) => void }, onAllDone: () => void): void {
+  const pieces = opts.pieces ?? 1;
+  let left = system.gpus.length;
+  const piecesDone = new Array<number>(pieces).fill(0);
+  system.gpus.forEach((_, g) => {
+    const segments: Segment[] = Array.from({ length: pieces }, (_, i) => ({
+      from: Math.floor((i * p.tiles) / pieces),
+      to: Math.floor(((i + 1) * p.tiles) / pieces),
+      output: { kind: 'write' },
+      onDone: () => {
+        if (++piecesDone[i]! === system.gpus.length) opts.onPiece?.(i);
+      },
+    }));
+    runProducer({
+      system,
+      gpu: g,
+      kernel: p.kernel,
+      tiles: p.tiles,
+      cuSet: opts.cuSet,
+      segments,
+      batchesPerSegment: 1,
+      priority: memory.controllers[g]!.arbiter.computePriority,
+      controller: memory.controllers[g],
+      latency,
+      firstStageSegments: 1,
+      onComplete: () => {
+        if (--left === 0) onAllDone();
+      },
+    });
+  });
+}
+
+export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: number, configuration: Configuration, o: RunOptions = {}): ConfigResult {
+  if (configuration === 'ideal-overlap') {
+    // Overlap with no contention: the GEMM and the RS each as if alone, then the AG.
+    const seq = runConfiguration(hw, shape, tp, 'sequential', o);
+    const rsNs = seq.rs_end_us - seq.gemm_us;
+    return { ...seq, configuration, time_us: Math.max(seq.gemm_us, rsNs) + seq.ag_us, rs_end_us: Math.max(seq.gemm_us, rsNs), timeline: undefined };
+  }
+  const system = new System(hw, tp, { hbmTimeline: o.timeline });
+  const sim = system.sim;
+  const ic = interconnectOf(system);
+  const ranks = Array.from({ length: tp }, (_, i) => i);
+  const outBytes = shape.m * shape.n * (shape.batch ?? 1) * DTYPE_BYTES[shape.outDtype ?? shape.dtype];
+  const fused = configuration === 't3' || configuration === 't3-mca';
+  const policy = configuration === 't3-mca' ? 'mca' : 'fair';
+  const memory = new MemorySystem(system, { ...hw.memory.arbitration, policy });
+  const layout = makeCuLayout(hw.compute);
+  const splitCus = o.cuSplitCus ?? 16;
+  if (configuration === 'cu-split' && (!Number.isInteger(splitCus) || splitCus < 1 || splitCus >= hw.compute.cus)) {
+    throw new SilicaError(`cu_split_cus: expected a whole number from 1 to ${hw.compute.cus - 1}, got ${splitCus}`);
+  }
+  const producerCus = configuration === 'cu-split' ? cuRange(layout, splitCus, hw.compute.cus - splitCus) : undefined;
+  const p = producerGemm(hw, shape, { uncachedOutput: fused, cus: producerCus ?? hw.compute.cus });
+  const latency = latencyTolerance(hw, p, shape, producerCus?.count ?? hw.compute.cus);
+  const phases: Phases = { gemmEndNs: 0, rsEndNs: 0, agEndNs: 0 };
+
+  const allGather = () =>
+    startCollective(system, { kind: 'all-gather', bytes: outBytes, ranks, algo: 'ring', engine: 'cu', name: 'ag' }, (out) => {
+      phases.agEndNs = out.endNs;
+    });
+  const reduceScatter = (engine: 'cu' | 'dma') =>
+    startCollective(system, { kind: 'reduce-scatter', bytes: outBytes, ranks, algo: 'ring', engine, name: 'rs' }, (out) => {
+      phases.rsEndNs = out.endNs;
+      allGather();
+    });
+
+  if (tp === 1) {
+    runPlainProducers(system, memory, p, latency, {}, () => {
+      phases.gemmEndNs = phases.rsEndNs = phases.agEndNs = sim.nowNs;
+    });
+  } else if (fused) {
+    runFusedGemmRs({
+      system,
+      rings: ringsFor(ic, ranks),
+      producer: p,
+      latency,
+      memory,
+      staggered: o.staggered ?? true,
+      onComplete: (r) => {
+        phases.gemmEndNs = r.producerEndNs;
+        phases.rsEndNs = r.endNs;
+        phases.extra = {
+          tracker_max_entries: r.tracker.maxEntriesUsed,
+          tracker_fallback_chunks: r.tracker.fallbackChunks,
+          producer_stall_us: r.stalledNs / 1000 / tp,
+          first_stage_dram_util: r.firstStageUtilisation,
+        };
+        allGather();
+      },
+    });
+  } else if (configuration === 'cu-split') {
+    const pieces = Math.max(1, Math.min(o.cuSplitPieces ?? 4, p.tiles));
+    let nextRs = 0;
+    let running = false;
+    let ready = 0;
+    let gemmDone = false;
+    // One communication queue: piece i's RS starts when the piece is done on every GPU and the
+    // previous RS has finished (it holds the same N CUs).
+    const pump = () => {
+      if (running || nextRs >= ready) return;
+      running = true;
+      const bytes = outBytes * ((Math.floor(((nextRs + 1) * p.tiles) / pieces) - Math.floor((nextRs * p.tiles) / pieces)) / p.tiles);
+      nextRs++;
+      startCollective(system, { kind: 'reduce-scatter', bytes, ranks, algo: 'ring', engine: 'cu', cus: splitCus, name: `rs.piece${nextRs - 1}` }, (out) => {
+        running = false;
+        if (nextRs === pieces) {
+          phases.rsEndNs = out.endNs;
+          if (gemmDone) allGather();
+        } else pump();
+      });
+    };
+    runPlainProducers(
+      system,
+      memory,
+      p,
+      latency,
+      { cuSet: producerCus, pieces, onPiece: () => ((ready += 1), pump()) },
+      () => {
+        phases.gemmEndNs = sim.nowNs;
+        gemmDone = true;
+        if (nextRs === pieces && !running) allGather();
+      },
+    );
+  } else {
+    runPlainProducers(system, memory, p, latency, {}, () => {
+      phases.gemmEndNs = sim.nowNs;
+      reduceScatter(configuration === 'ideal-rs-nmc' ? 'dma' : 'cu');
+    });
+  }
+  sim.run();
+  if (!(phases.agEndNs > 0)) throw new Error(`t3 ${configuration}: the sub-layer did not complete`);
+  const result: ConfigResult = {
+    configuration,
+    time_us: phases.agEndNs / 1000,
+    gemm_us: phases.gemmEndNs / 1000,
+    rs_end_us: phases.rsEndNs / 1000,
+    ag_us: (phases.agEndNs - phases.rsEndNs) / 1000,
+    ...dramTotals(system),
+    link_bytes: ic.linkBytes(),
+    ...phases.extra,
+  };
+  if (o.timeline) result.timeline = system.gpus[0]!.hbm.timeline;
+  return result;
+}

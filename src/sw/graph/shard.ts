@@ -1,0 +1,73 @@
+import { SilicaError } from '../../core/errors.js';
+import { modelWidths, type ModelSpec } from '../models/index.js';
+
+/**
+ * One tensor-parallel rank's widths under Megatron sharding: attention heads and the FFN's inner
+ * width split across ranks (column-parallel QKV/FC1, row-parallel out-proj/FC2), the vocabulary
+ * split for the embedding and the output layer, the residual stream (hidden) replicated.
+ *
+ * Key/value heads fewer than ranks (multi-query, narrow GQA) are replicated, one per rank, as
+ * Megatron does. When heads do not divide evenly (T-NLG's 28 heads on 8 ranks) the projections
+ * are still split by columns and the attention core is costed for the busiest rank (ceil): the
+ * SPMD program models the rank everybody waits for.
+ */
+export interface RankWidths {
+  tp: number;
+  hidden: number;
+  /** Attention heads on this rank (busiest rank when uneven). */
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Query projection width on this rank. */
+  qWidth: number;
+  /** One of K or V projection width on this rank. */
+  kvWidth: number;
+  /** FFN inner width on this rank. */
+  ffn: number;
+  /** First FFN GEMM output width on this rank (2 x ffn for SwiGLU's fused gate and up). */
+  ffnIn: number;
+  /** Vocabulary rows on this rank. */
+  vocab: number;
+}
+
+export function rankWidths(m: ModelSpec, tp: number): RankWidths {
+  if (!Number.isInteger(tp) || tp < 1) throw new SilicaError(`--tp: expected a positive whole number, got ${tp}`);
+  const w = modelWidths(m);
+  if (w.qWidth % tp !== 0) throw new SilicaError(`--tp ${tp}: ${m.name}'s attention width ${w.qWidth} does not split evenly over ${tp} ranks`);
+  if (m.ffnHidden % tp !== 0) throw new SilicaError(`--tp ${tp}: ${m.name}'s FFN width ${m.ffnHidden} does not split evenly over ${tp} ranks`);
+  const heads = Math.ceil(m.heads / tp);
+  let kvHeads: number;
+  let kvWidth: number;
+  if (m.kvHeads === m.heads) {
+    kvHeads = heads;
+    kvWidth = w.kvWidth / tp;
+  } else if (m.kvHeads % tp === 0) {
+    kvHeads = m.kvHeads / tp;
+    kvWidth = kvHeads * m.headDim;
+  } else {
+    // Fewer KV heads than ranks (or uneven): each rank holds (a replica of) the KV heads its queries use.
+    kvHeads = Math.max(1, Math.ceil(m.kvHeads / tp));
+    kvWidth = kvHeads * m.headDim;
+  }
+  const ffn = m.ffnHidden / tp;
+  return {
+    tp,
+    hidden: m.hidden,
+    heads,
+    kvHeads,
+    headDim: m.headDim,
+    qWidth: w.qWidth / tp,
+    kvWidth,
+    ffn,
+    ffnIn: m.ffnKind === 'swiglu' ? 2 * ffn : ffn,
+    vocab: Math.ceil(m.vocab / tp),
+  };
+}
+
+/** Tokens each expert receives when `tokens x topK` assignments are balanced (deterministic). */
+export function balancedExpertTokens(tokens: number, experts: number, topK: number): number[] {
+  const assignments = tokens * topK;
+  const base = Math.floor(assignments / experts);
+  const extra = assignments % experts;
+  return Array.from({ length: experts }, (_, e) => base + (e < extra ? 1 : 0));
+}

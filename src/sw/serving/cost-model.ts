@@ -1,0 +1,233 @@
+import type { Dtype, HardwareConfig } from '../../hw/config/schema.js';
+import { makeCuLayout, type CuLayout } from '../../hw/gpu/cu-layout.js';
+import { fullCuSet, type CuSet } from '../../hw/gpu/cu-mask.js';
+import { timeKernel } from '../../hw/gpu/kernel-timing.js';
+import { costKernel, type KernelDesc } from '../../kernels/desc.js';
+import type { KernelCost } from '../../kernels/types.js';
+import { programOf, type TraceNode } from '../../trace/types.js';
+import type { ModelSpec } from '../models/index.js';
+import { buildIterationTrace } from '../infer/build.js';
+import { bucket } from './buckets.js';
+import { collectiveTiming } from './collective-time.js';
+import { hwKey } from './hw-key.js';
+
+/**
+ * What one serving iteration costs on the hardware model, memoised by shape.
+ *
+ * An iteration (a batch of prefill pieces and decode tokens on one tensor-parallel group) is
+ * lowered by the software layer (`buildIterationTrace`) to one rank's kernels and TP collectives,
+ * and every kernel is timed on the hardware model (`timeKernel`: workgroup dispatch over the CU
+ * set's XCDs, DRAM bandwidth) and every collective by the collective model. Ranks of a TP group run
+ * the same kernels on the same shapes, so one rank's program stands for the group (the symmetric
+ * shortcut; test/serving/cost-model.test.ts checks it against a full replay). Kernels of one
+ * iteration run back to back on one stream, so the iteration's time is the sum of its nodes'.
+ *
+ * Memoisation keeps a 10,000-request run fast:
+ * - The cost is decomposed into a token-linear part (GEMMs, norms, element-wise, collectives:
+ *   they depend only on the prefill and decode token counts) and attention (depends on each
+ *   prefill piece's length and context, and on the decode batch's contexts). Each part is memoised
+ *   on bucketed shapes (buckets.ts: within ±3.2%); decode attention over a batch with differing
+ *   contexts is costed at its mean context (attention reads sum(contexts) KV entries, which the
+ *   mean preserves).
+ * - Every part is built once on a one-layer model: layer-0 nodes are scaled by the model's layer
+ *   count, the rest (embedding, final norm, LM head) counted once.
+ * - Kernels are memoised by their description and CU set underneath, so a new bucket costs only
+ *   the kernels it changes.
+ */
+export interface PrefillPiece {
+  /** Tokens processed in this iteration. */
+  tokens: number;
+  /** Tokens of the same sequence already in the KV cache (chunked prefill, recompute). */
+  context: number;
+}
+
+/** Per-GPU cost of an iteration: time, busy CU time (CU-ns) and DRAM bytes. */
+export interface PassCost {
+  ns: number;
+  cuNs: number;
+  hbmBytes: number;
+}
+
+/** One step of a rank's program as the co-run simulation replays it. */
+export type LaneStep =
+  | { kind: 'kernel'; cost: KernelCost; isolatedNs: number }
+  | { kind: 'comm'; ns: number; linkBytes: number };
+
+export interface CostModelKey {
+  tp: number;
+  dtype: Dtype;
+  kvDtype: Dtype;
+}
+
+interface Split {
+  layer: PassCost;
+  other: PassCost;
+}
+
+const zero = (): PassCost => ({ ns: 0, cuNs: 0, hbmBytes: 0 });
+
+function add(acc: PassCost, c: PassCost, k = 1): void {
+  acc.ns += c.ns * k;
+  acc.cuNs += c.cuNs * k;
+  acc.hbmBytes += c.hbmBytes * k;
+}
+
+const isAttention = (n: TraceNode) => n.category === 'attention';
+
+export class IterationCostModel {
+  readonly layout: CuLayout;
+  readonly allCus: CuSet;
+  /** Top-level part lookups (linear, prefill attention, decode attention) and their memo hits. */
+  lookups = 0;
+  hits = 0;
+  kernelLookups = 0;
+  kernelHits = 0;
+  private readonly oneLayer: ModelSpec;
+  private readonly parts = new Map<string, PassCost>();
+  private readonly kernels = new Map<string, { cost: KernelCost; pass: PassCost }>();
+  private readonly programs = new Map<string, LaneStep[]>();
+
+  constructor(
+    readonly hw: HardwareConfig,
+    readonly model: ModelSpec,
+    readonly key: CostModelKey,
+  ) {
+    this.layout = makeCuLayout(hw.compute);
+    this.allCus = fullCuSet(this.layout);
+    this.oneLayer = { ...model, layers: 1 };
+  }
+
+  get memoEntries(): number {
+    return this.parts.size;
+  }
+
+  /** Isolated cost of one iteration on the CU set `cus` of every GPU of the group. */
+  iteration(prefill: readonly PrefillPiece[], decodeCount: number, decodeCtxSum: number, cus: CuSet = this.allCus): PassCost {
+    const total = zero();
+    let prefillTokens = 0;
+    for (const p of prefill) prefillTokens += p.tokens;
+    add(total, this.linear(prefillTokens, decodeCount, cus));
+    for (const p of prefill) add(total, this.prefillAttention(p.tokens, p.context, cus));
+    if (decodeCount > 0) add(total, this.decodeAttention(decodeCount, decodeCtxSum / decodeCount, cus));
+    return total;
+  }
+
+  /** Token-linear part: everything but attention, for P prefill and B decode tokens. */
+  linear(prefillTokens: number, decodeCount: number, cus: CuSet): PassCost {
+    const p = bucket(prefillTokens);
+    const b = bucket(decodeCount);
+    if (p === 0 && b === 0) return zero();
+    return this.part(`L|${p}|${b}|${cus.key}`, () => {
+      // Token-linear kernels see only the token count; pieces keep each within the model's context.
+      const prefill: PrefillPiece[] = [];
+      for (let left = p; left > 0; left -= this.model.maxSeq) prefill.push({ tokens: Math.min(left, this.model.maxSeq), context: 0 });
+      return this.costOf(prefill, new Array<number>(b).fill(1), cus, (n) => !isAttention(n));
+    });
+  }
+
+  prefillAttention(tokens: number, context: number, cus: CuSet): PassCost {
+    const t = Math.min(this.model.maxSeq, Math.max(1, bucket(tokens)));
+    const c = Math.min(this.model.maxSeq - t, bucket(context));
+    return this.part(`P|${t}|${c}|${cus.key}`, () => this.costOf([{ tokens: t, context: c }], [], cus, isAttention));
+  }
+
+  decodeAttention(batch: number, meanContext: number, cus: CuSet): PassCost {
+    const b = Math.max(1, bucket(batch));
+    const c = Math.min(this.model.maxSeq - 1, Math.max(1, bucket(meanContext)));
+    return this.part(`D|${b}|${c}|${cus.key}`, () => this.costOf([], new Array<number>(b).fill(c), cus, isAttention));
+  }
+
+  /**
+   * One layer's program (in order) for the co-run simulation: a prefill of `tokens` fresh tokens
+   * (context 0), or a decode step of `batch` requests at context `context`, on the CU set `cus`.
+   */
+  layerProgram(kind: 'prefill' | 'decode', size: number, context: number, cus: CuSet): LaneStep[] {
+    const s = Math.min(this.model.maxSeq, Math.max(1, bucket(size)));
+    const c = Math.min(this.model.maxSeq - 1, Math.max(1, bucket(context)));
+    const key = `${kind}|${s}|${kind === 'decode' ? c : 0}|${cus.key}`;
+    let steps = this.programs.get(key);
+    if (!steps) {
+      const nodes = this.nodes(kind === 'prefill' ? [{ tokens: s, context: 0 }] : [], kind === 'decode' ? new Array<number>(s).fill(c) : []);
+      steps = [];
+      for (const n of nodes) {
+        if (n.layer !== 0) continue;
+        if (n.kind === 'kernel' && n.kernel) {
+          const k = this.kernel(n.kernel, cus);
+          steps.push({ kind: 'kernel', cost: k.cost, isolatedNs: k.pass.ns });
+        } else if (n.kind === 'collective' && n.collective) {
+          const c2 = collectiveTiming(this.hw, this.key.tp, n.collective.kind, n.collective.bytes);
+          steps.push({ kind: 'comm', ns: c2.ns, linkBytes: c2.linkBytesPerRank });
+        } else if (n.durationNs) steps.push({ kind: 'comm', ns: n.durationNs, linkBytes: 0 });
+      }
+      this.programs.set(key, steps);
+    }
+    return steps;
+  }
+
+  private part(key: string, compute: () => PassCost): PassCost {
+    this.lookups++;
+    let c = this.parts.get(key);
+    if (c) this.hits++;
+    else {
+      c = compute();
+      this.parts.set(key, c);
+    }
+    return c;
+  }
+
+  private nodes(prefill: PrefillPiece[], decode: number[]): TraceNode[] {
+    const trace = buildIterationTrace(this.oneLayer, { prefill, decode, tp: this.key.tp, dtype: this.key.dtype, kvDtype: this.key.kvDtype });
+    return programOf(trace, 0);
+  }
+
+  private costOf(prefill: PrefillPiece[], decode: number[], cus: CuSet, keep: (n: TraceNode) => boolean): PassCost {
+    const split: Split = { layer: zero(), other: zero() };
+    for (const n of this.nodes(prefill, decode)) {
+      if (!keep(n)) continue;
+      add(n.layer === 0 ? split.layer : split.other, this.nodeCost(n, cus));
+    }
+    const total = zero();
+    add(total, split.layer, this.model.layers);
+    add(total, split.other);
+    return total;
+  }
+
+  private nodeCost(n: TraceNode, cus: CuSet): PassCost {
+    if (n.kind === 'kernel' && n.kernel) return this.kernel(n.kernel, cus).pass;
+    if (n.kind === 'collective' && n.collective) {
+      const c = collectiveTiming(this.hw, this.key.tp, n.collective.kind, n.collective.bytes);
+      return { ns: c.ns, cuNs: 0, hbmBytes: c.hbmBytesPerRank };
+    }
+    if (n.kind === 'delay' && n.durationNs) return { ns: n.durationNs, cuNs: 0, hbmBytes: 0 };
+    return zero();
+  }
+
+  private kernel(desc: KernelDesc, cus: CuSet): { cost: KernelCost; pass: PassCost } {
+    const key = JSON.stringify({ ...desc, name: undefined }) + '@' + cus.key;
+    this.kernelLookups++;
+    let k = this.kernels.get(key);
+    if (k) this.kernelHits++;
+    else {
+      const cost = costKernel(this.hw, desc, cus);
+      const t = timeKernel(this.hw, this.layout, cus, cost);
+      let cuNs = 0;
+      for (const v of t.cuNsPerGroup) cuNs += v;
+      k = { cost, pass: { ns: t.isolatedNs, cuNs, hbmBytes: t.hbmBytes } };
+      this.kernels.set(key, k);
+    }
+    return k;
+  }
+}
+
+const models = new Map<string, IterationCostModel>();
+
+/** One cost model (and memo) per hardware/model/parallelism/precision, shared by every run in the process. */
+export function costModelFor(hw: HardwareConfig, model: ModelSpec, key: CostModelKey): IterationCostModel {
+  const k = `${hwKey(hw)}|${model.name}|${model.layers}|${key.tp}|${key.dtype}|${key.kvDtype}`;
+  let m = models.get(k);
+  if (!m) {
+    m = new IterationCostModel(hw, model, key);
+    models.set(k, m);
+  }
+  return m;
+}

@@ -1,0 +1,199 @@
+import { SilicaError, invariant } from '../../core/errors.js';
+import type { HardwareConfig } from '../../hw/config/schema.js';
+import { System } from '../../hw/system.js';
+import type { ModelSpec } from '../models/index.js';
+import { ChromeTraceRecorder } from './chrome-trace.js';
+import { collectiveSimulations } from './collective-time.js';
+import { costModelFor, type IterationCostModel } from './cost-model.js';
+import { MetricsCollector, type RequestRow, type SloConfig } from './metrics.js';
+import { policyKind, policyNames, type PolicyContext, type ServeSettings } from './policy.js';
+import { Req } from './request-state.js';
+import type { RequestSpec } from './requests.js';
+import { validate } from '../../core/yaml-config.js';
+import './policies/index.js';
+
+/**
+ * The serving engine: requests arrive on the simulator clock, the policy turns them into
+ * iterations on its replicas' streams, iterations take the time the hardware model gives their
+ * shapes, and metrics are collected in one place. Deterministic: no wall clock, no unseeded
+ * randomness, events tie-broken by insertion order.
+ */
+export interface ServeRunOptions {
+  hw: HardwareConfig;
+  model: ModelSpec;
+  gpus: number;
+  policy: string;
+  /** Policy options (validated by the policy's schema; defaults filled). */
+  policyOptions?: Record<string, unknown>;
+  settings: ServeSettings;
+  slo: SloConfig;
+  requests: readonly RequestSpec[];
+  /** Record a Chrome trace of the GPU streams (capped at this many events). */
+  chromeTraceEvents?: number;
+  /** Called with (requests finished or rejected, total) as the run advances. */
+  progress?: (done: number, total: number) => void;
+}
+
+export interface ServeRunResult {
+  summary: Record<string, number | string>;
+  requests: RequestRow[];
+  /** Host seconds the event loop took (not part of the summary: outputs stay byte-identical). */
+  hostS: number;
+  chromeTrace?: ChromeTraceRecorder;
+  /** Policy extras (e.g. the ARM's CU split over time). */
+  timeline?: Array<Record<string, number | string>>;
+}
+
+export function runServing(o: ServeRunOptions): ServeRunResult {
+  const kind = policyKind(o.policy);
+  if (!kind) throw new SilicaError(`--policy: unknown policy "${o.policy}" (expected one of ${policyNames().join(', ')})`);
+  const s = o.settings;
+  if (!Number.isInteger(o.gpus) || o.gpus < 1) throw new SilicaError(`--gpus: expected a positive whole number, got ${o.gpus}`);
+  if (!Number.isInteger(s.tp) || s.tp < 1 || s.tp > o.gpus) throw new SilicaError(`--tp: expected a whole number from 1 to --gpus (${o.gpus}), got ${s.tp}`);
+  const policyOptions = validate(kind.options, o.policyOptions ?? {}, `policy ${o.policy} options`);
+  const system = new System(o.hw, o.gpus);
+  const sim = system.sim;
+  const metrics = new MetricsCollector(o.slo);
+  const trace = o.chromeTraceEvents ? new ChromeTraceRecorder(o.chromeTraceEvents) : undefined;
+  const costsByTp = new Map<number, IterationCostModel>();
+  const costsFor = (tp: number) => {
+    let c = costsByTp.get(tp);
+    if (!c) {
+      c = costModelFor(o.hw, o.model, { tp, dtype: s.dtype, kvDtype: s.kvDtype });
+      costsByTp.set(tp, c);
+    }
+    return c;
+  };
+  const before = new Map<IterationCostModel, { lookups: number; hits: number }>();
+  const snapshot = (c: IterationCostModel) => {
+    if (!before.has(c)) before.set(c, { lookups: c.lookups, hits: c.hits });
+  };
+  const costs = costsFor(s.tp);
+  snapshot(costs);
+  const reqs = o.requests.map((r) => new Req(r));
+  const total = reqs.length;
+  let done = 0;
+  const ctx: PolicyContext = {
+    sim,
+    system,
+    hw: o.hw,
+    model: o.model,
+    gpus: o.gpus,
+    settings: s,
+    costs,
+    costsFor: (tp) => {
+      const c = costsFor(tp);
+      snapshot(c);
+      return c;
+    },
+    metrics,
+    trace,
+    workload: {
+      meanPromptTokens: reqs.length ? reqs.reduce((a, r) => a + r.promptTokens, 0) / reqs.length : 0,
+      meanOutputTokens: reqs.length ? reqs.reduce((a, r) => a + r.outputTokens, 0) / reqs.length : 0,
+    },
+    requestDone: () => {
+      done++;
+      if (o.progress && (done === total || done % 64 === 0)) o.progress(done, total);
+    },
+  };
+  const policy = kind.create(ctx, policyOptions);
+
+  // Arrivals are chained (one pending arrival event at a time) so the event heap stays small.
+  let next = 0;
+  const arriveNext = () => {
+    const r = reqs[next++]!;
+    policy.arrive(r);
+    if (next < reqs.length) sim.at(reqs[next]!.arrivalNs, arriveNext);
+  };
+  if (reqs.length) sim.at(reqs[0]!.arrivalNs, arriveNext);
+  const t0 = performance.now();
+  const endNs = sim.run();
+  const hostS = (performance.now() - t0) / 1000;
+
+  const unfinished = reqs.filter((r) => r.phase !== 'done' && r.phase !== 'rejected');
+  let conserved = true;
+  let kvBlocks = 0;
+  let kvUtil = 0;
+  let kvPeak = 0;
+  let cuNs = 0;
+  let hbmBytes = 0;
+  let preR = 0;
+  let preS = 0;
+  let swapBytes = 0;
+  let gpuSlots = 0;
+  for (const rep of policy.replicas()) {
+    conserved &&= rep.kv.conserved() && (unfinished.length > 0 || rep.kv.usedBlocks === 0);
+    kvBlocks += rep.kv.totalBlocks;
+    kvUtil += rep.kv.utilisation(endNs) * rep.kv.totalBlocks;
+    kvPeak += rep.kv.peakUsed;
+    cuNs += rep.cuNs * rep.gpus.length;
+    hbmBytes += rep.hbmBytes * rep.gpus.length;
+    preR += rep.preemptRecompute;
+    preS += rep.preemptSwap;
+    swapBytes += rep.swapBytes;
+    gpuSlots += rep.gpus.length;
+  }
+  invariant(conserved, 'KV blocks not conserved at the end of the run');
+  const firstNs = reqs.length ? reqs[0]!.arrivalNs : 0;
+  const spanNs = Math.max(1, endNs - firstNs);
+  const spanS = spanNs / 1e9;
+  let lookups = 0;
+  let hits = 0;
+  for (const [c, b] of before) {
+    lookups += c.lookups - b.lookups;
+    hits += c.hits - b.hits;
+  }
+  const rejectReasons = new Map<string, number>();
+  for (const r of metrics.rejected) {
+    const key = r.rejectReason.replace(/\d+/g, 'N');
+    rejectReasons.set(key, (rejectReasons.get(key) ?? 0) + 1);
+  }
+  const hw = o.hw;
+  const summary: Record<string, number | string> = {
+    model: o.model.name,
+    hw: hw.name,
+    gpus: o.gpus,
+    tp: s.tp,
+    policy: o.policy,
+    dtype: s.dtype,
+    kv_dtype: s.kvDtype,
+    requests_total: total,
+    requests_completed: metrics.finished.length,
+    requests_rejected: metrics.rejected.length,
+    requests_unfinished: unfinished.length,
+    reject_reasons: [...rejectReasons.entries()].map(([k, v]) => `${v}x ${k}`).join('; '),
+    duration_s: spanS,
+    throughput_tok_s: metrics.generatedTokens / spanS,
+    total_throughput_tok_s: (metrics.generatedTokens + promptTokensDone(metrics)) / spanS,
+    throughput_req_s: metrics.finished.length / spanS,
+    ...metrics.summary(reqs),
+    cu_util: cuNs / (hw.compute.cus * o.gpus * spanNs),
+    hbm_util: hbmBytes / (hw.memory.hbm.peak_gbps * hw.memory.hbm.efficiency * o.gpus * spanNs),
+    kv_util: kvBlocks ? kvUtil / kvBlocks : 0,
+    kv_peak_util: kvBlocks ? kvPeak / kvBlocks : 0,
+    kv_blocks: kvBlocks,
+    gpus_serving: gpuSlots,
+    preemptions_recompute: preR,
+    preemptions_swap: preS,
+    swap_bytes: swapBytes,
+    memo_lookups: lookups,
+    memo_hit_rate: lookups ? hits / lookups : 0,
+    collective_simulations: collectiveSimulations(),
+    events: sim.eventsProcessed,
+    ...policy.stats(endNs),
+  };
+  return {
+    summary,
+    hostS,
+    requests: metrics.rows(reqs),
+    chromeTrace: trace,
+    timeline: (policy as { timeline?: Array<Record<string, number | string>> }).timeline,
+  };
+}
+
+function promptTokensDone(m: MetricsCollector): number {
+  let s = 0;
+  for (const r of m.finished) s += r.promptTokens;
+  return s;
+}

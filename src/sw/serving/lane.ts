@@ -1,0 +1,108 @@
+import type { Simulator } from '../../core/simulator.js';
+
+/**
+ * A lane is one stream of iterations on a replica's GPUs (`compute` for single-stream policies,
+ * `prefill` and `decode` for concurrent serving). An iteration is a unit of work whose duration
+ * comes from the memoised cost model: `isoNs` when the lane runs alone, `coNs` while its partner
+ * lane is also busy. Progress is fluid: when the partner starts or finishes an iteration, or the
+ * CU split changes, the remaining fraction is carried over at the new rate. This is how pairs of
+ * co-running iterations (memoised per shape pair and CU split) compose into a timeline without
+ * simulating every kernel of every iteration.
+ */
+export interface LaneIteration {
+  label: string;
+  startNs: number;
+  endNs: number;
+  cus: number;
+  args?: Record<string, number | string>;
+}
+
+export class Lane {
+  partner?: Lane;
+  busy = false;
+  private left = 0;
+  private isoNs = 0;
+  private coNs = 0;
+  private lastNs = 0;
+  /** Duration (ns for the whole iteration) in effect since lastNs. */
+  private effNs = 0;
+  private gen = 0;
+  private startNs = 0;
+  private label = '';
+  private cus = 0;
+  private args?: Record<string, number | string>;
+  private onDone?: () => void;
+  /** Busy time of this lane (ns). */
+  busyNs = 0;
+
+  constructor(
+    readonly sim: Simulator,
+    readonly name: string,
+    private readonly record?: (lane: Lane, it: LaneIteration) => void,
+  ) {}
+
+  /** Starts an iteration; `onDone` runs when it completes. */
+  start(isoNs: number, coNs: number, label: string, cus: number, onDone: () => void, args?: Record<string, number | string>): void {
+    if (this.busy) throw new Error(`lane ${this.name}: iteration started while busy`);
+    this.busy = true;
+    this.left = 1;
+    this.isoNs = Math.max(0, isoNs);
+    this.coNs = Math.max(this.isoNs, coNs);
+    this.lastNs = this.sim.nowNs;
+    this.startNs = this.sim.nowNs;
+    this.label = label;
+    this.cus = cus;
+    this.args = args;
+    this.onDone = onDone;
+    this.schedule();
+    this.partner?.retimeForPartner();
+  }
+
+  /** Changes the durations of the running iteration (e.g. the CU split changed); progress is kept. */
+  retime(isoNs: number, coNs: number, cus?: number): void {
+    if (!this.busy) return;
+    this.settle();
+    this.isoNs = Math.max(0, isoNs);
+    this.coNs = Math.max(this.isoNs, coNs);
+    if (cus !== undefined) this.cus = cus;
+    this.schedule();
+  }
+
+  private retimeForPartner(): void {
+    if (!this.busy) return;
+    this.settle();
+    this.schedule();
+  }
+
+  private currentNs(): number {
+    return this.partner?.busy ? this.coNs : this.isoNs;
+  }
+
+  private settle(): void {
+    const now = this.sim.nowNs;
+    const d = this.effNs;
+    if (d > 0) this.left = Math.max(0, this.left - (now - this.lastNs) / d);
+    else this.left = 0;
+    this.lastNs = now;
+  }
+
+  private schedule(): void {
+    const g = ++this.gen;
+    this.effNs = this.currentNs();
+    this.sim.after(this.left * this.effNs, () => {
+      if (g === this.gen) this.finish();
+    });
+  }
+
+  private finish(): void {
+    const now = this.sim.nowNs;
+    this.busy = false;
+    this.gen++;
+    this.busyNs += now - this.startNs;
+    this.record?.(this, { label: this.label, startNs: this.startNs, endNs: now, cus: this.cus, args: this.args });
+    const done = this.onDone!;
+    this.onDone = undefined;
+    this.partner?.retimeForPartner();
+    done();
+  }
+}

@@ -1,0 +1,302 @@
+import { z } from 'zod';
+import { armFor, type AdaptiveResourceManager, type CuSplit } from '../arm.js';
+import { admitHead, applyIteration, batchLabel, decodeContextSum, emptyBatch, pieces, rejectIfUnservable, reserveDecodeSlots, swapIn, type Batch } from '../batching.js';
+import { corunMemoFor, type CorunMemo } from '../corun.js';
+import type { IterationCostModel } from '../cost-model.js';
+import { Lane } from '../lane.js';
+import { registerPolicy, type PolicyContext, type ServingPolicy } from '../policy.js';
+import { Replica, sizeReplica } from '../replica.js';
+import type { Req } from '../request-state.js';
+
+/**
+ * `rapid`: prefill and decode as two concurrent streams on the same GPUs (two processes sharing the
+ * weights and the paged KV cache; no KV copy). Only the decode side allocates KV blocks: it admits a
+ * prompt by allocating its blocks and hands them to the prefill stream. The prefill stream runs
+ * whole prompts (up to `prefill_max_tokens` per iteration; longer prompts in pieces) without ever
+ * waiting for decode; the decode stream steps every running request without ever waiting for a
+ * prompt. Iterations of the two streams co-run on the hardware model (corun.ts) on the CU split the
+ * Adaptive Resource Manager (arm.ts) chooses.
+ */
+const armSchema = z
+  .object({
+    mode: z.enum(['adaptive', 'unmasked', 'split']).default('adaptive'),
+    itl_target_fraction: z.number().gt(0).lte(1).default(0.8),
+    /** Default: one full prefill iteration (prefill_max_tokens) queued. */
+    split_backlog_tokens: z.number().int().nonnegative().optional(),
+    min_hold_ms: z.number().nonnegative().default(50),
+    switch_cost_us: z.number().nonnegative().default(50),
+    /** Decode context the offline table is built at (default: mean prompt + half the mean output). */
+    context_tokens: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const options = z
+  .object({
+    prefill_max_tokens: z.number().int().positive().default(8192),
+    arm: armSchema.prefault({}),
+  })
+  .strict();
+
+type Options = z.infer<typeof options>;
+
+class RapidReplica {
+  readonly prefillLane: Lane;
+  readonly decodeLane: Lane;
+  split: CuSplit;
+  splitSinceNs = 0;
+  switches = 0;
+  private prefillBatch?: Batch;
+  private decodeBatch?: Batch;
+  private pendingPrefillNs = 0;
+  private pendingDecodeNs = 0;
+  private lastSampleNs = -Infinity;
+
+  constructor(
+    readonly ctx: PolicyContext,
+    readonly rep: Replica,
+    readonly costs: IterationCostModel,
+    readonly corun: CorunMemo,
+    readonly arm: AdaptiveResourceManager,
+    readonly o: Options,
+    readonly timeline: Array<Record<string, number | string>>,
+  ) {
+    const rec = (lane: Lane, it: Parameters<NonNullable<ConstructorParameters<typeof Lane>[2]>>[1]) => ctx.trace?.iteration(rep.gpus, lane.name, it);
+    this.prefillLane = new Lane(ctx.sim, 'prefill', rec);
+    this.decodeLane = new Lane(ctx.sim, 'decode', rec);
+    this.prefillLane.partner = this.decodeLane;
+    this.decodeLane.partner = this.prefillLane;
+    this.split = o.arm.mode === 'split' ? arm.split(arm.decodeCusFor(1)) : arm.unmasked;
+    this.record(0, 'start');
+  }
+
+  kick(): void {
+    this.kickDecode();
+    this.kickPrefill();
+  }
+
+  private kickDecode(): void {
+    if (this.decodeLane.busy) return;
+    const now = this.ctx.sim.nowNs;
+    const rep = this.rep;
+    const extra = swapIn(this.ctx, rep, now) + reserveDecodeSlots(this.ctx, rep, now);
+    if (rep.decoding.length === 0) return;
+    this.manage(now);
+    const b = emptyBatch();
+    b.decode = rep.decoding.slice();
+    b.extraNs = extra + this.pendingDecodeNs;
+    this.pendingDecodeNs = 0;
+    this.decodeBatch = b;
+    this.launch('decode', b, () => {
+      this.decodeBatch = undefined;
+      applyIteration(this.ctx, rep, b, this.ctx.sim.nowNs);
+      this.kick();
+    });
+  }
+
+  private kickPrefill(): void {
+    if (this.prefillLane.busy) return;
+    const now = this.ctx.sim.nowNs;
+    const rep = this.rep;
+    const b = emptyBatch();
+    let budget = this.o.prefill_max_tokens;
+    for (const r of rep.prefilling) {
+      if (budget <= 0) break;
+      const c = Math.min(r.prefillRemaining, budget);
+      b.prefill.push(r);
+      b.chunks.push(c);
+      budget -= c;
+    }
+    while (budget > 0) {
+      const r = admitHead(this.ctx, rep, now);
+      if (!r) break;
+      const c = Math.min(r.prefillRemaining, budget);
+      b.prefill.push(r);
+      b.chunks.push(c);
+      budget -= c;
+    }
+    if (b.prefill.length === 0) return;
+    this.manage(now);
+    b.extraNs = this.pendingPrefillNs;
+    this.pendingPrefillNs = 0;
+    this.prefillBatch = b;
+    this.launch('prefill', b, () => {
+      this.prefillBatch = undefined;
+      applyIteration(this.ctx, rep, b, this.ctx.sim.nowNs);
+      this.kick();
+    });
+  }
+
+  private isoNs(kind: 'prefill' | 'decode', b: Batch): number {
+    const set = kind === 'prefill' ? this.split.prefill : this.split.decode;
+    const c = kind === 'prefill' ? this.costs.iteration(pieces(b), 0, 0, set) : this.costs.iteration([], b.decode.length, decodeContextSum(b.decode), set);
+    return c.ns + b.extraNs;
+  }
+
+  /** Co-run slowdowns of the two in-flight iterations at the current split (1 when one stream is idle). */
+  private factors(): { prefill: number; decode: number } {
+    const p = this.prefillBatch;
+    const d = this.decodeBatch;
+    if (!p || !d) return { prefill: 1, decode: 1 };
+    const tokens = p.chunks.reduce((a, c) => a + c, 0);
+    const f = this.corun.factors(tokens, d.decode.length, decodeContextSum(d.decode) / d.decode.length, this.split.prefill, this.split.decode);
+    return { prefill: f.prefillSlowdown, decode: f.decodeSlowdown };
+  }
+
+  private launch(kind: 'prefill' | 'decode', b: Batch, onDone: () => void): void {
+    const cost =
+      kind === 'prefill'
+        ? this.costs.iteration(pieces(b), 0, 0, this.split.prefill)
+        : this.costs.iteration([], b.decode.length, decodeContextSum(b.decode), this.split.decode);
+    this.rep.iterations++;
+    this.rep.cuNs += cost.cuNs;
+    this.rep.hbmBytes += cost.hbmBytes;
+    const iso = cost.ns + b.extraNs;
+    const f = this.factors();
+    const lane = kind === 'prefill' ? this.prefillLane : this.decodeLane;
+    const other = kind === 'prefill' ? this.decodeLane : this.prefillLane;
+    const otherBatch = kind === 'prefill' ? this.decodeBatch : this.prefillBatch;
+    if (other.busy && otherBatch) {
+      const otherIso = this.isoNs(kind === 'prefill' ? 'decode' : 'prefill', otherBatch);
+      other.retime(otherIso, otherIso * (kind === 'prefill' ? f.decode : f.prefill));
+    }
+    const set = kind === 'prefill' ? this.split.prefill : this.split.decode;
+    lane.start(iso, iso * (kind === 'prefill' ? f.prefill : f.decode), batchLabel(b), set.count, onDone);
+  }
+
+  /** The ARM: picks the split for the current load; retimes in-flight iterations on a switch. */
+  private manage(nowNs: number): void {
+    const mode = this.o.arm.mode;
+    const B = Math.max(1, this.rep.decoding.length);
+    let want: CuSplit;
+    if (mode === 'unmasked') want = this.arm.unmasked;
+    else if (mode === 'split') want = this.splitFor(B);
+    else {
+      const heavy = this.heavy(B);
+      const held = nowNs - this.splitSinceNs >= this.o.arm.min_hold_ms * 1e6;
+      if (this.split.decodeCus === 0) want = heavy ? this.splitFor(B) : this.split;
+      else if (!heavy) want = held ? this.arm.unmasked : this.split;
+      else want = held || this.splitFor(B).decodeCus > this.split.decodeCus ? this.splitFor(B) : this.split;
+    }
+    if (want !== this.split) this.switchTo(want, nowNs);
+    if (nowNs - this.lastSampleNs >= 100e6) this.record(nowNs, 'sample');
+  }
+
+  /** Table entry for the batch, stepped up while the actual context would still miss the target. */
+  private splitFor(batch: number): CuSplit {
+    let cus = this.arm.decodeCusFor(batch);
+    const ctxTokens = this.rep.decoding.length ? decodeContextSum(this.rep.decoding) / this.rep.decoding.length : this.arm.ref.contextTokens;
+    if (ctxTokens > this.arm.ref.contextTokens) {
+      const options = [...new Set(this.arm.table.map((e) => e.decodeCus))].filter((c) => c >= cus).sort((a, b) => a - b);
+      for (const c of options) {
+        cus = c;
+        if (this.arm.decodeItlMs(batch, ctxTokens, this.arm.split(c)) <= this.arm.targetMs) break;
+      }
+    }
+    return this.arm.split(cus);
+  }
+
+  /**
+   * Heavy load: the prefill stream is working and either prompts queue up behind it or unmasked
+   * co-running would push decode past the ITL target. A prefill stream idle for lack of KV blocks
+   * gains nothing from CUs: decode then gets them all back, and frees blocks sooner.
+   */
+  private heavy(batch: number): boolean {
+    const rep = this.rep;
+    if (!this.prefillLane.busy && rep.prefilling.length === 0) return false;
+    const threshold = this.o.arm.split_backlog_tokens ?? this.o.prefill_max_tokens;
+    let backlog = 0;
+    for (const r of rep.waiting) {
+      backlog += r.prefillTarget;
+      if (backlog >= threshold) return true;
+    }
+    if (rep.decoding.length === 0) return false;
+    const ctxTokens = decodeContextSum(rep.decoding) / rep.decoding.length;
+    return this.arm.decodeItlMs(batch, ctxTokens, this.arm.unmasked) > this.arm.targetMs;
+  }
+
+  private switchTo(s: CuSplit, nowNs: number): void {
+    this.split = s;
+    this.splitSinceNs = nowNs;
+    this.switches++;
+    const cost = this.o.arm.switch_cost_us * 1e3;
+    this.pendingDecodeNs += cost;
+    this.pendingPrefillNs += cost;
+    // In-flight iterations continue on the new masks from their next kernel: carry their progress over.
+    const f = this.factors();
+    if (this.prefillBatch) {
+      const iso = this.isoNs('prefill', this.prefillBatch);
+      this.prefillLane.retime(iso, iso * f.prefill, s.prefill.count);
+    }
+    if (this.decodeBatch) {
+      const iso = this.isoNs('decode', this.decodeBatch);
+      this.decodeLane.retime(iso, iso * f.decode, s.decode.count);
+    }
+    this.record(nowNs, 'switch');
+  }
+
+  private record(nowNs: number, event: string): void {
+    this.lastSampleNs = nowNs;
+    const decodeCus = this.split.decodeCus === 0 ? this.costs.allCus.count : this.split.decode.count;
+    const prefillCus = this.split.prefill.count;
+    this.timeline.push({ replica: this.rep.id, time_s: nowNs / 1e9, event, mode: this.split.decodeCus === 0 ? 'unmasked' : 'split', decode_cus: decodeCus, prefill_cus: prefillCus, decode_batch: this.rep.decoding.length });
+    for (const g of this.rep.gpus) this.ctx.trace?.counter(g, 'cu_split', nowNs, { decode_cus: this.split.decodeCus === 0 ? 0 : decodeCus, prefill_cus: this.split.decodeCus === 0 ? 0 : prefillCus });
+  }
+}
+
+class RapidPolicy implements ServingPolicy {
+  readonly reps: Replica[] = [];
+  readonly runners: RapidReplica[] = [];
+  readonly arm: AdaptiveResourceManager;
+  readonly timeline: Array<Record<string, number | string>> = [];
+
+  constructor(
+    readonly ctx: PolicyContext,
+    o: Options,
+  ) {
+    const tp = ctx.settings.tp;
+    const memory = sizeReplica(ctx.hw, ctx.model, { ...ctx.settings, maxBatchTokens: Math.max(ctx.settings.maxBatchTokens, o.prefill_max_tokens + ctx.settings.maxSeqs) });
+    const corun = corunMemoFor(ctx.costs);
+    const w = ctx.workload;
+    this.arm = armFor(ctx.costs, corun, o.arm, ctx.metrics.slo.itlMs, {
+      contextTokens: o.arm.context_tokens ?? Math.max(1, Math.round(w.meanPromptTokens + w.meanOutputTokens / 2)),
+      prefillTokens: Math.max(1, Math.min(o.prefill_max_tokens, Math.round(w.meanPromptTokens) || o.prefill_max_tokens)),
+      maxBatch: ctx.settings.maxSeqs,
+    });
+    for (let i = 0; i * tp + tp <= ctx.gpus; i++) {
+      const rep = new Replica(i, Array.from({ length: tp }, (_, g) => i * tp + g), memory);
+      this.reps.push(rep);
+      this.runners.push(new RapidReplica(ctx, rep, ctx.costs, corun, this.arm, o, this.timeline));
+    }
+  }
+
+  arrive(req: Req): void {
+    let best = 0;
+    for (let i = 1; i < this.reps.length; i++) if (this.reps[i]!.load < this.reps[best]!.load) best = i;
+    const rep = this.reps[best]!;
+    if (rejectIfUnservable(this.ctx, rep, req)) return;
+    req.replica = rep.id;
+    rep.waiting.push(req);
+    this.runners[best]!.kick();
+  }
+
+  replicas(): readonly Replica[] {
+    return this.reps;
+  }
+
+  stats(): Record<string, number | string> {
+    return {
+      replicas: this.reps.length,
+      arm_switches: this.runners.reduce((a, r) => a + r.switches, 0),
+      arm_table: this.arm.table.map((e) => `${e.batch}:${e.decodeCus}`).join(' '),
+      arm_hw_queues: this.arm.hwQueuesUsed,
+      arm_context_tokens: this.arm.ref.contextTokens,
+    };
+  }
+}
+
+registerPolicy({
+  name: 'rapid',
+  description: 'concurrent prefill and decode streams on the same GPUs with CU masks and an adaptive resource manager',
+  options,
+  create: (ctx: PolicyContext, o: Options) => new RapidPolicy(ctx, o),
+});

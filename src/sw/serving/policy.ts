@@ -1,0 +1,82 @@
+import type { z } from 'zod';
+import type { Simulator } from '../../core/simulator.js';
+import type { Dtype, HardwareConfig } from '../../hw/config/schema.js';
+import type { System } from '../../hw/system.js';
+import type { ModelSpec } from '../models/index.js';
+import type { ChromeTraceRecorder } from './chrome-trace.js';
+import type { IterationCostModel } from './cost-model.js';
+import type { MetricsCollector } from './metrics.js';
+import type { Replica } from './replica.js';
+import type { Req } from './request-state.js';
+
+/**
+ * Serving policies are registered by name (the `--policy` flag and the experiment YAML use these
+ * names), one file each, Ramulator/Vidur style: a policy owns its replicas and decides, at each
+ * iteration boundary, what each stream of each replica runs next.
+ */
+export interface ServeSettings {
+  tp: number;
+  dtype: Dtype;
+  kvDtype: Dtype;
+  blockTokens: number;
+  gpuMemoryUtilization: number;
+  /** What to do when KV blocks run out: drop the KV and recompute it later, or swap it to host memory. */
+  preemption: 'recompute' | 'swap';
+  /** Most requests in one batch (vLLM max_num_seqs). */
+  maxSeqs: number;
+  /** Most tokens in one iteration of a non-chunking scheduler (vLLM max_num_batched_tokens). */
+  maxBatchTokens: number;
+  /** Host link bandwidth per GPU for KV swapping, GB/s (PCIe Gen5 x16 ~ 50 effective [U]). */
+  hostLinkGbps: number;
+}
+
+export interface PolicyContext {
+  sim: Simulator;
+  system: System;
+  hw: HardwareConfig;
+  model: ModelSpec;
+  /** GPUs of the node the policy may use (0 .. gpus-1). */
+  gpus: number;
+  settings: ServeSettings;
+  /** Cost model for the default TP width (policies with other widths ask `costsFor`). */
+  costs: IterationCostModel;
+  costsFor(tp: number): IterationCostModel;
+  metrics: MetricsCollector;
+  trace?: ChromeTraceRecorder;
+  /** The workload's mean lengths, known offline (what a profiling pass would size tables with). */
+  workload: { meanPromptTokens: number; meanOutputTokens: number };
+  /** A request completed or was rejected (drives progress reporting). */
+  requestDone(req: Req): void;
+}
+
+export interface ServingPolicy {
+  /** A request arrives now. */
+  arrive(req: Req): void;
+  /** Every replica, for KV and utilisation accounting. */
+  replicas(): readonly Replica[];
+  /** Policy-specific figures for the summary (preemptions are counted by the engine). */
+  stats(endNs: number): Record<string, number | string>;
+}
+
+export interface PolicyKind<S extends z.ZodType = z.ZodType> {
+  name: string;
+  description: string;
+  /** Options the policy takes (from CLI flags or the experiment YAML), with defaults. */
+  options: S;
+  create(ctx: PolicyContext, options: z.infer<S>): ServingPolicy;
+}
+
+const kinds = new Map<string, PolicyKind>();
+
+export function registerPolicy<S extends z.ZodType>(kind: PolicyKind<S>): void {
+  if (kinds.has(kind.name)) throw new Error(`serving policy ${kind.name} registered twice`);
+  kinds.set(kind.name, kind as unknown as PolicyKind);
+}
+
+export function policyKind(name: string): PolicyKind | undefined {
+  return kinds.get(name);
+}
+
+export function policyNames(): string[] {
+  return [...kinds.keys()].sort();
+}

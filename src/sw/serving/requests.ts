@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { SilicaError } from '../../core/errors.js';
+
+/**
+ * Requests as a serving run sees them: when each arrives and how many tokens it brings and asks
+ * for. Loaders read the CSV formats of the public traces (Azure LLM inference 2023, vidur's
+ * processed splitwise/arXiv files) and JSONL; synthetic generators live in workloads.ts.
+ */
+export interface RequestSpec {
+  id: number;
+  arrivalNs: number;
+  promptTokens: number;
+  outputTokens: number;
+}
+
+/** Rows read from a file: arrival times may be absent (length-only files such as arXiv stats). */
+export interface LoadedTrace {
+  file: string;
+  format: 'azure' | 'splitwise' | 'lengths' | 'jsonl';
+  /** Seconds from the first request, or undefined when the file has no arrival times. */
+  arrivalS?: Float64Array;
+  promptTokens: Int32Array;
+  outputTokens: Int32Array;
+}
+
+const NS_PER_S = 1e9;
+
+/**
+ * Reads a request file. Formats, detected from the header (CSV) or the extension (JSONL):
+ * - Azure: `TIMESTAMP,ContextTokens,GeneratedTokens`, wall-clock timestamps with 7 fractional digits;
+ * - splitwise (vidur): `arrived_at,num_prefill_tokens,num_decode_tokens`, seconds from the first row;
+ * - lengths (vidur arXiv stats): `num_prefill_tokens,num_decode_tokens,...`, no arrival times;
+ * - JSONL: one object per line with `prompt_tokens` and `output_tokens` (aliases `num_prefill_tokens`,
+ *   `num_decode_tokens`) and optionally `arrival_s` (alias `arrived_at`).
+ */
+export function loadRequestFile(path: string, maxRows = Infinity): LoadedTrace {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new SilicaError(`${path}: cannot read request trace`, { file: path });
+  }
+  if (path.endsWith('.jsonl') || path.endsWith('.ndjson')) return parseJsonl(path, text, maxRows);
+  return parseCsv(path, text, maxRows);
+}
+
+function parseCsv(file: string, text: string, maxRows: number): LoadedTrace {
+  const lines = text.split(/\r?\n/);
+  const header = (lines[0] ?? '').split(',').map((h) => h.trim());
+  const col = (name: string) => header.indexOf(name);
+  let format: LoadedTrace['format'];
+  let cArrival: number;
+  let cPrompt: number;
+  let cOutput: number;
+  if (col('TIMESTAMP') >= 0 && col('ContextTokens') >= 0 && col('GeneratedTokens') >= 0) {
+    format = 'azure';
+    [cArrival, cPrompt, cOutput] = [col('TIMESTAMP'), col('ContextTokens'), col('GeneratedTokens')];
+  } else if (col('num_prefill_tokens') >= 0 && col('num_decode_tokens') >= 0) {
+    format = col('arrived_at') >= 0 ? 'splitwise' : 'lengths';
+    [cArrival, cPrompt, cOutput] = [col('arrived_at'), col('num_prefill_tokens'), col('num_decode_tokens')];
+  } else {
+    throw new SilicaError(
+      `${file}: header: expected TIMESTAMP,ContextTokens,GeneratedTokens (Azure) or arrived_at,num_prefill_tokens,num_decode_tokens (splitwise) or num_prefill_tokens,num_decode_tokens (lengths), got "${lines[0]?.slice(0, 80)}"`,
+      { file, field: 'header' },
+    );
+  }
+  const arrivals: number[] = [];
+  const prompts: number[] = [];
+  const outputs: number[] = [];
+  let t0: number | undefined;
+  for (let i = 1; i < lines.length && prompts.length < maxRows; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') continue;
+    const cells = line.split(',');
+    const where = `${file}: line ${i + 1}`;
+    prompts.push(tokenCount(cells[cPrompt], `${where}: ${header[cPrompt]}`));
+    outputs.push(tokenCount(cells[cOutput], `${where}: ${header[cOutput]}`));
+    if (format === 'lengths') continue;
+    const raw = cells[cArrival]?.trim() ?? '';
+    const s = format === 'azure' ? azureTimestampS(raw, `${where}: TIMESTAMP`) : Number(raw);
+    if (!Number.isFinite(s)) throw new SilicaError(`${where}: arrived_at: expected seconds as a number, got "${raw}"`);
+    t0 ??= s;
+    arrivals.push(s - t0);
+  }
+  if (prompts.length === 0) throw new SilicaError(`${file}: expected at least one request row, got none`);
+  checkMonotonic(file, arrivals);
+  return {
+    file,
+    format,
+    arrivalS: format === 'lengths' ? undefined : Float64Array.from(arrivals),
+    promptTokens: Int32Array.from(prompts),
+    outputTokens: Int32Array.from(outputs),
+  };
+}
+
+function parseJsonl(file: string, text: string, maxRows: number): LoadedTrace {
+  const arrivals: number[] = [];
+  const prompts: number[] = [];
+  const outputs: number[] = [];
+  const lines = text.split(/\r?\n/);
+  let withArrival = 0;
+  for (let i = 0; i < lines.length && prompts.length < maxRows; i++) {
+    const line = lines[i]!.trim();
+    if (!line) continue;
+    const where = `${file}: line ${i + 1}`;
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new SilicaError(`${where}: expected a JSON object per line`);
+    }
+    prompts.push(tokenCount(obj.prompt_tokens ?? obj.num_prefill_tokens, `${where}: prompt_tokens`));
+    outputs.push(tokenCount(obj.output_tokens ?? obj.num_decode_tokens, `${where}: output_tokens`));
+    const a = obj.arrival_s ?? obj.arrived_at;
+    if (a !== undefined) {
+      if (typeof a !== 'number' || !Number.isFinite(a) || a < 0) throw new SilicaError(`${where}: arrival_s: expected seconds >= 0, got ${JSON.stringify(a)}`);
+      arrivals.push(a);
+      withArrival++;
+    }
+  }
+  if (prompts.length === 0) throw new SilicaError(`${file}: expected at least one request line, got none`);
+  if (withArrival !== 0 && withArrival !== prompts.length) {
+    throw new SilicaError(`${file}: arrival_s: expected on every line or on none, got ${withArrival} of ${prompts.length}`);
+  }
+  const t0 = arrivals[0] ?? 0;
+  const rel = arrivals.map((a) => a - t0);
+  checkMonotonic(file, rel);
+  return {
+    file,
+    format: 'jsonl',
+    arrivalS: withArrival ? Float64Array.from(rel) : undefined,
+    promptTokens: Int32Array.from(prompts),
+    outputTokens: Int32Array.from(outputs),
+  };
+}
+
+function tokenCount(raw: unknown, where: string): number {
+  const n = typeof raw === 'number' ? raw : Number(String(raw ?? '').trim());
+  if (!Number.isInteger(n) || n < 1) throw new SilicaError(`${where}: expected a whole number of tokens >= 1, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function checkMonotonic(file: string, arrivals: number[]): void {
+  for (let i = 1; i < arrivals.length; i++) {
+    if (arrivals[i]! < arrivals[i - 1]!) throw new SilicaError(`${file}: row ${i + 1}: arrival times: expected non-decreasing, got ${arrivals[i]} after ${arrivals[i - 1]}`);
+  }
+}
+
+/** "2023-11-16 18:15:46.6805900" -> seconds since the epoch, keeping all 7 fractional digits. */
+export function azureTimestampS(text: string, where: string): number {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/.exec(text);
+  if (!m) throw new SilicaError(`${where}: expected a timestamp such as 2023-11-16 18:15:46.6805900, got "${text}"`);
+  const whole = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) / 1000;
+  const frac = m[7] ? Number(`0.${m[7]}`) : 0;
+  return whole + frac;
+}
+
+/** Mean arrival rate of a timestamped trace, requests per second ((n-1) / span, as SOURCES.md). */
+export function traceRatePerS(trace: LoadedTrace): number | undefined {
+  const a = trace.arrivalS;
+  if (!a || a.length < 2) return undefined;
+  const span = a[a.length - 1]! - a[0]!;
+  return span > 0 ? (a.length - 1) / span : undefined;
+}
+
+/**
+ * Turns a loaded trace into requests. With `ratePerS` set, a timestamped trace is time-scaled so
+ * its mean rate becomes that rate (the burst structure is kept); a length-only trace needs
+ * `arrivalsS` from a synthetic arrival process.
+ */
+export function requestsFromTrace(trace: LoadedTrace, options: { ratePerS?: number; arrivalsS?: Float64Array }): RequestSpec[] {
+  const n = trace.promptTokens.length;
+  let arrivals = trace.arrivalS;
+  if (options.arrivalsS) arrivals = options.arrivalsS;
+  else if (arrivals && options.ratePerS !== undefined) {
+    const own = traceRatePerS(trace);
+    const scale = own ? own / options.ratePerS : 1;
+    arrivals = arrivals.map((a) => a * scale);
+  }
+  if (!arrivals) throw new SilicaError(`${trace.file}: has no arrival times; give --rate for synthetic (Poisson) arrivals`);
+  const out: RequestSpec[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = { id: i, arrivalNs: Math.round(arrivals[i]! * NS_PER_S), promptTokens: trace.promptTokens[i]!, outputTokens: trace.outputTokens[i]! };
+  }
+  return out;
+}

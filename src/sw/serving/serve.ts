@@ -1,0 +1,239 @@
+import { z } from 'zod';
+import { SilicaError } from '../../core/errors.js';
+import { validate } from '../../core/yaml-config.js';
+import { loadHardware } from '../../hw/config/load.js';
+import { DTYPES, type HardwareConfig } from '../../hw/config/schema.js';
+import { getModel, type ModelSpec } from '../models/index.js';
+import { runServing, type ServeRunResult } from './engine.js';
+import { defaultSlo, type SloConfig } from './metrics.js';
+import type { ServeSettings } from './policy.js';
+import type { RequestSpec } from './requests.js';
+import { generateRequests, workloadPreset, type ArrivalProcess, type Workload } from './workloads.js';
+
+/**
+ * One serving run, fully described by one validated config (what `silica serve` flags and the
+ * `serve` experiment rows resolve to, and what every output directory echoes back).
+ */
+export const sloSchema = z
+  .object({
+    ttft_ms_per_1k_tokens: z.number().positive().default(1000),
+    ttft_floor_ms: z.number().nonnegative().default(100),
+    /** Default: 100 ms for dense models, 50 ms for mixture-of-experts (the published study's SLOs). */
+    itl_ms: z.number().positive().optional(),
+    itl_metric: z.enum(['tpot', 'max']).default('tpot'),
+    target_share: z.number().gt(0).lte(1).default(0.9),
+  })
+  .strict();
+
+export const serveConfigSchema = z
+  .object({
+    model: z.string().min(1).default('llama3.1-70b'),
+    hw: z.string().min(1).default('mi300x'),
+    /** Hardware overlays (`--set memory.hbm.efficiency=0.8`). */
+    hw_set: z.array(z.string()).default([]),
+    gpus: z.number().int().positive().default(8),
+    tp: z.number().int().positive().default(8),
+    policy: z.string().min(1).default('rapid'),
+    policy_options: z.record(z.string(), z.unknown()).default({}),
+    /** A preset (lmsys, arxiv, loogle, azure-conv) unless `trace` is given. */
+    workload: z.string().default('lmsys'),
+    /** CSV or JSONL request file (Azure, splitwise, arXiv-lengths, JSONL formats). */
+    trace: z.string().optional(),
+    /** Requests per second; rescales a timestamped trace's time axis to this mean rate. */
+    rate: z.number().positive().optional(),
+    arrival: z.enum(['poisson', 'gamma', 'burst']).optional(),
+    /** Coefficient of variation of Gamma inter-arrival times. */
+    arrival_cv: z.number().positive().default(2),
+    requests: z.number().int().positive().default(1000),
+    seed: z.number().int().default(1),
+    dtype: z.enum(DTYPES).default('bf16'),
+    kv_dtype: z.enum(DTYPES).optional(),
+    block_tokens: z.number().int().positive().default(16),
+    gpu_memory_utilization: z.number().gt(0).lte(1).default(0.9),
+    preemption: z.enum(['recompute', 'swap']).default('recompute'),
+    max_seqs: z.number().int().positive().default(256),
+    max_batch_tokens: z.number().int().positive().default(8192),
+    host_link_gbps: z.number().positive().default(50),
+    slo: sloSchema.prefault({}),
+    /** Offline batch (latency benchmark): `batch` requests of fixed lengths, all at t = 0. */
+    batch: z.number().int().positive().optional(),
+    input_len: z.number().int().positive().optional(),
+    output_len: z.number().int().positive().optional(),
+    /** Chrome-trace events kept when a trace is written. */
+    trace_max_events: z.number().int().positive().default(200_000),
+  })
+  .strict();
+
+export type ServeConfig = z.infer<typeof serveConfigSchema>;
+
+export function parseServeConfig(raw: unknown, where = 'serve config'): ServeConfig {
+  const c = validate(serveConfigSchema, raw, where);
+  const offline = [c.batch, c.input_len, c.output_len].filter((v) => v !== undefined).length;
+  if (offline !== 0 && offline !== 3) throw new SilicaError(`${where}: batch, input_len and output_len: expected all three (offline batch) or none`);
+  return c;
+}
+
+export interface ResolvedServe {
+  config: ServeConfig;
+  hw: HardwareConfig;
+  model: ModelSpec;
+  settings: ServeSettings;
+  slo: SloConfig;
+  workload: Workload;
+}
+
+export function resolveServe(c: ServeConfig): ResolvedServe {
+  const hw = loadHardware(c.hw, c.hw_set);
+  const model = getModel(c.model);
+  const maxGpus = hw.interconnect.gpus_per_node * hw.interconnect.nodes;
+  if (c.gpus > maxGpus) throw new SilicaError(`--gpus: ${hw.name} has ${hw.interconnect.gpus_per_node} GPUs per node x ${hw.interconnect.nodes} node(s), got ${c.gpus}`);
+  const settings: ServeSettings = {
+    tp: c.tp,
+    dtype: c.dtype,
+    kvDtype: c.kv_dtype ?? c.dtype,
+    blockTokens: c.block_tokens,
+    gpuMemoryUtilization: c.gpu_memory_utilization,
+    preemption: c.preemption,
+    maxSeqs: c.max_seqs,
+    maxBatchTokens: c.max_batch_tokens,
+    hostLinkGbps: c.host_link_gbps,
+  };
+  const d = defaultSlo(!!model.experts);
+  const slo: SloConfig = {
+    ttftMsPer1kPromptTokens: c.slo.ttft_ms_per_1k_tokens,
+    ttftFloorMs: c.slo.ttft_floor_ms,
+    itlMs: c.slo.itl_ms ?? d.itlMs,
+    itlMetric: c.slo.itl_metric,
+    targetShare: c.slo.target_share,
+  };
+  const workload: Workload = c.trace ? { kind: 'trace', name: c.trace, file: c.trace, arrival: { kind: 'poisson' } } : workloadPreset(c.workload);
+  return { config: c, hw, model, settings, slo, workload };
+}
+
+export function arrivalOf(c: ServeConfig): ArrivalProcess | undefined {
+  if (c.batch !== undefined) return { kind: 'burst' };
+  if (!c.arrival) return undefined;
+  return c.arrival === 'gamma' ? { kind: 'gamma', cv: c.arrival_cv } : { kind: c.arrival };
+}
+
+export function requestsOf(r: ResolvedServe, ratePerS = r.config.rate): RequestSpec[] {
+  const c = r.config;
+  if (c.batch !== undefined) {
+    return Array.from({ length: c.batch }, (_, id) => ({ id, arrivalNs: 0, promptTokens: c.input_len!, outputTokens: c.output_len! }));
+  }
+  return generateRequests(r.workload, { ratePerS, requests: c.requests, seed: c.seed, arrival: arrivalOf(c) });
+}
+
+export interface ServeOutcome extends ServeRunResult {
+  rate_req_s?: number;
+}
+
+export function runServe(r: ResolvedServe, o: { ratePerS?: number; chromeTrace?: boolean; progress?: (done: number, total: number) => void } = {}): ServeOutcome {
+  const rate = o.ratePerS ?? r.config.rate;
+  const requests = requestsOf(r, rate);
+  const result = runServing({
+    hw: r.hw,
+    model: r.model,
+    gpus: r.config.gpus,
+    policy: r.config.policy,
+    policyOptions: r.config.policy_options,
+    settings: r.settings,
+    slo: r.slo,
+    requests,
+    chromeTraceEvents: o.chromeTrace ? r.config.trace_max_events : undefined,
+    progress: o.progress,
+  });
+  if (r.config.batch !== undefined) Object.assign(result.summary, offlineFigures(result));
+  return { ...result, rate_req_s: rate };
+}
+
+/** Latency-benchmark figures of an offline batch: prefill time and per-output-token decode latency. */
+function offlineFigures(res: ServeRunResult): Record<string, number> {
+  const rows = res.requests.filter((r) => r.status === 'completed');
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+  const tpot = rows.filter((r) => r.generated_tokens > 1).map((r) => r.tpot_ms);
+  return {
+    batch_latency_ms: Math.max(...rows.map((r) => r.e2e_ms)),
+    prefill_latency_ms: mean(rows.map((r) => r.ttft_ms)),
+    per_token_latency_ms: mean(tpot),
+    decode_tok_s_per_request: 1000 / mean(tpot),
+  };
+}
+
+export interface GoodputPoint {
+  rate_req_s: number;
+  slo_attainment: number;
+  meets: boolean;
+  summary: Record<string, number | string>;
+}
+
+export interface GoodputResult {
+  goodput_req_s: number;
+  target_share: number;
+  points: GoodputPoint[];
+}
+
+/**
+ * Goodput: the highest request rate at which at least `target_share` of requests meet both SLOs.
+ * Each probe is an independent seeded run (same seed: the same lengths and the same unit-rate
+ * arrival draws, scaled to the rate). The search doubles (or halves) from `startRate` to bracket
+ * the answer, then bisects until the bracket is within `relTolerance` of its upper end.
+ */
+export function searchGoodput(
+  probe: (rate: number) => { attainment: number; summary: Record<string, number | string> },
+  o: {
+    target: number;
+    startRate: number;
+    /** A known bracket (lo meets the target, hi misses it): skips the doubling/halving phase. */
+    bracket?: { lo: number; hi: number };
+    relTolerance?: number;
+    /** Most probes this search runs (a bracket's known ends are not probed again). */
+    maxProbes?: number;
+    minRate?: number;
+    maxRate?: number;
+    onProbe?: (p: GoodputPoint) => void;
+  },
+): GoodputResult {
+  const points: GoodputPoint[] = [];
+  const run = (rate: number): boolean => {
+    const r = probe(rate);
+    const p = { rate_req_s: rate, slo_attainment: r.attainment, meets: r.attainment >= o.target, summary: r.summary };
+    points.push(p);
+    o.onProbe?.(p);
+    return p.meets;
+  };
+  const maxProbes = o.maxProbes ?? 14;
+  const minRate = o.minRate ?? 1e-3;
+  const maxRate = o.maxRate ?? 1e4;
+  let lo = o.bracket?.lo ?? 0;
+  let hi = o.bracket?.hi ?? Infinity;
+  let rate = o.startRate;
+  while (!o.bracket && points.length < maxProbes) {
+    if (run(rate)) {
+      lo = rate;
+      if (hi !== Infinity || rate >= maxRate) break;
+      rate = Math.min(maxRate, rate * 2);
+    } else {
+      hi = rate;
+      if (lo > 0 || rate <= minRate) break;
+      rate = rate / 2;
+    }
+  }
+  const tol = o.relTolerance ?? 0.05;
+  while (points.length < maxProbes && hi !== Infinity && lo > 0 && (hi - lo) / hi > tol) {
+    const mid = (lo + hi) / 2;
+    if (run(mid)) lo = mid;
+    else hi = mid;
+  }
+  return { goodput_req_s: lo, target_share: o.target, points: points.slice().sort((a, b) => a.rate_req_s - b.rate_req_s) };
+}
+
+export function goodputOf(r: ResolvedServe, o: { startRate?: number; relTolerance?: number; maxProbes?: number; onProbe?: (p: GoodputPoint) => void } = {}): GoodputResult {
+  return searchGoodput(
+    (rate) => {
+      const res = runServe(r, { ratePerS: rate });
+      return { attainment: Number(res.summary.slo_attainment), summary: res.summary };
+    },
+    { target: r.slo.targetShare, startRate: o.startRate ?? r.config.rate ?? 1, relTolerance: o.relTolerance, maxProbes: o.maxProbes, onProbe: o.onProbe },
+  );
+}

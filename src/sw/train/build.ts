@@ -1,0 +1,154 @@
+import { SilicaError } from '../../core/errors.js';
+import { DTYPE_BYTES } from '../../hw/config/schema.js';
+import type { Trace } from '../../trace/types.js';
+import { buildForwardGraph, trainingHeadRows, type ForwardPlan } from '../graph/build.js';
+import { fuseBiasActivation } from '../graph/fusion.js';
+import type { ModelSpec } from '../models/index.js';
+import { ProgramEmitter, COMM_STREAM } from '../lower/emit.js';
+import { programsFor } from '../lower/groups.js';
+import { lowerBackward, lowerForward, type LowerContext, type LoweredNode } from '../lower/kernels.js';
+import { DEFAULT_BUCKET_BYTES, gradientBuckets, type GradReady } from './buckets.js';
+import { gradientPrepKernels, optimizerKernels, type ParamGroup } from './optimizer.js';
+import { precisionPlan, type Precision } from './precision.js';
+import { checkPositiveInt } from '../validate.js';
+
+export interface TrainingOptions {
+  /** Sequences per micro-batch on each data-parallel rank. */
+  batch: number;
+  seq: number;
+  precision: Precision;
+  /** Half-precision dtype of `mixed` (default fp16). */
+  mixedDtype?: 'fp16' | 'bf16';
+  optimizer?: 'adam' | 'lamb';
+  /** Forward+backward passes per optimizer step (gradient accumulation). */
+  microBatches?: number;
+  /** Recompute each layer's forward in backward (full activation checkpointing). */
+  recompute?: boolean;
+  tp?: number;
+  dp?: number;
+  /** Fused (flash) attention instead of batched GEMMs + softmax + dropout (default false). */
+  flashAttention?: boolean;
+  /** Fused bias+activation and bias+dropout+residual kernels (default true). */
+  fuseBiasAct?: boolean;
+  /** Data-parallel gradient bucket size (default 25 MiB, PyTorch DDP). */
+  bucketBytes?: number;
+  /** All-reduce each bucket as soon as its gradients exist (default true) or after the whole backward. */
+  overlapGradAllReduce?: boolean;
+}
+
+/**
+ * One training iteration (optimizer step) of one rank: `microBatches` forward and backward passes,
+ * the data-parallel gradient all-reduce, gradient unscaling and the optimizer update.
+ */
+export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace {
+  const batch = checkPositiveInt(o.batch, '--batch');
+  const seq = checkPositiveInt(o.seq, '--seq');
+  if (seq > model.maxSeq) throw new SilicaError(`--seq: ${model.name} supports at most ${model.maxSeq} positions, got ${seq}`);
+  const microBatches = checkPositiveInt(o.microBatches ?? 1, '--micro-batches');
+  const tp = checkPositiveInt(o.tp ?? 1, '--tp');
+  const dp = checkPositiveInt(o.dp ?? 1, '--dp');
+  const bucketBytes = checkPositiveInt(o.bucketBytes ?? DEFAULT_BUCKET_BYTES, '--bucket-bytes');
+  const optimizer = o.optimizer ?? 'adam';
+  const prec = precisionPlan(o.precision, o.mixedDtype ?? 'fp16');
+  const flash = o.flashAttention ?? false;
+  const fuse = o.fuseBiasAct ?? true;
+  const overlap = o.overlapGradAllReduce ?? true;
+  const recompute = o.recompute ?? false;
+
+  const plan: ForwardPlan = {
+    tp,
+    training: true,
+    actBytes: DTYPE_BYTES[prec.compute],
+    kvCacheBytes: 0,
+    groups: [{ count: batch, qLen: seq, kvLen: seq }],
+    pagedKvLens: [],
+    flash,
+    positionRows: seq,
+    headRows: trainingHeadRows(model, batch, seq),
+  };
+  let graph = buildForwardGraph(model, plan);
+  if (fuse) graph = fuseBiasActivation(graph);
+  const ctx: LowerContext = { dtype: prec.compute, gradDtype: prec.grad, kvDtype: prec.compute };
+  const ops = graph.ops.toArray();
+  const fwd = ops.map((op) => lowerForward(op, ctx));
+  const bwd = ops.map((op) => lowerBackward(op, ctx));
+  const numel = new Map(graph.params.map((p) => [p.name, p.numel] as const));
+  const layerOps = new Map<number, number[]>();
+  ops.forEach((op, i) => layerOps.set(op.layer, [...(layerOps.get(op.layer) ?? []), i]));
+
+  const e = new ProgramEmitter();
+  const gradDone = new Map<string, number>();
+  for (let mb = 0; mb < microBatches; mb++) {
+    const sfx = microBatches > 1 ? `.mb${mb}` : '';
+    ops.forEach((op, i) => fwd[i]!.forEach((n) => e.emit(n, 'fwd', op.layer, { suffix: sfx })));
+    let recomputed = Number.NaN;
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const op = ops[i]!;
+      if (recompute && op.layer >= 0 && op.layer < model.layers && op.layer !== recomputed) {
+        recomputed = op.layer;
+        for (const j of layerOps.get(op.layer)!) fwd[j]!.forEach((n) => e.emit(n, 'bwd', op.layer, { suffix: `.recompute${sfx}` }));
+      }
+      for (const n of bwd[i]!) {
+        const id = e.emit(n, 'bwd', op.layer, { suffix: sfx });
+        for (const p of n.grads ?? []) {
+          gradDone.set(p, mb > 0 ? e.emit(accumulate(p, numel.get(p)!, ctx), 'bwd', op.layer, { suffix: sfx }) : id);
+        }
+      }
+    }
+  }
+  const lastBackward = e.lastComputeId;
+
+  const waitFor: number[] = [];
+  if (dp > 1) {
+    const gb = DTYPE_BYTES[prec.grad];
+    const ready: GradReady[] = graph.params.toArray().map((p) => ({ param: p.name, bytes: p.numel * gb, nodeId: gradDone.get(p.name) ?? lastBackward }));
+    gradientBuckets(ready, bucketBytes).forEach((bucket, i) => {
+      const node: LoweredNode = { name: `grads.bucket${i}.all_reduce`, kind: 'collective', category: 'communication', collective: { kind: 'all-reduce', bytes: bucket.bytes, group: 'dp' } };
+      waitFor.push(e.emit(node, 'bwd', -1, { stream: COMM_STREAM, deps: overlap ? bucket.producers : [lastBackward] }));
+    });
+  }
+
+  const groups = paramGroups(graph.params.toArray());
+  let first = true;
+  for (const { node, layer } of [...gradientPrepKernels(groups, prec), ...optimizerKernels(optimizer, groups, prec)]) {
+    e.emit(node, 'opt', layer, first ? { deps: waitFor } : {});
+    first = false;
+  }
+
+  const meta = {
+    model: model.name,
+    phase: 'train',
+    batch,
+    seq,
+    precision: prec.precision,
+    dtype: prec.compute,
+    optimizer,
+    micro_batches: microBatches,
+    recompute,
+    tp,
+    dp,
+    flash_attention: flash,
+    fuse_bias_act: fuse,
+    bucket_bytes: bucketBytes,
+    overlap_grad_allreduce: overlap,
+    samples_per_iteration: batch * microBatches * dp,
+  };
+  return programsFor(e.nodes, e.groupOf, tp, dp, meta);
+}
+
+/** Gradient accumulation (micro-batch > 0): the new gradient is added into the stored one. */
+function accumulate(param: string, numel: number, ctx: LowerContext): LoweredNode {
+  const name = `${param}.grad_accumulate`;
+  return { name, kind: 'kernel', category: 'elementwise', kernel: { op: 'elementwise', name, elements: numel, inputs: 2, outputs: 1, flopsPerElement: 1, dtype: ctx.gradDtype, category: 'elementwise' } };
+}
+
+/** Parameters grouped by layer (embeddings, each layer, head), the optimizer's launch granularity. */
+function paramGroups(params: Array<{ name: string; numel: number; layer: number }>): ParamGroup[] {
+  const byLayer = new Map<number, ParamGroup>();
+  for (const p of params) {
+    const g = byLayer.get(p.layer) ?? { name: p.layer < 0 ? 'embed' : p.layer >= 0 && /^(final|head)/.test(p.name) ? 'head' : `l${p.layer}`, numel: 0, layer: p.layer };
+    g.numel += p.numel;
+    byLayer.set(p.layer, g);
+  }
+  return [...byLayer.values()];
+}

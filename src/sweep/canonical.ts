@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Canonical JSON (object keys sorted at every level) and the stable point hash built on it. A
+ * sweep point is identified by the hash of its resolved config plus its tags, so `--resume` and
+ * `silica merge` recognise a point whatever order the workers finished in, on whichever shard.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** 16 hex digits of SHA-256 over the canonical JSON: short enough for a CSV column, ample for sweeps. */
+export function stableHash(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
+}
+
+/** A copy with no shared sub-objects, so YAML output never uses anchors and aliases. */
+export function plainTree<T>(value: T): T {
+  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}

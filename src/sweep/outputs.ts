@@ -1,0 +1,39 @@
+import { join } from 'node:path';
+import { roundTree, writeFileAtomic } from '../core/io.js';
+import { toYaml } from '../core/yaml-config.js';
+import { plainTree } from './canonical.js';
+import { columnsOf, jsonlLines, tableCsv, type Row } from './results.js';
+
+/**
+ * The output folder of one experiment (`silica run`): results.csv, results.jsonl, summary.json
+ * and config.resolved.yaml, each written atomically and only after the run succeeded, plus the
+ * files the experiment wrote itself (figures). No timestamps: same inputs, same bytes.
+ */
+export interface ExperimentOutputs {
+  dir: string;
+  tables: string[];
+  summary: string;
+  config: string;
+  files: string[];
+}
+
+export const RESULT_FILES = ['results.csv', 'results.jsonl', 'summary.json', 'config.resolved.yaml'] as const;
+
+export function writeExperimentOutputs(
+  dir: string,
+  o: { source: string; kind: string; config: unknown; rows: Row[]; summary?: Record<string, unknown>; files?: string[] },
+): ExperimentOutputs {
+  const files = [...(o.files ?? [])].sort();
+  writeFileAtomic(join(dir, 'results.csv'), tableCsv(o.rows));
+  writeFileAtomic(join(dir, 'results.jsonl'), jsonlLines(o.rows));
+  const summary = { source: o.source, kind: o.kind, rows: o.rows.length, columns: columnsOf(o.rows), summary: o.summary ?? {}, files };
+  writeFileAtomic(join(dir, 'summary.json'), JSON.stringify(roundTree(summary), null, 2) + '\n');
+  writeFileAtomic(join(dir, 'config.resolved.yaml'), `# Resolved from ${o.source}; rerun with: silica run <this file> --out DIR\n${toYaml(plainTree(o.config))}`);
+  return {
+    dir,
+    tables: [join(dir, 'results.csv'), join(dir, 'results.jsonl')],
+    summary: join(dir, 'summary.json'),
+    config: join(dir, 'config.resolved.yaml'),
+    files: files.map((f) => join(dir, f)),
+  };
+}

@@ -1,0 +1,87 @@
+import cliProgress from 'cli-progress';
+
+/**
+ * Progress on stderr (stdout stays clean for --json): a bar with ETA when stderr is a terminal,
+ * plain lines at most every `intervalS` seconds otherwise (logs of batch jobs, CI).
+ */
+export interface Progress {
+  update(done: number, label?: string): void;
+  stop(): void;
+}
+
+export interface ProgressOptions {
+  total: number;
+  /** Already done when starting (resumed sweeps). */
+  start?: number;
+  unit: string;
+  /** Print the plain start and end lines even when nothing periodic was printed. */
+  announce?: boolean;
+  intervalS?: number;
+  stream?: NodeJS.WriteStream;
+  /** No output at all (--quiet). */
+  quiet?: boolean;
+}
+
+export function makeProgress(o: ProgressOptions): Progress {
+  if (o.quiet) return { update: () => {}, stop: () => {} };
+  const stream = o.stream ?? process.stderr;
+  if (stream.isTTY && !process.env.CI) return barProgress(o, stream);
+  return lineProgress(o, stream);
+}
+
+function barProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress {
+  const bar = new cliProgress.SingleBar(
+    {
+      stream,
+      format: `{bar} {value}/{total} ${o.unit} | {percentage}% | {duration_formatted} elapsed | ETA {eta_formatted} | {label}`,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 20,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(o.total, o.start ?? 0, { label: '' });
+  return {
+    update: (done, label = '') => bar.update(done, { label: label.slice(0, 40) }),
+    stop: () => bar.stop(),
+  };
+}
+
+function lineProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress {
+  const t0 = performance.now();
+  const start = o.start ?? 0;
+  const interval = (o.intervalS ?? 5) * 1000;
+  let last = t0;
+  let printed = false;
+  let done = start;
+  const line = () => {
+    const elapsedS = (performance.now() - t0) / 1000;
+    const rate = (done - start) / Math.max(elapsedS, 1e-9);
+    const eta = done > start && done < o.total ? `, ETA ${formatSeconds((o.total - done) / rate)}` : '';
+    const pct = o.total > 0 ? Math.floor((100 * done) / o.total) : 100;
+    stream.write(`progress: ${done}/${o.total} ${o.unit} (${pct}%), ${formatSeconds(elapsedS)} elapsed${eta}\n`);
+    printed = true;
+  };
+  if (o.announce) line();
+  return {
+    update(n) {
+      done = n;
+      const now = performance.now();
+      if (now - last >= interval) {
+        last = now;
+        line();
+      }
+    },
+    stop() {
+      if (printed || o.announce) line();
+    },
+  };
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s - 60 * m)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}

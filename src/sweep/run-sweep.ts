@@ -1,0 +1,132 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { SilicaError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/io.js';
+import { toYaml } from '../core/yaml-config.js';
+import { plainTree } from './canonical.js';
+import { runTasks } from './pool.js';
+import type { PointTask } from './point-task.js';
+import { makeProgress } from './progress.js';
+import type { Row } from './results.js';
+import { shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
+import { PointAppender, SWEEP_FILES, clearSweepOutputs, readCompleted, writeCompleted, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
+
+/**
+ * Runs a sweep (or one shard of it) into an output folder: every point independent and
+ * deterministic, any number in parallel, each finished point appended whole (see store.ts). At
+ * the end the tables are rewritten sorted by point index, so the files do not depend on --jobs or
+ * on the order workers finished in, and shards merge into exactly the unsharded result.
+ */
+export interface SweepRunOptions {
+  out: string;
+  jobs: number;
+  resume: boolean;
+  shard?: { index: number; count: number };
+  /** No progress output. */
+  quiet?: boolean;
+}
+
+export interface SweepRunReport {
+  dir: string;
+  selected: number;
+  skipped: number;
+  ran: number;
+  seconds: number;
+  summary: SweepSummary;
+}
+
+export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: number }) {
+  return { sweep: spec.name, source: spec.file, points_total: spec.points.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) };
+}
+
+/** The resolved sweep: how it expands and every selected point's full config. */
+export function resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): string {
+  const doc = {
+    sweep: {
+      name: spec.name,
+      ...(spec.description ? { description: spec.description } : {}),
+      source: spec.file,
+      base: spec.baseSource,
+      expand: spec.expand,
+      axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
+      ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),
+      ...(spec.filters.length ? { filters: spec.filters } : {}),
+      points_total: spec.points.length,
+      ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
+    },
+    points: points.map((p) => ({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config })),
+  };
+  return `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${toYaml(plainTree(doc))}`;
+}
+
+export async function runSweep(spec: SweepSpec, o: SweepRunOptions): Promise<SweepRunReport> {
+  const t0 = performance.now();
+  const selected = shardPoints(spec.points, o.shard);
+  const byId = new Map(selected.map((p) => [p.id, p]));
+  mkdirSync(o.out, { recursive: true });
+
+  let done: CompletedPoint[] = [];
+  if (o.resume) {
+    done = readCompleted(o.out).points;
+    const foreign = done.find((p) => !byId.has(p.entry.point_id));
+    if (foreign) {
+      throw new SilicaError(
+        `${o.out}: --resume: the folder holds point ${foreign.entry.point} (id ${foreign.entry.point_id}) that is not in ${spec.file}${o.shard ? ` shard ${o.shard.index}/${o.shard.count}` : ''}; the sweep changed: use a new --out`,
+      );
+    }
+  } else {
+    clearSweepOutputs(o.out);
+  }
+  // Compaction drops rows of half-finished points and a truncated last line before anything is appended.
+  const columns = writeCompleted(o.out, done);
+  writeFileAtomic(join(o.out, SWEEP_FILES.config), resolvedSweepYaml(spec, selected, o.shard));
+
+  const doneIds = new Set(done.map((p) => p.entry.point_id));
+  const pending = selected.filter((p) => !doneIds.has(p.id));
+  const appender = new PointAppender(o.out, columns);
+  const progress = makeProgress({ total: selected.length, start: done.length, unit: 'points', quiet: o.quiet });
+  let finished = done.length;
+
+  const items = pending.map((p) => ({ point: p, task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, label: labelOf(p) } satisfies PointTask }));
+  try {
+    await runTasks(items, o.jobs, (item, outcome) => {
+      const p = item.point;
+      if (!outcome.ok) {
+        const where = `${spec.file}: ${labelOf(p)}: `;
+        const message = outcome.message.startsWith(spec.file) ? outcome.message : where + outcome.message;
+        throw outcome.user ? new SilicaError(message) : new Error(message);
+      }
+      const rows: Row[] = outcome.rows.map((r) => tagRow(spec, p, r));
+      appender.append({ point: p.index, point_id: p.id, rows: rows.length, tags: p.tags, ...(outcome.summary ? { summary: outcome.summary } : {}) }, rows);
+      progress.update(++finished, labelOf(p));
+    });
+  } finally {
+    progress.stop();
+  }
+
+  const complete = readCompleted(o.out).points;
+  writeCompleted(o.out, complete);
+  const summary = writeSweepSummary(o.out, sweepHeader(spec, o.shard), complete);
+  return { dir: o.out, selected: selected.length, skipped: done.length, ran: pending.length, seconds: (performance.now() - t0) / 1000, summary };
+}
+
+/**
+ * Prefixes a row with its point and tags. A tag may share a name with a column of the row (an
+ * axis over `hw` and the row's `hw`) only where both say the same; otherwise the table would lie.
+ */
+function tagRow(spec: SweepSpec, p: SweepPoint, row: Row): Row {
+  for (const [k, v] of Object.entries(p.tags)) {
+    if (k in row && row[k] !== v) {
+      throw new SilicaError(
+        `${spec.file}: ${labelOf(p)}: column ${k} is both a sweep tag (${v}) and a column of the experiment's rows (${JSON.stringify(row[k])}); name the axis differently: {name: ..., values: [...]}`,
+      );
+    }
+  }
+  if ('point' in row || 'point_id' in row) throw new SilicaError(`${spec.file}: the experiment's rows have a point or point_id column, which sweeps reserve`);
+  return { point: p.index, point_id: p.id, ...p.tags, ...row };
+}
+
+function labelOf(p: SweepPoint): string {
+  const tags = Object.entries(p.tags).map(([k, v]) => `${k}=${v}`);
+  return `point ${p.index}${tags.length ? ` (${tags.join(', ')})` : ''}`;
+}

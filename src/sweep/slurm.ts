@@ -1,0 +1,57 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * `silica sweep FILE --emit-slurm --shards N --out DIR` writes an sbatch script for a Slurm job
+ * array: task i runs `silica sweep FILE --shard i/N --out DIR/shard-i --resume` (so a requeued
+ * or preempted task continues where it stopped), then `silica merge DIR/shard-* --out DIR/merged`
+ * combines them. Paths are absolute: array tasks start in the submitter's working directory only
+ * if the cluster's file system is shared, which it must be for the outputs anyway.
+ */
+export interface SlurmOptions {
+  sweepFile: string;
+  name: string;
+  out: string;
+  shards: number;
+  jobsPerTask: number;
+  partition?: string;
+  timeLimit?: string;
+  /** Max concurrently running tasks (`--array=0-N%K`). */
+  maxParallel?: number;
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function cliPath(): string {
+  return fileURLToPath(new URL('../cli/main.js', import.meta.url));
+}
+
+export function slurmScript(o: SlurmOptions): string {
+  const out = resolve(o.out);
+  const sweep = resolve(o.sweepFile);
+  const cli = cliPath();
+  const array = `0-${o.shards - 1}${o.maxParallel ? `%${o.maxParallel}` : ''}`;
+  const lines = [
+    '#!/bin/bash',
+    `# Slurm job array for sweep ${o.name}: ${o.shards} tasks, task i runs shard i/${o.shards}.`,
+    `#   submit:  sbatch ${shellQuote(resolve(out, 'sweep.sbatch'))}`,
+    `#   merge:   silica merge ${shellQuote(out)}/shard-* --out ${shellQuote(out)}/merged`,
+    `#SBATCH --job-name=silica-${o.name}`,
+    `#SBATCH --array=${array}`,
+    '#SBATCH --nodes=1',
+    '#SBATCH --ntasks=1',
+    `#SBATCH --cpus-per-task=${o.jobsPerTask}`,
+    `#SBATCH --output=${out}/slurm-%A_%a.log`,
+    ...(o.partition ? [`#SBATCH --partition=${o.partition}`] : []),
+    ...(o.timeLimit ? [`#SBATCH --time=${o.timeLimit}`] : []),
+    'set -euo pipefail',
+    `NODE=\${SILICA_NODE:-${shellQuote(process.execPath)}}`,
+    `SHARD=\${SLURM_ARRAY_TASK_ID:?run this script with sbatch (it is a job array)}`,
+    `exec "$NODE" ${shellQuote(cli)} sweep ${shellQuote(sweep)} \\`,
+    `  --shard "$SHARD/${o.shards}" --out ${shellQuote(out)}/shard-"$SHARD" --jobs "\${SLURM_CPUS_PER_TASK:-${o.jobsPerTask}}" --resume`,
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,244 @@
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
+import { SilicaError, describe } from '../core/errors.js';
+import { readYamlFile } from '../core/yaml-config.js';
+import { stableHash } from './canonical.js';
+import { resolveExperiment, type ResolvedExperiment } from './experiment.js';
+import { filterPaths, parseFilters, passesFilters, type SweepFilter } from './filters.js';
+import { lookupPath, setPath } from './tree.js';
+
+/**
+ * Sweep files (configs/sweeps/*.yaml):
+ *
+ *   name: gemm-cu-scaling            # optional; defaults to the file name
+ *   base: ../experiments/x.yaml      # an experiment file, or an inline experiment mapping
+ *   set: { hw: h100-sxm }            # overlays on the base for every point (dotted paths)
+ *   axes:                            # dotted path -> values; or path -> {name: column, values: [...]}
+ *     hw: [mi300x, h100-sxm]
+ *     points.0.m: [1024, 4096]
+ *   expand: grid                     # grid (every combination) or zip (i-th value of every axis)
+ *   variants:                        # named overlay sets, crossed with the axes
+ *     - { name: baseline }
+ *     - { name: slow-hbm, set: { hw_overrides.memory.hbm.efficiency: 0.5 } }
+ *   filters:
+ *     - exclude: { hw: h100-sxm, points.0.m: 1024 }
+ *
+ * Every path must exist in the base experiment (a typo fails at load, not after an hour of runs).
+ * Points are numbered in expansion order (variants outermost, then axes in file order with the last
+ * varying fastest) after filtering; a point's id is the hash of its resolved config and tags.
+ */
+export interface Axis {
+  path: string;
+  column: string;
+  values: unknown[];
+}
+
+export interface SweepPoint {
+  index: number;
+  id: string;
+  variant?: string;
+  /** Column values that tag every row of the point: variant and axis values. */
+  tags: Record<string, string | number | boolean>;
+  /** The point's experiment tree before validation (what a worker resolves again). */
+  raw: unknown;
+  resolved: ResolvedExperiment;
+}
+
+export interface SweepSpec {
+  file: string;
+  name: string;
+  description?: string;
+  baseDir: string;
+  /** Where the base came from: a file path, or "inline". */
+  baseSource: string;
+  axes: Axis[];
+  expand: 'grid' | 'zip';
+  variants: Array<{ name: string; set: Record<string, unknown> }>;
+  filters: SweepFilter[];
+  points: SweepPoint[];
+  /** Points before filtering. */
+  expanded: number;
+}
+
+const TOP_KEYS = new Set(['name', 'description', 'base', 'set', 'axes', 'expand', 'variants', 'filters']);
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+export function loadSweep(file: string): SweepSpec {
+  const raw = readYamlFile(file);
+  if (!isMapping(raw)) throw new SilicaError(`${file}: (top level): expected a sweep mapping with base and axes, got ${describe(raw)}`);
+  const unknown = Object.keys(raw).filter((k) => !TOP_KEYS.has(k));
+  if (unknown.length) throw new SilicaError(`${file}: (top level): expected no unknown fields (${unknown.join(', ')}); allowed: ${[...TOP_KEYS].join(', ')}`);
+
+  const name = raw.name ?? defaultName(file);
+  if (typeof name !== 'string' || !NAME.test(name)) throw new SilicaError(`${file}: name: expected letters, digits, '.', '_' or '-', got ${describe(name)}`);
+  if (raw.description !== undefined && typeof raw.description !== 'string') throw new SilicaError(`${file}: description: expected a string, got ${describe(raw.description)}`);
+
+  const { base, baseDir, baseSource } = loadBase(raw.base, file);
+  const set = mappingField(raw.set, file, 'set');
+  const expand = raw.expand ?? 'grid';
+  if (expand !== 'grid' && expand !== 'zip') throw new SilicaError(`${file}: expand: expected grid or zip, got ${describe(expand)}`);
+  const axes = parseAxes(raw.axes, file);
+  const variants = parseVariants(raw.variants, file);
+  const filters = parseFilters(raw.filters, file);
+
+  if (expand === 'zip' && axes.length > 1) {
+    const lengths = axes.map((a) => a.values.length);
+    if (lengths.some((n) => n !== lengths[0])) {
+      throw new SilicaError(`${file}: axes: expand: zip needs axes of equal length, got ${axes.map((a) => `${a.path}=${a.values.length}`).join(', ')}`);
+    }
+  }
+
+  // Check every path against the base before expanding anything.
+  let common: unknown = base;
+  for (const [path, value] of Object.entries(set)) common = overlay(common, path, value, file, `set.${path}`);
+  for (const v of variants) for (const path of Object.keys(v.set)) requirePath(common, path, file, `variants.${v.name}.set.${path}`);
+  for (const a of axes) requirePath(common, a.path, file, `axes.${a.path}`);
+  for (const f of filterPaths(filters)) if (f.path !== 'variant') requirePath(common, f.path, file, f.field);
+
+  const combos = expandAxes(axes, expand);
+  const points: SweepPoint[] = [];
+  let expanded = 0;
+  for (const variant of variants) {
+    let variantTree: unknown = common;
+    for (const [path, value] of Object.entries(variant.set)) variantTree = setPath(variantTree, path, value);
+    for (const combo of combos) {
+      expanded++;
+      let tree: unknown = variantTree;
+      const tags: Record<string, string | number | boolean> = {};
+      if (variant.name) tags.variant = variant.name;
+      combo.forEach((value, i) => {
+        tree = setPath(tree, axes[i]!.path, value);
+        tags[axes[i]!.column] = tagValue(value);
+      });
+      if (!passesFilters(filters, tree, variant.name || undefined)) continue;
+      const index = points.length;
+      const label = `point ${index}${describeTags(tags)}`;
+      const resolved = resolveExperiment(tree, file, baseDir, label);
+      checkSweptPathsKept(resolved.config, [...axes.map((a) => a.path), ...Object.keys(variant.set)], file, label);
+      points.push({ index, id: stableHash({ config: resolved.config, tags }), variant: variant.name || undefined, tags, raw: tree, resolved });
+    }
+  }
+  if (points.length === 0) throw new SilicaError(`${file}: filters: expected at least one point to survive, got none of ${expanded}`);
+  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, axes, expand, variants, filters, points, expanded };
+}
+
+function defaultName(file: string): string {
+  return (file.split('/').pop() ?? 'sweep').replace(/\.ya?ml$/, '').replace(/[^A-Za-z0-9._-]/g, '-');
+}
+
+function loadBase(base: unknown, file: string): { base: Record<string, unknown>; baseDir: string; baseSource: string } {
+  const sweepDir = dirname(file);
+  if (typeof base === 'string') {
+    const path = isAbsolute(base) ? base : join(sweepDir, base);
+    if (!existsSync(path)) throw new SilicaError(`${file}: base: expected an experiment file, no such file ${base} (relative to ${sweepDir})`);
+    const tree = readYamlFile(path);
+    if (!isMapping(tree)) throw new SilicaError(`${path}: (top level): expected an experiment mapping with a kind field, got ${describe(tree)}`);
+    return { base: tree, baseDir: dirname(path), baseSource: relative(process.cwd(), path) || path };
+  }
+  if (isMapping(base)) return { base, baseDir: sweepDir, baseSource: 'inline' };
+  throw new SilicaError(`${file}: base: expected a path to an experiment file or an inline experiment mapping${base === undefined ? ' (missing)' : `, got ${describe(base)}`}`);
+}
+
+function mappingField(value: unknown, file: string, field: string): Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  if (!isMapping(value)) throw new SilicaError(`${file}: ${field}: expected a mapping of dotted path: value, got ${describe(value)}`);
+  return value;
+}
+
+function parseAxes(raw: unknown, file: string): Axis[] {
+  const axes: Axis[] = [];
+  if (raw === undefined || raw === null) return axes;
+  if (!isMapping(raw)) throw new SilicaError(`${file}: axes: expected a mapping of dotted path: [values], got ${describe(raw)}`);
+  for (const [path, spec] of Object.entries(raw)) {
+    const field = `axes.${path}`;
+    let values: unknown;
+    let column = path.replace(/[^A-Za-z0-9_]/g, '_');
+    if (isMapping(spec)) {
+      const extra = Object.keys(spec).filter((k) => k !== 'name' && k !== 'values');
+      if (extra.length) throw new SilicaError(`${file}: ${field}: expected a list of values or {name, values}, got unknown field ${extra[0]}`);
+      if (spec.name !== undefined) {
+        if (typeof spec.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.name)) throw new SilicaError(`${file}: ${field}.name: expected a column name (letters, digits, _), got ${describe(spec.name)}`);
+        column = spec.name;
+      }
+      values = spec.values;
+    } else {
+      values = spec;
+    }
+    if (!Array.isArray(values)) throw new SilicaError(`${file}: ${field}: expected a list of values, got ${describe(values)}`);
+    if (values.length === 0) throw new SilicaError(`${file}: ${field}: expected at least one value (an empty axis gives no points)`);
+    if (axes.some((a) => a.column === column) || column === 'variant' || column === 'point' || column === 'point_id') {
+      throw new SilicaError(`${file}: ${field}: column name "${column}" is already taken; give the axis a name: {name: ..., values: [...]}`);
+    }
+    axes.push({ path, column, values });
+  }
+  return axes;
+}
+
+function parseVariants(raw: unknown, file: string): Array<{ name: string; set: Record<string, unknown> }> {
+  if (raw === undefined || raw === null) return [{ name: '', set: {} }];
+  if (!Array.isArray(raw) || raw.length === 0) throw new SilicaError(`${file}: variants: expected a non-empty list of {name, set}, got ${describe(raw)}`);
+  const names = new Set<string>();
+  return raw.map((v, i) => {
+    if (!isMapping(v)) throw new SilicaError(`${file}: variants.${i}: expected a mapping {name, set}, got ${describe(v)}`);
+    const extra = Object.keys(v).filter((k) => !['name', 'set', 'description'].includes(k));
+    if (extra.length) throw new SilicaError(`${file}: variants.${i}: expected fields name, set, description; got unknown field ${extra[0]}`);
+    if (typeof v.name !== 'string' || !NAME.test(v.name)) throw new SilicaError(`${file}: variants.${i}.name: expected letters, digits, '.', '_' or '-', got ${describe(v.name)}`);
+    if (names.has(v.name)) throw new SilicaError(`${file}: variants.${i}.name: expected a unique name, "${v.name}" appears twice`);
+    names.add(v.name);
+    return { name: v.name, set: mappingField(v.set, file, `variants.${i}.set`) };
+  });
+}
+
+function requirePath(tree: unknown, path: string, file: string, field: string): void {
+  const found = lookupPath(tree, path);
+  if (!found.found) throw new SilicaError(`${file}: ${field}: unknown path in the base experiment (${found.reason})`);
+}
+
+function overlay(tree: unknown, path: string, value: unknown, file: string, field: string): unknown {
+  requirePath(tree, path, file, field);
+  return setPath(tree, path, value);
+}
+
+/** Catches paths that exist in the YAML but that the kind's schema silently dropped. */
+function checkSweptPathsKept(config: unknown, paths: string[], file: string, label: string): void {
+  for (const path of paths) {
+    if (!lookupPath(config, path).found) throw new SilicaError(`${file}: ${label}: ${path}: unknown path (the experiment kind ignores this field)`);
+  }
+}
+
+function expandAxes(axes: Axis[], expand: 'grid' | 'zip'): unknown[][] {
+  if (axes.length === 0) return [[]];
+  if (expand === 'zip') return axes[0]!.values.map((_, i) => axes.map((a) => a.values[i]));
+  let combos: unknown[][] = [[]];
+  for (const axis of axes) combos = combos.flatMap((c) => axis.values.map((v) => [...c, v]));
+  return combos;
+}
+
+function tagValue(value: unknown): string | number | boolean {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  return JSON.stringify(value);
+}
+
+function describeTags(tags: Record<string, unknown>): string {
+  const parts = Object.entries(tags).map(([k, v]) => `${k}=${v}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+/** `--shard i/N`: 0-based shard i of N takes points whose index is i modulo N (balanced across axes). */
+export function parseShard(text: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) {
+    throw new SilicaError(`--shard: expected i/N with 0 <= i < N (e.g. 0/4, as SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX count), got "${text}"`);
+  }
+  return { index, count };
+}
+
+export function shardPoints(points: readonly SweepPoint[], shard?: { index: number; count: number }): SweepPoint[] {
+  return shard ? points.filter((p) => p.index % shard.count === shard.index) : [...points];
+}

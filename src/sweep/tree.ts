@@ -1,0 +1,60 @@
+/**
+ * Dotted-path access to plain YAML trees ("points.0.m", "hw_overrides.memory.hbm.efficiency").
+ * Setting never mutates: it copies the spine of the path, so one base tree serves every point.
+ */
+export type PathLookup = { found: true; value: unknown } | { found: false; missing: string; reason: string };
+
+export function splitPath(path: string): string[] {
+  return path.split('.');
+}
+
+/** Finds the value at a dotted path, or says which segment is missing and why. */
+export function lookupPath(tree: unknown, path: string): PathLookup {
+  let node = tree;
+  const parts = splitPath(path);
+  for (let i = 0; i < parts.length; i++) {
+    const key = parts[i]!;
+    const here = parts.slice(0, i + 1).join('.');
+    if (Array.isArray(node)) {
+      if (!/^\d+$/.test(key)) return { found: false, missing: here, reason: `${parts.slice(0, i).join('.')} is a list: expected an index` };
+      const index = Number(key);
+      if (index >= node.length) return { found: false, missing: here, reason: `${parts.slice(0, i).join('.')} has ${node.length} entries` };
+      node = node[index];
+    } else if (node && typeof node === 'object') {
+      if (!Object.prototype.hasOwnProperty.call(node, key)) return { found: false, missing: here, reason: `no field ${key}` };
+      node = (node as Record<string, unknown>)[key];
+    } else {
+      const parent = parts.slice(0, i).join('.') || '(top level)';
+      return { found: false, missing: here, reason: `${parent} is a value, not a mapping` };
+    }
+  }
+  return { found: true, value: node };
+}
+
+/** Returns a copy of `tree` with the value at `path` replaced (the path must exist). */
+export function setPath(tree: unknown, path: string, value: unknown): unknown {
+  return setParts(tree, splitPath(path), value);
+}
+
+function setParts(node: unknown, parts: string[], value: unknown): unknown {
+  if (parts.length === 0) return value;
+  const [key, ...rest] = parts as [string, ...string[]];
+  if (Array.isArray(node)) {
+    const copy = node.slice();
+    copy[Number(key)] = setParts(node[Number(key)], rest, value);
+    return copy;
+  }
+  const obj = (node && typeof node === 'object' ? node : {}) as Record<string, unknown>;
+  return { ...obj, [key]: setParts(obj[key], rest, value) };
+}
+
+/** Flattens a nested mapping into dotted paths to its leaves (lists are leaves). */
+export function flattenLeaves(tree: Record<string, unknown>, prefix = ''): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  for (const [k, v] of Object.entries(tree)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === 'object' && !Array.isArray(v)) out.push(...flattenLeaves(v as Record<string, unknown>, path));
+    else out.push([path, v]);
+  }
+  return out;
+}

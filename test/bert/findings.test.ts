@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { attendedPairs } from '../../src/kernels/attention.js';
+import { getModel, layerMatmulParams, mlmPredictionsPerSeq } from '../../src/sw/index.js';
+import { HardwareCoster } from '../../src/study/bert/coster.js';
+import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from '../../src/study/bert/findings.js';
+import { simulateIteration, type IterationResult } from '../../src/study/bert/iteration.js';
+import { bertPointSchema, precisionLabel, type BertPoint } from '../../src/study/bert/point.js';
+
+/**
+ * The characterisation's qualitative findings, asserted on what the model computes (no expected
+ * numbers): each test simulates the configurations it compares.
+ */
+const costers = new Map<string, HardwareCoster>();
+const results = new Map<string, IterationResult>();
+function run(over: Partial<BertPoint>): IterationResult {
+  const p = bertPointSchema.parse({ model: 'bert-large', seq: 128, batch: 32, precision: 'mixed-fp16', optimizer: 'lamb', hw: 'mi300x', ...over });
+  const key = JSON.stringify(p);
+  let r = results.get(key);
+  if (r) return r;
+  let c = costers.get(p.hw);
+  if (!c) costers.set(p.hw, (c = new HardwareCoster(p.hw)));
+  results.set(key, (r = simulateIteration(p, c)));
+  return r;
+}
+
+const HW = ['mi100', 'mi300x', 'a100-sxm', 'h100-sxm'];
+
+describe('BERT characterisation findings', () => {
+  it('GEMMs are the largest category in fp32', () => {
+    for (const hw of HW) {
+      for (const model of ['bert-base', 'bert-large']) {
+        for (const seq of [128, 512]) {
+          expect(largestCategory(run({ hw, model, seq, precision: 'fp32' })).category, `${hw} ${model} ${seq}`).toBe('gemm');
+        }
+      }
+    }
+  });
+
+  it('the memory-bound share rises in mixed precision', () => {
+    for (const hw of HW) {
+      for (const seq of [128, 512]) {
+        const fp32 = run({ hw, seq, precision: 'fp32' });
+        for (const precision of ['mixed-fp16', 'mixed-bf16'] as const) {
+          const mixed = run({ hw, seq, precision });
+          expect(memoryBoundShare(mixed), `${hw} ${seq} ${precision}`).toBeGreaterThan(memoryBoundShare(fp32));
+          expect(mixed.iterationNs).toBeLessThan(fp32.iterationNs);
+        }
+      }
+    }
+  });
+
+  it("attention's batched GEMMs have lower arithmetic intensity than the projection and FFN GEMMs", () => {
+    for (const seq of [128, 512]) {
+      for (const precision of ['fp32', 'mixed-fp16'] as const) {
+        const ai = gemmIntensity(run({ seq, precision }));
+        expect(ai.attention[1]).toBeLessThan(ai.projection[0]);
+      }
+    }
+  });
+
+  it("the optimizer's share falls as micro-batches per step rise", () => {
+    for (const optimizer of ['adam', 'lamb'] as const) {
+      const shares = [1, 2, 4, 8, 16].map((micro_batches) => categoryShare(run({ batch: 8, optimizer, micro_batches }), 'optimizer'));
+      for (let i = 1; i < shares.length; i++) expect(shares[i]).toBeLessThan(shares[i - 1]!);
+    }
+    // LAMB's extra norm passes cost more than Adam's single fused update.
+    expect(categoryShare(run({ optimizer: 'lamb' }), 'optimizer')).toBeGreaterThan(categoryShare(run({ optimizer: 'adam' }), 'optimizer'));
+  });
+
+  it('the communication share rises with data-parallel degree at fixed per-GPU batch', () => {
+    // Multi-node points are the expensive ones (the collectives engine simulates every GPU): 16 and 32.
+    const share = (hw: string, dp: number, overlap = true) => categoryShare(run({ hw, dp, overlap }), 'communication');
+    expect(share('mi300x', 1)).toBe(0);
+    const inNode = [2, 8].map((dp) => share('mi300x', dp));
+    const multiNode = [16, 32].map((dp) => share('mi300x', dp));
+    for (const s of inNode) expect(s).toBeGreaterThan(0);
+    for (const s of multiNode) expect(s).toBeGreaterThan(Math.max(...inNode));
+    expect(multiNode[1]).toBeGreaterThanOrEqual(multiNode[0]!);
+    expect(share('h100-sxm', 16)).toBeGreaterThan(share('h100-sxm', 8));
+    // Overlapping with backward hides part of it.
+    expect(share('mi300x', 16, true)).toBeLessThan(share('mi300x', 16, false));
+  });
+
+  it('sequence 512 raises the attention share over 128', () => {
+    // The points of the precision test above (cached), seen from the sequence axis.
+    for (const hw of HW) {
+      for (const precision of ['fp32', 'mixed-fp16'] as const) {
+        const at = (seq: number) => categoryShare(run({ hw, precision, seq }), 'attention');
+        expect(at(512), `${hw} ${precision}`).toBeGreaterThan(at(128));
+      }
+    }
+    expect(categoryShare(run({ model: 'bert-base', seq: 512 }), 'attention')).toBeGreaterThan(categoryShare(run({ model: 'bert-base', seq: 128 }), 'attention'));
+  });
+});
+
+describe('BERT iteration accounting', () => {
+  it('rejects bad configurations with one-line errors', () => {
+    expect(() => precisionLabel('fp8')).toThrow(/--precision: expected fp32, mixed, fp16 or bf16/);
+    expect(() => precisionLabel('mixed', 'fp8')).toThrow(/--precision/);
+    expect(bertPointSchema.safeParse({ optimizer: 'sgd' }).success).toBe(false);
+    expect(() => run({ seq: 1024 })).toThrow(/at most 512/);
+    expect(() => run({ model: 'bert-huge' })).toThrow(/unknown model/);
+  });
+
+  it('categories sum to the iteration time in every configuration', () => {
+    const points: Array<Partial<BertPoint>> = [
+      {},
+      { precision: 'fp32', seq: 512 },
+      { dp: 16 },
+      { dp: 8, overlap: false },
+      { micro_batches: 4, recompute: true, optimizer: 'adam' },
+      { hw: 'mi100', precision: 'mixed-bf16', batch: 1 },
+    ];
+    for (const p of points) {
+      const r = run(p);
+      const sum = r.cells.reduce((s, c) => s + c.timeNs, 0);
+      expect(Math.abs(sum / r.iterationNs - 1), JSON.stringify(p)).toBeLessThan(1e-9);
+      expect(r.cells.reduce((s, c) => s + c.timeNs / r.iterationNs, 0)).toBeCloseTo(1, 9);
+    }
+  });
+
+  it('FLOPs per iteration equal the analytic count', () => {
+    // Per micro-batch: 6 T L (P_attn + P_ffn) + 12 L b s^2 (heads x headDim) (unfused attention: full s x s)
+    // + 6 (P h^2 + P h V) for the MLM head over P = b ceil(0.15 s) masked positions; recompute adds
+    // the layers' forward: 2 T L (P_attn + P_ffn) + 4 L b s^2 (heads x headDim).
+    for (const [model, seq, batch, micro_batches, recompute] of [['bert-base', 128, 32, 1, false], ['bert-large', 512, 8, 3, true]] as const) {
+      const m = getModel(model);
+      const p = layerMatmulParams(m);
+      const T = batch * seq;
+      const P = batch * mlmPredictionsPerSeq(seq);
+      const layersFwd = m.layers * (2 * T * (p.attention + p.ffnPerExpert) + 4 * batch * seq * seq * m.heads * m.headDim);
+      const head = 2 * P * m.hidden * m.hidden + 2 * P * m.hidden * m.vocab;
+      const expected = micro_batches * (3 * (layersFwd + head) + (recompute ? layersFwd : 0));
+      const r = run({ model, seq, batch, micro_batches, recompute });
+      expect(r.matmulFlops).toBe(expected);
+      expect(attendedPairs(seq, seq, false)).toBe(seq * seq);
+      const cellFlops = r.cells.reduce((s, c) => s + c.flops, 0);
+      expect(cellFlops).toBe(r.flops);
+      expect(r.flops).toBeGreaterThan(r.matmulFlops);
+    }
+  });
+});

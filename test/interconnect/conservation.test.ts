@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { loadHardware } from '../../src/hw/config/load.js';
+import { simulateCollective, startCollective, type CollectiveSpec } from '../../src/hw/collectives/index.js';
+import { interconnectOf } from '../../src/hw/link/topology.js';
+import { System } from '../../src/hw/system.js';
+
+const MiB = 1024 ** 2;
+
+function runOn(part: string, gpus: number, spec: Omit<CollectiveSpec, 'ranks'>) {
+  const hw = loadHardware(part);
+  const system = new System(hw, gpus);
+  const ic = interconnectOf(system);
+  let outcome: Parameters<Parameters<typeof startCollective>[2]>[0] | undefined;
+  startCollective(system, { ...spec, ranks: system.gpus.map((g) => g.index) }, (o) => (outcome = o));
+  system.sim.run();
+  return { hw, system, ic, outcome: outcome! };
+}
+
+describe('link byte conservation', () => {
+  for (const [part, algo] of [
+    ['mi300x', 'ring'],
+    ['mi300x', 'direct'],
+    ['h100-sxm', 'auto'],
+    ['t3-baseline', 'ring'],
+    ['t3-baseline', 'direct'],
+  ] as const) {
+    it(`${part} ${algo}: every link delivers what was sent into it`, () => {
+      const { ic, hw, outcome } = runOn(part, 8, { kind: 'all-reduce', bytes: 64 * MiB, algo });
+      let sent = 0;
+      for (const l of ic.allLinks()) {
+        expect(l.receivedBytes).toBeCloseTo(l.sentBytes, 0);
+        sent += l.sentBytes;
+        // The link carried the payload plus the protocol's flag bytes (LL128), or NVLS's share.
+        const perUnit = outcome.algo === 'nvls' ? 1 / hw.interconnect.switch_reduction_efficiency! : 1 / hw.interconnect.collective.protocol_efficiency;
+        expect(l.resource.usedIntegral).toBeCloseTo(l.sentBytes * perUnit, -3);
+      }
+      expect(sent).toBeGreaterThan(0);
+      expect(outcome.linkBytes).toBeCloseTo(ic.linkBytes(), 0);
+    });
+  }
+
+  it('a switch delivers through ingress ports what egress ports took in', () => {
+    const { ic } = runOn('a100-sxm', 8, { kind: 'all-to-all', bytes: 64 * MiB });
+    const out = ic.allLinks().filter((l) => l.kind === 'switch-out').reduce((a, l) => a + l.sentBytes, 0);
+    const inn = ic.allLinks().filter((l) => l.kind === 'switch-in').reduce((a, l) => a + l.receivedBytes, 0);
+    expect(out).toBeGreaterThan(0);
+    expect(inn).toBeCloseTo(out, 0);
+  });
+});
+
+describe('collective algebra', () => {
+  const S = 96 * MiB;
+  it('ring reduce-scatter moves (N-1)/N of the buffer out of every GPU', () => {
+    for (const n of [2, 4, 8]) {
+      const { ic, outcome } = runOn('a100-sxm', n, { kind: 'reduce-scatter', bytes: S, algo: 'ring' });
+      for (let g = 0; g < n; g++) {
+        const out = ic.allLinks().find((l) => l.kind === 'switch-out' && l.from === g)!;
+        expect(out.sentBytes).toBeCloseTo((S * (n - 1)) / n, 0);
+      }
+      expect(outcome.linkBytes).toBeCloseTo(S * (n - 1), 0);
+    }
+  });
+
+  it('ring all-gather moves (N-1)/N and ring all-reduce 2(N-1)/N per GPU', () => {
+    const n = 8;
+    const ag = simulateCollective(loadHardware('mi300x'), n, { kind: 'all-gather', bytes: S, algo: 'ring' });
+    const ar = simulateCollective(loadHardware('mi300x'), n, { kind: 'all-reduce', bytes: S, algo: 'ring' });
+    expect(ag.linkBytes / n).toBeCloseTo((S * (n - 1)) / n, 0);
+    expect(ar.linkBytes / n).toBeCloseTo((2 * S * (n - 1)) / n, 0);
+  });
+
+  it('direct and ring all-reduce differ as the algebra says', () => {
+    const n = 8;
+    const hw = loadHardware('mi300x');
+    const ring = simulateCollective(hw, n, { kind: 'all-reduce', bytes: S, algo: 'ring' });
+    const direct = simulateCollective(hw, n, { kind: 'all-reduce', bytes: S, algo: 'direct' });
+    // One hop per pair on a fully connected node: the same link bytes, 2 S (N-1).
+    expect(direct.linkBytes).toBeCloseTo(ring.linkBytes, 0);
+    expect(direct.linkBytes).toBeCloseTo(2 * S * (n - 1), 0);
+    // DRAM, CU engine. Ring, per GPU and block of S/N: send 2, (N-2) x reduce-send 3,
+    // reduce-copy-send 4, (N-2) x copy-send 3, recv 2 -> S (6N - 4) in all. Direct: N-1 pushes of
+    // 2, one reduction reading N blocks and writing 1, N-1 pushes of 2 -> S (5N - 3).
+    expect(ring.hbmBytes).toBeCloseTo(S * (6 * n - 4), 0);
+    expect(direct.hbmBytes).toBeCloseTo(S * (5 * n - 3), 0);
+    expect(ring.hbmBytes - direct.hbmBytes).toBeCloseTo(S * (n - 1), 0);
+  });
+
+  it('on a physical ring, direct all-reduce pays every hop of every pair', () => {
+    const n = 8;
+    const hw = loadHardware('t3-baseline');
+    const direct = simulateCollective(hw, n, { kind: 'all-reduce', bytes: S, algo: 'direct' });
+    let hops = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) hops += Math.min((j - i + n) % n, (i - j + n) % n);
+    expect(direct.linkBytes).toBeCloseTo(2 * (S / n) * hops, 0);
+    const ring = simulateCollective(hw, n, { kind: 'all-reduce', bytes: S, algo: 'ring' });
+    expect(ring.linkBytes).toBeCloseTo(2 * S * (n - 1), 0);
+    expect(ring.timeNs).toBeLessThan(direct.timeNs);
+  });
+
+  it('a DMA-engine reduce-scatter reduces by near-memory updates: read 1, update at nmc cost', () => {
+    const n = 8;
+    const hw = loadHardware('mi300x');
+    const rs = simulateCollective(hw, n, { kind: 'reduce-scatter', bytes: S, engine: 'dma', algo: 'ring' });
+    expect(rs.hbmBytes).toBeCloseTo((n - 1) * S * (1 + hw.memory.nmc.update_cost_factor), 0);
+  });
+});

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { buildTrainingTrace, DEFAULT_BUCKET_BYTES, getModel, parameterCount, passMatmulFlops, summariseProgram, summariseTrace } from '../../src/sw/index.js';
+
+describe('Megatron tensor parallelism', () => {
+  // Vocabularies that split evenly: Megatron pads others to a multiple of 128 x TP, so their sharded
+  // output layer is slightly larger than the unsharded one.
+  for (const [name, tp] of [['llama2-70b', 8], ['mega-gpt2-8.3b', 8], ['llama3.1-405b', 8], ['llama2-7b', 4]] as const) {
+    it(`${name}: FLOPs of the ${tp} ranks sum to the unsharded FLOPs`, () => {
+      const m = getModel(name);
+      const one = summariseTrace(buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'bf16', flashAttention: true }));
+      const sharded = buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'bf16', flashAttention: true, tp });
+      expect(sharded.worldSize).toBe(tp);
+      expect(sharded.programs.length).toBe(1);
+      const s = summariseTrace(sharded);
+      expect(s.matmulFlops * tp).toBe(one.matmulFlops);
+      for (const pass of ['fwd', 'bwd']) expect(passMatmulFlops(s, pass) * tp).toBe(passMatmulFlops(one, pass));
+    });
+  }
+
+  it('all-reduces after each row-parallel layer in forward and their f conjugates in backward', () => {
+    const m = getModel('gpt2-xl');
+    const p = buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'mixed', tp: 4 }).programs[0]!;
+    const layer3 = p.filter((n) => n.layer === 3 && n.kind === 'collective');
+    expect(layer3.filter((n) => n.pass === 'fwd').map((n) => n.name)).toEqual(['l3.attn.tp_g', 'l3.ffn.tp_g']);
+    expect(layer3.filter((n) => n.pass === 'bwd').map((n) => n.name)).toEqual(['l3.ffn.tp_f.bwd', 'l3.attn.tp_f.bwd']);
+    for (const n of layer3) {
+      expect(n.collective!.kind).toBe('all-reduce');
+      expect(n.collective!.bytes).toBe(128 * m.hidden * 2);
+      expect(n.category).toBe('communication');
+    }
+    // The out-projection all-reduce follows its GEMM; the next compute waits for it.
+    const g = p.find((n) => n.name === 'l3.attn.tp_g')!;
+    expect(p[g.deps[0]!]!.name).toBe('l3.attn.out');
+    expect(p[g.id + 1]!.deps).toContain(g.id);
+    // Column-parallel QKV: N is a quarter of 3h; row-parallel FC2: K is a quarter of 4h.
+    expect(p.find((n) => n.name === 'l3.attn.qkv')!.kernel).toMatchObject({ m: 128, n: (3 * m.hidden) / 4, k: m.hidden });
+    expect(p.find((n) => n.name === 'l3.ffn.fc2')!.kernel).toMatchObject({ m: 128, n: m.hidden, k: m.ffnHidden / 4 });
+  });
+
+  it('tensor and data parallelism together give one program per rank with its communicators', () => {
+    const t = buildTrainingTrace(getModel('bert-base'), { batch: 2, seq: 128, precision: 'mixed', tp: 2, dp: 3 });
+    expect(t.worldSize).toBe(6);
+    expect(t.programs.length).toBe(6);
+    const groups = (rank: number, pred: (name: string) => boolean) => t.programs[rank]!.find((n) => n.collective && pred(n.name))!.collective!.group;
+    expect(groups(3, (n) => n.includes('tp_'))).toEqual([2, 3]);
+    expect(groups(3, (n) => n.startsWith('grads.bucket'))).toEqual([1, 3, 5]);
+  });
+});
+
+describe('data parallelism', () => {
+  const m = getModel('bert-large');
+
+  it('bucketed gradient all-reduce carries every gradient once, on the comm stream', () => {
+    const p = buildTrainingTrace(m, { batch: 4, seq: 128, precision: 'mixed', dp: 8 }).programs[0]!;
+    const buckets = p.filter((n) => n.name.startsWith('grads.bucket'));
+    expect(buckets.reduce((s, n) => s + n.collective!.bytes, 0)).toBe(parameterCount(m) * 2);
+    expect(buckets.length).toBeLessThanOrEqual(Math.floor((parameterCount(m) * 2) / DEFAULT_BUCKET_BYTES) + 1);
+    for (const b of buckets.slice(0, -1)) expect(b.collective!.bytes).toBeGreaterThanOrEqual(DEFAULT_BUCKET_BYTES);
+    for (const b of buckets) {
+      expect(b.stream).toBe('comm');
+      expect(b.pass).toBe('bwd');
+    }
+    // Overlapped: the first bucket waits only for the head and last layers' gradients, long before backward ends.
+    const lastBwd = Math.max(...p.filter((n) => n.pass === 'bwd' && n.stream === 'compute').map((n) => n.id));
+    expect(Math.max(...buckets[0]!.deps)).toBeLessThan(lastBwd / 2);
+    // The optimizer waits for every bucket.
+    const firstOpt = p.find((n) => n.pass === 'opt')!;
+    for (const b of buckets) expect(firstOpt.deps).toContain(b.id);
+  });
+
+  it('without overlap every bucket waits for the whole backward', () => {
+    const p = buildTrainingTrace(m, { batch: 4, seq: 128, precision: 'mixed', dp: 8, overlapGradAllReduce: false }).programs[0]!;
+    const lastBwd = Math.max(...p.filter((n) => n.pass === 'bwd' && n.stream === 'compute').map((n) => n.id));
+    for (const b of p.filter((n) => n.name.startsWith('grads.bucket'))) expect(b.deps).toEqual([lastBwd]);
+  });
+
+  it('LAMB adds norm reductions over Adam; fp32 has no gradient unscaling', () => {
+    const count = (o: 'adam' | 'lamb', precision: 'fp32' | 'mixed') => buildTrainingTrace(m, { batch: 1, seq: 128, precision, optimizer: o }).programs[0]!.filter((n) => n.pass === 'opt');
+    const adam = count('adam', 'mixed');
+    const lamb = count('lamb', 'mixed');
+    expect(lamb.length).toBe(adam.length + 3 * (adam.length / 2));
+    expect(lamb.filter((n) => n.name.includes('lamb.norms')).length).toBeGreaterThan(0);
+    expect(adam.filter((n) => n.name.includes('grads.unscale')).length).toBe(adam.length / 2);
+    expect(count('adam', 'fp32').some((n) => n.name.includes('grads.'))).toBe(false);
+    const elements = (ns: typeof adam) => ns.filter((n) => n.name.endsWith('.adam')).reduce((s, n) => s + (n.kernel as { elements: number }).elements, 0);
+    expect(elements(adam)).toBe(parameterCount(m));
+  });
+
+  it('recomputation re-runs each layer forward inside backward', () => {
+    const a = buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'mixed', recompute: true }).programs[0]!;
+    const recomputed = a.filter((n) => n.name.endsWith('.recompute'));
+    expect(recomputed.every((n) => n.pass === 'bwd')).toBe(true);
+    expect(new Set(recomputed.map((n) => n.layer)).size).toBe(m.layers);
+    expect(summariseProgram(recomputed).matmulFlops).toBeGreaterThan(0);
+  });
+});
