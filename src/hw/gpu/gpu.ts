@@ -115,7 +115,10 @@ export class Gpu {
         demands,
         maxRate: t.criticalNs > 0 ? 1 / t.criticalNs : Infinity,
         priority: options.priority ?? 1,
-        weight: options.weight,
+        // Sharing convention (same as DMA transfers, dma.ts): weight = stand-alone progress rate,
+        // so when a resource saturates every flow on it slows by the same factor ("fair
+        // slowdown") instead of the shortest kernel winning by the accident of its units.
+        weight: options.weight ?? 1 / Math.max(t.criticalNs, t.hbmBytes / this.hbm.capacity, 1e-9),
         milestones: options.milestones,
         onComplete: finish,
       });
