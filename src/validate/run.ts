@@ -43,7 +43,7 @@ export async function runValidation(points: ValidationPoint[], options: Validate
   };
   const results: PointResult[] = [];
   for (const [i, p] of points.entries()) {
-    const values = await runnerFor(p.runner)(hwFor(p.hw), p.params);
+    const values = await runnerFor(p.runner)(hwFor(p.hw), p.params, { hwRef: options.hwOverride ?? p.hw, overlays: options.overlays ?? [] });
     const simulated = values[p.metric];
     if (simulated === undefined) throw new SilicaError(`validation point "${p.name}": runner ${p.runner} has no metric ${p.metric} (it gives ${Object.keys(values).join(', ')})`);
     const errorPct = ((simulated - p.measured) / p.measured) * 100;

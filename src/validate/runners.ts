@@ -10,7 +10,17 @@ import { gemmCost } from '../kernels/gemm.js';
  * Validation runners: each reproduces one kind of figure through the code paths the CLI uses and
  * returns the metric values it knows. A runner is one entry in this registry.
  */
-export type Runner = (hw: HardwareConfig | undefined, params: Record<string, unknown>) => Promise<Record<string, number>> | Record<string, number>;
+export interface RunnerContext {
+  /** The hardware reference (preset name or path) the point resolves to, and the overlays. */
+  hwRef?: string;
+  overlays: string[];
+}
+
+export type Runner = (
+  hw: HardwareConfig | undefined,
+  params: Record<string, unknown>,
+  ctx: RunnerContext,
+) => Promise<Record<string, number>> | Record<string, number>;
 
 const runners = new Map<string, Runner>();
 

@@ -37,8 +37,10 @@ export const computeSchema = z
     /** CU-mask semantics: `interleaved-groups` (MI300X: bit i -> XCD i mod groups) or `linear`. */
     mask_layout: z.enum(['interleaved-groups', 'linear']).default('linear'),
     clock_peak_mhz: positive,
-    /** Sustained engine clock under dense matrix load (power-limited); used for all kernels. */
+    /** Sustained engine clock under dense matrix load (power-limited): kernels on the matrix pipes. */
     clock_sustained_mhz: positive,
+    /** Engine clock of kernels that leave the matrix pipes idle (default: the peak clock). */
+    clock_vector_mhz: positive.optional(),
     matrix_flops_per_clock_per_cu: flopsPerClock,
     vector_flops_per_clock_per_cu: flopsPerClock,
     /** Fraction of cycles the matrix pipes are busy in a well-tuned GEMM main loop. */
@@ -215,10 +217,13 @@ export const t3Schema = z
      */
     overflow: z.enum(['stall', 'fallback']).default('stall'),
     /**
-     * Mapping of the first-stage chunk: `remote` (stores go straight to the next GPU as updates, as
-     * in T3) or `dma` (written locally, then a triggered DMA forwards it).
+     * Mapping of the first ring step's chunk: `remote` (the GEMM stores straight into the next GPU,
+     * as published T3 does) or `dma` (written locally, then a triggered DMA forwards it). Remote
+     * stores land a whole stage before the peer's own stores complete the tiles, so they need a
+     * table entry per tile of a step's chunk(s); with 256 entries that overflows for most T3 study
+     * shapes (docs/t3.md), hence `dma` by default.
      */
-    first_chunk: z.enum(['remote', 'dma']).default('remote'),
+    first_chunk: z.enum(['remote', 'dma']).default('dma'),
     /**
      * The producer GEMM's main loop as the latency model sees it: K elements per iteration and
      * iterations prefetched ahead (LDS double buffering, Tensile DepthU 32 / PrefetchGlobalRead).
@@ -231,7 +236,7 @@ export const t3Schema = z
   })
   .strict();
 
-const T3_DEFAULTS = { tracker_entries: 256, overflow: 'stall' as const, first_chunk: 'remote' as const, gemm_k_step: 32, gemm_prefetch_stages: 2, events_per_chunk: 16 };
+const T3_DEFAULTS = { tracker_entries: 256, overflow: 'stall' as const, first_chunk: 'dma' as const, gemm_k_step: 32, gemm_prefetch_stages: 2, events_per_chunk: 16 };
 
 export const hardwareSchema = z
   .object({

@@ -27,8 +27,23 @@ export interface KernelTiming {
   isolatedNs: number;
 }
 
+/** Engine clock while the matrix pipes are busy (power-limited; the preset's sustained clock). */
 export function clockGhz(hw: HardwareConfig): number {
   return hw.compute.clock_sustained_mhz / 1000;
+}
+
+/**
+ * Engine clock for kernels that leave the matrix pipes idle (vector ALU GEMMs, elementwise,
+ * reductions, copies): they stay under the power cap. Measured on an H100 SXM for this project:
+ * an FP32 (FFMA) GEMM holds 1965 MHz while a bf16 tensor-core GEMM drops to 1365-1530 MHz
+ * (validation/measured/).
+ */
+export function vectorClockGhz(hw: HardwareConfig): number {
+  return (hw.compute.clock_vector_mhz ?? hw.compute.clock_peak_mhz) / 1000;
+}
+
+function hasMatrixRate(hw: HardwareConfig, dtype: Dtype): boolean {
+  return !!hw.compute.matrix_flops_per_clock_per_cu[dtype];
 }
 
 /** Matrix FLOP/ns of one CU for a dtype; falls back to the vector ALUs where the part has no MMA for it. */
@@ -36,13 +51,14 @@ export function matrixFlopsPerNsPerCu(hw: HardwareConfig, dtype: Dtype): number 
   const c = hw.compute;
   const perClock = c.matrix_flops_per_clock_per_cu[dtype] || vectorPerClock(hw, dtype);
   if (!perClock) throw new SilicaError(`dtype ${dtype}: not supported by ${hw.name} (no matrix or vector rate in compute.matrix_flops_per_clock_per_cu)`);
-  const utilisation = c.matrix_flops_per_clock_per_cu[dtype] ? c.matrix_pipe_utilization : c.vector_pipe_utilization;
-  return perClock * clockGhz(hw) * utilisation;
+  const onMatrix = hasMatrixRate(hw, dtype);
+  const utilisation = onMatrix ? c.matrix_pipe_utilization : c.vector_pipe_utilization;
+  return perClock * (onMatrix ? clockGhz(hw) : vectorClockGhz(hw)) * utilisation;
 }
 
-export function vectorFlopsPerNsPerCu(hw: HardwareConfig, dtype: Dtype): number {
+export function vectorFlopsPerNsPerCu(hw: HardwareConfig, dtype: Dtype, ghz = vectorClockGhz(hw)): number {
   const perClock = vectorPerClock(hw, dtype) || vectorPerClock(hw, 'fp32');
-  return perClock * clockGhz(hw) * hw.compute.vector_pipe_utilization;
+  return perClock * ghz * hw.compute.vector_pipe_utilization;
 }
 
 function vectorPerClock(hw: HardwareConfig, dtype: Dtype): number {
@@ -54,8 +70,8 @@ export function hbmBytesPerNs(hw: HardwareConfig): number {
   return hw.memory.hbm.peak_gbps * hw.memory.hbm.efficiency;
 }
 
-export function cuBytesPerNs(hw: HardwareConfig): number {
-  return hw.compute.l1_bytes_per_clock_per_cu * clockGhz(hw);
+export function cuBytesPerNs(hw: HardwareConfig, ghz = clockGhz(hw)): number {
+  return hw.compute.l1_bytes_per_clock_per_cu * ghz;
 }
 
 export function kernelHbmBytes(hw: HardwareConfig, k: KernelCost): number {
@@ -64,11 +80,13 @@ export function kernelHbmBytes(hw: HardwareConfig, k: KernelCost): number {
 
 export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): KernelTiming {
   const w = k.perWorkgroup;
+  // The whole kernel runs at one clock: the power-limited one if it keeps the matrix pipes busy.
+  const ghz = w.matrixFlops > 0 && hasMatrixRate(hw, k.dtype) ? clockGhz(hw) : vectorClockGhz(hw);
   const computeNs =
     (w.matrixFlops > 0 ? w.matrixFlops / matrixFlopsPerNsPerCu(hw, k.dtype) : 0) +
-    (w.vectorFlops > 0 ? w.vectorFlops / vectorFlopsPerNsPerCu(hw, k.dtype) : 0);
-  const sfuNs = w.transcendentalOps ? w.transcendentalOps / (hw.compute.transcendental_ops_per_clock_per_cu * clockGhz(hw)) : 0;
-  const moveNs = w.cuBytes / cuBytesPerNs(hw);
+    (w.vectorFlops > 0 ? w.vectorFlops / vectorFlopsPerNsPerCu(hw, k.dtype, ghz) : 0);
+  const sfuNs = w.transcendentalOps ? w.transcendentalOps / (hw.compute.transcendental_ops_per_clock_per_cu * ghz) : 0;
+  const moveNs = w.cuBytes / cuBytesPerNs(hw, ghz);
   // Matrix, vector and special-function work of one workgroup issue from the same waves and are
   // summed (FlashAttention-2-style kernels do not overlap them); data movement overlaps with them.
   const wgNs = Math.max(computeNs + sfuNs, moveNs) + (w.exposedNs ?? 0);
