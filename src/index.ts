@@ -43,3 +43,5 @@ export { loadTrace, writeTrace, type LoadedTrace } from './trace/load.js';
 export { chromeTrace, type ChromeTrace } from './trace/chrome.js';
 export { inspectTrace, inspectChakraFile } from './trace/summary.js';
 export type { Trace, TraceNode, TraceMeta, TraceCollectiveKind } from './trace/types.js';
+export * as serving from './sw/serving/index.js';
+export { runSublayer, runConfiguration, runT3Experiment, CONFIGURATIONS as T3_CONFIGURATIONS, SUBLAYERS as T3_SUBLAYERS, sublayerGemm, type ConfigResult as T3ConfigResult } from './study/t3/index.js';

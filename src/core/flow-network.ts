@@ -28,6 +28,9 @@ export interface Resource {
   usage: number;
   /** When set, piecewise-constant usage segments are appended here (for timelines). */
   timeline?: UsageSegment[];
+  /** Solver scratch: this resource's index in the solve numbered `solveStamp` (internal). */
+  solveIndex?: number;
+  solveStamp?: number;
 }
 
 export interface UsageSegment {
@@ -58,7 +61,7 @@ let nextResourceId = 0;
 
 export function makeResource(name: string, capacity: number, options: { timeline?: boolean } = {}): Resource {
   if (!(capacity >= 0)) throw new Error(`resource ${name}: capacity must be >= 0, got ${capacity}`);
-  return { id: nextResourceId++, name, capacity, usedIntegral: 0, usage: 0, timeline: options.timeline ? [] : undefined };
+  return { id: nextResourceId++, name, capacity, usedIntegral: 0, usage: 0, timeline: options.timeline ? [] : undefined, solveIndex: -1, solveStamp: -1 };
 }
 
 const EPS = 1e-12;
@@ -66,73 +69,156 @@ const EPS = 1e-12;
 /**
  * Weighted max-min fair rates with per-flow caps and strict priority classes.
  * Mutates `flow.rate` and `resource.usage`. Deterministic: flows are visited in array order.
+ *
+ * Implementation: resources are numbered once per solve and the progressive filling runs on typed
+ * arrays (the same arithmetic, in the same order, as the Map-based original: results are
+ * bit-identical). Solves dominate large multi-GPU runs (T3 at TP 32: thousands of solves over ~100
+ * flows), so this loop is kept plain.
  */
+let solveCount = 0;
+
 export function solveRates(flows: readonly FlowState[], resources: readonly Resource[]): void {
-  const remaining = new Map<Resource, number>();
+  const stamp = ++solveCount;
+  const list: Resource[] = [];
+  const idOf = (r: Resource): number => {
+    if (r.solveStamp !== stamp) {
+      r.solveStamp = stamp;
+      r.solveIndex = list.length;
+      list.push(r);
+    }
+    return r.solveIndex!;
+  };
   for (const r of resources) {
-    remaining.set(r, r.capacity);
+    idOf(r);
     r.usage = 0;
   }
-  for (const f of flows) f.rate = 0;
+  // Flattened demands: flow f's demands are [start[f], start[f + 1]).
+  const F = flows.length;
+  const start = new Int32Array(F + 1);
+  let D = 0;
+  for (let f = 0; f < F; f++) {
+    start[f] = D;
+    D += flows[f]!.demands.length;
+  }
+  start[F] = D;
+  const dRes = new Int32Array(D);
+  const dPer = new Float64Array(D);
+  for (let f = 0; f < F; f++) {
+    const ds = flows[f]!.demands;
+    for (let j = 0; j < ds.length; j++) {
+      dRes[start[f]! + j] = idOf(ds[j]!.resource);
+      dPer[start[f]! + j] = ds[j]!.perUnit;
+    }
+    flows[f]!.rate = 0;
+  }
+  const R = list.length;
+  const remaining = new Float64Array(R);
+  for (let i = 0; i < R; i++) remaining[i] = list[i]!.capacity;
+  const scratch: SolveScratch = {
+    capLeft: new Float64Array(R),
+    load: new Float64Array(R),
+    touched: new Uint8Array(R),
+    loaded: new Int32Array(R),
+    saturated: new Uint8Array(R),
+    seenInClass: new Uint8Array(R),
+  };
 
   const priorities = [...new Set(flows.map((f) => f.priority))].sort((a, b) => b - a);
+  const classIdx: number[] = [];
   for (const priority of priorities) {
-    const classFlows = flows.filter((f) => f.priority === priority);
+    classIdx.length = 0;
+    for (let f = 0; f < F; f++) if (flows[f]!.priority === priority) classIdx.push(f);
     // Capacity this class may use on each resource: what higher classes left, possibly capped.
-    const classRemaining = new Map<Resource, number>();
-    for (const f of classFlows) {
-      for (const d of f.demands) {
-        if (classRemaining.has(d.resource)) continue;
-        const left = remaining.get(d.resource) ?? d.resource.capacity;
-        const cap = d.resource.shareCapByPriority?.get(priority);
-        classRemaining.set(d.resource, cap === undefined ? left : Math.min(left, cap * d.resource.capacity));
+    const { capLeft, seenInClass } = scratch;
+    seenInClass.fill(0);
+    for (const f of classIdx) {
+      for (let d = start[f]!; d < start[f + 1]!; d++) {
+        const r = dRes[d]!;
+        if (seenInClass[r]) continue;
+        seenInClass[r] = 1;
+        const res = list[r]!;
+        const cap = res.shareCapByPriority?.get(priority);
+        capLeft[r] = cap === undefined ? remaining[r]! : Math.min(remaining[r]!, cap * res.capacity);
       }
     }
-    fillClass(classFlows, classRemaining);
-    for (const f of classFlows) {
-      for (const d of f.demands) {
-        const used = f.rate * d.perUnit;
-        remaining.set(d.resource, Math.max(0, (remaining.get(d.resource) ?? d.resource.capacity) - used));
-        d.resource.usage += used;
+    fillClass(flows, classIdx, start, dRes, dPer, list, scratch);
+    for (const f of classIdx) {
+      const rate = flows[f]!.rate;
+      for (let d = start[f]!; d < start[f + 1]!; d++) {
+        const r = dRes[d]!;
+        const used = rate * dPer[d]!;
+        remaining[r] = Math.max(0, remaining[r]! - used);
+        list[r]!.usage += used;
       }
     }
   }
 }
 
-function fillClass(flows: FlowState[], capacityLeft: Map<Resource, number>): void {
-  const active = new Set(flows.filter((f) => f.maxRate > 0));
+interface SolveScratch {
+  capLeft: Float64Array;
+  load: Float64Array;
+  touched: Uint8Array;
+  loaded: Int32Array;
+  saturated: Uint8Array;
+  seenInClass: Uint8Array;
+}
+
+function fillClass(
+  flows: readonly FlowState[],
+  classIdx: readonly number[],
+  start: Int32Array,
+  dRes: Int32Array,
+  dPer: Float64Array,
+  list: readonly Resource[],
+  s: SolveScratch,
+): void {
+  const { capLeft, load, touched, loaded, saturated } = s;
+  let active = classIdx.filter((f) => flows[f]!.maxRate > 0);
   // Flows with a zero-demand on every resource are limited only by their own cap.
-  while (active.size > 0) {
+  while (active.length > 0) {
     // Find the smallest fill level lambda at which a constraint binds. Each active flow's rate is
     // weight * lambda (on top of what it already has).
     let lambda = Infinity;
-    const load = new Map<Resource, number>();
+    let nLoaded = 0;
     for (const f of active) {
-      lambda = Math.min(lambda, (f.maxRate - f.rate) / f.weight);
-      for (const d of f.demands) {
-        if (d.perUnit <= 0) continue;
-        load.set(d.resource, (load.get(d.resource) ?? 0) + f.weight * d.perUnit);
+      const fl = flows[f]!;
+      lambda = Math.min(lambda, (fl.maxRate - fl.rate) / fl.weight);
+      for (let d = start[f]!; d < start[f + 1]!; d++) {
+        if (dPer[d]! <= 0) continue;
+        const r = dRes[d]!;
+        if (!touched[r]) {
+          touched[r] = 1;
+          load[r] = 0;
+          loaded[nLoaded++] = r;
+        }
+        load[r] = load[r]! + fl.weight * dPer[d]!;
       }
     }
-    for (const [r, weightedDemand] of load) {
-      lambda = Math.min(lambda, (capacityLeft.get(r) ?? 0) / weightedDemand);
+    for (let i = 0; i < nLoaded; i++) {
+      const r = loaded[i]!;
+      lambda = Math.min(lambda, capLeft[r]! / load[r]!);
     }
     if (!Number.isFinite(lambda)) lambda = 0;
     lambda = Math.max(0, lambda);
-    for (const f of active) f.rate += f.weight * lambda;
-    for (const [r, weightedDemand] of load) capacityLeft.set(r, Math.max(0, (capacityLeft.get(r) ?? 0) - weightedDemand * lambda));
+    for (const f of active) flows[f]!.rate += flows[f]!.weight * lambda;
     // Freeze flows at their cap or touching a saturated resource.
-    const saturated = new Set<Resource>();
-    for (const [r] of load) if ((capacityLeft.get(r) ?? 0) <= EPS * Math.max(1, r.capacity)) saturated.add(r);
-    let frozeAny = false;
-    for (const f of [...active]) {
-      const atCap = f.rate >= f.maxRate * (1 - 1e-12);
-      const blocked = f.demands.some((d) => d.perUnit > 0 && saturated.has(d.resource));
-      if (atCap || blocked) {
-        active.delete(f);
-        frozeAny = true;
-      }
+    for (let i = 0; i < nLoaded; i++) {
+      const r = loaded[i]!;
+      capLeft[r] = Math.max(0, capLeft[r]! - load[r]! * lambda);
+      saturated[r] = capLeft[r]! <= EPS * Math.max(1, list[r]!.capacity) ? 1 : 0;
     }
-    if (!frozeAny) break; // numerical corner: nothing binds any more
+    const next: number[] = [];
+    for (const f of active) {
+      const fl = flows[f]!;
+      let frozen = fl.rate >= fl.maxRate * (1 - 1e-12);
+      for (let d = start[f]!; !frozen && d < start[f + 1]!; d++) if (dPer[d]! > 0 && saturated[dRes[d]!]) frozen = true;
+      if (!frozen) next.push(f);
+    }
+    for (let i = 0; i < nLoaded; i++) {
+      touched[loaded[i]!] = 0;
+      saturated[loaded[i]!] = 0;
+    }
+    if (next.length === active.length) break; // numerical corner: nothing binds any more
+    active = next;
   }
 }

@@ -141,6 +141,11 @@ export class Simulator {
         this.eventsProcessed++;
         ev.fire();
       } else {
+        // Float time cannot represent a last step shorter than its resolution (ulp of nowNs): a
+        // flow due "now" would never get there. Snap such flows to their target.
+        for (const f of this.flows) {
+          if (f.rate > 0 && this.nowNs + (this.nextTarget(f) - f.done) / f.rate <= this.nowNs) f.done = Math.max(f.done, this.nextTarget(f));
+        }
         this.settleFlows();
       }
     }

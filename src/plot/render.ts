@@ -1,5 +1,5 @@
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { View } from 'vega';
+import type { TopLevelSpec } from 'vega-lite';
 import { SilicaError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/io.js';
 
@@ -7,13 +7,16 @@ import { writeFileAtomic } from '../core/io.js';
  * Headless Vega-Lite → SVG. Vega's SVG renderer needs no browser and no canvas: without
  * node-canvas it estimates text widths, which keeps the output identical on every machine.
  * Every silica figure (`silica plot`, the studies' own figures) goes through `renderVegaLiteSvg`.
+ * vega and vega-lite are imported on first use: they take most of a second to load, and every CLI
+ * command and sweep worker imports this module through the studies, most without drawing.
  */
 export type VegaLiteSpec = TopLevelSpec;
 
 export async function renderVegaLiteSvg(spec: VegaLiteSpec): Promise<string> {
-  let view: vega.View;
+  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
+  let view: View;
   try {
-    const compiled = compile(spec).spec;
+    const compiled = vegaLite.compile(spec).spec;
     view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   } catch (err) {
     throw new SilicaError(`figure: cannot compile the Vega-Lite spec (${err instanceof Error ? err.message : String(err)})`);

@@ -6,3 +6,4 @@ import './kernels.js';
 import './suite.js';
 import './bert/index.js';
 import './serve/index.js';
+import './t3/index.js';

@@ -12,6 +12,7 @@ import { streamCost } from '../kernels/elementwise.js';
 import { gemmCost } from '../kernels/gemm.js';
 import type { KernelCost } from '../kernels/types.js';
 import { chartSpec } from '../plot/charts.js';
+import { writeSvg } from '../plot/render.js';
 import { flattenLeaves, lookupPath } from '../sweep/tree.js';
 import { registerExperiment } from './registry.js';
 
@@ -133,8 +134,6 @@ registerExperiment({
     const rows = runKernels(config, ctx.baseDir, ctx.progress);
     const files: string[] = [];
     if (ctx.outDir && config.figure) {
-      // Loaded on demand: vega costs most of a second to import, and sweeps rarely draw.
-      const { writeSvg } = await import('../plot/render.js');
       const byCus = (config.cus?.length ?? 1) > 1;
       await writeSvg(
         join(ctx.outDir, 'kernels.svg'),

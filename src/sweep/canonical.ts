@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Document, isScalar, visit } from 'yaml';
 
 /**
  * Canonical JSON (object keys sorted at every level) and the stable point hash built on it. A
@@ -30,4 +31,18 @@ export function stableHash(value: unknown): string {
 /** A copy with no shared sub-objects, so YAML output never uses anchors and aliases. */
 export function plainTree<T>(value: T): T {
   return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}
+
+/**
+ * YAML for resolved sweep configs: block style, but lists of plain values on one line
+ * (`cus: [ 8, 16, 32 ]`), which keeps hundreds of points readable and the file small.
+ */
+export function readableYaml(value: unknown): string {
+  const doc = new Document(plainTree(value));
+  visit(doc, {
+    Seq(_, node) {
+      if (node.items.every((item) => isScalar(item))) node.flow = true;
+    },
+  });
+  return doc.toString({ lineWidth: 0 });
 }

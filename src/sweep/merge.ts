@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { SilicaError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/io.js';
-import { toYaml } from '../core/yaml-config.js';
-import { canonicalJson, plainTree } from './canonical.js';
-import { SWEEP_FILES, readCompleted, requireSweepDir, writeCompleted, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
+import { canonicalJson, readableYaml } from './canonical.js';
+import { SWEEP_FILES, SweepWriter, readCompleted, requireSweepDir, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
 
 /**
  * `silica merge DIR... --out DIR`: shard folders (Slurm array tasks, Kubernetes indexed pods, or
@@ -49,10 +48,10 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
   }
   const points = [...byId.values()].map((v) => v.point).sort((a, b) => a.entry.point - b.entry.point);
   mkdirSync(out, { recursive: true });
-  writeCompleted(out, points);
+  const written = new SweepWriter(out, points).points();
   const resolvedPoints = [...configById.values()].sort((a, b) => (a as { point: number }).point - (b as { point: number }).point);
-  writeFileAtomic(join(out, SWEEP_FILES.config), `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${toYaml(plainTree({ sweep: header, points: resolvedPoints }))}`);
-  const summary = writeSweepSummary(out, { sweep: header!.name, source: header!.source, points_total: header!.points_total }, points);
+  writeFileAtomic(join(out, SWEEP_FILES.config), `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${readableYaml({ sweep: header, points: resolvedPoints })}`);
+  const summary = writeSweepSummary(out, { sweep: header!.name, source: header!.source, points_total: header!.points_total }, written);
   return { dir: out, inputs: dirs.length, points: points.length, missing: header!.points_total - points.length, summary };
 }
 

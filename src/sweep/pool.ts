@@ -1,41 +1,84 @@
+import { setImmediate as yieldToEvents } from 'node:timers/promises';
+import type { Piscina } from 'piscina';
 import { runPointTask, type PointOutcome, type PointTask } from './point-task.js';
 
 /**
- * Runs point tasks on `jobs` worker threads (piscina), or in this thread for jobs = 1 (no thread
- * start-up, the baseline the --jobs benchmark compares against). Results arrive in completion
- * order through `onDone`; at most 2 x jobs tasks are in flight, so huge sweeps hold little memory.
+ * Runs point tasks on `jobs` lanes: this thread plus jobs - 1 worker threads (piscina). This
+ * thread already has every module loaded and compiled, so using it as a lane saves a worker's
+ * start-up (most of a second of module loading on this code base) and its JIT warm-up; --jobs 1
+ * is this thread alone. Results arrive in completion order through `onDone`.
+ *
+ * `WorkerPool.start` can be called before the sweep is even loaded, so the workers load their
+ * modules while this thread expands and validates the points.
  */
-export async function runTasks<T extends { task: PointTask }>(
-  items: readonly T[],
-  jobs: number,
-  onDone: (item: T, outcome: PointOutcome) => void,
-): Promise<void> {
-  if (items.length === 0) return;
-  const threads = Math.min(jobs, items.length);
-  if (threads <= 1) {
-    for (const item of items) onDone(item, await runPointTask(item.task));
-    return;
+const QUEUED_PER_WORKER = 4;
+
+export class WorkerPool {
+  private constructor(
+    readonly workers: number,
+    private readonly pool: Promise<Piscina<PointTask, PointOutcome>>,
+  ) {}
+
+  /** A pool for `jobs` lanes: jobs - 1 threads (none for jobs <= 1). */
+  static start(jobs: number): WorkerPool {
+    const workers = Math.max(0, jobs - 1);
+    const pool = workers
+      ? import('piscina').then(
+          ({ Piscina }) =>
+            new Piscina<PointTask, PointOutcome>({
+              filename: new URL('./worker.js', import.meta.url).href,
+              minThreads: workers,
+              maxThreads: workers,
+              idleTimeout: 1000,
+              // Piscina hands a worker its next task only when this thread's event loop runs, which
+              // it does between this thread's own points: posting tasks ahead keeps workers busy.
+              concurrentTasksPerWorker: QUEUED_PER_WORKER,
+            }),
+        )
+      : Promise.resolve(undefined as never);
+    return new WorkerPool(workers, pool);
   }
-  const { Piscina } = await import('piscina');
-  const pool = new Piscina<PointTask, PointOutcome>({
-    filename: new URL('./worker.js', import.meta.url).href,
-    minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: 1000,
-  });
-  let failure: unknown;
-  try {
+
+  async run<T extends { task: PointTask }>(items: readonly T[], onDone: (item: T, outcome: PointOutcome) => void): Promise<void> {
     let next = 0;
-    const lane = async (): Promise<void> => {
-      while (next < items.length && failure === undefined) {
-        const item = items[next++]!;
-        const outcome = await pool.run(item.task);
-        onDone(item, outcome);
+    let failure: unknown;
+    const take = (): T | undefined => (failure === undefined && next < items.length ? items[next++] : undefined);
+    const fail = (err: unknown) => {
+      failure ??= err;
+    };
+    const local = async (): Promise<void> => {
+      for (let item = take(); item; item = take()) {
+        onDone(item, await runPointTask(item.task));
+        // A point is synchronous CPU work: let worker results and the progress bar in between.
+        await yieldToEvents();
       }
     };
-    await Promise.all(Array.from({ length: Math.min(2 * threads, items.length) }, () => lane().catch((err) => (failure ??= err))));
-  } finally {
-    await pool.destroy();
+    // With fewer points than lanes, the extra workers simply stay idle.
+    const lanes: Array<Promise<void>> = [];
+    if (this.workers > 0 && items.length > 1) {
+      const pool = await this.pool;
+      const remote = async (): Promise<void> => {
+        for (let item = take(); item; item = take()) onDone(item, await pool.run(item.task));
+      };
+      // Workers first: their queues fill before this thread starts computing.
+      for (let i = 0; i < QUEUED_PER_WORKER * this.workers; i++) lanes.push(remote().catch(fail));
+    }
+    lanes.push(local().catch(fail));
+    await Promise.all(lanes);
+    if (failure !== undefined) throw failure;
   }
-  if (failure !== undefined) throw failure;
+
+  async close(): Promise<void> {
+    if (this.workers > 0) await (await this.pool).destroy();
+  }
+}
+
+/** Runs the tasks on `jobs` lanes with a pool of its own (studies that fan out their own points use this). */
+export async function runTasks<T extends { task: PointTask }>(items: readonly T[], jobs: number, onDone: (item: T, outcome: PointOutcome) => void): Promise<void> {
+  const pool = WorkerPool.start(Math.min(jobs, items.length));
+  try {
+    await pool.run(items, onDone);
+  } finally {
+    await pool.close();
+  }
 }

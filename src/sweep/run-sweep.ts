@@ -2,14 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/io.js';
-import { toYaml } from '../core/yaml-config.js';
-import { plainTree } from './canonical.js';
-import { runTasks } from './pool.js';
+import { readableYaml } from './canonical.js';
+import { WorkerPool } from './pool.js';
 import type { PointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
 import type { Row } from './results.js';
 import { shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
-import { PointAppender, SWEEP_FILES, clearSweepOutputs, readCompleted, writeCompleted, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
+import { SWEEP_FILES, SweepWriter, clearSweepOutputs, readCompleted, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
 
 /**
  * Runs a sweep (or one shard of it) into an output folder: every point independent and
@@ -24,6 +23,8 @@ export interface SweepRunOptions {
   shard?: { index: number; count: number };
   /** No progress output. */
   quiet?: boolean;
+  /** Workers started early (before the sweep was loaded); closed by runSweep. Default: started here. */
+  pool?: WorkerPool;
 }
 
 export interface SweepRunReport {
@@ -56,10 +57,19 @@ export function resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[]
     },
     points: points.map((p) => ({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config })),
   };
-  return `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${toYaml(plainTree(doc))}`;
+  return `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${readableYaml(doc)}`;
 }
 
 export async function runSweep(spec: SweepSpec, o: SweepRunOptions): Promise<SweepRunReport> {
+  const pool = o.pool ?? WorkerPool.start(o.jobs);
+  try {
+    return await runWithPool(spec, o, pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: WorkerPool): Promise<SweepRunReport> {
   const t0 = performance.now();
   const selected = shardPoints(spec.points, o.shard);
   const byId = new Map(selected.map((p) => [p.id, p]));
@@ -78,18 +88,17 @@ export async function runSweep(spec: SweepSpec, o: SweepRunOptions): Promise<Swe
     clearSweepOutputs(o.out);
   }
   // Compaction drops rows of half-finished points and a truncated last line before anything is appended.
-  const columns = writeCompleted(o.out, done);
+  const writer = new SweepWriter(o.out, done);
   writeFileAtomic(join(o.out, SWEEP_FILES.config), resolvedSweepYaml(spec, selected, o.shard));
 
   const doneIds = new Set(done.map((p) => p.entry.point_id));
   const pending = selected.filter((p) => !doneIds.has(p.id));
-  const appender = new PointAppender(o.out, columns);
   const progress = makeProgress({ total: selected.length, start: done.length, unit: 'points', quiet: o.quiet });
   let finished = done.length;
 
   const items = pending.map((p) => ({ point: p, task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, label: labelOf(p) } satisfies PointTask }));
   try {
-    await runTasks(items, o.jobs, (item, outcome) => {
+    await pool.run(items, (item, outcome) => {
       const p = item.point;
       if (!outcome.ok) {
         const where = `${spec.file}: ${labelOf(p)}: `;
@@ -97,15 +106,15 @@ export async function runSweep(spec: SweepSpec, o: SweepRunOptions): Promise<Swe
         throw outcome.user ? new SilicaError(message) : new Error(message);
       }
       const rows: Row[] = outcome.rows.map((r) => tagRow(spec, p, r));
-      appender.append({ point: p.index, point_id: p.id, rows: rows.length, tags: p.tags, ...(outcome.summary ? { summary: outcome.summary } : {}) }, rows);
+      writer.append({ point: p.index, point_id: p.id, rows: rows.length, tags: p.tags, ...(outcome.summary ? { summary: outcome.summary } : {}) }, rows);
       progress.update(++finished, labelOf(p));
     });
   } finally {
     progress.stop();
   }
 
-  const complete = readCompleted(o.out).points;
-  writeCompleted(o.out, complete);
+  writer.flush();
+  const complete = writer.points();
   const summary = writeSweepSummary(o.out, sweepHeader(spec, o.shard), complete);
   return { dir: o.out, selected: selected.length, skipped: done.length, ran: pending.length, seconds: (performance.now() - t0) / 1000, summary };
 }

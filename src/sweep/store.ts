@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { roundTree, writeFileAtomic } from '../core/io.js';
-import { appendWhole, columnsOf, csvHeader, csvLines, jsonlLines, readJsonl, tableCsv, type Row } from './results.js';
+import { appendWhole, columnsOf, csvHeader, csvLines, jsonlLines, readJsonl, type Row } from './results.js';
 
 /**
  * A sweep's output folder, written incrementally and safe against kill -9:
@@ -12,7 +12,7 @@ import { appendWhole, columnsOf, csvHeader, csvLines, jsonlLines, readJsonl, tab
  *   summary.json                 written when every point of the sweep (or shard) is done
  * A point counts as complete only when its ledger line is whole and its rows are all present, so
  * a kill between the two appends, or in the middle of one, makes the point run again on --resume
- * and never twice: `compact` rewrites the folder to the complete points alone, sorted.
+ * and never twice: `SweepWriter` first rewrites the folder to the complete points alone, sorted.
  */
 export interface LedgerEntry {
   point: number;
@@ -59,36 +59,75 @@ export function readCompleted(dir: string): { points: CompletedPoint[]; discarde
   return { points, discarded };
 }
 
-/** Rewrites the rows, table and ledger to exactly these points, sorted (atomic per file). */
-export function writeCompleted(dir: string, points: readonly CompletedPoint[]): string[] | undefined {
-  const sorted = [...points].sort((a, b) => a.entry.point - b.entry.point);
-  const rows = sorted.flatMap((p) => p.rows);
-  writeFileAtomic(join(dir, SWEEP_FILES.results), jsonlLines(rows));
-  writeFileAtomic(join(dir, SWEEP_FILES.csv), rows.length ? tableCsv(rows) : '');
-  writeFileAtomic(join(dir, SWEEP_FILES.ledger), jsonlLines(sorted.map((p) => p.entry)));
-  return rows.length ? columnsOf(rows) : undefined;
+interface HeldPoint extends CompletedPoint {
+  /** The point's lines as appended, kept so the final sorted rewrite only concatenates. */
+  jsonl: string;
+  csv: string;
 }
 
-/** Appends one finished point: its rows to both tables, then its ledger line. */
-export class PointAppender {
+/**
+ * Writes a sweep folder. Construction compacts it to the given complete points (dropping rows of
+ * half-finished points and a truncated last line); `append` adds one finished point: its rows to
+ * both tables, then its ledger line, each in one write; `flush` rewrites all three files sorted by
+ * point, atomically, from the lines already built (no re-reading, no re-serialising).
+ */
+export class SweepWriter {
+  private readonly held = new Map<number, HeldPoint>();
+  private columns: string[] | undefined;
+  private columnSet = new Set<string>();
+  /** A row brought a column the CSV header lacks: the CSV is rebuilt at flush. */
+  private csvStale = false;
+
   constructor(
     private readonly dir: string,
-    private csvColumns: string[] | undefined,
-  ) {}
+    initial: readonly CompletedPoint[],
+  ) {
+    const rows = initial.flatMap((p) => p.rows);
+    if (rows.length) this.setColumns(columnsOf(rows));
+    for (const p of initial) this.held.set(p.entry.point, { ...p, jsonl: jsonlLines(p.rows), csv: this.columns ? csvLines(this.columns, p.rows) : '' });
+    this.flush();
+  }
+
+  private setColumns(columns: string[]): void {
+    this.columns = columns;
+    this.columnSet = new Set(columns);
+  }
 
   append(entry: LedgerEntry, rows: Row[]): void {
-    appendWhole(join(this.dir, SWEEP_FILES.results), jsonlLines(rows));
-    if (rows.length) {
-      let text = '';
-      if (!this.csvColumns) {
-        this.csvColumns = columnsOf(rows);
-        text += csvHeader(this.csvColumns);
-      }
-      // Columns that appear only later are kept in results.jsonl and join the CSV at compaction.
-      text += csvLines(this.csvColumns, rows);
-      appendWhole(join(this.dir, SWEEP_FILES.csv), text);
+    let header = '';
+    if (!this.columns && rows.length) {
+      this.setColumns(columnsOf(rows));
+      header = csvHeader(this.columns!);
     }
+    if (rows.some((r) => Object.keys(r).some((k) => !this.columnSet.has(k)))) this.csvStale = true;
+    const jsonl = jsonlLines(rows);
+    // Columns that appear only later are kept in results.jsonl and join the CSV at flush.
+    const csv = this.columns ? csvLines(this.columns, rows) : '';
+    appendWhole(join(this.dir, SWEEP_FILES.results), jsonl);
+    appendWhole(join(this.dir, SWEEP_FILES.csv), header + csv);
     appendWhole(join(this.dir, SWEEP_FILES.ledger), jsonlLines([entry]));
+    this.held.set(entry.point, { entry, rows, jsonl, csv });
+  }
+
+  /** The complete points, sorted by point index. */
+  points(): CompletedPoint[] {
+    return this.sorted().map(({ entry, rows }) => ({ entry, rows }));
+  }
+
+  private sorted(): HeldPoint[] {
+    return [...this.held.values()].sort((a, b) => a.entry.point - b.entry.point);
+  }
+
+  flush(): void {
+    const sorted = this.sorted();
+    if (this.csvStale) {
+      this.setColumns(columnsOf(sorted.flatMap((p) => p.rows)));
+      for (const p of sorted) p.csv = csvLines(this.columns!, p.rows);
+      this.csvStale = false;
+    }
+    writeFileAtomic(join(this.dir, SWEEP_FILES.results), sorted.map((p) => p.jsonl).join(''));
+    writeFileAtomic(join(this.dir, SWEEP_FILES.csv), this.columns ? csvHeader(this.columns) + sorted.map((p) => p.csv).join('') : '');
+    writeFileAtomic(join(this.dir, SWEEP_FILES.ledger), jsonlLines(sorted.map((p) => p.entry)));
   }
 }
 

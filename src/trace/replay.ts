@@ -9,6 +9,7 @@ import type { KernelCost } from '../kernels/types.js';
 import { attributeTimeline, type Breakdown, type Interval } from './breakdown.js';
 import { collectiveBytes, COSTED_AS } from './comm.js';
 import { programGraph, validateTrace } from './graph.js';
+import { checkGpus, matchCommunication, planStreams, type CollectiveInstance, type Message, type ProgramPlan } from './replay-plan.js';
 import { programOf, type Trace, type TraceCollectiveKind, type TraceNode } from './types.js';
 
 /**
@@ -88,12 +89,6 @@ export interface ReplayResult {
   stats: ReplayStats;
 }
 
-interface ProgramPlan {
-  streamNames: string[];
-  streamOf: Int32Array;
-  queues: Int32Array[];
-}
-
 interface RankRun {
   rank: number;
   program: TraceNode[];
@@ -109,23 +104,6 @@ interface RankRun {
   done: number;
 }
 
-interface CollectiveInstance {
-  kind: TraceCollectiveKind;
-  name: string;
-  bytes: number;
-  ranks: number[];
-  arrived: Array<[RankRun, number]>;
-  firstArrivalNs: number;
-}
-
-interface Message {
-  src: number;
-  dst: number;
-  bytes: number;
-  arrived: boolean;
-  waiting?: [RankRun, number];
-}
-
 interface CostEntry {
   cost: KernelCost;
   timing: KernelTiming;
@@ -139,8 +117,8 @@ class Replay {
   private readonly system: System;
   private readonly gpus: number;
   private readonly runs: RankRun[] = [];
-  private readonly instances = new Map<string, CollectiveInstance>();
-  private readonly messages = new Map<string, Message>();
+  private readonly instances: Map<string, CollectiveInstance>;
+  private readonly messages: Map<string, Message>;
   private readonly byDesc = new WeakMap<KernelDesc, CostEntry>();
   private readonly byKey = new Map<string, CostEntry>();
   private readonly records: ReplayRecord[] = [];
@@ -153,7 +131,7 @@ class Replay {
   private readonly stats: ReplayStats;
 
   constructor(
-    private readonly trace: Trace,
+    trace: Trace,
     hw: HardwareConfig,
     options: ReplayOptions,
   ) {
@@ -203,12 +181,18 @@ class Replay {
         heads: new Int32Array(plan.queues.length),
         busy: new Uint8Array(plan.queues.length),
         issuedNs: new Float64Array(program.length),
-        matchKey: new Array(program.length),
+        matchKey: [],
         done: 0,
       });
       this.stats.nodes += program.length;
     }
-    this.matchCommunication();
+    const matched = matchCommunication(
+      this.runs.map((r) => ({ rank: r.rank, program: r.program, order: programGraph(r.program, 'trace').order })),
+      this.gpus,
+    );
+    this.runs.forEach((r) => (r.matchKey = matched.keys[r.rank]!));
+    this.instances = matched.instances;
+    this.messages = matched.messages;
   }
 
   run(): ReplayResult {
@@ -220,63 +204,6 @@ class Replay {
     const lookups = this.stats.kernelCostLookups;
     this.stats.kernelCostHitRate = lookups ? 1 - this.byKey.size / lookups : 0;
     return { totalNs, breakdown: attributeTimeline(this.intervals, totalNs, 0), records: this.records, collectives: this.collectives, stats: this.stats };
-  }
-
-  /** Assigns each collective its instance (group, k-th on that group) and each send/recv its message. */
-  private matchCommunication(): void {
-    const allRanks = Array.from({ length: this.gpus }, (_, r) => r);
-    const counts = new Map<string, number[]>();
-    const p2pCount = new Map<string, number>();
-    for (const run of this.runs) {
-      const seq = new Map<string, number>();
-      for (const i of orderOf(run)) {
-        const node = run.program[i]!;
-        if (node.kind === 'collective') {
-          const c = node.collective!;
-          const ranks = c.group.length ? c.group : allRanks;
-          if (ranks.length === 1) continue;
-          if (!ranks.includes(run.rank)) throw new SilicaError(`trace: rank ${run.rank} node ${node.id} "${node.name}": collective.group ${ranks.join(',')} does not include the rank that runs it`);
-          const groupKey = ranks.join(',');
-          const k = seq.get(groupKey) ?? 0;
-          seq.set(groupKey, k + 1);
-          const key = `${groupKey}#${k}`;
-          run.matchKey[i] = key;
-          const inst = this.instances.get(key);
-          if (!inst) this.instances.set(key, { kind: c.kind, name: node.name, bytes: c.bytes, ranks, arrived: [], firstArrivalNs: Infinity });
-          else {
-            if (inst.kind !== c.kind) throw new SilicaError(`trace: rank ${run.rank} node ${node.id} "${node.name}": collective ${k + 1} on group [${groupKey}] is ${c.kind}, but another rank's is ${inst.kind} (collectives of a group must match in order)`);
-            inst.bytes = Math.max(inst.bytes, c.bytes);
-          }
-          const per = counts.get(groupKey) ?? new Array<number>(this.gpus).fill(0);
-          per[run.rank]!++;
-          counts.set(groupKey, per);
-        } else if (node.kind === 'send' || node.kind === 'recv') {
-          const [src, dst] = node.kind === 'send' ? [run.rank, node.peer!] : [node.peer!, run.rank];
-          if (src === dst) throw new SilicaError(`trace: rank ${run.rank} node ${node.id} "${node.name}": peer: expected another rank, got its own (${src})`);
-          const base = `${src}>${dst}#${node.tag ?? 0}#${node.kind}`;
-          const k = seq.get(base) ?? 0;
-          seq.set(base, k + 1);
-          const key = `${src}>${dst}#${node.tag ?? 0}#${k}`;
-          run.matchKey[i] = key;
-          p2pCount.set(key, (p2pCount.get(key) ?? 0) + (node.kind === 'send' ? 1 : 2));
-          if (node.kind === 'send') this.messages.set(key, { src, dst, bytes: node.bytes ?? 0, arrived: false });
-        }
-      }
-    }
-    for (const [groupKey, per] of counts) {
-      const ranks = groupKey.split(',').map(Number);
-      const n0 = per[ranks[0]!]!;
-      for (const r of ranks) {
-        if (per[r] !== n0) throw new SilicaError(`trace: group [${groupKey}]: rank ${ranks[0]} runs ${n0} collectives on it but rank ${r} runs ${per[r]} (every member must reach each one)`);
-      }
-    }
-    for (const [key, v] of p2pCount) {
-      if (v !== 3) {
-        const [pair, tag] = key.split('#');
-        const [src, dst] = pair!.split('>');
-        throw new SilicaError(`trace: rank ${src} -> rank ${dst} tag ${tag}: ${v === 1 ? 'a send has no matching recv' : 'a recv has no matching send'} (the k-th send from a to b with a tag matches the k-th recv at b from a with that tag)`);
-      }
-    }
   }
 
   private tryStream(run: RankRun, s: number): void {
@@ -334,7 +261,7 @@ class Replay {
           return;
         }
         const inst = this.instances.get(key)!;
-        inst.arrived.push([run, i]);
+        inst.arrived.push([run.rank, i]);
         inst.firstArrivalNs = Math.min(inst.firstArrivalNs, sim.nowNs);
         if (inst.arrived.length === inst.ranks.length) this.launchCollective(inst);
         return;
@@ -347,14 +274,14 @@ class Replay {
           this.collectives.push({ name: node.name, kind: 'send-recv', costedAs: 'send-recv', bytes: msg.bytes, ranks: [msg.src, msg.dst], firstArrivalNs: issued, startNs: o.startNs, endNs: o.endNs, linkBytes: o.linkBytes, hbmBytes: o.hbmBytes, algo: o.algo });
           msg.arrived = true;
           this.finish(run, i, 1);
-          if (msg.waiting) this.finish(msg.waiting[0], msg.waiting[1], 1);
+          if (msg.waiting) this.finish(this.runs[msg.waiting[0]]!, msg.waiting[1], 1);
         });
         return;
       }
       case 'recv': {
         const msg = this.messages.get(run.matchKey[i]!)!;
         if (msg.arrived) sim.after(0, () => this.finish(run, i, 1));
-        else msg.waiting = [run, i];
+        else msg.waiting = [run.rank, i];
         return;
       }
     }
@@ -366,7 +293,7 @@ class Replay {
     const bytes = collectiveBytes(inst.kind, inst.bytes);
     startCollective(this.system, { kind: costedAs, bytes, ranks: inst.ranks, name: inst.name }, (o) => {
       this.collectives.push({ name: inst.name, kind: inst.kind, costedAs, bytes: inst.bytes, ranks: inst.ranks, firstArrivalNs: inst.firstArrivalNs, startNs: o.startNs, endNs: o.endNs, linkBytes: o.linkBytes, hbmBytes: o.hbmBytes, algo: o.algo });
-      for (const [run, i] of inst.arrived) this.finish(run, i, 1);
+      for (const [rank, i] of inst.arrived) this.finish(this.runs[rank]!, i, 1);
     });
   }
 
@@ -440,44 +367,11 @@ class Replay {
         const node = run.program[run.plan.queues[s]![h - 1]!]!;
         const key = run.matchKey[run.plan.queues[s]![h - 1]!];
         const inst = key ? this.instances.get(key) : undefined;
-        const missing = inst ? inst.ranks.filter((r) => !inst.arrived.some(([ru]) => ru.rank === r)) : [];
+        const missing = inst ? inst.ranks.filter((r) => !inst.arrived.some(([rank]) => rank === r)) : [];
         stuck.push(`rank ${run.rank} waits in ${node.kind} ${node.id} "${node.name}"${missing.length ? ` (ranks ${missing.join(',')} never reach it)` : ''}`);
       }
       if (stuck.length === 0) stuck.push(`rank ${run.rank} has ${run.program.length - run.done} nodes that never became ready`);
     }
     if (stuck.length) throw new SilicaError(`replay deadlocked at ${(this.system.sim.nowNs / 1000).toFixed(3)} us: ${stuck.join('; ')} (collectives must be reached in the same order by every member)`);
   }
-}
-
-function checkGpus(trace: Trace, gpus: number | undefined): number {
-  if (gpus === undefined) return trace.worldSize;
-  if (!Number.isInteger(gpus) || gpus < 1) throw new SilicaError(`--gpus: expected a positive whole number, got ${gpus}`);
-  if (gpus === trace.worldSize) return gpus;
-  const spmdAllRanks =
-    trace.programs.length === 1 && trace.programs[0]!.every((n) => n.kind !== 'send' && n.kind !== 'recv' && (n.kind !== 'collective' || n.collective!.group.length === 0));
-  if (!spmdAllRanks) throw new SilicaError(`--gpus: the trace is for ${trace.worldSize} ranks (world_size), got ${gpus}; only an SPMD trace whose collectives span all ranks can be replayed on another GPU count`);
-  return gpus;
-}
-
-/** Streams of a program and each stream's queue of node indices, in topological order. */
-function planStreams(program: TraceNode[], order: Int32Array): ProgramPlan {
-  const streamIndex = new Map<string, number>();
-  const streamOf = new Int32Array(program.length);
-  const lists: number[][] = [];
-  for (const i of order) {
-    const name = program[i]!.stream;
-    let s = streamIndex.get(name);
-    if (s === undefined) {
-      s = lists.length;
-      streamIndex.set(name, s);
-      lists.push([]);
-    }
-    streamOf[i] = s;
-    lists[s]!.push(i);
-  }
-  return { streamNames: [...streamIndex.keys()], streamOf, queues: lists.map((l) => Int32Array.from(l)) };
-}
-
-function orderOf(run: RankRun): Int32Array {
-  return programGraph(run.program, 'trace').order;
 }

@@ -11,8 +11,8 @@ import { ROOT, silica, silicaJson } from '../helpers/cli.js';
 /** Round trips of the silica format, and the format's own documentation contract. */
 const bert = getModel('bert-base');
 const traces: Array<[string, () => Trace]> = [
-  ['bert-base train tp2 dp2, fp32 lamb, recompute', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'fp32', optimizer: 'lamb', recompute: true, tp: 2, dp: 2 })],
-  ['bert-base train mixed flash, 2 micro-batches', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'mixed', microBatches: 2, flashAttention: true })],
+  ['bert-base train tp2 dp2, fp32 lamb', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'fp32', optimizer: 'lamb', tp: 2, dp: 2 })],
+  ['bert-base train mixed flash, recompute', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'mixed', recompute: true, flashAttention: true })],
   ['llama2-7b prefill tp2', () => buildPrefillTrace(getModel('llama2-7b'), { batch: 1, seq: 256, tp: 2 })],
   ['mixtral-8x7b decode, mixed contexts', () => buildDecodeTrace(getModel('mixtral-8x7b'), { batch: 3, context: [128, 512, 2048], kvDtype: 'fp8' })],
 ];

@@ -13,6 +13,7 @@ import { validateCommand } from './validate.js';
 import { emitCommand } from './emit.js';
 import { replayCommand } from './replay.js';
 import { inspectCommand } from './inspect.js';
+import { t3Command } from './t3.js';
 
 /** Every CLI command, registered once here; a new command is one file plus one line. */
 export const commands: CommandModule[] = [
@@ -30,4 +31,5 @@ export const commands: CommandModule[] = [
   replayCommand,
   inspectCommand,
   serveCommand,
+  t3Command,
 ];

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { chartSpec, MARKS, type Mark } from '../../plot/charts.js';
 import { readCsvFile } from '../../plot/csv.js';
+import { writeSvg } from '../../plot/render.js';
 import { printJson } from '../common.js';
 
 /** `silica plot DIR/results.csv --x COL --y COL ... --out FIG.svg`: Vega-Lite rendered headless to SVG. */
@@ -32,7 +33,6 @@ export const plotCommand: CommandModule = {
     }
     if (table.rows.length === 0) throw new SilicaError(`${args.csv}: expected at least one row to plot, got only a header`);
     const spec = chartSpec({ rows: table.rows, x: args.x, y: args.y, color: args.color, facet: args.facet, mark: args.mark as Mark, logY: args.logY, title: args.title });
-    const { writeSvg } = await import('../../plot/render.js');
     await writeSvg(args.out, spec);
     if (args.json) printJson({ out: args.out, rows: table.rows.length, x: args.x, y: args.y, mark: args.mark, color: args.color ?? null, facet: args.facet ?? null, log_y: args.logY });
     else process.stdout.write(`silica plot: ${args.out} (${args.mark} of ${args.y} vs ${args.x}, ${table.rows.length} rows)\n`);

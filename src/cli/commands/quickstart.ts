@@ -6,12 +6,12 @@ import { gemmCost } from '../../kernels/gemm.js';
 import { printJson } from '../common.js';
 
 /**
- * The README's main job (`npm start`): a short report of representative kernels on the embedded
- * default preset, so a new user sees the model's figures next to the hardware's peaks.
+ * A short report of representative kernels on a preset, so a new user sees the model's figures
+ * next to the hardware's peaks in one second (`npm start` runs the fuller quickstart experiment).
  */
 export const quickstartCommand: CommandModule = {
   command: 'quickstart',
-  describe: 'run the default report on the embedded default config (what npm start runs)',
+  describe: 'print a short kernel report on a preset (npm start runs the quickstart experiment instead)',
   builder: (y) => y.option('hw', { type: 'string', default: 'mi300x' }).option('json', { type: 'boolean', default: false }),
   handler: (argv) => {
     const args = argv as unknown as { hw: string; json: boolean };

@@ -6,6 +6,7 @@ import '../../study/index.js';
 import { SilicaError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
+import { WorkerPool } from '../../sweep/pool.js';
 import { runSweep } from '../../sweep/run-sweep.js';
 import { slurmScript } from '../../sweep/slurm.js';
 import { loadSweep, parseShard, shardPoints } from '../../sweep/spec.js';
@@ -40,7 +41,7 @@ export const sweepCommand: CommandModule = {
     y
       .positional('file', { type: 'string', describe: 'sweep YAML' })
       .option('out', { type: 'string', describe: 'output directory (results.csv, results.jsonl, points.jsonl, summary.json, config.resolved.yaml)' })
-      .option('jobs', { type: 'string', describe: `points run in parallel (worker threads; default: ${availableParallelism()}, the CPUs)` })
+      .option('jobs', { type: 'string', describe: `points run at once: this thread plus N-1 worker threads (default: the CPUs, ${availableParallelism()})` })
       .option('resume', { type: 'boolean', default: false, describe: 'keep the points already complete in --out and run the rest' })
       .option('shard', { type: 'string', describe: 'run only shard i of N (0-based "i/N"): points whose index is i mod N' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the points and exit' })
@@ -55,7 +56,15 @@ export const sweepCommand: CommandModule = {
     const args = argv as unknown as SweepArgs;
     const shard = args.shard !== undefined ? parseShard(args.shard) : undefined;
     const jobs = args.jobs !== undefined ? parsePositiveInt(args.jobs, '--jobs') : availableParallelism();
-    const spec = loadSweep(args.file);
+    // Workers load their modules while this thread expands and validates the sweep.
+    const early = args.out && !args.dryRun && !args.emitSlurm ? WorkerPool.start(jobs) : undefined;
+    let spec;
+    try {
+      spec = loadSweep(args.file);
+    } catch (err) {
+      await early?.close();
+      throw err;
+    }
 
     if (args.dryRun) {
       const points = shardPoints(spec.points, shard);
@@ -89,7 +98,7 @@ export const sweepCommand: CommandModule = {
       return;
     }
 
-    const r = await runSweep(spec, { out: args.out, jobs, resume: args.resume, shard, quiet: args.quiet });
+    const r = await runSweep(spec, { out: args.out, jobs, resume: args.resume, shard, quiet: args.quiet, pool: early });
     if (args.json) {
       printJson({ out: r.dir, points: r.selected, points_total: spec.points.length, ran: r.ran, skipped: r.skipped, rows: r.summary.rows, shard: args.shard ?? null, seconds: r.seconds });
       return;

@@ -31,8 +31,8 @@ export interface Sample {
   uTotal: number;
   /** Utilisation by the producer alone. */
   uProducer: number;
-  /** Whether communication flows are waiting on this HBM. */
-  commActive: boolean;
+  /** Whether communication flows are active on this HBM (evaluated only when a policy asks). */
+  commActive: () => boolean;
 }
 
 export interface Arbiter {
@@ -107,7 +107,7 @@ registerArbitrationPolicy({
         if (u1 === undefined) return undefined; // still measuring: the first stage has no communication
         const threshold = utilisationAtOccupancy(config.mca.occupancy_threshold * (1 - u1));
         const cap = Math.max(0, threshold - s.uProducer);
-        if (cap < blocked && s.commActive) {
+        if (cap < blocked && s.commActive()) {
           starvedSinceNs ??= s.nowNs;
           if (s.nowNs - starvedSinceNs >= config.mca.starvation_limit_ns) {
             starvedSinceNs = undefined;
@@ -143,8 +143,12 @@ export class MemoryController {
   readonly arbiter: Arbiter;
   private producer?: ProducerSlot;
   private commCap?: number;
-  /** Time-weighted producer speed, for reports. */
+  /** Producer time lost to loaded latency (ns of full-speed work), for reports. */
   slowedNs = 0;
+  private lastComm = NaN;
+  private lastFull = NaN;
+  private lastHidden = NaN;
+  private lastSpeed = 1;
 
   constructor(
     readonly gpu: Gpu,
@@ -175,7 +179,7 @@ export class MemoryController {
     if (slot.flow && !slot.flow.finished) this.gpu.sim.setMaxRate(slot.flow, slot.stalled ? 0 : slot.baseMaxRate * slot.speed);
   }
 
-  sample(sampleNs: number, commWaiting: boolean): void {
+  sample(sampleNs: number, commWaiting: () => boolean): void {
     const slot = this.producer;
     if (!slot) return;
     const hbm = this.gpu.hbm;
@@ -187,10 +191,17 @@ export class MemoryController {
     const sim = this.gpu.sim;
     if (flow && !slot.stalled) {
       const uFull = (slot.baseMaxRate * slot.hbmPerUnit) / cap;
-      const idle = this.gpu.hw.memory.hbm.latency_ns;
-      const speed = latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) =>
-        this.arbiter.producerLatencyNs(idle, uComm + uFull * s, uFull * s),
-      );
+      // The fixed point depends only on these; most samples see the same state (skip the solve).
+      if (uComm !== this.lastComm || uFull !== this.lastFull || slot.hiddenNs !== this.lastHidden) {
+        this.lastComm = uComm;
+        this.lastFull = uFull;
+        this.lastHidden = slot.hiddenNs;
+        const idle = this.gpu.hw.memory.hbm.latency_ns;
+        this.lastSpeed = latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) =>
+          this.arbiter.producerLatencyNs(idle, uComm + uFull * s, uFull * s),
+        );
+      }
+      const speed = this.lastSpeed;
       if (speed < 1) this.slowedNs += (1 - speed) * sampleNs;
       if (Math.abs(speed - slot.speed) > 0.005 * slot.speed) {
         slot.speed = speed;
@@ -229,10 +240,10 @@ export class MemorySystem {
     const sim = this.system.sim;
     const dt = this.config.sample_ns;
     const tick = () => {
-      const waiting = this.commWaiting();
+      let waiting: Set<Resource> | undefined;
       let any = false;
       for (const c of this.controllers) {
-        c.sample(dt, waiting.has(c.gpu.hbm));
+        c.sample(dt, () => (waiting ??= this.commWaiting()).has(c.gpu.hbm));
         any ||= c.hasProducer;
       }
       if (any) sim.after(dt, tick);

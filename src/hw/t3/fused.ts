@@ -50,9 +50,13 @@ export function runFusedGemmRs(o: FusedOptions): void {
   const sim = system.sim;
   const hw = system.hw;
   const p = o.producer;
-  const schedule = ringSchedule({ rings: o.rings, tiles: p.tiles, staggered: o.staggered ?? true, firstChunk: hw.t3.first_chunk });
+  const staggered = o.staggered ?? true;
+  const schedule = ringSchedule({ rings: o.rings, tiles: p.tiles, staggered, firstChunk: hw.t3.first_chunk });
   const bytesPerTile = p.kernel.hbmWriteBytes / p.tiles;
-  const batches = hw.t3.events_per_chunk;
+  // Tracker events come in batches of tiles; a batch claims its entries at once, so it is kept
+  // to a quarter of the table at most (a small table then sees finer events, not false overflow).
+  const maxChunkTiles = Math.max(...schedule.subChunks.map((c) => c.endTile - c.firstTile));
+  const batches = Math.max(hw.t3.events_per_chunk, Math.ceil(maxChunkTiles / Math.max(1, Math.floor(hw.t3.tracker_entries / 4))));
   const gpus = [...schedule.maps.keys()];
   const trackers = new Map<number, Tracker>();
   const startNs = sim.nowNs;
@@ -146,6 +150,19 @@ export function runFusedGemmRs(o: FusedOptions): void {
     });
   };
 
+  // Fallback notices go to the downstream tracker (it may not exist yet while trackers are built).
+  const pendingDeferrals: Array<[number, number]> = [];
+  const flushDeferrals = () => {
+    for (let i = 0; i < pendingDeferrals.length; ) {
+      const [dst, id] = pendingDeferrals[i]!;
+      const t = trackers.get(dst);
+      if (t) {
+        t.feedDeferred(id);
+        pendingDeferrals.splice(i, 1);
+      } else i++;
+    }
+  };
+
   for (const gpu of gpus) {
     const map = schedule.maps.get(gpu)!;
     const tracked: TrackedChunk[] = [];
@@ -162,6 +179,11 @@ export function runFusedGemmRs(o: FusedOptions): void {
         overflow: hw.t3.overflow,
         tiles: p.tiles,
         chunks: tracked,
+        onFallback: (chunk) => {
+          // Tell the GPU this chunk feeds that its data now waits for our kernel's end.
+          if (map.mappingOf[chunk.id] !== 'local') pendingDeferrals.push([map.successorOf[chunk.id]!, chunk.id]);
+          flushDeferrals();
+        },
         onChunkComplete: (chunk, path) => {
           invariant(!fired.has(chunk.id), `t3: chunk ${chunk.id} on GPU ${gpu} completed twice`);
           fired.add(chunk.id);
@@ -179,7 +201,7 @@ export function runFusedGemmRs(o: FusedOptions): void {
   for (const gpu of gpus) {
     const map = schedule.maps.get(gpu)!;
     const tracker = trackers.get(gpu)!;
-    const segments: Segment[] = map.order.map((id) => {
+    const segmentOf = (id: number): Segment => {
       const sc = schedule.subChunks[id]!;
       const mapping = map.mappingOf[id]!;
       if (mapping === 'remote') {
@@ -192,18 +214,28 @@ export function runFusedGemmRs(o: FusedOptions): void {
       // except in the chunk fed by the upstream's remote stores, which land a stage earlier.
       const remoteFed = map.stepOf[id] === 1 && hw.t3.first_chunk === 'remote';
       return { from: sc.firstTile, to: sc.endTile, output: { kind: remoteFed ? 'update' : 'write' }, onStored: (a, b) => tracker.localStore(a, b) };
-    });
+    };
+    // Staggered: one stage per ring step, the rings' chunks of a step interleaved; otherwise every
+    // chunk on its own in the default order.
+    const stages: Segment[][] = [];
+    let lastStep = -1;
+    for (const id of map.order) {
+      const step = map.stepOf[id]!;
+      if (staggered && step === lastStep) stages[stages.length - 1]!.push(segmentOf(id));
+      else stages.push([segmentOf(id)]);
+      lastStep = step;
+    }
     runProducer({
       system,
       gpu,
       kernel: p.kernel,
       tiles: p.tiles,
-      segments,
+      stages,
       batchesPerSegment: batches,
       priority: o.memory.controllers[gpu]!.arbiter.computePriority,
       controller: o.memory.controllers[gpu],
       latency: o.latency,
-      firstStageSegments: o.rings.length,
+      firstStages: 1,
       reserve: (a, b) => tracker.claim(a, b),
       whenFreed: (wake) => {
         tracker.whenFreed(wake);

@@ -9,15 +9,18 @@ import { countHbm, updateCostPerByte } from '../memory/nmc.js';
 import type { System } from '../system.js';
 
 /**
- * Runs a producer kernel (the sub-layer's GEMM) as an ordered list of segments, one flow each.
+ * Runs a producer kernel (the sub-layer's GEMM) as an ordered list of stages, one flow each.
  *
  * A segment is a run of output tiles sharing one destination: written locally, updated locally
  * (near-memory op-and-store, when the tile's other writer came first), or stored straight into a
- * peer's memory over the links (T3's remote-mapped first chunk, a plain store there). The
- * segments' order *is* the workgroup dispatch order, so staggering is just an order (address-map.ts).
+ * peer's memory over the links (T3's remote-mapped first chunk, a plain store there). A stage is a
+ * set of segments whose workgroups are dispatched together, interleaved batch by batch (a ring
+ * step's chunks, one per ring, complete together and each holds tracker entries only for the
+ * batch in flight). The stage order *is* the workgroup dispatch order, so staggering is just an
+ * order (address-map.ts).
  *
- * Each segment's flow carries its tiles' share of the kernel: critical path, CU time per group and
- * operand reads in proportion to tiles, plus its own output traffic; the sum over segments is
+ * Each stage's flow carries its tiles' share of the kernel: critical path, CU time per group and
+ * operand reads in proportion to tiles, plus its segments' output traffic; the sum over stages is
  * exactly Gpu.launch's single flow when all outputs are local writes (tested). On top of the
  * bandwidth sharing, the GPU's memory controller throttles the flow when loaded latency exceeds
  * what the GEMM hides (arbitration.ts), and the tracker may stall it between tile batches.
@@ -28,8 +31,6 @@ export interface Segment {
   from: number;
   to: number;
   output: SegmentOutput;
-  /** The segment's flow starts (its workgroups are dispatched). */
-  onStart?: () => void;
   /** Tiles [a, b) are in memory (local, or the peer's after the link latency). */
   onStored?: (a: number, b: number) => void;
   /** Every tile of the segment is in memory. */
@@ -43,15 +44,16 @@ export interface ProducerOptions {
   /** Output tiles of the kernel (the unit of segments). */
   tiles: number;
   cuSet?: CuSet;
-  segments: Segment[];
+  /** Stages in dispatch order; the segments of a stage run interleaved. */
+  stages: Segment[][];
   /** Tile batches per segment: the granularity of store events. */
   batchesPerSegment: number;
   priority: number;
   controller?: MemoryController;
   /** Loaded latency the kernel hides and its prefetched iterations (producer-gemm.ts). */
   latency: { hiddenNs: number; iterationNs: number };
-  /** Segments making up the first stage (its intensity sets MCA's threshold). */
-  firstStageSegments?: number;
+  /** Stages making up the first stage of the collective (its intensity sets MCA's threshold). */
+  firstStages?: number;
   /** Entry reservation before a batch stores (the tracker); false = stall until `whenFreed`. */
   reserve?: (from: number, to: number) => boolean;
   whenFreed?: (wake: () => void) => void;
@@ -64,83 +66,105 @@ export interface ProducerStats {
   firstStageUtilisation: number;
 }
 
+interface Batch {
+  seg: Segment;
+  from: number;
+  to: number;
+  last: boolean;
+}
+
 export function runProducer(o: ProducerOptions): void {
   const { system } = o;
   const sim = system.sim;
   const gpu = system.gpus[o.gpu]!;
   const cuSet = o.cuSet ?? gpu.allCus;
   const timing = gpu.timing(o.kernel, cuSet);
-  const ic = o.segments.some((s) => s.output.kind === 'remote') ? interconnectOf(system) : undefined;
+  const ic = o.stages.some((st) => st.some((s) => s.output.kind === 'remote')) ? interconnectOf(system) : undefined;
   const outBytesPerTile = o.kernel.hbmWriteBytes / o.tiles;
   const readsPerTile = o.kernel.hbmReadBytes / o.tiles;
   const stats: ProducerStats = { stalledNs: 0, firstStageUtilisation: 0 };
   const slot: ProducerSlot = { baseMaxRate: 0, hbmPerUnit: 0, hiddenNs: o.latency.hiddenNs, iterationNs: o.latency.iterationNs, stalled: false, speed: 1 };
   const issuedNs = sim.nowNs;
-  const firstStage = o.firstStageSegments ?? 0;
+  const firstStages = o.firstStages ?? 0;
+  const updateCost = () => updateCostPerByte(system.hw);
   let firstStageStart = 0;
   let firstStageHbm = 0;
   let stallSince = 0;
 
-  const runSegment = (i: number): void => {
-    if (i === o.segments.length) {
-      o.controller?.detach();
-      const record: KernelRecord = {
-        gpu: o.gpu,
-        stream: o.stream ?? 'compute',
-        name: o.kernel.name,
-        category: o.kernel.category,
-        startNs: issuedNs,
-        endNs: sim.nowNs,
-        flops: o.kernel.flops,
-        hbmReadBytes: o.kernel.hbmReadBytes,
-        hbmWriteBytes: o.kernel.hbmWriteBytes,
-        cus: cuSet.count,
-        shape: o.kernel.shape,
-        tile: o.kernel.tile,
-      };
-      if (gpu.recordKernels) gpu.records.push(record);
-      sim.stats.add(`gpu${o.gpu}.flops`, o.kernel.flops);
-      sim.stats.add(`gpu${o.gpu}.kernels`, 1);
-      o.onComplete(record, stats);
-      return;
-    }
+  const latencyOf = (seg: Segment) => (seg.output.kind === 'remote' ? ic!.latencyNs(o.gpu, seg.output.peer) : 0);
+  const later = (ns: number, fire: () => void) => (ns > 0 ? sim.after(ns, fire) : fire());
+
+  const finishKernel = () => {
+    o.controller?.detach();
+    const record: KernelRecord = {
+      gpu: o.gpu,
+      stream: o.stream ?? 'compute',
+      name: o.kernel.name,
+      category: o.kernel.category,
+      startNs: issuedNs,
+      endNs: sim.nowNs,
+      flops: o.kernel.flops,
+      hbmReadBytes: o.kernel.hbmReadBytes,
+      hbmWriteBytes: o.kernel.hbmWriteBytes,
+      cus: cuSet.count,
+      shape: o.kernel.shape,
+      tile: o.kernel.tile,
+    };
+    if (gpu.recordKernels) gpu.records.push(record);
+    sim.stats.add(`gpu${o.gpu}.flops`, o.kernel.flops);
+    sim.stats.add(`gpu${o.gpu}.kernels`, 1);
+    o.onComplete(record, stats);
+  };
+
+  const runStage = (i: number): void => {
+    if (i === o.stages.length) return finishKernel();
     if (i === 0) firstStageStart = sim.nowNs;
-    const seg = o.segments[i]!;
-    const n = seg.to - seg.from;
-    const share = n / o.tiles;
-    const outBytes = outBytesPerTile * n;
+    const segs = o.stages[i]!;
+    let n = 0;
+    let localHbm = 0;
     const demands: FlowDemand[] = [];
-    let localHbm = readsPerTile * n;
-    if (seg.output.kind === 'write') localHbm += outBytes;
-    else if (seg.output.kind === 'update') localHbm += outBytes * updateCostPerByte(system.hw);
+    const peerDemand = new Map<number, number>();
+    const linkDemand = new Map<FlowDemand['resource'], number>();
+    for (const seg of segs) {
+      const t = seg.to - seg.from;
+      const bytes = outBytesPerTile * t;
+      n += t;
+      localHbm += readsPerTile * t;
+      if (seg.output.kind === 'write') localHbm += bytes;
+      else if (seg.output.kind === 'update') localHbm += bytes * updateCost();
+      else {
+        // Remote stores arrive before the peer's own stores of the tile: plain writes there.
+        const peer = seg.output.peer;
+        for (const l of ic!.hops(o.gpu, peer)) linkDemand.set(l.resource, (linkDemand.get(l.resource) ?? 0) + bytes);
+        peerDemand.set(peer, (peerDemand.get(peer) ?? 0) + bytes);
+      }
+    }
+    const share = n / o.tiles;
     if (localHbm > 0) demands.push({ resource: gpu.hbm, perUnit: localHbm });
     timing.cuNsPerGroup.forEach((cuNs, g) => {
       if (cuNs > 0) demands.push({ resource: gpu.cuGroups[g]!, perUnit: cuNs * share });
     });
-    let latencyNs = 0;
-    const output = seg.output;
-    const hops = output.kind === 'remote' ? ic!.hops(o.gpu, output.peer) : [];
-    if (output.kind === 'remote') {
-      // Remote stores arrive before the peer's own stores of the tile: plain writes there.
-      for (const l of hops) demands.push({ resource: l.resource, perUnit: outBytes });
-      demands.push({ resource: system.gpus[output.peer]!.hbm, perUnit: outBytes });
-      latencyNs = ic!.latencyNs(o.gpu, output.peer);
-    }
-    const batches = Math.max(1, Math.min(o.batchesPerSegment, n));
-    const edge = (k: number) => seg.from + Math.round((k * n) / batches);
-    const stored = (a: number, b: number) => {
-      if (!seg.onStored) return;
-      if (latencyNs > 0) sim.after(latencyNs, () => seg.onStored!(a, b));
-      else seg.onStored(a, b);
-    };
+    for (const [resource, perUnit] of linkDemand) demands.push({ resource, perUnit });
+    for (const [peer, perUnit] of peerDemand) demands.push({ resource: system.gpus[peer]!.hbm, perUnit });
+
+    // Batches of every segment, interleaved round-robin; progress is measured in tiles.
+    const perSeg = segs.map((seg) => {
+      const t = seg.to - seg.from;
+      const k = Math.max(1, Math.min(o.batchesPerSegment, t));
+      return Array.from({ length: k }, (_, j): Batch => ({ seg, from: seg.from + Math.round((j * t) / k), to: seg.from + Math.round(((j + 1) * t) / k), last: j === k - 1 }));
+    });
+    const batches: Batch[] = [];
+    for (let j = 0; batches.length < perSeg.reduce((s, b) => s + b.length, 0); j++) for (const b of perSeg) if (j < b.length) batches.push(b[j]!);
+
     const criticalNs = timing.criticalNs * share;
     slot.baseMaxRate = criticalNs > 0 ? 1 / criticalNs : 1e9;
     slot.hbmPerUnit = localHbm;
     slot.flow = undefined;
 
-    // Batch k may store once its entries are reserved; a refused reservation stalls the flow.
+    // A batch may store once its entries are reserved; a refused reservation stalls the flow.
     const admit = (k: number, go: () => void): void => {
-      if (!o.reserve || o.reserve(edge(k), edge(k + 1))) {
+      const b = batches[k]!;
+      if (!o.reserve || o.reserve(b.from, b.to)) {
         if (slot.stalled) {
           slot.stalled = false;
           stats.stalledNs += sim.nowNs - stallSince;
@@ -157,16 +181,22 @@ export function runProducer(o: ProducerOptions): void {
       o.whenFreed!(() => admit(k, go));
     };
 
-    const milestones = Array.from({ length: batches }, (_, k) => ({
-      at: (k + 1) / batches,
-      fire: () => {
-        stored(edge(k), edge(k + 1));
-        if (k + 1 < batches) admit(k + 1, () => {});
-      },
-    }));
+    let doneTiles = 0;
+    const milestones = batches.map((b, k) => {
+      doneTiles += b.to - b.from;
+      return {
+        at: doneTiles / n,
+        fire: () => {
+          const lat = latencyOf(b.seg);
+          if (b.seg.onStored) later(lat, () => b.seg.onStored!(b.from, b.to));
+          if (b.last && b.seg.onDone) later(lat, b.seg.onDone);
+          if (k + 1 < batches.length) admit(k + 1, () => {});
+        },
+      };
+    });
     admit(0, () => {
-      const flow = sim.startFlow({
-        name: `${o.kernel.name}.seg${i}`,
+      slot.flow = sim.startFlow({
+        name: `${o.kernel.name}.stage${i}`,
         amount: 1,
         demands,
         maxRate: slot.stalled ? 0 : slot.baseMaxRate * slot.speed,
@@ -176,37 +206,34 @@ export function runProducer(o: ProducerOptions): void {
         priority: o.priority,
         milestones,
         onComplete: () => {
-          countHbm(gpu, 'read', readsPerTile * n);
-          if (output.kind === 'write') countHbm(gpu, 'write', outBytes);
-          else if (output.kind === 'update') countHbm(gpu, 'update', outBytes);
-          else {
-            countHbm(system.gpus[output.peer]!, 'write', outBytes);
-            ic!.recordSent(hops, outBytes);
-            sim.after(latencyNs, () => ic!.recordReceived(hops, outBytes));
+          for (const seg of segs) {
+            const t = seg.to - seg.from;
+            const bytes = outBytesPerTile * t;
+            countHbm(gpu, 'read', readsPerTile * t);
+            if (seg.output.kind === 'write') countHbm(gpu, 'write', bytes);
+            else if (seg.output.kind === 'update') countHbm(gpu, 'update', bytes);
+            else {
+              const hops = ic!.hops(o.gpu, seg.output.peer);
+              countHbm(system.gpus[seg.output.peer]!, 'write', bytes);
+              ic!.recordSent(hops, bytes);
+              later(latencyOf(seg), () => ic!.recordReceived(hops, bytes));
+            }
           }
-          if (i + 1 === firstStage) {
+          if (i + 1 === firstStages) {
             const elapsed = sim.nowNs - firstStageStart;
             const u = elapsed > 0 ? firstStageHbm / (gpu.hbm.capacity * elapsed) : 0;
             stats.firstStageUtilisation = u;
             o.controller?.arbiter.firstStage(u);
           }
-          if (seg.onDone) {
-            if (latencyNs > 0) sim.after(latencyNs, seg.onDone);
-            else seg.onDone();
-          }
-          runSegment(i + 1);
+          runStage(i + 1);
         },
       });
-      if (i < firstStage) firstStageHbm += localHbm;
-      slot.flow = flow;
-      seg.onStart?.();
+      if (i < firstStages) firstStageHbm += localHbm;
     });
   };
 
   sim.after(timing.fixedNs, () => {
-    if (o.controller) {
-      o.controller.attach(slot);
-    }
-    runSegment(0);
+    o.controller?.attach(slot);
+    runStage(0);
   });
 }

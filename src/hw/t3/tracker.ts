@@ -11,8 +11,9 @@ import { invariant } from '../../core/errors.js';
  *
  * Overflow (table full) is modelled, never ignored:
  * - `stall`: the producer's workgroups wait before storing a batch of tiles that needs new entries,
- *   as long as some in-table tile waits for upstream data (its arrival will free an entry); if
- *   nothing can free an entry, the batch falls back instead (a wait could never end);
+ *   as long as enough in-table tiles wait for upstream data that will come while the kernels run
+ *   (not from an upstream chunk that fell back, which comes only after that kernel ends); otherwise
+ *   the batch falls back instead;
  * - `fallback`: tiles that find no entry go untracked; their chunk loses its trigger and completes
  *   through the sequential path once the producer kernel has ended and its data has arrived.
  * Entries are claimed by the producer. A triggered DMA delivers a tile only once the producer has
@@ -47,6 +48,8 @@ export interface TrackerOptions {
   tiles: number;
   chunks: readonly TrackedChunk[];
   onChunkComplete: (chunk: TrackedChunk, path: CompletionPath) => void;
+  /** A chunk lost its trigger (some tile found no entry). */
+  onFallback?: (chunk: TrackedChunk) => void;
 }
 
 const LOCAL = 1;
@@ -64,6 +67,10 @@ interface ChunkState {
   readonly need: number;
   /** Tiles whose data is not complete yet. */
   pending: number;
+  /** In-table tiles with local stores done, waiting for upstream data. */
+  waitingUp: number;
+  /** The upstream copy of this chunk lost its trigger: its data comes after the upstream kernel ends. */
+  feedDeferred: boolean;
   fallback: boolean;
   fired: boolean;
 }
@@ -82,7 +89,7 @@ export class Tracker {
   private readonly chunks: ChunkState[] = [];
   private readonly byId = new Map<number, ChunkState>();
   private used = 0;
-  /** In-table tiles whose local stores are done and whose upstream data is still expected. */
+  /** In-table tiles, local stores done, whose upstream data will come while we run: entries bound to free. */
   private waitingUpstream = 0;
   private producerDone = false;
   private breakNextStall = false;
@@ -99,7 +106,7 @@ export class Tracker {
       invariant(c.firstTile >= 0 && c.endTile <= o.tiles && c.endTile > c.firstTile, `tracker chunk ${c.id}: tiles [${c.firstTile}, ${c.endTile}) out of 0..${o.tiles}`);
       invariant(c.local || c.upstream, `tracker chunk ${c.id}: expects neither local stores nor upstream updates`);
       const need = (c.local ? LOCAL : 0) | (c.upstream ? UP : 0);
-      const st: ChunkState = { chunk: c, need, pending: c.endTile - c.firstTile, fallback: false, fired: false };
+      const st: ChunkState = { chunk: c, need, pending: c.endTile - c.firstTile, waitingUp: 0, feedDeferred: false, fallback: false, fired: false };
       for (let t = c.firstTile; t < c.endTile; t++) {
         invariant(this.chunkOf[t] === -1, `tracker: tile ${t} belongs to two chunks`);
         this.chunkOf[t] = this.chunks.length;
@@ -128,7 +135,7 @@ export class Tracker {
   claim(from: number, to: number): boolean {
     let need = 0;
     for (let t = from; t < to; t++) if (this.chunkOf[t]! >= 0 && this.state[t] === TileState.Untouched) need++;
-    if (need > 0 && this.used + need > this.o.capacity && this.o.overflow === 'stall' && this.waitingUpstream > 0 && !this.breakNextStall) {
+    if (need > 0 && this.used + need > this.o.capacity && this.o.overflow === 'stall' && this.waitingUpstream >= need && !this.breakNextStall) {
       this.producerStalled = true;
       return false;
     }
@@ -148,6 +155,17 @@ export class Tracker {
   claimed(from: number, to: number): boolean {
     for (let t = from; t < to; t++) if (this.chunkOf[t]! >= 0 && this.state[t] === TileState.Untouched) return false;
     return true;
+  }
+
+  /**
+   * The upstream GPU's copy of `chunkId` fell back: it is forwarded only after that GPU's kernel
+   * ends, so waiting for it could chain kernels end to end; its tiles no longer justify a stall.
+   */
+  feedDeferred(chunkId: number): void {
+    const c = this.byId.get(chunkId);
+    if (!c || c.feedDeferred) return;
+    c.feedDeferred = true;
+    this.waitingUpstream -= c.waitingUp;
   }
 
   /** Breaks a global wait: the producer's next refused claim falls back instead. */
@@ -200,6 +218,7 @@ export class Tracker {
     if (!c.fallback) {
       c.fallback = true;
       this.stats.fallbackChunks++;
+      this.o.onFallback?.(c.chunk);
     }
   }
 
@@ -216,10 +235,16 @@ export class Tracker {
         else this.untrack(t);
       }
       const inTable = this.state[t] === TileState.InTable;
-      if (inTable && side === UP && this.seen[t] === LOCAL) this.waitingUpstream--;
+      if (inTable && side === UP && this.seen[t] === LOCAL) {
+        c.waitingUp--;
+        if (!c.feedDeferred) this.waitingUpstream--;
+      }
       this.seen[t]! |= side;
       if ((this.seen[t]! & c.need) !== c.need) {
-        if (inTable && side === LOCAL) this.waitingUpstream++;
+        if (inTable && side === LOCAL) {
+          c.waitingUp++;
+          if (!c.feedDeferred) this.waitingUpstream++;
+        }
         continue;
       }
       if (inTable) {

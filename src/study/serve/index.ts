@@ -5,6 +5,7 @@ import { writeSvg } from '../../plot/render.js';
 import { parseServeConfig, resolveServe, runServe, searchGoodput, type ServeOutcome } from '../../sw/serving/serve.js';
 import { registerExperiment, type ExperimentContext } from '../registry.js';
 import { cuSplitFigure, goodputFigure, latencyFigure } from './figures.js';
+import { serveReport } from './report.js';
 
 /**
  * `kind: serve` — the concurrent prefill/decode serving study (issue 7, mission §1).
@@ -36,7 +37,7 @@ export const serveExperimentSchema = z
     workloads: z.array(z.string()).min(1),
     policies: z.array(policySchema).min(1),
     /** Sweep rates, as fractions of the best policy's unconstrained request throughput. */
-    rate_fractions: z.array(z.number().positive()).min(1).default([0.25, 0.5, 0.75, 1, 1.25]),
+    rate_fractions: z.array(z.number().positive()).min(1).default([0.25, 0.5, 0.75, 1, 1.25, 1.5]),
     requests: z.number().int().positive().default(400),
     seed: z.number().int().default(1),
     /** Bisection steps after the sweep brackets each policy's goodput. */
@@ -63,10 +64,26 @@ function rowOf(base: Row, s: Record<string, number | string>): Row {
 
 const round3 = (x: number) => Number(x.toPrecision(3));
 
+/**
+ * Unconstrained throughput of a burst run (every request queued at t = 0): requests and output
+ * tokens completed by the time 80% of the requests are done, over that time. Leaving out the last
+ * fifth keeps the drain (a handful of long requests finishing alone) from diluting what the system
+ * sustains while it is saturated.
+ */
+function unconstrained(out: ServeOutcome): { throughput_req_s: number; throughput_tok_s: number } {
+  const done = out.requests.filter((q) => q.status === 'completed').map((q) => ({ end: q.arrival_ms + q.e2e_ms, tokens: q.output_tokens }));
+  done.sort((a, b) => a.end - b.end);
+  const n = Math.max(1, Math.ceil(0.8 * done.length));
+  const head = done.slice(0, n);
+  const t = head[head.length - 1]?.end ?? NaN;
+  return { throughput_req_s: (1000 * n) / t, throughput_tok_s: (1000 * head.reduce((a, q) => a + q.tokens, 0)) / t };
+}
+
 export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentContext) {
   const rows: Row[] = [];
   const goodputRows: Row[] = [];
   const timeline: Row[] = [];
+  const sweeps = new Map<string, number[]>();
   const total = exp.models.length * exp.workloads.length * exp.policies.length * (1 + exp.rate_fractions.length + exp.goodput_probes);
   let done = 0;
   const tick = (label: string) => ctx.progress?.(Math.min(1, ++done / total), label);
@@ -77,11 +94,13 @@ export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentCo
       const burst = resolved.map(({ p, r }) => {
         const out = runServe({ ...r, config: { ...r.config, arrival: 'burst' } });
         tick(`${model} ${workload} ${p.name}: unconstrained`);
-        rows.push(rowOf({ model, workload, policy: p.name, policy_kind: p.policy, mode: 'unconstrained', rate_req_s: NaN }, out.summary));
-        return out;
+        const u = unconstrained(out);
+        rows.push(rowOf({ model, workload, policy: p.name, policy_kind: p.policy, mode: 'unconstrained', rate_req_s: NaN }, { ...out.summary, ...u }));
+        return u;
       });
-      const capacity = Math.max(...burst.map((b) => Number(b.summary.throughput_req_s)));
+      const capacity = Math.max(...burst.map((b) => b.throughput_req_s));
       const rates = exp.rate_fractions.map((f) => round3(f * capacity));
+      sweeps.set(`${model}|${workload}`, rates);
       for (const { p, r } of resolved) {
         const at = new Map<number, ServeOutcome>();
         const probe = (rate: number) => {
@@ -99,18 +118,19 @@ export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentCo
         const firstFail = attain.indexOf(false);
         const g =
           firstFail < 0
-            ? { goodput_req_s: rates[rates.length - 1]! }
+            ? searchGoodput(probe, { target: r.slo.targetShare, startRate: rates[rates.length - 1]!, maxProbes: exp.goodput_probes + 2, relTolerance: 0.05 })
             : firstFail === 0
               ? searchGoodput(probe, { target: r.slo.targetShare, startRate: rates[0]! / 2, maxProbes: exp.goodput_probes, relTolerance: 0.05 })
               : searchGoodput(probe, { target: r.slo.targetShare, startRate: rates[firstFail - 1]!, bracket: { lo: rates[firstFail - 1]!, hi: rates[firstFail]! }, maxProbes: exp.goodput_probes, relTolerance: 0.05 });
-        goodputRows.push({ model, workload, policy: p.name, goodput_req_s: g.goodput_req_s, lower_bound: firstFail < 0, target_share: r.slo.targetShare, itl_slo_ms: r.slo.itlMs });
+        const maxProbed = Math.max(...at.keys());
+        goodputRows.push({ model, workload, policy: p.name, goodput_req_s: g.goodput_req_s, lower_bound: g.goodput_req_s >= maxProbed, target_share: r.slo.targetShare, itl_slo_ms: r.slo.itlMs });
         // The rapid run nearest saturation shows the ARM at work.
         const tl = at.get(rates[Math.min(rates.length - 1, Math.max(0, exp.rate_fractions.findIndex((f) => f >= 1)))]!)?.timeline;
         if (p.policy === 'rapid' && tl) for (const t of tl) timeline.push({ model, workload, ...t });
       }
     }
   }
-  const comparison = compare(exp, rows, goodputRows);
+  const comparison = compare(exp, rows, goodputRows, sweeps);
   const files: string[] = [];
   if (ctx.outDir) {
     const write = (name: string, text: string) => {
@@ -119,6 +139,10 @@ export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentCo
     };
     write('goodput.csv', toCsv(goodputRows));
     write('comparison.csv', toCsv(comparison.rows));
+    write(
+      'report.md',
+      serveReport({ models: exp.models, workloads: exp.workloads, policies: exp.policies.map((p) => p.name), compare: exp.compare, baselines: exp.baselines, rows, goodput: goodputRows, comparison: comparison.rows, summary: comparison.summary }),
+    );
     if (timeline.length) write('cu_split.csv', toCsv(timeline));
     if (exp.figures) {
       const svg = async (name: string, spec: Parameters<typeof writeSvg>[1]) => {
@@ -135,7 +159,7 @@ export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentCo
 }
 
 /** Ratios of the compared policy against each baseline, per model x workload, and their averages. */
-function compare(exp: ServeExperiment, rows: Row[], goodput: Row[]) {
+function compare(exp: ServeExperiment, rows: Row[], goodput: Row[], sweeps: Map<string, number[]>) {
   const out: Row[] = [];
   const find = (model: string, workload: string, policy: string, mode: string) => rows.filter((r) => r.model === model && r.workload === workload && r.policy === policy && r.mode === mode);
   const gp = (model: string, workload: string, policy: string) => Number(goodput.find((g) => g.model === model && g.workload === workload && g.policy === policy)?.goodput_req_s ?? NaN);
@@ -145,8 +169,8 @@ function compare(exp: ServeExperiment, rows: Row[], goodput: Row[]) {
       for (const b of exp.baselines) {
         const theirs = find(model, workload, b, 'unconstrained')[0];
         if (!mine || !theirs) continue;
-        // p95 ITL compared at the sweep's middle rate (both policies below saturation there).
-        const rates = find(model, workload, exp.compare, 'rate').map((r) => Number(r.rate_req_s)).sort((x, y) => x - y);
+        // Latencies compared at the sweep's middle rate (the same rate for both policies).
+        const rates = sweeps.get(`${model}|${workload}`) ?? [];
         const mid = rates[Math.floor((rates.length - 1) / 2)];
         const myMid = find(model, workload, exp.compare, 'rate').find((r) => r.rate_req_s === mid);
         const theirMid = find(model, workload, b, 'rate').find((r) => r.rate_req_s === mid);
@@ -155,7 +179,7 @@ function compare(exp: ServeExperiment, rows: Row[], goodput: Row[]) {
           workload,
           policy: exp.compare,
           baseline: b,
-          throughput_ratio: Number(mine.throughput_tok_s) / Number(theirs.throughput_tok_s),
+          throughput_ratio: Number(mine.throughput_req_s) / Number(theirs.throughput_req_s),
           goodput_ratio: gp(model, workload, exp.compare) / gp(model, workload, b),
           ttft_p95_ratio_at_mid_rate: Number(theirMid?.ttft_p95_ms) / Number(myMid?.ttft_p95_ms),
           itl_p95_ms_policy: Number(myMid?.itl_p95_ms),

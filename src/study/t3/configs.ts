@@ -51,6 +51,10 @@ export interface ConfigResult {
   /** Plain writes plus near-memory updates (each updated byte counted once). */
   dram_write_bytes: number;
   dram_update_bytes: number;
+  /** The producer GEMM's DRAM reads over the group (the rest of dram_read_bytes is collective traffic). */
+  gemm_read_bytes: number;
+  /** DRAM reads of the reduce-scatter alone (fused or not), over the group. */
+  rs_read_bytes: number;
   link_bytes: number;
   tracker_max_entries?: number;
   tracker_fallback_chunks?: number;
@@ -86,26 +90,26 @@ function runPlainProducers(system: System, memory: MemorySystem, p: ProducerGemm
   let left = system.gpus.length;
   const piecesDone = new Array<number>(pieces).fill(0);
   system.gpus.forEach((_, g) => {
-    const segments: Segment[] = Array.from({ length: pieces }, (_, i) => ({
+    const stages: Segment[][] = Array.from({ length: pieces }, (_, i) => [{
       from: Math.floor((i * p.tiles) / pieces),
       to: Math.floor(((i + 1) * p.tiles) / pieces),
       output: { kind: 'write' },
       onDone: () => {
         if (++piecesDone[i]! === system.gpus.length) opts.onPiece?.(i);
       },
-    }));
+    }]);
     runProducer({
       system,
       gpu: g,
       kernel: p.kernel,
       tiles: p.tiles,
       cuSet: opts.cuSet,
-      segments,
+      stages,
       batchesPerSegment: 1,
       priority: memory.controllers[g]!.arbiter.computePriority,
       controller: memory.controllers[g],
       latency,
-      firstStageSegments: 1,
+      firstStages: 1,
       onComplete: () => {
         if (--left === 0) onAllDone();
       },
@@ -113,12 +117,23 @@ function runPlainProducers(system: System, memory: MemorySystem, p: ProducerGemm
   });
 }
 
+/** Every requested configuration of one sub-layer; the sequential run is shared (ideal-overlap). */
+export function runSublayer(hw: HardwareConfig, shape: GemmShape, tp: number, configurations: readonly Configuration[], o: RunOptions = {}): ConfigResult[] {
+  let seq: ConfigResult | undefined;
+  const sequential = () => (seq ??= runConfiguration(hw, shape, tp, 'sequential', o));
+  return configurations.map((c) => (c === 'sequential' ? sequential() : c === 'ideal-overlap' ? idealOverlap(sequential()) : runConfiguration(hw, shape, tp, c, o)));
+}
+
+/** Overlap with no contention: the GEMM and the RS each as if alone, then the AG. */
+function idealOverlap(seq: ConfigResult): ConfigResult {
+  const rsUs = seq.rs_end_us - seq.gemm_us;
+  return { ...seq, configuration: 'ideal-overlap', time_us: Math.max(seq.gemm_us, rsUs) + seq.ag_us, rs_end_us: Math.max(seq.gemm_us, rsUs), timeline: undefined };
+}
+
 export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: number, configuration: Configuration, o: RunOptions = {}): ConfigResult {
   if (configuration === 'ideal-overlap') {
-    // Overlap with no contention: the GEMM and the RS each as if alone, then the AG.
     const seq = runConfiguration(hw, shape, tp, 'sequential', o);
-    const rsNs = seq.rs_end_us - seq.gemm_us;
-    return { ...seq, configuration, time_us: Math.max(seq.gemm_us, rsNs) + seq.ag_us, rs_end_us: Math.max(seq.gemm_us, rsNs), timeline: undefined };
+    return idealOverlap(seq);
   }
   const system = new System(hw, tp, { hbmTimeline: o.timeline });
   const sim = system.sim;
@@ -138,10 +153,13 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
   const latency = latencyTolerance(hw, p, shape, producerCus?.count ?? hw.compute.cus);
   const phases: Phases = { gemmEndNs: 0, rsEndNs: 0, agEndNs: 0 };
 
-  const allGather = () =>
+  let readsBeforeAg = 0;
+  const allGather = () => {
+    readsBeforeAg = dramTotals(system).dram_read_bytes;
     startCollective(system, { kind: 'all-gather', bytes: outBytes, ranks, algo: 'ring', engine: 'cu', name: 'ag' }, (out) => {
       phases.agEndNs = out.endNs;
     });
+  };
   const reduceScatter = (engine: 'cu' | 'dma') =>
     startCollective(system, { kind: 'reduce-scatter', bytes: outBytes, ranks, algo: 'ring', engine, name: 'rs' }, (out) => {
       phases.rsEndNs = out.endNs;
@@ -220,6 +238,8 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
     rs_end_us: phases.rsEndNs / 1000,
     ag_us: (phases.agEndNs - phases.rsEndNs) / 1000,
     ...dramTotals(system),
+    gemm_read_bytes: p.kernel.hbmReadBytes * tp,
+    rs_read_bytes: Math.max(0, (tp === 1 ? 0 : readsBeforeAg) - p.kernel.hbmReadBytes * tp),
     link_bytes: ic.linkBytes(),
     ...phases.extra,
   };

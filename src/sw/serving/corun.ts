@@ -1,7 +1,7 @@
 import { makeResource, type Resource } from '../../core/flow-network.js';
 import type { HardwareConfig } from '../../hw/config/schema.js';
 import type { CuSet } from '../../hw/gpu/cu-mask.js';
-import type { Gpu } from '../../hw/gpu/gpu.js';
+import { Stream } from '../../hw/gpu/gpu.js';
 import { System } from '../../hw/system.js';
 import type { IterationCostModel, LaneStep } from './cost-model.js';
 
@@ -51,7 +51,8 @@ export function coarse(n: number): number {
 interface LaneRun {
   name: string;
   steps: LaneStep[];
-  cus: CuSet;
+  /** The CU-masked stream the lane's kernels are issued on. */
+  stream: Stream;
   next: number;
   layersDone: number;
   doneAtNs: number;
@@ -63,8 +64,8 @@ export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; 
   const ic = hw.interconnect;
   const links = system.sim.addResource(makeResource('gpu0.links', ic.link_gbps * ic.links_per_gpu));
   const lanes: LaneRun[] = [
-    { name: 'prefill', steps: prefill.steps, cus: prefill.cus, next: 0, layersDone: 0, doneAtNs: -1 },
-    { name: 'decode', steps: decode.steps, cus: decode.cus, next: 0, layersDone: 0, doneAtNs: -1 },
+    { name: 'prefill', steps: prefill.steps, stream: new Stream(gpu, 'prefill', prefill.cus), next: 0, layersDone: 0, doneAtNs: -1 },
+    { name: 'decode', steps: decode.steps, stream: new Stream(gpu, 'decode', decode.cus), next: 0, layersDone: 0, doneAtNs: -1 },
   ];
   const overlap = overlaps(prefill.cus, decode.cus);
   const allDone = () => lanes.every((l) => l.layersDone >= LAYERS);
@@ -80,7 +81,7 @@ export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; 
       }
       issue(lane);
     };
-    runStep(system.sim, gpu, links, lane, step, overlap, onDone);
+    runStep(system.sim, links, lane, step, overlap, onDone);
   };
   for (const l of lanes) issue(l);
   system.sim.run();
@@ -101,10 +102,10 @@ function overlaps(a: CuSet, b: CuSet): boolean {
   return false;
 }
 
-function runStep(sim: System['sim'], gpu: Gpu, links: Resource, lane: LaneRun, step: LaneStep, overlap: boolean, onDone: () => void): void {
+function runStep(sim: System['sim'], links: Resource, lane: LaneRun, step: LaneStep, overlap: boolean, onDone: () => void): void {
   if (step.kind === 'kernel') {
-    const weight = overlap ? 1 / Math.max(1, step.cost.workgroups) : step.isolatedNs > 0 ? 1 / step.isolatedNs : 1;
-    gpu.launch(step.cost, { cuSet: lane.cus, stream: lane.name, weight, onComplete: () => onDone() });
+    // Disjoint masks: Gpu.launch's default weight (the kernel's stand-alone rate). Overlapping: equal workgroup dispatch.
+    lane.stream.enqueue(step.cost, { weight: overlap ? 1 / Math.max(1, step.cost.workgroups) : undefined, onComplete: () => onDone() });
     return;
   }
   if (step.linkBytes <= 0 || step.ns <= 0) {

@@ -1,0 +1,61 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { expectOneLineError, silica, silicaJson } from '../helpers/cli.js';
+
+const common = ['serve', '--model', 'llama3.1-70b', '--hw', 'mi300x', '--gpus', '8', '--tp', '8', '--rate', '2', '--requests', '40', '--seed', '1'];
+const base = [...common, '--workload', 'lmsys'];
+
+describe('silica serve', () => {
+  it('prints the headline figures as JSON', () => {
+    const r = silicaJson<Record<string, number>>([...base, '--policy', 'rapid']);
+    for (const k of ['throughput_tok_s', 'ttft_p50_ms', 'ttft_p95_ms', 'tpot_p50_ms', 'tpot_p95_ms', 'slo_attainment', 'requests_completed', 'itl_p99_ms', 'memo_hit_rate', 'cu_util', 'hbm_util', 'kv_util']) {
+      expect(r[k], k).toBeTypeOf('number');
+    }
+    expect(r.requests_completed).toBe(40);
+  });
+
+  it('--out writes per-request CSV, a Chrome trace and the resolved config, byte-identical for the same seed', () => {
+    const dirs = [mkdtempSync(join(tmpdir(), 'silica-serve-a-')), mkdtempSync(join(tmpdir(), 'silica-serve-b-'))];
+    for (const d of dirs) expect(silica([...base, '--policy', 'rapid', '--json', '--out', d]).code).toBe(0);
+    for (const f of ['requests.csv', 'trace.json', 'summary.json', 'config.resolved.yaml', 'arm_timeline.csv']) {
+      expect(existsSync(join(dirs[0]!, f)), f).toBe(true);
+      expect(readFileSync(join(dirs[1]!, f), 'utf8'), f).toBe(readFileSync(join(dirs[0]!, f), 'utf8'));
+    }
+    expect(readFileSync(join(dirs[0]!, 'requests.csv'), 'utf8').trim().split('\n')).toHaveLength(41);
+    const trace = JSON.parse(readFileSync(join(dirs[0]!, 'trace.json'), 'utf8')) as { traceEvents: Array<Record<string, unknown>> };
+    const spans = trace.traceEvents.filter((e) => e.ph === 'X');
+    expect(spans.length).toBeGreaterThan(100);
+    expect(new Set(spans.map((e) => e.pid))).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7]));
+    expect(new Set(spans.map((e) => e.tid))).toEqual(new Set([1, 2]));
+    for (const e of spans.slice(0, 50)) {
+      expect(e.ts).toBeTypeOf('number');
+      expect(e.dur as number).toBeGreaterThan(0);
+    }
+  });
+
+  it('runs an offline batch and reports per-token latency', () => {
+    const r = silicaJson<Record<string, number>>(['serve', '--model', 'llama2-7b', '--hw', 'a100-sxm', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--batch', '1', '--input-len', '5', '--output-len', '100']);
+    expect(r.per_token_latency_ms).toBeGreaterThan(8);
+    expect(r.per_token_latency_ms).toBeLessThan(11);
+  });
+
+  it('--goodput searches the rate', () => {
+    const r = silicaJson<{ goodput_req_s: number; probes: Array<{ rate_req_s: number; slo_attainment: number }> }>([
+      'serve', '--model', 'mixtral-8x7b', '--policy', 'hybrid', '--chunk', '512', '--workload', 'lmsys', '--requests', '40', '--rate', '4', '--goodput',
+    ]);
+    expect(r.goodput_req_s).toBeGreaterThan(0);
+    expect(r.probes.length).toBeGreaterThan(2);
+    const passing = r.probes.filter((p) => p.slo_attainment >= 0.9).map((p) => p.rate_req_s);
+    expect(Math.max(...passing)).toBe(r.goodput_req_s);
+  });
+
+  it('fails with one line on bad input', () => {
+    expectOneLineError(silica([...base, '--policy', 'nope']), /--policy: unknown policy "nope"/);
+    expectOneLineError(silica([...base, '--batch', '4']), /batch, input_len and output_len/);
+    expectOneLineError(silica([...base, '--policy', 'hybrid', '--prefill-gpus', '4']), /unknown fields \(prefill_gpus\)/);
+    expectOneLineError(silica([...base, '--trace', 'missing.csv']), /missing\.csv: cannot read/);
+    expectOneLineError(silica([...common, '--workload', 'nope']), /--workload: unknown workload/);
+  });
+});
