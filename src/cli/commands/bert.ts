@@ -5,7 +5,7 @@ import { HardwareCoster } from '../../study/bert/coster.js';
 import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
 import { bertPointSchema, precisionLabel } from '../../study/bert/point.js';
-import { gemmRows } from '../../study/bert/tables.js';
+import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
 import { printJson, withHwOptions, type HwArgs } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
 
@@ -79,14 +79,7 @@ export const bertCommand: CommandModule = {
       samples_per_iteration: r.samplesPerIteration,
       samples_per_s: r.samplesPerSecond,
       ...(steps ? { steps, time_to_train_s: (steps * r.iterationNs) / 1e9 } : {}),
-      memory_bound_share: r.memoryBoundNs / r.iterationNs,
-      compute_us: r.computeNs / 1e3,
-      comm_busy_us: r.commBusyNs / 1e3,
-      comm_exposed_us: r.commExposedNs / 1e3,
-      flops: r.flops,
-      matmul_flops: r.matmulFlops,
-      dram_bytes: r.bytes,
-      achieved_tflops: r.matmulFlops / r.iterationNs / 1e3,
+      ...iterationFigures(r),
       category_share: categories,
       breakdown,
       ...(a.gemms ? { gemms: gemmRows(r) } : {}),

@@ -15,7 +15,13 @@ export function resultRow(study: string, r: IterationResult, steps: number, gpus
     time_to_train_h: (steps * r.iterationNs) / 3.6e12,
   };
   for (const c of OP_CATEGORIES) row[`${c}_share`] = categoryShare(r, c);
-  Object.assign(row, {
+  Object.assign(row, iterationFigures(r));
+  return row;
+}
+
+/** The iteration's aggregate figures, shared by results.csv and `silica bert --json`. */
+export function iterationFigures(r: IterationResult) {
+  return {
     memory_bound_share: r.memoryBoundNs / r.iterationNs,
     compute_us: r.computeNs / 1e3,
     comm_busy_us: r.commBusyNs / 1e3,
@@ -24,8 +30,7 @@ export function resultRow(study: string, r: IterationResult, steps: number, gpus
     matmul_flops: r.matmulFlops,
     dram_bytes: r.bytes,
     achieved_tflops: r.matmulFlops / r.iterationNs / 1e3,
-  });
-  return row;
+  };
 }
 
 /** breakdown.csv: one row per configuration x category x pass. */

@@ -39,6 +39,20 @@ export function rejectIfUnservable(ctx: PolicyContext, rep: Replica, req: Req): 
   return true;
 }
 
+/**
+ * Admits an arriving request to the least-loaded replica (rejecting it if no replica of this shape
+ * could ever serve it) and wakes that replica's scheduler.
+ */
+export function arriveLeastLoaded(ctx: PolicyContext, reps: readonly Replica[], runners: ReadonlyArray<{ kick(): void }>, req: Req): void {
+  let best = 0;
+  for (let i = 1; i < reps.length; i++) if (reps[i]!.load < reps[best]!.load) best = i;
+  const rep = reps[best]!;
+  if (rejectIfUnservable(ctx, rep, req)) return;
+  req.replica = rep.id;
+  rep.waiting.push(req);
+  runners[best]!.kick();
+}
+
 /** Evicts a decoding request; returns the host-link time (ns) a swap-out costs. */
 export function preempt(ctx: PolicyContext, rep: Replica, victim: Req, nowNs: number): number {
   const i = rep.decoding.indexOf(victim);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { admitHead, emptyBatch, rejectIfUnservable, reserveDecodeSlots, SingleStreamRunner, swapIn, type Batch } from '../batching.js';
+import { admitHead, emptyBatch, arriveLeastLoaded, reserveDecodeSlots, SingleStreamRunner, swapIn, type Batch } from '../batching.js';
 import { registerPolicy, type PolicyContext, type ServingPolicy } from '../policy.js';
 import { Replica, sizeReplica } from '../replica.js';
 import type { Req } from '../request-state.js';
@@ -61,13 +61,7 @@ export class ReplicaPool implements ServingPolicy {
   }
 
   arrive(req: Req): void {
-    let best = 0;
-    for (let i = 1; i < this.reps.length; i++) if (this.reps[i]!.load < this.reps[best]!.load) best = i;
-    const rep = this.reps[best]!;
-    if (rejectIfUnservable(this.ctx, rep, req)) return;
-    req.replica = rep.id;
-    rep.waiting.push(req);
-    this.runners[best]!.kick();
+    arriveLeastLoaded(this.ctx, this.reps, this.runners, req);
   }
 
   replicas(): readonly Replica[] {

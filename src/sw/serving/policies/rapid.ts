@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { armFor, type AdaptiveResourceManager, type CuSplit } from '../arm.js';
-import { admitHead, applyIteration, batchLabel, decodeContextSum, emptyBatch, pieces, rejectIfUnservable, reserveDecodeSlots, swapIn, type Batch } from '../batching.js';
+import { admitHead, applyIteration, batchLabel, decodeContextSum, emptyBatch, pieces, arriveLeastLoaded, reserveDecodeSlots, swapIn, type Batch } from '../batching.js';
 import { corunMemoFor, type CorunMemo } from '../corun.js';
 import type { IterationCostModel } from '../cost-model.js';
 import { Lane } from '../lane.js';
@@ -270,13 +270,7 @@ class RapidPolicy implements ServingPolicy {
   }
 
   arrive(req: Req): void {
-    let best = 0;
-    for (let i = 1; i < this.reps.length; i++) if (this.reps[i]!.load < this.reps[best]!.load) best = i;
-    const rep = this.reps[best]!;
-    if (rejectIfUnservable(this.ctx, rep, req)) return;
-    req.replica = rep.id;
-    rep.waiting.push(req);
-    this.runners[best]!.kick();
+    arriveLeastLoaded(this.ctx, this.reps, this.runners, req);
   }
 
   replicas(): readonly Replica[] {
