@@ -2,7 +2,7 @@ import { SilicaError } from '../core/errors.js';
 import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout, type CuLayout } from '../hw/gpu/cu-layout.js';
 import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
-import { cuBytesPerNs, timeKernel } from '../hw/gpu/kernel-timing.js';
+import { cuBytesPerNs, isolatedKernelNs } from '../hw/gpu/kernel-timing.js';
 import type { KernelCost, OpCategory } from './types.js';
 
 export interface GemmShape {
@@ -65,7 +65,7 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
   for (const [tm, tn] of hw.compute.gemm_tiles) {
     for (const splitK of SPLIT_K_FACTORS) {
       const cost = gemmWithTile(hw, shape, batch, tm, tn, splitK, cuCount);
-      const estNs = timeKernel(hw, layout, cuSet, cost).isolatedNs;
+      const estNs = isolatedKernelNs(hw, layout, cuSet, cost);
       if (!best || estNs < best.estNs * (1 - 1e-9)) best = { cost, estNs };
     }
   }

@@ -18,7 +18,22 @@ export interface CuLayout {
   readonly cusInGroup: Uint16Array;
 }
 
+/**
+ * Layouts are pure functions of the (frozen) compute config and are asked for on every kernel a
+ * sweep simulates: build each once.
+ */
+const layoutCache = new WeakMap<ComputeConfig, CuLayout>();
+
 export function makeCuLayout(compute: ComputeConfig): CuLayout {
+  let layout = layoutCache.get(compute);
+  if (!layout) {
+    layout = buildCuLayout(compute);
+    layoutCache.set(compute, layout);
+  }
+  return layout;
+}
+
+function buildCuLayout(compute: ComputeConfig): CuLayout {
   const { cus, cu_groups: groups, shader_engines_per_group: ses } = compute;
   const groupOfCu = new Uint16Array(cus);
   const shaderEngineOfCu = new Uint16Array(cus);

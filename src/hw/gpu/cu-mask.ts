@@ -14,8 +14,11 @@ export interface CuSet {
   readonly key: string;
 }
 
+/** First-n CU sets per layout (n = cus is the full set): immutable, so shared. */
+const firstNCache = new WeakMap<CuLayout, Map<number, CuSet>>();
+
 export function fullCuSet(layout: CuLayout): CuSet {
-  return cuSetFromBits(layout, new Uint8Array(layout.cus).fill(1));
+  return firstNCus(layout, layout.cus);
 }
 
 /** The first n logical CUs (bits 0..n-1), i.e. what `--cus N` means. */
@@ -23,9 +26,15 @@ export function firstNCus(layout: CuLayout, n: number): CuSet {
   if (!Number.isInteger(n) || n < 1 || n > layout.cus) {
     throw new SilicaError(`--cus: expected a whole number from 1 to ${layout.cus}, got ${n}`);
   }
-  const bits = new Uint8Array(layout.cus);
-  bits.fill(1, 0, n);
-  return cuSetFromBits(layout, bits);
+  let byN = firstNCache.get(layout);
+  if (!byN) firstNCache.set(layout, (byN = new Map()));
+  let set = byN.get(n);
+  if (!set) {
+    const bits = new Uint8Array(layout.cus);
+    bits.fill(1, 0, n);
+    byN.set(n, (set = cuSetFromBits(layout, bits)));
+  }
+  return set;
 }
 
 /** CUs [from, from+n) in logical order; used to carve disjoint partitions. */

@@ -22,6 +22,25 @@ export interface Placement {
   busyCus: number;
 }
 
+/**
+ * The critical path in workgroups (what `placeWorkgroups(...).maxPerCu` returns) without building
+ * the per-group arrays: GEMM tile search calls this for every candidate, and allocation there
+ * turns into GC time that a parallel sweep pays on both cores.
+ */
+export function maxWorkgroupsPerCu(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): number {
+  if (compute.dispatch !== 'round-robin-groups' || layout.groups <= 1 || set.count === 0) return placeWorkgroups(workgroups, set, layout, compute).maxPerCu;
+  const base = Math.floor(workgroups / layout.groups);
+  const extra = workgroups % layout.groups;
+  let maxPerCu = 0;
+  for (let g = 0; g < layout.groups; g++) {
+    const n = base + (g < extra ? 1 : 0);
+    if (n === 0) continue;
+    if (set.perGroup[g] === 0) return placeWorkgroups(workgroups, set, layout, compute).maxPerCu; // throws the starvation error
+    maxPerCu = Math.max(maxPerCu, Math.ceil(n / set.perGroup[g]!));
+  }
+  return maxPerCu;
+}
+
 export function placeWorkgroups(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): Placement {
   const perGroup = new Float64Array(layout.groups);
   if (set.count === 0) throw new SilicaError('CU mask: no CU enabled');

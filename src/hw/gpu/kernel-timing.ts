@@ -3,7 +3,7 @@ import type { KernelCost } from '../../kernels/types.js';
 import type { Dtype, HardwareConfig } from '../config/schema.js';
 import type { CuLayout } from './cu-layout.js';
 import type { CuSet } from './cu-mask.js';
-import { placeWorkgroups } from './dispatcher.js';
+import { maxWorkgroupsPerCu, placeWorkgroups } from './dispatcher.js';
 
 /**
  * Pure timing of one kernel on a CU set in isolation, the inputs the executor turns into a flow.
@@ -78,7 +78,27 @@ export function kernelHbmBytes(hw: HardwareConfig, k: KernelCost): number {
   return k.hbmReadBytes + k.hbmWriteBytes + (k.nmcUpdateBytes ?? 0) * hw.memory.nmc.update_cost_factor;
 }
 
+/** `timeKernel(...).isolatedNs` without allocating (the GEMM tile search's inner loop). */
+export function isolatedKernelNs(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): number {
+  const { wgNs, hbmBytes, fixedNs } = workgroupTiming(hw, k);
+  const criticalNs = k.workgroups > 0 ? maxWorkgroupsPerCu(k.workgroups, set, layout, hw.compute) * wgNs : 0;
+  return fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
+}
+
 export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): KernelTiming {
+  const { wgNs, hbmBytes, fixedNs } = workgroupTiming(hw, k);
+  if (k.workgroups <= 0) {
+    return { wgNs: 0, criticalNs: 0, cuNsPerGroup: new Float64Array(layout.groups), hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw) };
+  }
+  const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
+  const criticalNs = placement.maxPerCu * wgNs;
+  const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
+  const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
+  return { wgNs, criticalNs, cuNsPerGroup, hbmBytes, fixedNs, isolatedNs };
+}
+
+/** One workgroup's time on an idle CU, the kernel's DRAM bytes and its fixed latency. */
+function workgroupTiming(hw: HardwareConfig, k: KernelCost): { wgNs: number; hbmBytes: number; fixedNs: number } {
   const w = k.perWorkgroup;
   // The whole kernel runs at one clock: the power-limited one if it keeps the matrix pipes busy.
   const ghz = w.matrixFlops > 0 && hasMatrixRate(hw, k.dtype) ? clockGhz(hw) : vectorClockGhz(hw);
@@ -92,12 +112,5 @@ export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: 
   const wgNs = Math.max(computeNs + sfuNs, moveNs) + (w.exposedNs ?? 0);
   const hbmBytes = kernelHbmBytes(hw, k);
   const fixedNs = hw.compute.kernel_launch_ns + (hbmBytes > 0 ? hw.memory.hbm.latency_ns : 0);
-  if (k.workgroups <= 0) {
-    return { wgNs: 0, criticalNs: 0, cuNsPerGroup: new Float64Array(layout.groups), hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw) };
-  }
-  const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
-  const criticalNs = placement.maxPerCu * wgNs;
-  const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
-  const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
-  return { wgNs, criticalNs, cuNsPerGroup, hbmBytes, fixedNs, isolatedNs };
+  return { wgNs, hbmBytes, fixedNs };
 }
