@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path';
-import { toCsv, writeFileAtomic } from '../../core/io.js';
-import { writeSvg } from '../../plot/render.js';
+import { studyOutputs } from '../outputs.js';
+import { toCsv } from '../../core/io.js';
 import { registerExperiment } from '../registry.js';
 import { breakdownFigure, communicationFigure, memoryBoundFigure, optimizerFigure, rooflineFigure } from './figures.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from './findings.js';
@@ -53,10 +53,7 @@ export async function runBertExperiment(config: BertExperiment, ctx: { outDir?: 
 
   const files: string[] = [];
   if (ctx.outDir) {
-    const write = (name: string, text: string) => {
-      writeFileAtomic(join(ctx.outDir!, name), text);
-      files.push(name);
-    };
+    const { write, svg } = studyOutputs(ctx.outDir, files);
     write('breakdown.csv', toCsv(breakdown));
     write('gemms.csv', toCsv([...gemms.values()]));
     const studyOf = (axis: string) => {
@@ -65,10 +62,6 @@ export async function runBertExperiment(config: BertExperiment, ctx: { outDir?: 
     };
     write('report.md', bertReport(all.includes(baseline) ? all : [baseline, ...all], baseline, exp.steps, studyOf));
     if (exp.figures) {
-      const svg = async (name: string, spec: Parameters<typeof writeSvg>[1]) => {
-        await writeSvg(join(ctx.outDir!, name), spec);
-        files.push(name);
-      };
       const varying = (axis: string) => exp.studies.find((s) => axis in s.vary);
       const rowsOf = (axis: string) => rows.filter((r) => r.study === varying(axis)?.name);
       const precisionStudy = varying('precision');

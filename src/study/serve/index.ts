@@ -1,7 +1,6 @@
-import { join } from 'node:path';
+import { studyOutputs } from '../outputs.js';
 import { z } from 'zod';
-import { toCsv, writeFileAtomic } from '../../core/io.js';
-import { writeSvg } from '../../plot/render.js';
+import { toCsv } from '../../core/io.js';
 import { parseServeConfig, resolveServe, runServe, searchGoodput, type ServeOutcome } from '../../sw/serving/serve.js';
 import { registerExperiment, type ExperimentContext } from '../registry.js';
 import { cuSplitFigure, goodputFigure, latencyFigure } from './figures.js';
@@ -133,10 +132,7 @@ export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentCo
   const comparison = compare(exp, rows, goodputRows, sweeps);
   const files: string[] = [];
   if (ctx.outDir) {
-    const write = (name: string, text: string) => {
-      writeFileAtomic(join(ctx.outDir!, name), text);
-      files.push(name);
-    };
+    const { write, svg } = studyOutputs(ctx.outDir, files);
     write('goodput.csv', toCsv(goodputRows));
     write('comparison.csv', toCsv(comparison.rows));
     write(
@@ -145,10 +141,6 @@ export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentCo
     );
     if (timeline.length) write('cu_split.csv', toCsv(timeline));
     if (exp.figures) {
-      const svg = async (name: string, spec: Parameters<typeof writeSvg>[1]) => {
-        await writeSvg(join(ctx.outDir!, name), spec);
-        files.push(name);
-      };
       await svg('latency_ttft.svg', latencyFigure(rows, 'ttft', 'TTFT p50 (solid) / p95 (dashed) vs request rate'));
       await svg('latency_itl.svg', latencyFigure(rows, 'itl', 'ITL p50 (solid) / p95 (dashed) vs request rate'));
       await svg('goodput.svg', goodputFigure(goodputRows, `Goodput: highest rate with >= ${goodputRows[0]?.target_share ?? 0.9} of requests meeting TTFT and ITL SLOs`));

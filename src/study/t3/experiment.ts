@@ -1,10 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { studyOutputs } from '../outputs.js';
 import { z } from 'zod';
 import { SilicaError } from '../../core/errors.js';
-import { toCsv, writeFileAtomic } from '../../core/io.js';
+import { toCsv } from '../../core/io.js';
 import { dtypeSchema, type HardwareConfig } from '../../hw/config/schema.js';
-import { writeSvg } from '../../plot/render.js';
 import { runTasks } from '../../sweep/pool.js';
 import type { PointTask } from '../../sweep/point-task.js';
 import { kernelsHardware } from '../kernels.js';
@@ -300,10 +299,7 @@ export async function runT3Experiment(config: T3Experiment, ctx: ExperimentConte
 
   const files: string[] = [];
   if (ctx.outDir) {
-    const write = (name: string, text: string) => {
-      writeFileAtomic(join(ctx.outDir!, name), text);
-      files.push(name);
-    };
+    const { write, svg } = studyOutputs(ctx.outDir, files);
     write('data_movement.csv', toCsv(dataMovementRows(rows)));
     if (timeline.length) write('dram_timeline.csv', toCsv(timeline));
     if (projection.length) write('projection.csv', toCsv(projection));
@@ -312,10 +308,6 @@ export async function runT3Experiment(config: T3Experiment, ctx: ExperimentConte
       write('sensitivity_summary.csv', toCsv(sensSummary));
     }
     if (config.figures) {
-      const svg = async (name: string, spec: Parameters<typeof writeSvg>[1]) => {
-        await writeSvg(join(ctx.outDir!, name), spec);
-        files.push(name);
-      };
       await svg('speedup.svg', speedupFigure(rows));
       await svg('data_movement.svg', dataMovementFigure(rows));
       if (timeline.length) {
