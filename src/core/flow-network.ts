@@ -94,34 +94,26 @@ export function solveRates(flows: readonly FlowState[], resources: readonly Reso
   }
   // Flattened demands: flow f's demands are [start[f], start[f + 1]).
   const F = flows.length;
-  const start = new Int32Array(F + 1);
   let D = 0;
+  for (let f = 0; f < F; f++) D += flows[f]!.demands.length;
+  const R0 = list.length;
+  // Every resource a flow touches is numbered below; at most R0 + D of them.
+  const scratch = scratchFor(F, D, R0 + D);
+  const { start, dRes, dPer } = scratch;
+  D = 0;
   for (let f = 0; f < F; f++) {
     start[f] = D;
-    D += flows[f]!.demands.length;
-  }
-  start[F] = D;
-  const dRes = new Int32Array(D);
-  const dPer = new Float64Array(D);
-  for (let f = 0; f < F; f++) {
     const ds = flows[f]!.demands;
-    for (let j = 0; j < ds.length; j++) {
-      dRes[start[f]! + j] = idOf(ds[j]!.resource);
-      dPer[start[f]! + j] = ds[j]!.perUnit;
+    for (let j = 0; j < ds.length; j++, D++) {
+      dRes[D] = idOf(ds[j]!.resource);
+      dPer[D] = ds[j]!.perUnit;
     }
     flows[f]!.rate = 0;
   }
+  start[F] = D;
   const R = list.length;
-  const remaining = new Float64Array(R);
+  const remaining = scratch.remaining;
   for (let i = 0; i < R; i++) remaining[i] = list[i]!.capacity;
-  const scratch: SolveScratch = {
-    capLeft: new Float64Array(R),
-    load: new Float64Array(R),
-    touched: new Uint8Array(R),
-    loaded: new Int32Array(R),
-    saturated: new Uint8Array(R),
-    seenInClass: new Uint8Array(R),
-  };
 
   const priorities = [...new Set(flows.map((f) => f.priority))].sort((a, b) => b - a);
   const classIdx: number[] = [];
@@ -130,7 +122,7 @@ export function solveRates(flows: readonly FlowState[], resources: readonly Reso
     for (let f = 0; f < F; f++) if (flows[f]!.priority === priority) classIdx.push(f);
     // Capacity this class may use on each resource: what higher classes left, possibly capped.
     const { capLeft, seenInClass } = scratch;
-    seenInClass.fill(0);
+    seenInClass.fill(0, 0, R);
     for (const f of classIdx) {
       for (let d = start[f]!; d < start[f + 1]!; d++) {
         const r = dRes[d]!;
@@ -141,7 +133,7 @@ export function solveRates(flows: readonly FlowState[], resources: readonly Reso
         capLeft[r] = cap === undefined ? remaining[r]! : Math.min(remaining[r]!, cap * res.capacity);
       }
     }
-    fillClass(flows, classIdx, start, dRes, dPer, list, scratch);
+    fillClass(flows, classIdx, list, scratch);
     for (const f of classIdx) {
       const rate = flows[f]!.rate;
       for (let d = start[f]!; d < start[f + 1]!; d++) {
@@ -155,6 +147,10 @@ export function solveRates(flows: readonly FlowState[], resources: readonly Reso
 }
 
 interface SolveScratch {
+  start: Int32Array;
+  dRes: Int32Array;
+  dPer: Float64Array;
+  remaining: Float64Array;
   capLeft: Float64Array;
   load: Float64Array;
   touched: Uint8Array;
@@ -163,16 +159,45 @@ interface SolveScratch {
   seenInClass: Uint8Array;
 }
 
+/**
+ * One set of solver arrays per thread, grown as needed: a solve is synchronous and never nested,
+ * and allocating ten typed arrays per solve made a sweep of small simulations spend a fifth of its
+ * time in the garbage collector. `touched` and `saturated` are all-zero between solves (fillClass
+ * clears what it sets); every other array is written before it is read.
+ */
+let shared: (SolveScratch & { flows: number; demands: number; resources: number }) | undefined;
+
+function scratchFor(flows: number, demands: number, resources: number): SolveScratch {
+  if (!shared || shared.flows < flows || shared.demands < demands || shared.resources < resources) {
+    const F = Math.max(flows, shared?.flows ?? 0, 16);
+    const D = Math.max(demands, shared?.demands ?? 0, 64);
+    const R = Math.max(resources, shared?.resources ?? 0, 64);
+    shared = {
+      flows: F,
+      demands: D,
+      resources: R,
+      start: new Int32Array(F + 1),
+      dRes: new Int32Array(D),
+      dPer: new Float64Array(D),
+      remaining: new Float64Array(R),
+      capLeft: new Float64Array(R),
+      load: new Float64Array(R),
+      touched: new Uint8Array(R),
+      loaded: new Int32Array(R),
+      saturated: new Uint8Array(R),
+      seenInClass: new Uint8Array(R),
+    };
+  }
+  return shared;
+}
+
 function fillClass(
   flows: readonly FlowState[],
   classIdx: readonly number[],
-  start: Int32Array,
-  dRes: Int32Array,
-  dPer: Float64Array,
   list: readonly Resource[],
   s: SolveScratch,
 ): void {
-  const { capLeft, load, touched, loaded, saturated } = s;
+  const { start, dRes, dPer, capLeft, load, touched, loaded, saturated } = s;
   let active = classIdx.filter((f) => flows[f]!.maxRate > 0);
   // Flows with a zero-demand on every resource are limited only by their own cap.
   while (active.length > 0) {

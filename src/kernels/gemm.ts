@@ -61,18 +61,51 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
   for (const [field, v] of [['m', m], ['n', n], ['k', k], ['batch', batch]] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new SilicaError(`gemm --${field}: expected a positive whole number, got ${v}`);
   }
-  let best: { cost: KernelCost; estNs: number } | undefined;
+  // Candidates are scored on one reused KernelCost (the search is the hot loop of every sweep that
+  // touches GEMMs); only the winner is built as a fresh object.
+  const probe = newGemmCost();
+  let bestNs = Infinity;
+  let bestTm = 0;
+  let bestTn = 0;
+  let bestSplitK = 0;
   for (const [tm, tn] of hw.compute.gemm_tiles) {
     for (const splitK of SPLIT_K_FACTORS) {
-      const cost = gemmWithTile(hw, shape, batch, tm, tn, splitK, cuCount);
-      const estNs = isolatedKernelNs(hw, layout, cuSet, cost);
-      if (!best || estNs < best.estNs * (1 - 1e-9)) best = { cost, estNs };
+      fillGemmCost(probe, hw, shape, batch, tm, tn, splitK, cuCount);
+      const estNs = isolatedKernelNs(hw, layout, cuSet, probe);
+      if (bestSplitK === 0 || estNs < bestNs * (1 - 1e-9)) {
+        bestNs = estNs;
+        bestTm = tm;
+        bestTn = tn;
+        bestSplitK = splitK;
+      }
     }
   }
-  return best!.cost;
+  const cost = newGemmCost();
+  fillGemmCost(cost, hw, shape, batch, bestTm, bestTn, bestSplitK, cuCount);
+  return {
+    ...cost,
+    name: shape.name ?? `gemm_${m}x${n}x${k}${batch > 1 ? `_b${batch}` : ''}`,
+    category: shape.category ?? 'gemm',
+    shape: { m, n, k, batch, dtype: shape.dtype },
+    tile: [bestTm, bestTn],
+  };
 }
 
-function gemmWithTile(hw: HardwareConfig, shape: GemmShape, batch: number, tm: number, tn: number, splitK: number, cuCount: number): KernelCost {
+function newGemmCost(): KernelCost {
+  return {
+    name: '',
+    category: 'gemm',
+    workgroups: 0,
+    perWorkgroup: { matrixFlops: 0, vectorFlops: 0, cuBytes: 0, exposedNs: 0 },
+    dtype: 'bf16',
+    flops: 0,
+    hbmReadBytes: 0,
+    hbmWriteBytes: 0,
+  };
+}
+
+/** Writes the figures of one tile x split-K choice into `out` (everything the timing model reads). */
+function fillGemmCost(out: KernelCost, hw: HardwareConfig, shape: GemmShape, batch: number, tm: number, tn: number, splitK: number, cuCount: number): void {
   const { m, n, k, dtype } = shape;
   const b = DTYPE_BYTES[dtype];
   const ob = DTYPE_BYTES[shape.outDtype ?? dtype];
@@ -80,7 +113,6 @@ function gemmWithTile(hw: HardwareConfig, shape: GemmShape, batch: number, tm: n
   const tilesN = Math.ceil(n / tn);
   const tiles = tilesM * tilesN * batch;
   const kPerSplit = Math.ceil(k / splitK);
-  const workgroups = tiles * splitK;
 
   const aBytes = m * k * b;
   const bBytes = k * n * b;
@@ -100,24 +132,16 @@ function gemmWithTile(hw: HardwareConfig, shape: GemmShape, batch: number, tm: n
   }
   // Split-K partials are written in fp32 and reduced; the extra traffic is real.
   const partialBytes = splitK > 1 ? m * n * 4 * splitK * 2 : 0;
-  return {
-    name: shape.name ?? `gemm_${m}x${n}x${k}${batch > 1 ? `_b${batch}` : ''}`,
-    category: shape.category ?? 'gemm',
-    workgroups,
-    perWorkgroup: {
-      matrixFlops: 2 * tm * tn * kPerSplit,
-      vectorFlops: 0,
-      cuBytes: (tm + tn) * kPerSplit * b + tm * tn * (splitK > 1 ? 4 : ob),
-      // One tile per CU (its LDS/registers fill the CU), so nothing hides the first operand fetch
-      // (a DRAM round trip) or the epilogue's store of the output tile at the CU's bandwidth.
-      exposedNs: hw.memory.hbm.latency_ns + (tm * tn * (splitK > 1 ? 4 : ob)) / cuBytesPerNs(hw),
-    },
-    dtype,
-    flops: 2 * m * n * k * batch,
-    hbmReadBytes: readPerBatch * batch + partialBytes / 2,
-    hbmWriteBytes: m * n * ob * batch + partialBytes / 2,
-    shape: { m, n, k, batch, dtype },
-    tile: [tm, tn],
-  };
+  out.workgroups = tiles * splitK;
+  const w = out.perWorkgroup;
+  w.matrixFlops = 2 * tm * tn * kPerSplit;
+  w.vectorFlops = 0;
+  w.cuBytes = (tm + tn) * kPerSplit * b + tm * tn * (splitK > 1 ? 4 : ob);
+  // One tile per CU (its LDS/registers fill the CU), so nothing hides the first operand fetch
+  // (a DRAM round trip) or the epilogue's store of the output tile at the CU's bandwidth.
+  w.exposedNs = hw.memory.hbm.latency_ns + (tm * tn * (splitK > 1 ? 4 : ob)) / cuBytesPerNs(hw);
+  out.dtype = dtype;
+  out.flops = 2 * m * n * k * batch;
+  out.hbmReadBytes = readPerBatch * batch + partialBytes / 2;
+  out.hbmWriteBytes = m * n * ob * batch + partialBytes / 2;
 }
-

@@ -2,8 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { SilicaError } from '../core/errors.js';
 import { parseBytes } from '../core/units.js';
-import { readYamlFile } from '../core/yaml-config.js';
-import { resolveHardwarePath, loadHardware } from '../hw/config/load.js';
+import { loadHardware, readHardwareTree } from '../hw/config/load.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { firstNCus } from '../hw/gpu/cu-mask.js';
@@ -69,8 +68,7 @@ type Row = Record<string, string | number | boolean>;
 
 export function kernelsHardware(config: Pick<KernelsConfig, 'hw' | 'hw_overrides'>, baseDir?: string): HardwareConfig {
   const ref = config.hw.includes('/') && !isAbsolute(config.hw) && baseDir ? join(baseDir, config.hw) : config.hw;
-  const path = resolveHardwarePath(ref);
-  const preset = readYamlFile(path);
+  const preset = readHardwareTree(ref);
   const overlays = flattenLeaves(config.hw_overrides).map(([field, value]) => {
     const found = lookupPath(preset, field);
     if (!found.found) throw new SilicaError(`hw_overrides.${field}: no such hardware field in ${config.hw} (${found.reason})`);

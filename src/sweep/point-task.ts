@@ -1,11 +1,15 @@
 import '../study/index.js';
 import { SilicaError } from '../core/errors.js';
+import type { ExperimentResult } from '../study/registry.js';
 import { resolveExperiment, runExperiment } from './experiment.js';
+import type { TaskRunner } from './pool.js';
+import { pointTable, type Cell, type PointTable, type Row } from './results.js';
 
 /**
- * One sweep point, run in a pool worker (or in-process for --jobs 1). The worker re-resolves the
- * point's raw tree itself, so nothing but plain data crosses the thread boundary, and it returns
- * failures as values: a SilicaError's one-line message must survive the trip to the CLI edge.
+ * One experiment point, run in a pool worker (or in-process on the pool's own lane). The worker
+ * re-resolves the point's raw tree itself, so nothing but plain data crosses the thread boundary,
+ * and it returns failures as values: a SilicaError's one-line message must survive the trip to
+ * the CLI edge.
  */
 export interface PointTask {
   raw: unknown;
@@ -15,17 +19,66 @@ export interface PointTask {
   outDir?: string;
 }
 
-export type PointOutcome =
-  | { ok: true; rows: Array<Record<string, string | number | boolean>>; summary?: Record<string, unknown>; files?: string[] }
-  | { ok: false; message: string; user: boolean };
+type Failure = { ok: false; message: string; user: boolean };
+
+export type PointOutcome = { ok: true; rows: Row[]; summary?: Record<string, unknown>; files?: string[] } | Failure;
+
+function failure(err: unknown): Failure {
+  if (err instanceof SilicaError) return { ok: false, message: err.message, user: true };
+  return { ok: false, message: err instanceof Error ? err.message : String(err), user: false };
+}
+
+async function runPoint(task: PointTask): Promise<ExperimentResult> {
+  const exp = resolveExperiment(task.raw, task.file, task.baseDir, task.label);
+  return runExperiment(exp, { outDir: task.outDir });
+}
 
 export async function runPointTask(task: PointTask): Promise<PointOutcome> {
   try {
-    const exp = resolveExperiment(task.raw, task.file, task.baseDir, task.label);
-    const result = await runExperiment(exp, { outDir: task.outDir });
+    const result = await runPoint(task);
     return { ok: true, rows: result.rows, summary: result.summary, files: result.files };
   } catch (err) {
-    if (err instanceof SilicaError) return { ok: false, message: err.message, user: true };
-    return { ok: false, message: err instanceof Error ? err.message : String(err), user: false };
+    return failure(err);
   }
+}
+
+export const pointRunner: TaskRunner<PointTask, PointOutcome> = { run: runPointTask, workerFile: new URL('./worker.js', import.meta.url) };
+
+/**
+ * A sweep point: the rows come back tagged with the point's index, id and axis values and already
+ * serialised (see PointTable), so a sweep's writing thread only appends strings.
+ */
+export interface SweepPointTask extends PointTask {
+  point: number;
+  point_id: string;
+  tags: Record<string, Cell>;
+}
+
+export type SweepPointOutcome = { ok: true; table: PointTable; summary?: Record<string, unknown> } | Failure;
+
+export async function runSweepPointTask(task: SweepPointTask): Promise<SweepPointOutcome> {
+  try {
+    const result = await runPoint(task);
+    return { ok: true, table: pointTable(result.rows.map((r) => tagRow(task, r))), ...(result.summary ? { summary: result.summary } : {}) };
+  } catch (err) {
+    return failure(err);
+  }
+}
+
+export const sweepPointRunner: TaskRunner<SweepPointTask, SweepPointOutcome> = { run: runSweepPointTask, workerFile: new URL('./sweep-worker.js', import.meta.url) };
+
+/**
+ * Prefixes a row with its point and tags. A tag may share a name with a column of the row (an
+ * axis over `hw` and the row's `hw`) only where both say the same; otherwise the table would lie.
+ */
+function tagRow(task: SweepPointTask, row: Row): Row {
+  for (const [k, v] of Object.entries(task.tags)) {
+    if (k in row && row[k] !== v) {
+      throw new SilicaError(
+        `${task.file}: ${task.label}: column ${k} is both a sweep tag (${v}) and a column of the experiment's rows (${JSON.stringify(row[k])}); name the axis differently: {name: ..., values: [...]}`,
+      );
+    }
+  }
+  if ('point' in row || 'point_id' in row) throw new SilicaError(`${task.file}: the experiment's rows have a point or point_id column, which sweeps reserve`);
+  return { point: task.point, point_id: task.point_id, ...task.tags, ...row };
 }

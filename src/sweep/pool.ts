@@ -1,32 +1,38 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import type { Piscina } from 'piscina';
-import { runPointTask, type PointOutcome, type PointTask } from './point-task.js';
 
 /**
- * Runs point tasks on `jobs` lanes: this thread plus jobs - 1 worker threads (piscina). This
- * thread already has every module loaded and compiled, so using it as a lane saves a worker's
- * start-up (most of a second of module loading on this code base) and its JIT warm-up; --jobs 1
- * is this thread alone. Results arrive in completion order through `onDone`.
+ * Runs tasks on `jobs` lanes: this thread plus jobs - 1 worker threads (piscina). This thread
+ * already has every module loaded and compiled, so using it as a lane saves a worker's start-up
+ * (most of a second of module loading on this code base) and its JIT warm-up; --jobs 1 is this
+ * thread alone. Results arrive in completion order through `onDone`.
  *
- * `WorkerPool.start` can be called before the sweep is even loaded, so the workers load their
+ * `WorkerPool.start` can be called before the work is even loaded, so the workers load their
  * modules while this thread expands and validates the points.
  */
 const QUEUED_PER_WORKER = 4;
 
-export class WorkerPool {
+/** A task function, and the worker module whose default export is the same function. */
+export interface TaskRunner<Task, Outcome> {
+  run: (task: Task) => Promise<Outcome>;
+  workerFile: URL;
+}
+
+export class WorkerPool<Task, Outcome> {
   private constructor(
     readonly workers: number,
-    private readonly pool: Promise<Piscina<PointTask, PointOutcome>>,
+    private readonly runner: TaskRunner<Task, Outcome>,
+    private readonly pool: Promise<Piscina<Task, Outcome>>,
   ) {}
 
   /** A pool for `jobs` lanes: jobs - 1 threads (none for jobs <= 1). */
-  static start(jobs: number): WorkerPool {
+  static start<Task, Outcome>(jobs: number, runner: TaskRunner<Task, Outcome>): WorkerPool<Task, Outcome> {
     const workers = Math.max(0, jobs - 1);
     const pool = workers
       ? import('piscina').then(
           ({ Piscina }) =>
-            new Piscina<PointTask, PointOutcome>({
-              filename: new URL('./worker.js', import.meta.url).href,
+            new Piscina<Task, Outcome>({
+              filename: runner.workerFile.href,
               minThreads: workers,
               maxThreads: workers,
               idleTimeout: 1000,
@@ -36,10 +42,15 @@ export class WorkerPool {
             }),
         )
       : Promise.resolve(undefined as never);
-    return new WorkerPool(workers, pool);
+    return new WorkerPool(workers, runner, pool);
   }
 
-  async run<T extends { task: PointTask }>(items: readonly T[], onDone: (item: T, outcome: PointOutcome) => void): Promise<void> {
+  /**
+   * Runs every item; `beforeOwnWork` runs on this thread once the workers hold their first tasks
+   * and before this thread takes its own first one: serial work placed there (writing the resolved
+   * config of a large sweep) overlaps the workers' start instead of delaying it.
+   */
+  async run<T extends { task: Task }>(items: readonly T[], onDone: (item: T, outcome: Outcome) => void, beforeOwnWork?: () => void): Promise<void> {
     let next = 0;
     let failure: unknown;
     const take = (): T | undefined => (failure === undefined && next < items.length ? items[next++] : undefined);
@@ -47,13 +58,14 @@ export class WorkerPool {
       failure ??= err;
     };
     const local = async (): Promise<void> => {
+      beforeOwnWork?.();
       for (let item = take(); item; item = take()) {
-        onDone(item, await runPointTask(item.task));
-        // A point is synchronous CPU work: let worker results and the progress bar in between.
+        onDone(item, await this.runner.run(item.task));
+        // A task is synchronous CPU work: let worker results and the progress bar in between.
         await yieldToEvents();
       }
     };
-    // With fewer points than lanes, the extra workers simply stay idle.
+    // With fewer tasks than lanes, the extra workers simply stay idle.
     const lanes: Array<Promise<void>> = [];
     if (this.workers > 0 && items.length > 1) {
       const pool = await this.pool;
@@ -74,8 +86,13 @@ export class WorkerPool {
 }
 
 /** Runs the tasks on `jobs` lanes with a pool of its own (studies that fan out their own points use this). */
-export async function runTasks<T extends { task: PointTask }>(items: readonly T[], jobs: number, onDone: (item: T, outcome: PointOutcome) => void): Promise<void> {
-  const pool = WorkerPool.start(Math.min(jobs, items.length));
+export async function runTasks<Task, Outcome, T extends { task: Task }>(
+  runner: TaskRunner<Task, Outcome>,
+  items: readonly T[],
+  jobs: number,
+  onDone: (item: T, outcome: Outcome) => void,
+): Promise<void> {
+  const pool = WorkerPool.start(Math.min(jobs, items.length), runner);
   try {
     await pool.run(items, onDone);
   } finally {

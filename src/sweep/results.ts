@@ -39,6 +39,31 @@ export function jsonlLines(records: readonly unknown[]): string {
 }
 
 /**
+ * One point's rows, serialised where they were computed (a pool worker hands back two strings,
+ * which cross threads far cheaper than thousands of row objects, and leaves the thread that writes
+ * the files with nothing to format). `csv` uses the point's own `columns`.
+ */
+export interface PointTable {
+  jsonl: string;
+  csv: string;
+  columns: string[];
+  rows: number;
+}
+
+export function pointTable(rows: readonly Row[]): PointTable {
+  const columns = columnsOf(rows);
+  return { jsonl: jsonlLines(rows), csv: csvLines(columns, rows), columns, rows: rows.length };
+}
+
+/** The rows of whole JSONL lines as written by jsonlLines. */
+export function rowsOfJsonl(text: string): Row[] {
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Row);
+}
+
+/**
  * Reads a JSONL file written by appends. Lines that do not parse (a write cut short by a kill)
  * are dropped and counted; a missing file reads as empty.
  */

@@ -4,11 +4,10 @@ import { SilicaError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/io.js';
 import { readableYaml } from './canonical.js';
 import { WorkerPool } from './pool.js';
-import type { PointTask } from './point-task.js';
+import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
-import type { Row } from './results.js';
 import { shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
-import { SWEEP_FILES, SweepWriter, clearSweepOutputs, readCompleted, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
+import { SWEEP_FILES, SweepWriter, clearSweepOutputs, readCompleted, writeSweepSummary, type CompletedPoint, type LedgerEntry, type SweepSummary } from './store.js';
 
 /**
  * Runs a sweep (or one shard of it) into an output folder: every point independent and
@@ -24,7 +23,7 @@ export interface SweepRunOptions {
   /** No progress output. */
   quiet?: boolean;
   /** Workers started early (before the sweep was loaded); closed by runSweep. Default: started here. */
-  pool?: WorkerPool;
+  pool?: SweepPool;
 }
 
 export interface SweepRunReport {
@@ -60,8 +59,15 @@ export function resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[]
   return `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${readableYaml(doc)}`;
 }
 
+export type SweepPool = WorkerPool<SweepPointTask, SweepPointOutcome>;
+
+/** The lanes a sweep runs on; start them early (before the sweep file is loaded) to overlap worker start-up. */
+export function startSweepPool(jobs: number): SweepPool {
+  return WorkerPool.start(jobs, sweepPointRunner);
+}
+
 export async function runSweep(spec: SweepSpec, o: SweepRunOptions): Promise<SweepRunReport> {
-  const pool = o.pool ?? WorkerPool.start(o.jobs);
+  const pool = o.pool ?? startSweepPool(o.jobs);
   try {
     return await runWithPool(spec, o, pool);
   } finally {
@@ -69,7 +75,7 @@ export async function runSweep(spec: SweepSpec, o: SweepRunOptions): Promise<Swe
   }
 }
 
-async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: WorkerPool): Promise<SweepRunReport> {
+async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool): Promise<SweepRunReport> {
   const t0 = performance.now();
   const selected = shardPoints(spec.points, o.shard);
   const byId = new Map(selected.map((p) => [p.id, p]));
@@ -89,14 +95,22 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: WorkerPool
   }
   // Compaction drops rows of half-finished points and a truncated last line before anything is appended.
   const writer = new SweepWriter(o.out, done);
-  writeFileAtomic(join(o.out, SWEEP_FILES.config), resolvedSweepYaml(spec, selected, o.shard));
 
   const doneIds = new Set(done.map((p) => p.entry.point_id));
   const pending = selected.filter((p) => !doneIds.has(p.id));
   const progress = makeProgress({ total: selected.length, start: done.length, unit: 'points', quiet: o.quiet });
   let finished = done.length;
 
-  const items = pending.map((p) => ({ point: p, task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, label: labelOf(p) } satisfies PointTask }));
+  const writeConfig = () => writeFileAtomic(join(o.out, SWEEP_FILES.config), resolvedSweepYaml(spec, selected, o.shard));
+  const items = pending.map((p, order) => ({
+    point: p,
+    order,
+    task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, label: labelOf(p), point: p.index, point_id: p.id, tags: p.tags } satisfies SweepPointTask,
+  }));
+  // Points are appended in sweep order, whatever order the lanes finish them in: the files stay
+  // sorted as they grow, and a point finished early waits here (a few at most) for its elders.
+  const finishedEarly = new Map<number, () => void>();
+  let nextToWrite = 0;
   try {
     await pool.run(items, (item, outcome) => {
       const p = item.point;
@@ -105,10 +119,14 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: WorkerPool
         const message = outcome.message.startsWith(spec.file) ? outcome.message : where + outcome.message;
         throw outcome.user ? new SilicaError(message) : new Error(message);
       }
-      const rows: Row[] = outcome.rows.map((r) => tagRow(spec, p, r));
-      writer.append({ point: p.index, point_id: p.id, rows: rows.length, tags: p.tags, ...(outcome.summary ? { summary: outcome.summary } : {}) }, rows);
+      const entry: LedgerEntry = { point: p.index, point_id: p.id, rows: outcome.table.rows, tags: p.tags, ...(outcome.summary ? { summary: outcome.summary } : {}) };
+      finishedEarly.set(item.order, () => writer.append(entry, outcome.table));
+      for (let write = finishedEarly.get(nextToWrite); write; write = finishedEarly.get(nextToWrite)) {
+        write();
+        finishedEarly.delete(nextToWrite++);
+      }
       progress.update(++finished, labelOf(p));
-    });
+    }, writeConfig);
   } finally {
     progress.stop();
   }
@@ -117,22 +135,6 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: WorkerPool
   const complete = writer.points();
   const summary = writeSweepSummary(o.out, sweepHeader(spec, o.shard), complete);
   return { dir: o.out, selected: selected.length, skipped: done.length, ran: pending.length, seconds: (performance.now() - t0) / 1000, summary };
-}
-
-/**
- * Prefixes a row with its point and tags. A tag may share a name with a column of the row (an
- * axis over `hw` and the row's `hw`) only where both say the same; otherwise the table would lie.
- */
-function tagRow(spec: SweepSpec, p: SweepPoint, row: Row): Row {
-  for (const [k, v] of Object.entries(p.tags)) {
-    if (k in row && row[k] !== v) {
-      throw new SilicaError(
-        `${spec.file}: ${labelOf(p)}: column ${k} is both a sweep tag (${v}) and a column of the experiment's rows (${JSON.stringify(row[k])}); name the axis differently: {name: ..., values: [...]}`,
-      );
-    }
-  }
-  if ('point' in row || 'point_id' in row) throw new SilicaError(`${spec.file}: the experiment's rows have a point or point_id column, which sweeps reserve`);
-  return { point: p.index, point_id: p.id, ...p.tags, ...row };
 }
 
 function labelOf(p: SweepPoint): string {

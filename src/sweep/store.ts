@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { roundTree, writeFileAtomic } from '../core/io.js';
-import { appendWhole, columnsOf, csvHeader, csvLines, jsonlLines, readJsonl, type Row } from './results.js';
+import { appendWhole, columnsOf, csvHeader, csvLines, jsonlLines, readJsonl, rowsOfJsonl, type PointTable, type Row } from './results.js';
 
 /**
  * A sweep's output folder, written incrementally and safe against kill -9:
@@ -59,22 +59,27 @@ export function readCompleted(dir: string): { points: CompletedPoint[]; discarde
   return { points, discarded };
 }
 
-interface HeldPoint extends CompletedPoint {
-  /** The point's lines as appended, kept so the final sorted rewrite only concatenates. */
-  jsonl: string;
-  csv: string;
+/** What the writer keeps of a point once its lines are on disk: enough for the summary. */
+export interface PointRecord {
+  entry: LedgerEntry;
+  /** The point's columns, in order of first appearance. */
+  columns: string[];
 }
 
 /**
- * Writes a sweep folder. Construction compacts it to the given complete points (dropping rows of
- * half-finished points and a truncated last line); `append` adds one finished point: its rows to
- * both tables, then its ledger line, each in one write; `flush` rewrites all three files sorted by
- * point, atomically, from the lines already built (no re-reading, no re-serialising).
+ * Writes a sweep folder. Construction compacts it to the given complete points, sorted (dropping
+ * rows of half-finished points and a truncated last line); `append` adds one finished point: its
+ * rows to both tables, then its ledger line, each in one write. Points appended in index order
+ * keep the files sorted as they grow, so nothing is held in memory and `flush` has nothing to do;
+ * only a point that arrives out of order, or brings a column the CSV header lacks, makes `flush`
+ * rewrite the folder from disk, sorted, atomically.
  */
 export class SweepWriter {
-  private readonly held = new Map<number, HeldPoint>();
+  private readonly records = new Map<number, PointRecord>();
   private columns: string[] | undefined;
   private columnSet = new Set<string>();
+  private lastPoint = -Infinity;
+  private unsorted = false;
   /** A row brought a column the CSV header lacks: the CSV is rebuilt at flush. */
   private csvStale = false;
 
@@ -82,53 +87,61 @@ export class SweepWriter {
     private readonly dir: string,
     initial: readonly CompletedPoint[],
   ) {
-    const rows = initial.flatMap((p) => p.rows);
-    if (rows.length) this.setColumns(columnsOf(rows));
-    for (const p of initial) this.held.set(p.entry.point, { ...p, jsonl: jsonlLines(p.rows), csv: this.columns ? csvLines(this.columns, p.rows) : '' });
-    this.flush();
+    this.rewrite(initial);
   }
 
-  private setColumns(columns: string[]): void {
+  private setColumns(columns: string[] | undefined): void {
     this.columns = columns;
     this.columnSet = new Set(columns);
   }
 
-  append(entry: LedgerEntry, rows: Row[]): void {
+  private rewrite(points: readonly CompletedPoint[]): void {
+    const sorted = [...points].sort((a, b) => a.entry.point - b.entry.point);
+    const rows = sorted.flatMap((p) => p.rows);
+    this.setColumns(rows.length ? columnsOf(rows) : undefined);
+    const columns = this.columns;
+    this.records.clear();
+    for (const p of sorted) this.records.set(p.entry.point, { entry: p.entry, columns: columnsOf(p.rows) });
+    writeFileAtomic(join(this.dir, SWEEP_FILES.results), sorted.map((p) => jsonlLines(p.rows)).join(''));
+    writeFileAtomic(join(this.dir, SWEEP_FILES.csv), columns ? csvHeader(columns) + sorted.map((p) => csvLines(columns, p.rows)).join('') : '');
+    writeFileAtomic(join(this.dir, SWEEP_FILES.ledger), jsonlLines(sorted.map((p) => p.entry)));
+    this.lastPoint = sorted.length ? sorted[sorted.length - 1]!.entry.point : -Infinity;
+    this.unsorted = false;
+    this.csvStale = false;
+  }
+
+  append(entry: LedgerEntry, table: PointTable): void {
     let header = '';
-    if (!this.columns && rows.length) {
-      this.setColumns(columnsOf(rows));
-      header = csvHeader(this.columns!);
+    if (!this.columns && table.rows) {
+      this.setColumns(table.columns);
+      header = csvHeader(table.columns);
     }
-    if (rows.some((r) => Object.keys(r).some((k) => !this.columnSet.has(k)))) this.csvStale = true;
-    const jsonl = jsonlLines(rows);
-    // Columns that appear only later are kept in results.jsonl and join the CSV at flush.
-    const csv = this.columns ? csvLines(this.columns, rows) : '';
-    appendWhole(join(this.dir, SWEEP_FILES.results), jsonl);
+    let csv = table.csv;
+    if (this.columns && !sameList(table.columns, this.columns)) {
+      // Columns that appear only later are kept in results.jsonl and join the CSV at flush.
+      if (table.columns.some((c) => !this.columnSet.has(c))) this.csvStale = true;
+      csv = csvLines(this.columns, rowsOfJsonl(table.jsonl));
+    }
+    appendWhole(join(this.dir, SWEEP_FILES.results), table.jsonl);
     appendWhole(join(this.dir, SWEEP_FILES.csv), header + csv);
     appendWhole(join(this.dir, SWEEP_FILES.ledger), jsonlLines([entry]));
-    this.held.set(entry.point, { entry, rows, jsonl, csv });
+    if (entry.point < this.lastPoint) this.unsorted = true;
+    else this.lastPoint = entry.point;
+    this.records.set(entry.point, { entry, columns: table.columns });
   }
 
   /** The complete points, sorted by point index. */
-  points(): CompletedPoint[] {
-    return this.sorted().map(({ entry, rows }) => ({ entry, rows }));
-  }
-
-  private sorted(): HeldPoint[] {
-    return [...this.held.values()].sort((a, b) => a.entry.point - b.entry.point);
+  points(): PointRecord[] {
+    return [...this.records.values()].sort((a, b) => a.entry.point - b.entry.point);
   }
 
   flush(): void {
-    const sorted = this.sorted();
-    if (this.csvStale) {
-      this.setColumns(columnsOf(sorted.flatMap((p) => p.rows)));
-      for (const p of sorted) p.csv = csvLines(this.columns!, p.rows);
-      this.csvStale = false;
-    }
-    writeFileAtomic(join(this.dir, SWEEP_FILES.results), sorted.map((p) => p.jsonl).join(''));
-    writeFileAtomic(join(this.dir, SWEEP_FILES.csv), this.columns ? csvHeader(this.columns) + sorted.map((p) => p.csv).join('') : '');
-    writeFileAtomic(join(this.dir, SWEEP_FILES.ledger), jsonlLines(sorted.map((p) => p.entry)));
+    if (this.unsorted || this.csvStale) this.rewrite(readCompleted(this.dir).points);
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export function clearSweepOutputs(dir: string): void {
@@ -150,14 +163,15 @@ export interface SweepSummary {
   point_summaries?: Array<Record<string, unknown>>;
 }
 
-export function writeSweepSummary(dir: string, header: { sweep: string; source: string; points_total: number; shard?: string }, points: readonly CompletedPoint[]): SweepSummary {
-  const rows = points.flatMap((p) => p.rows);
+export function writeSweepSummary(dir: string, header: { sweep: string; source: string; points_total: number; shard?: string }, points: readonly PointRecord[]): SweepSummary {
   const withSummary = points.filter((p) => p.entry.summary);
+  const columns = new Set<string>();
+  for (const p of points) for (const c of p.columns) columns.add(c);
   const summary: SweepSummary = {
     ...header,
     points: points.length,
-    rows: rows.length,
-    columns: columnsOf(rows),
+    rows: points.reduce((n, p) => n + p.entry.rows, 0),
+    columns: [...columns],
     ...(withSummary.length ? { point_summaries: withSummary.map((p) => ({ point: p.entry.point, point_id: p.entry.point_id, ...p.entry.tags, ...p.entry.summary })) } : {}),
   };
   writeFileAtomic(join(dir, SWEEP_FILES.summary), JSON.stringify(roundTree(summary), null, 2) + '\n');

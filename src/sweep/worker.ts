@@ -1,2 +1,2 @@
-/** Piscina worker entry: each task is one sweep point (see point-task.ts). */
+/** Piscina worker entry: each task is one experiment point (see point-task.ts). */
 export { runPointTask as default } from './point-task.js';

@@ -6,8 +6,7 @@ import '../../study/index.js';
 import { SilicaError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
-import { WorkerPool } from '../../sweep/pool.js';
-import { runSweep } from '../../sweep/run-sweep.js';
+import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
 import { slurmScript } from '../../sweep/slurm.js';
 import { loadSweep, parseShard, shardPoints } from '../../sweep/spec.js';
 import { formatSeconds } from '../../sweep/progress.js';
@@ -57,7 +56,7 @@ export const sweepCommand: CommandModule = {
     const shard = args.shard !== undefined ? parseShard(args.shard) : undefined;
     const jobs = args.jobs !== undefined ? parsePositiveInt(args.jobs, '--jobs') : availableParallelism();
     // Workers load their modules while this thread expands and validates the sweep.
-    const early = args.out && !args.dryRun && !args.emitSlurm ? WorkerPool.start(jobs) : undefined;
+    const early = args.out && !args.dryRun && !args.emitSlurm ? startSweepPool(jobs) : undefined;
     let spec;
     try {
       spec = loadSweep(args.file);

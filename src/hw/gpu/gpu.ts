@@ -52,6 +52,7 @@ export class Gpu {
   readonly cuGroups: Resource[];
   readonly records: KernelRecord[] = [];
   recordKernels = true;
+  private readonly names: GpuNames;
 
   constructor(
     readonly sim: Simulator,
@@ -61,8 +62,9 @@ export class Gpu {
   ) {
     this.layout = makeCuLayout(hw.compute);
     this.allCus = fullCuSet(this.layout);
-    this.hbm = sim.addResource(makeResource(`gpu${index}.hbm`, hbmBytesPerNs(hw), { timeline: options.hbmTimeline }));
-    this.cuGroups = Array.from(this.layout.cusInGroup, (n, g) => sim.addResource(makeResource(`gpu${index}.cugroup${g}`, n)));
+    this.names = namesOf(index, this.layout.groups);
+    this.hbm = sim.addResource(makeResource(this.names.hbm, hbmBytesPerNs(hw), { timeline: options.hbmTimeline }));
+    this.cuGroups = Array.from(this.layout.cusInGroup, (n, g) => sim.addResource(makeResource(this.names.cuGroups[g]!, n)));
   }
 
   timing(kernel: KernelCost, cuSet: CuSet = this.allCus): KernelTiming {
@@ -99,10 +101,11 @@ export class Gpu {
           tile: kernel.tile,
         };
         if (this.recordKernels) this.records.push(record);
-        sim.stats.add(`gpu${this.index}.hbm.read_bytes`, kernel.hbmReadBytes);
-        sim.stats.add(`gpu${this.index}.hbm.write_bytes`, kernel.hbmWriteBytes);
-        sim.stats.add(`gpu${this.index}.flops`, kernel.flops);
-        sim.stats.add(`gpu${this.index}.kernels`, 1);
+        const stat = this.names.stats;
+        sim.stats.add(stat.hbmReadBytes, kernel.hbmReadBytes);
+        sim.stats.add(stat.hbmWriteBytes, kernel.hbmWriteBytes);
+        sim.stats.add(stat.flops, kernel.flops);
+        sim.stats.add(stat.kernels, 1);
         options.onComplete?.(record);
       };
       if (demands.length === 0 && t.criticalNs <= 0) {
@@ -125,6 +128,33 @@ export class Gpu {
       void flow;
     });
   }
+}
+
+/**
+ * Resource and statistic names of GPU `index`, built once per process: a sweep of single-kernel
+ * simulations builds a GPU per kernel, and formatting these strings each time was measurable.
+ */
+interface GpuNames {
+  hbm: string;
+  cuGroups: string[];
+  stats: { hbmReadBytes: string; hbmWriteBytes: string; flops: string; kernels: string };
+}
+
+const gpuNames = new Map<string, GpuNames>();
+
+function namesOf(index: number, groups: number): GpuNames {
+  const key = `${index}/${groups}`;
+  let names = gpuNames.get(key);
+  if (!names) {
+    const gpu = `gpu${index}`;
+    names = {
+      hbm: `${gpu}.hbm`,
+      cuGroups: Array.from({ length: groups }, (_, g) => `${gpu}.cugroup${g}`),
+      stats: { hbmReadBytes: `${gpu}.hbm.read_bytes`, hbmWriteBytes: `${gpu}.hbm.write_bytes`, flops: `${gpu}.flops`, kernels: `${gpu}.kernels` },
+    };
+    gpuNames.set(key, names);
+  }
+  return names;
 }
 
 /**

@@ -80,7 +80,7 @@ export function kernelHbmBytes(hw: HardwareConfig, k: KernelCost): number {
 
 /** `timeKernel(...).isolatedNs` without allocating (the GEMM tile search's inner loop). */
 export function isolatedKernelNs(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): number {
-  const { wgNs, hbmBytes, fixedNs } = workgroupTiming(hw, k);
+  const { wgNs, hbmBytes, fixedNs } = workgroupTiming(hw, k, wgScratch);
   const criticalNs = k.workgroups > 0 ? maxWorkgroupsPerCu(k.workgroups, set, layout, hw.compute) * wgNs : 0;
   return fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
 }
@@ -97,8 +97,17 @@ export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: 
   return { wgNs, criticalNs, cuNsPerGroup, hbmBytes, fixedNs, isolatedNs };
 }
 
-/** One workgroup's time on an idle CU, the kernel's DRAM bytes and its fixed latency. */
-function workgroupTiming(hw: HardwareConfig, k: KernelCost): { wgNs: number; hbmBytes: number; fixedNs: number } {
+interface WorkgroupTiming {
+  wgNs: number;
+  hbmBytes: number;
+  fixedNs: number;
+}
+
+/** Reused by isolatedKernelNs, which reads it at once: the tile search calls it ~50 times per GEMM. */
+const wgScratch: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0 };
+
+/** One workgroup's time on an idle CU, the kernel's DRAM bytes and its fixed latency (written into `out`). */
+function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0 }): WorkgroupTiming {
   const w = k.perWorkgroup;
   // The whole kernel runs at one clock: the power-limited one if it keeps the matrix pipes busy.
   const ghz = w.matrixFlops > 0 && hasMatrixRate(hw, k.dtype) ? clockGhz(hw) : vectorClockGhz(hw);
@@ -111,6 +120,8 @@ function workgroupTiming(hw: HardwareConfig, k: KernelCost): { wgNs: number; hbm
   // summed (FlashAttention-2-style kernels do not overlap them); data movement overlaps with them.
   const wgNs = Math.max(computeNs + sfuNs, moveNs) + (w.exposedNs ?? 0);
   const hbmBytes = kernelHbmBytes(hw, k);
-  const fixedNs = hw.compute.kernel_launch_ns + (hbmBytes > 0 ? hw.memory.hbm.latency_ns : 0);
-  return { wgNs, hbmBytes, fixedNs };
+  out.wgNs = wgNs;
+  out.hbmBytes = hbmBytes;
+  out.fixedNs = hw.compute.kernel_launch_ns + (hbmBytes > 0 ? hw.memory.hbm.latency_ns : 0);
+  return out;
 }

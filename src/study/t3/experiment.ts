@@ -5,7 +5,7 @@ import { SilicaError } from '../../core/errors.js';
 import { toCsv } from '../../core/io.js';
 import { dtypeSchema, type HardwareConfig } from '../../hw/config/schema.js';
 import { runTasks } from '../../sweep/pool.js';
-import type { PointTask } from '../../sweep/point-task.js';
+import { pointRunner, type PointTask } from '../../sweep/point-task.js';
 import { kernelsHardware } from '../kernels.js';
 import { registerExperiment, type ExperimentContext, type ExperimentResult } from '../registry.js';
 import { CONFIGURATIONS, runSublayer, type Configuration } from './configs.js';
@@ -204,7 +204,7 @@ async function runCases(config: T3Experiment, cases: Case[], ctx: ExperimentCont
       i,
       task: { raw: caseConfig(config, u), file: 't3 experiment', baseDir: ctx.baseDir ?? process.cwd(), label: `case ${u.model} tp${u.tp} ${u.sublayer} on ${labelOf(u.entry)}` } satisfies PointTask,
     }));
-    await runTasks(items, jobs, (item, outcome) => {
+    await runTasks(pointRunner, items, jobs, (item, outcome) => {
       if (!outcome.ok) throw outcome.user ? new SilicaError(outcome.message) : new Error(outcome.message);
       finish(item.i, outcome.rows);
     });
