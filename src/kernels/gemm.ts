@@ -64,13 +64,18 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
   // Candidates are scored on one reused KernelCost (the search is the hot loop of every sweep that
   // touches GEMMs); only the winner is built as a fresh object.
   const probe = newGemmCost();
+  const storeBytesPerNs = cuBytesPerNs(hw);
   let bestNs = Infinity;
   let bestTm = 0;
   let bestTn = 0;
   let bestSplitK = 0;
-  for (const [tm, tn] of hw.compute.gemm_tiles) {
-    for (const splitK of SPLIT_K_FACTORS) {
-      fillGemmCost(probe, hw, shape, batch, tm, tn, splitK, cuCount);
+  const tiles = hw.compute.gemm_tiles;
+  for (let t = 0; t < tiles.length; t++) {
+    const tm = tiles[t]![0];
+    const tn = tiles[t]![1];
+    for (let s = 0; s < SPLIT_K_FACTORS.length; s++) {
+      const splitK = SPLIT_K_FACTORS[s]!;
+      fillGemmCost(probe, hw, shape, batch, tm, tn, splitK, cuCount, storeBytesPerNs);
       const estNs = isolatedKernelNs(hw, layout, cuSet, probe);
       if (bestSplitK === 0 || estNs < bestNs * (1 - 1e-9)) {
         bestNs = estNs;
@@ -81,7 +86,7 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
     }
   }
   const cost = newGemmCost();
-  fillGemmCost(cost, hw, shape, batch, bestTm, bestTn, bestSplitK, cuCount);
+  fillGemmCost(cost, hw, shape, batch, bestTm, bestTn, bestSplitK, cuCount, storeBytesPerNs);
   return {
     ...cost,
     name: shape.name ?? `gemm_${m}x${n}x${k}${batch > 1 ? `_b${batch}` : ''}`,
@@ -105,7 +110,18 @@ function newGemmCost(): KernelCost {
 }
 
 /** Writes the figures of one tile x split-K choice into `out` (everything the timing model reads). */
-function fillGemmCost(out: KernelCost, hw: HardwareConfig, shape: GemmShape, batch: number, tm: number, tn: number, splitK: number, cuCount: number): void {
+function fillGemmCost(
+  out: KernelCost,
+  hw: HardwareConfig,
+  shape: GemmShape,
+  batch: number,
+  tm: number,
+  tn: number,
+  splitK: number,
+  cuCount: number,
+  /** The CU's bandwidth at the matrix clock (cuBytesPerNs(hw)), hoisted out of the search. */
+  storeBytesPerNs: number,
+): void {
   const { m, n, k, dtype } = shape;
   const b = DTYPE_BYTES[dtype];
   const ob = DTYPE_BYTES[shape.outDtype ?? dtype];
@@ -139,7 +155,7 @@ function fillGemmCost(out: KernelCost, hw: HardwareConfig, shape: GemmShape, bat
   w.cuBytes = (tm + tn) * kPerSplit * b + tm * tn * (splitK > 1 ? 4 : ob);
   // One tile per CU (its LDS/registers fill the CU), so nothing hides the first operand fetch
   // (a DRAM round trip) or the epilogue's store of the output tile at the CU's bandwidth.
-  w.exposedNs = hw.memory.hbm.latency_ns + (tm * tn * (splitK > 1 ? 4 : ob)) / cuBytesPerNs(hw);
+  w.exposedNs = hw.memory.hbm.latency_ns + (tm * tn * (splitK > 1 ? 4 : ob)) / storeBytesPerNs;
   out.dtype = dtype;
   out.flops = 2 * m * n * k * batch;
   out.hbmReadBytes = readPerBatch * batch + partialBytes / 2;

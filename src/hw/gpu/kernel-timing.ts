@@ -106,16 +106,60 @@ interface WorkgroupTiming {
 /** Reused by isolatedKernelNs, which reads it at once: the tile search calls it ~50 times per GEMM. */
 const wgScratch: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0 };
 
+/**
+ * The rates workgroupTiming reads for one dtype, computed once per (frozen) hardware config: the
+ * GEMM tile search times ~50 candidates per GEMM, and re-deriving clocks and per-CU rates for each
+ * (every helper returning a fresh float) made it allocate more than anything else in a sweep. The
+ * values are the same numbers the helpers above return, so timings are bit-identical.
+ */
+interface DtypeRates {
+  /** Kernels with matrix work run at the sustained clock; the rest at the vector clock. */
+  hasMatrixRate: boolean;
+  /** Matrix FLOP/ns per CU, or NaN where the part has no rate at all (an error if used). */
+  matrixFlopsPerNs: number;
+  vectorFlopsPerNs: { atMatrixClock: number; atVectorClock: number };
+  sfuOpsPerNs: { atMatrixClock: number; atVectorClock: number };
+  cuBytesPerNs: { atMatrixClock: number; atVectorClock: number };
+}
+
+const ratesCache = new WeakMap<HardwareConfig, Map<Dtype, DtypeRates>>();
+
+function ratesOf(hw: HardwareConfig, dtype: Dtype): DtypeRates {
+  let byDtype = ratesCache.get(hw);
+  if (!byDtype) {
+    byDtype = new Map();
+    ratesCache.set(hw, byDtype);
+  }
+  let rates = byDtype.get(dtype);
+  if (!rates) {
+    const matrixGhz = clockGhz(hw);
+    const vectorGhz = vectorClockGhz(hw);
+    const perClock = hw.compute.matrix_flops_per_clock_per_cu[dtype] || vectorPerClock(hw, dtype);
+    const sfuPerClock = hw.compute.transcendental_ops_per_clock_per_cu;
+    rates = {
+      hasMatrixRate: hasMatrixRate(hw, dtype),
+      matrixFlopsPerNs: perClock ? matrixFlopsPerNsPerCu(hw, dtype) : NaN,
+      vectorFlopsPerNs: { atMatrixClock: vectorFlopsPerNsPerCu(hw, dtype, matrixGhz), atVectorClock: vectorFlopsPerNsPerCu(hw, dtype, vectorGhz) },
+      sfuOpsPerNs: { atMatrixClock: sfuPerClock * matrixGhz, atVectorClock: sfuPerClock * vectorGhz },
+      cuBytesPerNs: { atMatrixClock: cuBytesPerNs(hw, matrixGhz), atVectorClock: cuBytesPerNs(hw, vectorGhz) },
+    };
+    byDtype.set(dtype, rates);
+  }
+  return rates;
+}
+
 /** One workgroup's time on an idle CU, the kernel's DRAM bytes and its fixed latency (written into `out`). */
 function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0 }): WorkgroupTiming {
   const w = k.perWorkgroup;
+  const r = ratesOf(hw, k.dtype);
   // The whole kernel runs at one clock: the power-limited one if it keeps the matrix pipes busy.
-  const ghz = w.matrixFlops > 0 && hasMatrixRate(hw, k.dtype) ? clockGhz(hw) : vectorClockGhz(hw);
+  const atMatrixClock = w.matrixFlops > 0 && r.hasMatrixRate;
+  if (w.matrixFlops > 0 && Number.isNaN(r.matrixFlopsPerNs)) matrixFlopsPerNsPerCu(hw, k.dtype); // throws: no rate for this dtype
   const computeNs =
-    (w.matrixFlops > 0 ? w.matrixFlops / matrixFlopsPerNsPerCu(hw, k.dtype) : 0) +
-    (w.vectorFlops > 0 ? w.vectorFlops / vectorFlopsPerNsPerCu(hw, k.dtype, ghz) : 0);
-  const sfuNs = w.transcendentalOps ? w.transcendentalOps / (hw.compute.transcendental_ops_per_clock_per_cu * ghz) : 0;
-  const moveNs = w.cuBytes / cuBytesPerNs(hw, ghz);
+    (w.matrixFlops > 0 ? w.matrixFlops / r.matrixFlopsPerNs : 0) +
+    (w.vectorFlops > 0 ? w.vectorFlops / (atMatrixClock ? r.vectorFlopsPerNs.atMatrixClock : r.vectorFlopsPerNs.atVectorClock) : 0);
+  const sfuNs = w.transcendentalOps ? w.transcendentalOps / (atMatrixClock ? r.sfuOpsPerNs.atMatrixClock : r.sfuOpsPerNs.atVectorClock) : 0;
+  const moveNs = w.cuBytes / (atMatrixClock ? r.cuBytesPerNs.atMatrixClock : r.cuBytesPerNs.atVectorClock);
   // Matrix, vector and special-function work of one workgroup issue from the same waves and are
   // summed (FlashAttention-2-style kernels do not overlap them); data movement overlaps with them.
   const wgNs = Math.max(computeNs + sfuNs, moveNs) + (w.exposedNs ?? 0);
