@@ -14,7 +14,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,19 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = here.includes(join('dist', 'bench')) ? join(here, '..', '..') : join(here, '..');
 const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
 const SWEEP = join(root, 'bench', 'sweeps', 'cpu-bound.yaml');
+
+/** Fraction of all CPUs idle over the next `ms` milliseconds (Linux /proc/stat; NaN elsewhere). */
+function idleFraction(ms: number): number {
+  if (!existsSync('/proc/stat')) return NaN;
+  const sample = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = sample();
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  const b = sample();
+  return (b.idle - a.idle) / Math.max(1, b.total - a.total);
+}
 
 /** User + system seconds of this process's waited-for children (Linux /proc; NaN elsewhere). */
 function childrenCpuSeconds(): number {
@@ -76,7 +89,9 @@ export async function run(): Promise<BenchLine[]> {
     const t0 = performance.now();
     spawnSync(process.execPath, [CLI, 'sweep', SWEEP, '--dry-run'], { stdio: 'ignore' });
     const dryRunSeconds = (performance.now() - t0) / 1000;
-    const load = loadavg()[0]!;
+    // Others' work on the cores makes wall-clock ratios meaningless; the load average lags by
+    // minutes, so sample the cores' idle time now instead.
+    const idle = idleFraction(2000);
     const pairs: Array<{ one: { wall: number; cpu: number }; two: { wall: number; cpu: number } }> = [];
     for (let i = 0; i < PAIRS; i++) {
       // ABBA...: the run that goes first alternates, so a host slowing down or speeding up does not favour one.
@@ -92,7 +107,7 @@ export async function run(): Promise<BenchLine[]> {
     if (!same) throw new Error('sweep --jobs 1 and --jobs 2 wrote different results.csv');
     const points = readFileSync(join(dir, 'p0-j1', 'points.jsonl'), 'utf8').trimEnd().split('\n').length;
     const ratios = pairs.map((p) => p.one.wall / p.two.wall);
-    const busy = load > 0.5 ? `; load ${load.toFixed(1)} at start: cores shared, rerun idle` : '';
+    const busy = idle < 0.9 ? `; cores only ${(100 * idle).toFixed(0)}% idle at start: shared, rerun idle` : '';
     return [
       { name: `sweep: ${points}-point CPU-bound sweep, --jobs 1 wall time (median of ${PAIRS})`, value: median(pairs.map((p) => p.one.wall)), unit: 's' },
       { name: `sweep: same sweep, --jobs 2 wall time (median of ${PAIRS})`, value: median(pairs.map((p) => p.two.wall)), unit: 's' },
