@@ -1,11 +1,11 @@
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { csvCell } from '../core/io.js';
 
 /**
  * Result tables. Two formats, one row per observation: `results.jsonl` (the record of truth, one
  * JSON object per line, full precision) and `results.csv` (tidy, units in column names, numbers
- * to 6 significant digits). During a sweep both grow by appending whole lines in one write, so a
- * crash can at worst truncate the last line, which readers drop.
+ * to 6 significant digits). During a sweep both grow by appending whole lines, each write a run
+ * of whole lines, so a crash can at worst truncate the last line, which readers drop.
  */
 export type Cell = string | number | boolean;
 export type Row = Record<string, Cell>;
@@ -21,9 +21,13 @@ export function csvHeader(columns: readonly string[]): string {
   return columns.map(csvCell).join(',') + '\n';
 }
 
+export function csvLine(columns: readonly string[], row: Row): string {
+  return columns.map((c) => csvCell(row[c])).join(',') + '\n';
+}
+
 export function csvLines(columns: readonly string[], rows: readonly Row[]): string {
   let text = '';
-  for (const row of rows) text += columns.map((c) => csvCell(row[c])).join(',') + '\n';
+  for (const row of rows) text += csvLine(columns, row);
   return text;
 }
 
@@ -39,20 +43,45 @@ export function jsonlLines(records: readonly unknown[]): string {
 }
 
 /**
- * One point's rows, serialised where they were computed (a pool worker hands back two strings,
- * which cross threads far cheaper than thousands of row objects, and leaves the thread that writes
- * the files with nothing to format). `csv` uses the point's own `columns`.
+ * One point's rows, serialised where they were computed (a pool worker hands back strings, which
+ * cross threads far cheaper than thousands of row objects, and leaves the thread that writes the
+ * files with nothing to format). Lines come in chunks of whole rows, each well under V8's
+ * large-object size (128 KiB): a bigger string is mapped and unmapped on its own, and in a process
+ * with several lanes every unmap interrupts the other lanes' cores (a TLB shootdown).
+ * `csv` uses the point's own `columns`.
  */
 export interface PointTable {
-  jsonl: string;
-  csv: string;
+  jsonl: string[];
+  csv: string[];
   columns: string[];
   rows: number;
 }
 
+const CHUNK_CHARS = 48 * 1024;
+
+/** Whole lines, `line(row)` each, joined into chunks of at most ~CHUNK_CHARS characters. */
+function chunkLines<T>(items: readonly T[], line: (item: T) => string): string[] {
+  const chunks: string[] = [];
+  let text = '';
+  for (const item of items) {
+    text += line(item);
+    if (text.length >= CHUNK_CHARS) {
+      chunks.push(text);
+      text = '';
+    }
+  }
+  if (text) chunks.push(text);
+  return chunks;
+}
+
 export function pointTable(rows: readonly Row[]): PointTable {
   const columns = columnsOf(rows);
-  return { jsonl: jsonlLines(rows), csv: csvLines(columns, rows), columns, rows: rows.length };
+  return {
+    jsonl: chunkLines(rows, (r) => JSON.stringify(r) + '\n'),
+    csv: chunkLines(rows, (r) => csvLine(columns, r)),
+    columns,
+    rows: rows.length,
+  };
 }
 
 /** The rows of whole JSONL lines as written by jsonlLines. */
@@ -86,7 +115,14 @@ export function readJsonl<T = unknown>(path: string): { records: T[]; dropped: n
   return { records, dropped };
 }
 
-/** Appends complete lines in a single write (never a partial row from this process). */
-export function appendWhole(path: string, text: string): void {
-  if (text.length > 0) appendFileSync(path, text);
+/** Appends complete lines, one write per chunk (never a partial row from this process). */
+export function appendWhole(path: string, chunks: string | readonly string[]): void {
+  const list = typeof chunks === 'string' ? [chunks] : chunks;
+  if (!list.some((c) => c.length > 0)) return;
+  const fd = openSync(path, 'a');
+  try {
+    for (const chunk of list) if (chunk.length > 0) writeSync(fd, chunk);
+  } finally {
+    closeSync(fd);
+  }
 }

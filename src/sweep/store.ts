@@ -6,7 +6,7 @@ import { appendWhole, columnsOf, csvHeader, csvLines, jsonlLines, readJsonl, row
 
 /**
  * A sweep's output folder, written incrementally and safe against kill -9:
- *   results.jsonl, results.csv   rows, each point's rows appended in one write
+ *   results.jsonl, results.csv   rows, each point's appended as runs of whole lines
  *   points.jsonl                 the ledger: one line per completed point, appended after its rows
  *   config.resolved.yaml         the sweep and every point's resolved config
  *   summary.json                 written when every point of the sweep (or shard) is done
@@ -69,7 +69,7 @@ export interface PointRecord {
 /**
  * Writes a sweep folder. Construction compacts it to the given complete points, sorted (dropping
  * rows of half-finished points and a truncated last line); `append` adds one finished point: its
- * rows to both tables, then its ledger line, each in one write. Points appended in index order
+ * rows to both tables (whole lines per write), then its ledger line. Points appended in index order
  * keep the files sorted as they grow, so nothing is held in memory and `flush` has nothing to do;
  * only a point that arrives out of order, or brings a column the CSV header lacks, makes `flush`
  * rewrite the folder from disk, sorted, atomically.
@@ -120,10 +120,10 @@ export class SweepWriter {
     if (this.columns && !sameList(table.columns, this.columns)) {
       // Columns that appear only later are kept in results.jsonl and join the CSV at flush.
       if (table.columns.some((c) => !this.columnSet.has(c))) this.csvStale = true;
-      csv = csvLines(this.columns, rowsOfJsonl(table.jsonl));
+      csv = [csvLines(this.columns, rowsOfJsonl(table.jsonl.join('')))];
     }
     appendWhole(join(this.dir, SWEEP_FILES.results), table.jsonl);
-    appendWhole(join(this.dir, SWEEP_FILES.csv), header + csv);
+    appendWhole(join(this.dir, SWEEP_FILES.csv), [header, ...csv]);
     appendWhole(join(this.dir, SWEEP_FILES.ledger), jsonlLines([entry]));
     if (entry.point < this.lastPoint) this.unsorted = true;
     else this.lastPoint = entry.point;
