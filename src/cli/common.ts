@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { loadHardware } from '../hw/config/load.js';
 import type { HardwareConfig } from '../hw/config/schema.js';
 import { roundTree } from '../core/io.js';
+import { loadTrace, type LoadedTrace } from '../trace/load.js';
 
 /** Options every hardware-using command shares. */
 export interface HwArgs {
@@ -19,6 +20,25 @@ export function withHwOptions<T>(y: Argv<T>, defaultHw = 'mi300x') {
 
 export function hardwareFrom(args: HwArgs): HardwareConfig {
   return loadHardware(args.hw, args.set ?? []);
+}
+
+/** Options every trace-reading command (inspect, replay) shares. */
+export interface TraceInputArgs {
+  file: string;
+  commGroups?: string;
+  chakraCtrlDeps: boolean;
+}
+
+export function withTraceInput<T>(y: Argv<T>) {
+  return y
+    .positional('file', { type: 'string', describe: "silica trace ('-' = stdin) or Chakra ET (prefix or any rank's .et)" })
+    .option('comm-groups', { type: 'string', describe: 'Chakra: comm_group.json resolving pg_name (default: found beside the trace)' })
+    .option('chakra-ctrl-deps', { type: 'boolean', default: false, describe: 'Chakra: enforce ctrl_deps as well as data_deps' });
+}
+
+export function traceFrom(args: TraceInputArgs): LoadedTrace {
+  // yargs hands a lone '-' positional over as '': that is stdin.
+  return loadTrace(args.file === '' ? '-' : args.file, { commGroupsFile: args.commGroups, ctrlDeps: args.chakraCtrlDeps });
 }
 
 export function printJson(value: unknown): void {

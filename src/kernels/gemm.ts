@@ -87,13 +87,11 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
   }
   const cost = newGemmCost();
   fillGemmCost(cost, hw, shape, batch, bestTm, bestTn, bestSplitK, cuCount, storeBytesPerNs);
-  return {
-    ...cost,
-    name: shape.name ?? `gemm_${m}x${n}x${k}${batch > 1 ? `_b${batch}` : ''}`,
-    category: shape.category ?? 'gemm',
-    shape: { m, n, k, batch, dtype: shape.dtype },
-    tile: [bestTm, bestTn],
-  };
+  cost.name = shape.name ?? `gemm_${m}x${n}x${k}${batch > 1 ? `_b${batch}` : ''}`;
+  cost.category = shape.category ?? 'gemm';
+  cost.shape = { m, n, k, batch, dtype: shape.dtype };
+  cost.tile = [bestTm, bestTn];
+  return cost;
 }
 
 function newGemmCost(): KernelCost {

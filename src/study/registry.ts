@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { Registry } from '../core/registry.js';
 
 /**
  * Experiment kinds, keyed by the `kind:` field of an experiment YAML (configs/experiments/*.yaml).
@@ -31,11 +32,10 @@ export interface ExperimentKind<S extends z.ZodType = z.ZodType> {
   run(config: z.infer<S>, ctx: ExperimentContext): Promise<ExperimentResult> | ExperimentResult;
 }
 
-const kinds = new Map<string, ExperimentKind>();
+const kinds = new Registry<ExperimentKind>('experiment kind');
 
 export function registerExperiment<S extends z.ZodType>(kind: ExperimentKind<S>): void {
-  if (kinds.has(kind.name)) throw new Error(`experiment kind ${kind.name} registered twice`);
-  kinds.set(kind.name, kind as unknown as ExperimentKind);
+  kinds.register(kind.name, kind as unknown as ExperimentKind);
 }
 
 export function experimentKind(name: string): ExperimentKind | undefined {
@@ -43,5 +43,5 @@ export function experimentKind(name: string): ExperimentKind | undefined {
 }
 
 export function experimentKinds(): string[] {
-  return [...kinds.keys()].sort();
+  return kinds.names();
 }

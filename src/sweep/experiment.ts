@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import type { z } from 'zod';
 import { SilicaError, describe } from '../core/errors.js';
+import { Registry } from '../core/registry.js';
 import { applyOverlays, readYamlFile, validate } from '../core/yaml-config.js';
 import { experimentKind, experimentKinds, type ExperimentContext, type ExperimentKind, type ExperimentResult } from '../study/registry.js';
 
@@ -25,10 +26,10 @@ export interface ResolvedExperiment {
  * files it references so its resolved config stands alone. Keyed by kind name.
  */
 export type ConfigExpander = (raw: Record<string, unknown>, baseDir: string, file: string) => Record<string, unknown>;
-const expanders = new Map<string, ConfigExpander>();
+const expanders = new Registry<ConfigExpander>('config expander for kind');
 
 export function registerConfigExpander(kind: string, expander: ConfigExpander): void {
-  expanders.set(kind, expander);
+  expanders.register(kind, expander);
 }
 
 export function loadExperimentFile(path: string, overlays: readonly string[] = []): ResolvedExperiment {

@@ -1,4 +1,5 @@
 import { SilicaError } from '../core/errors.js';
+import { Registry } from '../core/registry.js';
 import { parseBytes } from '../core/units.js';
 import type { Dtype, HardwareConfig } from '../hw/config/schema.js';
 import { simulateKernel } from '../hw/system.js';
@@ -22,15 +23,15 @@ export type Runner = (
   ctx: RunnerContext,
 ) => Promise<Record<string, number>> | Record<string, number>;
 
-const runners = new Map<string, Runner>();
+const runners = new Registry<Runner>('validation runner');
 
 export function registerRunner(name: string, runner: Runner): void {
-  runners.set(name, runner);
+  runners.register(name, runner);
 }
 
 export function runnerFor(name: string): Runner {
   const r = runners.get(name);
-  if (!r) throw new SilicaError(`validation runner "${name}": unknown (expected one of ${[...runners.keys()].sort().join(', ')})`);
+  if (!r) throw new SilicaError(`validation runner "${name}": unknown (expected one of ${runners.names().join(', ')})`);
   return r;
 }
 

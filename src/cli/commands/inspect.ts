@@ -1,32 +1,23 @@
 import type { CommandModule } from 'yargs';
-import { loadTrace } from '../../trace/load.js';
 import { inspectChakraFile, inspectTrace, type ChakraFileSummary } from '../../trace/summary.js';
-import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
+import { hardwareFrom, printJson, printTable, traceFrom, withHwOptions, withTraceInput, type HwArgs, type TraceInputArgs } from '../common.js';
 
 /**
  * `silica inspect FILE`: what a trace holds (nodes, kernels, FLOPs, bytes, collectives); for
  * Chakra ETs also each rank file's own counts (node types, collectives by type and size,
  * point-to-point messages, dependency quirks), read straight from the file.
  */
-interface InspectArgs extends HwArgs {
-  file: string;
-  commGroups?: string;
-  chakraCtrlDeps: boolean;
-}
+type InspectArgs = HwArgs & TraceInputArgs;
 
 export const inspectCommand: CommandModule = {
   command: 'inspect <file>',
   describe: 'summarise a silica trace or Chakra ETs (nodes, kernels, FLOPs, bytes, collectives)',
   builder: (y) =>
-    withHwOptions(y)
-      .positional('file', { type: 'string', describe: "silica trace ('-' = stdin) or Chakra ET (prefix or any rank's .et)" })
-      .option('comm-groups', { type: 'string', describe: 'Chakra: comm_group.json resolving pg_name' })
-      .option('chakra-ctrl-deps', { type: 'boolean', default: false, describe: 'Chakra: enforce ctrl_deps as well as data_deps' }),
+    withTraceInput(withHwOptions(y)),
   handler: (argv) => {
     const a = argv as unknown as InspectArgs;
     const hw = hardwareFrom(a);
-    // yargs hands a lone '-' positional over as '': that is stdin.
-    const loaded = loadTrace(a.file === '' ? '-' : a.file, { commGroupsFile: a.commGroups, ctrlDeps: a.chakraCtrlDeps });
+    const loaded = traceFrom(a);
     const summary = inspectTrace(loaded.trace, hw);
     const chakra = loaded.chakra
       ? { prefix: loaded.chakra.prefix, files: loaded.chakra.files.length, comm_groups_file: loaded.chakra.commGroupsFile ?? null, ranks: loaded.chakra.files.map(inspectChakraFile) }

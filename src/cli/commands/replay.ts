@@ -2,23 +2,19 @@ import type { CommandModule } from 'yargs';
 import { toCsv, writeFileAtomic } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
 import { chromeTrace } from '../../trace/chrome.js';
-import { loadTrace } from '../../trace/load.js';
 import { replayTrace, type ReplayResult } from '../../trace/replay.js';
-import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
+import { hardwareFrom, printJson, printTable, traceFrom, withHwOptions, withTraceInput, type HwArgs, type TraceInputArgs } from '../common.js';
 
 /**
  * `silica replay FILE`: replays a silica trace or Chakra ETs on a part, every rank explicitly,
  * and reports the time with a breakdown that sums to it (rule in src/trace/breakdown.ts);
  * optionally a per-node CSV and a Chrome/Perfetto timeline.
  */
-interface ReplayArgs extends HwArgs {
-  file: string;
+interface ReplayArgs extends HwArgs, TraceInputArgs {
   gpus?: string;
   timing: 'duration' | 'model';
   chromeTrace?: string;
   kernels?: string;
-  commGroups?: string;
-  chakraCtrlDeps: boolean;
 }
 
 const us = (ns: number) => ns / 1000;
@@ -91,19 +87,15 @@ export const replayCommand: CommandModule = {
   command: 'replay <file>',
   describe: 'replay a silica trace or Chakra ETs on a part; time and breakdown',
   builder: (y) =>
-    withHwOptions(y)
-      .positional('file', { type: 'string', describe: "silica trace ('-' = stdin) or Chakra ET (prefix or any rank's .et)" })
+    withTraceInput(withHwOptions(y))
       .option('gpus', { type: 'string', describe: 'GPUs to simulate (default: the trace world size)' })
       .option('timing', { choices: ['duration', 'model'] as const, default: 'duration' as const, describe: 'Chakra COMP nodes: recorded duration_micros when present, or the num_ops/tensor_size model' })
       .option('chrome-trace', { type: 'string', describe: 'write a Chrome/Perfetto timeline (JSON, µs, pid = GPU, tid = stream)' })
-      .option('kernels', { type: 'string', describe: 'write one CSV row per replayed node' })
-      .option('comm-groups', { type: 'string', describe: 'Chakra: comm_group.json resolving pg_name (default: found beside the trace)' })
-      .option('chakra-ctrl-deps', { type: 'boolean', default: false, describe: 'Chakra: enforce ctrl_deps as well as data_deps' }),
+      .option('kernels', { type: 'string', describe: 'write one CSV row per replayed node' }),
   handler: (argv) => {
     const a = argv as unknown as ReplayArgs;
     const hw = hardwareFrom(a);
-    // yargs hands a lone '-' positional over as '': that is stdin.
-    const loaded = loadTrace(a.file === '' ? '-' : a.file, { commGroupsFile: a.commGroups, ctrlDeps: a.chakraCtrlDeps });
+    const loaded = traceFrom(a);
     const gpus = a.gpus === undefined ? undefined : parsePositiveInt(a.gpus, '--gpus');
     const wantRecords = a.chromeTrace !== undefined || a.kernels !== undefined;
     const r = replayTrace(loaded.trace, hw, { gpus, chakraTiming: a.timing, recordTimeline: wantRecords });

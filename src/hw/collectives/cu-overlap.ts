@@ -34,14 +34,9 @@ export interface CuOverlapOptions {
   overlapCus: number[];
 }
 
-export interface CuOverlapResult {
+/** The run's inputs (less the CU list, reported per row of `overlap`) and its times. */
+export interface CuOverlapResult extends Omit<CuOverlapOptions, 'overlapCus'> {
   hw: string;
-  gpus: number;
-  m: number;
-  n: number;
-  k: number;
-  dtype: Dtype;
-  chunks: number;
   allreduce_bytes: number;
   gemm_us: number;
   allreduce_us: number;

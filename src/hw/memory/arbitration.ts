@@ -1,4 +1,5 @@
 import { SilicaError } from '../../core/errors.js';
+import { Registry } from '../../core/registry.js';
 import type { Resource } from '../../core/flow-network.js';
 import type { Flow } from '../../core/simulator.js';
 import type { ArbitrationConfig } from '../config/schema.js';
@@ -54,11 +55,10 @@ export interface ArbitrationPolicy {
   create(config: ArbitrationConfig): Arbiter;
 }
 
-const policies = new Map<string, ArbitrationPolicy>();
+const policies = new Registry<ArbitrationPolicy>('arbitration policy');
 
 export function registerArbitrationPolicy(p: ArbitrationPolicy): void {
-  if (policies.has(p.name)) throw new Error(`arbitration policy ${p.name} registered twice`);
-  policies.set(p.name, p);
+  policies.register(p.name, p);
 }
 
 export function arbitrationPolicy(name: string): ArbitrationPolicy {
@@ -68,7 +68,7 @@ export function arbitrationPolicy(name: string): ArbitrationPolicy {
 }
 
 export function arbitrationPolicies(): string[] {
-  return [...policies.keys()].sort();
+  return policies.names();
 }
 
 /** Flow priority every unclassified kernel and transfer uses (Gpu.launch, dmaTransfer). */

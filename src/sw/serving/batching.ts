@@ -139,6 +139,30 @@ export function admitHead(ctx: PolicyContext, rep: Replica, nowNs: number): Req 
   return r;
 }
 
+/**
+ * Fills a batch's prefill side under a token budget: prompts already in progress first, then new
+ * ones admitted FCFS, each contributing at most `chunkCap` tokens (chunked prefill). Returns the
+ * budget left.
+ */
+export function addPrefillChunks(ctx: PolicyContext, rep: Replica, b: Batch, nowNs: number, budget: number, chunkCap = Infinity): number {
+  for (const r of rep.prefilling) {
+    if (budget <= 0) break;
+    const c = Math.min(r.prefillRemaining, chunkCap, budget);
+    b.prefill.push(r);
+    b.chunks.push(c);
+    budget -= c;
+  }
+  while (budget > 0) {
+    const r = admitHead(ctx, rep, nowNs);
+    if (!r) break;
+    const c = Math.min(r.prefillRemaining, chunkCap, budget);
+    b.prefill.push(r);
+    b.chunks.push(c);
+    budget -= c;
+  }
+  return budget;
+}
+
 /** Emits one token; releases the request's blocks when it is complete. True when complete. */
 export function emitToken(ctx: PolicyContext, rep: Replica, r: Req, nowNs: number): boolean {
   if (!ctx.metrics.token(r, nowNs)) return false;

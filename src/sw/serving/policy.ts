@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { Registry } from '../../core/registry.js';
 import type { Simulator } from '../../core/simulator.js';
 import type { Dtype, HardwareConfig } from '../../hw/config/schema.js';
 import type { System } from '../../hw/system.js';
@@ -66,11 +67,10 @@ export interface PolicyKind<S extends z.ZodType = z.ZodType> {
   create(ctx: PolicyContext, options: z.infer<S>): ServingPolicy;
 }
 
-const kinds = new Map<string, PolicyKind>();
+const kinds = new Registry<PolicyKind>('serving policy');
 
 export function registerPolicy<S extends z.ZodType>(kind: PolicyKind<S>): void {
-  if (kinds.has(kind.name)) throw new Error(`serving policy ${kind.name} registered twice`);
-  kinds.set(kind.name, kind as unknown as PolicyKind);
+  kinds.register(kind.name, kind as unknown as PolicyKind);
 }
 
 export function policyKind(name: string): PolicyKind | undefined {
@@ -78,5 +78,5 @@ export function policyKind(name: string): PolicyKind | undefined {
 }
 
 export function policyNames(): string[] {
-  return [...kinds.keys()].sort();
+  return kinds.names();
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { admitHead, emptyBatch, reserveDecodeSlots, SingleStreamRunner, swapIn, type Batch } from '../batching.js';
+import { addPrefillChunks, admitHead, emptyBatch, reserveDecodeSlots, SingleStreamRunner, swapIn, type Batch } from '../batching.js';
 import type { IterationCostModel } from '../cost-model.js';
 import { registerPolicy, type PolicyContext } from '../policy.js';
 import type { Replica } from '../replica.js';
@@ -37,22 +37,7 @@ class HybridScheduler extends SingleStreamRunner {
     const b = emptyBatch();
     b.extraNs = swapIn(this.ctx, rep, nowNs) + reserveDecodeSlots(this.ctx, rep, nowNs);
     b.decode = rep.decoding.slice();
-    let budget = this.budget - b.decode.length;
-    for (const r of rep.prefilling) {
-      if (budget <= 0) break;
-      const c = Math.min(r.prefillRemaining, this.chunk, budget);
-      b.prefill.push(r);
-      b.chunks.push(c);
-      budget -= c;
-    }
-    while (budget > 0) {
-      const r = admitHead(this.ctx, rep, nowNs);
-      if (!r) break;
-      const c = Math.min(r.prefillRemaining, this.chunk, budget);
-      b.prefill.push(r);
-      b.chunks.push(c);
-      budget -= c;
-    }
+    addPrefillChunks(this.ctx, rep, b, nowNs, this.budget - b.decode.length, this.chunk);
     // A budget below the decode count still lets a lone prompt advance (never starve prefill forever).
     if (b.prefill.length === 0 && b.decode.length === 0) {
       const r = rep.prefilling[0] ?? admitHead(this.ctx, rep, nowNs);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { armFor, type AdaptiveResourceManager, type CuSplit } from '../arm.js';
-import { admitHead, applyIteration, batchLabel, decodeContextSum, emptyBatch, pieces, arriveLeastLoaded, reserveDecodeSlots, swapIn, type Batch } from '../batching.js';
+import { addPrefillChunks, applyIteration, batchLabel, decodeContextSum, emptyBatch, pieces, arriveLeastLoaded, reserveDecodeSlots, swapIn, type Batch } from '../batching.js';
 import { corunMemoFor, type CorunMemo } from '../corun.js';
 import type { IterationCostModel } from '../cost-model.js';
 import { Lane } from '../lane.js';
@@ -98,22 +98,7 @@ class RapidReplica {
     const now = this.ctx.sim.nowNs;
     const rep = this.rep;
     const b = emptyBatch();
-    let budget = this.o.prefill_max_tokens;
-    for (const r of rep.prefilling) {
-      if (budget <= 0) break;
-      const c = Math.min(r.prefillRemaining, budget);
-      b.prefill.push(r);
-      b.chunks.push(c);
-      budget -= c;
-    }
-    while (budget > 0) {
-      const r = admitHead(this.ctx, rep, now);
-      if (!r) break;
-      const c = Math.min(r.prefillRemaining, budget);
-      b.prefill.push(r);
-      b.chunks.push(c);
-      budget -= c;
-    }
+    addPrefillChunks(this.ctx, rep, b, now, this.o.prefill_max_tokens);
     if (b.prefill.length === 0) return;
     this.manage(now);
     b.extraNs = this.pendingPrefillNs;
