@@ -3,7 +3,7 @@ import { SilicaError } from '../core/errors.js';
 import type { ExperimentResult } from '../study/registry.js';
 import { resolveExperiment, runExperiment } from './experiment.js';
 import type { TaskRunner } from './pool.js';
-import { pointTable, type Cell, type PointTable, type Row } from './results.js';
+import { pointTableWithLead, type Cell, type PointTable, type Row } from './results.js';
 
 /**
  * One experiment point, run in a pool worker (or in-process on the pool's own lane). The worker
@@ -46,7 +46,7 @@ export const pointRunner: TaskRunner<PointTask, PointOutcome> = { run: runPointT
 
 /**
  * A sweep point: the rows come back tagged with the point's index, id and axis values and already
- * serialised (see PointTable), so a sweep's writing thread only appends strings.
+ * serialised (see PointTable), so a sweep's writing thread only appends bytes.
  */
 export interface SweepPointTask extends PointTask {
   point: number;
@@ -59,7 +59,9 @@ export type SweepPointOutcome = { ok: true; table: PointTable; summary?: Record<
 export async function runSweepPointTask(task: SweepPointTask): Promise<SweepPointOutcome> {
   try {
     const result = await runPoint(task);
-    return { ok: true, table: pointTable(result.rows.map((r) => tagRow(task, r))), ...(result.summary ? { summary: result.summary } : {}) };
+    for (const row of result.rows) checkTags(task, row);
+    const lead: Row = { point: task.point, point_id: task.point_id, ...task.tags };
+    return { ok: true, table: pointTableWithLead(lead, result.rows), ...(result.summary ? { summary: result.summary } : {}) };
   } catch (err) {
     return failure(err);
   }
@@ -68,17 +70,17 @@ export async function runSweepPointTask(task: SweepPointTask): Promise<SweepPoin
 export const sweepPointRunner: TaskRunner<SweepPointTask, SweepPointOutcome> = { run: runSweepPointTask, workerFile: new URL('./sweep-worker.js', import.meta.url) };
 
 /**
- * Prefixes a row with its point and tags. A tag may share a name with a column of the row (an
- * axis over `hw` and the row's `hw`) only where both say the same; otherwise the table would lie.
+ * A row is prefixed with its point and tags (pointTableWithLead). A tag may share a name with a
+ * column of the row (an axis over `hw` and the row's `hw`) only where both say the same;
+ * otherwise the table would lie.
  */
-function tagRow(task: SweepPointTask, row: Row): Row {
-  for (const [k, v] of Object.entries(task.tags)) {
-    if (k in row && row[k] !== v) {
+function checkTags(task: SweepPointTask, row: Row): void {
+  for (const k in task.tags) {
+    if (k in row && row[k] !== task.tags[k]) {
       throw new SilicaError(
-        `${task.file}: ${task.label}: column ${k} is both a sweep tag (${v}) and a column of the experiment's rows (${JSON.stringify(row[k])}); name the axis differently: {name: ..., values: [...]}`,
+        `${task.file}: ${task.label}: column ${k} is both a sweep tag (${task.tags[k]}) and a column of the experiment's rows (${JSON.stringify(row[k])}); name the axis differently: {name: ..., values: [...]}`,
       );
     }
   }
   if ('point' in row || 'point_id' in row) throw new SilicaError(`${task.file}: the experiment's rows have a point or point_id column, which sweeps reserve`);
-  return { point: task.point, point_id: task.point_id, ...task.tags, ...row };
 }

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
-import type { Piscina } from 'piscina';
+import { Piscina } from 'piscina';
 
 /**
  * Runs tasks on `jobs` lanes: this thread plus jobs - 1 worker threads (piscina). This thread
@@ -22,26 +22,25 @@ export class WorkerPool<Task, Outcome> {
   private constructor(
     readonly workers: number,
     private readonly runner: TaskRunner<Task, Outcome>,
-    private readonly pool: Promise<Piscina<Task, Outcome>>,
+    private readonly pool: Piscina<Task, Outcome> | undefined,
   ) {}
 
   /** A pool for `jobs` lanes: jobs - 1 threads (none for jobs <= 1). */
   static start<Task, Outcome>(jobs: number, runner: TaskRunner<Task, Outcome>): WorkerPool<Task, Outcome> {
     const workers = Math.max(0, jobs - 1);
+    // Constructed here and now, not after an await: the threads boot (and load their modules)
+    // while this thread goes on synchronously expanding the sweep.
     const pool = workers
-      ? import('piscina').then(
-          ({ Piscina }) =>
-            new Piscina<Task, Outcome>({
-              filename: runner.workerFile.href,
-              minThreads: workers,
-              maxThreads: workers,
-              idleTimeout: 1000,
-              // Piscina hands a worker its next task only when this thread's event loop runs, which
-              // it does between this thread's own points: posting tasks ahead keeps workers busy.
-              concurrentTasksPerWorker: QUEUED_PER_WORKER,
-            }),
-        )
-      : Promise.resolve(undefined as never);
+      ? new Piscina<Task, Outcome>({
+          filename: runner.workerFile.href,
+          minThreads: workers,
+          maxThreads: workers,
+          idleTimeout: 1000,
+          // Piscina hands a worker its next task only when this thread's event loop runs, which
+          // it does between this thread's own points: posting tasks ahead keeps workers busy.
+          concurrentTasksPerWorker: QUEUED_PER_WORKER,
+        })
+      : undefined;
     return new WorkerPool(workers, runner, pool);
   }
 
@@ -50,7 +49,7 @@ export class WorkerPool<Task, Outcome> {
    * and before this thread takes its own first one: serial work placed there (writing the resolved
    * config of a large sweep) overlaps the workers' start instead of delaying it.
    */
-  async run<T extends { task: Task }>(items: readonly T[], onDone: (item: T, outcome: Outcome) => void, beforeOwnWork?: () => void): Promise<void> {
+  async run<T extends { task: Task }>(items: readonly T[], onDone: (item: T, outcome: Outcome) => void, beforeOwnWork?: () => void | Promise<void>): Promise<void> {
     let next = 0;
     let failure: unknown;
     const take = (): T | undefined => (failure === undefined && next < items.length ? items[next++] : undefined);
@@ -58,7 +57,7 @@ export class WorkerPool<Task, Outcome> {
       failure ??= err;
     };
     const local = async (): Promise<void> => {
-      beforeOwnWork?.();
+      await beforeOwnWork?.();
       for (let item = take(); item; item = take()) {
         onDone(item, await this.runner.run(item.task));
         // A task is synchronous CPU work: let worker results and the progress bar in between.
@@ -67,8 +66,11 @@ export class WorkerPool<Task, Outcome> {
     };
     // With fewer tasks than lanes, the extra workers simply stay idle.
     const lanes: Array<Promise<void>> = [];
-    if (this.workers > 0 && items.length > 1) {
-      const pool = await this.pool;
+    const pool = this.pool;
+    if (pool && items.length > 1) {
+      // Piscina takes its new threads into service in a microtask: let it run, or the tasks below
+      // would wait in its queue until this thread's first own point (and beforeOwnWork) is done.
+      await yieldToEvents();
       const remote = async (): Promise<void> => {
         for (let item = take(); item; item = take()) onDone(item, await pool.run(item.task));
       };
@@ -81,7 +83,7 @@ export class WorkerPool<Task, Outcome> {
   }
 
   async close(): Promise<void> {
-    if (this.workers > 0) await (await this.pool).destroy();
+    await this.pool?.destroy();
   }
 }
 

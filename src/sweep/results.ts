@@ -43,24 +43,27 @@ export function jsonlLines(records: readonly unknown[]): string {
 }
 
 /**
- * One point's rows, serialised where they were computed (a pool worker hands back strings, which
- * cross threads far cheaper than thousands of row objects, and leaves the thread that writes the
- * files with nothing to format). Lines come in chunks of whole rows, each well under V8's
- * large-object size (128 KiB): a bigger string is mapped and unmapped on its own, and in a process
- * with several lanes every unmap interrupts the other lanes' cores (a TLB shootdown).
- * `csv` uses the point's own `columns`.
+ * One point's rows, serialised where they were computed: UTF-8 lines in one buffer per format.
+ * A pool worker hands the buffers over without copying (they are transferred, not cloned), so
+ * the thread that writes the files only appends bytes, and no point's text ever sits in a V8
+ * heap where every young-generation collection would copy it. `csv` uses the point's own `columns`.
  */
 export interface PointTable {
-  jsonl: string[];
-  csv: string[];
+  jsonl: Uint8Array;
+  csv: Uint8Array;
   columns: string[];
   rows: number;
 }
 
+/**
+ * Lines are joined into strings of at most ~CHUNK_CHARS characters before encoding: well under
+ * V8's large-object size (128 KiB), which it maps and unmaps one by one (with several lanes in a
+ * process, every unmap interrupts the other lanes' cores: a TLB shootdown).
+ */
 const CHUNK_CHARS = 48 * 1024;
 
-/** Whole lines, `line(row)` each, joined into chunks of at most ~CHUNK_CHARS characters. */
-function chunkLines<T>(items: readonly T[], line: (item: T) => string): string[] {
+/** `line(item)` for every item, UTF-8 encoded into one buffer that owns its memory (transferable). */
+function encodeLines<T>(items: readonly T[], line: (item: T) => string): Uint8Array {
   const chunks: string[] = [];
   let text = '';
   for (const item of items) {
@@ -71,17 +74,71 @@ function chunkLines<T>(items: readonly T[], line: (item: T) => string): string[]
     }
   }
   if (text) chunks.push(text);
-  return chunks;
+  let bytes = 0;
+  for (const chunk of chunks) bytes += Buffer.byteLength(chunk, 'utf8');
+  // allocUnsafeSlow: a buffer of its own, not a slice of Node's shared pool, so it can be transferred.
+  const out = Buffer.allocUnsafeSlow(bytes);
+  let at = 0;
+  for (const chunk of chunks) at += out.write(chunk, at, 'utf8');
+  return out;
+}
+
+/** The text of encoded lines. */
+export function decodeLines(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
 export function pointTable(rows: readonly Row[]): PointTable {
   const columns = columnsOf(rows);
   return {
-    jsonl: chunkLines(rows, (r) => JSON.stringify(r) + '\n'),
-    csv: chunkLines(rows, (r) => csvLine(columns, r)),
+    jsonl: encodeLines(rows, (r) => JSON.stringify(r) + '\n'),
+    csv: encodeLines(rows, (r) => csvLine(columns, r)),
     columns,
     rows: rows.length,
   };
+}
+
+/**
+ * `pointTable` of the rows `{...lead, ...row}`: every row of a sweep point starts with the same
+ * cells (point, point_id, the point's tags), so those are serialised once per point and each line
+ * is that text plus the row's own. The lines are exactly those of the merged rows; a row sharing
+ * a key with the lead (the same value, checked by the caller) or any integer-like key (which
+ * objects order first) takes the plain path.
+ */
+export function pointTableWithLead(lead: Row, rows: readonly Row[]): PointTable {
+  const leadKeys = Object.keys(lead);
+  const plain = () => pointTable(rows.map((row) => ({ ...lead, ...row })));
+  if (leadKeys.length === 0 || leadKeys.some(isIndexLike)) return plain();
+  const columns = [...leadKeys];
+  const seen = new Set(leadKeys);
+  for (const row of rows) {
+    for (const key of Object.keys(row)) {
+      if (seen.has(key)) continue;
+      if (isIndexLike(key)) return plain();
+      seen.add(key);
+      columns.push(key);
+    }
+  }
+  const ownColumns = columns.slice(leadKeys.length);
+  const leadJson = JSON.stringify(lead).slice(0, -1);
+  const leadCsv = leadKeys.map((k) => csvCell(lead[k])).join(',');
+  const sharesLeadKey = (row: Row) => leadKeys.some((k) => k in row);
+  const jsonLine = (row: Row): string => {
+    if (sharesLeadKey(row)) return JSON.stringify({ ...lead, ...row }) + '\n';
+    const own = JSON.stringify(row);
+    return (own.length === 2 ? leadJson + '}' : leadJson + ',' + own.slice(1)) + '\n';
+  };
+  const csvRow = (row: Row): string => {
+    let line = leadCsv;
+    for (const c of ownColumns) line += ',' + csvCell(row[c]);
+    return line + '\n';
+  };
+  return { jsonl: encodeLines(rows, jsonLine), csv: encodeLines(rows, csvRow), columns, rows: rows.length };
+}
+
+/** Keys that JavaScript objects order before all others (array indices). */
+function isIndexLike(key: string): boolean {
+  return /^(0|[1-9]\d*)$/.test(key) && Number(key) < 2 ** 32 - 1;
 }
 
 /** The rows of whole JSONL lines as written by jsonlLines. */
@@ -116,12 +173,18 @@ export function readJsonl<T = unknown>(path: string): { records: T[]; dropped: n
 }
 
 /** Appends complete lines, one write per chunk (never a partial row from this process). */
-export function appendWhole(path: string, chunks: string | readonly string[]): void {
-  const list = typeof chunks === 'string' ? [chunks] : chunks;
+export function appendWhole(path: string, chunks: string | Uint8Array | ReadonlyArray<string | Uint8Array>): void {
+  const list = typeof chunks === 'string' || chunks instanceof Uint8Array ? [chunks] : chunks;
   if (!list.some((c) => c.length > 0)) return;
   const fd = openSync(path, 'a');
   try {
-    for (const chunk of list) if (chunk.length > 0) writeSync(fd, chunk);
+    for (const chunk of list) {
+      if (typeof chunk === 'string') {
+        if (chunk.length > 0) writeSync(fd, chunk);
+        continue;
+      }
+      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+    }
   } finally {
     closeSync(fd);
   }

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/io.js';
@@ -39,25 +40,54 @@ export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: num
   return { sweep: spec.name, source: spec.file, points_total: spec.points.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) };
 }
 
-/** The resolved sweep: how it expands and every selected point's full config. */
-export function resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): string {
-  const doc = {
-    sweep: {
-      name: spec.name,
-      ...(spec.description ? { description: spec.description } : {}),
-      source: spec.file,
-      base: spec.baseSource,
-      expand: spec.expand,
-      axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
-      ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),
-      ...(spec.filters.length ? { filters: spec.filters } : {}),
-      points_total: spec.points.length,
-      ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
-    },
-    points: points.map((p) => ({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config })),
+/**
+ * The resolved sweep, `config.resolved.yaml`: how it expands and every selected point's full
+ * config, as pieces of text: the header, then one piece per point. A big sweep's file takes a
+ * second or more to render, and the thread that renders it also feeds the pool's workers, so it
+ * renders piece by piece and lets the workers' results in between (see writeResolvedSweep).
+ */
+export function* resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): Generator<string> {
+  const sweep = {
+    name: spec.name,
+    ...(spec.description ? { description: spec.description } : {}),
+    source: spec.file,
+    base: spec.baseSource,
+    expand: spec.expand,
+    axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
+    ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),
+    ...(spec.filters.length ? { filters: spec.filters } : {}),
+    points_total: spec.points.length,
+    ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
   };
-  return `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${readableYaml(doc)}`;
+  yield `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n`;
+  if (points.length === 0) {
+    yield readableYaml({ sweep, points: [] });
+    return;
+  }
+  yield readableYaml({ sweep }) + 'points:\n';
+  // Block style with no line folding (readableYaml) renders a list item the same whatever its
+  // neighbours, so the pieces join into exactly the text of the whole document rendered at once.
+  for (const p of points) {
+    const item = readableYaml({ points: [{ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config }] });
+    yield item.slice(item.indexOf('\n') + 1);
+  }
 }
+
+/** Writes config.resolved.yaml (atomically), yielding to the event loop every few milliseconds. */
+async function writeResolvedSweep(path: string, pieces: Iterable<string>): Promise<void> {
+  const parts: string[] = [];
+  let since = performance.now();
+  for (const piece of pieces) {
+    parts.push(piece);
+    if (performance.now() - since > YIELD_EVERY_MS) {
+      await yieldToEvents();
+      since = performance.now();
+    }
+  }
+  writeFileAtomic(path, parts.join(''));
+}
+
+const YIELD_EVERY_MS = 5;
 
 export type SweepPool = WorkerPool<SweepPointTask, SweepPointOutcome>;
 
@@ -101,7 +131,7 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
   const progress = makeProgress({ total: selected.length, start: done.length, unit: 'points', quiet: o.quiet });
   let finished = done.length;
 
-  const writeConfig = () => writeFileAtomic(join(o.out, SWEEP_FILES.config), resolvedSweepYaml(spec, selected, o.shard));
+  const writeConfig = () => writeResolvedSweep(join(o.out, SWEEP_FILES.config), resolvedSweepYaml(spec, selected, o.shard));
   const items = pending.map((p, order) => ({
     point: p,
     order,

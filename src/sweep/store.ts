@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { roundTree, writeFileAtomic } from '../core/io.js';
-import { appendWhole, columnsOf, csvHeader, csvLines, jsonlLines, readJsonl, rowsOfJsonl, type PointTable, type Row } from './results.js';
+import { appendWhole, columnsOf, csvHeader, csvLines, decodeLines, jsonlLines, readJsonl, rowsOfJsonl, type PointTable, type Row } from './results.js';
 
 /**
  * A sweep's output folder, written incrementally and safe against kill -9:
@@ -116,14 +116,14 @@ export class SweepWriter {
       this.setColumns(table.columns);
       header = csvHeader(table.columns);
     }
-    let csv = table.csv;
+    let csv: string | Uint8Array = table.csv;
     if (this.columns && !sameList(table.columns, this.columns)) {
       // Columns that appear only later are kept in results.jsonl and join the CSV at flush.
       if (table.columns.some((c) => !this.columnSet.has(c))) this.csvStale = true;
-      csv = [csvLines(this.columns, rowsOfJsonl(table.jsonl.join('')))];
+      csv = csvLines(this.columns, rowsOfJsonl(decodeLines(table.jsonl)));
     }
     appendWhole(join(this.dir, SWEEP_FILES.results), table.jsonl);
-    appendWhole(join(this.dir, SWEEP_FILES.csv), [header, ...csv]);
+    appendWhole(join(this.dir, SWEEP_FILES.csv), [header, csv]);
     appendWhole(join(this.dir, SWEEP_FILES.ledger), jsonlLines([entry]));
     if (entry.point < this.lastPoint) this.unsorted = true;
     else this.lastPoint = entry.point;

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { readableYaml } from '../../src/sweep/canonical.js';
+import { decodeLines, pointTable, pointTableWithLead, type Row } from '../../src/sweep/results.js';
+import { resolvedSweepYaml } from '../../src/sweep/run-sweep.js';
+import { loadSweep } from '../../src/sweep/spec.js';
+
+/**
+ * The fast paths of sweep output must write exactly what the plain ones would: a point's rows
+ * serialised with their lead (point, point_id, tags) written once, and config.resolved.yaml
+ * rendered point by point.
+ */
+const lead: Row = { point: 7, point_id: 'abc', variant: 'nominal', tokens: 128 };
+
+function same(rows: Row[], withLead: Row = lead): void {
+  const fast = pointTableWithLead(withLead, rows);
+  const plain = pointTable(rows.map((r) => ({ ...withLead, ...r })));
+  expect(decodeLines(fast.jsonl)).toBe(decodeLines(plain.jsonl));
+  expect(decodeLines(fast.csv)).toBe(decodeLines(plain.csv));
+  expect(fast.columns).toEqual(plain.columns);
+  expect(fast.rows).toBe(rows.length);
+}
+
+describe('point tables with a lead', () => {
+  it('equal the merged rows for ordinary rows, numbers formatted as the CSV does', () => {
+    same([
+      { hw: 'mi300x', cus: 8, time_us: 353.33121592131005, tflops: 18.2, ok: true },
+      { hw: 'mi300x', cus: 12, time_us: 1 / 3, tflops: 1e-9, ok: false },
+    ]);
+  });
+
+  it('equal the merged rows when rows differ in columns, are empty, or hold quotes and commas', () => {
+    same([{ a: 1 }, {}, { b: 'x,"y"\nz', a: 2 }, { c: 'é ∑ unicode' }]);
+  });
+
+  it('equal the merged rows when a row repeats a lead column with the same value', () => {
+    same([{ variant: 'nominal', x: 1 }, { x: 2 }]);
+  });
+
+  it('equal the merged rows when a key looks like an array index (objects order those first)', () => {
+    same([{ x: 1, '8': 'eight' }]);
+    same([{ x: 1 }], { ...lead, '3': 'three' });
+  });
+
+  it('are empty for no rows', () => {
+    const t = pointTableWithLead(lead, []);
+    expect(t.rows).toBe(0);
+    expect(t.jsonl.length).toBe(0);
+    expect(t.csv.length).toBe(0);
+  });
+});
+
+describe('config.resolved.yaml rendered piece by piece', () => {
+  it('is the whole document rendered at once', () => {
+    const spec = loadSweep('configs/sweeps/gemm-hw.yaml');
+    for (const points of [spec.points, spec.points.slice(0, 1), []]) {
+      const whole = {
+        sweep: {
+          name: spec.name,
+          ...(spec.description ? { description: spec.description } : {}),
+          source: spec.file,
+          base: spec.baseSource,
+          expand: spec.expand,
+          axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
+          ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),
+          ...(spec.filters.length ? { filters: spec.filters } : {}),
+          points_total: spec.points.length,
+        },
+        points: points.map((p) => ({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config })),
+      };
+      const pieces = [...resolvedSweepYaml(spec, points)];
+      expect(pieces.join('')).toBe(`# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${readableYaml(whole)}`);
+    }
+  });
+});
