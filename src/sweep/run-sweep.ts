@@ -47,18 +47,7 @@ export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: num
  * renders piece by piece and lets the workers' results in between (see writeResolvedSweep).
  */
 export function* resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): Generator<string> {
-  const sweep = {
-    name: spec.name,
-    ...(spec.description ? { description: spec.description } : {}),
-    source: spec.file,
-    base: spec.baseSource,
-    expand: spec.expand,
-    axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
-    ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),
-    ...(spec.filters.length ? { filters: spec.filters } : {}),
-    points_total: spec.points.length,
-    ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
-  };
+  const sweep = resolvedSweepHeader(spec, shard);
   yield `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n`;
   if (points.length === 0) {
     yield readableYaml({ sweep, points: [] });
@@ -71,6 +60,22 @@ export function* resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[
     const item = readableYaml({ points: [{ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config }] });
     yield item.slice(item.indexOf('\n') + 1);
   }
+}
+
+/** The `sweep:` section of config.resolved.yaml: how the sweep expands. */
+export function resolvedSweepHeader(spec: SweepSpec, shard?: { index: number; count: number }): Record<string, unknown> {
+  return {
+    name: spec.name,
+    ...(spec.description ? { description: spec.description } : {}),
+    source: spec.file,
+    base: spec.baseSource,
+    expand: spec.expand,
+    axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
+    ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),
+    ...(spec.filters.length ? { filters: spec.filters } : {}),
+    points_total: spec.points.length,
+    ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
+  };
 }
 
 /** Writes config.resolved.yaml (atomically), yielding to the event loop every few milliseconds. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readableYaml } from '../../src/sweep/canonical.js';
 import { decodeLines, pointTable, pointTableWithLead, type Row } from '../../src/sweep/results.js';
-import { resolvedSweepYaml } from '../../src/sweep/run-sweep.js';
+import { resolvedSweepHeader, resolvedSweepYaml } from '../../src/sweep/run-sweep.js';
 import { loadSweep } from '../../src/sweep/spec.js';
 
 /**
@@ -54,17 +54,7 @@ describe('config.resolved.yaml rendered piece by piece', () => {
     const spec = loadSweep('configs/sweeps/gemm-hw.yaml');
     for (const points of [spec.points, spec.points.slice(0, 1), []]) {
       const whole = {
-        sweep: {
-          name: spec.name,
-          ...(spec.description ? { description: spec.description } : {}),
-          source: spec.file,
-          base: spec.baseSource,
-          expand: spec.expand,
-          axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
-          ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),
-          ...(spec.filters.length ? { filters: spec.filters } : {}),
-          points_total: spec.points.length,
-        },
+        sweep: resolvedSweepHeader(spec),
         points: points.map((p) => ({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config })),
       };
       const pieces = [...resolvedSweepYaml(spec, points)];
