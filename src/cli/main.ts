@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SilicaError, oneLine } from '../core/errors.js';
-import { commands } from './commands/index.js';
+import { commandsFor } from './commands/index.js';
 
 /**
  * The CLI edge: parse flags, run a command, and turn any SilicaError into one line on stderr with
@@ -22,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
     })
     .help()
     .wrap(Math.min(110, process.stdout.columns || 110));
-  for (const c of commands) parser.command(c);
+  for (const c of await commandsFor(argv)) parser.command(c);
   try {
     await parser.parseAsync();
   } catch (err) {
