@@ -28,15 +28,22 @@ export function toCsv(rows: ReadonlyArray<Record<string, unknown>>, columns?: st
 
 export function csvCell(value: unknown): string {
   if (value === undefined || value === null) return '';
-  const text = typeof value === 'number' ? formatNumber(value) : String(value);
+  // A formatted number never holds a quote, comma or newline.
+  if (typeof value === 'number') return formatNumber(value);
+  const text = String(value);
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-/** Stable number formatting for outputs: integers as-is, others with 6 significant digits. */
+/**
+ * Stable number formatting for outputs: integers as-is, others with 6 significant digits in
+ * JavaScript's shortest form (`String(Number(value.toPrecision(6)))`). toPrecision's text is
+ * already that form unless it pads with zeros or uses an exponent, so only then is it re-printed
+ * (sweep tables format hundreds of thousands of cells).
+ */
 export function formatNumber(value: number): string {
-  if (Number.isInteger(value)) return String(value);
-  if (!Number.isFinite(value)) return String(value);
-  return String(Number(value.toPrecision(6)));
+  if (Number.isInteger(value) || !Number.isFinite(value)) return String(value);
+  const text = value.toPrecision(6);
+  return text.includes('e') || text.endsWith('0') ? String(Number(text)) : text;
 }
 
 /** Rounds every number in a JSON-able tree to 6 significant digits for stable, readable output. */
