@@ -18,6 +18,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { percentile } from '../src/sw/serving/metrics.js';
 import type { BenchLine } from './core.bench.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,6 +26,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = here.includes(join('dist', 'bench')) ? join(here, '..', '..') : join(here, '..');
 const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
 const SWEEP = join(root, 'bench', 'sweeps', 'cpu-bound.yaml');
+
+/** The CLI arguments of one timed run of the bench sweep. */
+const sweepArgs = (out: string, jobs: number): string[] => [CLI, 'sweep', SWEEP, '--out', out, '--jobs', String(jobs), '--quiet'];
 
 /** Fraction of all CPUs idle over the next `ms` milliseconds (Linux /proc/stat; NaN elsewhere). */
 function idleFraction(ms: number): number {
@@ -51,7 +55,7 @@ function childrenCpuSeconds(): number {
 function timeSweep(out: string, jobs: number): { wall: number; cpu: number } {
   const cpu0 = childrenCpuSeconds();
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [CLI, 'sweep', SWEEP, '--out', out, '--jobs', String(jobs), '--quiet'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, sweepArgs(out, jobs), { encoding: 'utf8' });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`sweep --jobs ${jobs} failed: ${r.stderr.trim()}`);
   return { wall, cpu: childrenCpuSeconds() - cpu0 };
@@ -67,7 +71,7 @@ async function timeTwoProcesses(outA: string, outB: string): Promise<number> {
   const t0 = performance.now();
   const one = (out: string) =>
     new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, 'sweep', SWEEP, '--out', out, '--jobs', '1', '--quiet'], { stdio: 'ignore' });
+      const child = spawn(process.execPath, sweepArgs(out, 1), { stdio: 'ignore' });
       child.on('error', reject);
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sweep --jobs 1 (side by side) exited with ${code}`))));
     });
@@ -77,10 +81,7 @@ async function timeTwoProcesses(outA: string, outB: string): Promise<number> {
 
 const PAIRS = 3;
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+const median = (xs: number[]): number => percentile(Float64Array.from(xs).sort(), 50);
 
 export async function run(): Promise<BenchLine[]> {
   const dir = mkdtempSync(join(tmpdir(), 'silica-bench-sweep-'));

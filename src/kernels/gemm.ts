@@ -58,9 +58,10 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
   const cuCount = cuSet.count;
   const { m, n, k } = shape;
   const batch = shape.batch ?? 1;
-  for (const [field, v] of [['m', m], ['n', n], ['k', k], ['batch', batch]] as const) {
-    if (!Number.isInteger(v) || v <= 0) throw new SilicaError(`gemm --${field}: expected a positive whole number, got ${v}`);
-  }
+  positiveWhole('m', m);
+  positiveWhole('n', n);
+  positiveWhole('k', k);
+  positiveWhole('batch', batch);
   // Candidates are scored on one reused KernelCost (the search is the hot loop of every sweep that
   // touches GEMMs); only the winner is built as a fresh object.
   const probe = newGemmCost();
@@ -92,6 +93,10 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
   cost.shape = { m, n, k, batch, dtype: shape.dtype };
   cost.tile = [bestTm, bestTn];
   return cost;
+}
+
+function positiveWhole(field: string, v: number): void {
+  if (!Number.isInteger(v) || v <= 0) throw new SilicaError(`gemm --${field}: expected a positive whole number, got ${v}`);
 }
 
 function newGemmCost(): KernelCost {

@@ -12,7 +12,10 @@ import { Piscina } from 'piscina';
  */
 const QUEUED_PER_WORKER = 4;
 
-/** A task function, and the worker module whose default export is the same function. */
+/**
+ * A task function, and the worker module whose default export runs the same task (it may differ
+ * in how the outcome travels back, e.g. transferring buffers instead of copying them).
+ */
 export interface TaskRunner<Task, Outcome> {
   run: (task: Task) => Promise<Outcome>;
   workerFile: URL;

@@ -101,20 +101,21 @@ export function pointTable(rows: readonly Row[]): PointTable {
 /**
  * `pointTable` of the rows `{...lead, ...row}`: every row of a sweep point starts with the same
  * cells (point, point_id, the point's tags), so those are serialised once per point and each line
- * is that text plus the row's own. The lines are exactly those of the merged rows; a row sharing
- * a key with the lead (the same value, checked by the caller) or any integer-like key (which
- * objects order first) takes the plain path.
+ * is that text plus the row's own. The lines are exactly those of the merged rows. Where that
+ * would not hold, the whole table takes the plain path: a row repeating a lead column (the same
+ * value, checked by the caller) or an integer-like key (which objects order first).
  */
 export function pointTableWithLead(lead: Row, rows: readonly Row[]): PointTable {
   const leadKeys = Object.keys(lead);
   const plain = () => pointTable(rows.map((row) => ({ ...lead, ...row })));
   if (leadKeys.length === 0 || leadKeys.some(isIndexLike)) return plain();
+  const leadSet = new Set(leadKeys);
   const columns = [...leadKeys];
-  const seen = new Set(leadKeys);
+  const seen = new Set<string>();
   for (const row of rows) {
     for (const key of Object.keys(row)) {
       if (seen.has(key)) continue;
-      if (isIndexLike(key)) return plain();
+      if (leadSet.has(key) || isIndexLike(key)) return plain();
       seen.add(key);
       columns.push(key);
     }
@@ -122,9 +123,7 @@ export function pointTableWithLead(lead: Row, rows: readonly Row[]): PointTable 
   const ownColumns = columns.slice(leadKeys.length);
   const leadJson = JSON.stringify(lead).slice(0, -1);
   const leadCsv = leadKeys.map((k) => csvCell(lead[k])).join(',');
-  const sharesLeadKey = (row: Row) => leadKeys.some((k) => k in row);
   const jsonLine = (row: Row): string => {
-    if (sharesLeadKey(row)) return JSON.stringify({ ...lead, ...row }) + '\n';
     const own = JSON.stringify(row);
     return (own.length === 2 ? leadJson + '}' : leadJson + ',' + own.slice(1)) + '\n';
   };
@@ -179,11 +178,8 @@ export function appendWhole(path: string, chunks: string | Uint8Array | Readonly
   const fd = openSync(path, 'a');
   try {
     for (const chunk of list) {
-      if (typeof chunk === 'string') {
-        if (chunk.length > 0) writeSync(fd, chunk);
-        continue;
-      }
-      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
     }
   } finally {
     closeSync(fd);

@@ -3,8 +3,7 @@ import type { CommandModule } from 'yargs';
 /**
  * Every CLI command, by name, and how to load it; a new command is one file plus one line. A
  * command's module, and all it imports, loads only when that command runs (`silica hw list` does
- * not load the studies), and `silica sweep` starts its worker threads before the heavy modules
- * load. Listed in the order `silica --help` shows them.
+ * not load the studies). Listed in the order `silica --help` shows them.
  */
 export const commandLoaders: ReadonlyArray<readonly [name: string, load: () => Promise<CommandModule>]> = [
   ['quickstart', async () => (await import('./quickstart.js')).quickstartCommand],

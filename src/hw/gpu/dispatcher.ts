@@ -23,47 +23,42 @@ export interface Placement {
 }
 
 /**
- * The critical path in workgroups (what `placeWorkgroups(...).maxPerCu` returns) without building
- * the per-group arrays: GEMM tile search calls this for every candidate, and allocation there
- * turns into GC time that a parallel sweep pays on both cores.
+ * The critical path in workgroups: the most workgroups any single CU runs. Builds nothing, as the
+ * GEMM tile search calls it for every candidate (allocation there turns into GC time that a
+ * parallel sweep pays on both cores); placeWorkgroups adds the per-group spread.
  */
 export function maxWorkgroupsPerCu(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): number {
-  if (compute.dispatch !== 'round-robin-groups' || layout.groups <= 1 || set.count === 0) return placeWorkgroups(workgroups, set, layout, compute).maxPerCu;
-  const base = Math.floor(workgroups / layout.groups);
-  const extra = workgroups % layout.groups;
+  if (set.count === 0) throw new SilicaError('CU mask: no CU enabled');
+  if (!dealtToGroups(layout, compute)) return Math.ceil(workgroups / set.count);
   let maxPerCu = 0;
   for (let g = 0; g < layout.groups; g++) {
-    const n = base + (g < extra ? 1 : 0);
+    const n = dealtToGroup(g, workgroups, layout.groups);
     if (n === 0) continue;
-    if (set.perGroup[g] === 0) return placeWorkgroups(workgroups, set, layout, compute).maxPerCu; // throws the starvation error
+    if (set.perGroup[g] === 0) {
+      throw new SilicaError(
+        `CU mask leaves XCD ${emptyGroups(set).join(', ')} without CUs, but workgroups are dealt to XCDs round-robin, so that share of the grid can never run (the real part hangs); enable at least one CU on every XCD`,
+      );
+    }
     maxPerCu = Math.max(maxPerCu, Math.ceil(n / set.perGroup[g]!));
   }
   return maxPerCu;
 }
 
 export function placeWorkgroups(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): Placement {
+  const maxPerCu = maxWorkgroupsPerCu(workgroups, set, layout, compute);
+  const roundRobin = dealtToGroups(layout, compute);
   const perGroup = new Float64Array(layout.groups);
-  if (set.count === 0) throw new SilicaError('CU mask: no CU enabled');
-  if (compute.dispatch === 'round-robin-groups' && layout.groups > 1) {
-    const starved = emptyGroups(set);
-    const base = Math.floor(workgroups / layout.groups);
-    const extra = workgroups % layout.groups;
-    let maxPerCu = 0;
-    for (let g = 0; g < layout.groups; g++) {
-      const n = base + (g < extra ? 1 : 0);
-      perGroup[g] = n;
-      if (n === 0) continue;
-      if (set.perGroup[g] === 0) {
-        throw new SilicaError(
-          `CU mask leaves XCD ${starved.join(', ')} without CUs, but workgroups are dealt to XCDs round-robin, so that share of the grid can never run (the real part hangs); enable at least one CU on every XCD`,
-        );
-      }
-      maxPerCu = Math.max(maxPerCu, Math.ceil(n / set.perGroup[g]!));
-    }
-    return { perGroup, maxPerCu, busyCus: Math.min(workgroups, set.count) };
-  }
-  // Least-loaded: one pool of enabled CUs; account per group proportionally.
-  const maxPerCu = Math.ceil(workgroups / set.count);
-  for (let g = 0; g < layout.groups; g++) perGroup[g] = (workgroups * set.perGroup[g]!) / set.count;
+  // Least-loaded: one pool of enabled CUs, accounted per group proportionally.
+  for (let g = 0; g < layout.groups; g++) perGroup[g] = roundRobin ? dealtToGroup(g, workgroups, layout.groups) : (workgroups * set.perGroup[g]!) / set.count;
   return { perGroup, maxPerCu, busyCus: Math.min(workgroups, set.count) };
+}
+
+/** Whether workgroups are dealt to CU groups round-robin, whatever the mask. */
+function dealtToGroups(layout: CuLayout, compute: ComputeConfig): boolean {
+  return compute.dispatch === 'round-robin-groups' && layout.groups > 1;
+}
+
+/** Workgroups group g receives when `workgroups` are dealt round-robin over `groups` groups. */
+function dealtToGroup(g: number, workgroups: number, groups: number): number {
+  return Math.floor(workgroups / groups) + (g < workgroups % groups ? 1 : 0);
 }

@@ -140,11 +140,12 @@ interface GpuNames {
   stats: { hbmReadBytes: string; hbmWriteBytes: string; flops: string; kernels: string };
 }
 
-const gpuNames = new Map<string, GpuNames>();
+/** By GPU index, then by number of CU groups. */
+const gpuNames: Array<Array<GpuNames | undefined> | undefined> = [];
 
 function namesOf(index: number, groups: number): GpuNames {
-  const key = `${index}/${groups}`;
-  let names = gpuNames.get(key);
+  const byGroups = (gpuNames[index] ??= []);
+  let names = byGroups[groups];
   if (!names) {
     const gpu = `gpu${index}`;
     names = {
@@ -152,7 +153,7 @@ function namesOf(index: number, groups: number): GpuNames {
       cuGroups: Array.from({ length: groups }, (_, g) => `${gpu}.cugroup${g}`),
       stats: { hbmReadBytes: `${gpu}.hbm.read_bytes`, hbmWriteBytes: `${gpu}.hbm.write_bytes`, flops: `${gpu}.flops`, kernels: `${gpu}.kernels` },
     };
-    gpuNames.set(key, names);
+    byGroups[groups] = names;
   }
   return names;
 }

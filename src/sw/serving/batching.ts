@@ -145,20 +145,20 @@ export function admitHead(ctx: PolicyContext, rep: Replica, nowNs: number): Req 
  * budget left.
  */
 export function addPrefillChunks(ctx: PolicyContext, rep: Replica, b: Batch, nowNs: number, budget: number, chunkCap = Infinity): number {
-  for (const r of rep.prefilling) {
-    if (budget <= 0) break;
+  const add = (r: Req) => {
     const c = Math.min(r.prefillRemaining, chunkCap, budget);
     b.prefill.push(r);
     b.chunks.push(c);
     budget -= c;
+  };
+  for (const r of rep.prefilling) {
+    if (budget <= 0) break;
+    add(r);
   }
   while (budget > 0) {
     const r = admitHead(ctx, rep, nowNs);
     if (!r) break;
-    const c = Math.min(r.prefillRemaining, chunkCap, budget);
-    b.prefill.push(r);
-    b.chunks.push(c);
-    budget -= c;
+    add(r);
   }
   return budget;
 }
