@@ -11,6 +11,10 @@
  * does. The last line runs two --jobs 1 processes side by side: the ceiling this host sets for any
  * parallel run of this workload. The output folders must be byte-identical: parallelism never
  * changes results.
+ *
+ * A second, small sweep shows the other end: configs/sweeps/t3-sensitivity.yaml, ten T3 points
+ * of 0.2-0.7 s each. There a worker's start-up (modules, then a cold JIT on its first point) is a
+ * large share of the whole run, so --jobs 2 gains much less; the line says how much.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,9 +30,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = here.includes(join('dist', 'bench')) ? join(here, '..', '..') : join(here, '..');
 const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
 const SWEEP = join(root, 'bench', 'sweeps', 'cpu-bound.yaml');
+const SMALL_SWEEP = join(root, 'configs', 'sweeps', 't3-sensitivity.yaml');
 
-/** The CLI arguments of one timed run of the bench sweep. */
-const sweepArgs = (out: string, jobs: number): string[] => [CLI, 'sweep', SWEEP, '--out', out, '--jobs', String(jobs), '--quiet'];
+/** The CLI arguments of one timed run of a sweep (the bench sweep unless named). */
+const sweepArgs = (out: string, jobs: number, sweep = SWEEP): string[] => [CLI, 'sweep', sweep, '--out', out, '--jobs', String(jobs), '--quiet'];
 
 /** Fraction of all CPUs idle over the next `ms` milliseconds (Linux /proc/stat; NaN elsewhere). */
 function idleFraction(ms: number): number {
@@ -52,10 +57,10 @@ function childrenCpuSeconds(): number {
   return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
-function timeSweep(out: string, jobs: number): { wall: number; cpu: number } {
+function timeSweep(out: string, jobs: number, sweep = SWEEP): { wall: number; cpu: number } {
   const cpu0 = childrenCpuSeconds();
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, sweepArgs(out, jobs), { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, sweepArgs(out, jobs, sweep), { encoding: 'utf8' });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`sweep --jobs ${jobs} failed: ${r.stderr.trim()}`);
   return { wall, cpu: childrenCpuSeconds() - cpu0 };
@@ -108,6 +113,11 @@ export async function run(): Promise<BenchLine[]> {
     if (!same) throw new Error('sweep --jobs 1 and --jobs 2 wrote different results.csv');
     const points = readFileSync(join(dir, 'p0-j1', 'points.jsonl'), 'utf8').trimEnd().split('\n').length;
     const ratios = pairs.map((p) => p.one.wall / p.two.wall);
+    const small: number[] = [];
+    for (let i = 0; i < PAIRS; i++) {
+      const one = timeSweep(join(dir, `small${i}-j1`), 1, SMALL_SWEEP).wall;
+      small.push(one / timeSweep(join(dir, `small${i}-j2`), 2, SMALL_SWEEP).wall);
+    }
     const busy = idle < 0.9 ? `; cores only ${(100 * idle).toFixed(0)}% idle at start: shared, rerun idle` : '';
     return [
       { name: `sweep: ${points}-point CPU-bound sweep, --jobs 1 wall time (median of ${PAIRS})`, value: median(pairs.map((p) => p.one.wall)), unit: 's' },
@@ -115,6 +125,11 @@ export async function run(): Promise<BenchLine[]> {
       {
         name: `sweep: --jobs 2 speedup over --jobs 1, median of ${PAIRS} alternating pairs (pairs ${ratios.map((r) => r.toFixed(2)).join(', ')}; target >= 1.7 on 2 idle cores; ${availableParallelism()} CPUs${busy})`,
         value: median(ratios),
+        unit: 'x',
+      },
+      {
+        name: `sweep: 10-point T3 sweep (t3-sensitivity.yaml, 0.2-0.7 s a point), --jobs 2 speedup, median of ${PAIRS} pairs (pairs ${small.map((r) => r.toFixed(2)).join(', ')}; a worker's start-up is a large share here)`,
+        value: median(small),
         unit: 'x',
       },
       { name: 'sweep: --jobs 1 CPU time (user + system, median)', value: median(pairs.map((p) => p.one.cpu)), unit: 's' },

@@ -18,7 +18,10 @@ export async function main(argv: string[]): Promise<number> {
     .recommendCommands()
     .fail((msg, err) => {
       failed = true;
-      reportError(err ?? new SilicaError(msg ?? 'invalid arguments'));
+      const error = err ?? new SilicaError(msg ?? 'invalid arguments');
+      reportError(error);
+      // Rethrown, or yargs goes on to run the command after a bad flag (output and all).
+      throw error;
     })
     .help()
     .wrap(Math.min(110, process.stdout.columns || 110));

@@ -1,4 +1,5 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 
 /**
@@ -7,25 +8,60 @@ import { Piscina } from 'piscina';
  * (most of a second of module loading on this code base) and its JIT warm-up; --jobs 1 is this
  * thread alone. Results arrive in completion order through `onDone`.
  *
+ * Work is claimed, not dealt: every lane takes the next task index from one shared counter
+ * (Atomics.add on a SharedArrayBuffer) whenever it is free. Dealing tasks out through piscina's
+ * queue depended on this thread's event loop, which runs only between its own tasks: a worker
+ * either idled until this thread looked, or held tasks queued that it could not give back (a
+ * worker still starting up sat on four of ten half-second points while this thread ran out of
+ * work). Claiming needs no one to hand work over, and the lanes finish within one task of each
+ * other. Each worker runs one piscina task, its lane, and sends outcomes back on a port of its own.
+ *
  * `WorkerPool.start` can be called before the work is even loaded, so the workers load their
  * modules while this thread expands and validates the points.
  */
-const QUEUED_PER_WORKER = 4;
 
 /**
- * A task function, and the worker module whose default export runs the same task (it may differ
- * in how the outcome travels back, e.g. transferring buffers instead of copying them).
+ * A task function, and the worker module whose default export runs the same function as a lane
+ * (`laneWorker(run, ...)`), possibly moving buffers of the outcome instead of copying them.
  */
 export interface TaskRunner<Task, Outcome> {
   run: (task: Task) => Promise<Outcome>;
   workerFile: URL;
 }
 
+/** What a worker lane receives: every task, the shared claim counter, and where outcomes go. */
+export interface LaneTask<Task> {
+  tasks: readonly Task[];
+  /** One Int32 on a SharedArrayBuffer: the index of the next unclaimed task. */
+  claim: Int32Array;
+  port: MessagePort;
+}
+
+type LaneMessage<Outcome> = { index: number; outcome: Outcome } | { end: true };
+
+/**
+ * The default export of a worker module: claims and runs tasks until none are left, posting each
+ * outcome as it is ready. `transfer` names buffers of an outcome to move rather than copy.
+ */
+export function laneWorker<Task, Outcome>(run: (task: Task) => Promise<Outcome>, transfer: (outcome: Outcome) => ArrayBuffer[] = () => []) {
+  return async ({ tasks, claim, port }: LaneTask<Task>): Promise<void> => {
+    try {
+      for (let i = Atomics.add(claim, 0, 1); i < tasks.length; i = Atomics.add(claim, 0, 1)) {
+        const outcome = await run(tasks[i]!);
+        port.postMessage({ index: i, outcome } satisfies LaneMessage<Outcome>, transfer(outcome));
+      }
+    } finally {
+      // After every outcome on the same port, so the receiving side knows it has them all.
+      port.postMessage({ end: true } satisfies LaneMessage<Outcome>);
+    }
+  };
+}
+
 export class WorkerPool<Task, Outcome> {
   private constructor(
     readonly workers: number,
     private readonly runner: TaskRunner<Task, Outcome>,
-    private readonly pool: Piscina<Task, Outcome> | undefined,
+    private readonly pool: Piscina<LaneTask<Task>, void> | undefined,
   ) {}
 
   /** A pool for `jobs` lanes: jobs - 1 threads (none for jobs <= 1). */
@@ -34,59 +70,71 @@ export class WorkerPool<Task, Outcome> {
     // Constructed here and now, not after an await: the threads boot (and load their modules)
     // while this thread goes on synchronously expanding the sweep.
     const pool = workers
-      ? new Piscina<Task, Outcome>({
-          filename: runner.workerFile.href,
-          minThreads: workers,
-          maxThreads: workers,
-          idleTimeout: 1000,
-          // Piscina hands a worker its next task only when this thread's event loop runs, which
-          // it does between this thread's own points: posting tasks ahead keeps workers busy.
-          concurrentTasksPerWorker: QUEUED_PER_WORKER,
-        })
+      ? new Piscina<LaneTask<Task>, void>({ filename: runner.workerFile.href, minThreads: workers, maxThreads: workers, idleTimeout: 1000, concurrentTasksPerWorker: 1 })
       : undefined;
     return new WorkerPool(workers, runner, pool);
   }
 
   /**
-   * Runs every item; `beforeOwnWork` runs on this thread once the workers hold their first tasks
-   * and before this thread takes its own first one: serial work placed there (writing the resolved
-   * config of a large sweep) overlaps the workers' start instead of delaying it.
+   * Runs every item; `beforeOwnWork` runs on this thread before it claims its first task: serial
+   * work placed there (writing the resolved config of a large sweep) overlaps the workers' start.
+   * After a failure no lane claims another task; outcomes of tasks already running still arrive.
    */
   async run<T extends { task: Task }>(items: readonly T[], onDone: (item: T, outcome: Outcome) => void, beforeOwnWork?: () => void | Promise<void>): Promise<void> {
-    let next = 0;
+    const claim = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
     let failure: unknown;
-    const take = (): T | undefined => (failure === undefined && next < items.length ? items[next++] : undefined);
     const fail = (err: unknown) => {
       failure ??= err;
+      Atomics.store(claim, 0, items.length);
     };
-    const local = async (): Promise<void> => {
-      await beforeOwnWork?.();
-      for (let item = take(); item; item = take()) {
-        onDone(item, await this.runner.run(item.task));
-        // A task is synchronous CPU work: let worker results and the progress bar in between.
-        await yieldToEvents();
+    const finished = (index: number, outcome: Outcome) => {
+      try {
+        onDone(items[index]!, outcome);
+      } catch (err) {
+        fail(err);
       }
     };
     // With fewer tasks than lanes, the extra workers simply stay idle.
     const lanes: Array<Promise<void>> = [];
-    const pool = this.pool;
-    if (pool && items.length > 1) {
-      // Piscina takes its new threads into service in a microtask: let it run, or the tasks below
-      // would wait in its queue until this thread's first own point (and beforeOwnWork) is done.
-      await yieldToEvents();
-      const remote = async (): Promise<void> => {
-        for (let item = take(); item; item = take()) onDone(item, await pool.run(item.task));
-      };
-      // Workers first: their queues fill before this thread starts computing.
-      for (let i = 0; i < QUEUED_PER_WORKER * this.workers; i++) lanes.push(remote().catch(fail));
+    if (this.pool && items.length > 1) {
+      const tasks = items.map((item) => item.task);
+      for (let w = 0; w < this.workers; w++) lanes.push(remoteLane(this.pool, tasks, claim, finished).catch(fail));
     }
-    lanes.push(local().catch(fail));
+    try {
+      await beforeOwnWork?.();
+      for (let i = Atomics.add(claim, 0, 1); i < items.length; i = Atomics.add(claim, 0, 1)) {
+        finished(i, await this.runner.run(items[i]!.task));
+        // A task is synchronous CPU work: let worker outcomes and the progress bar in between.
+        await yieldToEvents();
+      }
+    } catch (err) {
+      fail(err);
+    }
     await Promise.all(lanes);
     if (failure !== undefined) throw failure;
   }
 
   async close(): Promise<void> {
     await this.pool?.destroy();
+  }
+}
+
+/** One worker's lane: resolves once the worker's task has returned and its last outcome arrived. */
+async function remoteLane<Task, Outcome>(
+  pool: Piscina<LaneTask<Task>, void>,
+  tasks: readonly Task[],
+  claim: Int32Array,
+  finished: (index: number, outcome: Outcome) => void,
+): Promise<void> {
+  const { port1, port2 } = new MessageChannel();
+  let ended!: () => void;
+  const allArrived = new Promise<void>((resolve) => (ended = resolve));
+  port1.on('message', (m: LaneMessage<Outcome>) => ('end' in m ? ended() : finished(m.index, m.outcome)));
+  try {
+    // The task's own result and the port's messages travel separately: wait for both.
+    await Promise.all([allArrived, pool.run({ tasks, claim, port: port2 }, { transferList: [port2] })]);
+  } finally {
+    port1.close();
   }
 }
 

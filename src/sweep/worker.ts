@@ -1,2 +1,5 @@
-/** Piscina worker entry: each task is one experiment point (see point-task.ts). */
-export { runPointTask as default } from './point-task.js';
+import { runPointTask } from './point-task.js';
+import { laneWorker } from './pool.js';
+
+/** Piscina worker entry: a lane of experiment points (see point-task.ts and pool.ts). */
+export default laneWorker(runPointTask);

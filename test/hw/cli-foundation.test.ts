@@ -56,6 +56,10 @@ describe('silica CLI (foundation)', () => {
     it('mask wider than the part', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--cu-mask', '0x1' + '0'.repeat(80)]), /part has only 304 CUs/));
     it('bad --set path', () => expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.nope=1']), /no such field/));
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
-    it('unknown flag', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--bogus', '1']), /Unknown argument/));
+    it('unknown flag, and the command does not run', () => {
+      const r = silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--bogus', '1']);
+      expectOneLineError(r, /Unknown argument: bogus/);
+      expect(r.stdout).toBe('');
+    });
   });
 });

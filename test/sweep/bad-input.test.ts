@@ -70,6 +70,10 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o2'), '--jobs', '0']), /--jobs: expected a positive whole number/);
     expectOneLineError(silica(['sweep', file]), /--out: expected an output directory/);
     expectOneLineError(silica(['merge', dir, '--out', join(dir, 'o3')]), /not a sweep output folder/);
+    // An unknown flag stops the command before it runs: nothing is written.
+    const o4 = join(dir, 'o4');
+    expectOneLineError(silica(['sweep', file, '--out', o4, '--jbos', '2']), /Unknown argument: jbos/);
+    expect(existsSync(o4)).toBe(false);
   });
 
   it('a point that fails at run time names the point', () => {
