@@ -87,12 +87,16 @@ export class WorkerPool<Task, Outcome> {
       failure ??= err;
       Atomics.store(claim, 0, items.length);
     };
+    let completed = 0;
+    let everyTaskDone!: () => void;
+    const allDone = new Promise<void>((resolve) => (everyTaskDone = resolve));
     const finished = (index: number, outcome: Outcome) => {
       try {
         onDone(items[index]!, outcome);
       } catch (err) {
         fail(err);
       }
+      if (++completed === items.length) everyTaskDone();
     };
     // With fewer tasks than lanes, the extra workers simply stay idle.
     const lanes: Array<Promise<void>> = [];
@@ -110,7 +114,10 @@ export class WorkerPool<Task, Outcome> {
     } catch (err) {
       fail(err);
     }
-    await Promise.all(lanes);
+    // Once every task is done, a worker still starting up has nothing left to claim: do not wait
+    // for it (a sweep of a few short points would otherwise last as long as a worker's start-up;
+    // close() stops it). After a failure, the tasks still running are waited for.
+    await Promise.race([allDone, Promise.all(lanes)]);
     if (failure !== undefined) throw failure;
   }
 

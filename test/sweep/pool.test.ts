@@ -38,6 +38,16 @@ let workerSeen: () => void = () => {};
 let workerTookPart = Promise.resolve();
 const expectWorkers = () => (workerTookPart = new Promise<void>((resolve) => (workerSeen = resolve)));
 
+/** A worker that takes a minute to start: a run must not wait for it once every task is done. */
+const slowWorkerFile = join(dir, 'slow-worker.mjs');
+writeFileSync(
+  slowWorkerFile,
+  `import { laneWorker } from ${JSON.stringify(laneModule)};
+await new Promise((resolve) => setTimeout(resolve, 60_000));
+export default laneWorker(async ({ n }) => ({ n, square: n * n, thread: -1, bytes: new Uint8Array(1) }));
+`,
+);
+
 const runner: TaskRunner<Task, Outcome> = {
   run: async ({ n }) => {
     await workerTookPart;
@@ -86,6 +96,20 @@ describe('WorkerPool: lanes claim tasks from one counter', () => {
     await pool.run(items(20), (_, o) => threads.add(o.thread));
     expect([...threads]).toEqual([threadId]);
   });
+
+  it('returns once every task is done, without waiting for a worker still starting up', async () => {
+    const pool = WorkerPool.start(2, { run: runner.run, workerFile: pathToFileURL(slowWorkerFile) });
+    workerTookPart = Promise.resolve();
+    const threads = new Set<number>();
+    let done = 0;
+    await pool.run(items(10), (_, o) => {
+      threads.add(o.thread);
+      done++;
+    });
+    expect(done).toBe(10);
+    expect([...threads]).toEqual([threadId]);
+    await pool.close();
+  }, 20_000);
 
   it('stops claiming after a failure and rethrows it once every running task is back', async () => {
     const pool = startPool(2);
