@@ -17,11 +17,12 @@ export const runCommand: CommandModule = {
       .positional('file', { type: 'string', describe: 'experiment YAML (configs/experiments/*.yaml)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory' })
       .option('set', { type: 'string', array: true, describe: 'override a field of the experiment, e.g. --set hw=h100-sxm (repeatable)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print where the outputs are as JSON' }),
+      .option('json', { type: 'boolean', default: false, describe: 'print where the outputs are as JSON' })
+      .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, periodic lines otherwise)' }),
   handler: async (argv) => {
-    const args = argv as unknown as { file: string; out: string; set?: string[]; json: boolean };
+    const args = argv as unknown as { file: string; out: string; set?: string[]; json: boolean; quiet: boolean };
     const exp = loadExperimentFile(args.file, args.set ?? []);
-    const progress = makeProgress({ total: 100, unit: '%' });
+    const progress = makeProgress({ total: 100, unit: '%', quiet: args.quiet });
     const result = await runExperiment(exp, { outDir: args.out, progress: (f, label) => progress.update(Math.round(f * 100), label) });
     progress.stop();
     const out = writeExperimentOutputs(args.out, {
