@@ -5,7 +5,7 @@ import { Piscina } from 'piscina';
 /**
  * Runs tasks on `jobs` lanes: this thread plus jobs - 1 worker threads (piscina). This thread
  * already has every module loaded and compiled, so using it as a lane saves a worker's start-up
- * (most of a second of module loading on this code base) and its JIT warm-up; --jobs 1 is this
+ * (a third of a second of module loading on this code base) and its JIT warm-up; --jobs 1 is this
  * thread alone. Results arrive in completion order through `onDone`.
  *
  * Work is claimed, not dealt: every lane takes the next task index from one shared counter
