@@ -58,7 +58,10 @@ function childrenCpuSeconds(): number {
   return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
-function timeSweep(out: string, jobs: number, sweep = SWEEP): { wall: number; cpu: number } {
+/** One timed run: wall-clock and CPU seconds (user + system, all threads). */
+type Run = { wall: number; cpu: number };
+
+function timeSweep(out: string, jobs: number, sweep = SWEEP): Run {
   const cpu0 = childrenCpuSeconds();
   const t0 = performance.now();
   const r = spawnSync(process.execPath, sweepArgs(out, jobs, sweep), { encoding: 'utf8' });
@@ -87,6 +90,21 @@ async function timeTwoProcesses(outA: string, outB: string): Promise<number> {
 
 const PAIRS = 3;
 
+/**
+ * PAIRS pairs of --jobs 1 and --jobs 2 runs of a sweep, in folders `${tag}${i}-j1` and `-j2`. The
+ * run that goes first alternates (ABBA...), so a host slowing down or speeding up favours neither.
+ */
+function alternatingPairs(dir: string, tag: string, sweep = SWEEP): Array<{ one: Run; two: Run }> {
+  const pairs: Array<{ one: Run; two: Run }> = [];
+  for (let i = 0; i < PAIRS; i++) {
+    const first = i % 2 === 0 ? 1 : 2;
+    const a = timeSweep(join(dir, `${tag}${i}-j${first}`), first, sweep);
+    const b = timeSweep(join(dir, `${tag}${i}-j${3 - first}`), 3 - first, sweep);
+    pairs.push(first === 1 ? { one: a, two: b } : { one: b, two: a });
+  }
+  return pairs;
+}
+
 const median = (xs: number[]): number => percentile(Float64Array.from(xs).sort(), 50);
 
 export async function run(): Promise<BenchLine[]> {
@@ -99,14 +117,7 @@ export async function run(): Promise<BenchLine[]> {
     // Others' work on the cores makes wall-clock ratios meaningless; the load average lags by
     // minutes, so sample the cores' idle time now instead.
     const idle = idleFraction(2000);
-    const pairs: Array<{ one: { wall: number; cpu: number }; two: { wall: number; cpu: number } }> = [];
-    for (let i = 0; i < PAIRS; i++) {
-      // ABBA...: the run that goes first alternates, so a host slowing down or speeding up does not favour one.
-      const first = i % 2 === 0 ? 1 : 2;
-      const a = timeSweep(join(dir, `p${i}-j${first}`), first);
-      const b = timeSweep(join(dir, `p${i}-j${3 - first}`), 3 - first);
-      pairs.push(first === 1 ? { one: a, two: b } : { one: b, two: a });
-    }
+    const pairs = alternatingPairs(dir, 'p');
     // The two-process reference, next to a fresh --jobs 1 run so both see the host in the same mood.
     const alone = timeSweep(join(dir, 'alone'), 1).wall;
     const sideBySide = await timeTwoProcesses(join(dir, 'side-a'), join(dir, 'side-b'));
@@ -114,11 +125,7 @@ export async function run(): Promise<BenchLine[]> {
     if (!same) throw new Error('sweep --jobs 1 and --jobs 2 wrote different results.csv');
     const points = readFileSync(join(dir, 'p0-j1', 'points.jsonl'), 'utf8').trimEnd().split('\n').length;
     const ratios = pairs.map((p) => p.one.wall / p.two.wall);
-    const small: number[] = [];
-    for (let i = 0; i < PAIRS; i++) {
-      const one = timeSweep(join(dir, `small${i}-j1`), 1, SMALL_SWEEP).wall;
-      small.push(one / timeSweep(join(dir, `small${i}-j2`), 2, SMALL_SWEEP).wall);
-    }
+    const small = alternatingPairs(dir, 'small', SMALL_SWEEP).map((p) => p.one.wall / p.two.wall);
     const busy = idle < 0.9 ? `; cores only ${(100 * idle).toFixed(0)}% idle at start: shared, rerun idle` : '';
     return [
       { name: `sweep: ${points}-point CPU-bound sweep, --jobs 1 wall time (median of ${PAIRS})`, value: median(pairs.map((p) => p.one.wall)), unit: 's' },

@@ -43,8 +43,9 @@ export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: num
 /**
  * The resolved sweep, `config.resolved.yaml`: how it expands and every selected point's full
  * config, as pieces of text: the header, then one piece per point. A big sweep's file takes a
- * second or more to render, and the thread that renders it also feeds the pool's workers, so it
- * renders piece by piece and lets the workers' results in between (see writeResolvedSweep).
+ * second or so to render, on the thread that also writes the workers' finished points, so it
+ * renders piece by piece and lets those in between (see writeResolvedSweep): they reach the
+ * tables and the ledger (what --resume keeps) and move the progress bar meanwhile.
  */
 export function* resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): Generator<string> {
   const sweep = resolvedSweepHeader(spec, shard);
