@@ -24,6 +24,30 @@ describe('hardware presets', () => {
     }
   });
 
+  it('the H200 preset is the H100 one but for its memory, L2 and measured clock', () => {
+    // The H200 validation points (validation/h200-measured.yaml) test a what-if: the H100 with
+    // HBM3e. That holds only while nothing else drifts between the two presets.
+    const differing: string[] = [];
+    const walk = (a: unknown, b: unknown, path: string): void => {
+      if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+        for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+          walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+        }
+      } else if (a !== b) differing.push(path);
+    };
+    walk(loadHardware('h100-sxm'), loadHardware('h200-sxm'), '');
+    expect(differing.sort()).toEqual([
+      'compute.clock_sustained_mhz',
+      'description',
+      'memory.hbm.capacity_bytes',
+      'memory.hbm.channels',
+      'memory.hbm.peak_gbps',
+      'memory.hbm.stacks',
+      'memory.l2.bytes',
+      'name',
+    ]);
+  });
+
   it('peak matrix rates reproduce the spec sheets at the peak clock', () => {
     const mi = loadHardware('mi300x');
     expect((mi.compute.cus * mi.compute.matrix_flops_per_clock_per_cu.bf16! * mi.compute.clock_peak_mhz) / 1e6).toBeCloseTo(1307.4, 0);
