@@ -4,3 +4,4 @@ export { registerRunner, runnerFor } from './runners.js';
 export { runValidation, type ValidationReport, type PointResult } from './run.js';
 export { shippedPoints, loadPointFile, type ValidationPoint } from './points.js';
 import './study-runners.js';
+import './corun.js';

@@ -2,6 +2,8 @@ import { SilicaError } from '../core/errors.js';
 import { Registry } from '../core/registry.js';
 import { parseBytes } from '../core/units.js';
 import type { Dtype, HardwareConfig } from '../hw/config/schema.js';
+import { makeCuLayout } from '../hw/gpu/cu-layout.js';
+import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
 import { simulateKernel } from '../hw/system.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { streamCost, type StreamOp } from '../kernels/elementwise.js';
@@ -46,24 +48,31 @@ export const num = (params: Record<string, unknown>, key: string, fallback?: num
   return v;
 };
 
+/** `params.cus`: run on the first N CUs only (a CU mask, or an NVIDIA green context of N SMs). */
+export function cuSetOf(hw: HardwareConfig, p: Record<string, unknown>): CuSet | undefined {
+  return p.cus === undefined ? undefined : firstNCus(makeCuLayout(hw.compute), num(p, 'cus'));
+}
+
 registerRunner('gemm', (hw, p) => {
   const cfg = requireHw(hw, 'gemm');
-  const kernel = gemmCost(cfg, { m: num(p, 'm'), n: num(p, 'n'), k: num(p, 'k'), batch: num(p, 'batch', 1), dtype: (p.dtype ?? 'bf16') as Dtype });
-  const t = simulateKernel(cfg, kernel).timeNs;
+  const cus = cuSetOf(cfg, p);
+  const kernel = gemmCost(cfg, { m: num(p, 'm'), n: num(p, 'n'), k: num(p, 'k'), batch: num(p, 'batch', 1), dtype: (p.dtype ?? 'bf16') as Dtype }, cus);
+  const t = simulateKernel(cfg, kernel, cus).timeNs;
   return { tflops: kernel.flops / t / 1000, time_us: t / 1000 };
 });
 
 registerRunner('stream', (hw, p) => {
   const cfg = requireHw(hw, 'stream');
   const kernel = streamCost((p.op ?? 'copy') as StreamOp, parseBytes((p.array_bytes as string | number) ?? '1GiB'));
-  const t = simulateKernel(cfg, kernel).timeNs;
+  const t = simulateKernel(cfg, kernel, cuSetOf(cfg, p)).timeNs;
   return { achieved_gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / t, time_us: t / 1000 };
 });
 
 /** Any single kernel description (row reductions, attention, elementwise...). */
 registerRunner('kernel', (hw, p) => {
   const cfg = requireHw(hw, 'kernel');
-  const kernel = costKernel(cfg, p.desc as KernelDesc);
-  const t = simulateKernel(cfg, kernel).timeNs;
+  const cus = cuSetOf(cfg, p);
+  const kernel = costKernel(cfg, p.desc as KernelDesc, cus);
+  const t = simulateKernel(cfg, kernel, cus).timeNs;
   return { time_us: t / 1000, achieved_gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / t, tflops: kernel.flops / t / 1000 };
 });

@@ -58,6 +58,12 @@ export const computeSchema = z
     lds_bytes_per_cu: count,
     /** Bytes per clock one CU can move to/from the memory hierarchy (L1/L2 request path). */
     l1_bytes_per_clock_per_cu: positive,
+    /**
+     * Most DRAM bandwidth one CU/SM draws on its own (GB/s): the misses it keeps in flight over the
+     * DRAM latency (Little's law). It bounds kernels confined to a few CUs (a CU-masked decode
+     * stream); a whole chip's CUs together outrun its HBM. Unset: only l1_bytes_per_clock_per_cu.
+     */
+    dram_gbps_per_cu: positive.optional(),
     /** Host-side launch plus front-end dispatch latency per kernel. */
     kernel_launch_ns: z.number().nonnegative(),
     /** GEMM macro-tiles (M x N) the BLAS library chooses among. */

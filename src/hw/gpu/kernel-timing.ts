@@ -120,6 +120,8 @@ interface DtypeRates {
   vectorFlopsPerNs: { atMatrixClock: number; atVectorClock: number };
   sfuOpsPerNs: { atMatrixClock: number; atVectorClock: number };
   cuBytesPerNs: { atMatrixClock: number; atVectorClock: number };
+  /** DRAM bytes/ns one CU draws at most (Little's law; clock-independent), or Infinity if unbounded. */
+  dramBytesPerNsPerCu: number;
 }
 
 const ratesCache = new WeakMap<HardwareConfig, Map<Dtype, DtypeRates>>();
@@ -142,6 +144,7 @@ function ratesOf(hw: HardwareConfig, dtype: Dtype): DtypeRates {
       vectorFlopsPerNs: { atMatrixClock: vectorFlopsPerNsPerCu(hw, dtype, matrixGhz), atVectorClock: vectorFlopsPerNsPerCu(hw, dtype, vectorGhz) },
       sfuOpsPerNs: { atMatrixClock: sfuPerClock * matrixGhz, atVectorClock: sfuPerClock * vectorGhz },
       cuBytesPerNs: { atMatrixClock: cuBytesPerNs(hw, matrixGhz), atVectorClock: cuBytesPerNs(hw, vectorGhz) },
+      dramBytesPerNsPerCu: hw.compute.dram_gbps_per_cu ?? Infinity,
     };
     byDtype.set(dtype, rates);
   }
@@ -159,7 +162,10 @@ function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming
     (w.matrixFlops > 0 ? w.matrixFlops / r.matrixFlopsPerNs : 0) +
     (w.vectorFlops > 0 ? w.vectorFlops / (atMatrixClock ? r.vectorFlopsPerNs.atMatrixClock : r.vectorFlopsPerNs.atVectorClock) : 0);
   const sfuNs = w.transcendentalOps ? w.transcendentalOps / (atMatrixClock ? r.sfuOpsPerNs.atMatrixClock : r.sfuOpsPerNs.atVectorClock) : 0;
-  const moveNs = w.cuBytes / (atMatrixClock ? r.cuBytesPerNs.atMatrixClock : r.cuBytesPerNs.atVectorClock);
+  // A CU's DRAM traffic (its share of the kernel's) is also bounded by the misses it keeps in
+  // flight: on a few CUs that, not the HBM, sets a streaming kernel's pace.
+  const dramNs = k.workgroups > 0 ? (k.hbmReadBytes + k.hbmWriteBytes + (k.nmcUpdateBytes ?? 0)) / k.workgroups / r.dramBytesPerNsPerCu : 0;
+  const moveNs = Math.max(w.cuBytes / (atMatrixClock ? r.cuBytesPerNs.atMatrixClock : r.cuBytesPerNs.atVectorClock), dramNs);
   // Matrix, vector and special-function work of one workgroup issue from the same waves and are
   // summed (FlashAttention-2-style kernels do not overlap them); data movement overlaps with them.
   const wgNs = Math.max(computeNs + sfuNs, moveNs) + (w.exposedNs ?? 0);

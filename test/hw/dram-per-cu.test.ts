@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { loadHardware } from '../../src/hw/config/load.js';
+import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
+import { firstNCus } from '../../src/hw/gpu/cu-mask.js';
+import { hbmBytesPerNs } from '../../src/hw/gpu/kernel-timing.js';
+import { simulateKernel } from '../../src/hw/system.js';
+import { streamCost } from '../../src/kernels/elementwise.js';
+import { runnerFor } from '../../src/validate/index.js';
+
+// Bytes a copy moves (read + written) per ns on the first `cus` CUs of a part.
+const copyGbps = (hwName: string, cus: number, overlays: string[] = []) => {
+  const hw = loadHardware(hwName, overlays);
+  const kernel = streamCost('copy', 1 << 30);
+  const run = simulateKernel(hw, kernel, firstNCus(makeCuLayout(hw.compute), cus));
+  return (kernel.hbmReadBytes + kernel.hbmWriteBytes) / run.timeNs;
+};
+
+describe('per-CU DRAM bound (compute.dram_gbps_per_cu)', () => {
+  it('a copy on N SMs moves min(N x the per-SM rate, the HBM rate), less only its launch and first access', () => {
+    const hw = loadHardware('h100-sxm');
+    const perCu = hw.compute.dram_gbps_per_cu!;
+    for (const n of [8, 16, 24, 64, 132]) {
+      const bound = Math.min(n * perCu, hbmBytesPerNs(hw));
+      const got = copyGbps('h100-sxm', n);
+      expect(got).toBeLessThanOrEqual(bound * (1 + 1e-9));
+      expect(got).toBeGreaterThan(bound * 0.99);
+    }
+  });
+
+  it('never lowers a whole chip\'s streaming rate, and more SMs never make a copy slower', () => {
+    expect(copyGbps('h200-sxm', 132)).toBeCloseTo(copyGbps('h200-sxm', 132, ['compute.dram_gbps_per_cu=1e9']), 6);
+    let last = 0;
+    for (let n = 8; n <= 132; n += 4) {
+      const g = copyGbps('h200-sxm', n);
+      expect(g).toBeGreaterThanOrEqual(last);
+      last = g;
+    }
+  });
+
+  it('halving the per-SM rate halves a few-SM copy\'s bandwidth (the bound, not the HBM, sets it)', () => {
+    const full = copyGbps('h100-sxm', 8);
+    const half = copyGbps('h100-sxm', 8, ['compute.dram_gbps_per_cu=47']);
+    expect(half / full).toBeCloseTo(0.5, 2);
+  });
+
+  it('a preset without it keeps the L1 request rate as a CU\'s only bound', () => {
+    const mi = loadHardware('mi300x');
+    expect(mi.compute.dram_gbps_per_cu).toBeUndefined();
+    const l1 = mi.compute.l1_bytes_per_clock_per_cu * ((mi.compute.clock_vector_mhz ?? mi.compute.clock_peak_mhz) / 1000);
+    const n = 16;
+    expect(copyGbps('mi300x', n)).toBeGreaterThan(Math.min(n * l1, hbmBytesPerNs(mi)) * 0.99);
+  });
+});
+
+describe('co-running streams on disjoint CUs (validation runner corun)', () => {
+  const corun = runnerFor('corun');
+  const copy = { op: 'copy', array_bytes: '512MiB' };
+  const gemm = { op: 'gemm', m: 8192, n: 2048, k: 8192, dtype: 'bf16' };
+  const run = (a: object, b: object, cusA: number, cusB: number) =>
+    corun(loadHardware('h100-sxm'), { a, b, cus_a: cusA, cus_b: cusB, reps_a: 20, reps_b: 20 }, { overlays: [] }) as Record<string, number>;
+
+  it('two copies that each saturate the HBM alone slow each other about twofold, symmetrically on an even split', () => {
+    const r = run(copy, copy, 66, 66);
+    expect(r.a_slowdown).toBeGreaterThan(1.8);
+    expect(r.a_slowdown).toBeLessThanOrEqual(2 + 1e-6);
+    expect(r.a_slowdown).toBeCloseTo(r.b_slowdown!, 6);
+  });
+
+  it('compute-bound GEMMs on disjoint SMs do not slow each other (no shared resource is saturated)', () => {
+    const r = run(gemm, gemm, 72, 60);
+    expect(r.a_slowdown).toBeCloseTo(1, 2);
+    expect(r.b_slowdown).toBeCloseTo(1, 2);
+  });
+
+  it('rejects splits larger than the chip', () => {
+    expect(() => run(copy, copy, 100, 40)).toThrow(/more than the 132 CUs/);
+  });
+});
