@@ -1,12 +1,12 @@
 import { SilicaError } from '../core/errors.js';
-import { cuRange } from '../hw/gpu/cu-mask.js';
-import type { CuSet } from '../hw/gpu/cu-mask.js';
+import { parseBytes } from '../core/units.js';
+import type { HardwareConfig } from '../hw/config/schema.js';
+import { makeCuLayout } from '../hw/gpu/cu-layout.js';
+import { cuRange, type CuSet } from '../hw/gpu/cu-mask.js';
 import { System } from '../hw/system.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { streamCost, type StreamOp } from '../kernels/elementwise.js';
 import type { KernelCost } from '../kernels/types.js';
-import type { HardwareConfig } from '../hw/config/schema.js';
-import { parseBytes } from '../core/units.js';
 import { num, registerRunner, requireHw } from './runners.js';
 
 /**
@@ -46,16 +46,22 @@ function windows(hw: HardwareConfig, sides: readonly (Side | undefined)[]): numb
   return ends;
 }
 
+function reps(p: Record<string, unknown>, key: string): number {
+  const n = num(p, key);
+  if (!Number.isInteger(n) || n < 1) throw new SilicaError(`validation params.${key}: expected a whole number of launches, at least 1, got ${n}`);
+  return n;
+}
+
 registerRunner('corun', (hw, p) => {
   const cfg = requireHw(hw, 'corun');
   const cusA = num(p, 'cus_a');
   const cusB = num(p, 'cus_b');
-  const layout = new System(cfg, 1).gpus[0]!.layout;
+  const layout = makeCuLayout(cfg.compute);
   if (cusA + cusB > layout.cus) throw new SilicaError(`validation params: cus_a + cus_b = ${cusA + cusB} is more than the ${layout.cus} CUs of ${cfg.name}`);
   const setA = cuRange(layout, 0, cusA);
   const setB = cuRange(layout, cusA, cusB);
-  const a: Side = { kernel: sideKernel(cfg, p.a, setA, 'a'), set: setA, reps: num(p, 'reps_a') };
-  const b: Side = { kernel: sideKernel(cfg, p.b, setB, 'b'), set: setB, reps: num(p, 'reps_b') };
+  const a: Side = { kernel: sideKernel(cfg, p.a, setA, 'a'), set: setA, reps: reps(p, 'reps_a') };
+  const b: Side = { kernel: sideKernel(cfg, p.b, setB, 'b'), set: setB, reps: reps(p, 'reps_b') };
   const [aloneA] = windows(cfg, [a, undefined]);
   const [, aloneB] = windows(cfg, [undefined, b]);
   const [togetherA, togetherB] = windows(cfg, [a, b]);
