@@ -49,7 +49,7 @@ export const num = (params: Record<string, unknown>, key: string, fallback?: num
 };
 
 /** `params.cus`: run on the first N CUs only (a CU mask, or an NVIDIA green context of N SMs). */
-export function cuSetOf(hw: HardwareConfig, p: Record<string, unknown>): CuSet | undefined {
+function cuSetOf(hw: HardwareConfig, p: Record<string, unknown>): CuSet | undefined {
   return p.cus === undefined ? undefined : firstNCus(makeCuLayout(hw.compute), num(p, 'cus'));
 }
 
