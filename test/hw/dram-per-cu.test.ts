@@ -39,7 +39,7 @@ describe('per-CU DRAM bound (compute.dram_gbps_per_cu)', () => {
 
   it('halving the per-SM rate halves a few-SM copy\'s bandwidth (the bound, not the HBM, sets it)', () => {
     const full = copyGbps('h100-sxm', 8);
-    const half = copyGbps('h100-sxm', 8, ['compute.dram_gbps_per_cu=47']);
+    const half = copyGbps('h100-sxm', 8, [`compute.dram_gbps_per_cu=${loadHardware('h100-sxm').compute.dram_gbps_per_cu! / 2}`]);
     expect(half / full).toBeCloseTo(0.5, 2);
   });
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run every measurement in this folder on the lent GPU, in one call (device time is short).
 #   OUT=DIR sh validation/measured/measure_all.sh
-# Writes DIR/nvidia-smi.csv, DIR/kernels.json, DIR/sustained.json, DIR/bert.json, DIR/sm-scaling.json
+# Writes DIR/nvidia-smi.csv, DIR/kernels.json, DIR/sustained.json, DIR/bert.json, DIR/sm-scaling.json,
+# DIR/clocks.json, DIR/ncu.csv
 # and a log of each.
 set -u
 D=${OUT:?set OUT to the output folder}
@@ -16,3 +17,7 @@ for s in measure_gpu:kernels sustained_clock:sustained bert_train:bert sm_scalin
   python3 "$HERE/$py.py" "$D/$name.json" >"$D/$name.log" 2>&1
   echo "$py: exit $? in $(( $(date +%s) - t0 )) s"; tail -n 3 "$D/$name.log"
 done
+# SM clock and power against busy SMs, and the library kernels' launch shapes under the profiler.
+python3 "$HERE/clocks_and_kernels.py" clocks "$D/clocks.json" >"$D/clocks.log" 2>&1; echo "clocks: exit $?"
+ncu --clock-control none --section LaunchStats --section Occupancy --section SpeedOfLight --csv --page details \
+  python3 "$HERE/clocks_and_kernels.py" ops >"$D/ncu.csv" 2>"$D/ncu.err"; echo "ncu: exit $?"

@@ -35,7 +35,7 @@ export function clockGhz(hw: HardwareConfig): number {
 /**
  * Engine clock for kernels that leave the matrix pipes idle (vector ALU GEMMs, elementwise,
  * reductions, copies): they stay under the power cap. Measured on an H100 SXM for this project:
- * an FP32 (FFMA) GEMM holds 1965 MHz while a bf16 tensor-core GEMM drops to 1365-1530 MHz
+ * an FP32 (FFMA) GEMM holds 1965 MHz while a bf16 tensor-core GEMM drops to 1365-1515 MHz
  * (validation/measured/).
  */
 export function vectorClockGhz(hw: HardwareConfig): number {

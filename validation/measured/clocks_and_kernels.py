@@ -1,0 +1,77 @@
+"""Two things the SM-scaling runs left open, measured for whoever models them next.
+
+    python3 validation/measured/clocks_and_kernels.py clocks OUT.json   # SM clock and power vs SMs in use
+    python3 validation/measured/clocks_and_kernels.py ops               # the library kernels, for ncu to profile
+
+`clocks`: a 4096^3 bf16 GEMM run back to back for ~1.5 s on a green context of N SMs while NVML
+samples the SM clock and board power every 10 ms (the last two thirds of samples are kept): do
+fewer busy SMs leave power headroom that raises the clock (dense GEMMs on 8-48 SMs ran 11-25% faster
+per SM than on the whole chip)? `ops`: warm each op up, then run it twice; run under
+`ncu --clock-control none --csv --metrics ...` to get each kernel's grid, block, registers,
+occupancy, DRAM bytes and duration (why cuBLAS's skinny GEMMs and PyTorch's row kernels reach
+55-75% of the HBM's rate where a copy reaches 90%).
+"""
+import json, statistics, sys, threading, time
+
+import torch
+
+from sm_scaling import green_pair  # same directory
+
+
+def clocks(out):
+    import pynvml
+    pynvml.nvmlInit(); h = pynvml.nvmlDeviceGetHandleByIndex(0)
+    res = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "method": __doc__.strip().splitlines()[0], "runs": []}
+    for n in [8, 16, 32, 48, 64, 96, 124]:
+        lanes = green_pair(n)
+        (s, got, _, _) = lanes[0]
+        with torch.cuda.stream(s):
+            a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16); b = torch.randn_like(a)
+            for _ in range(3): a @ b
+        s.synchronize()
+        clk, pw, stop = [], [], [False]
+        def sample():
+            while not stop[0]:
+                clk.append(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM)); pw.append(pynvml.nvmlDeviceGetPowerUsage(h) / 1000); time.sleep(0.01)
+        t = threading.Thread(target=sample); t.start()
+        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        reps = 0; t0 = time.time(); e0.record(s)
+        with torch.cuda.stream(s):
+            while time.time() - t0 < 1.5:
+                for _ in range(10): a @ b
+                reps += 10
+                s.synchronize()
+        e1.record(s); s.synchronize(); stop[0] = True; t.join()
+        ms = e0.elapsed_time(e1)
+        late, latep = clk[len(clk) // 3:], pw[len(pw) // 3:]
+        r = {"sms": got, "gemm": [4096, 4096, 4096], "products": reps, "tflops": reps * 2 * 4096 ** 3 / (ms * 1e-3) / 1e12,
+             "sm_clock_mhz_median": statistics.median(late), "sm_clock_mhz_min": min(late), "power_w_median": statistics.median(latep), "samples": len(clk)}
+        res["runs"].append(r); print("clocks", r, flush=True)
+        from cuda.bindings import driver as cu
+        torch.cuda.synchronize()
+        for _, _, g, st in lanes:
+            cu.cuStreamDestroy(st); cu.cuGreenCtxDestroy(g)
+    json.dump(res, open(out, "w"), indent=1)
+
+
+def ops():
+    dt = torch.bfloat16
+    X8 = torch.randn(8, 8192, device="cuda", dtype=dt); W = torch.randn(8192, 8192, device="cuda", dtype=dt)
+    X1 = torch.randn(1, 4096, device="cuda", dtype=dt); W1 = torch.randn(4096, 4096, device="cuda", dtype=dt)
+    R = torch.randn(65536, 1024, device="cuda", dtype=dt); ln = torch.nn.LayerNorm(1024, device="cuda", dtype=dt)
+    S = torch.randn(1 << 28, device="cuda"); D = torch.empty_like(S)
+    work = [("gemm_8x8192x8192", lambda: X8 @ W), ("gemv_1x4096x4096", lambda: X1 @ W1), ("gelu_bf16_65536x1024", lambda: torch.nn.functional.gelu(R)),
+            ("layernorm_bf16_65536x1024", lambda: ln(R)), ("softmax_bf16_65536x1024", lambda: torch.softmax(R, dim=-1)), ("copy_fp32_1GiB", lambda: D.copy_(S))]
+    for _, fn in work:
+        for _ in range(3): fn()
+    torch.cuda.synchronize()
+    for name, fn in work:
+        torch.cuda.nvtx.range_push(name)
+        fn(); fn()
+        torch.cuda.synchronize()
+        torch.cuda.nvtx.range_pop()
+        print("op", name, flush=True)
+
+
+if __name__ == "__main__":
+    clocks(sys.argv[2]) if sys.argv[1] == "clocks" else ops()
