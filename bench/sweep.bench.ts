@@ -29,7 +29,7 @@ import type { BenchLine } from './core.bench.js';
 const here = dirname(fileURLToPath(import.meta.url));
 // Works from dist/bench (npm run bench) and from bench/ alike: the repo root holds bench/sweeps.
 const root = here.includes(join('dist', 'bench')) ? join(here, '..', '..') : join(here, '..');
-const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
+const CLI = join(root, 'dist', 'bundle', 'main.js');
 const SWEEP = join(root, 'bench', 'sweeps', 'cpu-bound.yaml');
 const SMALL_SWEEP = join(root, 'configs', 'sweeps', 't3-sensitivity.yaml');
 

@@ -1,5 +1,7 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../core/paths.js';
 
 /**
  * `silica sweep FILE --emit-slurm --shards N --out DIR` writes an sbatch script for a Slurm job
@@ -24,8 +26,10 @@ function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The installed CLI the array tasks run: the bundle `npm run build` makes, else the compiled entry. */
 export function cliPath(): string {
-  return fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const bundled = join(packageRoot(), 'dist', 'bundle', 'main.js');
+  return existsSync(bundled) ? bundled : fileURLToPath(new URL('../cli/main.js', import.meta.url));
 }
 
 export function slurmScript(o: SlurmOptions): string {

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+export const CLI = join(ROOT, 'dist', 'bundle', 'main.js');
 /** ../shared beside the clone (CI lays it there); tests that need it skip when it is absent. */
 export const SHARED = join(ROOT, '..', 'shared');
 

@@ -97,6 +97,6 @@ describe('silica run and silica plot', () => {
 
   it('npm start runs the quickstart experiment', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.scripts.start).toBe('node dist/src/cli/main.js run configs/experiments/quickstart.yaml --out out/quickstart');
+    expect(pkg.scripts.start).toBe('node dist/bundle/main.js run configs/experiments/quickstart.yaml --out out/quickstart');
   });
 });
