@@ -46,6 +46,10 @@ function reportError(err: unknown): void {
   }
 }
 
+// SILICA_DEBUG prints an internal error's stack; through the source maps it names the TypeScript
+// lines, not the bundle's.
+if (process.env.SILICA_DEBUG) process.setSourceMapsEnabled(true);
+
 // A closed pipe (`silica ... | head`) is not an error worth a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);
