@@ -3,6 +3,7 @@ import { parseBytes } from '../core/units.js';
 import type { HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { cuRange, type CuSet } from '../hw/gpu/cu-mask.js';
+import { Stream } from '../hw/gpu/gpu.js';
 import { System } from '../hw/system.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { streamCost, type StreamOp } from '../kernels/elementwise.js';
@@ -29,7 +30,7 @@ function sideKernel(hw: HardwareConfig, desc: unknown, set: CuSet, key: string):
   return costKernel(hw, d as KernelDesc, set);
 }
 
-/** Each stream's window in ns: launches `reps` kernels back to back on each side that runs. */
+/** Each stream's window in ns: `reps` launches of its kernel queued on a stream of its CUs. */
 function windows(hw: HardwareConfig, sides: readonly (Side | undefined)[]): number[] {
   const system = new System(hw, 1);
   const gpu = system.gpus[0]!;
@@ -37,10 +38,9 @@ function windows(hw: HardwareConfig, sides: readonly (Side | undefined)[]): numb
   const ends = sides.map(() => NaN);
   sides.forEach((side, i) => {
     if (!side) return;
+    const stream = new Stream(gpu, `side${i}`, side.set);
     const timing = gpu.timing(side.kernel, side.set);
-    let left = side.reps;
-    const next = () => gpu.launch(side.kernel, { cuSet: side.set, timing, onComplete: () => (--left > 0 ? next() : (ends[i] = system.sim.nowNs)) });
-    next();
+    for (let r = 1; r <= side.reps; r++) stream.enqueue(side.kernel, { timing, onComplete: r === side.reps ? () => (ends[i] = system.sim.nowNs) : undefined });
   });
   system.sim.run();
   return ends;

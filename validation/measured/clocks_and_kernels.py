@@ -11,46 +11,41 @@ per SM than on the whole chip)? `ops`: warm each op up, then run it twice; run u
 occupancy, DRAM bytes and duration (why cuBLAS's skinny GEMMs and PyTorch's row kernels reach
 55-75% of the HBM's rate where a copy reaches 90%).
 """
-import json, statistics, sys, threading, time
+import json, statistics, sys, time
 
 import torch
 
-from sm_scaling import green_pair  # same directory
+from measure_gpu import ClockSampler  # same directory
+from sm_scaling import close_lanes, green_lanes
 
 
 def clocks(out):
-    import pynvml
-    pynvml.nvmlInit(); h = pynvml.nvmlDeviceGetHandleByIndex(0)
     res = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "method": __doc__.strip().splitlines()[0], "runs": []}
     for n in [8, 16, 32, 48, 64, 96, 124]:
-        lanes = green_pair(n)
-        (s, got, _, _) = lanes[0]
-        with torch.cuda.stream(s):
-            a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16); b = torch.randn_like(a)
-            for _ in range(3): a @ b
-        s.synchronize()
-        clk, pw, stop = [], [], [False]
-        def sample():
-            while not stop[0]:
-                clk.append(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM)); pw.append(pynvml.nvmlDeviceGetPowerUsage(h) / 1000); time.sleep(0.01)
-        t = threading.Thread(target=sample); t.start()
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        reps = 0; t0 = time.time(); e0.record(s)
-        with torch.cuda.stream(s):
-            while time.time() - t0 < 1.5:
-                for _ in range(10): a @ b
-                reps += 10
-                s.synchronize()
-        e1.record(s); s.synchronize(); stop[0] = True; t.join()
-        ms = e0.elapsed_time(e1)
-        late, latep = clk[len(clk) // 3:], pw[len(pw) // 3:]
-        r = {"sms": got, "gemm": [4096, 4096, 4096], "products": reps, "tflops": reps * 2 * 4096 ** 3 / (ms * 1e-3) / 1e12,
-             "sm_clock_mhz_median": statistics.median(late), "sm_clock_mhz_min": min(late), "power_w_median": statistics.median(latep), "samples": len(clk)}
-        res["runs"].append(r); print("clocks", r, flush=True)
-        from cuda.bindings import driver as cu
-        torch.cuda.synchronize()
-        for _, _, g, st in lanes:
-            cu.cuStreamDestroy(st); cu.cuGreenCtxDestroy(g)
+        lanes = green_lanes(n)
+        try:
+            s, got, _, _ = lanes[0]
+            with torch.cuda.stream(s):
+                a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16); b = torch.randn_like(a)
+                for _ in range(3): a @ b
+            s.synchronize()
+            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            reps = 0
+            with ClockSampler(interval_s=0.01) as c:
+                t0 = time.time(); e0.record(s)
+                with torch.cuda.stream(s):
+                    while time.time() - t0 < 1.5:
+                        for _ in range(10): a @ b
+                        reps += 10
+                        s.synchronize()
+                e1.record(s); s.synchronize()
+            ms = e0.elapsed_time(e1)
+            late, latep = c.samples[len(c.samples) // 3:], c.power[len(c.power) // 3:]
+            r = {"sms": got, "gemm": [4096, 4096, 4096], "products": reps, "tflops": reps * 2 * 4096 ** 3 / (ms * 1e-3) / 1e12,
+                 "sm_clock_mhz_median": statistics.median(late), "sm_clock_mhz_min": min(late), "power_w_median": statistics.median(latep), "samples": len(c.samples)}
+            res["runs"].append(r); print("clocks", r, flush=True)
+        finally:
+            close_lanes(lanes)
     json.dump(res, open(out, "w"), indent=1)
 
 

@@ -24,8 +24,9 @@ props = torch.cuda.get_device_properties(0)
 
 
 class ClockSampler:
-    def __init__(self):
-        self.samples, self.power, self.stop = [], [], False
+    """NVML's SM clock (MHz) and board power (W), sampled every `interval_s` while in the block."""
+    def __init__(self, interval_s=0.005):
+        self.samples, self.power, self.stop, self.interval_s = [], [], False, interval_s
 
     def __enter__(self):
         def run():
@@ -33,7 +34,7 @@ class ClockSampler:
                 if NVML is not None:
                     self.samples.append(pynvml.nvmlDeviceGetClockInfo(NVML, pynvml.NVML_CLOCK_SM))
                     self.power.append(pynvml.nvmlDeviceGetPowerUsage(NVML) / 1000)
-                time.sleep(0.005)
+                time.sleep(self.interval_s)
         self.t = threading.Thread(target=run, daemon=True)
         self.t.start()
         return self

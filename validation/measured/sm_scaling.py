@@ -171,54 +171,51 @@ def green_torch():
     return rows
 
 
-def green_driver():
-    from cuda.bindings import driver as cu
-    def ok(r):
-        err = r[0] if isinstance(r, tuple) else r
-        if (err.value if hasattr(err, "value") else int(err)) != 0:
-            raise RuntimeError(f"CUDA driver error {err}")
-        return r[1:] if isinstance(r, tuple) and len(r) > 2 else (r[1] if isinstance(r, tuple) and len(r) == 2 else None)
-    torch.cuda.init(); torch.zeros(1, device="cuda")
-    dev = ok(cu.cuDeviceGet(0))
-    full = ok(cu.cuDeviceGetDevResource(dev, cu.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM))
-    rows = []
-    for n in SM_COUNTS:
-        groups, nb, rem = ok(cu.cuDevSmResourceSplitByCount(1, full, 0, n))
-        got = int(groups[0].sm.smCount)
-        desc = ok(cu.cuDevResourceGenerateDesc([groups[0]], 1))
-        g = ok(cu.cuGreenCtxCreate(desc, dev, cu.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM))
-        st = ok(cu.cuGreenCtxStreamCreate(g, cu.CUstream_flags.CU_STREAM_NON_BLOCKING, 0))
-        ext = torch.cuda.ExternalStream(int(st))
-        try:
-            rows += measure_on(ext, n, got, "cuda-bindings green context + ExternalStream")
-        finally:
-            torch.cuda.synchronize()
-            cu.cuStreamDestroy(st); cu.cuGreenCtxDestroy(g)
-    return rows
+def _check(r):
+    """A cuda-bindings call's return values, once its CUresult (the first) says success."""
+    err = r[0] if isinstance(r, tuple) else r
+    if (err.value if hasattr(err, "value") else int(err)) != 0:
+        raise RuntimeError(f"CUDA driver error {err}")
+    return r[1:] if isinstance(r, tuple) and len(r) > 2 else (r[1] if isinstance(r, tuple) and len(r) == 2 else None)
 
 
-def green_pair(n_a):
-    """Two green contexts splitting the chip: n_a SMs and the remaining ones; returns [(stream, sms, ctx, st)]."""
+def green_lanes(n, rest=False):
+    """A green context of n SMs (and, with `rest`, one of the SMs left over), each with a stream
+    PyTorch can launch on; returns [(stream, sms, ctx, raw stream)]. Close with close_lanes."""
     from cuda.bindings import driver as cu
-    def ok(r):
-        err = r[0] if isinstance(r, tuple) else r
-        if (err.value if hasattr(err, "value") else int(err)) != 0:
-            raise RuntimeError(f"CUDA driver error {err}")
-        return r[1:] if isinstance(r, tuple) and len(r) > 2 else (r[1] if isinstance(r, tuple) and len(r) == 2 else None)
-    dev = ok(cu.cuDeviceGet(0))
-    full = ok(cu.cuDeviceGetDevResource(dev, cu.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM))
-    groups, nb, rem = ok(cu.cuDevSmResourceSplitByCount(1, full, 0, n_a))
+    dev = _check(cu.cuDeviceGet(0))
+    full = _check(cu.cuDeviceGetDevResource(dev, cu.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM))
+    groups, _, remaining = _check(cu.cuDevSmResourceSplitByCount(1, full, 0, n))
     out = []
-    for res in (groups[0], rem):
-        desc = ok(cu.cuDevResourceGenerateDesc([res], 1))
-        g = ok(cu.cuGreenCtxCreate(desc, dev, cu.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM))
-        st = ok(cu.cuGreenCtxStreamCreate(g, cu.CUstream_flags.CU_STREAM_NON_BLOCKING, 0))
+    for res in (groups[0], remaining) if rest else (groups[0],):
+        desc = _check(cu.cuDevResourceGenerateDesc([res], 1))
+        g = _check(cu.cuGreenCtxCreate(desc, dev, cu.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM))
+        st = _check(cu.cuGreenCtxStreamCreate(g, cu.CUstream_flags.CU_STREAM_NON_BLOCKING, 0))
         out.append((torch.cuda.ExternalStream(int(st)), int(res.sm.smCount), g, st))
     return out
 
 
-def corun():
+def close_lanes(lanes):
     from cuda.bindings import driver as cu
+    torch.cuda.synchronize()
+    for _, _, g, st in lanes:
+        cu.cuStreamDestroy(st); cu.cuGreenCtxDestroy(g)
+
+
+def green_driver():
+    torch.cuda.init(); torch.zeros(1, device="cuda")
+    rows = []
+    for n in SM_COUNTS:
+        lanes = green_lanes(n)
+        try:
+            ext, got, _, _ = lanes[0]
+            rows += measure_on(ext, n, got, "cuda-bindings green context + ExternalStream")
+        finally:
+            close_lanes(lanes)
+    return rows
+
+
+def corun():
     dt = torch.bfloat16
     P = torch.randn(8192, 8192, device="cuda", dtype=dt); Q = torch.randn(8192, 2048, device="cuda", dtype=dt)
     X = torch.randn(8, 8192, device="cuda", dtype=dt); W = torch.randn(8192, 8192, device="cuda", dtype=dt)
@@ -234,7 +231,7 @@ def corun():
              ("copy fp32 512MiB", "copy fp32 512MiB"), ("gemm 8192x2048x8192", "gemm 8192x2048x8192")]
     rows = []
     for n_a in [66, 100, 116]:
-        lanes = green_pair(n_a)
+        lanes = green_lanes(n_a, rest=True)
         try:
             (sa, na, _, _), (sb, nb, _, _) = lanes
             for wa, wb in pairs:
@@ -267,9 +264,7 @@ def corun():
                      "a_slowdown": tog_a / alone_a, "b_slowdown": tog_b / alone_b}
                 rows.append(r); print("corun", r, flush=True)
         finally:
-            torch.cuda.synchronize()
-            for _, _, g, st in lanes:
-                cu.cuStreamDestroy(st); cu.cuGreenCtxDestroy(g)
+            close_lanes(lanes)
     return rows
 
 
