@@ -5,3 +5,4 @@ export { runValidation, type ValidationReport, type PointResult } from './run.js
 export { shippedPoints, loadPointFile, type ValidationPoint } from './points.js';
 import './study-runners.js';
 import './corun.js';
+import './serving.js';

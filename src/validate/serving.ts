@@ -1,0 +1,59 @@
+import { SilicaError } from '../core/errors.js';
+import type { Dtype, HardwareConfig } from '../hw/config/schema.js';
+import { cuRange, type CuSet } from '../hw/gpu/cu-mask.js';
+import { getModel } from '../sw/models/index.js';
+import { costModelFor, type IterationCostModel } from '../sw/serving/cost-model.js';
+import { simulateCorun } from '../sw/serving/corun.js';
+import { num, registerRunner, requireHw } from './runners.js';
+
+/**
+ * The serving study's own cost paths against measured serving iterations
+ * (validation/measured/serving_steps.py): `serve-step` is one iteration as the serving engine
+ * costs it (IterationCostModel, the memoised path every simulated request goes through), on the
+ * whole GPU or its first `cus` CUs; `serve-corun` is the engine's co-run simulation of a prefill
+ * on `cus_prefill` CUs beside a decode batch on the next `cus_decode` (simulateCorun over the
+ * layer programs the engine builds), as rapid's CU-masked lanes run them.
+ */
+function costsFor(hw: HardwareConfig, p: Record<string, unknown>): IterationCostModel {
+  const dtype = (p.dtype ?? 'bf16') as Dtype;
+  return costModelFor(hw, getModel(String(p.model ?? 'llama3-8b')), { tp: 1, dtype, kvDtype: dtype });
+}
+
+function wholeNumber(p: Record<string, unknown>, key: string, fallback?: number): number {
+  const n = num(p, key, fallback);
+  if (!Number.isInteger(n) || n < 0) throw new SilicaError(`validation params.${key}: expected a whole number, at least 0, got ${n}`);
+  return n;
+}
+
+function cusOf(costs: IterationCostModel, p: Record<string, unknown>, key: string, from = 0, required = false): CuSet {
+  if (p[key] === undefined && !required) return costs.allCus;
+  const n = wholeNumber(p, key);
+  if (n < 1 || from + n > costs.layout.cus) throw new SilicaError(`validation params.${key}: expected 1-${costs.layout.cus - from} CUs, got ${n}`);
+  return cuRange(costs.layout, from, n);
+}
+
+registerRunner('serve-step', (hw, p) => {
+  const costs = costsFor(requireHw(hw, 'serve-step'), p);
+  const promptTokens = wholeNumber(p, 'prompt_tokens', 0);
+  const decodes = wholeNumber(p, 'decodes', 0);
+  const context = wholeNumber(p, 'context', 0);
+  if (promptTokens + decodes === 0) throw new SilicaError('validation params: a serving step needs prompt_tokens or decodes');
+  const cus = cusOf(costs, p, 'cus');
+  const it = costs.iteration(promptTokens ? [{ tokens: promptTokens, context: 0 }] : [], decodes, decodes * context, cus);
+  const linearNs = costs.linear(promptTokens, decodes, cus).ns;
+  return { step_ms: it.ns / 1e6, attention_ms: (it.ns - linearNs) / 1e6, linear_ms: linearNs / 1e6 };
+});
+
+registerRunner('serve-corun', (hw, p) => {
+  const cfg = requireHw(hw, 'serve-corun');
+  const costs = costsFor(cfg, p);
+  // Both lanes' CU counts are required: the decode lane takes the CUs after the prefill lane's.
+  const prefillCus = cusOf(costs, p, 'cus_prefill', 0, true);
+  const decodeCus = cusOf(costs, p, 'cus_decode', prefillCus.count, true);
+  const r = simulateCorun(
+    cfg,
+    { steps: costs.layerProgram('prefill', wholeNumber(p, 'prompt_tokens'), 0, prefillCus), cus: prefillCus },
+    { steps: costs.layerProgram('decode', wholeNumber(p, 'decodes'), wholeNumber(p, 'context'), decodeCus), cus: decodeCus },
+  );
+  return { prefill_slowdown: r.prefillSlowdown, decode_slowdown: r.decodeSlowdown };
+});
