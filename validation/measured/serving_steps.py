@@ -22,6 +22,7 @@ Parts:
    run eagerly there, which shows whether a graph launched on that stream keeps to its SMs.
 6. `corun`: prefill on a green context of P SMs beside decode on the other 132 - P, alone and
    together (the serving study's CU-masked co-run): each side's slowdown.
+7. `sm_breakdown`: kernel time by category of the prefill and the decode on 16-72 SMs.
 
 Each timed figure is the median of repeats after warm-up (CUDA events), with the SM clock sampled
 by NVML (measure_gpu.ClockSampler). Parts are independent; one that fails records its error.
@@ -376,6 +377,24 @@ def part_sm_scaling(m):
     return rows
 
 
+def part_sm_breakdown(m):
+    """Kernel time by category on green contexts: where a partition's extra time goes."""
+    torch.zeros(1, device=DEV); torch.cuda.synchronize()
+    rows = []
+    pre, dec = Batch(m, 2048, 0, 0), Batch(m, 0, 64, 2048)
+    for n in [16, 40, 72]:
+        lanes = green_lanes(n)
+        try:
+            st, got = lanes[0][0], lanes[0][1]
+            for name, b in (("prefill 2048", pre), ("decode 64x2048", dec)):
+                with torch.cuda.stream(st):
+                    r = {"workload": name, "sms_requested": n, "sms": got, **b.describe(), **breakdown(b)}
+                rows.append(r); print("sm_breakdown", r, flush=True)
+        finally:
+            close_lanes(lanes)
+    return rows
+
+
 def part_corun(m):
     torch.zeros(1, device=DEV); torch.cuda.synchronize()
     rows = []
@@ -452,7 +471,8 @@ if __name__ == "__main__":
              ("mixed", lambda: run_configs(model, MIXED, "mixed")),
              ("breakdown", lambda: part_breakdown(model)),
              ("corun", lambda: part_corun(model)),
-             ("sm_scaling", lambda: part_sm_scaling(model))]
+             ("sm_scaling", lambda: part_sm_scaling(model)),
+             ("sm_breakdown", lambda: part_sm_breakdown(model))]
     for name, fn in parts:
         if only is None or name in only:
             part(name, fn, out)
