@@ -35,7 +35,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from measure_gpu import ClockSampler  # noqa: E402
-from sm_scaling import close_lanes, green_lanes  # noqa: E402
+from sm_scaling import close_lanes, co_window, green_lanes  # noqa: E402
 
 DEV = torch.device("cuda")
 DT = torch.bfloat16
@@ -407,21 +407,9 @@ def part_corun(m):
             ta, tb = median_ms(ga.replay, sa), median_ms(gb.replay, sb)
             ra, rb = max(2, int(round(400 / ta))), max(2, int(round(400 / tb)))   # ~0.4 s of work a side
 
-            def window(run_a, run_b):
-                torch.cuda.synchronize()
-                ea = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-                eb = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-                if run_a: ea[0].record(sa)
-                if run_b: eb[0].record(sb)
-                for i in range(max(ra if run_a else 0, rb if run_b else 0)):
-                    if run_a and i < ra:
-                        with torch.cuda.stream(sa): ga.replay()
-                    if run_b and i < rb:
-                        with torch.cuda.stream(sb): gb.replay()
-                if run_a: ea[1].record(sa)
-                if run_b: eb[1].record(sb)
-                torch.cuda.synchronize()
-                return (ea[0].elapsed_time(ea[1]) / ra if run_a else None, eb[0].elapsed_time(eb[1]) / rb if run_b else None)
+            def window(run_a, run_b):   # per-step ms of each side
+                wa, wb = co_window((sa, ga.replay, ra if run_a else 0), (sb, gb.replay, rb if run_b else 0))
+                return (wa / ra if run_a else None, wb / rb if run_b else None)
 
             window(True, True)   # warm-up
             alone_a = window(True, False)[0]; alone_b = window(False, True)[1]

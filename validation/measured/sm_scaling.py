@@ -215,6 +215,24 @@ def green_driver():
     return rows
 
 
+def co_window(a, b):
+    """Each side (stream, fn, reps) launches fn reps times on its stream, the two interleaved so
+    both start together; returns each side's window in ms, its first launch to its last completion
+    (None for a side with 0 reps)."""
+    torch.cuda.synchronize()
+    sides = [(s, fn, n, [torch.cuda.Event(enable_timing=True) for _ in range(2)]) for s, fn, n in (a, b)]
+    for s, _, n, ev in sides:
+        if n: ev[0].record(s)
+    for i in range(max(a[2], b[2])):
+        for s, fn, n, _ in sides:
+            if i < n:
+                with torch.cuda.stream(s): fn()
+    for s, _, n, ev in sides:
+        if n: ev[1].record(s)
+    torch.cuda.synchronize()
+    return tuple(ev[0].elapsed_time(ev[1]) if n else None for _, _, n, ev in sides)
+
+
 def corun():
     dt = torch.bfloat16
     P = torch.randn(8192, 8192, device="cuda", dtype=dt); Q = torch.randn(8192, 2048, device="cuda", dtype=dt)
@@ -241,21 +259,7 @@ def corun():
                 with torch.cuda.stream(sb):
                     tb = events_ms(fb, stream=sb)
                 ra = max(1, int(60 / ta)); rb = max(1, int(60 / tb))   # ~60 ms of work on each side
-                def window(run_a, run_b):
-                    torch.cuda.synchronize()
-                    ea = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-                    eb = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-                    if run_a: ea[0].record(sa)
-                    if run_b: eb[0].record(sb)
-                    for i in range(max(ra if run_a else 0, rb if run_b else 0)):
-                        if run_a and i < ra:
-                            with torch.cuda.stream(sa): fa()
-                        if run_b and i < rb:
-                            with torch.cuda.stream(sb): fb()
-                    if run_a: ea[1].record(sa)
-                    if run_b: eb[1].record(sb)
-                    torch.cuda.synchronize()
-                    return (ea[0].elapsed_time(ea[1]) if run_a else None, eb[0].elapsed_time(eb[1]) if run_b else None)
+                window = lambda run_a, run_b: co_window((sa, fa, ra if run_a else 0), (sb, fb, rb if run_b else 0))
                 window(True, True)  # warm-up
                 alone_a = window(True, False)[0]; alone_b = window(False, True)[1]
                 tog_a, tog_b = window(True, True)
