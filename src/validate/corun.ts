@@ -8,7 +8,7 @@ import { System } from '../hw/system.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { streamCost, type StreamOp } from '../kernels/elementwise.js';
 import type { KernelCost } from '../kernels/types.js';
-import { num, registerRunner, requireHw } from './runners.js';
+import { num, registerRunner, requireHw, wholeNum } from './runners.js';
 
 /**
  * Two streams on disjoint CU sets of one GPU (CU masks; green contexts on NVIDIA), each running one
@@ -46,12 +46,6 @@ function windows(hw: HardwareConfig, sides: readonly (Side | undefined)[]): numb
   return ends;
 }
 
-function reps(p: Record<string, unknown>, key: string): number {
-  const n = num(p, key);
-  if (!Number.isInteger(n) || n < 1) throw new SilicaError(`validation params.${key}: expected a whole number of launches, at least 1, got ${n}`);
-  return n;
-}
-
 registerRunner('corun', (hw, p) => {
   const cfg = requireHw(hw, 'corun');
   const cusA = num(p, 'cus_a');
@@ -60,8 +54,8 @@ registerRunner('corun', (hw, p) => {
   if (cusA + cusB > layout.cus) throw new SilicaError(`validation params: cus_a + cus_b = ${cusA + cusB} is more than the ${layout.cus} CUs of ${cfg.name}`);
   const setA = cuRange(layout, 0, cusA);
   const setB = cuRange(layout, cusA, cusB);
-  const a: Side = { kernel: sideKernel(cfg, p.a, setA, 'a'), set: setA, reps: reps(p, 'reps_a') };
-  const b: Side = { kernel: sideKernel(cfg, p.b, setB, 'b'), set: setB, reps: reps(p, 'reps_b') };
+  const a: Side = { kernel: sideKernel(cfg, p.a, setA, 'a'), set: setA, reps: wholeNum(p, 'reps_a', 1, { unit: 'launches' }) };
+  const b: Side = { kernel: sideKernel(cfg, p.b, setB, 'b'), set: setB, reps: wholeNum(p, 'reps_b', 1, { unit: 'launches' }) };
   const [aloneA] = windows(cfg, [a, undefined]);
   const [, aloneB] = windows(cfg, [undefined, b]);
   const [togetherA, togetherB] = windows(cfg, [a, b]);

@@ -48,6 +48,13 @@ export const num = (params: Record<string, unknown>, key: string, fallback?: num
   return v;
 };
 
+/** `params[key]` as a whole number of at least `min` (`unit` names what it counts, in the error). */
+export function wholeNum(params: Record<string, unknown>, key: string, min: number, options: { fallback?: number; unit?: string } = {}): number {
+  const n = num(params, key, options.fallback);
+  if (!Number.isInteger(n) || n < min) throw new SilicaError(`validation params.${key}: expected a whole number${options.unit ? ` of ${options.unit}` : ''}, at least ${min}, got ${n}`);
+  return n;
+}
+
 /** `params.cus`: run on the first N CUs only (a CU mask, or an NVIDIA green context of N SMs). */
 function cuSetOf(hw: HardwareConfig, p: Record<string, unknown>): CuSet | undefined {
   return p.cus === undefined ? undefined : firstNCus(makeCuLayout(hw.compute), num(p, 'cus'));

@@ -4,7 +4,7 @@ import { cuRange, type CuSet } from '../hw/gpu/cu-mask.js';
 import { getModel } from '../sw/models/index.js';
 import { costModelFor, type IterationCostModel } from '../sw/serving/cost-model.js';
 import { simulateCorun } from '../sw/serving/corun.js';
-import { num, registerRunner, requireHw } from './runners.js';
+import { registerRunner, requireHw, wholeNum } from './runners.js';
 
 /**
  * The serving study's own cost paths against measured serving iterations
@@ -19,24 +19,18 @@ function costsFor(hw: HardwareConfig, p: Record<string, unknown>): IterationCost
   return costModelFor(hw, getModel(String(p.model ?? 'llama3-8b')), { tp: 1, dtype, kvDtype: dtype });
 }
 
-function wholeNumber(p: Record<string, unknown>, key: string, fallback?: number): number {
-  const n = num(p, key, fallback);
-  if (!Number.isInteger(n) || n < 0) throw new SilicaError(`validation params.${key}: expected a whole number, at least 0, got ${n}`);
-  return n;
-}
-
 function cusOf(costs: IterationCostModel, p: Record<string, unknown>, key: string, from = 0, required = false): CuSet {
   if (p[key] === undefined && !required) return costs.allCus;
-  const n = wholeNumber(p, key);
+  const n = wholeNum(p, key, 0);
   if (n < 1 || from + n > costs.layout.cus) throw new SilicaError(`validation params.${key}: expected 1-${costs.layout.cus - from} CUs, got ${n}`);
   return cuRange(costs.layout, from, n);
 }
 
 registerRunner('serve-step', (hw, p) => {
   const costs = costsFor(requireHw(hw, 'serve-step'), p);
-  const promptTokens = wholeNumber(p, 'prompt_tokens', 0);
-  const decodes = wholeNumber(p, 'decodes', 0);
-  const context = wholeNumber(p, 'context', 0);
+  const promptTokens = wholeNum(p, 'prompt_tokens', 0, { fallback: 0 });
+  const decodes = wholeNum(p, 'decodes', 0, { fallback: 0 });
+  const context = wholeNum(p, 'context', 0, { fallback: 0 });
   if (promptTokens + decodes === 0) throw new SilicaError('validation params: a serving step needs prompt_tokens or decodes');
   const cus = cusOf(costs, p, 'cus');
   const it = costs.iteration(promptTokens ? [{ tokens: promptTokens, context: 0 }] : [], decodes, decodes * context, cus);
@@ -52,8 +46,8 @@ registerRunner('serve-corun', (hw, p) => {
   const decodeCus = cusOf(costs, p, 'cus_decode', prefillCus.count, true);
   const r = simulateCorun(
     cfg,
-    { steps: costs.layerProgram('prefill', wholeNumber(p, 'prompt_tokens'), 0, prefillCus), cus: prefillCus },
-    { steps: costs.layerProgram('decode', wholeNumber(p, 'decodes'), wholeNumber(p, 'context'), decodeCus), cus: decodeCus },
+    { steps: costs.layerProgram('prefill', wholeNum(p, 'prompt_tokens', 0), 0, prefillCus), cus: prefillCus },
+    { steps: costs.layerProgram('decode', wholeNum(p, 'decodes', 0), wholeNum(p, 'context', 0), decodeCus), cus: decodeCus },
   );
   return { prefill_slowdown: r.prefillSlowdown, decode_slowdown: r.decodeSlowdown };
 });

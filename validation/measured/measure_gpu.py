@@ -44,26 +44,28 @@ class ClockSampler:
         self.t.join()
 
 
-def time_ms(fn, repeats=20, warmup=5):
-    """Median per-call time of `inner` back-to-back calls between two events. One call between
-    events also times the host's launch (cuBLASLt and PyTorch spend 10-20 us enqueueing a call
-    while the GPU idles), which is not the GPU's time: short kernels are batched so the queue
-    stays full, as in a real program (ncu confirmed it: an 8x8192x8192 GEMM's kernel takes 34 us,
-    one event-timed call 51 us). `inner` makes each timed window at least ~1 ms."""
+def time_ms(fn, repeats=20, warmup=5, stream=None):
+    """Median per-call time of `inner` back-to-back calls of fn between two events on `stream`
+    (default: the current stream; fn launches on whatever stream the caller made current). One
+    call between events also times the host's launch (cuBLASLt and PyTorch spend 10-20 us
+    enqueueing a call while the GPU idles), which is not the GPU's time: short kernels are batched
+    so the queue stays full, as in a real program (ncu confirmed it: an 8x8192x8192 GEMM's kernel
+    takes 34 us, one event-timed call 51 us). `inner` makes each timed window at least ~1 ms."""
+    s = stream or torch.cuda.current_stream()
     for _ in range(warmup):
         fn()
-    torch.cuda.synchronize()
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    s.record(); fn(); e.record(); torch.cuda.synchronize()
-    inner = max(1, min(50, int(1.0 / max(s.elapsed_time(e), 1e-3))))
+    s.synchronize()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record(s); fn(); b.record(s); b.synchronize()
+    inner = max(1, min(50, int(1.0 / max(a.elapsed_time(b), 1e-3))))
     times = []
     for _ in range(repeats):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record(s)
         for _ in range(inner):
             fn()
-        e.record(); torch.cuda.synchronize()
-        times.append(s.elapsed_time(e) / inner)
+        b.record(s); b.synchronize()
+        times.append(a.elapsed_time(b) / inner)
     return statistics.median(times)
 
 

@@ -26,6 +26,8 @@ import json, sys, time, statistics, traceback
 
 import torch
 
+from measure_gpu import time_ms  # same directory
+
 RES = {"device": torch.cuda.get_device_name(0), "sms": torch.cuda.get_device_properties(0).multi_processor_count,
        "torch": torch.__version__, "cuda": torch.version.cuda, "method": __doc__.strip().splitlines()[0]}
 SM_COUNTS = [8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 132]
@@ -37,25 +39,8 @@ def save(path):
 
 
 def events_ms(fn, stream=None, repeats=15, warmup=3):
-    """Median per-call time of fn on `stream` (default: the current stream), short calls launched
-    back to back (>= ~1 ms between the events) so the host's launch time is hidden (see
-    measure_gpu.time_ms)."""
-    s = stream or torch.cuda.current_stream()
-    for _ in range(warmup):
-        fn()
-    s.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record(s); fn(); b.record(s); b.synchronize()
-    inner = max(1, min(50, int(1.0 / max(a.elapsed_time(b), 1e-3))))
-    out = []
-    for _ in range(repeats):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record(s)
-        for _ in range(inner):
-            fn()
-        b.record(s); b.synchronize()
-        out.append(a.elapsed_time(b) / inner)
-    return statistics.median(out)
+    """measure_gpu.time_ms with this script's repeat counts."""
+    return time_ms(fn, repeats=repeats, warmup=warmup, stream=stream)
 
 
 COPY_SRC = r"""
