@@ -35,7 +35,7 @@ export const serveConfigSchema = z
     tp: z.number().int().positive().default(8),
     policy: z.string().min(1).default('rapid'),
     policy_options: z.record(z.string(), z.unknown()).default({}),
-    /** A preset (lmsys, arxiv, loogle, azure-conv) unless `trace` is given. */
+    /** A preset (workloadNames(): lmsys, arxiv, loogle, azure-conv, azure-code, arxiv-lengths) unless `trace` is given. */
     workload: z.string().default('lmsys'),
     /** CSV or JSONL request file (Azure, splitwise, arXiv-lengths, JSONL formats). */
     trace: z.string().optional(),

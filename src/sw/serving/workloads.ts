@@ -85,6 +85,19 @@ export const WORKLOAD_PRESETS: Record<string, Workload> = {
   },
   /** The Azure LLM inference trace 2023, conversation (shipped in data/requests, CC-BY 4.0). */
   'azure-conv': { kind: 'trace', name: 'azure-conv', file: 'AzureLLMInferenceTrace_conv.csv', arrival: { kind: 'poisson' } },
+  /**
+   * The same trace's code-completion service: longer prompts (mean 2048 tokens), very short
+   * outputs (median 13) and bursty arrivals (inter-arrival CV 13.2 over the hour), the regime where
+   * prefill dominates and a burst of prompts lands on decode's ITL at once.
+   */
+  'azure-code': { kind: 'trace', name: 'azure-code', file: 'AzureLLMInferenceTrace_code.csv', arrival: { kind: 'poisson' } },
+  /**
+   * Measured arXiv-summarisation lengths (vidur's stats file, Llama-2 tokenizer, filtered to at most
+   * 4096 tokens in all: prompt mean 2588, output mean 291), in file order, with Poisson arrivals at
+   * --rate. A real length distribution beside the synthetic `arxiv`, whose ~8K prompts follow the
+   * study's description instead of this filtered set.
+   */
+  'arxiv-lengths': { kind: 'trace', name: 'arxiv-lengths', file: 'arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv', arrival: { kind: 'poisson' } },
 };
 
 export function workloadNames(): string[] {
