@@ -53,6 +53,8 @@ function lineProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress 
   const interval = (o.intervalS ?? 5) * 1000;
   let last = t0;
   let printed = false;
+  /** `done` as of the last line printed (a final line repeating it would say nothing new). */
+  let donePrinted: number | undefined;
   let done = start;
   const line = () => {
     const elapsedS = (performance.now() - t0) / 1000;
@@ -61,6 +63,7 @@ function lineProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress 
     const pct = o.total > 0 ? Math.floor((100 * done) / o.total) : 100;
     stream.write(`progress: ${done}/${o.total} ${o.unit} (${pct}%), ${formatSeconds(elapsedS)} elapsed${eta}\n`);
     printed = true;
+    donePrinted = done;
   };
   if (o.announce) line();
   return {
@@ -73,7 +76,7 @@ function lineProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress 
       }
     },
     stop() {
-      if (printed || o.announce) line();
+      if ((printed || o.announce) && donePrinted !== done) line();
     },
   };
 }

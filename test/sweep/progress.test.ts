@@ -1,0 +1,68 @@
+import { describe, expect, it, vi } from 'vitest';
+import { makeProgress, type ProgressOptions } from '../../src/sweep/progress.js';
+
+/** A non-terminal stream (a batch job's log) that keeps what is written to it. */
+function logStream(): { stream: NodeJS.WriteStream; lines: () => string[] } {
+  const text: string[] = [];
+  const stream = { isTTY: false, write: (s: string) => text.push(s) > 0 } as unknown as NodeJS.WriteStream;
+  return { stream, lines: () => text.join('').split('\n').filter(Boolean) };
+}
+
+function run(o: Omit<ProgressOptions, 'stream'>, updates: number[]): string[] {
+  const log = logStream();
+  const p = makeProgress({ ...o, stream: log.stream });
+  for (const n of updates) p.update(n, `point ${n}`);
+  p.stop();
+  return log.lines();
+}
+
+describe('plain progress lines (stderr not a terminal)', () => {
+  it('prints a line per interval, with an ETA until the end', () => {
+    const lines = run({ total: 4, unit: 'points', intervalS: 0 }, [1, 2, 3, 4]);
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^progress: 1\/4 points \(25%\), .* elapsed, ETA /);
+    expect(lines[3]).toMatch(/^progress: 4\/4 points \(100%\), .* elapsed$/);
+  });
+
+  it('does not repeat the last line when the run stops right after it', () => {
+    const lines = run({ total: 2, unit: 'points', intervalS: 0 }, [1, 2]);
+    expect(lines.filter((l) => l.startsWith('progress: 2/2'))).toHaveLength(1);
+  });
+
+  it('ends with the final count when the last periodic line was earlier', () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const log = logStream();
+      const p = makeProgress({ total: 3, unit: 'points', intervalS: 5, stream: log.stream });
+      vi.advanceTimersByTime(6000);
+      p.update(1); // 6 s in: a line
+      vi.advanceTimersByTime(1000);
+      p.update(3); // 1 s later: none
+      p.stop();
+      const lines = log.lines();
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(/^progress: 1\/3 points \(33%\), 6\.0 s elapsed, ETA 12\.0 s$/);
+      expect(lines[1]).toMatch(/^progress: 3\/3 points \(100%\), 7\.0 s elapsed$/);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('counts a resumed run from where it started', () => {
+    const lines = run({ total: 10, start: 6, unit: 'points', intervalS: 0, announce: true }, [7]);
+    expect(lines[0]).toMatch(/^progress: 6\/10 points \(60%\)/);
+    expect(lines.at(-1)).toMatch(/^progress: 7\/10 points \(70%\)/);
+  });
+
+  it('prints nothing for a short run (no interval elapsed) unless asked to announce it', () => {
+    expect(run({ total: 3, unit: 'points', intervalS: 3600 }, [1, 2, 3])).toEqual([]);
+    const announced = run({ total: 3, unit: 'points', intervalS: 3600, announce: true }, [1, 2, 3]);
+    expect(announced).toHaveLength(2);
+    expect(announced[0]).toMatch(/^progress: 0\/3/);
+    expect(announced[1]).toMatch(/^progress: 3\/3/);
+  });
+
+  it('prints nothing at all when quiet', () => {
+    expect(run({ total: 3, unit: 'points', intervalS: 0, quiet: true, announce: true }, [1, 2, 3])).toEqual([]);
+  });
+});
