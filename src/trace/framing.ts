@@ -11,11 +11,18 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-export function maybeGunzip(bytes: Uint8Array, file: string): Uint8Array {
+/** What a gzipped trace may expand to: readFileSync's limit for a file (2 GiB). */
+const MAX_GUNZIPPED_BYTES = 2 ** 31 - 1;
+
+export function maybeGunzip(bytes: Uint8Array, file: string, maxBytes = MAX_GUNZIPPED_BYTES): Uint8Array {
   if (!isGzip(bytes)) return bytes;
   try {
-    return gunzipSync(bytes);
+    // Bounded, so that a small gzip bomb cannot fill memory.
+    return gunzipSync(bytes, { maxOutputLength: maxBytes });
   } catch (err) {
+    if (err instanceof RangeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new SilicaError(`${file}: expected a gzip stream of at most ${maxBytes} bytes uncompressed, got more`, { file });
+    }
     throw new SilicaError(`${file}: gzip stream is truncated or corrupt (${err instanceof Error ? err.message : String(err)})`, { file });
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readSync, statSync } from 'node:fs';
 import { SilicaError } from '../core/errors.js';
 import type { HardwareConfig } from '../hw/config/schema.js';
 import { readChakraTrace, chakraToTrace, type ChakraImport, type ChakraReadOptions } from './chakra/convert.js';
@@ -56,12 +56,36 @@ function fromBytes(raw: Uint8Array, name: string): LoadedTrace {
   return { trace, format: 'chakra', source: name, chakra: { trace, files: [file], prefix: name } };
 }
 
-function readStdin(): Uint8Array {
-  try {
-    return readFileSync(0);
-  } catch (err) {
-    throw new SilicaError(`stdin: cannot read (${err instanceof Error ? err.message : String(err)})`);
+/**
+ * The most bytes read from standard input: what readFileSync allows for a file (2 GiB), so a
+ * trace is a trace whichever way it arrives, and an endless stream (a device, a producer that
+ * never closes) ends in an error instead of filling the machine's memory.
+ */
+export const MAX_STDIN_BYTES = 2 ** 31 - 1;
+
+export function readStdin(maxBytes = MAX_STDIN_BYTES): Uint8Array {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, chunk, 0, chunk.length, null);
+    } catch (err) {
+      // A non-blocking pipe with nothing in it yet: wait a moment and read again.
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+        continue;
+      }
+      if ((err as NodeJS.ErrnoException).code === 'EOF') break;
+      throw new SilicaError(`stdin: cannot read (${err instanceof Error ? err.message : String(err)})`);
+    }
+    if (n === 0) break;
+    total += n;
+    if (total > maxBytes) throw new SilicaError(`stdin: expected a trace of at most ${maxBytes} bytes, got more (an endless stream?)`);
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
   }
+  return Buffer.concat(chunks, total);
 }
 
 function readFile(path: string): Uint8Array {

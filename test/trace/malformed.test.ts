@@ -1,14 +1,16 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SilicaError } from '../../src/core/errors.js';
-import { joinDelimited, splitDelimited } from '../../src/trace/framing.js';
+import { gzip, joinDelimited, maybeGunzip, splitDelimited } from '../../src/trace/framing.js';
 import { loadTrace } from '../../src/trace/load.js';
 import { silicaTypes } from '../../src/trace/proto.js';
 import { encodeSilicaTrace } from '../../src/trace/silica-format.js';
 import type { Trace, TraceNode } from '../../src/trace/types.js';
-import { SHARED, expectOneLineError, silica } from '../helpers/cli.js';
+import { ROOT, SHARED, expectOneLineError, silica } from '../helpers/cli.js';
 
 /**
  * Malformed traces give one line naming the file and the problem, and a non-zero exit: one CLI
@@ -94,5 +96,24 @@ describe('malformed traces', () => {
       return; // ../shared absent
     }
     expectLoadError(file('mlp.0.et', raw.subarray(0, raw.length - 10)), /mlp\.0\.et: truncated: message \d+ at byte \d+ needs/);
+  });
+  it('an endless stdin or a gzip bomb ends in an error instead of filling memory', () => {
+    // readStdin as the CLI runs it (built code, fd 0 = an endless device), with a small limit.
+    const load = pathToFileURL(join(ROOT, 'dist', 'src', 'trace', 'load.js')).href;
+    const zero = openSync('/dev/zero', 'r');
+    try {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { readStdin } from ${JSON.stringify(load)}; try { readStdin(5e6); } catch (e) { console.log(e.message); }`], {
+        stdio: [zero, 'pipe', 'pipe'],
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.stdout.trim()).toBe('stdin: expected a trace of at most 5000000 bytes, got more (an endless stream?)');
+    } finally {
+      closeSync(zero);
+    }
+    const bomb = gzip(new Uint8Array(1 << 20));
+    expect(bomb.length).toBeLessThan(4096);
+    expect(() => maybeGunzip(bomb, 'bomb.gz', 100_000)).toThrow(/^bomb\.gz: expected a gzip stream of at most 100000 bytes uncompressed, got more$/);
+    expect(maybeGunzip(bomb, 'bomb.gz', 1 << 20).length).toBe(1 << 20);
   });
 });
