@@ -17,7 +17,8 @@ export const pointSchema = z
     params: z.record(z.string(), z.unknown()).default({}),
     metric: z.string().min(1),
     unit: z.string().default(''),
-    measured: z.number(),
+    /** Errors are relative to it, so it must be a positive figure. */
+    measured: z.number().positive(),
     tolerance_pct: z.number().positive().optional(),
     band: z.tuple([z.number(), z.number()]).optional(),
     source: z.string().min(1),
@@ -36,11 +37,12 @@ export const pointFileSchema = z
   })
   .strict();
 
-export type ValidationPoint = z.infer<typeof pointSchema> & { group: string };
+/** A point with where it was read from (`FILE: points.N`), for messages about it. */
+export type ValidationPoint = z.infer<typeof pointSchema> & { group: string; origin?: string };
 
 export function loadPointFile(path: string, shownAs = path): ValidationPoint[] {
   const file = validate(pointFileSchema, readYamlFile(path), shownAs);
-  return file.points.map((p) => ({ ...p, group: file.group }));
+  return file.points.map((p, i) => ({ ...p, group: file.group, origin: `${shownAs}: points.${i}` }));
 }
 
 /** Every shipped reference point (validation/*.yaml), in file then point order. */

@@ -43,9 +43,9 @@ export async function runValidation(points: ValidationPoint[], options: Validate
   };
   const results: PointResult[] = [];
   for (const [i, p] of points.entries()) {
-    const values = await runnerFor(p.runner)(hwFor(p.hw), p.params, { hwRef: options.hwOverride ?? p.hw, overlays: options.overlays ?? [] });
+    const values = await inPoint(p, () => runPoint(p, hwFor, options));
     const simulated = values[p.metric];
-    if (simulated === undefined) throw new SilicaError(`validation point "${p.name}": runner ${p.runner} has no metric ${p.metric} (it gives ${Object.keys(values).join(', ')})`);
+    if (simulated === undefined) throw new SilicaError(`${where(p)}metric: runner ${p.runner} has no metric ${p.metric} (it gives ${Object.keys(values).join(', ')})`);
     const errorPct = ((simulated - p.measured) / p.measured) * 100;
     const within = p.band ? simulated >= p.band[0] && simulated <= p.band[1] : Math.abs(errorPct) <= p.tolerance_pct!;
     const r: PointResult = {
@@ -71,4 +71,48 @@ export async function runValidation(points: ValidationPoint[], options: Validate
     if (rs.length) mapeByGroup[g] = rs.reduce((s, r) => s + Math.abs(r.error_pct), 0) / rs.length;
   }
   return { points: results, mapeByGroup, failed: results.filter((r) => !r.within && !r.informational).length };
+}
+
+/** `FILE: points.N ("name"): `, the prefix of every message about a point. */
+function where(p: ValidationPoint): string {
+  return `${p.origin ?? 'validation point'} ("${p.name}"): `;
+}
+
+/** Runs `f` for a point; a user error inside it names the point's file and index. */
+async function inPoint<T>(p: ValidationPoint, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if (err instanceof SilicaError) throw new SilicaError(where(p) + err.message.replace(/^validation /, ''));
+    throw err;
+  }
+}
+
+/**
+ * Runs a point's runner, then refuses parameters it never read: a misspelt or foreign key would
+ * otherwise be silently ignored and the point would validate something other than it says.
+ */
+async function runPoint(p: ValidationPoint, hwFor: (name: string | undefined) => HardwareConfig | undefined, options: ValidateOptions): Promise<Record<string, number>> {
+  const read = new Set<string>();
+  const params = new Proxy(p.params, {
+    get(target, key, receiver) {
+      if (typeof key === 'string') read.add(key);
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  const runner = runnerFor(p.runner);
+  let hw: HardwareConfig | undefined;
+  try {
+    hw = hwFor(p.hw);
+  } catch (err) {
+    // The preset loader speaks of the CLI flag; here the name came from the point's `hw` field.
+    if (err instanceof SilicaError && !options.hwOverride) throw new SilicaError(`hw: ${err.message.replace(/^--hw: /, '')}`);
+    throw err;
+  }
+  const values = await runner(hw, params, { hwRef: options.hwOverride ?? p.hw, overlays: options.overlays ?? [] });
+  const unread = Object.keys(p.params).filter((k) => !read.has(k));
+  if (unread.length) {
+    throw new SilicaError(`params.${unread[0]}: not a parameter of runner ${p.runner} (it read ${[...read].sort().join(', ') || 'none'})`);
+  }
+  return values;
 }

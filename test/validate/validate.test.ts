@@ -53,4 +53,22 @@ describe('silica validate', () => {
   it('rejects an --only pattern that matches nothing', () => {
     expectOneLineError(silica(['validate', '--only', 'no-such-point-xyz']), /no validation point matches/);
   });
+  it('names the file, the point and the field when a point cannot run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-val-'));
+    const point = (fields: string) =>
+      `group: x\npoints:\n  - { name: p1, runner: gemm, hw: mi300x, params: { m: 4096, n: 4096, k: 4096, dtype: bf16 }, metric: tflops, measured: 500, tolerance_pct: 20, source: s, ${fields} }\n`;
+    const cases: Array<[string, string, RegExp]> = [
+      // A parameter the runner never reads would silently validate something else.
+      ['extra.yaml', point('').replace('dtype: bf16 }', 'dtype: bf16, zz: 1 }'), /extra\.yaml: points\.0 \("p1"\): params\.zz: not a parameter of runner gemm \(it read .*\bm\b.*\)/],
+      ['hw.yaml', point('').replace('hw: mi300x', 'hw: nope'), /hw\.yaml: points\.0 \("p1"\): hw: unknown preset "nope"/],
+      ['param.yaml', point('').replace('m: 4096', 'm: abc'), /param\.yaml: points\.0 \("p1"\): params\.m: expected a number, got "abc"/],
+      ['metric.yaml', point('').replace('metric: tflops', 'metric: flopz'), /metric\.yaml: points\.0 \("p1"\): metric: runner gemm has no metric flopz/],
+      // Errors are relative to the measured figure: zero or a negative one would give infinities.
+      ['zero.yaml', point('').replace('measured: 500', 'measured: 0'), /zero\.yaml: points\.0\.measured/],
+    ];
+    for (const [name, text, pattern] of cases) {
+      writeFileSync(join(dir, name), text);
+      expectOneLineError(silica(['validate', '--points', join(dir, name)]), pattern);
+    }
+  });
 });
