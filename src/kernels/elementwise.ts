@@ -1,4 +1,6 @@
-import { DTYPE_BYTES, type Dtype } from '../hw/config/schema.js';
+import { SilicaError } from '../core/errors.js';
+import { formatBytes, parseBytes } from '../core/units.js';
+import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../hw/config/schema.js';
 import type { KernelCost, OpCategory } from './types.js';
 
 /** Elements one workgroup handles: 256 threads x 16 elements (vectorised loads). */
@@ -51,16 +53,35 @@ export function elementwiseCost(s: ElementwiseShape): KernelCost {
 export type StreamOp = 'copy' | 'scale' | 'add' | 'triad';
 
 /** BabelStream's kernels on arrays of `arrayBytes` each (fp64 in BabelStream; dtype-agnostic here). */
+const STREAM_OPS: Record<StreamOp, { inputs: number; flops: number }> = {
+  copy: { inputs: 1, flops: 0 },
+  scale: { inputs: 1, flops: 1 },
+  add: { inputs: 2, flops: 1 },
+  triad: { inputs: 2, flops: 2 },
+};
+
+export const STREAM_OP_NAMES = Object.keys(STREAM_OPS) as StreamOp[];
+
 export function streamCost(op: StreamOp, arrayBytes: number): KernelCost {
   const elements = Math.ceil(arrayBytes / 8);
-  const spec: Record<StreamOp, { inputs: number; flops: number }> = {
-    copy: { inputs: 1, flops: 0 },
-    scale: { inputs: 1, flops: 1 },
-    add: { inputs: 2, flops: 1 },
-    triad: { inputs: 2, flops: 2 },
-  };
-  const { inputs, flops } = spec[op];
+  const { inputs, flops } = STREAM_OPS[op];
   return elementwiseCost({ name: `stream_${op}`, elements, inputs, outputs: 1, flopsPerElement: flops, dtype: 'fp32', bytesPerElement: 8, category: 'memcpy' });
+}
+
+/**
+ * The size of each array of a STREAM kernel, from a size given by the user (`field` names it in
+ * errors): positive, and with the kernel's arrays (its inputs and its output) fitting in the
+ * GPU's HBM, as they must on the real part.
+ */
+export function streamArrayBytes(hw: HardwareConfig, op: StreamOp, size: string | number, field: string): number {
+  const arrayBytes = parseBytes(size, field);
+  if (arrayBytes <= 0) throw new SilicaError(`${field}: expected a positive size, got ${JSON.stringify(size)}`);
+  const arrays = STREAM_OPS[op].inputs + 1;
+  const capacity = hw.memory.hbm.capacity_bytes;
+  if (arrays * arrayBytes > capacity) {
+    throw new SilicaError(`${field}: expected ${arrays} arrays (${op}) to fit in ${hw.name}'s ${formatBytes(capacity)} of HBM, got ${arrays} x ${formatBytes(arrayBytes)}`);
+  }
+  return arrayBytes;
 }
 
 export function memcpyCost(bytes: number, name = 'memcpy'): KernelCost {

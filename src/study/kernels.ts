@@ -1,13 +1,12 @@
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { SilicaError } from '../core/errors.js';
-import { parseBytes } from '../core/units.js';
 import { loadHardware, readHardwareTree } from '../hw/config/load.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { firstNCus } from '../hw/gpu/cu-mask.js';
 import { simulateKernel } from '../hw/system.js';
-import { streamCost } from '../kernels/elementwise.js';
+import { streamArrayBytes, streamCost } from '../kernels/elementwise.js';
 import { gemmCost } from '../kernels/gemm.js';
 import type { KernelCost } from '../kernels/types.js';
 import { chartSpec } from '../plot/charts.js';
@@ -97,7 +96,7 @@ export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (
         label = p.name ?? `gemm_${p.m}x${p.n}x${p.k}${p.batch > 1 ? `_b${p.batch}` : ''}`;
         Object.assign(shapeCols, { dtype: p.dtype, m: p.m, n: p.n, k: p.k, batch: p.batch });
       } else {
-        const arrayBytes = parseBytes(p.bytes, `points.${pi}.bytes`);
+        const arrayBytes = streamArrayBytes(hw, p.stream, p.bytes, `points.${pi}.bytes`);
         kernel = streamCost(p.stream, arrayBytes);
         label = p.name ?? `stream_${p.stream}_${p.bytes}`;
         Object.assign(shapeCols, { dtype: 'fp64', array_bytes: arrayBytes });

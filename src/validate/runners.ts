@@ -1,12 +1,11 @@
 import { SilicaError } from '../core/errors.js';
 import { Registry } from '../core/registry.js';
-import { parseBytes } from '../core/units.js';
 import type { Dtype, HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
 import { simulateKernel } from '../hw/system.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
-import { streamCost, type StreamOp } from '../kernels/elementwise.js';
+import { STREAM_OP_NAMES, streamArrayBytes, streamCost, type StreamOp } from '../kernels/elementwise.js';
 import { gemmCost } from '../kernels/gemm.js';
 
 /**
@@ -70,7 +69,9 @@ registerRunner('gemm', (hw, p) => {
 
 registerRunner('stream', (hw, p) => {
   const cfg = requireHw(hw, 'stream');
-  const kernel = streamCost((p.op ?? 'copy') as StreamOp, parseBytes((p.array_bytes as string | number) ?? '1GiB'));
+  const op = (p.op ?? 'copy') as StreamOp;
+  if (!STREAM_OP_NAMES.includes(op)) throw new SilicaError(`validation params.op: expected one of ${STREAM_OP_NAMES.join(', ')}, got ${JSON.stringify(p.op)}`);
+  const kernel = streamCost(op, streamArrayBytes(cfg, op, (p.array_bytes as string | number) ?? '1GiB', 'validation params.array_bytes'));
   const t = simulateKernel(cfg, kernel, cuSetOf(cfg, p)).timeNs;
   return { achieved_gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / t, time_us: t / 1000 };
 });

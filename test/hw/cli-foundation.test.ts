@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectOneLineError, silica, silicaJson } from '../helpers/cli.js';
+import { runKernels, type KernelsConfig } from '../../src/study/kernels.js';
 
 describe('silica CLI (foundation)', () => {
   it('kernel gemm prints the documented JSON fields', () => {
@@ -56,6 +57,12 @@ describe('silica CLI (foundation)', () => {
     it('mask wider than the part', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--cu-mask', '0x1' + '0'.repeat(80)]), /part has only 304 CUs/));
     it('bad --set path', () => expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.nope=1']), /no such field/));
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
+    it('a kernels experiment with a zero-byte STREAM array', () => {
+      const config = { kind: 'kernels', hw: 'mi300x', hw_overrides: {}, figure: false, points: [{ op: 'stream', stream: 'copy', bytes: '0' }] } as unknown as KernelsConfig;
+      expect(() => runKernels(config)).toThrow(/^points\.0\.bytes: expected a positive size, got "0"$/);
+    });
+    it('arrays larger than the HBM', () =>
+      expectOneLineError(silica(['kernel', 'stream', '--hw', 'mi300x', '--op', 'triad', '--bytes', '64GiB']), /--bytes: expected 3 arrays \(triad\) to fit in mi300x's 178\.81GiB of HBM, got 3 x 64GiB/));
     it('unknown flag, and the command does not run', () => {
       const r = silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--bogus', '1']);
       expectOneLineError(r, /Unknown argument: bogus/);

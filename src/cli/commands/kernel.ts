@@ -1,11 +1,11 @@
 import type { Argv, CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
-import { parseBytes, parsePositiveInt } from '../../core/units.js';
+import { parsePositiveInt } from '../../core/units.js';
 import { DTYPES, type Dtype, type HardwareConfig } from '../../hw/config/schema.js';
 import { makeCuLayout } from '../../hw/gpu/cu-layout.js';
 import { firstNCus, fullCuSet, parseCuMask, type CuSet } from '../../hw/gpu/cu-mask.js';
 import { simulateKernel } from '../../hw/system.js';
-import { streamCost, type StreamOp } from '../../kernels/elementwise.js';
+import { streamArrayBytes, streamCost, type StreamOp } from '../../kernels/elementwise.js';
 import { gemmCost } from '../../kernels/gemm.js';
 import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
 
@@ -77,8 +77,7 @@ const stream: CommandModule = {
     const args = argv as unknown as HwArgs & { op: StreamOp; bytes: string; cus?: string; cuMask?: string };
     const hw = hardwareFrom(args);
     const set = cuSetFrom(hw, args);
-    const arrayBytes = parseBytes(args.bytes, '--bytes');
-    if (arrayBytes <= 0) throw new SilicaError(`--bytes: expected a positive size, got "${args.bytes}"`);
+    const arrayBytes = streamArrayBytes(hw, args.op, args.bytes, '--bytes');
     const kernel = streamCost(args.op, arrayBytes);
     const run = simulateKernel(hw, kernel, set);
     const moved = kernel.hbmReadBytes + kernel.hbmWriteBytes;
