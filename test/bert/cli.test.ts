@@ -29,6 +29,8 @@ describe('silica bert', () => {
     // Each spawn costs a CLI start-up; the other checks (precision, optimizer, batch) are the same
     // SilicaError path, covered at the library level in findings.test.ts.
     expectOneLineError(silica(['bert', '--model', 'bert-huge']), /unknown model "bert-huge"/);
+    // Every rank of the gradient all-reduce is simulated: a million would run out of memory.
+    expectOneLineError(silica(['bert', '--dp', '1000000']), /--dp: expected at most 256 data-parallel GPUs/);
   });
 });
 

@@ -11,6 +11,7 @@ export const PRECISION_LABELS = ['fp32', 'mixed-fp16', 'mixed-bf16', 'fp16', 'bf
 export type PrecisionLabel = (typeof PRECISION_LABELS)[number];
 
 const count = z.number().int().positive();
+const MAX_DP = 256;
 
 export const bertPointSchema = z
   .object({
@@ -22,8 +23,12 @@ export const bertPointSchema = z
     optimizer: z.enum(['adam', 'lamb']).default('lamb'),
     /** Micro-batches per optimizer step (gradient accumulation). */
     micro_batches: count.default(1),
-    /** Data-parallel GPUs; more than a node's GPUs spans nodes. */
-    dp: count.default(1),
+    /**
+     * Data-parallel GPUs; more than a node's GPUs spans nodes. Bounded because every rank of the
+     * gradient all-reduce is simulated, at a cost that grows faster than the ranks (~3 s at 64,
+     * ~5 s at 128, ~27 s at 256 on a 2-core machine; thousands exhausted memory).
+     */
+    dp: count.max(MAX_DP, { message: `expected at most ${MAX_DP} data-parallel GPUs (every rank of the all-reduce is simulated)` }).default(1),
     /** All-reduce gradient buckets during backward (true) or after it (false). */
     overlap: z.boolean().default(true),
     recompute: z.boolean().default(false),
