@@ -56,6 +56,8 @@ describe('silica CLI (foundation)', () => {
     it('unknown dtype', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--dtype', 'fp4']), /--dtype: expected one of/));
     it('mask wider than the part', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--cu-mask', '0x1' + '0'.repeat(80)]), /part has only 304 CUs/));
     it('bad --set path', () => expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.nope=1']), /no such field/));
+    it('bad --set value: the override is named, not just the preset file', () =>
+      expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.efficiency=7']), /mi300x\.yaml: memory\.hbm\.efficiency \(set by the override memory\.hbm\.efficiency=7\): .*<=1, got 7/));
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
     it('a kernels experiment with a zero-byte STREAM array', () => {
       const config = { kind: 'kernels', hw: 'mi300x', hw_overrides: {}, figure: false, points: [{ op: 'stream', stream: 'copy', bytes: '0' }] } as unknown as KernelsConfig;

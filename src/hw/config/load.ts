@@ -57,10 +57,30 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
   return cached(path, ['config', ...overlays], () => {
     const shown = path.includes('/configs/hw/') ? `configs/hw/${basename(path)}` : path;
     const raw = applyOverlays(readHardwareTree(path), overlays, shown);
-    const config = validate(hardwareSchema, raw, shown);
-    checkConsistency(config, shown);
-    return config;
+    try {
+      const config = validate(hardwareSchema, raw, shown);
+      checkConsistency(config, shown);
+      return config;
+    } catch (err) {
+      throw blameOverride(err, overlays, shown);
+    }
   });
+}
+
+/**
+ * A value the preset file does not hold is not the file's fault: when an invalid field was set by
+ * an override (--set, an experiment's hw_overrides), the message says which one.
+ */
+function blameOverride(err: unknown, overlays: readonly string[], shown: string): unknown {
+  const field = err instanceof SilicaError ? err.where?.field : undefined;
+  if (!field) return err;
+  const overlay = overlays.find((o) => {
+    const path = o.slice(0, o.indexOf('=')).trim();
+    return field === path || field.startsWith(`${path}.`);
+  });
+  if (!overlay) return err;
+  const rest = err instanceof Error ? err.message.slice(`${shown}: ${field}: `.length) : '';
+  return new SilicaError(`${shown}: ${field} (set by the override ${overlay}): ${rest}`, { file: shown, field });
 }
 
 function checkConsistency(hw: HardwareConfig, file: string): void {
