@@ -1,20 +1,160 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { SilicaError } from './errors.js';
 
 /**
- * Writes a file atomically: to a temporary sibling, then rename. A crash or a validation error
- * mid-run never leaves a half-written output behind.
+ * Output paths. A command checks every path it will write (checkOutputPath) before it writes any,
+ * so bad input fails before the work; an OutputSet then removes what a command wrote when a later
+ * write still fails (a full disk, /proc), so a failed command leaves no partial outputs behind.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+export type OutputKind = 'file' | 'directory';
+
+type Found = OutputKind | 'special' | 'missing';
+
+function found(path: string): Found {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'special';
+  } catch {
+    // ENOENT, ENOTDIR, EACCES...: nothing usable there; creating it reports the real reason.
+    return 'missing';
+  }
+}
+
+/** Node's error text without the paths it names (an internal temp name means nothing to the user). */
+function reason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.message.split('\n')[0]!.replace(/, \w+ '.*$/, '');
+}
+
+/**
+ * Rejects an output path before anything is written: empty, an existing entry of the other kind
+ * (a directory where a file goes, or the reverse), a device or pipe (an atomic write would replace
+ * it), or under an existing file. `flag` names the option in the message (e.g. `--out`).
+ */
+export function checkOutputPath(path: string, flag: string, kind: OutputKind = 'file'): void {
+  if (path === '') throw new SilicaError(`${flag}: expected a path, got an empty string`);
+  const at = found(path);
+  if (at === 'special') throw new SilicaError(`${flag} ${path}: expected a ${kind}, got a special file (device, pipe or socket)`);
+  if (at !== 'missing') {
+    if (at !== kind) throw new SilicaError(`${flag} ${path}: expected a ${kind}, got a ${at}`);
+    return;
+  }
+  let up = dirname(path);
+  while (found(up) === 'missing' && dirname(up) !== up) up = dirname(up);
+  if (found(up) !== 'directory') throw new SilicaError(`${flag} ${path}: expected ${up} to be a directory, got a file`);
+}
+
+/**
+ * Creates a directory and its missing parents one level at a time, from the nearest existing
+ * ancestor: Node's recursive mkdirSync retries forever where mkdir fails with ENOENT (under
+ * /proc). Returns the directories it created, outermost first; on failure removes them again.
+ */
+export function makeDirectory(dir: string, label = dir): string[] {
+  const missing: string[] = [];
+  for (let d = resolve(dir); found(d) !== 'directory' && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  const created: string[] = [];
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+      created.push(d);
+    } catch (err) {
+      // Another writer (a sweep worker) may have made it meanwhile.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && found(d) === 'directory') continue;
+      removeDirectories(created);
+      throw new SilicaError(`${label}: cannot create directory (${reason(err)})`);
+    }
+  }
+  journal?.dirs.push(...created);
+  return created;
+}
+
+/** Removes directories (given outermost first) that are empty; one still holding files stays. */
+function removeDirectories(dirs: readonly string[]): void {
+  for (const d of [...dirs].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // Not empty (someone else's files) or gone: leave it.
+    }
+  }
+}
+
+/**
+ * Writes a file atomically: to a temporary sibling, then rename. A crash or a validation error
+ * mid-run never leaves a half-written output behind. `label` names the output in messages
+ * (default: the path), never the temporary name.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, label = path): void {
+  if (path === '') throw new SilicaError('output path: expected a path, got an empty string');
+  makeDirectory(dirname(path), label);
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    mkdirSync(dirname(path) || '.', { recursive: true });
     writeFileSync(tmp, data);
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new SilicaError(`${path}: cannot write (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+    throw new SilicaError(`${label}: cannot write (${reason(err)})`);
+  }
+  journal?.files.push(path);
+}
+
+/** What the innermost running OutputSet has written and created (see OutputSet.run). */
+interface Journal {
+  files: string[];
+  dirs: string[];
+}
+let journal: Journal | undefined;
+
+/**
+ * The outputs of one command, all or nothing: what it wrote (through `write`, or anywhere inside
+ * `run`, e.g. a study's figures) is removed again, with the directories it created, if the command
+ * fails before it is done. Check every path (checkOutputPath) before the first write.
+ */
+export class OutputSet {
+  private readonly done: Journal = { files: [], dirs: [] };
+
+  /** Checks an output folder and creates it now, so an uncreatable one fails before the work. */
+  directory(path: string, flag: string): void {
+    this.run(() => {
+      checkOutputPath(path, flag, 'directory');
+      makeDirectory(path, `${flag} ${path}`);
+    });
+  }
+
+  /** Writes one file atomically; if that fails, discards what the set wrote before rethrowing. */
+  write(path: string, data: string | Uint8Array, flag?: string): void {
+    this.run(() => writeFileAtomic(path, data, flag ? `${flag} ${path}` : path));
+  }
+
+  /** Runs `body` (sync or async), recording what it writes; if it throws, discards and rethrows. */
+  run<T>(body: () => T): T {
+    const outer = journal;
+    // An enclosing set owns these outputs too: it removes them if it fails later.
+    const succeed = (value: T): T => {
+      journal = outer;
+      if (outer && outer !== this.done) outer.files.push(...this.done.files), outer.dirs.push(...this.done.dirs);
+      return value;
+    };
+    const fail = (err: unknown): never => {
+      journal = outer;
+      this.discard();
+      throw err;
+    };
+    journal = this.done;
+    let result: T;
+    try {
+      result = body();
+    } catch (err) {
+      return fail(err);
+    }
+    return result instanceof Promise ? (result.then(succeed, fail) as T) : succeed(result);
+  }
+
+  /** Removes the files written, then the directories created if empty, newest first. */
+  discard(): void {
+    for (const f of this.done.files.splice(0).reverse()) rmSync(f, { force: true });
+    removeDirectories(this.done.dirs.splice(0));
   }
 }
 

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { SilicaError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/io.js';
+import { readYamlFile } from '../core/yaml-config.js';
 import { canonicalJson, readableYaml } from './canonical.js';
 import { SWEEP_FILES, SweepWriter, readCompleted, requireSweepDir, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
 
@@ -58,7 +58,7 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
 function readResolved(dir: string): ResolvedDoc {
   const path = join(dir, SWEEP_FILES.config);
   if (!existsSync(path)) throw new SilicaError(`${dir}: not a sweep output folder (no ${SWEEP_FILES.config})`);
-  const doc = parseYaml(readFileSync(path, 'utf8')) as ResolvedDoc;
+  const doc = readYamlFile(path) as ResolvedDoc;
   if (!doc || typeof doc.sweep?.name !== 'string' || !Array.isArray(doc.points)) throw new SilicaError(`${path}: expected a resolved sweep (sweep, points), written by silica sweep`);
   return doc;
 }

@@ -8,7 +8,7 @@ import { chakraRankFiles } from './chakra/files.js';
 import { maybeGunzip } from './framing.js';
 import { decodeSilicaTrace, encodeSilicaTrace, looksLikeSilicaTrace } from './silica-format.js';
 import type { Trace } from './types.js';
-import { writeFileAtomic } from '../core/io.js';
+import { checkOutputPath, OutputSet, writeFileAtomic } from '../core/io.js';
 
 /**
  * Opening a trace by name, whatever its format: a silica trace file (gzip or not), `-` for
@@ -101,29 +101,30 @@ export type TraceFormat = 'silica' | 'chakra';
 /**
  * Writes a trace. silica: one file (or stdout for '-'). Chakra: `<prefix>.<rank>.et` per rank
  * (`out` is the prefix; a trailing `.et` is dropped) plus `<prefix>.comm_group.json` when
- * collectives use sub-groups. Every file is encoded before the first is written, and each is
- * written atomically. Returns the paths written.
+ * collectives use sub-groups. Every file is encoded and its path checked before the first is
+ * written, and if a later write still fails the ones written are removed: all files or none.
+ * Returns the paths written.
  */
 export function writeTrace(trace: Trace, out: string, format: TraceFormat, options: { gzip?: boolean; hw?: HardwareConfig }): string[] {
   if (format === 'silica') {
+    if (out !== '-') checkOutputPath(out, '-o');
     const bytes = encodeSilicaTrace(trace, { gzip: options.gzip });
     if (out === '-') {
       process.stdout.write(bytes);
       return ['-'];
     }
-    writeFileAtomic(out, bytes);
+    writeFileAtomic(out, bytes, `-o ${out}`);
     return [out];
   }
   if (out === '-') throw new SilicaError(`-o -: --format chakra writes one file per rank; give a file prefix (e.g. -o traces/bert)`);
+  if (out === '') checkOutputPath(out, '-o');
   const prefix = out.replace(/\.et(\.gz)?$/, '');
   if (!options.hw) throw new Error('writeTrace: Chakra export needs a hardware config (num_ops/tensor_size are costed on it)');
   const exported = encodeChakraTrace(trace, options.hw, { gzip: options.gzip });
-  const written: string[] = [];
   const files = exported.files.map((bytes, rank) => ({ path: `${prefix}.${rank}.et${options.gzip ? '.gz' : ''}`, bytes }));
   if (exported.commGroups) files.push({ path: `${prefix}.comm_group.json`, bytes: Buffer.from(JSON.stringify(exported.commGroups, null, 1) + '\n') });
-  for (const f of files) {
-    writeFileAtomic(f.path, f.bytes);
-    written.push(f.path);
-  }
-  return written;
+  for (const f of files) checkOutputPath(f.path, '-o');
+  const outputs = new OutputSet();
+  outputs.run(() => files.forEach((f) => outputs.write(f.path, f.bytes, '-o')));
+  return files.map((f) => f.path);
 }

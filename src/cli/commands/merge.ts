@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { OutputSet } from '../../core/io.js';
 import { mergeSweepDirs } from '../../sweep/merge.js';
 import { printJson } from '../common.js';
 import { printOutputs } from './run.js';
@@ -14,7 +15,11 @@ export const mergeCommand: CommandModule = {
       .option('json', { type: 'boolean', default: false, describe: 'print the merge report as JSON' }),
   handler: (argv) => {
     const args = argv as unknown as { dirs: string[]; out: string; json: boolean };
-    const r = mergeSweepDirs(args.dirs, args.out);
+    // The folder is made first (a bad --out fails before the inputs are read) and taken back,
+    // with what was written in it, if the merge fails.
+    const outputs = new OutputSet();
+    outputs.directory(args.out, '--out');
+    const r = outputs.run(() => mergeSweepDirs(args.dirs, args.out));
     if (r.missing > 0) process.stderr.write(`silica merge: note: ${r.missing} of ${r.summary.points_total} points are missing from the inputs (unfinished shards?)\n`);
     if (args.json) {
       printJson({ out: r.dir, inputs: r.inputs, points: r.points, points_total: r.summary.points_total, missing: r.missing, rows: r.summary.rows });

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
+import { checkOutputPath } from '../../core/io.js';
 import { chartSpec, MARKS, type Mark } from '../../plot/charts.js';
 import { readCsvFile } from '../../plot/csv.js';
 import { writeSvg } from '../../plot/render.js';
@@ -24,6 +25,7 @@ export const plotCommand: CommandModule = {
   handler: async (argv) => {
     const args = argv as unknown as { csv: string; x: string; y: string; color?: string; facet?: string; mark: string; logY: boolean; title?: string; out: string; json: boolean };
     if (!(MARKS as readonly string[]).includes(args.mark)) throw new SilicaError(`--mark: expected one of ${MARKS.join(', ')}, got "${args.mark}"`);
+    checkOutputPath(args.out, '--out');
     if (!args.out.endsWith('.svg')) throw new SilicaError(`--out: expected a path ending in .svg, got "${args.out}"`);
     const table = readCsvFile(args.csv);
     for (const [flag, col] of [['--x', args.x], ['--y', args.y], ['--color', args.color], ['--facet', args.facet]] as const) {

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { toCsv, writeFileAtomic } from '../../core/io.js';
+import { checkOutputPath, OutputSet, toCsv } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
 import { chromeTrace } from '../../trace/chrome.js';
 import { replayTrace, type ReplayResult } from '../../trace/replay.js';
@@ -94,13 +94,19 @@ export const replayCommand: CommandModule = {
       .option('kernels', { type: 'string', describe: 'write one CSV row per replayed node' }),
   handler: (argv) => {
     const a = argv as unknown as ReplayArgs;
+    // Both outputs are checked before the replay; a write that still fails takes the other back.
+    if (a.kernels !== undefined) checkOutputPath(a.kernels, '--kernels');
+    if (a.chromeTrace !== undefined) checkOutputPath(a.chromeTrace, '--chrome-trace');
     const hw = hardwareFrom(a);
     const loaded = traceFrom(a);
     const gpus = a.gpus === undefined ? undefined : parsePositiveInt(a.gpus, '--gpus');
     const wantRecords = a.chromeTrace !== undefined || a.kernels !== undefined;
     const r = replayTrace(loaded.trace, hw, { gpus, chakraTiming: a.timing, recordTimeline: wantRecords });
-    if (a.kernels) writeFileAtomic(a.kernels, kernelsCsv(r));
-    if (a.chromeTrace) writeFileAtomic(a.chromeTrace, JSON.stringify(chromeTrace(r.records, { trace: loaded.source, hw: hw.name, total_us: us(r.totalNs) })) + '\n');
+    const outputs = new OutputSet();
+    outputs.run(() => {
+      if (a.kernels !== undefined) outputs.write(a.kernels, kernelsCsv(r), '--kernels');
+      if (a.chromeTrace !== undefined) outputs.write(a.chromeTrace, JSON.stringify(chromeTrace(r.records, { trace: loaded.source, hw: hw.name, total_us: us(r.totalNs) })) + '\n', '--chrome-trace');
+    });
     const report = replayReport(loaded.source, loaded.format, hw.name, r);
     if (a.json) {
       printJson(report);

@@ -1,7 +1,9 @@
+import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import '../../study/index.js';
+import { checkOutputPath, OutputSet } from '../../core/io.js';
 import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
-import { writeExperimentOutputs, type ExperimentOutputs } from '../../sweep/outputs.js';
+import { RESULT_FILES, writeExperimentOutputs, type ExperimentOutputs } from '../../sweep/outputs.js';
 import { makeProgress } from '../../sweep/progress.js';
 import { printJson } from '../common.js';
 
@@ -22,16 +24,24 @@ export const runCommand: CommandModule = {
   handler: async (argv) => {
     const args = argv as unknown as { file: string; out: string; set?: string[]; json: boolean; quiet: boolean };
     const exp = loadExperimentFile(args.file, args.set ?? []);
-    const progress = makeProgress({ total: 100, unit: '%', quiet: args.quiet });
-    const result = await runExperiment(exp, { outDir: args.out, progress: (f, label) => progress.update(Math.round(f * 100), label) });
-    progress.stop();
-    const out = writeExperimentOutputs(args.out, {
-      source: args.file,
-      kind: exp.kind.name,
-      config: exp.config,
-      rows: result.rows,
-      summary: result.summary,
-      files: result.files,
+    // The folder is made before the run (a bad --out fails at once); a failed run takes back
+    // everything it wrote there, figures included, and the folder if it made it.
+    const outputs = new OutputSet();
+    outputs.directory(args.out, '--out');
+    for (const name of RESULT_FILES) checkOutputPath(join(args.out, name), '--out');
+    const { result, out } = await outputs.run(async () => {
+      const progress = makeProgress({ total: 100, unit: '%', quiet: args.quiet });
+      const result = await runExperiment(exp, { outDir: args.out, progress: (f, label) => progress.update(Math.round(f * 100), label) });
+      progress.stop();
+      const out = writeExperimentOutputs(args.out, {
+        source: args.file,
+        kind: exp.kind.name,
+        config: exp.config,
+        rows: result.rows,
+        summary: result.summary,
+        files: result.files,
+      });
+      return { result, out };
     });
     if (args.json) printJson({ kind: exp.kind.name, rows: result.rows.length, ...out, figures: out.files.filter((f) => f.endsWith('.svg')) });
     else printOutputs(`silica run: ${args.file} (${exp.kind.name})`, out, result.rows.length);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import '../../study/index.js';
 import { SilicaError } from '../../core/errors.js';
-import { writeFileAtomic } from '../../core/io.js';
+import { checkOutputPath, makeDirectory, OutputSet } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
 import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
 import { slurmScript } from '../../sweep/slurm.js';
@@ -12,6 +12,8 @@ import { loadSweep, parseShard, shardPoints } from '../../sweep/spec.js';
 import { formatSeconds } from '../../sweep/progress.js';
 import { printJson } from '../common.js';
 import { printOutputs } from './run.js';
+
+const MAX_JOBS_PER_CPU = 4;
 
 /**
  * `silica sweep FILE`: expand a sweep file into points and run them (in parallel, resumable,
@@ -55,6 +57,11 @@ export const sweepCommand: CommandModule = {
     const args = argv as unknown as SweepArgs;
     const shard = args.shard !== undefined ? parseShard(args.shard) : undefined;
     const jobs = args.jobs !== undefined ? parsePositiveInt(args.jobs, '--jobs') : availableParallelism();
+    // Every lane beyond one is a thread with a V8 heap of its own, started before the sweep is
+    // read: more than a few per CPU only oversubscribes the cores and, by the thousand, exhausts memory.
+    const maxJobs = MAX_JOBS_PER_CPU * availableParallelism();
+    if (jobs > maxJobs) throw new SilicaError(`--jobs: expected at most ${maxJobs} (${MAX_JOBS_PER_CPU} per CPU of this machine's ${availableParallelism()}), got ${jobs}`);
+    if (args.out !== undefined && !args.dryRun) checkOutputPath(args.out, '--out', 'directory');
     // Workers load their modules while this thread expands and validates the sweep.
     const early = args.out && !args.dryRun && !args.emitSlurm ? startSweepPool(jobs) : undefined;
     let spec;
@@ -86,9 +93,15 @@ export const sweepCommand: CommandModule = {
       if (shard) throw new SilicaError('--emit-slurm: the script runs every shard; give --shards N, not --shard');
       const shards = parsePositiveInt(args.shards, '--shards');
       const path = join(args.out, 'sweep.sbatch');
+      checkOutputPath(path, '--out');
       const maxParallel = args.maxParallel !== undefined ? parsePositiveInt(args.maxParallel, '--max-parallel') : undefined;
-      writeFileAtomic(path, slurmScript({ sweepFile: args.file, name: spec.name, out: args.out, shards, jobsPerTask: args.jobs !== undefined ? jobs : 1, partition: args.partition, timeLimit: args.time, maxParallel }));
-      chmodSync(path, 0o755);
+      const script = slurmScript({ sweepFile: args.file, name: spec.name, out: args.out, shards, jobsPerTask: args.jobs !== undefined ? jobs : 1, partition: args.partition, timeLimit: args.time, maxParallel });
+      const outputs = new OutputSet();
+      outputs.directory(args.out, '--out');
+      outputs.run(() => {
+        outputs.write(path, script, '--out');
+        chmodSync(path, 0o755);
+      });
       if (args.json) printJson({ script: path, shards, points_total: spec.points.length, submit: `sbatch ${path}`, merge: `silica merge ${args.out}/shard-* --out ${args.out}/merged` });
       else {
         process.stdout.write(`silica sweep: wrote ${path}: a Slurm job array of ${shards} tasks over ${spec.points.length} points\n`);
@@ -97,6 +110,14 @@ export const sweepCommand: CommandModule = {
       return;
     }
 
+    // Made here, one level at a time (the sweep's own recursive mkdir spins where mkdir fails with
+    // ENOENT, under /proc). A sweep that fails later keeps its folder: --resume continues it.
+    try {
+      makeDirectory(args.out, `--out ${args.out}`);
+    } catch (err) {
+      await early?.close();
+      throw err;
+    }
     const r = await runSweep(spec, { out: args.out, jobs, resume: args.resume, shard, quiet: args.quiet, pool: early });
     if (args.json) {
       printJson({ out: r.dir, points: r.selected, points_total: spec.points.length, ran: r.ran, skipped: r.skipped, rows: r.summary.rows, shard: args.shard ?? null, seconds: r.seconds });

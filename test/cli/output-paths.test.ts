@@ -1,0 +1,122 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { expectOneLineError, silica } from '../helpers/cli.js';
+
+/**
+ * Bad output paths: one line naming the flag and path, a non-zero exit, and nothing left behind:
+ * no file of a command that wrote several, no folder it made.
+ */
+const T = mkdtempSync(join(tmpdir(), 'silica-output-paths-'));
+afterAll(() => rmSync(T, { recursive: true, force: true }));
+
+const TRACE = 'traces/bert-base-train-b2-s128.silica.gz';
+// Small and quick: the rapid policy's start-up alone takes seconds.
+const SERVE = ['serve', '--requests', '4', '--rate', '2', '--model', 'llama3-8b', '--gpus', '1', '--tp', '1', '--policy', 'continuous'];
+const EMIT = ['emit', '--model', 'bert-base', '--phase', 'prefill', '--batch', '1', '--seq', '128'];
+
+/** A fresh folder per case, holding one small experiment and a plain file named f. */
+function scratch(name: string): { dir: string; exp: string; file: string } {
+  const dir = join(T, name);
+  mkdirSync(dir);
+  const exp = join(dir, 'k.yaml');
+  writeFileSync(exp, 'kind: kernels\npoints:\n  - { op: gemm, m: 64, n: 64, k: 64 }\n');
+  const file = join(dir, 'f');
+  writeFileSync(file, 'not a folder\n');
+  return { dir, exp, file };
+}
+
+const listing = (dir: string) => readdirSync(dir, { recursive: true }).map(String).sort();
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+describe('output paths: --out naming an existing file', () => {
+  it('run, serve, sweep and merge say a directory was expected', () => {
+    const { dir, exp, file } = scratch('file-out');
+    const expected = new RegExp(`--out ${esc(file)}: expected a directory, got a file$`);
+    expectOneLineError(silica(['run', exp, '--out', file]), expected);
+    expectOneLineError(silica([...SERVE, '--out', file]), expected);
+    expectOneLineError(silica(['sweep', 'test/sweep/fixtures/small.yaml', '--out', file, '--jobs', '1']), expected);
+    expectOneLineError(silica(['merge', dir, '--out', file]), expected);
+    expectOneLineError(silica(['run', exp, '--out', join(file, 'sub')]), new RegExp(`expected ${esc(file)} to be a directory, got a file$`));
+    expect(listing(dir)).toEqual(['f', 'k.yaml']);
+  });
+});
+
+describe('output paths: a directory that cannot be created', () => {
+  it('serve --out under /proc fails at once instead of spinning', () => {
+    const started = Date.now();
+    expectOneLineError(silica([...SERVE, '--out', '/proc/silica-sv']), /--out \/proc\/silica-sv: cannot create directory \(ENOENT: no such file or directory\)$/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(existsSync('/proc/silica-sv')).toBe(false);
+  });
+
+  it('run makes missing levels one at a time and names the --out it could not make', () => {
+    const { exp } = scratch('proc-run');
+    expectOneLineError(silica(['run', exp, '--out', '/proc/silica-a/b']), /--out \/proc\/silica-a\/b: cannot create directory/);
+  });
+});
+
+describe('output paths: empty strings', () => {
+  it('are rejected, not taken as the current directory or skipped', () => {
+    const { dir, exp } = scratch('empty');
+    const empty = (flag: string) => new RegExp(`${flag}: expected a path, got an empty string$`);
+    expectOneLineError(silica(['run', exp, '--out', ''], { cwd: dir }), empty('--out'));
+    expectOneLineError(silica([...SERVE, '--out', ''], { cwd: dir }), empty('--out'));
+    expectOneLineError(silica(['replay', join(process.cwd(), TRACE), '--chrome-trace', ''], { cwd: dir }), empty('--chrome-trace'));
+    expectOneLineError(silica([...EMIT, '-o', ''], { cwd: dir }), empty('-o'));
+    expectOneLineError(silica([...EMIT, '--tp', '2', '--format', 'chakra', '-o', ''], { cwd: dir }), empty('-o'));
+    expect(listing(dir)).toEqual(['f', 'k.yaml']);
+  });
+});
+
+describe('output paths: no partial outputs', () => {
+  it('replay: a --chrome-trace that cannot be written takes back --kernels', () => {
+    const { dir } = scratch('replay-proc');
+    const kernels = join(dir, 'k.csv');
+    const r = silica(['replay', TRACE, '--hw', 'mi300x', '--chrome-trace', '/proc/silica-foo.json', '--kernels', kernels]);
+    expectOneLineError(r, /^silica: --chrome-trace \/proc\/silica-foo\.json: cannot write \(ENOENT: no such file or directory\)$/);
+    expect(r.stderr).not.toMatch(/\.tmp-\d+/);
+    expect(existsSync(kernels)).toBe(false);
+  });
+
+  it('replay: a --chrome-trace naming a directory is rejected before anything is written', () => {
+    const { dir } = scratch('replay-dir');
+    const kernels = join(dir, 'k.csv');
+    expectOneLineError(silica(['replay', TRACE, '--hw', 'mi300x', '--chrome-trace', `${dir}/`, '--kernels', kernels]), /--chrome-trace .*replay-dir\/: expected a file, got a directory$/);
+    expect(existsSync(kernels)).toBe(false);
+  });
+
+  it('emit --format chakra writes every rank or none', () => {
+    const { dir } = scratch('emit');
+    mkdirSync(join(dir, 'p.1.et'));
+    expectOneLineError(silica([...EMIT, '--tp', '2', '--format', 'chakra', '-o', join(dir, 'p')]), new RegExp(`-o ${esc(join(dir, 'p.1.et'))}: expected a file, got a directory$`));
+    expect(listing(dir)).toEqual(['f', 'k.yaml', 'p.1.et']);
+  });
+
+  it('serve: one output that cannot be written leaves none of the others', () => {
+    const { dir } = scratch('serve');
+    const out = join(dir, 'e');
+    mkdirSync(join(out, 'trace.json'), { recursive: true });
+    expectOneLineError(silica([...SERVE, '--out', out]), new RegExp(`--out ${esc(join(out, 'trace.json'))}: expected a file, got a directory$`));
+    expect(listing(out)).toEqual(['trace.json']);
+  });
+
+  it('run: a study failing midway takes back the figures written before it and the folders made', () => {
+    const { dir } = scratch('run-suite');
+    const suite = join(dir, 'suite.yaml');
+    const sub = (name: string) => `  - { name: ${name}, experiment: { kind: kernels, points: [{ op: gemm, m: 64, n: 64, k: 64 }] } }\n`;
+    writeFileSync(suite, `kind: suite\nexperiments:\n${sub('a')}${sub('b')}`);
+    const out = join(dir, 'o');
+    mkdirSync(join(out, 'b', 'kernels.svg'), { recursive: true });
+    const r = silica(['run', suite, '--out', out, '--quiet']);
+    expectOneLineError(r, new RegExp(`${esc(join(out, 'b', 'kernels.svg'))}: cannot write \\(EISDIR: illegal operation on a directory\\)$`));
+    expect(listing(out)).toEqual(['b', join('b', 'kernels.svg')]);
+  });
+
+  it('merge: inputs that are not sweep folders leave no --out folder', () => {
+    const { dir } = scratch('merge');
+    expectOneLineError(silica(['merge', dir, '--out', join(dir, 'merged')]), /not a sweep output folder/);
+    expect(existsSync(join(dir, 'merged'))).toBe(false);
+  });
+});
