@@ -76,13 +76,31 @@ export function kernelsHardware(config: Pick<KernelsConfig, 'hw' | 'hw_overrides
   return loadHardware(ref, overlays);
 }
 
-export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (f: number, label: string) => void): Row[] {
-  const hw = kernelsHardware(config, baseDir);
-  const layout = makeCuLayout(hw.compute);
+/** The CU counts to run on (default: all), each at most the part's. */
+function checkCuCounts(config: Pick<KernelsConfig, 'cus'>, hw: HardwareConfig): number[] {
   const cuCounts = config.cus ?? [hw.compute.cus];
   for (const [i, c] of cuCounts.entries()) {
     if (c > hw.compute.cus) throw new SilicaError(`cus.${i}: expected at most ${hw.compute.cus} (the CUs of ${hw.name}), got ${c}`);
   }
+  return cuCounts;
+}
+
+/** The hardware and CU counts of a kernels config, checked (a preset named by the CLI's --hw speaks of the flag). */
+function checkKernels(config: KernelsConfig, baseDir: string): void {
+  let hw: HardwareConfig;
+  try {
+    hw = kernelsHardware(config, baseDir);
+  } catch (err) {
+    if (err instanceof SilicaError) throw new SilicaError(err.message.replace(/^--hw: /, 'hw: '));
+    throw err;
+  }
+  checkCuCounts(config, hw);
+}
+
+export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (f: number, label: string) => void): Row[] {
+  const hw = kernelsHardware(config, baseDir);
+  const layout = makeCuLayout(hw.compute);
+  const cuCounts = checkCuCounts(config, hw);
   const rows: Row[] = [];
   const total = config.points.length * cuCounts.length;
   for (const [pi, p] of config.points.entries()) {
@@ -127,6 +145,7 @@ registerExperiment({
   name: 'kernels',
   description: 'GEMM and STREAM points on one hardware preset, each simulated in isolation; one row per point and CU count',
   schema: kernelsSchema,
+  check: (config, ctx) => checkKernels(config, ctx.baseDir),
   async run(config, ctx) {
     const rows = runKernels(config, ctx.baseDir, ctx.progress);
     const files: string[] = [];

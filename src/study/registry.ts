@@ -30,6 +30,11 @@ export interface ExperimentKind<S extends z.ZodType = z.ZodType> {
   description: string;
   schema: S;
   run(config: z.infer<S>, ctx: ExperimentContext): Promise<ExperimentResult> | ExperimentResult;
+  /**
+   * Checks what the schema cannot see (a hardware preset exists, its overrides are valid), cheaply:
+   * called whenever a config is resolved, so a sweep refuses a bad point before running any.
+   */
+  check?(config: z.infer<S>, ctx: { baseDir: string }): void;
 }
 
 const kinds = new Registry<ExperimentKind>('experiment kind');

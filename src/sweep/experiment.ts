@@ -46,6 +46,12 @@ export function resolveExperiment(raw: unknown, file: string, baseDir: string, f
   const expander = expanders.get(kind.name);
   const tree = expander ? expander(raw as Record<string, unknown>, baseDir, file) : raw;
   const config = validateExperiment(kind, tree, file, fieldPrefix);
+  try {
+    kind.check?.(config, { baseDir });
+  } catch (err) {
+    if (err instanceof SilicaError && !err.message.startsWith(file)) throw new SilicaError(`${file}: ${fieldPrefix ? `${fieldPrefix}: ` : ''}${err.message}`);
+    throw err;
+  }
   return { kind, config, file, baseDir };
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectOneLineError, silica } from '../helpers/cli.js';
@@ -28,6 +28,9 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     ['unknown filter path', `${BASE}filters:\n  - exclude: { points.0.mm: 1 }\n`, /filters\.0\.exclude\.points\.0\.mm: unknown path/],
     ['filters drop everything', `${BASE}filters:\n  - keep: { points.0.m: 7 }\n`, /filters: expected at least one point to survive, got none of 1$/],
     ['bad value for the kind', `${BASE}axes:\n  points.0.m: [64, -1]\n`, /point 1 \(points_0_m=-1\): points\.0\.m: .*got -1$/],
+    // What the schema cannot see (a preset exists, an override is valid) is checked at load too.
+    ['unknown preset on an axis', `${BASE}axes:\n  hw: [mi300x, nope]\n`, /point 1 \(hw=nope\): hw: unknown preset "nope"/],
+    ['invalid hardware override', `${BASE.replace('figure: false', 'figure: false\n  hw_overrides: {}')}variants:\n  - { name: ok }\n  - { name: fast, set: { hw_overrides: { memory: { hbm: { efficiency: 7 } } } } }\n`, /point 1 \(variant=fast\): .*memory\.hbm\.efficiency \(set by the override memory\.hbm\.efficiency=7\)/],
     ['unknown kind', `base:\n  kind: nope\n`, /base\.kind|kind: expected one of .*kernels.*suite.*, got "nope"/],
     ['unknown top-level field', `${BASE}axis:\n  hw: [mi300x]\n`, /\(top level\): expected no unknown fields \(axis\)/],
     ['bad expand', `${BASE}expand: cross\n`, /expand: expected grid or zip, got "cross"/],
@@ -70,6 +73,16 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o2'), '--jobs', '0']), /--jobs: expected a positive whole number/);
     expectOneLineError(silica(['sweep', file]), /--out: expected an output directory/);
     expectOneLineError(silica(['merge', dir, '--out', join(dir, 'o3')]), /not a sweep output folder/);
+    // Thousands of lanes would each start a thread with its own heap before anything is checked.
+    expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o5'), '--jobs', '100000']), /--jobs: expected at most \d+ \(4 per CPU of this machine's \d+\), got 100000/);
+    expect(existsSync(join(dir, 'o5'))).toBe(false);
+    // A shard folder whose resolved config was damaged: named, one line.
+    const shard = join(dir, 'damaged');
+    mkdirSync(shard);
+    writeFileSync(join(shard, 'points.jsonl'), '');
+    writeFileSync(join(shard, 'config.resolved.yaml'), 'sweep: [\n');
+    expectOneLineError(silica(['merge', shard, '--out', join(dir, 'o6')]), /damaged\/config\.resolved\.yaml: malformed YAML/);
+    expect(existsSync(join(dir, 'o6'))).toBe(false);
     // An unknown flag stops the command before it runs: nothing is written.
     const o4 = join(dir, 'o4');
     expectOneLineError(silica(['sweep', file, '--out', o4, '--jbos', '2']), /Unknown argument: jbos/);
