@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
-import { toCsv, writeFileAtomic } from '../../core/io.js';
+import { checkOutputPath, OutputSet, toCsv } from '../../core/io.js';
 import { toYaml } from '../../core/yaml-config.js';
 import { makeProgress } from '../../sweep/progress.js';
 import { policyNames } from '../../sw/serving/policy.js';
@@ -14,37 +14,54 @@ interface ServeArgs {
   model: string;
   hw: string;
   set?: string[];
-  gpus: number;
-  tp: number;
+  gpus: NumberFlag;
+  tp: NumberFlag;
   policy: string;
   workload: string;
   trace?: string;
-  rate?: number;
-  requests: number;
-  seed: number;
+  rate?: NumberFlag;
+  requests: NumberFlag;
+  seed: NumberFlag;
   dtype: string;
   kvDtype?: string;
-  batch?: number;
-  inputLen?: number;
-  outputLen?: number;
+  batch?: NumberFlag;
+  inputLen?: NumberFlag;
+  outputLen?: NumberFlag;
   json: boolean;
   out?: string;
   goodput: boolean;
-  chunk?: number;
-  tokenBudget?: number;
-  prefillGpus?: number;
-  decodeGpus?: number;
-  prefillMaxTokens?: number;
+  chunk?: NumberFlag;
+  tokenBudget?: NumberFlag;
+  prefillGpus?: NumberFlag;
+  decodeGpus?: NumberFlag;
+  prefillMaxTokens?: NumberFlag;
   armMode?: string;
-  switchCostUs?: number;
+  switchCostUs?: NumberFlag;
   preemption: string;
-  maxSeqs: number;
+  maxSeqs: NumberFlag;
   arrival?: string;
-  itlSloMs?: number;
-  sloShare: number;
+  itlSloMs?: NumberFlag;
+  sloShare: NumberFlag;
 }
 
-const num = (describe: string) => ({ type: 'number' as const, describe });
+/**
+ * Numeric flags as yargs hands them over: read as strings, because yargs' own `number` type turns
+ * "abc" into NaN and the error could then only say "got NaN"; flagNumber converts and checks them.
+ * A default arrives as a number.
+ */
+type NumberFlag = string | number | Array<string | number> | undefined;
+
+const num = (describe: string, defaultValue?: number) => ({ type: 'string' as const, describe, ...(defaultValue === undefined ? {} : { default: defaultValue }) });
+
+/** A numeric flag's value, or a one-line error that echoes what was typed. */
+export function flagNumber(flag: string, raw: NumberFlag): number | undefined {
+  if (raw === undefined || typeof raw === 'number') return raw;
+  if (Array.isArray(raw)) throw new SilicaError(`--${flag}: expected one value, got ${raw.length} (${raw.join(', ')})`);
+  // Number('') and Number(' ') are 0: a flag given without a value is not zero.
+  const n = raw.trim() === '' ? NaN : Number(raw);
+  if (!Number.isFinite(n)) throw new SilicaError(`--${flag}: expected a finite number, got ${JSON.stringify(raw)}`);
+  return n;
+}
 
 /**
  * `silica serve`: one LLM serving simulation (or a goodput search, or an offline batch) on a node,
@@ -59,14 +76,14 @@ export const serveCommand: CommandModule = {
       .option('model', { type: 'string', default: 'llama3.1-70b', describe: 'model from the zoo' })
       .option('hw', { type: 'string', default: 'mi300x', describe: 'hardware preset name or YAML path' })
       .option('set', { type: 'string', array: true, describe: 'override a hardware field, e.g. --set memory.hbm.efficiency=0.8' })
-      .option('gpus', { type: 'number', default: 8, describe: 'GPUs of the node to serve on' })
-      .option('tp', { type: 'number', default: 8, describe: 'tensor-parallel width of a replica' })
+      .option('gpus', num('GPUs of the node to serve on', 8))
+      .option('tp', num('tensor-parallel width of a replica', 8))
       .option('policy', { type: 'string', default: 'rapid', describe: `scheduling policy: ${policyNames().join(' | ')}` })
       .option('workload', { type: 'string', default: 'lmsys', describe: `request mix: ${workloadNames().join(' | ')}` })
       .option('trace', { type: 'string', describe: 'request trace CSV/JSONL (Azure, splitwise, arXiv-lengths or JSONL format) instead of --workload' })
       .option('rate', num('requests per second (Poisson arrivals; rescales a trace to this mean rate)'))
-      .option('requests', { type: 'number', default: 1000, describe: 'requests to simulate (a trace: its first N)' })
-      .option('seed', { type: 'number', default: 1, describe: 'random seed (same seed, same outputs)' })
+      .option('requests', num('requests to simulate (a trace: its first N)', 1000))
+      .option('seed', num('random seed (same seed, same outputs)', 1))
       .option('dtype', { type: 'string', default: 'bf16', describe: 'weights/activations dtype: fp16 | bf16 | fp8' })
       .option('kv-dtype', { type: 'string', describe: 'KV-cache dtype (default: --dtype)' })
       .option('batch', num('offline batch: this many requests at t = 0 (with --input-len, --output-len)'))
@@ -81,10 +98,10 @@ export const serveCommand: CommandModule = {
       .option('arm-mode', { type: 'string', describe: 'rapid: adaptive | unmasked | split' })
       .option('switch-cost-us', num('rapid: cost of an ARM mask switch per stream (us)'))
       .option('preemption', { type: 'string', default: 'recompute', describe: 'when KV runs out: recompute | swap' })
-      .option('max-seqs', { type: 'number', default: 256, describe: 'most requests in a batch (vLLM max_num_seqs)' })
+      .option('max-seqs', num('most requests in a batch (vLLM max_num_seqs)', 256))
       .option('arrival', { type: 'string', describe: 'arrival process: poisson | gamma | burst' })
       .option('itl-slo-ms', num('ITL SLO (default 100 dense, 50 MoE)'))
-      .option('slo-share', { type: 'number', default: 0.9, describe: 'share of requests that must meet the SLOs (goodput)' })
+      .option('slo-share', num('share of requests that must meet the SLOs (goodput)', 0.9))
       .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' })
       .option('out', { type: 'string', describe: 'directory for requests.csv, summary.json, trace.json (Chrome) and config.resolved.yaml' }),
   handler: (argv) => {
@@ -94,19 +111,24 @@ export const serveCommand: CommandModule = {
     if (a.goodput && config.batch !== undefined) throw new SilicaError('--goodput: not with an offline --batch (the batch has no arrival rate)');
     let result: ServeOutcome | undefined;
     let goodput: GoodputResult | undefined;
-    const quiet = !process.stderr.isTTY;
-    if (a.goodput) {
-      const progress = makeProgress({ total: 14, unit: 'probes', quiet });
-      let n = 0;
-      goodput = goodputOf(resolved, { startRate: config.rate ?? 1, onProbe: (p) => progress.update(++n, `rate ${p.rate_req_s.toPrecision(3)}: ${(p.slo_attainment * 100).toFixed(1)}%`) });
-      progress.stop();
-    } else {
-      const total = config.batch ?? config.requests;
-      const progress = makeProgress({ total, unit: 'requests', quiet: quiet || total < 2000 });
-      result = runServe(resolved, { chromeTrace: a.out !== undefined, progress: (d) => progress.update(d) });
-      progress.stop();
-    }
-    if (a.out) writeOutputs(a.out, config, result, goodput);
+    // --out is made before the simulation (a bad one fails at once) and taken back if anything fails.
+    const outputs = new OutputSet();
+    if (a.out !== undefined) outputs.directory(a.out, '--out');
+    outputs.run(() => {
+      const quiet = !process.stderr.isTTY;
+      if (a.goodput) {
+        const progress = makeProgress({ total: 14, unit: 'probes', quiet });
+        let n = 0;
+        goodput = goodputOf(resolved, { startRate: config.rate ?? 1, onProbe: (p) => progress.update(++n, `rate ${p.rate_req_s.toPrecision(3)}: ${(p.slo_attainment * 100).toFixed(1)}%`) });
+        progress.stop();
+      } else {
+        const total = config.batch ?? config.requests;
+        const progress = makeProgress({ total, unit: 'requests', quiet: quiet || total < 2000 });
+        result = runServe(resolved, { chromeTrace: a.out !== undefined, progress: (d) => progress.update(d) });
+        progress.stop();
+      }
+      if (a.out !== undefined) writeOutputs(outputs, a.out, config, result, goodput);
+    });
     const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment })) } : result!.summary;
     if (a.json) printJson(figures);
     else if (goodput) {
@@ -123,50 +145,56 @@ function configFromArgs(a: ServeArgs): Partial<ServeConfig> {
   const put = (k: string, v: unknown) => {
     if (v !== undefined) po[k] = v;
   };
-  put('chunk', a.chunk);
-  put('token_budget', a.tokenBudget);
-  put('prefill_gpus', a.prefillGpus);
-  put('decode_gpus', a.decodeGpus);
-  put('prefill_max_tokens', a.prefillMaxTokens);
+  put('chunk', flagNumber('chunk', a.chunk));
+  put('token_budget', flagNumber('token-budget', a.tokenBudget));
+  put('prefill_gpus', flagNumber('prefill-gpus', a.prefillGpus));
+  put('decode_gpus', flagNumber('decode-gpus', a.decodeGpus));
+  put('prefill_max_tokens', flagNumber('prefill-max-tokens', a.prefillMaxTokens));
   const arm: Record<string, unknown> = {};
   if (a.armMode !== undefined) arm.mode = a.armMode;
-  if (a.switchCostUs !== undefined) arm.switch_cost_us = a.switchCostUs;
+  if (a.switchCostUs !== undefined) arm.switch_cost_us = flagNumber('switch-cost-us', a.switchCostUs);
   if (Object.keys(arm).length) po.arm = arm;
   return {
     model: a.model,
     hw: a.hw,
     hw_set: a.set ?? [],
-    gpus: a.gpus,
-    tp: a.tp,
+    gpus: flagNumber('gpus', a.gpus),
+    tp: flagNumber('tp', a.tp),
     policy: a.policy,
     policy_options: po,
     workload: a.workload,
     trace: a.trace,
-    rate: a.rate,
+    rate: flagNumber('rate', a.rate),
     arrival: a.arrival as ServeConfig['arrival'],
-    requests: a.requests,
-    seed: a.seed,
+    requests: flagNumber('requests', a.requests),
+    seed: flagNumber('seed', a.seed),
     dtype: a.dtype as ServeConfig['dtype'],
     kv_dtype: a.kvDtype as ServeConfig['kv_dtype'],
     preemption: a.preemption as ServeConfig['preemption'],
-    max_seqs: a.maxSeqs,
-    batch: a.batch,
-    input_len: a.inputLen,
-    output_len: a.outputLen,
-    slo: { itl_ms: a.itlSloMs, target_share: a.sloShare } as ServeConfig['slo'],
+    max_seqs: flagNumber('max-seqs', a.maxSeqs),
+    batch: flagNumber('batch', a.batch),
+    input_len: flagNumber('input-len', a.inputLen),
+    output_len: flagNumber('output-len', a.outputLen),
+    slo: { itl_ms: flagNumber('itl-slo-ms', a.itlSloMs), target_share: flagNumber('slo-share', a.sloShare) } as ServeConfig['slo'],
   };
 }
 
-function writeOutputs(dir: string, config: ServeConfig, result?: ServeOutcome, goodput?: GoodputResult): void {
-  writeFileAtomic(join(dir, 'config.resolved.yaml'), toYaml(config));
+/** Every file is checked before the first is written: a bad one (say trace.json a folder) leaves none. */
+function writeOutputs(outputs: OutputSet, dir: string, config: ServeConfig, result?: ServeOutcome, goodput?: GoodputResult): void {
+  const files: Array<[string, () => string]> = [['config.resolved.yaml', () => toYaml(config)]];
   if (result) {
-    writeFileAtomic(join(dir, 'summary.json'), JSON.stringify(result.summary, null, 2) + '\n');
-    writeFileAtomic(join(dir, 'requests.csv'), toCsv(result.requests));
-    if (result.chromeTrace) writeFileAtomic(join(dir, 'trace.json'), result.chromeTrace.toJson({ model: config.model, policy: config.policy, hw: config.hw }));
-    if (result.timeline?.length) writeFileAtomic(join(dir, 'arm_timeline.csv'), toCsv(result.timeline));
+    const { chromeTrace, timeline } = result;
+    files.push(['summary.json', () => JSON.stringify(result.summary, null, 2) + '\n'], ['requests.csv', () => toCsv(result.requests)]);
+    if (chromeTrace) files.push(['trace.json', () => chromeTrace.toJson({ model: config.model, policy: config.policy, hw: config.hw })]);
+    if (timeline?.length) files.push(['arm_timeline.csv', () => toCsv(timeline)]);
   }
   if (goodput) {
-    writeFileAtomic(join(dir, 'goodput.json'), JSON.stringify({ goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share }, null, 2) + '\n');
-    writeFileAtomic(join(dir, 'goodput_probes.csv'), toCsv(goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment, meets: p.meets ? 1 : 0, ...p.summary }))));
+    const g = goodput;
+    files.push(
+      ['goodput.json', () => JSON.stringify({ goodput_req_s: g.goodput_req_s, target_share: g.target_share }, null, 2) + '\n'],
+      ['goodput_probes.csv', () => toCsv(g.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment, meets: p.meets ? 1 : 0, ...p.summary })))],
+    );
   }
+  for (const [name] of files) checkOutputPath(join(dir, name), '--out');
+  for (const [name, text] of files) outputs.write(join(dir, name), text(), '--out');
 }

@@ -1,7 +1,7 @@
 import { studyOutputs } from '../outputs.js';
 import { z } from 'zod';
 import { toCsv } from '../../core/io.js';
-import { parseServeConfig, resolveServe, runServe, searchGoodput, type ServeOutcome } from '../../sw/serving/serve.js';
+import { parseServeConfig, requestCount, resolveServe, runServe, searchGoodput, type ServeOutcome } from '../../sw/serving/serve.js';
 import { registerExperiment, type ExperimentContext } from '../registry.js';
 import { cuSplitFigure, goodputFigure, latencyFigure } from './figures.js';
 import { serveReport } from './report.js';
@@ -37,7 +37,7 @@ export const serveExperimentSchema = z
     policies: z.array(policySchema).min(1),
     /** Sweep rates, as fractions of the best policy's unconstrained request throughput. */
     rate_fractions: z.array(z.number().positive()).min(1).default([0.25, 0.5, 0.75, 1, 1.25, 1.5]),
-    requests: z.number().int().positive().default(400),
+    requests: requestCount().default(400),
     seed: z.number().int().default(1),
     /** Bisection steps after the sweep brackets each policy's goodput. */
     goodput_probes: z.number().int().nonnegative().default(4),
@@ -48,7 +48,21 @@ export const serveExperimentSchema = z
     serve: z.record(z.string(), z.unknown()).default({}),
     figures: z.boolean().default(true),
   })
-  .strict();
+  .strict()
+  .superRefine(checkPolicyLabels);
+
+/**
+ * `compare` and `baselines` name policies by label; a label no policy has would silently drop every
+ * comparison row (an empty comparison.csv after a full study), so it fails before any run.
+ */
+function checkPolicyLabels(exp: { policies: Array<{ name: string }>; compare: string; baselines: string[] }, ctx: z.RefinementCtx): void {
+  const names = exp.policies.map((p) => p.name);
+  const expected = `expected one of ${names.join(', ')} (the policies' names)`;
+  if (!names.includes(exp.compare)) ctx.addIssue({ code: 'custom', path: ['compare'], message: expected, input: exp.compare });
+  exp.baselines.forEach((b, i) => {
+    if (!names.includes(b)) ctx.addIssue({ code: 'custom', path: ['baselines', i], message: expected, input: b });
+  });
+}
 
 export type ServeExperiment = z.infer<typeof serveExperimentSchema>;
 type Row = Record<string, string | number | boolean>;

@@ -146,7 +146,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   }
   const rejectReasons = new Map<string, number>();
   for (const r of metrics.rejected) {
-    const key = r.rejectReason.replace(/\d+/g, 'N');
+    const key = reasonKind(r.rejectReason);
     rejectReasons.set(key, (rejectReasons.get(key) ?? 0) + 1);
   }
   const hw = o.hw;
@@ -196,4 +196,13 @@ function promptTokensDone(m: MetricsCollector): number {
   let s = 0;
   for (const r of m.finished) s += r.promptTokens;
   return s;
+}
+
+/**
+ * Groups reject reasons that differ only in their figures ("= 12000 tokens", "has 4096"), so the
+ * summary counts kinds of rejection. Only standalone numbers become N: digits inside a word such
+ * as a model name (llama3.1-70b) stay.
+ */
+export function reasonKind(reason: string): string {
+  return reason.replace(/(?<![\w.-])\d+(?:\.\d+)?(?![\w.])/g, 'N');
 }

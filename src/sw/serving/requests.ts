@@ -77,8 +77,7 @@ function parseCsv(file: string, text: string, maxRows: number): LoadedTrace {
     outputs.push(tokenCount(cells[cOutput], `${where}: ${header[cOutput]}`));
     if (format === 'lengths') continue;
     const raw = cells[cArrival]?.trim() ?? '';
-    const s = format === 'azure' ? azureTimestampS(raw, `${where}: TIMESTAMP`) : Number(raw);
-    if (!Number.isFinite(s)) throw new SilicaError(`${where}: arrived_at: expected seconds as a number, got "${raw}"`);
+    const s = format === 'azure' ? azureTimestampS(raw, `${where}: TIMESTAMP`) : arrivalSeconds(raw, `${where}: arrived_at`);
     t0 ??= s;
     arrivals.push(s - t0);
   }
@@ -103,12 +102,7 @@ function parseJsonl(file: string, text: string, maxRows: number): LoadedTrace {
     const line = lines[i]!.trim();
     if (!line) continue;
     const where = `${file}: line ${i + 1}`;
-    let obj: Record<string, unknown>;
-    try {
-      obj = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      throw new SilicaError(`${where}: expected a JSON object per line`);
-    }
+    const obj = jsonObject(line, where);
     prompts.push(tokenCount(obj.prompt_tokens ?? obj.num_prefill_tokens, `${where}: prompt_tokens`));
     outputs.push(tokenCount(obj.output_tokens ?? obj.num_decode_tokens, `${where}: output_tokens`));
     const a = obj.arrival_s ?? obj.arrived_at;
@@ -134,10 +128,38 @@ function parseJsonl(file: string, text: string, maxRows: number): LoadedTrace {
   };
 }
 
+/** A JSONL line as an object; `null`, numbers, strings and arrays parse as JSON but carry no fields. */
+function jsonObject(line: string, where: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new SilicaError(`${where}: expected a JSON object per line`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new SilicaError(`${where}: expected a JSON object per line, got ${JSON.stringify(value).slice(0, 60)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Token counts are stored in Int32Arrays (LoadedTrace): anything larger would wrap to a negative. */
+const MAX_TOKENS = 2 ** 31 - 1;
+
 function tokenCount(raw: unknown, where: string): number {
-  const n = typeof raw === 'number' ? raw : Number(String(raw ?? '').trim());
-  if (!Number.isInteger(n) || n < 1) throw new SilicaError(`${where}: expected a whole number of tokens >= 1, got ${JSON.stringify(raw)}`);
+  // Number('') and Number([5]) are 0 and 5: only numbers and non-blank strings count as numbers.
+  const text = typeof raw === 'string' ? raw.trim() : '';
+  const n = typeof raw === 'number' ? raw : text === '' ? NaN : Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TOKENS) {
+    throw new SilicaError(`${where}: expected a whole number of tokens from 1 to ${MAX_TOKENS}, got ${JSON.stringify(raw) ?? 'nothing'}`);
+  }
   return n;
+}
+
+/** A splitwise `arrived_at` cell: seconds as a number; a blank cell is not 0 (Number('') is). */
+function arrivalSeconds(raw: string, where: string): number {
+  const s = raw === '' ? NaN : Number(raw);
+  if (!Number.isFinite(s)) throw new SilicaError(`${where}: expected seconds as a number, got "${raw}"`);
+  return s;
 }
 
 function checkMonotonic(file: string, arrivals: number[]): void {
@@ -150,9 +172,25 @@ function checkMonotonic(file: string, arrivals: number[]): void {
 export function azureTimestampS(text: string, where: string): number {
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/.exec(text);
   if (!m) throw new SilicaError(`${where}: expected a timestamp such as 2023-11-16 18:15:46.6805900, got "${text}"`);
-  const whole = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) / 1000;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  // Date.UTC rolls out-of-range fields over (month 13 is next January), so check them first.
+  const bad = dateTimeProblem(year, month, day, hour, minute, second);
+  if (bad) throw new SilicaError(`${where}: expected ${bad}, got "${text}"`);
+  const whole = Date.UTC(year, month - 1, day, hour, minute, second) / 1000;
   const frac = m[7] ? Number(`0.${m[7]}`) : 0;
   return whole + frac;
+}
+
+/** What is out of range in a calendar date and time of day, or undefined when it is valid. */
+function dateTimeProblem(year: number, month: number, day: number, hour: number, minute: number, second: number): string | undefined {
+  if (month < 1 || month > 12) return 'a month from 01 to 12';
+  // Day 0 of the next month is the last day of this one (leap years included).
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day < 1 || day > days) return `a day from 01 to ${days} for ${year}-${String(month).padStart(2, '0')}`;
+  if (hour > 23) return 'an hour from 00 to 23';
+  if (minute > 59) return 'minutes from 00 to 59';
+  if (second > 59) return 'seconds from 00 to 59';
+  return undefined;
 }
 
 /** Mean arrival rate of a timestamped trace, requests per second ((n-1) / span, as SOURCES.md). */

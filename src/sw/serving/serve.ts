@@ -8,12 +8,16 @@ import { runServing, type ServeRunResult } from './engine.js';
 import { defaultSlo, type SloConfig } from './metrics.js';
 import type { ServeSettings } from './policy.js';
 import type { RequestSpec } from './requests.js';
-import { generateRequests, workloadPreset, type ArrivalProcess, type Workload } from './workloads.js';
+import { generateRequests, MAX_SERVE_REQUESTS, workloadPreset, type ArrivalProcess, type Workload } from './workloads.js';
+
+/** A request count a run can hold in memory (see MAX_SERVE_REQUESTS). */
+export const requestCount = () => z.number().int().positive().max(MAX_SERVE_REQUESTS, { error: `expected at most ${MAX_SERVE_REQUESTS} (the most one run simulates)` });
 
 /**
  * One serving run, fully described by one validated config (what `silica serve` flags and the
  * `serve` experiment rows resolve to, and what every output directory echoes back).
  */
+
 export const sloSchema = z
   .object({
     ttft_ms_per_1k_tokens: z.number().positive().default(1000),
@@ -44,7 +48,7 @@ export const serveConfigSchema = z
     arrival: z.enum(['poisson', 'gamma', 'burst']).optional(),
     /** Coefficient of variation of Gamma inter-arrival times. */
     arrival_cv: z.number().positive().default(2),
-    requests: z.number().int().positive().default(1000),
+    requests: requestCount().default(1000),
     seed: z.number().int().default(1),
     dtype: z.enum(DTYPES).default('bf16'),
     kv_dtype: z.enum(DTYPES).optional(),
@@ -56,7 +60,7 @@ export const serveConfigSchema = z
     host_link_gbps: z.number().positive().default(50),
     slo: sloSchema.prefault({}),
     /** Offline batch (latency benchmark): `batch` requests of fixed lengths, all at t = 0. */
-    batch: z.number().int().positive().optional(),
+    batch: requestCount().optional(),
     input_len: z.number().int().positive().optional(),
     output_len: z.number().int().positive().optional(),
     /** Chrome-trace events kept when a trace is written. */

@@ -1,0 +1,127 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SilicaError } from '../../src/core/errors.js';
+import '../../src/study/index.js';
+import { reasonKind } from '../../src/sw/serving/engine.js';
+import { azureTimestampS, loadRequestFile } from '../../src/sw/serving/requests.js';
+import { parseServeConfig } from '../../src/sw/serving/serve.js';
+import { MAX_SERVE_REQUESTS } from '../../src/sw/serving/workloads.js';
+import { loadExperimentFile } from '../../src/sweep/experiment.js';
+import { expectOneLineError, silica, ROOT } from '../helpers/cli.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'silica-serving-bad-'));
+const file = (name: string, text: string) => {
+  const p = join(tmp, name);
+  writeFileSync(p, text);
+  return p;
+};
+const SPLITWISE = 'arrived_at,num_prefill_tokens,num_decode_tokens\n';
+
+/** The loader fails with a SilicaError (one line, no internal error) whose message matches. */
+function expectLoadError(path: string, pattern: RegExp): void {
+  let err: unknown;
+  try {
+    loadRequestFile(path);
+  } catch (e) {
+    err = e;
+  }
+  expect(err, 'expected the loader to throw').toBeInstanceOf(SilicaError);
+  expect((err as Error).message).toMatch(pattern);
+  expect((err as Error).message).not.toMatch(/\n/);
+}
+
+describe('bad request traces give one-line errors naming file, line and column', () => {
+  it('rejects token counts that would wrap in an Int32Array (CSV and JSONL)', () => {
+    expectLoadError(file('huge.csv', `${SPLITWISE}0,3000000000,10\n1,200,20\n`), /huge\.csv: line 2: num_prefill_tokens: expected a whole number of tokens from 1 to 2147483647, got "3000000000"$/);
+    expectLoadError(file('huge.jsonl', '{"prompt_tokens":100,"output_tokens":5}\n{"prompt_tokens":3000000000,"output_tokens":5}\n'), /huge\.jsonl: line 2: prompt_tokens: expected a whole number of tokens from 1 to 2147483647, got 3000000000$/);
+    expectLoadError(file('huge-out.jsonl', '{"prompt_tokens":1,"output_tokens":2147483648}\n'), /line 1: output_tokens: .* got 2147483648$/);
+    // The largest Int32 still loads, unwrapped.
+    expect(loadRequestFile(file('max.csv', `${SPLITWISE}0,2147483647,1\n`)).promptTokens[0]).toBe(2147483647);
+  });
+
+  it('rejects blank numeric cells rather than reading them as 0', () => {
+    expectLoadError(file('blank-arrival.csv', `${SPLITWISE}0,100,10\n,100,10\n`), /blank-arrival\.csv: line 3: arrived_at: expected seconds as a number, got ""$/);
+    expectLoadError(file('space-arrival.csv', `${SPLITWISE}  ,100,10\n`), /line 2: arrived_at: expected seconds as a number/);
+    expectLoadError(file('blank-tokens.csv', `${SPLITWISE}0, ,10\n`), /line 2: num_prefill_tokens: expected a whole number of tokens/);
+    expectLoadError(file('blank-tokens.jsonl', '{"prompt_tokens":"","output_tokens":5}\n'), /line 1: prompt_tokens: expected a whole number of tokens/);
+    expectLoadError(file('list-tokens.jsonl', '{"prompt_tokens":[5],"output_tokens":5}\n'), /line 1: prompt_tokens: expected a whole number of tokens/);
+  });
+
+  it('rejects JSONL lines that are valid JSON but not objects', () => {
+    for (const [name, line] of [['null', 'null'], ['number', '42'], ['array', '[1, 2]'], ['string', '"x"']]) {
+      const path = file(`${name}.jsonl`, `{"prompt_tokens":10,"output_tokens":5}\n\n${line}\n`);
+      expectLoadError(path, new RegExp(`${name}\\.jsonl: line 3: expected a JSON object per line`));
+    }
+  });
+
+  it('rejects impossible Azure timestamps before they roll over into another date', () => {
+    const bad: Array<[string, RegExp]> = [
+      ['2023-13-45 99:99:99', /T: expected a month from 01 to 12, got "2023-13-45 99:99:99"$/],
+      ['2023-00-10 00:00:00', /a month from 01 to 12/],
+      ['2023-02-29 00:00:00', /a day from 01 to 28 for 2023-02/],
+      ['2023-04-31 00:00:00', /a day from 01 to 30 for 2023-04/],
+      ['2023-01-00 00:00:00', /a day from 01 to 31/],
+      ['2023-11-16 24:00:00', /an hour from 00 to 23/],
+      ['2023-11-16 18:60:00', /minutes from 00 to 59/],
+      ['2023-11-16 18:15:60.5', /seconds from 00 to 59/],
+    ];
+    for (const [text, pattern] of bad) expect(() => azureTimestampS(text, 'T'), text).toThrow(pattern);
+    // A leap day is a real date.
+    expect(azureTimestampS('2024-02-29 23:59:59.5', 'T')).toBe(Date.UTC(2024, 1, 29, 23, 59, 59) / 1000 + 0.5);
+    const path = file('azure-bad.csv', 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n2023-13-45 99:99:99,10,10\n');
+    expectLoadError(path, /azure-bad\.csv: line 3: TIMESTAMP: expected a month from 01 to 12, got "2023-13-45 99:99:99"$/);
+  });
+});
+
+describe('bad serve settings fail up front', () => {
+  const experiment = (name: string, edit: (yaml: string) => string) => file(name, edit(readFileSync(join(ROOT, 'configs', 'experiments', 'rapid-serve.yaml'), 'utf8')));
+
+  it('names an unknown baseline or compared policy label in the experiment file', () => {
+    const bad = experiment('bad-baseline.yaml', (y) => y.replace('baselines: [hybrid-512, disagg-4p4d]', 'baselines: [hybrid-999]'));
+    expect(() => loadExperimentFile(bad)).toThrow(/bad-baseline\.yaml: baselines\.0: expected one of hybrid-512, hybrid-2048, disagg-4p4d, rapid \(the policies' names\), got "hybrid-999"$/);
+    const second = experiment('bad-baseline-2.yaml', (y) => y.replace('baselines: [hybrid-512, disagg-4p4d]', 'baselines: [hybrid-512, disagg]'));
+    expect(() => loadExperimentFile(second)).toThrow(/baselines\.1: expected one of .*, got "disagg"$/);
+    const compare = experiment('bad-compare.yaml', (y) => y.replace('compare: rapid', 'compare: rapidd'));
+    expect(() => loadExperimentFile(compare)).toThrow(/bad-compare\.yaml: compare: expected one of .*, got "rapidd"$/);
+  });
+
+  it('bounds the request count (flag, batch and experiment field)', () => {
+    expect(() => parseServeConfig({ requests: MAX_SERVE_REQUESTS }, 'silica serve')).not.toThrow();
+    expect(() => parseServeConfig({ requests: 100_000_000 }, 'silica serve')).toThrow(new RegExp(`silica serve: requests: expected at most ${MAX_SERVE_REQUESTS} .*got 100000000$`));
+    expect(() => parseServeConfig({ batch: 100_000_000, input_len: 1, output_len: 1 }, 'silica serve')).toThrow(/batch: expected at most/);
+    const big = experiment('big.yaml', (y) => y.replace('requests: 500', 'requests: 100000000'));
+    expect(() => loadExperimentFile(big)).toThrow(/big\.yaml: requests: expected at most .*got 100000000$/);
+  });
+
+  it('groups reject reasons by kind without mangling the model name', () => {
+    const reason = (n: number) => `prompt + output = ${n} tokens exceed llama3.1-70b's context of 131072`;
+    expect(reasonKind(reason(1000000010))).toBe("prompt + output = N tokens exceed llama3.1-70b's context of N");
+    expect(reasonKind(reason(5))).toBe(reasonKind(reason(1000000010)));
+    expect(reasonKind('needs 9 KV blocks (120 tokens) but replica 0 has 4.5')).toBe('needs N KV blocks (N tokens) but replica N has N');
+  });
+});
+
+describe('silica serve reports bad input on one stderr line', () => {
+  it('a trace with a token count past Int32', () => {
+    const path = file('cli-huge.csv', `${SPLITWISE}0,3000000000,10\n1,200,20\n`);
+    expectOneLineError(silica(['serve', '--trace', path, '--rate', '2', '--out', join(tmp, 'o')]), /cli-huge\.csv: line 2: num_prefill_tokens: expected a whole number of tokens from 1 to 2147483647/);
+  });
+
+  it('echoes a non-numeric flag as typed', () => {
+    expectOneLineError(silica(['serve', '--gpus', 'abc']), /--gpus: expected a finite number, got "abc"$/);
+    expectOneLineError(silica(['serve', '--rate', '']), /--rate: expected a finite number, got ""$/);
+  });
+
+  it('bounds --requests', () => {
+    expectOneLineError(silica(['serve', '--rate', '2', '--requests', '100000000']), /requests: expected at most \d+ .*got 100000000$/);
+  });
+
+  it('keeps the model name in reject_reasons, with the count', () => {
+    const r = silica(['serve', '--batch', '4', '--input-len', '1000000000', '--output-len', '10', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout) as Record<string, string | number>;
+    expect(summary.reject_reasons).toBe("4x prompt + output = N tokens exceed llama3.1-70b's context of N");
+  });
+});
