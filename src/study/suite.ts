@@ -86,10 +86,12 @@ registerExperiment({
     for (const [i, sub] of config.experiments.entries()) {
       const exp = resolveExperiment(sub.experiment, `suite experiment ${sub.name}`, ctx.baseDir ?? '.', `experiments.${i}.experiment`);
       ctx.progress?.(i / n, sub.name);
-      const result = await runExperiment(exp, {
-        outDir: ctx.outDir ? join(ctx.outDir, sub.name) : undefined,
-        progress: ctx.progress ? (f, label) => ctx.progress!((i + f) / n, `${sub.name}: ${label}`) : undefined,
-      });
+      const result = await inSubExperiment(`experiments.${i}.experiment (${sub.name})`, () =>
+        runExperiment(exp, {
+          outDir: ctx.outDir ? join(ctx.outDir, sub.name) : undefined,
+          progress: ctx.progress ? (f, label) => ctx.progress!((i + f) / n, `${sub.name}: ${label}`) : undefined,
+        }),
+      );
       for (const row of result.rows) rows.push({ experiment: sub.name, ...row });
       summary[sub.name] = result.summary ?? { rows: result.rows.length };
       for (const f of result.files ?? []) files.push(`${sub.name}/${f}`);
@@ -98,3 +100,13 @@ registerExperiment({
     return { rows, summary, files };
   },
 });
+
+/** A sub-experiment's user errors say which sub-experiment they come from (its fields are nested there). */
+async function inSubExperiment<T>(where: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if (err instanceof SilicaError) throw new SilicaError(`${where}: ${err.message}`);
+    throw err;
+  }
+}

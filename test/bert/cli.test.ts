@@ -79,4 +79,12 @@ describe('silica run (kind: bert)', () => {
     writeFileSync(file, 'kind: bert\nstudies:\n  - { name: x, vary: { batchsize: [1, 2] } }\n');
     expectOneLineError(silica(['run', file, '--out', join(dir, 'bad')]), /studies\.0\.vary\.batchsize: not a configuration field/);
   });
+
+  it('names the file, and the field rather than the CLI flag, when a value fails at run time', () => {
+    const file = join(dir, 'badhw.yaml');
+    writeFileSync(file, 'kind: bert\nbaseline: { seq: 128, batch: 2 }\nstudies:\n  - { name: x, vary: { hw: [mi300x, nope] } }\n');
+    const out = join(dir, 'badhw');
+    expectOneLineError(silica(['run', file, '--out', out]), /badhw\.yaml: hw: unknown preset "nope"/);
+    expect(existsSync(out)).toBe(false);
+  });
 });
