@@ -3,14 +3,16 @@ import { startCollective } from '../hw/collectives/index.js';
 import type { HardwareConfig } from '../hw/config/schema.js';
 import type { KernelRecord } from '../hw/gpu/gpu.js';
 import type { KernelTiming } from '../hw/gpu/kernel-timing.js';
+import { interconnectOf } from '../hw/link/topology.js';
 import { System } from '../hw/system.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import type { KernelCost } from '../kernels/types.js';
 import { attributeTimeline, type Breakdown, type Interval } from './breakdown.js';
 import { collectiveBytes, COSTED_AS } from './comm.js';
 import { programGraph, validateTrace } from './graph.js';
+import { inNode } from './kernel-fields.js';
 import { checkGpus, matchCommunication, planStreams, type CollectiveInstance, type Message, type ProgramPlan } from './replay-plan.js';
-import { programOf, type Trace, type TraceCollectiveKind, type TraceNode } from './types.js';
+import { programOf, programSource, type Trace, type TraceCollectiveKind, type TraceNode } from './types.js';
 
 /**
  * Multi-GPU trace replay: every rank simulated explicitly on one System (one clock, shared links).
@@ -92,6 +94,8 @@ export interface ReplayResult {
 interface RankRun {
   rank: number;
   program: TraceNode[];
+  /** What errors about its nodes name: the file it was read from, else `trace` (`trace: rank r`). */
+  where: string;
   plan: ProgramPlan;
   userStart: Int32Array;
   userList: Int32Array;
@@ -138,10 +142,13 @@ class Replay {
     validateTrace(trace, 'trace');
     this.gpus = checkGpus(trace, options.gpus);
     const ic = hw.interconnect;
-    const systemNodes = Math.max(ic.nodes, Math.ceil(this.gpus / ic.gpus_per_node));
-    // A trace with more ranks than one preset node holds runs on several such nodes (NIC-joined).
+    // A trace with more ranks than one preset node holds runs on several such nodes (NIC-joined);
+    // a GPU count asked for (scaling an SPMD trace) must fit the part, as for `silica collective`.
+    const scaled = this.gpus !== trace.worldSize;
+    const systemNodes = scaled ? ic.nodes : Math.max(ic.nodes, Math.ceil(this.gpus / ic.gpus_per_node));
     const effective = systemNodes === ic.nodes ? hw : { ...hw, interconnect: { ...ic, nodes: systemNodes } };
     this.system = new System(effective, this.gpus);
+    if (scaled) interconnectOf(this.system);
     for (const g of this.system.gpus) g.recordKernels = false;
     this.useDuration = (options.chakraTiming ?? 'duration') === 'duration';
     this.keep = options.recordTimeline ?? true;
@@ -165,7 +172,7 @@ class Replay {
     const plans = new Map<TraceNode[], ProgramPlan>();
     for (let r = 0; r < this.gpus; r++) {
       const program = programOf(trace, trace.programs.length === 1 ? 0 : r);
-      const where = trace.programs.length === 1 ? 'trace' : `trace: rank ${r}`;
+      const where = programSource(program) ?? (trace.programs.length === 1 ? 'trace' : `trace: rank ${r}`);
       const graph = programGraph(program, where);
       let plan = plans.get(program);
       if (!plan) plans.set(program, (plan = planStreams(program, graph.order)));
@@ -174,6 +181,7 @@ class Replay {
       this.runs.push({
         rank: r,
         program,
+        where,
         plan,
         userStart: graph.userStart,
         userList: graph.userList,
@@ -234,7 +242,13 @@ class Replay {
           this.delay(run, i, node.durationNs, 0);
           return;
         }
-        const { cost, timing } = this.kernelCost(node.kernel!);
+        let entry: CostEntry;
+        try {
+          entry = this.kernelCost(node.kernel!);
+        } catch (err) {
+          throw inNode(err, run.where, node);
+        }
+        const { cost, timing } = entry;
         const gpu = this.system.gpus[run.rank]!;
         this.stats.kernels++;
         gpu.launch(cost, {

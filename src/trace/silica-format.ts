@@ -3,8 +3,9 @@ import { SilicaError } from '../core/errors.js';
 import type { KernelDesc } from '../kernels/desc.js';
 import { gzip, joinDelimited, maybeGunzip, splitDelimited } from './framing.js';
 import { validateTrace } from './graph.js';
+import { checkKernelDesc, nodeWhere, protoKernelField } from './kernel-fields.js';
 import { silicaTypes, wireTypeMismatch } from './proto.js';
-import type { Trace, TraceCollectiveKind, TraceMeta, TraceNode } from './types.js';
+import { setProgramSource, type Trace, type TraceCollectiveKind, type TraceMeta, type TraceNode } from './types.js';
 
 /**
  * Reader and writer of the silica trace format (schema and documentation: src/trace/silica.proto).
@@ -214,6 +215,7 @@ export function decodeSilicaTrace(input: Uint8Array, file: string): Trace {
       if (rec.item !== 'node') throw new SilicaError(`${file}: message ${msg}: expected a Node record, got ${rec.item ? `a ${rec.item} record` : 'an empty record'}`, { file });
       program.push(nodeFrom(rec.node as Record<string, unknown>, file, msg));
     }
+    setProgramSource(program, file);
     programs.push(program);
   }
   const trace: Trace = { meta, worldSize: header.world_size, programs };
@@ -251,7 +253,10 @@ function nodeFrom(m: Record<string, unknown>, file: string, msg: number): TraceN
     stream: m.stream as string,
   };
   if (m.layer !== undefined) node.layer = m.layer as number;
-  if (m.kernel) node.kernel = kernelFrom(m.kernel as Record<string, unknown>, where);
+  if (m.kernel) {
+    node.kernel = kernelFrom(m.kernel as Record<string, unknown>, where);
+    checkKernelDesc(node.kernel, nodeWhere(file, node), protoKernelField, file);
+  }
   if (m.collective) {
     const c = m.collective as { kind: string; bytes: number; group: number[] };
     const ck = COLLECTIVE_KIND_OF.get(c.kind);
@@ -282,21 +287,22 @@ function checkNodeFields(node: TraceNode, where: string): void {
     if (!ok) throw new SilicaError(`${where}: ${field}: expected ${expected} for a ${NODE_KINDS[node.kind]} node`, { field });
   };
   need(node.stream !== '', 'stream', 'a stream name');
+  if (node.durationNs !== undefined) need(Number.isFinite(node.durationNs) && node.durationNs >= 0, 'duration_ns', 'a duration >= 0');
   switch (node.kind) {
     case 'kernel':
       need(node.kernel !== undefined, 'kernel', 'a KernelDesc');
       break;
     case 'collective':
       need(node.collective !== undefined, 'collective', 'a Collective');
-      need(node.collective!.bytes >= 0, 'collective.bytes', 'a size >= 0');
+      need(Number.isFinite(node.collective!.bytes) && node.collective!.bytes >= 0, 'collective.bytes', 'a size >= 0');
       break;
     case 'send':
     case 'recv':
       need(node.peer !== undefined, 'peer', 'a rank');
-      need(node.bytes !== undefined && node.bytes >= 0, 'bytes', 'a size >= 0');
+      need(node.bytes !== undefined && Number.isFinite(node.bytes) && node.bytes >= 0, 'bytes', 'a size >= 0');
       break;
     case 'delay':
-      need(node.durationNs !== undefined && node.durationNs >= 0, 'duration_ns', 'a duration >= 0');
+      need(node.durationNs !== undefined && Number.isFinite(node.durationNs) && node.durationNs >= 0, 'duration_ns', 'a duration >= 0');
       break;
   }
 }

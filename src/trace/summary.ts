@@ -1,7 +1,8 @@
 import type { HardwareConfig } from '../hw/config/schema.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { COMM_TYPE_NAMES, NODE_TYPE_NAMES, NodeType, numAttr, boolAttr, type ChakraEtFile } from './chakra/et.js';
-import { programOf, type Trace, type TraceNode } from './types.js';
+import { inNode } from './kernel-fields.js';
+import { programOf, programSource, type Trace, type TraceNode } from './types.js';
 
 /**
  * What `silica inspect` reports: counts of a trace's nodes, kernels, FLOPs, bytes and
@@ -46,14 +47,21 @@ export function inspectTrace(trace: Trace, hw: HardwareConfig): TraceSummary {
   let collCount = 0;
   const p2p = { sends: 0, recvs: 0, bytes: 0 };
   for (let r = 0; r < trace.worldSize; r++) {
-    for (const n of programOf(trace, r)) {
+    const program = programOf(trace, r);
+    const where = programSource(program) ?? (trace.programs.length === 1 ? 'trace' : `trace: rank ${r}`);
+    for (const n of program) {
       nodes++;
       kinds[n.kind] = (kinds[n.kind] ?? 0) + 1;
       streams[n.stream] = (streams[n.stream] ?? 0) + 1;
       let f = 0;
       if (n.kind === 'kernel') {
         kernels++;
-        const c = cost(costs, hw, n.kernel!);
+        let c: { flops: number; bytes: number };
+        try {
+          c = cost(costs, hw, n.kernel!);
+        } catch (err) {
+          throw inNode(err, where, n);
+        }
         f = c.flops;
         flops += c.flops;
         hbm += c.bytes;

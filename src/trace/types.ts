@@ -73,3 +73,18 @@ export interface Trace {
 export function programOf(trace: Trace, rank: number): TraceNode[] {
   return trace.programs.length === 1 ? trace.programs[0]! : trace.programs[rank]!;
 }
+
+/**
+ * The file a program was read from (a silica trace, or one rank's Chakra ET), for errors about
+ * its nodes found after loading (costing a kernel at replay or inspect). Programs built in memory
+ * have none.
+ */
+const programSources = new WeakMap<TraceNode[], string>();
+
+export function setProgramSource(program: TraceNode[], file: string): void {
+  programSources.set(program, file);
+}
+
+export function programSource(program: TraceNode[]): string | undefined {
+  return programSources.get(program);
+}

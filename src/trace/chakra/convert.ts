@@ -3,7 +3,8 @@ import { basename } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
 import type { KernelDesc } from '../../kernels/desc.js';
 import type { OpCategory, Pass } from '../../kernels/types.js';
-import type { Trace, TraceCollectiveKind, TraceMeta, TraceNode } from '../types.js';
+import { checkKernelDesc } from '../kernel-fields.js';
+import { setProgramSource, type Trace, type TraceCollectiveKind, type TraceMeta, type TraceNode } from '../types.js';
 import { boolAttr, COMM_TYPE_NAMES, decodeChakraEt, NodeType, numAttr, strAttr, type ChakraEtFile, type ChakraNode } from './et.js';
 import { chakraRankFiles, findCommGroupsFile, pgNameToGroupId, readCommGroups, type CommGroups } from './files.js';
 
@@ -72,11 +73,13 @@ export function chakraToTrace(files: ChakraEtFile[], prefix: string, groups?: Co
   let forwardDeps = 0;
   let ctrlDeps = 0;
   let unresolvedPg = 0;
+  const named = new RanksNamed(files[0]!);
   const programs = files.map((f) => {
     const ids = new Map<number, number>();
     f.nodes.forEach((n, i) => ids.set(n.id, i));
-    return f.nodes.map((n, i) => {
-      const node = convertNode(n, f, worldSize, groups, () => unresolvedPg++);
+    const program = f.nodes.map((n, i) => {
+      const node = convertNode(n, f, groups, () => unresolvedPg++);
+      named.node(node);
       const deps: number[] = [];
       for (const list of [n.dataDeps, n.ctrlDeps]) {
         const enforce = list === n.dataDeps || enforceCtrlDeps;
@@ -94,7 +97,10 @@ export function chakraToTrace(files: ChakraEtFile[], prefix: string, groups?: Co
       node.deps = deps;
       return node;
     });
+    setProgramSource(program, f.path);
+    return program;
   });
+  named.check(prefix, worldSize);
   programs.forEach((program, r) => inheritPassFromLauncher(program, files[r]!));
   const f0 = files[0]!;
   const meta: TraceMeta = { format: 'chakra', chakra_prefix: basename(prefix), chakra_missing_deps: missingDeps, chakra_forward_deps: forwardDeps };
@@ -109,7 +115,49 @@ export function chakraToTrace(files: ChakraEtFile[], prefix: string, groups?: Co
   return { meta, worldSize, programs };
 }
 
-function convertNode(n: ChakraNode, f: ChakraEtFile, worldSize: number, groups: CommGroups | undefined, unresolved: () => void): TraceNode {
+/**
+ * The ranks a Chakra trace names beyond its files: collective groups (pg_name through
+ * comm_group.json), send/recv peers, and the world size silica's exporter records (attr
+ * silica_world_size; older silica ETs: tp x dp of their silica.* metadata). A rank file copied
+ * alone must not replay as a one-GPU trace whose collectives have no peers. Collectives over
+ * "all ranks" (no pg_name) name no count, so a foreign rank-0-only trace (as the PyTorch
+ * converter's) still loads.
+ */
+class RanksNamed {
+  private need = 0;
+  private why = '';
+
+  constructor(f0: ChakraEtFile) {
+    const stated = f0.metadata.get('silica_world_size');
+    const num = (k: string) => (typeof f0.metadata.get(k) === 'number' ? (f0.metadata.get(k) as number) : undefined);
+    if (typeof stated === 'number') this.raise(stated, `the metadata says ${stated} ranks (silica_world_size)`);
+    else if (f0.metadata.get('producer') === 'silica' && num('silica.tp') !== undefined) {
+      const tp = num('silica.tp')!;
+      const dp = num('silica.dp') ?? 1;
+      this.raise(tp * dp, `the metadata says ${tp * dp} ranks: silica.tp ${tp} x silica.dp ${dp}`);
+    }
+  }
+
+  private raise(ranks: number, why: string): void {
+    if (Number.isSafeInteger(ranks) && ranks > this.need) {
+      this.need = ranks;
+      this.why = why;
+    }
+  }
+
+  node(node: TraceNode): void {
+    for (const r of node.collective?.group ?? []) this.raise(r + 1, `the collectives name ${r + 1} ranks`);
+    if (node.peer !== undefined) this.raise(node.peer + 1, `the sends and receives name ${node.peer + 1} ranks`);
+  }
+
+  check(prefix: string, worldSize: number): void {
+    if (this.need <= worldSize) return;
+    const found = worldSize === 1 ? '0 only' : `0..${worldSize - 1}`;
+    throw new SilicaError(`${prefix}: expected rank files 0..${this.need - 1} (${this.why}), found ${found}`, { file: prefix });
+  }
+}
+
+function convertNode(n: ChakraNode, f: ChakraEtFile, groups: CommGroups | undefined, unresolved: () => void): TraceNode {
   const path = f.path;
   const where = `${path}: node ${n.id} "${n.name}"`;
   const isCpu = boolAttr(n, 'is_cpu_op', path) ?? false;
@@ -121,6 +169,9 @@ function convertNode(n: ChakraNode, f: ChakraEtFile, worldSize: number, groups: 
   const node: TraceNode = { id: n.id, name: n.name, kind: 'delay', category, pass, deps: [], stream };
   const layer = numAttr(n, 'silica_layer', path);
   if (layer !== undefined) node.layer = layer;
+  if (recordedNs !== undefined && !(Number.isFinite(recordedNs) && recordedNs >= 0)) {
+    throw new SilicaError(`${where}: attr silica_duration_ns: expected a duration >= 0, got ${recordedNs}`, { file: path, field: 'silica_duration_ns' });
+  }
   if (recordedNs !== undefined) node.durationNs = recordedNs;
   if (isCpu) {
     node.device = 'host';
@@ -130,6 +181,7 @@ function convertNode(n: ChakraNode, f: ChakraEtFile, worldSize: number, groups: 
   switch (n.type) {
     case NodeType.COMP: {
       const kernel = kernelOf(n, path, category);
+      if (kernel) checkKernelDesc(kernel, where, kernelAttr(n), path);
       if (kernel) {
         node.kind = 'kernel';
         node.kernel = kernel;
@@ -144,7 +196,8 @@ function convertNode(n: ChakraNode, f: ChakraEtFile, worldSize: number, groups: 
       if (!kind) throw new SilicaError(`${where}: attr comm_type: expected a CollectiveCommType 0..9 (${COMM_TYPE_NAMES.join(', ')}), got ${type}`, { file: path, field: 'comm_type' });
       node.kind = 'collective';
       node.category = 'communication';
-      node.collective = { kind, bytes: size, group: groupOf(n, f, worldSize, groups, unresolved) };
+      if (!Number.isFinite(size) || size < 0) throw new SilicaError(`${where}: attr comm_size: expected a size >= 0 in bytes, got ${size}`, { file: path, field: 'comm_size' });
+      node.collective = { kind, bytes: size, group: groupOf(n, f, groups, unresolved) };
       break;
     }
     case NodeType.SEND:
@@ -154,7 +207,8 @@ function convertNode(n: ChakraNode, f: ChakraEtFile, worldSize: number, groups: 
       const peer = numAttr(n, peerAttr, path);
       const size = numAttr(n, 'comm_size', path);
       if (peer === undefined) throw new SilicaError(`${where}: attr ${peerAttr}: expected the ${isSend ? 'destination' : 'source'} rank of a ${isSend ? 'COMM_SEND_NODE' : 'COMM_RECV_NODE'}`, { file: path, field: peerAttr });
-      if (size === undefined) throw new SilicaError(`${where}: attr comm_size: expected the message size in bytes`, { file: path, field: 'comm_size' });
+      if (size === undefined || !Number.isFinite(size) || size < 0) throw new SilicaError(`${where}: attr comm_size: expected the message size in bytes (>= 0)${size === undefined ? '' : `, got ${size}`}`, { file: path, field: 'comm_size' });
+      if (!Number.isSafeInteger(peer) || peer < 0) throw new SilicaError(`${where}: attr ${peerAttr}: expected a rank >= 0, got ${peer}`, { file: path, field: peerAttr });
       node.kind = isSend ? 'send' : 'recv';
       node.category = 'communication';
       node.peer = peer;
@@ -169,6 +223,7 @@ function convertNode(n: ChakraNode, f: ChakraEtFile, worldSize: number, groups: 
         node.kind = 'kernel';
         node.category = 'memcpy';
         node.kernel = { op: 'memcpy', name: n.name, bytes, category: 'memcpy' };
+        checkKernelDesc(node.kernel, where, kernelAttr(n), path);
       }
       break;
     }
@@ -186,6 +241,12 @@ const DEFAULT_STREAM: Record<number, string> = {
   [NodeType.MEM_STORE]: 'memory',
 };
 
+/** Where a kernel field came from: the silica_kernel JSON, or the Chakra attribute it was built from. */
+function kernelAttr(n: ChakraNode): (key: string) => string {
+  if (n.attrs.has('silica_kernel')) return (key) => `attr silica_kernel.${key}`;
+  return (key) => (key === 'flops' ? 'attr num_ops' : 'attr tensor_size');
+}
+
 function kernelOf(n: ChakraNode, path: string, category: OpCategory): KernelDesc | undefined {
   const json = strAttr(n, 'silica_kernel');
   if (json !== undefined) {
@@ -202,7 +263,7 @@ function kernelOf(n: ChakraNode, path: string, category: OpCategory): KernelDesc
   return { op: 'generic', name: n.name, flops, bytesRead: numAttr(n, 'tensor_size', path) ?? 0, bytesWritten: 0, dtype: matrix ? 'bf16' : 'fp32', category, matrix };
 }
 
-function groupOf(n: ChakraNode, f: ChakraEtFile, worldSize: number, groups: CommGroups | undefined, unresolved: () => void): number[] {
+function groupOf(n: ChakraNode, f: ChakraEtFile, groups: CommGroups | undefined, unresolved: () => void): number[] {
   const pg = strAttr(n, 'pg_name');
   if (pg === undefined) return [];
   const where = `${f.path}: node ${n.id} "${n.name}": attr pg_name`;
@@ -213,7 +274,6 @@ function groupOf(n: ChakraNode, f: ChakraEtFile, worldSize: number, groups: Comm
   const id = pgNameToGroupId(pg);
   const ranks = id === undefined ? undefined : groups.get(id);
   if (!ranks) throw new SilicaError(`${where}: "${pg}" names no group of the comm_group.json (groups ${[...groups.keys()].join(', ')})`, { file: f.path, field: 'pg_name' });
-  for (const r of ranks) if (r >= worldSize) throw new SilicaError(`${where}: group ${id} lists rank ${r}, but the trace has ${worldSize} rank files`, { file: f.path, field: 'pg_name' });
   if (!ranks.includes(f.rank)) throw new SilicaError(`${where}: group ${id} (ranks ${ranks.join(',')}) does not include this file's rank ${f.rank}`, { file: f.path, field: 'pg_name' });
   return ranks;
 }

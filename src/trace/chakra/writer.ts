@@ -2,6 +2,7 @@ import { SilicaError } from '../../core/errors.js';
 import type { HardwareConfig } from '../../hw/config/schema.js';
 import { costKernel, type KernelDesc } from '../../kernels/desc.js';
 import { gzip, joinDelimited } from '../framing.js';
+import { inNode } from '../kernel-fields.js';
 import { chakraTypes } from '../proto.js';
 import { programOf, type Trace, type TraceCollectiveKind, type TraceNode } from '../types.js';
 import { NodeType } from './et.js';
@@ -62,7 +63,8 @@ export function encodeChakraTrace(trace: Trace, hw: HardwareConfig, options: { g
     }
     return v;
   };
-  const metaAttrs: Array<Record<string, unknown>> = [str('schema', '1.0.2-chakra.0.0.4'), str('producer', 'silica')];
+  // silica_world_size: a rank file read without its siblings is then an error, not a 1-GPU trace.
+  const metaAttrs: Array<Record<string, unknown>> = [str('schema', '1.0.2-chakra.0.0.4'), str('producer', 'silica'), i64('silica_world_size', trace.worldSize)];
   for (const key of Object.keys(trace.meta).sort()) {
     const v = trace.meta[key]!;
     metaAttrs.push(typeof v === 'string' ? str(`silica.${key}`, v) : typeof v === 'number' ? { name: `silica.${key}`, double_val: v } : { name: `silica.${key}`, bool_val: v });
@@ -90,7 +92,12 @@ function nodeObject(node: TraceNode, rank: number, groupIds: Map<string, number>
   const where = `chakra export: rank ${rank} node ${node.id} "${node.name}"`;
   switch (node.kind) {
     case 'kernel': {
-      const k = kernelTotals(node.kernel!);
+      let k: { flops: number; bytes: number };
+      try {
+        k = kernelTotals(node.kernel!);
+      } catch (err) {
+        throw inNode(err, `chakra export: rank ${rank}`, node);
+      }
       attr.push(i64('num_ops', k.flops), { name: 'tensor_size', uint64_val: k.bytes }, str('silica_kernel', JSON.stringify(node.kernel)));
       break;
     }

@@ -1,0 +1,197 @@
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SilicaError } from '../../src/core/errors.js';
+import { simulateCollective } from '../../src/hw/collectives/index.js';
+import { loadHardware } from '../../src/hw/config/load.js';
+import type { KernelDesc } from '../../src/kernels/desc.js';
+import { chakraToTrace, readChakraTrace } from '../../src/trace/chakra/convert.js';
+import { decodeChakraEt } from '../../src/trace/chakra/et.js';
+import { readCommGroups } from '../../src/trace/chakra/files.js';
+import { encodeChakraTrace } from '../../src/trace/chakra/writer.js';
+import { loadTrace } from '../../src/trace/load.js';
+import { replayTrace } from '../../src/trace/replay.js';
+import { decodeSilicaTrace, encodeSilicaTrace } from '../../src/trace/silica-format.js';
+import { inspectTrace } from '../../src/trace/summary.js';
+import type { Trace, TraceNode } from '../../src/trace/types.js';
+import { ROOT, expectOneLineError, silica } from '../helpers/cli.js';
+
+/**
+ * Traces whose fields are well-formed protobuf but bad values: kernel sizes that are negative,
+ * NaN or fractional, kernels the part cannot cost, a Chakra rank file read without its siblings,
+ * and a GPU count the part does not have. Each gives one line naming the file, the node and the
+ * field (one CLI run per kind; variants in-process).
+ */
+const dir = mkdtempSync(join(tmpdir(), 'silica-bad-fields-'));
+const mi300x = loadHardware('mi300x');
+const BERT = join(ROOT, 'traces', 'bert-base-train-b2-s128.silica.gz');
+const CHAKRA = join(ROOT, 'traces', 'chakra', 'bert-base-prefill-tp2');
+
+function kernelNode(id: number, kernel: KernelDesc, deps: number[] = []): TraceNode {
+  return { id, name: `k${id}`, kind: 'kernel', category: 'elementwise', pass: 'fwd', deps, stream: 'compute', kernel };
+}
+const one = (nodes: TraceNode[], worldSize = 1): Trace => ({ meta: { test: 'bad-fields' }, worldSize, programs: [nodes] });
+const elementwise = (fields: Partial<Extract<KernelDesc, { op: 'elementwise' }>> = {}): KernelDesc => ({
+  op: 'elementwise',
+  name: 'add',
+  elements: 1 << 20,
+  inputs: 2,
+  outputs: 1,
+  flopsPerElement: 1,
+  dtype: 'bf16',
+  ...fields,
+});
+const gemm = (fields: Partial<Extract<KernelDesc, { op: 'gemm' }>> = {}): KernelDesc => ({ op: 'gemm', m: 256, n: 256, k: 256, dtype: 'bf16', ...fields });
+
+/** A silica trace of a few good kernels and `bad` as node 1, written to `name`. */
+function withKernel(name: string, bad: KernelDesc): string {
+  const path = join(dir, name);
+  writeFileSync(path, encodeSilicaTrace(one([kernelNode(0, elementwise()), kernelNode(1, bad, [0]), kernelNode(2, elementwise(), [1])])));
+  return path;
+}
+
+/** The error `f` throws: a one-line SilicaError. */
+function errorOf(f: () => unknown): string {
+  let caught: unknown;
+  try {
+    f();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(SilicaError);
+  const message = (caught as Error).message;
+  expect(message).not.toMatch(/\n/);
+  return message;
+}
+
+describe('bad kernel fields are refused when a trace is read', () => {
+  it('a NaN element count: replay names the file, node and field instead of stalling', () => {
+    expectOneLineError(silica(['replay', withKernel('nan.silica', elementwise({ elements: NaN }))]), /nan\.silica: node 1 "k1": kernel\.elements: expected a whole number >= 1, got NaN$/);
+  });
+
+  it('negative, zero, fractional and infinite sizes and counts, per field', () => {
+    const cases: Array<[KernelDesc, RegExp]> = [
+      [elementwise({ elements: -5 }), /kernel\.elements: expected a whole number >= 1, got -5$/],
+      [elementwise({ elements: 2.5 }), /kernel\.elements: expected a whole number >= 1, got 2\.5$/],
+      [elementwise({ inputs: 0, extraReadBytes: -1 }), /kernel\.extra_read_bytes: expected a finite number >= 0, got -1$/],
+      [elementwise({ flopsPerElement: Infinity }), /kernel\.flops_per_element: expected a finite number >= 0, got Infinity$/],
+      [elementwise({ bytesPerElement: -2 }), /kernel\.bytes_per_element: expected a finite number > 0, got -2$/],
+      [{ op: 'memcpy', bytes: -5 }, /kernel\.bytes: expected a finite number >= 0, got -5$/],
+      [gemm({ m: 0 }), /kernel\.m: expected a whole number >= 1, got 0$/],
+      [gemm({ dtype: 'int4' as never }), /kernel\.dtype: expected one of fp32, tf32, fp16, bf16, fp8, got "int4"$/],
+      [{ op: 'reduction', name: 'ln', kind: 'layernorm', rows: 1.5, cols: 768, dtype: 'bf16' }, /kernel\.rows: expected a whole number >= 1, got 1\.5$/],
+      [{ op: 'reduction', name: 'ln', kind: 'batchnorm' as never, rows: 8, cols: 768, dtype: 'bf16' }, /kernel\.kind: expected one of softmax, layernorm, rmsnorm, got "batchnorm"$/],
+      [{ op: 'attention', batch: 1, heads: 8, kvHeads: 0, qLen: 128, kvLen: 128, headDim: 64, causal: true, dtype: 'bf16' }, /kernel\.kv_heads: expected a whole number >= 1, got 0$/],
+      [{ op: 'generic', name: 'g', flops: NaN, bytesRead: 0, bytesWritten: 0, dtype: 'fp32' }, /kernel\.flops: expected a finite number >= 0, got NaN$/],
+    ];
+    cases.forEach(([bad, pattern], i) => {
+      const path = withKernel(`case${i}.silica`, bad);
+      const message = errorOf(() => loadTrace(path));
+      expect(message.startsWith(`${path}: node 1 "k1": `)).toBe(true);
+      expect(message).toMatch(pattern);
+    });
+  });
+
+  it('non-finite node sizes and durations', () => {
+    const delay: TraceNode = { id: 0, name: 'wait', kind: 'delay', category: 'elementwise', pass: 'fwd', deps: [], stream: 's', durationNs: Infinity };
+    const path = join(dir, 'inf-delay.silica');
+    writeFileSync(path, encodeSilicaTrace(one([delay])));
+    expect(errorOf(() => loadTrace(path))).toMatch(/inf-delay\.silica: message 2 \(node 0\): duration_ns: expected a duration >= 0/);
+    const coll: TraceNode = { id: 0, name: 'ar', kind: 'collective', category: 'communication', pass: 'fwd', deps: [], stream: 's', collective: { kind: 'all-reduce', bytes: NaN, group: [] } };
+    writeFileSync(path, encodeSilicaTrace(one([coll], 2)));
+    expect(errorOf(() => loadTrace(path))).toMatch(/collective\.bytes: expected a size >= 0/);
+  });
+
+  it('the sample traces pass', () => {
+    for (const f of ['bert-base-train-b2-s128.silica.gz', 'llama2-7b-decode-b4-c1024.silica.gz']) expect(loadTrace(join(ROOT, 'traces', f)).trace.programs[0]!.length).toBeGreaterThan(300);
+  });
+});
+
+describe('errors raised while costing a node name the trace and the node', () => {
+  it('a dtype the part has no rate for (CLI: replay --hw mi100)', () => {
+    const path = withKernel('fp8.silica', gemm({ dtype: 'fp8' }));
+    expectOneLineError(silica(['replay', path, '--hw', 'mi100']), /fp8\.silica: node 1 "k1": kernel\.dtype: fp8 is not supported by mi100 /);
+  });
+
+  it('a trace built in memory: replay and inspect, with the flag name turned into the field', () => {
+    const t = one([kernelNode(0, elementwise()), kernelNode(7, gemm({ m: 0 }), [0])]);
+    expect(errorOf(() => replayTrace(t, mi300x))).toBe('trace: node 7 "k7": kernel.m: expected a positive whole number, got 0');
+    expect(errorOf(() => inspectTrace(t, mi300x))).toBe('trace: node 7 "k7": kernel.m: expected a positive whole number, got 0');
+    const ranks: Trace = { meta: {}, worldSize: 2, programs: [[kernelNode(0, elementwise())], [kernelNode(0, gemm({ k: 0 }))]] };
+    expect(errorOf(() => replayTrace(ranks, mi300x))).toBe('trace: rank 1: node 0 "k0": kernel.k: expected a positive whole number, got 0');
+  });
+
+  it('a trace read from a file names the file (in-process, replay and inspect)', () => {
+    const path = withKernel('fp8-inproc.silica', gemm({ dtype: 'fp8' }));
+    const { trace } = loadTrace(path);
+    const mi100 = loadHardware('mi100');
+    const expected = /^\S*fp8-inproc\.silica: node 1 "k1": kernel\.dtype: fp8 is not supported by mi100 /;
+    expect(errorOf(() => replayTrace(trace, mi100))).toMatch(expected);
+    expect(errorOf(() => inspectTrace(trace, mi100))).toMatch(expected);
+  });
+});
+
+describe('a Chakra trace missing rank files', () => {
+  it('one rank file of a 2-rank set copied alone (CLI)', () => {
+    const alone = mkdtempSync(join(dir, 'alone-'));
+    copyFileSync(`${CHAKRA}.0.et`, join(alone, 'bert-base-prefill-tp2.0.et'));
+    expectOneLineError(silica(['replay', join(alone, 'bert-base-prefill-tp2.0.et')]), /bert-base-prefill-tp2: expected rank files 0\.\.1 \(the metadata says 2 ranks: silica\.tp 2 x silica\.dp 1\), found 0 only$/);
+  });
+
+  it('what names the missing ranks: the exporter\'s world size, collective groups, send/recv peers', () => {
+    const full = readChakraTrace(CHAKRA);
+    expect(full.trace.worldSize).toBe(2);
+    // Re-exported ETs record their world size.
+    const exported = encodeChakraTrace(full.trace, mi300x);
+    const rank0 = decodeChakraEt(exported.files[0]!, 'x.0.et', 0);
+    expect(errorOf(() => chakraToTrace([rank0], 'x'))).toBe('x: expected rank files 0..1 (the metadata says 2 ranks (silica_world_size)), found 0 only');
+    // A foreign trace (no silica metadata): a collective group naming rank 3 of 4, 2 files present.
+    const node = (id: number, group: number[]): TraceNode => ({ id, name: `ar${id}`, kind: 'collective', category: 'communication', pass: 'fwd', deps: [], stream: 'comm', collective: { kind: 'all-reduce', bytes: 1024, group } });
+    const four: Trace = { meta: {}, worldSize: 4, programs: [0, 1, 2, 3].map((r) => [node(0, r < 2 ? [0, 1] : [2, 3]), node(1, [r % 2, (r % 2) + 2])]) };
+    const ex4 = encodeChakraTrace(four, mi300x);
+    const groupsFile = join(dir, 'groups.json');
+    writeFileSync(groupsFile, JSON.stringify(ex4.commGroups));
+    const foreign = (bytes: Uint8Array, r: number) => {
+      const f = decodeChakraEt(bytes, `y.${r}.et`, r);
+      f.metadata.clear();
+      return f;
+    };
+    expect(errorOf(() => chakraToTrace([0, 1].map((r) => foreign(ex4.files[r]!, r)), 'y', readCommGroups(groupsFile)))).toBe('y: expected rank files 0..3 (the collectives name 4 ranks), found 0..1');
+    // Send/recv between ranks 0 and 1, rank 0 alone.
+    const p2p: Trace = {
+      meta: {},
+      worldSize: 2,
+      programs: [0, 1].map((r) => [
+        { id: 0, name: 'send', kind: 'send', category: 'communication', pass: 'fwd', deps: [], stream: 'send', peer: 1 - r, bytes: 64 },
+        { id: 1, name: 'recv', kind: 'recv', category: 'communication', pass: 'fwd', deps: [], stream: 'recv', peer: 1 - r, bytes: 64 },
+      ]),
+    };
+    expect(errorOf(() => chakraToTrace([foreign(encodeChakraTrace(p2p, mi300x).files[0]!, 0)], 'z'))).toBe('z: expected rank files 0..1 (the sends and receives name 2 ranks), found 0 only');
+  });
+
+  it('a foreign rank-0 trace whose collectives span "all ranks" still loads (rank 0 only, as the PyTorch converter writes)', () => {
+    const f = decodeChakraEt(readFileSync(`${CHAKRA}.0.et`), 'w.0.et', 0);
+    f.metadata.clear();
+    const t = chakraToTrace([f], 'w');
+    expect(t.worldSize).toBe(1);
+    expect(replayTrace(t, mi300x, { recordTimeline: false }).stats.singleRankCollectives).toBe(26);
+  });
+});
+
+describe('replay --gpus must fit the part, as for collective', () => {
+  const tiny = one([kernelNode(0, { op: 'memcpy', bytes: 1 << 20 })]);
+
+  it('--gpus 9 on an 8-GPU mi300x node (CLI)', () => {
+    expectOneLineError(silica(['replay', BERT, '--gpus', '9']), /^silica: --gpus: mi300x has 8 GPUs per node x 1 node\(s\) = 8, got 9 \(set interconnect\.nodes for a multi-node system\)$/);
+  });
+
+  it('the same message as collective; 8 fits; a trace of more ranks than a node still spans nodes', () => {
+    const collective = errorOf(() => simulateCollective(mi300x, 9, { kind: 'all-reduce', bytes: 1 << 20 }));
+    expect(errorOf(() => replayTrace(tiny, mi300x, { gpus: 9 }))).toBe(collective);
+    expect(replayTrace(tiny, mi300x, { gpus: 8 }).stats.gpus).toBe(8);
+    const wide = one([kernelNode(0, { op: 'memcpy', bytes: 1 << 20 })], 16);
+    expect(replayTrace(wide, mi300x).stats.systemNodes).toBe(2);
+    expect(replayTrace(wide, mi300x, { gpus: 16 }).stats.systemNodes).toBe(2);
+  });
+});
