@@ -13,6 +13,20 @@ export class SilicaError extends Error {
   }
 }
 
+/**
+ * Runs `f`; a SilicaError it throws comes back with `context` in front (`FILE: points.3 ("p"): ...`),
+ * after `rewrite` (a CLI flag turned into the field the context names, say), unless it already
+ * names the context. Anything else (a bug) passes through unchanged.
+ */
+export async function withErrorContext<T>(context: string, f: () => Promise<T>, rewrite: (message: string) => string = (m) => m): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if (err instanceof SilicaError && !err.message.startsWith(context)) throw new SilicaError(`${context}: ${rewrite(err.message)}`, err.where);
+    throw err;
+  }
+}
+
 /** Builds the canonical "file: field: expected X, got Y" message. */
 export function configError(file: string | undefined, field: string, expected: string, got?: unknown): SilicaError {
   const gotText = got === undefined ? '' : `, got ${describe(got)}`;

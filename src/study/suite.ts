@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { SilicaError, describe } from '../core/errors.js';
+import { SilicaError, describe, withErrorContext } from '../core/errors.js';
 import { readYamlFile } from '../core/yaml-config.js';
 import { registerConfigExpander, resolveExperiment, runExperiment, safeParseExperiment } from '../sweep/experiment.js';
 import { experimentKind, experimentKinds, registerExperiment, type ExperimentResult } from './registry.js';
@@ -86,7 +86,7 @@ registerExperiment({
     for (const [i, sub] of config.experiments.entries()) {
       const exp = resolveExperiment(sub.experiment, `suite experiment ${sub.name}`, ctx.baseDir ?? '.', `experiments.${i}.experiment`);
       ctx.progress?.(i / n, sub.name);
-      const result = await inSubExperiment(`experiments.${i}.experiment (${sub.name})`, () =>
+      const result = await withErrorContext(`experiments.${i}.experiment (${sub.name})`, () =>
         runExperiment(exp, {
           outDir: ctx.outDir ? join(ctx.outDir, sub.name) : undefined,
           progress: ctx.progress ? (f, label) => ctx.progress!((i + f) / n, `${sub.name}: ${label}`) : undefined,
@@ -100,13 +100,3 @@ registerExperiment({
     return { rows, summary, files };
   },
 });
-
-/** A sub-experiment's user errors say which sub-experiment they come from (its fields are nested there). */
-async function inSubExperiment<T>(where: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    if (err instanceof SilicaError) throw new SilicaError(`${where}: ${err.message}`);
-    throw err;
-  }
-}

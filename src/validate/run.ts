@@ -1,4 +1,4 @@
-import { SilicaError } from '../core/errors.js';
+import { SilicaError, withErrorContext } from '../core/errors.js';
 import { loadHardware } from '../hw/config/load.js';
 import type { HardwareConfig } from '../hw/config/schema.js';
 import type { ValidationPoint } from './points.js';
@@ -43,9 +43,9 @@ export async function runValidation(points: ValidationPoint[], options: Validate
   };
   const results: PointResult[] = [];
   for (const [i, p] of points.entries()) {
-    const values = await inPoint(p, () => runPoint(p, hwFor, options));
+    const values = await withErrorContext(where(p), () => runPoint(p, hwFor, options), (m) => m.replace(/^validation /, ''));
     const simulated = values[p.metric];
-    if (simulated === undefined) throw new SilicaError(`${where(p)}metric: runner ${p.runner} has no metric ${p.metric} (it gives ${Object.keys(values).join(', ')})`);
+    if (simulated === undefined) throw new SilicaError(`${where(p)}: metric: runner ${p.runner} has no metric ${p.metric} (it gives ${Object.keys(values).join(', ')})`);
     const errorPct = ((simulated - p.measured) / p.measured) * 100;
     const within = p.band ? simulated >= p.band[0] && simulated <= p.band[1] : Math.abs(errorPct) <= p.tolerance_pct!;
     const r: PointResult = {
@@ -73,19 +73,9 @@ export async function runValidation(points: ValidationPoint[], options: Validate
   return { points: results, mapeByGroup, failed: results.filter((r) => !r.within && !r.informational).length };
 }
 
-/** `FILE: points.N ("name"): `, the prefix of every message about a point. */
+/** `FILE: points.N ("name")`: what every message about a point starts with. */
 function where(p: ValidationPoint): string {
-  return `${p.origin ?? 'validation point'} ("${p.name}"): `;
-}
-
-/** Runs `f` for a point; a user error inside it names the point's file and index. */
-async function inPoint<T>(p: ValidationPoint, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    if (err instanceof SilicaError) throw new SilicaError(where(p) + err.message.replace(/^validation /, ''));
-    throw err;
-  }
+  return `${p.origin ?? 'validation point'} ("${p.name}")`;
 }
 
 /**

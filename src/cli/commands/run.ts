@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { SilicaError } from '../../core/errors.js';
+import { withErrorContext } from '../../core/errors.js';
 import '../../study/index.js';
 import { checkOutputPath, OutputSet } from '../../core/io.js';
 import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
@@ -32,7 +32,7 @@ export const runCommand: CommandModule = {
     for (const name of RESULT_FILES) checkOutputPath(join(args.out, name), '--out');
     const { result, out } = await outputs.run(async () => {
       const progress = makeProgress({ total: 100, unit: '%', quiet: args.quiet });
-      const result = await inExperimentFile(args.file, () => runExperiment(exp, { outDir: args.out, progress: (f, label) => progress.update(Math.round(f * 100), label) }));
+      const result = await withErrorContext(args.file, () => runExperiment(exp, { outDir: args.out, progress: (f, label) => progress.update(Math.round(f * 100), label) }), flagAsField);
       progress.stop();
       const out = writeExperimentOutputs(args.out, {
         source: args.file,
@@ -64,17 +64,9 @@ export function printOutputs(title: string, out: ExperimentOutputs, rows: number
 }
 
 /**
- * A user error raised while an experiment runs names the experiment file. Kinds share their
- * resolution code with the CLI commands, whose messages name a flag (`--hw`); in a file it is the
- * field of the same name.
+ * Kinds share their resolution code with the CLI commands, whose messages name a flag (`--hw`);
+ * raised while a file runs, it is the file's field of the same name (`hw`).
  */
-async function inExperimentFile<T>(file: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    if (err instanceof SilicaError && !err.message.startsWith(file)) {
-      throw new SilicaError(`${file}: ${err.message.replace(/^--([a-z][a-z-]*)/, (_, flag: string) => flag.replace(/-/g, '_'))}`);
-    }
-    throw err;
-  }
+function flagAsField(message: string): string {
+  return message.replace(/^--([a-z][a-z-]*)/, (_, flag: string) => flag.replace(/-/g, '_'));
 }
