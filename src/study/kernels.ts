@@ -85,8 +85,16 @@ function checkCuCounts(config: Pick<KernelsConfig, 'cus'>, hw: HardwareConfig): 
   return cuCounts;
 }
 
+/**
+ * Configs already checked in this process, by hardware, overrides and CU counts: a sweep checks
+ * every point at load (1024 points of four variants, the bench's sweep, are four checks, not 1024).
+ */
+const checked = new Set<string>();
+
 /** The hardware and CU counts of a kernels config, checked (a preset named by the CLI's --hw speaks of the flag). */
 function checkKernels(config: KernelsConfig, baseDir: string): void {
+  const key = JSON.stringify([baseDir, config.hw, config.hw_overrides, config.cus]);
+  if (checked.has(key)) return;
   let hw: HardwareConfig;
   try {
     hw = kernelsHardware(config, baseDir);
@@ -95,6 +103,8 @@ function checkKernels(config: KernelsConfig, baseDir: string): void {
     throw err;
   }
   checkCuCounts(config, hw);
+  if (checked.size >= 4096) checked.clear();
+  checked.add(key);
 }
 
 export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (f: number, label: string) => void): Row[] {
