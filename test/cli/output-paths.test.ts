@@ -45,9 +45,8 @@ describe('output paths: --out naming an existing file', () => {
 
 describe('output paths: a directory that cannot be created', () => {
   it('serve --out under /proc fails at once instead of spinning', () => {
-    const started = Date.now();
+    // Before, this spun at 100% CPU until killed (the test's timeout would catch a relapse).
     expectOneLineError(silica([...SERVE, '--out', '/proc/silica-sv']), /--out \/proc\/silica-sv: cannot create directory \(ENOENT: no such file or directory\)$/);
-    expect(Date.now() - started).toBeLessThan(20_000);
     expect(existsSync('/proc/silica-sv')).toBe(false);
   });
 
