@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SilicaError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 
 /**
@@ -32,7 +33,26 @@ export function cliPath(): string {
   return existsSync(bundled) ? bundled : fileURLToPath(new URL('../cli/main.js', import.meta.url));
 }
 
+/**
+ * Slurm's time-limit forms (sbatch(1) --time): minutes, minutes:seconds, hours:minutes:seconds,
+ * days-hours, days-hours:minutes, days-hours:minutes:seconds, or UNLIMITED / INFINITE.
+ */
+const SLURM_TIME = /^(?:\d+(?::\d{1,2}){0,2}|\d+-\d{1,2}(?::\d{1,2}){0,2}|unlimited|infinite)$/i;
+/** Partition names as sinfo lists them; a comma separates several. */
+const SLURM_PARTITION = /^[A-Za-z0-9_.-]+(?:,[A-Za-z0-9_.-]+)*$/;
+
+/** The sbatch directives take the text as given: what sbatch would reject fails here, at the source. */
+function checkSlurmOptions(o: SlurmOptions): void {
+  if (o.timeLimit !== undefined && !SLURM_TIME.test(o.timeLimit)) {
+    throw new SilicaError(`--time: expected a Slurm time limit such as 30, 2:00:00 or 1-12:00:00, got ${JSON.stringify(o.timeLimit)}`);
+  }
+  if (o.partition !== undefined && !SLURM_PARTITION.test(o.partition)) {
+    throw new SilicaError(`--partition: expected a partition name (letters, digits, _ . -; several separated by commas), got ${JSON.stringify(o.partition)}`);
+  }
+}
+
 export function slurmScript(o: SlurmOptions): string {
+  checkSlurmOptions(o);
   const out = resolve(o.out);
   const sweep = resolve(o.sweepFile);
   const cli = cliPath();
