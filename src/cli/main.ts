@@ -23,6 +23,9 @@ export async function main(argv: string[]): Promise<number> {
       // Rethrown, or yargs goes on to run the command after a bad flag (output and all).
       throw error;
     })
+    // yargs hands middleware the instance that parsed the command, with that command's options
+    // (its types declare only the first argument).
+    .middleware(((_parsed: unknown, y: { getOptions(): FlagOptions }) => requireFlagValues(argv, y.getOptions())) as never)
     .help()
     .wrap(Math.min(110, process.stdout.columns || 110));
   for (const c of await commandsFor(argv)) parser.command(c);
@@ -33,6 +36,28 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   return failed ? 1 : process.exitCode === undefined ? 0 : Number(process.exitCode);
+}
+
+/**
+ * A flag that takes a value but is given none (`--bytes` last, or followed by another flag) would
+ * silently run with its default: yargs reads it as empty and fills the default in. Refused instead.
+ * `-` alone is a value (stdin, stdout) and so is a negative number (the flag's own check judges it).
+ */
+type FlagOptions = { string: string[]; number: string[]; array: string[]; alias: Record<string, string[]> };
+
+function requireFlagValues(tokens: readonly string[], options: FlagOptions): void {
+  const valued = new Set([...options.string, ...options.number, ...options.array]);
+  for (const [name, aliases] of Object.entries(options.alias)) if (valued.has(name)) for (const a of aliases) valued.add(a);
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token === '--') return;
+    const flag = /^--?([A-Za-z][\w-]*)$/.exec(token)?.[1];
+    if (flag === undefined || !valued.has(flag)) continue;
+    const next = tokens[i + 1];
+    if (next === undefined || (next.startsWith('-') && next !== '-' && !/^-\d/.test(next))) {
+      throw new SilicaError(`${token}: expected a value${next === undefined ? '' : `, got the flag ${next}`}`);
+    }
+  }
 }
 
 function reportError(err: unknown): void {

@@ -59,6 +59,10 @@ describe('silica CLI (foundation)', () => {
     it('bad --set value: the override is named, not just the preset file', () =>
       expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.efficiency=7']), /mi300x\.yaml: memory\.hbm\.efficiency \(set by the override memory\.hbm\.efficiency=7\): .*<=1, got 7/));
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
+    it('a flag given no value does not run on its default', () => {
+      expectOneLineError(silica(['kernel', 'stream', '--bytes']), /^silica: --bytes: expected a value$/);
+      expectOneLineError(silica(['kernel', 'stream', '--hw', '--op', 'copy']), /^silica: --hw: expected a value, got the flag --op$/);
+    });
     it('a kernels experiment with a zero-byte STREAM array', () => {
       const config = { kind: 'kernels', hw: 'mi300x', hw_overrides: {}, figure: false, points: [{ op: 'stream', stream: 'copy', bytes: '0' }] } as unknown as KernelsConfig;
       expect(() => runKernels(config)).toThrow(/^points\.0\.bytes: expected a positive size, got "0"$/);
