@@ -46,5 +46,7 @@ describe('silica collective', () => {
   it('bad configurations give one-line errors', () => {
     expectOneLineError(silica(['collective', 'all-reduce', '--hw', 'mi300x', '--gpus', '16']), /--gpus: .*8 GPUs per node/);
     expectOneLineError(silica(['collective', 'all-reduce', '--hw', 'mi300x', '--set', 'interconnect.topology=none']), /does not connect/);
+    // cu-overlap cuts the GEMM into row blocks: more blocks than rows would be empty ones.
+    expectOneLineError(silica(['collective', 'cu-overlap', '--m', '64', '--chunks', '100']), /--chunks: expected at most --m \(64\) row blocks, got 100/);
   });
 });

@@ -133,13 +133,17 @@ export const collectiveCommand: CommandModule = {
     const hw = hardwareFrom(args);
     const gpus = gpusFrom(hw, args);
     if (args.kind === 'cu-overlap') {
+      const m = parsePositiveInt(args.m, '--m');
+      const chunks = parsePositiveInt(args.chunks, '--chunks');
+      // A chunk is a block of the GEMM's rows: more chunks than rows would be empty blocks.
+      if (chunks > m) throw new SilicaError(`--chunks: expected at most --m (${m}) row blocks, got ${chunks}`);
       const result = runCuOverlap(hw, {
         gpus,
-        m: parsePositiveInt(args.m, '--m'),
+        m,
         n: parsePositiveInt(args.n, '--n'),
         k: parsePositiveInt(args.k, '--k'),
         dtype: args.dtype as Dtype,
-        chunks: parsePositiveInt(args.chunks, '--chunks'),
+        chunks,
         overlapCus: String(args.overlapCus).split(',').map((c) => parsePositiveInt(c, '--overlap-cus')),
       });
       if (args.json) printJson({ ...result, published: PUBLISHED_CU_OVERLAP });
