@@ -42,15 +42,22 @@ export async function main(argv: string[]): Promise<number> {
  * A flag that takes a value but is given none (`--bytes` last, or followed by another flag) would
  * silently run with its default: yargs reads it as empty and fills the default in. Refused instead.
  * `-` alone is a value (stdin, stdout) and so is a negative number (the flag's own check judges it).
+ * A switch given a value (`--overlap=maybe`) must be given true or false.
  */
-type FlagOptions = { string: string[]; number: string[]; array: string[]; alias: Record<string, string[]> };
+type FlagOptions = { string: string[]; number: string[]; array: string[]; boolean: string[]; alias: Record<string, string[]> };
 
 function requireFlagValues(tokens: readonly string[], options: FlagOptions): void {
   const valued = new Set([...options.string, ...options.number, ...options.array]);
   for (const [name, aliases] of Object.entries(options.alias)) if (valued.has(name)) for (const a of aliases) valued.add(a);
+  const switches = new Set(options.boolean);
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
     if (token === '--') return;
+    // A switch written with a value takes only true or false (yargs read `--overlap=maybe` as true).
+    const [, name, value] = /^--([A-Za-z][\w-]*)=(.*)$/.exec(token) ?? [];
+    if (name !== undefined && switches.has(name) && value !== 'true' && value !== 'false') {
+      throw new SilicaError(`--${name}: expected true or false, got ${JSON.stringify(value)}`);
+    }
     const flag = /^--?([A-Za-z][\w-]*)$/.exec(token)?.[1];
     if (flag === undefined || !valued.has(flag)) continue;
     const next = tokens[i + 1];

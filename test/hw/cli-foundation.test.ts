@@ -62,6 +62,7 @@ describe('silica CLI (foundation)', () => {
     it('a flag given no value does not run on its default', () => {
       expectOneLineError(silica(['kernel', 'stream', '--bytes']), /^silica: --bytes: expected a value$/);
       expectOneLineError(silica(['kernel', 'stream', '--hw', '--op', 'copy']), /^silica: --hw: expected a value, got the flag --op$/);
+      expectOneLineError(silica(['kernel', 'stream', '--json=maybe']), /^silica: --json: expected true or false, got "maybe"$/);
     });
     it('a kernels experiment with a zero-byte STREAM array', () => {
       const config = { kind: 'kernels', hw: 'mi300x', hw_overrides: {}, figure: false, points: [{ op: 'stream', stream: 'copy', bytes: '0' }] } as unknown as KernelsConfig;
