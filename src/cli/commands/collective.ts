@@ -60,9 +60,10 @@ function specFrom(args: CollectiveArgs, kind: CollectiveKind, bytes: number): Om
   };
 }
 
+/** A rank: a whole number from 0. */
 function parsePositiveIntOrZero(v: string, field: string): number {
-  if (/^\s*0\s*$/.test(v)) return 0;
-  return parsePositiveInt(v, field);
+  if (!/^\s*\d+\s*$/.test(v)) throw new SilicaError(`${field}: expected a rank (a whole number >= 0), got ${JSON.stringify(v)}`);
+  return Number(v);
 }
 
 function runOne(hw: HardwareConfig, args: CollectiveArgs, kind: CollectiveKind, gpus: number, bytes: number) {
