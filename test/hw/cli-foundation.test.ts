@@ -55,6 +55,7 @@ describe('silica CLI (foundation)', () => {
     it('non-integer size', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '12.5', '--n', '1', '--k', '1']), /--m: expected a positive whole number/));
     it('unknown dtype', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--dtype', 'fp4']), /--dtype: expected one of/));
     it('mask wider than the part', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--cu-mask', '0x1' + '0'.repeat(80)]), /part has only 304 CUs/));
+    it('hw list takes no preset name', () => expectOneLineError(silica(['hw', 'list', 'mi300x']), /hw list: expected no preset name \(it lists them all; hw show mi300x shows one\), got "mi300x"/));
     it('bad --set path', () => expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.nope=1']), /no such field/));
     it('bad --set value: the override is named, not just the preset file', () =>
       expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.efficiency=7']), /mi300x\.yaml: memory\.hbm\.efficiency \(set by the override memory\.hbm\.efficiency=7\): .*<=1, got 7/));

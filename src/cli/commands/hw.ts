@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { SilicaError } from '../../core/errors.js';
 import { listPresets, loadHardware } from '../../hw/config/load.js';
 import { toYaml } from '../../core/yaml-config.js';
 import { printJson } from '../common.js';
@@ -15,6 +16,8 @@ export const hwCommand: CommandModule = {
   handler: (argv) => {
     const args = argv as unknown as { action: string; name?: string; set?: string[]; json: boolean };
     if (args.action === 'list') {
+      if (args.name !== undefined) throw new SilicaError(`hw list: expected no preset name (it lists them all; hw show ${args.name} shows one), got "${args.name}"`);
+      if (args.set?.length) throw new SilicaError('hw list: --set applies to hw show, not to the list');
       const presets = listPresets().map((name) => {
         const hw = loadHardware(name);
         return { name, description: hw.description };
