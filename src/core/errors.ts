@@ -27,6 +27,14 @@ export async function withErrorContext<T>(context: string, f: () => Promise<T>, 
   }
 }
 
+/**
+ * Study and experiment code shares its resolution with the CLI commands, whose messages name a
+ * flag (`--hw: unknown preset`); raised for a file, the same thing is the file's field (`hw`).
+ */
+export function flagAsField(message: string): string {
+  return message.replace(/^--([a-z][a-z-]*)/, (_, flag: string) => flag.replace(/-/g, '_'));
+}
+
 /** Builds the canonical "file: field: expected X, got Y" message. */
 export function configError(file: string | undefined, field: string, expected: string, got?: unknown): SilicaError {
   const gotText = got === undefined ? '' : `, got ${describe(got)}`;

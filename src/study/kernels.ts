@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { SilicaError } from '../core/errors.js';
+import { SilicaError, flagAsField } from '../core/errors.js';
 import { loadHardware, readHardwareTree } from '../hw/config/load.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
@@ -91,7 +91,7 @@ function checkCuCounts(config: Pick<KernelsConfig, 'cus'>, hw: HardwareConfig): 
  */
 const checked = new Set<string>();
 
-/** The hardware and CU counts of a kernels config, checked (a preset named by the CLI's --hw speaks of the flag). */
+/** The hardware and CU counts of a kernels config, checked. */
 function checkKernels(config: KernelsConfig, baseDir: string): void {
   const key = JSON.stringify([baseDir, config.hw, config.hw_overrides, config.cus]);
   if (checked.has(key)) return;
@@ -99,7 +99,7 @@ function checkKernels(config: KernelsConfig, baseDir: string): void {
   try {
     hw = kernelsHardware(config, baseDir);
   } catch (err) {
-    if (err instanceof SilicaError) throw new SilicaError(err.message.replace(/^--hw: /, 'hw: '));
+    if (err instanceof SilicaError) throw new SilicaError(flagAsField(err.message));
     throw err;
   }
   checkCuCounts(config, hw);

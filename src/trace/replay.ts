@@ -12,7 +12,7 @@ import { collectiveBytes, COSTED_AS } from './comm.js';
 import { programGraph, validateTrace } from './graph.js';
 import { inNode } from './kernel-fields.js';
 import { checkGpus, matchCommunication, planStreams, type CollectiveInstance, type Message, type ProgramPlan } from './replay-plan.js';
-import { programOf, programSource, type Trace, type TraceCollectiveKind, type TraceNode } from './types.js';
+import { programOf, programWhere, type Trace, type TraceCollectiveKind, type TraceNode } from './types.js';
 
 /**
  * Multi-GPU trace replay: every rank simulated explicitly on one System (one clock, shared links).
@@ -172,7 +172,7 @@ class Replay {
     const plans = new Map<TraceNode[], ProgramPlan>();
     for (let r = 0; r < this.gpus; r++) {
       const program = programOf(trace, trace.programs.length === 1 ? 0 : r);
-      const where = programSource(program) ?? (trace.programs.length === 1 ? 'trace' : `trace: rank ${r}`);
+      const where = programWhere(trace, r);
       const graph = programGraph(program, where);
       let plan = plans.get(program);
       if (!plan) plans.set(program, (plan = planStreams(program, graph.order)));

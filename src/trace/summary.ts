@@ -2,7 +2,7 @@ import type { HardwareConfig } from '../hw/config/schema.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { COMM_TYPE_NAMES, NODE_TYPE_NAMES, NodeType, numAttr, boolAttr, type ChakraEtFile } from './chakra/et.js';
 import { inNode } from './kernel-fields.js';
-import { programOf, programSource, type Trace, type TraceNode } from './types.js';
+import { programOf, programWhere, type Trace, type TraceNode } from './types.js';
 
 /**
  * What `silica inspect` reports: counts of a trace's nodes, kernels, FLOPs, bytes and
@@ -47,9 +47,8 @@ export function inspectTrace(trace: Trace, hw: HardwareConfig): TraceSummary {
   let collCount = 0;
   const p2p = { sends: 0, recvs: 0, bytes: 0 };
   for (let r = 0; r < trace.worldSize; r++) {
-    const program = programOf(trace, r);
-    const where = programSource(program) ?? (trace.programs.length === 1 ? 'trace' : `trace: rank ${r}`);
-    for (const n of program) {
+    const where = programWhere(trace, r);
+    for (const n of programOf(trace, r)) {
       nodes++;
       kinds[n.kind] = (kinds[n.kind] ?? 0) + 1;
       streams[n.stream] = (streams[n.stream] ?? 0) + 1;

@@ -85,6 +85,7 @@ export function setProgramSource(program: TraceNode[], file: string): void {
   programSources.set(program, file);
 }
 
-export function programSource(program: TraceNode[]): string | undefined {
-  return programSources.get(program);
+/** What errors about rank `rank`'s nodes name: the file its program was read from, else `trace` (`trace: rank r`). */
+export function programWhere(trace: Trace, rank: number): string {
+  return programSources.get(programOf(trace, rank)) ?? (trace.programs.length === 1 ? 'trace' : `trace: rank ${rank}`);
 }

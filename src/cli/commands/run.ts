@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { withErrorContext } from '../../core/errors.js';
+import { flagAsField, withErrorContext } from '../../core/errors.js';
 import '../../study/index.js';
 import { checkOutputPath, OutputSet } from '../../core/io.js';
 import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
@@ -61,12 +61,4 @@ export function printOutputs(title: string, out: ExperimentOutputs, rows: number
     ...(others.length ? [`  files:   ${others.join(', ')}`] : []),
   ];
   process.stdout.write(lines.join('\n') + '\n');
-}
-
-/**
- * Kinds share their resolution code with the CLI commands, whose messages name a flag (`--hw`);
- * raised while a file runs, it is the file's field of the same name (`hw`).
- */
-function flagAsField(message: string): string {
-  return message.replace(/^--([a-z][a-z-]*)/, (_, flag: string) => flag.replace(/-/g, '_'));
 }
