@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SilicaError } from '../../src/core/errors.js';
 import '../../src/study/index.js';
 import { reasonKind } from '../../src/sw/serving/engine.js';
 import { azureTimestampS, loadRequestFile } from '../../src/sw/serving/requests.js';
@@ -10,6 +9,7 @@ import { parseServeConfig } from '../../src/sw/serving/serve.js';
 import { MAX_SERVE_REQUESTS } from '../../src/sw/serving/workloads.js';
 import { loadExperimentFile } from '../../src/sweep/experiment.js';
 import { expectOneLineError, silica, ROOT } from '../helpers/cli.js';
+import { silicaErrorOf } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'silica-serving-bad-'));
 const file = (name: string, text: string) => {
@@ -19,17 +19,9 @@ const file = (name: string, text: string) => {
 };
 const SPLITWISE = 'arrived_at,num_prefill_tokens,num_decode_tokens\n';
 
-/** The loader fails with a SilicaError (one line, no internal error) whose message matches. */
+/** The loader fails with a one-line SilicaError whose message matches. */
 function expectLoadError(path: string, pattern: RegExp): void {
-  let err: unknown;
-  try {
-    loadRequestFile(path);
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'expected the loader to throw').toBeInstanceOf(SilicaError);
-  expect((err as Error).message).toMatch(pattern);
-  expect((err as Error).message).not.toMatch(/\n/);
+  expect(silicaErrorOf(() => loadRequestFile(path))).toMatch(pattern);
 }
 
 describe('bad request traces give one-line errors naming file, line and column', () => {

@@ -2,7 +2,6 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SilicaError } from '../../src/core/errors.js';
 import { simulateCollective } from '../../src/hw/collectives/index.js';
 import { loadHardware } from '../../src/hw/config/load.js';
 import type { KernelDesc } from '../../src/kernels/desc.js';
@@ -16,6 +15,7 @@ import { decodeSilicaTrace, encodeSilicaTrace } from '../../src/trace/silica-for
 import { inspectTrace } from '../../src/trace/summary.js';
 import type { Trace, TraceNode } from '../../src/trace/types.js';
 import { ROOT, expectOneLineError, silica } from '../helpers/cli.js';
+import { silicaErrorOf } from '../helpers/errors.js';
 
 /**
  * Traces whose fields are well-formed protobuf but bad values: kernel sizes that are negative,
@@ -51,20 +51,6 @@ function withKernel(name: string, bad: KernelDesc): string {
   return path;
 }
 
-/** The error `f` throws: a one-line SilicaError. */
-function errorOf(f: () => unknown): string {
-  let caught: unknown;
-  try {
-    f();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SilicaError);
-  const message = (caught as Error).message;
-  expect(message).not.toMatch(/\n/);
-  return message;
-}
-
 describe('bad kernel fields are refused when a trace is read', () => {
   it('a NaN element count: replay names the file, node and field instead of stalling', () => {
     expectOneLineError(silica(['replay', withKernel('nan.silica', elementwise({ elements: NaN }))]), /nan\.silica: node 1 "k1": kernel\.elements: expected a whole number >= 1, got NaN$/);
@@ -87,7 +73,7 @@ describe('bad kernel fields are refused when a trace is read', () => {
     ];
     cases.forEach(([bad, pattern], i) => {
       const path = withKernel(`case${i}.silica`, bad);
-      const message = errorOf(() => loadTrace(path));
+      const message = silicaErrorOf(() => loadTrace(path));
       expect(message.startsWith(`${path}: node 1 "k1": `)).toBe(true);
       expect(message).toMatch(pattern);
     });
@@ -97,10 +83,10 @@ describe('bad kernel fields are refused when a trace is read', () => {
     const delay: TraceNode = { id: 0, name: 'wait', kind: 'delay', category: 'elementwise', pass: 'fwd', deps: [], stream: 's', durationNs: Infinity };
     const path = join(dir, 'inf-delay.silica');
     writeFileSync(path, encodeSilicaTrace(one([delay])));
-    expect(errorOf(() => loadTrace(path))).toMatch(/inf-delay\.silica: message 2 \(node 0\): duration_ns: expected a duration >= 0/);
+    expect(silicaErrorOf(() => loadTrace(path))).toMatch(/inf-delay\.silica: message 2 \(node 0\): duration_ns: expected a duration >= 0/);
     const coll: TraceNode = { id: 0, name: 'ar', kind: 'collective', category: 'communication', pass: 'fwd', deps: [], stream: 's', collective: { kind: 'all-reduce', bytes: NaN, group: [] } };
     writeFileSync(path, encodeSilicaTrace(one([coll], 2)));
-    expect(errorOf(() => loadTrace(path))).toMatch(/collective\.bytes: expected a size >= 0/);
+    expect(silicaErrorOf(() => loadTrace(path))).toMatch(/collective\.bytes: expected a size >= 0/);
   });
 
   it('the sample traces pass', () => {
@@ -116,10 +102,10 @@ describe('errors raised while costing a node name the trace and the node', () =>
 
   it('a trace built in memory: replay and inspect, with the flag name turned into the field', () => {
     const t = one([kernelNode(0, elementwise()), kernelNode(7, gemm({ m: 0 }), [0])]);
-    expect(errorOf(() => replayTrace(t, mi300x))).toBe('trace: node 7 "k7": kernel.m: expected a positive whole number, got 0');
-    expect(errorOf(() => inspectTrace(t, mi300x))).toBe('trace: node 7 "k7": kernel.m: expected a positive whole number, got 0');
+    expect(silicaErrorOf(() => replayTrace(t, mi300x))).toBe('trace: node 7 "k7": kernel.m: expected a positive whole number, got 0');
+    expect(silicaErrorOf(() => inspectTrace(t, mi300x))).toBe('trace: node 7 "k7": kernel.m: expected a positive whole number, got 0');
     const ranks: Trace = { meta: {}, worldSize: 2, programs: [[kernelNode(0, elementwise())], [kernelNode(0, gemm({ k: 0 }))]] };
-    expect(errorOf(() => replayTrace(ranks, mi300x))).toBe('trace: rank 1: node 0 "k0": kernel.k: expected a positive whole number, got 0');
+    expect(silicaErrorOf(() => replayTrace(ranks, mi300x))).toBe('trace: rank 1: node 0 "k0": kernel.k: expected a positive whole number, got 0');
   });
 
   it('a trace read from a file names the file (in-process, replay and inspect)', () => {
@@ -127,8 +113,8 @@ describe('errors raised while costing a node name the trace and the node', () =>
     const { trace } = loadTrace(path);
     const mi100 = loadHardware('mi100');
     const expected = /^\S*fp8-inproc\.silica: node 1 "k1": kernel\.dtype: fp8 is not supported by mi100 /;
-    expect(errorOf(() => replayTrace(trace, mi100))).toMatch(expected);
-    expect(errorOf(() => inspectTrace(trace, mi100))).toMatch(expected);
+    expect(silicaErrorOf(() => replayTrace(trace, mi100))).toMatch(expected);
+    expect(silicaErrorOf(() => inspectTrace(trace, mi100))).toMatch(expected);
   });
 });
 
@@ -145,7 +131,7 @@ describe('a Chakra trace missing rank files', () => {
     // Re-exported ETs record their world size.
     const exported = encodeChakraTrace(full.trace, mi300x);
     const rank0 = decodeChakraEt(exported.files[0]!, 'x.0.et', 0);
-    expect(errorOf(() => chakraToTrace([rank0], 'x'))).toBe('x: expected rank files 0..1 (the metadata says 2 ranks (silica_world_size)), found 0 only');
+    expect(silicaErrorOf(() => chakraToTrace([rank0], 'x'))).toBe('x: expected rank files 0..1 (the metadata says 2 ranks (silica_world_size)), found 0 only');
     // A foreign trace (no silica metadata): a collective group naming rank 3 of 4, 2 files present.
     const node = (id: number, group: number[]): TraceNode => ({ id, name: `ar${id}`, kind: 'collective', category: 'communication', pass: 'fwd', deps: [], stream: 'comm', collective: { kind: 'all-reduce', bytes: 1024, group } });
     const four: Trace = { meta: {}, worldSize: 4, programs: [0, 1, 2, 3].map((r) => [node(0, r < 2 ? [0, 1] : [2, 3]), node(1, [r % 2, (r % 2) + 2])]) };
@@ -157,7 +143,7 @@ describe('a Chakra trace missing rank files', () => {
       f.metadata.clear();
       return f;
     };
-    expect(errorOf(() => chakraToTrace([0, 1].map((r) => foreign(ex4.files[r]!, r)), 'y', readCommGroups(groupsFile)))).toBe('y: expected rank files 0..3 (the collectives name 4 ranks), found 0..1');
+    expect(silicaErrorOf(() => chakraToTrace([0, 1].map((r) => foreign(ex4.files[r]!, r)), 'y', readCommGroups(groupsFile)))).toBe('y: expected rank files 0..3 (the collectives name 4 ranks), found 0..1');
     // Send/recv between ranks 0 and 1, rank 0 alone.
     const p2p: Trace = {
       meta: {},
@@ -167,7 +153,7 @@ describe('a Chakra trace missing rank files', () => {
         { id: 1, name: 'recv', kind: 'recv', category: 'communication', pass: 'fwd', deps: [], stream: 'recv', peer: 1 - r, bytes: 64 },
       ]),
     };
-    expect(errorOf(() => chakraToTrace([foreign(encodeChakraTrace(p2p, mi300x).files[0]!, 0)], 'z'))).toBe('z: expected rank files 0..1 (the sends and receives name 2 ranks), found 0 only');
+    expect(silicaErrorOf(() => chakraToTrace([foreign(encodeChakraTrace(p2p, mi300x).files[0]!, 0)], 'z'))).toBe('z: expected rank files 0..1 (the sends and receives name 2 ranks), found 0 only');
   });
 
   it('a foreign rank-0 trace whose collectives span "all ranks" still loads (rank 0 only, as the PyTorch converter writes)', () => {
@@ -187,8 +173,8 @@ describe('replay --gpus must fit the part, as for collective', () => {
   });
 
   it('the same message as collective; 8 fits; a trace of more ranks than a node still spans nodes', () => {
-    const collective = errorOf(() => simulateCollective(mi300x, 9, { kind: 'all-reduce', bytes: 1 << 20 }));
-    expect(errorOf(() => replayTrace(tiny, mi300x, { gpus: 9 }))).toBe(collective);
+    const collective = silicaErrorOf(() => simulateCollective(mi300x, 9, { kind: 'all-reduce', bytes: 1 << 20 }));
+    expect(silicaErrorOf(() => replayTrace(tiny, mi300x, { gpus: 9 }))).toBe(collective);
     expect(replayTrace(tiny, mi300x, { gpus: 8 }).stats.gpus).toBe(8);
     const wide = one([kernelNode(0, { op: 'memcpy', bytes: 1 << 20 })], 16);
     expect(replayTrace(wide, mi300x).stats.systemNodes).toBe(2);

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { SilicaError } from '../../src/core/errors.js';
 import { gzip, joinDelimited, maybeGunzip, splitDelimited } from '../../src/trace/framing.js';
 import { loadTrace } from '../../src/trace/load.js';
 import { silicaTypes } from '../../src/trace/proto.js';
 import { encodeSilicaTrace } from '../../src/trace/silica-format.js';
 import type { Trace, TraceNode } from '../../src/trace/types.js';
 import { ROOT, SHARED, expectOneLineError, silica } from '../helpers/cli.js';
+import { silicaErrorOf } from '../helpers/errors.js';
 
 /**
  * Malformed traces give one line naming the file and the problem, and a non-zero exit: one CLI
@@ -32,16 +32,7 @@ function file(name: string, bytes: Uint8Array): string {
 
 /** The in-process equivalent of expectOneLineError. */
 function expectLoadError(path: string, pattern: RegExp): void {
-  let caught: unknown;
-  try {
-    loadTrace(path);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SilicaError);
-  const message = (caught as Error).message;
-  expect(message).not.toMatch(/\n/);
-  expect(message).toMatch(pattern);
+  expect(silicaErrorOf(() => loadTrace(path))).toMatch(pattern);
 }
 
 function varintTag(field: number, wire: number): number[] {
