@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SilicaError, oneLine } from '../core/errors.js';
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     // yargs hands middleware the instance that parsed the command, with that command's options
     // (its types declare only the first argument).
     .middleware(((_parsed: unknown, y: { getOptions(): FlagOptions }) => requireFlagValues(argv, y.getOptions())) as never)
+    .version(packageVersion())
     .help()
     .wrap(Math.min(110, process.stdout.columns || 110));
   for (const c of await commandsFor(argv)) parser.command(c);
@@ -65,6 +67,21 @@ function requireFlagValues(tokens: readonly string[], options: FlagOptions): voi
       throw new SilicaError(`${token}: expected a value${next === undefined ? '' : `, got the flag ${next}`}`);
     }
   }
+}
+
+/**
+ * silica's own version, from the package.json two folders above this file (dist/bundle/main.js
+ * and dist/src/cli/main.js alike). yargs would look for one from the working directory up, and
+ * print "unknown" (or another project's version) when silica runs from anywhere else.
+ */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
+    if (pkg.name === 'silica' && typeof pkg.version === 'string') return pkg.version;
+  } catch {
+    // Fall through: a copied bundle without its package.json still runs.
+  }
+  return 'unknown';
 }
 
 function reportError(err: unknown): void {
