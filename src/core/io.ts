@@ -1,11 +1,12 @@
-import { mkdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SilicaError } from './errors.js';
 
 /**
  * Output paths. A command checks every path it will write (checkOutputPath) before it writes any,
  * so bad input fails before the work; an OutputSet then removes what a command wrote when a later
- * write still fails (a full disk, /proc), so a failed command leaves no partial outputs behind.
+ * write still fails (a full disk, /proc), so a failed command leaves no partial outputs behind, and
+ * puts back the files it had replaced: a failed rerun into a folder keeps the earlier run's results.
  */
 export type OutputKind = 'file' | 'directory';
 
@@ -83,33 +84,61 @@ function removeDirectories(dirs: readonly string[]): void {
 /**
  * Writes a file atomically: to a temporary sibling, then rename. A crash or a validation error
  * mid-run never leaves a half-written output behind. `label` names the output in messages
- * (default: the path), never the temporary name.
+ * (default: the path), never the temporary name. Inside an OutputSet, a file it replaces is kept
+ * (see keepPrevious) until the set is done, so that a failure can put it back.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, label = path): void {
   if (path === '') throw new SilicaError('output path: expected a path, got an empty string');
   makeDirectory(dirname(path), label);
+  const previous = journal && found(path) === 'file' ? keepPrevious(path) : undefined;
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     writeFileSync(tmp, data);
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
+    if (previous) rmSync(previous, { force: true });
     throw new SilicaError(`${label}: cannot write (${reason(err)})`);
   }
-  journal?.files.push(path);
+  journal?.files.push({ path, previous });
+}
+
+let previousCount = 0;
+
+/**
+ * A second name for the file at `path` (a hard link, or a copy where links are not supported), so
+ * that renaming the new file over it keeps the old one. Undefined where neither works: the write
+ * then goes ahead, and a failure can only remove the new file.
+ */
+function keepPrevious(path: string): string | undefined {
+  const previous = `${path}.previous-${process.pid}-${previousCount++}`;
+  try {
+    linkSync(path, previous);
+    return previous;
+  } catch {
+    try {
+      copyFileSync(path, previous);
+      return previous;
+    } catch {
+      rmSync(previous, { force: true });
+      return undefined;
+    }
+  }
 }
 
 /** What the innermost running OutputSet has written and created (see OutputSet.run). */
 interface Journal {
-  files: string[];
+  /** Newest last; `previous` holds the file that the write replaced, until the set is done. */
+  files: Array<{ path: string; previous?: string }>;
   dirs: string[];
 }
 let journal: Journal | undefined;
 
 /**
  * The outputs of one command, all or nothing: what it wrote (through `write`, or anywhere inside
- * `run`, e.g. a study's figures) is removed again, with the directories it created, if the command
- * fails before it is done. Check every path (checkOutputPath) before the first write.
+ * `run`, e.g. a study's figures) is removed again, with the directories it created, and the files
+ * it replaced are put back, if the command fails before it is done. Check every path
+ * (checkOutputPath) before the first write.
  */
 export class OutputSet {
   private readonly done: Journal = { files: [], dirs: [] };
@@ -133,7 +162,8 @@ export class OutputSet {
     // An enclosing set owns these outputs too: it removes them if it fails later.
     const succeed = (value: T): T => {
       journal = outer;
-      if (outer && outer !== this.done) outer.files.push(...this.done.files), outer.dirs.push(...this.done.dirs);
+      if (outer && outer !== this.done) outer.files.push(...this.done.files.splice(0)), outer.dirs.push(...this.done.dirs.splice(0));
+      else if (!outer) this.keep();
       return value;
     };
     const fail = (err: unknown): never => {
@@ -151,10 +181,24 @@ export class OutputSet {
     return result instanceof Promise ? (result.then(succeed, fail) as T) : succeed(result);
   }
 
-  /** Removes the files written, then the directories created if empty, newest first. */
+  /**
+   * Removes the files written, newest first, putting back any file a write replaced, then the
+   * directories created if empty.
+   */
   discard(): void {
-    for (const f of this.done.files.splice(0).reverse()) rmSync(f, { force: true });
+    for (const { path, previous } of this.done.files.splice(0).reverse()) {
+      if (previous) renameSync(previous, path);
+      else rmSync(path, { force: true });
+    }
     removeDirectories(this.done.dirs.splice(0));
+  }
+
+  /** The outermost run succeeded: the replaced files are no longer needed. */
+  private keep(): void {
+    for (const f of this.done.files) {
+      if (f.previous) rmSync(f.previous, { force: true });
+      f.previous = undefined;
+    }
   }
 }
 

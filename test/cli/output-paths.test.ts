@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -111,6 +111,25 @@ describe('output paths: no partial outputs', () => {
     const r = silica(['run', suite, '--out', out, '--quiet']);
     expectOneLineError(r, new RegExp(`${esc(join(out, 'b', 'kernels.svg'))}: cannot write \\(EISDIR: illegal operation on a directory\\)$`));
     expect(listing(out)).toEqual(['b', join('b', 'kernels.svg')]);
+  });
+
+  it('run: a failed rerun into a folder puts back the earlier run\'s files', () => {
+    const { dir } = scratch('run-rerun');
+    const suite = join(dir, 'suite.yaml');
+    const sub = (name: string, m: number) => `  - { name: ${name}, experiment: { kind: kernels, points: [{ op: gemm, m: ${m}, n: 64, k: 64 }] } }\n`;
+    const out = join(dir, 'o');
+    writeFileSync(suite, `kind: suite\nexperiments:\n${sub('a', 64)}${sub('b', 64)}`);
+    expect(silica(['run', suite, '--out', out, '--quiet']).code).toBe(0);
+    const files = listing(out).filter((f) => !statSync(join(out, f)).isDirectory());
+    const earlier = new Map(files.map((f) => [f, readFileSync(join(out, f))]));
+    // The rerun changes a's results, then fails writing b's figure.
+    writeFileSync(suite, `kind: suite\nexperiments:\n${sub('a', 128)}${sub('b', 64)}`);
+    rmSync(join(out, 'b', 'kernels.svg'));
+    mkdirSync(join(out, 'b', 'kernels.svg'));
+    const before = listing(out);
+    expectOneLineError(silica(['run', suite, '--out', out, '--quiet']), /kernels\.svg: cannot write \(EISDIR/);
+    expect(listing(out)).toEqual(before);
+    for (const [f, bytes] of earlier) if (f !== join('b', 'kernels.svg')) expect(readFileSync(join(out, f)).equals(bytes), f).toBe(true);
   });
 
   it('merge: inputs that are not sweep folders leave no --out folder', () => {

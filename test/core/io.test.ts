@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { csvCell, formatNumber } from '../../src/core/io.js';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SilicaError } from '../../src/core/errors.js';
+import { csvCell, formatNumber, OutputSet, writeFileAtomic } from '../../src/core/io.js';
 
 /** The definition formatNumber must keep: 6 significant digits, printed in JavaScript's shortest form. */
 const reference = (v: number): string => (Number.isInteger(v) || !Number.isFinite(v) ? String(v) : String(Number(v.toPrecision(6))));
@@ -23,5 +27,67 @@ describe('number formatting for tables', () => {
     expect(csvCell('a,b')).toBe('"a,b"');
     expect(csvCell('say "hi"')).toBe('"say ""hi"""');
     expect(csvCell(undefined)).toBe('');
+  });
+});
+
+describe('an OutputSet is all or nothing', () => {
+  const T = mkdtempSync(join(tmpdir(), 'silica-io-'));
+  afterAll(() => rmSync(T, { recursive: true, force: true }));
+  const read = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
+  const listing = (dir: string) => readdirSync(dir).sort();
+
+  it('puts back the files a failed command replaced and removes those it created', () => {
+    const dir = join(T, 'restore');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a.csv'), 'earlier a\n');
+    writeFileSync(join(dir, 'b.csv'), 'earlier b\n');
+    const outputs = new OutputSet();
+    expect(() =>
+      outputs.run(() => {
+        outputs.write(join(dir, 'a.csv'), 'new a\n');
+        writeFileAtomic(join(dir, 'a.csv'), 'newer a\n'); // written twice: the earliest text comes back
+        outputs.write(join(dir, 'c.csv'), 'new c\n');
+        outputs.write(join(dir, 'b.csv'), 'new b\n');
+        throw new SilicaError('the command failed after its writes');
+      }),
+    ).toThrow('the command failed after its writes');
+    expect(listing(dir)).toEqual(['a.csv', 'b.csv']);
+    expect(read(dir, 'a.csv')).toBe('earlier a\n');
+    expect(read(dir, 'b.csv')).toBe('earlier b\n');
+  });
+
+  it('keeps what a command that succeeded wrote, with no second copies left beside it', async () => {
+    const dir = join(T, 'keep');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a.csv'), 'earlier a\n');
+    const outputs = new OutputSet();
+    await outputs.run(async () => {
+      outputs.write(join(dir, 'a.csv'), 'new a\n');
+      await Promise.resolve();
+      outputs.write(join(dir, 'b.csv'), 'new b\n');
+    });
+    expect(listing(dir)).toEqual(['a.csv', 'b.csv']);
+    expect(read(dir, 'a.csv')).toBe('new a\n');
+  });
+
+  it('an inner set that failed puts back its own files; the outer one, failing later, the rest', () => {
+    const dir = join(T, 'nested');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a.csv'), 'earlier a\n');
+    const outer = new OutputSet();
+    expect(() =>
+      outer.run(() => {
+        outer.write(join(dir, 'a.csv'), 'outer a\n');
+        const inner = new OutputSet();
+        expect(() => inner.run(() => {
+          inner.write(join(dir, 'a.csv'), 'inner a\n');
+          throw new SilicaError('inner failed');
+        })).toThrow('inner failed');
+        expect(read(dir, 'a.csv')).toBe('outer a\n');
+        throw new SilicaError('outer failed');
+      }),
+    ).toThrow('outer failed');
+    expect(listing(dir)).toEqual(['a.csv']);
+    expect(read(dir, 'a.csv')).toBe('earlier a\n');
   });
 });
