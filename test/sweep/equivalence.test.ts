@@ -71,3 +71,21 @@ describe('silica sweep: one job, two jobs and four merged shards agree', () => {
     expect(script).toContain('--resume');
   });
 });
+
+describe('silica sweep: every experiment kind gives the same tables on one job and on two', () => {
+  const dir = tempDir('equiv-kinds');
+
+  it('kernels, bert, t3 and serve points (a suite) come out byte-identical', () => {
+    // Four points: on two lanes each lane runs some of them after others, so a statistic of what the
+    // process had cached from earlier points (the serving cost model's memo) would show up here.
+    const sweep = join(FIXTURES, 'every-kind.yaml');
+    for (const jobs of ['1', '2']) {
+      const r = silica(['sweep', sweep, '--out', join(dir, `j${jobs}`), '--jobs', jobs, '--quiet']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    for (const f of FILES) expect(read(join(dir, 'j2', f)), f).toBe(read(join(dir, 'j1', f)));
+    const rows = jsonlRows(join(dir, 'j1'));
+    expect(new Set(rows.map((r) => r.experiment))).toEqual(new Set(['kernels', 'bert', 't3', 'serve']));
+    expect(new Set(rows.map((r) => r.point))).toEqual(new Set([0, 1, 2, 3]));
+  });
+});

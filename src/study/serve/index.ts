@@ -67,7 +67,12 @@ function checkPolicyLabels(exp: { policies: Array<{ name: string }>; compare: st
 export type ServeExperiment = z.infer<typeof serveExperimentSchema>;
 type Row = Record<string, string | number | boolean>;
 
-const NUMERIC_KEEP = /^(requests_|throughput|total_throughput|ttft_|tpot_|itl_|e2e_|slo_|cu_util|hbm_util|kv_|preemptions|memo_hit|arm_switches|kv_transfer|duration_s)/;
+/**
+ * The run's simulated figures. Not the host-side statistics beside them (the cost model's memo hit
+ * rate, collective simulations run): those count what this process had cached from earlier runs,
+ * so a sweep's table would change with the lane that ran the point and what it ran before.
+ */
+const NUMERIC_KEEP = /^(requests_|throughput|total_throughput|ttft_|tpot_|itl_|e2e_|slo_|cu_util|hbm_util|kv_|preemptions|arm_switches|kv_transfer|duration_s)/;
 
 function rowOf(base: Row, s: Record<string, number | string>): Row {
   const row: Row = { ...base };
