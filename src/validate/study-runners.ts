@@ -4,7 +4,7 @@ import { bertPointSchema } from '../study/bert/point.js';
 import { SilicaError } from '../core/errors.js';
 import { parseBytes } from '../core/units.js';
 import { configsDir } from '../core/paths.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyOverlays, readYamlFile, toYaml, validate } from '../core/yaml-config.js';
@@ -126,15 +126,19 @@ registerRunner('serve-study', (_hw, _params, ctx) => {
 async function serveHeadline(hwRef: string, overlays: string[]): Promise<Record<string, number>> {
   const kind = experimentKind('serve');
   if (!kind) throw new SilicaError('validation runner serve-study: the serve experiment kind is not registered');
-  // Overlays reach the study as a resolved hardware file (the experiment takes a preset or a path).
-  let hw = hwRef;
-  if (overlays.length) {
-    hw = join(mkdtempSync(join(tmpdir(), 'silica-validate-')), 'hw.yaml');
-    writeFileSync(hw, toYaml(loadHardware(hwRef, overlays)));
+  // Overlays reach the study as a resolved hardware file (the experiment takes a preset or a path),
+  // in a folder of its own that goes once the study has run.
+  const tmp = overlays.length ? mkdtempSync(join(tmpdir(), 'silica-validate-')) : undefined;
+  let result;
+  try {
+    const hw = tmp ? join(tmp, 'hw.yaml') : hwRef;
+    if (tmp) writeFileSync(hw, toYaml(loadHardware(hwRef, overlays)));
+    const raw = applyOverlays(readYamlFile(configsDir('experiments', 'rapid-serve.yaml')), [`hw=${hw}`, 'figures=false'], 'configs/experiments/rapid-serve.yaml', true) as Record<string, unknown>;
+    const config = validate(kind.schema, raw, 'configs/experiments/rapid-serve.yaml');
+    result = await kind.run(config, {});
+  } finally {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
-  const raw = applyOverlays(readYamlFile(configsDir('experiments', 'rapid-serve.yaml')), [`hw=${hw}`, 'figures=false'], 'configs/experiments/rapid-serve.yaml', true) as Record<string, unknown>;
-  const config = validate(kind.schema, raw, 'configs/experiments/rapid-serve.yaml');
-  const result = await kind.run(config, {});
   const s = result.summary as Record<string, Record<string, number | boolean>>;
   const hybrid = s['rapid_vs_hybrid-512']!;
   const disagg = s['rapid_vs_disagg-4p4d']!;
