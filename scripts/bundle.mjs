@@ -11,6 +11,7 @@ await build({
     main: 'dist/src/cli/main.js',
     'sweep-worker': 'dist/src/sweep/sweep-worker.js',
     worker: 'dist/src/sweep/worker.js',
+    'serve-worker': 'dist/src/study/serve/serve-worker.js',
   },
   outdir: 'dist/bundle',
   bundle: true,

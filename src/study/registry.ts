@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { z } from 'zod';
 import { Registry } from '../core/registry.js';
 
@@ -14,6 +15,17 @@ export interface ExperimentContext {
   progress?: (fraction: number, label: string) => void;
   /** Directory of the experiment file, for resolving relative paths inside it. */
   baseDir?: string;
+  /**
+   * Lanes (this thread plus workers) the experiment may run its own independent runs on, where its
+   * config does not say (`jobs`). Default: the cores available, at most 4. A sweep gives its points
+   * one each: the sweep already keeps every core busy, one point per lane.
+   */
+  lanes?: number;
+}
+
+/** The lanes an experiment runs on: its `jobs` field, else what its caller allows, else up to 4 cores. */
+export function experimentLanes(jobs: number | undefined, ctx: ExperimentContext): number {
+  return jobs ?? ctx.lanes ?? Math.min(4, availableParallelism());
 }
 
 export interface ExperimentResult {

@@ -90,6 +90,7 @@ registerExperiment({
         runExperiment(exp, {
           outDir: ctx.outDir ? join(ctx.outDir, sub.name) : undefined,
           progress: ctx.progress ? (f, label) => ctx.progress!((i + f) / n, `${sub.name}: ${label}`) : undefined,
+          lanes: ctx.lanes,
         }),
       );
       for (const row of result.rows) rows.push({ experiment: sub.name, ...row });

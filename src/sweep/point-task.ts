@@ -2,7 +2,7 @@ import '../study/index.js';
 import { SilicaError } from '../core/errors.js';
 import type { ExperimentResult } from '../study/registry.js';
 import { resolveExperiment, runExperiment } from './experiment.js';
-import type { TaskRunner } from './pool.js';
+import { taskFailure as failure, type TaskFailure as Failure, type TaskRunner } from './pool.js';
 import { pointTableWithLead, type Cell, type PointTable, type Row } from './results.js';
 
 /**
@@ -19,18 +19,13 @@ export interface PointTask {
   outDir?: string;
 }
 
-type Failure = { ok: false; message: string; user: boolean };
-
 export type PointOutcome = { ok: true; rows: Row[]; summary?: Record<string, unknown>; files?: string[] } | Failure;
-
-function failure(err: unknown): Failure {
-  if (err instanceof SilicaError) return { ok: false, message: err.message, user: true };
-  return { ok: false, message: err instanceof Error ? err.message : String(err), user: false };
-}
 
 async function runPoint(task: PointTask): Promise<ExperimentResult> {
   const exp = resolveExperiment(task.raw, task.file, task.baseDir, task.label);
-  return runExperiment(exp, { outDir: task.outDir });
+  // One lane per point: the pool running the points is the parallelism (a t3 or serve point would
+  // otherwise start workers of its own in every lane).
+  return runExperiment(exp, { outDir: task.outDir, lanes: 1 });
 }
 
 export async function runPointTask(task: PointTask): Promise<PointOutcome> {

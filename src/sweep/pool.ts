@@ -1,6 +1,7 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { SilicaError } from '../core/errors.js';
 
 /**
  * Runs tasks on `jobs` lanes: this thread plus jobs - 1 worker threads (piscina). This thread
@@ -27,6 +28,22 @@ import { Piscina } from 'piscina';
 export interface TaskRunner<Task, Outcome> {
   run: (task: Task) => Promise<Outcome>;
   workerFile: URL;
+}
+
+/**
+ * A task's error as a value: thrown errors do not survive the trip between threads as themselves,
+ * and a SilicaError's one-line message must reach the CLI edge as a SilicaError.
+ */
+export type TaskFailure = { ok: false; message: string; user: boolean };
+
+export function taskFailure(err: unknown): TaskFailure {
+  if (err instanceof SilicaError) return { ok: false, message: err.message, user: true };
+  return { ok: false, message: err instanceof Error ? err.message : String(err), user: false };
+}
+
+/** The error a failed task threw, thrown again on the thread that waits for it. */
+export function rethrowTaskFailure(f: TaskFailure, prefix = ''): never {
+  throw f.user ? new SilicaError(prefix + f.message) : new Error(prefix + f.message);
 }
 
 /** What a worker lane receives: every task, the shared claim counter, and where outcomes go. */

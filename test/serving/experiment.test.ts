@@ -1,9 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import '../../src/study/index.js';
 import { loadExperimentFile, runExperiment } from '../../src/sweep/experiment.js';
+import { silica } from '../helpers/cli.js';
 
 describe('serve experiment kind', () => {
   it('validates configs/experiments/rapid-serve.yaml', () => {
@@ -21,7 +22,8 @@ describe('serve experiment kind', () => {
       'policies=[{name: hybrid-512, policy: hybrid, options: {chunk: 512}}, {name: disagg-4p4d, policy: disagg, options: {prefill_gpus: 4, decode_gpus: 4}}, {name: rapid, policy: rapid}]',
     ]);
     const out = mkdtempSync(join(tmpdir(), 'silica-serve-exp-'));
-    const r = await runExperiment(exp, { outDir: out });
+    // In-process from the TypeScript sources, where no built worker file exists: one lane.
+    const r = await runExperiment(exp, { outDir: out, lanes: 1 });
     expect(r.rows.filter((x) => x.mode === 'unconstrained')).toHaveLength(3);
     expect(r.rows.filter((x) => x.mode === 'rate').length).toBeGreaterThanOrEqual(9);
     for (const f of ['goodput.csv', 'comparison.csv', 'cu_split.csv', 'latency_ttft.svg', 'latency_itl.svg', 'goodput.svg', 'cu_split.svg']) expect(existsSync(join(out, f)), f).toBe(true);
@@ -29,5 +31,40 @@ describe('serve experiment kind', () => {
     const s = r.summary as Record<string, Record<string, number | boolean>>;
     expect(s['rapid_vs_hybrid-512']!.throughput_ratio_avg).toBeGreaterThan(0);
     expect(typeof s['rapid_vs_disagg-4p4d']!.goodput_higher_everywhere).toBe('boolean');
+  });
+});
+
+describe('serve experiment kind on parallel lanes', () => {
+  it('writes the same tables with jobs 1 and jobs 2 (runs are independent and seeded)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-serve-lanes-'));
+    const experiment = (jobs: number) => {
+      const file = join(dir, `serve-j${jobs}.yaml`);
+      writeFileSync(
+        file,
+        [
+          'kind: serve',
+          'models: [llama3.1-70b, mixtral-8x7b]',
+          'workloads: [lmsys]',
+          'policies: [{ name: hybrid-512, policy: hybrid, options: { chunk: 512 } }, { name: rapid, policy: rapid }]',
+          'rate_fractions: [0.5, 1.0]',
+          'requests: 60',
+          'goodput_probes: 1',
+          'baselines: [hybrid-512]',
+          'figures: false',
+          `jobs: ${jobs}`,
+        ].join('\n'),
+      );
+      const r = silica(['run', file, '--out', join(dir, `j${jobs}`), '--quiet']);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    experiment(1);
+    experiment(2);
+    for (const f of ['results.csv', 'results.jsonl', 'goodput.csv', 'comparison.csv', 'cu_split.csv', 'report.md']) {
+      expect(readFileSync(join(dir, 'j2', f), 'utf8'), f).toBe(readFileSync(join(dir, 'j1', f), 'utf8'));
+    }
+    const rows = readFileSync(join(dir, 'j1', 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Per model: both policies' unconstrained runs first, then each policy's rates.
+    expect(rows.slice(0, 3).map((r) => `${r.model} ${r.policy} ${r.mode}`)).toEqual(['llama3.1-70b hybrid-512 unconstrained', 'llama3.1-70b rapid unconstrained', 'llama3.1-70b hybrid-512 rate']);
+    expect(new Set(rows.map((r) => r.model))).toEqual(new Set(['llama3.1-70b', 'mixtral-8x7b']));
   });
 });

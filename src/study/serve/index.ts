@@ -1,8 +1,10 @@
 import { studyOutputs } from '../outputs.js';
 import { z } from 'zod';
 import { toCsv } from '../../core/io.js';
-import { parseServeConfig, requestCount, resolveServe, runServe, searchGoodput, type ServeOutcome } from '../../sw/serving/serve.js';
-import { registerExperiment, type ExperimentContext } from '../registry.js';
+import { requestCount } from '../../sw/serving/serve.js';
+import { rethrowTaskFailure, WorkerPool } from '../../sweep/pool.js';
+import { experimentLanes, registerExperiment, type ExperimentContext } from '../registry.js';
+import { serveTaskRunner, type RatesOutcome, type Row, type ServeCase, type ServeTask, type ServeTaskOutcome, type UnconstrainedOutcome } from './runs.js';
 import { cuSplitFigure, goodputFigure, latencyFigure } from './figures.js';
 import { serveReport } from './report.js';
 
@@ -13,8 +15,9 @@ import { serveReport } from './report.js';
  * t = 0), then a sweep of Poisson rates up to and past saturation (fractions of the best policy's
  * unconstrained request throughput, the same rates for every policy), then each policy's goodput
  * by bisection between the sweep's last rate meeting the SLO target and the first missing it. Every
- * point is an independent seeded run. Outputs: results.csv (one row per run), goodput.csv,
- * comparison.csv (ratios against the baselines) and SVG figures.
+ * point is an independent seeded run, so the runs go to parallel lanes (`jobs`, see runs.ts) in two
+ * rounds: the unconstrained runs, then each policy's rates and goodput search. Outputs: results.csv
+ * (one row per run), goodput.csv, comparison.csv (ratios against the baselines) and SVG figures.
  */
 const policySchema = z
   .object({
@@ -47,6 +50,8 @@ export const serveExperimentSchema = z
     /** Further `silica serve` settings for every run (max_seqs, dtype, slo, ...). */
     serve: z.record(z.string(), z.unknown()).default({}),
     figures: z.boolean().default(true),
+    /** Parallel lanes (this thread + workers); default: the cores available, at most 4 (1 in a sweep). */
+    jobs: z.number().int().positive().optional(),
   })
   .strict()
   .superRefine(checkPolicyLabels);
@@ -65,87 +70,64 @@ function checkPolicyLabels(exp: { policies: Array<{ name: string }>; compare: st
 }
 
 export type ServeExperiment = z.infer<typeof serveExperimentSchema>;
-type Row = Record<string, string | number | boolean>;
-
-/**
- * The run's simulated figures. Not the host-side statistics beside them (the cost model's memo hit
- * rate, collective simulations run): those count what this process had cached from earlier runs,
- * so a sweep's table would change with the lane that ran the point and what it ran before.
- */
-const NUMERIC_KEEP = /^(requests_|throughput|total_throughput|ttft_|tpot_|itl_|e2e_|slo_|cu_util|hbm_util|kv_|preemptions|arm_switches|kv_transfer|duration_s)/;
-
-function rowOf(base: Row, s: Record<string, number | string>): Row {
-  const row: Row = { ...base };
-  for (const [k, v] of Object.entries(s)) if (NUMERIC_KEEP.test(k) && typeof v === 'number') row[k] = v;
-  return row;
-}
 
 const round3 = (x: number) => Number(x.toPrecision(3));
 
-/**
- * Unconstrained throughput of a burst run (every request queued at t = 0): requests and output
- * tokens completed by the time 80% of the requests are done, over that time. Leaving out the last
- * fifth keeps the drain (a handful of long requests finishing alone) from diluting what the system
- * sustains while it is saturated.
- */
-function unconstrained(out: ServeOutcome): { throughput_req_s: number; throughput_tok_s: number } {
-  const done = out.requests.filter((q) => q.status === 'completed').map((q) => ({ end: q.arrival_ms + q.e2e_ms, tokens: q.output_tokens }));
-  done.sort((a, b) => a.end - b.end);
-  const n = Math.max(1, Math.ceil(0.8 * done.length));
-  const head = done.slice(0, n);
-  const t = head[head.length - 1]?.end ?? NaN;
-  return { throughput_req_s: (1000 * n) / t, throughput_tok_s: (1000 * head.reduce((a, q) => a + q.tokens, 0)) / t };
+export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentContext) {
+  const cases = exp.models.flatMap((model) => exp.workloads.flatMap((workload) => exp.policies.map((_, policy) => ({ exp, model, workload, policy }))));
+  const lanes = experimentLanes(exp.jobs, ctx);
+  // One pool for both rounds: a worker keeps what it cached in the first (the cost model's
+  // iteration costs, the collectives' timings) for the second.
+  const pool = WorkerPool.start(Math.min(lanes, cases.length), serveTaskRunner);
+  try {
+    return await runRounds(exp, cases, pool, ctx);
+  } finally {
+    await pool.close();
+  }
 }
 
-export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentContext) {
+async function runRounds(exp: ServeExperiment, cases: ServeCase[], pool: WorkerPool<ServeTask, ServeTaskOutcome>, ctx: ExperimentContext) {
+  const total = cases.length * (1 + exp.rate_fractions.length + exp.goodput_probes);
+  let done = 0;
+  const tick = (runs: number, label: string) => ctx.progress?.(Math.min(1, (done += runs) / total), label);
+  const labelOf = (c: ServeCase) => `${c.model} ${c.workload} ${exp.policies[c.policy]!.name}`;
+
+  // Every policy's unconstrained throughput first: the sweep's rates are fractions of the best.
+  const unconstrained: UnconstrainedOutcome[] = new Array(cases.length);
+  await pool.run(cases.map((c, i) => ({ i, task: { phase: 'unconstrained' as const, ...c } })), (item, outcome) => {
+    if (!outcome.ok) rethrowTaskFailure(outcome);
+    unconstrained[item.i] = outcome as UnconstrainedOutcome;
+    tick(1, `${labelOf(cases[item.i]!)}: unconstrained`);
+  });
+  const sweeps = new Map<string, number[]>();
+  const ratesOf = (c: ServeCase) => {
+    const key = `${c.model}|${c.workload}`;
+    let rates = sweeps.get(key);
+    if (!rates) {
+      const capacity = Math.max(...cases.flatMap((d, i) => (d.model === c.model && d.workload === c.workload ? [unconstrained[i]!.throughputReqS] : [])));
+      sweeps.set(key, (rates = exp.rate_fractions.map((f) => round3(f * capacity))));
+    }
+    return rates;
+  };
+  const swept: RatesOutcome[] = new Array(cases.length);
+  await pool.run(cases.map((c, i) => ({ i, task: { phase: 'rates' as const, ...c, rates: ratesOf(c) } })), (item, outcome) => {
+    if (!outcome.ok) rethrowTaskFailure(outcome);
+    swept[item.i] = outcome as RatesOutcome;
+    tick(swept[item.i]!.rows.length, `${labelOf(cases[item.i]!)}: rates and goodput`);
+  });
+
+  // Rows in the order of the cases, whatever order the lanes finished them in: per model x
+  // workload, every policy's unconstrained run, then each policy's rates in the order probed.
   const rows: Row[] = [];
   const goodputRows: Row[] = [];
   const timeline: Row[] = [];
-  const sweeps = new Map<string, number[]>();
-  const total = exp.models.length * exp.workloads.length * exp.policies.length * (1 + exp.rate_fractions.length + exp.goodput_probes);
-  let done = 0;
-  const tick = (label: string) => ctx.progress?.(Math.min(1, ++done / total), label);
-  for (const model of exp.models) {
-    for (const workload of exp.workloads) {
-      const base = { model, workload, hw: exp.hw, gpus: exp.gpus, tp: exp.tp, requests: exp.requests, seed: exp.seed, ...exp.serve };
-      const resolved = exp.policies.map((p) => ({ p, r: resolveServe(parseServeConfig({ ...base, policy: p.policy, policy_options: p.options }, `serve experiment: ${p.name}`)) }));
-      const burst = resolved.map(({ p, r }) => {
-        const out = runServe({ ...r, config: { ...r.config, arrival: 'burst' } });
-        tick(`${model} ${workload} ${p.name}: unconstrained`);
-        const u = unconstrained(out);
-        rows.push(rowOf({ model, workload, policy: p.name, policy_kind: p.policy, mode: 'unconstrained', rate_req_s: NaN }, { ...out.summary, ...u }));
-        return u;
-      });
-      const capacity = Math.max(...burst.map((b) => b.throughput_req_s));
-      const rates = exp.rate_fractions.map((f) => round3(f * capacity));
-      sweeps.set(`${model}|${workload}`, rates);
-      for (const { p, r } of resolved) {
-        const at = new Map<number, ServeOutcome>();
-        const probe = (rate: number) => {
-          let out = at.get(rate);
-          if (!out) {
-            out = runServe(r, { ratePerS: rate });
-            at.set(rate, out);
-            tick(`${model} ${workload} ${p.name}: ${rate} req/s`);
-            rows.push(rowOf({ model, workload, policy: p.name, policy_kind: p.policy, mode: 'rate', rate_req_s: rate }, out.summary));
-          }
-          return { attainment: Number(out.summary.slo_attainment), summary: out.summary };
-        };
-        const attain = rates.map((rate) => probe(rate).attainment >= r.slo.targetShare);
-        // Bracket from the sweep: the last passing rate below the first failing one.
-        const firstFail = attain.indexOf(false);
-        const g =
-          firstFail < 0
-            ? searchGoodput(probe, { target: r.slo.targetShare, startRate: rates[rates.length - 1]!, maxProbes: exp.goodput_probes + 2, relTolerance: 0.05 })
-            : firstFail === 0
-              ? searchGoodput(probe, { target: r.slo.targetShare, startRate: rates[0]! / 2, maxProbes: exp.goodput_probes, relTolerance: 0.05 })
-              : searchGoodput(probe, { target: r.slo.targetShare, startRate: rates[firstFail - 1]!, bracket: { lo: rates[firstFail - 1]!, hi: rates[firstFail]! }, maxProbes: exp.goodput_probes, relTolerance: 0.05 });
-        const maxProbed = Math.max(...at.keys());
-        goodputRows.push({ model, workload, policy: p.name, goodput_req_s: g.goodput_req_s, lower_bound: g.goodput_req_s >= maxProbed, target_share: r.slo.targetShare, itl_slo_ms: r.slo.itlMs });
-        // The rapid run nearest saturation shows the ARM at work.
-        const tl = at.get(rates[Math.min(rates.length - 1, Math.max(0, exp.rate_fractions.findIndex((f) => f >= 1)))]!)?.timeline;
-        if (p.policy === 'rapid' && tl) for (const t of tl) timeline.push({ model, workload, ...t });
-      }
+  const perGroup = exp.policies.length;
+  for (let g = 0; g < cases.length; g += perGroup) {
+    for (let i = g; i < g + perGroup; i++) rows.push(unconstrained[i]!.row);
+    for (let i = g; i < g + perGroup; i++) {
+      rows.push(...swept[i]!.rows);
+      goodputRows.push(swept[i]!.goodput);
+      timeline.push(...swept[i]!.timeline);
     }
   }
   const comparison = compare(exp, rows, goodputRows, sweeps);

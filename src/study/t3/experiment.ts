@@ -1,13 +1,11 @@
-import { availableParallelism } from 'node:os';
 import { studyOutputs } from '../outputs.js';
 import { z } from 'zod';
-import { SilicaError } from '../../core/errors.js';
 import { toCsv } from '../../core/io.js';
 import { dtypeSchema, type HardwareConfig } from '../../hw/config/schema.js';
-import { runTasks } from '../../sweep/pool.js';
+import { rethrowTaskFailure, runTasks } from '../../sweep/pool.js';
 import { pointRunner, type PointTask } from '../../sweep/point-task.js';
 import { kernelsHardware } from '../kernels.js';
-import { registerExperiment, type ExperimentContext, type ExperimentResult } from '../registry.js';
+import { experimentLanes, registerExperiment, type ExperimentContext, type ExperimentResult } from '../registry.js';
 import { CONFIGURATIONS, runSublayer, type Configuration } from './configs.js';
 import { dataMovementFigure, dataMovementRows, projectionFigure, sensitivityFigure, speedupFigure, timelineBins, timelineFigure } from './figures.js';
 import { projectIteration, type Phase } from './projection.js';
@@ -94,7 +92,7 @@ export const t3ExperimentSchema = z
       )
       .default([]),
     figures: z.boolean().default(true),
-    /** Parallel lanes (this thread + workers); default: the cores available, at most 4. */
+    /** Parallel lanes (this thread + workers); default: the cores available, at most 4 (1 in a sweep). */
     jobs: count.optional(),
   })
   .strict();
@@ -192,7 +190,7 @@ async function runCases(config: T3Experiment, cases: Case[], ctx: ExperimentCont
   });
   const unitList = [...units.values()].map((u) => ({ ...u.c, configurations: CONFIGURATIONS.filter((x) => u.configs.has(x)), tag: undefined, requesters: u.requesters }));
   const unitRows: Row[][] = new Array(unitList.length);
-  const jobs = Math.min(config.jobs ?? Math.min(4, availableParallelism()), unitList.length);
+  const jobs = Math.min(experimentLanes(config.jobs, ctx), unitList.length);
   const finish = (i: number, rows: Row[]) => {
     unitRows[i] = rows;
     for (let k = 0; k < unitList[i]!.requesters.length; k++) onCase();
@@ -205,7 +203,7 @@ async function runCases(config: T3Experiment, cases: Case[], ctx: ExperimentCont
       task: { raw: caseConfig(config, u), file: 't3 experiment', baseDir: ctx.baseDir ?? process.cwd(), label: `case ${u.model} tp${u.tp} ${u.sublayer} on ${labelOf(u.entry)}` } satisfies PointTask,
     }));
     await runTasks(pointRunner, items, jobs, (item, outcome) => {
-      if (!outcome.ok) throw outcome.user ? new SilicaError(outcome.message) : new Error(outcome.message);
+      if (!outcome.ok) rethrowTaskFailure(outcome);
       finish(item.i, outcome.rows);
     });
   }

@@ -1,0 +1,118 @@
+import { parseServeConfig, resolveServe, runServe, searchGoodput, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
+import { taskFailure, type TaskFailure, type TaskRunner } from '../../sweep/pool.js';
+import type { ServeExperiment } from './index.js';
+
+/**
+ * The serving study's runs, as tasks a lane can take: every (model, workload, policy) first gives
+ * its unconstrained throughput (a burst run), then, once every policy of its model x workload has
+ * done so and the sweep's rates are known, its sweep of rates and goodput search. Tasks carry plain
+ * data (the experiment config and names) and each lane resolves its own serving config; every run
+ * is seeded, so a task's rows are the same on whichever lane runs it, and after whatever it ran before.
+ */
+export type Row = Record<string, string | number | boolean>;
+
+/** One policy on one model x workload. */
+export interface ServeCase {
+  exp: ServeExperiment;
+  model: string;
+  workload: string;
+  /** Index into exp.policies. */
+  policy: number;
+}
+
+export type ServeTask = ({ phase: 'unconstrained' } & ServeCase) | ({ phase: 'rates'; rates: number[] } & ServeCase);
+
+export type UnconstrainedOutcome = { ok: true; phase: 'unconstrained'; row: Row; throughputReqS: number };
+export type RatesOutcome = { ok: true; phase: 'rates'; rows: Row[]; goodput: Row; timeline: Row[] };
+export type ServeTaskOutcome = UnconstrainedOutcome | RatesOutcome | TaskFailure;
+
+/**
+ * The run's simulated figures. Not the host-side statistics beside them (the cost model's memo hit
+ * rate, collective simulations run): those count what this process had cached from earlier runs,
+ * so a sweep's table would change with the lane that ran the point and what it ran before.
+ */
+const NUMERIC_KEEP = /^(requests_|throughput|total_throughput|ttft_|tpot_|itl_|e2e_|slo_|cu_util|hbm_util|kv_|preemptions|arm_switches|kv_transfer|duration_s)/;
+
+function rowOf(base: Row, s: Record<string, number | string>): Row {
+  const row: Row = { ...base };
+  for (const [k, v] of Object.entries(s)) if (NUMERIC_KEEP.test(k) && typeof v === 'number') row[k] = v;
+  return row;
+}
+
+function resolveCase(c: ServeCase): ResolvedServe {
+  const { exp, model, workload } = c;
+  const p = exp.policies[c.policy]!;
+  const base = { model, workload, hw: exp.hw, gpus: exp.gpus, tp: exp.tp, requests: exp.requests, seed: exp.seed, ...exp.serve };
+  return resolveServe(parseServeConfig({ ...base, policy: p.policy, policy_options: p.options }, `serve experiment: ${p.name}`));
+}
+
+const labelsOf = (c: ServeCase) => ({ model: c.model, workload: c.workload, policy: c.exp.policies[c.policy]!.name, policy_kind: c.exp.policies[c.policy]!.policy });
+
+/**
+ * Unconstrained throughput of a burst run (every request queued at t = 0): requests and output
+ * tokens completed by the time 80% of the requests are done, over that time. Leaving out the last
+ * fifth keeps the drain (a handful of long requests finishing alone) from diluting what the system
+ * sustains while it is saturated.
+ */
+function unconstrained(out: ServeOutcome): { throughput_req_s: number; throughput_tok_s: number } {
+  const done = out.requests.filter((q) => q.status === 'completed').map((q) => ({ end: q.arrival_ms + q.e2e_ms, tokens: q.output_tokens }));
+  done.sort((a, b) => a.end - b.end);
+  const n = Math.max(1, Math.ceil(0.8 * done.length));
+  const head = done.slice(0, n);
+  const t = head[head.length - 1]?.end ?? NaN;
+  return { throughput_req_s: (1000 * n) / t, throughput_tok_s: (1000 * head.reduce((a, q) => a + q.tokens, 0)) / t };
+}
+
+function unconstrainedRun(c: ServeCase): UnconstrainedOutcome {
+  const r = resolveCase(c);
+  const out = runServe({ ...r, config: { ...r.config, arrival: 'burst' } });
+  const u = unconstrained(out);
+  return { ok: true, phase: 'unconstrained', row: rowOf({ ...labelsOf(c), mode: 'unconstrained', rate_req_s: NaN }, { ...out.summary, ...u }), throughputReqS: u.throughput_req_s };
+}
+
+/**
+ * The sweep's rates, then the goodput: bisection between the sweep's last rate meeting the SLO
+ * target and the first missing it (or outward from the sweep's ends when none or all meet it).
+ */
+function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
+  const { exp, rates } = c;
+  const r = resolveCase(c);
+  const labels = labelsOf(c);
+  const rows: Row[] = [];
+  const at = new Map<number, ServeOutcome>();
+  const probe = (rate: number) => {
+    let out = at.get(rate);
+    if (!out) {
+      out = runServe(r, { ratePerS: rate });
+      at.set(rate, out);
+      rows.push(rowOf({ ...labels, mode: 'rate', rate_req_s: rate }, out.summary));
+    }
+    return { attainment: Number(out.summary.slo_attainment), summary: out.summary };
+  };
+  const target = r.slo.targetShare;
+  const attain = rates.map((rate) => probe(rate).attainment >= target);
+  const firstFail = attain.indexOf(false);
+  const g =
+    firstFail < 0
+      ? searchGoodput(probe, { target, startRate: rates[rates.length - 1]!, maxProbes: exp.goodput_probes + 2, relTolerance: 0.05 })
+      : firstFail === 0
+        ? searchGoodput(probe, { target, startRate: rates[0]! / 2, maxProbes: exp.goodput_probes, relTolerance: 0.05 })
+        : searchGoodput(probe, { target, startRate: rates[firstFail - 1]!, bracket: { lo: rates[firstFail - 1]!, hi: rates[firstFail]! }, maxProbes: exp.goodput_probes, relTolerance: 0.05 });
+  const maxProbed = Math.max(...at.keys());
+  const goodput: Row = { model: c.model, workload: c.workload, policy: labels.policy, goodput_req_s: g.goodput_req_s, lower_bound: g.goodput_req_s >= maxProbed, target_share: target, itl_slo_ms: r.slo.itlMs };
+  // The rapid run nearest saturation shows the ARM at work.
+  const timeline: Row[] = [];
+  const tl = at.get(rates[Math.min(rates.length - 1, Math.max(0, exp.rate_fractions.findIndex((f) => f >= 1)))]!)?.timeline;
+  if (labels.policy_kind === 'rapid' && tl) for (const t of tl) timeline.push({ model: c.model, workload: c.workload, ...t });
+  return { ok: true, phase: 'rates', rows, goodput, timeline };
+}
+
+export async function runServeTask(task: ServeTask): Promise<ServeTaskOutcome> {
+  try {
+    return task.phase === 'unconstrained' ? unconstrainedRun(task) : ratesRun(task);
+  } catch (err) {
+    return taskFailure(err);
+  }
+}
+
+export const serveTaskRunner: TaskRunner<ServeTask, ServeTaskOutcome> = { run: runServeTask, workerFile: new URL('./serve-worker.js', import.meta.url) };
