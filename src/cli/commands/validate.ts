@@ -3,6 +3,7 @@ import { SilicaError } from '../../core/errors.js';
 import { loadPointFile, shippedPoints } from '../../validate/points.js';
 import { runValidation, type PointResult } from '../../validate/run.js';
 import '../../validate/index.js';
+import { makeProgress } from '../../sweep/progress.js';
 import { printJson } from '../common.js';
 
 export const validateCommand: CommandModule = {
@@ -14,9 +15,10 @@ export const validateCommand: CommandModule = {
       .option('points', { type: 'string', describe: 'a YAML file of your own points instead of the shipped set' })
       .option('hw', { type: 'string', describe: 'hardware (preset or YAML path) for every point, e.g. a new part to calibrate' })
       .option('set', { type: 'string', array: true, describe: 'override a hardware field for every point (e.g. memory.hbm.efficiency=0.5)' })
-      .option('json', { type: 'boolean', default: false }),
+      .option('json', { type: 'boolean', default: false })
+      .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, periodic lines otherwise)' }),
   handler: async (argv) => {
-    const args = argv as unknown as { only?: string; points?: string; hw?: string; set?: string[]; json: boolean };
+    const args = argv as unknown as { only?: string; points?: string; hw?: string; set?: string[]; json: boolean; quiet: boolean };
     let points = args.points ? loadPointFile(args.points) : shippedPoints();
     if (args.only) {
       let re: RegExp;
@@ -28,7 +30,14 @@ export const validateCommand: CommandModule = {
       points = points.filter((p) => re.test(p.group) || re.test(p.name));
       if (points.length === 0) throw new SilicaError(`--only: no validation point matches "${args.only}"`);
     }
-    const report = await runValidation(points, { hwOverride: args.hw, overlays: args.set });
+    // Two study-level points (the serving and T3 headlines) take most of the time: the label says which runs.
+    const progress = makeProgress({ total: points.length, unit: 'points', quiet: args.quiet });
+    let report;
+    try {
+      report = await runValidation(points, { hwOverride: args.hw, overlays: args.set, onPoint: (r, i) => progress.update(i + 1, r.name) });
+    } finally {
+      progress.stop();
+    }
     if (args.json) printJson(report);
     else printReport(report.points, report.mapeByGroup);
     if (report.failed > 0) {
