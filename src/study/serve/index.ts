@@ -4,7 +4,7 @@ import { toCsv } from '../../core/io.js';
 import { requestCount } from '../../sw/serving/serve.js';
 import { rethrowTaskFailure, WorkerPool } from '../../sweep/pool.js';
 import { experimentLanes, registerExperiment, type ExperimentContext } from '../registry.js';
-import { serveTaskRunner, type RatesOutcome, type Row, type ServeCase, type ServeTask, type ServeTaskOutcome, type UnconstrainedOutcome } from './runs.js';
+import { resolveCase, serveTaskRunner, type RatesOutcome, type Row, type ServeCase, type ServeTask, type ServeTaskOutcome, type UnconstrainedOutcome } from './runs.js';
 import { cuSplitFigure, goodputFigure, latencyFigure } from './figures.js';
 import { serveReport } from './report.js';
 
@@ -75,6 +75,9 @@ const round3 = (x: number) => Number(x.toPrecision(3));
 
 export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentContext) {
   const cases = exp.models.flatMap((model) => exp.workloads.flatMap((workload) => exp.policies.map((_, policy) => ({ exp, model, workload, policy }))));
+  // Every case's config checked here, in order, before any run: a bad one fails at once, with the
+  // same message whichever lane would have run it.
+  for (const c of cases) resolveCase(c);
   const lanes = experimentLanes(exp.jobs, ctx);
   // One pool for both rounds: a worker keeps what it cached in the first (the cost model's
   // iteration costs, the collectives' timings) for the second.

@@ -39,7 +39,8 @@ function rowOf(base: Row, s: Record<string, number | string>): Row {
   return row;
 }
 
-function resolveCase(c: ServeCase): ResolvedServe {
+/** The case's `silica serve` config, resolved (hardware, model, requests); throws on a bad one. */
+export function resolveCase(c: ServeCase): ResolvedServe {
   const { exp, model, workload } = c;
   const p = exp.policies[c.policy]!;
   const base = { model, workload, hw: exp.hw, gpus: exp.gpus, tp: exp.tp, requests: exp.requests, seed: exp.seed, ...exp.serve };
