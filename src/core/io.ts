@@ -187,8 +187,12 @@ export class OutputSet {
    */
   discard(): void {
     for (const { path, previous } of this.done.files.splice(0).reverse()) {
-      if (previous) renameSync(previous, path);
-      else rmSync(path, { force: true });
+      try {
+        if (previous) renameSync(previous, path);
+        else rmSync(path, { force: true });
+      } catch {
+        // Best effort, on the way out of a failure: the command's own error is the one to report.
+      }
     }
     removeDirectories(this.done.dirs.splice(0));
   }

@@ -2,7 +2,7 @@ import '../study/index.js';
 import { SilicaError } from '../core/errors.js';
 import type { ExperimentResult } from '../study/registry.js';
 import { resolveExperiment, runExperiment } from './experiment.js';
-import { taskFailure as failure, type TaskFailure as Failure, type TaskRunner } from './pool.js';
+import { taskFailure, type TaskFailure, type TaskRunner } from './pool.js';
 import { pointTableWithLead, type Cell, type PointTable, type Row } from './results.js';
 
 /**
@@ -19,7 +19,7 @@ export interface PointTask {
   outDir?: string;
 }
 
-export type PointOutcome = { ok: true; rows: Row[]; summary?: Record<string, unknown>; files?: string[] } | Failure;
+export type PointOutcome = { ok: true; rows: Row[]; summary?: Record<string, unknown>; files?: string[] } | TaskFailure;
 
 async function runPoint(task: PointTask): Promise<ExperimentResult> {
   const exp = resolveExperiment(task.raw, task.file, task.baseDir, task.label);
@@ -33,7 +33,7 @@ export async function runPointTask(task: PointTask): Promise<PointOutcome> {
     const result = await runPoint(task);
     return { ok: true, rows: result.rows, summary: result.summary, files: result.files };
   } catch (err) {
-    return failure(err);
+    return taskFailure(err);
   }
 }
 
@@ -49,7 +49,7 @@ export interface SweepPointTask extends PointTask {
   tags: Record<string, Cell>;
 }
 
-export type SweepPointOutcome = { ok: true; table: PointTable; summary?: Record<string, unknown> } | Failure;
+export type SweepPointOutcome = { ok: true; table: PointTable; summary?: Record<string, unknown> } | TaskFailure;
 
 export async function runSweepPointTask(task: SweepPointTask): Promise<SweepPointOutcome> {
   try {
@@ -58,7 +58,7 @@ export async function runSweepPointTask(task: SweepPointTask): Promise<SweepPoin
     const lead: Row = { point: task.point, point_id: task.point_id, ...task.tags };
     return { ok: true, table: pointTableWithLead(lead, result.rows), ...(result.summary ? { summary: result.summary } : {}) };
   } catch (err) {
-    return failure(err);
+    return taskFailure(err);
   }
 }
 

@@ -42,8 +42,8 @@ export function taskFailure(err: unknown): TaskFailure {
 }
 
 /** The error a failed task threw, thrown again on the thread that waits for it. */
-export function rethrowTaskFailure(f: TaskFailure, prefix = ''): never {
-  throw f.user ? new SilicaError(prefix + f.message) : new Error(prefix + f.message);
+export function rethrowTaskFailure(f: TaskFailure): never {
+  throw f.user ? new SilicaError(f.message) : new Error(f.message);
 }
 
 /** What a worker lane receives: every task, the shared claim counter, and where outcomes go. */
