@@ -4,7 +4,11 @@
 // Entry points keep their names, so `new URL('./sweep-worker.js', import.meta.url)` still finds the
 // worker beside the chunk that asks for it; code split into shared chunks loads once per thread;
 // commands and heavy libraries (vega for plots) stay in chunks of their own, loaded when used.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// Chunk names carry content hashes: without a clean folder every build would leave the last one's behind.
+rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
   entryPoints: {
