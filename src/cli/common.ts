@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import type { Argv } from 'yargs';
+import { SilicaError } from '../core/errors.js';
 import { loadHardware } from '../hw/config/load.js';
 import type { HardwareConfig } from '../hw/config/schema.js';
 import { roundTree } from '../core/io.js';
@@ -52,4 +54,16 @@ export function printTable(rows: Array<[string, string | number]>): void {
     const text = typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : v;
     process.stdout.write(`${k.padEnd(width)}  ${text}\n`);
   }
+}
+
+const MAX_JOBS_PER_CPU = 4;
+
+/**
+ * A --jobs count within reason: every lane beyond one is a thread with a V8 heap of its own, so more
+ * than a few per CPU only oversubscribes the cores and, by the thousand, exhausts memory.
+ */
+export function checkJobs(jobs: number): number {
+  const maxJobs = MAX_JOBS_PER_CPU * availableParallelism();
+  if (jobs > maxJobs) throw new SilicaError(`--jobs: expected at most ${maxJobs} (${MAX_JOBS_PER_CPU} per CPU of this machine's ${availableParallelism()}), got ${jobs}`);
+  return jobs;
 }

@@ -21,11 +21,16 @@ export interface ExperimentContext {
    * one each: the sweep already keeps every core busy, one point per lane.
    */
   lanes?: number;
+  /** Lanes the user asked for on the command line (`silica run --jobs N`): over the config's `jobs`. */
+  jobs?: number;
 }
 
-/** The lanes an experiment runs on: its `jobs` field, else what its caller allows, else up to 4 cores. */
+/**
+ * The lanes an experiment runs on: the command line's --jobs, else its `jobs` field, else what its
+ * caller allows, else the cores available up to 4.
+ */
 export function experimentLanes(jobs: number | undefined, ctx: ExperimentContext): number {
-  return jobs ?? ctx.lanes ?? Math.min(4, availableParallelism());
+  return ctx.jobs ?? jobs ?? ctx.lanes ?? Math.min(4, availableParallelism());
 }
 
 export interface ExperimentResult {

@@ -91,6 +91,7 @@ registerExperiment({
           outDir: ctx.outDir ? join(ctx.outDir, sub.name) : undefined,
           progress: ctx.progress ? (f, label) => ctx.progress!((i + f) / n, `${sub.name}: ${label}`) : undefined,
           lanes: ctx.lanes,
+          jobs: ctx.jobs,
         }),
       );
       for (const row of result.rows) rows.push({ experiment: sub.name, ...row });

@@ -6,7 +6,8 @@ import { checkOutputPath, OutputSet } from '../../core/io.js';
 import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
 import { RESULT_FILES, writeExperimentOutputs, type ExperimentOutputs } from '../../sweep/outputs.js';
 import { makeProgress } from '../../sweep/progress.js';
-import { printJson } from '../common.js';
+import { parsePositiveInt } from '../../core/units.js';
+import { checkJobs, printJson } from '../common.js';
 
 /**
  * `silica run FILE.yaml --out DIR`: one experiment, its tables and figures in DIR. What `npm start`
@@ -20,10 +21,12 @@ export const runCommand: CommandModule = {
       .positional('file', { type: 'string', describe: 'experiment YAML (configs/experiments/*.yaml)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory' })
       .option('set', { type: 'string', array: true, describe: 'override a field of the experiment, e.g. --set hw=h100-sxm (repeatable)' })
+      .option('jobs', { type: 'string', describe: 'parallel lanes for the experiments that run their cases in parallel (t3, serve; over a jobs: in the file; default: the cores, at most 4)' })
       .option('json', { type: 'boolean', default: false, describe: 'print where the outputs are as JSON' })
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, periodic lines otherwise)' }),
   handler: async (argv) => {
-    const args = argv as unknown as { file: string; out: string; set?: string[]; json: boolean; quiet: boolean };
+    const args = argv as unknown as { file: string; out: string; set?: string[]; jobs?: string; json: boolean; quiet: boolean };
+    const jobs = args.jobs === undefined ? undefined : checkJobs(parsePositiveInt(args.jobs, '--jobs'));
     const exp = loadExperimentFile(args.file, args.set ?? []);
     // The folder is made before the run (a bad --out fails at once); a failed run takes back
     // everything it wrote there, figures included, and the folder if it made it.
@@ -32,7 +35,7 @@ export const runCommand: CommandModule = {
     for (const name of RESULT_FILES) checkOutputPath(join(args.out, name), '--out');
     const { result, out } = await outputs.run(async () => {
       const progress = makeProgress({ total: 100, unit: '%', quiet: args.quiet });
-      const result = await withErrorContext(args.file, () => runExperiment(exp, { outDir: args.out, progress: (f, label) => progress.update(Math.round(f * 100), label) }), flagAsField);
+      const result = await withErrorContext(args.file, () => runExperiment(exp, { outDir: args.out, jobs, progress: (f, label) => progress.update(Math.round(f * 100), label) }), flagAsField);
       progress.stop();
       const out = writeExperimentOutputs(args.out, {
         source: args.file,

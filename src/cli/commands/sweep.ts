@@ -10,10 +10,8 @@ import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
 import { slurmScript } from '../../sweep/slurm.js';
 import { loadSweep, parseShard, shardPoints } from '../../sweep/spec.js';
 import { formatSeconds } from '../../sweep/progress.js';
-import { printJson } from '../common.js';
+import { checkJobs, printJson } from '../common.js';
 import { printOutputs } from './run.js';
-
-const MAX_JOBS_PER_CPU = 4;
 
 /**
  * `silica sweep FILE`: expand a sweep file into points and run them (in parallel, resumable,
@@ -56,11 +54,8 @@ export const sweepCommand: CommandModule = {
   handler: async (argv) => {
     const args = argv as unknown as SweepArgs;
     const shard = args.shard !== undefined ? parseShard(args.shard) : undefined;
-    const jobs = args.jobs !== undefined ? parsePositiveInt(args.jobs, '--jobs') : availableParallelism();
-    // Every lane beyond one is a thread with a V8 heap of its own, started before the sweep is
-    // read: more than a few per CPU only oversubscribes the cores and, by the thousand, exhausts memory.
-    const maxJobs = MAX_JOBS_PER_CPU * availableParallelism();
-    if (jobs > maxJobs) throw new SilicaError(`--jobs: expected at most ${maxJobs} (${MAX_JOBS_PER_CPU} per CPU of this machine's ${availableParallelism()}), got ${jobs}`);
+    // Checked before the workers start (they start before the sweep is read).
+    const jobs = args.jobs !== undefined ? checkJobs(parsePositiveInt(args.jobs, '--jobs')) : availableParallelism();
     if (args.out !== undefined && !args.dryRun) checkOutputPath(args.out, '--out', 'directory');
     // Workers load their modules while this thread expands and validates the sweep.
     const early = args.out && !args.dryRun && !args.emitSlurm ? startSweepPool(jobs) : undefined;
