@@ -73,12 +73,17 @@ export type ServeExperiment = z.infer<typeof serveExperimentSchema>;
 
 const round3 = (x: number) => Number(x.toPrecision(3));
 
+const CASES_PER_LANE = 4;
+
 export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentContext) {
   const cases = exp.models.flatMap((model) => exp.workloads.flatMap((workload) => exp.policies.map((_, policy) => ({ exp, model, workload, policy }))));
   // Every case's config checked here, in order, before any run: a bad one fails at once, with the
   // same message whichever lane would have run it.
   for (const c of cases) resolveCase(c);
-  const lanes = experimentLanes(exp.jobs, ctx);
+  // A worker costs about a second of CPU before it pays (modules, a cold JIT, cost-model caches
+  // of its own): by default each lane gets at least CASES_PER_LANE cases. The quickstart's two
+  // cases took 3.7 s on one lane and 4.2-4.7 s on two; rapid-serve.yaml's 24, 37.6 s and 22.3 s.
+  const lanes = ctx.jobs ?? exp.jobs ?? Math.min(experimentLanes(undefined, ctx), Math.max(1, Math.floor(cases.length / CASES_PER_LANE)));
   // One pool for both rounds: a worker keeps what it cached in the first (the cost model's
   // iteration costs, the collectives' timings) for the second.
   const pool = WorkerPool.start(Math.min(lanes, cases.length), serveTaskRunner);
