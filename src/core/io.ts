@@ -1,4 +1,4 @@
-import { copyFileSync, linkSync, mkdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SilicaError } from './errors.js';
 
@@ -88,16 +88,34 @@ function removeDirectories(dirs: readonly string[]): void {
  * (see keepPrevious) until the set is done, so that a failure can put it back.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, label = path): void {
+  writeFileAtomicFrom(path, (write) => write(data), label);
+}
+
+/**
+ * writeFileAtomic for content written piece by piece (`fill` calls `write` as often as it likes):
+ * outputs too big to hold as one string, such as a large sweep's tables, which V8 caps at 512 MiB.
+ */
+export function writeFileAtomicFrom(path: string, fill: (write: (data: string | Uint8Array) => void) => void, label = path): void {
   if (path === '') throw new SilicaError('output path: expected a path, got an empty string');
   makeDirectory(dirname(path), label);
   const previous = journal && found(path) === 'file' ? keepPrevious(path) : undefined;
   const tmp = `${path}.tmp-${process.pid}`;
+  let fd: number | undefined;
   try {
-    writeFileSync(tmp, data);
+    fd = openSync(tmp, 'w');
+    const out = fd;
+    fill((data) => {
+      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      for (let at = 0; at < bytes.length; ) at += writeSync(out, bytes, at, bytes.length - at);
+    });
+    closeSync(fd);
+    fd = undefined;
     renameSync(tmp, path);
   } catch (err) {
+    if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
     if (previous) rmSync(previous, { force: true });
+    if (err instanceof SilicaError) throw err;
     throw new SilicaError(`${label}: cannot write (${reason(err)})`);
   }
   journal?.files.push({ path, previous });

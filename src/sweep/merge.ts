@@ -4,7 +4,7 @@ import { SilicaError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/io.js';
 import { readYamlFile } from '../core/yaml-config.js';
 import { canonicalJson, readableYaml } from './canonical.js';
-import { SWEEP_FILES, SweepWriter, readCompleted, requireSweepDir, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
+import { SWEEP_FILES, SweepWriter, readCompleted, readPointRows, requireSweepDir, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
 
 /**
  * `silica merge DIR... --out DIR`: shard folders (Slurm array tasks, Kubernetes indexed pods, or
@@ -40,7 +40,7 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
     for (const p of doc.points) configById.set(p.point_id, p);
     for (const point of readCompleted(dir).points) {
       const prior = byId.get(point.entry.point_id);
-      if (prior && canonicalJson(prior.point.rows) !== canonicalJson(point.rows)) {
+      if (prior && canonicalJson(readPointRows(prior.point)) !== canonicalJson(readPointRows(point))) {
         throw new SilicaError(`${dir}: point ${point.entry.point} (id ${point.entry.point_id}) has rows that differ from ${prior.dir}; the inputs come from different silica versions`);
       }
       if (!prior) byId.set(point.entry.point_id, { point, dir });

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs';
 import { csvCell } from '../core/io.js';
 
 /**
@@ -153,22 +153,58 @@ export function rowsOfJsonl(text: string): Row[] {
  * are dropped and counted; a missing file reads as empty.
  */
 export function readJsonl<T = unknown>(path: string): { records: T[]; dropped: number } {
-  if (!existsSync(path)) return { records: [], dropped: 0 };
   const records: T[] = [];
-  let dropped = 0;
-  const text = readFileSync(path, 'utf8');
-  const lines = text.split('\n');
-  // A final line without '\n' was cut short mid-write, even if what is there happens to parse.
-  if (lines[lines.length - 1] !== '') dropped++;
-  for (const line of lines.slice(0, -1)) {
-    if (line.trim() === '') continue;
-    try {
-      records.push(JSON.parse(line) as T);
-    } catch {
-      dropped++;
-    }
-  }
+  const { dropped } = scanJsonl(path, (record) => records.push(record as T));
   return { records, dropped };
+}
+
+const SCAN_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Calls `onRecord` with every whole line of a JSONL file, parsed, and the byte range of the line
+ * (newline included), reading the file a chunk at a time: a sweep's table can outgrow the longest
+ * string V8 makes (512 MiB), and only the caller decides what to keep. Lines that do not parse, and
+ * a last line without its newline (a write cut short by a kill, even if what is there parses), are
+ * dropped and counted. A missing file has no lines.
+ */
+export function scanJsonl(path: string, onRecord: (record: unknown, start: number, end: number) => void, chunkBytes = SCAN_CHUNK_BYTES): { dropped: number } {
+  if (!existsSync(path)) return { dropped: 0 };
+  let dropped = 0;
+  let buf = Buffer.alloc(chunkBytes);
+  let have = 0; // bytes of buf in use
+  let bufAt = 0; // file offset of buf[0]
+  const fd = openSync(path, 'r');
+  try {
+    for (;;) {
+      if (have === buf.length) buf = Buffer.concat([buf, Buffer.alloc(buf.length)]); // one line longer than the buffer
+      const n = readSync(fd, buf, have, buf.length - have, null);
+      have += n;
+      let lineStart = 0;
+      for (let nl = buf.subarray(0, have).indexOf(10); nl !== -1; nl = buf.subarray(0, have).indexOf(10, lineStart)) {
+        const text = buf.toString('utf8', lineStart, nl);
+        const start = bufAt + lineStart;
+        lineStart = nl + 1;
+        if (text.trim() === '') continue;
+        let record: unknown;
+        try {
+          record = JSON.parse(text);
+        } catch {
+          dropped++;
+          continue;
+        }
+        onRecord(record, start, bufAt + lineStart);
+      }
+      buf.copy(buf, 0, lineStart, have);
+      bufAt += lineStart;
+      have -= lineStart;
+      if (n === 0) {
+        if (have > 0) dropped++;
+        return { dropped };
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Appends complete lines, one write per chunk (never a partial row from this process). */

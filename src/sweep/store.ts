@@ -1,8 +1,8 @@
-import { existsSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { roundTree, writeFileAtomic } from '../core/io.js';
-import { appendWhole, columnsOf, csvHeader, csvLines, decodeLines, jsonlLines, readJsonl, rowsOfJsonl, type PointTable, type Row } from './results.js';
+import { roundTree, writeFileAtomic, writeFileAtomicFrom } from '../core/io.js';
+import { appendWhole, csvHeader, csvLines, decodeLines, jsonlLines, readJsonl, rowsOfJsonl, scanJsonl, type PointTable, type Row } from './results.js';
 
 /**
  * A sweep's output folder, written incrementally and safe against kill -9:
@@ -12,7 +12,10 @@ import { appendWhole, columnsOf, csvHeader, csvLines, decodeLines, jsonlLines, r
  *   summary.json                 written when every point of the sweep (or shard) is done
  * A point counts as complete only when its ledger line is whole and its rows are all present, so
  * a kill between the two appends, or in the middle of one, makes the point run again on --resume
- * and never twice: `SweepWriter` first rewrites the folder to the complete points alone, sorted.
+ * and never twice: `SweepWriter` first brings the folder back to the complete points alone, sorted
+ * (cutting the files where the kill left them in order, else rewriting them from the rows on disk).
+ * Rows are read and copied a point at a time, never all at once: a large sweep's tables outgrow
+ * memory, and V8's longest string (512 MiB).
  */
 export interface LedgerEntry {
   point: number;
@@ -22,9 +25,18 @@ export interface LedgerEntry {
   summary?: Record<string, unknown>;
 }
 
+/**
+ * A complete point as it lies in a folder: its ledger entry, its columns, and where its rows are in
+ * that folder's results.jsonl (byte ranges of whole lines, in order). The rows themselves stay on
+ * disk: a large sweep's tables do not fit in memory, nor in one string.
+ */
 export interface CompletedPoint {
   entry: LedgerEntry;
-  rows: Row[];
+  /** The point's columns, in order of first appearance. */
+  columns: string[];
+  /** The results.jsonl holding its rows. */
+  file: string;
+  ranges: Array<[start: number, end: number]>;
 }
 
 export const SWEEP_FILES = { results: 'results.jsonl', csv: 'results.csv', ledger: 'points.jsonl', config: 'config.resolved.yaml', summary: 'summary.json' } as const;
@@ -37,26 +49,55 @@ function isEntry(v: unknown): v is LedgerEntry {
 /** The complete points recorded in a sweep folder, sorted by point index. */
 export function readCompleted(dir: string): { points: CompletedPoint[]; discarded: number } {
   const ledger = readJsonl(join(dir, SWEEP_FILES.ledger)).records.filter(isEntry);
-  const rowsById = new Map<string, Row[]>();
-  for (const row of readJsonl<Row>(join(dir, SWEEP_FILES.results)).records) {
-    const id = row && typeof row === 'object' ? row.point_id : undefined;
-    if (typeof id !== 'string') continue;
-    const list = rowsById.get(id) ?? [];
-    list.push(row);
-    rowsById.set(id, list);
-  }
+  const file = join(dir, SWEEP_FILES.results);
+  const found = new Map<string, { rows: number; columns: Set<string>; ranges: Array<[number, number]> }>();
+  scanJsonl(file, (row, start, end) => {
+    const id = row && typeof row === 'object' ? (row as Row).point_id : undefined;
+    if (typeof id !== 'string') return;
+    let f = found.get(id);
+    if (!f) found.set(id, (f = { rows: 0, columns: new Set(), ranges: [] }));
+    f.rows++;
+    for (const key of Object.keys(row as Row)) f.columns.add(key);
+    const last = f.ranges[f.ranges.length - 1];
+    if (last && last[1] === start) last[1] = end;
+    else f.ranges.push([start, end]);
+  });
   const points: CompletedPoint[] = [];
   const seen = new Set<string>();
   for (const entry of ledger) {
     if (seen.has(entry.point_id)) continue;
-    const rows = rowsById.get(entry.point_id) ?? [];
-    if (rows.length !== entry.rows) continue;
+    const f = found.get(entry.point_id);
+    if ((f?.rows ?? 0) !== entry.rows) continue;
     seen.add(entry.point_id);
-    points.push({ entry, rows });
+    points.push({ entry, columns: f ? [...f.columns] : [], file, ranges: f?.ranges ?? [] });
   }
-  const discarded = [...rowsById.keys()].filter((id) => !seen.has(id)).length;
+  const discarded = [...found.keys()].filter((id) => !seen.has(id)).length;
   points.sort((a, b) => a.entry.point - b.entry.point);
   return { points, discarded };
+}
+
+/** A complete point's rows, read back from its folder. */
+export function readPointRows(point: CompletedPoint): Row[] {
+  const fd = openSync(point.file, 'r');
+  try {
+    return rowsAt(fd, point.ranges);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function rowsAt(fd: number, ranges: ReadonlyArray<readonly [number, number]>): Row[] {
+  return ranges.flatMap(([start, end]) => rowsOfJsonl(bytesAt(fd, start, end).toString('utf8')));
+}
+
+function bytesAt(fd: number, start: number, end: number): Buffer {
+  const bytes = Buffer.alloc(end - start);
+  for (let at = 0; at < bytes.length; ) {
+    const n = readSync(fd, bytes, at, bytes.length - at, start + at);
+    if (n === 0) throw new Error(`sweep folder changed while being read: ${end - start} bytes expected at ${start}`);
+    at += n;
+  }
+  return bytes;
 }
 
 /** What the writer keeps of a point once its lines are on disk: enough for the summary. */
@@ -97,17 +138,59 @@ export class SweepWriter {
 
   private rewrite(points: readonly CompletedPoint[]): void {
     const sorted = [...points].sort((a, b) => a.entry.point - b.entry.point);
-    const rows = sorted.flatMap((p) => p.rows);
-    this.setColumns(rows.length ? columnsOf(rows) : undefined);
-    const columns = this.columns;
+    const union = new Set<string>();
+    for (const p of sorted) for (const c of p.columns) union.add(c);
+    this.setColumns(union.size ? [...union] : undefined);
     this.records.clear();
-    for (const p of sorted) this.records.set(p.entry.point, { entry: p.entry, columns: columnsOf(p.rows) });
-    writeFileAtomic(join(this.dir, SWEEP_FILES.results), sorted.map((p) => jsonlLines(p.rows)).join(''));
-    writeFileAtomic(join(this.dir, SWEEP_FILES.csv), columns ? csvHeader(columns) + sorted.map((p) => csvLines(columns, p.rows)).join('') : '');
-    writeFileAtomic(join(this.dir, SWEEP_FILES.ledger), jsonlLines(sorted.map((p) => p.entry)));
+    for (const p of sorted) this.records.set(p.entry.point, { entry: p.entry, columns: p.columns });
     this.lastPoint = sorted.length ? sorted[sorted.length - 1]!.entry.point : -Infinity;
     this.unsorted = false;
     this.csvStale = false;
+    if (this.truncateToPrefix(sorted)) return;
+    // The rows are copied from where they are, point by point (this folder's own files are only
+    // replaced once the new ones are whole: the sources stay open until then).
+    const fds = new Map<string, number>();
+    for (const p of sorted) if (!fds.has(p.file)) fds.set(p.file, openSync(p.file, 'r'));
+    try {
+      const columns = this.columns;
+      writeFileAtomicFrom(join(this.dir, SWEEP_FILES.csv), (write) => {
+        if (!columns) return;
+        write(csvHeader(columns));
+        for (const p of sorted) write(csvLines(columns, rowsAt(fds.get(p.file)!, p.ranges)));
+      });
+      writeFileAtomicFrom(join(this.dir, SWEEP_FILES.results), (write) => {
+        for (const p of sorted) for (const [start, end] of p.ranges) write(bytesAt(fds.get(p.file)!, start, end));
+      });
+    } finally {
+      for (const fd of fds.values()) closeSync(fd);
+    }
+    writeFileAtomic(join(this.dir, SWEEP_FILES.ledger), jsonlLines(sorted.map((p) => p.entry)));
+  }
+
+  /**
+   * Resuming a folder that a kill left as it usually does: the complete points' lines first, in
+   * point order, in all three files, then at most the start of an unfinished point. Cutting the
+   * files after the complete points leaves exactly what a rewrite would write, without reading
+   * and writing every row again. Returns false (nothing done) for any other layout.
+   */
+  private truncateToPrefix(sorted: readonly CompletedPoint[]): boolean {
+    const results = join(this.dir, SWEEP_FILES.results);
+    if (sorted.length === 0 || !this.columns) return false;
+    let end = 0;
+    for (const p of sorted) {
+      if (p.file !== results) return false;
+      for (const [start, stop] of p.ranges) {
+        if (start !== end) return false;
+        end = stop;
+      }
+    }
+    const ledgerEnd = prefixOfLedger(join(this.dir, SWEEP_FILES.ledger), sorted);
+    const csvEnd = ledgerEnd === undefined ? undefined : prefixOfCsv(join(this.dir, SWEEP_FILES.csv), csvHeader(this.columns), sorted.reduce((n, p) => n + p.entry.rows, 0));
+    if (ledgerEnd === undefined || csvEnd === undefined) return false;
+    truncateFile(results, end);
+    truncateFile(join(this.dir, SWEEP_FILES.csv), csvEnd);
+    truncateFile(join(this.dir, SWEEP_FILES.ledger), ledgerEnd);
+    return true;
   }
 
   append(entry: LedgerEntry, table: PointTable): void {
@@ -137,6 +220,75 @@ export class SweepWriter {
 
   flush(): void {
     if (this.unsorted || this.csvStale) this.rewrite(readCompleted(this.dir).points);
+  }
+}
+
+/** Where the ledger's first lines, exactly the given points' entries in order, end; else undefined. */
+function prefixOfLedger(path: string, sorted: readonly CompletedPoint[]): number | undefined {
+  let i = 0;
+  let end = 0;
+  let ok = true;
+  scanJsonl(path, (record, start, stop) => {
+    if (!ok || i === sorted.length) return;
+    const expected = sorted[i]!.entry;
+    if (start !== end || !isEntry(record) || record.point !== expected.point || record.point_id !== expected.point_id || record.rows !== expected.rows) ok = false;
+    else {
+      end = stop;
+      i++;
+    }
+  });
+  return ok && i === sorted.length ? end : undefined;
+}
+
+/**
+ * Where a results.csv that starts with `header` ends after `rows` rows (a quoted cell may hold a
+ * newline); undefined when it has another header or fewer rows.
+ */
+function prefixOfCsv(path: string, header: string, rows: number): number | undefined {
+  if (!existsSync(path)) return undefined;
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.from(header, 'utf8');
+    const start = bytesAtMost(fd, 0, head.length);
+    if (!start.equals(head)) return undefined;
+    let at = head.length;
+    let left = rows;
+    let quoted = false;
+    const chunk = Buffer.alloc(1 << 20);
+    while (left > 0) {
+      const n = readSync(fd, chunk, 0, chunk.length, at);
+      if (n === 0) return undefined;
+      const bytes = chunk.subarray(0, n);
+      if (!quoted && bytes.indexOf(34) === -1) {
+        // No quoted cell here (the usual case): count newlines with indexOf, not byte by byte.
+        for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, nl + 1)) if (--left === 0) return at + nl + 1;
+      } else {
+        for (let i = 0; i < n; i++) {
+          const b = bytes[i]!;
+          if (b === 34) quoted = !quoted;
+          else if (b === 10 && !quoted && --left === 0) return at + i + 1;
+        }
+      }
+      at += n;
+    }
+    return at;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function bytesAtMost(fd: number, start: number, length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  const n = readSync(fd, bytes, 0, length, start);
+  return bytes.subarray(0, n);
+}
+
+function truncateFile(path: string, length: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    ftruncateSync(fd, length);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pointTable, type Row } from '../../src/sweep/results.js';
-import { SweepWriter, readCompleted, type LedgerEntry } from '../../src/sweep/store.js';
+import { pointTable, scanJsonl, type Row } from '../../src/sweep/results.js';
+import { SweepWriter, readCompleted, readPointRows, type LedgerEntry } from '../../src/sweep/store.js';
 import { tempDir } from './helpers.js';
 
 /** Rows of point i: two rows, tagged like a sweep tags them. */
@@ -56,5 +56,46 @@ describe('sweep writer', () => {
     expect(csv[0]).toBe('point,point_id,variant,row,time_us');
     expect(csv[3]).toBe('1,id1,b,0,3');
     expect(files(dir)['results.csv']).toBe(files(write([0, 1, 2]).dir)['results.csv']);
+  });
+});
+
+describe('sweep folder reading', () => {
+  it('scans JSONL a chunk at a time: lines across chunk ends, longer than a chunk, cut short or broken', () => {
+    const dir = tempDir('scan');
+    const path = join(dir, 'rows.jsonl');
+    const lines = [{ a: 1 }, { b: 'x'.repeat(40) }, { c: [1, 2, 3] }, { d: 'é' }].map((r) => JSON.stringify(r) + '\n');
+    writeFileSync(path, lines[0]! + lines[1]! + 'not json\n' + lines[2]! + '\n' + lines[3]! + '{"cut":');
+    for (const chunk of [7, 16, 1 << 20]) {
+      const seen: Array<[unknown, number, number]> = [];
+      const { dropped } = scanJsonl(path, (record, start, end) => seen.push([record, start, end]), chunk);
+      expect(seen.map((s) => s[0])).toEqual([{ a: 1 }, { b: 'x'.repeat(40) }, { c: [1, 2, 3] }, { d: 'é' }]);
+      expect(dropped).toBe(2); // the broken line and the cut last line
+      const bytes = readFileSync(path);
+      for (const [record, start, end] of seen) expect(JSON.parse(bytes.subarray(start, end).toString('utf8'))).toEqual(record);
+    }
+  });
+
+  it('resuming cuts a killed folder back to its complete points, as a full rewrite would', () => {
+    // A cell with a comma, quotes and a newline: the CSV's rows are not its lines.
+    const noted = (i: number) => rowsOf(i, { note: `a,"b"\nc${i}` });
+    const { dir } = write([0, 1, 2, 3], noted);
+    const clean = files(dir);
+    // A kill mid-point: point 4's rows half written, its ledger line not yet.
+    appendFileSync(join(dir, 'results.jsonl'), JSON.stringify(noted(4)[0]) + '\n{"point":4,"poi');
+    appendFileSync(join(dir, 'results.csv'), '4,id4,a,0,7.5,"a,""b""\nc4"\n4,id4');
+    const inode = (f: string) => statSync(join(dir, f)).ino;
+    const before = ['results.jsonl', 'results.csv', 'points.jsonl'].map(inode);
+    const resumed = new SweepWriter(dir, readCompleted(dir).points);
+    expect(files(dir)).toEqual(clean);
+    // Cut in place, not rewritten: the same files.
+    expect(['results.jsonl', 'results.csv', 'points.jsonl'].map(inode)).toEqual(before);
+    expect(resumed.points().map((p) => p.entry.point)).toEqual([0, 1, 2, 3]);
+    // Out of order on disk (a resumed folder with gaps): rewritten, sorted, from the rows on disk.
+    const gaps = write([0, 1, 3], rowsOf);
+    const g = new SweepWriter(gaps.dir, readCompleted(gaps.dir).points);
+    g.append(entry(2, 2), pointTable(rowsOf(2)));
+    g.flush();
+    expect(files(gaps.dir)).toEqual(files(write([0, 1, 2, 3]).dir));
+    expect(readPointRows(readCompleted(gaps.dir).points[2]!)).toEqual(rowsOf(2));
   });
 });
