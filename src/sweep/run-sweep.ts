@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/io.js';
+import { writeFileAtomicFrom } from '../core/io.js';
 import { readableYaml } from './canonical.js';
 import { WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
@@ -79,18 +79,28 @@ export function resolvedSweepHeader(spec: SweepSpec, shard?: { index: number; co
   };
 }
 
-/** Writes config.resolved.yaml (atomically), yielding to the event loop every few milliseconds. */
+/**
+ * Writes config.resolved.yaml (atomically), yielding to the event loop every few milliseconds. The
+ * pieces are joined into runs of about a MiB, not into one string: a sweep of a few hundred thousand
+ * points would outgrow the longest string V8 makes (512 MiB).
+ */
 async function writeResolvedSweep(path: string, pieces: Iterable<string>): Promise<void> {
-  const parts: string[] = [];
+  const runs: string[] = [];
+  let run = '';
   let since = performance.now();
   for (const piece of pieces) {
-    parts.push(piece);
+    run += piece;
+    if (run.length >= 1 << 20) {
+      runs.push(run);
+      run = '';
+    }
     if (performance.now() - since > YIELD_EVERY_MS) {
       await yieldToEvents();
       since = performance.now();
     }
   }
-  writeFileAtomic(path, parts.join(''));
+  runs.push(run);
+  writeFileAtomicFrom(path, (write) => runs.forEach(write));
 }
 
 const YIELD_EVERY_MS = 5;
