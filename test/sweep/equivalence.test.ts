@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silica, silicaJson } from '../helpers/cli.js';
@@ -53,6 +53,25 @@ describe('silica sweep: one job, two jobs and four merged shards agree', () => {
     expect(new Set(shardIds).size).toBe(10);
     const summary = JSON.parse(readFileSync(join(dir, 'shard-1', 'summary.json'), 'utf8'));
     expect(summary).toMatchObject({ sweep: 'test-small', points_total: 10, points: 3, shard: '1/4' });
+  });
+
+  it('merges inputs that overlap when their rows agree, and refuses them when they do not', () => {
+    // j1 and j2 (from the test above) both hold every point.
+    const both = silicaJson<{ points: number; missing: number }>(['merge', join(dir, 'j1'), join(dir, 'j2'), '--out', join(dir, 'both')]);
+    expect(both).toMatchObject({ points: 10, missing: 0 });
+    for (const f of ['results.csv', 'results.jsonl', 'points.jsonl']) expect(read(join(dir, 'both', f)), f).toBe(read(join(dir, 'j1', f)));
+    // A copy of j2 whose point 3 says something else.
+    const other = join(dir, 'j2-changed');
+    cpSync(join(dir, 'j2'), other, { recursive: true });
+    const path = join(other, 'results.jsonl');
+    const lines = read(path).split('\n');
+    const at = lines.findIndex((l) => l.startsWith('{"point":3,'));
+    lines[at] = lines[at]!.replace(/"time_us":[0-9.e+-]+/, '"time_us":1');
+    writeFileSync(path, lines.join('\n'));
+    const r = silica(['merge', join(dir, 'j1'), other, '--out', join(dir, 'conflict')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/j2-changed: point 3 \(id [0-9a-f]+\) has rows that differ from .*j1/);
+    expect(existsSync(join(dir, 'conflict'))).toBe(false);
   });
 
   it('re-running with --resume runs nothing and changes nothing', () => {
