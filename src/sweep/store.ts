@@ -150,13 +150,13 @@ export class SweepWriter {
     // The rows are copied from where they are, point by point (this folder's own files are only
     // replaced once the new ones are whole: the sources stay open until then).
     const fds = new Map<string, number>();
-    for (const p of sorted) if (!fds.has(p.file)) fds.set(p.file, openSync(p.file, 'r'));
+    for (const p of sorted) if (p.ranges.length && !fds.has(p.file)) fds.set(p.file, openSync(p.file, 'r'));
     try {
       const columns = this.columns;
       writeFileAtomicFrom(join(this.dir, SWEEP_FILES.csv), (write) => {
         if (!columns) return;
         write(csvHeader(columns));
-        for (const p of sorted) write(csvLines(columns, rowsAt(fds.get(p.file)!, p.ranges)));
+        for (const p of sorted) if (p.ranges.length) write(csvLines(columns, rowsAt(fds.get(p.file)!, p.ranges)));
       });
       writeFileAtomicFrom(join(this.dir, SWEEP_FILES.results), (write) => {
         for (const p of sorted) for (const [start, end] of p.ranges) write(bytesAt(fds.get(p.file)!, start, end));

@@ -99,3 +99,12 @@ describe('sweep folder reading', () => {
     expect(readPointRows(readCompleted(gaps.dir).points[2]!)).toEqual(rowsOf(2));
   });
 });
+
+describe('sweep writer, points without rows', () => {
+  it('merges and rewrites folders whose points have no rows (no results.jsonl to read)', () => {
+    const none = write([1, 0], () => []);
+    expect(readCompleted(none.dir).points.map((p) => p.entry.point)).toEqual([0, 1]);
+    const again = new SweepWriter(tempDir('store-none'), readCompleted(none.dir).points);
+    expect(again.points().map((p) => p.entry.rows)).toEqual([0, 0]);
+  });
+});
