@@ -26,11 +26,15 @@ export interface ExperimentContext {
 }
 
 /**
- * The lanes an experiment runs on: the command line's --jobs, else its `jobs` field, else what its
- * caller allows, else the cores available up to 4.
+ * The lanes an experiment runs its `cases` on, at most one per case: the command line's --jobs,
+ * else its `jobs` field, else what its caller allows, else the cores available up to 4. Lanes asked
+ * for are given; a default one also gets at least `casesPerLane` cases (a worker costs start-up
+ * time before it pays).
  */
-export function experimentLanes(jobs: number | undefined, ctx: ExperimentContext): number {
-  return ctx.jobs ?? jobs ?? ctx.lanes ?? Math.min(4, availableParallelism());
+export function experimentLanes(jobs: number | undefined, ctx: ExperimentContext, cases: number, casesPerLane = 1): number {
+  const asked = ctx.jobs ?? jobs;
+  const lanes = asked ?? Math.min(ctx.lanes ?? Math.min(4, availableParallelism()), Math.floor(cases / casesPerLane));
+  return Math.max(1, Math.min(lanes, cases));
 }
 
 export interface ExperimentResult {

@@ -180,7 +180,8 @@ export function scanJsonl(path: string, onRecord: (record: unknown, start: numbe
       const n = readSync(fd, buf, have, buf.length - have, null);
       have += n;
       let lineStart = 0;
-      for (let nl = buf.subarray(0, have).indexOf(10); nl !== -1; nl = buf.subarray(0, have).indexOf(10, lineStart)) {
+      const filled = buf.subarray(0, have);
+      for (let nl = filled.indexOf(10); nl !== -1; nl = filled.indexOf(10, lineStart)) {
         const text = buf.toString('utf8', lineStart, nl);
         const start = bufAt + lineStart;
         lineStart = nl + 1;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { writeFileAtomicFrom } from '../core/io.js';
 import { readableYaml } from './canonical.js';
-import { WorkerPool } from './pool.js';
+import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
 import { shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
@@ -162,8 +162,7 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
       const p = item.point;
       if (!outcome.ok) {
         const where = `${spec.file}: ${labelOf(p)}: `;
-        const message = outcome.message.startsWith(spec.file) ? outcome.message : where + outcome.message;
-        throw outcome.user ? new SilicaError(message) : new Error(message);
+        rethrowTaskFailure({ ...outcome, message: outcome.message.startsWith(spec.file) ? outcome.message : where + outcome.message });
       }
       const entry: LedgerEntry = { point: p.index, point_id: p.id, rows: outcome.table.rows, tags: p.tags, ...(outcome.summary ? { summary: outcome.summary } : {}) };
       finishedEarly.set(item.order, () => writer.append(entry, outcome.table));

@@ -8,10 +8,10 @@ import { expectOneLineError, silica } from '../helpers/cli.js';
 
 describe('lanes of an experiment that runs its cases in parallel', () => {
   it('come from --jobs, else the file\'s jobs, else the caller\'s hint, else the cores up to 4', () => {
-    expect(experimentLanes(undefined, {})).toBe(Math.min(4, availableParallelism()));
-    expect(experimentLanes(undefined, { lanes: 1 })).toBe(1); // a sweep point
-    expect(experimentLanes(3, { lanes: 1 })).toBe(3); // the file says so, even in a sweep
-    expect(experimentLanes(3, { jobs: 2, lanes: 1 })).toBe(2); // the command line says so
+    expect(experimentLanes(undefined, {}, 100)).toBe(Math.min(4, availableParallelism()));
+    expect(experimentLanes(undefined, { lanes: 1 }, 100)).toBe(1); // a sweep point
+    expect(experimentLanes(3, { lanes: 1 }, 100)).toBe(3); // the file says so, even in a sweep
+    expect(experimentLanes(3, { jobs: 2, lanes: 1 }, 100)).toBe(2); // the command line says so
   });
 
   it('silica run refuses a --jobs that is not a positive count within 4 per CPU, before any output', () => {

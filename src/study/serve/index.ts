@@ -84,10 +84,10 @@ export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentCo
   // of its own): by default each lane gets at least CASES_PER_LANE cases. The quickstart, whose
   // serve part has two cases, took 3.7 s with one lane and 4.2-4.7 s with two; rapid-serve.yaml
   // (24 cases) 37.6 s and 22.3 s.
-  const lanes = ctx.jobs ?? exp.jobs ?? Math.min(experimentLanes(undefined, ctx), Math.max(1, Math.floor(cases.length / CASES_PER_LANE)));
+  const lanes = experimentLanes(exp.jobs, ctx, cases.length, CASES_PER_LANE);
   // One pool for both rounds: a worker keeps what it cached in the first (the cost model's
   // iteration costs, the collectives' timings) for the second.
-  const pool = WorkerPool.start(Math.min(lanes, cases.length), serveTaskRunner);
+  const pool = WorkerPool.start(lanes, serveTaskRunner);
   try {
     return await runRounds(exp, cases, pool, ctx);
   } finally {

@@ -190,7 +190,7 @@ async function runCases(config: T3Experiment, cases: Case[], ctx: ExperimentCont
   });
   const unitList = [...units.values()].map((u) => ({ ...u.c, configurations: CONFIGURATIONS.filter((x) => u.configs.has(x)), tag: undefined, requesters: u.requesters }));
   const unitRows: Row[][] = new Array(unitList.length);
-  const jobs = Math.min(experimentLanes(config.jobs, ctx), unitList.length);
+  const jobs = experimentLanes(config.jobs, ctx, unitList.length);
   const finish = (i: number, rows: Row[]) => {
     unitRows[i] = rows;
     for (let k = 0; k < unitList[i]!.requesters.length; k++) onCase();
