@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/io.js';
-import { readYamlFile } from '../core/yaml-config.js';
-import { canonicalJson, readableYaml } from './canonical.js';
+import { writeFileAtomicFrom } from '../core/io.js';
+import { parseYamlText } from '../core/yaml-config.js';
+import { canonicalJson } from './canonical.js';
+import { resolvedPointYaml, resolvedSweepPieces } from './run-sweep.js';
 import { SWEEP_FILES, SweepWriter, readCompleted, readPointRows, requireSweepDir, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
 
 /**
@@ -11,9 +12,19 @@ import { SWEEP_FILES, SweepWriter, readCompleted, readPointRows, requireSweepDir
  * any split of a sweep) into one folder laid out exactly as an unsharded run writes it. Points are
  * matched by id; a point present in several inputs must have identical rows there.
  */
-interface ResolvedDoc {
-  sweep: Record<string, unknown> & { name: string; source: string; points_total: number };
-  points: Array<{ point: number; point_id: string }>;
+type SweepHeader = Record<string, unknown> & { name: string; source: string; points_total: number };
+
+/** A shard's config.resolved.yaml: its `sweep:` section, and each point's item of `points:` as text. */
+interface ResolvedShard {
+  sweep: SweepHeader;
+  items: ResolvedItem[];
+}
+
+interface ResolvedItem {
+  point: number;
+  point_id: string;
+  /** The item as resolvedPointYaml writes it. */
+  text: string;
 }
 
 export interface MergeReport {
@@ -27,8 +38,8 @@ export interface MergeReport {
 export function mergeSweepDirs(dirs: readonly string[], out: string): MergeReport {
   if (dirs.length === 0) throw new SilicaError('merge: expected at least one sweep output folder');
   const byId = new Map<string, { point: CompletedPoint; dir: string }>();
-  const configById = new Map<string, unknown>();
-  let header: ResolvedDoc['sweep'] | undefined;
+  const configById = new Map<string, ResolvedItem>();
+  let header: SweepHeader | undefined;
   for (const dir of dirs) {
     requireSweepDir(dir);
     const doc = readResolved(dir);
@@ -36,8 +47,8 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
     if (header && (header.name !== sweep.name || header.points_total !== sweep.points_total || header.source !== sweep.source)) {
       throw new SilicaError(`${dir}: holds sweep ${sweep.name} (${sweep.points_total} points, from ${sweep.source}), expected ${header.name} (${header.points_total} points, from ${header.source}) like ${dirs[0]}`);
     }
-    header ??= sweep as ResolvedDoc['sweep'];
-    for (const p of doc.points) configById.set(p.point_id, p);
+    header ??= sweep as SweepHeader;
+    for (const item of doc.items) configById.set(item.point_id, item);
     for (const point of readCompleted(dir).points) {
       const prior = byId.get(point.entry.point_id);
       if (prior && canonicalJson(readPointRows(prior.point)) !== canonicalJson(readPointRows(point))) {
@@ -49,16 +60,62 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
   const points = [...byId.values()].map((v) => v.point).sort((a, b) => a.entry.point - b.entry.point);
   mkdirSync(out, { recursive: true });
   const written = new SweepWriter(out, points).points();
-  const resolvedPoints = [...configById.values()].sort((a, b) => (a as { point: number }).point - (b as { point: number }).point);
-  writeFileAtomic(join(out, SWEEP_FILES.config), `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${readableYaml({ sweep: header, points: resolvedPoints })}`);
+  const items = [...configById.values()].sort((a, b) => a.point - b.point);
+  writeFileAtomicFrom(join(out, SWEEP_FILES.config), (write) => {
+    for (const piece of resolvedSweepPieces(header!, items.map((i) => i.text))) write(piece);
+  });
   const summary = writeSweepSummary(out, { sweep: header!.name, source: header!.source, points_total: header!.points_total }, written);
   return { dir: out, inputs: dirs.length, points: points.length, missing: header!.points_total - points.length, summary };
 }
 
-function readResolved(dir: string): ResolvedDoc {
+function readResolved(dir: string): ResolvedShard {
   const path = join(dir, SWEEP_FILES.config);
   if (!existsSync(path)) throw new SilicaError(`${dir}: not a sweep output folder (no ${SWEEP_FILES.config})`);
-  const doc = readYamlFile(path) as ResolvedDoc;
-  if (!doc || typeof doc.sweep?.name !== 'string' || !Array.isArray(doc.points)) throw new SilicaError(`${path}: expected a resolved sweep (sweep, points), written by silica sweep`);
-  return doc;
+  const text = readFileSync(path, 'utf8');
+  return cutItems(text, path) ?? parseItems(text, path);
+}
+
+/** The first lines of an item as resolvedPointYaml writes it: its point and point_id (quoted where it looks like a number). */
+const ITEM_HEAD = /^ {2}- point: (\d+)\n {4}point_id: (?:"([0-9a-f]+)"|([0-9a-f]+))\n/;
+
+/**
+ * The shard's items cut from the text at their `  - point:` lines, as silica sweep lays the file
+ * out (resolvedSweepPieces), with only the `sweep:` section parsed: parsing every point's config and
+ * rendering it again took longer than merging the tables (1.7 s of YAML for the four shards of the
+ * 1024-point bench sweep). A line starting with two spaces and a dash can only be an item of the
+ * top-level list: everything inside an item is indented further. Undefined for any other layout.
+ */
+function cutItems(text: string, path: string): ResolvedShard | undefined {
+  const marker = '\npoints:\n';
+  const at = text.indexOf(marker);
+  if (at === -1) return undefined;
+  const head = parseYamlText(text.slice(0, at + 1), path) as { sweep?: unknown } | null;
+  if (!isSweepHeader(head?.sweep)) return undefined;
+  const items: ResolvedItem[] = [];
+  for (let start = at + marker.length; start < text.length; ) {
+    const next = text.indexOf('\n  - ', start);
+    const end = next === -1 ? text.length : next + 1;
+    const item = text.slice(start, end);
+    const m = ITEM_HEAD.exec(item);
+    if (!m) return undefined;
+    items.push({ point: Number(m[1]), point_id: (m[2] ?? m[3])!, text: item });
+    start = end;
+  }
+  return { sweep: head.sweep, items };
+}
+
+/** The shard's items from the whole file parsed: the layout was not the one silica sweep writes. */
+function parseItems(text: string, path: string): ResolvedShard {
+  const doc = parseYamlText(text, path) as { sweep?: unknown; points?: unknown } | null;
+  const points = doc?.points;
+  const valid = (p: unknown): p is { point: number; point_id: string; tags: Record<string, unknown>; config: unknown } =>
+    !!p && typeof p === 'object' && Number.isInteger((p as { point?: unknown }).point) && typeof (p as { point_id?: unknown }).point_id === 'string';
+  if (!isSweepHeader(doc?.sweep) || !Array.isArray(points) || !points.every(valid)) {
+    throw new SilicaError(`${path}: expected a resolved sweep (sweep, points), written by silica sweep`);
+  }
+  return { sweep: doc.sweep, items: points.map((p) => ({ point: p.point, point_id: p.point_id, text: resolvedPointYaml(p) })) };
+}
+
+function isSweepHeader(v: unknown): v is SweepHeader {
+  return !!v && typeof v === 'object' && typeof (v as { name?: unknown }).name === 'string';
 }

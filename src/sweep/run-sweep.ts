@@ -47,20 +47,38 @@ export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: num
  * renders piece by piece and lets those in between (see writeResolvedSweep): they reach the
  * tables and the ledger (what --resume keeps) and move the progress bar meanwhile.
  */
-export function* resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): Generator<string> {
-  const sweep = resolvedSweepHeader(spec, shard);
-  yield `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n`;
-  if (points.length === 0) {
+export function resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): Generator<string> {
+  return resolvedSweepPieces(
+    resolvedSweepHeader(spec, shard),
+    (function* () {
+      for (const p of points) yield resolvedPointYaml({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config });
+    })(),
+  );
+}
+
+export const RESOLVED_SWEEP_COMMENT = `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n`;
+
+/** config.resolved.yaml from its `sweep:` section and its points' items (resolvedPointYaml), in order. */
+export function* resolvedSweepPieces(sweep: Record<string, unknown>, items: Iterable<string>): Generator<string> {
+  yield RESOLVED_SWEEP_COMMENT;
+  const it = items[Symbol.iterator]();
+  let item = it.next();
+  if (item.done) {
     yield readableYaml({ sweep, points: [] });
     return;
   }
   yield readableYaml({ sweep }) + 'points:\n';
-  // Block style with no line folding (readableYaml) renders a list item the same whatever its
-  // neighbours, so the pieces join into exactly the text of the whole document rendered at once.
-  for (const p of points) {
-    const item = readableYaml({ points: [{ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config }] });
-    yield item.slice(item.indexOf('\n') + 1);
-  }
+  for (; !item.done; item = it.next()) yield item.value;
+}
+
+/**
+ * One point's item of the `points:` list. Block style with no line folding (readableYaml) renders
+ * a list item the same whatever its neighbours, so the items join into exactly the text of the
+ * whole document rendered at once, and `silica merge` can copy them from shard to merged file.
+ */
+export function resolvedPointYaml(item: { point: number; point_id: string; tags: Record<string, unknown>; config: unknown }): string {
+  const text = readableYaml({ points: [item] });
+  return text.slice(text.indexOf('\n') + 1);
 }
 
 /** The `sweep:` section of config.resolved.yaml: how the sweep expands. */

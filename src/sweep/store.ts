@@ -1,7 +1,7 @@
 import { closeSync, existsSync, ftruncateSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { roundTree, writeFileAtomic, writeFileAtomicFrom } from '../core/io.js';
+import { csvCell, roundTree, writeFileAtomic, writeFileAtomicFrom } from '../core/io.js';
 import { appendWhole, csvHeader, csvLines, decodeLines, jsonlLines, readJsonl, rowsOfJsonl, scanJsonl, type PointTable, type Row } from './results.js';
 
 /**
@@ -37,6 +37,12 @@ export interface CompletedPoint {
   /** The results.jsonl holding its rows. */
   file: string;
   ranges: Array<[start: number, end: number]>;
+  /**
+   * Where its rows are in the same folder's results.csv, when that file lines up with
+   * results.jsonl (see csvLinesOf): the CSV header's columns and the byte range of the point's
+   * lines. A rewrite over the same columns copies these bytes instead of formatting every row again.
+   */
+  csv?: { file: string; columns: readonly string[]; start: number; end: number };
 }
 
 export const SWEEP_FILES = { results: 'results.jsonl', csv: 'results.csv', ledger: 'points.jsonl', config: 'config.resolved.yaml', summary: 'summary.json' } as const;
@@ -73,7 +79,63 @@ export function readCompleted(dir: string): { points: CompletedPoint[]; discarde
   }
   const discarded = [...found.keys()].filter((id) => !seen.has(id)).length;
   points.sort((a, b) => a.entry.point - b.entry.point);
+  csvLinesOf(dir, points);
   return { points, discarded };
+}
+
+/**
+ * Whether the points' rows are the first lines of their results.jsonl, in point order, with
+ * nothing between them: the layout appending in order leaves, and a kill leaves too (then followed
+ * by at most part of an unfinished point).
+ */
+function leadFile(sorted: readonly CompletedPoint[], file: string): boolean {
+  let end = 0;
+  for (const p of sorted) {
+    if (p.file !== file) return false;
+    for (const [start, stop] of p.ranges) {
+      if (start !== end) return false;
+      end = stop;
+    }
+  }
+  return true;
+}
+
+/**
+ * Finds each complete point's lines in the folder's results.csv (sets `csv`), where that file lines
+ * up with results.jsonl: the points lead results.jsonl in order (leadFile), the CSV header holds
+ * their columns, every point's row count of lines follows it, and each point's first line starts
+ * with its own point and point_id cells. Appending writes a point's rows to both tables before its
+ * ledger line, so that is the usual layout, complete or killed; in any other the points get no
+ * `csv`, and a rewrite formats their CSV lines from results.jsonl.
+ */
+function csvLinesOf(dir: string, sorted: readonly CompletedPoint[]): void {
+  const file = join(dir, SWEEP_FILES.csv);
+  const columns = unionColumns(sorted);
+  if (sorted.length === 0 || columns[0] !== 'point' || columns[1] !== 'point_id' || !existsSync(file)) return;
+  if (!leadFile(sorted, join(dir, SWEEP_FILES.results))) return;
+  const fd = openSync(file, 'r');
+  try {
+    const header = Buffer.from(csvHeader(columns), 'utf8');
+    if (!bytesAtMost(fd, 0, header.length).equals(header)) return;
+    const ends = csvLineEnds(fd, header.length, sorted.map((p) => p.entry.rows));
+    if (!ends) return;
+    const found = sorted.map((p, i) => ({ file, columns, start: i === 0 ? header.length : ends[i - 1]!, end: ends[i]! }));
+    for (const [i, p] of sorted.entries()) {
+      if (p.entry.rows === 0) continue;
+      const lead = Buffer.from(`${csvCell(p.entry.point)},${csvCell(p.entry.point_id)}${columns.length > 2 ? ',' : '\n'}`, 'utf8');
+      if (!bytesAtMost(fd, found[i]!.start, lead.length).equals(lead)) return;
+    }
+    sorted.forEach((p, i) => (p.csv = found[i]));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The columns of a table of these points: the union of theirs, in order of first appearance. */
+function unionColumns(sorted: readonly CompletedPoint[]): string[] {
+  const union = new Set<string>();
+  for (const p of sorted) for (const c of p.columns) union.add(c);
+  return [...union];
 }
 
 /** A complete point's rows, read back from its folder. */
@@ -138,9 +200,8 @@ export class SweepWriter {
 
   private rewrite(points: readonly CompletedPoint[]): void {
     const sorted = [...points].sort((a, b) => a.entry.point - b.entry.point);
-    const union = new Set<string>();
-    for (const p of sorted) for (const c of p.columns) union.add(c);
-    this.setColumns(union.size ? [...union] : undefined);
+    const union = unionColumns(sorted);
+    this.setColumns(union.length ? union : undefined);
     this.records.clear();
     for (const p of sorted) this.records.set(p.entry.point, { entry: p.entry, columns: p.columns });
     this.lastPoint = sorted.length ? sorted[sorted.length - 1]!.entry.point : -Infinity;
@@ -150,16 +211,20 @@ export class SweepWriter {
     // The rows are copied from where they are, point by point (this folder's own files are only
     // replaced once the new ones are whole: the sources stay open until then).
     const fds = new Map<string, number>();
-    for (const p of sorted) if (p.ranges.length && !fds.has(p.file)) fds.set(p.file, openSync(p.file, 'r'));
+    const fd = (file: string) => fds.get(file) ?? fds.set(file, openSync(file, 'r')).get(file)!;
     try {
       const columns = this.columns;
       writeFileAtomicFrom(join(this.dir, SWEEP_FILES.csv), (write) => {
         if (!columns) return;
         write(csvHeader(columns));
-        for (const p of sorted) if (p.ranges.length) write(csvLines(columns, rowsAt(fds.get(p.file)!, p.ranges)));
+        for (const p of sorted) {
+          // Lines already written over these columns are copied; others are formatted from the rows.
+          if (p.csv && sameList(p.csv.columns, columns)) write(bytesAt(fd(p.csv.file), p.csv.start, p.csv.end));
+          else if (p.ranges.length) write(csvLines(columns, rowsAt(fd(p.file), p.ranges)));
+        }
       });
       writeFileAtomicFrom(join(this.dir, SWEEP_FILES.results), (write) => {
-        for (const p of sorted) for (const [start, end] of p.ranges) write(bytesAt(fds.get(p.file)!, start, end));
+        for (const p of sorted) for (const [start, end] of p.ranges) write(bytesAt(fd(p.file), start, end));
       });
     } finally {
       for (const fd of fds.values()) closeSync(fd);
@@ -175,20 +240,16 @@ export class SweepWriter {
    */
   private truncateToPrefix(sorted: readonly CompletedPoint[]): boolean {
     const results = join(this.dir, SWEEP_FILES.results);
-    if (sorted.length === 0 || !this.columns) return false;
-    let end = 0;
-    for (const p of sorted) {
-      if (p.file !== results) return false;
-      for (const [start, stop] of p.ranges) {
-        if (start !== end) return false;
-        end = stop;
-      }
-    }
+    const csv = join(this.dir, SWEEP_FILES.csv);
+    const columns = this.columns;
+    if (sorted.length === 0 || !columns || !leadFile(sorted, results)) return false;
+    // The CSV lines up when every point's lines were found in this folder's CSV, over these columns.
+    if (!sorted.every((p) => p.csv?.file === csv && sameList(p.csv.columns, columns))) return false;
     const ledgerEnd = prefixOfLedger(join(this.dir, SWEEP_FILES.ledger), sorted);
-    const csvEnd = ledgerEnd === undefined ? undefined : prefixOfCsv(join(this.dir, SWEEP_FILES.csv), csvHeader(this.columns), sorted.reduce((n, p) => n + p.entry.rows, 0));
-    if (ledgerEnd === undefined || csvEnd === undefined) return false;
-    truncateFile(results, end);
-    truncateFile(join(this.dir, SWEEP_FILES.csv), csvEnd);
+    if (ledgerEnd === undefined) return false;
+    // leadFile: the last range of any point ends where the last point with rows ends.
+    truncateFile(results, sorted.reduce((end, p) => (p.ranges.length ? p.ranges[p.ranges.length - 1]![1] : end), 0));
+    truncateFile(csv, sorted[sorted.length - 1]!.csv!.end);
     truncateFile(join(this.dir, SWEEP_FILES.ledger), ledgerEnd);
     return true;
   }
@@ -241,40 +302,41 @@ function prefixOfLedger(path: string, sorted: readonly CompletedPoint[]): number
 }
 
 /**
- * Where a results.csv that starts with `header` ends after `rows` rows (a quoted cell may hold a
- * newline); undefined when it has another header or fewer rows.
+ * Where each of consecutive runs of CSV lines ends, the runs `counts[i]` lines long, starting at
+ * byte `from` (a quoted cell may hold a newline); undefined when the file ends first.
  */
-function prefixOfCsv(path: string, header: string, rows: number): number | undefined {
-  if (!existsSync(path)) return undefined;
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.from(header, 'utf8');
-    const start = bytesAtMost(fd, 0, head.length);
-    if (!start.equals(head)) return undefined;
-    let at = head.length;
-    let left = rows;
-    let quoted = false;
-    const chunk = Buffer.alloc(1 << 20);
-    while (left > 0) {
-      const n = readSync(fd, chunk, 0, chunk.length, at);
-      if (n === 0) return undefined;
-      const bytes = chunk.subarray(0, n);
-      if (!quoted && bytes.indexOf(34) === -1) {
-        // No quoted cell here (the usual case): count newlines with indexOf, not byte by byte.
-        for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, nl + 1)) if (--left === 0) return at + nl + 1;
-      } else {
-        for (let i = 0; i < n; i++) {
-          const b = bytes[i]!;
-          if (b === 34) quoted = !quoted;
-          else if (b === 10 && !quoted && --left === 0) return at + i + 1;
-        }
-      }
-      at += n;
+function csvLineEnds(fd: number, from: number, counts: readonly number[]): number[] | undefined {
+  const ends: number[] = [];
+  let run = 0;
+  let left = counts[0] ?? 0;
+  // Runs of no lines end where they start.
+  const closeRuns = (at: number) => {
+    while (left === 0 && run < counts.length) {
+      ends.push(at);
+      left = counts[++run] ?? 0;
     }
-    return at;
-  } finally {
-    closeSync(fd);
+  };
+  let at = from;
+  closeRuns(at);
+  let quoted = false;
+  const chunk = Buffer.alloc(1 << 20);
+  while (run < counts.length) {
+    const n = readSync(fd, chunk, 0, chunk.length, at);
+    if (n === 0) return undefined;
+    const bytes = chunk.subarray(0, n);
+    if (!quoted && bytes.indexOf(34) === -1) {
+      // No quoted cell here (the usual case): find newlines with indexOf, not byte by byte.
+      for (let nl = bytes.indexOf(10); nl !== -1 && run < counts.length; nl = bytes.indexOf(10, nl + 1)) if (--left === 0) closeRuns(at + nl + 1);
+    } else {
+      for (let i = 0; i < n && run < counts.length; i++) {
+        const b = bytes[i]!;
+        if (b === 34) quoted = !quoted;
+        else if (b === 10 && !quoted && --left === 0) closeRuns(at + i + 1);
+      }
+    }
+    at += n;
   }
+  return ends;
 }
 
 function bytesAtMost(fd: number, start: number, length: number): Buffer {

@@ -83,6 +83,10 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     writeFileSync(join(shard, 'config.resolved.yaml'), 'sweep: [\n');
     expectOneLineError(silica(['merge', shard, '--out', join(dir, 'o6')]), /damaged\/config\.resolved\.yaml: malformed YAML/);
     expect(existsSync(join(dir, 'o6'))).toBe(false);
+    // Well-formed YAML, but a point without its index and id.
+    writeFileSync(join(shard, 'config.resolved.yaml'), 'sweep:\n  name: s\npoints:\n  - config: {}\n');
+    expectOneLineError(silica(['merge', shard, '--out', join(dir, 'o6')]), /damaged\/config\.resolved\.yaml: expected a resolved sweep \(sweep, points\), written by silica sweep/);
+    expect(existsSync(join(dir, 'o6'))).toBe(false);
     // An unknown flag stops the command before it runs: nothing is written.
     const o4 = join(dir, 'o4');
     expectOneLineError(silica(['sweep', file, '--out', o4, '--jbos', '2']), /Unknown argument: jbos/);

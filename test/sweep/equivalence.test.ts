@@ -1,6 +1,7 @@
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { silica, silicaJson } from '../helpers/cli.js';
 import { FIXTURES, jsonlRows, read, sortedCsv, tempDir } from './helpers.js';
 
@@ -53,6 +54,20 @@ describe('silica sweep: one job, two jobs and four merged shards agree', () => {
     expect(new Set(shardIds).size).toBe(10);
     const summary = JSON.parse(readFileSync(join(dir, 'shard-1', 'summary.json'), 'utf8'));
     expect(summary).toMatchObject({ sweep: 'test-small', points_total: 10, points: 3, shard: '1/4' });
+  });
+
+  it('merges shards whose config.resolved.yaml was saved again in another layout', () => {
+    // Items at the list's own indentation: merge cannot cut the file at its items, so it parses it.
+    const resaved = [0, 1, 2, 3].map((i) => {
+      const copy = join(dir, `resaved-${i}`);
+      cpSync(join(dir, `shard-${i}`), copy, { recursive: true });
+      const path = join(copy, 'config.resolved.yaml');
+      writeFileSync(path, stringify(parse(read(path)), { indentSeq: false }));
+      return copy;
+    });
+    expect(read(join(resaved[0]!, 'config.resolved.yaml'))).toMatch(/^points:\n- point: 0\n/m);
+    silicaJson(['merge', ...resaved, '--out', join(dir, 'merged-resaved')]);
+    for (const f of FILES) expect(read(join(dir, 'merged-resaved', f)), f).toBe(read(join(dir, 'j1', f)));
   });
 
   it('merges inputs that overlap when their rows agree, and refuses them when they do not', () => {

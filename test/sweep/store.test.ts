@@ -100,6 +100,38 @@ describe('sweep folder reading', () => {
   });
 });
 
+describe('sweep writer, rewriting from other folders (silica merge)', () => {
+  it('copies CSV lines that line up with results.jsonl and formats the others from the rows', () => {
+    // Point 3 brings a column: the odd points' CSV has it, the even points' CSV does not.
+    const withNew = (i: number) => (i === 3 ? rowsOf(i, { extra_col: 7 }) : rowsOf(i));
+    const evens = readCompleted(write([0, 2, 4], withNew).dir).points;
+    const odds = readCompleted(write([1, 3], withNew).dir).points;
+    expect([...evens, ...odds].every((p) => p.csv)).toBe(true);
+    const merged = tempDir('store-merged');
+    new SweepWriter(merged, [...evens, ...odds]);
+    expect(files(merged)).toEqual(files(write([0, 1, 2, 3, 4], withNew).dir));
+  });
+
+  it('does not copy from a CSV that does not line up with its results.jsonl', () => {
+    const noted = (i: number) => rowsOf(i, { note: `a,"b"\nc${i}` });
+    const reference = files(write([0, 1, 2], noted).dir);
+    // A line of point 2 that names another point; then a CSV one row short.
+    for (const edit of [(csv: string) => csv.replace('\n2,id2,', '\n9,id9,'), (csv: string) => csv.slice(0, csv.lastIndexOf('\n2,id2,') + 1)]) {
+      const { dir } = write([0, 1, 2], noted);
+      const path = join(dir, 'results.csv');
+      writeFileSync(path, edit(readFileSync(path, 'utf8')));
+      const points = readCompleted(dir).points;
+      expect(points.some((p) => p.csv)).toBe(false);
+      const again = tempDir('store-again');
+      new SweepWriter(again, points);
+      expect(files(again)).toEqual(reference);
+      // Resuming in place rewrites the CSV from the rows too.
+      new SweepWriter(dir, points);
+      expect(files(dir)).toEqual(reference);
+    }
+  });
+});
+
 describe('sweep writer, points without rows', () => {
   it('merges and rewrites folders whose points have no rows (no results.jsonl to read)', () => {
     const none = write([1, 0], () => []);
