@@ -168,8 +168,34 @@ const SCAN_CHUNK_BYTES = 16 * 1024 * 1024;
  * dropped and counted. A missing file has no lines.
  */
 export function scanJsonl(path: string, onRecord: (record: unknown, start: number, end: number) => void, chunkBytes = SCAN_CHUNK_BYTES): { dropped: number } {
-  if (!existsSync(path)) return { dropped: 0 };
   let dropped = 0;
+  const { cut } = scanLines(
+    path,
+    (bytes, start, end, fileStart) => {
+      const text = bytes.toString('utf8', start, end - 1);
+      if (text.trim() === '') return;
+      let record: unknown;
+      try {
+        record = JSON.parse(text);
+      } catch {
+        dropped++;
+        return;
+      }
+      onRecord(record, fileStart, fileStart + end - start);
+    },
+    chunkBytes,
+  );
+  return { dropped: dropped + (cut ? 1 : 0) };
+}
+
+/**
+ * Calls `onLine` with every whole line of a file, a chunk at a time: the bytes holding it, where it
+ * starts and ends there (the end just past its newline), and where it starts in the file. `bytes`
+ * is only valid during the call. `cut`: the file ends in a line without its newline, which is not
+ * passed on. A missing file has no lines.
+ */
+export function scanLines(path: string, onLine: (bytes: Buffer, start: number, end: number, fileStart: number) => void, chunkBytes = SCAN_CHUNK_BYTES): { cut: boolean } {
+  if (!existsSync(path)) return { cut: false };
   let buf = Buffer.alloc(chunkBytes);
   let have = 0; // bytes of buf in use
   let bufAt = 0; // file offset of buf[0]
@@ -182,26 +208,13 @@ export function scanJsonl(path: string, onRecord: (record: unknown, start: numbe
       let lineStart = 0;
       const filled = buf.subarray(0, have);
       for (let nl = filled.indexOf(10); nl !== -1; nl = filled.indexOf(10, lineStart)) {
-        const text = buf.toString('utf8', lineStart, nl);
-        const start = bufAt + lineStart;
+        onLine(buf, lineStart, nl + 1, bufAt + lineStart);
         lineStart = nl + 1;
-        if (text.trim() === '') continue;
-        let record: unknown;
-        try {
-          record = JSON.parse(text);
-        } catch {
-          dropped++;
-          continue;
-        }
-        onRecord(record, start, bufAt + lineStart);
       }
       buf.copy(buf, 0, lineStart, have);
       bufAt += lineStart;
       have -= lineStart;
-      if (n === 0) {
-        if (have > 0) dropped++;
-        return { dropped };
-      }
+      if (n === 0) return { cut: have > 0 };
     }
   } finally {
     closeSync(fd);

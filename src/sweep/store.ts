@@ -2,7 +2,7 @@ import { closeSync, existsSync, ftruncateSync, openSync, readSync, rmSync } from
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { csvCell, roundTree, writeFileAtomic, writeFileAtomicFrom } from '../core/io.js';
-import { appendWhole, csvHeader, csvLines, decodeLines, jsonlLines, readJsonl, rowsOfJsonl, scanJsonl, type PointTable, type Row } from './results.js';
+import { appendWhole, csvHeader, csvLines, decodeLines, jsonlLines, readJsonl, rowsOfJsonl, scanJsonl, scanLines, type PointTable, type Row } from './results.js';
 
 /**
  * A sweep's output folder, written incrementally and safe against kill -9:
@@ -23,6 +23,12 @@ export interface LedgerEntry {
   rows: number;
   tags?: Record<string, string | number | boolean>;
   summary?: Record<string, unknown>;
+  /**
+   * The point's columns, in order of first appearance: with them a reader finds the point's rows
+   * without parsing them (pointsByLedger). Written by SweepWriter.append; folders of earlier
+   * versions lack them.
+   */
+  columns?: string[];
 }
 
 /**
@@ -53,9 +59,21 @@ function isEntry(v: unknown): v is LedgerEntry {
 }
 
 /** The complete points recorded in a sweep folder, sorted by point index. */
-export function readCompleted(dir: string): { points: CompletedPoint[]; discarded: number } {
+export function readCompleted(dir: string): { points: CompletedPoint[] } {
   const ledger = readJsonl(join(dir, SWEEP_FILES.ledger)).records.filter(isEntry);
   const file = join(dir, SWEEP_FILES.results);
+  const points = pointsByLedger(file, ledger) ?? pointsByRows(file, ledger);
+  points.sort((a, b) => a.entry.point - b.entry.point);
+  csvLinesOf(dir, points);
+  return { points };
+}
+
+/**
+ * The complete points, found by reading every row: a ledger entry counts when exactly as many rows
+ * of its point_id are in results.jsonl as it says (the first entry of a point_id counts, repeats
+ * are ignored). Works whatever the layout; reads each row once to learn its point and columns.
+ */
+export function pointsByRows(file: string, ledger: readonly LedgerEntry[]): CompletedPoint[] {
   const found = new Map<string, { rows: number; columns: Set<string>; ranges: Array<[number, number]> }>();
   scanJsonl(file, (row, start, end) => {
     const id = row && typeof row === 'object' ? (row as Row).point_id : undefined;
@@ -77,10 +95,52 @@ export function readCompleted(dir: string): { points: CompletedPoint[]; discarde
     seen.add(entry.point_id);
     points.push({ entry, columns: f ? [...f.columns] : [], file, ranges: f?.ranges ?? [] });
   }
-  const discarded = [...found.keys()].filter((id) => !seen.has(id)).length;
-  points.sort((a, b) => a.entry.point - b.entry.point);
-  csvLinesOf(dir, points);
-  return { points, discarded };
+  return points;
+}
+
+/**
+ * The complete points found through the ledger, without parsing a row: where results.jsonl holds,
+ * in ledger order, each entry's rows (as many lines as it says, each a JSON object starting with
+ * that point's `{"point":N,"point_id":"ID"`), then at most lines of a point the ledger does not list
+ * (one a kill interrupted). That is the layout appending leaves, finished or killed, and the one
+ * merging and rewriting write, so resuming and merging a large folder cost about a read of it
+ * rather than a JSON parse of every row. Undefined for any other layout, a repeated point_id, or
+ * entries without their columns (folders of earlier versions): pointsByRows reads those.
+ */
+export function pointsByLedger(file: string, ledger: readonly LedgerEntry[]): CompletedPoint[] | undefined {
+  if (!ledger.every((e) => Array.isArray(e.columns) && e.columns.every((c) => typeof c === 'string'))) return undefined;
+  if (new Set(ledger.map((e) => e.point_id)).size !== ledger.length) return undefined;
+  const points: CompletedPoint[] = [];
+  let k = 0; // the ledger entry whose rows come next
+  let left = 0; // rows of entry k still to come
+  let lead = Buffer.alloc(0);
+  let start = 0; // where entry k's rows start in the file
+  let end = 0; // where the last complete point's rows end
+  // Entries are taken in turn; those with no rows complete at once.
+  const next = () => {
+    for (; k < ledger.length && ledger[k]!.rows === 0; k++) points.push({ entry: ledger[k]!, columns: ledger[k]!.columns!, file, ranges: [] });
+    if (k < ledger.length) {
+      left = ledger[k]!.rows;
+      lead = Buffer.from(`{"point":${JSON.stringify(ledger[k]!.point)},"point_id":${JSON.stringify(ledger[k]!.point_id)}`, 'utf8');
+      start = end;
+    }
+  };
+  next();
+  let ok = true;
+  // Every line from the first is one of entry k's rows (so each point's rows are contiguous), until
+  // the ledger's points are all found.
+  scanLines(file, (bytes, from, to, fileStart) => {
+    if (!ok || k === ledger.length) return;
+    const follows = bytes[from + lead.length]; // ',' or '}' after the lead
+    if (to - from < lead.length + 2 || bytes.compare(lead, 0, lead.length, from, from + lead.length) !== 0 || (follows !== 44 && follows !== 125) || bytes[to - 2] !== 125) ok = false;
+    else if (--left === 0) {
+      end = fileStart + (to - from);
+      points.push({ entry: ledger[k]!, columns: ledger[k]!.columns!, file, ranges: [[start, end]] });
+      k++;
+      next();
+    }
+  });
+  return ok && k === ledger.length ? points : undefined;
 }
 
 /**
@@ -268,10 +328,11 @@ export class SweepWriter {
     }
     appendWhole(join(this.dir, SWEEP_FILES.results), table.jsonl);
     appendWhole(join(this.dir, SWEEP_FILES.csv), [header, csv]);
-    appendWhole(join(this.dir, SWEEP_FILES.ledger), jsonlLines([entry]));
+    const recorded: LedgerEntry = { ...entry, columns: table.columns };
+    appendWhole(join(this.dir, SWEEP_FILES.ledger), jsonlLines([recorded]));
     if (entry.point < this.lastPoint) this.unsorted = true;
     else this.lastPoint = entry.point;
-    this.records.set(entry.point, { entry, columns: table.columns });
+    this.records.set(entry.point, { entry: recorded, columns: table.columns });
   }
 
   /** The complete points, sorted by point index. */

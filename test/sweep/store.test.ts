@@ -2,7 +2,7 @@ import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pointTable, scanJsonl, type Row } from '../../src/sweep/results.js';
-import { SweepWriter, readCompleted, readPointRows, type LedgerEntry } from '../../src/sweep/store.js';
+import { SweepWriter, pointsByLedger, pointsByRows, readCompleted, readPointRows, type LedgerEntry } from '../../src/sweep/store.js';
 import { tempDir } from './helpers.js';
 
 /** Rows of point i: two rows, tagged like a sweep tags them. */
@@ -97,6 +97,56 @@ describe('sweep folder reading', () => {
     g.flush();
     expect(files(gaps.dir)).toEqual(files(write([0, 1, 2, 3]).dir));
     expect(readPointRows(readCompleted(gaps.dir).points[2]!)).toEqual(rowsOf(2));
+  });
+});
+
+describe('sweep folder reading through the ledger', () => {
+  const ledgerOf = (dir: string) => readFileSync(join(dir, 'points.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LedgerEntry);
+
+  it('finds the same points as reading every row, in every layout the writer leaves', () => {
+    const noted = (i: number) => rowsOf(i, { note: `a,"b"\nc${i}` });
+    const layouts: Record<string, () => string> = {
+      'in order': () => write([0, 1, 2, 3, 4]).dir,
+      'a new column': () => write([0, 1, 2, 3], (i) => (i === 2 ? rowsOf(i, { extra_col: 7 }) : rowsOf(i))).dir,
+      'quoted cells': () => write([0, 1, 2], noted).dir,
+      'points without rows': () => write([0, 1, 2], (i) => (i === 1 ? [] : rowsOf(i))).dir,
+      'killed mid-point': () => {
+        const { dir } = write([0, 1, 2]);
+        appendFileSync(join(dir, 'results.jsonl'), JSON.stringify(rowsOf(3)[0]) + '\n{"point":3,"poi');
+        return dir;
+      },
+      'appended out of order (not yet flushed)': () => {
+        const { dir, writer } = write([0, 1, 3]);
+        writer.append(entry(2, 2), pointTable(rowsOf(2)));
+        return dir;
+      },
+    };
+    for (const [name, make] of Object.entries(layouts)) {
+      const dir = make();
+      const file = join(dir, 'results.jsonl');
+      const byLedger = pointsByLedger(file, ledgerOf(dir));
+      expect(byLedger, name).toBeDefined();
+      expect(byLedger, name).toEqual(pointsByRows(file, ledgerOf(dir)));
+    }
+  });
+
+  it('leaves other layouts, and ledgers of earlier versions, to reading every row', () => {
+    const { dir } = write([0, 1, 2]);
+    const file = join(dir, 'results.jsonl');
+    const ledger = ledgerOf(dir);
+    // No columns (written before the ledger recorded them): every row is read, with the same result.
+    const old = ledger.map(({ columns: _, ...e }) => e);
+    expect(pointsByLedger(file, old)).toBeUndefined();
+    expect(pointsByRows(file, old).map((p) => [p.entry.point, p.columns, p.ranges])).toEqual(pointsByRows(file, ledger).map((p) => [p.entry.point, p.columns, p.ranges]));
+    // A point listed twice, or a ledger whose order is not the rows' order.
+    expect(pointsByLedger(file, [...ledger, ledger[1]!])).toBeUndefined();
+    expect(pointsByLedger(file, [ledger[1]!, ledger[0]!, ledger[2]!])).toBeUndefined();
+    // A row that is not its point's: a line in the middle names another point.
+    const lines = readFileSync(file, 'utf8').split('\n');
+    lines[2] = lines[2]!.replace('"point_id":"id1"', '"point_id":"id9"');
+    writeFileSync(file, lines.join('\n'));
+    expect(pointsByLedger(file, ledger)).toBeUndefined();
+    expect(readCompleted(dir).points.map((p) => p.entry.point)).toEqual([0, 2]);
   });
 });
 
