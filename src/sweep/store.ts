@@ -289,7 +289,8 @@ export class SweepWriter {
     } finally {
       for (const fd of fds.values()) closeSync(fd);
     }
-    writeFileAtomic(join(this.dir, SWEEP_FILES.ledger), jsonlLines(sorted.map((p) => p.entry)));
+    // Entries from folders of earlier versions gain their columns here (see pointsByLedger).
+    writeFileAtomic(join(this.dir, SWEEP_FILES.ledger), jsonlLines(sorted.map((p) => ({ ...p.entry, columns: p.columns }))));
   }
 
   /**

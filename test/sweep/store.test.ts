@@ -138,6 +138,13 @@ describe('sweep folder reading through the ledger', () => {
     const old = ledger.map(({ columns: _, ...e }) => e);
     expect(pointsByLedger(file, old)).toBeUndefined();
     expect(pointsByRows(file, old).map((p) => [p.entry.point, p.columns, p.ranges])).toEqual(pointsByRows(file, ledger).map((p) => [p.entry.point, p.columns, p.ranges]));
+    // Such a folder rewritten (merged, say) has its columns recorded, and reads through the ledger.
+    const earlier = write([0, 1, 2]).dir;
+    writeFileSync(join(earlier, 'points.jsonl'), old.map((e) => JSON.stringify(e) + '\n').join(''));
+    const rewritten = tempDir('store-rewritten');
+    new SweepWriter(rewritten, readCompleted(earlier).points);
+    expect(files(rewritten)).toEqual(files(dir));
+    expect(pointsByLedger(join(rewritten, 'results.jsonl'), ledgerOf(rewritten))).toBeDefined();
     // A point listed twice, or a ledger whose order is not the rows' order.
     expect(pointsByLedger(file, [...ledger, ledger[1]!])).toBeUndefined();
     expect(pointsByLedger(file, [ledger[1]!, ledger[0]!, ledger[2]!])).toBeUndefined();
