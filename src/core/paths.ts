@@ -7,6 +7,14 @@ import { fileURLToPath } from 'node:url';
  * this module. Works both from `src/` under vitest and from `dist/src/` after the build.
  */
 export function packageRoot(): string {
+  // Found once: every hardware preset a sweep point loads asks for it.
+  root ??= findPackageRoot();
+  return root;
+}
+
+let root: string | undefined;
+
+function findPackageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'configs'))) return dir;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Document, isScalar, visit } from 'yaml';
+import { Document, isMap, isScalar, isSeq } from 'yaml';
 
 /**
  * Canonical JSON (object keys sorted at every level) and the stable point hash built on it. A
@@ -38,11 +38,18 @@ export function plainTree<T>(value: T): T {
  * (`cus: [ 8, 16, 32 ]`), which keeps hundreds of points readable and the file small.
  */
 export function readableYaml(value: unknown): string {
-  const doc = new Document(plainTree(value));
-  visit(doc, {
-    Seq(_, node) {
-      if (node.items.every((item) => isScalar(item))) node.flow = true;
-    },
-  });
+  // The plain copy shares no sub-objects: no anchors to look for (a sweep renders thousands of points).
+  const doc = new Document(plainTree(value), { aliasDuplicateObjects: false });
+  flowPlainLists(doc.contents);
   return doc.toString({ lineWidth: 0 });
+}
+
+/** Puts every list of plain values on one line. */
+function flowPlainLists(node: unknown): void {
+  if (isSeq(node)) {
+    if (node.items.every((item) => isScalar(item))) node.flow = true;
+    else for (const item of node.items) flowPlainLists(item);
+  } else if (isMap(node)) {
+    for (const pair of node.items) flowPlainLists(pair.value);
+  }
 }

@@ -221,17 +221,13 @@ export function scanLines(path: string, onLine: (bytes: Buffer, start: number, e
   }
 }
 
-/** Appends complete lines, one write per chunk (never a partial row from this process). */
-export function appendWhole(path: string, chunks: string | Uint8Array | ReadonlyArray<string | Uint8Array>): void {
-  const list = typeof chunks === 'string' || chunks instanceof Uint8Array ? [chunks] : chunks;
-  if (!list.some((c) => c.length > 0)) return;
-  const fd = openSync(path, 'a');
-  try {
-    for (const chunk of list) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
-    }
-  } finally {
-    closeSync(fd);
+/**
+ * Writes complete lines to a file opened for appending, one write per chunk: every write is a run
+ * of whole lines, so a kill leaves at worst the last line cut short.
+ */
+export function writeWhole(fd: number, chunks: ReadonlyArray<string | Uint8Array>): void {
+  for (const chunk of chunks) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
   }
 }

@@ -192,6 +192,7 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
     }, writeConfig);
   } finally {
     progress.stop();
+    writer.close();
   }
 
   writer.flush();

@@ -2,7 +2,7 @@ import { closeSync, existsSync, ftruncateSync, openSync, readSync, rmSync } from
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { csvCell, roundTree, writeFileAtomic, writeFileAtomicFrom } from '../core/io.js';
-import { appendWhole, csvHeader, csvLines, decodeLines, jsonlLines, readJsonl, rowsOfJsonl, scanJsonl, scanLines, type PointTable, type Row } from './results.js';
+import { csvHeader, csvLines, decodeLines, jsonlLines, readJsonl, rowsOfJsonl, scanJsonl, scanLines, writeWhole, type PointTable, type Row } from './results.js';
 
 /**
  * A sweep's output folder, written incrementally and safe against kill -9:
@@ -245,6 +245,11 @@ export class SweepWriter {
   private unsorted = false;
   /** A row brought a column the CSV header lacks: the CSV is rebuilt at flush. */
   private csvStale = false;
+  /**
+   * The tables and the ledger, by file name, open for appending while points arrive: an open and a
+   * close of three files for every point cost more than writing a small point's lines.
+   */
+  private readonly appending = new Map<string, number>();
 
   constructor(
     private readonly dir: string,
@@ -327,10 +332,10 @@ export class SweepWriter {
       if (table.columns.some((c) => !this.columnSet.has(c))) this.csvStale = true;
       csv = csvLines(this.columns, rowsOfJsonl(decodeLines(table.jsonl)));
     }
-    appendWhole(join(this.dir, SWEEP_FILES.results), table.jsonl);
-    appendWhole(join(this.dir, SWEEP_FILES.csv), [header, csv]);
+    this.appendTo(SWEEP_FILES.results, [table.jsonl]);
+    this.appendTo(SWEEP_FILES.csv, [header, csv]);
     const recorded: LedgerEntry = { ...entry, columns: table.columns };
-    appendWhole(join(this.dir, SWEEP_FILES.ledger), jsonlLines([recorded]));
+    this.appendTo(SWEEP_FILES.ledger, [jsonlLines([recorded])]);
     if (entry.point < this.lastPoint) this.unsorted = true;
     else this.lastPoint = entry.point;
     this.records.set(entry.point, { entry: recorded, columns: table.columns });
@@ -341,7 +346,22 @@ export class SweepWriter {
     return [...this.records.values()].sort((a, b) => a.entry.point - b.entry.point);
   }
 
+  /** Appends whole lines to one of the folder's files, opened on its first lines and kept open. */
+  private appendTo(file: string, chunks: ReadonlyArray<string | Uint8Array>): void {
+    if (!chunks.some((c) => c.length > 0)) return;
+    let fd = this.appending.get(file);
+    if (fd === undefined) this.appending.set(file, (fd = openSync(join(this.dir, file), 'a')));
+    writeWhole(fd, chunks);
+  }
+
+  /** Closes the files kept open for appending (flush does too); a later append opens them again. */
+  close(): void {
+    for (const fd of this.appending.values()) closeSync(fd);
+    this.appending.clear();
+  }
+
   flush(): void {
+    this.close();
     if (this.unsorted || this.csvStale) this.rewrite(readCompleted(this.dir).points);
   }
 }

@@ -118,6 +118,7 @@ describe('sweep folder reading through the ledger', () => {
       'appended out of order (not yet flushed)': () => {
         const { dir, writer } = write([0, 1, 3]);
         writer.append(entry(2, 2), pointTable(rowsOf(2)));
+        writer.close();
         return dir;
       },
     };
