@@ -48,15 +48,14 @@ export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: num
  * tables and the ledger (what --resume keeps) and move the progress bar meanwhile.
  */
 export function resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): Generator<string> {
-  return resolvedSweepPieces(
-    resolvedSweepHeader(spec, shard),
-    (function* () {
-      for (const p of points) yield resolvedPointYaml({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config });
-    })(),
-  );
+  // Each item rendered only when its piece is asked for.
+  const items = function* () {
+    for (const p of points) yield resolvedPointYaml({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config });
+  };
+  return resolvedSweepPieces(resolvedSweepHeader(spec, shard), items());
 }
 
-export const RESOLVED_SWEEP_COMMENT = `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n`;
+const RESOLVED_SWEEP_COMMENT = `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n`;
 
 /** config.resolved.yaml from its `sweep:` section and its points' items (resolvedPointYaml), in order. */
 export function* resolvedSweepPieces(sweep: Record<string, unknown>, items: Iterable<string>): Generator<string> {
