@@ -9,6 +9,10 @@ import type { VegaLiteSpec } from './render.js';
 export type Mark = 'bar' | 'line' | 'point';
 export const MARKS: readonly Mark[] = ['bar', 'line', 'point'];
 
+/** How rows sharing x, colour and panel become one mark (Vega-Lite aggregates them). */
+export type Aggregate = 'mean' | 'median' | 'min' | 'max' | 'sum';
+export const AGGREGATES: readonly Aggregate[] = ['mean', 'median', 'min', 'max', 'sum'];
+
 export interface ChartOptions {
   rows: ReadonlyArray<Record<string, unknown>>;
   x: string;
@@ -16,6 +20,8 @@ export interface ChartOptions {
   color?: string;
   facet?: string;
   mark?: Mark;
+  /** One mark per x (and colour, panel) from all its rows' y; default: one mark per row. */
+  aggregate?: Aggregate;
   logY?: boolean;
   title?: string;
   /** Axis titles (default: the column names, which carry their units). */
@@ -50,13 +56,21 @@ export function chartSpec(o: ChartOptions): VegaLiteSpec {
   if (!isNumericColumn(o.rows, o.y)) throw new SilicaError(`--y: expected a numeric column, "${o.y}" has non-numeric values`);
   // Bars along a numeric x read better as categories (one bar per value), as sweeps' axes are.
   const xType = xNumeric && mark !== 'bar' ? 'quantitative' : mark === 'line' ? 'ordinal' : 'nominal';
+  // Only the plotted columns go to Vega: a sweep's table has dozens, and Vega copies every datum.
+  const fields = [...new Set([o.x, o.y, o.color, o.facet].filter((f): f is string => f !== undefined))];
   const values = o.rows
     .filter((r) => typeof r[o.y] === 'number' && (!o.logY || (r[o.y] as number) > 0))
-    .map((r) => ({ ...r }));
+    .map((r) => Object.fromEntries(fields.map((f) => [f, r[f]])));
   if (o.logY && values.length === 0) throw new SilicaError(`--log-y: column "${o.y}" has no positive values to plot`);
   const encoding: Record<string, unknown> = {
     x: { field: fieldRef(o.x), type: xType, title: o.xTitle ?? o.x, ...(xType === 'nominal' ? { sort: null } : {}), ...(xNumeric && xType === 'quantitative' ? { scale: { zero: false } } : {}) },
-    y: { field: fieldRef(o.y), type: 'quantitative', title: o.yTitle ?? o.y, ...(o.logY ? { scale: logScale(values, o.y, mark) } : {}) },
+    y: {
+      field: fieldRef(o.y),
+      type: 'quantitative',
+      title: o.yTitle ?? (o.aggregate ? `${o.y} (${o.aggregate})` : o.y),
+      ...(o.aggregate ? { aggregate: o.aggregate } : {}),
+      ...(o.logY ? { scale: logScale(values, o.y, mark) } : {}),
+    },
   };
   // Bars sit side by side (xOffset by colour), never stacked: a stacked total is not a sweep result.
   if (mark === 'bar') (encoding.y as Record<string, unknown>).stack = null;

@@ -75,6 +75,35 @@ describe('silica run and silica plot', () => {
     }
   });
 
+  it('aggregates rows into one mark per x and colour, and plots only the rows a --filter keeps', () => {
+    // Three rows per (x, series): y is 1, 2 and 300.
+    const csv = join(dir, 'agg.csv');
+    const lines = ['x,series,y'];
+    for (const x of [1, 2, 3]) for (const series of ['a', 'b']) for (const y of [1, 2, 300]) lines.push(`${x},${series},${y}`);
+    writeFileSync(csv, lines.join('\n') + '\n');
+    const plot = (flags: string[]) => {
+      const fig = join(dir, `agg-${flags.join('-').replace(/[^\w-]/g, '_')}.svg`);
+      const r = silica(['plot', csv, '--x', 'x', '--y', 'y', '--color', 'series', '--mark', 'point', ...flags, '--out', fig, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const svg = readFileSync(fig, 'utf8');
+      return { ...svgInfo(svg), svg, rows: (JSON.parse(r.stdout) as { rows: number }).rows };
+    };
+    expect(plot([]).marks).toBe(18);
+    expect(plot(['--aggregate', 'mean']).marks).toBe(6);
+    expect(plot(['--filter', 'series=a']).marks).toBe(9);
+    expect(plot(['--filter', 'series=a', '--filter', 'x=2.0', '--aggregate', 'max'])).toMatchObject({ marks: 1, rows: 3 });
+    // The aggregate reaches the figure: the y axis runs to the largest y under max, to about 1 under min.
+    const tick = (svg: string) => Math.max(...[...svg.matchAll(/<text[^>]*>([\d.,]+)<\/text>/g)].map((m) => Number(m[1]!.replace(/,/g, ''))));
+    expect(tick(plot(['--aggregate', 'max']).svg)).toBeGreaterThanOrEqual(300);
+    expect(tick(plot(['--aggregate', 'min']).svg)).toBeLessThan(4); // x ticks stop at 3
+    const fig = join(dir, 'agg-bad.svg');
+    expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--aggregate', 'average', '--out', fig]), /--aggregate: expected one of mean, median, min, max, sum, got "average"/);
+    expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--filter', 'series', '--out', fig]), /--filter: expected COL=VALUE \(e\.g\. variant=nominal\), got "series"/);
+    expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--filter', 'hw=mi300x', '--out', fig]), /agg\.csv: --filter hw=mi300x: expected one of the columns \(x, series, y\), got "hw"/);
+    expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--filter', 'series=c', '--out', fig]), /agg\.csv: --filter: no row has series=c/);
+    expect(existsSync(fig)).toBe(false);
+  });
+
   it('bad plot and run input: one-line errors, no file written', () => {
     const csv = join(dir, 't.csv');
     writeFileSync(csv, 'a,b,name\n1,2,x\n2,0,y\n');

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { checkOutputPath } from '../../core/io.js';
-import { chartSpec, MARKS, type Mark } from '../../plot/charts.js';
+import { AGGREGATES, chartSpec, MARKS, type Aggregate, type Mark } from '../../plot/charts.js';
 import { readCsvFile } from '../../plot/csv.js';
 import { writeSvg } from '../../plot/render.js';
 import { printJson } from '../common.js';
@@ -18,25 +18,65 @@ export const plotCommand: CommandModule = {
       .option('color', { type: 'string', describe: 'column whose values become coloured series' })
       .option('facet', { type: 'string', describe: 'column whose values become separate panels' })
       .option('mark', { type: 'string', default: 'point', describe: MARKS.join('|') })
+      .option('aggregate', { type: 'string', describe: `one mark per x, colour and panel from all their rows: ${AGGREGATES.join('|')} of y (default: a mark per row)` })
+      .option('filter', { type: 'string', array: true, describe: 'COL=VALUE: plot only the rows where COL is VALUE (repeat to narrow further)' })
       .option('log-y', { type: 'boolean', default: false, describe: 'logarithmic y axis' })
       .option('title', { type: 'string', describe: 'figure title' })
       .option('out', { type: 'string', demandOption: true, describe: 'output SVG path' })
       .option('json', { type: 'boolean', default: false, describe: 'print what was written as JSON' }),
   handler: async (argv) => {
-    const args = argv as unknown as { csv: string; x: string; y: string; color?: string; facet?: string; mark: string; logY: boolean; title?: string; out: string; json: boolean };
+    const args = argv as unknown as { csv: string; x: string; y: string; color?: string; facet?: string; mark: string; aggregate?: string; filter?: string[]; logY: boolean; title?: string; out: string; json: boolean };
     if (!(MARKS as readonly string[]).includes(args.mark)) throw new SilicaError(`--mark: expected one of ${MARKS.join(', ')}, got "${args.mark}"`);
+    if (args.aggregate !== undefined && !(AGGREGATES as readonly string[]).includes(args.aggregate)) {
+      throw new SilicaError(`--aggregate: expected one of ${AGGREGATES.join(', ')}, got "${args.aggregate}"`);
+    }
+    const filters = (args.filter ?? []).map(parseFilter);
     checkOutputPath(args.out, '--out');
     if (!args.out.endsWith('.svg')) throw new SilicaError(`--out: expected a path ending in .svg, got "${args.out}"`);
-    const table = readCsvFile(args.csv);
+    const table = readCsvFile(args.csv, [args.x, args.y, args.color, args.facet, ...filters.map((f) => f.column)].filter((c): c is string => c !== undefined));
     for (const [flag, col] of [['--x', args.x], ['--y', args.y], ['--color', args.color], ['--facet', args.facet]] as const) {
       if (col !== undefined && !table.columns.includes(col)) {
         throw new SilicaError(`${args.csv}: ${flag}: expected one of the columns (${table.columns.join(', ')}), got "${col}"`);
       }
     }
+    for (const f of filters) {
+      if (!table.columns.includes(f.column)) throw new SilicaError(`${args.csv}: --filter ${f.text}: expected one of the columns (${table.columns.join(', ')}), got "${f.column}"`);
+    }
     if (table.rows.length === 0) throw new SilicaError(`${args.csv}: expected at least one row to plot, got only a header`);
-    const spec = chartSpec({ rows: table.rows, x: args.x, y: args.y, color: args.color, facet: args.facet, mark: args.mark as Mark, logY: args.logY, title: args.title });
+    const rows = table.rows.filter((row) => filters.every((f) => cellIs(row[f.column], f.value)));
+    if (rows.length === 0) throw new SilicaError(`${args.csv}: --filter: no row has ${filters.map((f) => f.text).join(' and ')}`);
+    const aggregate = args.aggregate as Aggregate | undefined;
+    if (!aggregate && rows.length > MANY_MARKS) {
+      process.stderr.write(`silica plot: note: one mark per row draws ${rows.length} marks; --aggregate (e.g. mean) draws one per x and colour, --filter COL=VALUE plots fewer rows\n`);
+    }
+    const spec = chartSpec({ rows, x: args.x, y: args.y, color: args.color, facet: args.facet, mark: args.mark as Mark, aggregate, logY: args.logY, title: args.title });
     await writeSvg(args.out, spec);
-    if (args.json) printJson({ out: args.out, rows: table.rows.length, x: args.x, y: args.y, mark: args.mark, color: args.color ?? null, facet: args.facet ?? null, log_y: args.logY });
-    else process.stdout.write(`silica plot: ${args.out} (${args.mark} of ${args.y} vs ${args.x}, ${table.rows.length} rows)\n`);
+    if (args.json) {
+      printJson({ out: args.out, rows: rows.length, x: args.x, y: args.y, mark: args.mark, aggregate: aggregate ?? null, filter: filters.map((f) => f.text), color: args.color ?? null, facet: args.facet ?? null, log_y: args.logY });
+    } else {
+      process.stdout.write(`silica plot: ${args.out} (${args.mark} of ${aggregate ? `${aggregate} ` : ''}${args.y} vs ${args.x}, ${rows.length} rows)\n`);
+    }
   },
 };
+
+/** More marks than a figure can show apart (and a slow, large SVG). */
+const MANY_MARKS = 20_000;
+
+interface RowFilter {
+  text: string;
+  column: string;
+  value: string;
+}
+
+function parseFilter(text: string): RowFilter {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new SilicaError(`--filter: expected COL=VALUE (e.g. variant=nominal), got "${text}"`);
+  return { text, column: text.slice(0, eq), value: text.slice(eq + 1) };
+}
+
+/** A cell equals a filter's value as written, or as a number (`--filter m=1e3` matches 1000). */
+function cellIs(cell: string | number | undefined, value: string): boolean {
+  if (cell === undefined) return false;
+  if (String(cell) === value) return true;
+  return typeof cell === 'number' && value.trim() !== '' && Number(value) === cell;
+}
