@@ -5,7 +5,8 @@ import { writeFileAtomicFrom } from '../core/io.js';
 import { parseYamlText } from '../core/yaml-config.js';
 import { canonicalJson } from './canonical.js';
 import { resolvedPointYaml, resolvedSweepPieces } from './run-sweep.js';
-import { SWEEP_FILES, SweepWriter, readCompleted, readPointRows, requireSweepDir, writeSweepSummary, type CompletedPoint, type SweepSummary } from './store.js';
+import { SWEEP_FILES, readCompleted, readPointRows, type CompletedPoint } from './completed.js';
+import { SweepWriter, requireSweepDir, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
  * `silica merge DIR... --out DIR`: shard folders (Slurm array tasks, Kubernetes indexed pods, or

@@ -8,7 +8,8 @@ import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
 import { shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
-import { SWEEP_FILES, SweepWriter, clearSweepOutputs, readCompleted, writeSweepSummary, type CompletedPoint, type LedgerEntry, type SweepSummary } from './store.js';
+import { SWEEP_FILES, readCompleted, type CompletedPoint, type LedgerEntry } from './completed.js';
+import { SweepWriter, clearSweepOutputs, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
  * Runs a sweep (or one shard of it) into an output folder: every point independent and

@@ -2,7 +2,8 @@ import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pointTable, scanJsonl, type Row } from '../../src/sweep/results.js';
-import { SweepWriter, pointsByLedger, pointsByRows, readCompleted, readPointRows, type LedgerEntry } from '../../src/sweep/store.js';
+import { pointsByLedger, pointsByRows, readCompleted, readPointRows, type LedgerEntry } from '../../src/sweep/completed.js';
+import { SweepWriter } from '../../src/sweep/store.js';
 import { tempDir } from './helpers.js';
 
 /** Rows of point i: two rows, tagged like a sweep tags them. */
