@@ -9,8 +9,10 @@ import { csvHeader, readJsonl, rowsOfJsonl, scanJsonl, scanLines, type Row } fro
  * rewrite copy, byte range by byte range: rows are never all read into memory (a large sweep's
  * tables outgrow it, and V8's longest string, 512 MiB).
  */
+/** The files of a sweep folder, by role (store.ts says what each holds). */
 export const SWEEP_FILES = { results: 'results.jsonl', csv: 'results.csv', ledger: 'points.jsonl', config: 'config.resolved.yaml', summary: 'summary.json' } as const;
 
+/** One line of the ledger, points.jsonl: a completed point. */
 export interface LedgerEntry {
   point: number;
   point_id: string;

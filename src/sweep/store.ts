@@ -72,8 +72,9 @@ export class SweepWriter {
     // The rows are copied from where they are, point by point (this folder's own files are only
     // replaced once the new ones are whole: the sources stay open until then).
     const fds = new Map<string, number>();
-    const fd = (file: string) => fds.get(file) ?? fds.set(file, openSync(file, 'r')).get(file)!;
+    const fd = (file: string) => fds.get(file)!;
     try {
+      for (const p of sorted) for (const file of [p.ranges.length ? p.file : undefined, p.csv?.file]) if (file && !fds.has(file)) fds.set(file, openSync(file, 'r'));
       const columns = this.columns;
       writeFileAtomicFrom(join(this.dir, SWEEP_FILES.csv), (write) => {
         if (!columns) return;
