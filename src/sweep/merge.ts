@@ -4,7 +4,7 @@ import { SilicaError } from '../core/errors.js';
 import { writeFileAtomicFrom } from '../core/io.js';
 import { parseYamlText } from '../core/yaml-config.js';
 import { canonicalJson } from './canonical.js';
-import { resolvedPointYaml, resolvedSweepPieces } from './run-sweep.js';
+import { resolvedPointYaml, resolvedSweepPieces } from './resolved-yaml.js';
 import { SWEEP_FILES, readCompleted, readPointRows, type CompletedPoint } from './completed.js';
 import { SweepWriter, requireSweepDir, writeSweepSummary, type SweepSummary } from './store.js';
 

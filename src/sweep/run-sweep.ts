@@ -3,10 +3,10 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { writeFileAtomicFrom } from '../core/io.js';
-import { readableYaml } from './canonical.js';
 import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
+import { resolvedSweepYaml } from './resolved-yaml.js';
 import { shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
 import { SWEEP_FILES, readCompleted, type CompletedPoint, type LedgerEntry } from './completed.js';
 import { SweepWriter, clearSweepOutputs, writeSweepSummary, type SweepSummary } from './store.js';
@@ -39,62 +39,6 @@ export interface SweepRunReport {
 
 export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: number }) {
   return { sweep: spec.name, source: spec.file, points_total: spec.points.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) };
-}
-
-/**
- * The resolved sweep, `config.resolved.yaml`: how it expands and every selected point's full
- * config, as pieces of text: the header, then one piece per point. A big sweep's file takes a
- * second or so to render, on the thread that also writes the workers' finished points, so it
- * renders piece by piece and lets those in between (see writeResolvedSweep): they reach the
- * tables and the ledger (what --resume keeps) and move the progress bar meanwhile.
- */
-export function resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): Generator<string> {
-  // Each item rendered only when its piece is asked for.
-  const items = function* () {
-    for (const p of points) yield resolvedPointYaml({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config });
-  };
-  return resolvedSweepPieces(resolvedSweepHeader(spec, shard), items());
-}
-
-const RESOLVED_SWEEP_COMMENT = `# Resolved sweep: every point's full experiment config (rerun one with silica run).\n`;
-
-/** config.resolved.yaml from its `sweep:` section and its points' items (resolvedPointYaml), in order. */
-export function* resolvedSweepPieces(sweep: Record<string, unknown>, items: Iterable<string>): Generator<string> {
-  yield RESOLVED_SWEEP_COMMENT;
-  const it = items[Symbol.iterator]();
-  let item = it.next();
-  if (item.done) {
-    yield readableYaml({ sweep, points: [] });
-    return;
-  }
-  yield readableYaml({ sweep }) + 'points:\n';
-  for (; !item.done; item = it.next()) yield item.value;
-}
-
-/**
- * One point's item of the `points:` list. Block style with no line folding (readableYaml) renders
- * a list item the same whatever its neighbours, so the items join into exactly the text of the
- * whole document rendered at once, and `silica merge` can copy them from shard to merged file.
- */
-export function resolvedPointYaml(item: { point: number; point_id: string; tags: Record<string, unknown>; config: unknown }): string {
-  const text = readableYaml({ points: [item] });
-  return text.slice(text.indexOf('\n') + 1);
-}
-
-/** The `sweep:` section of config.resolved.yaml: how the sweep expands. */
-export function resolvedSweepHeader(spec: SweepSpec, shard?: { index: number; count: number }): Record<string, unknown> {
-  return {
-    name: spec.name,
-    ...(spec.description ? { description: spec.description } : {}),
-    source: spec.file,
-    base: spec.baseSource,
-    expand: spec.expand,
-    axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
-    ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),
-    ...(spec.filters.length ? { filters: spec.filters } : {}),
-    points_total: spec.points.length,
-    ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
-  };
 }
 
 /**

@@ -1,7 +1,8 @@
+import '../../src/study/index.js';
 import { describe, expect, it } from 'vitest';
 import { readableYaml } from '../../src/sweep/canonical.js';
 import { decodeLines, pointTable, pointTableWithLead, type Row } from '../../src/sweep/results.js';
-import { resolvedSweepHeader, resolvedSweepYaml } from '../../src/sweep/run-sweep.js';
+import { resolvedPointYaml, resolvedSweepHeader, resolvedSweepYaml } from '../../src/sweep/resolved-yaml.js';
 import { loadSweep } from '../../src/sweep/spec.js';
 
 /**
@@ -50,6 +51,32 @@ describe('point tables with a lead', () => {
 });
 
 describe('config.resolved.yaml rendered piece by piece', () => {
+  it('renders a point entry by entry exactly as the whole document would', () => {
+    const tricky = {
+      kind: 'kernels',
+      description: 'two\nlines\n',
+      note: 'trailing  \n\n',
+      quoted: 'yes',
+      colon: 'a: b',
+      hash: '# not a comment',
+      empty_map: {},
+      empty_list: [],
+      nums: [1, 2.5, 1e21, -0, 0.1],
+      nested: { a: [{ b: 1, c: ['x', 'y'] }, { d: null }], e: { f: { g: 'deep\nblock' } } },
+      none: null,
+    };
+    const items = [
+      { point: 0, point_id: '1234567890123456', tags: { variant: 'a b', m: 1, fast: true }, config: tricky },
+      { point: 1, point_id: 'abcdef0123456789', tags: {}, config: {} },
+      { point: 3, point_id: 'abc', tags: { gone: undefined }, config: { kind: 'kernels', gone: undefined } },
+      { point: 2, point_id: '00000000000000e1', tags: { variant: 'nominal', 'odd key': 'x: y' }, config: { ...tricky, nums: [3] } },
+    ];
+    for (const item of [...items, ...items]) {
+      const whole = readableYaml({ points: [item] });
+      expect(resolvedPointYaml(item)).toBe(whole.slice(whole.indexOf('\n') + 1));
+    }
+  });
+
   it('is the whole document rendered at once', () => {
     const spec = loadSweep('configs/sweeps/gemm-hw.yaml');
     for (const points of [spec.points, spec.points.slice(0, 1), []]) {
