@@ -55,7 +55,9 @@ function wholeItemYaml(item: unknown): string {
  */
 const ITEM_INDENT = '    ';
 const renderedEntries = new Map<string, string>();
-const RENDERED_ENTRIES_KEPT = 4096;
+/** Characters of keys and texts kept (an entry can hold a long list): past it, start over. */
+const RENDERED_CHARS_KEPT = 16 << 20;
+let renderedChars = 0;
 
 /** `key: value` at `indent`, in the YAML of readableYaml; `reuse`: keep it for the next point (not for one point's own id). */
 function entryYaml(key: string, value: unknown, indent: string, reuse = true): string {
@@ -65,7 +67,11 @@ function entryYaml(key: string, value: unknown, indent: string, reuse = true): s
     // Every line that has text moves right: block scalars keep their own indentation relative to it.
     text = readableYaml({ [key]: value }).replace(/^(?=.)/gm, indent);
     if (id !== undefined) {
-      if (renderedEntries.size >= RENDERED_ENTRIES_KEPT) renderedEntries.clear();
+      renderedChars += id.length + text.length;
+      if (renderedChars > RENDERED_CHARS_KEPT) {
+        renderedEntries.clear();
+        renderedChars = id.length + text.length;
+      }
       renderedEntries.set(id, text);
     }
   }
