@@ -101,9 +101,11 @@ export function pointTable(rows: readonly Row[]): PointTable {
 /**
  * `pointTable` of the rows `{...lead, ...row}`: every row of a sweep point starts with the same
  * cells (point, point_id, the point's tags), so those are serialised once per point and each line
- * is that text plus the row's own. The lines are exactly those of the merged rows. Where that
- * would not hold, the whole table takes the plain path: a row repeating a lead column (the same
- * value, checked by the caller) or an integer-like key (which objects order first).
+ * is that text plus the row's own. The lines are exactly those of the merged rows. A row may repeat
+ * a lead column with the same value (an axis named after a column, `m` or `hw`): the merged row
+ * keeps it in the lead's place, so the row's own text leaves it out. Where the lines would differ,
+ * the whole table takes the plain path: a repeat with another value, or an integer-like key (which
+ * objects order first).
  */
 export function pointTableWithLead(lead: Row, rows: readonly Row[]): PointTable {
   const leadKeys = Object.keys(lead);
@@ -112,19 +114,30 @@ export function pointTableWithLead(lead: Row, rows: readonly Row[]): PointTable 
   const leadSet = new Set(leadKeys);
   const columns = [...leadKeys];
   const seen = new Set<string>();
+  let repeats = false;
   for (const row of rows) {
     for (const key of Object.keys(row)) {
-      if (seen.has(key)) continue;
-      if (leadSet.has(key) || isIndexLike(key)) return plain();
-      seen.add(key);
-      columns.push(key);
+      if (leadSet.has(key)) {
+        if (row[key] !== lead[key]) return plain();
+        repeats = true;
+      } else if (!seen.has(key)) {
+        if (isIndexLike(key)) return plain();
+        seen.add(key);
+        columns.push(key);
+      }
     }
   }
   const ownColumns = columns.slice(leadKeys.length);
   const leadJson = JSON.stringify(lead).slice(0, -1);
   const leadCsv = leadKeys.map((k) => csvCell(lead[k])).join(',');
+  const ownOf = (row: Row): Row => {
+    if (!repeats) return row;
+    const own: Row = {};
+    for (const k of Object.keys(row)) if (!leadSet.has(k)) own[k] = row[k]!;
+    return own;
+  };
   const jsonLine = (row: Row): string => {
-    const own = JSON.stringify(row);
+    const own = JSON.stringify(ownOf(row));
     return (own.length === 2 ? leadJson + '}' : leadJson + ',' + own.slice(1)) + '\n';
   };
   const csvRow = (row: Row): string => {

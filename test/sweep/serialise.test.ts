@@ -33,8 +33,10 @@ describe('point tables with a lead', () => {
     same([{ a: 1 }, {}, { b: 'x,"y"\nz', a: 2 }, { c: 'é ∑ unicode' }]);
   });
 
-  it('equal the merged rows when a row repeats a lead column with the same value', () => {
+  it('equal the merged rows when a row repeats a lead column, with the same value or another', () => {
     same([{ variant: 'nominal', x: 1 }, { x: 2 }]);
+    same([{ x: 1, tokens: 128, variant: 'nominal' }, { tokens: 128 }, {}]);
+    same([{ variant: 'other', x: 1 }]);
   });
 
   it('equal the merged rows when a key looks like an array index (objects order those first)', () => {
