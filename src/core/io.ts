@@ -104,10 +104,7 @@ export function writeFileAtomicFrom(path: string, fill: (write: (data: string | 
   try {
     fd = openSync(tmp, 'w');
     const out = fd;
-    fill((data) => {
-      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      for (let at = 0; at < bytes.length; ) at += writeSync(out, bytes, at, bytes.length - at);
-    });
+    fill((data) => writeAll(out, data));
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, path);
@@ -119,6 +116,12 @@ export function writeFileAtomicFrom(path: string, fill: (write: (data: string | 
     throw new SilicaError(`${label}: cannot write (${reason(err)})`);
   }
   journal?.files.push({ path, previous });
+}
+
+/** Writes all of `data` at the file's position (writeSync may write less than it is given). */
+export function writeAll(fd: number, data: string | Uint8Array): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
 }
 
 let previousCount = 0;

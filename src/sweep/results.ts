@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { csvCell } from '../core/io.js';
 
 /**
@@ -231,16 +231,5 @@ export function scanLines(path: string, onLine: (bytes: Buffer, start: number, e
     }
   } finally {
     closeSync(fd);
-  }
-}
-
-/**
- * Writes complete lines to a file opened for appending, one write per chunk: every write is a run
- * of whole lines, so a kill leaves at worst the last line cut short.
- */
-export function writeWhole(fd: number, chunks: ReadonlyArray<string | Uint8Array>): void {
-  for (const chunk of chunks) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
   }
 }

@@ -1,9 +1,9 @@
 import { closeSync, existsSync, ftruncateSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { roundTree, writeFileAtomic, writeFileAtomicFrom } from '../core/io.js';
+import { roundTree, writeAll, writeFileAtomic, writeFileAtomicFrom } from '../core/io.js';
 import { bytesAt, isEntry, leadFile, readCompleted, rowsAt, sameList, SWEEP_FILES, unionColumns, type CompletedPoint, type LedgerEntry } from './completed.js';
-import { csvHeader, csvLines, decodeLines, jsonlLines, rowsOfJsonl, scanJsonl, writeWhole, type PointTable } from './results.js';
+import { csvHeader, csvLines, decodeLines, jsonlLines, rowsOfJsonl, scanJsonl, type PointTable } from './results.js';
 
 /**
  * A sweep's output folder, written incrementally and safe against kill -9:
@@ -148,7 +148,8 @@ export class SweepWriter {
     if (!chunks.some((c) => c.length > 0)) return;
     let fd = this.appending.get(file);
     if (fd === undefined) this.appending.set(file, (fd = openSync(join(this.dir, file), 'a')));
-    writeWhole(fd, chunks);
+    // Each chunk a run of whole lines, written in full: a kill leaves at worst the last line cut short.
+    for (const chunk of chunks) writeAll(fd, chunk);
   }
 
   /** Closes the files kept open for appending (flush does too); a later append opens them again. */
