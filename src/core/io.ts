@@ -96,26 +96,74 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, label =
  * outputs too big to hold as one string, such as a large sweep's tables, which V8 caps at 512 MiB.
  */
 export function writeFileAtomicFrom(path: string, fill: (write: (data: string | Uint8Array) => void) => void, label = path): void {
-  if (path === '') throw new SilicaError('output path: expected a path, got an empty string');
-  makeDirectory(dirname(path), label);
-  const previous = journal && found(path) === 'file' ? keepPrevious(path) : undefined;
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined;
+  const file = new AtomicFile(path, label);
   try {
-    fd = openSync(tmp, 'w');
-    const out = fd;
-    fill((data) => writeAll(out, data));
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
+    fill(file.write);
   } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    if (previous) rmSync(previous, { force: true });
-    if (err instanceof SilicaError) throw err;
-    throw new SilicaError(`${label}: cannot write (${reason(err)})`);
+    file.fail(err);
   }
-  journal?.files.push({ path, previous });
+  file.commit();
+}
+
+/**
+ * writeFileAtomicFrom for content made between awaits (a large sweep's config.resolved.yaml, written
+ * as it renders so it is never held whole): other writes may run meanwhile, to other files.
+ */
+export async function writeFileAtomicFromAsync(path: string, fill: (write: (data: string | Uint8Array) => void) => Promise<void>, label = path): Promise<void> {
+  const file = new AtomicFile(path, label);
+  try {
+    await fill(file.write);
+  } catch (err) {
+    file.fail(err);
+  }
+  file.commit();
+}
+
+/** A file being written atomically: a temporary sibling, renamed over `path` by commit. */
+class AtomicFile {
+  private readonly tmp: string;
+  private readonly previous: string | undefined;
+  private fd: number | undefined;
+  /** The OutputSet running when the write began: it owns the file (see OutputSet.run). */
+  private readonly owner = journal;
+
+  constructor(
+    private readonly path: string,
+    private readonly label: string,
+  ) {
+    if (path === '') throw new SilicaError('output path: expected a path, got an empty string');
+    makeDirectory(dirname(path), label);
+    this.previous = this.owner && found(path) === 'file' ? keepPrevious(path) : undefined;
+    this.tmp = `${path}.tmp-${process.pid}`;
+    try {
+      this.fd = openSync(this.tmp, 'w');
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  readonly write = (data: string | Uint8Array): void => writeAll(this.fd!, data);
+
+  commit(): void {
+    try {
+      closeSync(this.fd!);
+      this.fd = undefined;
+      renameSync(this.tmp, this.path);
+    } catch (err) {
+      this.fail(err);
+    }
+    this.owner?.files.push({ path: this.path, previous: this.previous });
+  }
+
+  /** Removes the temporary file (and the kept previous one) and throws a one-line error. */
+  fail(err: unknown): never {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    rmSync(this.tmp, { force: true });
+    if (this.previous) rmSync(this.previous, { force: true });
+    if (err instanceof SilicaError) throw err;
+    throw new SilicaError(`${this.label}: cannot write (${reason(err)})`);
+  }
 }
 
 /** Writes all of `data` at the file's position (writeSync may write less than it is given). */

@@ -1,5 +1,6 @@
 import { SilicaError } from '../core/errors.js';
 import type { VegaLiteSpec } from './render.js';
+import { minOf } from '../core/extent.js';
 
 /**
  * Chart specs from tidy rows: one mark (bar, line or point), x and y columns, optional colour
@@ -99,7 +100,7 @@ export function chartSpec(o: ChartOptions): VegaLiteSpec {
 /** Log y: bars need a baseline below the smallest value (a power of ten), or the smallest bar vanishes. */
 function logScale(values: ReadonlyArray<Record<string, unknown>>, y: string, mark: Mark): Record<string, unknown> {
   if (mark !== 'bar') return { type: 'log' };
-  const min = Math.min(...values.map((r) => r[y] as number));
+  const min = minOf(values.map((r) => r[y] as number));
   return { type: 'log', domainMin: 10 ** Math.floor(Math.log10(min) - 1e-9) };
 }
 

@@ -13,6 +13,7 @@ import { chartSpec } from '../plot/charts.js';
 import { writeSvg } from '../plot/render.js';
 import { flattenLeaves, lookupPath } from '../sweep/tree.js';
 import { registerExperiment } from './registry.js';
+import { maxOf } from '../core/extent.js';
 
 /**
  * `kind: kernels` — a list of GEMM and STREAM points on one hardware preset, each simulated in
@@ -175,7 +176,7 @@ registerExperiment({
     const gbps = rows.map((r) => r.achieved_gbps as number);
     return {
       rows,
-      summary: { hw: rows[0]!.hw, kernels: rows.length, max_tflops: Math.max(...tflops), max_achieved_gbps: Math.max(...gbps) },
+      summary: { hw: rows[0]!.hw, kernels: rows.length, max_tflops: maxOf(tflops), max_achieved_gbps: maxOf(gbps) },
       files,
     };
   },

@@ -4,6 +4,7 @@ import type { ExperimentResult } from '../study/registry.js';
 import { resolveExperiment, runExperiment } from './experiment.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from './pool.js';
 import { pointTableWithLead, type Cell, type PointTable, type Row } from './results.js';
+import { pointLabel } from './spec.js';
 
 /**
  * One experiment point, run in a pool worker (or in-process on the pool's own lane). The worker
@@ -43,7 +44,7 @@ export const pointRunner: TaskRunner<PointTask, PointOutcome> = { run: runPointT
  * A sweep point: the rows come back tagged with the point's index, id and axis values and already
  * serialised (see PointTable), so a sweep's writing thread only appends bytes.
  */
-export interface SweepPointTask extends PointTask {
+export interface SweepPointTask extends Omit<PointTask, 'label'> {
   point: number;
   point_id: string;
   tags: Record<string, Cell>;
@@ -53,8 +54,10 @@ export type SweepPointOutcome = { ok: true; table: PointTable; summary?: Record<
 
 export async function runSweepPointTask(task: SweepPointTask): Promise<SweepPointOutcome> {
   try {
-    const result = await runPoint(task);
-    for (const row of result.rows) checkTags(task, row);
+    // The label is made here, not sent: a sweep sends every task to every worker at once.
+    const label = pointLabel(task.point, task.tags);
+    const result = await runPoint({ ...task, label });
+    for (const row of result.rows) checkTags(task, label, row);
     const lead: Row = { point: task.point, point_id: task.point_id, ...task.tags };
     return { ok: true, table: pointTableWithLead(lead, result.rows), ...(result.summary ? { summary: result.summary } : {}) };
   } catch (err) {
@@ -69,11 +72,11 @@ export const sweepPointRunner: TaskRunner<SweepPointTask, SweepPointOutcome> = {
  * column of the row (an axis over `hw` and the row's `hw`) only where both say the same;
  * otherwise the table would lie.
  */
-function checkTags(task: SweepPointTask, row: Row): void {
+function checkTags(task: SweepPointTask, label: string, row: Row): void {
   for (const k in task.tags) {
     if (k in row && row[k] !== task.tags[k]) {
       throw new SilicaError(
-        `${task.file}: ${task.label}: column ${k} is both a sweep tag (${task.tags[k]}) and a column of the experiment's rows (${JSON.stringify(row[k])}); name the axis differently: {name: ..., values: [...]}`,
+        `${task.file}: ${label}: column ${k} is both a sweep tag (${task.tags[k]}) and a column of the experiment's rows (${JSON.stringify(row[k])}); name the axis differently: {name: ..., values: [...]}`,
       );
     }
   }

@@ -1,5 +1,5 @@
 import { readableYaml } from './canonical.js';
-import type { SweepPoint, SweepSpec } from './spec.js';
+import { resolvedConfigOf, type SweepPoint, type SweepSpec } from './spec.js';
 
 /**
  * The resolved sweep, `config.resolved.yaml`: how it expands and every selected point's full
@@ -11,7 +11,7 @@ import type { SweepPoint, SweepSpec } from './spec.js';
 export function resolvedSweepYaml(spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): Generator<string> {
   // Each item rendered only when its piece is asked for.
   const items = function* () {
-    for (const p of points) yield resolvedPointYaml({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config });
+    for (const p of points) yield resolvedPointYaml({ point: p.index, point_id: p.id, tags: p.tags, config: resolvedConfigOf(spec, p) });
   };
   return resolvedSweepPieces(resolvedSweepHeader(spec, shard), items());
 }

@@ -2,14 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { writeFileAtomicFrom } from '../core/io.js';
+import { writeFileAtomicFromAsync } from '../core/io.js';
 import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
 import { resolvedSweepYaml } from './resolved-yaml.js';
-import { shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
+import { pointLabel, shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
 import { SWEEP_FILES, readCompleted, type CompletedPoint, type LedgerEntry } from './completed.js';
-import { SweepWriter, clearSweepOutputs, writeSweepSummary, type SweepSummary } from './store.js';
+import { SweepWriter, clearSweepOutputs, removeLeftoverTemporaries, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
  * Runs a sweep (or one shard of it) into an output folder: every point independent and
@@ -42,27 +42,28 @@ export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: num
 }
 
 /**
- * Writes config.resolved.yaml (atomically), yielding to the event loop every few milliseconds. The
- * pieces are joined into runs of about a MiB, not into one string: a sweep of a few hundred thousand
- * points would outgrow the longest string V8 makes (512 MiB).
+ * Writes config.resolved.yaml (atomically) as it renders, yielding to the event loop every few
+ * milliseconds. The pieces go to the file in runs of about a MiB: the text is never held whole (a
+ * sweep of a few hundred thousand points would outgrow the longest string V8 makes, 512 MiB, and
+ * hold hundreds of MB besides).
  */
 async function writeResolvedSweep(path: string, pieces: Iterable<string>): Promise<void> {
-  const runs: string[] = [];
-  let run = '';
-  let since = performance.now();
-  for (const piece of pieces) {
-    run += piece;
-    if (run.length >= 1 << 20) {
-      runs.push(run);
-      run = '';
+  await writeFileAtomicFromAsync(path, async (write) => {
+    let run = '';
+    let since = performance.now();
+    for (const piece of pieces) {
+      run += piece;
+      if (run.length >= 1 << 20) {
+        write(run);
+        run = '';
+      }
+      if (performance.now() - since > YIELD_EVERY_MS) {
+        await yieldToEvents();
+        since = performance.now();
+      }
     }
-    if (performance.now() - since > YIELD_EVERY_MS) {
-      await yieldToEvents();
-      since = performance.now();
-    }
-  }
-  runs.push(run);
-  writeFileAtomicFrom(path, (write) => runs.forEach(write));
+    write(run);
+  });
 }
 
 const YIELD_EVERY_MS = 5;
@@ -88,6 +89,7 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
   const selected = shardPoints(spec.points, o.shard);
   const byId = new Map(selected.map((p) => [p.id, p]));
   mkdirSync(o.out, { recursive: true });
+  removeLeftoverTemporaries(o.out);
 
   let done: CompletedPoint[] = [];
   if (o.resume) {
@@ -113,7 +115,7 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
   const items = pending.map((p, order) => ({
     point: p,
     order,
-    task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, label: labelOf(p), point: p.index, point_id: p.id, tags: p.tags } satisfies SweepPointTask,
+    task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, point: p.index, point_id: p.id, tags: p.tags } satisfies SweepPointTask,
   }));
   // Points are appended in sweep order, whatever order the lanes finish them in: the files stay
   // sorted as they grow, and a point finished early waits here (a few at most) for its elders.
@@ -145,7 +147,4 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
   return { dir: o.out, selected: selected.length, skipped: done.length, ran: pending.length, seconds: (performance.now() - t0) / 1000, summary };
 }
 
-function labelOf(p: SweepPoint): string {
-  const tags = Object.entries(p.tags).map(([k, v]) => `${k}=${v}`);
-  return `point ${p.index}${tags.length ? ` (${tags.join(', ')})` : ''}`;
-}
+const labelOf = (p: SweepPoint): string => pointLabel(p.index, p.tags);

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { SilicaError, describe } from '../core/errors.js';
 import { readYamlFile } from '../core/yaml-config.js';
 import { stableHash } from './canonical.js';
-import { resolveExperiment, type ResolvedExperiment } from './experiment.js';
+import { resolveExperiment } from './experiment.js';
 import { filterPaths, parseFilters, passesFilters, type SweepFilter } from './filters.js';
 import { lookupPath, setPath } from './tree.js';
 
@@ -39,9 +39,12 @@ export interface SweepPoint {
   variant?: string;
   /** Column values that tag every row of the point: variant and axis values. */
   tags: Record<string, string | number | boolean>;
-  /** The point's experiment tree before validation (what a worker resolves again). */
+  /**
+   * The point's experiment tree before validation: what a worker resolves again. The resolved
+   * config is not kept (resolvedConfigOf makes it again): the validator's output shares nothing
+   * between points, and held for every point it made most of a large sweep's memory.
+   */
   raw: unknown;
-  resolved: ResolvedExperiment;
 }
 
 export interface SweepSpec {
@@ -116,14 +119,24 @@ export function loadSweep(file: string): SweepSpec {
       });
       if (!passesFilters(filters, tree, variant.name || undefined)) continue;
       const index = points.length;
-      const label = `point ${index}${describeTags(tags)}`;
+      const label = pointLabel(index, tags);
       const resolved = resolveExperiment(tree, file, baseDir, label);
       checkSweptPathsKept(resolved.config, [...axes.map((a) => a.path), ...Object.keys(variant.set)], file, label);
-      points.push({ index, id: stableHash({ config: resolved.config, tags }), variant: variant.name || undefined, tags, raw: tree, resolved });
+      points.push({ index, id: stableHash({ config: resolved.config, tags }), variant: variant.name || undefined, tags, raw: tree });
     }
   }
   if (points.length === 0) throw new SilicaError(`${file}: filters: expected at least one point to survive, got none of ${expanded}`);
   return { file, name, description: raw.description as string | undefined, baseDir, baseSource, axes, expand, variants, filters, points, expanded };
+}
+
+/** A point's full experiment config, validated and with defaults filled in (as loadSweep checked it). */
+export function resolvedConfigOf(spec: Pick<SweepSpec, 'file' | 'baseDir'>, p: SweepPoint): unknown {
+  return resolveExperiment(p.raw, spec.file, spec.baseDir, pointLabel(p.index, p.tags)).config;
+}
+
+/** How messages name a point: `point 3 (hw=mi300x, m=1024)`. */
+export function pointLabel(index: number, tags: Record<string, unknown>): string {
+  return `point ${index}${describeTags(tags)}`;
 }
 
 function defaultName(file: string): string {

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, ftruncateSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { roundTree, writeAll, writeFileAtomic, writeFileAtomicFrom } from '../core/io.js';
@@ -131,11 +131,13 @@ export class SweepWriter {
     }
     this.appendTo(SWEEP_FILES.results, [table.jsonl]);
     this.appendTo(SWEEP_FILES.csv, [header, csv]);
-    const recorded: LedgerEntry = { ...entry, columns: table.columns };
+    // Kept for every point until the summary: points with the header's columns share its list.
+    const columns = this.columns && sameList(table.columns, this.columns) ? this.columns : table.columns;
+    const recorded: LedgerEntry = { ...entry, columns };
     this.appendTo(SWEEP_FILES.ledger, [jsonlLines([recorded])]);
     if (entry.point < this.lastPoint) this.unsorted = true;
     else this.lastPoint = entry.point;
-    this.records.set(entry.point, { entry: recorded, columns: table.columns });
+    this.records.set(entry.point, { entry: recorded, columns });
   }
 
   /** The complete points, sorted by point index. */
@@ -194,10 +196,34 @@ export function clearSweepOutputs(dir: string): void {
   for (const f of Object.values(SWEEP_FILES)) rmSync(join(dir, f), { force: true });
 }
 
+/**
+ * Removes the temporary files (`config.resolved.yaml.tmp-PID`, ...) that a sweep killed in the
+ * middle of an atomic write left in its folder, where that process is gone: a large sweep's
+ * config.resolved.yaml takes seconds to write, and --resume should not leave the debris beside it.
+ */
+export function removeLeftoverTemporaries(dir: string): void {
+  const names = new Set<string>(Object.values(SWEEP_FILES));
+  for (const name of readdirSync(dir)) {
+    const m = /^(.+)\.tmp-(\d+)$/.exec(name);
+    if (m && names.has(m[1]!) && !processAlive(Number(m[2]))) rmSync(join(dir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, but someone else's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function isSweepDir(dir: string): boolean {
   return existsSync(join(dir, SWEEP_FILES.ledger));
 }
 
+/** summary.json: the sweep's totals, and each point's own summary (where its kind gives one) in point_summaries. */
 export interface SweepSummary {
   sweep: string;
   source: string;
@@ -206,21 +232,38 @@ export interface SweepSummary {
   points: number;
   rows: number;
   columns: string[];
-  point_summaries?: Array<Record<string, unknown>>;
 }
 
+/**
+ * Writes summary.json, the point summaries one at a time: a sweep of hundreds of thousands of
+ * points would otherwise hold every one as an object and the whole file as one string. The text
+ * is JSON.stringify(summary, null, 2) of the whole, with numbers rounded (roundTree).
+ */
 export function writeSweepSummary(dir: string, header: { sweep: string; source: string; points_total: number; shard?: string }, points: readonly PointRecord[]): SweepSummary {
-  const withSummary = points.filter((p) => p.entry.summary);
   const columns = new Set<string>();
   for (const p of points) for (const c of p.columns) columns.add(c);
-  const summary: SweepSummary = {
-    ...header,
-    points: points.length,
-    rows: points.reduce((n, p) => n + p.entry.rows, 0),
-    columns: [...columns],
-    ...(withSummary.length ? { point_summaries: withSummary.map((p) => ({ point: p.entry.point, point_id: p.entry.point_id, ...p.entry.tags, ...p.entry.summary })) } : {}),
-  };
-  writeFileAtomic(join(dir, SWEEP_FILES.summary), JSON.stringify(roundTree(summary), null, 2) + '\n');
+  const summary: SweepSummary = { ...header, points: points.length, rows: points.reduce((n, p) => n + p.entry.rows, 0), columns: [...columns] };
+  const withSummary = points.filter((p) => p.entry.summary);
+  writeFileAtomicFrom(join(dir, SWEEP_FILES.summary), (write) => {
+    if (withSummary.length === 0) {
+      write(JSON.stringify(roundTree(summary), null, 2) + '\n');
+      return;
+    }
+    // The whole's text up to the list's opening bracket: `"point_summaries": []` renders last.
+    const head = JSON.stringify(roundTree({ ...summary, point_summaries: [] }), null, 2);
+    write(head.slice(0, head.length - '[]\n}'.length) + '[\n');
+    let text = '';
+    withSummary.forEach((p, i) => {
+      const item = { point: p.entry.point, point_id: p.entry.point_id, ...p.entry.tags, ...p.entry.summary };
+      // Each item sits two levels deep: every line of its own text moves right by four spaces.
+      text += `    ${JSON.stringify(roundTree(item), null, 2).replace(/\n/g, '\n    ')}${i + 1 < withSummary.length ? ',' : ''}\n`;
+      if (text.length >= 1 << 20) {
+        write(text);
+        text = '';
+      }
+    });
+    write(`${text}  ]\n}\n`);
+  });
   return summary;
 }
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SilicaError } from '../../src/core/errors.js';
-import { csvCell, formatNumber, OutputSet, writeFileAtomic } from '../../src/core/io.js';
+import { maxOf, minOf } from '../../src/core/extent.js';
+import { csvCell, formatNumber, OutputSet, writeFileAtomic, writeFileAtomicFromAsync } from '../../src/core/io.js';
 
 /** The definition formatNumber must keep: 6 significant digits, printed in JavaScript's shortest form. */
 const reference = (v: number): string => (Number.isInteger(v) || !Number.isFinite(v) ? String(v) : String(Number(v.toPrecision(6))));
@@ -89,5 +90,44 @@ describe('an OutputSet is all or nothing', () => {
     ).toThrow('outer failed');
     expect(listing(dir)).toEqual(['a.csv']);
     expect(read(dir, 'a.csv')).toBe('earlier a\n');
+  });
+
+  it('a file written between awaits is whole or absent, and belongs to the set that began it', async () => {
+    const dir = join(T, 'async');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a.yaml'), 'earlier a\n');
+    const pieces = async (write: (d: string) => void) => {
+      for (const piece of ['one\n', 'two\n']) {
+        write(piece);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    // Failing half-way: no temporary file, no new file, the earlier one untouched.
+    await expect(writeFileAtomicFromAsync(join(dir, 'b.yaml'), async (write) => {
+      await pieces(write);
+      throw new Error('disk full');
+    })).rejects.toThrow(`${join(dir, 'b.yaml')}: cannot write (disk full)`);
+    expect(listing(dir)).toEqual(['a.yaml']);
+    // Inside a set that fails later, the replaced file comes back.
+    const outputs = new OutputSet();
+    await expect(outputs.run(async () => {
+      await writeFileAtomicFromAsync(join(dir, 'a.yaml'), pieces);
+      expect(read(dir, 'a.yaml')).toBe('one\ntwo\n');
+      throw new SilicaError('later step failed');
+    })).rejects.toThrow('later step failed');
+    expect(listing(dir)).toEqual(['a.yaml']);
+    expect(read(dir, 'a.yaml')).toBe('earlier a\n');
+  });
+});
+
+describe('largest and smallest of a list', () => {
+  it('agree with Math.max and Math.min, and take lists too long to spread as arguments', () => {
+    for (const xs of [[], [3], [1, -2, 5], [-0, 0], [1, NaN, 2], [Infinity, -Infinity]]) {
+      expect(maxOf(xs)).toBe(Math.max(...xs));
+      expect(minOf(xs)).toBe(Math.min(...xs));
+    }
+    const many = Array.from({ length: 500_000 }, (_, i) => (i * 7919) % 500_000);
+    expect(() => Math.max(...many)).toThrow(RangeError);
+    expect([minOf(many), maxOf(many)]).toEqual([0, 499_999]);
   });
 });

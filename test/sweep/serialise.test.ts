@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readableYaml } from '../../src/sweep/canonical.js';
 import { decodeLines, pointTable, pointTableWithLead, type Row } from '../../src/sweep/results.js';
 import { resolvedPointYaml, resolvedSweepHeader, resolvedSweepYaml } from '../../src/sweep/resolved-yaml.js';
-import { loadSweep } from '../../src/sweep/spec.js';
+import { loadSweep, resolvedConfigOf } from '../../src/sweep/spec.js';
 
 /**
  * The fast paths of sweep output must write exactly what the plain ones would: a point's rows
@@ -84,7 +84,7 @@ describe('config.resolved.yaml rendered piece by piece', () => {
     for (const points of [spec.points, spec.points.slice(0, 1), []]) {
       const whole = {
         sweep: resolvedSweepHeader(spec),
-        points: points.map((p) => ({ point: p.index, point_id: p.id, tags: p.tags, config: p.resolved.config })),
+        points: points.map((p) => ({ point: p.index, point_id: p.id, tags: p.tags, config: resolvedConfigOf(spec, p) })),
       };
       const pieces = [...resolvedSweepYaml(spec, points)];
       expect(pieces.join('')).toBe(`# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${readableYaml(whole)}`);

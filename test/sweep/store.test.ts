@@ -1,9 +1,10 @@
-import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pointTable, scanJsonl, type Row } from '../../src/sweep/results.js';
 import { pointsByLedger, pointsByRows, readCompleted, readPointRows, type LedgerEntry } from '../../src/sweep/completed.js';
-import { SweepWriter } from '../../src/sweep/store.js';
+import { roundTree } from '../../src/core/io.js';
+import { removeLeftoverTemporaries, SweepWriter, writeSweepSummary, type PointRecord } from '../../src/sweep/store.js';
 import { tempDir } from './helpers.js';
 
 /** Rows of point i: two rows, tagged like a sweep tags them. */
@@ -197,5 +198,45 @@ describe('sweep writer, points without rows', () => {
     expect(readCompleted(none.dir).points.map((p) => p.entry.point)).toEqual([0, 1]);
     const again = new SweepWriter(tempDir('store-none'), readCompleted(none.dir).points);
     expect(again.points().map((p) => p.entry.rows)).toEqual([0, 0]);
+  });
+});
+
+describe('sweep summary', () => {
+  const header = { sweep: 's', source: 's.yaml', points_total: 5, shard: '1/2' };
+  const record = (i: number, summary?: Record<string, unknown>): PointRecord => ({
+    entry: { point: i, point_id: `id${i}`, rows: i, tags: { hw: i % 2 ? 'mi300x' : 'h100-sxm', m: 1024 * i, note: 'a "quoted"\nline' }, ...(summary ? { summary } : {}) },
+    columns: i === 3 ? ['point', 'late'] : ['point', 'time_us'],
+  });
+
+  it('writes the text of the whole summary at once, one point summary at a time', () => {
+    const dir = tempDir('summary');
+    const points = [record(0, { max_tflops: 1 / 3, nested: { a: [1, 2.123456789], b: {} } }), record(1), record(3, { kernels: 2, empty: [] }), record(4, { x: -0, y: 1e21 })];
+    const returned = writeSweepSummary(dir, header, points);
+    const whole = {
+      ...header,
+      points: 4,
+      rows: 8,
+      columns: ['point', 'time_us', 'late'],
+      point_summaries: points.filter((p) => p.entry.summary).map((p) => ({ point: p.entry.point, point_id: p.entry.point_id, ...p.entry.tags, ...p.entry.summary })),
+    };
+    expect(readFileSync(join(dir, 'summary.json'), 'utf8')).toBe(JSON.stringify(roundTree(whole), null, 2) + '\n');
+    expect(returned).toEqual({ ...header, points: 4, rows: 8, columns: ['point', 'time_us', 'late'] });
+  });
+
+  it('has no point_summaries where no point has a summary', () => {
+    const dir = tempDir('summary');
+    writeSweepSummary(dir, header, [record(1), record(2)]);
+    expect(readFileSync(join(dir, 'summary.json'), 'utf8')).toBe(JSON.stringify({ ...header, points: 2, rows: 3, columns: ['point', 'time_us'] }, null, 2) + '\n');
+  });
+});
+
+describe('sweep folder debris', () => {
+  it('removes the temporary files of a killed sweep, and nothing else', () => {
+    const dir = tempDir('debris');
+    // A pid above the kernel's limit (4194304) is never a running process.
+    const names = ['config.resolved.yaml.tmp-99999999', 'results.csv.tmp-99999999', `summary.json.tmp-${process.pid}`, 'notes.txt.tmp-99999999', 'results.csv'];
+    for (const n of names) writeFileSync(join(dir, n), 'x');
+    removeLeftoverTemporaries(dir);
+    expect(readdirSync(dir).sort()).toEqual(['notes.txt.tmp-99999999', 'results.csv', `summary.json.tmp-${process.pid}`]);
   });
 });

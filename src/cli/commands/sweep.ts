@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import '../../study/index.js';
 import { SilicaError } from '../../core/errors.js';
+import { maxOf } from '../../core/extent.js';
 import { checkOutputPath, makeDirectory, OutputSet } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
 import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
@@ -77,9 +78,17 @@ export const sweepCommand: CommandModule = {
       process.stdout.write(`sweep ${spec.name}: ${spec.points.length} points${filtered ? ` (${filtered} filtered out of ${spec.expanded})` : ''}${shard ? `, shard ${args.shard}: ${points.length}` : ''}\n`);
       const cols = ['point', 'point_id', ...Object.keys(points[0]?.tags ?? {})];
       const table = points.map((p) => [String(p.index), p.id, ...Object.values(p.tags).map(String)]);
-      const widths = cols.map((c, i) => Math.max(c.length, ...table.map((r) => r[i]!.length)));
-      process.stdout.write(cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
-      for (const r of table) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+      const widths = cols.map((c, i) => Math.max(c.length, maxOf(table.map((r) => r[i]!.length))));
+      const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n';
+      // In writes of about a MiB: one write per point is slow on a pipe for a sweep of 100,000s.
+      let text = line(cols);
+      for (const r of table) {
+        text += line(r);
+        if (text.length < 1 << 20) continue;
+        process.stdout.write(text);
+        text = '';
+      }
+      process.stdout.write(text);
       return;
     }
 

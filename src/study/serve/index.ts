@@ -134,9 +134,10 @@ async function runRounds(exp: ServeExperiment, cases: ServeCase[], pool: WorkerP
   for (let g = 0; g < cases.length; g += perGroup) {
     for (let i = g; i < g + perGroup; i++) rows.push(unconstrained[i]!.row);
     for (let i = g; i < g + perGroup; i++) {
-      rows.push(...swept[i]!.rows);
+      // A loop, not push(...xs): a long run's timeline has more entries than a call takes arguments.
+      for (const r of swept[i]!.rows) rows.push(r);
       goodputRows.push(swept[i]!.goodput);
-      timeline.push(...swept[i]!.timeline);
+      for (const t of swept[i]!.timeline) timeline.push(t);
     }
   }
   const comparison = compare(exp, rows, goodputRows, sweeps);

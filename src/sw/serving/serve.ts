@@ -9,6 +9,7 @@ import { defaultSlo, type SloConfig } from './metrics.js';
 import type { ServeSettings } from './policy.js';
 import type { RequestSpec } from './requests.js';
 import { generateRequests, MAX_SERVE_REQUESTS, workloadPreset, type ArrivalProcess, type Workload } from './workloads.js';
+import { maxOf } from '../../core/extent.js';
 
 /** A request count a run can hold in memory (see MAX_SERVE_REQUESTS). */
 export const requestCount = () => z.number().int().positive().max(MAX_SERVE_REQUESTS, { error: `expected at most ${MAX_SERVE_REQUESTS} (the most one run simulates)` });
@@ -157,7 +158,7 @@ function offlineFigures(res: ServeRunResult): Record<string, number> {
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
   const tpot = rows.filter((r) => r.generated_tokens > 1).map((r) => r.tpot_ms);
   return {
-    batch_latency_ms: Math.max(...rows.map((r) => r.e2e_ms)),
+    batch_latency_ms: maxOf(rows.map((r) => r.e2e_ms)),
     prefill_latency_ms: mean(rows.map((r) => r.ttft_ms)),
     per_token_latency_ms: mean(tpot),
     decode_tok_s_per_request: 1000 / mean(tpot),
