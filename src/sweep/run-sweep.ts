@@ -6,7 +6,7 @@ import { writeFileAtomicFromAsync } from '../core/io.js';
 import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
-import { resolvedSweepYaml } from './resolved-yaml.js';
+import { resolvedSweepWritten, resolvedSweepYaml } from './resolved-yaml.js';
 import { pointLabel, shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
 import { SWEEP_FILES, readCompleted, type CompletedPoint, type LedgerEntry } from './completed.js';
 import { SweepWriter, clearSweepOutputs, removeLeftoverTemporaries, writeSweepSummary, type SweepSummary } from './store.js';
@@ -111,7 +111,9 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
   const progress = makeProgress({ total: selected.length, start: done.length, unit: 'points', quiet: o.quiet });
   let finished = done.length;
 
-  const writeConfig = () => writeResolvedSweep(join(o.out, SWEEP_FILES.config), resolvedSweepYaml(spec, selected, o.shard));
+  const configPath = join(o.out, SWEEP_FILES.config);
+  // A resumed folder usually holds the file already (written before its first point ran).
+  const writeConfig = () => (o.resume && resolvedSweepWritten(configPath, spec, selected, o.shard) ? undefined : writeResolvedSweep(configPath, resolvedSweepYaml(spec, selected, o.shard)));
   const items = pending.map((p, order) => ({
     point: p,
     order,

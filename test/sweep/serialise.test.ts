@@ -2,8 +2,11 @@ import '../../src/study/index.js';
 import { describe, expect, it } from 'vitest';
 import { readableYaml } from '../../src/sweep/canonical.js';
 import { decodeLines, pointTable, pointTableWithLead, type Row } from '../../src/sweep/results.js';
-import { resolvedPointYaml, resolvedSweepHeader, resolvedSweepYaml } from '../../src/sweep/resolved-yaml.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolvedPointYaml, resolvedSweepHeader, resolvedSweepWritten, resolvedSweepYaml } from '../../src/sweep/resolved-yaml.js';
 import { loadSweep, resolvedConfigOf } from '../../src/sweep/spec.js';
+import { tempDir } from './helpers.js';
 
 /**
  * The fast paths of sweep output must write exactly what the plain ones would: a point's rows
@@ -89,5 +92,27 @@ describe('config.resolved.yaml rendered piece by piece', () => {
       const pieces = [...resolvedSweepYaml(spec, points)];
       expect(pieces.join('')).toBe(`# Resolved sweep: every point's full experiment config (rerun one with silica run).\n${readableYaml(whole)}`);
     }
+  });
+
+  it('is recognised in a folder only where it is exactly what would be written (--resume keeps it)', () => {
+    const spec = loadSweep('configs/sweeps/gemm-hw.yaml');
+    const points = spec.points;
+    const path = join(tempDir('resolved'), 'config.resolved.yaml');
+    const text = [...resolvedSweepYaml(spec, points)].join('');
+    const written = (t: string, pts = points, shard?: { index: number; count: number }) => {
+      writeFileSync(path, t);
+      return resolvedSweepWritten(path, spec, pts, shard);
+    };
+    expect(written(text)).toBe(true);
+    expect(written(text.replace('mi300x', 'mi300y'))).toBe(false); // the header's or an item's text: the header differs here
+    const last = text.lastIndexOf('\n  - point: ');
+    expect(written(text.slice(0, last + 1))).toBe(false); // an item missing
+    expect(written(text + text.slice(last + 1))).toBe(false); // an item repeated
+    expect(written(text.slice(0, -1))).toBe(false); // the last line cut short
+    expect(written(text.replace(`point_id: ${points[3]!.id}`, `point_id: ${points[4]!.id}`))).toBe(false);
+    expect(written(text.replace(/^ {2}- point: 3$/m, '  - point: 33'))).toBe(false);
+    expect(written(text, points.slice(1))).toBe(false); // other points selected
+    expect(written(text, points, { index: 0, count: 1 })).toBe(false); // a shard's header names the shard
+    expect(written(readableYaml({ sweep: resolvedSweepHeader(spec), points: [] }))).toBe(false);
   });
 });
