@@ -55,6 +55,13 @@ export function isEntry(v: unknown): v is LedgerEntry {
 /** The complete points recorded in a sweep folder, sorted by point index. */
 export function readCompleted(dir: string): { points: CompletedPoint[] } {
   const ledger = readJsonl(join(dir, SWEEP_FILES.ledger)).records.filter(isEntry);
+  // Held for every point: entries with the same columns as the one before share its list.
+  let columns: string[] | undefined;
+  for (const e of ledger) {
+    if (!Array.isArray(e.columns)) continue;
+    if (columns && sameList(columns, e.columns)) e.columns = columns;
+    else columns = e.columns;
+  }
   const file = join(dir, SWEEP_FILES.results);
   const points = pointsByLedger(file, ledger) ?? pointsByRows(file, ledger);
   points.sort((a, b) => a.entry.point - b.entry.point);

@@ -1,11 +1,12 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { writeFileAtomicFrom } from '../core/io.js';
 import { parseYamlText } from '../core/yaml-config.js';
 import { canonicalJson } from './canonical.js';
 import { resolvedPointYaml, resolvedSweepPieces } from './resolved-yaml.js';
-import { SWEEP_FILES, readCompleted, readPointRows, type CompletedPoint } from './completed.js';
+import { SWEEP_FILES, bytesAt, readCompleted, readPointRows, type CompletedPoint } from './completed.js';
+import { scanLines } from './results.js';
 import { SweepWriter, requireSweepDir, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
@@ -15,18 +16,14 @@ import { SweepWriter, requireSweepDir, writeSweepSummary, type SweepSummary } fr
  */
 type SweepHeader = Record<string, unknown> & { name: string; source: string; points_total: number };
 
-/** A shard's config.resolved.yaml: its `sweep:` section, and each point's item of `points:` as text. */
+/** A shard's config.resolved.yaml: its `sweep:` section, and each point's item of `points:`. */
 interface ResolvedShard {
   sweep: SweepHeader;
   items: ResolvedItem[];
 }
 
-interface ResolvedItem {
-  point: number;
-  point_id: string;
-  /** The item as resolvedPointYaml writes it. */
-  text: string;
-}
+/** An item as resolvedPointYaml writes it: its text, or where the text lies in the shard's file. */
+type ResolvedItem = { point: number; point_id: string } & ({ text: string } | { file: string; start: number; end: number });
 
 export interface MergeReport {
   dir: string;
@@ -62,9 +59,18 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
   mkdirSync(out, { recursive: true });
   const written = new SweepWriter(out, points).points();
   const items = [...configById.values()].sort((a, b) => a.point - b.point);
-  writeFileAtomicFrom(join(out, SWEEP_FILES.config), (write) => {
-    for (const piece of resolvedSweepPieces(header!, items.map((i) => i.text))) write(piece);
-  });
+  const fds = new Map<string, number>();
+  try {
+    for (const item of items) if ('file' in item && !fds.has(item.file)) fds.set(item.file, openSync(item.file, 'r'));
+    const texts = function* () {
+      for (const item of items) yield 'text' in item ? item.text : bytesAt(fds.get(item.file)!, item.start, item.end);
+    };
+    writeFileAtomicFrom(join(out, SWEEP_FILES.config), (write) => {
+      for (const piece of resolvedSweepPieces(header!, texts())) write(piece);
+    });
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
+  }
   const summary = writeSweepSummary(out, { sweep: header!.name, source: header!.source, points_total: header!.points_total }, written);
   return { dir: out, inputs: dirs.length, points: points.length, missing: header!.points_total - points.length, summary };
 }
@@ -72,37 +78,56 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
 function readResolved(dir: string): ResolvedShard {
   const path = join(dir, SWEEP_FILES.config);
   if (!existsSync(path)) throw new SilicaError(`${dir}: not a sweep output folder (no ${SWEEP_FILES.config})`);
-  const text = readFileSync(path, 'utf8');
-  return cutItems(text, path) ?? parseItems(text, path);
+  return locateItems(path) ?? parseItems(readFileSync(path, 'utf8'), path);
 }
 
 /** The first lines of an item as resolvedPointYaml writes it: its point and point_id (quoted where it looks like a number). */
-const ITEM_HEAD = /^ {2}- point: (\d+)\n {4}point_id: (?:"([0-9a-f]+)"|([0-9a-f]+))\n/;
+const ITEM_POINT = /^ {2}- point: (\d+)\n$/;
+const ITEM_ID = /^ {4}point_id: (?:"([0-9a-f]+)"|([0-9a-f]+))\n$/;
 
 /**
- * The shard's items cut from the text at their `  - point:` lines, as silica sweep lays the file
- * out (resolvedSweepPieces), with only the `sweep:` section parsed: parsing every point's config and
- * rendering it again took longer than merging the tables (1.7 s of YAML for the four shards of the
- * 1024-point bench sweep). A line starting with two spaces and a dash can only be an item of the
- * top-level list: everything inside an item is indented further. Undefined for any other layout.
+ * The shard's items found at their `  - point:` lines, as silica sweep lays the file out
+ * (resolvedSweepPieces), a chunk of lines at a time, with only the `sweep:` section parsed and kept
+ * as text: the merge copies each item's bytes. Parsing every point's config and rendering it again
+ * took longer than merging the tables (1.7 s of YAML for the four shards of the 1024-point bench
+ * sweep), and holding the files' text took most of a large merge's memory. A line starting with two
+ * spaces and a dash can only be an item of the top-level list: everything inside an item is
+ * indented further. Undefined for any other layout.
  */
-function cutItems(text: string, path: string): ResolvedShard | undefined {
-  const marker = '\npoints:\n';
-  const at = text.indexOf(marker);
-  if (at === -1) return undefined;
-  const head = parseYamlText(text.slice(0, at + 1), path) as { sweep?: unknown } | null;
-  if (!isSweepHeader(head?.sweep)) return undefined;
-  const items: ResolvedItem[] = [];
-  for (let start = at + marker.length; start < text.length; ) {
-    const next = text.indexOf('\n  - ', start);
-    const end = next === -1 ? text.length : next + 1;
-    const item = text.slice(start, end);
-    const m = ITEM_HEAD.exec(item);
-    if (!m) return undefined;
-    items.push({ point: Number(m[1]), point_id: (m[2] ?? m[3])!, text: item });
-    start = end;
-  }
-  return { sweep: head.sweep, items };
+function locateItems(path: string): ResolvedShard | undefined {
+  let head = ''; // the text before the items, up to its `points:` line
+  let itemsStart = -1; // where the items begin, once the `points:` line is read
+  let ok = true;
+  const items: Array<ResolvedItem & { file: string; start: number; end: number }> = [];
+  let opened: { point: number; start: number } | undefined; // an item whose point_id line comes next
+  const { cut } = scanLines(path, (buf, start, end, at) => {
+    if (!ok) return;
+    const itemLine = buf[start] === 0x20 && buf[start + 1] === 0x20 && buf[start + 2] === 0x2d; // `  -`
+    if (itemsStart !== -1 && !opened && !itemLine) {
+      // A line inside the last item: not decoded (most lines of the file).
+      ok = items.length > 0;
+      return;
+    }
+    const line = buf.toString('utf8', start, end);
+    if (itemsStart === -1) {
+      head += line;
+      if (line === 'points:\n') itemsStart = at + end - start;
+    } else if (opened) {
+      const m = ITEM_ID.exec(line);
+      if (m) items.push({ point: opened.point, point_id: (m[1] ?? m[2])!, file: path, start: opened.start, end: -1 });
+      ok = !!m;
+      opened = undefined;
+    } else {
+      const m = ITEM_POINT.exec(line);
+      if (items.length) items[items.length - 1]!.end = at;
+      opened = m ? { point: Number(m[1]), start: at } : undefined;
+      ok = !!m && (items.length > 0 || at === itemsStart);
+    }
+  });
+  if (!ok || cut || opened || items.length === 0) return undefined;
+  items[items.length - 1]!.end = statSync(path).size;
+  const sweep = (parseYamlText(head, path) as { sweep?: unknown } | null)?.sweep;
+  return isSweepHeader(sweep) ? { sweep, items } : undefined;
 }
 
 /** The shard's items from the whole file parsed: the layout was not the one silica sweep writes. */

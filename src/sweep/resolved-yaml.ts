@@ -43,7 +43,7 @@ export function resolvedSweepWritten(path: string, spec: SweepSpec, points: read
       matches = line === `    point_id: ${idLine}\n` || line === `    point_id: "${idLine}"\n`;
       idLine = undefined;
     } else if (buf[start] === 0x20 && buf[start + 1] === 0x20 && buf[start + 2] === 0x2d) {
-      // `  - `: only an item of the top-level list starts there (see cutItems, merge.ts).
+      // `  - `: only an item of the top-level list starts there (see locateItems, merge.ts).
       const p = points[next++];
       matches = p !== undefined && buf.toString('utf8', start, end) === `  - point: ${p.index}\n`;
       idLine = p?.id;
@@ -53,7 +53,7 @@ export function resolvedSweepWritten(path: string, spec: SweepSpec, points: read
 }
 
 /** config.resolved.yaml from its `sweep:` section and its points' items (resolvedPointYaml), in order. */
-export function* resolvedSweepPieces(sweep: Record<string, unknown>, items: Iterable<string>): Generator<string> {
+export function* resolvedSweepPieces<Item extends string | Uint8Array>(sweep: Record<string, unknown>, items: Iterable<Item>): Generator<string | Item> {
   yield RESOLVED_SWEEP_COMMENT;
   const it = items[Symbol.iterator]();
   let item = it.next();

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { roundTree, writeAll, writeFileAtomic, writeFileAtomicFrom } from '../core/io.js';
+import { roundTree, writeAll, writeFileAtomicFrom } from '../core/io.js';
 import { bytesAt, isEntry, leadFile, readCompleted, rowsAt, sameList, SWEEP_FILES, unionColumns, type CompletedPoint, type LedgerEntry } from './completed.js';
 import { csvHeader, csvLines, decodeLines, jsonlLines, rowsOfJsonl, scanJsonl, type PointTable } from './results.js';
 
@@ -92,7 +92,10 @@ export class SweepWriter {
       for (const fd of fds.values()) closeSync(fd);
     }
     // Entries from folders of earlier versions gain their columns here (see pointsByLedger).
-    writeFileAtomic(join(this.dir, SWEEP_FILES.ledger), jsonlLines(sorted.map((p) => ({ ...p.entry, columns: p.columns }))));
+    // A few thousand lines at a time: a large sweep's ledger is hundreds of MB.
+    writeFileAtomicFrom(join(this.dir, SWEEP_FILES.ledger), (write) => {
+      for (let i = 0; i < sorted.length; i += LEDGER_LINES_PER_WRITE) write(jsonlLines(sorted.slice(i, i + LEDGER_LINES_PER_WRITE).map((p) => ({ ...p.entry, columns: p.columns }))));
+    });
   }
 
   /**
@@ -165,6 +168,8 @@ export class SweepWriter {
     if (this.unsorted || this.csvStale) this.rewrite(readCompleted(this.dir).points);
   }
 }
+
+const LEDGER_LINES_PER_WRITE = 4096;
 
 /** Where the ledger's first lines, exactly the given points' entries in order, end; else undefined. */
 function prefixOfLedger(path: string, sorted: readonly CompletedPoint[]): number | undefined {
