@@ -56,10 +56,17 @@ function lineProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress 
   /** `done` as of the last line printed (a final line repeating it would say nothing new). */
   let donePrinted: number | undefined;
   let done = start;
+  /**
+   * When the first points finished: the rate is measured from there. The time before them is
+   * start-up (a large sweep's workers receive every task first) and says nothing about the rate:
+   * counted in, one point after 18 s of start-up made a 1,000,000-point sweep's ETA 5000 hours.
+   */
+  let first: { at: number; done: number } | undefined;
   const line = () => {
-    const elapsedS = (performance.now() - t0) / 1000;
-    const rate = (done - start) / Math.max(elapsedS, 1e-9);
-    const eta = done > start && done < o.total ? `, ETA ${formatSeconds((o.total - done) / rate)}` : '';
+    const now = performance.now();
+    const elapsedS = (now - t0) / 1000;
+    const rate = first && done > first.done ? (done - first.done) / Math.max((now - first.at) / 1000, 1e-9) : undefined;
+    const eta = rate && done < o.total ? `, ETA ${formatSeconds((o.total - done) / rate)}` : '';
     const pct = o.total > 0 ? Math.floor((100 * done) / o.total) : 100;
     stream.write(`progress: ${done}/${o.total} ${o.unit} (${pct}%), ${formatSeconds(elapsedS)} elapsed${eta}\n`);
     printed = true;
@@ -70,6 +77,7 @@ function lineProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress 
     update(n) {
       done = n;
       const now = performance.now();
+      if (!first && n > start) first = { at: now, done: n };
       if (now - last >= interval) {
         last = now;
         line();
