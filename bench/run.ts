@@ -5,7 +5,7 @@
  */
 import type { BenchLine } from './core.bench.js';
 
-const BENCHES = ['core', 'bert', 'sweep', 't3', 'serve'];
+const BENCHES = ['core', 'bert', 'sweep', 'scale', 't3', 'serve'];
 
 function format(value: number): string {
   if (Number.isInteger(value) || Math.abs(value) >= 1000) return Math.round(value).toLocaleString('en-US');

@@ -10,7 +10,7 @@ import { parsePositiveInt } from '../../core/units.js';
 import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
 import { slurmScript } from '../../sweep/slurm.js';
 import { loadSweep, parseShard, shardPoints } from '../../sweep/spec.js';
-import { formatSeconds } from '../../sweep/progress.js';
+import { formatSeconds, makeProgress, type Progress } from '../../sweep/progress.js';
 import { checkJobs, printJson } from '../common.js';
 import { printOutputs } from './run.js';
 
@@ -33,6 +33,9 @@ interface SweepArgs {
   json: boolean;
   quiet: boolean;
 }
+
+/** Sweeps of fewer points expand in a few seconds at most: no progress shown. */
+const EXPANSION_PROGRESS_FROM = 100_000;
 
 export const sweepCommand: CommandModule = {
   command: 'sweep <file>',
@@ -61,11 +64,19 @@ export const sweepCommand: CommandModule = {
     // Workers load their modules while this thread expands and validates the sweep.
     const early = args.out && !args.dryRun && !args.emitSlurm ? startSweepPool(jobs) : undefined;
     let spec;
+    // A sweep of many points takes a while to expand and check: shown like the run's own progress.
+    let expanding: Progress | undefined;
     try {
-      spec = loadSweep(args.file);
+      spec = loadSweep(args.file, (expanded, total) => {
+        if (args.quiet || total < EXPANSION_PROGRESS_FROM) return;
+        expanding ??= makeProgress({ total, unit: 'points expanded' });
+        expanding.update(expanded);
+      });
     } catch (err) {
       await early?.close();
       throw err;
+    } finally {
+      expanding?.stop();
     }
 
     if (args.dryRun) {
