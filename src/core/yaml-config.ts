@@ -66,7 +66,7 @@ export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: str
   const got = valueAt(raw, issue.path as PropertyKey[]);
   const gotText = issue.code === 'unrecognized_keys' ? '' : got === undefined ? ' (missing)' : `, got ${describe(got)}`;
   let expected = issue.message.replace(/^Invalid input: /, '');
-  if (issue.code === 'unrecognized_keys') expected = `no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})`;
+  if (issue.code === 'unrecognized_keys') expected = `expected no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})`;
   throw new SilicaError(`${file}: ${field}: ${expected}${gotText}`, { file, field });
 }
 
