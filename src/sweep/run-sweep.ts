@@ -38,7 +38,7 @@ export interface SweepRunReport {
 }
 
 export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: number }) {
-  return { sweep: spec.name, source: spec.file, points_total: spec.points.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) };
+  return { sweep: spec.name, source: spec.file, points_total: spec.total, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) };
 }
 
 /**

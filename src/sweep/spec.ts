@@ -58,7 +58,10 @@ export interface SweepSpec {
   expand: 'grid' | 'zip';
   variants: Array<{ name: string; set: Record<string, unknown> }>;
   filters: SweepFilter[];
+  /** The points loaded: every point of the sweep, or one shard's (loadSweep's `shard`). */
   points: SweepPoint[];
+  /** Points of the whole sweep, after filtering. */
+  total: number;
   /** Points before filtering. */
   expanded: number;
 }
@@ -76,7 +79,18 @@ function isMapping(v: unknown): v is Record<string, unknown> {
  */
 export type ExpansionProgress = (expanded: number, total: number) => void;
 
-export function loadSweep(file: string, onProgress?: ExpansionProgress): SweepSpec {
+export interface LoadOptions {
+  /**
+   * Only this shard's points are validated, identified and kept (what `--shard i/N` runs): the
+   * others are only numbered (filters apply to the unvalidated tree), so each task of a job array
+   * pays for its own points, not for the whole sweep's.
+   */
+  shard?: { index: number; count: number };
+  onProgress?: ExpansionProgress;
+}
+
+export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
+  const { shard, onProgress } = options;
   const raw = readYamlFile(file);
   if (!isMapping(raw)) throw new SilicaError(`${file}: (top level): expected a sweep mapping with base and axes, got ${describe(raw)}`);
   const unknown = Object.keys(raw).filter((k) => !TOP_KEYS.has(k));
@@ -108,33 +122,32 @@ export function loadSweep(file: string, onProgress?: ExpansionProgress): SweepSp
   for (const a of axes) requirePath(common, a.path, file, `axes.${a.path}`);
   for (const f of filterPaths(filters)) if (f.path !== 'variant') requirePath(common, f.path, file, f.field);
 
-  const combos = expandAxes(axes, expand);
   const points: SweepPoint[] = [];
   let expanded = 0;
-  const total = variants.length * combos.length;
+  let total = 0; // points kept by the filters, so far
+  const combinations = variants.length * combinationCount(axes, expand);
   for (const variant of variants) {
     let variantTree: unknown = common;
     for (const [path, value] of Object.entries(variant.set)) variantTree = setPath(variantTree, path, value);
-    for (const combo of combos) {
-      if (++expanded % PROGRESS_EVERY === 0) onProgress?.(expanded, total);
+    for (const combo of expandAxes(axes, expand)) {
+      if (++expanded % PROGRESS_EVERY === 0) onProgress?.(expanded, combinations);
       let tree: unknown = variantTree;
+      combo.forEach((value, i) => (tree = setPath(tree, axes[i]!.path, value)));
+      if (!passesFilters(filters, tree, variant.name || undefined)) continue;
+      const index = total++;
+      if (shard && index % shard.count !== shard.index) continue;
       const tags: Record<string, string | number | boolean> = {};
       if (variant.name) tags.variant = variant.name;
-      combo.forEach((value, i) => {
-        tree = setPath(tree, axes[i]!.path, value);
-        tags[axes[i]!.column] = tagValue(value);
-      });
-      if (!passesFilters(filters, tree, variant.name || undefined)) continue;
-      const index = points.length;
+      combo.forEach((value, i) => (tags[axes[i]!.column] = tagValue(value)));
       const label = pointLabel(index, tags);
       const resolved = resolveExperiment(tree, file, baseDir, label);
       checkSweptPathsKept(resolved.config, [...axes.map((a) => a.path), ...Object.keys(variant.set)], file, label);
       points.push({ index, id: stableHash({ config: resolved.config, tags }), variant: variant.name || undefined, tags, raw: tree });
     }
   }
-  onProgress?.(expanded, total);
-  if (points.length === 0) throw new SilicaError(`${file}: filters: expected at least one point to survive, got none of ${expanded}`);
-  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, axes, expand, variants, filters, points, expanded };
+  onProgress?.(expanded, combinations);
+  if (total === 0) throw new SilicaError(`${file}: filters: expected at least one point to survive, got none of ${expanded}`);
+  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, axes, expand, variants, filters, points, total, expanded };
 }
 
 /** A point's full experiment config, validated and with defaults filled in (as loadSweep checked it). */
@@ -233,12 +246,28 @@ function checkSweptPathsKept(config: unknown, paths: string[], file: string, lab
   }
 }
 
-function expandAxes(axes: Axis[], expand: 'grid' | 'zip'): unknown[][] {
-  if (axes.length === 0) return [[]];
-  if (expand === 'zip') return axes[0]!.values.map((_, i) => axes.map((a) => a.values[i]));
-  let combos: unknown[][] = [[]];
-  for (const axis of axes) combos = combos.flatMap((c) => axis.values.map((v) => [...c, v]));
-  return combos;
+/** How many combinations expandAxes yields. */
+function combinationCount(axes: Axis[], expand: 'grid' | 'zip'): number {
+  if (axes.length === 0) return 1;
+  return expand === 'zip' ? axes[0]!.values.length : axes.reduce((n, a) => n * a.values.length, 1);
+}
+
+/**
+ * The axes' value combinations, one at a time (a grid of millions is never held): zipped, or the
+ * grid in order with the last axis varying fastest.
+ */
+function* expandAxes(axes: Axis[], expand: 'grid' | 'zip'): Generator<unknown[]> {
+  if (expand === 'zip' || axes.length === 0) {
+    for (let i = 0; i < combinationCount(axes, expand); i++) yield axes.map((a) => a.values[i]);
+    return;
+  }
+  const at = axes.map(() => 0); // a mixed-radix counter over the axes
+  for (;;) {
+    yield axes.map((a, i) => a.values[at[i]!]);
+    let i = axes.length - 1;
+    for (; i >= 0 && ++at[i]! === axes[i]!.values.length; i--) at[i] = 0;
+    if (i < 0) return;
+  }
 }
 
 function tagValue(value: unknown): string | number | boolean {

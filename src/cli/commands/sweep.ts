@@ -67,10 +67,14 @@ export const sweepCommand: CommandModule = {
     // A sweep of many points takes a while to expand and check: shown like the run's own progress.
     let expanding: Progress | undefined;
     try {
-      spec = loadSweep(args.file, (expanded, total) => {
-        if (args.quiet || total < EXPANSION_PROGRESS_FROM) return;
-        expanding ??= makeProgress({ total, unit: 'points expanded' });
-        expanding.update(expanded);
+      spec = loadSweep(args.file, {
+        // The Slurm script is the same for every shard; anything else needs only its shard's points.
+        shard: args.emitSlurm ? undefined : shard,
+        onProgress: (expanded, total) => {
+          if (args.quiet || total < EXPANSION_PROGRESS_FROM) return;
+          expanding ??= makeProgress({ total, unit: 'points expanded' });
+          expanding.update(expanded);
+        },
       });
     } catch (err) {
       await early?.close();
@@ -82,11 +86,11 @@ export const sweepCommand: CommandModule = {
     if (args.dryRun) {
       const points = shardPoints(spec.points, shard);
       if (args.json) {
-        printJson({ sweep: spec.name, points_total: spec.points.length, expanded: spec.expanded, points: points.map((p) => ({ point: p.index, point_id: p.id, ...p.tags })) });
+        printJson({ sweep: spec.name, points_total: spec.total, expanded: spec.expanded, points: points.map((p) => ({ point: p.index, point_id: p.id, ...p.tags })) });
         return;
       }
-      const filtered = spec.expanded - spec.points.length;
-      process.stdout.write(`sweep ${spec.name}: ${spec.points.length} points${filtered ? ` (${filtered} filtered out of ${spec.expanded})` : ''}${shard ? `, shard ${args.shard}: ${points.length}` : ''}\n`);
+      const filtered = spec.expanded - spec.total;
+      process.stdout.write(`sweep ${spec.name}: ${spec.total} points${filtered ? ` (${filtered} filtered out of ${spec.expanded})` : ''}${shard ? `, shard ${args.shard}: ${points.length}` : ''}\n`);
       const cols = ['point', 'point_id', ...Object.keys(points[0]?.tags ?? {})];
       const table = points.map((p) => [String(p.index), p.id, ...Object.values(p.tags).map(String)]);
       const widths = cols.map((c, i) => Math.max(c.length, maxOf(table.map((r) => r[i]!.length))));
@@ -117,9 +121,9 @@ export const sweepCommand: CommandModule = {
         outputs.write(path, script, '--out');
         chmodSync(path, 0o755);
       });
-      if (args.json) printJson({ script: path, shards, points_total: spec.points.length, submit: `sbatch ${path}`, merge: `silica merge ${args.out}/shard-* --out ${args.out}/merged` });
+      if (args.json) printJson({ script: path, shards, points_total: spec.total, submit: `sbatch ${path}`, merge: `silica merge ${args.out}/shard-* --out ${args.out}/merged` });
       else {
-        process.stdout.write(`silica sweep: wrote ${path}: a Slurm job array of ${shards} tasks over ${spec.points.length} points\n`);
+        process.stdout.write(`silica sweep: wrote ${path}: a Slurm job array of ${shards} tasks over ${spec.total} points\n`);
         process.stdout.write(`  submit:  sbatch ${path}\n  merge:   silica merge ${args.out}/shard-* --out ${args.out}/merged\n`);
       }
       return;
@@ -135,10 +139,10 @@ export const sweepCommand: CommandModule = {
     }
     const r = await runSweep(spec, { out: args.out, jobs, resume: args.resume, shard, quiet: args.quiet, pool: early });
     if (args.json) {
-      printJson({ out: r.dir, points: r.selected, points_total: spec.points.length, ran: r.ran, skipped: r.skipped, rows: r.summary.rows, shard: args.shard ?? null, seconds: r.seconds });
+      printJson({ out: r.dir, points: r.selected, points_total: spec.total, ran: r.ran, skipped: r.skipped, rows: r.summary.rows, shard: args.shard ?? null, seconds: r.seconds });
       return;
     }
-    const what = `${r.selected} points${shard ? ` (shard ${args.shard} of ${spec.points.length})` : ''}, ran ${r.ran}${r.skipped ? `, ${r.skipped} already done` : ''} on ${jobs} job${jobs > 1 ? 's' : ''} in ${formatSeconds(r.seconds)}`;
+    const what = `${r.selected} points${shard ? ` (shard ${args.shard} of ${spec.total})` : ''}, ran ${r.ran}${r.skipped ? `, ${r.skipped} already done` : ''} on ${jobs} job${jobs > 1 ? 's' : ''} in ${formatSeconds(r.seconds)}`;
     printOutputs(`silica sweep: ${spec.name}: ${what}`, { dir: r.dir, tables: [join(r.dir, 'results.csv'), join(r.dir, 'results.jsonl')], summary: join(r.dir, 'summary.json'), config: join(r.dir, 'config.resolved.yaml'), files: [] }, r.summary.rows);
     process.stdout.write(`  plot:    silica plot ${join(r.dir, 'results.csv')} --x COL --y COL --out FIG.svg\n`);
   },
