@@ -3,6 +3,7 @@ import { fromJS, type Map as ImmutableMap } from 'immutable';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { z } from 'zod';
 import { SilicaError, describe } from './errors.js';
+import { knownFields } from './known-fields.js';
 
 /**
  * Shared machinery for every YAML-configured object (hardware presets, experiments, sweeps):
@@ -58,15 +59,23 @@ export function applyOverlays(raw: unknown, overlays: readonly string[], file: s
   return tree.toJS();
 }
 
-export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: string): z.infer<T> {
+/**
+ * Validates `raw` with `schema`, or throws the first problem as one line. `fieldsFrom` is the
+ * schema to list the known fields from when a field is unknown (default: `schema` itself).
+ */
+export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: string, fieldsFrom: z.ZodType = schema): z.infer<T> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = issue.path.length ? issue.path.join('.') : '(top level)';
   const got = valueAt(raw, issue.path as PropertyKey[]);
   const gotText = issue.code === 'unrecognized_keys' ? '' : got === undefined ? ' (missing)' : `, got ${describe(got)}`;
-  let expected = issue.message.replace(/^Invalid input: /, '');
-  if (issue.code === 'unrecognized_keys') expected = `expected no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})`;
+  // Zod's own "received string" is left out: the message ends with what was got, as it was written.
+  let expected = issue.message.replace(/^Invalid (input|option): /, '').replace(/, received \w+$/, '');
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownFields(fieldsFrom, raw, issue.path as PropertyKey[]);
+    expected = `expected no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})${known?.length ? `; known: ${known.join(', ')}` : ''}`;
+  }
   throw new SilicaError(`${file}: ${field}: ${expected}${gotText}`, { file, field });
 }
 

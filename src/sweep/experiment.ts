@@ -87,7 +87,7 @@ function validateExperiment(kind: ExperimentKind, raw: unknown, file: string, fi
   // Re-run the failing parse through the shared formatter for a one-line "file: field: ..." error.
   const prefixed = fieldPrefix ? `${file}: ${fieldPrefix}` : file;
   const schemaForMessage = { safeParse: () => result } as unknown as z.ZodType;
-  return validate(schemaForMessage, raw, prefixed);
+  return validate(schemaForMessage, raw, prefixed, kind.schema);
 }
 
 /** Runs a resolved experiment and checks the shape of what the kind returned. */

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { describe, expect, it } from 'vitest';
+import { SilicaError } from '../../src/core/errors.js';
+import { knownFields } from '../../src/core/known-fields.js';
+import { validate } from '../../src/core/yaml-config.js';
+import '../../src/study/index.js';
+import { experimentKind } from '../../src/study/registry.js';
+
+const message = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof SilicaError) return err.message;
+    throw err;
+  }
+  throw new Error('expected a SilicaError');
+};
+
+describe('one-line schema errors', () => {
+  const point = z.discriminatedUnion('op', [
+    z.object({ op: z.literal('gemm'), m: z.number(), batch: z.number().default(1) }).strict(),
+    z.object({ op: z.literal('stream'), bytes: z.number() }).strict(),
+  ]);
+  const schema = z.object({ hw: z.string(), points: z.array(point), nested: z.object({ a: z.number() }).strict().optional() }).strict();
+
+  it('names an unknown field and the fields known there, in the union branch the value takes', () => {
+    const raw = { hw: 'mi300x', points: [{ op: 'gemm', m: 1 }, { op: 'stream', bytes: 1, batchx: 2 }] };
+    expect(message(() => validate(schema, raw, 'f.yaml'))).toBe('f.yaml: points.1: expected no unknown fields (batchx); known: op, bytes');
+    expect(message(() => validate(schema, { hw: 'x', points: [], nested: { a: 1, b: 1 } }, 'f.yaml'))).toBe('f.yaml: nested: expected no unknown fields (b); known: a');
+    expect(message(() => validate(schema, { hw: 'x', points: [], hx: 1 }, 'f.yaml'))).toBe('f.yaml: (top level): expected no unknown fields (hx); known: hw, points, nested');
+  });
+
+  it('finds the fields of a shipped experiment kind', () => {
+    const kernels = experimentKind('kernels')!.schema;
+    expect(knownFields(kernels, { points: [{ op: 'gemm', mm: 1 }] }, ['points', 0])).toEqual(['op', 'name', 'm', 'n', 'k', 'batch', 'dtype']);
+    expect(knownFields(kernels, {}, [])).toContain('cus');
+    // A path the schema does not have: nothing to list.
+    expect(knownFields(kernels, {}, ['nope', 'deeper'])).toBeUndefined();
+  });
+
+  it('says what was expected, without the validator prefix', () => {
+    const vendor = z.object({ vendor: z.enum(['amd', 'nvidia']) });
+    expect(message(() => validate(vendor, { vendor: 'intel' }, 'hw.yaml'))).toBe('hw.yaml: vendor: expected one of "amd"|"nvidia", got "intel"');
+    expect(message(() => validate(vendor, {}, 'hw.yaml'))).toMatch(/^hw\.yaml: vendor: expected one of "amd"\|"nvidia" \(missing\)$/);
+  });
+});
+
+describe('type errors', () => {
+  it('say what was expected and what was written, once', () => {
+    const s = z.object({ m: z.number() });
+    expect(message(() => validate(s, { m: 'abc' }, 'f.yaml'))).toBe('f.yaml: m: expected number, got "abc"');
+    expect(message(() => validate(s, {}, 'f.yaml'))).toBe('f.yaml: m: expected number (missing)');
+  });
+});
