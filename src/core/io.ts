@@ -166,6 +166,27 @@ class AtomicFile {
   }
 }
 
+/**
+ * Joins pieces of text into writes of about a MiB: a write per piece is slow (a system call each,
+ * a pipe's flow control), and the whole can be too big to hold (V8's longest string is 512 MiB).
+ * `end` writes what is left.
+ */
+export function batchedWrites(write: (text: string) => void, chars = 1 << 20): { add(piece: string): void; end(): void } {
+  let text = '';
+  return {
+    add(piece) {
+      text += piece;
+      if (text.length < chars) return;
+      write(text);
+      text = '';
+    },
+    end() {
+      write(text);
+      text = '';
+    },
+  };
+}
+
 /** Writes all of `data` at the file's position (writeSync may write less than it is given). */
 export function writeAll(fd: number, data: string | Uint8Array): void {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;

@@ -193,7 +193,7 @@ function csvLinesOf(dir: string, sorted: readonly CompletedPoint[]): void {
 }
 
 /** The columns of a table of these points: the union of theirs, in order of first appearance. */
-export function unionColumns(sorted: readonly CompletedPoint[]): string[] {
+export function unionColumns(sorted: ReadonlyArray<{ columns: readonly string[] }>): string[] {
   const union = new Set<string>();
   for (const p of sorted) for (const c of p.columns) union.add(c);
   return [...union];

@@ -1,12 +1,11 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { writeFileAtomicFrom } from '../core/io.js';
 import { parseYamlText } from '../core/yaml-config.js';
 import { canonicalJson } from './canonical.js';
-import { resolvedPointYaml, resolvedSweepPieces } from './resolved-yaml.js';
+import { locateResolvedItems, resolvedPointYaml, resolvedSweepPieces } from './resolved-yaml.js';
 import { SWEEP_FILES, bytesAt, readCompleted, readPointRows, type CompletedPoint } from './completed.js';
-import { scanLines } from './results.js';
 import { SweepWriter, requireSweepDir, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
@@ -81,53 +80,16 @@ function readResolved(dir: string): ResolvedShard {
   return locateItems(path) ?? parseItems(readFileSync(path, 'utf8'), path);
 }
 
-/** The first lines of an item as resolvedPointYaml writes it: its point and point_id (quoted where it looks like a number). */
-const ITEM_POINT = /^ {2}- point: (\d+)\n$/;
-const ITEM_ID = /^ {4}point_id: (?:"([0-9a-f]+)"|([0-9a-f]+))\n$/;
-
 /**
- * The shard's items found at their `  - point:` lines, as silica sweep lays the file out
- * (resolvedSweepPieces), a chunk of lines at a time, with only the `sweep:` section parsed and kept
- * as text: the merge copies each item's bytes. Parsing every point's config and rendering it again
+ * The shard's items located in its file (locateResolvedItems), with only the `sweep:` section
+ * parsed: the merge copies each item's bytes. Parsing every point's config and rendering it again
  * took longer than merging the tables (1.7 s of YAML for the four shards of the 1024-point bench
- * sweep), and holding the files' text took most of a large merge's memory. A line starting with two
- * spaces and a dash can only be an item of the top-level list: everything inside an item is
- * indented further. Undefined for any other layout.
+ * sweep), and holding the files' text took most of a large merge's memory.
  */
 function locateItems(path: string): ResolvedShard | undefined {
-  let head = ''; // the text before the items, up to its `points:` line
-  let itemsStart = -1; // where the items begin, once the `points:` line is read
-  let ok = true;
-  const items: Array<ResolvedItem & { file: string; start: number; end: number }> = [];
-  let opened: { point: number; start: number } | undefined; // an item whose point_id line comes next
-  const { cut } = scanLines(path, (buf, start, end, at) => {
-    if (!ok) return;
-    const itemLine = buf[start] === 0x20 && buf[start + 1] === 0x20 && buf[start + 2] === 0x2d; // `  -`
-    if (itemsStart !== -1 && !opened && !itemLine) {
-      // A line inside the last item: not decoded (most lines of the file).
-      ok = items.length > 0;
-      return;
-    }
-    const line = buf.toString('utf8', start, end);
-    if (itemsStart === -1) {
-      head += line;
-      if (line === 'points:\n') itemsStart = at + end - start;
-    } else if (opened) {
-      const m = ITEM_ID.exec(line);
-      if (m) items.push({ point: opened.point, point_id: (m[1] ?? m[2])!, file: path, start: opened.start, end: -1 });
-      ok = !!m;
-      opened = undefined;
-    } else {
-      const m = ITEM_POINT.exec(line);
-      if (items.length) items[items.length - 1]!.end = at;
-      opened = m ? { point: Number(m[1]), start: at } : undefined;
-      ok = !!m && (items.length > 0 || at === itemsStart);
-    }
-  });
-  if (!ok || cut || opened || items.length === 0) return undefined;
-  items[items.length - 1]!.end = statSync(path).size;
-  const sweep = (parseYamlText(head, path) as { sweep?: unknown } | null)?.sweep;
-  return isSweepHeader(sweep) ? { sweep, items } : undefined;
+  const found = locateResolvedItems(path);
+  const sweep = found && (parseYamlText(found.head, path) as { sweep?: unknown } | null)?.sweep;
+  return found && isSweepHeader(sweep) ? { sweep, items: found.items.map((item) => ({ ...item, file: path })) } : undefined;
 }
 
 /** The shard's items from the whole file parsed: the layout was not the one silica sweep writes. */

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { readableYaml } from './canonical.js';
 import { scanLines } from './results.js';
 import { resolvedConfigOf, type SweepPoint, type SweepSpec } from './spec.js';
@@ -22,34 +22,69 @@ const RESOLVED_SWEEP_COMMENT = `# Resolved sweep: every point's full experiment 
 
 /**
  * Whether `path` already holds what resolvedSweepYaml writes for these points: the same header,
- * then these points' items in order, each starting with its index and id. An id is the hash of the
- * point's resolved config and tags, which are the rest of its item, so --resume keeps the file
- * instead of rendering every point again (a minute for 700,000 points). Lines are read a chunk at
- * a time; the items' other lines are not looked at.
+ * then these points' items in order, by index and id. An id is the hash of the point's resolved
+ * config and tags, which are the rest of its item, so --resume keeps the file instead of rendering
+ * every point again (a minute for 700,000 points).
  */
 export function resolvedSweepWritten(path: string, spec: SweepSpec, points: readonly SweepPoint[], shard?: { index: number; count: number }): boolean {
-  if (points.length === 0 || !existsSync(path)) return false;
-  const head = Buffer.from(`${RESOLVED_SWEEP_COMMENT}${readableYaml({ sweep: resolvedSweepHeader(spec, shard) })}points:\n`);
-  let matches = true;
-  let next = 0; // the index in `points` of the next item expected
-  let idLine: string | undefined; // the id on the line expected next
+  if (points.length === 0) return false;
+  const found = locateResolvedItems(path);
+  if (!found || found.items.length !== points.length) return false;
+  if (found.head !== `${RESOLVED_SWEEP_COMMENT}${readableYaml({ sweep: resolvedSweepHeader(spec, shard) })}points:\n`) return false;
+  return found.items.every((item, i) => item.point === points[i]!.index && item.point_id === points[i]!.id);
+}
+
+/** A config.resolved.yaml as silica sweep lays it out: the text before its items, and where each item lies. */
+export interface LocatedItems {
+  /** Everything up to and including the `points:` line. */
+  head: string;
+  items: Array<{ point: number; point_id: string; start: number; end: number }>;
+}
+
+/** The first lines of an item as resolvedPointYaml writes it: its point and point_id (quoted where it looks like a number). */
+const ITEM_POINT = /^ {2}- point: (\d+)\n$/;
+const ITEM_ID = /^ {4}point_id: (?:"([0-9a-f]+)"|([0-9a-f]+))\n$/;
+
+/**
+ * The items of a config.resolved.yaml found at their `  - point:` lines, a chunk of lines at a
+ * time, without parsing the YAML (a large sweep's file is hundreds of MB): `silica merge` copies
+ * each item's bytes, and --resume checks the file lists the right points. A line starting with two
+ * spaces and a dash can only be an item of the top-level list: everything inside an item is
+ * indented further. Undefined for any other layout (a file saved again by another tool).
+ */
+export function locateResolvedItems(path: string): LocatedItems | undefined {
+  let head = '';
+  let itemsStart = -1; // where the items begin, once the `points:` line is read
+  let ok = true;
+  const items: LocatedItems['items'] = [];
+  let opened: { point: number; start: number } | undefined; // an item whose point_id line comes next
   const { cut } = scanLines(path, (buf, start, end, at) => {
-    if (!matches) return;
-    if (at < head.length) {
-      matches = at + end - start <= head.length && buf.compare(head, at, at + end - start, start, end) === 0;
-    } else if (idLine !== undefined) {
-      // An id of hex digits renders bare, or quoted where it would read as a number.
-      const line = buf.toString('utf8', start, end);
-      matches = line === `    point_id: ${idLine}\n` || line === `    point_id: "${idLine}"\n`;
-      idLine = undefined;
-    } else if (buf[start] === 0x20 && buf[start + 1] === 0x20 && buf[start + 2] === 0x2d) {
-      // `  - `: only an item of the top-level list starts there (see locateItems, merge.ts).
-      const p = points[next++];
-      matches = p !== undefined && buf.toString('utf8', start, end) === `  - point: ${p.index}\n`;
-      idLine = p?.id;
+    if (!ok) return;
+    const itemLine = buf[start] === 0x20 && buf[start + 1] === 0x20 && buf[start + 2] === 0x2d; // `  -`
+    if (itemsStart !== -1 && !opened && !itemLine) {
+      // A line inside the last item: not decoded (most lines of the file).
+      ok = items.length > 0;
+      return;
+    }
+    const line = buf.toString('utf8', start, end);
+    if (itemsStart === -1) {
+      head += line;
+      if (line === 'points:\n') itemsStart = at + end - start;
+    } else if (opened) {
+      const m = ITEM_ID.exec(line);
+      if (m) items.push({ point: opened.point, point_id: (m[1] ?? m[2])!, start: opened.start, end: -1 });
+      ok = !!m;
+      opened = undefined;
+    } else {
+      const m = ITEM_POINT.exec(line);
+      if (items.length) items[items.length - 1]!.end = at;
+      opened = m ? { point: Number(m[1]), start: at } : undefined;
+      ok = !!m && (items.length > 0 || at === itemsStart);
     }
   });
-  return matches && !cut && next === points.length && idLine === undefined;
+  if (!ok || cut || opened || items.length === 0) return undefined;
+  items[items.length - 1]!.end = statSync(path).size;
+  return { head, items };
 }
 
 /** config.resolved.yaml from its `sweep:` section and its points' items (resolvedPointYaml), in order. */

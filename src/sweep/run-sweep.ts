@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { writeFileAtomicFromAsync } from '../core/io.js';
+import { batchedWrites, writeFileAtomicFromAsync } from '../core/io.js';
 import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
@@ -43,26 +43,21 @@ export function sweepHeader(spec: SweepSpec, shard?: { index: number; count: num
 
 /**
  * Writes config.resolved.yaml (atomically) as it renders, yielding to the event loop every few
- * milliseconds. The pieces go to the file in runs of about a MiB: the text is never held whole (a
- * sweep of a few hundred thousand points would outgrow the longest string V8 makes, 512 MiB, and
- * hold hundreds of MB besides).
+ * milliseconds, in writes of about a MiB: the text is never held whole (a sweep of a few hundred
+ * thousand points would outgrow the longest string V8 makes, 512 MiB, and hold hundreds of MB besides).
  */
 async function writeResolvedSweep(path: string, pieces: Iterable<string>): Promise<void> {
   await writeFileAtomicFromAsync(path, async (write) => {
-    let run = '';
+    const out = batchedWrites(write);
     let since = performance.now();
     for (const piece of pieces) {
-      run += piece;
-      if (run.length >= 1 << 20) {
-        write(run);
-        run = '';
-      }
+      out.add(piece);
       if (performance.now() - since > YIELD_EVERY_MS) {
         await yieldToEvents();
         since = performance.now();
       }
     }
-    write(run);
+    out.end();
   });
 }
 

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { roundTree, writeAll, writeFileAtomicFrom } from '../core/io.js';
+import { batchedWrites, roundTree, writeAll, writeFileAtomicFrom } from '../core/io.js';
 import { bytesAt, isEntry, leadFile, readCompleted, rowsAt, sameList, SWEEP_FILES, unionColumns, type CompletedPoint, type LedgerEntry } from './completed.js';
 import { csvHeader, csvLines, decodeLines, jsonlLines, rowsOfJsonl, scanJsonl, type PointTable } from './results.js';
 
@@ -92,9 +92,10 @@ export class SweepWriter {
       for (const fd of fds.values()) closeSync(fd);
     }
     // Entries from folders of earlier versions gain their columns here (see pointsByLedger).
-    // A few thousand lines at a time: a large sweep's ledger is hundreds of MB.
     writeFileAtomicFrom(join(this.dir, SWEEP_FILES.ledger), (write) => {
-      for (let i = 0; i < sorted.length; i += LEDGER_LINES_PER_WRITE) write(jsonlLines(sorted.slice(i, i + LEDGER_LINES_PER_WRITE).map((p) => ({ ...p.entry, columns: p.columns }))));
+      const out = batchedWrites(write);
+      for (const p of sorted) out.add(jsonlLines([{ ...p.entry, columns: p.columns }]));
+      out.end();
     });
   }
 
@@ -168,8 +169,6 @@ export class SweepWriter {
     if (this.unsorted || this.csvStale) this.rewrite(readCompleted(this.dir).points);
   }
 }
-
-const LEDGER_LINES_PER_WRITE = 4096;
 
 /** Where the ledger's first lines, exactly the given points' entries in order, end; else undefined. */
 function prefixOfLedger(path: string, sorted: readonly CompletedPoint[]): number | undefined {
@@ -245,9 +244,7 @@ export interface SweepSummary {
  * is JSON.stringify(summary, null, 2) of the whole, with numbers rounded (roundTree).
  */
 export function writeSweepSummary(dir: string, header: { sweep: string; source: string; points_total: number; shard?: string }, points: readonly PointRecord[]): SweepSummary {
-  const columns = new Set<string>();
-  for (const p of points) for (const c of p.columns) columns.add(c);
-  const summary: SweepSummary = { ...header, points: points.length, rows: points.reduce((n, p) => n + p.entry.rows, 0), columns: [...columns] };
+  const summary: SweepSummary = { ...header, points: points.length, rows: points.reduce((n, p) => n + p.entry.rows, 0), columns: unionColumns(points) };
   const withSummary = points.filter((p) => p.entry.summary);
   writeFileAtomicFrom(join(dir, SWEEP_FILES.summary), (write) => {
     if (withSummary.length === 0) {
@@ -256,18 +253,15 @@ export function writeSweepSummary(dir: string, header: { sweep: string; source: 
     }
     // The whole's text up to the list's opening bracket: `"point_summaries": []` renders last.
     const head = JSON.stringify(roundTree({ ...summary, point_summaries: [] }), null, 2);
-    write(head.slice(0, head.length - '[]\n}'.length) + '[\n');
-    let text = '';
+    const out = batchedWrites(write);
+    out.add(head.slice(0, head.length - '[]\n}'.length) + '[\n');
     withSummary.forEach((p, i) => {
       const item = { point: p.entry.point, point_id: p.entry.point_id, ...p.entry.tags, ...p.entry.summary };
       // Each item sits two levels deep: every line of its own text moves right by four spaces.
-      text += `    ${JSON.stringify(roundTree(item), null, 2).replace(/\n/g, '\n    ')}${i + 1 < withSummary.length ? ',' : ''}\n`;
-      if (text.length >= 1 << 20) {
-        write(text);
-        text = '';
-      }
+      out.add(`    ${JSON.stringify(roundTree(item), null, 2).replace(/\n/g, '\n    ')}${i + 1 < withSummary.length ? ',' : ''}\n`);
     });
-    write(`${text}  ]\n}\n`);
+    out.add('  ]\n}\n');
+    out.end();
   });
   return summary;
 }

@@ -14,22 +14,24 @@ export function lookupPath(tree: unknown, path: string): PathLookup {
   const parts = splitPath(path);
   for (let i = 0; i < parts.length; i++) {
     const key = parts[i]!;
-    // Named only in messages: made when the path is missing (a sweep looks up paths for every point).
-    const here = (): string => parts.slice(0, i + 1).join('.');
     if (Array.isArray(node)) {
-      if (!/^\d+$/.test(key)) return { found: false, missing: here(), reason: `${parts.slice(0, i).join('.')} is a list: expected an index` };
+      if (!/^\d+$/.test(key)) return missingAt(parts, i, `${parts.slice(0, i).join('.')} is a list: expected an index`);
       const index = Number(key);
-      if (index >= node.length) return { found: false, missing: here(), reason: `${parts.slice(0, i).join('.')} has ${node.length} entries` };
+      if (index >= node.length) return missingAt(parts, i, `${parts.slice(0, i).join('.')} has ${node.length} entries`);
       node = node[index];
     } else if (node && typeof node === 'object') {
-      if (!Object.prototype.hasOwnProperty.call(node, key)) return { found: false, missing: here(), reason: `no field ${key}` };
+      if (!Object.prototype.hasOwnProperty.call(node, key)) return missingAt(parts, i, `no field ${key}`);
       node = (node as Record<string, unknown>)[key];
     } else {
-      const parent = parts.slice(0, i).join('.') || '(top level)';
-      return { found: false, missing: here(), reason: `${parent} is a value, not a mapping` };
+      return missingAt(parts, i, `${parts.slice(0, i).join('.') || '(top level)'} is a value, not a mapping`);
     }
   }
   return { found: true, value: node };
+}
+
+/** Segment i of the path is missing: the path up to it is named only here (a sweep looks paths up for every point). */
+function missingAt(parts: readonly string[], i: number, reason: string): PathLookup {
+  return { found: false, missing: parts.slice(0, i + 1).join('.'), reason };
 }
 
 /** Returns a copy of `tree` with the value at `path` replaced (the path must exist). */

@@ -16,6 +16,23 @@ function run(o: Omit<ProgressOptions, 'stream'>, updates: number[]): string[] {
   return log.lines();
 }
 
+/** Updates on a fake clock: each step moves it on by `afterMs`, then reports `done`; the lines printed. */
+function onClock(o: Omit<ProgressOptions, 'stream'>, steps: Array<{ afterMs: number; done: number }>, { stop = false } = {}): string[] {
+  vi.useFakeTimers({ toFake: ['performance'] });
+  try {
+    const log = logStream();
+    const p = makeProgress({ ...o, stream: log.stream });
+    for (const step of steps) {
+      vi.advanceTimersByTime(step.afterMs);
+      p.update(step.done);
+    }
+    if (stop) p.stop();
+    return log.lines();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
 describe('plain progress lines (stderr not a terminal)', () => {
   it('prints a line per interval, with an ETA from the second finished point until the end', () => {
     const lines = run({ total: 4, unit: 'points', intervalS: 0 }, [1, 2, 3, 4]);
@@ -26,20 +43,10 @@ describe('plain progress lines (stderr not a terminal)', () => {
   });
 
   it('measures the rate from the first finished point, not from a long start-up', () => {
-    vi.useFakeTimers({ toFake: ['performance'] });
-    try {
-      const log = logStream();
-      const p = makeProgress({ total: 10_000, unit: 'points', intervalS: 5, stream: log.stream });
-      vi.advanceTimersByTime(18_000);
-      p.update(1); // the first point, after 18 s of start-up
-      vi.advanceTimersByTime(5000);
-      p.update(1001); // 1000 more in 5 s: 200 a second, 8999 left
-      const lines = log.lines();
-      expect(lines[0]).toBe('progress: 1/10000 points (0%), 18.0 s elapsed');
-      expect(lines[1]).toBe('progress: 1001/10000 points (10%), 23.0 s elapsed, ETA 45.0 s');
-    } finally {
-      vi.useRealTimers();
-    }
+    // The first point after 18 s of start-up, then 1000 more in 5 s: 200 a second, 8999 left.
+    const lines = onClock({ total: 10_000, unit: 'points', intervalS: 5 }, [{ afterMs: 18_000, done: 1 }, { afterMs: 5000, done: 1001 }]);
+    expect(lines[0]).toBe('progress: 1/10000 points (0%), 18.0 s elapsed');
+    expect(lines[1]).toBe('progress: 1001/10000 points (10%), 23.0 s elapsed, ETA 45.0 s');
   });
 
   it('does not repeat the last line when the run stops right after it', () => {
@@ -48,22 +55,11 @@ describe('plain progress lines (stderr not a terminal)', () => {
   });
 
   it('ends with the final count when the last periodic line was earlier', () => {
-    vi.useFakeTimers({ toFake: ['performance'] });
-    try {
-      const log = logStream();
-      const p = makeProgress({ total: 3, unit: 'points', intervalS: 5, stream: log.stream });
-      vi.advanceTimersByTime(6000);
-      p.update(1); // 6 s in: a line
-      vi.advanceTimersByTime(1000);
-      p.update(3); // 1 s later: none
-      p.stop();
-      const lines = log.lines();
-      expect(lines).toHaveLength(2);
-      expect(lines[0]).toMatch(/^progress: 1\/3 points \(33%\), 6\.0 s elapsed$/);
-      expect(lines[1]).toMatch(/^progress: 3\/3 points \(100%\), 7\.0 s elapsed$/);
-    } finally {
-      vi.useRealTimers();
-    }
+    // 6 s in: a line; 1 s later: none, until the run stops.
+    const lines = onClock({ total: 3, unit: 'points', intervalS: 5 }, [{ afterMs: 6000, done: 1 }, { afterMs: 1000, done: 3 }], { stop: true });
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^progress: 1\/3 points \(33%\), 6\.0 s elapsed$/);
+    expect(lines[1]).toMatch(/^progress: 3\/3 points \(100%\), 7\.0 s elapsed$/);
   });
 
   it('counts a resumed run from where it started', () => {

@@ -34,13 +34,11 @@ export const plotCommand: CommandModule = {
     checkOutputPath(args.out, '--out');
     if (!args.out.endsWith('.svg')) throw new SilicaError(`--out: expected a path ending in .svg, got "${args.out}"`);
     const table = readCsvFile(args.csv, [args.x, args.y, args.color, args.facet, ...filters.map((f) => f.column)].filter((c): c is string => c !== undefined));
-    for (const [flag, col] of [['--x', args.x], ['--y', args.y], ['--color', args.color], ['--facet', args.facet]] as const) {
+    const named: Array<readonly [string, string | undefined]> = [['--x', args.x], ['--y', args.y], ['--color', args.color], ['--facet', args.facet], ...filters.map((f) => [`--filter ${f.text}`, f.column] as const)];
+    for (const [flag, col] of named) {
       if (col !== undefined && !table.columns.includes(col)) {
         throw new SilicaError(`${args.csv}: ${flag}: expected one of the columns (${table.columns.join(', ')}), got "${col}"`);
       }
-    }
-    for (const f of filters) {
-      if (!table.columns.includes(f.column)) throw new SilicaError(`${args.csv}: --filter ${f.text}: expected one of the columns (${table.columns.join(', ')}), got "${f.column}"`);
     }
     if (table.rows.length === 0) throw new SilicaError(`${args.csv}: expected at least one row to plot, got only a header`);
     const rows = table.rows.filter((row) => filters.every((f) => cellIs(row[f.column], f.value)));

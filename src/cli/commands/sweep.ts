@@ -5,7 +5,7 @@ import type { CommandModule } from 'yargs';
 import '../../study/index.js';
 import { SilicaError } from '../../core/errors.js';
 import { maxOf } from '../../core/extent.js';
-import { checkOutputPath, makeDirectory, OutputSet } from '../../core/io.js';
+import { batchedWrites, checkOutputPath, makeDirectory, OutputSet } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
 import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
 import { slurmScript } from '../../sweep/slurm.js';
@@ -95,15 +95,9 @@ export const sweepCommand: CommandModule = {
       const table = points.map((p) => [String(p.index), p.id, ...Object.values(p.tags).map(String)]);
       const widths = cols.map((c, i) => Math.max(c.length, maxOf(table.map((r) => r[i]!.length))));
       const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n';
-      // In writes of about a MiB: one write per point is slow on a pipe for a sweep of 100,000s.
-      let text = line(cols);
-      for (const r of table) {
-        text += line(r);
-        if (text.length < 1 << 20) continue;
-        process.stdout.write(text);
-        text = '';
-      }
-      process.stdout.write(text);
+      const out = batchedWrites((text) => process.stdout.write(text));
+      for (const r of [cols, ...table]) out.add(line(r));
+      out.end();
       return;
     }
 
