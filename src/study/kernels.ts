@@ -68,8 +68,10 @@ type Row = Record<string, string | number | boolean>;
 
 export function kernelsHardware(config: Pick<KernelsConfig, 'hw' | 'hw_overrides'>, baseDir?: string): HardwareConfig {
   const ref = config.hw.includes('/') && !isAbsolute(config.hw) && baseDir ? join(baseDir, config.hw) : config.hw;
-  const preset = readHardwareTree(ref);
-  const overlays = flattenLeaves(config.hw_overrides).map(([field, value]) => {
+  const overrides = flattenLeaves(config.hw_overrides);
+  // The preset's tree is read only to check the overrides' paths: most points have none.
+  const preset = overrides.length ? readHardwareTree(ref) : undefined;
+  const overlays = overrides.map(([field, value]) => {
     const found = lookupPath(preset, field);
     if (!found.found) throw new SilicaError(`hw_overrides.${field}: no such hardware field in ${config.hw} (${found.reason})`);
     return `${field}=${JSON.stringify(value)}`;

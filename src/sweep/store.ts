@@ -16,9 +16,11 @@ import { csvHeader, csvLines, decodeLines, jsonlLines, rowsOfJsonl, scanJsonl, t
  * and never twice: `SweepWriter` first brings the folder back to the complete points alone, sorted
  * (cutting the files where the kill left them in order, else rewriting them from the rows on disk).
  * Rows are read and copied a point at a time, never all at once (completed.ts finds them).
+ * Points finished within 50 ms of the last write are written together with the next ones, so a
+ * kill can also lose the last few fast points; --resume runs those again.
  */
 
-/** What the writer keeps of a point once its lines are on disk: enough for the summary. */
+/** What the writer keeps of a point once it is appended: enough for the summary. */
 export interface PointRecord {
   entry: LedgerEntry;
   /** The point's columns, in order of first appearance. */
@@ -28,8 +30,9 @@ export interface PointRecord {
 /**
  * Writes a sweep folder. Construction compacts it to the given complete points, sorted (dropping
  * rows of half-finished points and a truncated last line); `append` adds one finished point: its
- * rows to both tables (whole lines per write), then its ledger line. Points appended in index order
- * keep the files sorted as they grow, so nothing is held in memory and `flush` has nothing to do;
+ * rows to both tables (whole lines per write), then its ledger line (WRITE_EVERY_MS says when).
+ * Points appended in index order keep the files sorted as they grow, so nothing is held in memory
+ * (but the last few milliseconds' lines) and `flush` has nothing to do;
  * only a point that arrives out of order, or brings a column the CSV header lacks, makes `flush`
  * rewrite the folder from disk, sorted, atomically.
  */
@@ -46,6 +49,11 @@ export class SweepWriter {
    * close of three files for every point cost more than writing a small point's lines.
    */
   private readonly appending = new Map<string, number>();
+  /** Finished points' lines not yet written, by file (see `append`). */
+  private readonly pending = new Map<string, Array<string | Uint8Array>>();
+  /** Their size (UTF-16 units for text: a bound, not an exact count). */
+  private pendingBytes = 0;
+  private lastWriteMs = -Infinity;
 
   constructor(
     private readonly dir: string,
@@ -133,15 +141,45 @@ export class SweepWriter {
       if (table.columns.some((c) => !this.columnSet.has(c))) this.csvStale = true;
       csv = csvLines(this.columns, rowsOfJsonl(decodeLines(table.jsonl)));
     }
-    this.appendTo(SWEEP_FILES.results, [table.jsonl]);
-    this.appendTo(SWEEP_FILES.csv, [header, csv]);
+    this.queue(SWEEP_FILES.results, table.jsonl);
+    this.queue(SWEEP_FILES.csv, header, csv);
     // Kept for every point until the summary: points with the header's columns share its list.
     const columns = this.columns && sameList(table.columns, this.columns) ? this.columns : table.columns;
     const recorded: LedgerEntry = { ...entry, columns };
-    this.appendTo(SWEEP_FILES.ledger, [jsonlLines([recorded])]);
+    this.queue(SWEEP_FILES.ledger, jsonlLines([recorded]));
     if (entry.point < this.lastPoint) this.unsorted = true;
     else this.lastPoint = entry.point;
     this.records.set(entry.point, { entry: recorded, columns });
+    // Points that finish within WRITE_EVERY_MS of the last write wait for the next one: three
+    // writes a point were a tenth of a sweep of one-GEMM points. A point slower than that is
+    // written as soon as it is appended, so a kill loses at most that much finished work.
+    if (performance.now() - this.lastWriteMs >= WRITE_EVERY_MS || this.pendingBytes >= WRITE_BYTES) this.writePending();
+  }
+
+  private queue(file: string, ...chunks: Array<string | Uint8Array>): void {
+    let lines = this.pending.get(file);
+    if (!lines) this.pending.set(file, (lines = []));
+    for (const chunk of chunks) {
+      if (chunk.length === 0) continue;
+      lines.push(chunk);
+      this.pendingBytes += chunk.length;
+    }
+  }
+
+  /**
+   * Writes the lines waiting, each file's in one write: the tables before the ledger, so a kill
+   * between writes leaves rows without their ledger line (run again on --resume), never a ledger
+   * line without its rows.
+   */
+  private writePending(): void {
+    for (const file of [SWEEP_FILES.results, SWEEP_FILES.csv, SWEEP_FILES.ledger]) {
+      const lines = this.pending.get(file);
+      if (!lines?.length) continue;
+      this.appendTo(file, Buffer.concat(lines.map((l) => (typeof l === 'string' ? Buffer.from(l, 'utf8') : l))));
+      lines.length = 0;
+    }
+    this.pendingBytes = 0;
+    this.lastWriteMs = performance.now();
   }
 
   /** The complete points, sorted by point index. */
@@ -150,18 +188,21 @@ export class SweepWriter {
   }
 
   /** Appends whole lines to one of the folder's files, opened on its first lines and kept open. */
-  private appendTo(file: string, chunks: ReadonlyArray<string | Uint8Array>): void {
-    if (!chunks.some((c) => c.length > 0)) return;
+  private appendTo(file: string, lines: Uint8Array): void {
     let fd = this.appending.get(file);
     if (fd === undefined) this.appending.set(file, (fd = openSync(join(this.dir, file), 'a')));
-    // Each chunk a run of whole lines, written in full: a kill leaves at worst the last line cut short.
-    for (const chunk of chunks) writeAll(fd, chunk);
+    // A run of whole lines, written in full: a kill leaves at worst the last line cut short.
+    writeAll(fd, lines);
   }
 
-  /** Closes the files kept open for appending (flush does too); a later append opens them again. */
+  /** Writes the points appended so far and closes the files (flush does too); a later append opens them again. */
   close(): void {
-    for (const fd of this.appending.values()) closeSync(fd);
-    this.appending.clear();
+    try {
+      this.writePending();
+    } finally {
+      for (const fd of this.appending.values()) closeSync(fd);
+      this.appending.clear();
+    }
   }
 
   flush(): void {
@@ -169,6 +210,10 @@ export class SweepWriter {
     if (this.unsorted || this.csvStale) this.rewrite(readCompleted(this.dir).points);
   }
 }
+
+/** How long a finished point's lines may wait to be written with the next points', and how many bytes may wait. */
+const WRITE_EVERY_MS = 50;
+const WRITE_BYTES = 1 << 20;
 
 /** Where the ledger's first lines, exactly the given points' entries in order, end; else undefined. */
 function prefixOfLedger(path: string, sorted: readonly CompletedPoint[]): number | undefined {

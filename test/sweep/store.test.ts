@@ -1,4 +1,4 @@
-import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pointTable, scanJsonl, type Row } from '../../src/sweep/results.js';
@@ -38,6 +38,40 @@ describe('sweep writer', () => {
     expect(files(shuffled.dir)).toEqual(files(inOrder.dir));
     expect(readCompleted(inOrder.dir).points.map((p) => p.entry.point)).toEqual([0, 1, 2, 3, 4]);
     expect(inOrder.writer.points().map((p) => p.entry.rows)).toEqual([2, 2, 2, 2, 2]);
+  });
+
+  it('never has a ledger line on disk before its rows, however appends are gathered into writes; close writes the rest', () => {
+    const dir = tempDir('store');
+    const writer = new SweepWriter(dir, []);
+    const lines = (file: string) => (statSync(join(dir, file), { throwIfNoEntry: false }) ? readFileSync(join(dir, file), 'utf8').split('\n').filter(Boolean) : []);
+    const ledgered = () => lines('points.jsonl').map((l) => (JSON.parse(l) as LedgerEntry).point);
+    for (let i = 0; i < 40; i++) {
+      writer.append(entry(i, 2), pointTable(rowsOf(i)));
+      // Read raw, not through readCompleted (which would hide a ledger line whose rows are missing).
+      const rowsByPoint = new Map<number, number>();
+      for (const l of lines('results.jsonl')) {
+        const point = (JSON.parse(l) as Row).point as number;
+        rowsByPoint.set(point, (rowsByPoint.get(point) ?? 0) + 1);
+      }
+      const csvRows = Math.max(0, lines('results.csv').length - 1);
+      for (const p of ledgered()) expect(rowsByPoint.get(p)).toBe(2);
+      expect(csvRows).toBeGreaterThanOrEqual(2 * ledgered().length);
+    }
+    // The first point is written at once (no write came before it); the rest may wait.
+    expect(ledgered().length).toBeGreaterThanOrEqual(1);
+    writer.close();
+    expect(readCompleted(dir).points).toHaveLength(40);
+    expect(files(dir)).toEqual(files(write(Array.from({ length: 40 }, (_, i) => i)).dir));
+  });
+
+  it('writes a point\'s ledger line only after its rows: a write that fails on the tables leaves no ledger line', () => {
+    const dir = tempDir('store');
+    const writer = new SweepWriter(dir, []);
+    // A folder where results.csv should be: the CSV cannot be opened, as a kill mid-write would leave it unwritten.
+    rmSync(join(dir, 'results.csv'), { force: true });
+    mkdirSync(join(dir, 'results.csv'));
+    expect(() => writer.append(entry(0, 2), pointTable(rowsOf(0)))).toThrow();
+    expect(readFileSync(join(dir, 'points.jsonl'), 'utf8')).toBe('');
   });
 
   it('keeps rows whose columns differ: a later new column joins the CSV header at flush', () => {

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
 import { configsDir } from '../../core/paths.js';
@@ -13,17 +13,21 @@ export function listPresets(): string[] {
     .sort();
 }
 
-/** Resolves `--hw` (a preset name or a YAML path) to a file path. */
-export function resolveHardwarePath(nameOrPath: string): string {
-  if (nameOrPath.endsWith('.yaml') || nameOrPath.endsWith('.yml') || nameOrPath.includes('/')) {
-    if (!existsSync(nameOrPath)) throw new SilicaError(`--hw: no such file ${nameOrPath}`);
-    return nameOrPath;
-  }
-  const preset = join(configsDir('hw'), `${nameOrPath}.yaml`);
-  if (!existsSync(preset)) {
+/**
+ * Resolves `--hw` (a preset name or a YAML path) to a file and that file's version (size and
+ * modification time). One stat answers both whether the file exists and whether a cached load of
+ * it is still current: sweep points of one small GEMM each load their hardware every time, and
+ * the separate existence checks and stats were a fifth of such a point's system calls.
+ */
+function hardwareFile(nameOrPath: string): { path: string; version: string } {
+  const isPath = nameOrPath.endsWith('.yaml') || nameOrPath.endsWith('.yml') || nameOrPath.includes('/');
+  const path = isPath ? nameOrPath : join(configsDir('hw'), `${nameOrPath}.yaml`);
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (!stat) {
+    if (isPath) throw new SilicaError(`--hw: no such file ${nameOrPath}`);
     throw new SilicaError(`--hw: unknown preset "${nameOrPath}" (expected one of ${listPresets().join(', ')}, or a path to a YAML file)`);
   }
-  return preset;
+  return { path, version: `${stat.mtimeMs}\0${stat.size}` };
 }
 
 /**
@@ -35,9 +39,8 @@ export function resolveHardwarePath(nameOrPath: string): string {
 const cache = new Map<string, unknown>();
 const CACHE_ENTRIES = 64;
 
-function cached<T>(path: string, extra: readonly string[], make: () => T): T {
-  const { mtimeMs, size } = statSync(path);
-  const key = [path, mtimeMs, size, ...extra].join('\0');
+function cached<T>(file: { path: string; version: string }, extra: readonly string[], make: () => T): T {
+  const key = [file.path, file.version, ...extra].join('\0');
   if (cache.has(key)) return cache.get(key) as T;
   const value = deepFreeze(make());
   if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
@@ -47,14 +50,15 @@ function cached<T>(path: string, extra: readonly string[], make: () => T): T {
 
 /** The raw (unvalidated) YAML tree of a hardware file; deeply frozen. */
 export function readHardwareTree(nameOrPath: string): unknown {
-  const path = resolveHardwarePath(nameOrPath);
-  return cached(path, ['tree'], () => readYamlFile(path));
+  const file = hardwareFile(nameOrPath);
+  return cached(file, ['tree'], () => readYamlFile(file.path));
 }
 
 /** Loads, overlays and validates a hardware config; the result is deeply frozen. */
 export function loadHardware(nameOrPath: string, overlays: readonly string[] = []): HardwareConfig {
-  const path = resolveHardwarePath(nameOrPath);
-  return cached(path, ['config', ...overlays], () => {
+  const file = hardwareFile(nameOrPath);
+  const path = file.path;
+  return cached(file, ['config', ...overlays], () => {
     const shown = path.includes('/configs/hw/') ? `configs/hw/${basename(path)}` : path;
     const raw = applyOverlays(readHardwareTree(path), overlays, shown);
     try {
