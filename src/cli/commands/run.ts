@@ -60,8 +60,13 @@ export function printOutputs(title: string, out: ExperimentOutputs, rows: number
     `  tables:  ${out.tables[0]} (${rows} rows), ${out.tables.slice(1).join(', ')}`,
     `  summary: ${out.summary}`,
     `  config:  ${out.config}`,
-    ...(figures.length ? [`  figures: ${figures.join(', ')}`] : []),
-    ...(others.length ? [`  files:   ${others.join(', ')}`] : []),
+    ...listed('figures:', figures),
+    ...listed('files:', others),
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** `  label  path`, then each further path on a line of its own under the first: a suite writes a dozen. */
+function listed(label: string, paths: readonly string[]): string[] {
+  return paths.map((path, i) => `  ${(i === 0 ? label : '').padEnd('summary:'.length)} ${path}`);
 }
