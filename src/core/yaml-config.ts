@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fromJS, type Map as ImmutableMap } from 'immutable';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { parseDocument, stringify as stringifyYaml, type ScalarTag, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { SilicaError, describe } from './errors.js';
 import { knownFields } from './known-fields.js';
@@ -21,13 +21,37 @@ export function readYamlFile(path: string): unknown {
   return parseYamlText(text, path);
 }
 
+/**
+ * `!!float 64`: YAML 1.2's core schema resolves an explicit float tag only on text that already
+ * looks like a float, and would leave "64" a string; the tag asks for a number, so it gets one.
+ */
+const explicitFloat: ScalarTag = { tag: 'tag:yaml.org,2002:float', resolve: (text) => Number(text) };
+
+/**
+ * Parses one YAML document. Problems the parser only warns about (an unknown tag such as `!foo`,
+ * whose value it would keep as a string) are errors too: a config read differently from how it was
+ * written is worse than one refused, and warnings would go to stderr as Node process warnings.
+ */
 export function parseYamlText(text: string, file: string): unknown {
+  let doc;
   try {
-    return parseYaml(text, { prettyErrors: false });
+    doc = parseDocument(text, { prettyErrors: true, customTags: [explicitFloat] });
   } catch (err) {
-    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new SilicaError(`${file}: malformed YAML: ${msg}`, { file });
+    throw new SilicaError(`${file}: malformed YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { file });
   }
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw new SilicaError(`${file}: malformed YAML${yamlProblem(problem)}`, { file });
+  return doc.toJS();
+}
+
+/** ` at line L, column C: what`, in words of our own where the parser's name an API call. */
+function yamlProblem(problem: YAMLError): string {
+  const at = problem.linePos ? ` at line ${problem.linePos[0].line}, column ${problem.linePos[0].col}` : '';
+  if (problem.code === 'MULTIPLE_DOCS') return `${at}: expected one document, found a second (---)`;
+  // The message's first line, less the position prettyErrors appends to it.
+  const what = problem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  if (problem.code === 'TAG_RESOLVE_FAILED') return `${at}: ${what.replace('Unresolved tag', 'unknown tag')} (expected plain YAML, no custom tags)`;
+  return `${at}: ${what}`;
 }
 
 /** Parses "a.b.c=value" into a path and a YAML-typed scalar value. */

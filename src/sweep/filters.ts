@@ -5,12 +5,13 @@ import { lookupPath } from './tree.js';
  * Sweep filters drop points from the expansion. Each filter is `exclude: {...}` (drop points that
  * match every condition) or `keep: {...}` (drop points that do not). A condition is keyed by a
  * dotted path into the point's config (or `variant`) and is a value (equal), a list (one of) or a
- * mapping of {min, max, in, not}.
+ * mapping of {min, max, in, not}; `not` is a value or a list (none of).
  */
 export interface FilterCondition {
   equals?: unknown;
   in?: unknown[];
-  not?: unknown;
+  /** Values the field must not take (`not: 1` is `not: [1]`). */
+  not?: unknown[];
   min?: number;
   max?: number;
 }
@@ -33,7 +34,8 @@ export function parseFilters(raw: unknown, file: string): SweepFilter[] {
     const [action, body] = Object.entries(entry)[0]!;
     if (action !== 'exclude' && action !== 'keep') throw new SilicaError(`${file}: ${field}: expected exclude or keep, got "${action}"`);
     if (!body || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length === 0) {
-      throw new SilicaError(`${file}: ${field}.${action}: expected a mapping of path: condition, got ${describe(body)}`);
+      const got = body && typeof body === 'object' && !Array.isArray(body) ? 'an empty mapping' : describe(body);
+      throw new SilicaError(`${file}: ${field}.${action}: expected a mapping of path: condition, got ${got}`);
     }
     const conditions = Object.entries(body as Record<string, unknown>).map(([path, cond]) => ({ path, test: parseCondition(cond, file, `${field}.${action}.${path}`) }));
     return { action, conditions };
@@ -48,12 +50,17 @@ function parseCondition(cond: unknown, file: string, field: string): FilterCondi
     if (bad !== undefined || keys.length === 0) {
       throw new SilicaError(`${file}: ${field}: expected a value, a list, or a mapping of min/max/in/not${bad ? `, got key "${bad}"` : ''}`);
     }
-    const c = cond as FilterCondition;
+    const c = cond as Omit<FilterCondition, 'not'> & { not?: unknown };
     for (const k of ['min', 'max'] as const) {
       if (c[k] !== undefined && typeof c[k] !== 'number') throw new SilicaError(`${file}: ${field}.${k}: expected a number, got ${describe(c[k])}`);
     }
     if (c.in !== undefined && !Array.isArray(c.in)) throw new SilicaError(`${file}: ${field}.in: expected a list, got ${describe(c.in)}`);
-    return c;
+    if (c.not === undefined) return c as FilterCondition;
+    // A mapping under `not` ({min: 2}) reads as a negated condition, which filters do not have: it would match nothing.
+    if (c.not === null || (typeof c.not === 'object' && !Array.isArray(c.not))) {
+      throw new SilicaError(`${file}: ${field}.not: expected a value or a list of values, got ${describe(c.not)}`);
+    }
+    return { ...c, not: Array.isArray(c.not) ? c.not : [c.not] };
   }
   return { equals: cond };
 }
@@ -70,7 +77,7 @@ function same(a: unknown, b: unknown): boolean {
 function matches(value: unknown, test: FilterCondition): boolean {
   if ('equals' in test) return same(value, test.equals);
   if (test.in !== undefined && !test.in.some((v) => same(v, value))) return false;
-  if (test.not !== undefined && same(value, test.not)) return false;
+  if (test.not !== undefined && test.not.some((v) => same(v, value))) return false;
   if (test.min !== undefined && !(typeof value === 'number' && value >= test.min)) return false;
   if (test.max !== undefined && !(typeof value === 'number' && value <= test.max)) return false;
   return true;

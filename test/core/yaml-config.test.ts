@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { SilicaError } from '../../src/core/errors.js';
 import { knownFields } from '../../src/core/known-fields.js';
-import { validate } from '../../src/core/yaml-config.js';
+import { parseYamlText, validate } from '../../src/core/yaml-config.js';
 import '../../src/study/index.js';
 import { experimentKind } from '../../src/study/registry.js';
 
@@ -50,5 +50,18 @@ describe('type errors', () => {
     const s = z.object({ m: z.number() });
     expect(message(() => validate(s, { m: 'abc' }, 'f.yaml'))).toBe('f.yaml: m: expected number, got "abc"');
     expect(message(() => validate(s, {}, 'f.yaml'))).toBe('f.yaml: m: expected number (missing)');
+  });
+});
+
+describe('YAML text', () => {
+  it('refuses what the parser would only warn about, in one line with the position', () => {
+    expect(message(() => parseYamlText('a: 1\nkind: !foo kernels\n', 'f.yaml'))).toBe('f.yaml: malformed YAML at line 2, column 7: unknown tag: !foo (expected plain YAML, no custom tags)');
+    expect(message(() => parseYamlText('a: 1\n---\nb: 2\n', 'f.yaml'))).toBe('f.yaml: malformed YAML at line 2, column 1: expected one document, found a second (---)');
+    expect(message(() => parseYamlText('a: [1\n', 'f.yaml'))).toMatch(/^f\.yaml: malformed YAML at line \d+, column \d+: [^\n]+$/);
+    expect(message(() => parseYamlText('a: 1\na: 2\n', 'f.yaml'))).toBe('f.yaml: malformed YAML at line 2, column 1: Map keys must be unique');
+  });
+
+  it('reads the standard tags as their types: !!float on an integer is a number', () => {
+    expect(parseYamlText('n: !!float 64\nm: !!int "12"\ns: !!str 5\n', 'f.yaml')).toEqual({ n: 64, m: 12, s: '5' });
   });
 });

@@ -71,4 +71,15 @@ describe('expansion order', () => {
   it('has one point with no axes', () => {
     expect(load([])).toEqual([{}]);
   });
+
+  it('filters on every kind of condition: a value, a list, min/max, in, and not with a value or a list', () => {
+    const axes = ['axes:', '  points.0.m: { name: m, values: [1, 2, 3, 4] }'];
+    const kept = (condition: string) => load([...axes, 'filters:', `  - keep: { points.0.m: ${condition} }`]).map((t) => t.m);
+    expect(kept('2')).toEqual([2]);
+    expect(kept('[1, 3]')).toEqual([1, 3]);
+    expect(kept('{ min: 2, max: 3 }')).toEqual([2, 3]);
+    expect(kept('{ in: [1, 4], not: 4 }')).toEqual([1]);
+    expect(kept('{ not: [1, 2] }')).toEqual([3, 4]);
+    expect(kept('{ not: 3 }')).toEqual([1, 2, 4]);
+  });
 });
