@@ -70,8 +70,8 @@ export function makeDirectory(dir: string, label = dir): string[] {
   return created;
 }
 
-/** Removes directories (given outermost first) that are empty; one still holding files stays. */
-function removeDirectories(dirs: readonly string[]): void {
+/** Removes directories (given outermost first, as makeDirectory returns them) that are empty; one still holding files stays. */
+export function removeDirectories(dirs: readonly string[]): void {
   for (const d of [...dirs].reverse()) {
     try {
       rmdirSync(d);

@@ -41,12 +41,16 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
     requireSweepDir(dir);
     const doc = readResolved(dir);
     const { shard: _shard, ...sweep } = doc.sweep;
-    if (header && (header.name !== sweep.name || header.points_total !== sweep.points_total || header.source !== sweep.source)) {
-      throw new SilicaError(`${dir}: holds sweep ${sweep.name} (${sweep.points_total} points, from ${sweep.source}), expected ${header.name} (${header.points_total} points, from ${header.source}) like ${dirs[0]}`);
-    }
+    if (header) checkSameSweep(dir, sweep as SweepHeader, header, dirs[0]!);
     header ??= sweep as SweepHeader;
     for (const item of doc.items) configById.set(item.point_id, item);
     for (const point of readCompleted(dir).points) {
+      // A ledger line must name a point as the resolved configs list it (index and id together).
+      if (configById.get(point.entry.point_id)?.point !== point.entry.point) {
+        throw new SilicaError(
+          `${join(dir, SWEEP_FILES.ledger)}: point ${point.entry.point} (id ${point.entry.point_id}) is not a point of ${join(dir, SWEEP_FILES.config)}; expected the folder as silica sweep wrote it`,
+        );
+      }
       const prior = byId.get(point.entry.point_id);
       if (prior && canonicalJson(readPointRows(prior.point)) !== canonicalJson(readPointRows(point))) {
         throw new SilicaError(`${dir}: point ${point.entry.point} (id ${point.entry.point_id}) has rows that differ from ${prior.dir}; the inputs come from different silica versions`);
@@ -55,9 +59,14 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
     }
   }
   const points = [...byId.values()].map((v) => v.point).sort((a, b) => a.entry.point - b.entry.point);
+  const items = [...configById.values()].sort((a, b) => a.point - b.point);
+  // One index under two ids: the base experiment changed between the shards' runs (ids hash the configs).
+  const twice = items.findIndex((item, i) => i > 0 && items[i - 1]!.point === item.point);
+  if (twice > 0) {
+    throw new SilicaError(`merge: point ${items[twice]!.point} has two ids across the inputs (${items[twice - 1]!.point_id}, ${items[twice]!.point_id}): the shards ran different versions of the sweep; rerun them from one`);
+  }
   mkdirSync(out, { recursive: true });
   const written = new SweepWriter(out, points).points();
-  const items = [...configById.values()].sort((a, b) => a.point - b.point);
   const fds = new Map<string, number>();
   try {
     for (const item of items) if ('file' in item && !fds.has(item.file)) fds.set(item.file, openSync(item.file, 'r'));
@@ -72,6 +81,21 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
   }
   const summary = writeSweepSummary(out, { sweep: header!.name, source: header!.source, points_total: header!.points_total }, written);
   return { dir: out, inputs: dirs.length, points: points.length, missing: header!.points_total - points.length, summary };
+}
+
+/**
+ * Shards merge only when they expanded the same sweep: the same name, source, point count, and
+ * the same axes, variants and filters (a sweep file edited between two shards' runs differs here).
+ */
+function checkSameSweep(dir: string, sweep: SweepHeader, expected: SweepHeader, first: string): void {
+  if (expected.name !== sweep.name || expected.points_total !== sweep.points_total || expected.source !== sweep.source) {
+    throw new SilicaError(`${dir}: holds sweep ${sweep.name} (${sweep.points_total} points, from ${sweep.source}), expected ${expected.name} (${expected.points_total} points, from ${expected.source}) like ${first}`);
+  }
+  const keys = [...new Set([...Object.keys(expected), ...Object.keys(sweep)])];
+  const differs = keys.find((k) => canonicalJson(sweep[k]) !== canonicalJson(expected[k]));
+  if (differs !== undefined) {
+    throw new SilicaError(`${dir}: its sweep's ${differs} differs from ${first}'s (${SWEEP_FILES.config}): the sweep file changed between the shards' runs; rerun them from one version`);
+  }
 }
 
 function readResolved(dir: string): ResolvedShard {

@@ -9,7 +9,7 @@ import { makeProgress } from './progress.js';
 import { resolvedSweepWritten, resolvedSweepYaml } from './resolved-yaml.js';
 import { pointLabel, shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
 import { SWEEP_FILES, readCompleted, type CompletedPoint, type LedgerEntry } from './completed.js';
-import { SweepWriter, clearSweepOutputs, removeLeftoverTemporaries, writeSweepSummary, type SweepSummary } from './store.js';
+import { EarlierRun, SweepWriter, removeLeftoverTemporaries, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
  * Runs a sweep (or one shard of it) into an output folder: every point independent and
@@ -95,9 +95,22 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
         `${o.out}: --resume: the folder holds point ${foreign.entry.point} (id ${foreign.entry.point_id}) that is not in ${spec.file}${o.shard ? ` shard ${o.shard.index}/${o.shard.count}` : ''}; the sweep changed: use a new --out`,
       );
     }
-  } else {
-    clearSweepOutputs(o.out);
   }
+  const earlier = o.resume ? undefined : EarlierRun.setAside(o.out);
+  try {
+    return await runPending(spec, o, pool, selected, done, earlier, t0);
+  } catch (err) {
+    // Where no point of this run finished, the folder goes back to what it held before.
+    earlier?.restore();
+    throw err;
+  }
+}
+
+/**
+ * Runs the selected points not yet done and writes them (`done`: those --resume found complete).
+ * A fresh run's `earlier` files are dropped as soon as it has a finished point of its own.
+ */
+async function runPending(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool, selected: SweepPoint[], done: CompletedPoint[], earlier: EarlierRun | undefined, t0: number): Promise<SweepRunReport> {
   // Compaction drops rows of half-finished points and a truncated last line before anything is appended.
   const writer = new SweepWriter(o.out, done);
 
@@ -126,7 +139,10 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
         rethrowTaskFailure({ ...outcome, message: outcome.message.startsWith(spec.file) ? outcome.message : where + outcome.message });
       }
       const entry: LedgerEntry = { point: p.index, point_id: p.id, rows: outcome.table.rows, tags: p.tags, ...(outcome.summary ? { summary: outcome.summary } : {}) };
-      finishedEarly.set(item.order, () => writer.append(entry, outcome.table));
+      finishedEarly.set(item.order, () => {
+        writer.append(entry, outcome.table);
+        earlier?.drop();
+      });
       for (let write = finishedEarly.get(nextToWrite); write; write = finishedEarly.get(nextToWrite)) {
         write();
         finishedEarly.delete(nextToWrite++);
@@ -139,6 +155,7 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
   }
 
   writer.flush();
+  earlier?.drop();
   const complete = writer.points();
   const summary = writeSweepSummary(o.out, sweepHeader(spec, o.shard), complete);
   return { dir: o.out, selected: selected.length, skipped: done.length, ran: pending.length, seconds: (performance.now() - t0) / 1000, summary };

@@ -54,6 +54,8 @@ export interface SweepSpec {
   baseDir: string;
   /** Where the base came from: a file path, or "inline". */
   baseSource: string;
+  /** Hash of the base experiment with `set` applied: shards of one sweep file edited between their runs differ here. */
+  baseId: string;
   axes: Axis[];
   expand: 'grid' | 'zip';
   variants: Array<{ name: string; set: Record<string, unknown> }>;
@@ -147,7 +149,7 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
   }
   onProgress?.(expanded, combinations);
   if (total === 0) throw new SilicaError(`${file}: filters: expected at least one point to survive, got none of ${expanded}`);
-  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, axes, expand, variants, filters, points, total, expanded };
+  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, baseId: stableHash(common), axes, expand, variants, filters, points, total, expanded };
 }
 
 /** A point's full experiment config, validated and with defaults filled in (as loadSweep checked it). */

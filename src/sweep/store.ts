@@ -1,4 +1,4 @@
-import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { batchedWrites, roundTree, writeAll, writeFileAtomicFrom } from '../core/io.js';
@@ -241,20 +241,68 @@ function truncateFile(path: string, length: number): void {
   }
 }
 
-export function clearSweepOutputs(dir: string): void {
-  for (const f of Object.values(SWEEP_FILES)) rmSync(join(dir, f), { force: true });
+/**
+ * The files of an earlier run in a folder that a fresh (not --resume) run is about to replace: set
+ * aside, renamed `FILE.earlier-PID`, instead of deleted, until the new run has finished a point of
+ * its own. A run that fails before that (a point that cannot run, a bad column) leaves the folder
+ * as it found it; one that fails later keeps its own finished points, for --resume.
+ */
+export class EarlierRun {
+  private constructor(
+    private readonly dir: string,
+    private readonly setAside: string[],
+  ) {}
+
+  private dropped = false;
+
+  static setAside(dir: string): EarlierRun {
+    const moved: string[] = [];
+    for (const file of Object.values(SWEEP_FILES)) {
+      const path = join(dir, file);
+      if (!existsSync(path)) continue;
+      renameSync(path, earlierName(path, process.pid));
+      moved.push(file);
+    }
+    return new EarlierRun(dir, moved);
+  }
+
+  /** The new run has a finished point (or is done): the earlier files go. */
+  drop(): void {
+    this.dropped = true;
+    for (const file of this.setAside.splice(0)) rmSync(earlierName(join(this.dir, file), process.pid), { force: true });
+  }
+
+  /** The new run failed: unless it had finished a point (drop), what it wrote goes and the earlier files come back. */
+  restore(): void {
+    if (this.dropped) return;
+    for (const file of Object.values(SWEEP_FILES)) rmSync(join(this.dir, file), { force: true });
+    for (const file of this.setAside.splice(0)) renameSync(earlierName(join(this.dir, file), process.pid), join(this.dir, file));
+  }
 }
 
+const earlierName = (path: string, pid: number) => `${path}.earlier-${pid}`;
+
 /**
- * Removes the temporary files (`config.resolved.yaml.tmp-PID`, ...) that a sweep killed in the
- * middle of an atomic write left in its folder, where that process is gone: a large sweep's
- * config.resolved.yaml takes seconds to write, and --resume should not leave the debris beside it.
+ * Tidies what a sweep killed by a signal left in its folder, where that process is gone: the
+ * temporary files of an atomic write (`config.resolved.yaml.tmp-PID`: a large sweep's takes
+ * seconds to write), and an earlier run's files it had set aside (EarlierRun). Those come back if
+ * the killed run finished no point (its ledger is empty), else they go.
  */
 export function removeLeftoverTemporaries(dir: string): void {
   const names = new Set<string>(Object.values(SWEEP_FILES));
-  for (const name of readdirSync(dir)) {
-    const m = /^(.+)\.tmp-(\d+)$/.exec(name);
-    if (m && names.has(m[1]!) && !processAlive(Number(m[2]))) rmSync(join(dir, name), { force: true });
+  const leftovers = readdirSync(dir).flatMap((name) => {
+    const m = /^(.+)\.(tmp|earlier)-(\d+)$/.exec(name);
+    return m && names.has(m[1]!) && !processAlive(Number(m[3])) ? [{ name, file: m[1]!, kind: m[2]! }] : [];
+  });
+  for (const t of leftovers) if (t.kind === 'tmp') rmSync(join(dir, t.name), { force: true });
+  const earlier = leftovers.filter((t) => t.kind === 'earlier');
+  if (earlier.length === 0) return;
+  const ledger = join(dir, SWEEP_FILES.ledger);
+  const killedRunFinishedNothing = !existsSync(ledger) || statSync(ledger).size === 0;
+  if (killedRunFinishedNothing) for (const file of Object.values(SWEEP_FILES)) rmSync(join(dir, file), { force: true });
+  for (const t of earlier) {
+    if (killedRunFinishedNothing) renameSync(join(dir, t.name), join(dir, t.file));
+    else rmSync(join(dir, t.name), { force: true });
   }
 }
 

@@ -1,10 +1,14 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectOneLineError, silica } from '../helpers/cli.js';
 import { SilicaError } from '../../src/core/errors.js';
 import '../../src/study/index.js';
 import { loadSweep } from '../../src/sweep/spec.js';
+import { mergeSweepDirs } from '../../src/sweep/merge.js';
+import { runSweep } from '../../src/sweep/run-sweep.js';
+import { readCompleted } from '../../src/sweep/completed.js';
+import { removeLeftoverTemporaries } from '../../src/sweep/store.js';
 import { tempDir } from './helpers.js';
 
 const BASE = `base:
@@ -101,5 +105,102 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     writeFileSync(file, `${BASE.replace('figure: false', 'figure: false\n  cus: [8]')}axes:\n  cus.0: [8, 999]\n`);
     const out = join(dir, 'out-runtime');
     expectOneLineError(silica(['sweep', file, '--out', out, '--jobs', '1', '--quiet']), /runtime\.yaml: point 1 \(cus_0=999\): cus\.0: expected at most 304/);
+  });
+});
+
+describe('merge takes shards of one sweep only', () => {
+  const dir = tempDir('merge-mixed');
+  const file = join(dir, 's.yaml');
+  const sweep = (ms: number[], n = 1024) => `${BASE.replace('n: 1024', `n: ${n}`)}axes:\n  points.0.m: [${ms.join(', ')}]\n`;
+  /** Shard i/2 of the sweep file as it reads now, into its own folder. */
+  const shard = async (i: number, out: string) => {
+    await runSweep(loadSweep(file, { shard: { index: i, count: 2 } }), { out, jobs: 1, resume: false, shard: { index: i, count: 2 }, quiet: true });
+    return out;
+  };
+  const mergeMessage = (dirs: string[], out: string) => {
+    try {
+      mergeSweepDirs(dirs, out);
+    } catch (err) {
+      expect(err).toBeInstanceOf(SilicaError);
+      expect(existsSync(out)).toBe(false);
+      return (err as Error).message;
+    }
+    throw new Error('expected the merge to fail');
+  };
+
+  it('refuses shards run before and after the sweep file changed: its axes, or its base', async () => {
+    writeFileSync(file, sweep([64, 128, 256, 512]));
+    const first = await shard(0, join(dir, 'a0'));
+    writeFileSync(file, sweep([64, 128, 256, 1024]));
+    const axesChanged = await shard(1, join(dir, 'a1'));
+    expect(mergeMessage([first, axesChanged], join(dir, 'm1'))).toMatch(/a1: its sweep's axes differs from .*a0's \(config\.resolved\.yaml\): the sweep file changed between the shards' runs/);
+    writeFileSync(file, sweep([64, 128, 256, 512], 2048));
+    const baseChanged = await shard(1, join(dir, 'b1'));
+    expect(mergeMessage([first, baseChanged], join(dir, 'm2'))).toMatch(/b1: its sweep's base_id differs/);
+    // The shards of one version merge.
+    writeFileSync(file, sweep([64, 128, 256, 512]));
+    expect(mergeSweepDirs([first, await shard(1, join(dir, 'ok1'))], join(dir, 'm3')).points).toBe(4);
+  });
+
+  it('refuses a ledger line that does not name a point of the folder as listed (an edited points.jsonl)', async () => {
+    writeFileSync(file, sweep([64, 128, 256, 512]));
+    const folder = await shard(0, join(dir, 'edited'));
+    const ledger = join(folder, 'points.jsonl');
+    writeFileSync(ledger, readFileSync(ledger, 'utf8').replace('"point":2,', '"point":0,'));
+    expect(mergeMessage([folder], join(dir, 'm4'))).toMatch(/edited\/points\.jsonl: point 0 \(id \w+\) is not a point of .*edited\/config\.resolved\.yaml/);
+  });
+});
+
+describe('a sweep that fails', () => {
+  const dir = tempDir('failed-sweep');
+  const FILES = ['results.csv', 'results.jsonl', 'points.jsonl', 'config.resolved.yaml', 'summary.json'];
+  const snapshot = (out: string) => Object.fromEntries(readdirSync(out).map((f) => [f, readFileSync(join(out, f), 'utf8')]));
+  /**
+   * A sweep over n whose axis is named m: a point whose n differs from its m (1024) fails when it
+   * runs, not at load (the tag m would contradict the row's column m), as a column clash does.
+   */
+  const nSweep = (name: string, ns: number[]) => {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, `${BASE}axes:\n  points.0.n: { name: m, values: [${ns.join(', ')}] }\n`);
+    return file;
+  };
+  const run = (file: string, out: string) => runSweep(loadSweep(file), { out, jobs: 1, resume: false, quiet: true });
+
+  it('before finishing a point leaves the folder as it found it: the earlier run\'s results, byte for byte', async () => {
+    const out = join(dir, 'earlier');
+    await run(nSweep('good', [1024]), out);
+    const before = snapshot(out);
+    expect(Object.keys(before).sort()).toEqual([...FILES].sort());
+    await expect(run(nSweep('bad-first', [2048, 1024]), out)).rejects.toThrow(/point 0 \(m=2048\): column m is both a sweep tag/);
+    expect(snapshot(out)).toEqual(before);
+  });
+
+  it('after finishing a point keeps that point for --resume, and nothing of the earlier run', async () => {
+    const out = join(dir, 'partial');
+    await run(nSweep('good', [1024]), out);
+    await expect(run(nSweep('bad-second', [1024, 2048]), out)).rejects.toThrow(/point 1 \(m=2048\)/);
+    expect(readCompleted(out).points.map((p) => p.entry.tags)).toEqual([{ m: 1024 }]);
+    expect(readFileSync(join(out, 'config.resolved.yaml'), 'utf8')).toContain('bad-second.yaml');
+    expect(readdirSync(out).filter((f) => !FILES.includes(f))).toEqual([]);
+  });
+
+  it('before finishing a point leaves no folder it made (CLI)', () => {
+    const out = join(dir, 'made', 'here');
+    expectOneLineError(silica(['sweep', nSweep('cli-bad', [2048]), '--out', out, '--jobs', '1', '--quiet']), /point 0 \(m=2048\)/);
+    expect(existsSync(join(dir, 'made'))).toBe(false);
+  });
+
+  it('killed before finishing a point: the next run puts the earlier results back; killed after, it drops them', () => {
+    const dead = 2 ** 22 + 12345; // above the kernel's default pid_max: no such process
+    for (const [finished, expected] of [[false, 'earlier'], [true, 'new']] as const) {
+      const out = join(dir, `killed-${finished}`);
+      mkdirSync(out);
+      for (const f of FILES) writeFileSync(join(out, `${f}.earlier-${dead}`), `earlier ${f}\n`);
+      writeFileSync(join(out, 'points.jsonl'), finished ? '{"point":0,"point_id":"x","rows":0}\n' : '');
+      writeFileSync(join(out, 'config.resolved.yaml'), 'new\n');
+      removeLeftoverTemporaries(out);
+      expect(readdirSync(out).filter((f) => f.includes('.earlier-'))).toEqual([]);
+      expect(readFileSync(join(out, 'config.resolved.yaml'), 'utf8')).toBe(expected === 'earlier' ? 'earlier config.resolved.yaml\n' : 'new\n');
+    }
   });
 });

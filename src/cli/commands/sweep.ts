@@ -5,7 +5,7 @@ import type { CommandModule } from 'yargs';
 import '../../study/index.js';
 import { SilicaError } from '../../core/errors.js';
 import { maxOf } from '../../core/extent.js';
-import { batchedWrites, checkOutputPath, makeDirectory, OutputSet } from '../../core/io.js';
+import { batchedWrites, checkOutputPath, makeDirectory, OutputSet, removeDirectories } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
 import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
 import { slurmScript } from '../../sweep/slurm.js';
@@ -124,14 +124,22 @@ export const sweepCommand: CommandModule = {
     }
 
     // Made here, one level at a time (the sweep's own recursive mkdir spins where mkdir fails with
-    // ENOENT, under /proc). A sweep that fails later keeps its folder: --resume continues it.
+    // ENOENT, under /proc). A sweep that fails later keeps its folder if it finished a point:
+    // --resume continues it; one that finished none leaves no folder it made (runSweep empties it).
+    let created: string[];
     try {
-      makeDirectory(args.out, `--out ${args.out}`);
+      created = makeDirectory(args.out, `--out ${args.out}`);
     } catch (err) {
       await early?.close();
       throw err;
     }
-    const r = await runSweep(spec, { out: args.out, jobs, resume: args.resume, shard, quiet: args.quiet, pool: early });
+    let r;
+    try {
+      r = await runSweep(spec, { out: args.out, jobs, resume: args.resume, shard, quiet: args.quiet, pool: early });
+    } catch (err) {
+      removeDirectories(created);
+      throw err;
+    }
     if (args.json) {
       printJson({ out: r.dir, points: r.selected, points_total: spec.total, ran: r.ran, skipped: r.skipped, rows: r.summary.rows, shard: args.shard ?? null, seconds: r.seconds });
       return;
