@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { fromJS, type Map as ImmutableMap } from 'immutable';
+import { fromJS, List, type Map as ImmutableMap } from 'immutable';
 import { parseDocument, stringify as stringifyYaml, type ScalarTag, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { SilicaError, describe } from './errors.js';
@@ -77,6 +77,13 @@ export function applyOverlays(raw: unknown, overlays: readonly string[], file: s
     const parent = parentPath.length ? tree.getIn(parentPath) : tree;
     if (!allowNew && (parent === undefined || !tree.hasIn(path))) {
       throw new SilicaError(`--set ${path.join('.')}: no such field in ${file}`);
+    }
+    // A new field may be added to a mapping, never a new entry to a list (it would leave holes).
+    for (let i = 1; i < path.length; i++) {
+      const list = tree.getIn(path.slice(0, i));
+      if (List.isList(list) && !list.has(Number(path[i]))) {
+        throw new SilicaError(`--set ${path.join('.')}: no entry ${path[i]} in ${path.slice(0, i).join('.')} of ${file} (it has ${list.size})`);
+      }
     }
     tree = tree.setIn(path, fromJS(value));
   }

@@ -32,8 +32,12 @@ export function registerConfigExpander(kind: string, expander: ConfigExpander): 
   expanders.register(kind, expander);
 }
 
+/**
+ * `overlays` (--set) may name fields the file leaves to their defaults: the kind's schema, which
+ * knows every field and lists them when one is unknown, judges the result, not the file's keys.
+ */
 export function loadExperimentFile(path: string, overlays: readonly string[] = []): ResolvedExperiment {
-  const raw = applyOverlays(readYamlFile(path), overlays, path);
+  const raw = applyOverlays(readYamlFile(path), overlays, path, true);
   return resolveExperiment(raw, path, dirname(path));
 }
 

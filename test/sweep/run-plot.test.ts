@@ -111,7 +111,7 @@ describe('silica run and silica plot', () => {
     writeFileSync(csv, 'a,b,name\n1,2,x\n2,0,y\n');
     const fig = join(dir, 'bad.svg');
     expectOneLineError(silica(['plot', csv, '--x', 'a', '--y', 'nope', '--out', fig]), /t\.csv: --y: expected one of the columns \(a, b, name\), got "nope"/);
-    expectOneLineError(silica(['plot', csv, '--x', 'a', '--y', 'name', '--out', fig]), /--y: expected a numeric column/);
+    expectOneLineError(silica(['plot', csv, '--x', 'a', '--y', 'name', '--out', fig]), /t\.csv: --y: expected a numeric column, "name", got "x" \(row 1\)$/);
     expectOneLineError(silica(['plot', csv, '--x', 'a', '--y', 'b', '--mark', 'pie', '--out', fig]), /--mark: expected one of bar, line, point, got "pie"/);
     expect(existsSync(fig)).toBe(false);
 
@@ -124,6 +124,14 @@ describe('silica run and silica plot', () => {
     writeFileSync(bad, 'kind: kernels\nhw_overrides: { memory: { hbm: { efficency: 0.5 } } }\npoints: [{ op: stream, bytes: 1GiB }]\n');
     expectOneLineError(silica(['run', bad, '--out', out]), /hw_overrides\.memory\.hbm\.efficency: no such hardware field in mi300x/);
     expect(existsSync(out)).toBe(false);
+    // --set names a field the file leaves to its default, or one no kind knows, or a list entry that is not there.
+    writeFileSync(bad, 'kind: kernels\nfigure: false\npoints: [{ op: gemm, m: 64, n: 64, k: 64 }]\n');
+    expectOneLineError(silica(['run', bad, '--out', out, '--set', 'cuss=[8]']), /bad\.yaml: \(top level\): expected no unknown fields \(cuss\); known: .*\bcus\b/);
+    expectOneLineError(silica(['run', bad, '--out', out, '--set', 'points.1.m=8']), /--set points\.1\.m: no entry 1 in points of .*bad\.yaml \(it has 1\)$/);
+    expect(existsSync(out)).toBe(false);
+    const set = silicaJson<{ rows: number }>(['run', bad, '--out', out, '--json', '--set', 'cus=[8, 16]', '--set', 'hw_overrides.compute.cus=152']);
+    expect(set.rows).toBe(2);
+    expect(read(join(out, 'config.resolved.yaml'))).toMatch(/cus: 152/);
   });
 
   it('npm start runs the quickstart experiment', () => {
