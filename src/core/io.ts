@@ -47,6 +47,21 @@ export function checkOutputPath(path: string, flag: string, kind: OutputKind = '
 }
 
 /**
+ * Whether two paths name one file: the same path once resolved, or, both existing, the same file
+ * on disk (a symlink or hard link to it), so an output cannot quietly replace an input or another output.
+ */
+export function samePath(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const sa = statSync(a);
+    const sb = statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Creates a directory and its missing parents one level at a time, from the nearest existing
  * ancestor: Node's recursive mkdirSync retries forever where mkdir fails with ENOENT (under
  * /proc). Returns the directories it created, outermost first; on failure removes them again.

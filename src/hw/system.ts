@@ -11,6 +11,20 @@ export interface SystemOptions {
 }
 
 /**
+ * The most GPUs one simulation holds, wherever a GPU count comes from (bert --dp, a trace's world
+ * size, replay --gpus, t3 --tp). Every rank is simulated explicitly, at a cost that grows faster
+ * than the ranks (~3 s at 64, ~5 s at 128, ~27 s at 256 on a 2-core machine; a thousand ranks ran
+ * for minutes without finishing, or exhausted memory).
+ */
+export const MAX_SIMULATED_GPUS = 256;
+
+/** `gpus`, or a one-line error naming `field` (a flag, or a file and its field) when it exceeds the bound. */
+export function checkSimulatedGpus(gpus: number, field: string): number {
+  if (gpus > MAX_SIMULATED_GPUS) throw new SilicaError(`${field}: expected at most ${MAX_SIMULATED_GPUS} GPUs (every one is simulated), got ${gpus}`);
+  return gpus;
+}
+
+/**
  * A node: GPUs sharing one simulator clock. Interconnect, DMA engines and the track-and-trigger
  * unit attach to it (see src/hw/link, src/hw/dma, src/hw/t3).
  */

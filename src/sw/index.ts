@@ -10,7 +10,7 @@ export { DEFAULT_BUCKET_BYTES, gradientBuckets } from './train/buckets.js';
 export { buildPrefillTrace, buildDecodeTrace, buildIterationTrace, type PrefillOptions, type DecodeOptions, type IterationOptions } from './infer/build.js';
 export { buildForwardGraph, trainingHeadRows, type ForwardPlan, type AttentionGroup } from './graph/build.js';
 export { fuseBiasActivation } from './graph/fusion.js';
-export { rankWidths, balancedExpertTokens, type RankWidths } from './graph/shard.js';
+export { rankWidths, checkTpSplit, balancedExpertTokens, type RankWidths } from './graph/shard.js';
 export type { Op, OpGraph, OpKind, ParamTensor, PointwiseFn } from './graph/ops.js';
 export { lowerForward, lowerBackward, matmulFlops, type LoweredNode, type LowerContext } from './lower/kernels.js';
 export { COMPUTE_STREAM, COMM_STREAM } from './lower/emit.js';

@@ -1,5 +1,5 @@
 import { SilicaError } from '../core/errors.js';
-import type { Trace, TraceNode } from './types.js';
+import { programWhere, type Trace, type TraceNode } from './types.js';
 
 /**
  * Dependency graph of one program, in index space (positions in the program array), built once
@@ -145,7 +145,7 @@ export function validateTrace(trace: Trace, file: string): void {
     throw new SilicaError(`${file}: programs: expected 1 (SPMD) or world_size = ${trace.worldSize}, got ${trace.programs.length}`);
   }
   trace.programs.forEach((program, p) => {
-    const where = trace.programs.length === 1 ? file : `${file}: rank ${p}`;
+    const where = programWhere(trace, p, file);
     programGraph(program, where);
     for (const node of program) {
       const ranks = node.collective?.group ?? [];

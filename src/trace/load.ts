@@ -33,7 +33,21 @@ export function loadTrace(path: string, options: ChakraReadOptions = {}): Loaded
     return fromBytes(plain, path);
   }
   if (chakraRankFiles(path, false)) return { ...chakra(path, options), source: path };
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    throw new SilicaError(`${path}: expected a trace file (a silica trace, or a Chakra ET prefix with files ${path}.<rank>.et), got a directory`, { file: path });
+  }
   throw new SilicaError(`${path}: no such trace (expected a silica trace file, '-' for stdin, or a Chakra ET prefix with files ${path}.<rank>.et)`, { file: path });
+}
+
+/** Where a loaded trace states its world size, for messages: the silica header's field, or a Chakra trace's rank files. */
+export function worldSizeField(loaded: LoadedTrace): string {
+  return `${loaded.source}: ${loaded.format === 'silica' ? 'header.world_size' : 'rank count'}`;
+}
+
+/** The files a trace was read from (its name, for one read from stdin): what a command's outputs must not overwrite. */
+export function traceInputFiles(loaded: LoadedTrace): string[] {
+  if (!loaded.chakra) return [loaded.source];
+  return [...loaded.chakra.files.map((f) => f.path), ...(loaded.chakra.commGroupsFile ? [loaded.chakra.commGroupsFile] : [])];
 }
 
 function chakra(path: string, options: ChakraReadOptions): Omit<LoadedTrace, 'source'> {

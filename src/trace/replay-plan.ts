@@ -1,4 +1,5 @@
 import { SilicaError } from '../core/errors.js';
+import { checkSimulatedGpus } from '../hw/system.js';
 import type { Trace, TraceCollectiveKind, TraceNode } from './types.js';
 
 /**
@@ -34,8 +35,10 @@ export function planStreams(program: TraceNode[], order: Int32Array): ProgramPla
 }
 
 export function checkGpus(trace: Trace, gpus: number | undefined): number {
-  if (gpus === undefined) return trace.worldSize;
+  // The CLI names the trace's file and field first (replay.ts); this guards other callers.
+  if (gpus === undefined) return checkSimulatedGpus(trace.worldSize, 'trace: world_size');
   if (!Number.isInteger(gpus) || gpus < 1) throw new SilicaError(`--gpus: expected a positive whole number, got ${gpus}`);
+  checkSimulatedGpus(gpus, '--gpus');
   if (gpus === trace.worldSize) return gpus;
   const spmdAllRanks =
     trace.programs.length === 1 && trace.programs[0]!.every((n) => n.kind !== 'send' && n.kind !== 'recv' && (n.kind !== 'collective' || n.collective!.group.length === 0));
@@ -69,6 +72,8 @@ export interface RankProgram {
   rank: number;
   program: TraceNode[];
   order: Int32Array;
+  /** What errors about this rank name: its file (and rank), see rankWhere. */
+  where: string;
 }
 
 /**
@@ -83,13 +88,14 @@ export function matchCommunication(ranks: RankProgram[], gpus: number): { keys: 
   const keys: Array<Array<string | undefined>> = [];
   const counts = new Map<string, number[]>();
   const p2pCount = new Map<string, number>();
-  for (const { rank, program, order } of ranks) {
+  const whereOf = new Map(ranks.map((r) => [r.rank, r.where]));
+  for (const { rank, program, order, where: rankAt } of ranks) {
     const seq = new Map<string, number>();
     const key: Array<string | undefined> = new Array(program.length);
     keys[rank] = key;
     for (const i of order) {
       const node = program[i]!;
-      const where = `trace: rank ${rank} node ${node.id} "${node.name}"`;
+      const where = `${rankAt} node ${node.id} "${node.name}"`;
       if (node.kind === 'collective') {
         const c = node.collective!;
         const members = c.group.length ? c.group : allRanks;
@@ -124,14 +130,16 @@ export function matchCommunication(ranks: RankProgram[], gpus: number): { keys: 
     const members = groupKey.split(',').map(Number);
     const n0 = per[members[0]!]!;
     for (const r of members) {
-      if (per[r] !== n0) throw new SilicaError(`trace: group [${groupKey}]: rank ${members[0]} runs ${n0} collectives on it but rank ${r} runs ${per[r]} (every member must reach each one)`);
+      if (per[r] !== n0) throw new SilicaError(`${whereOf.get(r)}: group [${groupKey}]: rank ${members[0]} runs ${n0} collectives on it but rank ${r} runs ${per[r]} (every member must reach each one)`);
     }
   }
   for (const [k, v] of p2pCount) {
     if (v === 3) continue;
     const [pair, tag] = k.split('#');
     const [src, dst] = pair!.split('>');
-    throw new SilicaError(`trace: rank ${src} -> rank ${dst} tag ${tag}: ${v === 1 ? 'a send has no matching recv' : 'a recv has no matching send'} (the k-th send from a to b with a tag matches the k-th recv at b from a with that tag)`);
+    // Named after the file holding the node that has no partner: the send's, or the recv's.
+    const orphanAt = whereOf.get(Number(v === 1 ? src : dst));
+    throw new SilicaError(`${orphanAt}: rank ${src} -> rank ${dst} tag ${tag}: ${v === 1 ? 'a send has no matching recv' : 'a recv has no matching send'} (the k-th send from a to b with a tag matches the k-th recv at b from a with that tag)`);
   }
   return { keys, instances, messages };
 }

@@ -12,7 +12,7 @@ import { collectiveBytes, COSTED_AS } from './comm.js';
 import { programGraph, validateTrace } from './graph.js';
 import { inNode } from './kernel-fields.js';
 import { checkGpus, matchCommunication, planStreams, type CollectiveInstance, type Message, type ProgramPlan } from './replay-plan.js';
-import { programOf, programWhere, type Trace, type TraceCollectiveKind, type TraceNode } from './types.js';
+import { programOf, programWhere, rankWhere, type Trace, type TraceCollectiveKind, type TraceNode } from './types.js';
 
 /**
  * Multi-GPU trace replay: every rank simulated explicitly on one System (one clock, shared links).
@@ -195,7 +195,7 @@ class Replay {
       this.stats.nodes += program.length;
     }
     const matched = matchCommunication(
-      this.runs.map((r) => ({ rank: r.rank, program: r.program, order: programGraph(r.program, 'trace').order })),
+      this.runs.map((r) => ({ rank: r.rank, program: r.program, order: programGraph(r.program, r.where).order, where: rankWhere(trace, r.rank) })),
       this.gpus,
     );
     this.runs.forEach((r) => (r.matchKey = matched.keys[r.rank]!));

@@ -215,7 +215,8 @@ export function decodeSilicaTrace(input: Uint8Array, file: string): Trace {
       if (rec.item !== 'node') throw new SilicaError(`${file}: message ${msg}: expected a Node record, got ${rec.item ? `a ${rec.item} record` : 'an empty record'}`, { file });
       program.push(nodeFrom(rec.node as Record<string, unknown>, file, msg));
     }
-    setProgramSource(program, file);
+    // One file, several programs: errors about a node name its rank too.
+    setProgramSource(program, counts.length === 1 ? file : `${file}: rank ${programs.length}`);
     programs.push(program);
   }
   const trace: Trace = { meta, worldSize: header.world_size, programs };

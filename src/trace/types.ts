@@ -75,7 +75,8 @@ export function programOf(trace: Trace, rank: number): TraceNode[] {
 }
 
 /**
- * The file a program was read from (a silica trace, or one rank's Chakra ET), for errors about
+ * The file a program was read from (a silica trace, with the rank when it holds one program per
+ * rank, or one rank's Chakra ET), for errors about
  * its nodes found after loading (costing a kernel at replay or inspect). Programs built in memory
  * have none.
  */
@@ -85,7 +86,17 @@ export function setProgramSource(program: TraceNode[], file: string): void {
   programSources.set(program, file);
 }
 
-/** What errors about rank `rank`'s nodes name: the file its program was read from, else `trace` (`trace: rank r`). */
-export function programWhere(trace: Trace, rank: number): string {
-  return programSources.get(programOf(trace, rank)) ?? (trace.programs.length === 1 ? 'trace' : `trace: rank ${rank}`);
+/** What errors about rank `rank`'s nodes name: the file its program was read from, else `unread` (`unread: rank r`). */
+export function programWhere(trace: Trace, rank: number, unread = 'trace'): string {
+  return programSources.get(programOf(trace, rank)) ?? (trace.programs.length === 1 ? unread : `${unread}: rank ${rank}`);
+}
+
+/**
+ * What errors about rank `rank` itself name (its collectives, sends and receives): its program's
+ * file, with the rank when every rank runs that one program (SPMD), since the file alone does not
+ * say which rank it was.
+ */
+export function rankWhere(trace: Trace, rank: number): string {
+  const where = programWhere(trace, rank);
+  return trace.programs.length === 1 ? `${where}: rank ${rank}` : where;
 }

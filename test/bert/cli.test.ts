@@ -31,6 +31,8 @@ describe('silica bert', () => {
     expectOneLineError(silica(['bert', '--model', 'bert-huge']), /unknown model "bert-huge"/);
     // Every rank of the gradient all-reduce is simulated: a million would run out of memory.
     expectOneLineError(silica(['bert', '--dp', '1000000']), /--dp: expected at most 256 data-parallel GPUs/);
+    // The half dtype is its own flag: the message names it, not --precision.
+    expectOneLineError(silica(['bert', '--mixed-dtype', 'fp8']), /^silica: --mixed-dtype: expected fp16 or bf16, got "fp8"$/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -84,6 +84,33 @@ describe('output paths: no partial outputs', () => {
     const kernels = join(dir, 'k.csv');
     expectOneLineError(silica(['replay', TRACE, '--hw', 'mi300x', '--chrome-trace', `${dir}/`, '--kernels', kernels]), /--chrome-trace .*replay-dir\/: expected a file, got a directory$/);
     expect(existsSync(kernels)).toBe(false);
+  });
+
+  it('replay: an output naming the input trace (by any path) is rejected, the trace left as it was', () => {
+    const { dir } = scratch('replay-self');
+    const trace = join(dir, 'self.pb');
+    copyFileSync(TRACE, trace);
+    symlinkSync(trace, join(dir, 'link.pb'));
+    const before = readFileSync(trace);
+    expectOneLineError(silica(['replay', 'self.pb', '--chrome-trace', trace], { cwd: dir }), new RegExp(`--chrome-trace ${esc(trace)}: expected an output file other than the trace being replayed, got its input self\\.pb$`));
+    expectOneLineError(silica(['replay', 'link.pb', '--kernels', './self.pb'], { cwd: dir }), /--kernels \.\/self\.pb: expected an output file other than the trace being replayed, got its input link\.pb$/);
+    expect(readFileSync(trace).equals(before)).toBe(true);
+    expect(listing(dir)).toEqual(['f', 'k.yaml', 'link.pb', 'self.pb']);
+  });
+
+  it('replay: a Chakra rank file as an output is its input too', () => {
+    const { dir } = scratch('replay-chakra-self');
+    expect(silica([...EMIT, '--tp', '2', '--format', 'chakra', '-o', join(dir, 'p')]).code).toBe(0);
+    const rank1 = join(dir, 'p.1.et');
+    const before = readFileSync(rank1);
+    expectOneLineError(silica(['replay', join(dir, 'p'), '--kernels', rank1]), new RegExp(`--kernels ${esc(rank1)}: expected an output file other than the trace being replayed, got its input ${esc(rank1)}$`));
+    expect(readFileSync(rank1).equals(before)).toBe(true);
+  });
+
+  it('replay: --kernels and --chrome-trace naming one file are rejected before either is written', () => {
+    const { dir } = scratch('replay-same-out');
+    expectOneLineError(silica(['replay', join(process.cwd(), TRACE), '--kernels', 'k.csv', '--chrome-trace', join(dir, 'k.csv')], { cwd: dir }), /^silica: --kernels and --chrome-trace: expected two different files, got k\.csv for both \(one would overwrite the other\)$/);
+    expect(listing(dir)).toEqual(['f', 'k.yaml']);
   });
 
   it('emit --format chakra writes every rank or none', () => {

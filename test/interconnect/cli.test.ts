@@ -45,6 +45,8 @@ describe('silica collective', () => {
 
   it('bad configurations give one-line errors', () => {
     expectOneLineError(silica(['collective', 'all-reduce', '--hw', 'mi300x', '--gpus', '16']), /--gpus: .*8 GPUs per node/);
+    // Every GPU is simulated: enough nodes to hold 1024 ran for minutes.
+    expectOneLineError(silica(['collective', 'all-reduce', '--gpus', '1024', '--set', 'interconnect.nodes=128']), /^silica: --gpus: expected at most 256 GPUs \(every one is simulated\), got 1024$/);
     expectOneLineError(silica(['collective', 'all-reduce', '--hw', 'mi300x', '--set', 'interconnect.topology=none']), /does not connect/);
     // cu-overlap cuts the GEMM into row blocks: more blocks than rows would be empty ones.
     expectOneLineError(silica(['collective', 'cu-overlap', '--m', '64', '--chunks', '100']), /--chunks: expected at most --m \(64\) row blocks, got 100/);

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runT3Experiment, t3ExperimentSchema } from '../../src/study/t3/experiment.js';
+import { sublayerGemm } from '../../src/study/t3/sublayers.js';
 import { expectOneLineError, silica, silicaJson } from '../helpers/cli.js';
+import { silicaErrorOf } from '../helpers/errors.js';
 
 describe('T3 experiment and CLI', () => {
   it('writes one row per sub-layer x configuration, headline figures and the figures', async () => {
@@ -47,5 +49,21 @@ describe('T3 experiment and CLI', () => {
 
   it('rejects a sub-layer in the wrong pass with one line', () => {
     expectOneLineError(silica(['t3', '--model', 't-nlg-17b', '--tp', '8', '--sublayer', 'qkv', '--pass', 'fwd']), /--pass: sub-layer qkv needs its all-reduce in the bwd pass/);
+  });
+
+  it('bad flags are named as typed, before any configuration runs', () => {
+    const t3 = ['t3', '--model', 't-nlg-17b', '--sublayer', 'fc2'];
+    // The TP group is simulated on the part: t3 has no --gpus to name.
+    expectOneLineError(silica([...t3, '--tp', '64']), /^silica: --tp: t3-baseline has 32 GPUs per node x 1 node\(s\) = 32, got 64 /);
+    expectOneLineError(silica([...t3, '--tp', '8', '--cu-split-cus', '100000']), /^silica: --cu-split-cus: expected a whole number from 1 to 79, got 100000$/);
+    expectOneLineError(silica([...t3, '--tp', '8', '--configurations', '']), /^silica: --configurations: expected one or more of sequential, t3, t3-mca, ideal-overlap, ideal-rs-nmc, cu-split, got none$/);
+    // 17024 / 3 is not whole: no rounding to 5675 and fractional byte counts.
+    expectOneLineError(silica([...t3, '--tp', '3']), /^silica: --tp 3: t-nlg-17b's FFN width 17024 does not split evenly over 3 ranks$/);
+  });
+
+  it('the sharded width of each sub-layer must split over TP (in-process)', () => {
+    expect(silicaErrorOf(() => sublayerGemm('t-nlg-17b', 3, 'attn-out', 8192))).toBe("--tp 3: t-nlg-17b's attention width 4256 does not split evenly over 3 ranks");
+    expect(silicaErrorOf(() => sublayerGemm('t-nlg-17b', 64, 'qkv', 8192))).toBe("--tp 64: t-nlg-17b's attention width 4256 does not split evenly over 64 ranks");
+    expect(sublayerGemm('t-nlg-17b', 64, 'fc2', 8192).k).toBe(17024 / 64);
   });
 });

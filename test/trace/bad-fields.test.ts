@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -179,5 +179,69 @@ describe('replay --gpus must fit the part, as for collective', () => {
     const wide = one([kernelNode(0, { op: 'memcpy', bytes: 1 << 20 })], 16);
     expect(replayTrace(wide, mi300x).stats.systemNodes).toBe(2);
     expect(replayTrace(wide, mi300x, { gpus: 16 }).stats.systemNodes).toBe(2);
+  });
+});
+
+describe('a world size replay cannot simulate is refused, not left to run for hours', () => {
+  // Every rank is simulated: 256 takes ~15 s, 1000 did not finish in 300 s.
+  const memcpy = kernelNode(0, { op: 'memcpy', bytes: 1 << 20 });
+
+  it('a silica trace names the file and header.world_size; --gpus names the flag (CLI)', () => {
+    const path = join(dir, 'world512.silica');
+    writeFileSync(path, encodeSilicaTrace(one([memcpy], 512)));
+    expectOneLineError(silica(['replay', path]), /world512\.silica: header\.world_size: expected at most 256 GPUs \(every one is simulated\), got 512$/);
+    expectOneLineError(silica(['replay', BERT, '--gpus', '512', '--set', 'interconnect.nodes=64']), /^silica: --gpus: expected at most 256 GPUs \(every one is simulated\), got 512$/);
+  });
+
+  it('a Chakra trace names its rank count (CLI)', () => {
+    const prefix = join(mkdtempSync(join(dir, 'chakra257-')), 'wide');
+    encodeChakraTrace(one([memcpy], 257), mi300x).files.forEach((bytes, r) => writeFileSync(`${prefix}.${r}.et`, bytes));
+    expectOneLineError(silica(['replay', prefix]), /wide: rank count: expected at most 256 GPUs \(every one is simulated\), got 257$/);
+  });
+
+  it('in-process replay of a trace built in memory; 256 is still allowed', () => {
+    expect(silicaErrorOf(() => replayTrace(one([memcpy], 300), mi300x))).toBe('trace: world_size: expected at most 256 GPUs (every one is simulated), got 300');
+    expect(silicaErrorOf(() => replayTrace(one([memcpy], 16), { ...mi300x, interconnect: { ...mi300x.interconnect, nodes: 64 } }, { gpus: 300 }))).toMatch(/^--gpus: expected at most 256 GPUs/);
+    expect(replayTrace(one([memcpy], 256), mi300x, { recordTimeline: false }).stats.gpus).toBe(256);
+  });
+
+  it('emit refuses to write a trace of more ranks, naming the flags that make it', () => {
+    const out = join(dir, 'dp512.pb');
+    const emit = ['emit', '--model', 'bert-base', '--batch', '1', '--seq', '128', '-o', out];
+    expectOneLineError(silica([...emit, '--dp', '512']), /^silica: --dp: expected at most 256 GPUs \(every one is simulated\), got 512$/);
+    expectOneLineError(silica([...emit, '--tp', '2', '--dp', '256']), /^silica: --tp 2 x --dp 256: expected at most 256 GPUs \(every one is simulated\), got 512$/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('send/recv errors name the trace file', () => {
+  const send = (peer: number): TraceNode => ({ id: 0, name: 'send', kind: 'send', category: 'communication', pass: 'fwd', deps: [], stream: 'send', peer, bytes: 64 });
+
+  it('a send with no matching recv, one program per rank (CLI)', () => {
+    const path = join(dir, 'orphan-send.silica');
+    writeFileSync(path, encodeSilicaTrace({ meta: {}, worldSize: 2, programs: [[send(1)], [kernelNode(0, elementwise())]] }));
+    expectOneLineError(silica(['replay', path]), /^silica: \S*orphan-send\.silica: rank 0: rank 0 -> rank 1 tag 0: a send has no matching recv /);
+  });
+
+  it('an SPMD send that reaches its own rank, in-process: the file and the rank', () => {
+    const path = join(dir, 'self-send.silica');
+    writeFileSync(path, encodeSilicaTrace(one([send(1)], 2)));
+    expect(silicaErrorOf(() => replayTrace(loadTrace(path).trace, mi300x))).toBe(`${path}: rank 1 node 0 "send": peer: expected another rank, got its own (1)`);
+  });
+
+  it('a Chakra trace names the rank file', () => {
+    const prefix = join(mkdtempSync(join(dir, 'chakra-orphan-')), 'p2p');
+    const trace: Trace = { meta: {}, worldSize: 2, programs: [[send(1)], [kernelNode(0, elementwise())]] };
+    encodeChakraTrace(trace, mi300x).files.forEach((bytes, r) => writeFileSync(`${prefix}.${r}.et`, bytes));
+    expect(silicaErrorOf(() => replayTrace(readChakraTrace(prefix).trace, mi300x))).toMatch(new RegExp(`^${prefix}\\.0\\.et: rank 0 -> rank 1 tag 0: a send has no matching recv`));
+  });
+});
+
+describe('emit checks its hardware overrides whatever the format', () => {
+  it('--set compute.cus=abc on a silica trace fails as on kernel gemm, writing nothing', () => {
+    const out = join(dir, 'set-abc.pb');
+    const r = silica(['emit', '--model', 'bert-base', '--batch', '1', '--seq', '128', '--set', 'compute.cus=abc', '-o', out]);
+    expectOneLineError(r, /compute\.cus \(set by the override compute\.cus=abc\): expected number, got "abc"$/);
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -67,6 +67,11 @@ describe('malformed traces', () => {
     expectLoadError(file('garbage.bin', new TextEncoder().encode('hello, not a trace at all\n')), /garbage\.bin: not a silica trace .* nor a Chakra ET/);
   });
 
+  it('a directory is not a trace: say so rather than "no such trace"', () => {
+    const folder = mkdtempSync(join(dir, 'folder-'));
+    expectOneLineError(silica(['replay', folder]), new RegExp(`${folder}: expected a trace file \\(a silica trace, or a Chakra ET prefix with files ${folder}\\.<rank>\\.et\\), got a directory$`));
+  });
+
   it('dependency on a missing node', () => {
     const bytes = encodeSilicaTrace(trace([kernel(0, []), kernel(1, [0]), kernel(2, [99])]));
     expectOneLineError(silica(['replay', file('missing.silica', bytes)]), /missing\.silica: node 2 "k2": deps: names node 99, which is not in the trace/);

@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { formatBytes, parseBytes, parsePositiveInt } from '../../core/units.js';
 import { DTYPE_BYTES, DTYPES, type Dtype, type HardwareConfig } from '../../hw/config/schema.js';
+import { checkSimulatedGpus } from '../../hw/system.js';
 import { COLLECTIVE_KINDS, simulateCollective, type CollectiveKind, type CollectiveSpec } from '../../hw/collectives/index.js';
 import { PUBLISHED_CU_OVERLAP, runCuOverlap } from '../../hw/collectives/cu-overlap.js';
 import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
@@ -32,7 +33,7 @@ interface CollectiveArgs extends HwArgs {
 const KINDS = [...COLLECTIVE_KINDS, 'cu-overlap'] as const;
 
 function gpusFrom(hw: HardwareConfig, args: CollectiveArgs): number {
-  if (args.gpus !== undefined) return parsePositiveInt(args.gpus, '--gpus');
+  if (args.gpus !== undefined) return checkSimulatedGpus(parsePositiveInt(args.gpus, '--gpus'), '--gpus');
   return Math.min(8, hw.interconnect.gpus_per_node * hw.interconnect.nodes);
 }
 

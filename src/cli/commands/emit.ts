@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { parsePositiveInt } from '../../core/units.js';
 import { DTYPES, type Dtype } from '../../hw/config/schema.js';
+import { checkSimulatedGpus } from '../../hw/system.js';
 import { buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, getModel, OPTIMIZERS, PRECISIONS, type Precision } from '../../sw/index.js';
 import { writeTrace, type TraceFormat } from '../../trace/load.js';
 import type { Trace } from '../../trace/types.js';
@@ -45,10 +46,21 @@ function need(value: string | undefined, field: string, phase: string): string {
   return value;
 }
 
+/**
+ * The ranks a trace would have, refused before it is built when replay could not simulate them all
+ * (the trace would be written, then hang its replay).
+ */
+function checkWorldSize(tp: number, dp: number): void {
+  const flags = dp === 1 ? '--tp' : tp === 1 ? '--dp' : `--tp ${tp} x --dp ${dp}`;
+  checkSimulatedGpus(tp * dp, flags);
+}
+
 export function buildTraceFromArgs(a: EmitArgs): Trace {
   const model = getModel(a.model);
   const batch = parsePositiveInt(a.batch, '--batch');
   const tp = parsePositiveInt(a.tp, '--tp');
+  const dp = a.phase === 'train' ? parsePositiveInt(a.dp, '--dp') : 1;
+  checkWorldSize(tp, dp);
   switch (a.phase) {
     case 'train':
       if (!(PRECISIONS as readonly string[]).includes(a.precision)) throw new SilicaError(`--precision: expected one of ${PRECISIONS.join(', ')}, got "${a.precision}"`);
@@ -61,7 +73,7 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
         microBatches: parsePositiveInt(a.microBatches, '--micro-batches'),
         recompute: a.recompute,
         tp,
-        dp: parsePositiveInt(a.dp, '--dp'),
+        dp,
         flashAttention: a.flashAttention,
       });
     case 'prefill':
@@ -107,8 +119,10 @@ export const emitCommand: CommandModule = {
       .option('json', { type: 'boolean', default: false, describe: 'print what was written as JSON' }),
   handler: (argv) => {
     const a = argv as unknown as EmitArgs;
+    // Checked whatever the format, as every command checks --hw and --set: a silica trace does not
+    // use the part, but a bad override must not pass silently.
+    const hw = hardwareFrom({ hw: a.hw, set: a.set });
     const trace = buildTraceFromArgs(a);
-    const hw = a.format === 'chakra' ? hardwareFrom({ hw: a.hw, set: a.set }) : undefined;
     const files = writeTrace(trace, a.out, a.format, { gzip: a.gzip, hw });
     if (a.out === '-') return;
     const nodes = trace.programs.reduce((s, p) => s + p.length, 0);

@@ -1,6 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { checkOutputPath, OutputSet, toCsv } from '../../core/io.js';
+import { SilicaError } from '../../core/errors.js';
+import { checkOutputPath, OutputSet, samePath, toCsv } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
+import { checkSimulatedGpus } from '../../hw/system.js';
+import { traceInputFiles, worldSizeField, type LoadedTrace } from '../../trace/load.js';
 import { chromeTrace } from '../../trace/chrome.js';
 import { replayTrace, type ReplayResult } from '../../trace/replay.js';
 import { hardwareFrom, printJson, printTable, traceFrom, withHwOptions, withTraceInput, type HwArgs, type TraceInputArgs } from '../common.js';
@@ -83,6 +86,16 @@ function kernelsCsv(r: ReplayResult): string {
   return toCsv(rows, columns);
 }
 
+/** Rejects an output that names the trace being replayed (or one of its Chakra files): writing it would destroy the input. */
+function checkOutputsSpareInputs(a: ReplayArgs, loaded: LoadedTrace): void {
+  if (a.file === '' || a.file === '-') return;
+  const inputs = traceInputFiles(loaded);
+  for (const [flag, out] of [['--kernels', a.kernels], ['--chrome-trace', a.chromeTrace]] as const) {
+    const input = out === undefined ? undefined : inputs.find((f) => samePath(out, f));
+    if (input !== undefined) throw new SilicaError(`${flag} ${out}: expected an output file other than the trace being replayed, got its input ${input}`);
+  }
+}
+
 export const replayCommand: CommandModule = {
   command: 'replay <file>',
   describe: 'replay a silica trace or Chakra ETs on a part; time and breakdown',
@@ -97,9 +110,15 @@ export const replayCommand: CommandModule = {
     // Both outputs are checked before the replay; a write that still fails takes the other back.
     if (a.kernels !== undefined) checkOutputPath(a.kernels, '--kernels');
     if (a.chromeTrace !== undefined) checkOutputPath(a.chromeTrace, '--chrome-trace');
+    if (a.kernels !== undefined && a.chromeTrace !== undefined && samePath(a.kernels, a.chromeTrace)) {
+      throw new SilicaError(`--kernels and --chrome-trace: expected two different files, got ${a.kernels} for both (one would overwrite the other)`);
+    }
     const hw = hardwareFrom(a);
+    const gpus = a.gpus === undefined ? undefined : checkSimulatedGpus(parsePositiveInt(a.gpus, '--gpus'), '--gpus');
     const loaded = traceFrom(a);
-    const gpus = a.gpus === undefined ? undefined : parsePositiveInt(a.gpus, '--gpus');
+    checkOutputsSpareInputs(a, loaded);
+    // On its own world size, every rank of the trace is simulated: a larger one would not finish.
+    if (gpus === undefined) checkSimulatedGpus(loaded.trace.worldSize, worldSizeField(loaded));
     const wantRecords = a.chromeTrace !== undefined || a.kernels !== undefined;
     const r = replayTrace(loaded.trace, hw, { gpus, chakraTiming: a.timing, recordTimeline: wantRecords });
     const outputs = new OutputSet();

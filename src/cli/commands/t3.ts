@@ -41,6 +41,7 @@ export const t3Command: CommandModule = {
     const tp = parsePositiveInt(args.tp, '--tp');
     const tokens = parsePositiveInt(args.tokens, '--tokens');
     const requested = (args.configurations ?? [...CONFIGURATIONS]).flatMap((c) => c.split(',')).filter(Boolean);
+    if (requested.length === 0) throw new SilicaError(`--configurations: expected one or more of ${CONFIGURATIONS.join(', ')}, got none`);
     for (const c of requested) {
       if (!(CONFIGURATIONS as readonly string[]).includes(c)) throw new SilicaError(`--configurations: expected any of ${CONFIGURATIONS.join(', ')}, got "${c}"`);
     }

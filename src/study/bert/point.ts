@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SilicaError } from '../../core/errors.js';
+import { MAX_SIMULATED_GPUS } from '../../hw/system.js';
 import type { Precision } from '../../sw/index.js';
 
 /**
@@ -11,7 +12,6 @@ export const PRECISION_LABELS = ['fp32', 'mixed-fp16', 'mixed-bf16', 'fp16', 'bf
 export type PrecisionLabel = (typeof PRECISION_LABELS)[number];
 
 const count = z.number().int().positive();
-const MAX_DP = 256;
 
 export const bertPointSchema = z
   .object({
@@ -25,10 +25,9 @@ export const bertPointSchema = z
     micro_batches: count.default(1),
     /**
      * Data-parallel GPUs; more than a node's GPUs spans nodes. Bounded because every rank of the
-     * gradient all-reduce is simulated, at a cost that grows faster than the ranks (~3 s at 64,
-     * ~5 s at 128, ~27 s at 256 on a 2-core machine; thousands exhausted memory).
+     * gradient all-reduce is simulated (MAX_SIMULATED_GPUS).
      */
-    dp: count.max(MAX_DP, { message: `expected at most ${MAX_DP} data-parallel GPUs (every rank of the all-reduce is simulated)` }).default(1),
+    dp: count.max(MAX_SIMULATED_GPUS, { message: `expected at most ${MAX_SIMULATED_GPUS} data-parallel GPUs (every rank of the all-reduce is simulated)` }).default(1),
     /** All-reduce gradient buckets during backward (true) or after it (false). */
     overlap: z.boolean().default(true),
     recompute: z.boolean().default(false),
@@ -48,6 +47,7 @@ export function precisionOf(label: PrecisionLabel): { precision: Precision; mixe
 }
 
 export function precisionLabel(precision: string, mixedDtype: string = 'fp16'): PrecisionLabel {
+  if (mixedDtype !== 'fp16' && mixedDtype !== 'bf16') throw new SilicaError(`--mixed-dtype: expected fp16 or bf16, got "${mixedDtype}"`);
   const label = precision === 'mixed' ? `mixed-${mixedDtype}` : precision;
   if (!(PRECISION_LABELS as readonly string[]).includes(label)) throw new SilicaError(`--precision: expected fp32, mixed, fp16 or bf16 (with --mixed-dtype fp16|bf16), got "${precision}"`);
   return label as PrecisionLabel;

@@ -7,7 +7,7 @@ import { makeCuLayout } from '../../hw/gpu/cu-layout.js';
 import { cuRange } from '../../hw/gpu/cu-mask.js';
 import { interconnectOf } from '../../hw/link/topology.js';
 import { MemorySystem } from '../../hw/memory/arbitration.js';
-import { System } from '../../hw/system.js';
+import { checkSimulatedGpus, System } from '../../hw/system.js';
 import { runFusedGemmRs } from '../../hw/t3/fused.js';
 import { latencyTolerance, producerGemm, type LatencyTolerance, type ProducerGemm } from '../../hw/t3/producer-gemm.js';
 import { runProducer, type Segment } from '../../hw/t3/producer.js';
@@ -119,6 +119,7 @@ function runPlainProducers(system: System, memory: MemorySystem, p: ProducerGemm
 
 /** Every requested configuration of one sub-layer; the sequential run is shared (ideal-overlap). */
 export function runSublayer(hw: HardwareConfig, shape: GemmShape, tp: number, configurations: readonly Configuration[], o: RunOptions = {}): ConfigResult[] {
+  checkRun(hw, tp, configurations, o);
   let seq: ConfigResult | undefined;
   const sequential = () => (seq ??= runConfiguration(hw, shape, tp, 'sequential', o));
   return configurations.map((c) => (c === 'sequential' ? sequential() : c === 'ideal-overlap' ? idealOverlap(sequential()) : runConfiguration(hw, shape, tp, c, o)));
@@ -130,11 +131,29 @@ function idealOverlap(seq: ConfigResult): ConfigResult {
   return { ...seq, configuration: 'ideal-overlap', time_us: Math.max(seq.gemm_us, rsUs) + seq.ag_us, rs_end_us: Math.max(seq.gemm_us, rsUs), timeline: undefined };
 }
 
+/**
+ * Checked before the first configuration runs, so a bad value fails at once. The TP group is the
+ * GPUs simulated, all of one part: it must fit the part and stay within what one simulation holds
+ * (named after --tp: the topology's own check would say --gpus, which t3 does not have).
+ */
+function checkRun(hw: HardwareConfig, tp: number, configurations: readonly Configuration[], o: RunOptions): void {
+  checkSimulatedGpus(tp, '--tp');
+  const ic = hw.interconnect;
+  const capacity = ic.gpus_per_node * ic.nodes;
+  if (tp > capacity) throw new SilicaError(`--tp: ${hw.name} has ${ic.gpus_per_node} GPUs per node x ${ic.nodes} node(s) = ${capacity}, got ${tp} (set interconnect.nodes for a multi-node system)`);
+  const splitCus = o.cuSplitCus ?? 16;
+  if (configurations.includes('cu-split') && (!Number.isInteger(splitCus) || splitCus < 1 || splitCus >= hw.compute.cus)) {
+    throw new SilicaError(`--cu-split-cus: expected a whole number from 1 to ${hw.compute.cus - 1}, got ${splitCus}`);
+  }
+}
+
 export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: number, configuration: Configuration, o: RunOptions = {}): ConfigResult {
   if (configuration === 'ideal-overlap') {
     const seq = runConfiguration(hw, shape, tp, 'sequential', o);
     return idealOverlap(seq);
   }
+  checkRun(hw, tp, [configuration], o);
+  const splitCus = o.cuSplitCus ?? 16;
   const system = new System(hw, tp, { hbmTimeline: o.timeline });
   const sim = system.sim;
   const ic = interconnectOf(system);
@@ -144,10 +163,6 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
   const policy = configuration === 't3-mca' ? 'mca' : 'fair';
   const memory = new MemorySystem(system, { ...hw.memory.arbitration, policy });
   const layout = makeCuLayout(hw.compute);
-  const splitCus = o.cuSplitCus ?? 16;
-  if (configuration === 'cu-split' && (!Number.isInteger(splitCus) || splitCus < 1 || splitCus >= hw.compute.cus)) {
-    throw new SilicaError(`cu_split_cus: expected a whole number from 1 to ${hw.compute.cus - 1}, got ${splitCus}`);
-  }
   const producerCus = configuration === 'cu-split' ? cuRange(layout, splitCus, hw.compute.cus - splitCus) : undefined;
   const p = producerGemm(hw, shape, { uncachedOutput: fused, cus: producerCus ?? hw.compute.cus });
   const latency = latencyTolerance(hw, p, shape, producerCus?.count ?? hw.compute.cus);

@@ -1,6 +1,7 @@
 import { SilicaError } from '../../core/errors.js';
 import type { Dtype } from '../../hw/config/schema.js';
 import type { GemmShape } from '../../kernels/gemm.js';
+import { checkTpSplit } from '../../sw/graph/shard.js';
 import { getModel, modelWidths, type ModelSpec } from '../../sw/models/index.js';
 
 /**
@@ -32,10 +33,12 @@ export function parseSublayer(name: string, pass?: string): Sublayer {
   return s;
 }
 
-/** K of the row-parallel GEMM on one rank. */
+/** K of the row-parallel GEMM on one rank; the width it shards must split evenly over the ranks. */
 export function sublayerK(m: ModelSpec, tp: number, s: Sublayer): number {
   const { qWidth, kvWidth, ffnInWidth } = modelWidths(m);
   const per = (width: number) => Math.ceil(width / tp);
+  if (s === 'attn-out' || s === 'qkv') checkTpSplit(m, tp, 'attention', qWidth);
+  else checkTpSplit(m, tp, 'FFN', m.ffnHidden);
   switch (s) {
     case 'attn-out':
       return per(qWidth);

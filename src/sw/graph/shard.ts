@@ -30,11 +30,16 @@ export interface RankWidths {
   vocab: number;
 }
 
+/** A width Megatron shards over the TP ranks must divide evenly: a remainder has no rank to go to. */
+export function checkTpSplit(m: ModelSpec, tp: number, what: string, width: number): void {
+  if (width % tp !== 0) throw new SilicaError(`--tp ${tp}: ${m.name}'s ${what} width ${width} does not split evenly over ${tp} ranks`);
+}
+
 export function rankWidths(m: ModelSpec, tp: number): RankWidths {
   if (!Number.isInteger(tp) || tp < 1) throw new SilicaError(`--tp: expected a positive whole number, got ${tp}`);
   const w = modelWidths(m);
-  if (w.qWidth % tp !== 0) throw new SilicaError(`--tp ${tp}: ${m.name}'s attention width ${w.qWidth} does not split evenly over ${tp} ranks`);
-  if (m.ffnHidden % tp !== 0) throw new SilicaError(`--tp ${tp}: ${m.name}'s FFN width ${m.ffnHidden} does not split evenly over ${tp} ranks`);
+  checkTpSplit(m, tp, 'attention', w.qWidth);
+  checkTpSplit(m, tp, 'FFN', m.ffnHidden);
   const heads = Math.ceil(m.heads / tp);
   let kvHeads: number;
   let kvWidth: number;
