@@ -24,8 +24,12 @@ describe('silica validate', () => {
   });
 
   it('fails when the GEMM clock is doubled', () => {
-    const r = silica(['validate', '--only', '^gemm$', '--hw', 'mi300x', '--set', 'compute.clock_sustained_mhz=2100', '--set', 'compute.clock_peak_mhz=2100']);
+    const r = silica(['validate', '--only', '^gemm$', '--set', 'compute.clock_sustained_mhz=2100', '--set', 'compute.clock_peak_mhz=2100']);
     expect(r.code).toBe(1);
+  });
+
+  it('refuses --hw without --points at once: the shipped points measure their own parts', () => {
+    expectOneLineError(silica(['validate', '--hw', 'h100-sxm']), /^silica: --hw h100-sxm: expected --points FILE\.yaml too/);
   });
 
   it('accepts a lab\'s own hardware and points', () => {

@@ -13,12 +13,17 @@ export const validateCommand: CommandModule = {
     y
       .option('only', { type: 'string', describe: 'run only points whose group or name matches this regular expression' })
       .option('points', { type: 'string', describe: 'a YAML file of your own points instead of the shipped set' })
-      .option('hw', { type: 'string', describe: 'hardware (preset or YAML path) for every point, e.g. a new part to calibrate' })
+      .option('hw', { type: 'string', describe: 'hardware (preset or YAML path) for every point of --points, e.g. a new part to calibrate' })
       .option('set', { type: 'string', array: true, describe: 'override a hardware field for every point (e.g. memory.hbm.efficiency=0.5)' })
       .option('json', { type: 'boolean', default: false })
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, periodic lines otherwise)' }),
   handler: async (argv) => {
     const args = argv as unknown as { only?: string; points?: string; hw?: string; set?: string[]; json: boolean; quiet: boolean };
+    // The shipped points are measurements of the parts they name: another part's simulation set
+    // against them would be a comparison of two different chips (and the T3 study needs 32 GPUs).
+    if (args.hw !== undefined && args.points === undefined) {
+      throw new SilicaError(`--hw ${args.hw}: expected --points FILE.yaml too (your measurements of that part); the shipped points measure the parts they name (--set changes those)`);
+    }
     let points = args.points ? loadPointFile(args.points) : shippedPoints();
     if (args.only) {
       let re: RegExp;
