@@ -101,8 +101,12 @@ export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: str
   const field = issue.path.length ? issue.path.join('.') : '(top level)';
   const got = valueAt(raw, issue.path as PropertyKey[]);
   const gotText = issue.code === 'unrecognized_keys' ? '' : got === undefined ? ' (missing)' : `, got ${describe(got)}`;
-  // Zod's own "received string" is left out: the message ends with what was got, as it was written.
-  let expected = issue.message.replace(/^Invalid (input|option): /, '').replace(/, received \w+$/, '');
+  // Zod's own "received string" is left out: the message ends with what was got, as it was written;
+  // so are its "Too small:" headings and its type name "int".
+  let expected = issue.message
+    .replace(/^(Invalid (input|option)|Too (small|big)): /, '')
+    .replace(/, received \w+$/, '')
+    .replace(/^expected int$/, 'expected a whole number');
   if (issue.code === 'unrecognized_keys') {
     const known = knownFields(fieldsFrom, raw, issue.path as PropertyKey[]);
     expected = `expected no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})${known?.length ? `; known: ${known.join(', ')}` : ''}`;

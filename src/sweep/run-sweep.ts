@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
-import { SilicaError } from '../core/errors.js';
+import { flagAsField, SilicaError } from '../core/errors.js';
 import { batchedWrites, writeFileAtomicFromAsync } from '../core/io.js';
 import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
@@ -136,7 +136,8 @@ async function runPending(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool, 
       const p = item.point;
       if (!outcome.ok) {
         const where = `${spec.file}: ${labelOf(p)}: `;
-        rethrowTaskFailure({ ...outcome, message: outcome.message.startsWith(spec.file) ? outcome.message : where + outcome.message });
+        // As `silica run` does: a study's message naming a flag (--prefill-gpus) names the file's field.
+        rethrowTaskFailure({ ...outcome, message: outcome.message.startsWith(spec.file) ? outcome.message : where + flagAsField(outcome.message) });
       }
       const entry: LedgerEntry = { point: p.index, point_id: p.id, rows: outcome.table.rows, tags: p.tags, ...(outcome.summary ? { summary: outcome.summary } : {}) };
       finishedEarly.set(item.order, () => {

@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest';
 import '../../src/study/index.js';
 import { reasonKind } from '../../src/sw/serving/engine.js';
 import { azureTimestampS, loadRequestFile } from '../../src/sw/serving/requests.js';
-import { parseServeConfig } from '../../src/sw/serving/serve.js';
+import { parseServeConfig, resolveServe, runServe } from '../../src/sw/serving/serve.js';
+import { splitPools } from '../../src/sw/serving/policies/disagg.js';
+import { getModel } from '../../src/sw/models/index.js';
+import { DTYPES } from '../../src/hw/config/schema.js';
 import { MAX_SERVE_REQUESTS } from '../../src/sw/serving/workloads.js';
 import { loadExperimentFile } from '../../src/sweep/experiment.js';
 import { expectOneLineError, silica, ROOT } from '../helpers/cli.js';
@@ -18,6 +21,8 @@ const file = (name: string, text: string) => {
   return p;
 };
 const SPLITWISE = 'arrived_at,num_prefill_tokens,num_decode_tokens\n';
+/** The shipped serving study, edited. */
+const experiment = (name: string, edit: (yaml: string) => string) => file(name, edit(readFileSync(join(ROOT, 'configs', 'experiments', 'rapid-serve.yaml'), 'utf8')));
 
 /** The loader fails with a one-line SilicaError whose message matches. */
 function expectLoadError(path: string, pattern: RegExp): void {
@@ -68,7 +73,6 @@ describe('bad request traces give one-line errors naming file, line and column',
 });
 
 describe('bad serve settings fail up front', () => {
-  const experiment = (name: string, edit: (yaml: string) => string) => file(name, edit(readFileSync(join(ROOT, 'configs', 'experiments', 'rapid-serve.yaml'), 'utf8')));
 
   it('names an unknown baseline or compared policy label in the experiment file', () => {
     const bad = experiment('bad-baseline.yaml', (y) => y.replace('baselines: [hybrid-512, disagg-4p4d]', 'baselines: [hybrid-999]'));
@@ -85,6 +89,37 @@ describe('bad serve settings fail up front', () => {
     expect(() => parseServeConfig({ batch: 100_000_000, input_len: 1, output_len: 1 }, 'silica serve')).toThrow(/batch: expected at most/);
     const big = experiment('big.yaml', (y) => y.replace('requests: 500', 'requests: 100000000'));
     expect(() => loadExperimentFile(big)).toThrow(/big\.yaml: requests: expected at most .*got 100000000$/);
+  });
+
+  it('splits disagg pools, naming the flag that set a bad pool (given or derived)', () => {
+    const node = { gpus: 8, tp: 8, model: getModel('llama2-7b') };
+    const o = { prefill_max_tokens: 8192 };
+    expect(splitPools(node, o)).toEqual({ prefillGpus: 4, decodeGpus: 4, prefillTp: 4, decodeTp: 4 });
+    expect(splitPools(node, { ...o, prefill_gpus: 2, decode_gpus: 4 })).toEqual({ prefillGpus: 2, decodeGpus: 4, prefillTp: 2, decodeTp: 4 });
+    // The decode pool is what --prefill-gpus leaves: 0 of 8, or 6 whose TP width does not split the model.
+    expect(silicaErrorOf(() => splitPools(node, { ...o, prefill_gpus: 8 }))).toMatch(/^--prefill-gpus: expected at most 7 \(the decode pool needs at least one of the 8 GPUs\), got 8$/);
+    expect(silicaErrorOf(() => splitPools(node, { ...o, prefill_gpus: 2 }))).toMatch(/^--prefill-gpus 2: the decode pool of 6 GPUs gets TP width 6, and llama2-7b's attention width 4096 does not split evenly over 6 ranks$/);
+    expect(silicaErrorOf(() => splitPools({ ...node, gpus: 1, tp: 1 }, o))).toMatch(/^--gpus: expected at least 2 for disagg .*got 1$/);
+    expect(silicaErrorOf(() => splitPools(node, { ...o, prefill_gpus: 4, decode_gpus: 6 }))).toMatch(/^--decode-gpus: expected at most 4 .*got 6$/);
+    expect(silicaErrorOf(() => splitPools({ ...node, tp: 4 }, { ...o, prefill_gpus: 6 }))).toMatch(/^--prefill-gpus 6: the prefill pool's 6 GPUs do not split into TP groups of 4$/);
+    expect(silicaErrorOf(() => splitPools(node, { ...o, prefill_tp: 3 }))).toMatch(/^--prefill-tp: expected a divisor of the prefill pool's 4 GPUs, got 3$/);
+  });
+
+  it('checks the disagg pools and the model when the config is resolved, before any run', () => {
+    const config = parseServeConfig({ model: 'llama2-7b', policy: 'disagg', policy_options: { prefill_gpus: 8 }, rate: 1 }, 'silica serve');
+    expect(silicaErrorOf(() => resolveServe(config))).toMatch(/^--prefill-gpus: expected at most 7/);
+    expect(silicaErrorOf(() => resolveServe(parseServeConfig({ model: 'bert-base', rate: 1 })))).toBe('--model bert-base: an encoder-only model cannot be served (no decode)');
+  });
+
+  it('models fp32 serving end to end (weights and KV at 4 bytes), so --dtype takes it', () => {
+    const batch = (dtype: string) => {
+      const r = resolveServe(parseServeConfig({ model: 'llama2-7b', gpus: 1, tp: 1, policy: 'continuous', dtype, batch: 1, input_len: 500, output_len: 4 }));
+      return runServe(r).summary;
+    };
+    const [bf16, fp32] = [batch('bf16'), batch('fp32')];
+    expect(fp32.dtype).toBe('fp32');
+    expect(Number(fp32.kv_blocks)).toBeLessThan(Number(bf16.kv_blocks) / 2);
+    expect(Number(fp32.per_token_latency_ms)).toBeGreaterThan(1.8 * Number(bf16.per_token_latency_ms));
   });
 
   it('groups reject reasons by kind without mangling the model name', () => {
@@ -108,6 +143,58 @@ describe('silica serve reports bad input on one stderr line', () => {
 
   it('bounds --requests', () => {
     expectOneLineError(silica(['serve', '--rate', '2', '--requests', '100000000']), /requests: expected at most \d+ .*got 100000000$/);
+  });
+
+  it('a disagg pool left with no GPUs names the flag (serve), or the field (run, sweep)', () => {
+    const disagg = ['serve', '--rate', '1', '--requests', '20', '--policy', 'disagg'];
+    expectOneLineError(silica([...disagg, '--prefill-gpus', '8']), /^silica: --prefill-gpus: expected at most 7 \(the decode pool needs at least one of the 8 GPUs\), got 8$/);
+    expectOneLineError(silica([...disagg, '--gpus', '1', '--tp', '1', '--model', 'llama2-7b']), /^silica: --gpus: expected at least 2 for disagg \(one for each pool, prefill and decode\), got 1$/);
+    const study = experiment('disagg-8p.yaml', (y) => y.replace('options: { prefill_gpus: 4, decode_gpus: 4 }', 'options: { prefill_gpus: 8 }'));
+    expectOneLineError(silica(['run', study, '--out', join(tmp, 'disagg-8p')]), /^silica: .*disagg-8p\.yaml: prefill_gpus: expected at most 7 .*got 8$/);
+    const sweep = file('disagg-sweep.yaml', `name: s\nbase: ${study}\nvariants:\n  - { name: p7, set: { policies.2.options.prefill_gpus: 7 } }\n`);
+    expectOneLineError(silica(['sweep', sweep, '--out', join(tmp, 'disagg-sweep'), '--jobs', '1', '--quiet']), /^silica: .*disagg-sweep\.yaml: point 0 \(variant=p7\): prefill_gpus 7: the prefill pool of 7 GPUs gets TP width 7/);
+  });
+
+  it('names the flag the user typed, not the schema field or a derived --tp', () => {
+    // --rate 1 unless the case is about --rate: a repeated flag is refused (--rate 1 --rate 0).
+    const serve = (...args: string[]) => silica(['serve', '--requests', '20', ...(args.includes('--rate') ? [] : ['--rate', '1']), ...args]);
+    expectOneLineError(serve('--policy', 'disagg', '--prefill-gpus', '7'), /^silica: --prefill-gpus 7: the prefill pool of 7 GPUs gets TP width 7, and llama3\.1-70b's attention width 8192 does not split evenly over 7 ranks$/);
+    expectOneLineError(serve('--model', 'bert-base'), /^silica: --model bert-base: an encoder-only model cannot be served \(no decode\)$/);
+    const flagged: Array<[string[], RegExp]> = [
+      [['--rate', '0'], /^silica: --rate: expected number to be >0, got 0$/],
+      [['--slo-share', '2'], /^silica: --slo-share: expected number to be <=1, got 2$/],
+      [['--kv-dtype', 'int3'], /^silica: --kv-dtype: expected one of .*"fp8", got "int3"$/],
+      [['--max-seqs', '1.5'], /^silica: --max-seqs: expected a whole number, got 1\.5$/],
+      [['--itl-slo-ms', '0'], /^silica: --itl-slo-ms: expected number to be >0, got 0$/],
+      [['--policy', 'disagg', '--decode-gpus', '0'], /^silica: --decode-gpus: expected number to be >0, got 0$/],
+      [['--policy', 'rapid', '--arm-mode', 'both'], /^silica: --arm-mode: expected one of .*, got "both"$/],
+      [['--policy', 'disagg', '--chunk', '512'], /^silica: --chunk: expected with --policy hybrid, got --policy disagg$/],
+    ];
+    for (const [args, pattern] of flagged) {
+      const r = serve(...args);
+      expectOneLineError(r, pattern);
+      expect(r.stderr, args.join(' ')).not.toMatch(/silica serve|Too (small|big)|_/);
+    }
+  });
+
+  it('names the trace path given, and where else it was looked for', () => {
+    expectOneLineError(silica(['serve', '--rate', '1', '--trace', 'no-such-trace.csv']), /^silica: no-such-trace\.csv: cannot read request trace: no such file \(nor in .*data[\\/]requests\)$/);
+  });
+
+  it('lists every dtype it takes in --help', () => {
+    const help = silica(['serve', '--help']).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain(`weights/activations dtype: ${DTYPES.join(' | ')}`);
+  });
+
+  it('escapes control characters of a trace header or cell instead of echoing them', () => {
+    const header = file('ctl-header.csv', 'arr\rived\x1b[31m\x00,x\n1,2\n');
+    const r = silica(['serve', '--rate', '1', '--trace', header]);
+    expectOneLineError(r, /ctl-header\.csv: header: expected .*, got "arr\\rived\\u001b\[31m\\u0000,x"$/);
+    expect(r.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f]/);
+    const cell = file('ctl-cell.csv', `${SPLITWISE}\x1b[31m,5,5\n`);
+    const c = silica(['serve', '--rate', '1', '--trace', cell]);
+    expectOneLineError(c, /ctl-cell\.csv: line 2: arrived_at: expected seconds as a number, got "\\u001b\[31m"$/);
+    expect(c.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f]/);
   });
 
   it('keeps the model name in reject_reasons, with the count', () => {

@@ -52,8 +52,8 @@ describe('silica serve', () => {
 
   it('fails with one line on bad input', () => {
     expectOneLineError(silica([...base, '--policy', 'nope']), /--policy: unknown policy "nope"/);
-    expectOneLineError(silica([...base, '--batch', '4']), /batch, input_len and output_len/);
-    expectOneLineError(silica([...base, '--policy', 'hybrid', '--prefill-gpus', '4']), /unknown fields \(prefill_gpus\)/);
+    expectOneLineError(silica([...base, '--batch', '4']), /: --batch, --input-len and --output-len: expected all three \(offline batch\) or none$/);
+    expectOneLineError(silica([...base, '--policy', 'hybrid', '--prefill-gpus', '4']), /: --prefill-gpus: expected with --policy disagg, got --policy hybrid$/);
     expectOneLineError(silica([...common, '--workload', 'nope']), /--workload: unknown workload/);
   });
 });

@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
+import { knownFields } from '../../core/known-fields.js';
 import { checkOutputPath, OutputSet, toCsv } from '../../core/io.js';
 import { toYaml } from '../../core/yaml-config.js';
+import { DTYPES } from '../../hw/config/schema.js';
 import { makeProgress } from '../../sweep/progress.js';
-import { policyNames } from '../../sw/serving/policy.js';
+import { policyKind, policyNames } from '../../sw/serving/policy.js';
 import { goodputOf, parseServeConfig, resolveServe, runServe, type GoodputResult, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
 import { workloadNames } from '../../sw/serving/workloads.js';
 import '../../sw/serving/policies/index.js';
@@ -84,7 +86,7 @@ export const serveCommand: CommandModule = {
       .option('rate', num('requests per second (Poisson arrivals; rescales a trace to this mean rate)'))
       .option('requests', num('requests to simulate (a trace: its first N)', 1000))
       .option('seed', num('random seed (same seed, same outputs)', 1))
-      .option('dtype', { type: 'string', default: 'bf16', describe: 'weights/activations dtype: fp16 | bf16 | fp8' })
+      .option('dtype', { type: 'string', default: 'bf16', describe: `weights/activations dtype: ${DTYPES.join(' | ')}` })
       .option('kv-dtype', { type: 'string', describe: 'KV-cache dtype (default: --dtype)' })
       .option('batch', num('offline batch: this many requests at t = 0 (with --input-len, --output-len)'))
       .option('input-len', num('offline batch: prompt tokens per request'))
@@ -106,7 +108,9 @@ export const serveCommand: CommandModule = {
       .option('out', { type: 'string', describe: 'directory for requests.csv, summary.json, trace.json (Chrome) and config.resolved.yaml' }),
   handler: (argv) => {
     const a = argv as unknown as ServeArgs;
-    const config = parseServeConfig(configFromArgs(a), 'silica serve');
+    const raw = configFromArgs(a);
+    checkPolicyFlags(a.policy, raw.policy_options!);
+    const config = parseServeConfig(raw, 'silica serve', flagOfField);
     const resolved = resolveServe(config);
     if (a.goodput && config.batch !== undefined) throw new SilicaError('--goodput: not with an offline --batch (the batch has no arrival rate)');
     let result: ServeOutcome | undefined;
@@ -139,6 +143,37 @@ export const serveCommand: CommandModule = {
     } else printTable(Object.entries(result!.summary).filter((e): e is [string, string | number] => e[1] !== '' && !(typeof e[1] === 'number' && Number.isNaN(e[1]))));
   },
 };
+
+/** Config fields whose flag is not the field with dashes (max_seqs is --max-seqs; policy_options.chunk, --chunk). */
+const FLAG_OF_FIELD: Record<string, string> = {
+  hw_set: '--set',
+  'slo.target_share': '--slo-share',
+  'slo.itl_ms': '--itl-slo-ms',
+  'policy_options.arm.mode': '--arm-mode',
+  'policy_options.arm.switch_cost_us': '--switch-cost-us',
+};
+
+/** The flag a config field was given as, for messages (the config's checks name fields). */
+export function flagOfField(field: string): string {
+  return FLAG_OF_FIELD[field] ?? `--${field.replace(/^policy_options\./, '').replace(/_/g, '-')}`;
+}
+
+/**
+ * A policy flag the chosen --policy takes no option for (--chunk with disagg) is refused, naming
+ * the policies that do take it; the policy's own check would name the schema's key.
+ */
+function checkPolicyFlags(policy: string, options: Record<string, unknown>): void {
+  // An unknown --policy is left to the config's check, which lists the policies.
+  if (!policyKind(policy)) return;
+  const takes = (name: string, key: string) => knownFields(policyKind(name)!.options, {}, [])?.includes(key) ?? true;
+  for (const [key, value] of Object.entries(options)) {
+    if (takes(policy, key)) continue;
+    // The arm options are one key for two flags (--arm-mode, --switch-cost-us).
+    const field = key === 'arm' ? `arm.${Object.keys(value as object)[0]}` : key;
+    const takers = policyNames().filter((name) => takes(name, key));
+    throw new SilicaError(`${flagOfField(`policy_options.${field}`)}: expected with --policy ${takers.join(' or ')}, got --policy ${policy}`);
+  }
+}
 
 function configFromArgs(a: ServeArgs): Partial<ServeConfig> {
   const po: Record<string, unknown> = {};

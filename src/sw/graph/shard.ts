@@ -30,16 +30,31 @@ export interface RankWidths {
   vocab: number;
 }
 
-/** A width Megatron shards over the TP ranks must divide evenly: a remainder has no rank to go to. */
+/** Why `tp` ranks cannot split `width` (Megatron shards it: a remainder has no rank to go to), or undefined. */
+function widthSplitProblem(m: ModelSpec, tp: number, what: string, width: number): string | undefined {
+  return width % tp === 0 ? undefined : `${m.name}'s ${what} width ${width} does not split evenly over ${tp} ranks`;
+}
+
+/** A width the TP ranks shard must divide evenly; the message names --tp. */
 export function checkTpSplit(m: ModelSpec, tp: number, what: string, width: number): void {
-  if (width % tp !== 0) throw new SilicaError(`--tp ${tp}: ${m.name}'s ${what} width ${width} does not split evenly over ${tp} ranks`);
+  const problem = widthSplitProblem(m, tp, what, width);
+  if (problem) throw new SilicaError(`--tp ${tp}: ${problem}`);
+}
+
+/**
+ * Why `tp` ranks cannot split the model (its attention or FFN width), or undefined when they can.
+ * A message without a flag, so that a TP width the user did not type (a serving pool's, derived
+ * from its GPU count) can be reported under the flag that set it.
+ */
+export function tpSplitProblem(m: ModelSpec, tp: number): string | undefined {
+  return widthSplitProblem(m, tp, 'attention', modelWidths(m).qWidth) ?? widthSplitProblem(m, tp, 'FFN', m.ffnHidden);
 }
 
 export function rankWidths(m: ModelSpec, tp: number): RankWidths {
   if (!Number.isInteger(tp) || tp < 1) throw new SilicaError(`--tp: expected a positive whole number, got ${tp}`);
   const w = modelWidths(m);
-  checkTpSplit(m, tp, 'attention', w.qWidth);
-  checkTpSplit(m, tp, 'FFN', m.ffnHidden);
+  const problem = tpSplitProblem(m, tp);
+  if (problem) throw new SilicaError(`--tp ${tp}: ${problem}`);
   const heads = Math.ceil(m.heads / tp);
   let kvHeads: number;
   let kvWidth: number;

@@ -59,11 +59,24 @@ export interface ServingPolicy {
   stats(endNs: number): Record<string, number | string>;
 }
 
+/** What a policy's options are checked against before any run. */
+export interface PolicyNode {
+  gpus: number;
+  /** Tensor-parallel width of a replica (--tp). */
+  tp: number;
+  model: ModelSpec;
+}
+
 export interface PolicyKind<S extends z.ZodType = z.ZodType> {
   name: string;
   description: string;
   /** Options the policy takes (from CLI flags or the experiment YAML), with defaults. */
   options: S;
+  /**
+   * Throws what `create` would refuse in these options on this node, so that a bad config fails
+   * when it is resolved (before a study's first run, named by flag) rather than mid-run.
+   */
+  check?(options: z.infer<S>, node: PolicyNode): void;
   create(ctx: PolicyContext, options: z.infer<S>): ServingPolicy;
 }
 

@@ -44,6 +44,7 @@ export function loadRequestFile(path: string, maxRows = Infinity): LoadedTrace {
   return parseCsv(path, text, maxRows);
 }
 
+/** Cells are echoed in messages JSON-quoted: a stray \r, ESC or NUL in a file shows as an escape, not raw on the terminal. */
 function parseCsv(file: string, text: string, maxRows: number): LoadedTrace {
   const lines = text.split(/\r?\n/);
   const header = (lines[0] ?? '').split(',').map((h) => h.trim());
@@ -60,7 +61,7 @@ function parseCsv(file: string, text: string, maxRows: number): LoadedTrace {
     [cArrival, cPrompt, cOutput] = [col('arrived_at'), col('num_prefill_tokens'), col('num_decode_tokens')];
   } else {
     throw new SilicaError(
-      `${file}: header: expected TIMESTAMP,ContextTokens,GeneratedTokens (Azure) or arrived_at,num_prefill_tokens,num_decode_tokens (splitwise) or num_prefill_tokens,num_decode_tokens (lengths), got "${lines[0]?.slice(0, 80)}"`,
+      `${file}: header: expected TIMESTAMP,ContextTokens,GeneratedTokens (Azure) or arrived_at,num_prefill_tokens,num_decode_tokens (splitwise) or num_prefill_tokens,num_decode_tokens (lengths), got ${JSON.stringify((lines[0] ?? '').slice(0, 80))}`,
       { file, field: 'header' },
     );
   }
@@ -158,7 +159,7 @@ function tokenCount(raw: unknown, where: string): number {
 /** A splitwise `arrived_at` cell: seconds as a number; a blank cell is not 0 (Number('') is). */
 function arrivalSeconds(raw: string, where: string): number {
   const s = raw === '' ? NaN : Number(raw);
-  if (!Number.isFinite(s)) throw new SilicaError(`${where}: expected seconds as a number, got "${raw}"`);
+  if (!Number.isFinite(s)) throw new SilicaError(`${where}: expected seconds as a number, got ${JSON.stringify(raw)}`);
   return s;
 }
 
@@ -171,11 +172,11 @@ function checkMonotonic(file: string, arrivals: number[]): void {
 /** "2023-11-16 18:15:46.6805900" -> seconds since the epoch, keeping all 7 fractional digits. */
 export function azureTimestampS(text: string, where: string): number {
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/.exec(text);
-  if (!m) throw new SilicaError(`${where}: expected a timestamp such as 2023-11-16 18:15:46.6805900, got "${text}"`);
+  if (!m) throw new SilicaError(`${where}: expected a timestamp such as 2023-11-16 18:15:46.6805900, got ${JSON.stringify(text)}`);
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   // Date.UTC rolls out-of-range fields over (month 13 is next January), so check them first.
   const bad = dateTimeProblem(year, month, day, hour, minute, second);
-  if (bad) throw new SilicaError(`${where}: expected ${bad}, got "${text}"`);
+  if (bad) throw new SilicaError(`${where}: expected ${bad}, got ${JSON.stringify(text)}`);
   const whole = Date.UTC(year, month - 1, day, hour, minute, second) / 1000;
   const frac = m[7] ? Number(`0.${m[7]}`) : 0;
   return whole + frac;

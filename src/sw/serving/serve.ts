@@ -6,7 +6,7 @@ import { DTYPES, type HardwareConfig } from '../../hw/config/schema.js';
 import { getModel, type ModelSpec } from '../models/index.js';
 import { runServing, type ServeRunResult } from './engine.js';
 import { defaultSlo, type SloConfig } from './metrics.js';
-import type { ServeSettings } from './policy.js';
+import { policyKind, policyNames, type ServeSettings } from './policy.js';
 import type { RequestSpec } from './requests.js';
 import { generateRequests, MAX_SERVE_REQUESTS, workloadPreset, type ArrivalProcess, type Workload } from './workloads.js';
 import { maxOf } from '../../core/extent.js';
@@ -71,11 +71,42 @@ export const serveConfigSchema = z
 
 export type ServeConfig = z.infer<typeof serveConfigSchema>;
 
-export function parseServeConfig(raw: unknown, where = 'serve config'): ServeConfig {
-  const c = validate(serveConfigSchema, raw, where);
+/**
+ * How the user wrote a config field, where that is not the field itself: `silica serve` takes the
+ * config as flags, and its messages name the flag (`--max-seqs`, not `silica serve: max_seqs`).
+ * Policy options are named with a `policy_options.` prefix.
+ */
+export type FieldNames = (field: string) => string;
+
+/** `where` names the source in messages (a file's context); `flagOf`, when given, names fields instead. */
+export function parseServeConfig(raw: unknown, where = 'serve config', flagOf?: FieldNames): ServeConfig {
+  const c = namedAsGiven(where, flagOf, () => validate(serveConfigSchema, raw, where));
   const offline = [c.batch, c.input_len, c.output_len].filter((v) => v !== undefined).length;
-  if (offline !== 0 && offline !== 3) throw new SilicaError(`${where}: batch, input_len and output_len: expected all three (offline batch) or none`);
+  if (offline !== 0 && offline !== 3) {
+    const [batch, inputLen, outputLen] = ['batch', 'input_len', 'output_len'].map(flagOf ?? ((f) => f));
+    throw new SilicaError(`${flagOf ? '' : `${where}: `}${batch}, ${inputLen} and ${outputLen}: expected all three (offline batch) or none`);
+  }
+  const kind = policyKind(c.policy);
+  if (!kind) throw new SilicaError(`--policy: unknown policy "${c.policy}" (expected one of ${policyNames().join(', ')})`);
+  // Checked here too (runServing checks them again), so a bad option fails before a study's first run.
+  const optionsWhere = `policy ${c.policy} options`;
+  namedAsGiven(optionsWhere, flagOf && ((f) => flagOf(`policy_options.${f}`)), () => validate(kind.options, c.policy_options, optionsWhere));
   return c;
+}
+
+/** Runs a validation; with `flagOf`, its "WHERE: FIELD: ..." message comes back as "FLAG: ...". */
+function namedAsGiven<T>(where: string, flagOf: FieldNames | undefined, validation: () => T): T {
+  try {
+    return validation();
+  } catch (err) {
+    const field = err instanceof SilicaError && err.where?.file === where ? err.where.field : undefined;
+    if (!flagOf || field === undefined) throw err;
+    // validate's message is "WHERE: FIELD: expected ..., got ...".
+    const prefix = `${where}: ${field}: `;
+    const message = (err as SilicaError).message;
+    if (!message.startsWith(prefix)) throw err;
+    throw new SilicaError(`${flagOf(field)}: ${message.slice(prefix.length)}`);
+  }
 }
 
 export interface ResolvedServe {
@@ -92,6 +123,10 @@ export function resolveServe(c: ServeConfig): ResolvedServe {
   const model = getModel(c.model);
   const maxGpus = hw.interconnect.gpus_per_node * hw.interconnect.nodes;
   if (c.gpus > maxGpus) throw new SilicaError(`--gpus: ${hw.name} has ${hw.interconnect.gpus_per_node} GPUs per node x ${hw.interconnect.nodes} node(s), got ${c.gpus}`);
+  // Serving is prefill then token-by-token decode: an encoder has no decode to serve.
+  if (!model.causal) throw new SilicaError(`--model ${model.name}: an encoder-only model cannot be served (no decode)`);
+  const policy = policyKind(c.policy);
+  policy?.check?.(validate(policy.options, c.policy_options, `policy ${c.policy} options`), { gpus: c.gpus, tp: c.tp, model });
   const settings: ServeSettings = {
     tp: c.tp,
     dtype: c.dtype,

@@ -110,9 +110,16 @@ export function workloadPreset(name: string): Workload {
   return w;
 }
 
+/**
+ * A trace file by the name the user gave: that path, or, for a bare name not found there, the file
+ * shipped in data/requests. Missing from both, the message names the name given and both places.
+ */
 export function dataFile(name: string): string {
   if (name.includes('/') || existsSync(name)) return name;
-  return join(packageRoot(), 'data', 'requests', name);
+  const shippedDir = join(packageRoot(), 'data', 'requests');
+  const shipped = join(shippedDir, name);
+  if (!existsSync(shipped)) throw new SilicaError(`${name}: cannot read request trace: no such file (nor in ${shippedDir})`, { file: name });
+  return shipped;
 }
 
 export function sampleLength(d: LengthDist, rng: Rng): number {

@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { SilicaError } from '../../../core/errors.js';
 import { DTYPE_BYTES } from '../../../hw/config/schema.js';
 import { dmaTransfer } from '../../../hw/dma/dma.js';
+import { tpSplitProblem } from '../../graph/shard.js';
 import { admitHead, emitToken, emptyBatch, rejectIfUnservable, reserveDecodeSlots, SingleStreamRunner, swapIn, type Batch } from '../batching.js';
 import type { IterationCostModel } from '../cost-model.js';
-import { registerPolicy, type PolicyContext, type ServingPolicy } from '../policy.js';
+import { registerPolicy, type PolicyContext, type PolicyNode, type ServingPolicy } from '../policy.js';
 import { Replica, sizeReplica } from '../replica.js';
 import type { Req } from '../request-state.js';
 
@@ -96,13 +97,7 @@ class DisaggPolicy implements ServingPolicy {
     readonly ctx: PolicyContext,
     o: Options,
   ) {
-    const gpus = ctx.gpus;
-    const x = o.prefill_gpus ?? Math.floor(gpus / 2);
-    const y = o.decode_gpus ?? gpus - x;
-    if (x + y > gpus) throw new SilicaError(`policy disagg: prefill_gpus + decode_gpus = ${x + y} exceed --gpus ${gpus}`);
-    const tpP = o.prefill_tp ?? Math.min(ctx.settings.tp, x);
-    const tpD = o.decode_tp ?? Math.min(ctx.settings.tp, y);
-    if (x % tpP || y % tpD) throw new SilicaError(`policy disagg: prefill_gpus ${x} and decode_gpus ${y} must be multiples of prefill_tp ${tpP} and decode_tp ${tpD}`);
+    const { prefillGpus: x, decodeGpus: y, prefillTp: tpP, decodeTp: tpD } = splitPools({ gpus: ctx.gpus, tp: ctx.settings.tp, model: ctx.model }, o);
     const costsP = ctx.costsFor(tpP);
     const costsD = ctx.costsFor(tpD);
     const memP = sizeReplica(ctx.hw, ctx.model, { ...ctx.settings, tp: tpP, maxBatchTokens: Math.max(o.prefill_max_tokens, ctx.settings.maxBatchTokens) });
@@ -220,6 +215,64 @@ class DisaggPolicy implements ServingPolicy {
   }
 }
 
+/** GPUs and tensor-parallel width of each pool. */
+export interface DisaggPools {
+  prefillGpus: number;
+  decodeGpus: number;
+  prefillTp: number;
+  decodeTp: number;
+}
+
+/**
+ * Splits the node's GPUs between the pools. A pool size left out is derived (prefill: half the
+ * node; decode: the rest) and a pool's TP width defaults to the smaller of --tp and its size, so a
+ * bad pool can come from a number the user never typed: each problem is named by the flag that set
+ * the number (a pool of 0 GPUs would otherwise surface as a crash in the first request's routing).
+ */
+export function splitPools(node: PolicyNode, o: Options): DisaggPools {
+  const { gpus } = node;
+  if (gpus < 2) throw new SilicaError(`--gpus: expected at least 2 for disagg (one for each pool, prefill and decode), got ${gpus}`);
+  const prefillGpus = o.prefill_gpus ?? Math.floor(gpus / 2);
+  if (prefillGpus >= gpus) throw new SilicaError(`--prefill-gpus: expected at most ${gpus - 1} (the decode pool needs at least one of the ${gpus} GPUs), got ${prefillGpus}`);
+  const decodeGpus = o.decode_gpus ?? gpus - prefillGpus;
+  if (prefillGpus + decodeGpus > gpus) {
+    throw new SilicaError(`--decode-gpus: expected at most ${gpus - prefillGpus} (what the prefill pool's ${prefillGpus} leave of the ${gpus} GPUs), got ${decodeGpus}`);
+  }
+  // The prefill pool's size comes from --prefill-gpus or half of --gpus; the decode pool's from
+  // --decode-gpus or what the prefill pool leaves.
+  const prefillFrom = o.prefill_gpus !== undefined ? { flag: '--prefill-gpus', value: o.prefill_gpus } : { flag: '--gpus', value: gpus };
+  const decodeFrom = o.decode_gpus !== undefined ? { flag: '--decode-gpus', value: o.decode_gpus } : prefillFrom;
+  return {
+    prefillGpus,
+    decodeGpus,
+    prefillTp: poolTp(node, { pool: 'prefill', gpus: prefillGpus, ...prefillFrom }, o.prefill_tp, '--prefill-tp'),
+    decodeTp: poolTp(node, { pool: 'decode', gpus: decodeGpus, ...decodeFrom }, o.decode_tp, '--decode-tp'),
+  };
+}
+
+/** A pool's size and the flag (and value) it came from. */
+interface PoolSize {
+  pool: string;
+  gpus: number;
+  flag: string;
+  value: number;
+}
+
+/** A pool's TP width: its own option, else --tp capped at the pool's size; checked against the pool and the model. */
+function poolTp(node: PolicyNode, size: PoolSize, given: number | undefined, tpFlag: string): number {
+  const tp = given ?? Math.min(node.tp, size.gpus);
+  if (size.gpus % tp) {
+    if (given !== undefined) throw new SilicaError(`${tpFlag}: expected a divisor of the ${size.pool} pool's ${size.gpus} GPUs, got ${tp}`);
+    throw new SilicaError(`${size.flag} ${size.value}: the ${size.pool} pool's ${size.gpus} GPUs do not split into TP groups of ${tp}`);
+  }
+  const problem = tpSplitProblem(node.model, tp);
+  if (problem) {
+    const [flag, value] = given !== undefined ? [tpFlag, tp] : tp < node.tp ? [size.flag, size.value] : ['--tp', node.tp];
+    throw new SilicaError(`${flag} ${value}: the ${size.pool} pool of ${size.gpus} GPUs gets TP width ${tp}, and ${problem}`);
+  }
+  return tp;
+}
+
 function range(from: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => from + i);
 }
@@ -234,5 +287,6 @@ registerPolicy({
   name: 'disagg',
   description: 'disaggregated prefill and decode pools; KV moved between them by DMA over the links',
   options,
+  check: (o: Options, node: PolicyNode) => void splitPools(node, o),
   create: (ctx: PolicyContext, o: Options) => new DisaggPolicy(ctx, o),
 });
