@@ -50,5 +50,7 @@ export function parsePositiveInt(value: unknown, field: string): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) {
     throw new SilicaError(`${field}: expected a positive whole number, got ${JSON.stringify(value)}`);
   }
+  // Past 2^53 a double no longer holds every whole number: 2^53 + 1 would run as 2^53.
+  if (!Number.isSafeInteger(n)) throw new SilicaError(`${field}: expected a whole number up to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(value)}`);
   return n;
 }
