@@ -45,6 +45,8 @@ export function configError(file: string | undefined, field: string, expected: s
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
   if (value === null) return 'null';
+  // A field left out: "got nothing" reads as what happened; "got undefined" as a JavaScript leak.
+  if (value === undefined) return 'nothing (the field is missing)';
   if (Array.isArray(value)) return `a list of ${value.length}`;
   if (typeof value === 'object') return 'a mapping';
   return String(value);

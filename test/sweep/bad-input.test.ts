@@ -79,6 +79,9 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o1'), '--shard', '4/4']), /--shard: expected i\/N with 0 <= i < N/);
     expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o2'), '--jobs', '0']), /--jobs: expected a positive whole number/);
     expectOneLineError(silica(['sweep', file]), /--out: expected an output directory/);
+    expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o7'), '--partition', 'gpu']), /^silica: --partition: only with --emit-slurm/);
+    expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o7'), '--shards', '8']), /^silica: --shards: only with --emit-slurm .*; --shard i\/N runs one shard$/);
+    expect(existsSync(join(dir, 'o7'))).toBe(false);
     expectOneLineError(silica(['merge', dir, '--out', join(dir, 'o3')]), /not a sweep output folder/);
     // Thousands of lanes would each start a thread with its own heap before anything is checked.
     expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o5'), '--jobs', '100000']), /--jobs: expected at most \d+ \(4 per CPU of this machine's \d+\), got 100000/);

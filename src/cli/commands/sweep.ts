@@ -26,7 +26,7 @@ interface SweepArgs {
   shard?: string;
   dryRun: boolean;
   emitSlurm: boolean;
-  shards: string;
+  shards?: string;
   partition?: string;
   time?: string;
   maxParallel?: string;
@@ -49,7 +49,7 @@ export const sweepCommand: CommandModule = {
       .option('shard', { type: 'string', describe: 'run only shard i of N (0-based "i/N"): points whose index is i mod N' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the points and exit' })
       .option('emit-slurm', { type: 'boolean', default: false, describe: 'write OUT/sweep.sbatch, a Slurm job array running the shards' })
-      .option('shards', { type: 'string', default: '4', describe: 'with --emit-slurm: number of array tasks' })
+      .option('shards', { type: 'string', describe: 'with --emit-slurm: number of array tasks (default 4)' })
       .option('partition', { type: 'string', describe: 'with --emit-slurm: Slurm partition' })
       .option('time', { type: 'string', describe: 'with --emit-slurm: Slurm time limit per task, e.g. 01:00:00' })
       .option('max-parallel', { type: 'string', describe: 'with --emit-slurm: most array tasks running at once' })
@@ -58,6 +58,11 @@ export const sweepCommand: CommandModule = {
   handler: async (argv) => {
     const args = argv as unknown as SweepArgs;
     const shard = args.shard !== undefined ? parseShard(args.shard) : undefined;
+    // The Slurm script's settings, given without the script, would be silently ignored.
+    if (!args.emitSlurm) {
+      const slurmOnly = ([['--shards', args.shards], ['--partition', args.partition], ['--time', args.time], ['--max-parallel', args.maxParallel]] as const).find(([, v]) => v !== undefined);
+      if (slurmOnly) throw new SilicaError(`${slurmOnly[0]}: only with --emit-slurm (it sets the Slurm job array the script runs)${slurmOnly[0] === '--shards' ? '; --shard i/N runs one shard' : ''}`);
+    }
     // Checked before the workers start (they start before the sweep is read).
     const jobs = args.jobs !== undefined ? checkJobs(parsePositiveInt(args.jobs, '--jobs')) : availableParallelism();
     if (args.out !== undefined && !args.dryRun) checkOutputPath(args.out, '--out', 'directory');
@@ -104,7 +109,7 @@ export const sweepCommand: CommandModule = {
     if (!args.out) throw new SilicaError('--out: expected an output directory (or --dry-run to list the points)');
     if (args.emitSlurm) {
       if (shard) throw new SilicaError('--emit-slurm: the script runs every shard; give --shards N, not --shard');
-      const shards = parsePositiveInt(args.shards, '--shards');
+      const shards = parsePositiveInt(args.shards ?? '4', '--shards');
       const path = join(args.out, 'sweep.sbatch');
       checkOutputPath(path, '--out');
       const maxParallel = args.maxParallel !== undefined ? parsePositiveInt(args.maxParallel, '--max-parallel') : undefined;
