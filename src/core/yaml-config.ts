@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { fromJS, List, type Map as ImmutableMap } from 'immutable';
+import { fromJS, List, Map as ImmutableMap } from 'immutable';
 import { parseDocument, stringify as stringifyYaml, type ScalarTag, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { SilicaError, describe } from './errors.js';
@@ -25,7 +25,23 @@ export function readYamlFile(path: string): unknown {
  * `!!float 64`: YAML 1.2's core schema resolves an explicit float tag only on text that already
  * looks like a float, and would leave "64" a string; the tag asks for a number, so it gets one.
  */
-const explicitFloat: ScalarTag = { tag: 'tag:yaml.org,2002:float', resolve: (text) => Number(text) };
+const explicitFloat: ScalarTag = {
+  tag: 'tag:yaml.org,2002:float',
+  resolve: (text, onError) => {
+    const n = floatOf(text);
+    if (n === undefined) onError(`!!float: expected a number, got ${JSON.stringify(text)}`);
+    return n ?? text;
+  },
+};
+
+/** A YAML 1.2 float's text as a number (decimal, exponent, .inf, .nan), else undefined: not '', not 0x200. */
+function floatOf(text: string): number | undefined {
+  const t = text.trim();
+  if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(t)) return Number(t);
+  if (/^[-+]?\.(inf|Inf|INF)$/.test(t)) return t.startsWith('-') ? -Infinity : Infinity;
+  if (/^\.(nan|NaN|NAN)$/.test(t)) return NaN;
+  return undefined;
+}
 
 /**
  * Parses one YAML document. Problems the parser only warns about (an unknown tag such as `!foo`,
@@ -50,7 +66,7 @@ function yamlProblem(problem: YAMLError): string {
   if (problem.code === 'MULTIPLE_DOCS') return `${at}: expected one document, found a second (---)`;
   // The message's first line, less the position prettyErrors appends to it.
   const what = problem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-  if (problem.code === 'TAG_RESOLVE_FAILED') return `${at}: ${what.replace('Unresolved tag', 'unknown tag')} (expected plain YAML, no custom tags)`;
+  if (problem.code === 'TAG_RESOLVE_FAILED' && what.startsWith('Unresolved tag')) return `${at}: ${what.replace('Unresolved tag', 'unknown tag')} (expected plain YAML, no custom tags)`;
   return `${at}: ${what}`;
 }
 
@@ -73,21 +89,44 @@ export function applyOverlays(raw: unknown, overlays: readonly string[], file: s
   let tree = fromJS(raw) as ImmutableMap<string, unknown>;
   for (const o of overlays) {
     const { path, value } = parseOverlay(o);
-    const parentPath = path.slice(0, -1);
-    const parent = parentPath.length ? tree.getIn(parentPath) : tree;
-    if (!allowNew && (parent === undefined || !tree.hasIn(path))) {
-      throw new SilicaError(`--set ${path.join('.')}: no such field in ${file}`);
-    }
-    // A new field may be added to a mapping, never a new entry to a list (it would leave holes).
-    for (let i = 1; i < path.length; i++) {
-      const list = tree.getIn(path.slice(0, i));
-      if (List.isList(list) && !list.has(Number(path[i]))) {
-        throw new SilicaError(`--set ${path.join('.')}: no entry ${path[i]} in ${path.slice(0, i).join('.')} of ${file} (it has ${list.size})`);
-      }
-    }
-    tree = tree.setIn(path, fromJS(value));
+    tree = tree.setIn(overlayKeys(tree, path, file, allowNew), fromJS(value));
   }
   return tree.toJS();
+}
+
+/** Keys no config has, which would reach an object's prototype instead of a field. */
+const NOT_FIELDS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * The keys an overlay's path sets, checked along the tree: a mapping's field (one it lacks only
+ * with `allowNew`), or a list's existing entry by its index written plainly (not -1, 00 or 0x0: a
+ * new entry would leave holes); never a step into a plain value.
+ */
+function overlayKeys(tree: ImmutableMap<string, unknown>, path: readonly string[], file: string, allowNew: boolean): Array<string | number> {
+  const name = path.join('.');
+  const keys: Array<string | number> = [];
+  let node: unknown = tree;
+  for (const [i, key] of path.entries()) {
+    const at = path.slice(0, i).join('.');
+    if (NOT_FIELDS.has(key)) throw new SilicaError(`--set ${name}: ${key} is not a field of ${file}`);
+    if (List.isList(node)) {
+      if (!/^(0|[1-9]\d*)$/.test(key) || Number(key) >= node.size) throw new SilicaError(`--set ${name}: no entry ${key} in ${at} of ${file} (it has ${node.size})`);
+      keys.push(Number(key));
+      node = node.get(Number(key));
+    } else if (ImmutableMap.isMap(node)) {
+      if (!allowNew && !node.has(key)) throw new SilicaError(`--set ${name}: no such field in ${file}`);
+      keys.push(key);
+      node = node.get(key);
+    } else if (node === undefined && allowNew) {
+      // A mapping the file leaves out, made along the way.
+      keys.push(key);
+    } else if (node === undefined) {
+      throw new SilicaError(`--set ${name}: no such field in ${file}`);
+    } else {
+      throw new SilicaError(`--set ${name}: ${at} is a value (${describe(node)}) in ${file}, not a mapping with fields`);
+    }
+  }
+  return keys;
 }
 
 /**

@@ -43,10 +43,14 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
     const { shard: _shard, ...sweep } = doc.sweep;
     if (header) checkSameSweep(dir, sweep as SweepHeader, header, dirs[0]!);
     header ??= sweep as SweepHeader;
-    for (const item of doc.items) configById.set(item.point_id, item);
+    const own = new Map<string, number>();
+    for (const item of doc.items) {
+      configById.set(item.point_id, item);
+      own.set(item.point_id, item.point);
+    }
     for (const point of readCompleted(dir).points) {
-      // A ledger line must name a point as the resolved configs list it (index and id together).
-      if (configById.get(point.entry.point_id)?.point !== point.entry.point) {
+      // A ledger line must name a point as its folder's resolved config lists it (index and id together).
+      if (own.get(point.entry.point_id) !== point.entry.point) {
         throw new SilicaError(
           `${join(dir, SWEEP_FILES.ledger)}: point ${point.entry.point} (id ${point.entry.point_id}) is not a point of ${join(dir, SWEEP_FILES.config)}; expected the folder as silica sweep wrote it`,
         );

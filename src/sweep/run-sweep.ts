@@ -96,7 +96,8 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
       );
     }
   }
-  const earlier = o.resume ? undefined : EarlierRun.setAside(o.out);
+  // A resume that finds no complete point is a fresh run too: a failure leaves the folder as it was.
+  const earlier = o.resume && done.length > 0 ? undefined : EarlierRun.setAside(o.out);
   try {
     return await runPending(spec, o, pool, selected, done, earlier, t0);
   } catch (err) {

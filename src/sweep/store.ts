@@ -1,4 +1,4 @@
-import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { batchedWrites, roundTree, writeAll, writeFileAtomicFrom } from '../core/io.js';
@@ -297,8 +297,10 @@ export function removeLeftoverTemporaries(dir: string): void {
   for (const t of leftovers) if (t.kind === 'tmp') rmSync(join(dir, t.name), { force: true });
   const earlier = leftovers.filter((t) => t.kind === 'earlier');
   if (earlier.length === 0) return;
+  // A run that had set files aside had no finished point before it (or it would have dropped them):
+  // its ledger is small, and finished nothing unless it holds a whole line.
   const ledger = join(dir, SWEEP_FILES.ledger);
-  const killedRunFinishedNothing = !existsSync(ledger) || statSync(ledger).size === 0;
+  const killedRunFinishedNothing = !existsSync(ledger) || !readFileSync(ledger, 'utf8').includes('\n');
   if (killedRunFinishedNothing) for (const file of Object.values(SWEEP_FILES)) rmSync(join(dir, file), { force: true });
   for (const t of earlier) {
     if (killedRunFinishedNothing) renameSync(join(dir, t.name), join(dir, t.file));
@@ -360,5 +362,6 @@ export function writeSweepSummary(dir: string, header: { sweep: string; source: 
 }
 
 export function requireSweepDir(dir: string): void {
+  if (!existsSync(dir)) throw new SilicaError(`${dir}: no such folder (expected the --out of silica sweep)`);
   if (!isSweepDir(dir)) throw new SilicaError(`${dir}: not a sweep output folder (no ${SWEEP_FILES.ledger}; expected the --out of silica sweep)`);
 }

@@ -98,6 +98,15 @@ describe('output paths: no partial outputs', () => {
     expect(listing(dir)).toEqual(['f', 'k.yaml', 'link.pb', 'self.pb']);
   });
 
+  it('replay: an output naming the --hw file is rejected, the file left as it was', () => {
+    const { dir } = scratch('replay-hw');
+    const hw = join(dir, 'part.yaml');
+    writeFileSync(hw, silica(['hw', 'show', 'mi300x']).stdout);
+    const before = readFileSync(hw);
+    expectOneLineError(silica(['replay', TRACE, '--hw', hw, '--kernels', hw]), new RegExp(`--kernels ${esc(hw)}: expected an output file other than the hardware file --hw ${esc(hw)}$`));
+    expect(readFileSync(hw).equals(before)).toBe(true);
+  });
+
   it('replay: a Chakra rank file as an output is its input too', () => {
     const { dir } = scratch('replay-chakra-self');
     expect(silica([...EMIT, '--tp', '2', '--format', 'chakra', '-o', join(dir, 'p')]).code).toBe(0);

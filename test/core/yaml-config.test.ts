@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { SilicaError } from '../../src/core/errors.js';
 import { knownFields } from '../../src/core/known-fields.js';
-import { parseYamlText, validate } from '../../src/core/yaml-config.js';
+import { applyOverlays, parseYamlText, validate } from '../../src/core/yaml-config.js';
 import '../../src/study/index.js';
 import { experimentKind } from '../../src/study/registry.js';
 
@@ -63,5 +63,30 @@ describe('YAML text', () => {
 
   it('reads the standard tags as their types: !!float on an integer is a number', () => {
     expect(parseYamlText('n: !!float 64\nm: !!int "12"\ns: !!str 5\n', 'f.yaml')).toEqual({ n: 64, m: 12, s: '5' });
+  });
+});
+
+describe('--set overlays', () => {
+  const tree = { hw: 'mi300x', points: [{ op: 'gemm', m: 1 }], nested: { a: 1 } };
+  it('set a field the file has, or (allowNew) one it leaves out, along mappings and existing list entries', () => {
+    expect(applyOverlays(tree, ['points.0.m=8', 'nested.a=2'], 'f.yaml')).toEqual({ hw: 'mi300x', points: [{ op: 'gemm', m: 8 }], nested: { a: 2 } });
+    expect(applyOverlays(tree, ['nested.b=3', 'extra.deep=4'], 'f.yaml', true)).toMatchObject({ nested: { a: 1, b: 3 }, extra: { deep: 4 } });
+    expect(message(() => applyOverlays(tree, ['nested.b=3'], 'f.yaml'))).toBe('--set nested.b: no such field in f.yaml');
+  });
+
+  it('refuse list entries not written plainly or not there, steps into a value, and prototype keys', () => {
+    for (const index of ['-1', '00', '0x0', '1']) {
+      expect(message(() => applyOverlays(tree, [`points.${index}.m=4`], 'f.yaml', true))).toBe(`--set points.${index}.m: no entry ${index} in points of f.yaml (it has 1)`);
+    }
+    expect(message(() => applyOverlays(tree, ['hw.foo=1'], 'f.yaml', true))).toBe('--set hw.foo: hw is a value ("mi300x") in f.yaml, not a mapping with fields');
+    expect(message(() => applyOverlays(tree, ['points.0.m.x=1'], 'f.yaml', true))).toMatch(/^--set points\.0\.m\.x: points\.0\.m is a value \(1\)/);
+    for (const path of ['__proto__.kind', 'constructor.prototype.x', 'points.0.__proto__.m']) {
+      expect(message(() => applyOverlays(tree, [`${path}=1`], 'f.yaml', true))).toMatch(/is not a field of f\.yaml$/);
+    }
+  });
+
+  it('!!float takes only what YAML 1.2 calls a float', () => {
+    expect(parseYamlText('a: !!float .inf\nb: !!float -2.5e1\n', 'f.yaml')).toEqual({ a: Infinity, b: -25 });
+    for (const bad of ['', 'abc', '0x200']) expect(message(() => parseYamlText(`a: !!float ${bad}\n`, 'f.yaml'))).toBe(`f.yaml: malformed YAML at line 1, column 4: !!float: expected a number, got "${bad}"`);
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectOneLineError, silica } from '../helpers/cli.js';
@@ -145,6 +145,16 @@ describe('merge takes shards of one sweep only', () => {
     expect(mergeSweepDirs([first, await shard(1, join(dir, 'ok1'))], join(dir, 'm3')).points).toBe(4);
   });
 
+  it('refuses a ledger line naming another shard\'s point, whatever the order of the folders', async () => {
+    writeFileSync(file, sweep([64, 128, 256, 512]));
+    const s0 = await shard(0, join(dir, 'mixed0'));
+    const s1 = await shard(1, join(dir, 'mixed1'));
+    // Shard 1's first point, rows and ledger line, appended to shard 0's folder.
+    for (const f of ['results.jsonl', 'points.jsonl']) appendFileSync(join(s0, f), readFileSync(join(s1, f), 'utf8').split('\n')[0] + '\n');
+    for (const dirs of [[s0, s1], [s1, s0]]) expect(mergeMessage(dirs, join(dir, 'm5'))).toMatch(/mixed0\/points\.jsonl: point 1 \(id \w+\) is not a point of .*mixed0\/config\.resolved\.yaml/);
+    expect(mergeMessage([join(dir, 'nowhere')], join(dir, 'm5'))).toMatch(/nowhere: no such folder \(expected the --out of silica sweep\)$/);
+  });
+
   it('refuses a ledger line that does not name a point of the folder as listed (an edited points.jsonl)', async () => {
     writeFileSync(file, sweep([64, 128, 256, 512]));
     const folder = await shard(0, join(dir, 'edited'));
@@ -193,13 +203,20 @@ describe('a sweep that fails', () => {
     expect(existsSync(join(dir, 'made'))).toBe(false);
   });
 
+  it('--resume into a folder with no finished point is a fresh run: a failure leaves no folder it made', () => {
+    const out = join(dir, 'resumed', 'here');
+    expectOneLineError(silica(['sweep', nSweep('cli-bad-resume', [2048]), '--out', out, '--resume', '--jobs', '1', '--quiet']), /point 0 \(m=2048\)/);
+    expect(existsSync(join(dir, 'resumed'))).toBe(false);
+  });
+
   it('killed before finishing a point: the next run puts the earlier results back; killed after, it drops them', () => {
     const dead = 2 ** 22 + 12345; // above the kernel's default pid_max: no such process
-    for (const [finished, expected] of [[false, 'earlier'], [true, 'new']] as const) {
-      const out = join(dir, `killed-${finished}`);
+    // A ledger cut inside its first line has no finished point.
+    for (const [ledger, expected] of [['', 'earlier'], ['{"point":0,"poi', 'earlier'], ['{"point":0,"point_id":"x","rows":0}\n', 'new']] as const) {
+      const out = join(dir, `killed-${expected}-${ledger.length}`);
       mkdirSync(out);
       for (const f of FILES) writeFileSync(join(out, `${f}.earlier-${dead}`), `earlier ${f}\n`);
-      writeFileSync(join(out, 'points.jsonl'), finished ? '{"point":0,"point_id":"x","rows":0}\n' : '');
+      writeFileSync(join(out, 'points.jsonl'), ledger);
       writeFileSync(join(out, 'config.resolved.yaml'), 'new\n');
       removeLeftoverTemporaries(out);
       expect(readdirSync(out).filter((f) => f.includes('.earlier-'))).toEqual([]);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { checkOutputPath, OutputSet, samePath, toCsv } from '../../core/io.js';
@@ -88,11 +89,14 @@ function kernelsCsv(r: ReplayResult): string {
 
 /** Rejects an output that names the trace being replayed (or one of its Chakra files): writing it would destroy the input. */
 function checkOutputsSpareInputs(a: ReplayArgs, loaded: LoadedTrace): void {
-  if (a.file === '' || a.file === '-') return;
-  const inputs = traceInputFiles(loaded);
+  const traces = a.file === '' || a.file === '-' ? [] : traceInputFiles(loaded);
+  // A hardware file given by path (--hw my-part.yaml) is an input too.
+  const hwFile = a.hw !== undefined && existsSync(a.hw) ? [a.hw] : [];
   for (const [flag, out] of [['--kernels', a.kernels], ['--chrome-trace', a.chromeTrace]] as const) {
-    const input = out === undefined ? undefined : inputs.find((f) => samePath(out, f));
-    if (input !== undefined) throw new SilicaError(`${flag} ${out}: expected an output file other than the trace being replayed, got its input ${input}`);
+    if (out === undefined) continue;
+    const trace = traces.find((f) => samePath(out, f));
+    if (trace !== undefined) throw new SilicaError(`${flag} ${out}: expected an output file other than the trace being replayed, got its input ${trace}`);
+    if (hwFile.some((f) => samePath(out, f))) throw new SilicaError(`${flag} ${out}: expected an output file other than the hardware file --hw ${a.hw}`);
   }
 }
 
