@@ -1,7 +1,7 @@
 import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { batchedWrites, roundTree, writeAll, writeFileAtomicFrom } from '../core/io.js';
+import { batchedWrites, roundTree, writeAllOf, writeFileAtomicFrom } from '../core/io.js';
 import { bytesAt, isEntry, leadFile, readCompleted, rowsAt, sameList, SWEEP_FILES, unionColumns, type CompletedPoint, type LedgerEntry } from './completed.js';
 import { csvHeader, csvLines, decodeLines, jsonlLines, rowsOfJsonl, scanJsonl, type PointTable } from './results.js';
 
@@ -167,7 +167,7 @@ export class SweepWriter {
   }
 
   /**
-   * Writes the lines waiting, each file's in one write: the tables before the ledger, so a kill
+   * Writes the lines waiting, each file's in one writev: the tables before the ledger, so a kill
    * between writes leaves rows without their ledger line (run again on --resume), never a ledger
    * line without its rows.
    */
@@ -175,7 +175,7 @@ export class SweepWriter {
     for (const file of [SWEEP_FILES.results, SWEEP_FILES.csv, SWEEP_FILES.ledger]) {
       const lines = this.pending.get(file);
       if (!lines?.length) continue;
-      this.appendTo(file, Buffer.concat(lines.map((l) => (typeof l === 'string' ? Buffer.from(l, 'utf8') : l))));
+      this.appendTo(file, lines.map((l) => (typeof l === 'string' ? Buffer.from(l, 'utf8') : l)));
       lines.length = 0;
     }
     this.pendingBytes = 0;
@@ -188,11 +188,11 @@ export class SweepWriter {
   }
 
   /** Appends whole lines to one of the folder's files, opened on its first lines and kept open. */
-  private appendTo(file: string, lines: Uint8Array): void {
+  private appendTo(file: string, lines: readonly Uint8Array[]): void {
     let fd = this.appending.get(file);
     if (fd === undefined) this.appending.set(file, (fd = openSync(join(this.dir, file), 'a')));
-    // A run of whole lines, written in full: a kill leaves at worst the last line cut short.
-    writeAll(fd, lines);
+    // Runs of whole lines, written in full: a kill leaves at worst the last line cut short.
+    writeAllOf(fd, lines);
   }
 
   /** Writes the points appended so far and closes the files (flush does too); a later append opens them again. */

@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SilicaError } from '../../src/core/errors.js';
 import { maxOf, minOf } from '../../src/core/extent.js';
-import { csvCell, formatNumber, OutputSet, writeFileAtomic, writeFileAtomicFromAsync } from '../../src/core/io.js';
+import { csvCell, formatNumber, OutputSet, writeAllOf, writeFileAtomic, writeFileAtomicFromAsync } from '../../src/core/io.js';
 
 /** The definition formatNumber must keep: 6 significant digits, printed in JavaScript's shortest form. */
 const reference = (v: number): string => (Number.isInteger(v) || !Number.isFinite(v) ? String(v) : String(Number(v.toPrecision(6))));
@@ -129,5 +129,19 @@ describe('largest and smallest of a list', () => {
     const many = Array.from({ length: 500_000 }, (_, i) => (i * 7919) % 500_000);
     expect(() => Math.max(...many)).toThrow(RangeError);
     expect([minOf(many), maxOf(many)]).toEqual([0, 499_999]);
+  });
+});
+
+describe('writeAllOf', () => {
+  it('writes every buffer in order, past the per-call limit of 1024 and with empty ones among them', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'silica-writev-')), 'out.bin');
+    const chunks = Array.from({ length: 2500 }, (_, i) => Buffer.from(i % 7 === 0 ? '' : `line ${i}\n`));
+    const fd = openSync(path, 'w');
+    try {
+      writeAllOf(fd, chunks);
+    } finally {
+      closeSync(fd);
+    }
+    expect(readFileSync(path).equals(Buffer.concat(chunks))).toBe(true);
   });
 });
