@@ -83,6 +83,8 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o7'), '--shards', '8']), /^silica: --shards: only with --emit-slurm .*; --shard i\/N runs one shard$/);
     expect(existsSync(join(dir, 'o7'))).toBe(false);
     expectOneLineError(silica(['merge', dir, '--out', join(dir, 'o3')]), /not a sweep output folder/);
+    expectOneLineError(silica(['merge', '--out', join(dir, 'o3')]), /^silica: merge: expected one or more sweep output folders to merge/);
+    expect(existsSync(join(dir, 'o3'))).toBe(false);
     // Thousands of lanes would each start a thread with its own heap before anything is checked.
     expectOneLineError(silica(['sweep', file, '--out', join(dir, 'o5'), '--jobs', '100000']), /--jobs: expected at most \d+ \(4 per CPU of this machine's \d+\), got 100000/);
     expect(existsSync(join(dir, 'o5'))).toBe(false);

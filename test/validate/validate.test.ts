@@ -30,6 +30,7 @@ describe('silica validate', () => {
 
   it('refuses --hw without --points at once: the shipped points measure their own parts', () => {
     expectOneLineError(silica(['validate', '--hw', 'h100-sxm']), /^silica: --hw h100-sxm: expected --points FILE\.yaml too/);
+    expectOneLineError(silica(['validate', '--hw=']), /^silica: --hw: expected a preset name or a YAML path, got nothing$/);
   });
 
   it('accepts a lab\'s own hardware and points', () => {

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { SilicaError } from '../../core/errors.js';
 import { OutputSet } from '../../core/io.js';
 import { mergeSweepDirs } from '../../sweep/merge.js';
 import { printJson } from '../common.js';
@@ -6,7 +7,7 @@ import { printOutputs } from './run.js';
 
 /** `silica merge DIR... --out DIR`: shard outputs of one sweep into one folder. */
 export const mergeCommand: CommandModule = {
-  command: 'merge <dirs..>',
+  command: 'merge [dirs..]',
   describe: 'merge the output folders of sweep shards into one (results sorted by point)',
   builder: (y) =>
     y
@@ -14,12 +15,15 @@ export const mergeCommand: CommandModule = {
       .option('out', { type: 'string', demandOption: true, describe: 'merged output folder' })
       .option('json', { type: 'boolean', default: false, describe: 'print the merge report as JSON' }),
   handler: (argv) => {
-    const args = argv as unknown as { dirs: string[]; out: string; json: boolean };
+    const args = argv as unknown as { dirs?: string[]; out: string; json: boolean };
+    // Checked here rather than by yargs, whose own message ("Not enough non-option arguments") names no folder.
+    if (!args.dirs?.length) throw new SilicaError('merge: expected one or more sweep output folders to merge, e.g. silica merge OUT/shard-* --out OUT/merged');
     // The folder is made first (a bad --out fails before the inputs are read) and taken back,
     // with what was written in it, if the merge fails.
     const outputs = new OutputSet();
     outputs.directory(args.out, '--out');
-    const r = outputs.run(() => mergeSweepDirs(args.dirs, args.out));
+    const dirs = args.dirs;
+    const r = outputs.run(() => mergeSweepDirs(dirs, args.out));
     if (r.missing > 0) process.stderr.write(`silica merge: note: ${r.missing} of ${r.summary.points_total} points are missing from the inputs (unfinished shards?)\n`);
     if (args.json) {
       printJson({ out: r.dir, inputs: r.inputs, points: r.points, points_total: r.summary.points_total, missing: r.missing, rows: r.summary.rows });

@@ -21,6 +21,7 @@ export const validateCommand: CommandModule = {
     const args = argv as unknown as { only?: string; points?: string; hw?: string; set?: string[]; json: boolean; quiet: boolean };
     // The shipped points are measurements of the parts they name: another part's simulation set
     // against them would be a comparison of two different chips (and the T3 study needs 32 GPUs).
+    if (args.hw !== undefined && args.hw.trim() === '') throw new SilicaError('--hw: expected a preset name or a YAML path, got nothing');
     if (args.hw !== undefined && args.points === undefined) {
       throw new SilicaError(`--hw ${args.hw}: expected --points FILE.yaml too (your measurements of that part); the shipped points measure the parts they name (--set changes those)`);
     }
