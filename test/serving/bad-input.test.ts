@@ -150,9 +150,11 @@ describe('silica serve reports bad input on one stderr line', () => {
     expectOneLineError(silica([...disagg, '--prefill-gpus', '8']), /^silica: --prefill-gpus: expected at most 7 \(the decode pool needs at least one of the 8 GPUs\), got 8$/);
     expectOneLineError(silica([...disagg, '--gpus', '1', '--tp', '1', '--model', 'llama2-7b']), /^silica: --gpus: expected at least 2 for disagg \(one for each pool, prefill and decode\), got 1$/);
     const study = experiment('disagg-8p.yaml', (y) => y.replace('options: { prefill_gpus: 4, decode_gpus: 4 }', 'options: { prefill_gpus: 8 }'));
-    expectOneLineError(silica(['run', study, '--out', join(tmp, 'disagg-8p')]), /^silica: .*disagg-8p\.yaml: prefill_gpus: expected at most 7 .*got 8$/);
+    expectOneLineError(silica(['run', study, '--out', join(tmp, 'disagg-8p')]), /^silica: .*disagg-8p\.yaml: policies\.2\.options\.prefill_gpus: expected at most 7 .*got 8$/);
+    const typo = experiment('disagg-typo.yaml', (y) => y.replace('options: { prefill_gpus: 4, decode_gpus: 4 }', 'options: { prefill_gpuss: 4 }'));
+    expectOneLineError(silica(['run', typo, '--out', join(tmp, 'disagg-typo')]), /^silica: .*disagg-typo\.yaml: policies\.2\.options: expected no unknown fields \(prefill_gpuss\); known: prefill_gpus, /);
     const sweep = file('disagg-sweep.yaml', `name: s\nbase: ${study}\nvariants:\n  - { name: p7, set: { policies.2.options.prefill_gpus: 7 } }\n`);
-    expectOneLineError(silica(['sweep', sweep, '--out', join(tmp, 'disagg-sweep'), '--jobs', '1', '--quiet']), /^silica: .*disagg-sweep\.yaml: point 0 \(variant=p7\): prefill_gpus 7: the prefill pool of 7 GPUs gets TP width 7/);
+    expectOneLineError(silica(['sweep', sweep, '--out', join(tmp, 'disagg-sweep'), '--jobs', '1', '--quiet']), /^silica: .*disagg-sweep\.yaml: point 0 \(variant=p7\): policies\.2\.options\.prefill_gpus 7: the prefill pool of 7 GPUs gets TP width 7/);
   });
 
   it('names the flag the user typed, not the schema field or a derived --tp', () => {

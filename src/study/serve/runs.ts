@@ -1,3 +1,5 @@
+import { SilicaError } from '../../core/errors.js';
+import { policyKind } from '../../sw/serving/policy.js';
 import { parseServeConfig, resolveServe, runServe, searchGoodput, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from '../../sweep/pool.js';
 import type { ServeExperiment } from './index.js';
@@ -44,7 +46,36 @@ export function resolveCase(c: ServeCase): ResolvedServe {
   const { exp, model, workload } = c;
   const p = exp.policies[c.policy]!;
   const base = { model, workload, hw: exp.hw, gpus: exp.gpus, tp: exp.tp, requests: exp.requests, seed: exp.seed, ...exp.serve };
-  return resolveServe(parseServeConfig({ ...base, policy: p.policy, policy_options: p.options }, `serve experiment: ${p.name}`));
+  const field = experimentField(c);
+  try {
+    return resolveServe(parseServeConfig({ ...base, policy: p.policy, policy_options: p.options }, `serve experiment: ${p.name}`, field));
+  } catch (err) {
+    // resolveServe names flags, as `silica serve` takes them (--prefill-gpus 8: ...): here, the file's fields.
+    const flag = err instanceof SilicaError ? /^--([a-z][a-z-]*)/.exec(err.message) : null;
+    if (!flag) throw err;
+    const name = flag[1]!.replace(/-/g, '_');
+    const option = policyKind(p.policy)?.options && name in (p.options ?? {}) ? `policy_options.${name}` : name;
+    throw new SilicaError(field(option) + (err as SilicaError).message.slice(flag[0].length));
+  }
+}
+
+/**
+ * Where a serving config field comes from in the experiment file: a policy's options under
+ * `policies.N.options`, the model and workload by their place in their lists, settings under `serve`.
+ */
+function experimentField(c: ServeCase): (field: string) => string {
+  const { exp } = c;
+  return (field) => {
+    if (field.startsWith('policy_options.')) {
+      const key = field.slice('policy_options.'.length);
+      return `policies.${c.policy}.options${key === '(top level)' ? '' : `.${key}`}`;
+    }
+    if (field === 'policy') return `policies.${c.policy}.policy`;
+    if (field === 'model') return `models.${exp.models.indexOf(c.model)}`;
+    if (field === 'workload') return `workloads.${exp.workloads.indexOf(c.workload)}`;
+    const top = field.split('.')[0]!;
+    return exp.serve && top in exp.serve ? `serve.${field}` : field;
+  };
 }
 
 const labelsOf = (c: ServeCase) => ({ model: c.model, workload: c.workload, policy: c.exp.policies[c.policy]!.name, policy_kind: c.exp.policies[c.policy]!.policy });
