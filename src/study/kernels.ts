@@ -4,6 +4,7 @@ import { SilicaError, flagAsField } from '../core/errors.js';
 import { loadHardware, readHardwareTree } from '../hw/config/load.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
+import { checkDtypeRate } from '../hw/gpu/kernel-timing.js';
 import { firstNCus } from '../hw/gpu/cu-mask.js';
 import { simulateKernel } from '../hw/system.js';
 import { streamArrayBytes, streamCost } from '../kernels/elementwise.js';
@@ -89,25 +90,28 @@ function checkCuCounts(config: Pick<KernelsConfig, 'cus'>, hw: HardwareConfig): 
 }
 
 /**
- * Configs already checked in this process, by hardware, overrides and CU counts: a sweep checks
- * every point at load (1024 points of four variants, the bench's sweep, are four checks, not 1024).
+ * Hardware of configs already checked in this process, by hardware, overrides and CU counts: a
+ * sweep checks every point at load (1024 points of four variants, the bench's sweep, are four
+ * loads and checks, not 1024).
  */
-const checked = new Set<string>();
+const checked = new Map<string, HardwareConfig>();
 
-/** The hardware and CU counts of a kernels config, checked. */
+/** The hardware and CU counts of a kernels config, and each point's dtype against the part, checked. */
 function checkKernels(config: KernelsConfig, baseDir: string): void {
   const key = JSON.stringify([baseDir, config.hw, config.hw_overrides, config.cus]);
-  if (checked.has(key)) return;
-  let hw: HardwareConfig;
-  try {
-    hw = kernelsHardware(config, baseDir);
-  } catch (err) {
-    if (err instanceof SilicaError) throw new SilicaError(flagAsField(err.message));
-    throw err;
+  let hw = checked.get(key);
+  if (!hw) {
+    try {
+      hw = kernelsHardware(config, baseDir);
+    } catch (err) {
+      if (err instanceof SilicaError) throw new SilicaError(flagAsField(err.message));
+      throw err;
+    }
+    checkCuCounts(config, hw);
+    if (checked.size >= 4096) checked.clear();
+    checked.set(key, hw);
   }
-  checkCuCounts(config, hw);
-  if (checked.size >= 4096) checked.clear();
-  checked.add(key);
+  for (const [i, p] of config.points.entries()) if ('dtype' in p && p.dtype) checkDtypeRate(hw, p.dtype, `points.${i}.dtype`);
 }
 
 export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (f: number, label: string) => void): Row[] {

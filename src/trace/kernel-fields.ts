@@ -94,6 +94,6 @@ export function inNode(err: unknown, file: string, node: Pick<TraceNode, 'id' | 
   if (!(err instanceof SilicaError)) return err;
   const message = err.message
     .replace(/^(?:[a-z]+ )?--([a-z][a-z0-9-]*)/, (_, flag: string) => `kernel.${flag.replace(/-/g, '_')}`)
-    .replace(/^dtype (\S+): /, 'kernel.dtype: $1 is ');
+    .replace(/^dtype: /, 'kernel.dtype: ');
   return new SilicaError(`${nodeWhere(file, node)}: ${message}`, { file, field: err.where?.field });
 }

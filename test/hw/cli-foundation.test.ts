@@ -55,6 +55,8 @@ describe('silica CLI (foundation)', () => {
     it('non-integer size', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '12.5', '--n', '1', '--k', '1']), /--m: expected a positive whole number/));
     it('a size past 2^53, which a double would round', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '9007199254740993', '--n', '1', '--k', '1']), /^silica: --m: expected a whole number up to 9007199254740991, got "9007199254740993"$/));
     it('unknown dtype', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--dtype', 'fp4']), /--dtype: expected one of/));
+    it('a dtype the part has no rate for', () =>
+      expectOneLineError(silica(['kernel', 'gemm', '--hw', 'mi100', '--m', '8', '--n', '8', '--k', '8', '--dtype', 'fp8']), /^silica: --dtype: mi100 has no fp8 rate \(expected one of fp32, tf32, fp16, bf16\), got fp8$/));
     it('mask wider than the part', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--cu-mask', '0x1' + '0'.repeat(80)]), /part has only 304 CUs/));
     it('hw list takes no preset name', () => expectOneLineError(silica(['hw', 'list', 'mi300x']), /hw list: expected no preset name \(it lists them all; hw show mi300x shows one\), got "mi300x"/));
     it('bad --set path', () => expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.nope=1']), /no such field/));

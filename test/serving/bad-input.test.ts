@@ -171,6 +171,7 @@ describe('silica serve reports bad input on one stderr line', () => {
       [['--policy', 'disagg', '--decode-gpus', '0'], /^silica: --decode-gpus: expected number to be >0, got 0$/],
       [['--policy', 'rapid', '--arm-mode', 'both'], /^silica: --arm-mode: expected one of .*, got "both"$/],
       [['--policy', 'disagg', '--chunk', '512'], /^silica: --chunk: expected with --policy hybrid, got --policy disagg$/],
+      [['--hw', 'mi100', '--gpus', '4', '--tp', '4', '--dtype', 'fp8'], /^silica: --dtype: mi100 has no fp8 rate \(expected one of .*\), got fp8$/],
     ];
     for (const [args, pattern] of flagged) {
       const r = serve(...args);

@@ -123,6 +123,8 @@ describe('silica run and silica plot', () => {
     expectOneLineError(silica(['run', bad, '--out', out]), /bad\.yaml: experiments\.0\.experiment\.points\.0\.dtype: .*"fp7"/);
     writeFileSync(bad, 'kind: kernels\nhw_overrides: { memory: { hbm: { efficency: 0.5 } } }\npoints: [{ op: stream, bytes: 1GiB }]\n');
     expectOneLineError(silica(['run', bad, '--out', out]), /hw_overrides\.memory\.hbm\.efficency: no such hardware field in mi300x/);
+    writeFileSync(bad, 'kind: kernels\nhw: mi100\npoints: [{ op: gemm, m: 8, n: 8, k: 8 }, { op: gemm, m: 8, n: 8, k: 8, dtype: fp8 }]\n');
+    expectOneLineError(silica(['run', bad, '--out', out]), /bad\.yaml: points\.1\.dtype: mi100 has no fp8 rate \(expected one of .*\), got fp8$/);
     expect(existsSync(out)).toBe(false);
     // --set names a field the file leaves to its default, or one no kind knows, or a list entry that is not there.
     writeFileSync(bad, 'kind: kernels\nfigure: false\npoints: [{ op: gemm, m: 64, n: 64, k: 64 }]\n');

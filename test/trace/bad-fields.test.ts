@@ -97,7 +97,7 @@ describe('bad kernel fields are refused when a trace is read', () => {
 describe('errors raised while costing a node name the trace and the node', () => {
   it('a dtype the part has no rate for (CLI: replay --hw mi100)', () => {
     const path = withKernel('fp8.silica', gemm({ dtype: 'fp8' }));
-    expectOneLineError(silica(['replay', path, '--hw', 'mi100']), /fp8\.silica: node 1 "k1": kernel\.dtype: fp8 is not supported by mi100 /);
+    expectOneLineError(silica(['replay', path, '--hw', 'mi100']), /fp8\.silica: node 1 "k1": kernel\.dtype: mi100 has no fp8 rate \(expected one of fp32, tf32, fp16, bf16\), got fp8$/);
   });
 
   it('a trace built in memory: replay and inspect, with the flag name turned into the field', () => {
@@ -112,7 +112,7 @@ describe('errors raised while costing a node name the trace and the node', () =>
     const path = withKernel('fp8-inproc.silica', gemm({ dtype: 'fp8' }));
     const { trace } = loadTrace(path);
     const mi100 = loadHardware('mi100');
-    const expected = /^\S*fp8-inproc\.silica: node 1 "k1": kernel\.dtype: fp8 is not supported by mi100 /;
+    const expected = /^\S*fp8-inproc\.silica: node 1 "k1": kernel\.dtype: mi100 has no fp8 rate /;
     expect(silicaErrorOf(() => replayTrace(trace, mi100))).toMatch(expected);
     expect(silicaErrorOf(() => inspectTrace(trace, mi100))).toMatch(expected);
   });

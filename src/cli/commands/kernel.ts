@@ -3,6 +3,7 @@ import { SilicaError } from '../../core/errors.js';
 import { parsePositiveInt } from '../../core/units.js';
 import { DTYPES, type Dtype, type HardwareConfig } from '../../hw/config/schema.js';
 import { makeCuLayout } from '../../hw/gpu/cu-layout.js';
+import { checkDtypeRate } from '../../hw/gpu/kernel-timing.js';
 import { firstNCus, fullCuSet, parseCuMask, type CuSet } from '../../hw/gpu/cu-mask.js';
 import { simulateKernel } from '../../hw/system.js';
 import { streamArrayBytes, streamCost, type StreamOp } from '../../kernels/elementwise.js';
@@ -37,6 +38,7 @@ const gemm: CommandModule = {
     const args = argv as unknown as HwArgs & { m: string; n: string; k: string; batch: string; dtype: string; cus?: string; cuMask?: string };
     if (!(DTYPES as readonly string[]).includes(args.dtype)) throw new SilicaError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${args.dtype}"`);
     const hw = hardwareFrom(args);
+    checkDtypeRate(hw, args.dtype as Dtype, '--dtype');
     const set = cuSetFrom(hw, args);
     const shape = {
       m: parsePositiveInt(args.m, '--m'),

@@ -1,6 +1,6 @@
 import { SilicaError } from '../../core/errors.js';
 import type { KernelCost } from '../../kernels/types.js';
-import type { Dtype, HardwareConfig } from '../config/schema.js';
+import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../config/schema.js';
 import type { CuLayout } from './cu-layout.js';
 import type { CuSet } from './cu-mask.js';
 import { maxWorkgroupsPerCu, placeWorkgroups } from './dispatcher.js';
@@ -46,11 +46,26 @@ function hasMatrixRate(hw: HardwareConfig, dtype: Dtype): boolean {
   return !!hw.compute.matrix_flops_per_clock_per_cu[dtype];
 }
 
+/** Whether the part computes in `dtype` at all: on its matrix units, or else on its vector ALUs. */
+function computesIn(hw: HardwareConfig, dtype: Dtype): boolean {
+  return !!(hw.compute.matrix_flops_per_clock_per_cu[dtype] || vectorPerClock(hw, dtype));
+}
+
+/**
+ * Refuses a dtype the part has no rate for, naming `field` (the flag or file field that chose it):
+ * checked where a command takes its dtype, so the message does not come from deep in a kernel's costing.
+ */
+export function checkDtypeRate(hw: HardwareConfig, dtype: Dtype, field: string): void {
+  if (computesIn(hw, dtype)) return;
+  const supported = (Object.keys(DTYPE_BYTES) as Dtype[]).filter((d) => computesIn(hw, d));
+  throw new SilicaError(`${field}: ${hw.name} has no ${dtype} rate (expected one of ${supported.join(', ')}), got ${dtype}`);
+}
+
 /** Matrix FLOP/ns of one CU for a dtype; falls back to the vector ALUs where the part has no MMA for it. */
 export function matrixFlopsPerNsPerCu(hw: HardwareConfig, dtype: Dtype): number {
   const c = hw.compute;
   const perClock = c.matrix_flops_per_clock_per_cu[dtype] || vectorPerClock(hw, dtype);
-  if (!perClock) throw new SilicaError(`dtype ${dtype}: not supported by ${hw.name} (no matrix or vector rate in compute.matrix_flops_per_clock_per_cu)`);
+  if (!perClock) checkDtypeRate(hw, dtype, 'dtype');
   const onMatrix = hasMatrixRate(hw, dtype);
   const utilisation = onMatrix ? c.matrix_pipe_utilization : c.vector_pipe_utilization;
   return perClock * (onMatrix ? clockGhz(hw) : vectorClockGhz(hw)) * utilisation;

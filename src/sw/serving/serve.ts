@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SilicaError } from '../../core/errors.js';
 import { validate } from '../../core/yaml-config.js';
 import { loadHardware } from '../../hw/config/load.js';
+import { checkDtypeRate } from '../../hw/gpu/kernel-timing.js';
 import { DTYPES, type HardwareConfig } from '../../hw/config/schema.js';
 import { getModel, type ModelSpec } from '../models/index.js';
 import { runServing, type ServeRunResult } from './engine.js';
@@ -125,6 +126,7 @@ export function resolveServe(c: ServeConfig): ResolvedServe {
   if (c.gpus > maxGpus) throw new SilicaError(`--gpus: ${hw.name} has ${hw.interconnect.gpus_per_node} GPUs per node x ${hw.interconnect.nodes} node(s), got ${c.gpus}`);
   // Serving is prefill then token-by-token decode: an encoder has no decode to serve.
   if (!model.causal) throw new SilicaError(`--model ${model.name}: an encoder-only model cannot be served (no decode)`);
+  checkDtypeRate(hw, c.dtype, '--dtype');
   const policy = policyKind(c.policy);
   policy?.check?.(validate(policy.options, c.policy_options, `policy ${c.policy} options`), { gpus: c.gpus, tp: c.tp, model });
   const settings: ServeSettings = {
