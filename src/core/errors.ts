@@ -29,10 +29,11 @@ export async function withErrorContext<T>(context: string, f: () => Promise<T>, 
 
 /**
  * Study and experiment code shares its resolution with the CLI commands, whose messages name a
- * flag (`--hw: unknown preset`); raised for a file, the same thing is the file's field (`hw`).
+ * flag (`--hw: unknown preset`); raised for a file, the same thing is the file's field (`hw`), or
+ * wherever `fieldOf` says that field sits in the file.
  */
-export function flagAsField(message: string): string {
-  return message.replace(/^--([a-z][a-z-]*)/, (_, flag: string) => flag.replace(/-/g, '_'));
+export function flagAsField(message: string, fieldOf: (field: string) => string = (f) => f): string {
+  return message.replace(/^--([a-z][a-z-]*)/, (_, flag: string) => fieldOf(flag.replace(/-/g, '_')));
 }
 
 /** Builds the canonical "file: field: expected X, got Y" message. */

@@ -132,8 +132,10 @@ function overlayKeys(tree: ImmutableMap<string, unknown>, path: readonly string[
 /**
  * Validates `raw` with `schema`, or throws the first problem as one line. `fieldsFrom` is the
  * schema to list the known fields from when a field is unknown (default: `schema` itself).
+ * `label`, where given, names the field in the message in place of "FILE: FIELD" (a CLI's flag
+ * for a config it builds from flags, or the place in a larger file the tree came from).
  */
-export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: string, fieldsFrom: z.ZodType = schema): z.infer<T> {
+export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: string, fieldsFrom: z.ZodType = schema, label?: (field: string) => string): z.infer<T> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
@@ -150,7 +152,7 @@ export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: str
     const known = knownFields(fieldsFrom, raw, issue.path as PropertyKey[]);
     expected = `expected no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})${known?.length ? `; known: ${known.join(', ')}` : ''}`;
   }
-  throw new SilicaError(`${file}: ${field}: ${expected}${gotText}`, { file, field });
+  throw new SilicaError(`${label ? label(field) : `${file}: ${field}`}: ${expected}${gotText}`, { file, field });
 }
 
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {

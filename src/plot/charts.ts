@@ -39,16 +39,16 @@ export function fieldRef(column: string): string {
   return column.replace(/([.[\]\\])/g, '\\$1');
 }
 
-/** A column is quantitative when every non-empty cell is a finite number. */
+const isEmptyCell = (v: unknown): boolean => v === '' || v === undefined || v === null;
+
+/** The index of the first row whose cell in `column` is neither empty nor a finite number, or -1. */
+export function firstNonNumericRow(rows: ReadonlyArray<Record<string, unknown>>, column: string): number {
+  return rows.findIndex((r) => !isEmptyCell(r[column]) && !(typeof r[column] === 'number' && Number.isFinite(r[column])));
+}
+
+/** A column is quantitative when every non-empty cell is a finite number (and one at least is there). */
 export function isNumericColumn(rows: ReadonlyArray<Record<string, unknown>>, column: string): boolean {
-  let any = false;
-  for (const r of rows) {
-    const v = r[column];
-    if (v === '' || v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v)) return false;
-    any = true;
-  }
-  return any;
+  return firstNonNumericRow(rows, column) < 0 && rows.some((r) => !isEmptyCell(r[column]));
 }
 
 export function chartSpec(o: ChartOptions): VegaLiteSpec {

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { checkOutputPath } from '../../core/io.js';
-import { AGGREGATES, chartSpec, isNumericColumn, MARKS, type Aggregate, type Mark } from '../../plot/charts.js';
+import { AGGREGATES, chartSpec, firstNonNumericRow, isNumericColumn, MARKS, type Aggregate, type Mark } from '../../plot/charts.js';
 import { readCsvFile } from '../../plot/csv.js';
 import { writeSvg } from '../../plot/render.js';
 import { printJson } from '../common.js';
@@ -43,9 +43,9 @@ export const plotCommand: CommandModule = {
     if (table.rows.length === 0) throw new SilicaError(`${args.csv}: expected at least one row to plot, got only a header`);
     const rows = table.rows.filter((row) => filters.every((f) => cellIs(row[f.column], f.value)));
     if (rows.length === 0) throw new SilicaError(`${args.csv}: --filter: no row has ${filters.map((f) => f.text).join(' and ')}`);
-    const notNumber = rows.find((row) => !isNumericColumn([row], args.y) && !isEmptyCell(row[args.y]));
-    if (notNumber || !isNumericColumn(rows, args.y)) {
-      const what = notNumber ? `, got ${JSON.stringify(notNumber[args.y])} (row ${table.rows.indexOf(notNumber) + 1})` : ', got only empty cells';
+    const notNumber = firstNonNumericRow(rows, args.y);
+    if (notNumber >= 0 || !isNumericColumn(rows, args.y)) {
+      const what = notNumber >= 0 ? `, got ${JSON.stringify(rows[notNumber]![args.y])} (row ${table.rows.indexOf(rows[notNumber]!) + 1})` : ', got only empty cells';
       throw new SilicaError(`${args.csv}: --y: expected a numeric column, "${args.y}"${what}`);
     }
     const aggregate = args.aggregate as Aggregate | undefined;
@@ -61,8 +61,6 @@ export const plotCommand: CommandModule = {
     }
   },
 };
-
-const isEmptyCell = (v: unknown): boolean => v === '' || v === undefined || v === null;
 
 /** More marks than a figure can show apart (and a slow, large SVG). */
 const MANY_MARKS = 20_000;

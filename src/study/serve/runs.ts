@@ -1,5 +1,4 @@
-import { SilicaError } from '../../core/errors.js';
-import { policyKind } from '../../sw/serving/policy.js';
+import { flagAsField, SilicaError } from '../../core/errors.js';
 import { parseServeConfig, resolveServe, runServe, searchGoodput, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from '../../sweep/pool.js';
 import type { ServeExperiment } from './index.js';
@@ -51,11 +50,8 @@ export function resolveCase(c: ServeCase): ResolvedServe {
     return resolveServe(parseServeConfig({ ...base, policy: p.policy, policy_options: p.options }, `serve experiment: ${p.name}`, field));
   } catch (err) {
     // resolveServe names flags, as `silica serve` takes them (--prefill-gpus 8: ...): here, the file's fields.
-    const flag = err instanceof SilicaError ? /^--([a-z][a-z-]*)/.exec(err.message) : null;
-    if (!flag) throw err;
-    const name = flag[1]!.replace(/-/g, '_');
-    const option = policyKind(p.policy)?.options && name in (p.options ?? {}) ? `policy_options.${name}` : name;
-    throw new SilicaError(field(option) + (err as SilicaError).message.slice(flag[0].length));
+    if (!(err instanceof SilicaError) || !err.message.startsWith('--')) throw err;
+    throw new SilicaError(flagAsField(err.message, (name) => field(name in (p.options ?? {}) ? `policy_options.${name}` : name)));
   }
 }
 

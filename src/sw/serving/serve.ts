@@ -81,7 +81,7 @@ export type FieldNames = (field: string) => string;
 
 /** `where` names the source in messages (a file's context); `flagOf`, when given, names fields instead. */
 export function parseServeConfig(raw: unknown, where = 'serve config', flagOf?: FieldNames): ServeConfig {
-  const c = namedAsGiven(where, flagOf, () => validate(serveConfigSchema, raw, where));
+  const c = validate(serveConfigSchema, raw, where, serveConfigSchema, flagOf);
   const offline = [c.batch, c.input_len, c.output_len].filter((v) => v !== undefined).length;
   if (offline !== 0 && offline !== 3) {
     const [batch, inputLen, outputLen] = ['batch', 'input_len', 'output_len'].map(flagOf ?? ((f) => f));
@@ -91,23 +91,8 @@ export function parseServeConfig(raw: unknown, where = 'serve config', flagOf?: 
   if (!kind) throw new SilicaError(`--policy: unknown policy "${c.policy}" (expected one of ${policyNames().join(', ')})`);
   // Checked here too (runServing checks them again), so a bad option fails before a study's first run.
   const optionsWhere = `policy ${c.policy} options`;
-  namedAsGiven(optionsWhere, flagOf && ((f) => flagOf(`policy_options.${f}`)), () => validate(kind.options, c.policy_options, optionsWhere));
+  validate(kind.options, c.policy_options, optionsWhere, kind.options, flagOf && ((f) => flagOf(`policy_options.${f}`)));
   return c;
-}
-
-/** Runs a validation; with `flagOf`, its "WHERE: FIELD: ..." message comes back as "FLAG: ...". */
-function namedAsGiven<T>(where: string, flagOf: FieldNames | undefined, validation: () => T): T {
-  try {
-    return validation();
-  } catch (err) {
-    const field = err instanceof SilicaError && err.where?.file === where ? err.where.field : undefined;
-    if (!flagOf || field === undefined) throw err;
-    // validate's message is "WHERE: FIELD: expected ..., got ...".
-    const prefix = `${where}: ${field}: `;
-    const message = (err as SilicaError).message;
-    if (!message.startsWith(prefix)) throw err;
-    throw new SilicaError(`${flagOf(field)}: ${message.slice(prefix.length)}`);
-  }
 }
 
 export interface ResolvedServe {
