@@ -50,5 +50,18 @@ describe('silica collective', () => {
     expectOneLineError(silica(['collective', 'all-reduce', '--hw', 'mi300x', '--set', 'interconnect.topology=none']), /does not connect/);
     // cu-overlap cuts the GEMM into row blocks: more blocks than rows would be empty ones.
     expectOneLineError(silica(['collective', 'cu-overlap', '--m', '64', '--chunks', '100']), /--chunks: expected at most --m \(64\) row blocks, got 100/);
+    expectOneLineError(silica(['collective', 'cu-overlap', '--hw', 'mi100', '--dtype', 'fp8']), /^silica: --dtype: mi100 has no fp8 rate \(expected one of fp32, tf32, fp16, bf16\), got fp8$/);
+  });
+
+  it('refuses a flag the chosen kind would ignore', () => {
+    expectOneLineError(silica(['collective', 'all-reduce', '--src', '1']), /^silica: --src: not read by all-reduce \(only by broadcast, send-recv\)$/);
+    expectOneLineError(silica(['collective', 'broadcast', '--dst', '2']), /^silica: --dst: not read by broadcast \(only by send-recv\)$/);
+    expectOneLineError(silica(['collective', 'all-gather', '--chunks', '4']), /^silica: --chunks: not read by all-gather \(only by cu-overlap\)$/);
+    expectOneLineError(silica(['collective', 'cu-overlap', '--bytes', '1GiB']), /^silica: --bytes: not read by cu-overlap \(only by the collectives\)$/);
+    expectOneLineError(silica(['collective', 'all-reduce', '--sweep', '8:64', '--bytes', '1MiB']), /^silica: --bytes: not with --sweep/);
+    expectOneLineError(silica(['collective', 'all-reduce', '--engine', 'dma', '--cus', '8']), /^silica: --cus: not with --engine dma/);
+    // The defaults still apply where the flags are left out, and the flags are read where they apply.
+    const sendRecv = silicaJson<{ gpus: number; bytes: number; algo: string; engine: string }>(['collective', 'send-recv', '--gpus', '2', '--src', '1', '--dst', '0', '--json']);
+    expect(sendRecv).toMatchObject({ gpus: 2, bytes: 2 ** 30, algo: 'direct', engine: 'cu' });
   });
 });

@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { formatBytes, parseBytes, parsePositiveInt } from '../../core/units.js';
 import { DTYPE_BYTES, DTYPES, type Dtype, type HardwareConfig } from '../../hw/config/schema.js';
+import { checkDtypeRate } from '../../hw/gpu/kernel-timing.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
 import { COLLECTIVE_KINDS, simulateCollective, type CollectiveKind, type CollectiveSpec } from '../../hw/collectives/index.js';
 import { PUBLISHED_CU_OVERLAP, runCuOverlap } from '../../hw/collectives/cu-overlap.js';
@@ -15,22 +16,52 @@ import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from 
 interface CollectiveArgs extends HwArgs {
   kind: string;
   gpus?: string;
-  bytes: string;
-  algo: 'ring' | 'direct' | 'auto';
-  engine: 'cu' | 'dma';
+  bytes?: string;
+  algo?: 'ring' | 'direct' | 'auto';
+  engine?: 'cu' | 'dma';
   cus?: string;
   dtype: string;
   sweep?: string;
   src?: string;
   dst?: string;
-  m: string;
-  n: string;
-  k: string;
-  chunks: string;
-  overlapCus: string;
+  m?: string;
+  n?: string;
+  k?: string;
+  chunks?: string;
+  overlapCus?: string;
 }
 
 const KINDS = [...COLLECTIVE_KINDS, 'cu-overlap'] as const;
+type Kind = (typeof KINDS)[number];
+
+/**
+ * Flags only some kinds read, and those kinds. The flags have no yargs defaults (their defaults
+ * are applied where they are read), so a flag the chosen kind would ignore (`--src` on an
+ * all-reduce, `--chunks` on a collective) is known to have been typed, and is refused.
+ */
+const FLAG_KINDS: ReadonlyArray<readonly [flag: string, key: keyof CollectiveArgs, kinds: readonly Kind[]]> = [
+  ['--bytes', 'bytes', COLLECTIVE_KINDS],
+  ['--sweep', 'sweep', COLLECTIVE_KINDS],
+  ['--algo', 'algo', COLLECTIVE_KINDS],
+  ['--engine', 'engine', COLLECTIVE_KINDS],
+  ['--cus', 'cus', COLLECTIVE_KINDS],
+  ['--src', 'src', ['broadcast', 'send-recv']],
+  ['--dst', 'dst', ['send-recv']],
+  ['-m', 'm', ['cu-overlap']],
+  ['-n', 'n', ['cu-overlap']],
+  ['-k', 'k', ['cu-overlap']],
+  ['--chunks', 'chunks', ['cu-overlap']],
+  ['--overlap-cus', 'overlapCus', ['cu-overlap']],
+];
+
+function checkFlagsApply(args: CollectiveArgs): void {
+  for (const [flag, key, kinds] of FLAG_KINDS) {
+    if (args[key] === undefined || (kinds as readonly string[]).includes(args.kind)) continue;
+    throw new SilicaError(`${flag}: not read by ${args.kind} (only by ${kinds === COLLECTIVE_KINDS ? 'the collectives' : kinds.join(', ')})`);
+  }
+  if (args.sweep !== undefined && args.bytes !== undefined) throw new SilicaError('--bytes: not with --sweep (the sweep sets the sizes)');
+  if (args.cus !== undefined && args.engine === 'dma') throw new SilicaError('--cus: not with --engine dma (DMA engines hold no CUs)');
+}
 
 function gpusFrom(hw: HardwareConfig, args: CollectiveArgs): number {
   if (args.gpus !== undefined) return checkSimulatedGpus(parsePositiveInt(args.gpus, '--gpus'), '--gpus');
@@ -46,15 +77,19 @@ function parseSweep(text: string): [number, number] {
   return [lo, hi];
 }
 
-function specFrom(args: CollectiveArgs, kind: CollectiveKind, bytes: number): Omit<CollectiveSpec, 'ranks'> {
+function dtypeFrom(args: CollectiveArgs): Dtype {
   if (!(DTYPES as readonly string[]).includes(args.dtype)) throw new SilicaError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${args.dtype}"`);
+  return args.dtype as Dtype;
+}
+
+function specFrom(args: CollectiveArgs, kind: CollectiveKind, bytes: number): Omit<CollectiveSpec, 'ranks'> {
   return {
     kind,
     bytes,
-    algo: args.algo,
-    engine: args.engine,
+    algo: args.algo ?? 'auto',
+    engine: args.engine ?? 'cu',
     cus: args.cus !== undefined ? parsePositiveInt(args.cus, '--cus') : undefined,
-    dtype: args.dtype as Dtype,
+    dtype: dtypeFrom(args),
     src: args.src !== undefined ? Number(parsePositiveIntOrZero(args.src, '--src')) : undefined,
     dst: args.dst !== undefined ? Number(parsePositiveIntOrZero(args.dst, '--dst')) : undefined,
     name: kind,
@@ -107,23 +142,26 @@ function printSweep(rows: Array<ReturnType<typeof runOne>>): void {
   for (const l of lines) process.stdout.write(fmt(l));
 }
 
+/** The T-NLG FC-2 GEMM at TP 8 (docs/interconnect.md), in 8 chunks, the all-reduce on 8 or 16 CUs. */
+const CU_OVERLAP_DEFAULTS = { m: '8192', n: '4256', k: '2128', chunks: '8', overlapCus: '8,16' } as const;
+
 function withCollectiveOptions<T>(y: Argv<T>) {
   return withHwOptions(y)
     .positional('kind', { choices: KINDS, describe: 'collective, or cu-overlap for the T3 all-reduce-on-CUs experiment' })
     .option('gpus', { type: 'string', describe: 'GPUs in the group (default: the node, at most 8)' })
-    .option('bytes', { type: 'string', default: '1GiB', describe: 'per-GPU buffer size (nccl-tests "size")' })
-    .option('algo', { choices: ['auto', 'ring', 'direct'] as const, default: 'auto' as const })
-    .option('engine', { choices: ['cu', 'dma'] as const, default: 'cu' as const, describe: 'run on CUs (a kernel, as NCCL/RCCL) or on DMA engines' })
+    .option('bytes', { type: 'string', describe: 'per-GPU buffer size (nccl-tests "size"; default 1GiB)' })
+    .option('algo', { choices: ['auto', 'ring', 'direct'] as const, describe: 'default auto' })
+    .option('engine', { choices: ['cu', 'dma'] as const, describe: 'run on CUs (a kernel, as NCCL/RCCL) or on DMA engines (default cu)' })
     .option('cus', { type: 'string', describe: 'CUs the CU engine holds (default interconnect.collective.cus)' })
     .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') })
     .option('sweep', { type: 'string', describe: 'size sweep min:max in x2 steps, e.g. 8:8GiB (nccl-tests -b -e -f 2)' })
     .option('src', { type: 'string', describe: 'broadcast root / send-recv sender (default 0)' })
     .option('dst', { type: 'string', describe: 'send-recv receiver (default 1)' })
-    .option('m', { type: 'string', default: '8192', describe: 'cu-overlap: GEMM M (tokens)' })
-    .option('n', { type: 'string', default: '4256', describe: 'cu-overlap: GEMM N (hidden; the all-reduced output is M x N)' })
-    .option('k', { type: 'string', default: '2128', describe: 'cu-overlap: GEMM K (FFN / TP)' })
-    .option('chunks', { type: 'string', default: '8', describe: 'cu-overlap: GEMM chunks whose all-reduces overlap the next chunk' })
-    .option('overlap-cus', { type: 'string', default: '8,16', describe: 'cu-overlap: CU counts given to the all-reduce' });
+    .option('m', { type: 'string', describe: `cu-overlap: GEMM M (tokens; default ${CU_OVERLAP_DEFAULTS.m})` })
+    .option('n', { type: 'string', describe: `cu-overlap: GEMM N (hidden; the all-reduced output is M x N; default ${CU_OVERLAP_DEFAULTS.n})` })
+    .option('k', { type: 'string', describe: `cu-overlap: GEMM K (FFN / TP; default ${CU_OVERLAP_DEFAULTS.k})` })
+    .option('chunks', { type: 'string', describe: `cu-overlap: GEMM chunks whose all-reduces overlap the next chunk (default ${CU_OVERLAP_DEFAULTS.chunks})` })
+    .option('overlap-cus', { type: 'string', describe: `cu-overlap: CU counts given to the all-reduce (default ${CU_OVERLAP_DEFAULTS.overlapCus})` });
 }
 
 export const collectiveCommand: CommandModule = {
@@ -132,21 +170,26 @@ export const collectiveCommand: CommandModule = {
   builder: (y) => withCollectiveOptions(y),
   handler: (argv) => {
     const args = argv as unknown as CollectiveArgs;
+    checkFlagsApply(args);
     const hw = hardwareFrom(args);
     const gpus = gpusFrom(hw, args);
     if (args.kind === 'cu-overlap') {
-      const m = parsePositiveInt(args.m, '--m');
-      const chunks = parsePositiveInt(args.chunks, '--chunks');
+      const d = CU_OVERLAP_DEFAULTS;
+      const m = parsePositiveInt(args.m ?? d.m, '--m');
+      const chunks = parsePositiveInt(args.chunks ?? d.chunks, '--chunks');
+      // The GEMM is timed at the dtype's matrix rate: a part without one is named here, by the flag.
+      const dtype = dtypeFrom(args);
+      checkDtypeRate(hw, dtype, '--dtype');
       // A chunk is a block of the GEMM's rows: more chunks than rows would be empty blocks.
       if (chunks > m) throw new SilicaError(`--chunks: expected at most --m (${m}) row blocks, got ${chunks}`);
       const result = runCuOverlap(hw, {
         gpus,
         m,
-        n: parsePositiveInt(args.n, '--n'),
-        k: parsePositiveInt(args.k, '--k'),
-        dtype: args.dtype as Dtype,
+        n: parsePositiveInt(args.n ?? d.n, '--n'),
+        k: parsePositiveInt(args.k ?? d.k, '--k'),
+        dtype,
         chunks,
-        overlapCus: String(args.overlapCus).split(',').map((c) => parsePositiveInt(c, '--overlap-cus')),
+        overlapCus: String(args.overlapCus ?? d.overlapCus).split(',').map((c) => parsePositiveInt(c, '--overlap-cus')),
       });
       if (args.json) printJson({ ...result, published: PUBLISHED_CU_OVERLAP });
       else {
@@ -175,7 +218,7 @@ export const collectiveCommand: CommandModule = {
       else printSweep(rows);
       return;
     }
-    const bytes = parseBytes(args.bytes, '--bytes');
+    const bytes = parseBytes(args.bytes ?? '1GiB', '--bytes');
     const result = runOne(hw, args, kind, gpus, bytes);
     if (args.json) printJson(result);
     else printTable(Object.entries({ ...result, bytes: `${bytes} (${formatBytes(bytes)})` }));
