@@ -77,6 +77,21 @@ export function checkKernelDesc(desc: KernelDesc, where: string, field: (key: st
   if (desc.op === 'reduction' && !REDUCTION_KINDS.includes(desc.kind)) {
     throw new SilicaError(`${where}: ${field('kind')}: expected one of ${REDUCTION_KINDS.join(', ')}, got ${describe(desc.kind)}`, { file, field: field('kind') });
   }
+  if (desc.op === 'attention') checkAttentionShape(desc, where, field, file);
+}
+
+/**
+ * Fields of fused attention that are sound one by one but not together: key/value heads are
+ * shared by equal groups of query heads (MHA, GQA, MQA), and a causal query attends to keys up to
+ * its own position, so there are at least as many keys as queries (the cost model counts the
+ * attended pairs from that triangle).
+ */
+function checkAttentionShape(a: Extract<KernelDesc, { op: 'attention' }>, where: string, field: (key: string) => string, file?: string): void {
+  const refuse = (key: string, expected: string, got: number) => {
+    throw new SilicaError(`${where}: ${field(key)}: expected ${expected}, got ${got}`, { file, field: field(key) });
+  };
+  if (a.heads % a.kvHeads !== 0) refuse('kvHeads', `a divisor of ${field('heads')} (${a.heads}): query heads share key/value heads in equal groups`, a.kvHeads);
+  if (a.causal && a.qLen > a.kvLen) refuse('qLen', `at most ${field('kvLen')} (${a.kvLen}) in causal attention (the keys include the queries' own)`, a.qLen);
 }
 
 /** silica.proto spelling of a KernelDesc field: `kernel.<snake_case>`. */

@@ -69,8 +69,19 @@ describe('bad kernel fields are refused when a trace is read', () => {
       [{ op: 'reduction', name: 'ln', kind: 'layernorm', rows: 1.5, cols: 768, dtype: 'bf16' }, /kernel\.rows: expected a whole number >= 1, got 1\.5$/],
       [{ op: 'reduction', name: 'ln', kind: 'batchnorm' as never, rows: 8, cols: 768, dtype: 'bf16' }, /kernel\.kind: expected one of softmax, layernorm, rmsnorm, got "batchnorm"$/],
       [{ op: 'attention', batch: 1, heads: 8, kvHeads: 0, qLen: 128, kvLen: 128, headDim: 64, causal: true, dtype: 'bf16' }, /kernel\.kv_heads: expected a whole number >= 1, got 0$/],
+      [{ op: 'attention', batch: 1, heads: 8, kvHeads: 16, qLen: 128, kvLen: 128, headDim: 64, causal: true, dtype: 'bf16' }, /kernel\.kv_heads: expected a divisor of kernel\.heads \(8\): .*, got 16$/],
+      [{ op: 'attention', batch: 1, heads: 12, kvHeads: 8, qLen: 128, kvLen: 128, headDim: 64, causal: true, dtype: 'bf16' }, /kernel\.kv_heads: expected a divisor of kernel\.heads \(12\): .*, got 8$/],
+      [{ op: 'attention', batch: 1, heads: 8, kvHeads: 8, qLen: 256, kvLen: 128, headDim: 64, causal: true, dtype: 'bf16' }, /kernel\.q_len: expected at most kernel\.kv_len \(128\) in causal attention .*, got 256$/],
       [{ op: 'generic', name: 'g', flops: NaN, bytesRead: 0, bytesWritten: 0, dtype: 'fp32' }, /kernel\.flops: expected a finite number >= 0, got NaN$/],
     ];
+    // Not causal, more queries than keys is a sound cross-attention shape; GQA and MQA groupings pass.
+    for (const good of [
+      { op: 'attention', batch: 1, heads: 8, kvHeads: 8, qLen: 256, kvLen: 128, headDim: 64, causal: false, dtype: 'bf16' },
+      { op: 'attention', batch: 1, heads: 64, kvHeads: 8, qLen: 1, kvLen: 4096, headDim: 128, causal: true, dtype: 'bf16' },
+      { op: 'attention', batch: 1, heads: 16, kvHeads: 1, qLen: 128, kvLen: 128, headDim: 64, causal: true, dtype: 'bf16' },
+    ] as KernelDesc[]) {
+      expect(() => loadTrace(withKernel('good-attention.silica', good))).not.toThrow();
+    }
     cases.forEach(([bad, pattern], i) => {
       const path = withKernel(`case${i}.silica`, bad);
       const message = silicaErrorOf(() => loadTrace(path));
