@@ -145,6 +145,14 @@ describe('silica serve reports bad input on one stderr line', () => {
     expectOneLineError(silica(['serve', '--rate', '2', '--requests', '100000000']), /requests: expected at most \d+ .*got 100000000$/);
   });
 
+  it('rapid on a part with too few CUs to split names the field and the least it needs', () => {
+    // MI300X deals CUs over 8 XCDs: each side of a prefill/decode split needs a CU in every one.
+    expectOneLineError(
+      silica(['serve', '--rate', '1', '--requests', '5', '--policy', 'rapid', '--set', 'compute.cus=8']),
+      /^silica: policy rapid: compute\.cus: expected at least 2 per CU group \(16 over compute\.cu_groups 8\) to split between prefill and decode, got 8 on mi300x$/,
+    );
+  });
+
   it('a disagg pool left with no GPUs names the flag (serve), or the field (run, sweep)', () => {
     const disagg = ['serve', '--rate', '1', '--requests', '20', '--policy', 'disagg'];
     expectOneLineError(silica([...disagg, '--prefill-gpus', '8']), /^silica: --prefill-gpus: expected at most 7 \(the decode pool needs at least one of the 8 GPUs\), got 8$/);

@@ -64,7 +64,12 @@ export class AdaptiveResourceManager {
     const layout = costs.layout;
     this.groups = layout.groups;
     this.unmasked = { decodeCus: 0, decode: costs.allCus, prefill: costs.allCus };
-    if (layout.cus < 2 * layout.groups) throw new SilicaError(`policy rapid: ${costs.hw.name} has ${layout.cus} CUs, too few to split over ${layout.groups} CU groups`);
+    if (layout.cus < 2 * layout.groups) {
+      // Each side of a split needs a CU in every group (a mask leaving a group empty is refused below).
+      throw new SilicaError(
+        `policy rapid: compute.cus: expected at least 2 per CU group (${2 * layout.groups} over compute.cu_groups ${layout.groups}) to split between prefill and decode, got ${layout.cus} on ${costs.hw.name}`,
+      );
+    }
     this.buildTable();
   }
 
