@@ -6,7 +6,8 @@
 export class SilicaError extends Error {
   constructor(
     message: string,
-    readonly where?: { file?: string; field?: string },
+    /** `against`: the other field a check between two fields compared `field` with. */
+    readonly where?: { file?: string; field?: string; against?: string },
   ) {
     super(oneLine(message));
     this.name = 'SilicaError';

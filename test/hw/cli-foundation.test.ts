@@ -62,6 +62,13 @@ describe('silica CLI (foundation)', () => {
     it('bad --set path', () => expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.nope=1']), /no such field/));
     it('bad --set value: the override is named, not just the preset file', () =>
       expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.efficiency=7']), /mi300x\.yaml: memory\.hbm\.efficiency \(set by the override memory\.hbm\.efficiency=7\): .*<=1, got 7/));
+    it('a check between two fields names the override that changed the other one', () => {
+      expectOneLineError(
+        silica(['hw', 'show', 'mi300x', '--set', 'compute.clock_peak_mhz=1000']),
+        /mi300x\.yaml: compute\.clock_sustained_mhz: expected at most clock_peak_mhz \(1000\), got \d+; compute\.clock_peak_mhz is set by the override compute\.clock_peak_mhz=1000$/,
+      );
+      expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'compute.cu_groups=400']), /mi300x\.yaml: compute\.cu_groups \(set by the override compute\.cu_groups=400\): expected at most compute\.cus \(304\), got 400$/);
+    });
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
     it('a flag given no value does not run on its default', () => {
       expectOneLineError(silica(['kernel', 'stream', '--bytes']), /^silica: --bytes: expected a value$/);

@@ -48,6 +48,9 @@ describe('silica collective', () => {
     // Every GPU is simulated: enough nodes to hold 1024 ran for minutes.
     expectOneLineError(silica(['collective', 'all-reduce', '--gpus', '1024', '--set', 'interconnect.nodes=128']), /^silica: --gpus: expected at most 256 GPUs \(every one is simulated\), got 1024$/);
     expectOneLineError(silica(['collective', 'all-reduce', '--hw', 'mi300x', '--set', 'interconnect.topology=none']), /does not connect/);
+    // The part's default collective CU count, overrun by a smaller part, is named as the field it is.
+    expectOneLineError(silica(['collective', 'all-reduce', '--set', 'compute.cus=16']), /^silica: interconnect\.collective\.cus: expected a whole number from 1 to compute\.cus \(16\), got 32$/);
+    expectOneLineError(silica(['collective', 'all-reduce', '--cus', '500']), /^silica: --cus: expected a whole number from 1 to compute\.cus \(304\), got 500$/);
     // cu-overlap cuts the GEMM into row blocks: more blocks than rows would be empty ones.
     expectOneLineError(silica(['collective', 'cu-overlap', '--m', '64', '--chunks', '100']), /--chunks: expected at most --m \(64\) row blocks, got 100/);
     expectOneLineError(silica(['collective', 'cu-overlap', '--hw', 'mi100', '--dtype', 'fp8']), /^silica: --dtype: mi100 has no fp8 rate \(expected one of fp32, tf32, fp16, bf16\), got fp8$/);

@@ -113,7 +113,9 @@ function checkSpec(system: System, spec: CollectiveSpec): number[] {
   }
   const cus = spec.cus ?? system.hw.interconnect.collective.cus;
   if (!Number.isInteger(cus) || cus < 1 || cus > system.hw.compute.cus) {
-    throw new SilicaError(`--cus: expected a whole number from 1 to ${system.hw.compute.cus}, got ${cus}`);
+    // Not given, the CU count is the part's default, which a smaller compute.cus (--set) can overrun.
+    const field = spec.cus !== undefined ? '--cus' : 'interconnect.collective.cus';
+    throw new SilicaError(`${field}: expected a whole number from 1 to compute.cus (${system.hw.compute.cus}), got ${cus}`);
   }
   if (spec.kind === 'broadcast' && spec.src !== undefined && !ranks.includes(spec.src)) throw new SilicaError(`${name}: root ${spec.src} is not one of the ranks`);
   return ranks;

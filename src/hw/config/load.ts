@@ -76,32 +76,44 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
  * an override (--set, an experiment's hw_overrides), the message says which one.
  */
 function blameOverride(err: unknown, overlays: readonly string[], shown: string): unknown {
-  const field = err instanceof SilicaError ? err.where?.field : undefined;
-  if (!field) return err;
-  const overlay = overlays.find((o) => {
-    const path = o.slice(0, o.indexOf('=')).trim();
-    return field === path || field.startsWith(`${path}.`);
-  });
-  if (!overlay) return err;
-  const rest = err instanceof Error ? err.message.slice(`${shown}: ${field}: `.length) : '';
-  return new SilicaError(`${shown}: ${field} (set by the override ${overlay}): ${rest}`, { file: shown, field });
+  if (!(err instanceof SilicaError) || !err.where?.field) return err;
+  const { field, against } = err.where;
+  const overlayOf = (f: string) =>
+    overlays.find((o) => {
+      const path = o.slice(0, o.indexOf('=')).trim();
+      return f === path || f.startsWith(`${path}.`);
+    });
+  const overlay = overlayOf(field);
+  if (overlay) return new SilicaError(`${shown}: ${field} (set by the override ${overlay}): ${err.message.slice(`${shown}: ${field}: `.length)}`, { file: shown, field });
+  // A check between two fields fails in the file's field when an override changed the other one.
+  const other = against !== undefined ? overlayOf(against) : undefined;
+  if (other) return new SilicaError(`${err.message}; ${against} is set by the override ${other}`, err.where);
+  return err;
+}
+
+/** A check between two fields: `field` breaks `expected`, which names `against`. */
+function inconsistent(file: string, field: string, against: string, rest: string): SilicaError {
+  return new SilicaError(`${file}: ${field}: ${rest}`, { file, field, against });
 }
 
 function checkConsistency(hw: HardwareConfig, file: string): void {
   const c = hw.compute;
   if (c.clock_sustained_mhz > c.clock_peak_mhz) {
-    throw new SilicaError(`${file}: compute.clock_sustained_mhz: expected at most clock_peak_mhz (${c.clock_peak_mhz}), got ${c.clock_sustained_mhz}`);
+    throw inconsistent(file, 'compute.clock_sustained_mhz', 'compute.clock_peak_mhz', `expected at most clock_peak_mhz (${c.clock_peak_mhz}), got ${c.clock_sustained_mhz}`);
   }
   if (c.cu_groups > c.cus) {
-    throw new SilicaError(`${file}: compute.cu_groups: expected at most compute.cus (${c.cus}), got ${c.cu_groups}`);
+    throw inconsistent(file, 'compute.cu_groups', 'compute.cus', `expected at most compute.cus (${c.cus}), got ${c.cu_groups}`);
   }
   const ic = hw.interconnect;
   if (ic.topology === 'fully-connected' && ic.gpus_per_node > 1 && ic.links_per_gpu < ic.gpus_per_node - 1) {
-    throw new SilicaError(
-      `${file}: interconnect.links_per_gpu: a fully-connected node of ${ic.gpus_per_node} GPUs needs at least ${ic.gpus_per_node - 1} links per GPU, got ${ic.links_per_gpu}`,
+    throw inconsistent(
+      file,
+      'interconnect.links_per_gpu',
+      'interconnect.gpus_per_node',
+      `a fully-connected node of ${ic.gpus_per_node} GPUs needs at least ${ic.gpus_per_node - 1} links per GPU, got ${ic.links_per_gpu}`,
     );
   }
   if (ic.topology === 'ring' && ic.gpus_per_node > 2 && ic.links_per_gpu < 2) {
-    throw new SilicaError(`${file}: interconnect.links_per_gpu: a ring needs at least 2 links per GPU, got ${ic.links_per_gpu}`);
+    throw inconsistent(file, 'interconnect.links_per_gpu', 'interconnect.topology', `a ring needs at least 2 links per GPU, got ${ic.links_per_gpu}`);
   }
 }
