@@ -11,6 +11,7 @@ import { commandsFor } from './commands/index.js';
  */
 export async function main(argv: string[]): Promise<number> {
   let failed = false;
+  argv = dashValuesJoined(argv);
   const parser = yargs(argv)
     .scriptName('silica')
     .usage('$0 <command> [options]\n\nCycle-approximate simulator of GPU nodes running transformer workloads.')
@@ -38,6 +39,27 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   return failed ? 1 : process.exitCode === undefined ? 0 : Number(process.exitCode);
+}
+
+/**
+ * A value that starts with a dash and a digit but is not a number (`--shard -1/2`, `--m -5x`)
+ * would be read by yargs as a group of short flags (`Unknown argument: 1`): it is joined to its
+ * flag (`--shard=-1/2`), so the flag's own check names the value. Plain negative numbers yargs
+ * reads as values already.
+ */
+function dashValuesJoined(tokens: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token === '--') return [...out, ...tokens.slice(i)];
+    const flag = /^--?([A-Za-z][\w-]*)$/.exec(token)?.[1];
+    const next = tokens[i + 1];
+    if (flag !== undefined && next !== undefined && /^-\d/.test(next) && !/^-\d+(\.\d+)?([eE][-+]?\d+)?$/.test(next)) {
+      out.push(`--${flag}=${next}`);
+      i++;
+    } else out.push(token);
+  }
+  return out;
 }
 
 /**

@@ -70,6 +70,10 @@ describe('silica CLI (foundation)', () => {
       expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'compute.cu_groups=400']), /mi300x\.yaml: compute\.cu_groups \(set by the override compute\.cu_groups=400\): expected at most compute\.cus \(304\), got 400$/);
     });
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
+    it('a value that starts with a dash is the flag\'s value, not a group of short flags', () => {
+      expectOneLineError(silica(['kernel', 'gemm', '--m', '-5x', '--n', '1', '--k', '1']), /^silica: --m: expected a positive whole number, got "-5x"$/);
+      expectOneLineError(silica(['sweep', 'configs/sweeps/gemm-hw.yaml', '--shard', '-1/2', '--dry-run']), /^silica: --shard: expected i\/N with 0 <= i < N .*got "-1\/2"$/);
+    });
     it('a flag given no value does not run on its default', () => {
       expectOneLineError(silica(['kernel', 'stream', '--bytes']), /^silica: --bytes: expected a value$/);
       expectOneLineError(silica(['kernel', 'stream', '--hw', '--op', 'copy']), /^silica: --hw: expected a value, got the flag --op$/);
