@@ -42,8 +42,22 @@ export function parseFilters(raw: unknown, file: string): SweepFilter[] {
   });
 }
 
+/**
+ * A list's entries are values to compare with. An entry that is a mapping of condition keys only
+ * (`not: [{min: 2}]`, `[{max: 8}]`) reads as a condition inside the list, which would be compared
+ * as a value and match nothing: refused, since no config field silica sweeps holds such a mapping.
+ */
+function checkListValues(list: unknown[], file: string, field: string): unknown[] {
+  list.forEach((v, i) => {
+    if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 && Object.keys(v).every((k) => CONDITION_KEYS.has(k))) {
+      throw new SilicaError(`${file}: ${field}.${i}: expected a value to compare with, got the condition ${JSON.stringify(v)} (conditions do not nest in lists)`);
+    }
+  });
+  return list;
+}
+
 function parseCondition(cond: unknown, file: string, field: string): FilterCondition {
-  if (Array.isArray(cond)) return { in: cond };
+  if (Array.isArray(cond)) return { in: checkListValues(cond, file, field) };
   if (cond && typeof cond === 'object') {
     const keys = Object.keys(cond);
     const bad = keys.find((k) => !CONDITION_KEYS.has(k));
@@ -55,12 +69,13 @@ function parseCondition(cond: unknown, file: string, field: string): FilterCondi
       if (c[k] !== undefined && typeof c[k] !== 'number') throw new SilicaError(`${file}: ${field}.${k}: expected a number, got ${describe(c[k])}`);
     }
     if (c.in !== undefined && !Array.isArray(c.in)) throw new SilicaError(`${file}: ${field}.in: expected a list, got ${describe(c.in)}`);
+    if (c.in !== undefined) checkListValues(c.in, file, `${field}.in`);
     if (c.not === undefined) return c as FilterCondition;
     // A mapping under `not` ({min: 2}) reads as a negated condition, which filters do not have: it would match nothing.
     if (c.not === null || (typeof c.not === 'object' && !Array.isArray(c.not))) {
       throw new SilicaError(`${file}: ${field}.not: expected a value or a list of values, got ${describe(c.not)}`);
     }
-    return { ...c, not: Array.isArray(c.not) ? c.not : [c.not] };
+    return { ...c, not: Array.isArray(c.not) ? checkListValues(c.not, file, `${field}.not`) : [c.not] };
   }
   return { equals: cond };
 }

@@ -40,6 +40,8 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     ['bad expand', `${BASE}expand: cross\n`, /expand: expected grid or zip, got "cross"/],
     ['missing base file', `base: ./nowhere.yaml\n`, /base: expected an experiment file, no such file \.\/nowhere\.yaml/],
     ['malformed YAML', `base: [unclosed\n`, /malformed YAML/],
+    ['a condition inside a not list', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - keep: { points.0.m: { not: [{ min: 2 }] } }\n`, /filters\.0\.keep\.points\.0\.m\.not\.0: expected a value to compare with, got the condition \{"min":2\} \(conditions do not nest in lists\)$/],
+    ['a condition inside a list', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - exclude: { points.0.m: [1, { max: 8 }] }\n`, /filters\.0\.exclude\.points\.0\.m\.1: expected a value to compare with, got the condition \{"max":8\}/],
     ['a condition under not', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - keep: { points.0.m: { not: { min: 2 } } }\n`, /filters\.0\.keep\.points\.0\.m\.not: expected a value or a list of values, got a mapping$/],
     ['empty filter', `${BASE}filters:\n  - keep: {}\n`, /filters\.0\.keep: expected a mapping of path: condition, got an empty mapping$/],
     ['unknown YAML tag', `${BASE.replace('kind: kernels', 'kind: !foo kernels')}`, /malformed YAML at line 2, column 9: unknown tag: !foo/],
