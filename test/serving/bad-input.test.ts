@@ -103,6 +103,11 @@ describe('bad serve settings fail up front', () => {
     expect(silicaErrorOf(() => splitPools(node, { ...o, prefill_gpus: 4, decode_gpus: 6 }))).toMatch(/^--decode-gpus: expected at most 4 .*got 6$/);
     expect(silicaErrorOf(() => splitPools({ ...node, tp: 4 }, { ...o, prefill_gpus: 6 }))).toMatch(/^--prefill-gpus 6: the prefill pool's 6 GPUs do not split into TP groups of 4$/);
     expect(silicaErrorOf(() => splitPools(node, { ...o, prefill_tp: 3 }))).toMatch(/^--prefill-tp: expected a divisor of the prefill pool's 4 GPUs, got 3$/);
+    // --decode-gpus alone leaves the rest to prefill (it took half the node and refused 6 of 8).
+    expect(splitPools({ ...node, tp: 2 }, { ...o, decode_gpus: 6 })).toEqual({ prefillGpus: 2, decodeGpus: 6, prefillTp: 2, decodeTp: 2 });
+    expect(silicaErrorOf(() => splitPools(node, { ...o, decode_gpus: 6 }))).toMatch(/^--decode-gpus 6: the decode pool of 6 GPUs gets TP width 6, and llama2-7b's attention width 4096 does not split evenly over 6 ranks$/);
+    expect(silicaErrorOf(() => splitPools(node, { ...o, decode_gpus: 8 }))).toMatch(/^--decode-gpus: expected at most 7 \(the prefill pool needs at least one of the 8 GPUs\), got 8$/);
+    expect(silicaErrorOf(() => splitPools({ ...node, tp: 4 }, { ...o, decode_gpus: 2 }))).toMatch(/^--decode-gpus 2: the prefill pool's 6 GPUs do not split into TP groups of 4$/);
   });
 
   it('checks the disagg pools and the model when the config is resolved, before any run', () => {

@@ -94,7 +94,7 @@ export const serveCommand: CommandModule = {
       .option('goodput', { type: 'boolean', default: false, describe: 'search the highest rate meeting the SLOs for --slo-share of requests' })
       .option('chunk', num('hybrid: prefill chunk (tokens)'))
       .option('token-budget', num('hybrid: tokens per iteration (default: --chunk)'))
-      .option('prefill-gpus', num('disagg: GPUs of the prefill pool (default half)'))
+      .option('prefill-gpus', num('disagg: GPUs of the prefill pool (default what --decode-gpus leaves, else half)'))
       .option('decode-gpus', num('disagg: GPUs of the decode pool (default the rest)'))
       .option('prefill-max-tokens', num('rapid, disagg: most prompt tokens per prefill iteration'))
       .option('arm-mode', { type: 'string', describe: 'rapid: adaptive | unmasked | split' })

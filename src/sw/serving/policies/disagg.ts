@@ -224,24 +224,30 @@ export interface DisaggPools {
 }
 
 /**
- * Splits the node's GPUs between the pools. A pool size left out is derived (prefill: half the
- * node; decode: the rest) and a pool's TP width defaults to the smaller of --tp and its size, so a
- * bad pool can come from a number the user never typed: each problem is named by the flag that set
- * the number (a pool of 0 GPUs would otherwise surface as a crash in the first request's routing).
+ * Splits the node's GPUs between the pools. A pool size left out is derived (the one given leaves
+ * the rest to the other; neither given: half the node each, prefill taking the smaller half) and a
+ * pool's TP width defaults to the smaller of --tp and its size, so a bad pool can come from a
+ * number the user never typed: each problem is named by the flag that set the number (a pool of 0
+ * GPUs would otherwise surface as a crash in the first request's routing).
  */
 export function splitPools(node: PolicyNode, o: Options): DisaggPools {
   const { gpus } = node;
   if (gpus < 2) throw new SilicaError(`--gpus: expected at least 2 for disagg (one for each pool, prefill and decode), got ${gpus}`);
-  const prefillGpus = o.prefill_gpus ?? Math.floor(gpus / 2);
+  if (o.prefill_gpus === undefined && o.decode_gpus !== undefined && o.decode_gpus >= gpus) {
+    throw new SilicaError(`--decode-gpus: expected at most ${gpus - 1} (the prefill pool needs at least one of the ${gpus} GPUs), got ${o.decode_gpus}`);
+  }
+  const prefillGpus = o.prefill_gpus ?? (o.decode_gpus !== undefined ? gpus - o.decode_gpus : Math.floor(gpus / 2));
   if (prefillGpus >= gpus) throw new SilicaError(`--prefill-gpus: expected at most ${gpus - 1} (the decode pool needs at least one of the ${gpus} GPUs), got ${prefillGpus}`);
   const decodeGpus = o.decode_gpus ?? gpus - prefillGpus;
   if (prefillGpus + decodeGpus > gpus) {
     throw new SilicaError(`--decode-gpus: expected at most ${gpus - prefillGpus} (what the prefill pool's ${prefillGpus} leave of the ${gpus} GPUs), got ${decodeGpus}`);
   }
-  // The prefill pool's size comes from --prefill-gpus or half of --gpus; the decode pool's from
-  // --decode-gpus or what the prefill pool leaves.
-  const prefillFrom = o.prefill_gpus !== undefined ? { flag: '--prefill-gpus', value: o.prefill_gpus } : { flag: '--gpus', value: gpus };
-  const decodeFrom = o.decode_gpus !== undefined ? { flag: '--decode-gpus', value: o.decode_gpus } : prefillFrom;
+  // A pool's size comes from its own flag, or from the other pool's flag (what it leaves), or
+  // from --gpus (half each).
+  const given = (flag: string, value: number | undefined) => (value !== undefined ? { flag, value } : undefined);
+  const byGpus = { flag: '--gpus', value: gpus };
+  const prefillFrom = given('--prefill-gpus', o.prefill_gpus) ?? given('--decode-gpus', o.decode_gpus) ?? byGpus;
+  const decodeFrom = given('--decode-gpus', o.decode_gpus) ?? given('--prefill-gpus', o.prefill_gpus) ?? byGpus;
   return {
     prefillGpus,
     decodeGpus,
