@@ -47,9 +47,9 @@ const FLAG_KINDS: ReadonlyArray<readonly [flag: string, key: keyof CollectiveArg
   ['--cus', 'cus', COLLECTIVE_KINDS],
   ['--src', 'src', ['broadcast', 'send-recv']],
   ['--dst', 'dst', ['send-recv']],
-  ['-m', 'm', ['cu-overlap']],
-  ['-n', 'n', ['cu-overlap']],
-  ['-k', 'k', ['cu-overlap']],
+  ['--m', 'm', ['cu-overlap']],
+  ['--n', 'n', ['cu-overlap']],
+  ['--k', 'k', ['cu-overlap']],
   ['--chunks', 'chunks', ['cu-overlap']],
   ['--overlap-cus', 'overlapCus', ['cu-overlap']],
 ];

@@ -91,7 +91,7 @@ function blameOverride(err: unknown, overlays: readonly string[], shown: string)
   return err;
 }
 
-/** A check between two fields: `field` breaks `expected`, which names `against`. */
+/** A failed check between two fields: `field` holds the bad value, `against` the field it was compared with. */
 function inconsistent(file: string, field: string, against: string, rest: string): SilicaError {
   return new SilicaError(`${file}: ${field}: ${rest}`, { file, field, against });
 }
