@@ -1,7 +1,7 @@
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { SilicaError, flagAsField } from '../core/errors.js';
-import { loadHardware, readHardwareTree } from '../hw/config/load.js';
+import { hardwareRef, loadHardware, readHardwareTree } from '../hw/config/load.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { checkDtypeRate } from '../hw/gpu/kernel-timing.js';
@@ -68,7 +68,7 @@ export type KernelsConfig = z.infer<typeof kernelsSchema>;
 type Row = Record<string, string | number | boolean>;
 
 export function kernelsHardware(config: Pick<KernelsConfig, 'hw' | 'hw_overrides'>, baseDir?: string): HardwareConfig {
-  const ref = config.hw.includes('/') && !isAbsolute(config.hw) && baseDir ? join(baseDir, config.hw) : config.hw;
+  const ref = hardwareRef(config.hw, baseDir);
   const overrides = flattenLeaves(config.hw_overrides);
   // The preset's tree is read only to check the overrides' paths: most points have none.
   const preset = overrides.length ? readHardwareTree(ref) : undefined;

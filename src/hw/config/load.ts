@@ -1,5 +1,5 @@
 import { readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
 import { configsDir } from '../../core/paths.js';
 import { applyOverlays, deepFreeze, readYamlFile, validate } from '../../core/yaml-config.js';
@@ -13,6 +13,19 @@ export function listPresets(): string[] {
     .sort();
 }
 
+/** A hardware reference names a file when it ends in .yaml or .yml or holds a slash; otherwise a preset. */
+export function isHardwarePath(ref: string): boolean {
+  return ref.endsWith('.yaml') || ref.endsWith('.yml') || ref.includes('/');
+}
+
+/**
+ * A hardware reference as an experiment file gives it: a path is relative to the file's folder
+ * (`baseDir`), as the docs promise, wherever silica runs from; a preset name stays a name.
+ */
+export function hardwareRef(ref: string, baseDir?: string): string {
+  return baseDir && isHardwarePath(ref) && !isAbsolute(ref) ? join(baseDir, ref) : ref;
+}
+
 /**
  * Resolves `--hw` (a preset name or a YAML path) to a file and that file's version (size and
  * modification time). One stat answers both whether the file exists and whether a cached load of
@@ -20,7 +33,7 @@ export function listPresets(): string[] {
  * the separate existence checks and stats were a fifth of such a point's system calls.
  */
 function hardwareFile(nameOrPath: string): { path: string; version: string } {
-  const isPath = nameOrPath.endsWith('.yaml') || nameOrPath.endsWith('.yml') || nameOrPath.includes('/');
+  const isPath = isHardwarePath(nameOrPath);
   const path = isPath ? nameOrPath : join(configsDir('hw'), `${nameOrPath}.yaml`);
   const stat = statSync(path, { throwIfNoEntry: false });
   if (!stat) {

@@ -1,4 +1,3 @@
-import { isAbsolute, join } from 'node:path';
 import { studyOutputs } from '../outputs.js';
 import { toCsv } from '../../core/io.js';
 import { registerExperiment } from '../registry.js';
@@ -16,14 +15,8 @@ import { breakdownRows, gemmRows, resultRow, rooflineRows } from './tables.js';
  */
 type Row = Record<string, string | number | boolean>;
 
-function resolveHw(exp: BertExperiment, baseDir?: string): BertExperiment {
-  const fix = (hw: string) => (hw.includes('/') && !isAbsolute(hw) && baseDir ? join(baseDir, hw) : hw);
-  return { ...exp, baseline: { ...exp.baseline, hw: fix(exp.baseline.hw) } };
-}
-
-export async function runBertExperiment(config: BertExperiment, ctx: { outDir?: string; progress?: (f: number, label: string) => void; baseDir?: string }) {
-  const exp = resolveHw(config, ctx.baseDir);
-  const runner = new StudyRunner();
+export async function runBertExperiment(exp: BertExperiment, ctx: { outDir?: string; progress?: (f: number, label: string) => void; baseDir?: string }) {
+  const runner = new StudyRunner(ctx.baseDir);
   const studies = exp.studies.map((s, i) => ({ study: s, points: studyPoints(exp, i) }));
   const total = studies.reduce((s, x) => s + x.points.length, 0) + 1;
   let done = 0;

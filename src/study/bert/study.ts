@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SilicaError } from '../../core/errors.js';
+import { hardwareRef } from '../../hw/config/load.js';
 import { HardwareCoster } from './coster.js';
 import { simulateIteration, type IterationResult } from './iteration.js';
 import { bertPointSchema, type BertPoint } from './point.js';
@@ -60,14 +61,20 @@ export function studyPoints(exp: BertExperiment, i: number): BertPoint[] {
   return combos.map((c) => resolvePoint(base, c, `studies.${i}.vary`));
 }
 
-/** Runs points with shared costers (one per hardware) and a result cache (studies share points). */
+/**
+ * Runs points with shared costers (one per hardware) and a result cache (studies share points). A
+ * point's `hw`, a preset or a path, is read as its experiment file gives it: a path relative to
+ * `baseDir`, the file's folder (the baseline's, a study's `set` or `vary` alike).
+ */
 export class StudyRunner {
   private readonly costers = new Map<string, HardwareCoster>();
   private readonly results = new Map<string, IterationResult>();
 
+  constructor(private readonly baseDir?: string) {}
+
   coster(hw: string): HardwareCoster {
     let c = this.costers.get(hw);
-    if (!c) this.costers.set(hw, (c = new HardwareCoster(hw)));
+    if (!c) this.costers.set(hw, (c = new HardwareCoster(hardwareRef(hw, this.baseDir))));
     return c;
   }
 

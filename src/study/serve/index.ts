@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { studyOutputs } from '../outputs.js';
+import { hardwareRef } from '../../hw/config/load.js';
 import { z } from 'zod';
 import { toCsv } from '../../core/io.js';
 import { requestCount } from '../../sw/serving/serve.js';
@@ -75,7 +78,20 @@ const round3 = (x: number) => Number(x.toPrecision(3));
 
 const CASES_PER_LANE = 4;
 
-export async function runServeExperiment(exp: ServeExperiment, ctx: ExperimentContext) {
+/**
+ * The experiment with its paths read as its file gives them: relative to the file's folder, as in
+ * every experiment. `hw` may be a preset or a YAML path; `serve.trace` a path, or the bare name of
+ * a trace shipped in data/requests when the file's folder holds none of that name.
+ */
+function withPathsFrom(exp: ServeExperiment, baseDir: string | undefined): ServeExperiment {
+  if (!baseDir) return exp;
+  const trace = exp.serve.trace;
+  const local = typeof trace === 'string' && !isAbsolute(trace) && (trace.includes('/') || existsSync(join(baseDir, trace)));
+  return { ...exp, hw: hardwareRef(exp.hw, baseDir), serve: local ? { ...exp.serve, trace: join(baseDir, trace) } : exp.serve };
+}
+
+export async function runServeExperiment(config: ServeExperiment, ctx: ExperimentContext) {
+  const exp = withPathsFrom(config, ctx.baseDir);
   const cases = exp.models.flatMap((model) => exp.workloads.flatMap((workload) => exp.policies.map((_, policy) => ({ exp, model, workload, policy }))));
   // Every case's config checked here, in order, before any run: a bad one fails at once, with the
   // same message whichever lane would have run it.
