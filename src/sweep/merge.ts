@@ -67,7 +67,7 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
   // One index under two ids: the base experiment changed between the shards' runs (ids hash the configs).
   const twice = items.findIndex((item, i) => i > 0 && items[i - 1]!.point === item.point);
   if (twice > 0) {
-    throw new SilicaError(`merge: point ${items[twice]!.point} has two ids across the inputs (${items[twice - 1]!.point_id}, ${items[twice]!.point_id}): the shards ran different versions of the sweep; rerun them from one`);
+    throw new SilicaError(`merge: point ${items[twice]!.point} has two ids across the inputs (${items[twice - 1]!.point_id}, ${items[twice]!.point_id}): the shards ran different versions of the sweep, or of a file its points read; rerun them from one`);
   }
   mkdirSync(out, { recursive: true });
   const written = new SweepWriter(out, points).points();
@@ -89,7 +89,8 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
 
 /**
  * Shards merge only when they expanded the same sweep: the same name, source, point count, and
- * the same axes, variants and filters (a sweep file edited between two shards' runs differs here).
+ * the same axes, variants and filters (a sweep file edited between two shards' runs differs here),
+ * and read the same files (a hardware YAML edited between their runs differs in `files`).
  */
 function checkSameSweep(dir: string, sweep: SweepHeader, expected: SweepHeader, first: string): void {
   if (expected.name !== sweep.name || expected.points_total !== sweep.points_total || expected.source !== sweep.source) {
@@ -97,6 +98,12 @@ function checkSameSweep(dir: string, sweep: SweepHeader, expected: SweepHeader, 
   }
   const keys = [...new Set([...Object.keys(expected), ...Object.keys(sweep)])];
   const differs = keys.find((k) => canonicalJson(sweep[k]) !== canonicalJson(expected[k]));
+  if (differs === 'files') {
+    const files = (sweep.files ?? {}) as Record<string, string>;
+    const theirs = (expected.files ?? {}) as Record<string, string>;
+    const file = Object.keys({ ...files, ...theirs }).find((f) => files[f] !== theirs[f]);
+    throw new SilicaError(`${dir}: read ${file} with digest ${files[file!] ?? '(none)'}, ${first} with ${theirs[file!] ?? '(none)'} (${SWEEP_FILES.config}): the file changed between the shards' runs; rerun them from one version`);
+  }
   if (differs !== undefined) {
     throw new SilicaError(`${dir}: its sweep's ${differs} differs from ${first}'s (${SWEEP_FILES.config}): the sweep file changed between the shards' runs; rerun them from one version`);
   }

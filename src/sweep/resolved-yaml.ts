@@ -164,6 +164,7 @@ export function resolvedSweepHeader(spec: SweepSpec, shard?: { index: number; co
     source: spec.file,
     base: spec.baseSource,
     base_id: spec.baseId,
+    ...(spec.files ? { files: spec.files } : {}),
     expand: spec.expand,
     axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
     ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { SilicaError, describe } from '../core/errors.js';
 import { readYamlFile } from '../core/yaml-config.js';
 import { stableHash } from './canonical.js';
+import { InputDigests } from './inputs.js';
 import { resolveExperiment } from './experiment.js';
 import { filterPaths, parseFilters, passesFilters, type SweepFilter } from './filters.js';
 import { lookupPath, setPath } from './tree.js';
@@ -56,6 +57,11 @@ export interface SweepSpec {
   baseSource: string;
   /** Hash of the base experiment with `set` applied: shards of one sweep file edited between their runs differ here. */
   baseId: string;
+  /**
+   * Digests of the files the sweep names by path (in the base, a variant or an axis): shards run
+   * before and after one was edited differ here. Undefined when it names none.
+   */
+  files?: Record<string, string>;
   axes: Axis[];
   expand: 'grid' | 'zip';
   variants: Array<{ name: string; set: Record<string, unknown> }>;
@@ -125,6 +131,7 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
   for (const f of filterPaths(filters)) if (f.path !== 'variant') requirePath(common, f.path, file, f.field);
 
   const points: SweepPoint[] = [];
+  const inputs = new InputDigests(baseDir);
   let expanded = 0;
   let total = 0; // points kept by the filters, so far
   const combinations = variants.length * combinationCount(axes, expand);
@@ -144,12 +151,16 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
       const label = pointLabel(index, tags);
       const resolved = resolveExperiment(tree, file, baseDir, label);
       checkSweptPathsKept(resolved.config, [...axes.map((a) => a.path), ...Object.keys(variant.set)], file, label);
-      points.push({ index, id: stableHash({ config: resolved.config, tags }), variant: variant.name || undefined, tags, raw: tree });
+      // A sweep that reads no file by path keeps the ids it always had.
+      const files = inputs.of(resolved.config);
+      points.push({ index, id: stableHash(files ? { config: resolved.config, tags, files } : { config: resolved.config, tags }), variant: variant.name || undefined, tags, raw: tree });
     }
   }
   onProgress?.(expanded, combinations);
   if (total === 0) throw new SilicaError(`${file}: filters: expected at least one point to survive, got none of ${expanded}`);
-  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, baseId: stableHash(common), axes, expand, variants, filters, points, total, expanded };
+  // Every string a point holds comes from the base, a variant's set or an axis: the sweep's files are theirs.
+  const files = inputs.of([common, variants.map((v) => v.set), axes.map((a) => a.values)]);
+  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, baseId: stableHash(common), files, axes, expand, variants, filters, points, total, expanded };
 }
 
 /** A point's full experiment config, validated and with defaults filled in (as loadSweep checked it). */

@@ -60,6 +60,6 @@ describe('silica sweep --resume after kill -9', () => {
     const r = silica(['sweep', SWEEP, '--out', dir, '--jobs', '1', '--resume']);
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/--resume: the folder holds point 0 .* that is not in .*slow\.yaml; the sweep changed: use a new --out/);
+    expect(r.stderr).toMatch(/--resume: the folder holds point 0 .* that is not in .*slow\.yaml; the sweep, or a file its points read, changed: use a new --out/);
   });
 });

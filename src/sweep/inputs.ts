@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+
+/**
+ * The files a sweep point reads, by content: a hardware YAML or a request trace that its config
+ * names by path. A point's id hashes its config, which holds the path, not what the file says;
+ * the digests go into the id too, so a file edited between two runs of one sweep (the shards of
+ * a job array, a run and its --resume) changes the ids of the points that read it, and merge and
+ * --resume refuse to mix results of the two versions. Preset names (`mi300x`) are not paths: a
+ * string counts when it holds a slash or ends in a file extension and names a file, relative to
+ * the experiment's folder as the kinds resolve it. Each file is read once per sweep.
+ */
+export class InputDigests {
+  /** By the string as the config gives it: the digest, or null for a string that is no file. */
+  private readonly byRef = new Map<string, string | null>();
+
+  constructor(private readonly baseDir: string) {}
+
+  /** The digests of the files `config` names, by the string naming each; undefined when none. */
+  of(config: unknown): Record<string, string> | undefined {
+    let found: Record<string, string> | undefined;
+    const visit = (v: unknown): void => {
+      if (typeof v === 'string') {
+        const digest = this.digest(v);
+        if (digest !== null) (found ??= {})[v] = digest;
+      } else if (Array.isArray(v)) v.forEach(visit);
+      else if (v && typeof v === 'object') for (const x of Object.values(v)) visit(x);
+    };
+    visit(config);
+    return found;
+  }
+
+  private digest(ref: string): string | null {
+    let d = this.byRef.get(ref);
+    if (d === undefined) {
+      d = null;
+      if (ref.includes('/') || /\.[A-Za-z][A-Za-z0-9]{0,7}$/.test(ref)) {
+        const path = isAbsolute(ref) ? ref : join(this.baseDir, ref);
+        if (statSync(path, { throwIfNoEntry: false })?.isFile()) d = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16);
+      }
+      this.byRef.set(ref, d);
+    }
+    return d;
+  }
+}

@@ -1,0 +1,45 @@
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import '../../src/study/index.js';
+import { stableHash } from '../../src/sweep/canonical.js';
+import { resolveExperiment } from '../../src/sweep/experiment.js';
+import { loadSweep } from '../../src/sweep/spec.js';
+import { ROOT, expectOneLineError, silica } from '../helpers/cli.js';
+
+/**
+ * A file a sweep names by path (a hardware YAML of one's own) is part of what its points are: its
+ * digest is in the resolved config's header and in the ids of the points that read it, so shards
+ * run before and after an edit do not merge, and --resume does not mix the two versions.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'silica-input-files-'));
+const part = join(dir, 'part.yaml');
+copyFileSync(join(ROOT, 'configs', 'hw', 'a100-sxm.yaml'), part);
+const sweep = join(dir, 'sweep.yaml');
+writeFileSync(sweep, 'name: s\nbase:\n  kind: kernels\n  hw: part.yaml\n  figure: false\n  points:\n    - { op: gemm, m: 256, n: 256, k: 256, dtype: bf16 }\naxes:\n  points.0.m: [256, 512, 1024]\n');
+const run = (...args: string[]) => silica(['sweep', sweep, '--quiet', '--jobs', '1', ...args]);
+
+describe('files a sweep reads by path', () => {
+  it('are named with their digests in the header; a sweep of presets keeps the ids it had', () => {
+    const spec = loadSweep(sweep);
+    expect(Object.keys(spec.files ?? {})).toEqual(['part.yaml']);
+    const presets = loadSweep(join(ROOT, 'configs', 'sweeps', 'gemm-hw.yaml'));
+    expect(presets.files).toBeUndefined();
+    // The id of a point that reads no file hashes its config and tags alone, as before files counted.
+    const p = presets.points[3]!;
+    expect(p.id).toBe(stableHash({ config: resolveExperiment(p.raw, presets.file, presets.baseDir).config, tags: p.tags }));
+  });
+
+  it('an edit between two shards: merge refuses; between a run and its --resume: refused', () => {
+    expect(run('--shard', '0/2', '--out', join(dir, 's0')).code).toBe(0);
+    expect(readFileSync(join(dir, 's0', 'config.resolved.yaml'), 'utf8')).toMatch(/\n {2}files:\n {4}part\.yaml: [0-9a-f]{16}\n/);
+    appendFileSync(part, '# recalibrated\n');
+    expect(run('--shard', '1/2', '--out', join(dir, 's1')).code).toBe(0);
+    expectOneLineError(silica(['merge', join(dir, 's0'), join(dir, 's1'), '--out', join(dir, 'merged')]), /s1: read part\.yaml with digest [0-9a-f]{16}, .*s0 with [0-9a-f]{16} .*the file changed between the shards' runs/);
+    expectOneLineError(run('--shard', '0/2', '--out', join(dir, 's0'), '--resume'), /--resume: the folder holds point 0 .*the sweep, or a file its points read, changed: use a new --out$/);
+    // Run again with the file as it is now, the shards merge.
+    expect(run('--shard', '0/2', '--out', join(dir, 's0')).code).toBe(0);
+    expect(silica(['merge', join(dir, 's0'), join(dir, 's1'), '--out', join(dir, 'merged')]).code).toBe(0);
+  });
+});
