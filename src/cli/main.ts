@@ -44,8 +44,8 @@ export async function main(argv: string[]): Promise<number> {
 /**
  * A value that starts with a dash and a digit but is not a number (`--shard -1/2`, `--m -5x`)
  * would be read by yargs as a group of short flags (`Unknown argument: 1`): it is joined to its
- * flag (`--shard=-1/2`), so the flag's own check names the value. Plain negative numbers yargs
- * reads as values already.
+ * flag (`--shard=-1/2`), so the flag's own check names the value. Plain negative numbers (`-5`,
+ * `-1.5`) yargs reads as values already; with an exponent (`-1e3`) it does not.
  */
 function dashValuesJoined(tokens: readonly string[]): string[] {
   const out: string[] = [];
@@ -54,7 +54,7 @@ function dashValuesJoined(tokens: readonly string[]): string[] {
     if (token === '--') return [...out, ...tokens.slice(i)];
     const flag = /^--?([A-Za-z][\w-]*)$/.exec(token)?.[1];
     const next = tokens[i + 1];
-    if (flag !== undefined && next !== undefined && /^-\d/.test(next) && !/^-\d+(\.\d+)?([eE][-+]?\d+)?$/.test(next)) {
+    if (flag !== undefined && next !== undefined && /^-\d/.test(next) && !/^-\d+(\.\d+)?$/.test(next)) {
       out.push(`--${flag}=${next}`);
       i++;
     } else out.push(token);

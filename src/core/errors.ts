@@ -6,8 +6,8 @@
 export class SilicaError extends Error {
   constructor(
     message: string,
-    /** `against`: the other field a check between two fields compared `field` with. */
-    readonly where?: { file?: string; field?: string; against?: string },
+    /** `against`: the other fields a check between fields compared `field` with. */
+    readonly where?: { file?: string; field?: string; against?: readonly string[] },
   ) {
     super(oneLine(message));
     this.name = 'SilicaError';

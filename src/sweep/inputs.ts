@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import { SilicaError } from '../core/errors.js';
 
 /**
  * The files a sweep point reads, by content: a hardware YAML or a request trace that its config
@@ -37,10 +38,37 @@ export class InputDigests {
       d = null;
       if (ref.includes('/') || /\.[A-Za-z][A-Za-z0-9]{0,7}$/.test(ref)) {
         const path = isAbsolute(ref) ? ref : join(this.baseDir, ref);
-        if (statSync(path, { throwIfNoEntry: false })?.isFile()) d = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16);
+        if (isFile(path)) d = fileDigest(path);
       }
       this.byRef.set(ref, d);
     }
     return d;
   }
+}
+
+/** Whether `path` names a regular file; a string no path can be (`a/b` under a file, a NUL, too long) names none. */
+function isFile(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch {
+    return false;
+  }
+}
+
+/** SHA-256 of a file's bytes (16 hex digits), read a MiB at a time: a trace may be larger than one Buffer holds. */
+function fileDigest(path: string): string {
+  const hash = createHash('sha256');
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new SilicaError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)}); a sweep reads the files its points name`, { file: path });
+  }
+  try {
+    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) hash.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex').slice(0, 16);
 }

@@ -98,6 +98,10 @@ function checkSameSweep(dir: string, sweep: SweepHeader, expected: SweepHeader, 
   }
   const keys = [...new Set([...Object.keys(expected), ...Object.keys(sweep)])];
   const differs = keys.find((k) => canonicalJson(sweep[k]) !== canonicalJson(expected[k]));
+  if (differs === 'files' && (sweep.files === undefined || expected.files === undefined)) {
+    const older = sweep.files === undefined ? dir : first;
+    throw new SilicaError(`${older}: written by a silica that did not record the files its sweep reads (no files: in its ${SWEEP_FILES.config}), so it cannot be checked against the other shards; rerun it`);
+  }
   if (differs === 'files') {
     const files = (sweep.files ?? {}) as Record<string, string>;
     const theirs = (expected.files ?? {}) as Record<string, string>;

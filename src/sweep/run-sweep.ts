@@ -92,7 +92,7 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
     const foreign = done.find((p) => !byId.has(p.entry.point_id));
     if (foreign) {
       throw new SilicaError(
-        `${o.out}: --resume: the folder holds point ${foreign.entry.point} (id ${foreign.entry.point_id}) that is not in ${spec.file}${o.shard ? ` shard ${o.shard.index}/${o.shard.count}` : ''}; the sweep, or a file its points read, changed: use a new --out`,
+        `${o.out}: --resume: the folder holds point ${foreign.entry.point} (id ${foreign.entry.point_id}) that is not in ${spec.file}${o.shard ? ` shard ${o.shard.index}/${o.shard.count}` : ''}; the sweep, or a file its points read, changed${spec.files ? ' (a folder written before silica recorded file digests counts as changed)' : ''}: use a new --out`,
       );
     }
   }

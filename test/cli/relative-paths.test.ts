@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -56,5 +56,14 @@ describe('paths in experiment files are relative to the file', () => {
       'serve: { trace: requests.csv }',
     ].join('\n');
     expect(run('serve', `${serve}\n`).split('\n').length).toBeGreaterThan(2);
+    // A bare trace name is looked for beside the file, then among the shipped traces: never in the
+    // working directory, where a run from elsewhere would have read another file of that name.
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    copyFileSync(join(dir, 'requests.csv'), join(elsewhere, 'only-here.csv'));
+    writeFileSync(join(dir, 'serve-cwd.yaml'), serve.replace('requests.csv', 'only-here.csv'));
+    const r = silica(['run', join(dir, 'serve-cwd.yaml'), '--out', join(dir, 'out-serve-cwd')], { cwd: elsewhere });
+    expect(r.stderr).toMatch(/only-here\.csv: cannot read request trace: no such file\n$/);
+    expect(r.code).toBe(1);
   });
 });

@@ -68,11 +68,19 @@ describe('silica CLI (foundation)', () => {
         /mi300x\.yaml: compute\.clock_sustained_mhz: expected at most clock_peak_mhz \(1000\), got \d+; compute\.clock_peak_mhz is set by the override compute\.clock_peak_mhz=1000$/,
       );
       expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'compute.cu_groups=400']), /mi300x\.yaml: compute\.cu_groups \(set by the override compute\.cu_groups=400\): expected at most compute\.cus \(304\), got 400$/);
+      // Every override among the fields compared is named, the bad field's own first.
+      expectOneLineError(
+        silica(['hw', 'show', 'mi300x', '--set', 'interconnect.topology=ring', '--set', 'interconnect.links_per_gpu=1']),
+        /links_per_gpu \(set by the override interconnect\.links_per_gpu=1\): a ring needs at least 2 links per GPU, got 1; interconnect\.topology is set by the override interconnect\.topology=ring$/,
+      );
+      expectOneLineError(silica(['hw', 'show', 'mi300x/']), /^silica: --hw: no such file mi300x\/$/);
     });
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
     it('a value that starts with a dash is the flag\'s value, not a group of short flags', () => {
       expectOneLineError(silica(['kernel', 'gemm', '--m', '-5x', '--n', '1', '--k', '1']), /^silica: --m: expected a positive whole number, got "-5x"$/);
       expectOneLineError(silica(['sweep', 'configs/sweeps/gemm-hw.yaml', '--shard', '-1/2', '--dry-run']), /^silica: --shard: expected i\/N with 0 <= i < N .*got "-1\/2"$/);
+      // yargs reads -1.5 as a value but not -1e2.
+      expectOneLineError(silica(['collective', 'all-reduce', '--gpus', '-1e2']), /^silica: --gpus: expected a positive whole number, got "-1e2"$/);
     });
     it('a flag given no value does not run on its default', () => {
       expectOneLineError(silica(['kernel', 'stream', '--bytes']), /^silica: --bytes: expected a value$/);

@@ -51,6 +51,8 @@ describe('silica collective', () => {
     // The part's default collective CU count, overrun by a smaller part, is named as the field it is.
     expectOneLineError(silica(['collective', 'all-reduce', '--set', 'compute.cus=16']), /^silica: interconnect\.collective\.cus: expected a whole number from 1 to compute\.cus \(16\), got 32$/);
     expectOneLineError(silica(['collective', 'all-reduce', '--cus', '500']), /^silica: --cus: expected a whole number from 1 to compute\.cus \(304\), got 500$/);
+    // DMA engines hold no CUs: the CU engine's default count does not apply to them.
+    expect(silicaJson<{ engine: string }>(['collective', 'all-reduce', '--engine', 'dma', '--set', 'compute.cus=16']).engine).toBe('dma');
     // cu-overlap cuts the GEMM into row blocks: more blocks than rows would be empty ones.
     expectOneLineError(silica(['collective', 'cu-overlap', '--m', '64', '--chunks', '100']), /--chunks: expected at most --m \(64\) row blocks, got 100/);
     expectOneLineError(silica(['collective', 'cu-overlap', '--hw', 'mi100', '--dtype', 'fp8']), /^silica: --dtype: mi100 has no fp8 rate \(expected one of fp32, tf32, fp16, bf16\), got fp8$/);

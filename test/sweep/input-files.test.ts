@@ -37,9 +37,23 @@ describe('files a sweep reads by path', () => {
     appendFileSync(part, '# recalibrated\n');
     expect(run('--shard', '1/2', '--out', join(dir, 's1')).code).toBe(0);
     expectOneLineError(silica(['merge', join(dir, 's0'), join(dir, 's1'), '--out', join(dir, 'merged')]), /s1: read part\.yaml with digest [0-9a-f]{16}, .*s0 with [0-9a-f]{16} .*the file changed between the shards' runs/);
-    expectOneLineError(run('--shard', '0/2', '--out', join(dir, 's0'), '--resume'), /--resume: the folder holds point 0 .*the sweep, or a file its points read, changed: use a new --out$/);
+    expectOneLineError(run('--shard', '0/2', '--out', join(dir, 's0'), '--resume'), /--resume: the folder holds point 0 .*the sweep, or a file its points read, changed \(a folder written before silica recorded file digests counts as changed\): use a new --out$/);
     // Run again with the file as it is now, the shards merge.
     expect(run('--shard', '0/2', '--out', join(dir, 's0')).code).toBe(0);
     expect(silica(['merge', join(dir, 's0'), join(dir, 's1'), '--out', join(dir, 'merged')]).code).toBe(0);
+    // A shard from before digests were recorded is named as such, not as an edit.
+    const config = join(dir, 's0', 'config.resolved.yaml');
+    writeFileSync(config, readFileSync(config, 'utf8').replace(/\n {2}files:\n {4}part\.yaml: [0-9a-f]{16}\n/, '\n'));
+    expectOneLineError(silica(['merge', join(dir, 's0'), join(dir, 's1'), '--out', join(dir, 'merged-old')]), /s0: written by a silica that did not record the files its sweep reads/);
+  });
+
+  it('a string that only looks like a path is not read, whatever it is', () => {
+    // Under a file (ENOTDIR), too long, a directory: none is a file; the sweep loads.
+    const odd = ['part.yaml/x', `./${'x'.repeat(300)}.yaml`, '.'];
+    const file = join(dir, 'odd.yaml');
+    writeFileSync(file, `name: odd\nbase:\n  kind: kernels\n  hw: mi300x\n  figure: false\n  points:\n    - { op: gemm, name: g, m: 256, n: 256, k: 256, dtype: bf16 }\naxes:\n  points.0.name: ${JSON.stringify(odd)}\n`);
+    const spec = loadSweep(file);
+    expect(spec.points).toHaveLength(3);
+    expect(spec.files).toBeUndefined();
   });
 });

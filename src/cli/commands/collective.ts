@@ -150,7 +150,7 @@ function withCollectiveOptions<T>(y: Argv<T>) {
     .positional('kind', { choices: KINDS, describe: 'collective, or cu-overlap for the T3 all-reduce-on-CUs experiment' })
     .option('gpus', { type: 'string', describe: 'GPUs in the group (default: the node, at most 8)' })
     .option('bytes', { type: 'string', describe: 'per-GPU buffer size (nccl-tests "size"; default 1GiB)' })
-    .option('algo', { choices: ['auto', 'ring', 'direct'] as const, describe: 'default auto' })
+    .option('algo', { choices: ['auto', 'ring', 'direct'] as const, describe: 'algorithm (default auto: the best the topology has)' })
     .option('engine', { choices: ['cu', 'dma'] as const, describe: 'run on CUs (a kernel, as NCCL/RCCL) or on DMA engines (default cu)' })
     .option('cus', { type: 'string', describe: 'CUs the CU engine holds (default interconnect.collective.cus)' })
     .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') })

@@ -111,8 +111,9 @@ function checkSpec(system: System, spec: CollectiveSpec): number[] {
     if (seen.has(g)) throw new SilicaError(`${name}: rank ${g} appears twice`);
     seen.add(g);
   }
+  // Only the CU engine holds CUs: a DMA collective reads no CU count.
   const cus = spec.cus ?? system.hw.interconnect.collective.cus;
-  if (!Number.isInteger(cus) || cus < 1 || cus > system.hw.compute.cus) {
+  if ((spec.engine ?? 'cu') === 'cu' && (!Number.isInteger(cus) || cus < 1 || cus > system.hw.compute.cus)) {
     // Not given, the CU count is the part's default, which a smaller compute.cus (--set) can overrun.
     const field = spec.cus !== undefined ? '--cus' : 'interconnect.collective.cus';
     throw new SilicaError(`${field}: expected a whole number from 1 to compute.cus (${system.hw.compute.cus}), got ${cus}`);

@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
 import { configsDir } from '../../core/paths.js';
@@ -35,12 +35,21 @@ export function hardwareRef(ref: string, baseDir?: string): string {
 function hardwareFile(nameOrPath: string): { path: string; version: string } {
   const isPath = isHardwarePath(nameOrPath);
   const path = isPath ? nameOrPath : join(configsDir('hw'), `${nameOrPath}.yaml`);
-  const stat = statSync(path, { throwIfNoEntry: false });
+  const stat = statOrNothing(path);
   if (!stat) {
     if (isPath) throw new SilicaError(`--hw: no such file ${nameOrPath}`);
     throw new SilicaError(`--hw: unknown preset "${nameOrPath}" (expected one of ${listPresets().join(', ')}, or a path to a YAML file)`);
   }
   return { path, version: `${stat.mtimeMs}\0${stat.size}` };
+}
+
+/** A path no file can be at (`part.yaml/`, under a file) is as missing as one that is not there. */
+function statOrNothing(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -97,36 +106,39 @@ function blameOverride(err: unknown, overlays: readonly string[], shown: string)
       return f === path || f.startsWith(`${path}.`);
     });
   const overlay = overlayOf(field);
-  if (overlay) return new SilicaError(`${shown}: ${field} (set by the override ${overlay}): ${err.message.slice(`${shown}: ${field}: `.length)}`, { file: shown, field });
-  // A check between two fields fails in the file's field when an override changed the other one.
-  const other = against !== undefined ? overlayOf(against) : undefined;
-  if (other) return new SilicaError(`${err.message}; ${against} is set by the override ${other}`, err.where);
-  return err;
+  // A check between fields fails in `field` when an override changed one of the others, too.
+  const others = (against ?? []).flatMap((f) => {
+    const o = overlayOf(f);
+    return o ? [`; ${f} is set by the override ${o}`] : [];
+  });
+  if (!overlay && !others.length) return err;
+  const message = overlay ? `${shown}: ${field} (set by the override ${overlay}): ${err.message.slice(`${shown}: ${field}: `.length)}` : err.message;
+  return new SilicaError(message + others.join(''), err.where);
 }
 
-/** A failed check between two fields: `field` holds the bad value, `against` the field it was compared with. */
-function inconsistent(file: string, field: string, against: string, rest: string): SilicaError {
+/** A failed check between fields: `field` holds the bad value, `against` the fields it was compared with. */
+function inconsistent(file: string, field: string, against: readonly string[], rest: string): SilicaError {
   return new SilicaError(`${file}: ${field}: ${rest}`, { file, field, against });
 }
 
 function checkConsistency(hw: HardwareConfig, file: string): void {
   const c = hw.compute;
   if (c.clock_sustained_mhz > c.clock_peak_mhz) {
-    throw inconsistent(file, 'compute.clock_sustained_mhz', 'compute.clock_peak_mhz', `expected at most clock_peak_mhz (${c.clock_peak_mhz}), got ${c.clock_sustained_mhz}`);
+    throw inconsistent(file, 'compute.clock_sustained_mhz', ['compute.clock_peak_mhz'], `expected at most clock_peak_mhz (${c.clock_peak_mhz}), got ${c.clock_sustained_mhz}`);
   }
   if (c.cu_groups > c.cus) {
-    throw inconsistent(file, 'compute.cu_groups', 'compute.cus', `expected at most compute.cus (${c.cus}), got ${c.cu_groups}`);
+    throw inconsistent(file, 'compute.cu_groups', ['compute.cus'], `expected at most compute.cus (${c.cus}), got ${c.cu_groups}`);
   }
   const ic = hw.interconnect;
   if (ic.topology === 'fully-connected' && ic.gpus_per_node > 1 && ic.links_per_gpu < ic.gpus_per_node - 1) {
     throw inconsistent(
       file,
       'interconnect.links_per_gpu',
-      'interconnect.gpus_per_node',
+      ['interconnect.gpus_per_node', 'interconnect.topology'],
       `a fully-connected node of ${ic.gpus_per_node} GPUs needs at least ${ic.gpus_per_node - 1} links per GPU, got ${ic.links_per_gpu}`,
     );
   }
   if (ic.topology === 'ring' && ic.gpus_per_node > 2 && ic.links_per_gpu < 2) {
-    throw inconsistent(file, 'interconnect.links_per_gpu', 'interconnect.topology', `a ring needs at least 2 links per GPU, got ${ic.links_per_gpu}`);
+    throw inconsistent(file, 'interconnect.links_per_gpu', ['interconnect.topology', 'interconnect.gpus_per_node'], `a ring needs at least 2 links per GPU, got ${ic.links_per_gpu}`);
   }
 }

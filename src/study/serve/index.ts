@@ -5,6 +5,7 @@ import { hardwareRef } from '../../hw/config/load.js';
 import { z } from 'zod';
 import { toCsv } from '../../core/io.js';
 import { requestCount } from '../../sw/serving/serve.js';
+import { shippedRequestFile } from '../../sw/serving/workloads.js';
 import { rethrowTaskFailure, WorkerPool } from '../../sweep/pool.js';
 import { experimentLanes, registerExperiment, type ExperimentContext } from '../registry.js';
 import { resolveCase, serveTaskRunner, type RatesOutcome, type Row, type ServeCase, type ServeTask, type ServeTaskOutcome, type UnconstrainedOutcome } from './runs.js';
@@ -80,14 +81,16 @@ const CASES_PER_LANE = 4;
 
 /**
  * The experiment with its paths read as its file gives them: relative to the file's folder, as in
- * every experiment. `hw` may be a preset or a YAML path; `serve.trace` a path, or the bare name of
- * a trace shipped in data/requests when the file's folder holds none of that name.
+ * every experiment, never the working directory. `hw` may be a preset or a YAML path; `serve.trace`
+ * a path, or the bare name of a trace beside the file or else shipped in data/requests.
  */
 function withPathsFrom(exp: ServeExperiment, baseDir: string | undefined): ServeExperiment {
   if (!baseDir) return exp;
   const trace = exp.serve.trace;
-  const local = typeof trace === 'string' && !isAbsolute(trace) && (trace.includes('/') || existsSync(join(baseDir, trace)));
-  return { ...exp, hw: hardwareRef(exp.hw, baseDir), serve: local ? { ...exp.serve, trace: join(baseDir, trace) } : exp.serve };
+  if (typeof trace !== 'string' || isAbsolute(trace)) return { ...exp, hw: hardwareRef(exp.hw, baseDir) };
+  const beside = join(baseDir, trace);
+  const resolved = trace.includes('/') || existsSync(beside) ? beside : (shippedRequestFile(trace) ?? beside);
+  return { ...exp, hw: hardwareRef(exp.hw, baseDir), serve: { ...exp.serve, trace: resolved } };
 }
 
 export async function runServeExperiment(config: ServeExperiment, ctx: ExperimentContext) {

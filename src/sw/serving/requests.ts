@@ -37,8 +37,10 @@ export function loadRequestFile(path: string, maxRows = Infinity): LoadedTrace {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
-  } catch {
-    throw new SilicaError(`${path}: cannot read request trace`, { file: path });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a file' : (code ?? String(err));
+    throw new SilicaError(`${path}: cannot read request trace: ${why}`, { file: path });
   }
   if (path.endsWith('.jsonl') || path.endsWith('.ndjson')) return parseJsonl(path, text, maxRows);
   return parseCsv(path, text, maxRows);

@@ -116,10 +116,17 @@ export function workloadPreset(name: string): Workload {
  */
 export function dataFile(name: string): string {
   if (name.includes('/') || existsSync(name)) return name;
-  const shippedDir = join(packageRoot(), 'data', 'requests');
-  const shipped = join(shippedDir, name);
-  if (!existsSync(shipped)) throw new SilicaError(`${name}: cannot read request trace: no such file (nor in ${shippedDir})`, { file: name });
+  const shipped = shippedRequestFile(name);
+  if (!shipped) throw new SilicaError(`${name}: cannot read request trace: no such file (nor in ${shippedRequestDir()})`, { file: name });
   return shipped;
+}
+
+const shippedRequestDir = () => join(packageRoot(), 'data', 'requests');
+
+/** The request trace of that name shipped in data/requests, or undefined. */
+export function shippedRequestFile(name: string): string | undefined {
+  const shipped = join(shippedRequestDir(), name);
+  return existsSync(shipped) ? shipped : undefined;
 }
 
 export function sampleLength(d: LengthDist, rng: Rng): number {
