@@ -72,6 +72,8 @@ describe('lowering', () => {
     const m = getModel('bert-base');
     expect(() => buildTrainingTrace(m, { batch: 0, seq: 128, precision: 'fp32' })).toThrow(/--batch: expected a positive whole number/);
     expect(() => buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'fp32', tp: 5 })).toThrow(/--tp 5/);
+    // bert-base has 12 heads: 16 ranks would leave some without a whole head (768 columns still split).
+    expect(() => buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'fp32', tp: 16 })).toThrow(/^--tp 16: bert-base has 12 attention heads, fewer than the 16 ranks \(each rank needs at least one\)$/);
     expect(() => buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'fp64' as 'fp32' })).toThrow(/--precision/);
     expect(() => buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'fp32', optimizer: 'sgd' as 'adam' })).toThrow(/--optimizer/);
   });

@@ -47,6 +47,8 @@ export function checkTpSplit(m: ModelSpec, tp: number, what: string, width: numb
  * from its GPU count) can be reported under the flag that set it.
  */
 export function tpSplitProblem(m: ModelSpec, tp: number): string | undefined {
+  // Uneven heads are costed for the busiest rank (see RankWidths); a rank with no whole head is not a split.
+  if (tp > m.heads) return `${m.name} has ${m.heads} attention heads, fewer than the ${tp} ranks (each rank needs at least one)`;
   return widthSplitProblem(m, tp, 'attention', modelWidths(m).qWidth) ?? widthSplitProblem(m, tp, 'FFN', m.ffnHidden);
 }
 
