@@ -88,15 +88,19 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
 }
 
 /**
- * Shards merge only when they expanded the same sweep: the same name, source, point count, and
- * the same axes, variants and filters (a sweep file edited between two shards' runs differs here),
- * and read the same files (a hardware YAML edited between their runs differs in `files`).
+ * Shards merge only when they expanded the same sweep: the same name, point count, base (by its
+ * hash), axes, variants and filters (a sweep file edited between two shards' runs differs here),
+ * and read the same files (a hardware YAML edited between their runs differs in `files`). Where
+ * the sweep file and its base were (`source`, `base`) is not compared: those are paths as typed,
+ * relative to each task's working directory.
  */
+const WHERE_KEYS = new Set(['source', 'base']);
+
 function checkSameSweep(dir: string, sweep: SweepHeader, expected: SweepHeader, first: string): void {
-  if (expected.name !== sweep.name || expected.points_total !== sweep.points_total || expected.source !== sweep.source) {
+  if (expected.name !== sweep.name || expected.points_total !== sweep.points_total) {
     throw new SilicaError(`${dir}: holds sweep ${sweep.name} (${sweep.points_total} points, from ${sweep.source}), expected ${expected.name} (${expected.points_total} points, from ${expected.source}) like ${first}`);
   }
-  const keys = [...new Set([...Object.keys(expected), ...Object.keys(sweep)])];
+  const keys = [...new Set([...Object.keys(expected), ...Object.keys(sweep)])].filter((k) => !WHERE_KEYS.has(k));
   const differs = keys.find((k) => canonicalJson(sweep[k]) !== canonicalJson(expected[k]));
   if (differs === 'files' && (sweep.files === undefined || expected.files === undefined)) {
     const older = sweep.files === undefined ? dir : first;
