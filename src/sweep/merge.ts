@@ -87,15 +87,15 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
   return { dir: out, inputs: dirs.length, points: points.length, missing: header!.points_total - points.length, summary };
 }
 
+/** Header keys that say where the sweep file and its base were: paths as typed, relative to each task's working directory. */
+const WHERE_KEYS = new Set(['source', 'base']);
+
 /**
  * Shards merge only when they expanded the same sweep: the same name, point count, base (by its
  * hash), axes, variants and filters (a sweep file edited between two shards' runs differs here),
- * and read the same files (a hardware YAML edited between their runs differs in `files`). Where
- * the sweep file and its base were (`source`, `base`) is not compared: those are paths as typed,
- * relative to each task's working directory.
+ * and read the same files (a hardware YAML edited between their runs differs in `files`); not
+ * where the files were (WHERE_KEYS).
  */
-const WHERE_KEYS = new Set(['source', 'base']);
-
 function checkSameSweep(dir: string, sweep: SweepHeader, expected: SweepHeader, first: string): void {
   if (expected.name !== sweep.name || expected.points_total !== sweep.points_total) {
     throw new SilicaError(`${dir}: holds sweep ${sweep.name} (${sweep.points_total} points, from ${sweep.source}), expected ${expected.name} (${expected.points_total} points, from ${expected.source}) like ${first}`);

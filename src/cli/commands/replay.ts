@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { checkOutputPath, OutputSet, samePath, toCsv } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
+import { isHardwarePath } from '../../hw/config/load.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
 import { traceInputFiles, worldSizeField, type LoadedTrace } from '../../trace/load.js';
 import { chromeTrace } from '../../trace/chrome.js';
@@ -90,8 +91,8 @@ function kernelsCsv(r: ReplayResult): string {
 /** Rejects an output that names the trace being replayed (or one of its Chakra files): writing it would destroy the input. */
 function checkOutputsSpareInputs(a: ReplayArgs, loaded: LoadedTrace): void {
   const traces = a.file === '' || a.file === '-' ? [] : traceInputFiles(loaded);
-  // A hardware file given by path (--hw my-part.yaml) is an input too.
-  const hwFile = a.hw !== undefined && existsSync(a.hw) ? [a.hw] : [];
+  // A hardware file given by path (--hw my-part.yaml) is an input too; a preset name is not a path.
+  const hwFile = a.hw !== undefined && isHardwarePath(a.hw) && existsSync(a.hw) ? [a.hw] : [];
   for (const [flag, out] of [['--kernels', a.kernels], ['--chrome-trace', a.chromeTrace]] as const) {
     if (out === undefined) continue;
     const trace = traces.find((f) => samePath(out, f));

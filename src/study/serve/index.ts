@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { studyOutputs } from '../outputs.js';
 import { hardwareRef } from '../../hw/config/load.js';
 import { z } from 'zod';
 import { toCsv } from '../../core/io.js';
 import { requestCount } from '../../sw/serving/serve.js';
-import { shippedRequestFile } from '../../sw/serving/workloads.js';
+import { findRequestFile } from '../../sw/serving/workloads.js';
 import { rethrowTaskFailure, WorkerPool } from '../../sweep/pool.js';
 import { experimentLanes, registerExperiment, type ExperimentContext } from '../registry.js';
 import { resolveCase, serveTaskRunner, type RatesOutcome, type Row, type ServeCase, type ServeTask, type ServeTaskOutcome, type UnconstrainedOutcome } from './runs.js';
@@ -87,10 +86,9 @@ const CASES_PER_LANE = 4;
 function withPathsFrom(exp: ServeExperiment, baseDir: string | undefined): ServeExperiment {
   if (!baseDir) return exp;
   const trace = exp.serve.trace;
-  if (typeof trace !== 'string' || isAbsolute(trace)) return { ...exp, hw: hardwareRef(exp.hw, baseDir) };
-  const beside = join(baseDir, trace);
-  const resolved = trace.includes('/') || existsSync(beside) ? beside : (shippedRequestFile(trace) ?? beside);
-  return { ...exp, hw: hardwareRef(exp.hw, baseDir), serve: { ...exp.serve, trace: resolved } };
+  // Found nowhere, the trace is named where the file's folder would have it, for the load's message.
+  const serve = typeof trace === 'string' ? { ...exp.serve, trace: findRequestFile(trace, baseDir) ?? join(baseDir, trace) } : exp.serve;
+  return { ...exp, hw: hardwareRef(exp.hw, baseDir), serve };
 }
 
 export async function runServeExperiment(config: ServeExperiment, ctx: ExperimentContext) {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
 import { packageRoot } from '../../core/paths.js';
 import { Rng } from '../../core/rng.js';
@@ -115,16 +115,21 @@ export function workloadPreset(name: string): Workload {
  * shipped in data/requests. Missing from both, the message names the name given and both places.
  */
 export function dataFile(name: string): string {
-  if (name.includes('/') || existsSync(name)) return name;
-  const shipped = shippedRequestFile(name);
-  if (!shipped) throw new SilicaError(`${name}: cannot read request trace: no such file (nor in ${shippedRequestDir()})`, { file: name });
-  return shipped;
+  const found = findRequestFile(name);
+  if (!found) throw new SilicaError(`${name}: cannot read request trace: no such file (nor in ${shippedRequestDir()})`, { file: name });
+  return found;
 }
 
 const shippedRequestDir = () => join(packageRoot(), 'data', 'requests');
 
-/** The request trace of that name shipped in data/requests, or undefined. */
-export function shippedRequestFile(name: string): string | undefined {
+/**
+ * Where a request trace named `name` is: a path (holding a slash) as given, relative to `dir`
+ * when one is given (an experiment file's folder); a bare name there when a file of that name is,
+ * else the trace of that name shipped in data/requests; undefined when neither has it.
+ */
+export function findRequestFile(name: string, dir?: string): string | undefined {
+  const here = dir === undefined || isAbsolute(name) ? name : join(dir, name);
+  if (name.includes('/') || existsSync(here)) return here;
   const shipped = join(shippedRequestDir(), name);
   return existsSync(shipped) ? shipped : undefined;
 }
