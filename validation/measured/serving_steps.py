@@ -400,9 +400,14 @@ def part_corun(m):
     rows = []
     pre, dec = Batch(m, 2048, 0, 0), Batch(m, 0, 64, 2048)
     for p in [int(x) for x in os.environ.get("CORUN_PREFILL_SMS", "66,99,88,112,40").split(",")]:
-        lanes = green_lanes(p, rest=True)
+        # p of at least the SM count: no partition, two ordinary streams on the whole chip (the
+        # unmasked baseline: the hardware's own dispatcher shares the SMs between the lanes)
+        lanes = green_lanes(p, rest=True) if p < RES["sms"] else []
         try:
-            (sa, na, _, _), (sb, nb, _, _) = lanes
+            if lanes:
+                (sa, na, _, _), (sb, nb, _, _) = lanes
+            else:
+                sa, sb, na, nb = torch.cuda.Stream(), torch.cuda.Stream(), RES["sms"], RES["sms"]
             ga, gb = capture(pre.step, sa), capture(dec.step, sb)
             ta, tb = median_ms(ga.replay, sa), median_ms(gb.replay, sb)
             ra, rb = max(2, int(round(400 / ta))), max(2, int(round(400 / tb)))   # ~0.4 s of work a side
@@ -417,13 +422,90 @@ def part_corun(m):
                 tog_a, tog_b = window(True, True)
             r = {"sms_prefill": na, "sms_decode": nb, "prefill": pre.describe(), "decode": dec.describe(), "reps_prefill": ra, "reps_decode": rb,
                  "prefill_alone_ms": alone_a, "decode_alone_ms": alone_b, "prefill_together_ms": tog_a, "decode_together_ms": tog_b,
-                 "prefill_slowdown": tog_a / alone_a, "decode_slowdown": tog_b / alone_b,
+                 "prefill_slowdown": tog_a / alone_a, "decode_slowdown": tog_b / alone_b, "partitioned": bool(lanes),
                  "sm_clock_mhz_median_together": statistics.median(clk.samples) if clk.samples else None}
             rows.append(r); print("corun", r, flush=True)
             del ga, gb
         finally:
             close_lanes(lanes)
         torch.cuda.empty_cache()
+    return rows
+
+
+def _kernel_timeline(run, path):
+    """Every kernel's, memcpy's and memset's (stream, start_us, end_us, name) while run() executes,
+    from the profiler's CUDA activity (CUPTI sees graph replays' kernels too); the Chrome trace
+    goes to `path`."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        run()
+        torch.cuda.synchronize()
+    prof.export_chrome_trace(path)
+    with open(path) as f:
+        events = json.load(f)["traceEvents"]
+    # a device-local memcpy or memset is SM work too, though the profiler files it apart from kernels
+    ks = [(e["args"].get("stream"), e["ts"], e["ts"] + e["dur"], e["name"][:60]) for e in events
+          if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and "dur" in e]
+    return sorted(ks, key=lambda k: k[1])
+
+
+def _overlap_summary(ks, stream_a, stream_b):
+    """How the two streams' kernels interleaved: busy time of each, time both had a kernel running,
+    and the number of turns (a kernel of one stream starting after the other's last start)."""
+    def union(iv):
+        tot, cur_s, cur_e = 0.0, None, None
+        for s0, e0 in sorted(iv):
+            if cur_e is None or s0 > cur_e:
+                if cur_e is not None: tot += cur_e - cur_s
+                cur_s, cur_e = s0, e0
+            else:
+                cur_e = max(cur_e, e0)
+        return tot + (cur_e - cur_s if cur_e is not None else 0.0)
+    a = [(k[1], k[2]) for k in ks if k[0] == stream_a]; b = [(k[1], k[2]) for k in ks if k[0] == stream_b]
+    ua, ub, uab = union(a), union(b), union(a + b)
+    turns, last = 0, None
+    for k in ks:
+        if k[0] in (stream_a, stream_b):
+            if last is not None and k[0] != last: turns += 1
+            last = k[0]
+    t0 = min(k[1] for k in ks); t1 = max(k[2] for k in ks)
+    return {"kernels_a": len(a), "kernels_b": len(b), "busy_a_us": ua, "busy_b_us": ub, "busy_either_us": uab,
+            "both_running_us": ua + ub - uab, "span_us": t1 - t0, "turns": turns,
+            "mean_kernel_a_us": sum(e - s0 for s0, e in a) / max(1, len(a)), "mean_kernel_b_us": sum(e - s0 for s0, e in b) / max(1, len(b))}
+
+
+def part_corun_timeline(m, out_dir):
+    """The unmasked co-run (prefill 2048 and decode 64x2048 on two ordinary streams) and, for
+    comparison, a GEMM stream beside a copy stream, under the profiler: each kernel's start and end,
+    to see how the hardware interleaves two streams' kernels on the same SMs. Alone windows first."""
+    torch.zeros(1, device=DEV); torch.cuda.synchronize()
+    pre, dec = Batch(m, 2048, 0, 0), Batch(m, 0, 64, 2048)
+    sa, sb = torch.cuda.Stream(), torch.cuda.Stream()
+    ga, gb = capture(pre.step, sa), capture(dec.step, sb)
+    dt = torch.bfloat16
+    P = torch.randn(8192, 8192, device=DEV, dtype=dt); Q = torch.randn(8192, 2048, device=DEV, dtype=dt)
+    x = torch.randn(1 << 27, device=DEV); y = torch.empty_like(x)
+    cases = {"serving prefill|decode": ((sa, ga.replay, 2), (sb, gb.replay, 11)),
+             "gemm 8192x2048x8192|copy fp32 512MiB": ((sa, lambda: torch.matmul(P, Q), 12), (sb, lambda: y.copy_(x), 16))}
+    rows = []
+    for name, (a, b) in cases.items():
+        co_window(a, b)   # warm-up
+        ids = []
+        for s_ in (a[0], b[0]):
+            ids.append(s_.stream_id if hasattr(s_, "stream_id") else None)
+        tag = name.split()[0]
+        alone_a = _kernel_timeline(lambda: co_window(a, (b[0], b[1], 0)), os.path.join(out_dir, f"timeline-{tag}-alone-a.json"))
+        alone_b = _kernel_timeline(lambda: co_window((a[0], a[1], 0), b), os.path.join(out_dir, f"timeline-{tag}-alone-b.json"))
+        both = _kernel_timeline(lambda: co_window(a, b), os.path.join(out_dir, f"timeline-{tag}-together.json"))
+        streams = sorted({k[0] for k in both}, key=lambda st: -sum(1 for k in both if k[0] == st))
+        sa_id = next((k[0] for k in alone_a), None); sb_id = next((k[0] for k in alone_b), None)
+        r = {"case": name, "reps_a": a[2], "reps_b": b[2], "stream_a": sa_id, "stream_b": sb_id, "streams_seen": streams,
+             "alone_a": _overlap_summary(alone_a, sa_id, sb_id), "alone_b": _overlap_summary(alone_b, sa_id, sb_id),
+             "together": _overlap_summary(both, sa_id, sb_id),
+             "together_kernels": [[0 if k[0] == sa_id else 1, round(k[1], 2), round(k[2], 2), k[3]] for k in both]}
+        rows.append(r)
+        print("timeline", name, json.dumps({k: r[k] for k in ("alone_a", "alone_b", "together")}), flush=True)
+    del ga, gb
     return rows
 
 
@@ -460,7 +542,8 @@ if __name__ == "__main__":
              ("breakdown", lambda: part_breakdown(model)),
              ("corun", lambda: part_corun(model)),
              ("sm_scaling", lambda: part_sm_scaling(model)),
-             ("sm_breakdown", lambda: part_sm_breakdown(model))]
+             ("sm_breakdown", lambda: part_sm_breakdown(model)),
+             ("corun_timeline", lambda: part_corun_timeline(model, os.environ.get("TIMELINE_DIR", os.path.dirname(os.path.abspath(out)))))]
     for name, fn in parts:
         if only is None or name in only:
             part(name, fn, out)
