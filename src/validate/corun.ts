@@ -11,16 +11,28 @@ import type { KernelCost } from '../kernels/types.js';
 import { num, registerRunner, requireHw, wholeNum } from './runners.js';
 
 /**
- * Two streams on disjoint CU sets of one GPU (CU masks; green contexts on NVIDIA), each running one
- * kernel back to back: A on the first `cus_a` CUs, B on the next `cus_b`. The metric is how much
- * each stream slows when the other runs beside it (shared HBM), against running alone on the
- * same CUs, as validation/measured/sm_scaling.py measures it: both start together and each
- * stream's window is its own first launch to its own last completion.
+ * Two streams of one GPU, each running one kernel back to back. By default they hold disjoint CU
+ * sets (CU masks; green contexts on NVIDIA): A the first `cus_a` CUs, B the next `cus_b`, so they
+ * share only the HBM. With `shared: true` both run on A's `cus_a` CUs (no `cus_b`): two streams
+ * on the whole chip, which share the CUs as well (how a copy issued beside a GEMM runs on an
+ * NVIDIA GPU, whose device-local copies are SM work: validation/measured/dma_engines.py). The
+ * metric is how much each stream slows when the other runs beside it, against running alone on
+ * the same CUs, as validation/measured/sm_scaling.py measures it: both start together and each
+ * stream's window is its own first launch to its own last completion; `pair_speedup` is what
+ * co-running bought over running the two one after the other.
  */
-interface Side {
-  kernel: KernelCost;
+/** One stream of a co-run: `reps` passes over `kernels`, back to back, on the CU set `set`. */
+export interface CorunSide {
+  kernels: readonly KernelCost[];
   set: CuSet;
   reps: number;
+}
+
+export interface CorunWindows {
+  aAloneNs: number;
+  bAloneNs: number;
+  aTogetherNs: number;
+  bTogetherNs: number;
 }
 
 function sideKernel(hw: HardwareConfig, desc: unknown, set: CuSet, key: string): KernelCost {
@@ -30,8 +42,8 @@ function sideKernel(hw: HardwareConfig, desc: unknown, set: CuSet, key: string):
   return costKernel(hw, d as KernelDesc, set);
 }
 
-/** Each stream's window in ns: `reps` launches of its kernel queued on a stream of its CUs. */
-function windows(hw: HardwareConfig, sides: readonly (Side | undefined)[]): number[] {
+/** Each stream's window in ns: its kernels queued on a stream of its CUs, both queued at time 0. */
+function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]): number[] {
   const system = new System(hw, 1);
   const gpu = system.gpus[0]!;
   gpu.recordKernels = false;
@@ -39,25 +51,52 @@ function windows(hw: HardwareConfig, sides: readonly (Side | undefined)[]): numb
   sides.forEach((side, i) => {
     if (!side) return;
     const stream = new Stream(gpu, `side${i}`, side.set);
-    const timing = gpu.timing(side.kernel, side.set);
-    for (let r = 1; r <= side.reps; r++) stream.enqueue(side.kernel, { timing, onComplete: r === side.reps ? () => (ends[i] = system.sim.nowNs) : undefined });
+    const timings = side.kernels.map((k) => gpu.timing(k, side.set));
+    const last = side.reps * side.kernels.length;
+    for (let n = 1; n <= last; n++) {
+      const k = (n - 1) % side.kernels.length;
+      stream.enqueue(side.kernels[k]!, { timing: timings[k], onComplete: n === last ? () => (ends[i] = system.sim.nowNs) : undefined });
+    }
   });
   system.sim.run();
   return ends;
 }
 
+/** The co-run as sm_scaling.py and serving_steps.py measure it: each side alone, then both together. */
+export function corunWindows(hw: HardwareConfig, a: CorunSide, b: CorunSide): CorunWindows {
+  const [aAloneNs] = windows(hw, [a, undefined]);
+  const [, bAloneNs] = windows(hw, [undefined, b]);
+  const [aTogetherNs, bTogetherNs] = windows(hw, [a, b]);
+  return { aAloneNs: aAloneNs!, bAloneNs: bAloneNs!, aTogetherNs: aTogetherNs!, bTogetherNs: bTogetherNs! };
+}
+
+/**
+ * How much faster the pair runs together than one after the other: the two alone windows over the
+ * later of the two together. 1 means co-running bought nothing (the kernels took turns).
+ */
+export function pairSpeedup(w: CorunWindows): number {
+  return (w.aAloneNs + w.bAloneNs) / Math.max(w.aTogetherNs, w.bTogetherNs);
+}
+
 registerRunner('corun', (hw, p) => {
   const cfg = requireHw(hw, 'corun');
-  const cusA = num(p, 'cus_a');
-  const cusB = num(p, 'cus_b');
   const layout = makeCuLayout(cfg.compute);
+  const shared = p.shared ?? false;
+  if (typeof shared !== 'boolean') throw new SilicaError(`validation params.shared: expected true or false, got ${JSON.stringify(shared)}`);
+  const cusA = wholeNum(p, 'cus_a', 1, { unit: 'CUs' });
+  if (shared && p.cus_b !== undefined) throw new SilicaError('validation params.cus_b: not with shared: true (both streams run on the cus_a CUs)');
+  const cusB = shared ? 0 : wholeNum(p, 'cus_b', 1, { unit: 'CUs' });
   if (cusA + cusB > layout.cus) throw new SilicaError(`validation params: cus_a + cus_b = ${cusA + cusB} is more than the ${layout.cus} CUs of ${cfg.name}`);
   const setA = cuRange(layout, 0, cusA);
-  const setB = cuRange(layout, cusA, cusB);
-  const a: Side = { kernel: sideKernel(cfg, p.a, setA, 'a'), set: setA, reps: wholeNum(p, 'reps_a', 1, { unit: 'launches' }) };
-  const b: Side = { kernel: sideKernel(cfg, p.b, setB, 'b'), set: setB, reps: wholeNum(p, 'reps_b', 1, { unit: 'launches' }) };
-  const [aloneA] = windows(cfg, [a, undefined]);
-  const [, aloneB] = windows(cfg, [undefined, b]);
-  const [togetherA, togetherB] = windows(cfg, [a, b]);
-  return { a_slowdown: togetherA! / aloneA!, b_slowdown: togetherB! / aloneB!, a_alone_ms: aloneA! / 1e6, b_alone_ms: aloneB! / 1e6 };
+  const setB = shared ? setA : cuRange(layout, cusA, cusB);
+  const a: CorunSide = { kernels: [sideKernel(cfg, p.a, setA, 'a')], set: setA, reps: wholeNum(p, 'reps_a', 1, { unit: 'launches' }) };
+  const b: CorunSide = { kernels: [sideKernel(cfg, p.b, setB, 'b')], set: setB, reps: wholeNum(p, 'reps_b', 1, { unit: 'launches' }) };
+  const w = corunWindows(cfg, a, b);
+  return {
+    a_slowdown: w.aTogetherNs / w.aAloneNs,
+    b_slowdown: w.bTogetherNs / w.bAloneNs,
+    pair_speedup: pairSpeedup(w),
+    a_alone_ms: w.aAloneNs / 1e6,
+    b_alone_ms: w.bAloneNs / 1e6,
+  };
 });

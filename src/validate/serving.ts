@@ -2,8 +2,10 @@ import { SilicaError } from '../core/errors.js';
 import type { Dtype, HardwareConfig } from '../hw/config/schema.js';
 import { cuRange, type CuSet } from '../hw/gpu/cu-mask.js';
 import { getModel } from '../sw/models/index.js';
-import { costModelFor, type IterationCostModel } from '../sw/serving/cost-model.js';
+import type { KernelCost } from '../kernels/types.js';
+import { costModelFor, type IterationCostModel, type LaneStep } from '../sw/serving/cost-model.js';
 import { simulateCorun } from '../sw/serving/corun.js';
+import { corunWindows, pairSpeedup, type CorunSide } from './corun.js';
 import { registerRunner, requireHw, wholeNum } from './runners.js';
 
 /**
@@ -12,7 +14,9 @@ import { registerRunner, requireHw, wholeNum } from './runners.js';
  * costs it (IterationCostModel, the memoised path every simulated request goes through), on the
  * whole GPU or its first `cus` CUs; `serve-corun` is the engine's co-run simulation of a prefill
  * on `cus_prefill` CUs beside a decode batch on the next `cus_decode` (simulateCorun over the
- * layer programs the engine builds), as rapid's CU-masked lanes run them.
+ * layer programs the engine builds), as rapid's CU-masked lanes run them, or on the same CUs
+ * (`shared: true`, unmasked); with `reps_prefill` and `reps_decode` it runs whole steps in windows,
+ * as the measurement does.
  */
 function costsFor(hw: HardwareConfig, p: Record<string, unknown>): IterationCostModel {
   const dtype = (p.dtype ?? 'bf16') as Dtype;
@@ -38,16 +42,35 @@ registerRunner('serve-step', (hw, p) => {
   return { step_ms: it.ns / 1e6, attention_ms: (it.ns - linearNs) / 1e6, linear_ms: linearNs / 1e6 };
 });
 
-registerRunner('serve-corun', (hw, p) => {
+registerRunner('serve-corun', (hw, p): Record<string, number> => {
   const cfg = requireHw(hw, 'serve-corun');
   const costs = costsFor(cfg, p);
   // Both lanes' CU counts are required: the decode lane takes the CUs after the prefill lane's.
+  const shared = p.shared ?? false;
+  if (typeof shared !== 'boolean') throw new SilicaError(`validation params.shared: expected true or false, got ${JSON.stringify(shared)}`);
   const prefillCus = cusOf(costs, p, 'cus_prefill', 0, true);
-  const decodeCus = cusOf(costs, p, 'cus_decode', prefillCus.count, true);
-  const r = simulateCorun(
-    cfg,
-    { steps: costs.layerProgram('prefill', wholeNum(p, 'prompt_tokens', 0), 0, prefillCus), cus: prefillCus },
-    { steps: costs.layerProgram('decode', wholeNum(p, 'decodes', 0), wholeNum(p, 'context', 0), decodeCus), cus: decodeCus },
-  );
+  // shared: both lanes on the prefill lane's CUs (no partition: unmasked streams)
+  if (shared && p.cus_decode !== undefined) throw new SilicaError('validation params.cus_decode: not with shared: true (both lanes run on the cus_prefill CUs)');
+  const decodeCus = shared ? prefillCus : cusOf(costs, p, 'cus_decode', prefillCus.count, true);
+  const prefill = costs.layerProgram('prefill', wholeNum(p, 'prompt_tokens', 0), 0, prefillCus);
+  const decode = costs.layerProgram('decode', wholeNum(p, 'decodes', 0), wholeNum(p, 'context', 0), decodeCus);
+  if (p.reps_prefill !== undefined || p.reps_decode !== undefined) {
+    // Window mode, as serving_steps.py's co-run measures it: reps whole steps a lane, both queued at
+    // once, each lane's window its first launch to its last completion (the engine's own co-run
+    // below measures per-layer rates while both lanes are busy instead).
+    const layers = costs.model.layers;
+    const side = (steps: LaneStep[], set: CuSet, key: string): CorunSide => ({ kernels: laneKernels(steps), set, reps: layers * wholeNum(p, key, 1, { unit: 'steps' }) });
+    const w = corunWindows(cfg, side(prefill, prefillCus, 'reps_prefill'), side(decode, decodeCus, 'reps_decode'));
+    return { prefill_slowdown: w.aTogetherNs / w.aAloneNs, decode_slowdown: w.bTogetherNs / w.bAloneNs, pair_speedup: pairSpeedup(w) };
+  }
+  const r = simulateCorun(cfg, { steps: prefill, cus: prefillCus }, { steps: decode, cus: decodeCus });
   return { prefill_slowdown: r.prefillSlowdown, decode_slowdown: r.decodeSlowdown };
 });
+
+/** A lane's kernels; the validation co-runs are single-GPU (tp 1), so a lane has no collectives. */
+function laneKernels(steps: readonly LaneStep[]): KernelCost[] {
+  return steps.map((s) => {
+    if (s.kind !== 'kernel') throw new SilicaError('validation serve-corun: window mode needs a lane of kernels only (tp 1)');
+    return s.cost;
+  });
+}

@@ -23,17 +23,25 @@ const one = (nodes: TraceNode[], worldSize = 1): Trace => ({ meta: {}, worldSize
 const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
 
 describe('replay semantics', () => {
-  it('a stream runs its nodes in order; two streams co-run', () => {
+  it('a stream runs its nodes in order; two streams take turns on CUs a kernel fills and co-run on CUs left free', () => {
     nextId = 0;
     const alone = replayTrace(one([node({ kind: 'kernel', kernel: gemm('a') })]), hw).totalNs;
     const serial = replayTrace(one([node({ kind: 'kernel', kernel: gemm('a') }), node({ kind: 'kernel', kernel: copy('b') })]), hw);
     const parallel = replayTrace(one([node({ kind: 'kernel', kernel: gemm('a') }), node({ kind: 'kernel', kernel: copy('b'), stream: 'side' })]), hw);
     const copyAlone = replayTrace(one([node({ kind: 'kernel', kernel: copy('b') })]), hw).totalNs;
     expect(serial.totalNs).toBeCloseTo(alone + copyAlone, 0);
-    expect(parallel.totalNs).toBeLessThan(serial.totalNs * 0.95);
+    // Both grids fill the chip, so the copy waits for the GEMM's last wave (src/hw/gpu/cu-gate.ts;
+    // on an H200 such pairs run 1.01-1.05x faster than in turn, validation/shared-sms.yaml).
+    expect(parallel.totalNs).toBeLessThanOrEqual(serial.totalNs);
+    expect(parallel.totalNs).toBeGreaterThan(serial.totalNs * 0.9);
     expect(parallel.totalNs).toBeGreaterThanOrEqual(Math.max(alone, copyAlone));
     // Co-running kernels do not double count: the buckets still sum to the total.
     expect(sum(parallel.breakdown.byCategory)).toBeCloseTo(parallel.totalNs, 3);
+    // Two small GEMMs of a few workgroups each leave most CUs free and do overlap.
+    const small = (name: string): KernelDesc => ({ op: 'gemm', name, m: 256, n: 256, k: 8192, dtype: 'bf16' });
+    const smallSerial = replayTrace(one([node({ kind: 'kernel', kernel: small('c') }), node({ kind: 'kernel', kernel: small('d') })]), hw).totalNs;
+    const smallParallel = replayTrace(one([node({ kind: 'kernel', kernel: small('c') }), node({ kind: 'kernel', kernel: small('d'), stream: 'side' })]), hw).totalNs;
+    expect(smallParallel).toBeLessThan(smallSerial * 0.95);
   });
 
   it('a forward dependency is honoured (the stream issues in dependency order)', () => {

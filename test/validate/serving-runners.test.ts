@@ -49,4 +49,21 @@ describe('validation runner serve-corun', () => {
     expect(() => corun({ cus_prefill: 72 })).toThrow(/cus_decode/);
     expect(() => corun({ cus_prefill: 100, cus_decode: 60 })).toThrow(/cus_decode: expected 1-32 CUs/);
   });
+
+  it('unmasked lanes (shared: true) take turns: decode suffers more than on its own SMs, and the pair gains little', () => {
+    const split = corun({ cus_prefill: 72, cus_decode: 60, reps_prefill: 2, reps_decode: 10 });
+    const unmasked = corun({ cus_prefill: 132, shared: true, reps_prefill: 2, reps_decode: 10 });
+    expect(unmasked.decode_slowdown).toBeGreaterThan(split.decode_slowdown!);
+    expect(unmasked.pair_speedup).toBeLessThan(split.pair_speedup!);
+    expect(unmasked.pair_speedup).toBeGreaterThanOrEqual(1 - 1e-9);
+    // The engine's per-layer co-run says the same of the unmasked lanes.
+    const engine = corun({ cus_prefill: 132, shared: true });
+    expect(engine.decode_slowdown).toBeGreaterThan(corun({ cus_prefill: 72, cus_decode: 60 }).decode_slowdown!);
+  });
+
+  it('window mode needs both lanes\' step counts as whole numbers; shared takes no cus_decode', () => {
+    expect(() => corun({ cus_prefill: 132, shared: true, reps_prefill: 2 })).toThrow(/reps_decode/);
+    expect(() => corun({ cus_prefill: 132, shared: true, reps_prefill: 2, reps_decode: 1.5 })).toThrow(/reps_decode: expected a whole number of steps/);
+    expect(() => corun({ cus_prefill: 132, cus_decode: 10, shared: true })).toThrow(/cus_decode: not with shared: true/);
+  });
 });

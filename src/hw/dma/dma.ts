@@ -11,6 +11,9 @@ import type { System } from '../system.js';
  * costing `memory.nmc.update_cost_factor` bytes of DRAM time per byte, the T3 reduction). It takes
  * no CU time, but shares HBM and links with everything else. Setup and the path latency are paid
  * before the bytes move (equivalent, for the end time, to paying the latency at the end).
+ * A transfer within one GPU (src = dst) is an SDMA-style local copy; note that CUDA runs those on
+ * the SMs instead (measured on an H200, validation/measured/h200-141gb-hbm3e-dma.json), so a
+ * study of an NVIDIA part should cost a local copy as a kernel (the `memcpy` kernel op).
  */
 export interface DmaTransfer {
   src: number;

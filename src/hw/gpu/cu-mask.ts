@@ -37,6 +37,13 @@ export function firstNCus(layout: CuLayout, n: number): CuSet {
   return set;
 }
 
+/** Whether two CU sets share a CU. */
+export function cuSetsOverlap(a: CuSet, b: CuSet): boolean {
+  if (a === b) return true;
+  for (let i = 0; i < a.enabled.length; i++) if (a.enabled[i] && b.enabled[i]) return true;
+  return false;
+}
+
 /** CUs [from, from+n) in logical order; used to carve disjoint partitions. */
 export function cuRange(layout: CuLayout, from: number, n: number): CuSet {
   const bits = new Uint8Array(layout.cus);

@@ -1,8 +1,10 @@
 import { makeResource, type FlowDemand, type Resource } from '../../core/flow-network.js';
-import type { Flow, Simulator } from '../../core/simulator.js';
+import type { Flow, FlowSpec, Simulator } from '../../core/simulator.js';
 import type { KernelCost } from '../../kernels/types.js';
 import type { HardwareConfig } from '../config/schema.js';
 import { makeCuLayout, type CuLayout } from './cu-layout.js';
+import { CuGate, type CuHold } from './cu-gate.js';
+import { maxWorkgroupsPerCu } from './dispatcher.js';
 import { fullCuSet, type CuSet } from './cu-mask.js';
 import { hbmBytesPerNs, timeKernel, type KernelTiming } from './kernel-timing.js';
 
@@ -53,6 +55,8 @@ export class Gpu {
   readonly records: KernelRecord[] = [];
   recordKernels = true;
   private readonly names: GpuNames;
+  /** Who may hold which CUs: a kernel whose grid fills its CUs keeps other streams' kernels off them. */
+  private readonly gate = new CuGate();
 
   constructor(
     readonly sim: Simulator,
@@ -77,56 +81,101 @@ export class Gpu {
     const t = options.timing ?? this.timing(kernel, cuSet);
     const sim = this.sim;
     const issuedNs = sim.nowNs;
-    sim.after(t.fixedNs, () => {
-      options.onStart?.();
-      const demands: FlowDemand[] = [];
-      if (t.hbmBytes > 0) demands.push({ resource: this.hbm, perUnit: t.hbmBytes });
-      t.cuNsPerGroup.forEach((cuNs, g) => {
-        if (cuNs > 0) demands.push({ resource: this.cuGroups[g]!, perUnit: cuNs });
-      });
-      const finish = () => {
-        const record: KernelRecord = {
-          gpu: this.index,
-          stream: options.stream ?? 'compute',
-          name: kernel.name,
-          category: kernel.category,
-          pass: options.pass,
-          startNs: issuedNs,
-          endNs: sim.nowNs,
-          flops: kernel.flops,
-          hbmReadBytes: kernel.hbmReadBytes,
-          hbmWriteBytes: kernel.hbmWriteBytes,
-          cus: cuSet.count,
-          shape: kernel.shape,
-          tile: kernel.tile,
-        };
-        if (this.recordKernels) this.records.push(record);
-        const stat = this.names.stats;
-        sim.stats.add(stat.hbmReadBytes, kernel.hbmReadBytes);
-        sim.stats.add(stat.hbmWriteBytes, kernel.hbmWriteBytes);
-        sim.stats.add(stat.flops, kernel.flops);
-        sim.stats.add(stat.kernels, 1);
-        options.onComplete?.(record);
-      };
-      if (demands.length === 0 && t.criticalNs <= 0) {
-        finish();
-        return;
-      }
-      const flow: Flow = sim.startFlow({
-        name: kernel.name,
-        amount: 1,
-        demands,
-        maxRate: t.criticalNs > 0 ? 1 / t.criticalNs : Infinity,
-        priority: options.priority ?? 1,
-        // Sharing convention (same as DMA transfers, dma.ts): weight = stand-alone progress rate,
-        // so when a resource saturates every flow on it slows by the same factor ("fair
-        // slowdown") instead of the shortest kernel winning by the accident of its units.
-        weight: options.weight ?? 1 / Math.max(t.criticalNs, t.hbmBytes / this.hbm.capacity, 1e-9),
-        milestones: options.milestones,
-        onComplete: finish,
-      });
-      void flow;
+    // A grid of at least one workgroup per CU occupies the whole set (one resident workgroup per CU).
+    const fills = kernel.workgroups >= cuSet.count;
+    const hold: CuHold | undefined = fills ? { set: cuSet, contended: false } : undefined;
+    sim.after(t.fixedNs, () => this.gate.admit(cuSet, hold, () => this.run(kernel, cuSet, t, issuedNs, hold, options)));
+  }
+
+  /** The kernel runs as one flow until it completes; a `hold` on its CUs ends with it (cu-gate.ts). */
+  private run(kernel: KernelCost, cuSet: CuSet, t: KernelTiming, issuedNs: number, hold: CuHold | undefined, options: LaunchOptions): void {
+    const sim = this.sim;
+    options.onStart?.();
+    // A kernel that waited at the gate is reported from when it could start (its launch latency
+    // before that), not from its issue: the wait is the other kernel's time.
+    const startNs = sim.nowNs > issuedNs + t.fixedNs ? sim.nowNs - t.fixedNs : issuedNs;
+    let held = hold !== undefined;
+    const releaseCus = () => {
+      if (!held) return;
+      held = false;
+      // Deferred to its own event when kernels wait: the gate then starts flows, and this may run
+      // inside the solver's settling of milestones and completions.
+      if (this.gate.idle) this.gate.release(hold!);
+      else sim.after(0, () => this.gate.release(hold!));
+    };
+    const demands: FlowDemand[] = [];
+    if (t.hbmBytes > 0) demands.push({ resource: this.hbm, perUnit: t.hbmBytes });
+    t.cuNsPerGroup.forEach((cuNs, g) => {
+      if (cuNs > 0) demands.push({ resource: this.cuGroups[g]!, perUnit: cuNs });
     });
+    const finish = () => {
+      const record: KernelRecord = {
+        gpu: this.index,
+        stream: options.stream ?? 'compute',
+        name: kernel.name,
+        category: kernel.category,
+        pass: options.pass,
+        startNs,
+        endNs: sim.nowNs,
+        flops: kernel.flops,
+        hbmReadBytes: kernel.hbmReadBytes,
+        hbmWriteBytes: kernel.hbmWriteBytes,
+        cus: cuSet.count,
+        shape: kernel.shape,
+        tile: kernel.tile,
+      };
+      releaseCus();
+      if (this.recordKernels) this.records.push(record);
+      const stat = this.names.stats;
+      sim.stats.add(stat.hbmReadBytes, kernel.hbmReadBytes);
+      sim.stats.add(stat.hbmWriteBytes, kernel.hbmWriteBytes);
+      sim.stats.add(stat.flops, kernel.flops);
+      sim.stats.add(stat.kernels, 1);
+      options.onComplete?.(record);
+    };
+    if (demands.length === 0 && t.criticalNs <= 0) {
+      finish();
+      return;
+    }
+    const spec: FlowSpec = {
+      name: kernel.name,
+      amount: 1,
+      demands,
+      maxRate: t.criticalNs > 0 ? 1 / t.criticalNs : Infinity,
+      priority: options.priority ?? 1,
+      // Sharing convention (same as DMA transfers, dma.ts): weight = stand-alone progress rate,
+      // so when a resource saturates every flow on it slows by the same factor ("fair
+      // slowdown") instead of the shortest kernel winning by the accident of its units.
+      weight: options.weight ?? 1 / Math.max(t.criticalNs, t.hbmBytes / this.hbm.capacity, 1e-9),
+      milestones: options.milestones,
+      onComplete: finish,
+    };
+    const flow = sim.startFlow(spec);
+    if (hold) {
+      hold.onContended = () => this.releaseAtLastWave(kernel, cuSet, flow, spec, releaseCus);
+      if (hold.contended) hold.onContended();
+    }
+  }
+
+  /**
+   * A kernel another waits behind hands its CUs back once its last workgroup is dispatched: at the
+   * start of a partial last wave, whose idle CUs the waiting kernel can use (else at its end).
+   * Armed only under contention, so a kernel nobody waits for costs no extra event.
+   */
+  private releaseAtLastWave(kernel: KernelCost, cuSet: CuSet, flow: Flow, spec: FlowSpec, release: () => void): void {
+    if (kernel.workgroups % cuSet.count === 0) return;
+    const waves = maxWorkgroupsPerCu(kernel.workgroups, cuSet, this.layout, this.hw.compute);
+    if (waves < 2) return;
+    const at = (waves - 1) / waves;
+    if (flow.done >= at) {
+      release();
+      return;
+    }
+    // A milestone of our own, in order among the caller's (the solver reads the list as it goes).
+    const ms = (spec.milestones = [...(spec.milestones ?? [])]);
+    let i = ms.length;
+    while (i > flow.nextMilestone && ms[i - 1]!.at > at) i--;
+    ms.splice(i, 0, { at, fire: release });
   }
 }
 

@@ -20,12 +20,12 @@ import type { IterationCostModel, LaneStep } from './cost-model.js';
  *   proportion to what it offers: weight = the kernel's isolated rate (processor sharing, every
  *   user slowed by the same factor). The paper's measured 2-5% decode / <=2% prefill slowdowns
  *   are of this kind.
- * - Overlapping masks (both streams unmasked): CU slots are handed out by the workgroup dispatcher,
- *   which alternates between the hardware queues as slots free up, so each backlogged queue gets
- *   the same number of workgroup launches per unit time: weight = 1 / workgroups (equal workgroup
- *   dispatch rates). A decode kernel of short workgroups next to a GEMM of long ones then holds few
- *   CU slots, and issues few memory requests, until the GEMM drains: the head-of-line blocking that
- *   makes CU masking worth having.
+ * - Overlapping masks (both streams unmasked): the workgroup dispatcher gives a later kernel only
+ *   the CUs an earlier one leaves (Gpu's CU gate, src/hw/gpu/cu-gate.ts), so kernels whose grids
+ *   fill the GPU take turns: a decode kernel waits for the prefill GEMM ahead of it to drain, the
+ *   head-of-line blocking that makes CU masking worth having. Measured on an H200: unmasked
+ *   prefill and decode lanes alternate kernel by kernel and together take as long as the two run
+ *   one after the other (validation/shared-sms.yaml).
  *
  * Both streams loop over their layer until each has completed `LAYERS` layers while the other was
  * busy the whole time; the per-layer times give each stream's co-run slowdown against its isolated
@@ -67,7 +67,6 @@ export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; 
     { name: 'prefill', steps: prefill.steps, stream: new Stream(gpu, 'prefill', prefill.cus), next: 0, layersDone: 0, doneAtNs: -1 },
     { name: 'decode', steps: decode.steps, stream: new Stream(gpu, 'decode', decode.cus), next: 0, layersDone: 0, doneAtNs: -1 },
   ];
-  const overlap = overlaps(prefill.cus, decode.cus);
   const allDone = () => lanes.every((l) => l.layersDone >= LAYERS);
   const issue = (lane: LaneRun): void => {
     if (allDone() || lane.steps.length === 0) return;
@@ -81,7 +80,7 @@ export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; 
       }
       issue(lane);
     };
-    runStep(system.sim, links, lane, step, overlap, onDone);
+    runStep(system.sim, links, lane, step, onDone);
   };
   for (const l of lanes) issue(l);
   system.sim.run();
@@ -97,15 +96,9 @@ export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; 
   };
 }
 
-function overlaps(a: CuSet, b: CuSet): boolean {
-  for (let i = 0; i < a.enabled.length; i++) if (a.enabled[i] && b.enabled[i]) return true;
-  return false;
-}
-
-function runStep(sim: System['sim'], links: Resource, lane: LaneRun, step: LaneStep, overlap: boolean, onDone: () => void): void {
+function runStep(sim: System['sim'], links: Resource, lane: LaneRun, step: LaneStep, onDone: () => void): void {
   if (step.kind === 'kernel') {
-    // Disjoint masks: Gpu.launch's default weight (the kernel's stand-alone rate). Overlapping: equal workgroup dispatch.
-    lane.stream.enqueue(step.cost, { weight: overlap ? 1 / Math.max(1, step.cost.workgroups) : undefined, onComplete: () => onDone() });
+    lane.stream.enqueue(step.cost, { onComplete: () => onDone() });
     return;
   }
   if (step.linkBytes <= 0 || step.ns <= 0) {

@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../src/core/rng.js';
+import { loadHardware } from '../../src/hw/config/load.js';
+import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
+import { cuRange, cuSetsOverlap, firstNCus, type CuSet } from '../../src/hw/gpu/cu-mask.js';
+import { Stream } from '../../src/hw/gpu/gpu.js';
+import { System } from '../../src/hw/system.js';
+import type { KernelCost } from '../../src/kernels/types.js';
+import { runnerFor } from '../../src/validate/index.js';
+
+// Kernels that take turns on shared CUs (src/hw/gpu/cu-gate.ts): the dispatcher gives a later
+// kernel only the CUs an earlier one leaves.
+const hw = loadHardware('h200-sxm');
+const layout = makeCuLayout(hw.compute);
+const ALL = firstNCus(layout, layout.cus);
+
+/** A compute-bound kernel of `workgroups` identical workgroups (no DRAM traffic, so only CUs are shared). */
+function kernel(name: string, workgroups: number, vectorFlops = 2e6): KernelCost {
+  return {
+    name,
+    category: 'elementwise',
+    workgroups,
+    perWorkgroup: { matrixFlops: 0, vectorFlops, cuBytes: 0 },
+    dtype: 'fp32',
+    flops: workgroups * vectorFlops,
+    hbmReadBytes: 0,
+    hbmWriteBytes: 0,
+  };
+}
+
+/** Issues each [kernel, CU set] on its own stream at time 0; returns each one's end and the launch latency. */
+function run(items: Array<[KernelCost, CuSet]>): { ends: number[]; starts: number[]; fixedNs: number } {
+  const system = new System(hw, 1);
+  const gpu = system.gpus[0]!;
+  const ends = items.map(() => NaN);
+  const starts = items.map(() => NaN);
+  items.forEach(([k, set], i) =>
+    new Stream(gpu, `s${i}`, set).enqueue(k, {
+      onComplete: (r) => {
+        ends[i] = system.sim.nowNs;
+        starts[i] = r.startNs;
+      },
+    }),
+  );
+  system.sim.run();
+  return { ends, starts, fixedNs: gpu.timing(items[0]![0], items[0]![1]).fixedNs };
+}
+
+const alone = (k: KernelCost, set: CuSet = ALL) => run([[k, set]]).ends[0]!;
+
+describe('CU gate: kernels of different streams on shared CUs', () => {
+  it('two kernels that fill the chip with whole waves run one after the other (closed form)', () => {
+    const a = kernel('a', 2 * layout.cus);
+    const b = kernel('b', 3 * layout.cus);
+    const { ends, starts, fixedNs } = run([[a, ALL], [b, ALL]]);
+    expect(ends[0]).toBeCloseTo(alone(a), 6);
+    // b's launch latency passes while a runs; then b waits for a's CUs and runs alone.
+    expect(ends[1]).toBeCloseTo(alone(a) + alone(b) - fixedNs, 6);
+    // Its record starts where it could (its launch latency before a's end), not at its issue.
+    expect(starts[0]).toBe(0);
+    expect(starts[1]).toBeCloseTo(alone(a) - fixedNs, 6);
+  });
+
+  it('a partial last wave frees its idle CUs: the waiting kernel starts when that wave starts, not at the end', () => {
+    const a = kernel('a', 2 * layout.cus + 12); // three waves, the last of 12 workgroups
+    const b = kernel('b', 3 * layout.cus);
+    const { ends, fixedNs } = run([[a, ALL], [b, ALL]]);
+    const strict = alone(a) + alone(b) - fixedNs;
+    expect(ends[1]).toBeLessThan(strict - 1);
+    // No earlier than the start of a's last wave plus b's own time on the chip.
+    expect(ends[1]).toBeGreaterThanOrEqual(fixedNs + ((alone(a) - fixedNs) * 2) / 3 + (alone(b) - fixedNs) - 1e-6);
+    expect(ends[0]).toBeGreaterThanOrEqual(alone(a) - 1e-6);
+  });
+
+  it('kernels with fewer workgroups than CUs leave the rest: together they take no longer than alone', () => {
+    const a = kernel('a', 60);
+    const b = kernel('b', 60);
+    const { ends } = run([[a, ALL], [b, ALL]]);
+    expect(ends[0]).toBeCloseTo(alone(a), 6);
+    expect(ends[1]).toBeCloseTo(alone(b), 6);
+  });
+
+  it('kernels on disjoint CU sets never wait for each other', () => {
+    const half = layout.cus / 2;
+    const left = cuRange(layout, 0, half);
+    const right = cuRange(layout, half, half);
+    expect(cuSetsOverlap(left, right)).toBe(false);
+    const a = kernel('a', 4 * half);
+    const { ends } = run([[a, left], [a, right]]);
+    expect(ends[0]).toBeCloseTo(alone(a, left), 6);
+    expect(ends[1]).toBeCloseTo(alone(a, right), 6);
+  });
+
+  it('waiting kernels get the CUs in arrival order; one on other CUs is not held up by them', () => {
+    const big = kernel('big', 4 * layout.cus);
+    const half = cuRange(layout, 0, layout.cus / 2);
+    const other = cuRange(layout, layout.cus / 2, layout.cus / 2);
+    // s0 holds the chip; s1 (all CUs) and s2 (the first half) wait in that order; s3 on the second half, launched last, waits too (s0 holds it).
+    const { ends } = run([[big, ALL], [big, ALL], [kernel('h', layout.cus / 2), half], [kernel('o', layout.cus / 2), other]]);
+    expect(ends[1]).toBeGreaterThan(ends[0]!);
+    expect(ends[2]).toBeGreaterThan(ends[1]!); // s2 may not overtake s1, which arrived first on its CUs
+    expect(ends[3]).toBeGreaterThan(ends[1]!); // s3's CUs overlap s1's, and s1 arrived first
+  });
+
+  it('a kernel that arrives after the holder\'s last wave began starts at once (the holder hands its CUs back)', () => {
+    const a = kernel('a', 2 * layout.cus + 12);
+    const b = kernel('b', layout.cus);
+    const system = new System(hw, 1);
+    const gpu = system.gpus[0]!;
+    const ends = [NaN, NaN];
+    new Stream(gpu, 'a', ALL).enqueue(a, { onComplete: () => (ends[0] = system.sim.nowNs) });
+    const arriveNs = alone(a) * 0.9; // a's last wave started at 2/3 of its run
+    system.sim.after(arriveNs, () => new Stream(gpu, 'b', ALL).enqueue(b, { onComplete: () => (ends[1] = system.sim.nowNs) }));
+    system.sim.run();
+    expect(ends[1]).toBeLessThan(ends[0]! + alone(b) - 1); // it did not wait for a's end
+    expect(ends[1]).toBeGreaterThanOrEqual(arriveNs + alone(b) - 1e-6);
+  });
+
+  it('every kernel completes, whatever mix of grids, CU sets and arrival times (no kernel waits forever)', () => {
+    const rng = new Rng(7, 'cu-gate');
+    const half = layout.cus / 2;
+    const sets = [ALL, cuRange(layout, 0, half), cuRange(layout, half, half), cuRange(layout, 40, 60)];
+    for (let trial = 0; trial < 20; trial++) {
+      const system = new System(hw, 1);
+      const gpu = system.gpus[0]!;
+      let completed = 0;
+      let flops = 0;
+      const streams = Array.from({ length: 4 }, (_, i) => new Stream(gpu, `s${i}`, sets[i]!));
+      for (let n = 0; n < 40; n++) {
+        const k = kernel(`k${n}`, rng.int(1, 4 * layout.cus), rng.int(1, 4) * 1e6);
+        flops += k.flops;
+        const stream = streams[rng.int(0, 3)]!;
+        system.sim.after(rng.uniform() * 2e5, () => stream.enqueue(k, { onComplete: () => completed++ }));
+      }
+      system.sim.run();
+      expect(completed).toBe(40);
+      expect(system.sim.stats.get('gpu0.flops')).toBeCloseTo(flops, 0);
+    }
+  });
+
+  it('conserves work: taking turns moves no FLOPs or bytes, and the same inputs give the same times', () => {
+    const a = kernel('a', 2 * layout.cus + 5);
+    const b = kernel('b', layout.cus + 7);
+    const first = run([[a, ALL], [b, ALL]]).ends;
+    const again = run([[a, ALL], [b, ALL]]).ends;
+    expect(again).toEqual(first);
+    const system = new System(hw, 1);
+    const gpu = system.gpus[0]!;
+    new Stream(gpu, 'x', ALL).enqueue(a);
+    new Stream(gpu, 'y', ALL).enqueue(b);
+    system.sim.run();
+    expect(system.sim.stats.get('gpu0.flops')).toBe(a.flops + b.flops);
+    expect(system.sim.stats.get('gpu0.kernels')).toBe(2);
+  });
+});
+
+describe('validation runner corun, shared: true (two streams on the same CUs)', () => {
+  const corun = runnerFor('corun');
+  const copy = { op: 'copy', array_bytes: '512MiB' };
+  const gemm = { op: 'gemm', m: 8192, n: 8192, k: 8192, dtype: 'bf16' };
+  const shared = (a: object, b: object) => corun(hw, { shared: true, cus_a: 132, a, b, reps_a: 20, reps_b: 60 }, { overlays: [] }) as Record<string, number>;
+
+  it('a GEMM stream beside a copy stream on the whole chip: the copies wait, the pair gains little over running in turn', () => {
+    const r = shared(gemm, copy);
+    expect(r.b_slowdown!).toBeGreaterThan(r.a_slowdown!);
+    expect(r.pair_speedup!).toBeGreaterThanOrEqual(1 - 1e-9);
+    expect(r.pair_speedup!).toBeLessThan(1.15);
+    // The same pair on disjoint halves overlaps for real.
+    const split = corun(hw, { cus_a: 66, cus_b: 66, a: gemm, b: copy, reps_a: 20, reps_b: 60 }, { overlays: [] }) as Record<string, number>;
+    expect(split.pair_speedup!).toBeGreaterThan(r.pair_speedup!);
+  });
+
+  it('refuses cus_b with shared, and a shared that is not true or false', () => {
+    expect(() => corun(hw, { shared: true, cus_a: 132, cus_b: 10, a: gemm, b: copy }, { overlays: [] })).toThrow(/cus_b: not with shared: true/);
+    expect(() => corun(hw, { shared: 'yes', cus_a: 132, a: gemm, b: copy }, { overlays: [] })).toThrow(/params.shared: expected true or false/);
+  });
+});
