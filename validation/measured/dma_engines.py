@@ -25,12 +25,12 @@ dma_probe.cu (built here with nvcc, or LIB=path to a prebuilt libdmaprobe.so):
 Timing as measure_gpu.time_ms: CUDA events, warm-up, median of repeats, short copies back to back.
 Copies are verified (destination poisoned first). Every part is independent.
 """
-import ctypes, json, os, statistics, subprocess, sys, time, traceback
+import ctypes, json, os, statistics, subprocess, sys, traceback
 
 import torch
 
 from measure_gpu import time_ms  # same directory
-from sm_scaling import close_lanes, co_window, green_lanes
+from sm_scaling import close_lanes, co_window, green_lanes, run_part
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = {"memcpy": -1, "batch": 0, "batch-ce": 1}
@@ -340,14 +340,7 @@ def pcie_sizes():
 
 
 def part(name, fn, path):
-    t0 = time.time()
-    try:
-        RES[name] = fn()
-    except Exception as exc:  # keep the other parts
-        RES[name + "_error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
-        print(name, "FAILED:", RES[name + "_error"], flush=True)
-    RES.setdefault("part_seconds", {})[name] = time.time() - t0
-    save(path)
+    run_part(RES, name, fn, lambda: save(path))
 
 
 def table():

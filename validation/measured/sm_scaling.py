@@ -257,15 +257,20 @@ def corun():
     return rows
 
 
-def part(name, fn, path):
+def run_part(res, name, fn, save_fn):
+    """res[name] = fn(), or res[name + "_error"] if it raises (the other parts still run); then save."""
     t0 = time.time()
     try:
-        RES[name] = fn()
+        res[name] = fn()
     except Exception as exc:  # keep the other parts
-        RES[name + "_error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
-        print(name, "FAILED:", RES[name + "_error"], flush=True)
-    RES.setdefault("part_seconds", {})[name] = time.time() - t0
-    save(path)
+        res[name + "_error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
+        print(name, "FAILED:", res[name + "_error"], flush=True)
+    res.setdefault("part_seconds", {})[name] = time.time() - t0
+    save_fn()
+
+
+def part(name, fn, path):
+    run_part(RES, name, fn, lambda: save(path))
 
 
 if __name__ == "__main__":
