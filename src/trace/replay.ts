@@ -337,7 +337,8 @@ class Replay {
   private finish(run: RankRun, i: number, cls: 0 | 1 | 2, rec?: KernelRecord): void {
     const node = run.program[i]!;
     const now = this.system.sim.nowNs;
-    const startNs = run.issuedNs[i]!;
+    // A kernel that waited for CUs another stream's kernel held starts when it could run (Gpu.run).
+    const startNs = rec ? Math.max(rec.startNs, run.issuedNs[i]!) : run.issuedNs[i]!;
     run.done++;
     if (now > this.lastEndNs) this.lastEndNs = now;
     if (this.keep) {

@@ -42,6 +42,18 @@ function sideKernel(hw: HardwareConfig, desc: unknown, set: CuSet, key: string):
   return costKernel(hw, d as KernelDesc, set);
 }
 
+/** Most kernel launches one side of a co-run may queue (each is an object in memory until it runs). */
+export const MAX_CORUN_LAUNCHES = 1_000_000;
+
+/** Refuses a side of more than MAX_CORUN_LAUNCHES launches, naming the parameter that set it. */
+export function checkCorunLaunches(side: CorunSide, key: string): CorunSide {
+  const launches = side.reps * side.kernels.length;
+  if (launches > MAX_CORUN_LAUNCHES) {
+    throw new SilicaError(`validation params.${key}: ${launches.toLocaleString('en-US')} kernel launches; expected at most ${MAX_CORUN_LAUNCHES.toLocaleString('en-US')}`);
+  }
+  return side;
+}
+
 /** Each stream's window in ns: its kernels queued on a stream of its CUs, both queued at time 0. */
 function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]): number[] {
   const system = new System(hw, 1);
@@ -81,7 +93,7 @@ export function pairSpeedup(w: CorunWindows): number {
 registerRunner('corun', (hw, p) => {
   const cfg = requireHw(hw, 'corun');
   const layout = makeCuLayout(cfg.compute);
-  const shared = p.shared ?? false;
+  const shared = p.shared === undefined ? false : p.shared;
   if (typeof shared !== 'boolean') throw new SilicaError(`validation params.shared: expected true or false, got ${JSON.stringify(shared)}`);
   const cusA = wholeNum(p, 'cus_a', 1, { unit: 'CUs' });
   if (shared && p.cus_b !== undefined) throw new SilicaError('validation params.cus_b: not with shared: true (both streams run on the cus_a CUs)');
@@ -89,8 +101,8 @@ registerRunner('corun', (hw, p) => {
   if (cusA + cusB > layout.cus) throw new SilicaError(`validation params: cus_a + cus_b = ${cusA + cusB} is more than the ${layout.cus} CUs of ${cfg.name}`);
   const setA = cuRange(layout, 0, cusA);
   const setB = shared ? setA : cuRange(layout, cusA, cusB);
-  const a: CorunSide = { kernels: [sideKernel(cfg, p.a, setA, 'a')], set: setA, reps: wholeNum(p, 'reps_a', 1, { unit: 'launches' }) };
-  const b: CorunSide = { kernels: [sideKernel(cfg, p.b, setB, 'b')], set: setB, reps: wholeNum(p, 'reps_b', 1, { unit: 'launches' }) };
+  const a = checkCorunLaunches({ kernels: [sideKernel(cfg, p.a, setA, 'a')], set: setA, reps: wholeNum(p, 'reps_a', 1, { unit: 'launches' }) }, 'reps_a');
+  const b = checkCorunLaunches({ kernels: [sideKernel(cfg, p.b, setB, 'b')], set: setB, reps: wholeNum(p, 'reps_b', 1, { unit: 'launches' }) }, 'reps_b');
   const w = corunWindows(cfg, a, b);
   return {
     a_slowdown: w.aTogetherNs / w.aAloneNs,

@@ -5,7 +5,7 @@ import { getModel } from '../sw/models/index.js';
 import type { KernelCost } from '../kernels/types.js';
 import { costModelFor, type IterationCostModel, type LaneStep } from '../sw/serving/cost-model.js';
 import { simulateCorun } from '../sw/serving/corun.js';
-import { corunWindows, pairSpeedup, type CorunSide } from './corun.js';
+import { checkCorunLaunches, corunWindows, pairSpeedup, type CorunSide } from './corun.js';
 import { registerRunner, requireHw, wholeNum } from './runners.js';
 
 /**
@@ -46,20 +46,22 @@ registerRunner('serve-corun', (hw, p): Record<string, number> => {
   const cfg = requireHw(hw, 'serve-corun');
   const costs = costsFor(cfg, p);
   // Both lanes' CU counts are required: the decode lane takes the CUs after the prefill lane's.
-  const shared = p.shared ?? false;
+  const shared = p.shared === undefined ? false : p.shared;
   if (typeof shared !== 'boolean') throw new SilicaError(`validation params.shared: expected true or false, got ${JSON.stringify(shared)}`);
   const prefillCus = cusOf(costs, p, 'cus_prefill', 0, true);
   // shared: both lanes on the prefill lane's CUs (no partition: unmasked streams)
   if (shared && p.cus_decode !== undefined) throw new SilicaError('validation params.cus_decode: not with shared: true (both lanes run on the cus_prefill CUs)');
   const decodeCus = shared ? prefillCus : cusOf(costs, p, 'cus_decode', prefillCus.count, true);
-  const prefill = costs.layerProgram('prefill', wholeNum(p, 'prompt_tokens', 0), 0, prefillCus);
-  const decode = costs.layerProgram('decode', wholeNum(p, 'decodes', 0), wholeNum(p, 'context', 0), decodeCus);
+  // A co-run needs work on both lanes.
+  const prefill = costs.layerProgram('prefill', wholeNum(p, 'prompt_tokens', 1, { unit: 'tokens' }), 0, prefillCus);
+  const decode = costs.layerProgram('decode', wholeNum(p, 'decodes', 1, { unit: 'requests' }), wholeNum(p, 'context', 0), decodeCus);
   if (p.reps_prefill !== undefined || p.reps_decode !== undefined) {
     // Window mode, as serving_steps.py's co-run measures it: reps whole steps a lane, both queued at
     // once, each lane's window its first launch to its last completion (the engine's own co-run
     // below measures per-layer rates while both lanes are busy instead).
     const layers = costs.model.layers;
-    const side = (steps: LaneStep[], set: CuSet, key: string): CorunSide => ({ kernels: laneKernels(steps), set, reps: layers * wholeNum(p, key, 1, { unit: 'steps' }) });
+    const side = (steps: LaneStep[], set: CuSet, key: string): CorunSide =>
+      checkCorunLaunches({ kernels: laneKernels(steps), set, reps: layers * wholeNum(p, key, 1, { unit: 'steps' }) }, key);
     const w = corunWindows(cfg, side(prefill, prefillCus, 'reps_prefill'), side(decode, decodeCus, 'reps_decode'));
     return { prefill_slowdown: w.aTogetherNs / w.aAloneNs, decode_slowdown: w.bTogetherNs / w.bAloneNs, pair_speedup: pairSpeedup(w) };
   }

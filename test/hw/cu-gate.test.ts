@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { loadHardware } from '../../src/hw/config/load.js';
 import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
-import { cuRange, cuSetsOverlap, firstNCus, type CuSet } from '../../src/hw/gpu/cu-mask.js';
+import { cuRange, cuSetFromBits, cuSetsOverlap, firstNCus, type CuSet } from '../../src/hw/gpu/cu-mask.js';
+import { occupancy } from '../../src/hw/gpu/dispatcher.js';
 import { Stream } from '../../src/hw/gpu/gpu.js';
 import { System } from '../../src/hw/system.js';
 import type { KernelCost } from '../../src/kernels/types.js';
@@ -69,7 +70,8 @@ describe('CU gate: kernels of different streams on shared CUs', () => {
     expect(ends[1]).toBeLessThan(strict - 1);
     // No earlier than the start of a's last wave plus b's own time on the chip.
     expect(ends[1]).toBeGreaterThanOrEqual(fixedNs + ((alone(a) - fixedNs) * 2) / 3 + (alone(b) - fixedNs) - 1e-6);
-    expect(ends[0]).toBeGreaterThanOrEqual(alone(a) - 1e-6);
+    // The last wave keeps its CUs: the holder is not slowed by the kernel that starts beside it.
+    expect(ends[0]).toBeCloseTo(alone(a), 6);
   });
 
   it('kernels with fewer workgroups than CUs leave the rest: together they take no longer than alone', () => {
@@ -154,6 +156,36 @@ describe('CU gate: kernels of different streams on shared CUs', () => {
   });
 });
 
+describe('occupancy: how a grid holds its CU set (dispatcher.ts)', () => {
+  it('least-loaded dispatch: fills at one workgroup per CU; the last wave keeps the remainder busy', () => {
+    const n = layout.cus;
+    expect(occupancy(n - 1, ALL, layout, hw.compute)).toEqual({ fills: false, waves: 1, lastWaveCus: n - 1 });
+    expect(occupancy(n, ALL, layout, hw.compute)).toEqual({ fills: true, waves: 1, lastWaveCus: n });
+    expect(occupancy(2 * n + 12, ALL, layout, hw.compute)).toEqual({ fills: true, waves: 3, lastWaveCus: 12 });
+    expect(occupancy(3 * n, ALL, layout, hw.compute)).toEqual({ fills: true, waves: 3, lastWaveCus: n });
+  });
+
+  it('round-robin dispatch (MI300X): a grid fills a mask only if every XCD\'s share covers that XCD\'s CUs', () => {
+    const mi = loadHardware('mi300x');
+    const miLayout = makeCuLayout(mi.compute);
+    // 38 CUs on XCD 0, one on each other XCD: a grid of 90 deals XCD 0 only 12 workgroups.
+    const bits = new Uint8Array(miLayout.cus);
+    const seen = new Set<number>();
+    for (let i = 0; i < miLayout.cus; i++) {
+      const g = miLayout.groupOfCu[i]!;
+      if (g === 0 || !seen.has(g)) {
+        bits[i] = 1;
+        seen.add(g);
+      }
+    }
+    const uneven = cuSetFromBits(miLayout, bits);
+    expect(uneven.count).toBe(45);
+    expect(occupancy(90, uneven, miLayout, mi.compute).fills).toBe(false);
+    const full = occupancy(8 * 38 * 3 + 8, firstNCus(miLayout, miLayout.cus), miLayout, mi.compute);
+    expect(full).toEqual({ fills: true, waves: 4, lastWaveCus: 8 });
+  });
+});
+
 describe('validation runner corun, shared: true (two streams on the same CUs)', () => {
   const corun = runnerFor('corun');
   const copy = { op: 'copy', array_bytes: '512MiB' };
@@ -170,8 +202,10 @@ describe('validation runner corun, shared: true (two streams on the same CUs)', 
     expect(split.pair_speedup!).toBeGreaterThan(r.pair_speedup!);
   });
 
-  it('refuses cus_b with shared, and a shared that is not true or false', () => {
+  it('refuses cus_b with shared, a shared that is not true or false, and more launches than memory holds', () => {
     expect(() => corun(hw, { shared: true, cus_a: 132, cus_b: 10, a: gemm, b: copy }, { overlays: [] })).toThrow(/cus_b: not with shared: true/);
     expect(() => corun(hw, { shared: 'yes', cus_a: 132, a: gemm, b: copy }, { overlays: [] })).toThrow(/params.shared: expected true or false/);
+    expect(() => corun(hw, { shared: null, cus_a: 132, a: gemm, b: copy }, { overlays: [] })).toThrow(/params.shared: expected true or false, got null/);
+    expect(() => corun(hw, { shared: true, cus_a: 132, a: gemm, b: copy, reps_a: 1e12 }, { overlays: [] })).toThrow(/reps_a: 1,000,000,000,000 kernel launches; expected at most 1,000,000/);
   });
 });

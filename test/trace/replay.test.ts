@@ -35,6 +35,10 @@ describe('replay semantics', () => {
     expect(parallel.totalNs).toBeLessThanOrEqual(serial.totalNs);
     expect(parallel.totalNs).toBeGreaterThan(serial.totalNs * 0.9);
     expect(parallel.totalNs).toBeGreaterThanOrEqual(Math.max(alone, copyAlone));
+    // The copy's record starts when it could run (the GEMM's last wave), not at its issue at 0.
+    const side = parallel.records.find((r) => r.stream === 'side')!;
+    expect(side.startNs).toBeGreaterThan(alone * 0.5);
+    expect(side.endNs - side.startNs).toBeLessThan(copyAlone * 1.2);
     // Co-running kernels do not double count: the buckets still sum to the total.
     expect(sum(parallel.breakdown.byCategory)).toBeCloseTo(parallel.totalNs, 3);
     // Two small GEMMs of a few workgroups each leave most CUs free and do overlap.

@@ -65,5 +65,8 @@ describe('validation runner serve-corun', () => {
     expect(() => corun({ cus_prefill: 132, shared: true, reps_prefill: 2 })).toThrow(/reps_decode/);
     expect(() => corun({ cus_prefill: 132, shared: true, reps_prefill: 2, reps_decode: 1.5 })).toThrow(/reps_decode: expected a whole number of steps/);
     expect(() => corun({ cus_prefill: 132, cus_decode: 10, shared: true })).toThrow(/cus_decode: not with shared: true/);
+    expect(() => corun({ cus_prefill: 132, shared: null })).toThrow(/shared: expected true or false, got null/);
+    expect(() => corun({ cus_prefill: 132, shared: true, reps_prefill: 1e12, reps_decode: 1 })).toThrow(/reps_prefill: .* kernel launches; expected at most 1,000,000/);
+    expect(() => corun({ cus_prefill: 72, cus_decode: 60, decodes: 0 })).toThrow(/decodes: expected a whole number of requests, at least 1/);
   });
 });

@@ -4,10 +4,11 @@ import { cuSetsOverlap, type CuSet } from './cu-mask.js';
  * Which kernels may hold the same CUs at once: the workgroup dispatcher's "leftover" rule. The
  * dispatcher hands CU slots to kernels in the order they arrive and gives a later kernel only the
  * slots an earlier one leaves. In silica a CU runs one workgroup at a time, so a kernel whose grid
- * fills its CU set (at least one workgroup per CU) holds those CUs until its last workgroup is
- * dispatched (Gpu hands them back at the start of a partial last wave, else at its end), and a
- * kernel on any of them, from another stream, waits until then; a kernel with fewer workgroups
- * than CUs leaves the rest. Kernels that do share CUs share their time through the flow solver.
+ * fills its CU set (a workgroup for every CU: dispatcher.ts `occupancy`) holds those CUs until its
+ * last workgroup is dispatched (Gpu hands them back at the start of a partial last wave, else at
+ * its end), and a kernel on any of them, from another stream, waits until then; a kernel with
+ * fewer workgroups than CUs leaves the rest. A last wave keeps its own CUs and runs at its own
+ * pace; kernels that do share CUs share their time through the flow solver.
  *
  * Measured on an H200 (validation/measured/h200-141gb-hbm3e-dma.json, `contention`; points in
  * validation/shared-sms.yaml): a stream of 512 MiB copies beside a stream of 8192^3 GEMMs, both on

@@ -53,6 +53,36 @@ export function placeWorkgroups(workgroups: number, set: CuSet, layout: CuLayout
   return { perGroup, maxPerCu, busyCus: Math.min(workgroups, set.count) };
 }
 
+/**
+ * How a grid occupies its CU set over time, for the CU gate (cu-gate.ts): whether every enabled CU
+ * gets a workgroup (the grid fills the set), its waves (the most workgroups one CU runs), and how
+ * many CUs its last wave keeps busy (fewer than the set: a partial last wave whose idle CUs another
+ * kernel may use).
+ */
+export interface Occupancy {
+  fills: boolean;
+  waves: number;
+  lastWaveCus: number;
+}
+
+export function occupancy(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): Occupancy {
+  if (workgroups < 1) return { fills: false, waves: 0, lastWaveCus: 0 };
+  const waves = maxWorkgroupsPerCu(workgroups, set, layout, compute);
+  if (!dealtToGroups(layout, compute)) {
+    return { fills: workgroups >= set.count, waves, lastWaveCus: Math.min(set.count, workgroups - (waves - 1) * set.count) };
+  }
+  let fills = true;
+  let lastWaveCus = 0;
+  for (let g = 0; g < layout.groups; g++) {
+    const cus = set.perGroup[g]!;
+    if (cus === 0) continue;
+    const n = dealtToGroup(g, workgroups, layout.groups);
+    if (n < cus) fills = false;
+    lastWaveCus += Math.min(cus, Math.max(0, n - (waves - 1) * cus));
+  }
+  return { fills, waves, lastWaveCus };
+}
+
 /** Whether workgroups are dealt to CU groups round-robin, whatever the mask. */
 function dealtToGroups(layout: CuLayout, compute: ComputeConfig): boolean {
   return compute.dispatch === 'round-robin-groups' && layout.groups > 1;

@@ -4,7 +4,7 @@ import type { KernelCost } from '../../kernels/types.js';
 import type { HardwareConfig } from '../config/schema.js';
 import { makeCuLayout, type CuLayout } from './cu-layout.js';
 import { CuGate, type CuHold } from './cu-gate.js';
-import { maxWorkgroupsPerCu } from './dispatcher.js';
+import { occupancy, type Occupancy } from './dispatcher.js';
 import { fullCuSet, type CuSet } from './cu-mask.js';
 import { hbmBytesPerNs, timeKernel, type KernelTiming } from './kernel-timing.js';
 
@@ -81,27 +81,29 @@ export class Gpu {
     const t = options.timing ?? this.timing(kernel, cuSet);
     const sim = this.sim;
     const issuedNs = sim.nowNs;
-    // A grid of at least one workgroup per CU occupies the whole set (one resident workgroup per CU).
-    const fills = kernel.workgroups >= cuSet.count;
-    const hold: CuHold | undefined = fills ? { set: cuSet, contended: false } : undefined;
-    sim.after(t.fixedNs, () => this.gate.admit(cuSet, hold, () => this.run(kernel, cuSet, t, issuedNs, hold, options)));
+    // A grid with a workgroup for every CU of its set holds the set (one resident workgroup per CU).
+    const occ = occupancy(kernel.workgroups, cuSet, this.layout, this.hw.compute);
+    const hold: CuHold | undefined = occ.fills ? { set: cuSet, contended: false } : undefined;
+    sim.after(t.fixedNs, () => this.gate.admit(cuSet, hold, () => this.run(kernel, cuSet, t, issuedNs, hold && { hold, occ }, options)));
   }
 
   /** The kernel runs as one flow until it completes; a `hold` on its CUs ends with it (cu-gate.ts). */
-  private run(kernel: KernelCost, cuSet: CuSet, t: KernelTiming, issuedNs: number, hold: CuHold | undefined, options: LaunchOptions): void {
+  private run(kernel: KernelCost, cuSet: CuSet, t: KernelTiming, issuedNs: number, holding: { hold: CuHold; occ: Occupancy } | undefined, options: LaunchOptions): void {
     const sim = this.sim;
     options.onStart?.();
     // A kernel that waited at the gate is reported from when it could start (its launch latency
     // before that), not from its issue: the wait is the other kernel's time.
     const startNs = sim.nowNs > issuedNs + t.fixedNs ? sim.nowNs - t.fixedNs : issuedNs;
-    let held = hold !== undefined;
+    let held = holding !== undefined;
+    let returnLastWaveCus: (() => void) | undefined;
     const releaseCus = () => {
       if (!held) return;
       held = false;
+      const hold = holding!.hold;
       // Deferred to its own event when kernels wait: the gate then starts flows, and this may run
       // inside the solver's settling of milestones and completions.
-      if (this.gate.idle) this.gate.release(hold!);
-      else sim.after(0, () => this.gate.release(hold!));
+      if (this.gate.idle) this.gate.release(hold);
+      else sim.after(0, () => this.gate.release(hold));
     };
     const demands: FlowDemand[] = [];
     if (t.hbmBytes > 0) demands.push({ resource: this.hbm, perUnit: t.hbmBytes });
@@ -124,6 +126,7 @@ export class Gpu {
         shape: kernel.shape,
         tile: kernel.tile,
       };
+      returnLastWaveCus?.();
       releaseCus();
       if (this.recordKernels) this.records.push(record);
       const stat = this.names.stats;
@@ -151,31 +154,54 @@ export class Gpu {
       onComplete: finish,
     };
     const flow = sim.startFlow(spec);
-    if (hold) {
-      hold.onContended = () => this.releaseAtLastWave(kernel, cuSet, flow, spec, releaseCus);
+    if (holding) {
+      const { hold, occ } = holding;
+      hold.onContended = () => this.releaseAtLastWave(cuSet, occ, t, flow, spec, releaseCus, (fn) => (returnLastWaveCus = fn));
       if (hold.contended) hold.onContended();
     }
   }
 
   /**
    * A kernel another waits behind hands its CUs back once its last workgroup is dispatched: at the
-   * start of a partial last wave, whose idle CUs the waiting kernel can use (else at its end).
-   * Armed only under contention, so a kernel nobody waits for costs no extra event.
+   * start of a partial last wave (else at its end). From then on the wave keeps only its own CUs
+   * and the waiting kernel runs on the idle ones. Armed only under contention, so a kernel nobody
+   * waits for costs no extra event.
    */
-  private releaseAtLastWave(kernel: KernelCost, cuSet: CuSet, flow: Flow, spec: FlowSpec, release: () => void): void {
-    if (kernel.workgroups % cuSet.count === 0) return;
-    const waves = maxWorkgroupsPerCu(kernel.workgroups, cuSet, this.layout, this.hw.compute);
-    if (waves < 2) return;
-    const at = (waves - 1) / waves;
-    if (flow.done >= at) {
+  private releaseAtLastWave(cuSet: CuSet, occ: Occupancy, t: KernelTiming, flow: Flow, spec: FlowSpec, release: () => void, onEnd: (fn: () => void) => void): void {
+    if (occ.waves < 2 || occ.lastWaveCus >= cuSet.count) return;
+    const at = (occ.waves - 1) / occ.waves;
+    const handBack = () => {
+      onEnd(this.keepLastWaveCus(occ, t, flow));
       release();
+    };
+    if (flow.done >= at) {
+      handBack();
       return;
     }
     // A milestone of our own, in order among the caller's (the solver reads the list as it goes).
     const ms = (spec.milestones = [...(spec.milestones ?? [])]);
     let i = ms.length;
     while (i > flow.nextMilestone && ms[i - 1]!.at > at) i--;
-    ms.splice(i, 0, { at, fire: release });
+    ms.splice(i, 0, { at, fire: handBack });
+  }
+
+  /**
+   * The last wave's workgroups keep their CUs: those CUs leave the pool the kernels after it share
+   * (as a collective's held CUs do, collectives/execute.ts holdCus), and the wave needs no share of
+   * it, running at its own pace. Returns the hand-back of the CUs, for the kernel's end.
+   */
+  private keepLastWaveCus(occ: Occupancy, t: KernelTiming, flow: Flow): () => void {
+    let cuNs = 0;
+    for (let g = 0; g < t.cuNsPerGroup.length; g++) cuNs += t.cuNsPerGroup[g]!;
+    if (!(cuNs > 0)) return () => {};
+    const taken = this.cuGroups.map((r, g) => {
+      const take = Math.min(r.capacity, (occ.lastWaveCus * t.cuNsPerGroup[g]!) / cuNs);
+      if (take > 0) this.sim.setCapacity(r, r.capacity - take);
+      return take;
+    });
+    for (const d of flow.demands) if (this.cuGroups.includes(d.resource)) d.perUnit = 0;
+    this.sim.invalidateRates();
+    return () => this.cuGroups.forEach((r, g) => taken[g]! > 0 && this.sim.setCapacity(r, r.capacity + taken[g]!));
   }
 }
 
