@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statSync, writeSync, writevSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SilicaError } from './errors.js';
 
@@ -13,12 +13,21 @@ export type OutputKind = 'file' | 'directory';
 type Found = OutputKind | 'special' | 'missing';
 
 function found(path: string): Found {
+  // ENOENT, ENOTDIR, EACCES...: nothing usable there; creating it reports the real reason.
+  const st = statOrNothing(path);
+  if (!st) return 'missing';
+  return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'special';
+}
+
+/**
+ * What is at `path`, or undefined where nothing usable is: missing, a path no file can be at
+ * (`part.yaml/`, a path under a file, a NUL, too long) or one that cannot be stat'ed.
+ */
+export function statOrNothing(path: string): Stats | undefined {
   try {
-    const st = statSync(path);
-    return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'special';
+    return statSync(path, { throwIfNoEntry: false });
   } catch {
-    // ENOENT, ENOTDIR, EACCES...: nothing usable there; creating it reports the real reason.
-    return 'missing';
+    return undefined;
   }
 }
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
+import { statOrNothing } from '../core/io.js';
 
 /**
  * The files a sweep point reads, by content: a hardware YAML or a request trace that its config
@@ -38,20 +39,11 @@ export class InputDigests {
       d = null;
       if (ref.includes('/') || /\.[A-Za-z][A-Za-z0-9]{0,7}$/.test(ref)) {
         const path = isAbsolute(ref) ? ref : join(this.baseDir, ref);
-        if (isFile(path)) d = fileDigest(path);
+        if (statOrNothing(path)?.isFile()) d = fileDigest(path);
       }
       this.byRef.set(ref, d);
     }
     return d;
-  }
-}
-
-/** Whether `path` names a regular file; a string no path can be (`a/b` under a file, a NUL, too long) names none. */
-function isFile(path: string): boolean {
-  try {
-    return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
-  } catch {
-    return false;
   }
 }
 

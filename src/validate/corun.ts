@@ -8,7 +8,7 @@ import { System } from '../hw/system.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { streamCost, type StreamOp } from '../kernels/elementwise.js';
 import type { KernelCost } from '../kernels/types.js';
-import { num, registerRunner, requireHw, wholeNum } from './runners.js';
+import { flag, registerRunner, requireHw, wholeNum } from './runners.js';
 
 /**
  * Two streams of one GPU, each running one kernel back to back. By default they hold disjoint CU
@@ -93,8 +93,7 @@ export function pairSpeedup(w: CorunWindows): number {
 registerRunner('corun', (hw, p) => {
   const cfg = requireHw(hw, 'corun');
   const layout = makeCuLayout(cfg.compute);
-  const shared = p.shared === undefined ? false : p.shared;
-  if (typeof shared !== 'boolean') throw new SilicaError(`validation params.shared: expected true or false, got ${JSON.stringify(shared)}`);
+  const shared = flag(p, 'shared');
   const cusA = wholeNum(p, 'cus_a', 1, { unit: 'CUs' });
   if (shared && p.cus_b !== undefined) throw new SilicaError('validation params.cus_b: not with shared: true (both streams run on the cus_a CUs)');
   const cusB = shared ? 0 : wholeNum(p, 'cus_b', 1, { unit: 'CUs' });

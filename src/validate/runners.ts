@@ -47,6 +47,13 @@ export const num = (params: Record<string, unknown>, key: string, fallback?: num
   return v;
 };
 
+/** `params[key]` as true or false (`fallback` when absent; a bare YAML key, null, is refused). */
+export function flag(params: Record<string, unknown>, key: string, fallback = false): boolean {
+  const v = params[key] === undefined ? fallback : params[key];
+  if (typeof v !== 'boolean') throw new SilicaError(`validation params.${key}: expected true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** `params[key]` as a whole number of at least `min` (`unit` names what it counts, in the error). */
 export function wholeNum(params: Record<string, unknown>, key: string, min: number, options: { fallback?: number; unit?: string } = {}): number {
   const n = num(params, key, options.fallback);

@@ -6,7 +6,7 @@ import type { KernelCost } from '../kernels/types.js';
 import { costModelFor, type IterationCostModel, type LaneStep } from '../sw/serving/cost-model.js';
 import { simulateCorun } from '../sw/serving/corun.js';
 import { checkCorunLaunches, corunWindows, pairSpeedup, type CorunSide } from './corun.js';
-import { registerRunner, requireHw, wholeNum } from './runners.js';
+import { flag, registerRunner, requireHw, wholeNum } from './runners.js';
 
 /**
  * The serving study's own cost paths against measured serving iterations
@@ -46,8 +46,7 @@ registerRunner('serve-corun', (hw, p): Record<string, number> => {
   const cfg = requireHw(hw, 'serve-corun');
   const costs = costsFor(cfg, p);
   // Both lanes' CU counts are required: the decode lane takes the CUs after the prefill lane's.
-  const shared = p.shared === undefined ? false : p.shared;
-  if (typeof shared !== 'boolean') throw new SilicaError(`validation params.shared: expected true or false, got ${JSON.stringify(shared)}`);
+  const shared = flag(p, 'shared');
   const prefillCus = cusOf(costs, p, 'cus_prefill', 0, true);
   // shared: both lanes on the prefill lane's CUs (no partition: unmasked streams)
   if (shared && p.cus_decode !== undefined) throw new SilicaError('validation params.cus_decode: not with shared: true (both lanes run on the cus_prefill CUs)');

@@ -1,6 +1,7 @@
-import { readdirSync, statSync, type Stats } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
+import { statOrNothing } from '../../core/io.js';
 import { configsDir } from '../../core/paths.js';
 import { applyOverlays, deepFreeze, readYamlFile, validate } from '../../core/yaml-config.js';
 import { hardwareSchema, type HardwareConfig } from './schema.js';
@@ -41,15 +42,6 @@ function hardwareFile(nameOrPath: string): { path: string; version: string } {
     throw new SilicaError(`--hw: unknown preset "${nameOrPath}" (expected one of ${listPresets().join(', ')}, or a path to a YAML file)`);
   }
   return { path, version: `${stat.mtimeMs}\0${stat.size}` };
-}
-
-/** A path no file can be at (`part.yaml/`, under a file) is as missing as one that is not there. */
-function statOrNothing(path: string): Stats | undefined {
-  try {
-    return statSync(path, { throwIfNoEntry: false });
-  } catch {
-    return undefined;
-  }
 }
 
 /**

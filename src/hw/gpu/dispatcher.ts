@@ -66,21 +66,24 @@ export interface Occupancy {
 }
 
 export function occupancy(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): Occupancy {
-  if (workgroups < 1) return { fills: false, waves: 0, lastWaveCus: 0 };
+  const fills = fillsCuSet(workgroups, set, layout, compute);
+  if (workgroups < 1) return { fills, waves: 0, lastWaveCus: 0 };
   const waves = maxWorkgroupsPerCu(workgroups, set, layout, compute);
-  if (!dealtToGroups(layout, compute)) {
-    return { fills: workgroups >= set.count, waves, lastWaveCus: Math.min(set.count, workgroups - (waves - 1) * set.count) };
-  }
-  let fills = true;
+  if (!dealtToGroups(layout, compute)) return { fills, waves, lastWaveCus: Math.min(set.count, workgroups - (waves - 1) * set.count) };
   let lastWaveCus = 0;
   for (let g = 0; g < layout.groups; g++) {
     const cus = set.perGroup[g]!;
-    if (cus === 0) continue;
-    const n = dealtToGroup(g, workgroups, layout.groups);
-    if (n < cus) fills = false;
-    lastWaveCus += Math.min(cus, Math.max(0, n - (waves - 1) * cus));
+    if (cus > 0) lastWaveCus += Math.min(cus, Math.max(0, dealtToGroup(g, workgroups, layout.groups) - (waves - 1) * cus));
   }
   return { fills, waves, lastWaveCus };
+}
+
+/** Whether a grid gives every enabled CU of `set` a workgroup (Occupancy.fills, without the rest: asked at every launch). */
+export function fillsCuSet(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): boolean {
+  if (workgroups < set.count) return false;
+  if (!dealtToGroups(layout, compute)) return true;
+  for (let g = 0; g < layout.groups; g++) if (dealtToGroup(g, workgroups, layout.groups) < set.perGroup[g]!) return false;
+  return true;
 }
 
 /** Whether workgroups are dealt to CU groups round-robin, whatever the mask. */

@@ -4,7 +4,7 @@ import type { KernelCost } from '../../kernels/types.js';
 import type { HardwareConfig } from '../config/schema.js';
 import { makeCuLayout, type CuLayout } from './cu-layout.js';
 import { CuGate, type CuHold } from './cu-gate.js';
-import { occupancy, type Occupancy } from './dispatcher.js';
+import { fillsCuSet, occupancy, type Occupancy } from './dispatcher.js';
 import { fullCuSet, type CuSet } from './cu-mask.js';
 import { hbmBytesPerNs, timeKernel, type KernelTiming } from './kernel-timing.js';
 
@@ -82,28 +82,26 @@ export class Gpu {
     const sim = this.sim;
     const issuedNs = sim.nowNs;
     // A grid with a workgroup for every CU of its set holds the set (one resident workgroup per CU).
-    const occ = occupancy(kernel.workgroups, cuSet, this.layout, this.hw.compute);
-    const hold: CuHold | undefined = occ.fills ? { set: cuSet, contended: false } : undefined;
-    sim.after(t.fixedNs, () => this.gate.admit(cuSet, hold, () => this.run(kernel, cuSet, t, issuedNs, hold && { hold, occ }, options)));
+    const hold: CuHold | undefined = fillsCuSet(kernel.workgroups, cuSet, this.layout, this.hw.compute) ? { set: cuSet, contended: false } : undefined;
+    sim.after(t.fixedNs, () => this.gate.admit(cuSet, hold, () => this.run(kernel, cuSet, t, issuedNs, hold, options)));
   }
 
   /** The kernel runs as one flow until it completes; a `hold` on its CUs ends with it (cu-gate.ts). */
-  private run(kernel: KernelCost, cuSet: CuSet, t: KernelTiming, issuedNs: number, holding: { hold: CuHold; occ: Occupancy } | undefined, options: LaunchOptions): void {
+  private run(kernel: KernelCost, cuSet: CuSet, t: KernelTiming, issuedNs: number, hold: CuHold | undefined, options: LaunchOptions): void {
     const sim = this.sim;
     options.onStart?.();
     // A kernel that waited at the gate is reported from when it could start (its launch latency
     // before that), not from its issue: the wait is the other kernel's time.
     const startNs = sim.nowNs > issuedNs + t.fixedNs ? sim.nowNs - t.fixedNs : issuedNs;
-    let held = holding !== undefined;
+    let held = hold !== undefined;
     let returnLastWaveCus: (() => void) | undefined;
     const releaseCus = () => {
       if (!held) return;
       held = false;
-      const hold = holding!.hold;
       // Deferred to its own event when kernels wait: the gate then starts flows, and this may run
       // inside the solver's settling of milestones and completions.
-      if (this.gate.idle) this.gate.release(hold);
-      else sim.after(0, () => this.gate.release(hold));
+      if (this.gate.idle) this.gate.release(hold!);
+      else sim.after(0, () => this.gate.release(hold!));
     };
     const demands: FlowDemand[] = [];
     if (t.hbmBytes > 0) demands.push({ resource: this.hbm, perUnit: t.hbmBytes });
@@ -154,9 +152,8 @@ export class Gpu {
       onComplete: finish,
     };
     const flow = sim.startFlow(spec);
-    if (holding) {
-      const { hold, occ } = holding;
-      hold.onContended = () => this.releaseAtLastWave(cuSet, occ, t, flow, spec, releaseCus, (fn) => (returnLastWaveCus = fn));
+    if (hold) {
+      hold.onContended = () => this.releaseAtLastWave(kernel, cuSet, t, flow, spec, releaseCus, (fn) => (returnLastWaveCus = fn));
       if (hold.contended) hold.onContended();
     }
   }
@@ -167,7 +164,8 @@ export class Gpu {
    * and the waiting kernel runs on the idle ones. Armed only under contention, so a kernel nobody
    * waits for costs no extra event.
    */
-  private releaseAtLastWave(cuSet: CuSet, occ: Occupancy, t: KernelTiming, flow: Flow, spec: FlowSpec, release: () => void, onEnd: (fn: () => void) => void): void {
+  private releaseAtLastWave(kernel: KernelCost, cuSet: CuSet, t: KernelTiming, flow: Flow, spec: FlowSpec, release: () => void, onEnd: (fn: () => void) => void): void {
+    const occ = occupancy(kernel.workgroups, cuSet, this.layout, this.hw.compute);
     if (occ.waves < 2 || occ.lastWaveCus >= cuSet.count) return;
     const at = (occ.waves - 1) / occ.waves;
     const handBack = () => {
