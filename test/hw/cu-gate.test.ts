@@ -156,6 +156,59 @@ describe('CU gate: kernels of different streams on shared CUs', () => {
   });
 });
 
+describe('one-wave grids keep their CUs (cu-pool.ts): a workgroup holds its CU until it ends', () => {
+  it('a filling kernel beside a one-wave grid runs on the CUs that grid leaves, and does not slow it (closed form)', () => {
+    const a = kernel('a', 60); // one wave on 60 of 132 CUs
+    const b = kernel('b', 10 * layout.cus, 1e6); // ten whole waves, each half as long as a's
+    const { ends, fixedNs } = run([[a, ALL], [b, ALL]]);
+    expect(ends[0]).toBeCloseTo(alone(a), 6);
+    // Until a ends, b has the other 72 CUs: it does 72/132 of its full-chip pace.
+    const bNs = alone(b) - fixedNs;
+    const doneBeforeAEnds = ((layout.cus - 60) / layout.cus) * ((alone(a) - fixedNs) / bNs);
+    expect(ends[1]).toBeCloseTo(alone(a) + (1 - doneBeforeAEnds) * bNs, 6);
+  });
+
+  it('a one-wave grid that finds too few CUs free shares what is left, then keeps its own once they free up (closed form)', () => {
+    const a = kernel('a', 100);
+    const { ends, fixedNs } = run([[a, ALL], [a, ALL]]);
+    // The first keeps 100 CUs and runs as alone; the second gets 32 CUs' worth until then.
+    expect(ends[0]).toBeCloseTo(alone(a), 6);
+    const aNs = alone(a) - fixedNs;
+    expect(ends[1]).toBeCloseTo(alone(a) + (1 - (layout.cus - 100) / 100) * aNs, 6);
+  });
+});
+
+describe('CuPool: the CUs kernels share, less those kept whole', () => {
+  it('hands back exactly the CU count after any mix of fractional keeps', () => {
+    const system = new System(hw, 1);
+    const gpu = system.gpus[0]!;
+    const cuGroup = gpu.cuGroups[0]!;
+    const releases = [1 / 3, 2 / 7, 10.1, 0.3].map((n) => gpu.pool.keep([n]));
+    expect(cuGroup.capacity).toBeLessThan(layout.cus);
+    for (const release of [releases[2]!, releases[0]!, releases[3]!, releases[1]!]) release();
+    releases[0]!(); // a second release changes nothing
+    expect(cuGroup.capacity).toBe(layout.cus);
+  });
+
+  it('grants waiting keeps first come first served once they fit, and a cancelled wait is skipped', () => {
+    const system = new System(hw, 1);
+    const pool = system.gpus[0]!.pool;
+    const releaseBig = pool.keep([100]);
+    const granted: string[] = [];
+    const releases: Array<() => void> = [];
+    pool.keepWhenFree([50], (r) => (granted.push('first'), releases.push(r)));
+    const cancel = pool.keepWhenFree([10], () => granted.push('cancelled'));
+    pool.keepWhenFree([20], (r) => (granted.push('second'), releases.push(r)));
+    expect(granted).toEqual([]); // 32 free: the first (50) waits, and nobody overtakes it
+    cancel();
+    releaseBig();
+    expect(granted).toEqual(['first', 'second']);
+    expect(pool.free(0)).toBe(layout.cus - 70);
+    for (const r of releases) r();
+    expect(pool.free(0)).toBe(layout.cus);
+  });
+});
+
 describe('occupancy: how a grid holds its CU set (dispatcher.ts)', () => {
   it('least-loaded dispatch: fills at one workgroup per CU; the last wave keeps the remainder busy', () => {
     const n = layout.cus;

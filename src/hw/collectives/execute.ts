@@ -46,20 +46,9 @@ export function collectiveBytesPerNsPerCu(system: System): number {
   return Math.min(cuBytesPerNs(hw), littleNs);
 }
 
-/** Takes a CU set away from co-running kernels; returns the release. */
+/** Takes a CU set away from co-running kernels (cu-pool.ts); returns the release. */
 export function holdCus(system: System, gpu: number, set: CuSet): () => void {
-  const groups = system.gpus[gpu]!.cuGroups;
-  const taken = groups.map((r, g) => {
-    const take = Math.min(r.capacity, set.perGroup[g] ?? 0);
-    system.sim.setCapacity(r, r.capacity - take);
-    return take;
-  });
-  let held = true;
-  return () => {
-    if (!held) return;
-    held = false;
-    groups.forEach((r, g) => system.sim.setCapacity(r, r.capacity + taken[g]!));
-  };
+  return system.gpus[gpu]!.pool.keep(set.perGroup);
 }
 
 export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone: (r: ExecuteResult) => void): void {

@@ -7,8 +7,9 @@ import { cuSetsOverlap, type CuSet } from './cu-mask.js';
  * fills its CU set (a workgroup for every CU: dispatcher.ts `occupancy`) holds those CUs until its
  * last workgroup is dispatched (Gpu hands them back at the start of a partial last wave, else at
  * its end), and a kernel on any of them, from another stream, waits until then; a kernel with
- * fewer workgroups than CUs leaves the rest. A last wave keeps its own CUs and runs at its own
- * pace; kernels that do share CUs share their time through the flow solver.
+ * fewer workgroups than CUs leaves the rest. A last wave, and a grid of one wave, keeps its own
+ * CUs and runs at its own pace (cu-pool.ts); kernels that do share CUs share their time through the
+ * flow solver.
  *
  * Measured on an H200 (validation/measured/h200-141gb-hbm3e-dma.json, `contention`; points in
  * validation/shared-sms.yaml): a stream of 512 MiB copies beside a stream of 8192^3 GEMMs, both on

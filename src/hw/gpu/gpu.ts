@@ -4,6 +4,7 @@ import type { KernelCost } from '../../kernels/types.js';
 import type { HardwareConfig } from '../config/schema.js';
 import { makeCuLayout, type CuLayout } from './cu-layout.js';
 import { CuGate, type CuHold } from './cu-gate.js';
+import { CuPool } from './cu-pool.js';
 import { fillsCuSet, occupancy, type Occupancy } from './dispatcher.js';
 import { fullCuSet, type CuSet } from './cu-mask.js';
 import { hbmBytesPerNs, timeKernel, type KernelTiming } from './kernel-timing.js';
@@ -52,6 +53,8 @@ export class Gpu {
   readonly allCus: CuSet;
   readonly hbm: Resource;
   readonly cuGroups: Resource[];
+  /** The CUs co-running kernels share as CU time, less those kept whole (cu-pool.ts). */
+  readonly pool: CuPool;
   readonly records: KernelRecord[] = [];
   recordKernels = true;
   private readonly names: GpuNames;
@@ -69,6 +72,7 @@ export class Gpu {
     this.names = namesOf(index, this.layout.groups);
     this.hbm = sim.addResource(makeResource(this.names.hbm, hbmBytesPerNs(hw), { timeline: options.hbmTimeline }));
     this.cuGroups = Array.from(this.layout.cusInGroup, (n, g) => sim.addResource(makeResource(this.names.cuGroups[g]!, n)));
+    this.pool = new CuPool(sim, this.cuGroups, Array.from(this.layout.cusInGroup));
   }
 
   timing(kernel: KernelCost, cuSet: CuSet = this.allCus): KernelTiming {
@@ -94,7 +98,9 @@ export class Gpu {
     // before that), not from its issue: the wait is the other kernel's time.
     const startNs = sim.nowNs > issuedNs + t.fixedNs ? sim.nowNs - t.fixedNs : issuedNs;
     let held = hold !== undefined;
-    let returnLastWaveCus: (() => void) | undefined;
+    /** Hands back CUs this kernel keeps out of the pool: its one wave's, or its last wave's. */
+    let returnKeptCus: (() => void) | undefined;
+    let stopWaitingForCus: (() => void) | undefined;
     const releaseCus = () => {
       if (!held) return;
       held = false;
@@ -105,9 +111,16 @@ export class Gpu {
     };
     const demands: FlowDemand[] = [];
     if (t.hbmBytes > 0) demands.push({ resource: this.hbm, perUnit: t.hbmBytes });
-    t.cuNsPerGroup.forEach((cuNs, g) => {
-      if (cuNs > 0) demands.push({ resource: this.cuGroups[g]!, perUnit: cuNs });
-    });
+    // A grid smaller than its CU set runs in one wave, a workgroup to a CU, and keeps those CUs
+    // until it ends: kernels of other streams get only the rest, while it runs at its own pace.
+    // Until that many are free (others keep theirs) it shares CU time, as a grid that fills its set.
+    const oneWaveCus = !hold && t.waves === 1 && t.wgNs > 0 ? t.cuNsPerGroup.map((cuNs) => cuNs / t.wgNs) : undefined;
+    if (oneWaveCus && this.pool.canKeep(oneWaveCus)) returnKeptCus = this.pool.keep(oneWaveCus);
+    else {
+      t.cuNsPerGroup.forEach((cuNs, g) => {
+        if (cuNs > 0) demands.push({ resource: this.cuGroups[g]!, perUnit: cuNs });
+      });
+    }
     const finish = () => {
       const record: KernelRecord = {
         gpu: this.index,
@@ -124,7 +137,8 @@ export class Gpu {
         shape: kernel.shape,
         tile: kernel.tile,
       };
-      returnLastWaveCus?.();
+      stopWaitingForCus?.();
+      returnKeptCus?.();
       releaseCus();
       if (this.recordKernels) this.records.push(record);
       const stat = this.names.stats;
@@ -152,8 +166,14 @@ export class Gpu {
       onComplete: finish,
     };
     const flow = sim.startFlow(spec);
+    if (oneWaveCus && !returnKeptCus) {
+      stopWaitingForCus = this.pool.keepWhenFree(oneWaveCus, (release) => {
+        returnKeptCus = release;
+        this.runOnKeptCus(flow);
+      });
+    }
     if (hold) {
-      hold.onContended = () => this.releaseAtLastWave(kernel, cuSet, t, flow, spec, releaseCus, (fn) => (returnLastWaveCus = fn));
+      hold.onContended = () => this.releaseAtLastWave(kernel, cuSet, t, flow, spec, releaseCus, (fn) => (returnKeptCus = fn));
       if (hold.contended) hold.onContended();
     }
   }
@@ -184,22 +204,23 @@ export class Gpu {
   }
 
   /**
-   * The last wave's workgroups keep their CUs: those CUs leave the pool the kernels after it share
-   * (as a collective's held CUs do, collectives/execute.ts holdCus), and the wave needs no share of
-   * it, running at its own pace. Returns the hand-back of the CUs, for the kernel's end.
+   * The last wave's workgroups keep their CUs: those CUs leave the pool the kernels after it share,
+   * and the wave needs no share of it, running at its own pace. Returns the hand-back of the CUs,
+   * for the kernel's end.
    */
   private keepLastWaveCus(occ: Occupancy, t: KernelTiming, flow: Flow): () => void {
     let cuNs = 0;
     for (let g = 0; g < t.cuNsPerGroup.length; g++) cuNs += t.cuNsPerGroup[g]!;
     if (!(cuNs > 0)) return () => {};
-    const taken = this.cuGroups.map((r, g) => {
-      const take = Math.min(r.capacity, (occ.lastWaveCus * t.cuNsPerGroup[g]!) / cuNs);
-      if (take > 0) this.sim.setCapacity(r, r.capacity - take);
-      return take;
-    });
+    const returnCus = this.pool.keep(t.cuNsPerGroup.map((groupCuNs) => (occ.lastWaveCus * groupCuNs) / cuNs));
+    this.runOnKeptCus(flow);
+    return returnCus;
+  }
+
+  /** A kernel whose workgroups keep their CUs draws no CU time from the pool. */
+  private runOnKeptCus(flow: Flow): void {
     for (const d of flow.demands) if (this.cuGroups.includes(d.resource)) d.perUnit = 0;
     this.sim.invalidateRates();
-    return () => this.cuGroups.forEach((r, g) => taken[g]! > 0 && this.sim.setCapacity(r, r.capacity + taken[g]!));
   }
 }
 

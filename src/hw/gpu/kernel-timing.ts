@@ -17,6 +17,8 @@ import { maxWorkgroupsPerCu, placeWorkgroups } from './dispatcher.js';
  */
 export interface KernelTiming {
   wgNs: number;
+  /** The most workgroups one CU runs, back to back (1: the grid fits its CU set in one wave). */
+  waves: number;
   criticalNs: number;
   /** CU-ns the kernel needs on each CU group. */
   cuNsPerGroup: Float64Array;
@@ -103,13 +105,13 @@ export function isolatedKernelNs(hw: HardwareConfig, layout: CuLayout, set: CuSe
 export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): KernelTiming {
   const { wgNs, hbmBytes, fixedNs } = workgroupTiming(hw, k);
   if (k.workgroups <= 0) {
-    return { wgNs: 0, criticalNs: 0, cuNsPerGroup: new Float64Array(layout.groups), hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw) };
+    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: new Float64Array(layout.groups), hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw) };
   }
   const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
   const criticalNs = placement.maxPerCu * wgNs;
   const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
   const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
-  return { wgNs, criticalNs, cuNsPerGroup, hbmBytes, fixedNs, isolatedNs };
+  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, hbmBytes, fixedNs, isolatedNs };
 }
 
 interface WorkgroupTiming {
