@@ -30,6 +30,8 @@ export interface ValidateOptions {
   hwOverride?: string;
   /** Field overrides applied to every point's hardware. */
   overlays?: string[];
+  /** Before a point runs (a study-level point runs for seconds: progress can say which). */
+  onStart?: (p: ValidationPoint, index: number, total: number) => void;
   onPoint?: (r: PointResult, index: number, total: number) => void;
 }
 
@@ -43,6 +45,7 @@ export async function runValidation(points: ValidationPoint[], options: Validate
   };
   const results: PointResult[] = [];
   for (const [i, p] of points.entries()) {
+    options.onStart?.(p, i, points.length);
     const values = await withErrorContext(where(p), () => runPoint(p, hwFor, options), (m) => m.replace(/^validation /, ''));
     const simulated = values[p.metric];
     if (simulated === undefined) throw new SilicaError(`${where(p)}: metric: runner ${p.runner} has no metric ${p.metric} (it gives ${Object.keys(values).join(', ')})`);

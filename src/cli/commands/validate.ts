@@ -36,11 +36,17 @@ export const validateCommand: CommandModule = {
       points = points.filter((p) => re.test(p.group) || re.test(p.name));
       if (points.length === 0) throw new SilicaError(`--only: no validation point matches "${args.only}"`);
     }
-    // Two study-level points (the serving and T3 headlines) take most of the time: the label says which runs.
+    // The study-level points (the serving and T3 headlines) take most of the time: on a terminal the
+    // bar's label names the point running.
     const progress = makeProgress({ total: points.length, unit: 'points', quiet: args.quiet });
     let report;
     try {
-      report = await runValidation(points, { hwOverride: args.hw, overlays: args.set, onPoint: (r, i) => progress.update(i + 1, r.name) });
+      report = await runValidation(points, {
+        hwOverride: args.hw,
+        overlays: args.set,
+        onStart: (p, i) => progress.update(i, p.name),
+        onPoint: (r, i) => progress.update(i + 1, r.name),
+      });
     } finally {
       progress.stop();
     }
