@@ -118,18 +118,21 @@ describe('CU gate: kernels of different streams on shared CUs', () => {
     expect(ends[1]).toBeGreaterThanOrEqual(arriveNs + alone(b) - 1e-6);
   });
 
-  it('every kernel completes, whatever mix of grids, CU sets and arrival times (no kernel waits forever)', () => {
+  it.each(['h200-sxm', 'mi300x'])('every kernel completes on %s, whatever mix of grids, CU sets and arrival times (no kernel waits forever, no CU is lost)', (part) => {
+    const partHw = loadHardware(part);
+    const partLayout = makeCuLayout(partHw.compute);
     const rng = new Rng(7, 'cu-gate');
-    const half = layout.cus / 2;
-    const sets = [ALL, cuRange(layout, 0, half), cuRange(layout, half, half), cuRange(layout, 40, 60)];
+    const half = Math.floor(partLayout.cus / 2);
+    const all = firstNCus(partLayout, partLayout.cus);
+    const sets = [all, cuRange(partLayout, 0, half), cuRange(partLayout, half, half), cuRange(partLayout, 40, 60)];
     for (let trial = 0; trial < 20; trial++) {
-      const system = new System(hw, 1);
+      const system = new System(partHw, 1);
       const gpu = system.gpus[0]!;
       let completed = 0;
       let flops = 0;
       const streams = Array.from({ length: 4 }, (_, i) => new Stream(gpu, `s${i}`, sets[i]!));
       for (let n = 0; n < 40; n++) {
-        const k = kernel(`k${n}`, rng.int(1, 4 * layout.cus), rng.int(1, 4) * 1e6);
+        const k = kernel(`k${n}`, rng.int(1, 4 * partLayout.cus), rng.int(1, 4) * 1e6);
         flops += k.flops;
         const stream = streams[rng.int(0, 3)]!;
         system.sim.after(rng.uniform() * 2e5, () => stream.enqueue(k, { onComplete: () => completed++ }));
@@ -137,6 +140,8 @@ describe('CU gate: kernels of different streams on shared CUs', () => {
       system.sim.run();
       expect(completed).toBe(40);
       expect(system.sim.stats.get('gpu0.flops')).toBeCloseTo(flops, 0);
+      // Every CU kept by a one-wave grid or a last wave came back: nothing leaked, no residue.
+      gpu.cuGroups.forEach((group, g) => expect(group.capacity).toBe(partLayout.cusInGroup[g]));
     }
   });
 
