@@ -1,5 +1,5 @@
 import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statSync, writeSync, writevSync, type Stats } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { SilicaError } from './errors.js';
 
 /**
@@ -283,12 +283,25 @@ let journal: Journal | undefined;
 export class OutputSet {
   private readonly done: Journal = { files: [], dirs: [] };
 
-  /** Checks an output folder and creates it now, so an uncreatable one fails before the work. */
+  /**
+   * Checks now that an output folder can be made (or written into), so a bad one fails before the
+   * work. The folder itself comes with its first file (writes make their folders): a run stopped
+   * before it writes anything, by Ctrl-C say, leaves no empty folder behind.
+   */
   directory(path: string, flag: string): void {
-    this.run(() => {
-      checkOutputPath(path, flag, 'directory');
-      makeDirectory(path, `${flag} ${path}`);
-    });
+    checkOutputPath(path, flag, 'directory');
+    // Made and written into for real (permissions alone say nothing of /proc or a full disk),
+    // then taken back: the levels this made go again, with the probe file.
+    const created = makeDirectory(path, `${flag} ${path}`);
+    const probe = join(path, `.silica-probe-${process.pid}`);
+    try {
+      closeSync(openSync(probe, 'w'));
+      rmSync(probe, { force: true });
+    } catch (err) {
+      throw new SilicaError(`${flag} ${path}: cannot write into directory (${reason(err)})`);
+    } finally {
+      removeDirectories(created);
+    }
   }
 
   /** Writes one file atomically; if that fails, discards what the set wrote before rethrowing. */

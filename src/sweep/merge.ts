@@ -1,7 +1,7 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { writeFileAtomicFrom } from '../core/io.js';
+import { makeDirectory, writeFileAtomicFrom } from '../core/io.js';
 import { parseYamlText } from '../core/yaml-config.js';
 import { canonicalJson } from './canonical.js';
 import { locateResolvedItems, resolvedPointYaml, resolvedSweepPieces } from './resolved-yaml.js';
@@ -69,7 +69,7 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
   if (twice > 0) {
     throw new SilicaError(`merge: point ${items[twice]!.point} has two ids across the inputs (${items[twice - 1]!.point_id}, ${items[twice]!.point_id}): the shards ran different versions of the sweep, or of a file its points read; rerun them from one`);
   }
-  mkdirSync(out, { recursive: true });
+  makeDirectory(out, `--out ${out}`);
   const written = new SweepWriter(out, points).points();
   const fds = new Map<string, number>();
   try {

@@ -1,8 +1,7 @@
-import { mkdirSync } from 'node:fs';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
 import { flagAsField, SilicaError } from '../core/errors.js';
-import { batchedWrites, writeFileAtomicFromAsync } from '../core/io.js';
+import { batchedWrites, makeDirectory, writeFileAtomicFromAsync } from '../core/io.js';
 import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
@@ -83,7 +82,7 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
   const t0 = performance.now();
   const selected = shardPoints(spec.points, o.shard);
   const byId = new Map(selected.map((p) => [p.id, p]));
-  mkdirSync(o.out, { recursive: true });
+  makeDirectory(o.out, `--out ${o.out}`);
   removeLeftoverTemporaries(o.out);
 
   let done: CompletedPoint[] = [];

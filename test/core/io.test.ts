@@ -57,6 +57,22 @@ describe('an OutputSet is all or nothing', () => {
     expect(read(dir, 'b.csv')).toBe('earlier b\n');
   });
 
+  it('checks an output folder without leaving it: the folder comes with the first file, and goes if the command fails', () => {
+    const dir = join(T, 'later', 'deeper');
+    const outputs = new OutputSet();
+    outputs.directory(dir, '--out');
+    // Stopped here (Ctrl-C while simulating), a command leaves nothing behind: not even the folder.
+    expect(listing(T)).not.toContain('later');
+    expect(() =>
+      outputs.run(() => {
+        outputs.write(join(dir, 'a.csv'), 'a\n');
+        expect(listing(dir)).toEqual(['a.csv']);
+        throw new SilicaError('failed after its first file');
+      }),
+    ).toThrow('failed after its first file');
+    expect(listing(T)).not.toContain('later');
+  });
+
   it('keeps what a command that succeeded wrote, with no second copies left beside it', async () => {
     const dir = join(T, 'keep');
     mkdirSync(dir);

@@ -18,8 +18,8 @@ export const mergeCommand: CommandModule = {
     const args = argv as unknown as { dirs?: string[]; out: string; json: boolean };
     // Checked here rather than by yargs, whose own message ("Not enough non-option arguments") names no folder.
     if (!args.dirs?.length) throw new SilicaError('merge: expected one or more sweep output folders to merge, e.g. silica merge OUT/shard-* --out OUT/merged');
-    // The folder is made first (a bad --out fails before the inputs are read) and taken back,
-    // with what was written in it, if the merge fails.
+    // A bad --out fails before the inputs are read; the folder, made for the first file, is taken
+    // back with what was written in it if the merge fails.
     const outputs = new OutputSet();
     outputs.directory(args.out, '--out');
     const dirs = args.dirs;

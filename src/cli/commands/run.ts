@@ -28,7 +28,7 @@ export const runCommand: CommandModule = {
     const args = argv as unknown as { file: string; out: string; set?: string[]; jobs?: string; json: boolean; quiet: boolean };
     const jobs = args.jobs === undefined ? undefined : checkJobs(parsePositiveInt(args.jobs, '--jobs'));
     const exp = loadExperimentFile(args.file, args.set ?? []);
-    // The folder is made before the run (a bad --out fails at once); a failed run takes back
+    // A bad --out fails at once; the folder comes with the first file. A failed run takes back
     // everything it wrote there, figures included, and the folder if it made it.
     const outputs = new OutputSet();
     outputs.directory(args.out, '--out');

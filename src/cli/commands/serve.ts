@@ -115,7 +115,7 @@ export const serveCommand: CommandModule = {
     if (a.goodput && config.batch !== undefined) throw new SilicaError('--goodput: not with an offline --batch (the batch has no arrival rate)');
     let result: ServeOutcome | undefined;
     let goodput: GoodputResult | undefined;
-    // --out is made before the simulation (a bad one fails at once) and taken back if anything fails.
+    // A bad --out fails before the simulation; the folder comes with the first file and is taken back if anything fails.
     const outputs = new OutputSet();
     if (a.out !== undefined) outputs.directory(a.out, '--out');
     outputs.run(() => {
