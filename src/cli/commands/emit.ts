@@ -98,7 +98,7 @@ export const emitCommand: CommandModule = {
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'zoo model, e.g. bert-large, llama2-7b' })
-      .option('phase', { choices: ['train', 'prefill', 'decode'] as const, default: 'train' as const })
+      .option('phase', { choices: ['train', 'prefill', 'decode'] as const, default: 'train' as const, describe: 'what the trace holds: a training step, a prompt\'s prefill, or a decode step' })
       .option('batch', { type: 'string', demandOption: true, describe: 'sequences (train: per micro-batch and DP rank; decode: requests)' })
       .option('seq', { type: 'string', describe: 'sequence length (train, prefill)' })
       .option('context', { type: 'string', describe: 'decode: cached tokens per request (one number, or one per request: 512,2048,...)' })

@@ -12,7 +12,7 @@ export const hwCommand: CommandModule = {
       .positional('action', { choices: ['list', 'show'] as const, describe: 'list | show' })
       .positional('name', { type: 'string', describe: 'preset name or YAML path (for show)' })
       .option('set', { type: 'string', array: true, describe: 'override a field, e.g. --set compute.cus=152' })
-      .option('json', { type: 'boolean', default: false }),
+      .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' }),
   handler: (argv) => {
     const args = argv as unknown as { action: string; name?: string; set?: string[]; json: boolean };
     if (args.action === 'list') {

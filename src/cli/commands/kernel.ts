@@ -29,9 +29,9 @@ const gemm: CommandModule = {
   describe: 'simulate one GEMM (C[M,N] = A[M,K] B[K,N])',
   builder: (y) =>
     withCuOptions(withHwOptions(y))
-      .option('m', { type: 'string', demandOption: true })
-      .option('n', { type: 'string', demandOption: true })
-      .option('k', { type: 'string', demandOption: true })
+      .option('m', { type: 'string', demandOption: true, describe: 'rows of A and C (tokens, in a transformer layer)' })
+      .option('n', { type: 'string', demandOption: true, describe: 'columns of B and C (output features)' })
+      .option('k', { type: 'string', demandOption: true, describe: 'the inner dimension, summed over (input features)' })
       .option('batch', { type: 'string', default: '1', describe: 'batched GEMM count' })
       .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') }),
   handler: (argv) => {
@@ -73,7 +73,7 @@ const stream: CommandModule = {
   describe: 'simulate a STREAM-like kernel (BabelStream copy/scale/add/triad)',
   builder: (y) =>
     withCuOptions(withHwOptions(y))
-      .option('op', { choices: ['copy', 'scale', 'add', 'triad'] as const, default: 'copy' as const })
+      .option('op', { choices: ['copy', 'scale', 'add', 'triad'] as const, default: 'copy' as const, describe: 'STREAM kernel: copy a = b, scale a = q b, add a = b + c, triad a = b + q c' })
       .option('bytes', { type: 'string', default: '4GiB', describe: 'size of each array (e.g. 4GiB)' }),
   handler: (argv) => {
     const args = argv as unknown as HwArgs & { op: StreamOp; bytes: string; cus?: string; cuMask?: string };

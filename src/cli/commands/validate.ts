@@ -15,7 +15,7 @@ export const validateCommand: CommandModule = {
       .option('points', { type: 'string', describe: 'a YAML file of your own points instead of the shipped set' })
       .option('hw', { type: 'string', describe: 'hardware (preset or YAML path) for every point of --points, e.g. a new part to calibrate' })
       .option('set', { type: 'string', array: true, describe: 'override a hardware field for every point (e.g. memory.hbm.efficiency=0.5)' })
-      .option('json', { type: 'boolean', default: false })
+      .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' })
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, periodic lines otherwise)' }),
   handler: async (argv) => {
     const args = argv as unknown as { only?: string; points?: string; hw?: string; set?: string[]; json: boolean; quiet: boolean };
