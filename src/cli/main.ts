@@ -45,18 +45,22 @@ export async function main(argv: string[]): Promise<number> {
  * A value that starts with a dash and a digit but is not a number (`--shard -1/2`, `--m -5x`)
  * would be read by yargs as a group of short flags (`Unknown argument: 1`): it is joined to its
  * flag (`--shard=-1/2`), so the flag's own check names the value. Plain negative numbers (`-5`,
- * `-1.5`) yargs reads as values already; with an exponent (`-1e3`) it does not.
+ * `-1.5`) yargs reads as values already; with an exponent (`-1e3`) it does not. A negated switch
+ * (`--no-json`) takes no value, and such a token after it, or after a flag's value, belongs to no
+ * flag: refused as itself rather than blamed on the flag before it.
  */
 function dashValuesJoined(tokens: readonly string[]): string[] {
   const out: string[] = [];
+  const dashValue = (t: string | undefined) => t !== undefined && /^-\d/.test(t) && !/^-\d+(\.\d+)?$/.test(t);
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
     if (token === '--') return [...out, ...tokens.slice(i)];
     const flag = /^--?([A-Za-z][\w-]*)$/.exec(token)?.[1];
-    const next = tokens[i + 1];
-    if (flag !== undefined && next !== undefined && /^-\d/.test(next) && !/^-\d+(\.\d+)?$/.test(next)) {
-      out.push(`--${flag}=${next}`);
+    if (flag !== undefined && !flag.startsWith('no-') && dashValue(tokens[i + 1])) {
+      out.push(`--${flag}=${tokens[i + 1]}`);
       i++;
+    } else if (dashValue(token)) {
+      throw new SilicaError(`unexpected argument ${JSON.stringify(token)}: not a flag, nor the value of one (to give a flag this value, write --flag=${token})`);
     } else out.push(token);
   }
   return out;

@@ -81,6 +81,10 @@ describe('silica CLI (foundation)', () => {
       expectOneLineError(silica(['sweep', 'configs/sweeps/gemm-hw.yaml', '--shard', '-1/2', '--dry-run']), /^silica: --shard: expected i\/N with 0 <= i < N .*got "-1\/2"$/);
       // yargs reads -1.5 as a value but not -1e2.
       expectOneLineError(silica(['collective', 'all-reduce', '--gpus', '-1e2']), /^silica: --gpus: expected a positive whole number, got "-1e2"$/);
+      // One that belongs to no flag is refused as itself, not blamed on a negated switch before it.
+      for (const stray of [['--no-json', '-1x'], ['-1x'], ['--k', '8', '-1x']]) {
+        expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', ...stray]), /^silica: unexpected argument "-1x": not a flag, nor the value of one/);
+      }
     });
     it('a flag given no value does not run on its default', () => {
       expectOneLineError(silica(['kernel', 'stream', '--bytes']), /^silica: --bytes: expected a value$/);
