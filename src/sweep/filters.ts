@@ -43,15 +43,19 @@ export function parseFilters(raw: unknown, file: string): SweepFilter[] {
 }
 
 /**
- * A list's entries are values to compare with. An entry that is a mapping of condition keys only
- * (`not: [{min: 2}]`, `[{max: 8}]`) reads as a condition inside the list, which would be compared
- * as a value and match nothing: refused, since no config field silica sweeps holds such a mapping.
+ * A list's entries are values to compare with. An entry that is a mapping with a condition key
+ * (`not: [{min: 2}]`, `[{max: 8}]`, `[{max: 2, foo: 1}]`) reads as a condition inside the list,
+ * which would be compared as a value and match nothing: refused, since no config field silica
+ * sweeps holds a mapping with such a key.
  */
 function checkListValues(list: unknown[], file: string, field: string): unknown[] {
   list.forEach((v, i) => {
-    if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 && Object.keys(v).every((k) => CONDITION_KEYS.has(k))) {
-      throw new SilicaError(`${file}: ${field}.${i}: expected a value to compare with, got the condition ${JSON.stringify(v)} (conditions do not nest in lists)`);
-    }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return;
+    const keys = Object.keys(v);
+    const conditionKeys = keys.filter((k) => CONDITION_KEYS.has(k));
+    if (conditionKeys.length === 0) return;
+    const got = conditionKeys.length === keys.length ? `the condition ${JSON.stringify(v)}` : `${JSON.stringify(v)}, a mapping with the condition key ${conditionKeys.join(', ')}`;
+    throw new SilicaError(`${file}: ${field}.${i}: expected a value to compare with, got ${got} (conditions do not nest in lists)`);
   });
   return list;
 }

@@ -41,6 +41,7 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     ['missing base file', `base: ./nowhere.yaml\n`, /base: expected an experiment file, no such file \.\/nowhere\.yaml/],
     ['malformed YAML', `base: [unclosed\n`, /malformed YAML/],
     ['a condition inside a not list', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - keep: { points.0.m: { not: [{ min: 2 }] } }\n`, /filters\.0\.keep\.points\.0\.m\.not\.0: expected a value to compare with, got the condition \{"min":2\} \(conditions do not nest in lists\)$/],
+    ['a condition key mixed into a list entry', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - keep: { points.0.m: [{ max: 2, foo: 1 }] }\n`, /filters\.0\.keep\.points\.0\.m\.0: expected a value to compare with, got \{"max":2,"foo":1\}, a mapping with the condition key max \(conditions do not nest in lists\)$/],
     ['a condition inside a list', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - exclude: { points.0.m: [1, { max: 8 }] }\n`, /filters\.0\.exclude\.points\.0\.m\.1: expected a value to compare with, got the condition \{"max":8\}/],
     ['a condition under not', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - keep: { points.0.m: { not: { min: 2 } } }\n`, /filters\.0\.keep\.points\.0\.m\.not: expected a value or a list of values, got a mapping$/],
     ['empty filter', `${BASE}filters:\n  - keep: {}\n`, /filters\.0\.keep: expected a mapping of path: condition, got an empty mapping$/],
