@@ -56,6 +56,9 @@ describe('silica collective', () => {
     // cu-overlap cuts the GEMM into row blocks: more blocks than rows would be empty ones.
     expectOneLineError(silica(['collective', 'cu-overlap', '--m', '64', '--chunks', '100']), /--chunks: expected at most --m \(64\) row blocks, got 100/);
     expectOneLineError(silica(['collective', 'cu-overlap', '--hw', 'mi100', '--dtype', 'fp8']), /^silica: --dtype: mi100 has no fp8 rate \(expected one of fp32, tf32, fp16, bf16\), got fp8$/);
+    // A default the user never typed is named as the default.
+    expectOneLineError(silica(['collective', 'cu-overlap', '--set', 'compute.cus=12']), /^silica: --overlap-cus \(not given: the default 8,16\): expected fewer than the part's 12 CUs, got 16$/);
+    expectOneLineError(silica(['collective', 'cu-overlap', '--set', 'compute.cus=12', '--overlap-cus', '4,16']), /^silica: --overlap-cus: expected fewer than the part's 12 CUs, got 16$/);
   });
 
   it('refuses a flag the chosen kind would ignore', () => {

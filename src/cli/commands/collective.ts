@@ -190,6 +190,7 @@ export const collectiveCommand: CommandModule = {
         dtype,
         chunks,
         overlapCus: String(args.overlapCus ?? d.overlapCus).split(',').map((c) => parsePositiveInt(c, '--overlap-cus')),
+        overlapCusField: args.overlapCus === undefined ? `--overlap-cus (not given: the default ${d.overlapCus})` : '--overlap-cus',
       });
       if (args.json) printJson({ ...result, published: PUBLISHED_CU_OVERLAP });
       else {

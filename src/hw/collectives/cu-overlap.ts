@@ -32,10 +32,12 @@ export interface CuOverlapOptions {
   dtype: Dtype;
   chunks: number;
   overlapCus: number[];
+  /** How messages name the CU list (default `--overlap-cus`; the CLI says when it is the default). */
+  overlapCusField?: string;
 }
 
 /** The run's inputs (less the CU list, reported per row of `overlap`) and its times. */
-export interface CuOverlapResult extends Omit<CuOverlapOptions, 'overlapCus'> {
+export interface CuOverlapResult extends Omit<CuOverlapOptions, 'overlapCus' | 'overlapCusField'> {
   hw: string;
   allreduce_bytes: number;
   gemm_us: number;
@@ -110,7 +112,7 @@ function overlappedNs(hw: HardwareConfig, o: CuOverlapOptions, cus: number): { e
 export function runCuOverlap(hw: HardwareConfig, o: CuOverlapOptions): CuOverlapResult {
   if (o.gpus < 2) throw new SilicaError('cu-overlap: expected --gpus of at least 2 (a tensor-parallel group)');
   for (const c of o.overlapCus) {
-    if (c >= hw.compute.cus) throw new SilicaError(`--overlap-cus: expected fewer than the part's ${hw.compute.cus} CUs, got ${c}`);
+    if (c >= hw.compute.cus) throw new SilicaError(`${o.overlapCusField ?? '--overlap-cus'}: expected fewer than the part's ${hw.compute.cus} CUs, got ${c}`);
   }
   const bytes = o.m * o.n * DTYPE_BYTES[o.dtype];
   const gemmNs = gemmAloneNs(hw, o);
