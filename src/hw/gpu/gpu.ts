@@ -114,7 +114,7 @@ export class Gpu {
     // A grid smaller than its CU set runs in one wave, a workgroup to a CU, and keeps those CUs
     // until it ends: kernels of other streams get only the rest, while it runs at its own pace.
     // Until that many are free (others keep theirs) it shares CU time, as a grid that fills its set.
-    const oneWaveCus = !hold && t.waves === 1 && t.wgNs > 0 ? t.cuNsPerGroup.map((cuNs) => cuNs / t.wgNs) : undefined;
+    const oneWaveCus = !hold && t.waves === 1 && t.wgNs > 0 ? t.workgroupsPerGroup : undefined;
     if (oneWaveCus && this.pool.canKeep(oneWaveCus)) returnKeptCus = this.pool.keep(oneWaveCus);
     else {
       t.cuNsPerGroup.forEach((cuNs, g) => {

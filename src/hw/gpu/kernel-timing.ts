@@ -22,6 +22,8 @@ export interface KernelTiming {
   criticalNs: number;
   /** CU-ns the kernel needs on each CU group. */
   cuNsPerGroup: Float64Array;
+  /** Workgroups placed on each CU group (in one wave, the CUs they occupy there); shared with every launch of a memoised timing: read only. */
+  workgroupsPerGroup: Float64Array;
   /** Bytes of DRAM channel time (reads + writes + NMC update cost). */
   hbmBytes: number;
   /** Launch plus first-access latency: paid once, not overlapped with other work of the kernel. */
@@ -105,13 +107,14 @@ export function isolatedKernelNs(hw: HardwareConfig, layout: CuLayout, set: CuSe
 export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): KernelTiming {
   const { wgNs, hbmBytes, fixedNs } = workgroupTiming(hw, k);
   if (k.workgroups <= 0) {
-    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: new Float64Array(layout.groups), hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw) };
+    const none = new Float64Array(layout.groups);
+    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw) };
   }
   const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
   const criticalNs = placement.maxPerCu * wgNs;
   const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
   const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
-  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, hbmBytes, fixedNs, isolatedNs };
+  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs };
 }
 
 interface WorkgroupTiming {
