@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: V8's settings apply to what runs after them.
+import './v8-flags.js';
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
