@@ -56,34 +56,43 @@ function lineProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress 
   /** `done` as of the last line printed (a final line repeating it would say nothing new). */
   let donePrinted: number | undefined;
   let done = start;
+  /** What the last update named (a point started or finished, a case, a probe): shown when nothing moved since. */
+  let label = '';
   /**
    * When the first points finished: the rate is measured from there. The time before them is
    * start-up (a large sweep's workers receive every task first) and says nothing about the rate:
    * counted in, one point after 18 s of start-up made a 1,000,000-point sweep's ETA 5000 hours.
    */
   let first: { at: number; done: number } | undefined;
-  const line = () => {
+  const line = (waiting = false) => {
     const now = performance.now();
     const elapsedS = (now - t0) / 1000;
     const rate = first && done > first.done ? (done - first.done) / Math.max((now - first.at) / 1000, 1e-9) : undefined;
     const eta = rate && done < o.total ? `, ETA ${formatSeconds((o.total - done) / rate)}` : '';
     const pct = o.total > 0 ? Math.floor((100 * done) / o.total) : 100;
-    stream.write(`progress: ${done}/${o.total} ${o.unit} (${pct}%), ${formatSeconds(elapsedS)} elapsed${eta}\n`);
+    const still = waiting && label ? ` (last: ${label})` : '';
+    stream.write(`progress: ${done}/${o.total} ${o.unit} (${pct}%), ${formatSeconds(elapsedS)} elapsed${eta}${still}\n`);
     printed = true;
     donePrinted = done;
+    last = now;
   };
   if (o.announce) line();
+  // A long point (the serving headline of `silica validate`, a big serve run) updates nothing for
+  // tens of seconds: while the thread is free (the work is on worker threads) a log still hears
+  // from the run every interval, with what was reported last (validate reports the point it
+  // starts). Unref'd: it never keeps a run alive.
+  const heartbeat = interval > 0 ? setInterval(() => performance.now() - last >= interval && line(done === (donePrinted ?? start)), interval) : undefined;
+  heartbeat?.unref();
   return {
-    update(n) {
+    update(n, what = '') {
       done = n;
+      label = what;
       const now = performance.now();
       if (!first && n > start) first = { at: now, done: n };
-      if (now - last >= interval) {
-        last = now;
-        line();
-      }
+      if (now - last >= interval) line();
     },
     stop() {
+      if (heartbeat) clearInterval(heartbeat);
       if ((printed || o.announce) && donePrinted !== done) line();
     },
   };

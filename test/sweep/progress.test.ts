@@ -76,6 +76,32 @@ describe('plain progress lines (stderr not a terminal)', () => {
     expect(announced[1]).toMatch(/^progress: 3\/3/);
   });
 
+  it('hears from a run every interval while a long point updates nothing, naming what it reported last', () => {
+    vi.useFakeTimers({ toFake: ['performance', 'setInterval', 'clearInterval'] });
+    try {
+      const log = logStream();
+      const p = makeProgress({ total: 10, unit: 'points', intervalS: 5, stream: log.stream });
+      p.update(0, 'the serving headline');
+      // 12 s with no update: two lines, each repeating the count and the point reported last.
+      vi.advanceTimersByTime(12_000);
+      expect(log.lines()).toEqual([
+        'progress: 0/10 points (0%), 5.0 s elapsed (last: the serving headline)',
+        'progress: 0/10 points (0%), 10.0 s elapsed (last: the serving headline)',
+      ]);
+      // Progress since the last line: the next one says so and names nothing.
+      p.update(4, 'the serving headline');
+      vi.advanceTimersByTime(3000);
+      expect(log.lines().at(-1)).toBe('progress: 4/10 points (40%), 15.0 s elapsed');
+      p.stop();
+      // Stopped: no more lines, however long the process lives on.
+      const printed = log.lines().length;
+      vi.advanceTimersByTime(60_000);
+      expect(log.lines()).toHaveLength(printed);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('prints nothing at all when quiet', () => {
     expect(run({ total: 3, unit: 'points', intervalS: 0, quiet: true, announce: true }, [1, 2, 3])).toEqual([]);
   });
