@@ -85,3 +85,45 @@ describe('collectives draw HBM', () => {
     });
   }
 });
+
+describe('a CU-engine collective needs CUs of its own', () => {
+  // A grid of one wave keeps the CUs its workgroups run on (src/hw/gpu/cu-pool.ts). A collective
+  // kernel issued beside it on the same GPU finds fewer CUs free than it holds: it starts when they
+  // are free, and until then moves nothing (it used to run at full rate on CUs it did not have).
+  const hw = loadHardware('h200-sxm');
+  const cus = hw.interconnect.collective.cus;
+  /** Compute only (no DRAM traffic): nothing but CUs is shared with the collective. */
+  const grid = (workgroups: number): KernelCost => ({
+    name: 'one-wave',
+    category: 'elementwise',
+    workgroups,
+    perWorkgroup: { matrixFlops: 0, vectorFlops: 2e8, cuBytes: 0 },
+    dtype: 'fp32',
+    flops: workgroups * 2e8,
+    hbmReadBytes: 0,
+    hbmWriteBytes: 0,
+  });
+
+  function run(gridWorkgroups?: number): { gridEndNs: number; collectiveEndNs: number } {
+    const system = new System(hw, 2);
+    let gridEndNs = NaN;
+    let collectiveEndNs = NaN;
+    if (gridWorkgroups) system.gpus[0]!.launch(grid(gridWorkgroups), { onComplete: (r) => (gridEndNs = r.endNs) });
+    startCollective(system, { kind: 'all-reduce', bytes: 64 * 1024 ** 2, ranks: [0, 1], engine: 'cu' }, (o) => (collectiveEndNs = o.endNs));
+    system.sim.run();
+    return { gridEndNs, collectiveEndNs };
+  }
+
+  const alone = run().collectiveEndNs;
+  const launchNs = hw.compute.kernel_launch_ns;
+
+  it('beside a grid that leaves fewer CUs than it holds, it starts when the grid ends and then takes its own time (closed form)', () => {
+    const { gridEndNs, collectiveEndNs } = run(hw.compute.cus - cus / 2);
+    expect(gridEndNs).toBeGreaterThan(launchNs);
+    expect(collectiveEndNs).toBeCloseTo(gridEndNs + (alone - launchNs), 3);
+  });
+
+  it('beside a grid that leaves it enough CUs, it runs as if alone', () => {
+    expect(run(hw.compute.cus - cus).collectiveEndNs).toBeCloseTo(alone, 6);
+  });
+});

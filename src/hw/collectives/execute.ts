@@ -46,9 +46,13 @@ export function collectiveBytesPerNsPerCu(system: System): number {
   return Math.min(cuBytesPerNs(hw), littleNs);
 }
 
-/** Takes a CU set away from co-running kernels (cu-pool.ts); returns the release. */
-export function holdCus(system: System, gpu: number, set: CuSet): () => void {
-  return system.gpus[gpu]!.pool.keep(set.perGroup);
+/**
+ * Takes a CU set away from co-running kernels (cu-pool.ts) as soon as all of it is free: now, or
+ * when kernels that keep some of those CUs (a grid of one wave, a last wave) end. `onHeld` gets the
+ * release.
+ */
+export function holdCusWhenFree(system: System, gpu: number, set: CuSet, onHeld: (release: () => void) => void): void {
+  system.gpus[gpu]!.pool.keepWhenFree(set.perGroup, onHeld);
 }
 
 export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone: (r: ExecuteResult) => void): void {
@@ -199,19 +203,31 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     else begin();
   };
 
-  const launch = () => {
-    if (opts.engine === 'cu') {
-      // Every participant runs the kernel (a receive-only GPU too), each on its first `cus` CUs.
-      const participants = new Set<number>();
-      for (const s of plan.steps) participants.add(s.gpu).add(s.to);
-      for (const gpu of participants) releases.set(gpu, holdCus(system, gpu, firstNCus(system.gpus[gpu]!.layout, opts.cus)));
-    }
+  const start = () => {
     if (pending === 0) {
       endNs = sim.nowNs;
       finish();
       return;
     }
     for (let c = 0; c < plan.channelCount; c++) tryStart(c);
+  };
+  const launch = () => {
+    if (opts.engine !== 'cu') return start();
+    // Every participant runs the kernel (a receive-only GPU too), each on its first `cus` CUs, a
+    // workgroup per CU that moves data only while resident. Where other kernels keep some of those
+    // CUs, the collective starts once they are free on every participant (a rank whose CUs came
+    // first holds them meanwhile, as a resident kernel waiting for its peers does); it never moves
+    // data at the rate of CUs it does not have.
+    const participants = new Set<number>();
+    for (const s of plan.steps) participants.add(s.gpu).add(s.to);
+    let waiting = participants.size;
+    if (waiting === 0) return start();
+    for (const gpu of participants) {
+      holdCusWhenFree(system, gpu, firstNCus(system.gpus[gpu]!.layout, opts.cus), (release) => {
+        releases.set(gpu, release);
+        if (--waiting === 0) start();
+      });
+    }
   };
   if (opts.engine === 'cu') sim.after(hw.compute.kernel_launch_ns, launch);
   else sim.after(0, launch);
