@@ -104,26 +104,34 @@ describe('a CU-engine collective needs CUs of its own', () => {
     hbmWriteBytes: 0,
   });
 
-  function run(gridWorkgroups?: number): { gridEndNs: number; collectiveEndNs: number } {
+  function run(gridWorkgroups?: number): { gridEndNs: number; collectiveStartNs: number; collectiveEndNs: number } {
     const system = new System(hw, 2);
     let gridEndNs = NaN;
+    let collectiveStartNs = NaN;
     let collectiveEndNs = NaN;
     if (gridWorkgroups) system.gpus[0]!.launch(grid(gridWorkgroups), { onComplete: (r) => (gridEndNs = r.endNs) });
-    startCollective(system, { kind: 'all-reduce', bytes: 64 * 1024 ** 2, ranks: [0, 1], engine: 'cu' }, (o) => (collectiveEndNs = o.endNs));
+    startCollective(system, { kind: 'all-reduce', bytes: 64 * 1024 ** 2, ranks: [0, 1], engine: 'cu' }, (o) => {
+      collectiveStartNs = o.startNs;
+      collectiveEndNs = o.endNs;
+    });
     system.sim.run();
-    return { gridEndNs, collectiveEndNs };
+    return { gridEndNs, collectiveStartNs, collectiveEndNs };
   }
 
   const alone = run().collectiveEndNs;
   const launchNs = hw.compute.kernel_launch_ns;
 
   it('beside a grid that leaves fewer CUs than it holds, it starts when the grid ends and then takes its own time (closed form)', () => {
-    const { gridEndNs, collectiveEndNs } = run(hw.compute.cus - cus / 2);
+    const { gridEndNs, collectiveStartNs, collectiveEndNs } = run(hw.compute.cus - cus / 2);
     expect(gridEndNs).toBeGreaterThan(launchNs);
     expect(collectiveEndNs).toBeCloseTo(gridEndNs + (alone - launchNs), 3);
+    // Reported from when it could start (its launch latency before), as a kernel that waited is.
+    expect(collectiveStartNs).toBeCloseTo(gridEndNs - launchNs, 6);
   });
 
   it('beside a grid that leaves it enough CUs, it runs as if alone', () => {
-    expect(run(hw.compute.cus - cus).collectiveEndNs).toBeCloseTo(alone, 6);
+    const { collectiveStartNs, collectiveEndNs } = run(hw.compute.cus - cus);
+    expect(collectiveEndNs).toBeCloseTo(alone, 6);
+    expect(collectiveStartNs).toBe(0);
   });
 });

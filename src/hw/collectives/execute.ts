@@ -59,7 +59,8 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
   const sim = system.sim;
   const hw = system.hw;
   const ic = interconnectOf(system);
-  const startNs = sim.nowNs;
+  /** Reported start: the issue, or (a CU-engine kernel that waited for its CUs) its launch latency before it could start, as kernels are reported. */
+  let startNs = sim.nowNs;
   let linkBytes = 0;
   let hbmBytes = 0;
   const linkPerUnit = opts.engine === 'cu' ? 1 / hw.interconnect.collective.protocol_efficiency : 1;
@@ -222,10 +223,13 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     for (const s of plan.steps) participants.add(s.gpu).add(s.to);
     let waiting = participants.size;
     if (waiting === 0) return start();
+    const launchedNs = sim.nowNs;
     for (const gpu of participants) {
       holdCusWhenFree(system, gpu, firstNCus(system.gpus[gpu]!.layout, opts.cus), (release) => {
         releases.set(gpu, release);
-        if (--waiting === 0) start();
+        if (--waiting > 0) return;
+        if (sim.nowNs > launchedNs) startNs = sim.nowNs - hw.compute.kernel_launch_ns;
+        start();
       });
     }
   };
