@@ -1,7 +1,8 @@
 import type { FlowDemand, Resource } from '../../core/flow-network.js';
 import { SilicaError } from '../../core/errors.js';
 import { dmaEnginesOf, dstHbmCostPerByte, isolatedRate } from '../dma/dma.js';
-import { firstNCus, type CuSet } from '../gpu/cu-mask.js';
+import { firstNCus } from '../gpu/cu-mask.js';
+import { reportedStartNs } from '../gpu/gpu.js';
 import { cuBytesPerNs } from '../gpu/kernel-timing.js';
 import { interconnectOf, type Link } from '../link/topology.js';
 import type { System } from '../system.js';
@@ -46,20 +47,11 @@ export function collectiveBytesPerNsPerCu(system: System): number {
   return Math.min(cuBytesPerNs(hw), littleNs);
 }
 
-/**
- * Takes a CU set away from co-running kernels (cu-pool.ts) as soon as all of it is free: now, or
- * when kernels that keep some of those CUs (a grid of one wave, a last wave) end. `onHeld` gets the
- * release.
- */
-export function holdCusWhenFree(system: System, gpu: number, set: CuSet, onHeld: (release: () => void) => void): void {
-  system.gpus[gpu]!.pool.keepWhenFree(set.perGroup, onHeld);
-}
-
 export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone: (r: ExecuteResult) => void): void {
   const sim = system.sim;
   const hw = system.hw;
   const ic = interconnectOf(system);
-  /** Reported start: the issue, or (a CU-engine kernel that waited for its CUs) its launch latency before it could start, as kernels are reported. */
+  /** The issue; a CU-engine kernel that waited for its CUs is reported as kernels are (reportedStartNs). */
   let startNs = sim.nowNs;
   let linkBytes = 0;
   let hbmBytes = 0;
@@ -215,20 +207,20 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
   const launch = () => {
     if (opts.engine !== 'cu') return start();
     // Every participant runs the kernel (a receive-only GPU too), each on its first `cus` CUs, a
-    // workgroup per CU that moves data only while resident. Where other kernels keep some of those
-    // CUs, the collective starts once they are free on every participant (a rank whose CUs came
-    // first holds them meanwhile, as a resident kernel waiting for its peers does); it never moves
-    // data at the rate of CUs it does not have.
+    // workgroup per CU that moves data only while resident. The CUs leave the pool co-running
+    // kernels share (cu-pool.ts) once all of them are free: where other kernels keep some (a grid of
+    // one wave, a last wave), the collective starts when they are free on every participant (a rank
+    // whose CUs came first holds them meanwhile, as a resident kernel waiting for its peers does);
+    // it never moves data at the rate of CUs it does not have.
     const participants = new Set<number>();
     for (const s of plan.steps) participants.add(s.gpu).add(s.to);
     let waiting = participants.size;
     if (waiting === 0) return start();
-    const launchedNs = sim.nowNs;
     for (const gpu of participants) {
-      holdCusWhenFree(system, gpu, firstNCus(system.gpus[gpu]!.layout, opts.cus), (release) => {
+      system.gpus[gpu]!.pool.keepWhenFree(firstNCus(system.gpus[gpu]!.layout, opts.cus).perGroup, (release) => {
         releases.set(gpu, release);
         if (--waiting > 0) return;
-        if (sim.nowNs > launchedNs) startNs = sim.nowNs - hw.compute.kernel_launch_ns;
+        startNs = reportedStartNs(startNs, hw.compute.kernel_launch_ns, sim.nowNs);
         start();
       });
     }

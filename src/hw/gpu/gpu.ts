@@ -26,6 +26,15 @@ export interface KernelRecord {
   tile?: [number, number];
 }
 
+/**
+ * Where a kernel's record starts: a kernel that waited for CUs (at the gate, or for a collective's
+ * CUs) is reported from when it could start, its launch latency before `startedNs`, not from its
+ * issue: the wait is the other kernel's time.
+ */
+export function reportedStartNs(issuedNs: number, launchNs: number, startedNs: number): number {
+  return startedNs > issuedNs + launchNs ? startedNs - launchNs : issuedNs;
+}
+
 export interface LaunchOptions {
   cuSet?: CuSet;
   stream?: string;
@@ -94,9 +103,7 @@ export class Gpu {
   private run(kernel: KernelCost, cuSet: CuSet, t: KernelTiming, issuedNs: number, hold: CuHold | undefined, options: LaunchOptions): void {
     const sim = this.sim;
     options.onStart?.();
-    // A kernel that waited at the gate is reported from when it could start (its launch latency
-    // before that), not from its issue: the wait is the other kernel's time.
-    const startNs = sim.nowNs > issuedNs + t.fixedNs ? sim.nowNs - t.fixedNs : issuedNs;
+    const startNs = reportedStartNs(issuedNs, t.fixedNs, sim.nowNs);
     let held = hold !== undefined;
     /** Hands back CUs this kernel keeps out of the pool: its one wave's, or its last wave's. */
     let returnKeptCus: (() => void) | undefined;
