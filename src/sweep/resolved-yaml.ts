@@ -169,6 +169,7 @@ export function resolvedSweepHeader(spec: SweepSpec, shard?: { index: number; co
     axes: spec.axes.map((a) => ({ path: a.path, column: a.column, values: a.values })),
     ...(spec.variants.length > 1 || spec.variants[0]!.name ? { variants: spec.variants } : {}),
     ...(spec.filters.length ? { filters: spec.filters } : {}),
+    ...(spec.sample ? { sample: { ...spec.sample, from: spec.sampledFrom } } : {}),
     points_total: spec.total,
     ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
   };

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { SilicaError, describe } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
 import { readYamlFile } from '../core/yaml-config.js';
 import { stableHash } from './canonical.js';
 import { InputDigests } from './inputs.js';
@@ -23,6 +24,7 @@ import { lookupPath, setPath } from './tree.js';
  *     - { name: slow-hbm, set: { hw_overrides.memory.hbm.efficiency: 0.5 } }
  *   filters:
  *     - exclude: { hw: h100-sxm, points.0.m: 1024 }
+ *   sample: { points: 200, seed: 1 } # optional: run 200 of the points the filters keep, drawn at random
  *
  * Every path must exist in the base experiment (a typo fails at load, not after an hour of runs).
  * Points are numbered in expansion order (variants outermost, then axes in file order with the last
@@ -66,15 +68,29 @@ export interface SweepSpec {
   expand: 'grid' | 'zip';
   variants: Array<{ name: string; set: Record<string, unknown> }>;
   filters: SweepFilter[];
+  /** `sample:`, when the sweep runs a random subset of its points. */
+  sample?: SweepSample;
   /** The points loaded: every point of the sweep, or one shard's (loadSweep's `shard`). */
   points: SweepPoint[];
-  /** Points of the whole sweep, after filtering. */
+  /** Points of the whole sweep, after filtering (and sampling). */
   total: number;
   /** Points before filtering. */
   expanded: number;
+  /** With `sample:`, the points the filters kept, which the sample was drawn from. */
+  sampledFrom?: number;
 }
 
-const TOP_KEYS = new Set(['name', 'description', 'base', 'set', 'axes', 'expand', 'variants', 'filters']);
+/**
+ * A design space too large to run whole is explored by a uniform random subset of it: `points` of
+ * the points the filters keep, all equally likely, the same ones for the same seed (and so for
+ * every shard of the sweep). The subset keeps expansion order and is numbered from 0.
+ */
+export interface SweepSample {
+  points: number;
+  seed: number;
+}
+
+const TOP_KEYS = new Set(['name', 'description', 'base', 'set', 'axes', 'expand', 'variants', 'filters', 'sample']);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function isMapping(v: unknown): v is Record<string, unknown> {
@@ -115,6 +131,7 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
   const axes = parseAxes(raw.axes, file);
   const variants = parseVariants(raw.variants, file);
   const filters = parseFilters(raw.filters, file);
+  const sample = parseSample(raw.sample, file);
 
   if (expand === 'zip' && axes.length > 1) {
     const lengths = axes.map((a) => a.values.length);
@@ -130,37 +147,102 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
   for (const a of axes) requirePath(common, a.path, file, `axes.${a.path}`);
   for (const f of filterPaths(filters)) if (f.path !== 'variant') requirePath(common, f.path, file, f.field);
 
+  const combinations = variants.length * combinationCount(axes, expand);
+  const kept = (onExpanded?: (expanded: number) => void) => keptTrees(common, variants, axes, expand, filters, onExpanded);
+  // Sampling needs the number of points the filters keep before it can draw: a first pass counts
+  // them, without validating anything (without filters it is the number of combinations).
+  let sampledFrom: number | undefined;
+  let chosen: Set<number> | undefined;
+  if (sample) {
+    sampledFrom = filters.length ? countOf(kept()) : combinations;
+    if (sampledFrom === 0) throw noneSurvive(file, combinations);
+    if (sample.points > sampledFrom) throw new SilicaError(`${file}: sample.points: expected at most the ${sampledFrom} points the axes${filters.length ? ' and filters' : ''} give, got ${sample.points}`);
+    chosen = samplePositions(sampledFrom, sample.points, sample.seed);
+  }
+
   const points: SweepPoint[] = [];
   const inputs = new InputDigests(baseDir);
+  let total = 0; // points kept by the filters (and the sample), so far
+  let keptSoFar = 0;
+  for (const { variant, combo, tree } of kept((expanded) => onProgress?.(expanded, combinations))) {
+    if (chosen && !chosen.has(keptSoFar++)) continue;
+    const index = total++;
+    if (shard && index % shard.count !== shard.index) continue;
+    const tags: Record<string, string | number | boolean> = {};
+    if (variant.name) tags.variant = variant.name;
+    combo.forEach((value, i) => (tags[axes[i]!.column] = tagValue(value)));
+    const label = pointLabel(index, tags);
+    const resolved = resolveExperiment(tree, file, baseDir, label);
+    checkSweptPathsKept(resolved.config, [...axes.map((a) => a.path), ...Object.keys(variant.set)], file, label);
+    // A sweep that reads no file by path keeps the ids it always had.
+    const files = inputs.of(resolved.config);
+    points.push({ index, id: stableHash(files ? { config: resolved.config, tags, files } : { config: resolved.config, tags }), variant: variant.name || undefined, tags, raw: tree });
+  }
+  onProgress?.(combinations, combinations);
+  if (total === 0) throw noneSurvive(file, combinations);
+  // Every string a point holds comes from the base, a variant's set or an axis: the sweep's files are theirs.
+  const files = inputs.of([common, variants.map((v) => v.set), axes.map((a) => a.values)]);
+  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, baseId: stableHash(common), files, axes, expand, variants, filters, sample, points, total, expanded: combinations, sampledFrom };
+}
+
+function noneSurvive(file: string, expanded: number): SilicaError {
+  return new SilicaError(`${file}: filters: expected at least one point to survive, got none of ${expanded}`);
+}
+
+/**
+ * Every combination of every variant that passes the filters, in expansion order; `onExpanded`
+ * hears every PROGRESS_EVERY combinations how many were expanded, kept or not.
+ */
+function* keptTrees(
+  common: unknown,
+  variants: SweepSpec['variants'],
+  axes: Axis[],
+  expand: 'grid' | 'zip',
+  filters: SweepFilter[],
+  onExpanded?: (expanded: number) => void,
+): Generator<{ variant: SweepSpec['variants'][number]; combo: unknown[]; tree: unknown }> {
   let expanded = 0;
-  let total = 0; // points kept by the filters, so far
-  const combinations = variants.length * combinationCount(axes, expand);
   for (const variant of variants) {
     let variantTree: unknown = common;
     for (const [path, value] of Object.entries(variant.set)) variantTree = setPath(variantTree, path, value);
     for (const combo of expandAxes(axes, expand)) {
-      if (++expanded % PROGRESS_EVERY === 0) onProgress?.(expanded, combinations);
+      if (++expanded % PROGRESS_EVERY === 0) onExpanded?.(expanded);
       let tree: unknown = variantTree;
       combo.forEach((value, i) => (tree = setPath(tree, axes[i]!.path, value)));
-      if (!passesFilters(filters, tree, variant.name || undefined)) continue;
-      const index = total++;
-      if (shard && index % shard.count !== shard.index) continue;
-      const tags: Record<string, string | number | boolean> = {};
-      if (variant.name) tags.variant = variant.name;
-      combo.forEach((value, i) => (tags[axes[i]!.column] = tagValue(value)));
-      const label = pointLabel(index, tags);
-      const resolved = resolveExperiment(tree, file, baseDir, label);
-      checkSweptPathsKept(resolved.config, [...axes.map((a) => a.path), ...Object.keys(variant.set)], file, label);
-      // A sweep that reads no file by path keeps the ids it always had.
-      const files = inputs.of(resolved.config);
-      points.push({ index, id: stableHash(files ? { config: resolved.config, tags, files } : { config: resolved.config, tags }), variant: variant.name || undefined, tags, raw: tree });
+      if (passesFilters(filters, tree, variant.name || undefined)) yield { variant, combo, tree };
     }
   }
-  onProgress?.(expanded, combinations);
-  if (total === 0) throw new SilicaError(`${file}: filters: expected at least one point to survive, got none of ${expanded}`);
-  // Every string a point holds comes from the base, a variant's set or an axis: the sweep's files are theirs.
-  const files = inputs.of([common, variants.map((v) => v.set), axes.map((a) => a.values)]);
-  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, baseId: stableHash(common), files, axes, expand, variants, filters, points, total, expanded };
+}
+
+function countOf(items: Iterable<unknown>): number {
+  let n = 0;
+  for (const _ of items) n++;
+  return n;
+}
+
+/**
+ * `k` distinct positions in [0, n), every k-subset equally likely (Floyd's algorithm: k draws and a
+ * set of k, never an array of n, so sampling a million-point grid holds only the sample).
+ */
+export function samplePositions(n: number, k: number, seed: number): Set<number> {
+  const rng = new Rng(seed, 'sweep.sample');
+  const chosen = new Set<number>();
+  for (let j = n - k; j < n; j++) {
+    const t = rng.int(0, j);
+    chosen.add(chosen.has(t) ? j : t);
+  }
+  return chosen;
+}
+
+function parseSample(raw: unknown, file: string): SweepSample | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!isMapping(raw)) throw new SilicaError(`${file}: sample: expected a mapping {points, seed}, got ${describe(raw)}`);
+  const extra = Object.keys(raw).filter((k) => k !== 'points' && k !== 'seed');
+  if (extra.length) throw new SilicaError(`${file}: sample: expected fields points and seed, got unknown field ${extra[0]}`);
+  const { points, seed = 0 } = raw;
+  if (typeof points !== 'number' || !Number.isInteger(points) || points < 1) throw new SilicaError(`${file}: sample.points: expected a positive whole number${points === undefined ? ' (missing)' : `, got ${describe(points)}`}`);
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0x7fffffff) throw new SilicaError(`${file}: sample.seed: expected a whole number from 0 to 2147483647, got ${describe(seed)}`);
+  return { points, seed };
 }
 
 /** A point's full experiment config, validated and with defaults filled in (as loadSweep checked it). */

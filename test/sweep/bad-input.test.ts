@@ -45,6 +45,11 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     ['a condition inside a list', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - exclude: { points.0.m: [1, { max: 8 }] }\n`, /filters\.0\.exclude\.points\.0\.m\.1: expected a value to compare with, got the condition \{"max":8\}/],
     ['a condition under not', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - keep: { points.0.m: { not: { min: 2 } } }\n`, /filters\.0\.keep\.points\.0\.m\.not: expected a value or a list of values, got a mapping$/],
     ['empty filter', `${BASE}filters:\n  - keep: {}\n`, /filters\.0\.keep: expected a mapping of path: condition, got an empty mapping$/],
+    ['a sample larger than the sweep', `${BASE}axes:\n  points.0.m: [1, 2, 3]\nfilters:\n  - exclude: { points.0.m: 3 }\nsample: { points: 5 }\n`, /sample\.points: expected at most the 2 points the axes and filters give, got 5$/],
+    ['an empty sample', `${BASE}sample: { points: 0, seed: 1 }\n`, /sample\.points: expected a positive whole number, got 0$/],
+    ['a sample without points', `${BASE}sample: { seed: 1 }\n`, /sample\.points: expected a positive whole number \(missing\)$/],
+    ['a negative sample seed', `${BASE}sample: { points: 1, seed: -2 }\n`, /sample\.seed: expected a whole number from 0 to 2147483647, got -2$/],
+    ['an unknown sample field', `${BASE}sample: { points: 1, size: 2 }\n`, /sample: expected fields points and seed, got unknown field size$/],
     ['unknown YAML tag', `${BASE.replace('kind: kernels', 'kind: !foo kernels')}`, /malformed YAML at line 2, column 9: unknown tag: !foo/],
   ];
   // The loader is what rejects a bad file; check every case in-process (fast) ...

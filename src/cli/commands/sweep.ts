@@ -91,11 +91,13 @@ export const sweepCommand: CommandModule = {
     if (args.dryRun) {
       const points = shardPoints(spec.points, shard);
       if (args.json) {
-        printJson({ sweep: spec.name, points_total: spec.total, expanded: spec.expanded, points: points.map((p) => ({ point: p.index, point_id: p.id, ...p.tags })) });
+        printJson({ sweep: spec.name, points_total: spec.total, expanded: spec.expanded, ...(spec.sample ? { sample: spec.sample, sampled_from: spec.sampledFrom } : {}), points: points.map((p) => ({ point: p.index, point_id: p.id, ...p.tags })) });
         return;
       }
-      const filtered = spec.expanded - spec.total;
-      process.stdout.write(`sweep ${spec.name}: ${spec.total} points${filtered ? ` (${filtered} filtered out of ${spec.expanded})` : ''}${shard ? `, shard ${args.shard}: ${points.length}` : ''}\n`);
+      const kept = spec.sampledFrom ?? spec.total;
+      const filtered = spec.expanded - kept;
+      const how = [spec.sample ? `sampled from ${kept}, seed ${spec.sample.seed}` : '', filtered ? `${filtered} filtered out of ${spec.expanded}` : ''].filter(Boolean).join('; ');
+      process.stdout.write(`sweep ${spec.name}: ${spec.total} points${how ? ` (${how})` : ''}${shard ? `, shard ${args.shard}: ${points.length}` : ''}\n`);
       const cols = ['point', 'point_id', ...Object.keys(points[0]?.tags ?? {})];
       const table = points.map((p) => [String(p.index), p.id, ...Object.values(p.tags).map(String)]);
       const widths = cols.map((c, i) => Math.max(c.length, maxOf(table.map((r) => r[i]!.length))));
