@@ -18,6 +18,7 @@ import { lookupPath, setPath } from './tree.js';
  *   axes:                            # dotted path -> values; or path -> {name: column, values: [...]}
  *     hw: [mi300x, h100-sxm]
  *     points.0.m: [1024, 4096]
+ *     cus.0: { from: 8, to: 304, step: 8 }      # a range, ends included (or times: 2, geometric)
  *   expand: grid                     # grid (every combination) or zip (i-th value of every axis)
  *   variants:                        # named overlay sets, crossed with the axes
  *     - { name: baseline }
@@ -289,13 +290,15 @@ function parseAxes(raw: unknown, file: string): Axis[] {
     let values: unknown;
     let column = path.replace(/[^A-Za-z0-9_]/g, '_');
     if (isMapping(spec)) {
-      const extra = Object.keys(spec).filter((k) => k !== 'name' && k !== 'values');
-      if (extra.length) throw new SilicaError(`${file}: ${field}: expected a list of values or {name, values}, got unknown field ${extra[0]}`);
+      const extra = Object.keys(spec).filter((k) => !AXIS_KEYS.has(k));
+      if (extra.length) throw new SilicaError(`${file}: ${field}: expected a list of values, {name, values} or a range {from, to, step|times}, got unknown field ${extra[0]}`);
       if (spec.name !== undefined) {
         if (typeof spec.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.name)) throw new SilicaError(`${file}: ${field}.name: expected a column name (letters, digits, _), got ${describe(spec.name)}`);
         column = spec.name;
       }
-      values = spec.values;
+      const isRange = ['from', 'to', 'step', 'times'].some((k) => spec[k] !== undefined);
+      if (isRange && spec.values !== undefined) throw new SilicaError(`${file}: ${field}: expected values or a range (from, to, step|times), got both`);
+      values = isRange ? rangeValues(spec, file, field) : spec.values;
     } else {
       values = spec;
     }
@@ -307,6 +310,49 @@ function parseAxes(raw: unknown, file: string): Axis[] {
     axes.push({ path, column, values });
   }
   return axes;
+}
+
+const AXIS_KEYS = new Set(['name', 'values', 'from', 'to', 'step', 'times']);
+
+/** Most values a range may give: a typo in `step` should not expand into an hour of points. */
+const MAX_RANGE_VALUES = 100_000;
+
+/**
+ * An axis written as a range, ends included: `{from: 8, to: 304, step: 4}` (8, 12, ..., 304) or
+ * `{from: 128, to: 16384, times: 2}` (128, 256, ..., 16384). Values are computed as from + i x step
+ * (or from x times^i), not by repeated addition, and rounded to 12 significant digits, so a decimal
+ * step gives the decimals written (0.1 steps give 0.3, not 0.30000000000000004).
+ */
+function rangeValues(spec: Record<string, unknown>, file: string, field: string): number[] {
+  const num = (key: string): number => {
+    const v = spec[key];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new SilicaError(`${file}: ${field}.${key}: expected a number${v === undefined ? ' (missing)' : `, got ${describe(v)}`}`);
+    return v;
+  };
+  const from = num('from');
+  const to = num('to');
+  if (to < from) throw new SilicaError(`${file}: ${field}.to: expected at least from (${from}), got ${to}`);
+  if ((spec.step === undefined) === (spec.times === undefined)) throw new SilicaError(`${file}: ${field}: expected one of step (arithmetic) or times (geometric), got ${spec.step === undefined ? 'neither' : 'both'}`);
+  const clean = (x: number) => Number(x.toPrecision(12));
+  const values: number[] = [];
+  if (spec.step !== undefined) {
+    const step = num('step');
+    if (!(step > 0)) throw new SilicaError(`${file}: ${field}.step: expected a positive number, got ${step}`);
+    const count = Math.floor((to - from) / step + 1e-9) + 1;
+    if (count > MAX_RANGE_VALUES) throw new SilicaError(`${file}: ${field}: expected at most ${MAX_RANGE_VALUES} values, got ${count} (from ${from} to ${to} by ${step})`);
+    for (let i = 0; i < count; i++) values.push(clean(from + i * step));
+  } else {
+    const times = num('times');
+    if (!(times > 1)) throw new SilicaError(`${file}: ${field}.times: expected a number above 1, got ${times}`);
+    if (!(from > 0)) throw new SilicaError(`${file}: ${field}.from: expected a positive number for a geometric range (times), got ${from}`);
+    for (let i = 0; ; i++) {
+      const v = from * times ** i;
+      if (v > to * (1 + 1e-9)) break;
+      if (values.length === MAX_RANGE_VALUES) throw new SilicaError(`${file}: ${field}: expected at most ${MAX_RANGE_VALUES} values (from ${from} to ${to} times ${times})`);
+      values.push(clean(v));
+    }
+  }
+  return values;
 }
 
 function parseVariants(raw: unknown, file: string): Array<{ name: string; set: Record<string, unknown> }> {
