@@ -1,6 +1,7 @@
 import { makeResource, type Resource } from '../../core/flow-network.js';
 import type { HardwareConfig } from '../../hw/config/schema.js';
 import type { CuSet } from '../../hw/gpu/cu-mask.js';
+import { CuSetMemo } from '../../hw/gpu/cu-set-memo.js';
 import { Stream } from '../../hw/gpu/gpu.js';
 import { System } from '../../hw/system.js';
 import type { IterationCostModel, LaneStep } from './cost-model.js';
@@ -125,21 +126,26 @@ export function isolatedLayerNs(steps: readonly LaneStep[]): number {
 export class CorunMemo {
   lookups = 0;
   hits = 0;
-  private memo = new Map<string, CorunResult>();
+  /** By prefill CU set, then decode CU set, then the three coarse sizes as one number. */
+  private memo = new CuSetMemo(() => new CuSetMemo(() => new Map<number, CorunResult>()));
 
   constructor(private readonly costs: IterationCostModel) {}
 
   get entries(): number {
-    return this.memo.size;
+    let n = 0;
+    for (const byDecode of this.memo.values()) for (const m of byDecode.values()) n += m.size;
+    return n;
   }
 
   factors(prefillTokens: number, decodeBatch: number, decodeContext: number, prefillCus: CuSet, decodeCus: CuSet): CorunResult {
     const p = coarse(prefillTokens);
     const b = coarse(decodeBatch);
     const c = coarse(decodeContext);
-    const key = `${p}|${b}|${c}|${prefillCus.key}|${decodeCus.key}`;
+    // Powers of two: their exponents (each below 2^10) make one exact key.
+    const key = (Math.log2(p) * 1024 + Math.log2(b)) * 1024 + Math.log2(c);
     this.lookups++;
-    let r = this.memo.get(key);
+    const memo = this.memo.get(prefillCus).get(decodeCus);
+    let r = memo.get(key);
     if (r) this.hits++;
     else {
       r = simulateCorun(
@@ -147,7 +153,7 @@ export class CorunMemo {
         { steps: this.costs.layerProgram('prefill', p, 0, prefillCus), cus: prefillCus },
         { steps: this.costs.layerProgram('decode', b, c, decodeCus), cus: decodeCus },
       );
-      this.memo.set(key, r);
+      memo.set(key, r);
     }
     return r;
   }

@@ -1,6 +1,8 @@
+import { SilicaError } from '../../core/errors.js';
 import type { Dtype, HardwareConfig } from '../../hw/config/schema.js';
 import { makeCuLayout, type CuLayout } from '../../hw/gpu/cu-layout.js';
 import { fullCuSet, type CuSet } from '../../hw/gpu/cu-mask.js';
+import { CuSetMemo } from '../../hw/gpu/cu-set-memo.js';
 import { timeKernel } from '../../hw/gpu/kernel-timing.js';
 import { costKernel, type KernelDesc } from '../../kernels/desc.js';
 import type { KernelCost } from '../../kernels/types.js';
@@ -74,6 +76,17 @@ function add(acc: PassCost, c: PassCost, k = 1): void {
 
 const isAttention = (n: TraceNode) => n.category === 'attention';
 
+const PART_LINEAR = 0;
+const PART_PREFILL_ATTENTION = 1;
+const PART_DECODE_ATTENTION = 2;
+/** Bucketed sizes stay below 2^25 (model contexts and batches are far smaller), so a part and two sizes fit one exact double. */
+const SIZE_LIMIT = 2 ** 25;
+
+function partKey(part: number, a: number, b: number): number {
+  if (!(a < SIZE_LIMIT && b < SIZE_LIMIT)) throw new SilicaError(`serving: an iteration of ${Math.max(a, b)} tokens or contexts is beyond the cost model's ${SIZE_LIMIT}`);
+  return (part * SIZE_LIMIT + a) * SIZE_LIMIT + b;
+}
+
 export class IterationCostModel {
   readonly layout: CuLayout;
   readonly allCus: CuSet;
@@ -83,7 +96,12 @@ export class IterationCostModel {
   kernelLookups = 0;
   kernelHits = 0;
   private readonly oneLayer: ModelSpec;
-  private readonly parts = new Map<string, PassCost>();
+  /**
+   * Part costs by CU set, then by part and bucketed shape as one number (partKey): string keys
+   * holding the CU mask (~100 characters for 304 CUs), built and hashed per lookup, were the
+   * serving runs' largest self time.
+   */
+  private readonly parts = new CuSetMemo(() => new Map<number, PassCost>());
   private readonly kernels = new Map<string, { cost: KernelCost; pass: PassCost }>();
   private readonly programs = new Map<string, LaneStep[]>();
 
@@ -98,7 +116,9 @@ export class IterationCostModel {
   }
 
   get memoEntries(): number {
-    return this.parts.size;
+    let n = 0;
+    for (const m of this.parts.values()) n += m.size;
+    return n;
   }
 
   /** Isolated cost of one iteration on the CU set `cus` of every GPU of the group. */
@@ -117,7 +137,7 @@ export class IterationCostModel {
     const p = bucket(prefillTokens);
     const b = bucket(decodeCount);
     if (p === 0 && b === 0) return zero();
-    return this.part(`L|${p}|${b}|${cus.key}`, () => {
+    return this.part(cus, partKey(PART_LINEAR, p, b), () => {
       // Token-linear kernels see only the token count; pieces keep each within the model's context.
       const prefill: PrefillPiece[] = [];
       for (let left = p; left > 0; left -= this.model.maxSeq) prefill.push({ tokens: Math.min(left, this.model.maxSeq), context: 0 });
@@ -128,13 +148,13 @@ export class IterationCostModel {
   prefillAttention(tokens: number, context: number, cus: CuSet): PassCost {
     const t = Math.min(this.model.maxSeq, Math.max(1, bucket(tokens)));
     const c = Math.min(this.model.maxSeq - t, bucket(context));
-    return this.part(`P|${t}|${c}|${cus.key}`, () => this.costOf([{ tokens: t, context: c }], [], cus, isAttention));
+    return this.part(cus, partKey(PART_PREFILL_ATTENTION, t, c), () => this.costOf([{ tokens: t, context: c }], [], cus, isAttention));
   }
 
   decodeAttention(batch: number, meanContext: number, cus: CuSet): PassCost {
     const b = Math.max(1, bucket(batch));
     const c = Math.min(this.model.maxSeq - 1, Math.max(1, bucket(meanContext)));
-    return this.part(`D|${b}|${c}|${cus.key}`, () => this.costOf([], new Array<number>(b).fill(c), cus, isAttention));
+    return this.part(cus, partKey(PART_DECODE_ATTENTION, b, c), () => this.costOf([], new Array<number>(b).fill(c), cus, isAttention));
   }
 
   /**
@@ -164,13 +184,14 @@ export class IterationCostModel {
     return steps;
   }
 
-  private part(key: string, compute: () => PassCost): PassCost {
+  private part(cus: CuSet, key: number, compute: () => PassCost): PassCost {
     this.lookups++;
-    let c = this.parts.get(key);
+    const memo = this.parts.get(cus);
+    let c = memo.get(key);
     if (c) this.hits++;
     else {
       c = compute();
-      this.parts.set(key, c);
+      memo.set(key, c);
     }
     return c;
   }
