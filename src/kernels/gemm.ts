@@ -2,6 +2,7 @@ import { SilicaError } from '../core/errors.js';
 import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout, type CuLayout } from '../hw/gpu/cu-layout.js';
 import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
+import { CuSetMemo } from '../hw/gpu/cu-set-memo.js';
 import { cuBytesPerNs, isolatedKernelNs } from '../hw/gpu/kernel-timing.js';
 import type { KernelCost, OpCategory } from './types.js';
 
@@ -62,37 +63,73 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
   positiveWhole('n', n);
   positiveWhole('k', k);
   positiveWhole('batch', batch);
-  // Candidates are scored on one reused KernelCost (the search is the hot loop of every sweep that
-  // touches GEMMs); only the winner is built as a fresh object.
-  const probe = newGemmCost();
   const storeBytesPerNs = cuBytesPerNs(hw);
+  const best = tileChoice(hw, layout, cuSet, shape, batch, storeBytesPerNs);
+  const cost = newGemmCost();
+  fillGemmCost(cost, hw, shape, batch, best.tm, best.tn, best.splitK, cuCount, storeBytesPerNs);
+  cost.name = shape.name ?? `gemm_${m}x${n}x${k}${batch > 1 ? `_b${batch}` : ''}`;
+  cost.category = shape.category ?? 'gemm';
+  cost.shape = { m, n, k, batch, dtype: shape.dtype };
+  cost.tile = [best.tm, best.tn];
+  return cost;
+}
+
+interface TileChoice {
+  tm: number;
+  tn: number;
+  splitK: number;
+}
+
+/**
+ * Tile choices already made, by (frozen) hardware config, CU set and shape. Sweeps, training graphs
+ * and serving cost the same GEMM on the same CUs many times (the bench sweep: 1024 points, each
+ * GEMM shape in 128 of them), and the search was a third of such a sweep's time. The choice is a
+ * pure function of those inputs, so reusing it changes no result. Dropped whole past
+ * MAX_TILE_CHOICES entries, so a sweep of a million distinct shapes does not grow it without bound.
+ */
+let tileChoices = new WeakMap<HardwareConfig, CuSetMemo<Map<string, TileChoice>>>();
+let tileChoiceCount = 0;
+const MAX_TILE_CHOICES = 200_000;
+
+function tileChoice(hw: HardwareConfig, layout: CuLayout, cuSet: CuSet, shape: GemmShape, batch: number, storeBytesPerNs: number): TileChoice {
+  let byCuSet = tileChoices.get(hw);
+  if (!byCuSet) tileChoices.set(hw, (byCuSet = new CuSetMemo(() => new Map())));
+  const byShape = byCuSet.get(cuSet);
+  const key = `${shape.m},${shape.n},${shape.k},${batch},${shape.dtype},${shape.outDtype ?? ''}`;
+  let choice = byShape.get(key);
+  if (!choice) {
+    choice = searchTiles(hw, layout, cuSet, shape, batch, storeBytesPerNs);
+    if (++tileChoiceCount > MAX_TILE_CHOICES) {
+      tileChoices = new WeakMap();
+      tileChoiceCount = 0;
+    } else byShape.set(key, choice);
+  }
+  return choice;
+}
+
+/** The macro-tile and split-K factor with the shortest estimated time (the first of equals). */
+function searchTiles(hw: HardwareConfig, layout: CuLayout, cuSet: CuSet, shape: GemmShape, batch: number, storeBytesPerNs: number): TileChoice {
+  // Candidates are scored on one reused KernelCost: only the winner is built as a fresh object.
+  const probe = newGemmCost();
   let bestNs = Infinity;
-  let bestTm = 0;
-  let bestTn = 0;
-  let bestSplitK = 0;
+  const best: TileChoice = { tm: 0, tn: 0, splitK: 0 };
   const tiles = hw.compute.gemm_tiles;
   for (let t = 0; t < tiles.length; t++) {
     const tm = tiles[t]![0];
     const tn = tiles[t]![1];
     for (let s = 0; s < SPLIT_K_FACTORS.length; s++) {
       const splitK = SPLIT_K_FACTORS[s]!;
-      fillGemmCost(probe, hw, shape, batch, tm, tn, splitK, cuCount, storeBytesPerNs);
+      fillGemmCost(probe, hw, shape, batch, tm, tn, splitK, cuSet.count, storeBytesPerNs);
       const estNs = isolatedKernelNs(hw, layout, cuSet, probe);
-      if (bestSplitK === 0 || estNs < bestNs * (1 - 1e-9)) {
+      if (best.splitK === 0 || estNs < bestNs * (1 - 1e-9)) {
         bestNs = estNs;
-        bestTm = tm;
-        bestTn = tn;
-        bestSplitK = splitK;
+        best.tm = tm;
+        best.tn = tn;
+        best.splitK = splitK;
       }
     }
   }
-  const cost = newGemmCost();
-  fillGemmCost(cost, hw, shape, batch, bestTm, bestTn, bestSplitK, cuCount, storeBytesPerNs);
-  cost.name = shape.name ?? `gemm_${m}x${n}x${k}${batch > 1 ? `_b${batch}` : ''}`;
-  cost.category = shape.category ?? 'gemm';
-  cost.shape = { m, n, k, batch, dtype: shape.dtype };
-  cost.tile = [bestTm, bestTn];
-  return cost;
+  return best;
 }
 
 function positiveWhole(field: string, v: number): void {

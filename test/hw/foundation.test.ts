@@ -172,6 +172,23 @@ describe('physics and invariants', () => {
     expect(a.kernel).toEqual(b.kernel);
   });
 
+  it('a GEMM costed again (its tile choice remembered) is the kernel a fresh search gives, as a new object', () => {
+    // Two loads of the same content under differently ordered overrides: separate objects, so the
+    // second one's tile choices are searched anew, while the first's are remembered.
+    const warm = loadHardware('mi300x', ['memory.hbm.efficiency=0.77', 'compute.kernel_launch_ns=4000']);
+    const cold = loadHardware('mi300x', ['compute.kernel_launch_ns=4000', 'memory.hbm.efficiency=0.77']);
+    expect(cold).not.toBe(warm);
+    for (const [m, n, k] of [[1, 8192, 8192], [4096, 4096, 4096], [300, 5000, 70000]] as const) {
+      for (const cus of [8, 100, 304]) {
+        const first = gemmCost(warm, { m, n, k, dtype: 'bf16' }, cus);
+        first.perWorkgroup.matrixFlops = -1; // a caller's edit must not reach the next caller
+        const again = gemmCost(warm, { m, n, k, dtype: 'bf16' }, cus);
+        expect(again).not.toBe(first);
+        expect(again).toEqual(gemmCost(cold, { m, n, k, dtype: 'bf16' }, cus));
+      }
+    }
+  });
+
   it('rates helpers agree with the config', () => {
     expect(hbmBytesPerNs(cfg)).toBeCloseTo(5325 * 0.78, 6);
     expect(matrixFlopsPerNsPerCu(cfg, 'bf16')).toBeCloseTo(2048 * 1.207 * 0.94, 6);
