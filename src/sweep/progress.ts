@@ -13,6 +13,7 @@ export interface ProgressOptions {
   total: number;
   /** Already done when starting (resumed sweeps). */
   start?: number;
+  /** What is counted ('points'), or '%' for a run that reports its fraction done (a count of 100 would repeat the percentage). */
   unit: string;
   /** Print the plain start and end lines even when nothing periodic was printed. */
   announce?: boolean;
@@ -33,7 +34,7 @@ function barProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress {
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: `{bar} {value}/{total} ${o.unit} | {percentage}% | {duration_formatted} elapsed | ETA {eta_formatted} | {label}`,
+      format: `{bar} ${o.unit === '%' ? '' : `{value}/{total} ${o.unit} | `}{percentage}% | {duration_formatted} elapsed | ETA {eta_formatted} | {label}`,
       hideCursor: true,
       clearOnComplete: false,
       etaBuffer: 20,
@@ -71,7 +72,8 @@ function lineProgress(o: ProgressOptions, stream: NodeJS.WriteStream): Progress 
     const eta = rate && done < o.total ? `, ETA ${formatSeconds((o.total - done) / rate)}` : '';
     const pct = o.total > 0 ? Math.floor((100 * done) / o.total) : 100;
     const still = waiting && label ? ` (last: ${label})` : '';
-    stream.write(`progress: ${done}/${o.total} ${o.unit} (${pct}%), ${formatSeconds(elapsedS)} elapsed${eta}${still}\n`);
+    const count = o.unit === '%' ? `${pct}%` : `${done}/${o.total} ${o.unit} (${pct}%)`;
+    stream.write(`progress: ${count}, ${formatSeconds(elapsedS)} elapsed${eta}${still}\n`);
     printed = true;
     donePrinted = done;
     last = now;

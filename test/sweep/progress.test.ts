@@ -42,6 +42,12 @@ describe('plain progress lines (stderr not a terminal)', () => {
     expect(lines[3]).toMatch(/^progress: 4\/4 points \(100%\), .* elapsed$/);
   });
 
+  it('says a run that reports its fraction done as a percentage, not as a count of 100', () => {
+    const lines = run({ total: 100, unit: '%', intervalS: 0 }, [32, 100]);
+    expect(lines[0]).toMatch(/^progress: 32%, .* elapsed$/);
+    expect(lines[1]).toMatch(/^progress: 100%, .* elapsed$/);
+  });
+
   it('measures the rate from the first finished point, not from a long start-up', () => {
     // The first point after 18 s of start-up, then 1000 more in 5 s: 200 a second, 8999 left.
     const lines = onClock({ total: 10_000, unit: 'points', intervalS: 5 }, [{ afterMs: 18_000, done: 1 }, { afterMs: 5000, done: 1001 }]);
