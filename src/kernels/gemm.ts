@@ -35,27 +35,54 @@ export interface GemmShape {
  */
 const SPLIT_K_FACTORS = [1, 2, 4, 8, 16, 32];
 
-/** Layout and default CU sets per (frozen) hardware config: building them per call is wasted work. */
-const layoutCache = new WeakMap<HardwareConfig, { layout: CuLayout; byCount: Map<number, CuSet> }>();
+interface TileChoice {
+  tm: number;
+  tn: number;
+  splitK: number;
+}
 
-function cuSetFor(hw: HardwareConfig, cus: number | CuSet | undefined): { layout: CuLayout; cuSet: CuSet } {
-  let entry = layoutCache.get(hw);
+/**
+ * What gemmCost keeps per (frozen) hardware config, all pure functions of it: its layout, its
+ * default CU sets, and the tile choices already made, by CU set and shape. Sweeps, training graphs
+ * and serving cost the same GEMM on the same CUs many times (the bench sweep: 1024 points, each
+ * GEMM shape in 128 of them), and the search was a third of such a sweep's time; reusing a choice
+ * changes no result. A config's choices are dropped whole past MAX_TILE_CHOICES, so a sweep of a
+ * million distinct shapes does not grow them without bound.
+ */
+interface PerHardware {
+  layout: CuLayout;
+  byCount: Map<number, CuSet>;
+  tiles: CuSetMemo<Map<string, TileChoice>>;
+  tileCount: number;
+}
+
+const perHardware = new WeakMap<HardwareConfig, PerHardware>();
+const MAX_TILE_CHOICES = 200_000;
+const newTileMemo = () => new CuSetMemo(() => new Map<string, TileChoice>());
+
+function entryFor(hw: HardwareConfig): PerHardware {
+  let entry = perHardware.get(hw);
   if (!entry) {
-    entry = { layout: makeCuLayout(hw.compute), byCount: new Map() };
-    layoutCache.set(hw, entry);
+    entry = { layout: makeCuLayout(hw.compute), byCount: new Map(), tiles: newTileMemo(), tileCount: 0 };
+    perHardware.set(hw, entry);
   }
-  if (typeof cus === 'object') return { layout: entry.layout, cuSet: cus };
+  return entry;
+}
+
+function cuSetFor(entry: PerHardware, hw: HardwareConfig, cus: number | CuSet | undefined): CuSet {
+  if (typeof cus === 'object') return cus;
   const n = cus ?? hw.compute.cus;
   let set = entry.byCount.get(n);
   if (!set) {
     set = firstNCus(entry.layout, n);
     entry.byCount.set(n, set);
   }
-  return { layout: entry.layout, cuSet: set };
+  return set;
 }
 
 export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | CuSet): KernelCost {
-  const { layout, cuSet } = cuSetFor(hw, cus);
+  const entry = entryFor(hw);
+  const cuSet = cuSetFor(entry, hw, cus);
   const cuCount = cuSet.count;
   const { m, n, k } = shape;
   const batch = shape.batch ?? 1;
@@ -64,7 +91,7 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
   positiveWhole('k', k);
   positiveWhole('batch', batch);
   const storeBytesPerNs = cuBytesPerNs(hw);
-  const best = tileChoice(hw, layout, cuSet, shape, batch, storeBytesPerNs);
+  const best = tileChoice(entry, hw, cuSet, shape, batch, storeBytesPerNs);
   const cost = newGemmCost();
   fillGemmCost(cost, hw, shape, batch, best.tm, best.tn, best.splitK, cuCount, storeBytesPerNs);
   cost.name = shape.name ?? `gemm_${m}x${n}x${k}${batch > 1 ? `_b${batch}` : ''}`;
@@ -74,34 +101,15 @@ export function gemmCost(hw: HardwareConfig, shape: GemmShape, cus?: number | Cu
   return cost;
 }
 
-interface TileChoice {
-  tm: number;
-  tn: number;
-  splitK: number;
-}
-
-/**
- * Tile choices already made, by (frozen) hardware config, CU set and shape. Sweeps, training graphs
- * and serving cost the same GEMM on the same CUs many times (the bench sweep: 1024 points, each
- * GEMM shape in 128 of them), and the search was a third of such a sweep's time. The choice is a
- * pure function of those inputs, so reusing it changes no result. Dropped whole past
- * MAX_TILE_CHOICES entries, so a sweep of a million distinct shapes does not grow it without bound.
- */
-let tileChoices = new WeakMap<HardwareConfig, CuSetMemo<Map<string, TileChoice>>>();
-let tileChoiceCount = 0;
-const MAX_TILE_CHOICES = 200_000;
-
-function tileChoice(hw: HardwareConfig, layout: CuLayout, cuSet: CuSet, shape: GemmShape, batch: number, storeBytesPerNs: number): TileChoice {
-  let byCuSet = tileChoices.get(hw);
-  if (!byCuSet) tileChoices.set(hw, (byCuSet = new CuSetMemo(() => new Map())));
-  const byShape = byCuSet.get(cuSet);
+function tileChoice(entry: PerHardware, hw: HardwareConfig, cuSet: CuSet, shape: GemmShape, batch: number, storeBytesPerNs: number): TileChoice {
+  const byShape = entry.tiles.get(cuSet);
   const key = `${shape.m},${shape.n},${shape.k},${batch},${shape.dtype},${shape.outDtype ?? ''}`;
   let choice = byShape.get(key);
   if (!choice) {
-    choice = searchTiles(hw, layout, cuSet, shape, batch, storeBytesPerNs);
-    if (++tileChoiceCount > MAX_TILE_CHOICES) {
-      tileChoices = new WeakMap();
-      tileChoiceCount = 0;
+    choice = searchTiles(hw, entry.layout, cuSet, shape, batch, storeBytesPerNs);
+    if (++entry.tileCount > MAX_TILE_CHOICES) {
+      entry.tiles = newTileMemo();
+      entry.tileCount = 0;
     } else byShape.set(key, choice);
   }
   return choice;

@@ -296,7 +296,7 @@ function parseAxes(raw: unknown, file: string): Axis[] {
         if (typeof spec.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.name)) throw new SilicaError(`${file}: ${field}.name: expected a column name (letters, digits, _), got ${describe(spec.name)}`);
         column = spec.name;
       }
-      const isRange = ['from', 'to', 'step', 'times'].some((k) => spec[k] !== undefined);
+      const isRange = RANGE_KEYS.some((k) => spec[k] !== undefined);
       if (isRange && spec.values !== undefined) throw new SilicaError(`${file}: ${field}: expected values or a range (from, to, step|times), got both`);
       values = isRange ? rangeValues(spec, file, field) : spec.values;
     } else {
@@ -312,7 +312,8 @@ function parseAxes(raw: unknown, file: string): Axis[] {
   return axes;
 }
 
-const AXIS_KEYS = new Set(['name', 'values', 'from', 'to', 'step', 'times']);
+const RANGE_KEYS = ['from', 'to', 'step', 'times'];
+const AXIS_KEYS = new Set(['name', 'values', ...RANGE_KEYS]);
 
 /** Most values a range may give: a typo in `step` should not expand into an hour of points. */
 const MAX_RANGE_VALUES = 100_000;
