@@ -61,23 +61,31 @@ let nextResourceId = 0;
 
 export function makeResource(name: string, capacity: number, options: { timeline?: boolean } = {}): Resource {
   if (!(capacity >= 0)) throw new Error(`resource ${name}: capacity must be >= 0, got ${capacity}`);
-  return { id: nextResourceId++, name, capacity, usedIntegral: 0, usage: 0, timeline: options.timeline ? [] : undefined, solveIndex: -1, solveStamp: -1 };
+  // Every field present from the start, arbitration's cap map included: resources keep one shape,
+  // so the solver's and the event loop's reads of them stay monomorphic.
+  return { id: nextResourceId++, name, capacity, shareCapByPriority: undefined, usedIntegral: 0, usage: 0, timeline: options.timeline ? [] : undefined, solveIndex: -1, solveStamp: -1 };
 }
 
 const EPS = 1e-12;
 
 /**
  * Weighted max-min fair rates with per-flow caps and strict priority classes.
- * Mutates `flow.rate` and `resource.usage`. Deterministic: flows are visited in array order.
+ * Mutates `flow.rate` and `resource.usage`: every resource a flow demands gets its usage, and every
+ * resource of `reset` that no flow demands gets zero. Returns the resources in use (usage > 0).
+ * Pass as `reset` every resource that may hold usage from an earlier solve (the simulator passes
+ * the last solve's result): resources nobody uses are then never visited, which matters where a
+ * GPU's many resources are mostly idle (T3 at TP 32: ~250 resources, ~70 flows, most solves).
+ * Deterministic: flows are visited in array order.
  *
  * Implementation: resources are numbered once per solve and the progressive filling runs on typed
  * arrays (the same arithmetic, in the same order, as the Map-based original: results are
- * bit-identical). Solves dominate large multi-GPU runs (T3 at TP 32: thousands of solves over ~100
- * flows), so this loop is kept plain.
+ * bit-identical; which resources are numbered, and in what order, changes no sum or minimum).
+ * Solves dominate large multi-GPU runs (T3 at TP 32: thousands of solves over ~100 flows), so this
+ * loop is kept plain.
  */
 let solveCount = 0;
 
-export function solveRates(flows: readonly FlowState[], resources: readonly Resource[]): void {
+export function solveRates(flows: readonly FlowState[], reset: readonly Resource[]): Resource[] {
   const stamp = ++solveCount;
   const list: Resource[] = [];
   const idOf = (r: Resource): number => {
@@ -88,17 +96,13 @@ export function solveRates(flows: readonly FlowState[], resources: readonly Reso
     }
     return r.solveIndex!;
   };
-  for (const r of resources) {
-    idOf(r);
-    r.usage = 0;
-  }
+  for (const r of reset) r.usage = 0;
   // Flattened demands: flow f's demands are [start[f], start[f + 1]).
   const F = flows.length;
   let D = 0;
   for (let f = 0; f < F; f++) D += flows[f]!.demands.length;
-  const R0 = list.length;
-  // Every resource a flow touches is numbered below; at most R0 + D of them.
-  const scratch = scratchFor(F, D, R0 + D);
+  // Every resource a flow touches is numbered below: at most D of them.
+  const scratch = scratchFor(F, D, D);
   const { start, dRes, dPer } = scratch;
   D = 0;
   for (let f = 0; f < F; f++) {
@@ -112,10 +116,15 @@ export function solveRates(flows: readonly FlowState[], resources: readonly Reso
   }
   start[F] = D;
   const R = list.length;
-  const remaining = scratch.remaining;
-  for (let i = 0; i < R; i++) remaining[i] = list[i]!.capacity;
+  // Capacities and usage live in the scratch arrays during the solve (read and summed there in the
+  // same order as on the resources themselves), and usage is written back once at the end.
+  const { remaining, capacity, usage } = scratch;
+  for (let i = 0; i < R; i++) {
+    remaining[i] = capacity[i] = list[i]!.capacity;
+    usage[i] = 0;
+  }
 
-  const priorities = [...new Set(flows.map((f) => f.priority))].sort((a, b) => b - a);
+  const priorities = priorityClasses(flows);
   const classIdx: number[] = [];
   for (const priority of priorities) {
     classIdx.length = 0;
@@ -133,23 +142,39 @@ export function solveRates(flows: readonly FlowState[], resources: readonly Reso
         capLeft[r] = cap === undefined ? remaining[r]! : Math.min(remaining[r]!, cap * res.capacity);
       }
     }
-    fillClass(flows, classIdx, list, scratch);
+    fillClass(flows, classIdx, scratch);
     for (const f of classIdx) {
       const rate = flows[f]!.rate;
       for (let d = start[f]!; d < start[f + 1]!; d++) {
         const r = dRes[d]!;
         const used = rate * dPer[d]!;
         remaining[r] = Math.max(0, remaining[r]! - used);
-        list[r]!.usage += used;
+        usage[r] += used;
       }
     }
   }
+  const busy: Resource[] = [];
+  for (let i = 0; i < R; i++) {
+    list[i]!.usage = usage[i]!;
+    if (usage[i]! > 0) busy.push(list[i]!);
+  }
+  return busy;
+}
+
+/** The flows' distinct priorities, highest first (nearly always one: no set, no sort for that). */
+function priorityClasses(flows: readonly FlowState[]): number[] {
+  const first = flows.length > 0 ? flows[0]!.priority : 0;
+  let one = true;
+  for (let f = 1; f < flows.length && one; f++) one = flows[f]!.priority === first;
+  return one ? (flows.length > 0 ? [first] : []) : [...new Set(flows.map((f) => f.priority))].sort((a, b) => b - a);
 }
 
 interface SolveScratch {
   start: Int32Array;
   dRes: Int32Array;
   dPer: Float64Array;
+  capacity: Float64Array;
+  usage: Float64Array;
   remaining: Float64Array;
   capLeft: Float64Array;
   load: Float64Array;
@@ -179,6 +204,8 @@ function scratchFor(flows: number, demands: number, resources: number): SolveScr
       start: new Int32Array(F + 1),
       dRes: new Int32Array(D),
       dPer: new Float64Array(D),
+      capacity: new Float64Array(R),
+      usage: new Float64Array(R),
       remaining: new Float64Array(R),
       capLeft: new Float64Array(R),
       load: new Float64Array(R),
@@ -194,10 +221,9 @@ function scratchFor(flows: number, demands: number, resources: number): SolveScr
 function fillClass(
   flows: readonly FlowState[],
   classIdx: readonly number[],
-  list: readonly Resource[],
   s: SolveScratch,
 ): void {
-  const { start, dRes, dPer, capLeft, load, touched, loaded, saturated } = s;
+  const { start, dRes, dPer, capacity, capLeft, load, touched, loaded, saturated } = s;
   let active = classIdx.filter((f) => flows[f]!.maxRate > 0);
   // Flows with a zero-demand on every resource are limited only by their own cap.
   while (active.length > 0) {
@@ -230,7 +256,7 @@ function fillClass(
     for (let i = 0; i < nLoaded; i++) {
       const r = loaded[i]!;
       capLeft[r] = Math.max(0, capLeft[r]! - load[r]! * lambda);
-      saturated[r] = capLeft[r]! <= EPS * Math.max(1, list[r]!.capacity) ? 1 : 0;
+      saturated[r] = capLeft[r]! <= EPS * Math.max(1, capacity[r]!) ? 1 : 0;
     }
     const next: number[] = [];
     for (const f of active) {

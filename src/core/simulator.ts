@@ -7,7 +7,8 @@ import { StatsRegistry } from './stats.js';
  *
  * Between two events every flow progresses at a constant rate, so the simulator jumps straight to
  * the next event or the next flow milestone/completion. Rates are re-solved only when the set of
- * flows or a capacity changes. Time is float64 ns.
+ * flows or a capacity changes. Time is float64 ns. Resources (makeResource) need no registering:
+ * one takes part through the flows that demand it, and only those in use are visited per event.
  */
 export interface FlowSpec {
   name: string;
@@ -35,7 +36,8 @@ export class Simulator {
   readonly stats = new StatsRegistry();
   private events = new EventQueue();
   private flows: Flow[] = [];
-  private resources: Resource[] = [];
+  /** The resources in use (usage > 0) since the last solve: the only ones time advances. */
+  private busyResources: Resource[] = [];
   private dirty = false;
   private nextFlowId = 0;
   eventsProcessed = 0;
@@ -47,11 +49,6 @@ export class Simulator {
 
   after(delayNs: number, fire: () => void): void {
     this.at(this.nowNs + Math.max(0, delayNs), fire);
-  }
-
-  addResource(resource: Resource): Resource {
-    this.resources.push(resource);
-    return resource;
   }
 
   setCapacity(resource: Resource, capacity: number): void {
@@ -90,7 +87,6 @@ export class Simulator {
       finished: false,
       startNs: this.nowNs,
     };
-    for (const d of flow.demands) if (!this.resources.includes(d.resource)) this.resources.push(d.resource);
     if (flow.amount <= 0) {
       // Nothing to move: complete at once, but through the event queue to keep ordering uniform.
       this.after(0, () => this.finish(flow));
@@ -162,9 +158,9 @@ export class Simulator {
     const dt = t - this.nowNs;
     if (dt > 0) {
       for (const f of this.flows) f.done += f.rate * dt;
-      for (const r of this.resources) {
-        if (r.usage > 0) r.usedIntegral += r.usage * dt;
-        if (r.timeline && r.usage > 0) {
+      for (const r of this.busyResources) {
+        r.usedIntegral += r.usage * dt;
+        if (r.timeline) {
           const last = r.timeline[r.timeline.length - 1];
           if (last && last.endNs === this.nowNs && last.usage === r.usage) last.endNs = t;
           else r.timeline.push({ startNs: this.nowNs, endNs: t, usage: r.usage });
@@ -203,7 +199,7 @@ export class Simulator {
   }
 
   private solve(): void {
-    solveRates(this.flows, this.resources);
+    this.busyResources = solveRates(this.flows, this.busyResources);
     this.dirty = false;
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeResource } from '../../src/core/flow-network.js';
+import { makeResource, solveRates, type FlowState } from '../../src/core/flow-network.js';
 import { Simulator } from '../../src/core/simulator.js';
 
 describe('flow network (max-min fair sharing)', () => {
@@ -48,5 +48,32 @@ describe('flow network (max-min fair sharing)', () => {
     });
     sim.run();
     expect(at.map((t) => Math.round(t * 1e6) / 1e6)).toEqual([2, 5, 10]);
+  });
+
+  it('a resource left idle reads zero usage and integrates nothing once its flows end', () => {
+    const sim = new Simulator();
+    const link = makeResource('link', 10);
+    const hbm = makeResource('hbm', 100);
+    // a uses both; b only the link. After a ends (t = 10), the HBM is idle.
+    sim.startFlow({ name: 'a', amount: 50, demands: [{ resource: link, perUnit: 1 }, { resource: hbm, perUnit: 2 }] });
+    sim.startFlow({ name: 'b', amount: 150, demands: [{ resource: link, perUnit: 1 }] });
+    sim.run(15);
+    expect(hbm.usage).toBe(0);
+    expect(link.usage).toBeCloseTo(10, 12);
+    expect(hbm.usedIntegral).toBeCloseTo(100, 9); // 50 units x 2 B each, all before t = 10
+    sim.run();
+    expect(hbm.usedIntegral).toBeCloseTo(100, 9);
+    expect(link.usedIntegral).toBeCloseTo(200, 9);
+  });
+
+  it('solveRates zeroes the resources it is asked to reset and returns those in use', () => {
+    const a = makeResource('a', 10);
+    const b = makeResource('b', 10);
+    const idle = makeResource('idle', 10);
+    idle.usage = 7; // left over from an earlier solve
+    const flow = (name: string, demands: FlowState['demands']): FlowState => ({ id: 0, name, amount: 1, demands, maxRate: Infinity, weight: 1, priority: 1, done: 0, rate: 0 });
+    const busy = solveRates([flow('f', [{ resource: a, perUnit: 1 }, { resource: b, perUnit: 0.5 }])], [idle, a]);
+    expect(busy).toEqual([a, b]);
+    expect([a.usage, b.usage, idle.usage]).toEqual([10, 5, 0]);
   });
 });

@@ -36,7 +36,7 @@ export class DmaEngines {
 
   constructor(system: System, gpu: number) {
     const { engines, engine_gbps } = system.hw.dma;
-    this.engines = Array.from({ length: engines }, (_, e) => system.sim.addResource(makeResource(`gpu${gpu}.dma${e}`, engine_gbps)));
+    this.engines = Array.from({ length: engines }, (_, e) => makeResource(`gpu${gpu}.dma${e}`, engine_gbps));
   }
 
   pick(): Resource {

@@ -79,8 +79,8 @@ export class Gpu {
     this.layout = makeCuLayout(hw.compute);
     this.allCus = fullCuSet(this.layout);
     this.names = namesOf(index, this.layout.groups);
-    this.hbm = sim.addResource(makeResource(this.names.hbm, hbmBytesPerNs(hw), { timeline: options.hbmTimeline }));
-    this.cuGroups = Array.from(this.layout.cusInGroup, (n, g) => sim.addResource(makeResource(this.names.cuGroups[g]!, n)));
+    this.hbm = makeResource(this.names.hbm, hbmBytesPerNs(hw), { timeline: options.hbmTimeline });
+    this.cuGroups = Array.from(this.layout.cusInGroup, (n, g) => makeResource(this.names.cuGroups[g]!, n));
     this.pool = new CuPool(sim, this.cuGroups, Array.from(this.layout.cusInGroup));
   }
 

@@ -167,7 +167,7 @@ export class Interconnect {
   }
 
   private add(system: System, name: string, from: number, to: number, kind: LinkKind, gbps: number): Link {
-    const resource = system.sim.addResource(makeResource(name, gbps));
+    const resource = makeResource(name, gbps);
     const link: Link = { resource, from, to, kind, sentBytes: 0, receivedBytes: 0 };
     this.links.push(link);
     return link;

@@ -6,6 +6,7 @@ import type { ArbitrationConfig } from '../config/schema.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { System } from '../system.js';
 import { fcfsLatencyNs, latencyBoundSpeed, priorityLatencyNs, utilisationAtOccupancy } from './latency.js';
+import { speedMemoFor, type SpeedMemo } from './speed-memo.js';
 
 /**
  * Memory-controller arbitration as pluggable policies (Ramulator-style: one file, one registration),
@@ -43,6 +44,12 @@ export interface Arbiter {
   readonly commPriority: number;
   /** Loaded latency the producer's loads see. */
   producerLatencyNs(idleNs: number, uTotal: number, uProducer: number): number;
+  /**
+   * Names producerLatencyNs's law where it is a pure function of its arguments (no policy state):
+   * controllers whose policies share a law share the producer speeds worked out from it
+   * (speed-memo.ts). A policy whose latency depends on its state leaves it out.
+   */
+  readonly latencyLaw?: string;
   /** Communication's share cap (fraction of capacity) until the next sample; undefined = none. */
   commCap(sample: Sample): number | undefined;
   /** The producer's first stage ended; `uProducer` = its mean utilisation during it. */
@@ -82,6 +89,7 @@ registerArbitrationPolicy({
     computePriority: DEFAULT_PRIORITY,
     commPriority: DEFAULT_PRIORITY,
     producerLatencyNs: (idle, uTotal) => fcfsLatencyNs(idle, uTotal),
+    latencyLaw: 'fcfs',
     commCap: () => undefined,
     firstStage: () => {},
   }),
@@ -100,6 +108,7 @@ registerArbitrationPolicy({
       computePriority: DEFAULT_PRIORITY + 1,
       commPriority: DEFAULT_PRIORITY,
       producerLatencyNs: (idle, uTotal, uProducer) => priorityLatencyNs(idle, uTotal, uProducer),
+      latencyLaw: 'priority',
       firstStage: (u) => {
         if (u1 === undefined) u1 = u;
       },
@@ -149,6 +158,7 @@ export class MemoryController {
   private lastFull = NaN;
   private lastHidden = NaN;
   private lastSpeed = 1;
+  private readonly speeds: SpeedMemo | undefined;
 
   constructor(
     readonly gpu: Gpu,
@@ -157,6 +167,7 @@ export class MemoryController {
     private readonly wake: () => void = () => {},
   ) {
     this.arbiter = arbitrationPolicy(config.policy).create(config);
+    this.speeds = this.arbiter.latencyLaw !== undefined ? speedMemoFor(this.arbiter.latencyLaw) : undefined;
   }
 
   get hasProducer(): boolean {
@@ -197,9 +208,9 @@ export class MemoryController {
         this.lastFull = uFull;
         this.lastHidden = slot.hiddenNs;
         const idle = this.gpu.hw.memory.hbm.latency_ns;
-        this.lastSpeed = latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) =>
-          this.arbiter.producerLatencyNs(idle, uComm + uFull * s, uFull * s),
-        );
+        const solve = () =>
+          latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) => this.arbiter.producerLatencyNs(idle, uComm + uFull * s, uFull * s));
+        this.lastSpeed = this.speeds ? this.speeds.speed(idle, slot.hiddenNs, slot.iterationNs, uComm, uFull, solve) : solve();
       }
       const speed = this.lastSpeed;
       if (speed < 1) this.slowedNs += (1 - speed) * sampleNs;

@@ -228,8 +228,9 @@ export class Tracker {
       const ci = this.chunkOf[t]!;
       if (ci < 0) continue;
       const c = this.chunks[ci]!;
-      invariant((c.need & side) !== 0, `tracker: tile ${t} of chunk ${c.chunk.id} got ${side === LOCAL ? 'a local store' : 'an upstream update'} it does not expect`);
-      invariant((this.seen[t]! & side) === 0, `tracker: tile ${t} got its ${side === LOCAL ? 'local stores' : 'upstream updates'} twice`);
+      // Checked before the message is built: this runs for every tile a GEMM stores or receives.
+      if ((c.need & side) === 0) invariant(false, `tracker: tile ${t} of chunk ${c.chunk.id} got ${side === LOCAL ? 'a local store' : 'an upstream update'} it does not expect`);
+      if ((this.seen[t]! & side) !== 0) invariant(false, `tracker: tile ${t} got its ${side === LOCAL ? 'local stores' : 'upstream updates'} twice`);
       if (this.state[t] === TileState.Untouched) {
         if (this.used < this.o.capacity) this.allocate(t);
         else this.untrack(t);

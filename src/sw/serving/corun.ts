@@ -63,7 +63,7 @@ export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; 
   const system = new System(hw, 1);
   const gpu = system.gpus[0]!;
   const ic = hw.interconnect;
-  const links = system.sim.addResource(makeResource('gpu0.links', ic.link_gbps * ic.links_per_gpu));
+  const links = makeResource('gpu0.links', ic.link_gbps * ic.links_per_gpu);
   const lanes: LaneRun[] = [
     { name: 'prefill', steps: prefill.steps, stream: new Stream(gpu, 'prefill', prefill.cus), next: 0, layersDone: 0, doneAtNs: -1 },
     { name: 'decode', steps: decode.steps, stream: new Stream(gpu, 'decode', decode.cus), next: 0, layersDone: 0, doneAtNs: -1 },
