@@ -24,7 +24,7 @@ export interface Resource {
   shareCapByPriority?: Map<number, number>;
   /** Integral of usage over time (units), for utilisation and traffic totals. */
   usedIntegral: number;
-  /** Current usage (units per ns), valid after a solve. */
+  /** Current usage (units per ns), valid after a solve (inside an event: Simulator.settleRates first). */
   usage: number;
   /** When set, piecewise-constant usage segments are appended here (for timelines). */
   timeline?: UsageSegment[];
@@ -54,6 +54,7 @@ export interface FlowState {
   readonly weight: number;
   readonly priority: number;
   done: number;
+  /** Progress per ns, valid after a solve (inside an event: Simulator.settleRates first). */
   rate: number;
 }
 

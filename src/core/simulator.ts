@@ -56,6 +56,15 @@ export class Simulator {
     this.dirty = true;
   }
 
+  /**
+   * Brings flow rates and resource usage up to date with the flows as they are now. Within an
+   * event they may be stale (run() solves them only before time moves on): an event that reads a
+   * rate or a usage calls this first.
+   */
+  settleRates(): void {
+    if (this.dirty) this.solve();
+  }
+
   /** Marks rates stale, e.g. after an arbitration policy changed a share cap. */
   invalidateRates(): void {
     this.dirty = true;
@@ -110,8 +119,18 @@ export class Simulator {
   /** Runs until no events and no flows remain (or until `untilNs`). Returns the final time. */
   run(untilNs = Infinity): number {
     for (;;) {
-      if (this.dirty) this.solve();
       const tEvent = this.events.peekTimeNs();
+      // Events due now fire before time moves, and often change the flows again (a kernel's end
+      // starts the next): rates solved in between would be solved again before any progress used
+      // them (55% of the T3 study's solves). They are solved when time is about to move, or when
+      // an event asks for them (settleRates).
+      if (tEvent === this.nowNs && tEvent <= untilNs) {
+        const ev = this.events.pop()!;
+        this.eventsProcessed++;
+        ev.fire();
+        continue;
+      }
+      if (this.dirty) this.solve();
       let tFlow = Infinity;
       for (const f of this.flows) {
         if (f.rate <= 0) continue;

@@ -76,4 +76,20 @@ describe('flow network (max-min fair sharing)', () => {
     expect(busy).toEqual([a, b]);
     expect([a.usage, b.usage, idle.usage]).toEqual([10, 5, 0]);
   });
+
+  it('rates read inside an event are current after settleRates (the loop solves them lazily)', () => {
+    const sim = new Simulator();
+    const link = makeResource('link', 10);
+    const a = sim.startFlow({ name: 'a', amount: 1000, demands: [{ resource: link, perUnit: 1 }] });
+    const seen: number[] = [];
+    sim.at(5, () => sim.startFlow({ name: 'b', amount: 1000, demands: [{ resource: link, perUnit: 1 }] }));
+    sim.at(5, () => {
+      sim.settleRates();
+      seen.push(a.rate, link.usage);
+    });
+    sim.run(6);
+    // At t = 5 the link is shared: the event sees a's half, not the 10 B/ns it had alone.
+    expect(seen).toEqual([5, 10]);
+    expect(a.done).toBeCloseTo(55, 9);
+  });
 });

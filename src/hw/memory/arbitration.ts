@@ -190,6 +190,7 @@ export class MemoryController {
     if (slot.flow && !slot.flow.finished) this.gpu.sim.setMaxRate(slot.flow, slot.stalled ? 0 : slot.baseMaxRate * slot.speed);
   }
 
+  /** Reads usage and rates: the caller settles them first (Simulator.settleRates). */
   sample(sampleNs: number, commWaiting: () => boolean): void {
     const slot = this.producer;
     if (!slot) return;
@@ -251,6 +252,9 @@ export class MemorySystem {
     const sim = this.system.sim;
     const dt = this.config.sample_ns;
     const tick = () => {
+      // Every controller samples the rates as the flows stood when the tick fell, before any of
+      // them throttles its producer (the event loop solves rates lazily: settled here, once).
+      sim.settleRates();
       let waiting: Set<Resource> | undefined;
       let any = false;
       for (const c of this.controllers) {
