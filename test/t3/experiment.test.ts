@@ -8,6 +8,25 @@ import { expectOneLineError, silica, silicaJson } from '../helpers/cli.js';
 import { silicaErrorOf } from '../helpers/errors.js';
 
 describe('T3 experiment and CLI', () => {
+  it('reports progress by expected work: a case weighs its TP group size times its configurations', async () => {
+    const config = t3ExperimentSchema.parse({
+      kind: 't3',
+      tokens: 2048,
+      hardware: [{ hw: 't3-baseline', models: [{ model: 'mega-gpt2-8.3b', tp: [2, 4] }] }],
+      sublayers: ['fc2'],
+      configurations: ['sequential', 't3'],
+      sensitivity: [],
+      figures: false,
+      jobs: 1,
+    });
+    const seen: number[] = [];
+    await runT3Experiment(config, { progress: (f) => seen.push(f) });
+    // TP 2 then TP 4, two configurations each: 2 x 2 of 4 x 2 + 2 x 2, then all of it.
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBeCloseTo(1 / 3, 12);
+    expect(seen[1]).toBeCloseTo(1, 12);
+  });
+
   it('writes one row per sub-layer x configuration, headline figures and the figures', async () => {
     const config = t3ExperimentSchema.parse({
       kind: 't3',

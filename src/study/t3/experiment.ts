@@ -168,7 +168,7 @@ function caseConfig(config: T3Experiment, c: Case): T3Experiment {
  * Runs the cases, each distinct (hardware, model, TP, sub-layer) once: a sensitivity variant that
  * leaves the hardware as it is (the baseline point of a sweep) reuses the main study's runs.
  */
-async function runCases(config: T3Experiment, cases: Case[], ctx: ExperimentContext, onCase: () => void): Promise<Row[][]> {
+async function runCases(config: T3Experiment, cases: Case[], ctx: ExperimentContext, onCase: (c: Case) => void): Promise<Row[][]> {
   const hwCache = new Map<HardwareEntry, HardwareConfig>();
   const hwKeys = new Map<HardwareEntry, string>();
   const hwKey = (e: HardwareEntry) => {
@@ -193,7 +193,7 @@ async function runCases(config: T3Experiment, cases: Case[], ctx: ExperimentCont
   const jobs = experimentLanes(config.jobs, ctx, unitList.length);
   const finish = (i: number, rows: Row[]) => {
     unitRows[i] = rows;
-    for (let k = 0; k < unitList[i]!.requesters.length; k++) onCase();
+    for (const q of unitList[i]!.requesters) onCase(cases[q]!);
   };
   if (jobs <= 1) {
     unitList.forEach((u, i) => finish(i, runCase(config, u, hwCache, ctx.baseDir)));
@@ -219,11 +219,16 @@ async function runCases(config: T3Experiment, cases: Case[], ctx: ExperimentCont
 
 export async function runT3Experiment(config: T3Experiment, ctx: ExperimentContext = {}): Promise<ExperimentResult> {
   const { main, sensitivity } = expandCases(config);
-  const extra = (config.timeline ? 1 : 0) + (config.projection ? config.projection.models.length * config.projection.phases.length : 0);
-  const total = main.length + sensitivity.length + extra;
+  // Progress by expected work, not by count: a case simulates each of its configurations on every
+  // GPU of its TP group, and a TP-32 case takes about three times a TP-8 one (a count made the
+  // ETA of the shipped study a third of the time left). The projection reuses the rows: cheap.
+  const cases = [...main, ...sensitivity];
+  const workOf = (tp: number, configurations: number) => tp * configurations;
+  const timelineWork = config.timeline ? workOf(config.timeline.tp, config.timeline.configurations.length) : 0;
+  const total = cases.reduce((sum, c) => sum + workOf(c.tp, c.configurations.length), 0) + timelineWork + (config.projection ? config.projection.models.length * config.projection.phases.length : 0);
   let done = 0;
-  const tick = (label: string) => ctx.progress?.(++done / total, label);
-  const grouped = await runCases(config, [...main, ...sensitivity], ctx, () => tick('sub-layers'));
+  const tick = (label: string, work = 1) => ctx.progress?.((done += work) / total, label);
+  const grouped = await runCases(config, cases, ctx, (c) => tick('sub-layers', workOf(c.tp, c.configurations.length)));
   const rows = grouped.slice(0, main.length).flat();
   const sensRows = grouped.slice(main.length).flat();
   const hwCache = new Map<string, HardwareConfig>();
@@ -250,7 +255,7 @@ export async function runT3Experiment(config: T3Experiment, ctx: ExperimentConte
     const results = runSublayer(hw, shape, t.tp, t.configurations, { timeline: true, staggered: config.staggered, cuSplitCus: config.cu_split.cus, cuSplitPieces: config.cu_split.pieces });
     const endNs = Math.max(...results.map((r) => r.time_us * 1000));
     timeline = results.flatMap((r) => timelineBins(r.timeline ?? [], endNs, t.bins).map((b) => ({ configuration: r.configuration, ...b })));
-    tick('timeline');
+    tick('timeline', timelineWork);
   }
 
   // End-to-end projection: sub-layer speedups from the rows (or run here when not in the study).
