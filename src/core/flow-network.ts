@@ -104,16 +104,20 @@ export function solveRates(flows: readonly FlowState[], reset: readonly Resource
   for (let f = 0; f < F; f++) D += flows[f]!.demands.length;
   // Every resource a flow touches is numbered below: at most D of them.
   const scratch = scratchFor(F, D, D);
-  const { start, dRes, dPer } = scratch;
+  const { start, dRes, dPer, fRate, fMax, fWeight } = scratch;
   D = 0;
   for (let f = 0; f < F; f++) {
     start[f] = D;
-    const ds = flows[f]!.demands;
+    const flow = flows[f]!;
+    const ds = flow.demands;
     for (let j = 0; j < ds.length; j++, D++) {
       dRes[D] = idOf(ds[j]!.resource);
       dPer[D] = ds[j]!.perUnit;
     }
-    flows[f]!.rate = 0;
+    // The flows' numbers live in the scratch arrays too; rates are written back at the end.
+    fRate[f] = 0;
+    fMax[f] = flow.maxRate;
+    fWeight[f] = flow.weight;
   }
   start[F] = D;
   const R = list.length;
@@ -126,14 +130,15 @@ export function solveRates(flows: readonly FlowState[], reset: readonly Resource
   }
 
   const priorities = priorityClasses(flows);
-  const classIdx: number[] = [];
+  const { classIdx } = scratch;
   for (const priority of priorities) {
-    classIdx.length = 0;
-    for (let f = 0; f < F; f++) if (flows[f]!.priority === priority) classIdx.push(f);
+    let nClass = 0;
+    for (let f = 0; f < F; f++) if (flows[f]!.priority === priority) classIdx[nClass++] = f;
     // Capacity this class may use on each resource: what higher classes left, possibly capped.
     const { capLeft, seenInClass } = scratch;
     seenInClass.fill(0, 0, R);
-    for (const f of classIdx) {
+    for (let i = 0; i < nClass; i++) {
+      const f = classIdx[i]!;
       for (let d = start[f]!; d < start[f + 1]!; d++) {
         const r = dRes[d]!;
         if (seenInClass[r]) continue;
@@ -143,9 +148,10 @@ export function solveRates(flows: readonly FlowState[], reset: readonly Resource
         capLeft[r] = cap === undefined ? remaining[r]! : Math.min(remaining[r]!, cap * res.capacity);
       }
     }
-    fillClass(flows, classIdx, scratch);
-    for (const f of classIdx) {
-      const rate = flows[f]!.rate;
+    fillClass(nClass, scratch);
+    for (let i = 0; i < nClass; i++) {
+      const f = classIdx[i]!;
+      const rate = fRate[f]!;
       for (let d = start[f]!; d < start[f + 1]!; d++) {
         const r = dRes[d]!;
         const used = rate * dPer[d]!;
@@ -154,6 +160,7 @@ export function solveRates(flows: readonly FlowState[], reset: readonly Resource
       }
     }
   }
+  for (let f = 0; f < F; f++) flows[f]!.rate = fRate[f]!;
   const busy: Resource[] = [];
   for (let i = 0; i < R; i++) {
     list[i]!.usage = usage[i]!;
@@ -174,6 +181,13 @@ interface SolveScratch {
   start: Int32Array;
   dRes: Int32Array;
   dPer: Float64Array;
+  /** Per flow: its rate as it is filled, its cap and its weight. */
+  fRate: Float64Array;
+  fMax: Float64Array;
+  fWeight: Float64Array;
+  /** The flows of the class being filled, and those of them still rising. */
+  classIdx: Int32Array;
+  active: Int32Array;
   capacity: Float64Array;
   usage: Float64Array;
   remaining: Float64Array;
@@ -203,6 +217,11 @@ function scratchFor(flows: number, demands: number, resources: number): SolveScr
       demands: D,
       resources: R,
       start: new Int32Array(F + 1),
+      fRate: new Float64Array(F),
+      fMax: new Float64Array(F),
+      fWeight: new Float64Array(F),
+      classIdx: new Int32Array(F),
+      active: new Int32Array(F),
       dRes: new Int32Array(D),
       dPer: new Float64Array(D),
       capacity: new Float64Array(R),
@@ -219,22 +238,21 @@ function scratchFor(flows: number, demands: number, resources: number): SolveScr
   return shared;
 }
 
-function fillClass(
-  flows: readonly FlowState[],
-  classIdx: readonly number[],
-  s: SolveScratch,
-): void {
-  const { start, dRes, dPer, capacity, capLeft, load, touched, loaded, saturated } = s;
-  let active = classIdx.filter((f) => flows[f]!.maxRate > 0);
+/** Progressive filling of one priority class: the `nClass` flows of `s.classIdx`. */
+function fillClass(nClass: number, s: SolveScratch): void {
+  const { start, dRes, dPer, fRate, fMax, fWeight, classIdx, active, capacity, capLeft, load, touched, loaded, saturated } = s;
   // Flows with a zero-demand on every resource are limited only by their own cap.
-  while (active.length > 0) {
+  let nActive = 0;
+  for (let i = 0; i < nClass; i++) if (fMax[classIdx[i]!]! > 0) active[nActive++] = classIdx[i]!;
+  while (nActive > 0) {
     // Find the smallest fill level lambda at which a constraint binds. Each active flow's rate is
     // weight * lambda (on top of what it already has).
     let lambda = Infinity;
     let nLoaded = 0;
-    for (const f of active) {
-      const fl = flows[f]!;
-      lambda = Math.min(lambda, (fl.maxRate - fl.rate) / fl.weight);
+    for (let i = 0; i < nActive; i++) {
+      const f = active[i]!;
+      const w = fWeight[f]!;
+      lambda = Math.min(lambda, (fMax[f]! - fRate[f]!) / w);
       for (let d = start[f]!; d < start[f + 1]!; d++) {
         if (dPer[d]! <= 0) continue;
         const r = dRes[d]!;
@@ -243,7 +261,7 @@ function fillClass(
           load[r] = 0;
           loaded[nLoaded++] = r;
         }
-        load[r] = load[r]! + fl.weight * dPer[d]!;
+        load[r] = load[r]! + w * dPer[d]!;
       }
     }
     for (let i = 0; i < nLoaded; i++) {
@@ -252,25 +270,29 @@ function fillClass(
     }
     if (!Number.isFinite(lambda)) lambda = 0;
     lambda = Math.max(0, lambda);
-    for (const f of active) flows[f]!.rate += flows[f]!.weight * lambda;
+    for (let i = 0; i < nActive; i++) {
+      const f = active[i]!;
+      fRate[f] += fWeight[f]! * lambda;
+    }
     // Freeze flows at their cap or touching a saturated resource.
     for (let i = 0; i < nLoaded; i++) {
       const r = loaded[i]!;
       capLeft[r] = Math.max(0, capLeft[r]! - load[r]! * lambda);
       saturated[r] = capLeft[r]! <= EPS * Math.max(1, capacity[r]!) ? 1 : 0;
     }
-    const next: number[] = [];
-    for (const f of active) {
-      const fl = flows[f]!;
-      let frozen = fl.rate >= fl.maxRate * (1 - 1e-12);
+    // The flows still rising, kept in order in the same array.
+    let rising = 0;
+    for (let i = 0; i < nActive; i++) {
+      const f = active[i]!;
+      let frozen = fRate[f]! >= fMax[f]! * (1 - 1e-12);
       for (let d = start[f]!; !frozen && d < start[f + 1]!; d++) if (dPer[d]! > 0 && saturated[dRes[d]!]) frozen = true;
-      if (!frozen) next.push(f);
+      if (!frozen) active[rising++] = f;
     }
     for (let i = 0; i < nLoaded; i++) {
       touched[loaded[i]!] = 0;
       saturated[loaded[i]!] = 0;
     }
-    if (next.length === active.length) break; // numerical corner: nothing binds any more
-    active = next;
+    if (rising === nActive) break; // numerical corner: nothing binds any more
+    nActive = rising;
   }
 }
