@@ -223,12 +223,12 @@ export async function runT3Experiment(config: T3Experiment, ctx: ExperimentConte
   // GPU of its TP group, and a TP-32 case takes about three times a TP-8 one (a count made the
   // ETA of the shipped study a third of the time left). The projection reuses the rows: cheap.
   const cases = [...main, ...sensitivity];
-  const workOf = (tp: number, configurations: number) => tp * configurations;
-  const timelineWork = config.timeline ? workOf(config.timeline.tp, config.timeline.configurations.length) : 0;
-  const total = cases.reduce((sum, c) => sum + workOf(c.tp, c.configurations.length), 0) + timelineWork + (config.projection ? config.projection.models.length * config.projection.phases.length : 0);
+  const workOf = (c: { tp: number; configurations: readonly unknown[] }) => c.tp * c.configurations.length;
+  const timelineWork = config.timeline ? workOf(config.timeline) : 0;
+  const total = cases.reduce((sum, c) => sum + workOf(c), 0) + timelineWork + (config.projection ? config.projection.models.length * config.projection.phases.length : 0);
   let done = 0;
   const tick = (label: string, work = 1) => ctx.progress?.((done += work) / total, label);
-  const grouped = await runCases(config, cases, ctx, (c) => tick('sub-layers', workOf(c.tp, c.configurations.length)));
+  const grouped = await runCases(config, cases, ctx, (c) => tick('sub-layers', workOf(c)));
   const rows = grouped.slice(0, main.length).flat();
   const sensRows = grouped.slice(main.length).flat();
   const hwCache = new Map<string, HardwareConfig>();
