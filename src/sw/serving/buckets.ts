@@ -7,6 +7,9 @@
  */
 export function bucket(n: number): number {
   if (n <= 32) return Math.max(0, Math.round(n));
-  const step = 2 ** (Math.floor(Math.log2(n)) - 4);
+  // The power of two below n: from the bit length for whole numbers (nearly every call, and far
+  // cheaper than log2, which served costs call millions of times); the same value either way.
+  const power = Number.isInteger(n) && n < 2 ** 31 ? 31 - Math.clz32(n) : Math.floor(Math.log2(n));
+  const step = 2 ** (power - 4);
   return Math.max(32, Math.round(n / step) * step);
 }
