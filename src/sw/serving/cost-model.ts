@@ -102,7 +102,8 @@ export class IterationCostModel {
    * serving runs' largest self time.
    */
   private readonly parts = new CuSetMemo(() => new Map<number, PassCost>());
-  private readonly kernels = new Map<string, { cost: KernelCost; pass: PassCost }>();
+  /** Kernel costs by CU set (as the part costs), then by the kernel's description. */
+  private readonly kernels = new CuSetMemo(() => new Map<string, { cost: KernelCost; pass: PassCost }>());
   private readonly programs = new Map<string, LaneStep[]>();
 
   constructor(
@@ -224,9 +225,10 @@ export class IterationCostModel {
   }
 
   private kernel(desc: KernelDesc, cus: CuSet): { cost: KernelCost; pass: PassCost } {
-    const key = JSON.stringify({ ...desc, name: undefined }) + '@' + cus.key;
+    const byDesc = this.kernels.get(cus);
+    const key = JSON.stringify({ ...desc, name: undefined });
     this.kernelLookups++;
-    let k = this.kernels.get(key);
+    let k = byDesc.get(key);
     if (k) this.kernelHits++;
     else {
       const cost = costKernel(this.hw, desc, cus);
@@ -234,7 +236,7 @@ export class IterationCostModel {
       let cuNs = 0;
       for (const v of t.cuNsPerGroup) cuNs += v;
       k = { cost, pass: { ns: t.isolatedNs, cuNs, hbmBytes: t.hbmBytes } };
-      this.kernels.set(key, k);
+      byDesc.set(key, k);
     }
     return k;
   }
