@@ -38,7 +38,8 @@ export class System {
     options: SystemOptions = {},
   ) {
     if (!Number.isInteger(gpuCount) || gpuCount < 1) throw new SilicaError(`--gpus: expected a positive whole number, got ${gpuCount}`);
-    this.gpus = Array.from({ length: gpuCount }, (_, i) => new Gpu(this.sim, hw, i, { hbmTimeline: options.hbmTimeline }));
+    this.gpus = [];
+    for (let i = 0; i < gpuCount; i++) this.gpus.push(new Gpu(this.sim, hw, i, { hbmTimeline: options.hbmTimeline }));
   }
 
   get records(): KernelRecord[] {

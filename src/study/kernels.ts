@@ -121,28 +121,30 @@ export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (
   const rows: Row[] = [];
   const total = config.points.length * cuCounts.length;
   for (const [pi, p] of config.points.entries()) {
+    // What a point's rows share, worked out once per point rather than once per CU count: a CU
+    // scaling study has hundreds of counts per point (the bench sweep: 307,200 rows).
+    const stream = p.op === 'stream' ? { arrayBytes: streamArrayBytes(hw, p.stream, p.bytes, `points.${pi}.bytes`), kind: p.stream } : undefined;
+    const label = p.op === 'gemm' ? (p.name ?? `gemm_${p.m}x${p.n}x${p.k}${p.batch > 1 ? `_b${p.batch}` : ''}`) : (p.name ?? `stream_${p.stream}_${p.bytes}`);
+    const shape: ShapeCells =
+      p.op === 'gemm'
+        ? { op: 'gemm', dtype: p.dtype, m: p.m, n: p.n, k: p.k, batch: p.batch, array_bytes: '' }
+        : { op: `stream_${p.stream}`, dtype: 'fp64', m: '', n: '', k: '', batch: '', array_bytes: stream!.arrayBytes };
     for (const cus of cuCounts) {
       const set = firstNCus(layout, cus);
-      let kernel: KernelCost;
-      let label: string;
-      const shapeCols: Row = { dtype: '', m: '', n: '', k: '', batch: '', array_bytes: '' };
-      if (p.op === 'gemm') {
-        kernel = gemmCost(hw, { m: p.m, n: p.n, k: p.k, batch: p.batch, dtype: p.dtype }, set);
-        label = p.name ?? `gemm_${p.m}x${p.n}x${p.k}${p.batch > 1 ? `_b${p.batch}` : ''}`;
-        Object.assign(shapeCols, { dtype: p.dtype, m: p.m, n: p.n, k: p.k, batch: p.batch });
-      } else {
-        const arrayBytes = streamArrayBytes(hw, p.stream, p.bytes, `points.${pi}.bytes`);
-        kernel = streamCost(p.stream, arrayBytes);
-        label = p.name ?? `stream_${p.stream}_${p.bytes}`;
-        Object.assign(shapeCols, { dtype: 'fp64', array_bytes: arrayBytes });
-      }
+      const kernel: KernelCost = p.op === 'gemm' ? gemmCost(hw, { m: p.m, n: p.n, k: p.k, batch: p.batch, dtype: p.dtype }, set) : streamCost(stream!.kind, stream!.arrayBytes);
       const run = simulateKernel(hw, kernel, set);
       const hbmBytes = kernel.hbmReadBytes + kernel.hbmWriteBytes;
+      // One literal, its keys always in this order: the tables' column order.
       rows.push({
         hw: hw.name,
         kernel: label,
-        op: p.op === 'gemm' ? 'gemm' : `stream_${p.stream}`,
-        ...shapeCols,
+        op: shape.op,
+        dtype: shape.dtype,
+        m: shape.m,
+        n: shape.n,
+        k: shape.k,
+        batch: shape.batch,
+        array_bytes: shape.array_bytes,
         cus,
         time_us: run.timeNs / 1000,
         tflops: kernel.flops / run.timeNs / 1000,
@@ -156,6 +158,17 @@ export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (
     }
   }
   return rows;
+}
+
+/** The cells a point's rows share: its operation and shape ('' where the operation has none). */
+interface ShapeCells {
+  op: string;
+  dtype: string;
+  m: number | '';
+  n: number | '';
+  k: number | '';
+  batch: number | '';
+  array_bytes: number | '';
 }
 
 registerExperiment({

@@ -80,8 +80,16 @@ export class Gpu {
     this.allCus = fullCuSet(this.layout);
     this.names = namesOf(index, this.layout.groups);
     this.hbm = makeResource(this.names.hbm, hbmBytesPerNs(hw), { timeline: options.hbmTimeline });
-    this.cuGroups = Array.from(this.layout.cusInGroup, (n, g) => makeResource(this.names.cuGroups[g]!, n));
-    this.pool = new CuPool(sim, this.cuGroups, Array.from(this.layout.cusInGroup));
+    // Plain loops, not Array.from over the layout's typed array: that walks an iterator, and a
+    // sweep of isolated kernels builds a GPU for every kernel (a third of its construction time).
+    const cusInGroup: number[] = [];
+    const cuGroups: Resource[] = [];
+    for (let g = 0; g < this.layout.groups; g++) {
+      cusInGroup.push(this.layout.cusInGroup[g]!);
+      cuGroups.push(makeResource(this.names.cuGroups[g]!, this.layout.cusInGroup[g]!));
+    }
+    this.cuGroups = cuGroups;
+    this.pool = new CuPool(sim, cuGroups, cusInGroup);
   }
 
   timing(kernel: KernelCost, cuSet: CuSet = this.allCus): KernelTiming {
