@@ -8,7 +8,7 @@ import { makeProgress } from './progress.js';
 import { resolvedSweepWritten, resolvedSweepYaml } from './resolved-yaml.js';
 import { pointLabel, shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
 import { SWEEP_FILES, readCompleted, type CompletedPoint, type LedgerEntry } from './completed.js';
-import { EarlierRun, SweepWriter, removeLeftoverTemporaries, writeSweepSummary, type SweepSummary } from './store.js';
+import { EarlierRun, SweepWriter, lockSweepFolder, removeLeftoverTemporaries, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
  * Runs a sweep (or one shard of it) into an output folder: every point independent and
@@ -83,6 +83,15 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
   const selected = shardPoints(spec.points, o.shard);
   const byId = new Map(selected.map((p) => [p.id, p]));
   makeDirectory(o.out, `--out ${o.out}`);
+  const unlock = lockSweepFolder(o.out);
+  try {
+    return await runLocked(spec, o, pool, selected, byId, t0);
+  } finally {
+    unlock();
+  }
+}
+
+async function runLocked(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool, selected: SweepPoint[], byId: Map<string, SweepPoint>, t0: number): Promise<SweepRunReport> {
   removeLeftoverTemporaries(o.out);
 
   let done: CompletedPoint[] = [];
@@ -92,6 +101,14 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
     if (foreign) {
       throw new SilicaError(
         `${o.out}: --resume: the folder holds point ${foreign.entry.point} (id ${foreign.entry.point_id}) that is not in ${spec.file}${o.shard ? ` shard ${o.shard.index}/${o.shard.count}` : ''}; the sweep, or a file its points read, changed${spec.files ? ' (a folder written before silica recorded file digests counts as changed)' : ''}: use a new --out`,
+      );
+    }
+    // The same point under another number: values were inserted into (or removed from) an axis,
+    // and the folder's points would keep their old numbers beside new points given the same ones.
+    const moved = done.find((p) => byId.get(p.entry.point_id)!.index !== p.entry.point);
+    if (moved) {
+      throw new SilicaError(
+        `${o.out}: --resume: the folder holds point ${moved.entry.point} (id ${moved.entry.point_id}) that ${spec.file} now numbers ${byId.get(moved.entry.point_id)!.index}; the sweep's axes, variants or filters changed: use a new --out`,
       );
     }
   }

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { SilicaError, describe } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { readYamlFile } from '../core/yaml-config.js';
-import { stableHash } from './canonical.js';
+import { canonicalJson, stableHash } from './canonical.js';
 import { InputDigests } from './inputs.js';
 import { resolveExperiment } from './experiment.js';
 import { filterPaths, parseFilters, passesFilters, type SweepFilter } from './filters.js';
@@ -141,6 +141,8 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
     }
   }
 
+  checkDistinctCombinations(axes, expand, file);
+
   // Check every path against the base before expanding anything.
   let common: unknown = base;
   for (const [path, value] of Object.entries(set)) common = overlay(common, path, value, file, `set.${path}`);
@@ -184,6 +186,35 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
   // Every string a point holds comes from the base, a variant's set or an axis: the sweep's files are theirs.
   const files = inputs.of([common, variants.map((v) => v.set), axes.map((a) => a.values)]);
   return { file, name, description: raw.description as string | undefined, baseDir, baseSource, baseId: stableHash(common), files, axes, expand, variants, filters, sample, points, total, expanded: combinations, sampledFrom };
+}
+
+/**
+ * A value repeated on a grid axis (or a combination repeated by zipped axes) would make two points
+ * with the same config and tags: the same point id twice, which --resume and merge rightly take for
+ * one point. Refused where it is written rather than run twice.
+ */
+function checkDistinctCombinations(axes: Axis[], expand: 'grid' | 'zip', file: string): void {
+  if (expand === 'grid' || axes.length === 1) {
+    for (const a of axes) {
+      const first = new Map<string, number>();
+      a.values.forEach((v, i) => {
+        const key = canonicalJson(v);
+        const j = first.get(key);
+        if (j !== undefined) throw new SilicaError(`${file}: axes.${a.path}: expected distinct values, got ${describe(v)} twice (values ${j} and ${i}: the same points twice)`);
+        first.set(key, i);
+      });
+    }
+    return;
+  }
+  const first = new Map<string, number>();
+  for (let i = 0; i < axes[0]!.values.length; i++) {
+    const key = canonicalJson(axes.map((a) => a.values[i]));
+    const j = first.get(key);
+    if (j !== undefined) {
+      throw new SilicaError(`${file}: axes: expected distinct zipped combinations, got ${axes.map((a) => `${a.path}=${describe(a.values[i])}`).join(', ')} twice (positions ${j} and ${i}: the same points twice)`);
+    }
+    first.set(key, i);
+  }
 }
 
 function noneSurvive(file: string, expanded: number): SilicaError {

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { batchedWrites, roundTree, writeAllOf, writeFileAtomicFrom } from '../core/io.js';
@@ -11,6 +12,7 @@ import { csvHeader, csvLines, decodeLines, jsonlLines, rowsOfJsonl, scanJsonl, t
  *   points.jsonl                 the ledger: one line per completed point, appended after its rows
  *   config.resolved.yaml         the sweep and every point's resolved config
  *   summary.json                 written when every point of the sweep (or shard) is done
+ *   sweep.lock                   while a run writes the folder: its process (lockSweepFolder)
  * A point counts as complete only when its ledger line is whole and its rows are all present, so
  * a kill between the two appends, or in the middle of one, makes the point run again on --resume
  * and never twice: `SweepWriter` first brings the folder back to the complete points alone, sorted
@@ -305,6 +307,49 @@ export function removeLeftoverTemporaries(dir: string): void {
   for (const t of earlier) {
     if (killedRunFinishedNothing) renameSync(join(dir, t.name), join(dir, t.file));
     else rmSync(join(dir, t.name), { force: true });
+  }
+}
+
+const LOCK_FILE = 'sweep.lock';
+
+/**
+ * Claims a sweep folder for this process, or refuses with a one-line error while another live
+ * process on this host holds it: two runs appending to the same tables interleave their points
+ * (every point twice, a second CSV header mid-file). A lock left by a killed run, or by a run on
+ * another host (a requeued Slurm task lands elsewhere; its predecessor cannot be asked), is taken
+ * over. Returns the release, which removes the lock only while it is still this process's.
+ */
+export function lockSweepFolder(dir: string): () => void {
+  const path = join(dir, LOCK_FILE);
+  const me = JSON.stringify({ pid: process.pid, host: hostname() });
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx');
+      try {
+        writeSync(fd, me + '\n');
+      } finally {
+        closeSync(fd);
+      }
+      return () => {
+        if (existsSync(path) && readFileSync(path, 'utf8').trim() === me) rmSync(path, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = lockHolder(path);
+    if (holder && holder.host === hostname() && processAlive(holder.pid)) {
+      throw new SilicaError(`--out ${dir}: another silica sweep (process ${holder.pid}) is writing this folder; wait for it to end or use another --out`);
+    }
+    rmSync(path, { force: true });
+  }
+}
+
+function lockHolder(path: string): { pid: number; host: string } | undefined {
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown; host?: unknown };
+    return Number.isInteger(v.pid) && typeof v.host === 'string' ? { pid: v.pid as number, host: v.host } : undefined;
+  } catch {
+    return undefined; // unreadable or half-written: its writer was killed in the act
   }
 }
 

@@ -26,6 +26,8 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     ['unknown top path', `${BASE}axes:\n  hw_typo: [mi300x]\n`, /axes\.hw_typo: unknown path in the base experiment/],
     ['index past the end', `${BASE}axes:\n  points.3.m: [1, 2]\n`, /axes\.points\.3\.m: unknown path in the base experiment \(points has 1 entries\)/],
     ['empty axis', `${BASE}axes:\n  points.0.m: []\n`, /empty-axis\.yaml: axes\.points\.0\.m: expected at least one value \(an empty axis gives no points\)$/],
+    ['a value repeated on an axis', `${BASE}axes:\n  points.0.m: [1, 64, 1]\n`, /repeated-on-an-axis\.yaml: axes\.points\.0\.m: expected distinct values, got 1 twice \(values 0 and 2: the same points twice\)$/],
+    ['a combination repeated by zipped axes', `${BASE}expand: zip\naxes:\n  points.0.m: [1, 1, 2]\n  points.0.n: [8, 8, 8]\n`, /axes: expected distinct zipped combinations, got points\.0\.m=1, points\.0\.n=8 twice \(positions 0 and 1: the same points twice\)$/],
     ['zip of unequal lengths', `${BASE}expand: zip\naxes:\n  points.0.m: [1, 2, 3]\n  points.0.n: [1, 2]\n`, /axes: expand: zip needs axes of equal length, got points\.0\.m=3, points\.0\.n=2$/],
     ['unknown set path', `${BASE}set:\n  points.0.q: 3\n`, /set\.points\.0\.q: unknown path in the base experiment/],
     ['unknown variant path', `${BASE}variants:\n  - { name: a, set: { cus_typo: [1] } }\n`, /variants\.a\.set\.cus_typo: unknown path/],

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, silica, silicaJson } from '../helpers/cli.js';
@@ -52,6 +53,50 @@ describe('silica sweep --resume after kill -9', () => {
     const clean = join(dir, 'clean');
     expect(silica(['sweep', SWEEP, '--out', clean, '--jobs', '2']).code).toBe(0);
     for (const f of ['results.csv', 'results.jsonl', 'points.jsonl', 'summary.json']) expect(read(join(out, f)), f).toBe(read(join(clean, f)));
+  });
+
+  it('refuses to resume a folder whose points the edited sweep numbers otherwise', () => {
+    const dir = tempDir('renumbered');
+    const file = join(dir, 'grid.yaml');
+    const sweep = (values: string) => `base:\n  kind: kernels\n  hw: mi300x\n  figure: false\n  cus: [38]\n  points:\n    - { op: gemm, m: 64, n: 1024, k: 1024 }\naxes:\n  points.0.m: { name: m, values: ${values} }\n`;
+    writeFileSync(file, sweep('[1, 64, 1024]'));
+    const out = join(dir, 'out');
+    expect(silica(['sweep', file, '--out', out, '--jobs', '1']).code).toBe(0);
+    const before = read(join(out, 'results.csv'));
+    // Every point of the folder is still in the sweep, but 64 and 1024 are now points 2 and 3.
+    writeFileSync(file, sweep('[1, 32, 64, 1024]'));
+    const r = silica(['sweep', file, '--out', out, '--jobs', '1', '--resume']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/--resume: the folder holds point 1 \(id \w+\) that .*grid\.yaml now numbers 2; the sweep's axes, variants or filters changed: use a new --out$/m);
+    expect(read(join(out, 'results.csv'))).toBe(before);
+  });
+
+  it('refuses a second run into a folder a live run is writing, and takes over a dead run\'s lock', async () => {
+    const dir = tempDir('locked');
+    const small = join(FIXTURES, 'small.yaml');
+    expect(silica(['sweep', small, '--out', dir, '--jobs', '1']).code).toBe(0);
+    const lock = join(dir, 'sweep.lock');
+    expect(existsSync(lock)).toBe(false);
+    const before = read(join(dir, 'results.csv'));
+    // A live process of this host holds the folder (as a run in progress would).
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    const gone = new Promise((resolve) => holder.on('exit', resolve));
+    try {
+      writeFileSync(lock, JSON.stringify({ pid: holder.pid, host: hostname() }) + '\n');
+      const r = silica(['sweep', small, '--out', dir, '--jobs', '1', '--resume']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`another silica sweep \\(process ${holder.pid}\\) is writing this folder; wait for it to end or use another --out$`, 'm'));
+      expect(read(join(dir, 'results.csv'))).toBe(before);
+    } finally {
+      holder.kill('SIGKILL');
+      await gone;
+    }
+    // Its holder killed, the lock is stale: the next run takes it over, and releases it at the end.
+    expect(silica(['sweep', small, '--out', dir, '--jobs', '1']).code).toBe(0);
+    expect(existsSync(lock)).toBe(false);
+    expect(read(join(dir, 'results.csv'))).toBe(before);
   });
 
   it('refuses to resume into a folder that holds another sweep', () => {
