@@ -369,8 +369,9 @@ export function toCsv(rows: ReadonlyArray<Record<string, unknown>>, columns?: st
 
 export function csvCell(value: unknown): string {
   if (value === undefined || value === null) return '';
-  // A formatted number never holds a quote, comma or newline.
-  if (typeof value === 'number') return formatNumber(value);
+  // A formatted number never holds a quote, comma or newline. NaN is a value not there (a serving
+  // run without a request rate): an empty cell, as JSON lines write it null.
+  if (typeof value === 'number') return Number.isNaN(value) ? '' : formatNumber(value);
   const text = String(value);
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }

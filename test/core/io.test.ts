@@ -28,6 +28,9 @@ describe('number formatting for tables', () => {
     expect(csvCell('a,b')).toBe('"a,b"');
     expect(csvCell('say "hi"')).toBe('"say ""hi"""');
     expect(csvCell(undefined)).toBe('');
+    // A value not there: empty, as JSON lines write NaN null (and `silica plot` reads an empty cell as missing).
+    expect(csvCell(NaN)).toBe('');
+    expect(JSON.stringify({ v: NaN })).toBe('{"v":null}');
   });
 });
 

@@ -5,11 +5,21 @@ import { describe, expect, it } from 'vitest';
 import '../../src/study/index.js';
 import { loadExperimentFile, runExperiment } from '../../src/sweep/experiment.js';
 import { silica } from '../helpers/cli.js';
+import { tableCsv, type Row } from '../../src/sweep/results.js';
 
 describe('serve experiment kind', () => {
   it('validates configs/experiments/rapid-serve.yaml', () => {
     const exp = loadExperimentFile(join(process.cwd(), 'configs', 'experiments', 'rapid-serve.yaml'));
     expect(exp.kind.name).toBe('serve');
+  });
+
+  it('refuses two policies of one name (they would be compared with each other)', () => {
+    const load = () =>
+      loadExperimentFile(join(process.cwd(), 'configs', 'experiments', 'rapid-serve.yaml'), [
+        'policies=[{name: hybrid-512, policy: hybrid, options: {chunk: 512}}, {name: hybrid-512, policy: hybrid, options: {chunk: 2048}}, {name: rapid, policy: rapid}]',
+        'baselines=[hybrid-512]',
+      ]);
+    expect(load).toThrow(/policies\.1\.name: expected a unique name, "hybrid-512" is also policies\.0\.name/);
   });
 
   it('runs a small study: unconstrained throughput, rate sweep, goodput, comparison and figures', async () => {
@@ -25,6 +35,11 @@ describe('serve experiment kind', () => {
     // In-process from the TypeScript sources, where no built worker file exists: one lane.
     const r = await runExperiment(exp, { outDir: out, lanes: 1 });
     expect(r.rows.filter((x) => x.mode === 'unconstrained')).toHaveLength(3);
+    // Unconstrained rows have no request rate: an empty cell in the CSV (null in JSON lines), not "NaN".
+    const unconstrained = tableCsv(r.rows.filter((x) => x.mode === 'unconstrained') as Row[]).split('\n');
+    const rateColumn = unconstrained[0]!.split(',').indexOf('rate_req_s');
+    expect(rateColumn).toBeGreaterThanOrEqual(0);
+    for (const line of unconstrained.slice(1, -1)) expect(line.split(',')[rateColumn]).toBe('');
     expect(r.rows.filter((x) => x.mode === 'rate').length).toBeGreaterThanOrEqual(9);
     for (const f of ['goodput.csv', 'comparison.csv', 'cu_split.csv', 'latency_ttft.svg', 'latency_itl.svg', 'goodput.svg', 'cu_split.svg']) expect(existsSync(join(out, f)), f).toBe(true);
     expect(readFileSync(join(out, 'goodput.svg'), 'utf8')).toMatch(/^<svg/);

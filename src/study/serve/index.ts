@@ -65,6 +65,12 @@ export const serveExperimentSchema = z
  */
 function checkPolicyLabels(exp: { policies: Array<{ name: string }>; compare: string; baselines: string[] }, ctx: z.RefinementCtx): void {
   const names = exp.policies.map((p) => p.name);
+  // Rows and comparisons find a policy by its name: two of one name would be compared with each other.
+  const first = names.findIndex((n, i) => names.indexOf(n) !== i);
+  if (first >= 0) {
+    ctx.addIssue({ code: 'custom', path: ['policies', first, 'name'], message: `expected a unique name, "${names[first]}" is also policies.${names.indexOf(names[first]!)}.name`, input: names[first] });
+    return;
+  }
   const expected = `expected one of ${names.join(', ')} (the policies' names)`;
   if (!names.includes(exp.compare)) ctx.addIssue({ code: 'custom', path: ['compare'], message: expected, input: exp.compare });
   exp.baselines.forEach((b, i) => {

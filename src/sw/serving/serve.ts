@@ -214,7 +214,10 @@ export function searchGoodput(
     /** A known bracket (lo meets the target, hi misses it): skips the doubling/halving phase. */
     bracket?: { lo: number; hi: number };
     relTolerance?: number;
-    /** Most probes this search runs (a bracket's known ends are not probed again). */
+    /**
+     * Most probes this search runs (a bracket's known ends are not probed again), unless finding the
+     * bracket took more: it then bisects MIN_BISECTIONS times after it.
+     */
     maxProbes?: number;
     minRate?: number;
     maxRate?: number;
@@ -235,7 +238,9 @@ export function searchGoodput(
   let lo = o.bracket?.lo ?? 0;
   let hi = o.bracket?.hi ?? Infinity;
   let rate = o.startRate;
-  while (!o.bracket && points.length < maxProbes) {
+  // Bracketing goes on past the probe budget (at most ~24 doublings from minRate to maxRate): a
+  // search that stopped before its first miss would report its last probe as the goodput.
+  while (!o.bracket) {
     if (run(rate)) {
       lo = rate;
       if (hi !== Infinity || rate >= maxRate) break;
@@ -247,13 +252,18 @@ export function searchGoodput(
     }
   }
   const tol = o.relTolerance ?? 0.05;
-  while (points.length < maxProbes && hi !== Infinity && lo > 0 && (hi - lo) / hi > tol) {
+  // A bracket found only past the budget still gets enough halvings to bring a factor of two under 5%.
+  const probeLimit = points.length >= maxProbes ? points.length + MIN_BISECTIONS : maxProbes;
+  while (points.length < probeLimit && hi !== Infinity && lo > 0 && (hi - lo) / hi > tol) {
     const mid = (lo + hi) / 2;
     if (run(mid)) lo = mid;
     else hi = mid;
   }
   return { goodput_req_s: lo, target_share: o.target, points: points.slice().sort((a, b) => a.rate_req_s - b.rate_req_s) };
 }
+
+/** Halvings of a doubling's bracket [r, 2r] that bring it within 5% of its upper end (2^-5 = 3%). */
+const MIN_BISECTIONS = 5;
 
 export function goodputOf(r: ResolvedServe, o: { startRate?: number; relTolerance?: number; maxProbes?: number; onProbe?: (p: GoodputPoint) => void } = {}): GoodputResult {
   return searchGoodput(
