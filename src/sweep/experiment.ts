@@ -1,4 +1,5 @@
-import { dirname } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { z } from 'zod';
 import { SilicaError, describe } from '../core/errors.js';
 import { Registry } from '../core/registry.js';
@@ -38,7 +39,23 @@ export function registerConfigExpander(kind: string, expander: ConfigExpander): 
  */
 export function loadExperimentFile(path: string, overlays: readonly string[] = []): ResolvedExperiment {
   const raw = applyOverlays(readYamlFile(path), overlays, path, true);
-  return resolveExperiment(raw, path, dirname(path));
+  const { tree, baseDir } = withBaseDir(raw, path);
+  return resolveExperiment(tree, path, baseDir);
+}
+
+/**
+ * Relative paths in an experiment file (a hardware YAML, a request trace) resolve against its
+ * folder, or against `base_dir:` (itself relative to the file) where the file names one: a run's
+ * config.resolved.yaml lies in its output folder, and names the original folder so that it reruns
+ * as the original did.
+ */
+function withBaseDir(raw: unknown, path: string): { tree: unknown; baseDir: string } {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw) || !('base_dir' in raw)) return { tree: raw, baseDir: dirname(path) };
+  const { base_dir: dir, ...tree } = raw as Record<string, unknown>;
+  if (typeof dir !== 'string' || dir === '') throw new SilicaError(`${path}: base_dir: expected the folder relative paths in this file resolve against, got ${describe(dir)}`);
+  const baseDir = resolve(dirname(path), dir);
+  if (!existsSync(baseDir) || !statSync(baseDir).isDirectory()) throw new SilicaError(`${path}: base_dir: no such folder ${dir} (${baseDir})`);
+  return { tree, baseDir };
 }
 
 export function resolveExperiment(raw: unknown, file: string, baseDir: string, fieldPrefix = ''): ResolvedExperiment {

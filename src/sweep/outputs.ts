@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { roundTree, writeFileAtomic } from '../core/io.js';
 import { toYaml } from '../core/yaml-config.js';
 import { plainTree } from './canonical.js';
@@ -21,14 +21,18 @@ export const RESULT_FILES = ['results.csv', 'results.jsonl', 'summary.json', 'co
 
 export function writeExperimentOutputs(
   dir: string,
-  o: { source: string; kind: string; config: unknown; rows: Row[]; summary?: Record<string, unknown>; files?: string[] },
+  o: { source: string; kind: string; config: unknown; rows: Row[]; summary?: Record<string, unknown>; files?: string[]; baseDir?: string },
 ): ExperimentOutputs {
   const files = [...(o.files ?? [])].sort();
   writeFileAtomic(join(dir, 'results.csv'), tableCsv(o.rows));
   writeFileAtomic(join(dir, 'results.jsonl'), jsonlLines(o.rows));
   const summary = { source: o.source, kind: o.kind, rows: o.rows.length, columns: columnsOf(o.rows), summary: o.summary ?? {}, files };
   writeFileAtomic(join(dir, 'summary.json'), JSON.stringify(roundTree(summary), null, 2) + '\n');
-  writeFileAtomic(join(dir, 'config.resolved.yaml'), `# Resolved from ${o.source}; rerun with: silica run <this file> --out DIR\n${toYaml(plainTree(o.config))}`);
+  // Relative paths in the config resolve against the original file's folder: base_dir names it
+  // from here (experiment.ts), so the file reruns from the output folder as the original ran.
+  const fromHere = o.baseDir === undefined ? '' : relative(resolve(dir), resolve(o.baseDir));
+  const baseDirLine = fromHere === '' ? '' : `base_dir: ${toYaml(fromHere).trimEnd()}\n`;
+  writeFileAtomic(join(dir, 'config.resolved.yaml'), `# Resolved from ${o.source}; rerun with: silica run <this file> --out DIR\n${baseDirLine}${toYaml(plainTree(o.config))}`);
   return {
     dir,
     tables: [join(dir, 'results.csv'), join(dir, 'results.jsonl')],

@@ -65,5 +65,18 @@ describe('paths in experiment files are relative to the file', () => {
     const r = silica(['run', join(dir, 'serve-cwd.yaml'), '--out', join(dir, 'out-serve-cwd')], { cwd: elsewhere });
     expect(r.stderr).toMatch(/only-here\.csv: cannot read request trace: no such file\n$/);
     expect(r.code).toBe(1);
+    // The run's resolved config lies in its output folder and names the original folder
+    // (base_dir), so it reruns from there: same hardware file, same trace, same table.
+    const again = silica(['run', join(dir, 'out-serve', 'config.resolved.yaml'), '--out', join(dir, 'out-serve-again')], { cwd: elsewhere });
+    expect(again.stderr).toBe('');
+    expect(readFileSync(join(dir, 'out-serve-again', 'results.csv'), 'utf8')).toBe(readFileSync(join(dir, 'out-serve', 'results.csv'), 'utf8'));
+    expect(readFileSync(join(dir, 'out-serve', 'config.resolved.yaml'), 'utf8')).toMatch(/\nbase_dir: \.\.\n/);
+  });
+
+  it('base_dir: a folder that is not there is one line', () => {
+    writeFileSync(join(dir, 'no-base.yaml'), 'base_dir: nowhere\nkind: kernels\nhw: part.yaml\npoints:\n  - { op: gemm, m: 256, n: 256, k: 256 }\n');
+    const r = silica(['run', join(dir, 'no-base.yaml'), '--out', join(dir, 'out-no-base')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^silica: .*no-base\.yaml: base_dir: no such folder nowhere \(.*\)\n$/);
   });
 });

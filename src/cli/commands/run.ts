@@ -44,6 +44,7 @@ export const runCommand: CommandModule = {
         rows: result.rows,
         summary: result.summary,
         files: result.files,
+        baseDir: exp.baseDir,
       });
       return { result, out };
     });
