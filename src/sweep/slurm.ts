@@ -23,7 +23,8 @@ export interface SlurmOptions {
   maxParallel?: number;
 }
 
-function shellQuote(s: string): string {
+/** `s` as one word of a POSIX shell command line. */
+export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -51,6 +52,17 @@ function checkSlurmOptions(o: SlurmOptions): void {
   }
 }
 
+/**
+ * The tasks' log files as an #SBATCH filename pattern: no shell reads these lines, so sbatch sees the text as
+ * written. A `%` would start a pattern (%A, %j, ...) and is doubled; a path with blanks is double
+ * quoted, as sbatch's own line parser allows. A double quote or a line break cannot be written.
+ */
+function sbatchLogPattern(out: string): string {
+  if (/["\n\r]/.test(out)) throw new SilicaError(`--out: expected a folder whose path an #SBATCH line can hold (no double quote or line break), got ${JSON.stringify(out)}`);
+  const pattern = `${out.replace(/%/g, '%%')}/slurm-%A_%a.log`;
+  return /\s/.test(pattern) ? `"${pattern}"` : pattern;
+}
+
 export function slurmScript(o: SlurmOptions): string {
   checkSlurmOptions(o);
   const out = resolve(o.out);
@@ -67,7 +79,7 @@ export function slurmScript(o: SlurmOptions): string {
     '#SBATCH --nodes=1',
     '#SBATCH --ntasks=1',
     `#SBATCH --cpus-per-task=${o.jobsPerTask}`,
-    `#SBATCH --output=${out}/slurm-%A_%a.log`,
+    `#SBATCH --output=${sbatchLogPattern(out)}`,
     ...(o.partition ? [`#SBATCH --partition=${o.partition}`] : []),
     ...(o.timeLimit ? [`#SBATCH --time=${o.timeLimit}`] : []),
     'set -euo pipefail',

@@ -106,6 +106,17 @@ describe('silica run and silica plot', () => {
     expect(existsSync(fig)).toBe(false);
   });
 
+  it('--log-y says how many rows it leaves out (zero or negative y)', () => {
+    const csv = join(dir, 'signs.csv');
+    writeFileSync(csv, 'x,y\n1,0\n2,-5\n3,10\n4,20\n');
+    const fig = join(dir, 'signs.svg');
+    const r = silica(['plot', csv, '--x', 'x', '--y', 'y', '--log-y', '--out', fig]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('silica plot: note: --log-y leaves out 2 of 4 rows, whose y is zero or negative\n');
+    expect(svgInfo(readFileSync(fig, 'utf8')).marks).toBe(2);
+    expect(silica(['plot', csv, '--x', 'x', '--y', 'y', '--out', fig]).stderr).toBe('');
+  });
+
   it('bad plot and run input: one-line errors, no file written', () => {
     const csv = join(dir, 't.csv');
     writeFileSync(csv, 'a,b,name\n1,2,x\n2,0,y\n');

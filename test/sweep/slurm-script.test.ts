@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SilicaError } from '../../src/core/errors.js';
 import { slurmScript, type SlurmOptions } from '../../src/sweep/slurm.js';
@@ -19,5 +20,11 @@ describe('slurmScript options', () => {
       expect(() => slurmScript({ ...base, timeLimit: t })).toThrow(/^--time: expected a Slurm time limit such as 30, 2:00:00 or 1-12:00:00, got "/);
     }
     expect(() => slurmScript({ ...base, partition: 'gpu\n#SBATCH --mem=1' })).toThrow(/^--partition: expected a partition name/);
+    expect(() => slurmScript({ ...base, out: 'out/a"b' })).toThrow(/^--out: expected a folder whose path an #SBATCH line can hold/);
+  });
+
+  it('writes the log pattern so that sbatch reads the folder as given: blanks quoted, % doubled', () => {
+    expect(slurmScript({ ...base, out: 'out/x' })).toContain(`#SBATCH --output=${resolve('out/x')}/slurm-%A_%a.log\n`);
+    expect(slurmScript({ ...base, out: 'out/my sweep 100%' })).toContain(`#SBATCH --output="${resolve('out/my sweep 100%%')}/slurm-%A_%a.log"\n`);
   });
 });

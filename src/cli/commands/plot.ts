@@ -52,6 +52,11 @@ export const plotCommand: CommandModule = {
     if (!aggregate && rows.length > MANY_MARKS) {
       process.stderr.write(`silica plot: note: one mark per row draws ${rows.length} marks; --aggregate (e.g. mean) draws one per x and colour, --filter COL=VALUE plots fewer rows\n`);
     }
+    if (args.logY) {
+      // A log axis has no place for them: Vega drops such rows, so say how many rather than draw fewer marks unannounced.
+      const notPositive = rows.filter((r) => typeof r[args.y] === 'number' && (r[args.y] as number) <= 0).length;
+      if (notPositive > 0) process.stderr.write(`silica plot: note: --log-y leaves out ${notPositive} of ${rows.length} rows, whose ${args.y} is zero or negative\n`);
+    }
     const spec = chartSpec({ rows, x: args.x, y: args.y, color: args.color, facet: args.facet, mark: args.mark as Mark, aggregate, logY: args.logY, title: args.title });
     await writeSvg(args.out, spec);
     if (args.json) {

@@ -8,7 +8,7 @@ import { maxOf } from '../../core/extent.js';
 import { batchedWrites, checkOutputPath, makeDirectory, OutputSet, removeDirectories } from '../../core/io.js';
 import { parsePositiveInt } from '../../core/units.js';
 import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
-import { slurmScript } from '../../sweep/slurm.js';
+import { shellQuote, slurmScript } from '../../sweep/slurm.js';
 import { loadSweep, parseShard, shardPoints } from '../../sweep/spec.js';
 import { formatSeconds, makeProgress, type Progress } from '../../sweep/progress.js';
 import { checkJobs, printJson } from '../common.js';
@@ -122,10 +122,13 @@ export const sweepCommand: CommandModule = {
         outputs.write(path, script, '--out');
         chmodSync(path, 0o755);
       });
-      if (args.json) printJson({ script: path, shards, points_total: spec.total, submit: `sbatch ${path}`, merge: `silica merge ${args.out}/shard-* --out ${args.out}/merged` });
+      // Commands to paste into a shell: the folder quoted where it needs to be, the glob left to the shell.
+      const submit = `sbatch ${shellQuote(path)}`;
+      const merge = `silica merge ${shellQuote(args.out)}/shard-* --out ${shellQuote(args.out)}/merged`;
+      if (args.json) printJson({ script: path, shards, points_total: spec.total, submit, merge });
       else {
         process.stdout.write(`silica sweep: wrote ${path}: a Slurm job array of ${shards} tasks over ${spec.total} points\n`);
-        process.stdout.write(`  submit:  sbatch ${path}\n  merge:   silica merge ${args.out}/shard-* --out ${args.out}/merged\n`);
+        process.stdout.write(`  submit:  ${submit}\n  merge:   ${merge}\n`);
       }
       return;
     }
