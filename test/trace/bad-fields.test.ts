@@ -248,6 +248,25 @@ describe('send/recv errors name the trace file', () => {
   });
 });
 
+describe('ranks named twice or not at all', () => {
+  it('a collective group that lists a rank twice (it would wait for itself)', () => {
+    const path = join(dir, 'group-twice.silica');
+    const all: TraceNode = { id: 0, name: 'c', kind: 'collective', category: 'communication', pass: 'fwd', deps: [], stream: 'comm', collective: { kind: 'all-reduce', bytes: 1 << 20, group: [0, 0, 1] } };
+    writeFileSync(path, encodeSilicaTrace(one([all], 2)));
+    expect(silicaErrorOf(() => loadTrace(path))).toBe(`${path}: node 0 "c": collective.group: expected distinct ranks, got rank 0 twice (0,0,1)`);
+  });
+
+  it('a comm_group.json that lists a rank twice', () => {
+    const groups = join(dir, 'groups-twice.json');
+    writeFileSync(groups, JSON.stringify({ 0: [0, 1], 1: [2, 2, 3] }));
+    expect(silicaErrorOf(() => readCommGroups(groups))).toBe(`${groups}: group "1": expected distinct ranks, got rank 2 twice`);
+  });
+
+  it('a rank file the trace does not have (CLI)', () => {
+    expectOneLineError(silica(['replay', `${CHAKRA}.5.et`]), /bert-base-prefill-tp2\.5\.et: no such file \(the trace \S*bert-base-prefill-tp2 has ranks 0 to 1\)$/);
+  });
+});
+
 describe('emit checks its hardware overrides whatever the format', () => {
   it('--set compute.cus=abc on a silica trace fails as on kernel gemm, writing nothing', () => {
     const out = join(dir, 'set-abc.pb');

@@ -48,6 +48,9 @@ export function chakraRankFiles(path: string, required = true): { prefix: string
     if (!f) throw new SilicaError(`${prefix}: Chakra ET of rank ${r} is missing (found ${byRank.size} rank files; expected ${base}.0.et to ${base}.${byRank.size - 1}.et)`, { file: path });
     files.push(join(dir, f));
   }
+  // A rank file named on the command line is one of them: any rank file stands for its trace, but
+  // a rank the trace does not have is a typo, not a request for the others.
+  if (m && !existsSync(path)) throw new SilicaError(`${path}: no such file (the trace ${prefix} has ranks 0 to ${files.length - 1})`, { file: path });
   return { prefix, files };
 }
 
@@ -75,7 +78,10 @@ export function readCommGroups(file: string): CommGroups {
     if (!Array.isArray(ranks) || ranks.length === 0 || !ranks.every((r) => Number.isInteger(r) && r >= 0)) {
       throw new SilicaError(`${file}: group "${key}": expected a non-empty list of ranks`, { file, field: key });
     }
-    groups.set(id, [...(ranks as number[])].sort((a, b) => a - b));
+    const sorted = [...(ranks as number[])].sort((a, b) => a - b);
+    const twice = sorted.find((r, i) => i > 0 && sorted[i - 1] === r);
+    if (twice !== undefined) throw new SilicaError(`${file}: group "${key}": expected distinct ranks, got rank ${twice} twice`, { file, field: key });
+    groups.set(id, sorted);
   }
   return groups;
 }
