@@ -19,7 +19,10 @@ export interface TraceSummary {
   /** Nodes over all ranks (an SPMD program counts once per rank). */
   nodes: number;
   node_kinds: Record<string, number>;
+  /** GPU kernels on all ranks: what replay costs on the part (host nodes are not among them). */
   kernels: number;
+  /** Nodes that run on the host (CPU ops of an imported trace): replay holds their stream for their recorded duration. */
+  host_nodes: number;
   /** Useful FLOPs of all kernels on all ranks. */
   flops: number;
   /** DRAM bytes of all kernels on all ranks, costed on `hw`. */
@@ -41,6 +44,7 @@ export function inspectTrace(trace: Trace, hw: HardwareConfig): TraceSummary {
   const costs = new Map<KernelDesc, { flops: number; bytes: number }>();
   let nodes = 0;
   let kernels = 0;
+  let hostNodes = 0;
   let flops = 0;
   let hbm = 0;
   let collBytes = 0;
@@ -53,6 +57,13 @@ export function inspectTrace(trace: Trace, hw: HardwareConfig): TraceSummary {
       kinds[n.kind] = (kinds[n.kind] ?? 0) + 1;
       streams[n.stream] = (streams[n.stream] ?? 0) + 1;
       let f = 0;
+      // Counted as replay runs them: a host node holds its stream for its duration, whatever its kind.
+      if (n.device === 'host') {
+        hostNodes++;
+        tally(byCat, n.category, 0);
+        tally(byPass, n.pass, 0);
+        continue;
+      }
       if (n.kind === 'kernel') {
         kernels++;
         let c: { flops: number; bytes: number };
@@ -88,6 +99,7 @@ export function inspectTrace(trace: Trace, hw: HardwareConfig): TraceSummary {
     nodes,
     node_kinds: kinds,
     kernels,
+    host_nodes: hostNodes,
     flops,
     hbm_bytes: hbm,
     hw: hw.name,

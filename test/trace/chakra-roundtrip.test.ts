@@ -10,6 +10,7 @@ import { decodeChakraEt } from '../../src/trace/chakra/et.js';
 import { readCommGroups } from '../../src/trace/chakra/files.js';
 import { writeTrace } from '../../src/trace/load.js';
 import { replayTrace } from '../../src/trace/replay.js';
+import { inspectTrace } from '../../src/trace/summary.js';
 import { programOf, type Trace, type TraceNode } from '../../src/trace/types.js';
 import { silicaJson } from '../helpers/cli.js';
 
@@ -93,6 +94,19 @@ describe('Chakra export', () => {
     };
     const back = readChakraTrace(exportTo(p2p)).trace;
     expect(JSON.parse(JSON.stringify(back.programs))).toEqual(JSON.parse(JSON.stringify(p2p.programs)));
+  });
+
+  it('a kernel node on the host is what replay runs: its stream held for its duration, not a GPU kernel (inspect counts it so)', () => {
+    const kernel = { op: 'gemm', m: 1024, n: 1024, k: 1024, dtype: 'bf16' } as const;
+    const trace: Trace = {
+      meta: {},
+      worldSize: 1,
+      programs: [[{ id: 0, name: 'cpu-gemm', kind: 'kernel', category: 'gemm', pass: 'fwd', deps: [], stream: 'compute', kernel, durationNs: 2500, device: 'host' }] as TraceNode[]],
+    };
+    const hw = loadHardware('mi300x');
+    expect(replayTrace(trace, hw).totalNs).toBe(2500);
+    const s = inspectTrace(trace, hw);
+    expect(s).toMatchObject({ nodes: 1, kernels: 0, host_nodes: 1, flops: 0, hbm_bytes: 0 });
   });
 
   it('CLI: emit --format chakra, then inspect counts the files', () => {

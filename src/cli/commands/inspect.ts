@@ -34,6 +34,7 @@ export const inspectCommand: CommandModule = {
       ['nodes', summary.nodes],
       ['node_kinds', Object.entries(summary.node_kinds).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ')],
       ['kernels', summary.kernels],
+      ['host_nodes', summary.host_nodes],
       ['flops', summary.flops],
       [`hbm_bytes (${hw.name})`, summary.hbm_bytes],
       ['collectives', `${summary.collectives.count}${summary.collectives.by_kind.length ? ': ' + summary.collectives.by_kind.map((c) => `${c.kind} ${c.bytes}B x${c.count} [${c.group}]`).join('; ') : ''}`],
