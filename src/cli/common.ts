@@ -40,7 +40,13 @@ export function withTraceInput<T>(y: Argv<T>) {
 
 export function traceFrom(args: TraceInputArgs): LoadedTrace {
   // yargs hands a lone '-' positional over as '': that is stdin.
-  return loadTrace(args.file === '' ? '-' : args.file, { commGroupsFile: args.commGroups, ctrlDeps: args.chakraCtrlDeps });
+  const loaded = loadTrace(args.file === '' ? '-' : args.file, { commGroupsFile: args.commGroups, ctrlDeps: args.chakraCtrlDeps });
+  // A silica trace carries its groups in its nodes: the Chakra-only flags would be ignored.
+  if (loaded.format !== 'chakra') {
+    if (args.commGroups !== undefined) throw new SilicaError(`--comm-groups: only with a Chakra ET, and ${loaded.source} is a ${loaded.format} trace`);
+    if (args.chakraCtrlDeps) throw new SilicaError(`--chakra-ctrl-deps: only with a Chakra ET, and ${loaded.source} is a ${loaded.format} trace`);
+  }
+  return loaded;
 }
 
 export function printJson(value: unknown): void {

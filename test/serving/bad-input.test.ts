@@ -213,6 +213,12 @@ describe('silica serve reports bad input on one stderr line', () => {
     expect(c.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f]/);
   });
 
+  it('refuses arrival flags beside an offline --batch, which would ignore them', () => {
+    for (const [flag, value] of [['--rate', '3'], ['--arrival', 'burst'], ['--trace', 'azure-conv.csv']]) {
+      expectOneLineError(silica(['serve', '--batch', '2', '--input-len', '5', '--output-len', '5', flag!, value!]), new RegExp(`^silica: ${flag}: not with an offline --batch \\(its requests all arrive at t = 0, with --input-len and --output-len\\)$`));
+    }
+  });
+
   it('keeps the model name in reject_reasons, with the count', () => {
     const r = silica(['serve', '--batch', '4', '--input-len', '1000000000', '--output-len', '10', '--json']);
     expect(r.code, r.stderr).toBe(0);

@@ -223,6 +223,16 @@ describe('a world size replay cannot simulate is refused, not left to run for ho
     expectOneLineError(silica([...emit, '--tp', '2', '--dp', '256']), /^silica: --tp 2 x --dp 256: expected at most 256 GPUs \(every one is simulated\), got 512$/);
     expect(existsSync(out)).toBe(false);
   });
+
+  it('emit refuses flags of another phase instead of ignoring them', () => {
+    const out = join(dir, 'phase.pb');
+    const prefill = ['emit', '--model', 'bert-base', '--phase', 'prefill', '--batch', '1', '--seq', '128', '-o', out];
+    expectOneLineError(silica([...prefill, '--context', '5']), /^silica: --context: only with --phase decode, not prefill$/);
+    expectOneLineError(silica([...prefill, '--dp', '2']), /^silica: --dp: only with --phase train, not prefill$/);
+    expectOneLineError(silica(['emit', '--model', 'llama2-7b', '--phase', 'decode', '--batch', '1', '--context', '64', '--seq', '128', '-o', out]), /^silica: --seq: only with --phase train or prefill, not decode$/);
+    expectOneLineError(silica(['emit', '--model', 'bert-base', '--batch', '1', '--seq', '128', '--dtype', 'fp8', '-o', out]), /^silica: --dtype: only with --phase prefill or decode, not train$/);
+    expect(existsSync(out)).toBe(false);
+  });
 });
 
 describe('send/recv errors name the trace file', () => {
@@ -260,6 +270,10 @@ describe('ranks named twice or not at all', () => {
     const groups = join(dir, 'groups-twice.json');
     writeFileSync(groups, JSON.stringify({ 0: [0, 1], 1: [2, 2, 3] }));
     expect(silicaErrorOf(() => readCommGroups(groups))).toBe(`${groups}: group "1": expected distinct ranks, got rank 2 twice`);
+  });
+
+  it('Chakra-only flags on a silica trace (CLI)', () => {
+    expectOneLineError(silica(['replay', BERT, '--comm-groups', 'groups.json']), /^silica: --comm-groups: only with a Chakra ET, and \S*bert-base-train-b2-s128\.silica\.gz is a silica trace$/);
   });
 
   it('a rank file the trace does not have (CLI)', () => {

@@ -55,7 +55,29 @@ function checkWorldSize(tp: number, dp: number): void {
   checkSimulatedGpus(tp * dp, flags);
 }
 
+/**
+ * Flags of another phase, refused rather than ignored (a prefill with --context 5 was byte-identical
+ * to one without). Those with defaults count as given when they differ from the default.
+ */
+function checkPhaseFlags(a: EmitArgs): void {
+  const given: Array<[flag: string, given: boolean, phases: readonly EmitArgs['phase'][]]> = [
+    ['--seq', a.seq !== undefined, ['train', 'prefill']],
+    ['--context', a.context !== undefined, ['decode']],
+    ['--kv-dtype', a.kvDtype !== undefined, ['decode']],
+    ['--dtype', a.dtype !== 'bf16', ['prefill', 'decode']],
+    ['--precision', a.precision !== 'mixed', ['train']],
+    ['--optimizer', a.optimizer !== 'adam', ['train']],
+    ['--micro-batches', String(a.microBatches) !== '1', ['train']],
+    ['--recompute', a.recompute, ['train']],
+    ['--dp', String(a.dp) !== '1', ['train']],
+  ];
+  for (const [flag, isGiven, phases] of given) {
+    if (isGiven && !phases.includes(a.phase)) throw new SilicaError(`${flag}: only with --phase ${phases.join(' or ')}, not ${a.phase}`);
+  }
+}
+
 export function buildTraceFromArgs(a: EmitArgs): Trace {
+  checkPhaseFlags(a);
   const model = getModel(a.model);
   const batch = parsePositiveInt(a.batch, '--batch');
   const tp = parsePositiveInt(a.tp, '--tp');

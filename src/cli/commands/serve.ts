@@ -113,6 +113,13 @@ export const serveCommand: CommandModule = {
     const config = parseServeConfig(raw, 'silica serve', flagOfField);
     const resolved = resolveServe(config);
     if (a.goodput && config.batch !== undefined) throw new SilicaError('--goodput: not with an offline --batch (the batch has no arrival rate)');
+    // An offline batch is all its requests at t = 0, of the given lengths: flags that shape arrivals
+    // or lengths would be silently ignored.
+    if (config.batch !== undefined) {
+      for (const [flag, value] of [['--trace', a.trace], ['--rate', a.rate], ['--arrival', a.arrival]] as const) {
+        if (value !== undefined) throw new SilicaError(`${flag}: not with an offline --batch (its requests all arrive at t = 0, with --input-len and --output-len)`);
+      }
+    }
     let result: ServeOutcome | undefined;
     let goodput: GoodputResult | undefined;
     // A bad --out fails before the simulation; the folder comes with the first file and is taken back if anything fails.
