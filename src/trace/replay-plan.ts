@@ -43,6 +43,13 @@ export function checkGpus(trace: Trace, gpus: number | undefined): number {
   const spmdAllRanks =
     trace.programs.length === 1 && trace.programs[0]!.every((n) => n.kind !== 'send' && n.kind !== 'recv' && (n.kind !== 'collective' || n.collective!.group.length === 0));
   if (!spmdAllRanks) throw new SilicaError(`--gpus: the trace is for ${trace.worldSize} ranks (world_size), got ${gpus}; only an SPMD trace whose collectives span all ranks can be replayed on another GPU count`);
+  // A tensor-parallel trace's kernels are one shard of a TP-k split: its collectives on other
+  // ranks would join shards of one split with the communication of another, a setup no one runs.
+  // Data-parallel ranks (tp 1) replicate the whole step, so their count may change.
+  const tp = trace.meta.tp;
+  if (typeof tp === 'number' && tp > 1) {
+    throw new SilicaError(`--gpus: the trace was lowered for tensor parallelism ${tp} (meta.tp), its kernels one shard of that split, got ${gpus}; emit it with --tp ${gpus}, or replay it on ${trace.worldSize} GPUs`);
+  }
   return gpus;
 }
 

@@ -272,6 +272,13 @@ describe('ranks named twice or not at all', () => {
     expect(silicaErrorOf(() => readCommGroups(groups))).toBe(`${groups}: group "1": expected distinct ranks, got rank 2 twice`);
   });
 
+  it('a tensor-parallel trace on another GPU count (its kernels are one shard of its split)', () => {
+    const tp2: Trace = { meta: { tp: 2 }, worldSize: 2, programs: [[kernelNode(0, elementwise())]] };
+    expect(silicaErrorOf(() => replayTrace(tp2, mi300x, { gpus: 8 }))).toBe('--gpus: the trace was lowered for tensor parallelism 2 (meta.tp), its kernels one shard of that split, got 8; emit it with --tp 8, or replay it on 2 GPUs');
+    // Data-parallel replicas (tp 1) may change in number: each runs the whole step.
+    expect(replayTrace({ ...tp2, meta: { tp: 1 } }, mi300x, { gpus: 8 }).stats.gpus).toBe(8);
+  });
+
   it('Chakra-only flags on a silica trace (CLI)', () => {
     expectOneLineError(silica(['replay', BERT, '--comm-groups', 'groups.json']), /^silica: --comm-groups: only with a Chakra ET, and \S*bert-base-train-b2-s128\.silica\.gz is a silica trace$/);
   });
