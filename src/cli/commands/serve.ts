@@ -130,7 +130,8 @@ export const serveCommand: CommandModule = {
       if (a.goodput) {
         const progress = makeProgress({ total: 14, unit: 'probes', quiet });
         let n = 0;
-        goodput = goodputOf(resolved, { startRate: config.rate ?? 1, onProbe: (p) => progress.update(++n, `rate ${p.rate_req_s.toPrecision(3)}: ${(p.slo_attainment * 100).toFixed(1)}%`) });
+        // 14 probes at most, unless bracketing from a far start takes more (serve.ts: searchGoodput).
+        goodput = goodputOf(resolved, { startRate: config.rate ?? 1, onProbe: (p) => progress.update(Math.min(++n, 14), `rate ${p.rate_req_s.toPrecision(3)}: ${(p.slo_attainment * 100).toFixed(1)}%`) });
         progress.stop();
       } else {
         const total = config.batch ?? config.requests;
