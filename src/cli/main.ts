@@ -29,7 +29,10 @@ export async function main(argv: string[]): Promise<number> {
     })
     // yargs hands middleware the instance that parsed the command, with that command's options
     // (its types declare only the first argument).
-    .middleware(((_parsed: unknown, y: { getOptions(): FlagOptions }) => requireFlagValues(argv, y.getOptions())) as never)
+    .middleware(((parsed: Record<string, unknown>, y: { getOptions(): FlagOptions }) => {
+      requireFlagValues(argv, y.getOptions());
+      requireOneValueEach(parsed, y.getOptions());
+    }) as never)
     .version(packageVersion())
     .help()
     .wrap(Math.min(110, process.stdout.columns || 110));
@@ -94,6 +97,24 @@ function requireFlagValues(tokens: readonly string[], options: FlagOptions): voi
     if (next === undefined || (next.startsWith('-') && next !== '-' && !/^-\d/.test(next))) {
       throw new SilicaError(`${token}: expected a value${next === undefined ? '' : `, got the flag ${next}`}`);
     }
+  }
+}
+
+/**
+ * A flag that takes one value, given twice, reaches yargs' result as a list of both: a command
+ * then read `--hw mi300x --hw h100-sxm` as a list (an internal error), or labelled a collective
+ * `algo ring,direct` while running one of them. Only the flags declared as lists take several.
+ */
+function requireOneValueEach(parsed: Record<string, unknown>, options: FlagOptions): void {
+  const lists = new Set(options.array);
+  for (const [name, aliases] of Object.entries(options.alias)) if (lists.has(name)) for (const a of aliases) lists.add(a);
+  // Short names of long flags (-o for --out) are copies too: the long name is the one named.
+  const shortNames = new Set<string>();
+  for (const [name, aliases] of Object.entries(options.alias)) for (const a of aliases) shortNames.add(a.length < name.length ? a : name);
+  for (const [key, value] of Object.entries(parsed)) {
+    // camelCase keys are yargs' copies of kebab-case flags (input-len, inputLen): the flag as written is named.
+    if (key === '_' || key === '$0' || !Array.isArray(value) || lists.has(key) || /[A-Z]/.test(key) || shortNames.has(key)) continue;
+    throw new SilicaError(`--${key}: expected one value, got ${value.length} (${value.map((v) => JSON.stringify(v)).join(', ')}); give the flag once`);
   }
 }
 

@@ -91,6 +91,14 @@ describe('silica CLI (foundation)', () => {
       expectOneLineError(silica(['kernel', 'stream', '--hw', '--op', 'copy']), /^silica: --hw: expected a value, got the flag --op$/);
       expectOneLineError(silica(['kernel', 'stream', '--json=maybe']), /^silica: --json: expected true or false, got "maybe"$/);
     });
+    it('a flag of one value given twice is refused, naming it as written (no internal error, no label of both)', () => {
+      expectOneLineError(silica(['kernel', 'gemm', '--hw', 'mi300x', '--hw', 'h100-sxm', '--m', '1', '--n', '1', '--k', '1']), /^silica: --hw: expected one value, got 2 \("mi300x", "h100-sxm"\); give the flag once$/);
+      expectOneLineError(silica(['collective', 'all-reduce', '--algo', 'ring', '--algo', 'direct']), /^silica: --algo: expected one value, got 2 \("ring", "direct"\); give the flag once$/);
+      expectOneLineError(silica(['serve', '--batch', '1', '--input-len', '3', '--input-len', '4', '--output-len', '2']), /^silica: --input-len: expected one value, got 2/);
+      expectOneLineError(silica(['emit', '--model', 'bert-base', '--batch', '1', '--seq', '8', '-o', 'a', '-o', 'b']), /^silica: --out: expected one value, got 2/);
+      // Flags declared as lists still take several.
+      expect(silica(['hw', 'show', 'mi300x', '--set', 'compute.cus=300', '--set', 'memory.hbm.efficiency=0.8', '--json']).code).toBe(0);
+    });
     it('a kernels experiment with a zero-byte STREAM array', () => {
       const config = { kind: 'kernels', hw: 'mi300x', hw_overrides: {}, figure: false, points: [{ op: 'stream', stream: 'copy', bytes: '0' }] } as unknown as KernelsConfig;
       expect(() => runKernels(config)).toThrow(/^points\.0\.bytes: expected a positive size, got "0"$/);

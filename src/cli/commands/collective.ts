@@ -119,8 +119,10 @@ function runOne(hw: HardwareConfig, args: CollectiveArgs, kind: CollectiveKind, 
     time_us: run.timeNs / 1000,
     alg_bw_gbps: run.algBwGbps,
     bus_bw_gbps: run.busBwGbps,
-    link_bytes: run.linkBytes,
-    hbm_bytes: run.hbmBytes,
+    // Whole bytes: the flows' shares (a ring's block over its chunks) sum to the traffic up to
+    // float rounding, and a fraction of a byte would print as a 6-digit approximation.
+    link_bytes: Math.round(run.linkBytes),
+    hbm_bytes: Math.round(run.hbmBytes),
   };
 }
 

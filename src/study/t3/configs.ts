@@ -81,7 +81,8 @@ function dramTotals(system: System): Pick<ConfigResult, 'dram_read_bytes' | 'dra
     write += st.get(`gpu${g}.hbm.write_bytes`);
     update += st.get(`gpu${g}.hbm.update_bytes`);
   });
-  return { dram_read_bytes: read, dram_write_bytes: write + update, dram_update_bytes: update };
+  // Whole bytes: chunked flows sum to the traffic up to float rounding (collective.ts does the same).
+  return { dram_read_bytes: Math.round(read), dram_write_bytes: Math.round(write + update), dram_update_bytes: Math.round(update) };
 }
 
 /** All GPUs run a producer whose outputs are local writes; `onAllDone` when the last ends. */
@@ -254,8 +255,8 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
     ag_us: (phases.agEndNs - phases.rsEndNs) / 1000,
     ...dramTotals(system),
     gemm_read_bytes: p.kernel.hbmReadBytes * tp,
-    rs_read_bytes: Math.max(0, (tp === 1 ? 0 : readsBeforeAg) - p.kernel.hbmReadBytes * tp),
-    link_bytes: ic.linkBytes(),
+    rs_read_bytes: Math.round(Math.max(0, (tp === 1 ? 0 : readsBeforeAg) - p.kernel.hbmReadBytes * tp)),
+    link_bytes: Math.round(ic.linkBytes()),
     ...phases.extra,
   };
   if (o.timeline) result.timeline = system.gpus[0]!.hbm.timeline;
