@@ -105,6 +105,10 @@ describe('silica CLI (foundation)', () => {
     });
     it('arrays larger than the HBM', () =>
       expectOneLineError(silica(['kernel', 'stream', '--hw', 'mi300x', '--op', 'triad', '--bytes', '64GiB']), /--bytes: expected 3 arrays \(triad\) to fit in mi300x's 178\.81GiB of HBM, got 3 x 64GiB/));
+    it('collective buffers larger than the HBM, for one size or the largest of a sweep', () => {
+      expectOneLineError(silica(['collective', 'all-reduce', '--bytes', '100TiB']), /^silica: --bytes: expected all-reduce's send and receive buffers to fit in mi300x's 178\.81GiB of HBM, got 200TiB per GPU for 100TiB$/);
+      expectOneLineError(silica(['collective', 'all-gather', '--sweep', '8:1TiB']), /^silica: --sweep: expected all-gather's send and receive buffers to fit in mi300x's 178\.81GiB of HBM, got 1\.13TiB per GPU for 1TiB$/);
+    });
     it('unknown flag, and the command does not run', () => {
       const r = silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--bogus', '1']);
       expectOneLineError(r, /Unknown argument: bogus/);

@@ -104,3 +104,20 @@ describe('collective algebra', () => {
     expect(rs.hbmBytes).toBeCloseTo((n - 1) * S * (1 + hw.memory.nmc.update_cost_factor), 0);
   });
 });
+
+describe('one rank', () => {
+  // NCCL runs a collective of one rank as a copy of the send buffer into the receive buffer (out
+  // of place): every kind moves its bytes through HBM twice (read, write) and none over a link, at
+  // no more than the HBM's rate; nccl-tests' bus bandwidth counts only link shares, 0 of 1 here.
+  for (const kind of ['all-reduce', 'reduce-scatter', 'all-gather', 'broadcast', 'all-to-all'] as const) {
+    it(`${kind}: a local copy, never faster than the HBM`, () => {
+      const hw = loadHardware('a100-sxm');
+      const run = simulateCollective(hw, 1, { kind, bytes: 64 * MiB });
+      expect(run.linkBytes).toBe(0);
+      expect(Math.round(run.hbmBytes)).toBe(2 * 64 * MiB);
+      const hbmBytesPerNs = hw.memory.hbm.peak_gbps;
+      expect(run.hbmBytes / run.timeNs).toBeLessThanOrEqual(hbmBytesPerNs);
+      expect(run.busBwGbps).toBe(kind === 'broadcast' ? run.algBwGbps : 0);
+    });
+  }
+});

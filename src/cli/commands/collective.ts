@@ -102,7 +102,23 @@ function parsePositiveIntOrZero(v: string, field: string): number {
   return Number(v);
 }
 
+/**
+ * The buffers one GPU holds for a collective of `bytes` (nccl-tests' size: the whole buffer), out of
+ * place: a send and a receive buffer, one of them a rank's 1/n share where the collective scatters
+ * or gathers. They must fit in its HBM, as on the real part.
+ */
+function buffersPerGpu(kind: CollectiveKind, gpus: number, bytes: number): number {
+  return kind === 'reduce-scatter' || kind === 'all-gather' ? bytes + bytes / gpus : kind === 'send-recv' ? bytes : 2 * bytes;
+}
+
+function checkFits(hw: HardwareConfig, kind: CollectiveKind, gpus: number, bytes: number, flag: string): void {
+  const need = buffersPerGpu(kind, gpus, bytes);
+  const capacity = hw.memory.hbm.capacity_bytes;
+  if (need > capacity) throw new SilicaError(`${flag}: expected ${kind}'s send and receive buffers to fit in ${hw.name}'s ${formatBytes(capacity)} of HBM, got ${formatBytes(need)} per GPU for ${formatBytes(bytes)}`);
+}
+
 function runOne(hw: HardwareConfig, args: CollectiveArgs, kind: CollectiveKind, gpus: number, bytes: number) {
+  checkFits(hw, kind, gpus, bytes, args.sweep !== undefined ? '--sweep' : '--bytes');
   const spec = specFrom(args, kind, bytes);
   if (kind === 'send-recv' && gpus < 2) throw new SilicaError('send-recv: expected --gpus of at least 2');
   const run = simulateCollective(hw, gpus, spec);
@@ -191,7 +207,8 @@ export const collectiveCommand: CommandModule = {
         k: parsePositiveInt(args.k ?? d.k, '--k'),
         dtype,
         chunks,
-        overlapCus: String(args.overlapCus ?? d.overlapCus).split(',').map((c) => parsePositiveInt(c, '--overlap-cus')),
+        // Each count once: a repeated one would print the same row twice.
+        overlapCus: [...new Set(String(args.overlapCus ?? d.overlapCus).split(',').map((c) => parsePositiveInt(c, '--overlap-cus')))],
         overlapCusField: args.overlapCus === undefined ? `--overlap-cus (not given: the default ${d.overlapCus})` : '--overlap-cus',
       });
       if (args.json) printJson({ ...result, published: PUBLISHED_CU_OVERLAP });
@@ -215,6 +232,10 @@ export const collectiveCommand: CommandModule = {
     const kind = args.kind as CollectiveKind;
     if (args.sweep !== undefined) {
       const [lo, hi] = parseSweep(args.sweep);
+      // The largest size is checked before the smaller ones run.
+      let largest = lo;
+      while (largest * 2 <= hi) largest *= 2;
+      checkFits(hw, kind, gpus, largest, '--sweep');
       const rows = [];
       for (let b = lo; b <= hi; b *= 2) rows.push(runOne(hw, args, kind, gpus, b));
       if (args.json) printJson({ hw: hw.name, collective: kind, gpus, rows });

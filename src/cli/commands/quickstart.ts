@@ -12,7 +12,9 @@ import { printJson } from '../common.js';
 export const quickstartCommand: CommandModule = {
   command: 'quickstart',
   describe: 'print a short kernel report on a preset (npm start runs the quickstart experiment instead)',
-  builder: (y) => y.option('hw', { type: 'string', default: 'mi300x' }).option('json', { type: 'boolean', default: false }),
+  builder: (y) => y
+      .option('hw', { type: 'string', default: 'mi300x', describe: 'hardware preset name or path to a YAML file' })
+      .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' }),
   handler: (argv) => {
     const args = argv as unknown as { hw: string; json: boolean };
     const hw = loadHardware(args.hw);

@@ -57,8 +57,8 @@ export interface CollectiveOutcome {
   rings: number;
 }
 
+/** nccl-tests' bus bandwidth factor: 0 for one rank where it counts link traffic (n - 1 of n shares). */
 export function busBwFactor(kind: CollectiveKind, n: number): number {
-  if (n <= 1) return 1;
   if (kind === 'all-reduce') return (2 * (n - 1)) / n;
   if (kind === 'broadcast' || kind === 'send-recv') return 1;
   return (n - 1) / n;

@@ -46,7 +46,9 @@ export function planRing(plan: Plan, rings: number[][], kind: RingKind, bytes: n
     const n = ring.length;
     const ringBytes = bytes / rings.length;
     if (n === 1) {
-      plan.add({ gpu: ring[0]!, channel: plan.newChannel(), from: ring[0]!, to: ring[0]!, bytes: kind === 'all-reduce' ? ringBytes : 0, cost: COST.recv });
+      // One rank: NCCL copies the send buffer to the receive buffer (out of place), whatever the
+      // collective; nothing crosses a link.
+      plan.add({ gpu: ring[0]!, channel: plan.newChannel(), from: ring[0]!, to: ring[0]!, bytes: ringBytes, cost: COST.recv });
       continue;
     }
     const block = ringBytes / n;
@@ -84,7 +86,11 @@ export function planRing(plan: Plan, rings: number[][], kind: RingKind, bytes: n
 export function planBroadcast(plan: Plan, rings: number[][], root: number, bytes: number, chunking: Chunking): void {
   for (const ring of rings) {
     const n = ring.length;
-    if (n === 1) continue;
+    if (n === 1) {
+      // One rank: the root's copy into its own receive buffer, as NCCL makes it (ring.ts: planRing).
+      plan.add({ gpu: ring[0]!, channel: plan.newChannel(), from: ring[0]!, to: ring[0]!, bytes: bytes / rings.length, cost: COST.recv });
+      continue;
+    }
     const at = ring.indexOf(root);
     const order = [...ring.slice(at), ...ring.slice(0, at)];
     const ringBytes = bytes / rings.length;
