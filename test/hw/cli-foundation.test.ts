@@ -109,6 +109,11 @@ describe('silica CLI (foundation)', () => {
       expectOneLineError(silica(['collective', 'all-reduce', '--bytes', '100TiB']), /^silica: --bytes: expected all-reduce's send and receive buffers to fit in mi300x's 178\.81GiB of HBM, got 200TiB per GPU for 100TiB$/);
       expectOneLineError(silica(['collective', 'all-gather', '--sweep', '8:1TiB']), /^silica: --sweep: expected all-gather's send and receive buffers to fit in mi300x's 178\.81GiB of HBM, got 1\.13TiB per GPU for 1TiB$/);
     });
+    it('messages name the flag and what it was given', () => {
+      expectOneLineError(silica(['kernel', 'gemm', '--cus', '7', '--m', '1024', '--n', '1024', '--k', '1024']), /^silica: --cus 7: CU mask leaves XCD 7 without CUs, /);
+      expectOneLineError(silica(['bert', '--optimizer', 'sgd']), /^silica: --optimizer: expected one of adam, lamb, got "sgd"$/);
+      expectOneLineError(silica(['t3', '--model', 't-nlg-17b', '--tp', '8', '--sublayer', 'fc2', '--pass', 'sideways']), /^silica: --pass: expected fwd or bwd, got "sideways"$/);
+    });
     it('unknown flag, and the command does not run', () => {
       const r = silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--bogus', '1']);
       expectOneLineError(r, /Unknown argument: bogus/);

@@ -64,7 +64,11 @@ export const bertCommand: CommandModule = {
     });
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new SilicaError(`--${String(issue.path[0] ?? '').replace(/_/g, '-')}: ${issue.message}`);
+      const field = String(issue.path[0] ?? '');
+      // As every flag's message does: what was expected, then what was given.
+      const given = (a as unknown as Record<string, unknown>)[field.replace(/_(\w)/g, (_, c: string) => c.toUpperCase())];
+      const expected = issue.code === 'invalid_value' ? `expected one of ${issue.values.map(String).join(', ')}` : issue.message;
+      throw new SilicaError(`--${field.replace(/_/g, '-')}: ${expected}${given === undefined ? '' : `, got ${JSON.stringify(given)}`}`);
     }
     const point = parsed.data;
     const steps = a.steps === undefined ? undefined : parsePositiveInt(a.steps, '--steps');

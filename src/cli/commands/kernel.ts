@@ -18,6 +18,21 @@ function cuSetFrom(hw: HardwareConfig, args: { cus?: unknown; cuMask?: string })
   return fullCuSet(layout);
 }
 
+/**
+ * Runs `run`, naming the CU flag in a CU-mask error: whether a set can run a kernel depends on the
+ * kernel (a grid dealt round-robin to XCDs needs CUs on each XCD it reaches), so the check comes
+ * from deep in the dispatcher, which knows no flags.
+ */
+function namingCuFlag<T>(args: { cus?: unknown; cuMask?: string }, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    const flag = args.cus !== undefined ? `--cus ${String(args.cus)}` : args.cuMask !== undefined ? `--cu-mask ${args.cuMask}` : undefined;
+    if (flag && err instanceof SilicaError && err.message.startsWith('CU mask')) throw new SilicaError(`${flag}: ${err.message}`);
+    throw err;
+  }
+}
+
 function withCuOptions<T>(y: Argv<T>) {
   return y
     .option('cus', { type: 'string', describe: 'run on the first N logical CUs (mask bits 0..N-1)' })
@@ -47,8 +62,8 @@ const gemm: CommandModule = {
       batch: parsePositiveInt(args.batch, '--batch'),
       dtype: args.dtype as Dtype,
     };
-    const kernel = gemmCost(hw, shape, set);
-    const run = simulateKernel(hw, kernel, set);
+    const kernel = namingCuFlag(args, () => gemmCost(hw, shape, set));
+    const run = namingCuFlag(args, () => simulateKernel(hw, kernel, set));
     const timeUs = run.timeNs / 1000;
     const result = {
       hw: hw.name,
@@ -81,7 +96,7 @@ const stream: CommandModule = {
     const set = cuSetFrom(hw, args);
     const arrayBytes = streamArrayBytes(hw, args.op, args.bytes, '--bytes');
     const kernel = streamCost(args.op, arrayBytes);
-    const run = simulateKernel(hw, kernel, set);
+    const run = namingCuFlag(args, () => simulateKernel(hw, kernel, set));
     const moved = kernel.hbmReadBytes + kernel.hbmWriteBytes;
     const result = {
       hw: hw.name,

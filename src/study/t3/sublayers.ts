@@ -27,6 +27,7 @@ export const SUBLAYER_LABEL: Record<Sublayer, string> = {
 export function parseSublayer(name: string, pass?: string): Sublayer {
   const s = SUBLAYERS.find((x) => x === name);
   if (!s) throw new SilicaError(`--sublayer: expected one of ${SUBLAYERS.join(', ')}, got "${name}"`);
+  if (pass !== undefined && pass !== 'fwd' && pass !== 'bwd') throw new SilicaError(`--pass: expected fwd or bwd, got "${pass}"`);
   if (pass !== undefined && pass !== PASS_OF[s]) {
     throw new SilicaError(`--pass: sub-layer ${s} needs its all-reduce in the ${PASS_OF[s]} pass (fwd: attn-out, fc2; bwd: fc1, qkv), got "${pass}"`);
   }
