@@ -122,6 +122,14 @@ describe('physics and invariants', () => {
     }
   });
 
+  it('a TF32 GEMM is never slower than the fp32 one (a part without TF32 runs it in fp32)', () => {
+    for (const name of listPresets()) {
+      const hw = loadHardware(name);
+      const time = (dtype: Dtype) => simulateKernel(hw, gemmCost(hw, { m: 8192, n: 8192, k: 8192, dtype })).timeNs;
+      expect(time('tf32'), name).toBeLessThanOrEqual(time('fp32'));
+    }
+  });
+
   it('time is non-decreasing in M, N, K and bytes', () => {
     const time = (m: number, n: number, k: number) => simulateKernel(cfg, gemmCost(cfg, { m, n, k, dtype: 'bf16' })).timeNs;
     for (const base of [256, 1000, 4096]) {

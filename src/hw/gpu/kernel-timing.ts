@@ -67,6 +67,10 @@ export function checkDtypeRate(hw: HardwareConfig, dtype: Dtype, field: string):
 
 /** Matrix FLOP/ns of one CU for a dtype; falls back to the vector ALUs where the part has no MMA for it. */
 export function matrixFlopsPerNsPerCu(hw: HardwareConfig, dtype: Dtype): number {
+  // TF32 is a permission to round fp32 inputs, not a format of its own: a part without TF32 matrix units
+  // runs the GEMM in fp32, on its fp32 matrix units where it has them (MI100, MI250X), as the
+  // frameworks do. Taking the vector ALUs instead made a TF32 GEMM slower than the fp32 one.
+  if (dtype === 'tf32' && !hasMatrixRate(hw, 'tf32')) return matrixFlopsPerNsPerCu(hw, 'fp32');
   const c = hw.compute;
   const perClock = c.matrix_flops_per_clock_per_cu[dtype] || vectorPerClock(hw, dtype);
   if (!perClock) checkDtypeRate(hw, dtype, 'dtype');
