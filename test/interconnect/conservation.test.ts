@@ -121,3 +121,29 @@ describe('one rank', () => {
     });
   }
 });
+
+describe('time never falls as a collective grows', () => {
+  // Sizes around where the ring count used to step (each ring's block reaching 64 KiB), a byte
+  // apart, and a coarse scan: more bytes never take less time, on every topology. Kept below the
+  // sizes where a ring's block passes one pipelining chunk (4 MiB), where the chunk count still
+  // steps (see docs/interconnect.md).
+  const sizes = [65535, 65536, 524287, 524288, 1048575, 1048576, 2097151, 2097152, 3670015, 3670016, 4194303, 4194304, 28215801, 33554432];
+  for (const [part, kind, upTo] of [
+    ['mi300x', 'all-reduce', Infinity],
+    ['mi300x', 'reduce-scatter', Infinity],
+    ['t3-baseline', 'all-gather', Infinity],
+    ['h100-sxm', 'all-reduce', Infinity],
+    ['h100-sxm', 'broadcast', 4194304],
+    ['mi300x', 'broadcast', 4194304],
+  ] as const) {
+    it(`${part} ${kind}`, () => {
+      const hw = loadHardware(part);
+      let last = 0;
+      for (const bytes of sizes.filter((b) => b <= upTo)) {
+        const t = simulateCollective(hw, 8, { kind, bytes }).timeNs;
+        expect(t, `${bytes} B`).toBeGreaterThanOrEqual(last);
+        last = t;
+      }
+    });
+  }
+});

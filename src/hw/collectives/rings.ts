@@ -26,19 +26,6 @@ export function ringsFor(ic: Interconnect, ranks: readonly number[]): number[][]
   return [[...ranks]];
 }
 
-/**
- * Rings for a message of `bytes`: like NCCL, which runs fewer channels when a message is small,
- * a ring is only used if each of its blocks gets at least MIN_RING_BLOCK_BYTES. Small messages are
- * latency-bound either way; this keeps their step count (and simulation cost) small.
- */
-export const MIN_RING_BLOCK_BYTES = 64 * 1024;
-
-export function ringsForBytes(ic: Interconnect, ranks: readonly number[], bytes: number): number[][] {
-  const rings = ringsFor(ic, ranks);
-  const useful = Math.max(1, Math.floor(bytes / (ranks.length * MIN_RING_BLOCK_BYTES)));
-  return rings.length <= useful ? rings : rings.slice(0, useful);
-}
-
 const decompositionCache = new Map<number, number[][]>();
 
 /** Largest set of edge-disjoint directed Hamiltonian cycles of the complete digraph on n vertices found. */
