@@ -39,7 +39,10 @@ export function elementwiseCost(s: ElementwiseShape): KernelCost {
     perWorkgroup: {
       matrixFlops: 0,
       vectorFlops: perWg * s.flopsPerElement,
-      cuBytes: (read + write) / workgroups,
+      // The fullest workgroup's share, as its FLOPs are: with the bytes averaged over the grid, a
+      // 4097-element array moved half a workgroup's bytes per workgroup and ran faster than 4096.
+      cuBytes: ((read + write) * perWg) / s.elements,
+      dramBytes: ((read + write) * perWg) / s.elements,
       transcendentalOps: perWg * (s.transcendentalsPerElement ?? 0),
     },
     dtype: s.dtype,

@@ -26,6 +26,12 @@ export interface KernelCost {
     /** Bytes the workgroup moves between its CU and the cache hierarchy (loads + stores). */
     cuBytes: number;
     /**
+     * DRAM bytes of the fullest workgroup, where workgroups differ (a grid whose last workgroup
+     * takes the remainder): the per-CU DRAM bound times that one, the critical path. Default: the
+     * kernel's DRAM bytes over its workgroups.
+     */
+    dramBytes?: number;
+    /**
      * Transcendental operations (exp, rsqrt, tanh...) on the special-function units, which run
      * at a small fraction of the FMA rate (16 per clock per SM/CU): why softmax-heavy attention
      * with small head dimensions falls well short of the matrix peak.

@@ -5,6 +5,7 @@ import { firstNCus, parseCuMask, fullCuSet } from '../../src/hw/gpu/cu-mask.js';
 import { simulateKernel } from '../../src/hw/system.js';
 import { gemmCost } from '../../src/kernels/gemm.js';
 import { streamCost } from '../../src/kernels/elementwise.js';
+import { rowReductionCost } from '../../src/kernels/reduction.js';
 import { hbmBytesPerNs, matrixFlopsPerNsPerCu } from '../../src/hw/gpu/kernel-timing.js';
 import type { Dtype } from '../../src/hw/config/schema.js';
 
@@ -158,6 +159,18 @@ describe('physics and invariants', () => {
       expect(t).toBeGreaterThan(prev);
       prev = t;
     }
+  });
+
+  it('a small streaming kernel does not speed up past a workgroup boundary (its fullest workgroup is the critical path)', () => {
+    // H100: one SM draws at most ~95 GB/s from DRAM, so a kernel of a few workgroups runs at its
+    // fullest workgroup's pace. 4096 fp64 elements fill one workgroup; one more starts a second.
+    const h100 = loadHardware('h100-sxm');
+    for (const elements of [4096, 8192, 40960]) {
+      const at = (n: number) => simulateKernel(h100, streamCost('copy', n * 8)).timeNs;
+      for (const extra of [1, 7, 2048]) expect(at(elements + extra), `${elements} + ${extra}`).toBeGreaterThanOrEqual(at(elements));
+    }
+    const rows = (n: number) => simulateKernel(h100, rowReductionCost({ name: 'ln', kind: 'layernorm', rows: n, cols: 1024, dtype: 'bf16' })).timeNs;
+    for (const n of [4, 8, 64]) expect(rows(n + 1), `${n} + 1 rows`).toBeGreaterThanOrEqual(rows(n));
   });
 
   it('halving the CUs roughly doubles a compute-bound GEMM and barely changes a copy', () => {

@@ -188,7 +188,7 @@ function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming
   const sfuNs = w.transcendentalOps ? w.transcendentalOps / (atMatrixClock ? r.sfuOpsPerNs.atMatrixClock : r.sfuOpsPerNs.atVectorClock) : 0;
   // A CU's DRAM traffic (its share of the kernel's) is also bounded by the misses it keeps in
   // flight: on a few CUs that, not the HBM, sets a streaming kernel's pace.
-  const dramNs = k.workgroups > 0 ? (k.hbmReadBytes + k.hbmWriteBytes + (k.nmcUpdateBytes ?? 0)) / k.workgroups / r.dramBytesPerNsPerCu : 0;
+  const dramNs = k.workgroups > 0 ? (w.dramBytes ?? (k.hbmReadBytes + k.hbmWriteBytes + (k.nmcUpdateBytes ?? 0)) / k.workgroups) / r.dramBytesPerNsPerCu : 0;
   const moveNs = Math.max(w.cuBytes / (atMatrixClock ? r.cuBytesPerNs.atMatrixClock : r.cuBytesPerNs.atVectorClock), dramNs);
   // Matrix, vector and special-function work of one workgroup issue from the same waves and are
   // summed (FlashAttention-2-style kernels do not overlap them); data movement overlaps with them.
