@@ -356,10 +356,24 @@ function lockHolder(path: string): { pid: number; host: string } | undefined {
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: alive, but someone else's.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/**
+ * A killed process stays in the process table until its parent reaps it, and signal 0 still
+ * reaches it: a run killed a moment ago (`kill -9`, then `--resume` at once) would hold its folder
+ * from beyond. Linux says so in /proc (state Z); elsewhere a process that answers counts as alive.
+ */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
   }
 }
 
