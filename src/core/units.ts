@@ -54,3 +54,8 @@ export function parsePositiveInt(value: unknown, field: string): number {
   if (!Number.isSafeInteger(n)) throw new SilicaError(`${field}: expected a whole number up to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(value)}`);
   return n;
 }
+
+/** `n` and a noun, in the singular for one: "1 point", "20 points". */
+export function countOf(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

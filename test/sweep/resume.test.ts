@@ -103,14 +103,17 @@ describe('silica sweep --resume after kill -9', () => {
     if (process.platform !== 'linux') return;
     const dir = tempDir('zombie');
     const small = join(FIXTURES, 'small.yaml');
-    // The shell starts `sleep 0` and becomes `sleep 30`, which never reaps it: a zombie, as a run
-    // killed with -9 is until its parent waits for it.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // The shell starts `sleep 0.3` and becomes `sleep 30` well before it ends (a shell may reap a
+    // child that ended before its exec): `sleep 30` never reaps it, a zombie, as a run killed with
+    // -9 is until its parent waits for it.
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const gone = new Promise((resolve) => parent.on('exit', resolve));
     try {
       const zombie = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))));
       const t0 = Date.now();
-      while (!readFileSync(`/proc/${zombie}/stat`, 'utf8').includes(') Z') && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+      const state = () => readFileSync(`/proc/${zombie}/stat`, 'utf8');
+      while (!state().includes(') Z') && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+      expect(state()).toContain(') Z');
       writeFileSync(join(dir, 'sweep.lock'), JSON.stringify({ pid: zombie, host: hostname() }) + '\n');
       const r = silica(['sweep', small, '--out', dir, '--jobs', '1']);
       expect(r.stderr).toBe('');

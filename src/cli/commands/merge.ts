@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { OutputSet } from '../../core/io.js';
+import { countOf } from '../../core/units.js';
 import { mergeSweepDirs } from '../../sweep/merge.js';
 import { printJson } from '../common.js';
 import { printOutputs } from './run.js';
@@ -30,7 +31,7 @@ export const mergeCommand: CommandModule = {
       return;
     }
     printOutputs(
-      `silica merge: ${r.inputs} folders, ${r.points}/${r.summary.points_total} points`,
+      `silica merge: ${countOf(r.inputs, 'folder')}, ${r.points}/${countOf(r.summary.points_total, 'point')}`,
       { dir: r.dir, tables: [`${r.dir}/results.csv`, `${r.dir}/results.jsonl`], summary: `${r.dir}/summary.json`, config: `${r.dir}/config.resolved.yaml`, files: [] },
       r.summary.rows,
     );

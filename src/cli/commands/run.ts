@@ -6,7 +6,7 @@ import { checkOutputPath, OutputSet } from '../../core/io.js';
 import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
 import { RESULT_FILES, writeExperimentOutputs, type ExperimentOutputs } from '../../sweep/outputs.js';
 import { makeProgress } from '../../sweep/progress.js';
-import { parsePositiveInt } from '../../core/units.js';
+import { countOf, parsePositiveInt } from '../../core/units.js';
 import { checkJobs, printJson } from '../common.js';
 
 /**
@@ -58,7 +58,7 @@ export function printOutputs(title: string, out: ExperimentOutputs, rows: number
   const others = out.files.filter((f) => !f.endsWith('.svg'));
   const lines = [
     `${title} -> ${out.dir}`,
-    `  tables:  ${out.tables[0]} (${rows} rows), ${out.tables.slice(1).join(', ')}`,
+    `  tables:  ${out.tables[0]} (${countOf(rows, 'row')}), ${out.tables.slice(1).join(', ')}`,
     `  summary: ${out.summary}`,
     `  config:  ${out.config}`,
     ...listed('figures:', figures),

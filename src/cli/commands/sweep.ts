@@ -6,7 +6,7 @@ import '../../study/index.js';
 import { SilicaError } from '../../core/errors.js';
 import { maxOf } from '../../core/extent.js';
 import { batchedWrites, checkOutputPath, makeDirectory, OutputSet, removeDirectories } from '../../core/io.js';
-import { parsePositiveInt } from '../../core/units.js';
+import { countOf, parsePositiveInt } from '../../core/units.js';
 import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
 import { shellQuote, slurmScript } from '../../sweep/slurm.js';
 import { loadSweep, parseShard, shardPoints } from '../../sweep/spec.js';
@@ -97,7 +97,7 @@ export const sweepCommand: CommandModule = {
       const kept = spec.sampledFrom ?? spec.total;
       const filtered = spec.expanded - kept;
       const how = [spec.sample ? `sampled from ${kept}, seed ${spec.sample.seed}` : '', filtered ? `${filtered} filtered out of ${spec.expanded}` : ''].filter(Boolean).join('; ');
-      process.stdout.write(`sweep ${spec.name}: ${spec.total} points${how ? ` (${how})` : ''}${shard ? `, shard ${args.shard}: ${points.length}` : ''}\n`);
+      process.stdout.write(`sweep ${spec.name}: ${countOf(spec.total, 'point')}${how ? ` (${how})` : ''}${shard ? `, shard ${args.shard}: ${points.length}` : ''}\n`);
       const cols = ['point', 'point_id', ...Object.keys(points[0]?.tags ?? {})];
       const table = points.map((p) => [String(p.index), p.id, ...Object.values(p.tags).map(String)]);
       const widths = cols.map((c, i) => Math.max(c.length, maxOf(table.map((r) => r[i]!.length))));
@@ -127,7 +127,7 @@ export const sweepCommand: CommandModule = {
       const merge = `silica merge ${shellQuote(args.out)}/shard-* --out ${shellQuote(args.out)}/merged`;
       if (args.json) printJson({ script: path, shards, points_total: spec.total, submit, merge });
       else {
-        process.stdout.write(`silica sweep: wrote ${path}: a Slurm job array of ${shards} tasks over ${spec.total} points\n`);
+        process.stdout.write(`silica sweep: wrote ${path}: a Slurm job array of ${countOf(shards, 'task')} over ${countOf(spec.total, 'point')}\n`);
         process.stdout.write(`  submit:  ${submit}\n  merge:   ${merge}\n`);
       }
       return;
@@ -154,7 +154,7 @@ export const sweepCommand: CommandModule = {
       printJson({ out: r.dir, points: r.selected, points_total: spec.total, ran: r.ran, skipped: r.skipped, rows: r.summary.rows, shard: args.shard ?? null, seconds: r.seconds });
       return;
     }
-    const what = `${r.selected} points${shard ? ` (shard ${args.shard} of ${spec.total})` : ''}, ran ${r.ran}${r.skipped ? `, ${r.skipped} already done` : ''} on ${jobs} job${jobs > 1 ? 's' : ''} in ${formatSeconds(r.seconds)}`;
+    const what = `${countOf(r.selected, 'point')}${shard ? ` (shard ${args.shard} of ${spec.total})` : ''}, ran ${r.ran}${r.skipped ? `, ${r.skipped} already done` : ''} on ${jobs} job${jobs > 1 ? 's' : ''} in ${formatSeconds(r.seconds)}`;
     printOutputs(`silica sweep: ${spec.name}: ${what}`, { dir: r.dir, tables: [join(r.dir, 'results.csv'), join(r.dir, 'results.jsonl')], summary: join(r.dir, 'summary.json'), config: join(r.dir, 'config.resolved.yaml'), files: [] }, r.summary.rows);
     process.stdout.write(`  plot:    silica plot ${join(r.dir, 'results.csv')} --x COL --y COL --out FIG.svg\n`);
   },
