@@ -1,10 +1,12 @@
 import type { CommandModule } from 'yargs';
-import { parsePositiveInt } from '../../core/units.js';
+import { formatBytes, parsePositiveInt } from '../../core/units.js';
 import { OP_CATEGORIES } from '../../kernels/types.js';
 import { HardwareCoster } from '../../study/bert/coster.js';
 import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
-import { bertPointSchema, precisionLabel } from '../../study/bert/point.js';
+import { bertPointSchema, precisionLabel, precisionOf } from '../../study/bert/point.js';
+import { getModel, precisionPlan } from '../../sw/index.js';
+import { trainingMemory } from '../../sw/train/memory.js';
 import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
 import { printJson, withHwOptions, type HwArgs } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
@@ -76,6 +78,9 @@ export const bertCommand: CommandModule = {
     const r = simulateIteration(point, coster);
     const breakdown = r.cells.map((c) => ({ category: c.category, pass: c.pass, time_us: c.timeNs / 1e3, share: c.timeNs / r.iterationNs, flops: c.flops, dram_bytes: c.bytes, kernels: c.kernels }));
     const categories = Object.fromEntries(OP_CATEGORIES.map((c) => [c, categoryShare(r, c)]).filter(([, s]) => (s as number) > 0));
+    const { precision, mixedDtype } = precisionOf(point.precision);
+    const memory = trainingMemory(getModel(point.model), { batch: point.batch, seq: point.seq, plan: precisionPlan(precision, mixedDtype), recompute: point.recompute, flashAttention: point.flash_attention });
+    const hbmBytes = coster.hw.memory.hbm.capacity_bytes;
     const result = {
       ...point,
       hw: coster.hw.name,
@@ -84,10 +89,19 @@ export const bertCommand: CommandModule = {
       samples_per_s: r.samplesPerSecond,
       ...(steps ? { steps, time_to_train_s: (steps * r.iterationNs) / 1e9 } : {}),
       ...iterationFigures(r),
+      // Per GPU: model states and one micro-batch's activations (src/sw/train/memory.ts).
+      memory_bytes: { model_states: memory.modelStateBytes, activations: memory.activationBytes, total: memory.totalBytes },
+      fits_hbm: memory.totalBytes <= hbmBytes,
       category_share: categories,
       breakdown,
       ...(a.gemms ? { gemms: gemmRows(r) } : {}),
     };
+    if (!result.fits_hbm) {
+      // Timed all the same (what-if studies may want it), but said: the real step would not run.
+      process.stderr.write(
+        `silica bert: note: the step needs about ${formatBytes(memory.totalBytes)} per GPU (model states ${formatBytes(memory.modelStateBytes)}, activations ${formatBytes(memory.activationBytes)}), more than ${coster.hw.name}'s ${formatBytes(hbmBytes)} of HBM: a real run would not fit (fewer sequences per micro-batch, with --micro-batches, --recompute and --flash-attention keep less)\n`,
+      );
+    }
     if (a.json) {
       printJson(result);
       return;
@@ -95,6 +109,7 @@ export const bertCommand: CommandModule = {
     const w = (s: string) => process.stdout.write(s + '\n');
     w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''}` : ''}${point.recompute ? ' recompute' : ''} on ${coster.hw.name}`);
     w(`iteration ${(r.iterationNs / 1e3).toFixed(1)} us, ${r.samplesPerSecond.toFixed(1)} samples/s, ${result.achieved_tflops.toFixed(1)} TFLOP/s (matmul), memory-bound ${(100 * result.memory_bound_share).toFixed(1)}%`);
+    w(`memory per GPU ${formatBytes(memory.totalBytes)} (model states ${formatBytes(memory.modelStateBytes)}, activations ${formatBytes(memory.activationBytes)}) of ${formatBytes(hbmBytes)} HBM`);
     if (steps) w(`time to train ${steps} steps: ${((steps * r.iterationNs) / 3.6e12).toFixed(2)} h`);
     w('');
     w(`${'category'.padEnd(14)}${'pass'.padEnd(6)}${'time_us'.padStart(12)}${'share'.padStart(8)}${'GFLOP'.padStart(12)}${'DRAM_GB'.padStart(10)}${'kernels'.padStart(9)}`);

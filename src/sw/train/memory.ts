@@ -1,0 +1,55 @@
+import { DTYPE_BYTES } from '../../hw/config/schema.js';
+import { parameterCount, type ModelSpec } from '../models/index.js';
+import type { PrecisionPlan } from './precision.js';
+
+/**
+ * What one GPU holds to train a transformer with data parallelism (no sharding): the model states
+ * and the activations kept for the backward pass of one micro-batch. A closed form from published
+ * accounting, not an allocator trace: frameworks add workspace, fragmentation and caches on top,
+ * so a step that needs more than the HBM cannot run, and one that needs somewhat less may not.
+ *
+ * - Model states (ZeRO, Rajbhandari et al., SC 2020, sec. 3.1): weights and gradients in their
+ *   dtypes, plus Adam's or LAMB's two moments and, in mixed precision, fp32 master weights in the
+ *   state dtype: 2 + 2 + 12 = 16 bytes a parameter in mixed precision ("a 1.5B-parameter GPT-2
+ *   needs at least 24 GB"); 16 in fp32; 8 in pure fp16/bf16.
+ * - Activations of one layer (Korthikanti et al., "Reducing Activation Recomputation in Large
+ *   Transformer Models", MLSys 2023, eq. 1): s·b·h·(34 + 5·a·s/h) bytes with 16-bit tensors and
+ *   1-byte dropout masks (two of s·b·h and one of a·s²·b among them). fp32 tensors take twice the
+ *   bytes, the masks the same. Fused attention keeps no s x s scores or probabilities (only its
+ *   softmax statistics, negligible); full recomputation keeps only each layer's input, 2·s·b·h.
+ * - The language-model head's logits, s·b·vocab in the activation dtype.
+ */
+export interface TrainingMemory {
+  modelStateBytes: number;
+  activationBytes: number;
+  totalBytes: number;
+}
+
+export interface TrainingMemoryOptions {
+  /** Sequences per micro-batch. */
+  batch: number;
+  seq: number;
+  plan: PrecisionPlan;
+  recompute?: boolean;
+  flashAttention?: boolean;
+}
+
+export function trainingMemory(model: ModelSpec, o: TrainingMemoryOptions): TrainingMemory {
+  const params = parameterCount(model);
+  const p = o.plan;
+  const stateBytes = DTYPE_BYTES[p.state];
+  const modelStateBytes = params * (DTYPE_BYTES[p.compute] + DTYPE_BYTES[p.grad] + 2 * stateBytes + (p.masterWeights ? stateBytes : 0));
+
+  const act = DTYPE_BYTES[p.compute];
+  const { batch: b, seq: s } = o;
+  const h = model.hidden;
+  const a = model.heads;
+  const sbh = s * b * h;
+  // Korthikanti's 16-bit accounting split into tensors (scaled by act / 2) and 1-byte masks.
+  const perLayer = o.recompute
+    ? act * sbh
+    : (act / 2) * 32 * sbh + 2 * sbh + (o.flashAttention ? 0 : (act / 2) * 4 * a * s * s * b + a * s * s * b);
+  const logits = s * b * model.vocab * act;
+  const activationBytes = model.layers * perLayer + logits;
+  return { modelStateBytes, activationBytes, totalBytes: modelStateBytes + activationBytes };
+}

@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { loadHardware } from '../../src/hw/config/load.js';
+import { precisionOf } from '../../src/study/bert/point.js';
+import { getModel, parameterCount, precisionPlan } from '../../src/sw/index.js';
+import { trainingMemory } from '../../src/sw/train/memory.js';
+import { ROOT, silica } from '../helpers/cli.js';
+
+const mixed = precisionPlan('mixed', 'fp16');
+const fp32 = precisionPlan('fp32');
+
+describe('training memory per GPU', () => {
+  it('model states: 16 bytes a parameter with Adam in mixed precision (ZeRO: a 1.5B GPT-2 needs at least 24 GB)', () => {
+    const gpt2 = getModel('gpt2-xl');
+    const m = trainingMemory(gpt2, { batch: 1, seq: 1024, plan: mixed });
+    expect(m.modelStateBytes).toBe(16 * parameterCount(gpt2));
+    expect(m.modelStateBytes / 1e9).toBeGreaterThanOrEqual(24);
+    expect(m.modelStateBytes / 1e9).toBeLessThan(24 * 1.1);
+    // fp32 keeps the same four copies at 4 bytes; pure bf16 keeps them at 2.
+    expect(trainingMemory(gpt2, { batch: 1, seq: 1024, plan: fp32 }).modelStateBytes).toBe(16 * parameterCount(gpt2));
+    expect(trainingMemory(gpt2, { batch: 1, seq: 1024, plan: precisionPlan('bf16') }).modelStateBytes).toBe(8 * parameterCount(gpt2));
+  });
+
+  it('activations grow with the micro-batch linearly and with the sequence faster than linearly; recomputation, fused attention and half precision keep less', () => {
+    const bert = getModel('bert-large');
+    const act = (o: Partial<Parameters<typeof trainingMemory>[1]>) => trainingMemory(bert, { batch: 8, seq: 512, plan: mixed, ...o }).activationBytes;
+    expect(act({ batch: 16 })).toBeCloseTo(2 * act({ batch: 8 }), 0);
+    expect(act({ seq: 1024 })).toBeGreaterThan(2 * act({ seq: 512 }));
+    expect(act({ recompute: true })).toBeLessThan(act({}) / 10);
+    expect(act({ flashAttention: true })).toBeLessThan(act({}));
+    expect(act({ plan: fp32 })).toBeGreaterThan(1.8 * act({}));
+    expect(act({ plan: fp32 })).toBeLessThan(2 * act({}));
+  });
+
+  it('every BERT run measured on the H100 fits in its 80 GB (they ran there)', () => {
+    const hw = loadHardware('h100-sxm');
+    const points = (parse(readFileSync(join(ROOT, 'validation', 'bert-measured.yaml'), 'utf8')) as { points: Array<{ params: { model: string; seq: number; batch: number; precision: 'fp32' | 'mixed-bf16' | 'mixed-fp16'; flash_attention: boolean } }> }).points;
+    expect(points.length).toBeGreaterThan(0);
+    for (const { params: p } of points) {
+      const { precision, mixedDtype } = precisionOf(p.precision);
+      const m = trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), flashAttention: p.flash_attention });
+      expect(m.totalBytes, `${p.model} b${p.batch} s${p.seq} ${p.precision}`).toBeLessThan(hw.memory.hbm.capacity_bytes);
+    }
+  });
+
+  it('silica bert reports it, and says on stderr when a step would not fit', () => {
+    const ok = silica(['bert', '--json']);
+    expect(ok.stderr).toBe('');
+    expect(JSON.parse(ok.stdout)).toMatchObject({ fits_hbm: true });
+    const big = silica(['bert', '--batch', '100000', '--json']);
+    expect(big.code).toBe(0);
+    expect(JSON.parse(big.stdout)).toMatchObject({ fits_hbm: false });
+    expect(big.stderr).toMatch(/^silica bert: note: the step needs about [\d.]+TiB per GPU \(model states [\d.]+GiB, activations [\d.]+TiB\), more than mi300x's 178\.81GiB of HBM: a real run would not fit /);
+  });
+});
