@@ -54,10 +54,20 @@ export function printJson(value: unknown): void {
 }
 
 /** Prints `key: value` lines aligned, for the human-readable form of a result. */
+/**
+ * A number as a table shows it: integers whole, others to five significant digits, but never in
+ * exponent form where the integer part alone has more digits (333450.3 us, not 3.3345e+5 beside
+ * a whole 288288 in the same table).
+ */
+function formatReading(v: number): string {
+  if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
+  return Math.abs(v) >= 1e5 ? v.toFixed(1) : v.toPrecision(5);
+}
+
 export function printTable(rows: Array<[string, string | number]>): void {
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) {
-    const text = typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : v;
+    const text = typeof v === 'number' ? formatReading(v) : v;
     process.stdout.write(`${k.padEnd(width)}  ${text}\n`);
   }
 }

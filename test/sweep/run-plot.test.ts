@@ -106,6 +106,14 @@ describe('silica run and silica plot', () => {
     expect(existsSync(fig)).toBe(false);
   });
 
+  it('silica run refuses a sweep folder (its ledger would sit beside the run\'s tables)', () => {
+    const sweepDir = join(dir, 'a-sweep');
+    expect(silica(['sweep', join(ROOT, 'configs', 'sweeps', 'gemm-hw.yaml'), '--out', sweepDir, '--quiet']).code).toBe(0);
+    const before = readFileSync(join(sweepDir, 'results.csv'), 'utf8');
+    expectOneLineError(silica(['run', join(ROOT, 'configs', 'experiments', 'quickstart.yaml'), '--out', sweepDir]), /^silica: --out \S*a-sweep: holds a sweep's outputs \(points\.jsonl\); a run writes to a folder of its own$/);
+    expect(readFileSync(join(sweepDir, 'results.csv'), 'utf8')).toBe(before);
+  });
+
   it('--log-y says how many rows it leaves out (zero or negative y)', () => {
     const csv = join(dir, 'signs.csv');
     writeFileSync(csv, 'x,y\n1,0\n2,-5\n3,10\n4,20\n');

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { flagAsField, withErrorContext } from '../../core/errors.js';
+import { SilicaError, flagAsField, withErrorContext } from '../../core/errors.js';
 import '../../study/index.js';
 import { checkOutputPath, OutputSet } from '../../core/io.js';
 import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
 import { RESULT_FILES, writeExperimentOutputs, type ExperimentOutputs } from '../../sweep/outputs.js';
 import { makeProgress } from '../../sweep/progress.js';
+import { isSweepDir } from '../../sweep/store.js';
 import { countOf, parsePositiveInt } from '../../core/units.js';
 import { checkJobs, printJson } from '../common.js';
 
@@ -30,6 +31,9 @@ export const runCommand: CommandModule = {
     const exp = loadExperimentFile(args.file, args.set ?? []);
     // A bad --out fails at once; the folder comes with the first file. A failed run takes back
     // everything it wrote there, figures included, and the folder if it made it.
+    // A sweep's folder keeps a ledger (points.jsonl) that --resume and merge read beside the tables:
+    // a run's tables there would be taken for the sweep's.
+    if (isSweepDir(args.out)) throw new SilicaError(`--out ${args.out}: holds a sweep's outputs (points.jsonl); a run writes to a folder of its own`);
     const outputs = new OutputSet();
     outputs.directory(args.out, '--out');
     for (const name of RESULT_FILES) checkOutputPath(join(args.out, name), '--out');
