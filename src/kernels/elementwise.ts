@@ -79,6 +79,8 @@ export function streamCost(op: StreamOp, arrayBytes: number): KernelCost {
 export function streamArrayBytes(hw: HardwareConfig, op: StreamOp, size: string | number, field: string): number {
   const arrayBytes = parseBytes(size, field);
   if (arrayBytes <= 0) throw new SilicaError(`${field}: expected a positive size, got ${JSON.stringify(size)}`);
+  // BabelStream's arrays hold fp64 elements: a size between two was rounded up unannounced.
+  if (arrayBytes % 8 !== 0) throw new SilicaError(`${field}: expected a whole number of 8-byte (fp64) elements, got ${JSON.stringify(size)} (${arrayBytes} bytes)`);
   const arrays = STREAM_OPS[op].inputs + 1;
   const capacity = hw.memory.hbm.capacity_bytes;
   if (arrays * arrayBytes > capacity) {

@@ -109,6 +109,10 @@ describe('silica CLI (foundation)', () => {
       expectOneLineError(silica(['collective', 'all-reduce', '--bytes', '100TiB']), /^silica: --bytes: expected all-reduce's send and receive buffers to fit in mi300x's 178\.81GiB of HBM, got 200TiB per GPU for 100TiB$/);
       expectOneLineError(silica(['collective', 'all-gather', '--sweep', '8:1TiB']), /^silica: --sweep: expected all-gather's send and receive buffers to fit in mi300x's 178\.81GiB of HBM, got 1\.13TiB per GPU for 1TiB$/);
     });
+    it('sizes between two elements are refused, not rounded', () => {
+      expectOneLineError(silica(['kernel', 'stream', '--bytes', '3']), /^silica: --bytes: expected a whole number of 8-byte \(fp64\) elements, got "3" \(3 bytes\)$/);
+      expectOneLineError(silica(['collective', 'all-reduce', '--bytes', '3', '--dtype', 'fp32']), /^silica: --bytes: expected a whole number of fp32 elements \(4 bytes each\), got 3 bytes$/);
+    });
     it('messages name the flag and what it was given', () => {
       expectOneLineError(silica(['kernel', 'gemm', '--cus', '7', '--m', '1024', '--n', '1024', '--k', '1024']), /^silica: --cus 7: CU mask leaves XCD 7 without CUs, /);
       expectOneLineError(silica(['bert', '--optimizer', 'sgd']), /^silica: --optimizer: expected one of adam, lamb, got "sgd"$/);

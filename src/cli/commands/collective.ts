@@ -118,8 +118,12 @@ function checkFits(hw: HardwareConfig, kind: CollectiveKind, gpus: number, bytes
 }
 
 function runOne(hw: HardwareConfig, args: CollectiveArgs, kind: CollectiveKind, gpus: number, bytes: number) {
-  checkFits(hw, kind, gpus, bytes, args.sweep !== undefined ? '--sweep' : '--bytes');
+  const flag = args.sweep !== undefined ? '--sweep' : '--bytes';
+  checkFits(hw, kind, gpus, bytes, flag);
   const spec = specFrom(args, kind, bytes);
+  // nccl-tests sizes a buffer in elements of its dtype: a size between two is no buffer.
+  const elementBytes = DTYPE_BYTES[spec.dtype!];
+  if (bytes % elementBytes !== 0) throw new SilicaError(`${flag}: expected a whole number of ${spec.dtype} elements (${elementBytes} bytes each), got ${bytes} bytes`);
   if (kind === 'send-recv' && gpus < 2) throw new SilicaError('send-recv: expected --gpus of at least 2');
   const run = simulateCollective(hw, gpus, spec);
   return {
@@ -168,7 +172,7 @@ function withCollectiveOptions<T>(y: Argv<T>) {
     .positional('kind', { choices: KINDS, describe: 'collective, or cu-overlap for the T3 all-reduce-on-CUs experiment' })
     .option('gpus', { type: 'string', describe: 'GPUs in the group (default: the node, at most 8)' })
     .option('bytes', { type: 'string', describe: 'per-GPU buffer size (nccl-tests "size"; default 1GiB)' })
-    .option('algo', { choices: ['auto', 'ring', 'direct'] as const, describe: 'algorithm (default auto: the best the topology has)' })
+    .option('algo', { choices: ['auto', 'ring', 'direct'] as const, describe: 'algorithm (default auto: as NCCL/RCCL pick by topology, not by size: NVLS on a reducing switch, direct where a fully connected group has too few rings, else ring)' })
     .option('engine', { choices: ['cu', 'dma'] as const, describe: 'run on CUs (a kernel, as NCCL/RCCL) or on DMA engines (default cu)' })
     .option('cus', { type: 'string', describe: 'CUs the CU engine holds (default interconnect.collective.cus)' })
     .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') })
