@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
-import { parsePositiveInt } from '../../core/units.js';
+import { countOf, parsePositiveInt } from '../../core/units.js';
 import { DTYPES, type Dtype } from '../../hw/config/schema.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
 import { buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, getModel, OPTIMIZERS, PRECISIONS, type Precision } from '../../sw/index.js';
@@ -150,6 +150,6 @@ export const emitCommand: CommandModule = {
     const nodes = trace.programs.reduce((s, p) => s + p.length, 0);
     const result = { files, format: a.format, world_size: trace.worldSize, programs: trace.programs.length, nodes };
     if (a.json) printJson(result);
-    else process.stdout.write(`wrote ${files.join(', ')} (${a.format}, ${trace.worldSize} rank${trace.worldSize > 1 ? 's' : ''}, ${nodes} nodes)\n`);
+    else process.stdout.write(`wrote ${files.join(', ')} (${a.format}, ${countOf(trace.worldSize, 'rank')}, ${countOf(nodes, 'node')})\n`);
   },
 };

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { checkOutputPath, OutputSet, samePath, toCsv } from '../../core/io.js';
-import { parsePositiveInt } from '../../core/units.js';
+import { countOf, parsePositiveInt } from '../../core/units.js';
 import { isHardwarePath } from '../../hw/config/load.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
 import { traceInputFiles, worldSizeField, type LoadedTrace } from '../../trace/load.js';
@@ -137,7 +137,7 @@ export const replayCommand: CommandModule = {
       return;
     }
     const rows: Array<[string, string | number]> = [
-      ['trace', `${loaded.source} (${loaded.format}, ${r.stats.gpus} GPU${r.stats.gpus > 1 ? 's' : ''} of ${hw.name})`],
+      ['trace', `${loaded.source} (${loaded.format}, ${countOf(r.stats.gpus, 'GPU')} of ${hw.name})`],
       ['total_us', report.total_us],
     ];
     const pct = (v: number) => (r.totalNs > 0 ? ` (${((100 * v) / r.totalNs).toFixed(1)}%)` : '');

@@ -154,7 +154,7 @@ export const sweepCommand: CommandModule = {
       printJson({ out: r.dir, points: r.selected, points_total: spec.total, ran: r.ran, skipped: r.skipped, rows: r.summary.rows, shard: args.shard ?? null, seconds: r.seconds });
       return;
     }
-    const what = `${countOf(r.selected, 'point')}${shard ? ` (shard ${args.shard} of ${spec.total})` : ''}, ran ${r.ran}${r.skipped ? `, ${r.skipped} already done` : ''} on ${jobs} job${jobs > 1 ? 's' : ''} in ${formatSeconds(r.seconds)}`;
+    const what = `${countOf(r.selected, 'point')}${shard ? ` (shard ${args.shard} of ${spec.total})` : ''}, ran ${r.ran}${r.skipped ? `, ${r.skipped} already done` : ''} on ${countOf(jobs, 'job')} in ${formatSeconds(r.seconds)}`;
     printOutputs(`silica sweep: ${spec.name}: ${what}`, { dir: r.dir, tables: [join(r.dir, 'results.csv'), join(r.dir, 'results.jsonl')], summary: join(r.dir, 'summary.json'), config: join(r.dir, 'config.resolved.yaml'), files: [] }, r.summary.rows);
     process.stdout.write(`  plot:    silica plot ${join(r.dir, 'results.csv')} --x COL --y COL --out FIG.svg\n`);
   },
