@@ -117,13 +117,20 @@ function checkFits(hw: HardwareConfig, kind: CollectiveKind, gpus: number, bytes
   if (need > capacity) throw new SilicaError(`${flag}: expected ${kind}'s send and receive buffers to fit in ${hw.name}'s ${formatBytes(capacity)} of HBM, got ${formatBytes(need)} per GPU for ${formatBytes(bytes)}`);
 }
 
+/**
+ * A buffer size the part can hold, in whole elements of the dtype (nccl-tests sizes a buffer in
+ * elements: a size between two is no buffer). A sweep checks its smallest size for the elements
+ * (doubling keeps it whole) and its largest for the HBM, before anything runs.
+ */
+function checkBufferSize(hw: HardwareConfig, args: CollectiveArgs, kind: CollectiveKind, gpus: number, sizes: { smallest: number; largest: number }, flag: string): void {
+  checkFits(hw, kind, gpus, sizes.largest, flag);
+  const dtype = dtypeFrom(args);
+  const elementBytes = DTYPE_BYTES[dtype];
+  if (sizes.smallest % elementBytes !== 0) throw new SilicaError(`${flag}: expected a whole number of ${dtype} elements (${elementBytes} bytes each), got ${sizes.smallest} bytes`);
+}
+
 function runOne(hw: HardwareConfig, args: CollectiveArgs, kind: CollectiveKind, gpus: number, bytes: number) {
-  const flag = args.sweep !== undefined ? '--sweep' : '--bytes';
-  checkFits(hw, kind, gpus, bytes, flag);
   const spec = specFrom(args, kind, bytes);
-  // nccl-tests sizes a buffer in elements of its dtype: a size between two is no buffer.
-  const elementBytes = DTYPE_BYTES[spec.dtype!];
-  if (bytes % elementBytes !== 0) throw new SilicaError(`${flag}: expected a whole number of ${spec.dtype} elements (${elementBytes} bytes each), got ${bytes} bytes`);
   if (kind === 'send-recv' && gpus < 2) throw new SilicaError('send-recv: expected --gpus of at least 2');
   const run = simulateCollective(hw, gpus, spec);
   return {
@@ -236,10 +243,9 @@ export const collectiveCommand: CommandModule = {
     const kind = args.kind as CollectiveKind;
     if (args.sweep !== undefined) {
       const [lo, hi] = parseSweep(args.sweep);
-      // The largest size is checked before the smaller ones run.
       let largest = lo;
       while (largest * 2 <= hi) largest *= 2;
-      checkFits(hw, kind, gpus, largest, '--sweep');
+      checkBufferSize(hw, args, kind, gpus, { smallest: lo, largest }, '--sweep');
       const rows = [];
       for (let b = lo; b <= hi; b *= 2) rows.push(runOne(hw, args, kind, gpus, b));
       if (args.json) printJson({ hw: hw.name, collective: kind, gpus, rows });
@@ -247,6 +253,7 @@ export const collectiveCommand: CommandModule = {
       return;
     }
     const bytes = parseBytes(args.bytes ?? '1GiB', '--bytes');
+    checkBufferSize(hw, args, kind, gpus, { smallest: bytes, largest: bytes }, '--bytes');
     const result = runOne(hw, args, kind, gpus, bytes);
     if (args.json) printJson(result);
     else printTable(Object.entries({ ...result, bytes: `${bytes} (${formatBytes(bytes)})` }));

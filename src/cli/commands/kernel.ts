@@ -62,8 +62,10 @@ const gemm: CommandModule = {
       batch: parsePositiveInt(args.batch, '--batch'),
       dtype: args.dtype as Dtype,
     };
-    const kernel = namingCuFlag(args, () => gemmCost(hw, shape, set));
-    const run = namingCuFlag(args, () => simulateKernel(hw, kernel, set));
+    const { kernel, run } = namingCuFlag(args, () => {
+      const kernel = gemmCost(hw, shape, set);
+      return { kernel, run: simulateKernel(hw, kernel, set) };
+    });
     const timeUs = run.timeNs / 1000;
     const result = {
       hw: hw.name,
