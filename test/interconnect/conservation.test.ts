@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadHardware } from '../../src/hw/config/load.js';
 import { simulateCollective, startCollective, type CollectiveSpec } from '../../src/hw/collectives/index.js';
+import { chunkSizes } from '../../src/hw/collectives/ring.js';
 import { interconnectOf } from '../../src/hw/link/topology.js';
 import { System } from '../../src/hw/system.js';
 
@@ -123,27 +124,54 @@ describe('one rank', () => {
 });
 
 describe('time never falls as a collective grows', () => {
-  // Sizes around where the ring count used to step (each ring's block reaching 64 KiB), a byte
-  // apart, and a coarse scan: more bytes never take less time, on every topology. Kept below the
-  // sizes where a ring's block passes one pipelining chunk (4 MiB), where the chunk count still
-  // steps (see docs/interconnect.md).
-  const sizes = [65535, 65536, 524287, 524288, 1048575, 1048576, 2097151, 2097152, 3670015, 3670016, 4194303, 4194304, 28215801, 33554432];
-  for (const [part, kind, upTo] of [
-    ['mi300x', 'all-reduce', Infinity],
-    ['mi300x', 'reduce-scatter', Infinity],
-    ['t3-baseline', 'all-gather', Infinity],
-    ['h100-sxm', 'all-reduce', Infinity],
-    ['h100-sxm', 'broadcast', 4194304],
-    ['mi300x', 'broadcast', 4194304],
+  // Sizes around where the ring count used to step (each ring's block reaching 64 KiB) and where a
+  // block passes a whole number of pipelining chunks (4 MiB): a block is the buffer over 1 (one
+  // ring, send/recv), 7 (MI300X broadcast over 7 rings), 8 (direct, NVLS) or 56 (7 rings of 8) a
+  // byte apart on either side, up to past the 8-chunk cap. More bytes never take less time, on
+  // every topology and algorithm.
+  const chunk = 4 * MiB;
+  const near = (b: number) => [b - 1, b, b + 1];
+  const sizes = [
+    ...[65536, 524288, 1048576, 2097152, 3670016].flatMap(near),
+    28215801,
+    ...[1, 7, 8, 56].flatMap((blocks) => [1, 2, 3, 8, 9].flatMap((chunks) => near(blocks * chunks * chunk))),
+  ].sort((a, b) => a - b);
+  for (const [part, kind, algo] of [
+    ['mi300x', 'all-reduce', 'ring'],
+    ['mi300x', 'reduce-scatter', 'ring'],
+    ['mi300x', 'all-reduce', 'direct'],
+    ['mi300x', 'all-to-all', undefined],
+    ['t3-baseline', 'all-gather', 'ring'],
+    ['h100-sxm', 'all-reduce', 'nvls'],
+    ['h100-sxm', 'all-reduce', 'ring'],
+    ['h100-sxm', 'broadcast', undefined],
+    ['mi300x', 'broadcast', undefined],
+    ['mi300x', 'send-recv', undefined],
   ] as const) {
-    it(`${part} ${kind}`, () => {
+    it(`${part} ${kind}${algo ? ` ${algo}` : ''}`, () => {
       const hw = loadHardware(part);
       let last = 0;
-      for (const bytes of sizes.filter((b) => b <= upTo)) {
-        const t = simulateCollective(hw, 8, { kind, bytes }).timeNs;
+      for (const bytes of sizes) {
+        const t = simulateCollective(hw, 8, { kind, bytes, ...(algo ? { algo } : {}), ...(kind === 'send-recv' ? { src: 0, dst: 5 } : {}) }).timeNs;
         expect(t, `${bytes} B`).toBeGreaterThanOrEqual(last);
         last = t;
       }
     });
   }
+});
+
+describe('chunking of a block', () => {
+  const chunking = { chunkBytes: 4 * MiB, maxChunks: 8 };
+  it('whole chunks and a shorter last one, adding up to the block, never more than max_chunks', () => {
+    for (const block of [1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1, 10 * MiB, 32 * MiB - 1, 32 * MiB, 33 * MiB, 1e9 + 0.5]) {
+      const sizes = chunkSizes(block, chunking);
+      expect(sizes.reduce((a, b) => a + b, 0), `${block} B`).toBeCloseTo(block, 6);
+      expect(sizes.length).toBeLessThanOrEqual(chunking.maxChunks);
+      expect(Math.max(...sizes.slice(0, -1), 0)).toBeLessThanOrEqual(Math.max(chunking.chunkBytes, block / chunking.maxChunks));
+      expect(sizes.at(-1)!).toBeLessThanOrEqual(sizes[0]!);
+      expect(sizes.at(-1)!).toBeGreaterThan(0);
+    }
+    expect(chunkSizes(4 * MiB + 1, chunking)).toEqual([4 * MiB, 1]);
+    expect(chunkSizes(64 * MiB, chunking)).toEqual(new Array(8).fill(8 * MiB));
+  });
 });

@@ -1,6 +1,6 @@
 import type { EngineKind } from './execute.js';
 import { COST, reduceLocal, type Plan, type Step, type StepCost } from './plan.js';
-import { chunkCount, type Chunking } from './ring.js';
+import { chunkSizes, type Chunking } from './ring.js';
 
 /**
  * Direct (one-shot) collectives: every GPU talks to every peer at once, each pair over its own
@@ -20,8 +20,8 @@ export type DirectKind = 'reduce-scatter' | 'all-gather' | 'all-reduce' | 'all-t
 export function planDirect(plan: Plan, ranks: readonly number[], kind: DirectKind, bytes: number, engine: EngineKind, chunking: Chunking): void {
   const n = ranks.length;
   const block = bytes / n;
-  const chunks = chunkCount(block, chunking.chunkBytes, chunking.maxChunks);
-  const c = block / chunks;
+  const sizes = chunkSizes(block, chunking);
+  const chunks = sizes.length;
   const channel = new Map<string, number>();
   const ch = (a: number, b: number) => {
     const key = `${a}>${b}`;
@@ -35,6 +35,7 @@ export function planDirect(plan: Plan, ranks: readonly number[], kind: DirectKin
   // A chunk's all-gather is emitted after the next chunk's reduce-scatter, so a channel pushes
   // chunk k + 1's partials while chunk k is being reduced.
   for (let k = 0; k <= chunks; k++) {
+    const c = sizes[k] ?? 0; // past the last chunk, only its all-gather is left (below)
     if (k < chunks && (kind === 'all-to-all' || kind === 'all-gather')) {
       for (const i of ranks) {
         for (const j of ranks) {
@@ -71,7 +72,7 @@ export function planDirect(plan: Plan, ranks: readonly number[], kind: DirectKin
       for (const j of ranks) {
         for (const i of ranks) {
           if (i === j) continue;
-          const ag = plan.add({ gpu: j, channel: ch(j, i), from: j, to: i, bytes: c, cost: COST.push });
+          const ag = plan.add({ gpu: j, channel: ch(j, i), from: j, to: i, bytes: sizes[k - 1]!, cost: COST.push });
           for (const r of ready.get(j)!) plan.link(r, ag);
         }
       }
@@ -80,7 +81,6 @@ export function planDirect(plan: Plan, ranks: readonly number[], kind: DirectKin
 }
 
 export function planSendRecv(plan: Plan, src: number, dst: number, bytes: number, chunking: Chunking): void {
-  const chunks = chunkCount(bytes, chunking.chunkBytes, chunking.maxChunks);
   const channel = plan.newChannel();
-  for (let k = 0; k < chunks; k++) plan.add({ gpu: src, channel, from: src, to: dst, bytes: bytes / chunks, cost: COST.push });
+  for (const c of chunkSizes(bytes, chunking)) plan.add({ gpu: src, channel, from: src, to: dst, bytes: c, cost: COST.push });
 }

@@ -1,6 +1,6 @@
 import type { Interconnect, Link } from '../link/topology.js';
 import type { Plan } from './plan.js';
-import { chunkCount, type Chunking } from './ring.js';
+import { chunkSizes, type Chunking } from './ring.js';
 
 /**
  * All-reduce with in-switch reduction (NVLS, NVSwitch 3 "multimem"): GPU g owns 1/n of the buffer.
@@ -13,10 +13,10 @@ import { chunkCount, type Chunking } from './ring.js';
  * `interconnect.switch_reduction_efficiency` (a measured figure, see the preset); the protocol is
  * NCCL's Simple (no LL128 flags).
  */
-export function planNvls(plan: Plan, ic: Interconnect, ranks: readonly number[], bytes: number, chunking: Chunking): number {
+export function planNvls(plan: Plan, ic: Interconnect, ranks: readonly number[], bytes: number, chunking: Chunking): void {
   const n = ranks.length;
   const share = bytes / n;
-  const chunks = chunkCount(share, chunking.chunkBytes, chunking.maxChunks);
+  const sizes = chunkSizes(share, chunking);
   const efficiency = ic.config.switch_reduction_efficiency ?? 1;
   const latencyNs = 2 * ic.config.link_latency_ns; // load-reduce round trip, then the store
   for (const g of ranks) {
@@ -25,18 +25,17 @@ export function planNvls(plan: Plan, ic: Interconnect, ranks: readonly number[],
     for (const h of ranks) ports.push(ic.switchPorts(h).out, ic.switchPorts(h).in);
     ports.push(ic.switchPorts(g).in, ic.switchPorts(g).out);
     const hbm = ranks.map((h) => ({ gpu: h, perUnit: 2 }));
-    for (let k = 0; k < chunks; k++) {
+    for (const c of sizes) {
       plan.add({
         gpu: g,
         channel,
         from: g,
         to: g,
-        bytes: share / chunks,
+        bytes: c,
         // Through g's SMs: the reduced chunk comes in (load) and goes out (store).
         cost: { srcRead: 1, srcWrite: 0, dstWrite: 1, dstUpdate: 0 },
         custom: { ports, hbm, latencyNs, linkPerUnit: 1 / efficiency },
       });
     }
   }
-  return chunks;
 }
