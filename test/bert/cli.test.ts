@@ -68,12 +68,21 @@ describe('silica run (kind: bert)', () => {
       const shares = cells.reduce((s, c) => s + Number(c.share), 0);
       expect(shares).toBeCloseTo(1, 4);
     }
+    // Memory per GPU, as `silica bert` reports it for the same configuration; more sequences hold more.
+    for (const row of results) expect(Number(row.memory_bytes)).toBe(Number(row.model_state_bytes) + Number(row.activation_bytes));
+    expect(results.every((row) => row.fits_hbm === 'true')).toBe(true);
+    const [b1, b4] = [1, 4].map((b) => results.find((row) => row.study === 'batch' && row.batch === String(b))!);
+    expect(Number(b4!.activation_bytes)).toBeGreaterThan(Number(b1!.activation_bytes));
+    expect(b4!.model_state_bytes).toBe(b1!.model_state_bytes);
+    const single = JSON.parse(silica(['bert', '--model', 'bert-base', '--seq', '128', '--batch', '4', '--precision', 'mixed', '--optimizer', 'adam', '--hw', 'mi300x', '--json']).stdout);
+    expect(Number(b4!.memory_bytes)).toBe(single.memory_bytes.total);
     const gemms = csv(join(out, 'gemms.csv'));
     expect(Object.keys(gemms[0]!)).toEqual(expect.arrayContaining(['pass', 'm', 'n', 'k', 'gemm_batch', 'flops', 'dram_bytes', 'arithmetic_intensity_flop_per_byte', 'achieved_tflops', 'bound']));
     expect(gemms.some((g) => g.pass === 'bwd' && g.gemm.endsWith('wgrad'))).toBe(true);
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     expect(report).toMatch(/## 1\. GEMMs dominate in fp32/);
     expect(report).toMatch(/## 4\. Gradient accumulation/);
+    expect(report).toMatch(/## Memory per GPU\n\nEvery configuration fits in its GPU's HBM .*the fullest: bert-base, seq 512, batch 8, fp32/);
   });
 
   it('rejects an unknown field with one line naming it', () => {

@@ -5,6 +5,8 @@ import { HardwareCoster } from '../../src/study/bert/coster.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from '../../src/study/bert/findings.js';
 import { simulateIteration, type IterationResult } from '../../src/study/bert/iteration.js';
 import { bertPointSchema, precisionLabel, type BertPoint } from '../../src/study/bert/point.js';
+import { bertReport } from '../../src/study/bert/report.js';
+import { pointMemory } from '../../src/study/bert/tables.js';
 
 /**
  * The characterisation's qualitative findings, asserted on what the model computes (no expected
@@ -138,5 +140,21 @@ describe('BERT iteration accounting', () => {
       expect(cellFlops).toBe(r.flops);
       expect(r.flops).toBeGreaterThan(r.matmulFlops);
     }
+  });
+});
+
+describe('the report on memory per GPU', () => {
+  it('lists the configurations that would not fit, in the order given, and counts those past eight', () => {
+    const rs = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096].map((batch) => run({ seq: 512, batch, precision: 'fp32', hw: 'mi100' }));
+    const hbm = new HardwareCoster('mi100').hw.memory.hbm.capacity_bytes;
+    const report = bertReport(rs, rs[0]!, 1000, () => rs, () => hbm);
+    const over = rs.filter((r) => pointMemory(r.point).totalBytes > hbm);
+    expect(over.length).toBeGreaterThan(8);
+    expect(over.length).toBeLessThan(rs.length);
+    expect(report).toContain(`${over.length} configurations of ${rs.length} would need more HBM per GPU than the part has`);
+    expect(report).toContain(`- and ${over.length - 8} more (results.csv: fits_hbm).`);
+    expect(report).not.toMatch(/batch 8, fp32, lamb, mi100: [\d.]+GiB, against/);
+    expect(report).toMatch(/batch 2048, fp32, lamb, mi100: [\d.]+TiB, against 29.80GiB/);
+    expect(bertReport(rs.slice(0, 1), rs[0]!, 1000, () => rs, () => hbm)).toContain("Every configuration fits in its GPU's HBM");
   });
 });

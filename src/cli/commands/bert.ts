@@ -4,10 +4,8 @@ import { OP_CATEGORIES } from '../../kernels/types.js';
 import { HardwareCoster } from '../../study/bert/coster.js';
 import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
-import { bertPointSchema, precisionLabel, precisionOf } from '../../study/bert/point.js';
-import { getModel, precisionPlan } from '../../sw/index.js';
-import { trainingMemory } from '../../sw/train/memory.js';
-import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
+import { bertPointSchema, precisionLabel } from '../../study/bert/point.js';
+import { gemmRows, iterationFigures, pointMemory } from '../../study/bert/tables.js';
 import { printJson, withHwOptions, type HwArgs } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
 
@@ -78,8 +76,7 @@ export const bertCommand: CommandModule = {
     const r = simulateIteration(point, coster);
     const breakdown = r.cells.map((c) => ({ category: c.category, pass: c.pass, time_us: c.timeNs / 1e3, share: c.timeNs / r.iterationNs, flops: c.flops, dram_bytes: c.bytes, kernels: c.kernels }));
     const categories = Object.fromEntries(OP_CATEGORIES.map((c) => [c, categoryShare(r, c)]).filter(([, s]) => (s as number) > 0));
-    const { precision, mixedDtype } = precisionOf(point.precision);
-    const memory = trainingMemory(getModel(point.model), { batch: point.batch, seq: point.seq, plan: precisionPlan(precision, mixedDtype), recompute: point.recompute, flashAttention: point.flash_attention });
+    const memory = pointMemory(point);
     const hbmBytes = coster.hw.memory.hbm.capacity_bytes;
     const result = {
       ...point,

@@ -30,7 +30,8 @@ export async function runBertExperiment(exp: BertExperiment, ctx: { outDir?: str
       const r = runner.run(p);
       results.push(r);
       if (!all.includes(r)) all.push(r);
-      rows.push(resultRow(study.name, r, exp.steps, runner.coster(p.hw).hw.interconnect.gpus_per_node));
+      const { hw } = runner.coster(p.hw);
+      rows.push(resultRow(study.name, r, exp.steps, { gpusPerNode: hw.interconnect.gpus_per_node, hbmBytes: hw.memory.hbm.capacity_bytes }));
       breakdown.push(...breakdownRows(study.name, r));
       ctx.progress?.(++done / total, `${study.name}: ${p.model} seq ${p.seq} b${p.batch} ${p.precision} mb${p.micro_batches} dp${p.dp} ${p.hw}`);
     }
@@ -53,7 +54,8 @@ export async function runBertExperiment(exp: BertExperiment, ctx: { outDir?: str
       const s = exp.studies.find((x) => axis in x.vary);
       return s ? byStudy.get(s.name)! : all;
     };
-    write('report.md', bertReport(all.includes(baseline) ? all : [baseline, ...all], baseline, exp.steps, studyOf));
+    const hbmBytesOf = (hw: string) => runner.coster(hw).hw.memory.hbm.capacity_bytes;
+    write('report.md', bertReport(all.includes(baseline) ? all : [baseline, ...all], baseline, exp.steps, studyOf, hbmBytesOf));
     if (exp.figures) {
       const varying = (axis: string) => exp.studies.find((s) => axis in s.vary);
       const rowsOf = (axis: string) => rows.filter((r) => r.study === varying(axis)?.name);

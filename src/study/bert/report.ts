@@ -1,8 +1,10 @@
 import { OP_CATEGORIES } from '../../kernels/types.js';
+import { countOf, formatBytes } from '../../core/units.js';
 import { getModel, parameterCount } from '../../sw/index.js';
 import { categoryShare, gemmIntensity, groupsVarying, largestCategory, memoryBoundShare } from './findings.js';
 import type { IterationResult } from './iteration.js';
 import type { BertPoint } from './point.js';
+import { pointMemory } from './tables.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
@@ -36,7 +38,13 @@ function breakdownTable(r: IterationResult): string {
  * report.md: the findings in prose with the numbers behind them. Every number is computed from the
  * simulated iterations of this run; a finding that the run's points cannot support is skipped.
  */
-export function bertReport(results: readonly IterationResult[], baseline: IterationResult, steps: number, studyOf: (axis: keyof BertPoint) => readonly IterationResult[] = () => results): string {
+export function bertReport(
+  results: readonly IterationResult[],
+  baseline: IterationResult,
+  steps: number,
+  studyOf: (axis: keyof BertPoint) => readonly IterationResult[] = () => results,
+  hbmBytesOf?: (hw: string) => number,
+): string {
   const out: string[] = [];
   const b = baseline;
   const model = getModel(b.point.model);
@@ -164,6 +172,8 @@ export function bertReport(results: readonly IterationResult[], baseline: Iterat
     out.push('');
   }
 
+  if (hbmBytesOf) out.push(...memorySection(results, hbmBytesOf));
+
   out.push('## Method and caveats', '');
   out.push(
     '- FLOPs per iteration equal the analytic count (6 x matmul parameters x tokens plus the attention products; test/sw/flops.test.ts and test/bert).',
@@ -175,3 +185,26 @@ export function bertReport(results: readonly IterationResult[], baseline: Iterat
   );
   return out.join('\n');
 }
+
+/** Which configurations would not fit in their GPU's HBM; their times are timed all the same. */
+function memorySection(results: readonly IterationResult[], hbmBytesOf: (hw: string) => number): string[] {
+  const needs = results.map((r) => ({ r, bytes: pointMemory(r.point).totalBytes, hbm: hbmBytesOf(r.point.hw) }));
+  const over = needs.filter((n) => n.bytes > n.hbm);
+  const out = ['## Memory per GPU', ''];
+  if (over.length === 0) {
+    const most = needs.reduce((a, b) => (b.bytes / b.hbm > a.bytes / a.hbm ? b : a));
+    out.push(`Every configuration fits in its GPU's HBM (model states and one micro-batch's activations; the fullest: ${label(most.r.point)}, ${formatBytes(most.bytes)} of ${formatBytes(most.hbm)}).`, '');
+    return out;
+  }
+  out.push(
+    `${countOf(over.length, 'configuration')} of ${results.length} would need more HBM per GPU than the part has (model states and one micro-batch's activations, src/sw/train/memory.ts). ` +
+      'Their times are what the part would take if the step fit; a real run would take fewer sequences per micro-batch with more micro-batches, recomputation or fused attention.',
+    '',
+  );
+  for (const n of over.slice(0, MEMORY_LISTED)) out.push(`- ${label(n.r.point)}: ${formatBytes(n.bytes)}, against ${formatBytes(n.hbm)}.`);
+  if (over.length > MEMORY_LISTED) out.push(`- and ${over.length - MEMORY_LISTED} more (results.csv: fits_hbm).`);
+  out.push('');
+  return out;
+}
+
+const MEMORY_LISTED = 8;

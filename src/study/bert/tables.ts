@@ -1,21 +1,34 @@
 import { OP_CATEGORIES } from '../../kernels/types.js';
+import { getModel, precisionPlan } from '../../sw/index.js';
+import { trainingMemory, type TrainingMemory } from '../../sw/train/memory.js';
 import { categoryShare, type IterationResult } from './iteration.js';
-import { pointColumns } from './point.js';
+import { pointColumns, precisionOf, type BertPoint } from './point.js';
 
 type Row = Record<string, string | number | boolean>;
 
-/** The study's main table (results.csv): one row per configuration. */
-export function resultRow(study: string, r: IterationResult, steps: number, gpusPerNode: number): Row {
+/** What one GPU holds for the configuration's step: model states and one micro-batch's activations. */
+export function pointMemory(p: BertPoint): TrainingMemory {
+  const { precision, mixedDtype } = precisionOf(p.precision);
+  return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention });
+}
+
+/**
+ * The study's main table (results.csv): one row per configuration. Memory columns come last, so
+ * tables written before they existed keep their column order.
+ */
+export function resultRow(study: string, r: IterationResult, steps: number, hw: { gpusPerNode: number; hbmBytes: number }): Row {
   const row: Row = {
     study,
     ...pointColumns(r.point),
-    nodes: Math.ceil(r.point.dp / gpusPerNode),
+    nodes: Math.ceil(r.point.dp / hw.gpusPerNode),
     iteration_us: r.iterationNs / 1e3,
     samples_per_s: r.samplesPerSecond,
     time_to_train_h: (steps * r.iterationNs) / 3.6e12,
   };
   for (const c of OP_CATEGORIES) row[`${c}_share`] = categoryShare(r, c);
   Object.assign(row, iterationFigures(r));
+  const memory = pointMemory(r.point);
+  Object.assign(row, { memory_bytes: memory.totalBytes, model_state_bytes: memory.modelStateBytes, activation_bytes: memory.activationBytes, fits_hbm: memory.totalBytes <= hw.hbmBytes });
   return row;
 }
 
