@@ -30,16 +30,30 @@ export interface TraceSummary {
   hw: string;
   by_category: Record<string, { nodes: number; flops: number }>;
   by_pass: Record<string, { nodes: number; flops: number }>;
-  collectives: { count: number; bytes: number; by_kind: Array<{ kind: string; bytes: number; group: string; count: number }> };
+  /**
+   * `count` counts collectives as replay runs them, one for all of a group's ranks; `nodes` and
+   * `bytes` are per node (every rank taking part holds its own node, stating its size).
+   */
+  collectives: { count: number; nodes: number; bytes: number; by_kind: CollectiveKindSummary[] };
   p2p: { sends: number; recvs: number; bytes: number };
   streams: Record<string, number>;
+}
+
+export interface CollectiveKindSummary {
+  kind: string;
+  bytes: number;
+  group: string;
+  /** Collectives: nodes over the group's ranks (fractional only where ranks state different sizes for one collective). */
+  count: number;
+  /** Nodes, one per rank taking part. */
+  nodes: number;
 }
 
 export function inspectTrace(trace: Trace, hw: HardwareConfig): TraceSummary {
   const kinds: Record<string, number> = { kernel: 0, collective: 0, send: 0, recv: 0, delay: 0 };
   const byCat: TraceSummary['by_category'] = {};
   const byPass: TraceSummary['by_pass'] = {};
-  const coll = new Map<string, { kind: string; bytes: number; group: string; count: number }>();
+  const coll = new Map<string, CollectiveKindSummary>();
   const streams: Record<string, number> = {};
   const costs = new Map<KernelDesc, { flops: number; bytes: number }>();
   let nodes = 0;
@@ -48,6 +62,7 @@ export function inspectTrace(trace: Trace, hw: HardwareConfig): TraceSummary {
   let flops = 0;
   let hbm = 0;
   let collBytes = 0;
+  let collNodes = 0;
   let collCount = 0;
   const p2p = { sends: 0, recvs: 0, bytes: 0 };
   for (let r = 0; r < trace.worldSize; r++) {
@@ -80,7 +95,8 @@ export function inspectTrace(trace: Trace, hw: HardwareConfig): TraceSummary {
       tally(byPass, n.pass, f);
       if (n.kind === 'collective') addCollective(coll, n, trace.worldSize);
       if (n.kind === 'collective') {
-        collCount++;
+        collNodes++;
+        collCount += 1 / groupSize(n, trace.worldSize);
         collBytes += n.collective!.bytes;
       }
       if (n.kind === 'send') {
@@ -105,7 +121,8 @@ export function inspectTrace(trace: Trace, hw: HardwareConfig): TraceSummary {
     hw: hw.name,
     by_category: byCat,
     by_pass: byPass,
-    collectives: { count: collCount, bytes: collBytes, by_kind: byKind },
+    // Summed as fractions: each of an instance's nodes adds 1 / its group's size.
+    collectives: { count: Math.round(collCount * 1e9) / 1e9, nodes: collNodes, bytes: collBytes, by_kind: byKind },
     p2p,
     streams,
   };
@@ -127,13 +144,17 @@ function tally(m: Record<string, { nodes: number; flops: number }>, key: string,
   e.flops += flops;
 }
 
-function addCollective(m: Map<string, { kind: string; bytes: number; group: string; count: number }>, n: TraceNode, world: number): void {
+/** Ranks taking part in a collective node: its group, or every rank. */
+const groupSize = (n: TraceNode, world: number): number => n.collective!.group.length || world;
+
+function addCollective(m: Map<string, CollectiveKindSummary>, n: TraceNode, world: number): void {
   const c = n.collective!;
   const group = c.group.length ? c.group.join(',') : `all ${world}`;
   const key = `${c.kind}|${c.bytes}|${group}`;
-  const e = m.get(key);
-  if (e) e.count++;
-  else m.set(key, { kind: c.kind, bytes: c.bytes, group, count: 1 });
+  let e = m.get(key);
+  if (!e) m.set(key, (e = { kind: c.kind, bytes: c.bytes, group, count: 0, nodes: 0 }));
+  e.nodes++;
+  e.count = e.nodes / groupSize(n, world);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -115,9 +115,20 @@ describe('Chakra export', () => {
     const w = silicaJson<{ files: string[] }>(['emit', '--model', 'bert-base', '--phase', 'prefill', '--batch', '1', '--seq', '64', '--tp', '2', '--format', 'chakra', '-o', out]);
     expect(w.files).toEqual([`${out}.0.et`, `${out}.1.et`]);
     writeFileSync(join(dir, 'unrelated.txt'), 'x');
-    const s = silicaJson<{ world_size: number; nodes: number; collectives: { count: number }; chakra: { ranks: Array<{ nodes: number; node_types: Record<string, number> }> } }>(['inspect', `${out}.1.et`]);
+    const s = silicaJson<{ world_size: number; nodes: number; collectives: { count: number; nodes: number }; chakra: { ranks: Array<{ nodes: number; node_types: Record<string, number> }> } }>(['inspect', `${out}.1.et`]);
     expect(s.world_size).toBe(2);
     expect(s.chakra.ranks.map((r) => r.nodes).reduce((a, b) => a + b, 0)).toBe(s.nodes);
-    expect(s.chakra.ranks[0]!.node_types.COMM_COLL_NODE).toBe(s.collectives.count / 2);
+    expect(s.chakra.ranks[0]!.node_types.COMM_COLL_NODE).toBe(s.collectives.nodes / 2);
+    expect(s.collectives.count).toBe(s.chakra.ranks[0]!.node_types.COMM_COLL_NODE);
+  });
+
+  it('CLI: inspect counts collectives as replay runs them, sub-groups included (TP 2 x DP 2)', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'silica-inspect-groups-')), 'tpdp.silica');
+    silicaJson(['emit', '--model', 'bert-base', '--phase', 'train', '--batch', '2', '--seq', '64', '--tp', '2', '--dp', '2', '-o', file]);
+    const s = silicaJson<{ collectives: { count: number; nodes: number; by_kind: Array<{ group: string; count: number; nodes: number }> } }>(['inspect', file]);
+    const replayed = silicaJson<{ collectives: { count: number } }>(['replay', file]);
+    expect(s.collectives.count).toBe(replayed.collectives.count);
+    expect(s.collectives.nodes).toBe(2 * s.collectives.count);
+    for (const k of s.collectives.by_kind) expect(k.count * k.group.split(',').length).toBe(k.nodes);
   });
 });

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { inspectChakraFile, inspectTrace, type ChakraFileSummary } from '../../trace/summary.js';
+import { countOf } from '../../core/units.js';
+import { inspectChakraFile, inspectTrace, type ChakraFileSummary, type TraceSummary } from '../../trace/summary.js';
 import { hardwareFrom, printJson, printTable, traceFrom, withHwOptions, withTraceInput, type HwArgs, type TraceInputArgs } from '../common.js';
 
 /**
@@ -37,7 +38,7 @@ export const inspectCommand: CommandModule = {
       ['host_nodes', summary.host_nodes],
       ['flops', summary.flops],
       [`hbm_bytes (${hw.name})`, summary.hbm_bytes],
-      ['collectives', `${summary.collectives.count}${summary.collectives.by_kind.length ? ': ' + summary.collectives.by_kind.map((c) => `${c.kind} ${c.bytes}B x${c.count} [${c.group}]`).join('; ') : ''}`],
+      ['collectives', collectivesLine(summary.collectives)],
       ['p2p', `${summary.p2p.sends} sends, ${summary.p2p.recvs} recvs, ${summary.p2p.bytes} bytes sent`],
       ['streams', Object.entries(summary.streams).map(([k, v]) => `${k} ${v}`).join(', ')],
       ['by_category (nodes)', Object.entries(summary.by_category).map(([k, v]) => `${k} ${v.nodes}`).join(', ')],
@@ -75,4 +76,15 @@ function chakraLines(ranks: ChakraFileSummary[]): string[] {
     i = j + 1;
   }
   return lines;
+}
+
+/**
+ * Collectives as replay counts them (one for all of a group's ranks), with the nodes behind them:
+ * `26 (52 nodes, one per rank taking part): all-reduce 196608B x25 [all 2]; ...`.
+ */
+function collectivesLine(c: TraceSummary['collectives']): string {
+  const count = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+  const kinds = c.by_kind.map((k) => `${k.kind} ${k.bytes}B x${count(k.count)} [${k.group}]`).join('; ');
+  const nodes = c.nodes === c.count ? '' : ` (${countOf(c.nodes, 'node')}, one per rank taking part)`;
+  return `${count(c.count)}${nodes}${kinds ? `: ${kinds}` : ''}`;
 }
