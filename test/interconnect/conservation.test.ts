@@ -172,6 +172,10 @@ describe('chunking of a block', () => {
       expect(sizes.at(-1)!).toBeGreaterThan(0);
     }
     expect(chunkSizes(4 * MiB + 1, chunking)).toEqual([4 * MiB, 1]);
+    // A rounding error past a multiple of the chunk is no chunk of its own.
+    const rounded = chunkSizes(8 * MiB + 1e-7, chunking);
+    expect(rounded.length).toBe(2);
+    expect(rounded[1]! - 4 * MiB).toBeCloseTo(1e-7, 8);
     expect(chunkSizes(64 * MiB, chunking)).toEqual(new Array(8).fill(8 * MiB));
   });
 });

@@ -50,7 +50,10 @@ export function chunkSizes(blockBytes: number, { chunkBytes, maxChunks }: Chunki
   const whole = Math.floor(blockBytes / chunkBytes);
   const rest = blockBytes - whole * chunkBytes;
   const sizes = new Array<number>(whole).fill(chunkBytes);
-  if (rest > 0) sizes.push(rest);
+  // Under a byte left over (a block is a buffer's share, not whole bytes, and may miss a multiple
+  // of the chunk by rounding) rides with the last chunk rather than adding a step of its own.
+  if (rest >= 1) sizes.push(rest);
+  else sizes[whole - 1]! += rest;
   return sizes;
 }
 
