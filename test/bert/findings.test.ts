@@ -4,9 +4,8 @@ import { getModel, layerMatmulParams, mlmPredictionsPerSeq } from '../../src/sw/
 import { HardwareCoster } from '../../src/study/bert/coster.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from '../../src/study/bert/findings.js';
 import { simulateIteration, type IterationResult } from '../../src/study/bert/iteration.js';
-import { bertPointSchema, precisionLabel, type BertPoint } from '../../src/study/bert/point.js';
+import { bertPointSchema, pointMemory, precisionLabel, type BertPoint } from '../../src/study/bert/point.js';
 import { bertReport } from '../../src/study/bert/report.js';
-import { pointMemory } from '../../src/study/bert/tables.js';
 
 /**
  * The characterisation's qualitative findings, asserted on what the model computes (no expected

@@ -4,8 +4,8 @@ import { OP_CATEGORIES } from '../../kernels/types.js';
 import { HardwareCoster } from '../../study/bert/coster.js';
 import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
-import { bertPointSchema, precisionLabel } from '../../study/bert/point.js';
-import { gemmRows, iterationFigures, pointMemory } from '../../study/bert/tables.js';
+import { bertPointSchema, pointMemory, precisionLabel } from '../../study/bert/point.js';
+import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
 import { printJson, withHwOptions, type HwArgs } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { SilicaError } from '../../core/errors.js';
 import { MAX_SIMULATED_GPUS } from '../../hw/system.js';
-import type { Precision } from '../../sw/index.js';
+import { getModel, precisionPlan, type Precision } from '../../sw/index.js';
+import { trainingMemory, type TrainingMemory } from '../../sw/train/memory.js';
 
 /**
  * One BERT training configuration: what `silica bert` takes and what each point of the `bert`
@@ -44,6 +45,12 @@ export function precisionOf(label: PrecisionLabel): { precision: Precision; mixe
   if (label === 'mixed-fp16') return { precision: 'mixed', mixedDtype: 'fp16' };
   if (label === 'mixed-bf16') return { precision: 'mixed', mixedDtype: 'bf16' };
   return { precision: label, mixedDtype: 'fp16' };
+}
+
+/** What one GPU holds for the configuration's step: model states and one micro-batch's activations. */
+export function pointMemory(p: BertPoint): TrainingMemory {
+  const { precision, mixedDtype } = precisionOf(p.precision);
+  return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention });
 }
 
 export function precisionLabel(precision: string, mixedDtype: string = 'fp16'): PrecisionLabel {

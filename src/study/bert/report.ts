@@ -3,8 +3,7 @@ import { countOf, formatBytes } from '../../core/units.js';
 import { getModel, parameterCount } from '../../sw/index.js';
 import { categoryShare, gemmIntensity, groupsVarying, largestCategory, memoryBoundShare } from './findings.js';
 import type { IterationResult } from './iteration.js';
-import type { BertPoint } from './point.js';
-import { pointMemory } from './tables.js';
+import { pointMemory, type BertPoint } from './point.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;

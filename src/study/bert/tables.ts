@@ -1,16 +1,8 @@
 import { OP_CATEGORIES } from '../../kernels/types.js';
-import { getModel, precisionPlan } from '../../sw/index.js';
-import { trainingMemory, type TrainingMemory } from '../../sw/train/memory.js';
 import { categoryShare, type IterationResult } from './iteration.js';
-import { pointColumns, precisionOf, type BertPoint } from './point.js';
+import { pointColumns, pointMemory } from './point.js';
 
 type Row = Record<string, string | number | boolean>;
-
-/** What one GPU holds for the configuration's step: model states and one micro-batch's activations. */
-export function pointMemory(p: BertPoint): TrainingMemory {
-  const { precision, mixedDtype } = precisionOf(p.precision);
-  return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention });
-}
 
 /**
  * The study's main table (results.csv): one row per configuration. Memory columns come last, so
