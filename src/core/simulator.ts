@@ -20,16 +20,32 @@ export interface FlowSpec {
   weight?: number;
   priority?: number;
   /** Callbacks when progress reaches given amounts (ascending), e.g. a GEMM output chunk done. */
-  milestones?: Array<{ at: number; fire: () => void }>;
+  milestones?: Milestone[];
   onComplete?: () => void;
+}
+
+export interface Milestone {
+  at: number;
+  fire: () => void;
 }
 
 export interface Flow extends FlowState {
   readonly spec: FlowSpec;
+  /**
+   * The spec's milestones, read by the solver as it goes: a component may put one of its own in
+   * (in order, past `nextMilestone`) by replacing the list. Held here, not read through `spec`:
+   * specs come in many shapes, and each new one the event loop met through `spec` threw away its
+   * compiled code (10% of a short T3 sweep's compiling).
+   */
+  milestones: readonly Milestone[];
   nextMilestone: number;
+  /** The spec's completion callback, held for the same reason. */
+  readonly onComplete: (() => void) | undefined;
   finished: boolean;
   startNs: number;
 }
+
+const NO_MILESTONES: readonly Milestone[] = Object.freeze([]);
 
 export class Simulator {
   nowNs = 0;
@@ -92,7 +108,9 @@ export class Simulator {
       done: 0,
       rate: 0,
       spec,
+      milestones: spec.milestones ?? NO_MILESTONES,
       nextMilestone: 0,
+      onComplete: spec.onComplete,
       finished: false,
       startNs: this.nowNs,
     };
@@ -168,8 +186,8 @@ export class Simulator {
   }
 
   private nextTarget(f: Flow): number {
-    const ms = f.spec.milestones;
-    if (ms && f.nextMilestone < ms.length) return Math.min(ms[f.nextMilestone]!.at, f.amount);
+    const ms = f.milestones;
+    if (f.nextMilestone < ms.length) return Math.min(ms[f.nextMilestone]!.at, f.amount);
     return f.amount;
   }
 
@@ -194,8 +212,8 @@ export class Simulator {
     const reached: Flow[] = [];
     for (const f of this.flows) {
       const tol = 1e-9 * Math.max(1, f.amount);
-      const ms = f.spec.milestones;
-      while (ms && f.nextMilestone < ms.length && ms[f.nextMilestone]!.at <= f.done + tol) {
+      const ms = f.milestones;
+      while (f.nextMilestone < ms.length && ms[f.nextMilestone]!.at <= f.done + tol) {
         const m = ms[f.nextMilestone++]!;
         this.eventsProcessed++;
         m.fire();
@@ -214,7 +232,7 @@ export class Simulator {
   private finish(flow: Flow): void {
     flow.finished = true;
     this.eventsProcessed++;
-    flow.spec.onComplete?.();
+    flow.onComplete?.();
   }
 
   private solve(): void {

@@ -1,6 +1,6 @@
 import { makeResource, type FlowDemand, type Resource } from '../../core/flow-network.js';
 import { SilicaError } from '../../core/errors.js';
-import type { Flow } from '../../core/simulator.js';
+import type { Flow, Milestone } from '../../core/simulator.js';
 import { interconnectOf } from '../link/topology.js';
 import type { System } from '../system.js';
 
@@ -24,7 +24,7 @@ export interface DmaTransfer {
   name?: string;
   onComplete: () => void;
   /** Progress callbacks in bytes (ascending), e.g. per-chunk notifications. */
-  milestones?: Array<{ at: number; fire: () => void }>;
+  milestones?: Milestone[];
   /** The transfer's flow has started (after setup and latency); T3's tracker throttles it by credits. */
   onStart?: (flow: Flow) => void;
 }

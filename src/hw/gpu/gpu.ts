@@ -1,5 +1,5 @@
 import { makeResource, type FlowDemand, type Resource } from '../../core/flow-network.js';
-import type { Flow, FlowSpec, Simulator } from '../../core/simulator.js';
+import type { Flow, FlowSpec, Milestone, Simulator } from '../../core/simulator.js';
 import type { KernelCost } from '../../kernels/types.js';
 import type { HardwareConfig } from '../config/schema.js';
 import { makeCuLayout, type CuLayout } from './cu-layout.js';
@@ -44,7 +44,7 @@ export interface LaunchOptions {
   /** Max-min weight within a priority class (default 1); co-running streams may weight by isolated rate. */
   weight?: number;
   /** Fractions of progress (0..1] at which to call back, e.g. output chunks completing. */
-  milestones?: Array<{ at: number; fire: () => void }>;
+  milestones?: Milestone[];
   onStart?: () => void;
   onComplete?: (record: KernelRecord) => void;
   /** Precomputed timing (memoised by the caller). */
@@ -188,7 +188,7 @@ export class Gpu {
       });
     }
     if (hold) {
-      hold.onContended = () => this.releaseAtLastWave(kernel, cuSet, t, flow, spec, releaseCus, (fn) => (returnKeptCus = fn));
+      hold.onContended = () => this.releaseAtLastWave(kernel, cuSet, t, flow, releaseCus, (fn) => (returnKeptCus = fn));
       if (hold.contended) hold.onContended();
     }
   }
@@ -199,7 +199,7 @@ export class Gpu {
    * and the waiting kernel runs on the idle ones. Armed only under contention, so a kernel nobody
    * waits for costs no extra event.
    */
-  private releaseAtLastWave(kernel: KernelCost, cuSet: CuSet, t: KernelTiming, flow: Flow, spec: FlowSpec, release: () => void, onEnd: (fn: () => void) => void): void {
+  private releaseAtLastWave(kernel: KernelCost, cuSet: CuSet, t: KernelTiming, flow: Flow, release: () => void, onEnd: (fn: () => void) => void): void {
     const occ = occupancy(kernel.workgroups, cuSet, this.layout, this.hw.compute);
     if (occ.waves < 2 || occ.lastWaveCus >= cuSet.count) return;
     const at = (occ.waves - 1) / occ.waves;
@@ -211,8 +211,9 @@ export class Gpu {
       handBack();
       return;
     }
-    // A milestone of our own, in order among the caller's (the solver reads the list as it goes).
-    const ms = (spec.milestones = [...(spec.milestones ?? [])]);
+    // A milestone of our own, in order among the caller's (the solver reads the flow's list as it goes).
+    const ms = [...flow.milestones];
+    flow.milestones = ms;
     let i = ms.length;
     while (i > flow.nextMilestone && ms[i - 1]!.at > at) i--;
     ms.splice(i, 0, { at, fire: handBack });
