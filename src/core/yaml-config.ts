@@ -147,7 +147,11 @@ export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: str
   let expected = issue.message
     .replace(/^(Invalid (input|option)|Too (small|big)): /, '')
     .replace(/, received \w+$/, '')
-    .replace(/^expected int$/, 'expected a whole number');
+    .replace(/^expected int$/, 'expected a whole number')
+    // Bounds read as the other messages do ("expected a positive whole number, got 0").
+    .replace(/^expected number to be >0$/, 'expected a positive number')
+    .replace(/^expected number to be ([<>]=?)(.+)$/, 'expected a number $1 $2')
+    .replace(/^expected number$/, 'expected a number');
   if (issue.code === 'unrecognized_keys') {
     const known = knownFields(fieldsFrom, raw, issue.path as PropertyKey[]);
     expected = `expected no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})${known?.length ? `; known: ${known.join(', ')}` : ''}`;

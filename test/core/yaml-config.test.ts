@@ -48,8 +48,8 @@ describe('one-line schema errors', () => {
 describe('type errors', () => {
   it('say what was expected and what was written, once', () => {
     const s = z.object({ m: z.number() });
-    expect(message(() => validate(s, { m: 'abc' }, 'f.yaml'))).toBe('f.yaml: m: expected number, got "abc"');
-    expect(message(() => validate(s, {}, 'f.yaml'))).toBe('f.yaml: m: expected number (missing)');
+    expect(message(() => validate(s, { m: 'abc' }, 'f.yaml'))).toBe('f.yaml: m: expected a number, got "abc"');
+    expect(message(() => validate(s, {}, 'f.yaml'))).toBe('f.yaml: m: expected a number (missing)');
   });
 });
 

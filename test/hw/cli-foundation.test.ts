@@ -61,7 +61,7 @@ describe('silica CLI (foundation)', () => {
     it('hw list takes no preset name', () => expectOneLineError(silica(['hw', 'list', 'mi300x']), /hw list: expected no preset name \(it lists them all; hw show mi300x shows one\), got "mi300x"/));
     it('bad --set path', () => expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.nope=1']), /no such field/));
     it('bad --set value: the override is named, not just the preset file', () =>
-      expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.efficiency=7']), /mi300x\.yaml: memory\.hbm\.efficiency \(set by the override memory\.hbm\.efficiency=7\): .*<=1, got 7/));
+      expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'memory.hbm.efficiency=7']), /mi300x\.yaml: memory\.hbm\.efficiency \(set by the override memory\.hbm\.efficiency=7\): .*<= 1, got 7/));
     it('a check between two fields names the override that changed the other one', () => {
       expectOneLineError(
         silica(['hw', 'show', 'mi300x', '--set', 'compute.clock_peak_mhz=1000']),

@@ -176,12 +176,12 @@ describe('silica serve reports bad input on one stderr line', () => {
     expectOneLineError(serve('--policy', 'disagg', '--prefill-gpus', '7'), /^silica: --prefill-gpus 7: the prefill pool of 7 GPUs gets TP width 7, and llama3\.1-70b's attention width 8192 does not split evenly over 7 ranks$/);
     expectOneLineError(serve('--model', 'bert-base'), /^silica: --model bert-base: an encoder-only model cannot be served \(no decode\)$/);
     const flagged: Array<[string[], RegExp]> = [
-      [['--rate', '0'], /^silica: --rate: expected number to be >0, got 0$/],
-      [['--slo-share', '2'], /^silica: --slo-share: expected number to be <=1, got 2$/],
+      [['--rate', '0'], /^silica: --rate: expected a positive number, got 0$/],
+      [['--slo-share', '2'], /^silica: --slo-share: expected a number <= 1, got 2$/],
       [['--kv-dtype', 'int3'], /^silica: --kv-dtype: expected one of .*"fp8", got "int3"$/],
       [['--max-seqs', '1.5'], /^silica: --max-seqs: expected a whole number, got 1\.5$/],
-      [['--itl-slo-ms', '0'], /^silica: --itl-slo-ms: expected number to be >0, got 0$/],
-      [['--policy', 'disagg', '--decode-gpus', '0'], /^silica: --decode-gpus: expected number to be >0, got 0$/],
+      [['--itl-slo-ms', '0'], /^silica: --itl-slo-ms: expected a positive number, got 0$/],
+      [['--policy', 'disagg', '--decode-gpus', '0'], /^silica: --decode-gpus: expected a positive number, got 0$/],
       [['--policy', 'rapid', '--arm-mode', 'both'], /^silica: --arm-mode: expected one of .*, got "both"$/],
       [['--policy', 'disagg', '--chunk', '512'], /^silica: --chunk: expected with --policy hybrid, got --policy disagg$/],
       [['--hw', 'mi100', '--gpus', '4', '--tp', '4', '--dtype', 'fp8'], /^silica: --dtype: mi100 has no fp8 rate \(expected one of .*\), got fp8$/],

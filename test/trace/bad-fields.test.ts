@@ -292,7 +292,7 @@ describe('emit checks its hardware overrides whatever the format', () => {
   it('--set compute.cus=abc on a silica trace fails as on kernel gemm, writing nothing', () => {
     const out = join(dir, 'set-abc.pb');
     const r = silica(['emit', '--model', 'bert-base', '--batch', '1', '--seq', '128', '--set', 'compute.cus=abc', '-o', out]);
-    expectOneLineError(r, /compute\.cus \(set by the override compute\.cus=abc\): expected number, got "abc"$/);
+    expectOneLineError(r, /compute\.cus \(set by the override compute\.cus=abc\): expected a number, got "abc"$/);
     expect(existsSync(out)).toBe(false);
   });
 });
