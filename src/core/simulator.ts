@@ -35,7 +35,7 @@ export interface Flow extends FlowState {
    * The spec's milestones, read by the solver as it goes: a component may put one of its own in
    * (in order, past `nextMilestone`) by replacing the list. Held here, not read through `spec`:
    * specs come in many shapes, and each new one the event loop met through `spec` threw away its
-   * compiled code (10% of a short T3 sweep's compiling).
+   * compiled code (a quarter of a short T3 sweep's deoptimizations).
    */
   milestones: readonly Milestone[];
   nextMilestone: number;
