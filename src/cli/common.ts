@@ -53,7 +53,6 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(roundTree(value), null, 2) + '\n');
 }
 
-/** Prints `key: value` lines aligned, for the human-readable form of a result. */
 /**
  * A number as a table shows it: integers whole, others to five significant digits, but never in
  * exponent form where the integer part alone has more digits (333450.3 us, not 3.3345e+5 beside
@@ -64,6 +63,7 @@ function formatReading(v: number): string {
   return Math.abs(v) >= 1e5 ? v.toFixed(1) : v.toPrecision(5);
 }
 
+/** Prints `key: value` lines aligned, for the human-readable form of a result. */
 export function printTable(rows: Array<[string, string | number]>): void {
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) {

@@ -107,10 +107,14 @@ function requireFlagValues(tokens: readonly string[], options: FlagOptions): voi
  */
 function requireOneValueEach(parsed: Record<string, unknown>, options: FlagOptions): void {
   const lists = new Set(options.array);
-  for (const [name, aliases] of Object.entries(options.alias)) if (lists.has(name)) for (const a of aliases) lists.add(a);
   // Short names of long flags (-o for --out) are copies too: the long name is the one named.
   const shortNames = new Set<string>();
-  for (const [name, aliases] of Object.entries(options.alias)) for (const a of aliases) shortNames.add(a.length < name.length ? a : name);
+  for (const [name, aliases] of Object.entries(options.alias)) {
+    for (const a of aliases) {
+      if (options.array.includes(name)) lists.add(a);
+      shortNames.add(a.length < name.length ? a : name);
+    }
+  }
   for (const [key, value] of Object.entries(parsed)) {
     // camelCase keys are yargs' copies of kebab-case flags (input-len, inputLen): the flag as written is named.
     if (key === '_' || key === '$0' || !Array.isArray(value) || lists.has(key) || /[A-Z]/.test(key) || shortNames.has(key)) continue;

@@ -32,6 +32,9 @@ export function elementwiseCost(s: ElementwiseShape): KernelCost {
   const perWg = Math.min(ELEMENTS_PER_WORKGROUP, s.elements);
   const read = s.elements * b * s.inputs + (s.extraReadBytes ?? 0);
   const write = s.elements * b * s.outputs + (s.extraWriteBytes ?? 0);
+  // The fullest workgroup's share, as its FLOPs are: with the bytes averaged over the grid, a
+  // 4097-element array moved half a workgroup's bytes per workgroup and ran faster than 4096.
+  const fullestBytes = ((read + write) * perWg) / s.elements;
   return {
     name: s.name,
     category: s.category ?? 'elementwise',
@@ -39,10 +42,8 @@ export function elementwiseCost(s: ElementwiseShape): KernelCost {
     perWorkgroup: {
       matrixFlops: 0,
       vectorFlops: perWg * s.flopsPerElement,
-      // The fullest workgroup's share, as its FLOPs are: with the bytes averaged over the grid, a
-      // 4097-element array moved half a workgroup's bytes per workgroup and ran faster than 4096.
-      cuBytes: ((read + write) * perWg) / s.elements,
-      dramBytes: ((read + write) * perWg) / s.elements,
+      cuBytes: fullestBytes,
+      dramBytes: fullestBytes,
       transcendentalOps: perWg * (s.transcendentalsPerElement ?? 0),
     },
     dtype: s.dtype,

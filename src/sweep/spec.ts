@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { SilicaError, describe } from '../core/errors.js';
+import { firstRepeat } from '../core/repeats.js';
 import { Rng } from '../core/rng.js';
 import { readYamlFile } from '../core/yaml-config.js';
 import { canonicalJson, stableHash } from './canonical.js';
@@ -196,24 +197,15 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
 function checkDistinctCombinations(axes: Axis[], expand: 'grid' | 'zip', file: string): void {
   if (expand === 'grid' || axes.length === 1) {
     for (const a of axes) {
-      const first = new Map<string, number>();
-      a.values.forEach((v, i) => {
-        const key = canonicalJson(v);
-        const j = first.get(key);
-        if (j !== undefined) throw new SilicaError(`${file}: axes.${a.path}: expected distinct values, got ${describe(v)} twice (values ${j} and ${i}: the same points twice)`);
-        first.set(key, i);
-      });
+      const r = firstRepeat(a.values, canonicalJson);
+      if (r) throw new SilicaError(`${file}: axes.${a.path}: expected distinct values, got ${describe(a.values[r.again])} twice (values ${r.first} and ${r.again}: the same points twice)`);
     }
     return;
   }
-  const first = new Map<string, number>();
-  for (let i = 0; i < axes[0]!.values.length; i++) {
-    const key = canonicalJson(axes.map((a) => a.values[i]));
-    const j = first.get(key);
-    if (j !== undefined) {
-      throw new SilicaError(`${file}: axes: expected distinct zipped combinations, got ${axes.map((a) => `${a.path}=${describe(a.values[i])}`).join(', ')} twice (positions ${j} and ${i}: the same points twice)`);
-    }
-    first.set(key, i);
+  const positions = axes[0]!.values.map((_, i) => i);
+  const r = firstRepeat(positions, (i) => canonicalJson(axes.map((a) => a.values[i])));
+  if (r) {
+    throw new SilicaError(`${file}: axes: expected distinct zipped combinations, got ${axes.map((a) => `${a.path}=${describe(a.values[r.again])}`).join(', ')} twice (positions ${r.first} and ${r.again}: the same points twice)`);
   }
 }
 

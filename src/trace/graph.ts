@@ -1,4 +1,5 @@
 import { SilicaError } from '../core/errors.js';
+import { firstRepeat } from '../core/repeats.js';
 import { programWhere, type Trace, type TraceNode } from './types.js';
 
 /**
@@ -149,11 +150,12 @@ export function validateTrace(trace: Trace, file: string): void {
     programGraph(program, where);
     for (const node of program) {
       const ranks = node.collective?.group ?? [];
-      for (const [i, r] of ranks.entries()) {
+      for (const r of ranks) {
         if (!Number.isInteger(r) || r < 0 || r >= trace.worldSize) throw new SilicaError(`${where}: node ${node.id} "${node.name}": collective.group: rank ${r} is outside 0..${trace.worldSize - 1}`);
-        // A rank listed twice would wait for itself: the replay could only deadlock.
-        if (ranks.indexOf(r) !== i) throw new SilicaError(`${where}: node ${node.id} "${node.name}": collective.group: expected distinct ranks, got rank ${r} twice (${ranks.join(',')})`);
       }
+      // A rank listed twice would wait for itself: the replay could only deadlock.
+      const twice = firstRepeat(ranks);
+      if (twice) throw new SilicaError(`${where}: node ${node.id} "${node.name}": collective.group: expected distinct ranks, got rank ${ranks[twice.again]} twice (${ranks.join(',')})`);
       if ((node.kind === 'send' || node.kind === 'recv') && (node.peer === undefined || node.peer < 0 || node.peer >= trace.worldSize)) {
         throw new SilicaError(`${where}: node ${node.id} "${node.name}": peer: expected a rank in 0..${trace.worldSize - 1}, got ${node.peer}`);
       }

@@ -243,11 +243,10 @@ export const collectiveCommand: CommandModule = {
     const kind = args.kind as CollectiveKind;
     if (args.sweep !== undefined) {
       const [lo, hi] = parseSweep(args.sweep);
-      let largest = lo;
-      while (largest * 2 <= hi) largest *= 2;
-      checkBufferSize(hw, args, kind, gpus, { smallest: lo, largest }, '--sweep');
-      const rows = [];
-      for (let b = lo; b <= hi; b *= 2) rows.push(runOne(hw, args, kind, gpus, b));
+      const sizes: number[] = [];
+      for (let b = lo; b <= hi; b *= 2) sizes.push(b);
+      checkBufferSize(hw, args, kind, gpus, { smallest: sizes[0]!, largest: sizes.at(-1)! }, '--sweep');
+      const rows = sizes.map((b) => runOne(hw, args, kind, gpus, b));
       if (args.json) printJson({ hw: hw.name, collective: kind, gpus, rows });
       else printSweep(rows);
       return;

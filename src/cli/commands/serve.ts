@@ -7,7 +7,7 @@ import { toYaml } from '../../core/yaml-config.js';
 import { DTYPES } from '../../hw/config/schema.js';
 import { makeProgress } from '../../sweep/progress.js';
 import { policyKind, policyNames } from '../../sw/serving/policy.js';
-import { goodputOf, parseServeConfig, resolveServe, runServe, type GoodputResult, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
+import { GOODPUT_MAX_PROBES, goodputOf, parseServeConfig, resolveServe, runServe, type GoodputResult, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
 import { workloadNames } from '../../sw/serving/workloads.js';
 import '../../sw/serving/policies/index.js';
 import { printJson, printTable } from '../common.js';
@@ -128,10 +128,10 @@ export const serveCommand: CommandModule = {
     outputs.run(() => {
       const quiet = !process.stderr.isTTY;
       if (a.goodput) {
-        const progress = makeProgress({ total: 14, unit: 'probes', quiet });
+        const progress = makeProgress({ total: GOODPUT_MAX_PROBES, unit: 'probes', quiet });
         let n = 0;
-        // 14 probes at most, unless bracketing from a far start takes more (serve.ts: searchGoodput).
-        goodput = goodputOf(resolved, { startRate: config.rate ?? 1, onProbe: (p) => progress.update(Math.min(++n, 14), `rate ${p.rate_req_s.toPrecision(3)}: ${(p.slo_attainment * 100).toFixed(1)}%`) });
+        // Bracketing from a far start may take more probes than the budget (serve.ts: searchGoodput).
+        goodput = goodputOf(resolved, { startRate: config.rate ?? 1, onProbe: (p) => progress.update(Math.min(++n, GOODPUT_MAX_PROBES), `rate ${p.rate_req_s.toPrecision(3)}: ${(p.slo_attainment * 100).toFixed(1)}%`) });
         progress.stop();
       } else {
         const total = config.batch ?? config.requests;

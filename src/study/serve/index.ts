@@ -3,6 +3,7 @@ import { studyOutputs } from '../outputs.js';
 import { hardwareRef } from '../../hw/config/load.js';
 import { z } from 'zod';
 import { toCsv } from '../../core/io.js';
+import { firstRepeat } from '../../core/repeats.js';
 import { requestCount } from '../../sw/serving/serve.js';
 import { findRequestFile } from '../../sw/serving/workloads.js';
 import { rethrowTaskFailure, WorkerPool } from '../../sweep/pool.js';
@@ -66,9 +67,9 @@ export const serveExperimentSchema = z
 function checkPolicyLabels(exp: { policies: Array<{ name: string }>; compare: string; baselines: string[] }, ctx: z.RefinementCtx): void {
   const names = exp.policies.map((p) => p.name);
   // Rows and comparisons find a policy by its name: two of one name would be compared with each other.
-  const first = names.findIndex((n, i) => names.indexOf(n) !== i);
-  if (first >= 0) {
-    ctx.addIssue({ code: 'custom', path: ['policies', first, 'name'], message: `expected a unique name, "${names[first]}" is also policies.${names.indexOf(names[first]!)}.name`, input: names[first] });
+  const twice = firstRepeat(names);
+  if (twice) {
+    ctx.addIssue({ code: 'custom', path: ['policies', twice.again, 'name'], message: `expected a unique name, "${names[twice.again]}" is also policies.${twice.first}.name`, input: names[twice.again] });
     return;
   }
   const expected = `expected one of ${names.join(', ')} (the policies' names)`;

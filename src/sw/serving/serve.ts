@@ -232,7 +232,7 @@ export function searchGoodput(
     o.onProbe?.(p);
     return p.meets;
   };
-  const maxProbes = o.maxProbes ?? 14;
+  const maxProbes = o.maxProbes ?? GOODPUT_MAX_PROBES;
   const minRate = o.minRate ?? 1e-3;
   const maxRate = o.maxRate ?? 1e4;
   let lo = o.bracket?.lo ?? 0;
@@ -261,6 +261,9 @@ export function searchGoodput(
   }
   return { goodput_req_s: lo, target_share: o.target, points: points.slice().sort((a, b) => a.rate_req_s - b.rate_req_s) };
 }
+
+/** Probes a goodput search runs unless told otherwise (or bracketing from a far start takes more). */
+export const GOODPUT_MAX_PROBES = 14;
 
 /** Halvings of a doubling's bracket [r, 2r] that bring it within 5% of its upper end (2^-5 = 3%). */
 const MIN_BISECTIONS = 5;

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
+import { firstRepeat } from '../../core/repeats.js';
 
 /**
  * Finding the files of a Chakra trace: one per rank, `<prefix>.<rank>.et` (optionally `.gz`),
@@ -79,8 +80,8 @@ export function readCommGroups(file: string): CommGroups {
       throw new SilicaError(`${file}: group "${key}": expected a non-empty list of ranks`, { file, field: key });
     }
     const sorted = [...(ranks as number[])].sort((a, b) => a - b);
-    const twice = sorted.find((r, i) => i > 0 && sorted[i - 1] === r);
-    if (twice !== undefined) throw new SilicaError(`${file}: group "${key}": expected distinct ranks, got rank ${twice} twice`, { file, field: key });
+    const twice = firstRepeat(sorted);
+    if (twice) throw new SilicaError(`${file}: group "${key}": expected distinct ranks, got rank ${sorted[twice.again]} twice`, { file, field: key });
     groups.set(id, sorted);
   }
   return groups;
