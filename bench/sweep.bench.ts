@@ -41,6 +41,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { percentile } from '../src/sw/serving/metrics.js';
 import type { BenchLine } from './core.bench.js';
+import { readSweepRecord, summariseRecord, TARGET_SPEEDUP } from './record.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Works from dist/bench (npm run bench) and from bench/ alike: the repo root holds bench/sweeps.
@@ -49,6 +50,7 @@ const CLI = join(root, 'dist', 'bundle', 'main.js');
 const SWEEP = join(root, 'bench', 'sweeps', 'cpu-bound.yaml');
 const LARGE_SWEEP = join(root, 'bench', 'sweeps', 'cpu-bound-large.yaml');
 const SMALL_SWEEP = join(root, 'configs', 'sweeps', 't3-sensitivity.yaml');
+const RECORD = join(root, 'bench', 'records', 'sweep-speedup.csv');
 
 /** The CLI arguments of one timed run of a sweep (the bench sweep unless named). */
 const sweepArgs = (out: string, jobs: number, sweep = SWEEP): string[] => [CLI, 'sweep', sweep, '--out', out, '--jobs', String(jobs), '--quiet'];
@@ -147,6 +149,16 @@ function alternatingPairs(dir: string, tag: string, sweep = SWEEP): Array<{ one:
   return pairs;
 }
 
+/** Where this run stands: the recorded runs so far (bench/records/sweep-speedup.csv) of one sweep. */
+function recordLine(sweepPoints: number): BenchLine {
+  const r = summariseRecord(readSweepRecord(RECORD), sweepPoints);
+  return {
+    name: `sweep: recorded runs of the ${sweepPoints}-point sweep reaching ${TARGET_SPEEDUP}x, of ${r.runs} (bench/records/sweep-speedup.csv; median ${r.median.toFixed(3)}x, range ${r.min.toFixed(2)}-${r.max.toFixed(2)}x)`,
+    value: r.reaching,
+    unit: 'runs',
+  };
+}
+
 const median = (xs: number[]): number => percentile(Float64Array.from(xs).sort(), 50);
 
 export async function run(): Promise<BenchLine[]> {
@@ -176,7 +188,7 @@ export async function run(): Promise<BenchLine[]> {
       { name: `sweep: ${points}-point CPU-bound sweep, --jobs 1 wall time (median of ${PAIRS})`, value: median(pairs.map((p) => p.one.wall)), unit: 's' },
       { name: `sweep: same sweep, --jobs 2 wall time (median of ${PAIRS})`, value: median(pairs.map((p) => p.two.wall)), unit: 's' },
       {
-        name: `sweep: --jobs 2 speedup over --jobs 1, median of ${PAIRS} alternating pairs (pairs ${ratios.map((r) => r.toFixed(2)).join(', ')}; target >= 1.7 on 2 idle cores; ${availableParallelism()} CPUs${busy})`,
+        name: `sweep: --jobs 2 speedup over --jobs 1, median of ${PAIRS} alternating pairs (pairs ${ratios.map((r) => r.toFixed(2)).join(', ')}; target >= ${TARGET_SPEEDUP} on 2 idle cores; ${availableParallelism()} CPUs${busy})`,
         value: median(ratios),
         unit: 'x',
       },
@@ -208,6 +220,8 @@ export async function run(): Promise<BenchLine[]> {
         value: (2 * arithmetic.alone) / arithmetic.two,
         unit: 'x',
       },
+      recordLine(1024),
+      recordLine(2048),
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
