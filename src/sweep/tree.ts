@@ -4,9 +4,23 @@
  */
 export type PathLookup = { found: true; value: unknown } | { found: false; missing: string; reason: string };
 
-export function splitPath(path: string): string[] {
-  return path.split('.');
+/**
+ * A path's segments. A sweep looks up and sets the same few paths for every point (a million-point
+ * sweep: millions of calls), so each path is split once; callers must not modify the result.
+ */
+export function splitPath(path: string): readonly string[] {
+  let parts = splitPaths.get(path);
+  if (parts === undefined) {
+    parts = path.split('.');
+    if (splitPaths.size >= SPLIT_PATHS_KEPT) splitPaths.clear();
+    splitPaths.set(path, parts);
+  }
+  return parts;
 }
+
+const splitPaths = new Map<string, readonly string[]>();
+/** More distinct paths than a sweep file writes; a caller looking up ever new paths cannot grow it without bound. */
+const SPLIT_PATHS_KEPT = 4096;
 
 /** Finds the value at a dotted path, or says which segment is missing and why. */
 export function lookupPath(tree: unknown, path: string): PathLookup {
@@ -36,19 +50,23 @@ function missingAt(parts: readonly string[], i: number, reason: string): PathLoo
 
 /** Returns a copy of `tree` with the value at `path` replaced (the path must exist). */
 export function setPath(tree: unknown, path: string, value: unknown): unknown {
-  return setParts(tree, splitPath(path), value);
+  return setParts(tree, splitPath(path), 0, value);
 }
 
-function setParts(node: unknown, parts: string[], value: unknown): unknown {
-  if (parts.length === 0) return value;
-  const [key, ...rest] = parts as [string, ...string[]];
+/** `node` with the value at parts[at..] replaced. */
+function setParts(node: unknown, parts: readonly string[], at: number, value: unknown): unknown {
+  if (at === parts.length) return value;
+  const key = parts[at]!;
   if (Array.isArray(node)) {
     const copy = node.slice();
-    copy[Number(key)] = setParts(node[Number(key)], rest, value);
+    copy[Number(key)] = setParts(node[Number(key)], parts, at + 1, value);
     return copy;
   }
   const obj = (node && typeof node === 'object' ? node : {}) as Record<string, unknown>;
-  return { ...obj, [key]: setParts(obj[key], rest, value) };
+  // Copied, then set: V8 builds `{ ...obj, [key]: v }` in a slower way (2.5x in a micro-benchmark).
+  const copy = { ...obj };
+  copy[key] = setParts(obj[key], parts, at + 1, value);
+  return copy;
 }
 
 /** Flattens a nested mapping into dotted paths to its leaves (lists are leaves). */
