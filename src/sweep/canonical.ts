@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Document, isMap, isScalar, isSeq } from 'yaml';
+import { boundedMemo } from '../core/bounded-memo.js';
 
 /**
  * Canonical JSON (object keys sorted at every level) and the stable point hash built on it. A
@@ -50,31 +51,21 @@ function canonical(value: unknown): string | undefined {
 }
 
 /** `"key":` for a key; the few keys a sweep's configs have are quoted once, not once per point. */
-function quotedKey(key: string): string {
-  let quoted = quotedKeys.get(key);
-  if (quoted === undefined) {
-    quoted = JSON.stringify(key) + ':';
-    if (quotedKeys.size >= QUOTED_KEYS_KEPT) quotedKeys.clear();
-    quotedKeys.set(key, quoted);
-  }
-  return quoted;
-}
-
-const quotedKeys = new Map<string, string>();
-const QUOTED_KEYS_KEPT = 4096;
+const quotedKey = boundedMemo((key: string) => JSON.stringify(key) + ':');
 
 /** Array-index keys first, in numeric order, then the others in code-unit order. */
 function sortedKeys(obj: object): string[] {
   const keys = Object.keys(obj);
-  let indexKeys = 0;
-  for (const k of keys) if (isArrayIndex(k)) indexKeys++;
-  if (indexKeys === 0) return keys.sort();
-  const indices = keys.filter(isArrayIndex).sort((a, b) => Number(a) - Number(b));
-  return [...indices, ...keys.filter((k) => !isArrayIndex(k)).sort()];
+  const indices = keys.filter(isArrayIndexKey);
+  if (indices.length === 0) return keys.sort();
+  return [...indices.sort((a, b) => Number(a) - Number(b)), ...keys.filter((k) => !isArrayIndexKey(k)).sort()];
 }
 
-/** Keys that objects enumerate before all others, in numeric order (array indices, below 2^32 - 1). */
-function isArrayIndex(key: string): boolean {
+/**
+ * Keys that JavaScript objects enumerate before all others, in numeric order: array indices
+ * ("0", "12"; not "01", "-1" or 2^32 - 1 and above).
+ */
+export function isArrayIndexKey(key: string): boolean {
   return /^(0|[1-9]\d*)$/.test(key) && Number(key) < 2 ** 32 - 1;
 }
 

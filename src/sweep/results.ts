@@ -1,5 +1,6 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { csvCell } from '../core/io.js';
+import { isArrayIndexKey } from './canonical.js';
 
 /**
  * Result tables. Two formats, one row per observation: `results.jsonl` (the record of truth, one
@@ -110,7 +111,7 @@ export function pointTable(rows: readonly Row[]): PointTable {
 export function pointTableWithLead(lead: Row, rows: readonly Row[]): PointTable {
   const leadKeys = Object.keys(lead);
   const plain = () => pointTable(rows.map((row) => ({ ...lead, ...row })));
-  if (leadKeys.length === 0 || leadKeys.some(isIndexLike)) return plain();
+  if (leadKeys.length === 0 || leadKeys.some(isArrayIndexKey)) return plain();
   const leadSet = new Set(leadKeys);
   const columns = [...leadKeys];
   const seen = new Set<string>();
@@ -121,7 +122,7 @@ export function pointTableWithLead(lead: Row, rows: readonly Row[]): PointTable 
         if (row[key] !== lead[key]) return plain();
         repeats = true;
       } else if (!seen.has(key)) {
-        if (isIndexLike(key)) return plain();
+        if (isArrayIndexKey(key)) return plain();
         seen.add(key);
         columns.push(key);
       }
@@ -146,11 +147,6 @@ export function pointTableWithLead(lead: Row, rows: readonly Row[]): PointTable 
     return line + '\n';
   };
   return { jsonl: encodeLines(rows, jsonLine), csv: encodeLines(rows, csvRow), columns, rows: rows.length };
-}
-
-/** Keys that JavaScript objects order before all others (array indices). */
-function isIndexLike(key: string): boolean {
-  return /^(0|[1-9]\d*)$/.test(key) && Number(key) < 2 ** 32 - 1;
 }
 
 /** The rows of whole JSONL lines as written by jsonlLines. */

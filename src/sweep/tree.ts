@@ -2,25 +2,15 @@
  * Dotted-path access to plain YAML trees ("points.0.m", "hw_overrides.memory.hbm.efficiency").
  * Setting never mutates: it copies the spine of the path, so one base tree serves every point.
  */
+import { boundedMemo } from '../core/bounded-memo.js';
+
 export type PathLookup = { found: true; value: unknown } | { found: false; missing: string; reason: string };
 
 /**
  * A path's segments. A sweep looks up and sets the same few paths for every point (a million-point
  * sweep: millions of calls), so each path is split once; callers must not modify the result.
  */
-export function splitPath(path: string): readonly string[] {
-  let parts = splitPaths.get(path);
-  if (parts === undefined) {
-    parts = path.split('.');
-    if (splitPaths.size >= SPLIT_PATHS_KEPT) splitPaths.clear();
-    splitPaths.set(path, parts);
-  }
-  return parts;
-}
-
-const splitPaths = new Map<string, readonly string[]>();
-/** More distinct paths than a sweep file writes; a caller looking up ever new paths cannot grow it without bound. */
-const SPLIT_PATHS_KEPT = 4096;
+export const splitPath: (path: string) => readonly string[] = boundedMemo((path: string) => path.split('.'));
 
 /** Finds the value at a dotted path, or says which segment is missing and why. */
 export function lookupPath(tree: unknown, path: string): PathLookup {
