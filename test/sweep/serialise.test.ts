@@ -1,5 +1,6 @@
 import '../../src/study/index.js';
 import { describe, expect, it } from 'vitest';
+import { Rng } from '../../src/core/rng.js';
 import { readableYaml } from '../../src/sweep/canonical.js';
 import { decodeLines, pointTable, pointTableWithLead, type Row } from '../../src/sweep/results.js';
 import { writeFileSync } from 'node:fs';
@@ -79,6 +80,45 @@ describe('config.resolved.yaml rendered piece by piece', () => {
     for (const item of [...items, ...items]) {
       const whole = readableYaml({ points: [item] });
       expect(resolvedPointYaml(item)).toBe(whole.slice(whole.indexOf('\n') + 1));
+    }
+  });
+
+  it('renders lists of mappings entry by entry exactly as the whole document would (2,000 random configs)', () => {
+    const rng = new Rng(21, 'lists-of-mappings');
+    const leaves = [0, 1.5, -3, 1e21, 'gemm', 'two\nlines\n', 'a: b', '- dash', '# hash', '', 'yes', null, true, undefined, [1, 2], [], {}];
+    const keys = ['op', 'm', 'n', 'odd key', 'x: y', 'points', 'hw_overrides', '0', 'kind'];
+    const value = (depth: number): unknown => {
+      const pick = rng.uniform();
+      if (depth === 0 || pick < 0.45) return leaves[rng.int(0, leaves.length - 1)];
+      if (pick < 0.75) return list(depth - 1);
+      return mapping(depth - 1);
+    };
+    const mapping = (depth: number): Record<string, unknown> => {
+      const out: Record<string, unknown> = {};
+      for (let i = rng.int(0, 4); i > 0; i--) out[keys[rng.int(0, keys.length - 1)]!] = value(depth);
+      return out;
+    };
+    // Mostly lists of mappings (the case taken apart), sometimes with a scalar or an empty mapping among them.
+    const list = (depth: number): unknown[] => Array.from({ length: rng.int(0, 3) }, () => (rng.uniform() < 0.85 ? mapping(depth) : leaves[rng.int(0, leaves.length - 1)]));
+    for (let i = 0; i < 2000; i++) {
+      const config = { kind: 'kernels', points: list(3), other: value(3) };
+      const item = { point: i, point_id: 'abcdef0123456789', tags: { m: i }, config };
+      const whole = readableYaml({ points: [item] });
+      expect(resolvedPointYaml(item), JSON.stringify(config)).toBe(whole.slice(whole.indexOf('\n') + 1));
+    }
+  });
+
+  it('writes every point id as the YAML library would, quoted where it reads as a number', () => {
+    const rng = new Rng(21, 'point-ids');
+    const ids = ['0000000000000000', '00000000000000e1', '1234567890123456', '12e4', 'e123', '1e', 'ee', 'abcdef0123456789', 'f', '0x1f'];
+    for (let i = 0; i < 3000; i++) {
+      const digits = i % 3 === 0 ? '0123456789e' : '0123456789abcdef';
+      ids.push(Array.from({ length: rng.int(1, 16) }, () => digits[rng.int(0, digits.length - 1)]).join(''));
+    }
+    for (const id of ids) {
+      const item = { point: 1, point_id: id, tags: {}, config: {} };
+      const whole = readableYaml({ points: [item] });
+      expect(resolvedPointYaml(item), id).toBe(whole.slice(whole.indexOf('\n') + 1));
     }
   });
 
