@@ -1,6 +1,7 @@
 import { describe, SilicaError } from '../core/errors.js';
 import { DTYPES } from '../hw/config/schema.js';
 import type { KernelDesc } from '../kernels/desc.js';
+import { OP_CATEGORIES, PASSES } from '../kernels/types.js';
 import type { TraceNode } from './types.js';
 
 /**
@@ -9,11 +10,11 @@ import type { TraceNode } from './types.js';
  * to be sizes and counts (a negative or NaN element count would otherwise reach the cost models
  * and the simulator, which trust them).
  */
-type Rule = 'count1' | 'count0' | 'size0' | 'positive' | 'dtype';
+type Rule = 'count1' | 'count0' | 'size0' | 'positive' | 'dtype' | 'category';
 
 /** Per op: each field's rule; `?` marks a field that may be absent. */
 const RULES: Record<KernelDesc['op'], Record<string, Rule>> = {
-  gemm: { m: 'count1', n: 'count1', k: 'count1', 'batch?': 'count1', dtype: 'dtype', 'outDtype?': 'dtype' },
+  gemm: { m: 'count1', n: 'count1', k: 'count1', 'batch?': 'count1', dtype: 'dtype', 'outDtype?': 'dtype', 'category?': 'category' },
   elementwise: {
     elements: 'count1',
     inputs: 'count0',
@@ -24,11 +25,12 @@ const RULES: Record<KernelDesc['op'], Record<string, Rule>> = {
     'extraWriteBytes?': 'size0',
     'bytesPerElement?': 'positive',
     dtype: 'dtype',
+    'category?': 'category',
   },
   reduction: { rows: 'count1', cols: 'count1', dtype: 'dtype' },
   attention: { batch: 'count1', heads: 'count1', kvHeads: 'count1', qLen: 'count1', kvLen: 'count1', headDim: 'count1', dtype: 'dtype' },
-  memcpy: { bytes: 'size0' },
-  generic: { flops: 'size0', bytesRead: 'size0', bytesWritten: 'size0', dtype: 'dtype' },
+  memcpy: { bytes: 'size0', 'category?': 'category' },
+  generic: { flops: 'size0', bytesRead: 'size0', bytesWritten: 'size0', dtype: 'dtype', 'category?': 'category' },
 };
 
 const EXPECTED: Record<Rule, string> = {
@@ -37,12 +39,14 @@ const EXPECTED: Record<Rule, string> = {
   size0: 'a finite number >= 0',
   positive: 'a finite number > 0',
   dtype: `one of ${DTYPES.join(', ')}`,
+  category: `one of ${OP_CATEGORIES.join(', ')}`,
 };
 
 const REDUCTION_KINDS = ['softmax', 'layernorm', 'rmsnorm'];
 
 function ok(rule: Rule, v: unknown): boolean {
   if (rule === 'dtype') return typeof v === 'string' && (DTYPES as readonly string[]).includes(v);
+  if (rule === 'category') return typeof v === 'string' && (OP_CATEGORIES as readonly string[]).includes(v);
   if (typeof v !== 'number' || !Number.isFinite(v)) return false;
   switch (rule) {
     case 'count1':
@@ -92,6 +96,19 @@ function checkAttentionShape(a: Extract<KernelDesc, { op: 'attention' }>, where:
   };
   if (a.heads % a.kvHeads !== 0) refuse('kvHeads', `a divisor of ${field('heads')} (${a.heads}): query heads share key/value heads in equal groups`, a.kvHeads);
   if (a.causal && a.qLen > a.kvLen) refuse('qLen', `at most ${field('kvLen')} (${a.kvLen}) in causal attention (the keys include the queries' own)`, a.qLen);
+}
+
+/**
+ * A node's op category and pass as a trace states them: breakdowns sum time by category and pass,
+ * so a name outside the taxonomy (a typo, `GEMM`, `backward`) would quietly become a bucket of its
+ * own and drop out of every figure that reads the known ones. `fields` names them as the file spells them.
+ */
+export function checkNodeTaxonomy(node: Pick<TraceNode, 'category' | 'pass'>, where: string, fields: { category: string; pass: string }, file?: string): void {
+  const refuse = (field: string, expected: readonly string[], got: unknown) => {
+    throw new SilicaError(`${where}: ${field}: expected one of ${expected.join(', ')}, got ${got === undefined ? 'nothing' : describe(got)}`, { file, field });
+  };
+  if (!(OP_CATEGORIES as readonly string[]).includes(node.category)) refuse(fields.category, OP_CATEGORIES, node.category);
+  if (!(PASSES as readonly string[]).includes(node.pass)) refuse(fields.pass, PASSES, node.pass);
 }
 
 /** silica.proto spelling of a KernelDesc field: `kernel.<snake_case>`. */

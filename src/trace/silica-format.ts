@@ -3,7 +3,7 @@ import { SilicaError } from '../core/errors.js';
 import type { KernelDesc } from '../kernels/desc.js';
 import { gzip, joinDelimited, maybeGunzip, splitDelimited } from './framing.js';
 import { validateTrace } from './graph.js';
-import { checkKernelDesc, nodeWhere, protoKernelField } from './kernel-fields.js';
+import { checkKernelDesc, checkNodeTaxonomy, nodeWhere, protoKernelField } from './kernel-fields.js';
 import { silicaTypes, wireTypeMismatch } from './proto.js';
 import { setProgramSource, type Trace, type TraceCollectiveKind, type TraceMeta, type TraceNode } from './types.js';
 
@@ -270,6 +270,7 @@ function nodeFrom(m: Record<string, unknown>, file: string, msg: number): TraceN
   if (m.duration_ns !== undefined) node.durationNs = m.duration_ns as number;
   if (m.device === 'HOST') node.device = 'host';
   else if (m.device !== 'GPU') throw new SilicaError(`${where}: device: expected GPU or HOST, got ${String(m.device)}`, { file, field: 'device' });
+  checkNodeTaxonomy(node, where, { category: 'category', pass: 'pass' }, file);
   checkNodeFields(node, where);
   return node;
 }

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { simulateCollective } from '../../src/hw/collectives/index.js';
 import { loadHardware } from '../../src/hw/config/load.js';
 import type { KernelDesc } from '../../src/kernels/desc.js';
+import { OP_CATEGORIES, PASSES } from '../../src/kernels/types.js';
 import { chakraToTrace, readChakraTrace } from '../../src/trace/chakra/convert.js';
 import { decodeChakraEt } from '../../src/trace/chakra/et.js';
 import { readCommGroups } from '../../src/trace/chakra/files.js';
@@ -102,6 +103,42 @@ describe('bad kernel fields are refused when a trace is read', () => {
 
   it('the sample traces pass', () => {
     for (const f of ['bert-base-train-b2-s128.silica.gz', 'llama2-7b-decode-b4-c1024.silica.gz']) expect(loadTrace(join(ROOT, 'traces', f)).trace.programs[0]!.length).toBeGreaterThan(300);
+  });
+});
+
+describe('op categories and passes outside the taxonomy are refused', () => {
+  // Breakdowns sum time by category and pass: an unknown name would be a bucket no figure reads.
+  const delay = (category: string, pass: string): TraceNode => ({ id: 0, name: 'wait', kind: 'delay', category: category as never, pass: pass as never, deps: [], stream: 's', durationNs: 5 });
+
+  it('a silica trace: the node\'s category (CLI) and pass', () => {
+    const path = join(dir, 'category.silica');
+    writeFileSync(path, encodeSilicaTrace(one([delay('GEMM', 'fwd')])));
+    expectOneLineError(silica(['replay', path]), /category\.silica: message 2 \(node 0\): category: expected one of gemm, attention, softmax, layernorm, elementwise, optimizer, communication, memcpy, got "GEMM"$/);
+    writeFileSync(path, encodeSilicaTrace(one([delay('gemm', 'backward')])));
+    expect(silicaErrorOf(() => loadTrace(path))).toMatch(/category\.silica: message 2 \(node 0\): pass: expected one of fwd, bwd, opt, got "backward"$/);
+  });
+
+  it('a kernel\'s own category', () => {
+    const path = withKernel('kernel-category.silica', gemm({ category: 'matmul' as never }));
+    expect(silicaErrorOf(() => loadTrace(path))).toMatch(/node 1 "k1": kernel\.category: expected one of gemm, attention, .*, got "matmul"$/);
+  });
+
+  it('a Chakra trace: the silica_category and silica_pass attributes', () => {
+    for (const [node, field, got] of [
+      [delay('banana', 'fwd'), 'silica_category', 'banana'],
+      [delay('gemm', 'forward'), 'silica_pass', 'forward'],
+    ] as const) {
+      const prefix = join(mkdtempSync(join(dir, 'chakra-taxonomy-')), 'bad');
+      encodeChakraTrace(one([node]), mi300x).files.forEach((bytes, r) => writeFileSync(`${prefix}.${r}.et`, bytes));
+      expect(silicaErrorOf(() => readChakraTrace(prefix))).toMatch(new RegExp(`bad\\.0\\.et: node \\d+ "wait": attr ${field}: expected one of .*, got "${got}"$`));
+    }
+  });
+
+  it('every category and pass the taxonomy names passes', () => {
+    const path = join(dir, 'taxonomy.silica');
+    const nodes = OP_CATEGORIES.flatMap((c, i) => PASSES.map((p, j) => ({ ...delay(c, p), id: i * PASSES.length + j })));
+    writeFileSync(path, encodeSilicaTrace(one(nodes)));
+    expect(loadTrace(path).trace.programs[0]!.length).toBe(OP_CATEGORIES.length * PASSES.length);
   });
 });
 

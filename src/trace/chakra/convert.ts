@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
 import type { KernelDesc } from '../../kernels/desc.js';
 import type { OpCategory, Pass } from '../../kernels/types.js';
-import { checkKernelDesc } from '../kernel-fields.js';
+import { checkKernelDesc, checkNodeTaxonomy } from '../kernel-fields.js';
 import { setProgramSource, type Trace, type TraceCollectiveKind, type TraceMeta, type TraceNode } from '../types.js';
 import { boolAttr, COMM_TYPE_NAMES, decodeChakraEt, NodeType, numAttr, strAttr, type ChakraEtFile, type ChakraNode } from './et.js';
 import { chakraRankFiles, findCommGroupsFile, pgNameToGroupId, readCommGroups, type CommGroups } from './files.js';
@@ -167,6 +167,7 @@ function convertNode(n: ChakraNode, f: ChakraEtFile, groups: CommGroups | undefi
   const pass = (strAttr(n, 'silica_pass') as Pass | undefined) ?? passFromName(n.name);
   const stream = strAttr(n, 'silica_stream') ?? (isCpu ? (tid !== undefined ? `host${tid}` : 'host') : tid !== undefined ? `stream${tid}` : DEFAULT_STREAM[n.type] ?? 'compute');
   const node: TraceNode = { id: n.id, name: n.name, kind: 'delay', category, pass, deps: [], stream };
+  checkNodeTaxonomy(node, where, { category: 'attr silica_category', pass: 'attr silica_pass' }, path);
   const layer = numAttr(n, 'silica_layer', path);
   if (layer !== undefined) node.layer = layer;
   if (recordedNs !== undefined && !(Number.isFinite(recordedNs) && recordedNs >= 0)) {
