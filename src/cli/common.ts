@@ -6,6 +6,17 @@ import type { HardwareConfig } from '../hw/config/schema.js';
 import { roundTree } from '../core/io.js';
 import { loadTrace, type LoadedTrace } from '../trace/load.js';
 
+/**
+ * A numeric flag's yargs options. yargs reads the value as text, and the command checks it
+ * (parsePositiveInt, flagNumber): yargs' own number type turns "8x" into NaN, so the error could
+ * then only say "got NaN". The flag is declared a number as well, so that the help labels it
+ * [number] rather than [string]: yargs-parser keeps a flag declared as both a string, and yargs'
+ * help prints the number label (test/cli/help.test.ts pins both).
+ */
+export function numberFlag(describe: string, more: { default?: number; demandOption?: boolean } = {}) {
+  return { string: true, number: true, describe, ...more } as const;
+}
+
 /** Options every hardware-using command shares. */
 export interface HwArgs {
   hw: string;

@@ -6,18 +6,18 @@ import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
 import { bertPointSchema, pointMemory, precisionLabel } from '../../study/bert/point.js';
 import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
-import { printJson, withHwOptions, type HwArgs } from '../common.js';
+import { numberFlag, printJson, withHwOptions, type HwArgs } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
 
 interface BertArgs extends HwArgs {
   model: string;
-  seq: string;
-  batch: string;
+  seq: string | number; // a default arrives as a number
+  batch: string | number; // a default arrives as a number
   precision: string;
   mixedDtype: string;
   optimizer: string;
-  microBatches: string;
-  dp: string;
+  microBatches: string | number; // a default arrives as a number
+  dp: string | number; // a default arrives as a number
   overlap: boolean;
   recompute: boolean;
   flashAttention: boolean;
@@ -35,17 +35,17 @@ export const bertCommand: CommandModule = {
   builder: (y) =>
     withHwOptions(y)
       .option('model', { type: 'string', default: 'bert-large', describe: 'model from the zoo (bert-base | bert-large | ...)' })
-      .option('seq', { type: 'string', default: '128', describe: 'sequence length' })
-      .option('batch', { type: 'string', default: '32', describe: 'sequences per micro-batch per GPU' })
+      .option('seq', numberFlag('sequence length', { default: 128 }))
+      .option('batch', numberFlag('sequences per micro-batch per GPU', { default: 32 }))
       .option('precision', { type: 'string', default: 'mixed', describe: 'fp32 | mixed | fp16 | bf16' })
       .option('mixed-dtype', { type: 'string', default: 'fp16', describe: 'half dtype of mixed precision: fp16 | bf16' })
       .option('optimizer', { type: 'string', default: 'lamb', describe: 'adam | lamb' })
-      .option('micro-batches', { type: 'string', default: '1', describe: 'micro-batches per optimizer step (gradient accumulation)' })
-      .option('dp', { type: 'string', default: '1', describe: 'data-parallel GPUs (beyond a node spans nodes)' })
+      .option('micro-batches', numberFlag('micro-batches per optimizer step (gradient accumulation)', { default: 1 }))
+      .option('dp', numberFlag('data-parallel GPUs (beyond a node spans nodes)', { default: 1 }))
       .option('overlap', { type: 'boolean', default: true, describe: 'overlap the gradient all-reduce with backward (--no-overlap: after it)' })
       .option('recompute', { type: 'boolean', default: false, describe: 'recompute each layer forward in backward' })
       .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of batched GEMMs + softmax' })
-      .option('steps', { type: 'string', describe: 'optimizer steps for a time-to-train estimate' })
+      .option('steps', numberFlag('optimizer steps for a time-to-train estimate'))
       .option('gemms', { type: 'boolean', default: false, describe: 'also list every distinct GEMM (shape, FLOPs, bytes, intensity, bound)' }),
   handler: (argv) => {
     const a = argv as unknown as BertArgs;

@@ -6,7 +6,7 @@ import { checkDtypeRate } from '../../hw/gpu/kernel-timing.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
 import { COLLECTIVE_KINDS, simulateCollective, type CollectiveKind, type CollectiveSpec } from '../../hw/collectives/index.js';
 import { PUBLISHED_CU_OVERLAP, runCuOverlap } from '../../hw/collectives/cu-overlap.js';
-import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
+import { hardwareFrom, numberFlag, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
 
 /**
  * `silica collective <kind>`: one collective on an n-GPU node, nccl-tests style (bytes = per-GPU
@@ -177,19 +177,19 @@ const CU_OVERLAP_DEFAULTS = { m: '8192', n: '4256', k: '2128', chunks: '8', over
 function withCollectiveOptions<T>(y: Argv<T>) {
   return withHwOptions(y)
     .positional('kind', { choices: KINDS, describe: 'collective, or cu-overlap for the T3 all-reduce-on-CUs experiment' })
-    .option('gpus', { type: 'string', describe: 'GPUs in the group (default: the node, at most 8)' })
+    .option('gpus', numberFlag('GPUs in the group (default: the node, at most 8)'))
     .option('bytes', { type: 'string', describe: 'per-GPU buffer size (nccl-tests "size"; default 1GiB)' })
     .option('algo', { choices: ['auto', 'ring', 'direct'] as const, describe: 'algorithm (default auto: as NCCL/RCCL pick by topology, not by size: NVLS on a reducing switch, direct where a fully connected group has too few rings, else ring)' })
     .option('engine', { choices: ['cu', 'dma'] as const, describe: 'run on CUs (a kernel, as NCCL/RCCL) or on DMA engines (default cu)' })
-    .option('cus', { type: 'string', describe: 'CUs the CU engine holds (default interconnect.collective.cus)' })
+    .option('cus', numberFlag('CUs the CU engine holds (default interconnect.collective.cus)'))
     .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') })
     .option('sweep', { type: 'string', describe: 'size sweep min:max in x2 steps, e.g. 8:8GiB (nccl-tests -b -e -f 2)' })
-    .option('src', { type: 'string', describe: 'broadcast root / send-recv sender (default 0)' })
-    .option('dst', { type: 'string', describe: 'send-recv receiver (default 1)' })
-    .option('m', { type: 'string', describe: `cu-overlap: GEMM M (tokens; default ${CU_OVERLAP_DEFAULTS.m})` })
-    .option('n', { type: 'string', describe: `cu-overlap: GEMM N (hidden; the all-reduced output is M x N; default ${CU_OVERLAP_DEFAULTS.n})` })
-    .option('k', { type: 'string', describe: `cu-overlap: GEMM K (FFN / TP; default ${CU_OVERLAP_DEFAULTS.k})` })
-    .option('chunks', { type: 'string', describe: `cu-overlap: GEMM chunks whose all-reduces overlap the next chunk (default ${CU_OVERLAP_DEFAULTS.chunks})` })
+    .option('src', numberFlag('broadcast root / send-recv sender (default 0)'))
+    .option('dst', numberFlag('send-recv receiver (default 1)'))
+    .option('m', numberFlag(`cu-overlap: GEMM M (tokens; default ${CU_OVERLAP_DEFAULTS.m})`))
+    .option('n', numberFlag(`cu-overlap: GEMM N (hidden; the all-reduced output is M x N; default ${CU_OVERLAP_DEFAULTS.n})`))
+    .option('k', numberFlag(`cu-overlap: GEMM K (FFN / TP; default ${CU_OVERLAP_DEFAULTS.k})`))
+    .option('chunks', numberFlag(`cu-overlap: GEMM chunks whose all-reduces overlap the next chunk (default ${CU_OVERLAP_DEFAULTS.chunks})`))
     .option('overlap-cus', { type: 'string', describe: `cu-overlap: CU counts given to the all-reduce (default ${CU_OVERLAP_DEFAULTS.overlapCus})` });
 }
 

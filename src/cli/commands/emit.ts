@@ -6,7 +6,7 @@ import { checkSimulatedGpus } from '../../hw/system.js';
 import { buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, getModel, OPTIMIZERS, PRECISIONS, type Precision } from '../../sw/index.js';
 import { writeTrace, type TraceFormat } from '../../trace/load.js';
 import type { Trace } from '../../trace/types.js';
-import { hardwareFrom, printJson } from '../common.js';
+import { hardwareFrom, numberFlag, printJson } from '../common.js';
 
 /**
  * `silica emit`: builds a model's kernel trace (training step, prefill or decode step) and writes
@@ -21,11 +21,11 @@ interface EmitArgs {
   context?: string;
   precision: string;
   optimizer: string;
-  microBatches: string;
+  microBatches: string | number; // a default arrives as a number
   recompute: boolean;
   flashAttention: boolean;
-  tp: string;
-  dp: string;
+  tp: string | number; // a default arrives as a number
+  dp: string | number; // a default arrives as a number
   dtype: string;
   kvDtype?: string;
   format: TraceFormat;
@@ -121,16 +121,16 @@ export const emitCommand: CommandModule = {
     y
       .option('model', { type: 'string', demandOption: true, describe: 'zoo model, e.g. bert-large, llama2-7b' })
       .option('phase', { choices: ['train', 'prefill', 'decode'] as const, default: 'train' as const, describe: 'what the trace holds: a training step, a prompt\'s prefill, or a decode step' })
-      .option('batch', { type: 'string', demandOption: true, describe: 'sequences (train: per micro-batch and DP rank; decode: requests)' })
-      .option('seq', { type: 'string', describe: 'sequence length (train, prefill)' })
+      .option('batch', numberFlag('sequences (train: per micro-batch and DP rank; decode: requests)', { demandOption: true }))
+      .option('seq', numberFlag('sequence length (train, prefill)'))
       .option('context', { type: 'string', describe: 'decode: cached tokens per request (one number, or one per request: 512,2048,...)' })
       .option('precision', { type: 'string', default: 'mixed', describe: `train: ${PRECISIONS.join('|')}` })
       .option('optimizer', { type: 'string', default: 'adam', describe: `train: ${OPTIMIZERS.join('|')}` })
-      .option('micro-batches', { type: 'string', default: '1', describe: 'train: gradient-accumulation steps' })
+      .option('micro-batches', numberFlag('train: gradient-accumulation steps', { default: 1 }))
       .option('recompute', { type: 'boolean', default: false, describe: 'train: activation recomputation' })
       .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of GEMM + softmax' })
-      .option('tp', { type: 'string', default: '1', describe: 'tensor-parallel ranks' })
-      .option('dp', { type: 'string', default: '1', describe: 'train: data-parallel ranks' })
+      .option('tp', numberFlag('tensor-parallel ranks', { default: 1 }))
+      .option('dp', numberFlag('train: data-parallel ranks', { default: 1 }))
       .option('dtype', { type: 'string', default: 'bf16', describe: `prefill/decode: ${DTYPES.join('|')}` })
       .option('kv-dtype', { type: 'string', describe: 'decode: KV-cache dtype (default: --dtype)' })
       .option('format', { choices: ['silica', 'chakra'] as const, default: 'silica' as const, describe: 'silica trace, or Chakra ETs (<out>.<rank>.et)' })

@@ -8,7 +8,7 @@ import { firstNCus, fullCuSet, parseCuMask, type CuSet } from '../../hw/gpu/cu-m
 import { simulateKernel } from '../../hw/system.js';
 import { streamArrayBytes, streamCost, type StreamOp } from '../../kernels/elementwise.js';
 import { gemmCost } from '../../kernels/gemm.js';
-import { hardwareFrom, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
+import { hardwareFrom, numberFlag, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
 
 function cuSetFrom(hw: HardwareConfig, args: { cus?: unknown; cuMask?: string }): CuSet {
   const layout = makeCuLayout(hw.compute);
@@ -35,7 +35,7 @@ function namingCuFlag<T>(args: { cus?: unknown; cuMask?: string }, run: () => T)
 
 function withCuOptions<T>(y: Argv<T>) {
   return y
-    .option('cus', { type: 'string', describe: 'run on the first N logical CUs (mask bits 0..N-1)' })
+    .option('cus', numberFlag('run on the first N logical CUs (mask bits 0..N-1)'))
     .option('cu-mask', { type: 'string', describe: 'hex CU mask, bit i = logical CU i (MI300X: bit i -> XCD i mod 8)' });
 }
 
@@ -44,13 +44,13 @@ const gemm: CommandModule = {
   describe: 'simulate one GEMM (C[M,N] = A[M,K] B[K,N])',
   builder: (y) =>
     withCuOptions(withHwOptions(y))
-      .option('m', { type: 'string', demandOption: true, describe: 'rows of A and C (tokens, in a transformer layer)' })
-      .option('n', { type: 'string', demandOption: true, describe: 'columns of B and C (output features)' })
-      .option('k', { type: 'string', demandOption: true, describe: 'the inner dimension, summed over (input features)' })
-      .option('batch', { type: 'string', default: '1', describe: 'batched GEMM count' })
+      .option('m', numberFlag('rows of A and C (tokens, in a transformer layer)', { demandOption: true }))
+      .option('n', numberFlag('columns of B and C (output features)', { demandOption: true }))
+      .option('k', numberFlag('the inner dimension, summed over (input features)', { demandOption: true }))
+      .option('batch', numberFlag('batched GEMM count', { default: 1 }))
       .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') }),
   handler: (argv) => {
-    const args = argv as unknown as HwArgs & { m: string; n: string; k: string; batch: string; dtype: string; cus?: string; cuMask?: string };
+    const args = argv as unknown as HwArgs & { m: string; n: string; k: string; batch: string | number; dtype: string; cus?: string; cuMask?: string };
     if (!(DTYPES as readonly string[]).includes(args.dtype)) throw new SilicaError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${args.dtype}"`);
     const hw = hardwareFrom(args);
     checkDtypeRate(hw, args.dtype as Dtype, '--dtype');

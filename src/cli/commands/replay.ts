@@ -8,7 +8,7 @@ import { checkSimulatedGpus } from '../../hw/system.js';
 import { traceInputFiles, worldSizeField, type LoadedTrace } from '../../trace/load.js';
 import { chromeTrace } from '../../trace/chrome.js';
 import { replayTrace, type ReplayResult } from '../../trace/replay.js';
-import { hardwareFrom, printJson, printTable, traceFrom, withHwOptions, withTraceInput, type HwArgs, type TraceInputArgs } from '../common.js';
+import { hardwareFrom, numberFlag, printJson, printTable, traceFrom, withHwOptions, withTraceInput, type HwArgs, type TraceInputArgs } from '../common.js';
 
 /**
  * `silica replay FILE`: replays a silica trace or Chakra ETs on a part, every rank explicitly,
@@ -106,7 +106,7 @@ export const replayCommand: CommandModule = {
   describe: 'replay a silica trace or Chakra ETs on a part; time and breakdown',
   builder: (y) =>
     withTraceInput(withHwOptions(y))
-      .option('gpus', { type: 'string', describe: 'GPUs to simulate (default: the trace world size)' })
+      .option('gpus', numberFlag('GPUs to simulate (default: the trace world size)'))
       .option('timing', { choices: ['duration', 'model'] as const, default: 'duration' as const, describe: 'Chakra COMP nodes: recorded duration_micros when present, or the num_ops/tensor_size model' })
       .option('chrome-trace', { type: 'string', describe: 'write a Chrome/Perfetto timeline (JSON, µs, pid = GPU, tid = stream)' })
       .option('kernels', { type: 'string', describe: 'write one CSV row per replayed node' }),

@@ -8,7 +8,7 @@ import { RESULT_FILES, writeExperimentOutputs, type ExperimentOutputs } from '..
 import { makeProgress } from '../../sweep/progress.js';
 import { isSweepDir } from '../../sweep/store.js';
 import { countOf, parsePositiveInt } from '../../core/units.js';
-import { checkJobs, printJson } from '../common.js';
+import { checkJobs, numberFlag, printJson } from '../common.js';
 
 /**
  * `silica run FILE.yaml --out DIR`: one experiment, its tables and figures in DIR. What `npm start`
@@ -22,7 +22,7 @@ export const runCommand: CommandModule = {
       .positional('file', { type: 'string', describe: 'experiment YAML (configs/experiments/*.yaml)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory' })
       .option('set', { type: 'string', array: true, describe: 'override a field of the experiment, e.g. --set hw=h100-sxm (repeatable)' })
-      .option('jobs', { type: 'string', describe: 'parallel lanes for the experiments that run their cases in parallel (t3, serve; over a jobs: in the file; default: the cores, at most 4)' })
+      .option('jobs', numberFlag('parallel lanes for the experiments that run their cases in parallel (t3, serve; over a jobs: in the file; default: the cores, at most 4)'))
       .option('json', { type: 'boolean', default: false, describe: 'print where the outputs are as JSON' })
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, periodic lines otherwise)' }),
   handler: async (argv) => {

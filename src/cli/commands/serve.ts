@@ -10,7 +10,7 @@ import { policyKind, policyNames } from '../../sw/serving/policy.js';
 import { GOODPUT_MAX_PROBES, goodputOf, parseServeConfig, resolveServe, runServe, type GoodputResult, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
 import { workloadNames } from '../../sw/serving/workloads.js';
 import '../../sw/serving/policies/index.js';
-import { printJson, printTable } from '../common.js';
+import { numberFlag, printJson, printTable } from '../common.js';
 
 interface ServeArgs {
   model: string;
@@ -53,7 +53,7 @@ interface ServeArgs {
  */
 type NumberFlag = string | number | Array<string | number> | undefined;
 
-const num = (describe: string, defaultValue?: number) => ({ type: 'string' as const, describe, ...(defaultValue === undefined ? {} : { default: defaultValue }) });
+const num = (describe: string, defaultValue?: number) => numberFlag(describe, defaultValue === undefined ? {} : { default: defaultValue });
 
 /** A numeric flag's value, or a one-line error that echoes what was typed. */
 export function flagNumber(flag: string, raw: NumberFlag): number | undefined {

@@ -11,7 +11,7 @@ import { runSweep, startSweepPool } from '../../sweep/run-sweep.js';
 import { shellQuote, slurmScript } from '../../sweep/slurm.js';
 import { loadSweep, parseShard, shardPoints } from '../../sweep/spec.js';
 import { formatSeconds, makeProgress, type Progress } from '../../sweep/progress.js';
-import { checkJobs, printJson } from '../common.js';
+import { checkJobs, numberFlag, printJson } from '../common.js';
 import { printOutputs } from './run.js';
 
 /**
@@ -44,15 +44,15 @@ export const sweepCommand: CommandModule = {
     y
       .positional('file', { type: 'string', describe: 'sweep YAML' })
       .option('out', { type: 'string', describe: 'output directory (results.csv, results.jsonl, points.jsonl, summary.json, config.resolved.yaml)' })
-      .option('jobs', { type: 'string', describe: `points run at once: this thread plus N-1 worker threads (default: the CPUs, ${availableParallelism()})` })
+      .option('jobs', numberFlag(`points run at once: this thread plus N-1 worker threads (default: the CPUs, ${availableParallelism()})`))
       .option('resume', { type: 'boolean', default: false, describe: 'keep the points already complete in --out and run the rest' })
       .option('shard', { type: 'string', describe: 'run only shard i of N (0-based "i/N"): points whose index is i mod N' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the points and exit' })
       .option('emit-slurm', { type: 'boolean', default: false, describe: 'write OUT/sweep.sbatch, a Slurm job array running the shards' })
-      .option('shards', { type: 'string', describe: 'with --emit-slurm: number of array tasks (default 4)' })
+      .option('shards', numberFlag('with --emit-slurm: number of array tasks (default 4)'))
       .option('partition', { type: 'string', describe: 'with --emit-slurm: Slurm partition' })
       .option('time', { type: 'string', describe: 'with --emit-slurm: Slurm time limit per task, e.g. 01:00:00' })
-      .option('max-parallel', { type: 'string', describe: 'with --emit-slurm: most array tasks running at once' })
+      .option('max-parallel', numberFlag('with --emit-slurm: most array tasks running at once'))
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, periodic lines otherwise)' })
       .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' }),
   handler: async (argv) => {

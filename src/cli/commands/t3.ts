@@ -4,7 +4,7 @@ import { parsePositiveInt } from '../../core/units.js';
 import { CONFIGURATIONS, runSublayer, type Configuration } from '../../study/t3/configs.js';
 import { PASS_OF, parseSublayer, sublayerGemm, SUBLAYERS } from '../../study/t3/sublayers.js';
 import { resultRows } from '../../study/t3/rows.js';
-import { hardwareFrom, printJson, withHwOptions, type HwArgs } from '../common.js';
+import { hardwareFrom, numberFlag, printJson, withHwOptions, type HwArgs } from '../common.js';
 
 /**
  * `silica t3`: one Megatron sub-layer (its row-parallel GEMM and the all-reduce behind it) under
@@ -15,9 +15,9 @@ interface T3Args extends HwArgs {
   tp: string;
   sublayer: string;
   pass?: string;
-  tokens: string;
+  tokens: string | number; // a default arrives as a number
   configurations?: string[];
-  cuSplitCus: string;
+  cuSplitCus: string | number; // a default arrives as a number
 }
 
 const COLUMNS = ['configuration', 'time_us', 'speedup_vs_sequential', 'dram_read_bytes', 'dram_write_bytes', 'link_bytes'] as const;
@@ -28,12 +28,12 @@ export const t3Command: CommandModule = {
   builder: (y) =>
     withHwOptions(y, 't3-baseline')
       .option('model', { type: 'string', demandOption: true, describe: 'model (silica zoo name, e.g. t-nlg-17b)' })
-      .option('tp', { type: 'string', demandOption: true, describe: 'tensor-parallel GPUs (every one is simulated)' })
+      .option('tp', numberFlag('tensor-parallel GPUs (every one is simulated)', { demandOption: true }))
       .option('sublayer', { type: 'string', demandOption: true, describe: SUBLAYERS.join('|') })
       .option('pass', { type: 'string', describe: 'fwd (attn-out, fc2) | bwd (fc1, qkv): checked against the sub-layer' })
-      .option('tokens', { type: 'string', default: '8192', describe: 'tokens per micro-batch (the GEMM M)' })
+      .option('tokens', numberFlag('tokens per micro-batch (the GEMM M)', { default: 8192 }))
       .option('configurations', { type: 'string', array: true, describe: `subset of ${CONFIGURATIONS.join(', ')} (default all)` })
-      .option('cu-split-cus', { type: 'string', default: '16', describe: 'CUs the cu-split collective holds' }),
+      .option('cu-split-cus', numberFlag('CUs the cu-split collective holds', { default: 16 })),
   handler: (argv) => {
     const args = argv as unknown as T3Args;
     const hw = hardwareFrom(args);
