@@ -312,6 +312,13 @@ export function removeLeftoverTemporaries(dir: string): void {
 
 const LOCK_FILE = 'sweep.lock';
 
+/** What a lock file says of its holder. `started` (Linux only) tells the holder from a later process given its pid. */
+interface LockHolder {
+  pid: number;
+  host: string;
+  started?: string;
+}
+
 /**
  * Claims a sweep folder for this process, or refuses with a one-line error while another live
  * process on this host holds it: two runs appending to the same tables interleave their points
@@ -321,7 +328,8 @@ const LOCK_FILE = 'sweep.lock';
  */
 export function lockSweepFolder(dir: string): () => void {
   const path = join(dir, LOCK_FILE);
-  const me = JSON.stringify({ pid: process.pid, host: hostname() });
+  const started = processStarted(process.pid);
+  const me = JSON.stringify({ pid: process.pid, host: hostname(), ...(started ? { started } : {}) } satisfies LockHolder);
   for (;;) {
     try {
       const fd = openSync(path, 'wx');
@@ -337,20 +345,33 @@ export function lockSweepFolder(dir: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const holder = lockHolder(path);
-    if (holder && holder.host === hostname() && processAlive(holder.pid)) {
-      throw new SilicaError(`--out ${dir}: another silica sweep (process ${holder.pid}) is writing this folder; wait for it to end or use another --out`);
+    if (holder && holder.host === hostname() && holderAlive(holder)) {
+      throw new SilicaError(`--out ${dir}: another silica sweep (process ${holder.pid}) is writing this folder; wait for it to end or use another --out (if no sweep is running there, remove ${path})`);
     }
     rmSync(path, { force: true });
   }
 }
 
-function lockHolder(path: string): { pid: number; host: string } | undefined {
+function lockHolder(path: string): LockHolder | undefined {
   try {
-    const v = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown; host?: unknown };
-    return Number.isInteger(v.pid) && typeof v.host === 'string' ? { pid: v.pid as number, host: v.host } : undefined;
+    const v = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown; host?: unknown; started?: unknown };
+    if (!Number.isInteger(v.pid) || typeof v.host !== 'string') return undefined;
+    return { pid: v.pid as number, host: v.host, ...(typeof v.started === 'string' ? { started: v.started } : {}) };
   } catch {
     return undefined; // unreadable or half-written: its writer was killed in the act
   }
+}
+
+/**
+ * Whether the lock's holder still runs. A killed run's pid is given to the next process the
+ * system starts once the pids wrap around (within hours on a busy login node, and after a
+ * reboot): where the lock says when its holder started (Linux), a process started at another
+ * time is not the holder. Elsewhere, any process that answers signal 0 counts.
+ */
+function holderAlive(holder: LockHolder): boolean {
+  if (!processAlive(holder.pid)) return false;
+  const started = holder.started === undefined ? undefined : processStarted(holder.pid);
+  return started === undefined || started === holder.started;
 }
 
 function processAlive(pid: number): boolean {
@@ -363,18 +384,41 @@ function processAlive(pid: number): boolean {
   return !isZombie(pid);
 }
 
+/** The fields of /proc/PID/stat after the command name (which may hold spaces and parentheses): state first. */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A killed process stays in the process table until its parent reaps it, and signal 0 still
  * reaches it: a run killed a moment ago (`kill -9`, then `--resume` at once) would hold its folder
  * from beyond. Linux says so in /proc (state Z); elsewhere a process that answers counts as alive.
  */
 function isZombie(pid: number): boolean {
+  return procStat(pid)?.[0] === 'Z';
+}
+
+let bootId: string | undefined;
+
+/**
+ * When a process started, as Linux counts it: the boot's id and the start time in clock ticks
+ * since that boot (/proc/PID/stat field 22), which together no other process shares. Undefined
+ * where /proc does not say (not Linux, or the process is gone).
+ */
+function processStarted(pid: number): string | undefined {
+  const ticks = procStat(pid)?.[19];
+  if (ticks === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    bootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   } catch {
-    return false;
+    return undefined;
   }
+  return `${bootId}/${ticks}`;
 }
 
 export function isSweepDir(dir: string): boolean {

@@ -87,7 +87,7 @@ describe('silica sweep --resume after kill -9', () => {
       const r = silica(['sweep', small, '--out', dir, '--jobs', '1', '--resume']);
       expect(r.code).not.toBe(0);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(new RegExp(`another silica sweep \\(process ${holder.pid}\\) is writing this folder; wait for it to end or use another --out$`, 'm'));
+      expect(r.stderr).toMatch(new RegExp(`another silica sweep \\(process ${holder.pid}\\) is writing this folder; wait for it to end or use another --out \\(if no sweep is running there, remove ${lock.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`, 'm'));
       expect(read(join(dir, 'results.csv'))).toBe(before);
     } finally {
       holder.kill('SIGKILL');
@@ -97,6 +97,38 @@ describe('silica sweep --resume after kill -9', () => {
     expect(silica(['sweep', small, '--out', dir, '--jobs', '1']).code).toBe(0);
     expect(existsSync(lock)).toBe(false);
     expect(read(join(dir, 'results.csv'))).toBe(before);
+  });
+
+  it('takes over a lock whose pid now belongs to a process started later (the pids wrapped around)', async () => {
+    if (process.platform !== 'linux') return;
+    const dir = tempDir('reused-pid');
+    const small = join(FIXTURES, 'small.yaml');
+    const lock = join(dir, 'sweep.lock');
+    // When a process started, as the lock records it: the boot's id and /proc/PID/stat field 22.
+    const startedOf = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return `${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
+    };
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    const gone = new Promise((resolve) => live.on('exit', resolve));
+    try {
+      const started = startedOf(live.pid!);
+      // The lock's holder is this very process: refused.
+      writeFileSync(lock, JSON.stringify({ pid: live.pid, host: hostname(), started }) + '\n');
+      const r = silica(['sweep', small, '--out', dir, '--jobs', '1']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`another silica sweep \\(process ${live.pid}\\)`));
+      // The lock's holder started at another time: this process only got its pid. Taken over.
+      const [boot, ticks] = started.split('/');
+      writeFileSync(lock, JSON.stringify({ pid: live.pid, host: hostname(), started: `${boot}/${Number(ticks) - 1}` }) + '\n');
+      const again = silica(['sweep', small, '--out', dir, '--jobs', '1']);
+      expect(again.stderr).toBe('');
+      expect(again.code).toBe(0);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      live.kill('SIGKILL');
+      await gone;
+    }
   });
 
   it('takes over the lock of a run killed but not yet reaped (a zombie still answers signal 0)', async () => {
