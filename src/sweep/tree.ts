@@ -24,7 +24,7 @@ export function lookupPath(tree: unknown, path: string): PathLookup {
       if (index >= node.length) return missingAt(parts, i, `${parts.slice(0, i).join('.')} has ${node.length} entries`);
       node = node[index];
     } else if (node && typeof node === 'object') {
-      if (!Object.prototype.hasOwnProperty.call(node, key)) return missingAt(parts, i, `no field ${key}`);
+      if (!Object.prototype.hasOwnProperty.call(node, key)) return missingAt(parts, i, key === '' ? 'an empty field name: expected a dotted path such as points.0.m' : `no field ${key}`);
       node = (node as Record<string, unknown>)[key];
     } else {
       return missingAt(parts, i, `${parts.slice(0, i).join('.') || '(top level)'} is a value, not a mapping`);

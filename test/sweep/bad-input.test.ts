@@ -25,6 +25,7 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     ['unknown path', `${BASE}axes:\n  points.0.bogus: [1, 2]\n`, /unknown-path\.yaml: axes\.points\.0\.bogus: unknown path in the base experiment \(no field bogus\)$/],
     ['unknown top path', `${BASE}axes:\n  hw_typo: [mi300x]\n`, /axes\.hw_typo: unknown path in the base experiment/],
     ['index past the end', `${BASE}axes:\n  points.3.m: [1, 2]\n`, /axes\.points\.3\.m: unknown path in the base experiment \(points has 1 entries\)/],
+    ['empty path', `${BASE}axes:\n  '': [1, 2]\n`, /axes\.: unknown path in the base experiment \(an empty field name: expected a dotted path such as points\.0\.m\)$/],
     ['empty axis', `${BASE}axes:\n  points.0.m: []\n`, /empty-axis\.yaml: axes\.points\.0\.m: expected at least one value \(an empty axis gives no points\)$/],
     ['a value repeated on an axis', `${BASE}axes:\n  points.0.m: [1, 64, 1]\n`, /repeated-on-an-axis\.yaml: axes\.points\.0\.m: expected distinct values, got 1 twice \(values 0 and 2: the same points twice\)$/],
     ['a combination repeated by zipped axes', `${BASE}expand: zip\naxes:\n  points.0.m: [1, 1, 2]\n  points.0.n: [8, 8, 8]\n`, /axes: expected distinct zipped combinations, got points\.0\.m=1, points\.0\.n=8 twice \(positions 0 and 1: the same points twice\)$/],
