@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
-import { SilicaError } from '../../core/errors.js';
+import { describe, SilicaError } from '../../core/errors.js';
 import { statOrNothing } from '../../core/io.js';
 import { configsDir } from '../../core/paths.js';
 import { applyOverlays, deepFreeze, readYamlFile, validate } from '../../core/yaml-config.js';
@@ -62,11 +62,45 @@ function cached<T>(file: { path: string; version: string }, extra: readonly stri
   return value;
 }
 
-/** The raw (unvalidated) YAML tree of a hardware file; deeply frozen. */
+/** The raw (unvalidated) YAML tree of a hardware file, its `base:` preset filled in; deeply frozen. */
 export function readHardwareTree(nameOrPath: string): unknown {
   const file = hardwareFile(nameOrPath);
-  return cached(file, ['tree'], () => readYamlFile(file.path));
+  return cached(file, ['tree'], () => withBasePreset(readYamlFile(file.path), file.path));
 }
+
+/**
+ * A hardware file may start from a preset and give only what differs, as an architect's "what
+ * if" does (`base: mi300x`, then `compute: {cus: 320}`): its mappings are merged field by field
+ * over the preset's, and any other value (a number, a list) replaces the preset's. The base is a
+ * preset name, not a path: presets ship with silica, so a file's digest (which sweeps use to tell
+ * an edited input) still says everything about it. Without a name of its own the file is named
+ * after itself, so reports do not call the variant by its preset's name.
+ */
+function withBasePreset(tree: unknown, path: string): unknown {
+  if (!isMapping(tree) || !('base' in tree)) return tree;
+  const { base, ...own } = tree;
+  const presets = listPresets();
+  if (typeof base !== 'string' || isHardwarePath(base) || !presets.includes(base)) {
+    const got = typeof base === 'string' ? JSON.stringify(base) : describe(base);
+    throw new SilicaError(`${path}: base: expected a preset name (${presets.join(', ')}), got ${got}${typeof base === 'string' && isHardwarePath(base) ? ' (a file starts from a preset, not from another file)' : ''}`, { file: path, field: 'base' });
+  }
+  const preset = readHardwareTree(base) as Record<string, unknown>;
+  const named = { name: basename(path).replace(/\.ya?ml$/, ''), description: `${base} with the changes in ${basename(path)}` };
+  return mergedOver(preset, { ...named, ...own });
+}
+
+/** `over` merged into `under`: mappings field by field, anything else replaced whole. */
+function mergedOver(under: unknown, over: unknown): unknown {
+  if (!isMapping(under) || !isMapping(over)) return over;
+  const out: Record<string, unknown> = { ...under };
+  for (const [key, value] of Object.entries(over)) {
+    // Defined, not assigned: a key `__proto__` stays a field (which the schema then refuses).
+    Object.defineProperty(out, key, { value: Object.hasOwn(under, key) ? mergedOver(under[key], value) : value, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Loads, overlays and validates a hardware config; the result is deeply frozen. */
 export function loadHardware(nameOrPath: string, overlays: readonly string[] = []): HardwareConfig {
