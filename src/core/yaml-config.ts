@@ -151,7 +151,14 @@ export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: str
     // Bounds read as the other messages do ("expected a positive whole number, got 0").
     .replace(/^expected number to be >0$/, 'expected a positive number')
     .replace(/^expected number to be ([<>]=?)(.+)$/, 'expected a number $1 $2')
-    .replace(/^expected number$/, 'expected a number');
+    .replace(/^expected number$/, 'expected a number')
+    // Zod's type names, in the words of a YAML file.
+    .replace(/^expected string$/, 'expected a string')
+    .replace(/^expected boolean$/, 'expected true or false')
+    .replace(/^expected array$/, 'expected a list')
+    .replace(/^expected (object|record)$/, 'expected a mapping')
+    .replace(/^expected array to have >=(\d+) items?$/, (_, n: string) => `expected at least ${n} ${n === '1' ? 'entry' : 'entries'}`)
+    .replace(/^expected string to have >=(\d+) characters?$/, (_, n: string) => (n === '1' ? 'expected a non-empty string' : `expected at least ${n} characters`));
   if (issue.code === 'unrecognized_keys') {
     const known = knownFields(fieldsFrom, raw, issue.path as PropertyKey[]);
     expected = `expected no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})${known?.length ? `; known: ${known.join(', ')}` : ''}`;

@@ -51,6 +51,21 @@ describe('type errors', () => {
     expect(message(() => validate(s, { m: 'abc' }, 'f.yaml'))).toBe('f.yaml: m: expected a number, got "abc"');
     expect(message(() => validate(s, {}, 'f.yaml'))).toBe('f.yaml: m: expected a number (missing)');
   });
+
+  it('name the types as a YAML file has them: string, true or false, list, mapping', () => {
+    const s = z.object({ name: z.string().min(1), on: z.boolean(), points: z.array(z.number()).min(1), set: z.record(z.string(), z.number()), sub: z.object({ a: z.number() }) });
+    const good = { name: 'x', on: true, points: [1], set: {}, sub: { a: 1 } };
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ name: 5 }, 'name: expected a string, got 5'],
+      [{ name: '' }, 'name: expected a non-empty string, got ""'],
+      [{ on: 'yes' }, 'on: expected true or false, got "yes"'],
+      [{ points: 3 }, 'points: expected a list, got 3'],
+      [{ points: [] }, 'points: expected at least 1 entry, got a list of 0'],
+      [{ set: [1] }, 'set: expected a mapping, got a list of 1'],
+      [{ sub: 'a' }, 'sub: expected a mapping, got "a"'],
+    ];
+    for (const [bad, expected] of cases) expect(message(() => validate(s, { ...good, ...bad }, 'f.yaml'))).toBe(`f.yaml: ${expected}`);
+  });
 });
 
 describe('YAML text', () => {

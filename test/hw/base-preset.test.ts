@@ -58,6 +58,13 @@ describe('a hardware file with base: PRESET', () => {
     }
   });
 
+  it('a file without a base that leaves fields out is told how to give only what differs', () => {
+    const partial = hwFile('partial.yaml', 'compute: {cus: 320}\n');
+    expect(silicaErrorOf(() => loadHardware(partial))).toMatch(/partial\.yaml: name: expected a string \(missing\); a file that gives only what differs from a preset starts with base: PRESET \(silica hw list\)$/);
+    // With a base, a field it lacks is the file's own mistake: no hint.
+    expect(silicaErrorOf(() => loadHardware(hwFile('nulled.yaml', 'base: mi300x\ncompute: {cus: null}\n')))).toMatch(/nulled\.yaml: compute\.cus: expected a number, got null$/);
+  });
+
   it('the CLI reads one as any hardware file (hw show, one-line errors)', () => {
     const path = hwFile('cli.yaml', 'base: mi300x\nmemory: {hbm: {efficiency: 0.75}}\n');
     const shown = silica(['hw', 'show', path, '--json']);

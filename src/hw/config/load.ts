@@ -114,9 +114,18 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
       checkConsistency(config, shown);
       return config;
     } catch (err) {
-      throw blameOverride(err, overlays, shown);
+      throw blameOverride(withBaseHint(err, raw), overlays, shown);
     }
   });
+}
+
+/**
+ * A file that gives only some fields meets "missing" errors one field at a time: where it has no
+ * base, the message says how to give only what differs.
+ */
+function withBaseHint(err: unknown, raw: unknown): unknown {
+  if (!(err instanceof SilicaError) || !err.message.endsWith(' (missing)') || (isMapping(raw) && 'base' in raw)) return err;
+  return new SilicaError(`${err.message}; a file that gives only what differs from a preset starts with base: PRESET (silica hw list)`, err.where);
 }
 
 /**
