@@ -7,12 +7,9 @@ import { z } from 'zod';
  * fields match, e.g. `op: gemm`). Undefined where that cannot be told.
  */
 export function knownFields(schema: z.ZodType, raw: unknown, path: readonly PropertyKey[]): string[] | undefined {
-  let nodes: JsonSchema[];
-  try {
-    nodes = [z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema];
-  } catch {
-    return undefined;
-  }
+  const root = jsonSchemaOf(schema);
+  if (!root) return undefined;
+  let nodes = [root];
   let value = raw;
   for (const key of path) {
     nodes = nodes.flatMap(branches).flatMap((n) => {
@@ -25,6 +22,22 @@ export function knownFields(schema: z.ZodType, raw: unknown, path: readonly Prop
   const objects = nodes.flatMap(branches).filter((n) => n.properties && fits(n, value));
   if (objects.length === 0) return undefined;
   return [...new Set(objects.flatMap((n) => Object.keys(n.properties!)))];
+}
+
+/** Each schema's JSON Schema, made once: overrides are checked against it for every sweep point. */
+const jsonSchemas = new WeakMap<z.ZodType, JsonSchema | null>();
+
+function jsonSchemaOf(schema: z.ZodType): JsonSchema | undefined {
+  let made = jsonSchemas.get(schema);
+  if (made === undefined) {
+    try {
+      made = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+    } catch {
+      made = null;
+    }
+    jsonSchemas.set(schema, made);
+  }
+  return made ?? undefined;
 }
 
 interface JsonSchema {

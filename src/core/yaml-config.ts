@@ -81,10 +81,16 @@ export function parseOverlay(assignment: string): { path: string[]; value: unkno
 }
 
 /**
- * Applies overlays to a raw tree. Each path must already exist (a typo should not silently add a
- * field the schema would then reject with a less helpful message), unless `allowNew`.
+ * Which fields an overlay may add where the tree has none: any (`true`), none (`false`), or those
+ * the predicate allows (a schema's optional fields: see `schemaFields`).
  */
-export function applyOverlays(raw: unknown, overlays: readonly string[], file: string, allowNew = false): unknown {
+export type NewFields = boolean | ((parent: readonly string[], key: string) => boolean);
+
+/**
+ * Applies overlays to a raw tree. Each path must already exist (a typo should not silently add a
+ * field the schema would then reject with a less helpful message), unless `allowNew` allows it.
+ */
+export function applyOverlays(raw: unknown, overlays: readonly string[], file: string, allowNew: NewFields = false): unknown {
   if (overlays.length === 0) return raw;
   let tree = fromJS(raw) as ImmutableMap<string, unknown>;
   for (const o of overlays) {
@@ -92,6 +98,14 @@ export function applyOverlays(raw: unknown, overlays: readonly string[], file: s
     tree = tree.setIn(overlayKeys(tree, path, file, allowNew), fromJS(value));
   }
   return tree.toJS();
+}
+
+/**
+ * New fields allowed where `schema` has them (read through `raw` for the union branch a value
+ * takes): a file may leave out an optional field, and an overlay may still set it.
+ */
+export function schemaFields(schema: z.ZodType, raw: unknown): (parent: readonly string[], key: string) => boolean {
+  return (parent, key) => knownFields(schema, raw, parent)?.includes(key) ?? false;
 }
 
 /** Keys no config has, which would reach an object's prototype instead of a field. */
@@ -102,7 +116,7 @@ const NOT_FIELDS = new Set(['__proto__', 'constructor', 'prototype']);
  * with `allowNew`), or a list's existing entry by its index written plainly (not -1, 00 or 0x0: a
  * new entry would leave holes); never a step into a plain value.
  */
-function overlayKeys(tree: ImmutableMap<string, unknown>, path: readonly string[], file: string, allowNew: boolean): Array<string | number> {
+function overlayKeys(tree: ImmutableMap<string, unknown>, path: readonly string[], file: string, allowNew: NewFields): Array<string | number> {
   const name = path.join('.');
   const keys: Array<string | number> = [];
   let node: unknown = tree;
@@ -114,10 +128,10 @@ function overlayKeys(tree: ImmutableMap<string, unknown>, path: readonly string[
       keys.push(Number(key));
       node = node.get(Number(key));
     } else if (ImmutableMap.isMap(node)) {
-      if (!allowNew && !node.has(key)) throw new SilicaError(`--set ${name}: no such field in ${file}`);
+      if (!node.has(key) && !mayAdd(allowNew, path.slice(0, i), key)) throw new SilicaError(`--set ${name}: no such field in ${file}`);
       keys.push(key);
       node = node.get(key);
-    } else if (node === undefined && allowNew) {
+    } else if (node === undefined && mayAdd(allowNew, path.slice(0, i), key)) {
       // A mapping the file leaves out, made along the way.
       keys.push(key);
     } else if (node === undefined) {
@@ -127,6 +141,10 @@ function overlayKeys(tree: ImmutableMap<string, unknown>, path: readonly string[
     }
   }
   return keys;
+}
+
+function mayAdd(allowNew: NewFields, parent: readonly string[], key: string): boolean {
+  return typeof allowNew === 'function' ? allowNew(parent, key) : allowNew;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SilicaError, flagAsField } from '../core/errors.js';
-import { hardwareRef, loadHardware, readHardwareTree } from '../hw/config/load.js';
+import { hardwareRef, isHardwareField, loadHardware, readHardwareTree } from '../hw/config/load.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { checkDtypeRate } from '../hw/gpu/kernel-timing.js';
@@ -74,7 +74,8 @@ export function kernelsHardware(config: Pick<KernelsConfig, 'hw' | 'hw_overrides
   const preset = overrides.length ? readHardwareTree(ref) : undefined;
   const overlays = overrides.map(([field, value]) => {
     const found = lookupPath(preset, field);
-    if (!found.found) throw new SilicaError(`hw_overrides.${field}: no such hardware field in ${config.hw} (${found.reason})`);
+    // A field the preset leaves out is still one when the schema has it (an optional field).
+    if (!found.found && !isHardwareField(preset, field)) throw new SilicaError(`hw_overrides.${field}: no such hardware field in ${config.hw} (${found.reason})`);
     return `${field}=${JSON.stringify(value)}`;
   });
   return loadHardware(ref, overlays);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { SilicaError } from '../../src/core/errors.js';
 import { knownFields } from '../../src/core/known-fields.js';
-import { applyOverlays, parseYamlText, validate } from '../../src/core/yaml-config.js';
+import { applyOverlays, parseYamlText, schemaFields, validate } from '../../src/core/yaml-config.js';
 import '../../src/study/index.js';
 import { experimentKind } from '../../src/study/registry.js';
 
@@ -87,6 +87,14 @@ describe('--set overlays', () => {
     expect(applyOverlays(tree, ['points.0.m=8', 'nested.a=2'], 'f.yaml')).toEqual({ hw: 'mi300x', points: [{ op: 'gemm', m: 8 }], nested: { a: 2 } });
     expect(applyOverlays(tree, ['nested.b=3', 'extra.deep=4'], 'f.yaml', true)).toMatchObject({ nested: { a: 1, b: 3 }, extra: { deep: 4 } });
     expect(message(() => applyOverlays(tree, ['nested.b=3'], 'f.yaml'))).toBe('--set nested.b: no such field in f.yaml');
+  });
+
+  it('(schemaFields) add a field the file leaves out only where the schema has it, new mappings included', () => {
+    const schema = z.object({ hw: z.string(), points: z.array(z.object({ op: z.string(), m: z.number() })), nested: z.object({ a: z.number(), b: z.number().optional() }), extra: z.object({ deep: z.number() }).optional() });
+    const known = schemaFields(schema, tree);
+    expect(applyOverlays(tree, ['nested.b=3', 'extra.deep=4'], 'f.yaml', known)).toMatchObject({ nested: { a: 1, b: 3 }, extra: { deep: 4 } });
+    expect(message(() => applyOverlays(tree, ['nested.c=3'], 'f.yaml', known))).toBe('--set nested.c: no such field in f.yaml');
+    expect(message(() => applyOverlays(tree, ['extra.shallow=3'], 'f.yaml', known))).toBe('--set extra.shallow: no such field in f.yaml');
   });
 
   it('refuse list entries not written plainly or not there, steps into a value, and prototype keys', () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,10 @@ import { simulateKernel } from '../../src/hw/system.js';
 import { expectOneLineError, silica } from '../helpers/cli.js';
 import { silicaErrorOf } from '../helpers/errors.js';
 
-/** A hardware file that starts from a preset (`base: mi300x`) and gives only what differs. */
+/**
+ * A hardware file that starts from a preset (`base: mi300x`) and gives only what differs; and
+ * overrides of optional fields a preset leaves out.
+ */
 const dir = mkdtempSync(join(tmpdir(), 'silica-hw-base-'));
 function hwFile(name: string, text: string): string {
   const path = join(dir, name);
@@ -71,5 +74,31 @@ describe('a hardware file with base: PRESET', () => {
     expect(shown.code).toBe(0);
     expect(JSON.parse(shown.stdout)).toMatchObject({ name: 'cli', memory: { hbm: { efficiency: 0.75 } } });
     expectOneLineError(silica(['kernel', 'gemm', '--hw', hwFile('typo.yaml', 'base: mi300y\n'), '-m', '64', '-n', '64', '-k', '64']), /typo\.yaml: base: expected a preset name/);
+  });
+});
+
+describe('an optional hardware field a preset leaves out', () => {
+  // compute.dram_gbps_per_cu (what one CU can pull from DRAM) is set on the NVIDIA presets only.
+  it('can be set by --set and by an experiment\'s hw_overrides, and bounds what the CUs draw', () => {
+    expect(loadHardware('mi300x').compute.dram_gbps_per_cu).toBeUndefined();
+    const capped = loadHardware('mi300x', ['compute.dram_gbps_per_cu=20']);
+    expect(capped.compute.dram_gbps_per_cu).toBe(20);
+    const stream = (extra: string[]) => JSON.parse(silica(['kernel', 'stream', '--op', 'copy', '--bytes', '256MiB', '--cus', '8', '--json', ...extra]).stdout) as { achieved_gbps: number };
+    const free = stream([]).achieved_gbps;
+    const limited = stream(['--set', 'compute.dram_gbps_per_cu=20']).achieved_gbps;
+    expect(limited).toBeLessThanOrEqual(8 * 20 * 1.001);
+    expect(limited).toBeLessThan(free);
+    const exp = hwFile('capped-kernels.yaml', 'kind: kernels\nhw: mi300x\nhw_overrides: {compute: {dram_gbps_per_cu: 20}}\nfigure: false\npoints:\n  - {op: stream, stream: copy, bytes: 256MiB}\ncus: [8]\n');
+    const out = join(dir, 'capped-out');
+    const r = silica(['run', exp, '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [header, row] = readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n').map((l) => l.split(','));
+    expect(Number(row![header!.indexOf('achieved_gbps')])).toBeCloseTo(limited, 3);
+  });
+
+  it('a field the schema does not have is still refused, naming the override', () => {
+    expect(silicaErrorOf(() => loadHardware('mi300x', ['compute.dram_gbps_per_cux=20']))).toBe('--set compute.dram_gbps_per_cux: no such field in configs/hw/mi300x.yaml');
+    expect(silicaErrorOf(() => loadHardware('mi300x', ['compute.dram_gbps_per_cu=-1']))).toMatch(/compute\.dram_gbps_per_cu \(set by the override compute\.dram_gbps_per_cu=-1\): expected a positive number, got -1$/);
   });
 });

@@ -3,7 +3,7 @@ import { basename, isAbsolute, join } from 'node:path';
 import { describe, SilicaError } from '../../core/errors.js';
 import { statOrNothing } from '../../core/io.js';
 import { configsDir } from '../../core/paths.js';
-import { applyOverlays, deepFreeze, readYamlFile, validate } from '../../core/yaml-config.js';
+import { applyOverlays, deepFreeze, readYamlFile, schemaFields, validate } from '../../core/yaml-config.js';
 import { hardwareSchema, type HardwareConfig } from './schema.js';
 
 /** Names of the shipped hardware presets (configs/hw/*.yaml). */
@@ -62,6 +62,23 @@ function cached<T>(file: { path: string; version: string }, extra: readonly stri
   return value;
 }
 
+/**
+ * Whether `field` (dotted) is a hardware field: the tree has it, or the schema does (an optional
+ * field a preset leaves out). What an override may set, checked before any hardware is loaded.
+ */
+export function isHardwareField(tree: unknown, field: string): boolean {
+  const parts = field.split('.');
+  const known = schemaFields(hardwareSchema, tree);
+  let node: unknown = tree;
+  for (let i = 0; i < parts.length; i++) {
+    const key = parts[i]!;
+    const has = isMapping(node) && Object.hasOwn(node, key);
+    if (!has && !known(parts.slice(0, i), key)) return false;
+    node = has ? (node as Record<string, unknown>)[key] : undefined;
+  }
+  return true;
+}
+
 /** The raw (unvalidated) YAML tree of a hardware file, its `base:` preset filled in; deeply frozen. */
 export function readHardwareTree(nameOrPath: string): unknown {
   const file = hardwareFile(nameOrPath);
@@ -108,7 +125,9 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
   const path = file.path;
   return cached(file, ['config', ...overlays], () => {
     const shown = path.includes('/configs/hw/') ? `configs/hw/${basename(path)}` : path;
-    const raw = applyOverlays(readHardwareTree(path), overlays, shown);
+    const tree = readHardwareTree(path);
+    // An optional field the file leaves out (a per-CU DRAM cap, a switch's reduction) can be set too.
+    const raw = applyOverlays(tree, overlays, shown, schemaFields(hardwareSchema, tree));
     try {
       const config = validate(hardwareSchema, raw, shown);
       checkConsistency(config, shown);
