@@ -193,6 +193,11 @@ function valueAt(raw: unknown, path: PropertyKey[]): unknown {
   return v;
 }
 
+/** A YAML mapping (not a list, not a value) as it reaches silica from a parsed file. */
+export function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 export function toYaml(value: unknown): string {
   return stringifyYaml(value, { lineWidth: 0 });
 }

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { SilicaError, describe } from '../core/errors.js';
 import { firstRepeat } from '../core/repeats.js';
 import { Rng } from '../core/rng.js';
-import { readYamlFile } from '../core/yaml-config.js';
+import { isMapping, readYamlFile } from '../core/yaml-config.js';
 import { canonicalJson, stableHash } from './canonical.js';
 import { InputDigests } from './inputs.js';
 import { resolveExperiment } from './experiment.js';
@@ -94,10 +94,6 @@ export interface SweepSample {
 
 const TOP_KEYS = new Set(['name', 'description', 'base', 'set', 'axes', 'expand', 'variants', 'filters', 'sample']);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return !!v && typeof v === 'object' && !Array.isArray(v);
-}
 
 /**
  * Expanding and checking takes some 35 us a point (a million points: half a minute): `onProgress`

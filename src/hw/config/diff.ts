@@ -1,3 +1,5 @@
+import { isMapping } from '../../core/yaml-config.js';
+
 /** One field that two hardware configs set differently (undefined: the config leaves it out). */
 export interface FieldDifference {
   field: string;
@@ -17,5 +19,3 @@ export function configDifferences(a: unknown, b: unknown, prefix = ''): FieldDif
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [{ field: prefix || '(top level)', a, b }];
 }
-
-const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

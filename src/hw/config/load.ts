@@ -3,7 +3,7 @@ import { basename, isAbsolute, join } from 'node:path';
 import { describe, SilicaError } from '../../core/errors.js';
 import { statOrNothing } from '../../core/io.js';
 import { configsDir } from '../../core/paths.js';
-import { applyOverlays, deepFreeze, readYamlFile, schemaFields, validate } from '../../core/yaml-config.js';
+import { applyOverlays, deepFreeze, isMapping, readYamlFile, schemaFields, validate } from '../../core/yaml-config.js';
 import { hardwareSchema, type HardwareConfig } from './schema.js';
 
 /** Names of the shipped hardware presets (configs/hw/*.yaml). */
@@ -94,7 +94,7 @@ export function readHardwareTree(nameOrPath: string): unknown {
  * after itself, so reports do not call the variant by its preset's name.
  */
 function withBasePreset(tree: unknown, path: string): unknown {
-  if (!isMapping(tree) || !('base' in tree)) return tree;
+  if (!isMapping(tree) || !Object.hasOwn(tree, 'base')) return tree;
   const { base, ...own } = tree;
   const presets = listPresets();
   if (typeof base !== 'string' || isHardwarePath(base) || !presets.includes(base)) {
@@ -116,8 +116,6 @@ function mergedOver(under: unknown, over: unknown): unknown {
   }
   return out;
 }
-
-const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Loads, overlays and validates a hardware config; the result is deeply frozen. */
 export function loadHardware(nameOrPath: string, overlays: readonly string[] = []): HardwareConfig {
@@ -143,7 +141,7 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
  * base, the message says how to give only what differs.
  */
 function withBaseHint(err: unknown, raw: unknown): unknown {
-  if (!(err instanceof SilicaError) || !err.message.endsWith(' (missing)') || (isMapping(raw) && 'base' in raw)) return err;
+  if (!(err instanceof SilicaError) || !err.message.endsWith(' (missing)') || (isMapping(raw) && Object.hasOwn(raw, 'base'))) return err;
   return new SilicaError(`${err.message}; a file that gives only what differs from a preset starts with base: PRESET (silica hw list)`, err.where);
 }
 
