@@ -64,7 +64,8 @@ describe('a hardware file with base: PRESET', () => {
   it('a file without a base that leaves fields out is told how to give only what differs', () => {
     const partial = hwFile('partial.yaml', 'compute: {cus: 320}\n');
     expect(silicaErrorOf(() => loadHardware(partial))).toMatch(/partial\.yaml: name: expected a string \(missing\); a file that gives only what differs from a preset starts with base: PRESET \(silica hw list\)$/);
-    // With a base, a field it lacks is the file's own mistake: no hint.
+    // With a base, a field it lacks is the file's own mistake (a section the preset does not have, given half): no hint.
+    expect(silicaErrorOf(() => loadHardware(hwFile('half-llc.yaml', 'base: h100-sxm\nmemory: {llc: {}}\n')))).toMatch(/half-llc\.yaml: memory\.llc\.bytes: expected a number \(missing\)$/);
     expect(silicaErrorOf(() => loadHardware(hwFile('nulled.yaml', 'base: mi300x\ncompute: {cus: null}\n')))).toMatch(/nulled\.yaml: compute\.cus: expected a number, got null$/);
   });
 
