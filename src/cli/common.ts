@@ -17,6 +17,9 @@ export function numberFlag(describe: string, more: { default?: number; demandOpt
   return { string: true, number: true, describe, ...more } as const;
 }
 
+/** A numeric flag's value as a command receives it: the text as typed, or its default (a number). */
+export type NumberArg = string | number;
+
 /** Options every hardware-using command shares. */
 export interface HwArgs {
   hw: string;

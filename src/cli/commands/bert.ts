@@ -6,18 +6,18 @@ import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
 import { bertPointSchema, pointMemory, precisionLabel } from '../../study/bert/point.js';
 import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
-import { numberFlag, printJson, withHwOptions, type HwArgs } from '../common.js';
+import { numberFlag, printJson, withHwOptions, type HwArgs, type NumberArg } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
 
 interface BertArgs extends HwArgs {
   model: string;
-  seq: string | number; // a default arrives as a number
-  batch: string | number; // a default arrives as a number
+  seq: NumberArg;
+  batch: NumberArg;
   precision: string;
   mixedDtype: string;
   optimizer: string;
-  microBatches: string | number; // a default arrives as a number
-  dp: string | number; // a default arrives as a number
+  microBatches: NumberArg;
+  dp: NumberArg;
   overlap: boolean;
   recompute: boolean;
   flashAttention: boolean;

@@ -6,7 +6,7 @@ import { checkSimulatedGpus } from '../../hw/system.js';
 import { buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, getModel, OPTIMIZERS, PRECISIONS, type Precision } from '../../sw/index.js';
 import { writeTrace, type TraceFormat } from '../../trace/load.js';
 import type { Trace } from '../../trace/types.js';
-import { hardwareFrom, numberFlag, printJson } from '../common.js';
+import { hardwareFrom, numberFlag, printJson, type NumberArg } from '../common.js';
 
 /**
  * `silica emit`: builds a model's kernel trace (training step, prefill or decode step) and writes
@@ -21,11 +21,11 @@ interface EmitArgs {
   context?: string;
   precision: string;
   optimizer: string;
-  microBatches: string | number; // a default arrives as a number
+  microBatches: NumberArg;
   recompute: boolean;
   flashAttention: boolean;
-  tp: string | number; // a default arrives as a number
-  dp: string | number; // a default arrives as a number
+  tp: NumberArg;
+  dp: NumberArg;
   dtype: string;
   kvDtype?: string;
   format: TraceFormat;

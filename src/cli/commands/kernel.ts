@@ -8,7 +8,7 @@ import { firstNCus, fullCuSet, parseCuMask, type CuSet } from '../../hw/gpu/cu-m
 import { simulateKernel } from '../../hw/system.js';
 import { streamArrayBytes, streamCost, type StreamOp } from '../../kernels/elementwise.js';
 import { gemmCost } from '../../kernels/gemm.js';
-import { hardwareFrom, numberFlag, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
+import { hardwareFrom, numberFlag, printJson, printTable, withHwOptions, type HwArgs, type NumberArg } from '../common.js';
 
 function cuSetFrom(hw: HardwareConfig, args: { cus?: unknown; cuMask?: string }): CuSet {
   const layout = makeCuLayout(hw.compute);
@@ -50,7 +50,7 @@ const gemm: CommandModule = {
       .option('batch', numberFlag('batched GEMM count', { default: 1 }))
       .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') }),
   handler: (argv) => {
-    const args = argv as unknown as HwArgs & { m: string; n: string; k: string; batch: string | number; dtype: string; cus?: string; cuMask?: string };
+    const args = argv as unknown as HwArgs & { m: string; n: string; k: string; batch: NumberArg; dtype: string; cus?: string; cuMask?: string };
     if (!(DTYPES as readonly string[]).includes(args.dtype)) throw new SilicaError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${args.dtype}"`);
     const hw = hardwareFrom(args);
     checkDtypeRate(hw, args.dtype as Dtype, '--dtype');

@@ -4,7 +4,7 @@ import { parsePositiveInt } from '../../core/units.js';
 import { CONFIGURATIONS, runSublayer, type Configuration } from '../../study/t3/configs.js';
 import { PASS_OF, parseSublayer, sublayerGemm, SUBLAYERS } from '../../study/t3/sublayers.js';
 import { resultRows } from '../../study/t3/rows.js';
-import { hardwareFrom, numberFlag, printJson, withHwOptions, type HwArgs } from '../common.js';
+import { hardwareFrom, numberFlag, printJson, withHwOptions, type HwArgs, type NumberArg } from '../common.js';
 
 /**
  * `silica t3`: one Megatron sub-layer (its row-parallel GEMM and the all-reduce behind it) under
@@ -15,9 +15,9 @@ interface T3Args extends HwArgs {
   tp: string;
   sublayer: string;
   pass?: string;
-  tokens: string | number; // a default arrives as a number
+  tokens: NumberArg;
   configurations?: string[];
-  cuSplitCus: string | number; // a default arrives as a number
+  cuSplitCus: NumberArg;
 }
 
 const COLUMNS = ['configuration', 'time_us', 'speedup_vs_sequential', 'dram_read_bytes', 'dram_write_bytes', 'link_bytes'] as const;
