@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { SilicaError, flagAsField } from '../core/errors.js';
-import { hardwareRef, isHardwareField, loadHardware, readHardwareTree } from '../hw/config/load.js';
+import { SilicaError } from '../core/errors.js';
+import { checkedHardware, hardwareOverridesSchema, hardwareWithOverrides } from '../hw/config/overrides.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { checkDtypeRate } from '../hw/gpu/kernel-timing.js';
@@ -12,7 +12,6 @@ import { gemmCost } from '../kernels/gemm.js';
 import type { KernelCost } from '../kernels/types.js';
 import { chartSpec } from '../plot/charts.js';
 import { writeSvg } from '../plot/render.js';
-import { flattenLeaves, lookupPath } from '../sweep/tree.js';
 import { registerExperiment } from './registry.js';
 import { maxOf } from '../core/extent.js';
 
@@ -55,7 +54,7 @@ export const kernelsSchema = z
     /** Hardware preset name or path to a hardware YAML (relative to the experiment file). */
     hw: z.string().default('mi300x'),
     /** Partial hardware tree overlaid on the preset, e.g. {memory: {hbm: {efficiency: 0.8}}}. */
-    hw_overrides: z.record(z.string(), z.unknown()).default({}),
+    hw_overrides: hardwareOverridesSchema,
     /** CU counts to run every point on (first N logical CUs); default: all CUs. */
     cus: z.array(count).min(1).optional(),
     /** Write kernels.svg into the output directory. */
@@ -68,17 +67,7 @@ export type KernelsConfig = z.infer<typeof kernelsSchema>;
 type Row = Record<string, string | number | boolean>;
 
 export function kernelsHardware(config: Pick<KernelsConfig, 'hw' | 'hw_overrides'>, baseDir?: string): HardwareConfig {
-  const ref = hardwareRef(config.hw, baseDir);
-  const overrides = flattenLeaves(config.hw_overrides);
-  // The preset's tree is read only to check the overrides' paths: most points have none.
-  const preset = overrides.length ? readHardwareTree(ref) : undefined;
-  const overlays = overrides.map(([field, value]) => {
-    const found = lookupPath(preset, field);
-    // A field the preset leaves out is still one when the schema has it (an optional field).
-    if (!found.found && !isHardwareField(preset, field)) throw new SilicaError(`hw_overrides.${field}: no such hardware field in ${config.hw} (${found.reason})`);
-    return `${field}=${JSON.stringify(value)}`;
-  });
-  return loadHardware(ref, overlays);
+  return hardwareWithOverrides(config.hw, config.hw_overrides, baseDir);
 }
 
 /** The CU counts to run on (default: all), each at most the part's. */
@@ -90,28 +79,10 @@ function checkCuCounts(config: Pick<KernelsConfig, 'cus'>, hw: HardwareConfig): 
   return cuCounts;
 }
 
-/**
- * Hardware of configs already checked in this process, by hardware, overrides and CU counts: a
- * sweep checks every point at load (1024 points of four variants, the bench's sweep, are four
- * loads and checks, not 1024).
- */
-const checked = new Map<string, HardwareConfig>();
-
 /** The hardware and CU counts of a kernels config, and each point's dtype against the part, checked. */
 function checkKernels(config: KernelsConfig, baseDir: string): void {
-  const key = JSON.stringify([baseDir, config.hw, config.hw_overrides, config.cus]);
-  let hw = checked.get(key);
-  if (!hw) {
-    try {
-      hw = kernelsHardware(config, baseDir);
-    } catch (err) {
-      if (err instanceof SilicaError) throw new SilicaError(flagAsField(err.message));
-      throw err;
-    }
-    checkCuCounts(config, hw);
-    if (checked.size >= 4096) checked.clear();
-    checked.set(key, hw);
-  }
+  const hw = checkedHardware(config.hw, config.hw_overrides, baseDir);
+  checkCuCounts(config, hw);
   for (const [i, p] of config.points.entries()) if ('dtype' in p && p.dtype) checkDtypeRate(hw, p.dtype, `points.${i}.dtype`);
 }
 

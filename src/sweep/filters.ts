@@ -1,5 +1,5 @@
 import { SilicaError, describe } from '../core/errors.js';
-import { lookupPath } from './tree.js';
+import { lookupPath } from '../core/tree.js';
 
 /**
  * Sweep filters drop points from the expansion. Each filter is `exclude: {...}` (drop points that

@@ -8,7 +8,7 @@ import { canonicalJson, stableHash } from './canonical.js';
 import { InputDigests } from './inputs.js';
 import { resolveExperiment } from './experiment.js';
 import { filterPaths, parseFilters, passesFilters, type SweepFilter } from './filters.js';
-import { lookupPath, setPath } from './tree.js';
+import { lookupPath, setPath } from '../core/tree.js';
 
 /**
  * Sweep files (configs/sweeps/*.yaml):

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { canonicalJson, stableHash } from '../../src/sweep/canonical.js';
-import { lookupPath, setPath, splitPath } from '../../src/sweep/tree.js';
+import { lookupPath, setPath, splitPath } from '../../src/core/tree.js';
 
 /**
  * Point ids are hashes of canonical JSON, and folders written by earlier versions are resumed and

@@ -1,11 +1,12 @@
 import { studyOutputs } from '../outputs.js';
 import { toCsv } from '../../core/io.js';
+import { checkedHardware } from '../../hw/config/overrides.js';
 import { registerExperiment } from '../registry.js';
 import { breakdownFigure, communicationFigure, memoryBoundFigure, optimizerFigure, rooflineFigure } from './figures.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from './findings.js';
 import type { IterationResult } from './iteration.js';
 import { bertReport } from './report.js';
-import { bertExperimentSchema, resolvePoint, studyPoints, StudyRunner, type BertExperiment } from './study.js';
+import { bertExperimentSchema, experimentHardware, resolvePoint, studyPoints, StudyRunner, type BertExperiment } from './study.js';
 import { breakdownRows, gemmRows, resultRow, rooflineRows } from './tables.js';
 
 /**
@@ -16,7 +17,7 @@ import { breakdownRows, gemmRows, resultRow, rooflineRows } from './tables.js';
 type Row = Record<string, string | number | boolean>;
 
 export async function runBertExperiment(exp: BertExperiment, ctx: { outDir?: string; progress?: (f: number, label: string) => void; baseDir?: string }) {
-  const runner = new StudyRunner(ctx.baseDir);
+  const runner = new StudyRunner(ctx.baseDir, exp.hw_overrides);
   const studies = exp.studies.map((s, i) => ({ study: s, points: studyPoints(exp, i) }));
   const total = studies.reduce((s, x) => s + x.points.length, 0) + 1;
   let done = 0;
@@ -89,9 +90,15 @@ export async function runBertExperiment(exp: BertExperiment, ctx: { outDir?: str
   return { rows, summary, files };
 }
 
+/** Each hardware the configurations name exists and takes the overrides: a sweep refuses a bad point before running any. */
+function checkBertHardware(exp: BertExperiment, baseDir: string): void {
+  for (const hw of experimentHardware(exp)) checkedHardware(hw, exp.hw_overrides, baseDir);
+}
+
 registerExperiment({
   name: 'bert',
   description: 'BERT training characterisation: per-category and per-pass breakdown across model, sequence, batch, precision, optimizer, micro-batching, data parallelism, recomputation and hardware',
   schema: bertExperimentSchema,
+  check: (config, ctx) => checkBertHardware(config, ctx.baseDir),
   run: (config, ctx) => runBertExperiment(config, ctx),
 });

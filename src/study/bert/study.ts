@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SilicaError } from '../../core/errors.js';
 import { hardwareRef } from '../../hw/config/load.js';
+import { hardwareOverridesSchema, overrideOverlays, type HardwareOverrides } from '../../hw/config/overrides.js';
 import { HardwareCoster } from './coster.js';
 import { simulateIteration, type IterationResult } from './iteration.js';
 import { bertPointSchema, type BertPoint } from './point.js';
@@ -33,6 +34,8 @@ export const bertExperimentSchema = z
     studies: z.array(bertStudySchema).min(1),
     /** Configuration (over the baseline) whose kernels the roofline figure plots. */
     roofline: z.record(z.string(), axisValue).default({}),
+    /** Fields laid over every configuration's hardware, e.g. {compute: {cus: 152}} (as in every kind). */
+    hw_overrides: hardwareOverridesSchema,
     figures: z.boolean().default(true),
   })
   .strict();
@@ -61,20 +64,41 @@ export function studyPoints(exp: BertExperiment, i: number): BertPoint[] {
   return combos.map((c) => resolvePoint(base, c, `studies.${i}.vary`));
 }
 
+/** Every hardware the experiment's configurations name (baseline, studies, roofline), once each. */
+export function experimentHardware(exp: BertExperiment): string[] {
+  const names = new Set([exp.baseline.hw]);
+  const add = (over: Record<string, unknown>) => {
+    if (typeof over.hw === 'string') names.add(over.hw);
+  };
+  for (const s of exp.studies) {
+    add(s.set);
+    for (const v of s.vary.hw ?? []) add({ hw: v });
+  }
+  add(exp.roofline);
+  return [...names];
+}
+
 /**
  * Runs points with shared costers (one per hardware) and a result cache (studies share points). A
  * point's `hw`, a preset or a path, is read as its experiment file gives it: a path relative to
- * `baseDir`, the file's folder (the baseline's, a study's `set` or `vary` alike).
+ * `baseDir`, the file's folder (the baseline's, a study's `set` or `vary` alike); the experiment's
+ * `hw_overrides` are laid over each.
  */
 export class StudyRunner {
   private readonly costers = new Map<string, HardwareCoster>();
   private readonly results = new Map<string, IterationResult>();
 
-  constructor(private readonly baseDir?: string) {}
+  constructor(
+    private readonly baseDir?: string,
+    private readonly overrides: HardwareOverrides = {},
+  ) {}
 
   coster(hw: string): HardwareCoster {
     let c = this.costers.get(hw);
-    if (!c) this.costers.set(hw, (c = new HardwareCoster(hardwareRef(hw, this.baseDir))));
+    if (!c) {
+      const ref = hardwareRef(hw, this.baseDir);
+      this.costers.set(hw, (c = new HardwareCoster(ref, overrideOverlays(ref, hw, this.overrides))));
+    }
     return c;
   }
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { studyOutputs } from '../outputs.js';
 import { hardwareRef } from '../../hw/config/load.js';
+import { checkedHardware, hardwareOverridesSchema } from '../../hw/config/overrides.js';
 import { z } from 'zod';
 import { toCsv } from '../../core/io.js';
 import { firstRepeat } from '../../core/repeats.js';
@@ -37,6 +38,8 @@ export const serveExperimentSchema = z
     kind: z.literal('serve'),
     description: z.string().default(''),
     hw: z.string().default('mi300x'),
+    /** Fields laid over the hardware, e.g. {memory: {hbm: {efficiency: 0.8}}} (as in every kind). */
+    hw_overrides: hardwareOverridesSchema,
     gpus: z.number().int().positive().default(8),
     tp: z.number().int().positive().default(8),
     models: z.array(z.string()).min(1),
@@ -241,5 +244,6 @@ registerExperiment({
   name: 'serve',
   description: 'LLM serving study: policies x models x workloads; unconstrained throughput, latency vs rate, goodput under TTFT/ITL SLOs',
   schema: serveExperimentSchema,
+  check: (config, ctx) => void checkedHardware(config.hw, config.hw_overrides, ctx.baseDir),
   run: (config, ctx) => runServeExperiment(config, ctx),
 });

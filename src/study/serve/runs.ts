@@ -1,4 +1,5 @@
 import { flagAsField, SilicaError } from '../../core/errors.js';
+import { overrideOverlays } from '../../hw/config/overrides.js';
 import { parseServeConfig, resolveServe, runServe, searchGoodput, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from '../../sweep/pool.js';
 import type { ServeExperiment } from './index.js';
@@ -44,9 +45,14 @@ function rowOf(base: Row, s: Record<string, number | string>): Row {
 export function resolveCase(c: ServeCase): ResolvedServe {
   const { exp, model, workload } = c;
   const p = exp.policies[c.policy]!;
-  const base = { model, workload, hw: exp.hw, gpus: exp.gpus, tp: exp.tp, requests: exp.requests, seed: exp.seed, ...exp.serve };
   const field = experimentField(c);
   try {
+    // The experiment's hw_overrides come before serve.hw_set, so a setting there has the last word.
+    const overlays = overrideOverlays(exp.hw, exp.hw, exp.hw_overrides);
+    const own = exp.serve.hw_set;
+    // Not a list: left as it is, for the serve schema to refuse.
+    const hwSet = own === undefined ? overlays : Array.isArray(own) ? [...overlays, ...own] : own;
+    const base = { model, workload, hw: exp.hw, gpus: exp.gpus, tp: exp.tp, requests: exp.requests, seed: exp.seed, ...exp.serve, hw_set: hwSet };
     return resolveServe(parseServeConfig({ ...base, policy: p.policy, policy_options: p.options }, `serve experiment: ${p.name}`, field));
   } catch (err) {
     // resolveServe names flags, as `silica serve` takes them (--prefill-gpus 8: ...): here, the file's fields.

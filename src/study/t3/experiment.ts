@@ -4,7 +4,7 @@ import { toCsv } from '../../core/io.js';
 import { dtypeSchema, type HardwareConfig } from '../../hw/config/schema.js';
 import { rethrowTaskFailure, runTasks } from '../../sweep/pool.js';
 import { pointRunner, type PointTask } from '../../sweep/point-task.js';
-import { kernelsHardware } from '../kernels.js';
+import { checkedHardware, hardwareOverridesSchema, hardwareWithOverrides } from '../../hw/config/overrides.js';
 import { experimentLanes, registerExperiment, type ExperimentContext, type ExperimentResult } from '../registry.js';
 import { CONFIGURATIONS, runSublayer, type Configuration } from './configs.js';
 import { dataMovementFigure, dataMovementRows, projectionFigure, sensitivityFigure, speedupFigure, timelineBins, timelineFigure } from './figures.js';
@@ -32,7 +32,7 @@ const hardwareEntry = z
     /** Name in the tables (default: the preset's). */
     label: z.string().min(1).optional(),
     /** Partial hardware tree overlaid on the preset, e.g. {t3: {tracker_entries: 1024}}. */
-    hw_overrides: z.record(z.string(), z.unknown()).default({}),
+    hw_overrides: hardwareOverridesSchema,
     models: modelCases,
   })
   .strict();
@@ -83,7 +83,7 @@ export const t3ExperimentSchema = z
             name: z.string().min(1),
             description: z.string().optional(),
             hw: z.string().min(1),
-            variants: z.array(z.object({ label: z.union([z.string(), z.number()]), hw_overrides: z.record(z.string(), z.unknown()).default({}) }).strict()).min(1),
+            variants: z.array(z.object({ label: z.union([z.string(), z.number()]), hw_overrides: hardwareOverridesSchema }).strict()).min(1),
             models: modelCases,
             sublayers: z.array(sublayerEnum).min(1).optional(),
             configurations: z.array(configurationEnum).min(1).default(['sequential', 't3', 't3-mca', 'ideal-overlap']),
@@ -140,7 +140,7 @@ function expandCases(config: T3Experiment): { main: Case[]; sensitivity: Case[] 
 /** Runs one case in this thread. */
 function runCase(config: T3Experiment, c: Case, hwCache: Map<HardwareEntry, HardwareConfig>, baseDir?: string): Row[] {
   let hw = hwCache.get(c.entry);
-  if (!hw) hwCache.set(c.entry, (hw = kernelsHardware({ hw: c.entry.hw, hw_overrides: c.entry.hw_overrides }, baseDir)));
+  if (!hw) hwCache.set(c.entry, (hw = hardwareWithOverrides(c.entry.hw, c.entry.hw_overrides, baseDir)));
   const shape = sublayerGemm(c.model, c.tp, c.sublayer, config.tokens, config.dtype);
   const results = runSublayer(hw, shape, c.tp, c.configurations, { staggered: config.staggered, cuSplitCus: config.cu_split.cus, cuSplitPieces: config.cu_split.pieces });
   const seq = results[c.configurations.indexOf('sequential')]!;
@@ -174,7 +174,7 @@ async function runCases(config: T3Experiment, cases: Case[], ctx: ExperimentCont
   const hwKey = (e: HardwareEntry) => {
     let k = hwKeys.get(e);
     if (k === undefined) {
-      const hw = kernelsHardware({ hw: e.hw, hw_overrides: e.hw_overrides }, ctx.baseDir);
+      const hw = hardwareWithOverrides(e.hw, e.hw_overrides, ctx.baseDir);
       hwCache.set(e, hw);
       hwKeys.set(e, (k = JSON.stringify(hw)));
     }
@@ -236,7 +236,7 @@ export async function runT3Experiment(config: T3Experiment, ctx: ExperimentConte
     let hw = hwCache.get(name);
     if (!hw) {
       const entry = config.hardware.find((e) => labelOf(e) === name);
-      hwCache.set(name, (hw = kernelsHardware({ hw: entry?.hw ?? name, hw_overrides: entry?.hw_overrides ?? {} }, ctx.baseDir)));
+      hwCache.set(name, (hw = hardwareWithOverrides(entry?.hw ?? name, entry?.hw_overrides ?? {}, ctx.baseDir)));
     }
     return hw;
   };
@@ -324,9 +324,16 @@ export async function runT3Experiment(config: T3Experiment, ctx: ExperimentConte
   return { rows, summary, files };
 }
 
+/** Each part and its overrides, main and sensitivity alike: a sweep refuses a bad point before running any. */
+function checkT3Hardware(config: T3Experiment, baseDir: string): void {
+  config.hardware.forEach((e, i) => checkedHardware(e.hw, e.hw_overrides, baseDir, `hardware.${i}.hw_overrides`));
+  config.sensitivity.forEach((s, i) => s.variants.forEach((v, j) => checkedHardware(s.hw, v.hw_overrides, baseDir, `sensitivity.${i}.variants.${j}.hw_overrides`)));
+}
+
 registerExperiment({
   name: 't3',
   description: 'T3: fused GEMM + reduce-scatter (track & trigger, NMC, MCA) vs sequential, ideal and CU-split, per sub-layer',
   schema: t3ExperimentSchema,
+  check: (config, ctx) => checkT3Hardware(config, ctx.baseDir),
   run: (config, ctx) => runT3Experiment(config, ctx),
 });

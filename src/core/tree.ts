@@ -2,7 +2,7 @@
  * Dotted-path access to plain YAML trees ("points.0.m", "hw_overrides.memory.hbm.efficiency").
  * Setting never mutates: it copies the spine of the path, so one base tree serves every point.
  */
-import { boundedMemo } from '../core/bounded-memo.js';
+import { boundedMemo } from './bounded-memo.js';
 
 export type PathLookup = { found: true; value: unknown } | { found: false; missing: string; reason: string };
 

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { flagAsField, SilicaError } from '../../core/errors.js';
+import { flattenLeaves, lookupPath } from '../../core/tree.js';
+import { hardwareRef, isHardwareField, loadHardware, readHardwareTree } from './load.js';
+import type { HardwareConfig } from './schema.js';
+
+/**
+ * `hw_overrides`: a partial hardware tree laid over an experiment's preset, the same field in every
+ * experiment kind (kernels, t3, bert, serve), so that one sweep path (`hw_overrides.compute.cus`)
+ * varies a part's fields whatever the study. Nested mappings and dotted keys mean the same thing:
+ * `{memory: {hbm: {efficiency: 0.8}}}` or `{memory.hbm.efficiency: 0.8}`.
+ */
+export const hardwareOverridesSchema = z.record(z.string(), z.unknown()).default({});
+export type HardwareOverrides = z.infer<typeof hardwareOverridesSchema>;
+
+/**
+ * The overrides as `--set` overlays (`path=value`), each path checked against the part: a field the
+ * preset gives, or one its schema has (an optional field the preset leaves out). A path that is
+ * neither is refused here, naming the override, rather than as an unknown overlay further down.
+ */
+export function overrideOverlays(ref: string, shownAs: string, overrides: HardwareOverrides, where = 'hw_overrides'): string[] {
+  const leaves = flattenLeaves(overrides);
+  // The preset's tree is read only to check the overrides' paths: most configs have none.
+  const preset = leaves.length ? readHardwareTree(ref) : undefined;
+  return leaves.map(([field, value]) => {
+    const found = lookupPath(preset, field);
+    if (!found.found && !isHardwareField(preset, field)) throw new SilicaError(`${where}.${field}: no such hardware field in ${shownAs} (${found.reason})`);
+    return `${field}=${JSON.stringify(value)}`;
+  });
+}
+
+/** The part `hw` (a preset, or a path relative to `baseDir`) with its overrides laid over it. */
+export function hardwareWithOverrides(hw: string, overrides: HardwareOverrides, baseDir?: string, where?: string): HardwareConfig {
+  const ref = hardwareRef(hw, baseDir);
+  return loadHardware(ref, overrideOverlays(ref, hw, overrides, where));
+}
+
+/**
+ * Parts already checked in this process, by folder, name and overrides: an experiment kind's
+ * `check` runs for every point of a sweep (the bench's 1024 points are four parts, not 1024 loads).
+ */
+const checked = new Map<string, HardwareConfig>();
+const CHECKED_ENTRIES = 4096;
+
+/**
+ * `hardwareWithOverrides` for an experiment's `check`, remembered. Its errors name the file's field
+ * (`hw: unknown preset "nope"`), not the command-line flag the loader speaks of.
+ */
+export function checkedHardware(hw: string, overrides: HardwareOverrides, baseDir: string, where?: string): HardwareConfig {
+  const key = JSON.stringify([baseDir, hw, overrides]);
+  let config = checked.get(key);
+  if (!config) {
+    try {
+      config = hardwareWithOverrides(hw, overrides, baseDir, where);
+    } catch (err) {
+      if (err instanceof SilicaError) throw new SilicaError(flagAsField(err.message));
+      throw err;
+    }
+    if (checked.size >= CHECKED_ENTRIES) checked.clear();
+    checked.set(key, config);
+  }
+  return config;
+}
