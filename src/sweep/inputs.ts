@@ -3,6 +3,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { statOrNothing } from '../core/io.js';
+import { hardwareFiles } from '../hw/config/load.js';
 
 /**
  * The files a sweep point reads, by content: a hardware YAML or a request trace that its config
@@ -11,7 +12,8 @@ import { statOrNothing } from '../core/io.js';
  * a job array, a run and its --resume) changes the ids of the points that read it, and merge and
  * --resume refuse to mix results of the two versions. Preset names (`mi300x`) are not paths: a
  * string counts when it holds a slash or ends in a file extension and names a file, relative to
- * the experiment's folder as the kinds resolve it. Each file is read once per sweep.
+ * the experiment's folder as the kinds resolve it; a hardware YAML counts with the files its
+ * `base:` chain names. Each file is read once per sweep.
  */
 export class InputDigests {
   /** By the string as the config gives it: the digest, or null for a string that is no file. */
@@ -39,12 +41,24 @@ export class InputDigests {
       d = null;
       if (ref.includes('/') || /\.[A-Za-z][A-Za-z0-9]{0,7}$/.test(ref)) {
         const path = isAbsolute(ref) ? ref : join(this.baseDir, ref);
-        if (statOrNothing(path)?.isFile()) d = fileDigest(path);
+        if (statOrNothing(path)?.isFile()) d = /\.ya?ml$/.test(path) ? chainDigest(hardwareFiles(path)) : fileDigest(path);
       }
       this.byRef.set(ref, d);
     }
     return d;
   }
+}
+
+/**
+ * A hardware YAML built on other files (`base: my-gpu.yaml`) says only what differs from them, so
+ * its content is theirs too. A file on its own keeps its own bytes' digest (the ids of sweeps run
+ * before bases could be files stay as they were).
+ */
+function chainDigest(files: string[]): string {
+  if (files.length === 1) return fileDigest(files[0]!);
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(`${fileDigest(f)}\n`);
+  return hash.digest('hex').slice(0, 16);
 }
 
 /** SHA-256 of a file's bytes (16 hex digits), read a MiB at a time: a trace may be larger than one Buffer holds. */

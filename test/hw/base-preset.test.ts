@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadHardware } from '../../src/hw/config/load.js';
+import { hardwareFiles, loadHardware } from '../../src/hw/config/load.js';
 import { gemmCost } from '../../src/kernels/gemm.js';
 import { simulateKernel } from '../../src/hw/system.js';
-import { expectOneLineError, silica } from '../helpers/cli.js';
+import { ROOT, expectOneLineError, silica } from '../helpers/cli.js';
 import { silicaErrorOf } from '../helpers/errors.js';
 
 /**
@@ -48,8 +48,8 @@ describe('a hardware file with base: PRESET', () => {
 
   it('refuses a base that is not a preset, and names the file and field', () => {
     const cases: Array<[string, RegExp]> = [
-      ['base: mi301x\n', /bad\.yaml: base: expected a preset name \(a100-sxm, .*mi300x.*\), got "mi301x"$/],
-      ['base: other.yaml\n', /bad\.yaml: base: expected a preset name .*, got "other\.yaml" \(a file starts from a preset, not from another file\)$/],
+      ['base: mi301x\n', /bad\.yaml: base: expected a preset name \(a100-sxm, .*mi300x.*\) or a hardware file \(a path ending in \.yaml\), got "mi301x"$/],
+      ['base: other.yaml\n', /bad\.yaml: base: no such file other\.yaml \(.*other\.yaml\)$/],
       ['base: [mi300x]\n', /bad\.yaml: base: expected a preset name .*, got a list of 1$/],
       ['base: mi300x\ncompute: {cuz: 320}\n', /bad\.yaml: compute: expected no unknown fields \(cuz\)/],
       ['base: mi300x\ncompute: {cus: -3}\n', /bad\.yaml: compute\.cus: expected a positive number, got -3$/],
@@ -75,6 +75,36 @@ describe('a hardware file with base: PRESET', () => {
     expect(shown.code).toBe(0);
     expect(JSON.parse(shown.stdout)).toMatchObject({ name: 'cli', memory: { hbm: { efficiency: 0.75 } } });
     expectOneLineError(silica(['kernel', 'gemm', '--hw', hwFile('typo.yaml', 'base: mi300y\n'), '-m', '64', '-n', '64', '-k', '64']), /typo\.yaml: base: expected a preset name/);
+  });
+});
+
+describe('a hardware file with base: FILE', () => {
+  it('is its base file with its own fields over it, each file over the one it names, down to the preset', () => {
+    hwFile('my-gpu.yaml', 'base: mi300x\ncompute: {cus: 256}\nmemory: {hbm: {efficiency: 0.8}}\n');
+    mkdirSync(join(dir, 'what-if'), { recursive: true });
+    // Relative to the file's own folder, as every path in a silica file is.
+    const wide = hwFile('what-if/wide.yaml', 'base: ../my-gpu.yaml\ncompute: {cus: 320}\n');
+    const hw = loadHardware(wide);
+    expect(hw).toEqual({ ...loadHardware('mi300x', ['compute.cus=320', 'memory.hbm.efficiency=0.8']), name: 'wide', description: 'my-gpu.yaml with the changes in wide.yaml' });
+    expect(hardwareFiles(wide)).toEqual([wide, join(dir, 'what-if', '..', 'my-gpu.yaml')]);
+    expect(hardwareFiles(join(ROOT, 'configs', 'hw', 'mi300x.yaml'))).toHaveLength(1);
+  });
+
+  it('an edit to the base file is an edit to every file built on it', () => {
+    const base = hwFile('edited-base.yaml', 'base: mi300x\ncompute: {cus: 256}\n');
+    const top = hwFile('edited-top.yaml', 'base: edited-base.yaml\nmemory: {hbm: {efficiency: 0.8}}\n');
+    expect(loadHardware(top).compute.cus).toBe(256);
+    // A different size, so the file's version changes even within the file system's time resolution.
+    writeFileSync(base, 'base: mi300x\ncompute: {cus: 128}\n# halved\n');
+    expect(loadHardware(top).compute.cus).toBe(128);
+  });
+
+  it('refuses a chain that comes back to itself, and a base file that is not there, in one line', () => {
+    hwFile('loop-a.yaml', 'base: loop-b.yaml\n');
+    const b = hwFile('loop-b.yaml', 'base: loop-a.yaml\n');
+    expect(silicaErrorOf(() => loadHardware(b))).toMatch(/loop-a\.yaml: base: loop-b\.yaml leads back to .*loop-b\.yaml \(loop-b\.yaml -> loop-a\.yaml -> loop-b\.yaml\): expected a chain that ends at a preset or at a file without base$/);
+    expect(silicaErrorOf(() => loadHardware(hwFile('self.yaml', 'base: ./self.yaml\n')))).toMatch(/self\.yaml: base: \.\/self\.yaml leads back to/);
+    expectOneLineError(silica(['hw', 'show', hwFile('gone.yaml', 'base: nowhere/gone.yaml\n')]), /gone\.yaml: base: no such file nowhere\/gone\.yaml/);
   });
 });
 

@@ -56,4 +56,17 @@ describe('files a sweep reads by path', () => {
     expect(spec.points).toHaveLength(3);
     expect(spec.files).toBeUndefined();
   });
+
+  it('a hardware file built on another file counts with it: an edit to the base changes the points that read it', () => {
+    writeFileSync(join(dir, 'lab-base.yaml'), 'base: mi300x\ncompute: {cus: 256}\n');
+    writeFileSync(join(dir, 'lab-wide.yaml'), 'base: lab-base.yaml\ncompute: {cus: 288}\n');
+    const file = join(dir, 'lab.yaml');
+    writeFileSync(file, 'name: lab\nbase:\n  kind: kernels\n  hw: lab-wide.yaml\n  figure: false\n  points:\n    - { op: gemm, m: 256, n: 256, k: 256, dtype: bf16 }\naxes:\n  points.0.m: [256, 512]\n');
+    const before = loadSweep(file);
+    expect(Object.keys(before.files ?? {})).toEqual(['lab-wide.yaml']);
+    appendFileSync(join(dir, 'lab-base.yaml'), 'memory: {hbm: {efficiency: 0.7}}\n');
+    const after = loadSweep(file);
+    expect(after.files!['lab-wide.yaml']).not.toBe(before.files!['lab-wide.yaml']);
+    expect(after.points.map((p) => p.id)).not.toEqual(before.points.map((p) => p.id));
+  });
 });

@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { describe, SilicaError } from '../../core/errors.js';
 import { statOrNothing } from '../../core/io.js';
 import { configsDir } from '../../core/paths.js';
@@ -79,31 +79,74 @@ export function isHardwareField(tree: unknown, field: string): boolean {
   return true;
 }
 
-/** The raw (unvalidated) YAML tree of a hardware file, its `base:` preset filled in; deeply frozen. */
-export function readHardwareTree(nameOrPath: string): unknown {
-  const file = hardwareFile(nameOrPath);
-  return cached(file, ['tree'], () => withBasePreset(readYamlFile(file.path), file.path));
+/**
+ * A hardware file and every file its `base:` chain names, each with its version: the chain's
+ * versions together are what a cached load of the file depends on (an edit to a base is an edit
+ * to every file built on it). Walking the chain parses each file once per version and stats it
+ * once per load, and refuses a chain that comes back to a file it has passed.
+ */
+function hardwareChain(nameOrPath: string): { path: string; version: string; files: string[] } {
+  const top = hardwareFile(nameOrPath);
+  const files = [top.path];
+  const versions = [top.version];
+  for (let file = top, base = basePathOf(file); base; file = base.file, base = basePathOf(file)) {
+    if (files.includes(base.file.path)) {
+      throw new SilicaError(`${file.path}: base: ${base.ref} leads back to ${base.file.path} (${[...files, base.file.path].map((f) => basename(f)).join(' -> ')}): expected a chain that ends at a preset or at a file without base`, { file: file.path, field: 'base' });
+    }
+    files.push(base.file.path);
+    versions.push(base.file.version);
+  }
+  return { path: top.path, version: versions.join('\0'), files };
+}
+
+/** The file a hardware file's `base:` names, when it names a file (relative to the file's folder) rather than a preset. */
+function basePathOf(file: { path: string; version: string }): { ref: string; file: { path: string; version: string } } | undefined {
+  const own = ownTree(file);
+  if (!isMapping(own) || typeof own.base !== 'string' || !isHardwarePath(own.base)) return undefined;
+  const path = isAbsolute(own.base) ? own.base : join(dirname(file.path), own.base);
+  if (!statOrNothing(path)?.isFile()) throw new SilicaError(`${file.path}: base: no such file ${own.base} (${path})`, { file: file.path, field: 'base' });
+  return { ref: own.base, file: hardwareFile(path) };
+}
+
+/** A hardware file as written, parsed once per version. */
+function ownTree(file: { path: string; version: string }): unknown {
+  return cached(file, ['own'], () => readYamlFile(file.path));
 }
 
 /**
- * A hardware file may start from a preset and give only what differs, as an architect's "what
- * if" does (`base: mi300x`, then `compute: {cus: 320}`): its mappings are merged field by field
- * over the preset's, and any other value (a number, a list) replaces the preset's. The base is a
- * preset name, not a path: presets ship with silica, so a file's digest (which sweeps use to tell
- * an edited input) still says everything about it. Without a name of its own the file is named
- * after itself, so reports do not call the variant by its preset's name.
+ * The files a hardware file reads: itself and each file of its `base:` chain (presets are not
+ * counted: they ship with silica). A sweep digests them all, so an edit to a base tells.
  */
-function withBasePreset(tree: unknown, path: string): unknown {
+export function hardwareFiles(path: string): string[] {
+  return hardwareChain(path).files;
+}
+
+/** The raw (unvalidated) YAML tree of a hardware file, its `base:` filled in; deeply frozen. */
+export function readHardwareTree(nameOrPath: string): unknown {
+  const file = hardwareChain(nameOrPath);
+  return cached(file, ['tree'], () => withBase(ownTree(hardwareFile(file.path)), file.path));
+}
+
+/**
+ * A hardware file may start from a preset, or from another hardware file, and give only what
+ * differs, as an architect's "what if" does (`base: mi300x` or `base: my-gpu.yaml`, then
+ * `compute: {cus: 320}`): its mappings are merged field by field over the base's, and any other
+ * value (a number, a list) replaces the base's. A base file is relative to the file's folder and
+ * may itself have a base. Without a name of its own the file is named after itself, so reports do
+ * not call the variant by its base's name.
+ */
+function withBase(tree: unknown, path: string): unknown {
   if (!isMapping(tree) || !Object.hasOwn(tree, 'base')) return tree;
   const { base, ...own } = tree;
   const presets = listPresets();
-  if (typeof base !== 'string' || isHardwarePath(base) || !presets.includes(base)) {
+  const isFile = typeof base === 'string' && isHardwarePath(base);
+  if (typeof base !== 'string' || (!isFile && !presets.includes(base))) {
     const got = typeof base === 'string' ? JSON.stringify(base) : describe(base);
-    throw new SilicaError(`${path}: base: expected a preset name (${presets.join(', ')}), got ${got}${typeof base === 'string' && isHardwarePath(base) ? ' (a file starts from a preset, not from another file)' : ''}`, { file: path, field: 'base' });
+    throw new SilicaError(`${path}: base: expected a preset name (${presets.join(', ')}) or a hardware file (a path ending in .yaml), got ${got}`, { file: path, field: 'base' });
   }
-  const preset = readHardwareTree(base) as Record<string, unknown>;
-  const named = { name: basename(path).replace(/\.ya?ml$/, ''), description: `${base} with the changes in ${basename(path)}` };
-  return mergedOver(preset, { ...named, ...own });
+  const under = readHardwareTree(isFile && !isAbsolute(base) ? join(dirname(path), base) : base) as Record<string, unknown>;
+  const named = { name: basename(path).replace(/\.ya?ml$/, ''), description: `${isFile ? basename(base) : base} with the changes in ${basename(path)}` };
+  return mergedOver(under, { ...named, ...own });
 }
 
 /** `over` merged into `under`: mappings field by field, anything else replaced whole. */
@@ -119,7 +162,7 @@ function mergedOver(under: unknown, over: unknown): unknown {
 
 /** Loads, overlays and validates a hardware config; the result is deeply frozen. */
 export function loadHardware(nameOrPath: string, overlays: readonly string[] = []): HardwareConfig {
-  const file = hardwareFile(nameOrPath);
+  const file = hardwareChain(nameOrPath);
   const path = file.path;
   return cached(file, ['config', ...overlays], () => {
     const shown = path.includes('/configs/hw/') ? `configs/hw/${basename(path)}` : path;
