@@ -103,7 +103,7 @@ function hardwareChain(nameOrPath: string): { path: string; version: string; fil
 function basePathOf(file: { path: string; version: string }): { ref: string; file: { path: string; version: string } } | undefined {
   const own = ownTree(file);
   if (!isMapping(own) || typeof own.base !== 'string' || !isHardwarePath(own.base)) return undefined;
-  const path = isAbsolute(own.base) ? own.base : join(dirname(file.path), own.base);
+  const path = hardwareRef(own.base, dirname(file.path));
   if (!statOrNothing(path)?.isFile()) throw new SilicaError(`${file.path}: base: no such file ${own.base} (${path})`, { file: file.path, field: 'base' });
   return { ref: own.base, file: hardwareFile(path) };
 }
@@ -144,7 +144,7 @@ function withBase(tree: unknown, path: string): unknown {
     const got = typeof base === 'string' ? JSON.stringify(base) : describe(base);
     throw new SilicaError(`${path}: base: expected a preset name (${presets.join(', ')}) or a hardware file (a path ending in .yaml), got ${got}`, { file: path, field: 'base' });
   }
-  const under = readHardwareTree(isFile && !isAbsolute(base) ? join(dirname(path), base) : base) as Record<string, unknown>;
+  const under = readHardwareTree(hardwareRef(base, dirname(path))) as Record<string, unknown>;
   const named = { name: basename(path).replace(/\.ya?ml$/, ''), description: `${isFile ? basename(base) : base} with the changes in ${basename(path)}` };
   return mergedOver(under, { ...named, ...own });
 }
