@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import '../../src/study/index.js';
 import { resolveExperiment } from '../../src/sweep/experiment.js';
 import { silicaErrorOf } from '../helpers/errors.js';
-import { expectOneLineError, silica } from '../helpers/cli.js';
+import { ROOT, expectOneLineError, silica } from '../helpers/cli.js';
 
 /**
  * `hw_overrides` is one field in every experiment kind (kernels, t3, bert, serve): the same
@@ -96,5 +96,24 @@ describe('hw_overrides in every experiment kind', () => {
     const bad = join(dir, 'bad-cus.yaml');
     writeFileSync(bad, 'name: bad\nbase: bert-base.yaml\naxes:\n  hw_overrides.compute.cus: [304, 0]\n');
     expectOneLineError(silica(['sweep', bad, '--dry-run']), /bad-cus\.yaml: point 1 \(hw_overrides_compute_cus=0\): .*compute\.cus.*expected a positive number, got 0/);
+  });
+});
+
+describe('configs/sweeps/bert-hw-what-if.yaml', () => {
+  it('more CUs or more HBM bandwidth never slow a BERT iteration, and bandwidth helps the small batch more', () => {
+    const out = join(dir, 'what-if');
+    const r = silica(['sweep', join(ROOT, 'configs', 'sweeps', 'bert-hw-what-if.yaml'), '--out', out, '--quiet', '--jobs', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = csv(join(out, 'results.csv'));
+    const us = (batch: string, cus: string, hbm: string) => Number(rows.find((x) => x.batch === batch && x.cus === cus && x.hbm_gbps === hbm)!.iteration_us);
+    const cusValues = ['152', '304', '456'];
+    const hbmValues = ['2662.5', '5325', '7987.5'];
+    for (const batch of ['8', '32']) {
+      for (const hbm of hbmValues) for (let i = 1; i < 3; i++) expect(us(batch, cusValues[i]!, hbm)).toBeLessThanOrEqual(us(batch, cusValues[i - 1]!, hbm));
+      for (const cus of cusValues) for (let i = 1; i < 3; i++) expect(us(batch, cus, hbmValues[i]!)).toBeLessThanOrEqual(us(batch, cus, hbmValues[i - 1]!));
+    }
+    // A smaller batch is more memory bound (its GEMMs are thinner): doubling HBM saves it a larger share.
+    const saved = (batch: string) => 1 - us(batch, '304', '5325') / us(batch, '304', '2662.5');
+    expect(saved('8')).toBeGreaterThan(saved('32'));
   });
 });
