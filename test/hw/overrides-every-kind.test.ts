@@ -64,6 +64,9 @@ describe('hw_overrides in every experiment kind', () => {
     const full = runFile('bert-full', { ...EXPERIMENTS.bert, studies: study });
     expect(viaOverrides.map((r) => ({ ...r, hw: 'half' }))).toEqual(viaFile.map((r) => ({ ...r, hw: 'half' })));
     expect(viaOverrides.length).toBe(4);
+    // The report says what the part was given: its rows name the preset, which the overrides changed.
+    expect(readFileSync(join(dir, 'out-bert-overrides', 'report.md'), 'utf8')).toContain('Every part below is its preset with `compute.cus=152`');
+    expect(readFileSync(join(dir, 'out-bert-full', 'report.md'), 'utf8')).not.toContain('hw_overrides');
     for (const [i, r] of viaOverrides.entries()) {
       expect(Number(r.iteration_us)).toBeGreaterThan(Number(full[i]!.iteration_us));
       // Half the CUs at most halve the rate: the same FLOPs on half the matrix units.

@@ -22,12 +22,19 @@ export function overrideOverlays(ref: string, shownAs: string, overrides: Hardwa
   const leaves = flattenLeaves(overrides);
   // The preset's tree is read only to check the overrides' paths: most configs have none.
   const preset = leaves.length ? readHardwareTree(ref) : undefined;
-  return leaves.map(([field, value]) => {
+  for (const [field] of leaves) {
     const found = lookupPath(preset, field);
     if (!found.found && !isHardwareField(preset, field)) throw new SilicaError(`${where}.${field}: no such hardware field in ${shownAs} (${found.reason})`);
-    return `${field}=${JSON.stringify(value)}`;
-  });
+  }
+  return leaves.map(asOverlay);
 }
+
+/** The overrides as `path=value` overlays, unchecked: for saying what a part was given (reports). */
+export function overridesAsOverlays(overrides: HardwareOverrides): string[] {
+  return flattenLeaves(overrides).map(asOverlay);
+}
+
+const asOverlay = ([field, value]: [string, unknown]): string => `${field}=${JSON.stringify(value)}`;
 
 /** The part `hw` (a preset, or a path relative to `baseDir`) with its overrides laid over it. */
 export function hardwareWithOverrides(hw: string, overrides: HardwareOverrides, baseDir?: string, where?: string): HardwareConfig {

@@ -1,6 +1,6 @@
 import { studyOutputs } from '../outputs.js';
 import { toCsv } from '../../core/io.js';
-import { checkedHardware } from '../../hw/config/overrides.js';
+import { checkedHardware, overridesAsOverlays } from '../../hw/config/overrides.js';
 import { registerExperiment } from '../registry.js';
 import { breakdownFigure, communicationFigure, memoryBoundFigure, optimizerFigure, rooflineFigure } from './figures.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from './findings.js';
@@ -56,7 +56,7 @@ export async function runBertExperiment(exp: BertExperiment, ctx: { outDir?: str
       return s ? byStudy.get(s.name)! : all;
     };
     const hbmBytesOf = (hw: string) => runner.coster(hw).hw.memory.hbm.capacity_bytes;
-    write('report.md', bertReport(all.includes(baseline) ? all : [baseline, ...all], baseline, exp.steps, studyOf, hbmBytesOf));
+    write('report.md', bertReport(all.includes(baseline) ? all : [baseline, ...all], baseline, exp.steps, studyOf, hbmBytesOf, overridesAsOverlays(exp.hw_overrides)));
     if (exp.figures) {
       const varying = (axis: string) => exp.studies.find((s) => axis in s.vary);
       const rowsOf = (axis: string) => rows.filter((r) => r.study === varying(axis)?.name);

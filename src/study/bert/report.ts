@@ -43,6 +43,8 @@ export function bertReport(
   steps: number,
   studyOf: (axis: keyof BertPoint) => readonly IterationResult[] = () => results,
   hbmBytesOf?: (hw: string) => number,
+  /** The experiment's hw_overrides as `path=value`: every configuration's part differs from its preset by these. */
+  overlays: readonly string[] = [],
 ): string {
   const out: string[] = [];
   const b = baseline;
@@ -51,7 +53,8 @@ export function bertReport(
   out.push(
     `Simulated with silica: each configuration is one optimizer step of one GPU, built by the graph builder (src/sw) and costed kernel by kernel on the hardware model; ` +
       `data-parallel all-reduces come from the collectives engine. ${results.length} configurations. Times are per iteration (one optimizer step); ` +
-      `"memory-bound" kernels are those whose DRAM time exceeds their compute time on the part (the roofline's slanted side).`,
+      `"memory-bound" kernels are those whose DRAM time exceeds their compute time on the part (the roofline's slanted side).` +
+      (overlays.length ? ` Every part below is its preset with ${overlays.map((o) => `\`${o}\``).join(', ')} (the experiment's hw_overrides).` : ''),
     '',
   );
   out.push('## Baseline', '');
