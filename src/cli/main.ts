@@ -29,9 +29,10 @@ export async function main(argv: string[]): Promise<number> {
     })
     // yargs hands middleware the instance that parsed the command, with that command's options
     // (its types declare only the first argument).
-    .middleware(((parsed: Record<string, unknown>, y: { getOptions(): FlagOptions }) => {
+    .middleware(((parsed: Record<string, unknown>, y: CommandYargs) => {
       requireFlagValues(argv, y.getOptions());
       requireOneValueEach(parsed, y.getOptions());
+      skipHelpCache(y);
     }) as never)
     .version(packageVersion())
     .help()
@@ -44,6 +45,21 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   return failed ? 1 : process.exitCode === undefined ? 0 : Number(process.exitCode);
+}
+
+/** What the middleware uses of the yargs instance that parsed a command (internal methods optional). */
+type CommandYargs = { getOptions(): FlagOptions; getInternalMethods?(): { getUsageInstance?(): { cacheHelpMessage?: () => void } } };
+
+/**
+ * Once a command's handler has started, yargs renders the command's whole help text and keeps it,
+ * in case the handler fails and help is to be shown: 37-41 ms of every command's start (a sweep's
+ * serial start, each Slurm task, each CLI test), measured with --cpu-prof. silica never shows help
+ * after a failure (a failure is one line), so the rendering is skipped. `--help` renders its own.
+ * Internal to yargs: where a later version lacks the method, nothing is skipped and nothing breaks.
+ */
+function skipHelpCache(y: CommandYargs): void {
+  const usage = y.getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
 
 /**
