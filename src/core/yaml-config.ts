@@ -57,7 +57,27 @@ export function parseYamlText(text: string, file: string): unknown {
   }
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) throw new SilicaError(`${file}: malformed YAML${yamlProblem(problem)}`, { file });
-  return doc.toJS();
+  const tree = doc.toJS();
+  refuseProtoKeys(tree, file, '');
+  return tree;
+}
+
+/**
+ * A mapping key `__proto__` is an own field of the parsed tree, but anything that copies it by
+ * assignment (a schema's record, a spread) sets the copy's prototype instead: the field vanishes
+ * without a word (`hw_overrides: {__proto__: ...}` was silently ignored). No silica field has the
+ * name, so it is refused where it is written.
+ */
+function refuseProtoKeys(node: unknown, file: string, at: string): void {
+  if (Array.isArray(node)) {
+    node.forEach((v, i) => refuseProtoKeys(v, file, at ? `${at}.${i}` : String(i)));
+  } else if (node && typeof node === 'object') {
+    for (const key of Object.keys(node)) {
+      const path = at ? `${at}.${key}` : key;
+      if (key === '__proto__') throw new SilicaError(`${file}: ${path}: expected a field name, got __proto__ (no silica field has it)`, { file, field: path });
+      refuseProtoKeys((node as Record<string, unknown>)[key], file, path);
+    }
+  }
 }
 
 /** ` at line L, column C: what`, in words of our own where the parser's name an API call. */

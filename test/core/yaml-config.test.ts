@@ -76,6 +76,15 @@ describe('YAML text', () => {
     expect(message(() => parseYamlText('a: 1\na: 2\n', 'f.yaml'))).toBe('f.yaml: malformed YAML at line 2, column 1: Map keys must be unique');
   });
 
+  it('refuses a __proto__ key wherever it is written, naming its path (a copy would drop it silently)', () => {
+    expect(message(() => parseYamlText('kind: kernels\nhw_overrides: {__proto__: {compute: {cus: 1}}}\n', 'f.yaml'))).toBe(
+      'f.yaml: hw_overrides.__proto__: expected a field name, got __proto__ (no silica field has it)',
+    );
+    expect(message(() => parseYamlText('points:\n  - {op: gemm}\n  - {__proto__: 1}\n', 'f.yaml'))).toMatch(/^f\.yaml: points\.1\.__proto__: /);
+    // Other names that mean something to JavaScript are plain keys of a YAML mapping.
+    expect(parseYamlText('constructor: 1\nprototype: {a: 2}\n', 'f.yaml')).toEqual({ constructor: 1, prototype: { a: 2 } });
+  });
+
   it('reads the standard tags as their types: !!float on an integer is a number', () => {
     expect(parseYamlText('n: !!float 64\nm: !!int "12"\ns: !!str 5\n', 'f.yaml')).toEqual({ n: 64, m: 12, s: '5' });
   });

@@ -154,7 +154,7 @@ function mergedOver(under: unknown, over: unknown): unknown {
   if (!isMapping(under) || !isMapping(over)) return over;
   const out: Record<string, unknown> = { ...under };
   for (const [key, value] of Object.entries(over)) {
-    // Defined, not assigned: a key `__proto__` stays a field (which the schema then refuses).
+    // Defined, not assigned: a key `__proto__` (which the YAML reader refuses first) would stay a field.
     Object.defineProperty(out, key, { value: Object.hasOwn(under, key) ? mergedOver(under[key], value) : value, enumerable: true, writable: true, configurable: true });
   }
   return out;
