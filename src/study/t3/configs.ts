@@ -21,11 +21,13 @@ import type { GemmShape } from '../../kernels/gemm.js';
  * - `t3-mca`: the same under MCA arbitration;
  * - `ideal-overlap`: max(GEMM alone, RS alone) + AG — overlap with no contention at all;
  * - `ideal-rs-nmc`: sequential, but the RS is DMA + near-memory updates (no CU reduction);
+ * - `ideal-overlap-nmc`: max(GEMM alone, that RS alone) + AG — the bound for T3, whose RS is the
+ *   same DMA + near-memory one (`ideal-overlap` is not: T3's RS is faster than the CU ring's);
  * - `cu-split`: the GEMM on the other CUs, cut into pieces whose RS runs on N CUs as soon as the
  *   piece is done everywhere (concurrent with the next piece), then the all-gather.
  * Only the reduce-scatter is ever fused or overlapped; the all-gather runs after, on CUs, as usual.
  */
-export const CONFIGURATIONS = ['sequential', 't3', 't3-mca', 'ideal-overlap', 'ideal-rs-nmc', 'cu-split'] as const;
+export const CONFIGURATIONS = ['sequential', 't3', 't3-mca', 'ideal-overlap', 'ideal-rs-nmc', 'ideal-overlap-nmc', 'cu-split'] as const;
 export type Configuration = (typeof CONFIGURATIONS)[number];
 
 export interface RunOptions {
@@ -118,18 +120,24 @@ function runPlainProducers(system: System, memory: MemorySystem, p: ProducerGemm
   });
 }
 
-/** Every requested configuration of one sub-layer; the sequential run is shared (ideal-overlap). */
+/** Every requested configuration of one sub-layer; the runs an ideal overlap is derived from are shared. */
 export function runSublayer(hw: HardwareConfig, shape: GemmShape, tp: number, configurations: readonly Configuration[], o: RunOptions = {}): ConfigResult[] {
   checkRun(hw, tp, configurations, o);
-  let seq: ConfigResult | undefined;
-  const sequential = () => (seq ??= runConfiguration(hw, shape, tp, 'sequential', o));
-  return configurations.map((c) => (c === 'sequential' ? sequential() : c === 'ideal-overlap' ? idealOverlap(sequential()) : runConfiguration(hw, shape, tp, c, o)));
+  const runs = new Map<Configuration, ConfigResult>();
+  const run = (c: Configuration) => runs.get(c) ?? runs.set(c, runConfiguration(hw, shape, tp, c, o)).get(c)!;
+  return configurations.map((c) => {
+    const from = IDEAL_FROM[c];
+    return from ? idealOverlap(run(from), c) : run(c);
+  });
 }
 
-/** Overlap with no contention: the GEMM and the RS each as if alone, then the AG. */
-function idealOverlap(seq: ConfigResult): ConfigResult {
-  const rsUs = seq.rs_end_us - seq.gemm_us;
-  return { ...seq, configuration: 'ideal-overlap', time_us: Math.max(seq.gemm_us, rsUs) + seq.ag_us, rs_end_us: Math.max(seq.gemm_us, rsUs), timeline: undefined };
+/** The ideal overlaps, each derived from the run whose GEMM, RS and AG it overlaps. */
+const IDEAL_FROM: Partial<Record<Configuration, Configuration>> = { 'ideal-overlap': 'sequential', 'ideal-overlap-nmc': 'ideal-rs-nmc' };
+
+/** Overlap with no contention: the GEMM and the RS of a run one after the other, each as if alone, overlapped; then the AG. */
+function idealOverlap(serial: ConfigResult, configuration: Configuration): ConfigResult {
+  const rsUs = serial.rs_end_us - serial.gemm_us;
+  return { ...serial, configuration, time_us: Math.max(serial.gemm_us, rsUs) + serial.ag_us, rs_end_us: Math.max(serial.gemm_us, rsUs), timeline: undefined };
 }
 
 /**
@@ -149,10 +157,8 @@ function checkRun(hw: HardwareConfig, tp: number, configurations: readonly Confi
 }
 
 export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: number, configuration: Configuration, o: RunOptions = {}): ConfigResult {
-  if (configuration === 'ideal-overlap') {
-    const seq = runConfiguration(hw, shape, tp, 'sequential', o);
-    return idealOverlap(seq);
-  }
+  const from = IDEAL_FROM[configuration];
+  if (from) return idealOverlap(runConfiguration(hw, shape, tp, from, o), configuration);
   checkRun(hw, tp, [configuration], o);
   const splitCus = o.cuSplitCus ?? 16;
   const system = new System(hw, tp, { hbmTimeline: o.timeline });
