@@ -1,4 +1,5 @@
 import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
@@ -312,7 +313,7 @@ export function removeLeftoverTemporaries(dir: string): void {
 
 const LOCK_FILE = 'sweep.lock';
 
-/** What a lock file says of its holder. `started` (Linux only) tells the holder from a later process given its pid. */
+/** What a lock file says of its holder. `started` tells the holder from a later process given its pid. */
 interface LockHolder {
   pid: number;
   host: string;
@@ -365,8 +366,8 @@ function lockHolder(path: string): LockHolder | undefined {
 /**
  * Whether the lock's holder still runs. A killed run's pid is given to the next process the
  * system starts once the pids wrap around (within hours on a busy login node, and after a
- * reboot): where the lock says when its holder started (Linux), a process started at another
- * time is not the holder. Elsewhere, any process that answers signal 0 counts.
+ * reboot): where the lock says when its holder started, a process started at another time is not
+ * the holder. A lock without it (where neither /proc nor ps could say) trusts signal 0.
  */
 function holderAlive(holder: LockHolder): boolean {
   if (!processAlive(holder.pid)) return false;
@@ -397,28 +398,41 @@ function procStat(pid: number): string[] | undefined {
 /**
  * A killed process stays in the process table until its parent reaps it, and signal 0 still
  * reaches it: a run killed a moment ago (`kill -9`, then `--resume` at once) would hold its folder
- * from beyond. Linux says so in /proc (state Z); elsewhere a process that answers counts as alive.
+ * from beyond. Linux says so in /proc (state Z); elsewhere `ps` does.
  */
 function isZombie(pid: number): boolean {
-  return procStat(pid)?.[0] === 'Z';
+  const stat = procStat(pid);
+  return (stat ? stat[0] : psProcess(pid)?.state)?.startsWith('Z') ?? false;
 }
 
 let bootId: string | undefined;
 
 /**
  * When a process started, as Linux counts it: the boot's id and the start time in clock ticks
- * since that boot (/proc/PID/stat field 22), which together no other process shares. Undefined
- * where /proc does not say (not Linux, or the process is gone).
+ * since that boot (/proc/PID/stat field 22), which together no other process shares. Where there
+ * is no /proc (macOS, the BSDs), `ps`'s start time, to the second. Undefined where neither says
+ * (the process is gone).
  */
 function processStarted(pid: number): string | undefined {
   const ticks = procStat(pid)?.[19];
-  if (ticks === undefined) return undefined;
+  if (ticks === undefined) return psProcess(pid)?.started;
   try {
     bootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   } catch {
     return undefined;
   }
   return `${bootId}/${ticks}`;
+}
+
+/**
+ * `ps`'s view of a process, for systems without /proc: when it started (`lstart`, to the second,
+ * in the C locale so that its text does not depend on the user's) and its state (`Z` for a
+ * zombie). POSIX ps has both columns; undefined when the process is gone or there is no ps.
+ */
+export function psProcess(pid: number): { started: string; state: string } | undefined {
+  const r = spawnSync('ps', ['-o', 'lstart=', '-o', 'stat=', '-p', String(pid)], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+  const match = r.status === 0 ? /^\s*(.*?)\s+(\S+)\s*$/.exec(r.stdout) : null;
+  return match ? { started: `ps/${match[1]!.replace(/\s+/g, ' ')}`, state: match[2]! } : undefined;
 }
 
 export function isSweepDir(dir: string): boolean {

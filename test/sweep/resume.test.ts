@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, silica, silicaJson } from '../helpers/cli.js';
 import { FIXTURES, jsonlRows, read, tempDir } from './helpers.js';
+import { psProcess } from '../../src/sweep/store.js';
 
 const SWEEP = join(FIXTURES, 'slow.yaml');
 
@@ -154,6 +155,30 @@ describe('silica sweep --resume after kill -9', () => {
       parent.kill('SIGKILL');
       await gone;
     }
+  });
+
+  it('without /proc, asks ps when a process started and whether it is a zombie', async () => {
+    // What macOS and the BSDs fall back to; ps answers the same way here (where it is installed).
+    if (process.platform === 'win32' || spawnSync('ps', ['-p', '1']).error) return;
+    const me = psProcess(process.pid)!;
+    expect(me.started).toMatch(/^ps\/\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}$/);
+    expect(me.state).not.toMatch(/^Z/);
+    expect(psProcess(process.pid)!.started).toBe(me.started);
+    // The first process started long before this one: another start, so another holder.
+    expect(psProcess(1)?.started).not.toBe(me.started);
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const gone = new Promise((resolve) => parent.on('exit', resolve));
+    try {
+      const zombie = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+      const t0 = Date.now();
+      while (!psProcess(zombie)?.state.startsWith('Z') && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+      expect(psProcess(zombie)?.state).toMatch(/^Z/);
+    } finally {
+      parent.kill('SIGKILL');
+      await gone;
+    }
+    // A process that is gone has no start.
+    expect(psProcess(parent.pid!)).toBeUndefined();
   });
 
   it('refuses to resume into a folder that holds another sweep', () => {
