@@ -66,10 +66,6 @@ export const kernelsSchema = z
 export type KernelsConfig = z.infer<typeof kernelsSchema>;
 type Row = Record<string, string | number | boolean>;
 
-export function kernelsHardware(config: Pick<KernelsConfig, 'hw' | 'hw_overrides'>, baseDir?: string): HardwareConfig {
-  return hardwareWithOverrides(config.hw, config.hw_overrides, baseDir);
-}
-
 /** The CU counts to run on (default: all), each at most the part's. */
 function checkCuCounts(config: Pick<KernelsConfig, 'cus'>, hw: HardwareConfig): number[] {
   const cuCounts = config.cus ?? [hw.compute.cus];
@@ -87,7 +83,7 @@ function checkKernels(config: KernelsConfig, baseDir: string): void {
 }
 
 export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (f: number, label: string) => void): Row[] {
-  const hw = kernelsHardware(config, baseDir);
+  const hw = hardwareWithOverrides(config.hw, config.hw_overrides, baseDir);
   const layout = makeCuLayout(hw.compute);
   const cuCounts = checkCuCounts(config, hw);
   const rows: Row[] = [];

@@ -85,7 +85,7 @@ export function isHardwareField(tree: unknown, field: string): boolean {
  * to every file built on it). Walking the chain parses each file once per version and stats it
  * once per load, and refuses a chain that comes back to a file it has passed.
  */
-function hardwareChain(nameOrPath: string): { path: string; version: string; files: string[] } {
+function hardwareChain(nameOrPath: string): { path: string; version: string; files: string[]; top: { path: string; version: string } } {
   const top = hardwareFile(nameOrPath);
   const files = [top.path];
   const versions = [top.version];
@@ -96,7 +96,7 @@ function hardwareChain(nameOrPath: string): { path: string; version: string; fil
     files.push(base.file.path);
     versions.push(base.file.version);
   }
-  return { path: top.path, version: versions.join('\0'), files };
+  return { path: top.path, version: versions.join('\0'), files, top };
 }
 
 /** The file a hardware file's `base:` names, when it names a file (relative to the file's folder) rather than a preset. */
@@ -124,7 +124,7 @@ export function hardwareFiles(path: string): string[] {
 /** The raw (unvalidated) YAML tree of a hardware file, its `base:` filled in; deeply frozen. */
 export function readHardwareTree(nameOrPath: string): unknown {
   const file = hardwareChain(nameOrPath);
-  return cached(file, ['tree'], () => withBase(ownTree(hardwareFile(file.path)), file.path));
+  return cached(file, ['tree'], () => withBase(ownTree(file.top), file.path));
 }
 
 /**

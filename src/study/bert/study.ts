@@ -66,15 +66,16 @@ export function studyPoints(exp: BertExperiment, i: number): BertPoint[] {
 
 /** Every hardware the experiment's configurations name (baseline, studies, roofline), once each. */
 export function experimentHardware(exp: BertExperiment): string[] {
-  const names = new Set([exp.baseline.hw]);
-  const add = (over: Record<string, unknown>) => {
-    if (typeof over.hw === 'string') names.add(over.hw);
+  const names = new Set<string>();
+  const add = (hw: unknown) => {
+    if (typeof hw === 'string') names.add(hw);
   };
+  add(exp.baseline.hw);
   for (const s of exp.studies) {
-    add(s.set);
-    for (const v of s.vary.hw ?? []) add({ hw: v });
+    add(s.set.hw);
+    for (const hw of s.vary.hw ?? []) add(hw);
   }
-  add(exp.roofline);
+  add(exp.roofline.hw);
   return [...names];
 }
 
