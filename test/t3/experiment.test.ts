@@ -60,7 +60,7 @@ describe('T3 experiment and CLI', () => {
 
   it('silica t3 prints every configuration with time, speedup and traffic', () => {
     const r = silicaJson<{ configurations: Array<Record<string, number | string>> }>(['t3', '--model', 'mega-gpt2-8.3b', '--tp', '4', '--sublayer', 'attn-out', '--pass', 'fwd', '--tokens', '2048']);
-    expect(r.configurations.map((c) => c.configuration)).toEqual(['sequential', 't3', 't3-mca', 'ideal-overlap', 'ideal-rs-nmc', 'ideal-overlap-nmc', 'cu-split']);
+    expect(r.configurations.map((c) => c.configuration)).toEqual(['sequential', 't3', 't3-mca', 't3-mca-adaptive', 'ideal-overlap', 'ideal-rs-nmc', 'ideal-overlap-nmc', 'cu-split']);
     for (const c of r.configurations) {
       for (const k of ['time_us', 'speedup_vs_sequential', 'dram_read_bytes', 'dram_write_bytes', 'link_bytes']) expect(c[k]).toBeGreaterThan(0);
     }
@@ -75,7 +75,7 @@ describe('T3 experiment and CLI', () => {
     // The TP group is simulated on the part: t3 has no --gpus to name.
     expectOneLineError(silica([...t3, '--tp', '64']), /^silica: --tp: t3-baseline has 32 GPUs per node x 1 node\(s\) = 32, got 64 /);
     expectOneLineError(silica([...t3, '--tp', '8', '--cu-split-cus', '100000']), /^silica: --cu-split-cus: expected a whole number from 1 to 79, got 100000$/);
-    expectOneLineError(silica([...t3, '--tp', '8', '--configurations', '']), /^silica: --configurations: expected one or more of sequential, t3, t3-mca, ideal-overlap, ideal-rs-nmc, ideal-overlap-nmc, cu-split, got none$/);
+    expectOneLineError(silica([...t3, '--tp', '8', '--configurations', '']), /^silica: --configurations: expected one or more of sequential, t3, t3-mca, t3-mca-adaptive, ideal-overlap, ideal-rs-nmc, ideal-overlap-nmc, cu-split, got none$/);
     // 17024 / 3 is not whole: no rounding to 5675 and fractional byte counts.
     expectOneLineError(silica([...t3, '--tp', '3']), /^silica: --tp 3: t-nlg-17b's FFN width 17024 does not split evenly over 3 ranks$/);
   });

@@ -24,7 +24,7 @@ const COLUMNS = ['configuration', 'time_us', 'speedup_vs_sequential', 'dram_read
 
 export const t3Command: CommandModule = {
   command: 't3',
-  describe: 'simulate one tensor-parallel sub-layer under the T3 configurations (sequential, t3, t3-mca, ideal-overlap, ideal-rs-nmc, ideal-overlap-nmc, cu-split)',
+  describe: `simulate one tensor-parallel sub-layer under the T3 configurations (${CONFIGURATIONS.join(', ')})`,
   builder: (y) =>
     withHwOptions(y, 't3-baseline')
       .option('model', { type: 'string', demandOption: true, describe: 'model (silica zoo name, e.g. t-nlg-17b)' })

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { arbitrationPolicies } from '../memory/arbiter.js';
+import '../memory/policies/index.js';
 
 /**
  * One schema per hardware section (gem5-style: each parameter declared once with its type,
@@ -112,11 +114,14 @@ const NMC_DEFAULTS = { update_cost_factor: 2, enabled: true };
  * policies by name). `fair` is FR-FCFS-like: every requester queues together. `mca` is T3's
  * memory-controller arbitration: compute requests first, communication only while the queue
  * occupancy stays under a threshold derived from the producer's first-stage intensity, with a
- * starvation limit (mission.md §2). The T3 study picks the policy per configuration.
+ * starvation limit (mission.md §2). `mca-adaptive` is `mca` that lifts the cap while the
+ * communication lags the producer by more than one ring step. The T3 study picks the policy per
+ * configuration.
  */
 export const arbitrationSchema = z
   .object({
-    policy: z.enum(['fair', 'mca']).default('fair'),
+    /** Any registered policy (src/hw/memory/policies/index.ts lists them). */
+    policy: z.enum(arbitrationPolicies() as [string, ...string[]]).default('fair'),
     /**
      * How often the controller samples queue occupancy (ns). ~1 µs is a few hundred DRAM bursts
      * per channel: long enough to average, short against a GEMM stage (tens of µs).
@@ -140,7 +145,7 @@ export const arbitrationSchema = z
   })
   .strict();
 
-const ARBITRATION_DEFAULTS = { policy: 'fair' as const, sample_ns: 1000, mca: { occupancy_threshold: 8, starvation_limit_ns: 5000 } };
+const ARBITRATION_DEFAULTS = { policy: 'fair', sample_ns: 1000, mca: { occupancy_threshold: 8, starvation_limit_ns: 5000 } };
 
 export const memorySchema = z
   .object({

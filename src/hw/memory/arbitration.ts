@@ -1,133 +1,20 @@
-import { SilicaError } from '../../core/errors.js';
-import { Registry } from '../../core/registry.js';
 import type { Resource } from '../../core/flow-network.js';
 import type { Flow } from '../../core/simulator.js';
 import type { ArbitrationConfig } from '../config/schema.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { System } from '../system.js';
-import { fcfsLatencyNs, latencyBoundSpeed, priorityLatencyNs, utilisationAtOccupancy } from './latency.js';
+import { arbitrationPolicy, type Arbiter } from './arbiter.js';
+import { latencyBoundSpeed } from './latency.js';
+import './policies/index.js';
 import { speedMemoFor, type SpeedMemo } from './speed-memo.js';
 
 /**
- * Memory-controller arbitration as pluggable policies (Ramulator-style: one file, one registration),
- * and the per-HBM controller that applies one to a producer kernel and the communication around it.
- *
- * The controller samples its HBM every `memory.arbitration.sample_ns`: total utilisation (from the
- * flow solver), the producer's share, hence communication's. The policy turns that into
- * - the producer's loaded latency (latency.ts), hence its speed: a producer stalls once the latency
- *   exceeds what it prefetches (T3's contention: mission.md §2, T3 without MCA 20% vs 30% with);
- * - a cap on the communication class's share of the channel (MCA's occupancy threshold).
- *
- * Policies:
- * - `fair`: FR-FCFS-like, one queue; bandwidth shared max-min per byte; everyone sees FCFS latency.
- * - `mca`: compute requests first (flow priority above communication, priority-queue latency for
- *   the producer); communication issues only while the queue occupancy stays under a threshold
- *   that shrinks with the producer's memory intensity, i.e. its DRAM utilisation u1 in its first
- *   stage (measured before any communication starts): q_th = occupancy_threshold x (1 - u1). A
- *   finite queue is why priority alone is not enough: communication filling the queue would keep
- *   compute requests out. A request held back longer than the starvation limit issues anyway.
+ * The per-HBM memory controller that applies an arbitration policy (arbiter.ts, policies/) to a
+ * producer kernel and the communication around it, and the sampler that drives the controllers of
+ * a system. Importing this module registers every built-in policy.
  */
-export interface Sample {
-  nowNs: number;
-  /** Utilisation of the HBM by all flows (0..1). */
-  uTotal: number;
-  /** Utilisation by the producer alone. */
-  uProducer: number;
-  /** Whether communication flows are active on this HBM (evaluated only when a policy asks). */
-  commActive: () => boolean;
-}
-
-export interface Arbiter {
-  readonly policy: string;
-  /** Flow priority of the producer (compute) and of communication flows on this HBM. */
-  readonly computePriority: number;
-  readonly commPriority: number;
-  /** Loaded latency the producer's loads see. */
-  producerLatencyNs(idleNs: number, uTotal: number, uProducer: number): number;
-  /**
-   * Names producerLatencyNs's law where it is a pure function of its arguments (no policy state):
-   * controllers whose policies share a law share the producer speeds worked out from it
-   * (speed-memo.ts). A policy whose latency depends on its state leaves it out.
-   */
-  readonly latencyLaw?: string;
-  /** Communication's share cap (fraction of capacity) until the next sample; undefined = none. */
-  commCap(sample: Sample): number | undefined;
-  /** The producer's first stage ended; `uProducer` = its mean utilisation during it. */
-  firstStage(uProducer: number): void;
-}
-
-export interface ArbitrationPolicy {
-  name: string;
-  description: string;
-  create(config: ArbitrationConfig): Arbiter;
-}
-
-const policies = new Registry<ArbitrationPolicy>('arbitration policy');
-
-export function registerArbitrationPolicy(p: ArbitrationPolicy): void {
-  policies.register(p.name, p);
-}
-
-export function arbitrationPolicy(name: string): ArbitrationPolicy {
-  const p = policies.get(name);
-  if (!p) throw new SilicaError(`memory.arbitration.policy: expected one of ${arbitrationPolicies().join(', ')}, got "${name}"`);
-  return p;
-}
-
-export function arbitrationPolicies(): string[] {
-  return policies.names();
-}
-
-/** Flow priority every unclassified kernel and transfer uses (Gpu.launch, dmaTransfer). */
-export const DEFAULT_PRIORITY = 1;
-
-registerArbitrationPolicy({
-  name: 'fair',
-  description: 'FR-FCFS-like: one queue, bandwidth shared per byte, FCFS latency for everyone',
-  create: () => ({
-    policy: 'fair',
-    computePriority: DEFAULT_PRIORITY,
-    commPriority: DEFAULT_PRIORITY,
-    producerLatencyNs: (idle, uTotal) => fcfsLatencyNs(idle, uTotal),
-    latencyLaw: 'fcfs',
-    commCap: () => undefined,
-    firstStage: () => {},
-  }),
-});
-
-registerArbitrationPolicy({
-  name: 'mca',
-  description: 'T3 MCA: compute first; communication only under an occupancy threshold from the first stage, with a starvation limit',
-  create: (config) => {
-    let u1: number | undefined;
-    let starvedSinceNs: number | undefined;
-    // A cap below this leaves communication effectively blocked (a request every few µs).
-    const blocked = 0.01;
-    return {
-      policy: 'mca',
-      computePriority: DEFAULT_PRIORITY + 1,
-      commPriority: DEFAULT_PRIORITY,
-      producerLatencyNs: (idle, uTotal, uProducer) => priorityLatencyNs(idle, uTotal, uProducer),
-      latencyLaw: 'priority',
-      firstStage: (u) => {
-        if (u1 === undefined) u1 = u;
-      },
-      commCap(s) {
-        if (u1 === undefined) return undefined; // still measuring: the first stage has no communication
-        const threshold = utilisationAtOccupancy(config.mca.occupancy_threshold * (1 - u1));
-        const cap = Math.max(0, threshold - s.uProducer);
-        if (cap < blocked && s.commActive()) {
-          starvedSinceNs ??= s.nowNs;
-          if (s.nowNs - starvedSinceNs >= config.mca.starvation_limit_ns) {
-            starvedSinceNs = undefined;
-            return undefined; // the held requests issue for one sample period
-          }
-        } else starvedSinceNs = undefined;
-        return cap;
-      },
-    };
-  },
-});
+export { arbitrationPolicies, arbitrationPolicy, registerArbitrationPolicy, DEFAULT_PRIORITY } from './arbiter.js';
+export type { Arbiter, ArbitrationPolicy, Sample } from './arbiter.js';
 
 /** A producer kernel registered with its GPU's controller (one stage flow at a time). */
 export interface ProducerSlot {
@@ -151,6 +38,9 @@ export interface ProducerSlot {
 export class MemoryController {
   readonly arbiter: Arbiter;
   private producer?: ProducerSlot;
+  /** The communication's backlog behind the producer, in steps, where something reports it. */
+  private commBacklog?: () => number;
+  private readonly backlogSteps = (): number => this.commBacklog?.() ?? 0;
   private commCap?: number;
   /** Producer time lost to loaded latency (ns of full-speed work), for reports. */
   slowedNs = 0;
@@ -178,6 +68,14 @@ export class MemoryController {
     if (this.producer) throw new Error(`gpu${this.gpu.index}: a producer is already attached to its memory controller`);
     this.producer = slot;
     this.wake();
+  }
+
+  /**
+   * Lets the communication around the producer report its backlog (Sample.commBacklogSteps): a
+   * fused run's tracker and DMA know it; undefined stops the reports.
+   */
+  reportCommBacklog(steps: (() => number) | undefined): void {
+    this.commBacklog = steps;
   }
 
   detach(): void {
@@ -220,7 +118,7 @@ export class MemoryController {
         this.apply(slot);
       }
     }
-    this.setCommCap(this.arbiter.commCap({ nowNs: sim.nowNs, uTotal, uProducer, commActive: commWaiting }));
+    this.setCommCap(this.arbiter.commCap({ nowNs: sim.nowNs, uTotal, uProducer, commActive: commWaiting, commBacklogSteps: this.backlogSteps }));
   }
 
   private setCommCap(cap: number | undefined): void {

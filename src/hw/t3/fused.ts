@@ -66,10 +66,18 @@ export function runFusedGemmRs(o: FusedOptions): void {
   let stalledNs = 0;
   let firstStageSum = 0;
   let done = false;
+  // The communication's backlog per GPU, for arbitration that asks which side is critical: tiles of
+  // forwarded chunks the producer has stored, less those the DMA has delivered downstream, counted
+  // in ring steps (a step covers 1/n of the output over all rings).
+  const storedTiles = new Float64Array(system.gpus.length);
+  const deliveredTiles = new Float64Array(system.gpus.length);
+  const stepTiles = p.tiles / schedule.ranks;
+  for (const gpu of gpus) o.memory.controllers[gpu]!.reportCommBacklog(() => (storedTiles[gpu]! - deliveredTiles[gpu]!) / stepTiles);
 
   const finishIfDone = () => {
     if (done || producersLeft > 0 || ownedLeft > 0) return;
     done = true;
+    for (const gpu of gpus) o.memory.controllers[gpu]!.reportCommBacklog(undefined);
     const stats: TrackerStats = { maxEntriesUsed: 0, overflowTiles: 0, fallbackChunks: 0, triggers: 0 };
     for (const t of trackers.values()) {
       stats.maxEntriesUsed = Math.max(stats.maxEntriesUsed, t.stats.maxEntriesUsed);
@@ -135,6 +143,7 @@ export function runFusedGemmRs(o: FusedOptions): void {
       milestones: Array.from({ length: k }, (_, i) => ({
         at: (edge(i + 1) - sc.firstTile) * bytesPerTile,
         fire: () => {
+          deliveredTiles[gpu] += edge(i + 1) - edge(i);
           downstream.upstream(edge(i), edge(i + 1));
           if (i + 1 < k) admit(i + 1);
         },
@@ -213,7 +222,12 @@ export function runFusedGemmRs(o: FusedOptions): void {
       // second a near-memory update. DMAs deliver only claimed tiles, so local stores come first,
       // except in the chunk fed by the upstream's remote stores, which land a stage earlier.
       const remoteFed = map.stepOf[id] === 1 && hw.t3.first_chunk === 'remote';
-      return { from: sc.firstTile, to: sc.endTile, output: { kind: remoteFed ? 'update' : 'write' }, onStored: (a, b) => tracker.localStore(a, b) };
+      const forwarded = mapping === 'dma';
+      const onStored = (a: number, b: number) => {
+        if (forwarded) storedTiles[gpu] += b - a;
+        tracker.localStore(a, b);
+      };
+      return { from: sc.firstTile, to: sc.endTile, output: { kind: remoteFed ? 'update' : 'write' }, onStored };
     };
     // Staggered: one stage per ring step, the rings' chunks of a step interleaved; otherwise every
     // chunk on its own in the default order.

@@ -19,6 +19,8 @@ import type { GemmShape } from '../../kernels/gemm.js';
  * - `t3`: fused GEMM + RS (tracker, triggered DMA, NMC updates, staggered, uncached outputs) under
  *   FR-FCFS-like `fair` arbitration, then the all-gather;
  * - `t3-mca`: the same under MCA arbitration;
+ * - `t3-mca-adaptive`: the same under MCA that lifts its cap while the reduce-scatter lags the GEMM
+ *   by more than a ring step (policies/mca-adaptive.ts): not a published design, silica's what-if;
  * - `ideal-overlap`: max(GEMM alone, RS alone) + AG — overlap with no contention at all;
  * - `ideal-rs-nmc`: sequential, but the RS is DMA + near-memory updates (no CU reduction);
  * - `ideal-overlap-nmc`: max(GEMM alone, that RS alone) + AG — the bound for T3, whose RS is the
@@ -27,7 +29,7 @@ import type { GemmShape } from '../../kernels/gemm.js';
  *   piece is done everywhere (concurrent with the next piece), then the all-gather.
  * Only the reduce-scatter is ever fused or overlapped; the all-gather runs after, on CUs, as usual.
  */
-export const CONFIGURATIONS = ['sequential', 't3', 't3-mca', 'ideal-overlap', 'ideal-rs-nmc', 'ideal-overlap-nmc', 'cu-split'] as const;
+export const CONFIGURATIONS = ['sequential', 't3', 't3-mca', 't3-mca-adaptive', 'ideal-overlap', 'ideal-rs-nmc', 'ideal-overlap-nmc', 'cu-split'] as const;
 export type Configuration = (typeof CONFIGURATIONS)[number];
 
 export interface RunOptions {
@@ -166,8 +168,8 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
   const ic = interconnectOf(system);
   const ranks = Array.from({ length: tp }, (_, i) => i);
   const outBytes = shape.m * shape.n * (shape.batch ?? 1) * DTYPE_BYTES[shape.outDtype ?? shape.dtype];
-  const fused = configuration === 't3' || configuration === 't3-mca';
-  const policy = configuration === 't3-mca' ? 'mca' : 'fair';
+  const fused = configuration === 't3' || configuration === 't3-mca' || configuration === 't3-mca-adaptive';
+  const policy = configuration === 't3-mca' ? 'mca' : configuration === 't3-mca-adaptive' ? 'mca-adaptive' : 'fair';
   const memory = new MemorySystem(system, { ...hw.memory.arbitration, policy });
   const layout = makeCuLayout(hw.compute);
   const producerCus = configuration === 'cu-split' ? cuRange(layout, splitCus, hw.compute.cus - splitCus) : undefined;
