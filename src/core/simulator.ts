@@ -92,6 +92,12 @@ export class Simulator {
     this.dirty = true;
   }
 
+  /** Moves a running flow to another priority class (an arbiter changing who goes first); rates are re-solved. */
+  setPriority(flow: Flow, priority: number): void {
+    (flow as { priority: number }).priority = priority;
+    this.dirty = true;
+  }
+
   get activeFlows(): readonly Flow[] {
     return this.flows;
   }

@@ -39,17 +39,17 @@ describe('memory controller model', () => {
   it('MCA: compute first, communication capped by a threshold from the first stage, released after the starvation limit', () => {
     const a = arbitrationPolicy('mca').create(mcaConfig);
     expect(a.computePriority).toBeGreaterThan(a.commPriority);
-    expect(a.commCap({ nowNs: 0, uTotal: 0.2, uProducer: 0.2, commActive: () => true, commBacklogSteps: () => 0 })).toBeUndefined(); // still measuring
+    expect(a.commCap({ nowNs: 0, uTotal: 0.2, uProducer: 0.2, commActive: () => true, workLeft: () => undefined })).toBeUndefined(); // still measuring
     a.firstStage(0.5);
     // q_th = 8 (1 - 0.5) = 4 -> u_th = 0.8: communication may fill what the producer leaves below it.
-    expect(a.commCap({ nowNs: 0, uTotal: 0.5, uProducer: 0.5, commActive: () => true, commBacklogSteps: () => 0 })).toBeCloseTo(0.3, 9);
+    expect(a.commCap({ nowNs: 0, uTotal: 0.5, uProducer: 0.5, commActive: () => true, workLeft: () => undefined })).toBeCloseTo(0.3, 9);
     // A producer above the threshold blocks communication ... until the starvation limit.
-    expect(a.commCap({ nowNs: 1000, uTotal: 0.9, uProducer: 0.9, commActive: () => true, commBacklogSteps: () => 0 })).toBe(0);
-    expect(a.commCap({ nowNs: 5000, uTotal: 0.9, uProducer: 0.9, commActive: () => true, commBacklogSteps: () => 0 })).toBe(0);
-    expect(a.commCap({ nowNs: 6000, uTotal: 0.9, uProducer: 0.9, commActive: () => true, commBacklogSteps: () => 0 })).toBeUndefined();
+    expect(a.commCap({ nowNs: 1000, uTotal: 0.9, uProducer: 0.9, commActive: () => true, workLeft: () => undefined })).toBe(0);
+    expect(a.commCap({ nowNs: 5000, uTotal: 0.9, uProducer: 0.9, commActive: () => true, workLeft: () => undefined })).toBe(0);
+    expect(a.commCap({ nowNs: 6000, uTotal: 0.9, uProducer: 0.9, commActive: () => true, workLeft: () => undefined })).toBeUndefined();
     const f = arbitrationPolicy('fair').create({ ...mcaConfig, policy: 'fair' });
     expect(f.computePriority).toBe(f.commPriority);
-    expect(f.commCap({ nowNs: 0, uTotal: 0.9, uProducer: 0.9, commActive: () => true, commBacklogSteps: () => 0 })).toBeUndefined();
+    expect(f.commCap({ nowNs: 0, uTotal: 0.9, uProducer: 0.9, commActive: () => true, workLeft: () => undefined })).toBeUndefined();
   });
 
   it('t3-mca beats t3 where communication contends with a compute-bound GEMM', () => {

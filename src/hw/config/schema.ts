@@ -114,9 +114,9 @@ const NMC_DEFAULTS = { update_cost_factor: 2, enabled: true };
  * policies by name). `fair` is FR-FCFS-like: every requester queues together. `mca` is T3's
  * memory-controller arbitration: compute requests first, communication only while the queue
  * occupancy stays under a threshold derived from the producer's first-stage intensity, with a
- * starvation limit (mission.md §2). `mca-adaptive` is `mca` that lifts the cap while the
- * communication lags the producer by more than one ring step. The T3 study picks the policy per
- * configuration.
+ * starvation limit (mission.md §2). `mca-adaptive` is `mca` while the producer is the critical
+ * side and `fair` while the communication is (src/hw/memory/policies/mca-adaptive.ts). The T3 study
+ * picks the policy per configuration.
  */
 export const arbitrationSchema = z
   .object({

@@ -19,12 +19,20 @@ export interface Sample {
   uProducer: number;
   /** Whether communication flows are active on this HBM (evaluated only when a policy asks). */
   commActive: () => boolean;
-  /**
-   * How far the communication lags the producer on this GPU, in communication steps (a ring step's
-   * share of the output): output the producer has finished that the communication has not yet
-   * delivered. 0 where no communication reports its progress. Evaluated only when a policy asks.
-   */
-  commBacklogSteps: () => number;
+  /** Work left on this GPU where the run reports it (a fused GEMM + RS); evaluated only when a policy asks. */
+  workLeft: () => WorkLeft | undefined;
+}
+
+/**
+ * What a fused run tells its memory controllers, as a tracker and DMA command table could: the
+ * producer's work left at its pace so far, the communication's at the fastest its links and
+ * engines take it, and the part of that which must follow the producer's end whatever the
+ * arbitration (the last ring step).
+ */
+export interface WorkLeft {
+  producerNs: number;
+  commNs: number;
+  commTailNs: number;
 }
 
 export interface Arbiter {
@@ -44,6 +52,12 @@ export interface Arbiter {
   commCap(sample: Sample): number | undefined;
   /** The producer's first stage ended; `uProducer` = its mean utilisation during it. */
   firstStage(uProducer: number): void;
+  /**
+   * For a policy that switches between other policies' rules at run time (mca-adaptive: mca's or
+   * fair's): the arbiter whose producer priority and latency law hold until the next sample. The
+   * controller asks after each `commCap`. Absent: this arbiter's own, always.
+   */
+  active?(): Arbiter;
 }
 
 export interface ArbitrationPolicy {

@@ -3,10 +3,10 @@ import type { Flow } from '../../core/simulator.js';
 import type { ArbitrationConfig } from '../config/schema.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { System } from '../system.js';
-import { arbitrationPolicy, type Arbiter } from './arbiter.js';
+import { arbitrationPolicy, type Arbiter, type WorkLeft } from './arbiter.js';
 import { latencyBoundSpeed } from './latency.js';
 import './policies/index.js';
-import { speedMemoFor, type SpeedMemo } from './speed-memo.js';
+import { speedMemoFor } from './speed-memo.js';
 
 /**
  * The per-HBM memory controller that applies an arbitration policy (arbiter.ts, policies/) to a
@@ -14,7 +14,7 @@ import { speedMemoFor, type SpeedMemo } from './speed-memo.js';
  * a system. Importing this module registers every built-in policy.
  */
 export { arbitrationPolicies, arbitrationPolicy, registerArbitrationPolicy, DEFAULT_PRIORITY } from './arbiter.js';
-export type { Arbiter, ArbitrationPolicy, Sample } from './arbiter.js';
+export type { Arbiter, ArbitrationPolicy, Sample, WorkLeft } from './arbiter.js';
 
 /** A producer kernel registered with its GPU's controller (one stage flow at a time). */
 export interface ProducerSlot {
@@ -38,9 +38,9 @@ export interface ProducerSlot {
 export class MemoryController {
   readonly arbiter: Arbiter;
   private producer?: ProducerSlot;
-  /** The communication's backlog behind the producer, in steps, where something reports it. */
-  private commBacklog?: () => number;
-  private readonly backlogSteps = (): number => this.commBacklog?.() ?? 0;
+  /** Work left around the producer, where the run reports it. */
+  private reportedWorkLeft?: () => WorkLeft;
+  private readonly workLeft = (): WorkLeft | undefined => this.reportedWorkLeft?.();
   private commCap?: number;
   /** Producer time lost to loaded latency (ns of full-speed work), for reports. */
   slowedNs = 0;
@@ -48,7 +48,7 @@ export class MemoryController {
   private lastFull = NaN;
   private lastHidden = NaN;
   private lastSpeed = 1;
-  private readonly speeds: SpeedMemo | undefined;
+  private lastRules?: Arbiter;
 
   constructor(
     readonly gpu: Gpu,
@@ -57,7 +57,16 @@ export class MemoryController {
     private readonly wake: () => void = () => {},
   ) {
     this.arbiter = arbitrationPolicy(config.policy).create(config);
-    this.speeds = this.arbiter.latencyLaw !== undefined ? speedMemoFor(this.arbiter.latencyLaw) : undefined;
+  }
+
+  /** The rules in force until the next sample: the policy's own, or those it switched to. */
+  private get rules(): Arbiter {
+    return this.arbiter.active?.() ?? this.arbiter;
+  }
+
+  /** Flow priority a producer stage starting now takes. */
+  get producerPriority(): number {
+    return this.rules.computePriority;
   }
 
   get hasProducer(): boolean {
@@ -70,12 +79,9 @@ export class MemoryController {
     this.wake();
   }
 
-  /**
-   * Lets the communication around the producer report its backlog (Sample.commBacklogSteps): a
-   * fused run's tracker and DMA know it; undefined stops the reports.
-   */
-  reportCommBacklog(steps: (() => number) | undefined): void {
-    this.commBacklog = steps;
+  /** Lets a fused run report the work left on this GPU (Sample.workLeft); undefined stops the reports. */
+  reportWorkLeft(workLeft: (() => WorkLeft) | undefined): void {
+    this.reportedWorkLeft = workLeft;
   }
 
   detach(): void {
@@ -99,17 +105,23 @@ export class MemoryController {
     const uProducer = flow ? (flow.rate * slot.hbmPerUnit) / cap : 0;
     const uComm = Math.max(0, uTotal - uProducer);
     const sim = this.gpu.sim;
+    // Asked first: a policy may switch the rules (priority, latency law) for the coming period.
+    const commCap = this.arbiter.commCap({ nowNs: sim.nowNs, uTotal, uProducer, commActive: commWaiting, workLeft: this.workLeft });
+    const rules = this.rules;
+    if (flow && flow.priority !== rules.computePriority) sim.setPriority(flow, rules.computePriority);
     if (flow && !slot.stalled) {
       const uFull = (slot.baseMaxRate * slot.hbmPerUnit) / cap;
       // The fixed point depends only on these; most samples see the same state (skip the solve).
-      if (uComm !== this.lastComm || uFull !== this.lastFull || slot.hiddenNs !== this.lastHidden) {
+      if (uComm !== this.lastComm || uFull !== this.lastFull || slot.hiddenNs !== this.lastHidden || rules !== this.lastRules) {
         this.lastComm = uComm;
         this.lastFull = uFull;
         this.lastHidden = slot.hiddenNs;
+        this.lastRules = rules;
         const idle = this.gpu.hw.memory.hbm.latency_ns;
         const solve = () =>
-          latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) => this.arbiter.producerLatencyNs(idle, uComm + uFull * s, uFull * s));
-        this.lastSpeed = this.speeds ? this.speeds.speed(idle, slot.hiddenNs, slot.iterationNs, uComm, uFull, solve) : solve();
+          latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) => rules.producerLatencyNs(idle, uComm + uFull * s, uFull * s));
+        const law = rules.latencyLaw;
+        this.lastSpeed = law !== undefined ? speedMemoFor(law).speed(idle, slot.hiddenNs, slot.iterationNs, uComm, uFull, solve) : solve();
       }
       const speed = this.lastSpeed;
       if (speed < 1) this.slowedNs += (1 - speed) * sampleNs;
@@ -118,7 +130,7 @@ export class MemoryController {
         this.apply(slot);
       }
     }
-    this.setCommCap(this.arbiter.commCap({ nowNs: sim.nowNs, uTotal, uProducer, commActive: commWaiting, commBacklogSteps: this.backlogSteps }));
+    this.setCommCap(commCap);
   }
 
   private setCommCap(cap: number | undefined): void {

@@ -1,6 +1,7 @@
 import { invariant } from '../../core/errors.js';
 import type { Flow } from '../../core/simulator.js';
 import { dmaTransfer } from '../dma/dma.js';
+import { interconnectOf } from '../link/topology.js';
 import type { MemorySystem } from '../memory/arbitration.js';
 import type { System } from '../system.js';
 import { ringSchedule, type GpuOutputMap, type RingSchedule } from './address-map.js';
@@ -66,18 +67,40 @@ export function runFusedGemmRs(o: FusedOptions): void {
   let stalledNs = 0;
   let firstStageSum = 0;
   let done = false;
-  // The communication's backlog per GPU, for arbitration that asks which side is critical: tiles of
-  // forwarded chunks the producer has stored, less those the DMA has delivered downstream, counted
-  // in ring steps (a step covers 1/n of the output over all rings).
+  // Work left per GPU, for arbitration that asks which side is critical (Sample.workLeft): the
+  // producer's tiles left at its pace so far; the bytes it has yet to forward at the fastest its
+  // rings can take them (each ring's slowest hop or one DMA engine, all of them at most the
+  // engines' total); and one ring step of that, which follows the producer's end whatever the
+  // arbitration (the last chunk is forwarded once it is complete).
   const storedTiles = new Float64Array(system.gpus.length);
   const deliveredTiles = new Float64Array(system.gpus.length);
-  const stepTiles = p.tiles / schedule.ranks;
-  for (const gpu of gpus) o.memory.controllers[gpu]!.reportCommBacklog(() => (storedTiles[gpu]! - deliveredTiles[gpu]!) / stepTiles);
+  const ic = interconnectOf(system);
+  for (const gpu of gpus) {
+    const map = schedule.maps.get(gpu)!;
+    let forwardTiles = 0;
+    for (const sc of schedule.subChunks) if (map.mappingOf[sc.id] === 'dma') forwardTiles += sc.endTile - sc.firstTile;
+    let ringsBytesPerNs = 0;
+    for (const ring of o.rings) {
+      const successor = ring[(ring.indexOf(gpu) + 1) % ring.length]!;
+      ringsBytesPerNs += Math.min(hw.dma.engine_gbps, ...ic.hops(gpu, successor).map((l) => l.resource.capacity));
+    }
+    const commBytesPerNs = Math.min(ringsBytesPerNs, hw.dma.engines * hw.dma.engine_gbps);
+    const commTailNs = ((p.tiles / schedule.ranks) * bytesPerTile) / commBytesPerNs;
+    o.memory.controllers[gpu]!.reportWorkLeft(() => {
+      const stored = storedTiles[gpu]!;
+      const elapsedNs = sim.nowNs - startNs;
+      return {
+        producerNs: stored > 0 ? ((p.tiles - stored) * elapsedNs) / stored : Infinity,
+        commNs: ((forwardTiles - deliveredTiles[gpu]!) * bytesPerTile) / commBytesPerNs,
+        commTailNs,
+      };
+    });
+  }
 
   const finishIfDone = () => {
     if (done || producersLeft > 0 || ownedLeft > 0) return;
     done = true;
-    for (const gpu of gpus) o.memory.controllers[gpu]!.reportCommBacklog(undefined);
+    for (const gpu of gpus) o.memory.controllers[gpu]!.reportWorkLeft(undefined);
     const stats: TrackerStats = { maxEntriesUsed: 0, overflowTiles: 0, fallbackChunks: 0, triggers: 0 };
     for (const t of trackers.values()) {
       stats.maxEntriesUsed = Math.max(stats.maxEntriesUsed, t.stats.maxEntriesUsed);
@@ -216,15 +239,18 @@ export function runFusedGemmRs(o: FusedOptions): void {
       if (mapping === 'remote') {
         const peer = map.successorOf[id]!;
         const peerTracker = trackers.get(peer)!;
-        return { from: sc.firstTile, to: sc.endTile, output: { kind: 'remote', peer }, onStored: (a, b) => peerTracker.upstream(a, b) };
+        const onStored = (a: number, b: number) => {
+          storedTiles[gpu] += b - a;
+          peerTracker.upstream(a, b);
+        };
+        return { from: sc.firstTile, to: sc.endTile, output: { kind: 'remote', peer }, onStored };
       }
       // The tracker orders the two writers of a tile: the first arrival is a plain store, the
       // second a near-memory update. DMAs deliver only claimed tiles, so local stores come first,
       // except in the chunk fed by the upstream's remote stores, which land a stage earlier.
       const remoteFed = map.stepOf[id] === 1 && hw.t3.first_chunk === 'remote';
-      const forwarded = mapping === 'dma';
       const onStored = (a: number, b: number) => {
-        if (forwarded) storedTiles[gpu] += b - a;
+        storedTiles[gpu] += b - a;
         tracker.localStore(a, b);
       };
       return { from: sc.firstTile, to: sc.endTile, output: { kind: remoteFed ? 'update' : 'write' }, onStored };

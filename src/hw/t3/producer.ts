@@ -203,7 +203,7 @@ export function runProducer(o: ProducerOptions): void {
         // silica's sharing convention (dma.ts): weight = isolated rate, so a saturated resource
         // slows every flow on it by the same factor (demand-proportional, as FR-FCFS serves).
         weight: isolatedRate(demands, slot.baseMaxRate),
-        priority: o.priority,
+        priority: o.controller?.producerPriority ?? o.priority,
         milestones,
         onComplete: () => {
           for (const seg of segs) {

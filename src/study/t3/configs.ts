@@ -19,8 +19,8 @@ import type { GemmShape } from '../../kernels/gemm.js';
  * - `t3`: fused GEMM + RS (tracker, triggered DMA, NMC updates, staggered, uncached outputs) under
  *   FR-FCFS-like `fair` arbitration, then the all-gather;
  * - `t3-mca`: the same under MCA arbitration;
- * - `t3-mca-adaptive`: the same under MCA that lifts its cap while the reduce-scatter lags the GEMM
- *   by more than a ring step (policies/mca-adaptive.ts): not a published design, silica's what-if;
+ * - `t3-mca-adaptive`: the same under MCA while the GEMM is the critical side and fair arbitration
+ *   while the reduce-scatter is (policies/mca-adaptive.ts): not a published design, silica's what-if;
  * - `ideal-overlap`: max(GEMM alone, RS alone) + AG — overlap with no contention at all;
  * - `ideal-rs-nmc`: sequential, but the RS is DMA + near-memory updates (no CU reduction);
  * - `ideal-overlap-nmc`: max(GEMM alone, that RS alone) + AG — the bound for T3, whose RS is the
