@@ -74,6 +74,11 @@ describe('mca-adaptive: MCA while the GEMM is the critical side, fair while the 
     expect(a.commCap(sample(6000, 0.9, { producerNs: 100, commNs: 50, commTailNs: 10 }))).toBeUndefined();
   });
 
+  it('is a hardware field value the schema accepts, as every registered policy is', () => {
+    expect(loadHardware('t3-baseline', ['memory.arbitration.policy=mca-adaptive']).memory.arbitration.policy).toBe('mca-adaptive');
+    expect(() => loadHardware('t3-baseline', ['memory.arbitration.policy=fifo'])).toThrow(/memory\.arbitration\.policy \(set by the override memory\.arbitration\.policy=fifo\): expected one of "fair"\|"mca"\|"mca-adaptive", got "fifo"$/);
+  });
+
   it('hears the work left from the fused run: the communication is critical with slow links, never with fast ones', () => {
     const fast = workLeftSeen(['interconnect.link_gbps=1e6', 'dma.engine_gbps=1e6']);
     const slow = workLeftSeen(['interconnect.link_gbps=10']);
