@@ -93,7 +93,7 @@ function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, 
 function dmaRings(system: System, ic: Interconnect, rings: number[][]): number[][] {
   const ring = rings[0]!;
   if (ring.length < 2) return rings;
-  const hopGbps = Math.min(...ic.path(ring[0]!, ring[1]!).map((r) => r.capacity));
+  const hopGbps = ic.pathCapacity(ring[0]!, ring[1]!);
   const maxReplicas = Math.max(1, Math.floor(system.hw.dma.engines / rings.length));
   const replicas = Math.min(maxReplicas, Math.max(1, Math.ceil(hopGbps / system.hw.dma.engine_gbps)));
   return Array.from({ length: replicas }, () => rings).flat();

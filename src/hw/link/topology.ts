@@ -96,6 +96,11 @@ export class Interconnect {
     return this.hops(src, dst).map((l) => l.resource);
   }
 
+  /** The slowest hop's capacity from src to dst (GB/s = bytes/ns): the most a transfer there can take. */
+  pathCapacity(src: number, dst: number): number {
+    return Math.min(...this.hops(src, dst).map((l) => l.resource.capacity));
+  }
+
   linkResources(): Resource[] {
     return this.links.map((l) => l.resource);
   }

@@ -82,7 +82,7 @@ export function runFusedGemmRs(o: FusedOptions): void {
     let ringsBytesPerNs = 0;
     for (const ring of o.rings) {
       const successor = ring[(ring.indexOf(gpu) + 1) % ring.length]!;
-      ringsBytesPerNs += Math.min(hw.dma.engine_gbps, ...ic.hops(gpu, successor).map((l) => l.resource.capacity));
+      ringsBytesPerNs += Math.min(hw.dma.engine_gbps, ic.pathCapacity(gpu, successor));
     }
     const commBytesPerNs = Math.min(ringsBytesPerNs, hw.dma.engines * hw.dma.engine_gbps);
     const commTailNs = ((p.tiles / schedule.ranks) * bytesPerTile) / commBytesPerNs;
