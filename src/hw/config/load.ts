@@ -174,7 +174,7 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
       checkConsistency(config, shown);
       return config;
     } catch (err) {
-      throw blameOverride(withBaseHint(err, path), overlays, shown);
+      throw blameOverride(withBaseHint(err, file.top), overlays, shown);
     }
   });
 }
@@ -183,10 +183,10 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
  * A file that gives only some fields meets "missing" errors one field at a time: where it has no
  * base, the message says how to give only what differs.
  */
-function withBaseHint(err: unknown, path: string): unknown {
+function withBaseHint(err: unknown, file: { path: string; version: string }): unknown {
   if (!(err instanceof SilicaError) || !err.message.endsWith(' (missing)')) return err;
   // The file as written (the tree loaded has its base merged in and the key gone).
-  const own = readYamlFile(path);
+  const own = ownTree(file);
   if (isMapping(own) && Object.hasOwn(own, 'base')) return err;
   return new SilicaError(`${err.message}; a file that gives only what differs from a preset starts with base: PRESET (silica hw list)`, err.where);
 }

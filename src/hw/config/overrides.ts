@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { boundedMemoBy } from '../../core/bounded-memo.js';
 import { flagAsField, SilicaError } from '../../core/errors.js';
 import { flattenLeaves, lookupPath } from '../../core/tree.js';
 import { hardwareRef, isHardwareField, loadHardware, readHardwareTree } from './load.js';
@@ -43,28 +44,19 @@ export function hardwareWithOverrides(hw: string, overrides: HardwareOverrides, 
 }
 
 /**
- * Parts already checked in this process, by folder, name and overrides: an experiment kind's
- * `check` runs for every point of a sweep (the bench's 1024 points are four parts, not 1024 loads).
+ * `hardwareWithOverrides` for an experiment's `check`, remembered by folder, name and overrides: a
+ * kind's `check` runs for every point of a sweep (the bench's 1024 points are four parts, not 1024
+ * loads). Its errors name the file's field (`hw: unknown preset "nope"`), not the command-line flag
+ * the loader speaks of.
  */
-const checked = new Map<string, HardwareConfig>();
-const CHECKED_ENTRIES = 4096;
-
-/**
- * `hardwareWithOverrides` for an experiment's `check`, remembered. Its errors name the file's field
- * (`hw: unknown preset "nope"`), not the command-line flag the loader speaks of.
- */
-export function checkedHardware(hw: string, overrides: HardwareOverrides, baseDir: string, where?: string): HardwareConfig {
-  const key = JSON.stringify([baseDir, hw, overrides]);
-  let config = checked.get(key);
-  if (!config) {
+export const checkedHardware: (hw: string, overrides: HardwareOverrides, baseDir: string, where?: string) => HardwareConfig = boundedMemoBy(
+  (hw: string, overrides: HardwareOverrides, baseDir: string) => JSON.stringify([baseDir, hw, overrides]),
+  (hw: string, overrides: HardwareOverrides, baseDir: string, where?: string) => {
     try {
-      config = hardwareWithOverrides(hw, overrides, baseDir, where);
+      return hardwareWithOverrides(hw, overrides, baseDir, where);
     } catch (err) {
       if (err instanceof SilicaError) throw new SilicaError(flagAsField(err.message));
       throw err;
     }
-    if (checked.size >= CHECKED_ENTRIES) checked.clear();
-    checked.set(key, config);
-  }
-  return config;
-}
+  },
+);
