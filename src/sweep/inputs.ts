@@ -41,12 +41,30 @@ export class InputDigests {
       d = null;
       if (ref.includes('/') || /\.[A-Za-z][A-Za-z0-9]{0,7}$/.test(ref)) {
         const path = isAbsolute(ref) ? ref : join(this.baseDir, ref);
-        if (statOrNothing(path)?.isFile()) d = /\.ya?ml$/.test(path) ? chainDigest(hardwareFiles(path)) : fileDigest(path);
+        if (statOrNothing(path)?.isFile()) d = /\.ya?ml$/.test(path) ? yamlDigest(path) : fileDigest(path);
       }
       this.byRef.set(ref, d);
     }
     return d;
   }
+}
+
+/**
+ * A YAML the config names is read as a hardware file (its `base:` chain included) where it is one.
+ * Where the chain cannot be walked (a YAML of another kind whose `base:` means something else, or
+ * names a file that is not there) the file's own bytes stand for it: whatever reads the file as
+ * hardware reports the broken chain itself, with the point that reads it, and a file read as
+ * something else must not stop the sweep.
+ */
+function yamlDigest(path: string): string {
+  let files: string[];
+  try {
+    files = hardwareFiles(path);
+  } catch (err) {
+    if (!(err instanceof SilicaError)) throw err;
+    return fileDigest(path);
+  }
+  return chainDigest(files);
 }
 
 /**

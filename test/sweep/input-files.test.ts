@@ -69,4 +69,20 @@ describe('files a sweep reads by path', () => {
     expect(after.files!['lab-wide.yaml']).not.toBe(before.files!['lab-wide.yaml']);
     expect(after.points.map((p) => p.id)).not.toEqual(before.points.map((p) => p.id));
   });
+
+  it('a YAML that is not hardware, whose base: names no file, is digested by its own bytes and does not stop the sweep', () => {
+    // A point names a YAML file of its own (here through a kernel's name); its `base:` is no
+    // hardware chain, so the sweep loads and the file's bytes count for the points that name it.
+    const notes = join(dir, 'notes.yaml');
+    writeFileSync(notes, 'base: gone.yaml\nnote: not a hardware file\n');
+    const file = join(dir, 'named.yaml');
+    writeFileSync(file, `name: named\nbase:\n  kind: kernels\n  hw: mi300x\n  figure: false\n  points:\n    - { op: gemm, name: notes.yaml, m: 256, n: 256, k: 256, dtype: bf16 }\naxes:\n  points.0.m: [256, 512]\n`);
+    const before = loadSweep(file);
+    expect(before.points).toHaveLength(2);
+    expect(before.files).toEqual({ 'notes.yaml': expect.stringMatching(/^[0-9a-f]{16}$/) });
+    appendFileSync(notes, 'more: 1\n');
+    const after = loadSweep(file);
+    expect(after.files!['notes.yaml']).not.toBe(before.files!['notes.yaml']);
+    expect(after.points.map((p) => p.id)).not.toEqual(before.points.map((p) => p.id));
+  });
 });
