@@ -63,13 +63,20 @@ export const t3ExperimentSchema = z
       })
       .strict()
       .optional(),
-    /** End-to-end iteration speedup with T3-MCA on every eligible sub-layer (projection.ts). */
+    /**
+     * End-to-end iteration speedup with a configuration on every eligible sub-layer (projection.ts):
+     * each of `configurations` (default: the study's own, less `sequential`).
+     */
     projection: z
       .object({
         hw: z.string().min(1),
         tp: count.default(8),
         models: z.array(z.string().min(1)).min(1),
         phases: z.array(z.enum(['train', 'prefill'])).min(1).default(['train', 'prefill']),
+        configurations: z
+          .array(configurationEnum.refine((c) => c !== 'sequential', { message: 'sequential is the baseline every projection is measured against, not a configuration to project' }))
+          .min(1)
+          .optional(),
         batch: count.default(8),
         seq: count.default(1024),
       })
@@ -264,26 +271,32 @@ export async function runT3Experiment(config: T3Experiment, ctx: ExperimentConte
     const pr = config.projection;
     const hw = hwOf(pr.hw);
     const tokens = pr.batch * pr.seq;
+    const projected = pr.configurations ?? config.configurations.filter((c) => c !== 'sequential');
     for (const model of pr.models) {
-      const cache = new Map<Sublayer, number>();
-      const speedupOf = (s: Sublayer) => {
-        let v = cache.get(s);
-        if (v !== undefined) return v;
-        const row = tokens === config.tokens ? rows.find((r) => r.hw === pr.hw && r.model === model && r.tp === pr.tp && r.sublayer === s && r.configuration === 't3-mca') : undefined;
-        if (row) v = row.speedup_vs_sequential as number;
-        else {
-          const [seq, mca] = runSublayer(hw, sublayerGemm(model, pr.tp, s, tokens, config.dtype), pr.tp, ['sequential', 't3-mca'], { staggered: config.staggered });
-          v = seq!.time_us / mca!.time_us;
+      const cache = new Map<Sublayer, Map<string, number>>();
+      const speedupOf = (s: Sublayer, configuration: string) => {
+        let bySublayer = cache.get(s);
+        if (!bySublayer) {
+          bySublayer = new Map();
+          const studied = tokens === config.tokens ? rows.filter((r) => r.hw === pr.hw && r.model === model && r.tp === pr.tp && r.sublayer === s) : [];
+          for (const r of studied) bySublayer.set(r.configuration as string, r.speedup_vs_sequential as number);
+          const missing = projected.filter((c) => !bySublayer!.has(c));
+          if (missing.length) {
+            const configurations = withSequential(missing);
+            const results = runSublayer(hw, sublayerGemm(model, pr.tp, s, tokens, config.dtype), pr.tp, configurations, { staggered: config.staggered, cuSplitCus: config.cu_split.cus, cuSplitPieces: config.cu_split.pieces });
+            const seq = results[0]!;
+            results.forEach((r, i) => bySublayer!.set(configurations[i]!, seq.time_us / r.time_us));
+          }
+          cache.set(s, bySublayer);
         }
-        cache.set(s, v);
-        return v;
+        return bySublayer.get(configuration)!;
       };
       for (const phase of pr.phases as Phase[]) {
-        projection.push(projectIteration(hw, { model, phase, tp: pr.tp, batch: pr.batch, seq: pr.seq }, speedupOf));
+        projection.push(...projectIteration(hw, { model, phase, tp: pr.tp, batch: pr.batch, seq: pr.seq }, projected, speedupOf));
         tick(`projection ${model} ${phase}`);
       }
     }
-    summary.projection = projection.map((p) => ({ model: p.model, phase: p.phase, eligible_share: p.eligible_share, speedup: p.speedup }));
+    summary.projection = projection.map((p) => ({ model: p.model, phase: p.phase, configuration: p.configuration, eligible_share: p.eligible_share, speedup: p.speedup }));
   }
 
   // Sensitivity: geomean speedup per study, variant and configuration.

@@ -108,9 +108,10 @@ export function projectionFigure(rows: readonly Row[]): VegaLiteSpec {
     rows: rows.map((r) => ({ ...r, case: `${r.model} ${r.phase}` })),
     x: 'case',
     y: 'speedup',
+    color: 'configuration',
     mark: 'bar',
     width: 360,
     height: 220,
-    title: 'End-to-end iteration speedup with T3-MCA on every eligible sub-layer',
+    title: 'End-to-end iteration speedup with each design on every eligible sub-layer',
   });
 }

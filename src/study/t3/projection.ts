@@ -10,8 +10,9 @@ import type { Sublayer } from './sublayers.js';
  * The baseline iteration is silica's own: the model's training (or prefill) trace at the same
  * tokens and TP, replayed on every GPU of the group (src/trace/replay.ts). From that replay we take
  * the time rank 0 spends in each eligible sub-layer — the row-parallel GEMM plus the all-reduce
- * behind it — and scale just that part by the sub-layer speedup T3-MCA reached in the study
- * (sequential time / T3-MCA time). Everything else (attention, norms, element-wise kernels,
+ * behind it — and scale just that part by the sub-layer speedup a configuration reached in the
+ * study (sequential time / its time: T3-MCA for the published figure, and each other design the
+ * study runs beside it, from the same replay). Everything else (attention, norms, element-wise kernels,
  * weight gradients, the optimizer, the embedding's all-reduce) keeps its replayed time:
  *   iteration' = iteration - sum_s time_s (1 - 1 / speedup_s).
  * Training has all four sub-layers per layer (attn-out and FC-2 forward, FC-1 and QKV data
@@ -33,13 +34,15 @@ export interface ProjectionRow {
   [column: string]: string | number;
   model: string;
   phase: Phase;
+  /** The T3 configuration whose sub-layer speedups scale the eligible time (t3-mca, t3, ...). */
+  configuration: string;
   tp: number;
   batch: number;
   seq: number;
   iteration_ms: number;
   eligible_ms: number;
   eligible_share: number;
-  t3_mca_iteration_ms: number;
+  projected_iteration_ms: number;
   speedup: number;
 }
 
@@ -54,35 +57,41 @@ export function sublayerTimeNs(replay: ReplayResult, s: Sublayer): number {
   return ns;
 }
 
+/**
+ * One row per configuration: the iteration is replayed once, and each configuration's sub-layer
+ * speedups scale its eligible time. A speedup below 1 (a design slower than sequential on some
+ * sub-layer) lengthens the iteration, as it would.
+ */
 export function projectIteration(
   hw: HardwareConfig,
   o: { model: string; phase: Phase; tp: number; batch: number; seq: number },
-  speedupOf: (s: Sublayer) => number,
-): ProjectionRow {
+  configurations: readonly string[],
+  speedupOf: (s: Sublayer, configuration: string) => number,
+): ProjectionRow[] {
   const model = getModel(o.model);
   const trace =
     o.phase === 'train'
       ? buildTrainingTrace(model, { batch: o.batch, seq: o.seq, precision: 'mixed', tp: o.tp })
       : buildPrefillTrace(model, { batch: o.batch, seq: o.seq, tp: o.tp });
   const replay = replayTrace(trace, hw, { gpus: o.tp });
-  let eligible = 0;
-  let saved = 0;
-  for (const s of PHASE_SUBLAYERS[o.phase]) {
-    const ns = sublayerTimeNs(replay, s);
-    eligible += ns;
-    saved += ns * (1 - 1 / speedupOf(s));
-  }
-  const after = replay.totalNs - saved;
-  return {
-    model: o.model,
-    phase: o.phase,
-    tp: o.tp,
-    batch: o.batch,
-    seq: o.seq,
-    iteration_ms: replay.totalNs / 1e6,
-    eligible_ms: eligible / 1e6,
-    eligible_share: eligible / replay.totalNs,
-    t3_mca_iteration_ms: after / 1e6,
-    speedup: replay.totalNs / after,
-  };
+  const eligibleNs = PHASE_SUBLAYERS[o.phase].map((s) => ({ s, ns: sublayerTimeNs(replay, s) }));
+  const eligible = eligibleNs.reduce((sum, e) => sum + e.ns, 0);
+  return configurations.map((configuration) => {
+    let saved = 0;
+    for (const { s, ns } of eligibleNs) saved += ns * (1 - 1 / speedupOf(s, configuration));
+    const after = replay.totalNs - saved;
+    return {
+      model: o.model,
+      phase: o.phase,
+      configuration,
+      tp: o.tp,
+      batch: o.batch,
+      seq: o.seq,
+      iteration_ms: replay.totalNs / 1e6,
+      eligible_ms: eligible / 1e6,
+      eligible_share: eligible / replay.totalNs,
+      projected_iteration_ms: after / 1e6,
+      speedup: replay.totalNs / after,
+    };
+  });
 }
