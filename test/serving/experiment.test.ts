@@ -43,6 +43,17 @@ describe('serve experiment kind', () => {
     expect(r.rows.filter((x) => x.mode === 'rate').length).toBeGreaterThanOrEqual(9);
     for (const f of ['goodput.csv', 'comparison.csv', 'cu_split.csv', 'latency_ttft.svg', 'latency_itl.svg', 'goodput.svg', 'cu_split.svg']) expect(existsSync(join(out, f)), f).toBe(true);
     expect(readFileSync(join(out, 'goodput.svg'), 'utf8')).toMatch(/^<svg/);
+    // One goodput row per policy, after the runs, with goodput.csv's figure as its rate: a sweep's
+    // table (these rows) plots goodput without goodput.csv.
+    const goodputRows = r.rows.filter((x) => x.mode === 'goodput');
+    expect(goodputRows.map((x) => x.policy)).toEqual(['hybrid-512', 'disagg-4p4d', 'rapid']);
+    expect(r.rows.slice(-3)).toEqual(goodputRows);
+    const goodputCsv = readFileSync(join(out, 'goodput.csv'), 'utf8').trim().split('\n');
+    const g = goodputCsv[0]!.split(',').indexOf('goodput_req_s');
+    goodputRows.forEach((x, i) => {
+      expect(x.goodput_req_s).toBe(x.rate_req_s);
+      expect(Number(goodputCsv[i + 1]!.split(',')[g])).toBe(Number((x.goodput_req_s as number).toPrecision(6)));
+    });
     const s = r.summary as Record<string, Record<string, number | boolean>>;
     expect(s['rapid_vs_hybrid-512']!.throughput_ratio_avg).toBeGreaterThan(0);
     expect(typeof s['rapid_vs_disagg-4p4d']!.goodput_higher_everywhere).toBe('boolean');

@@ -44,6 +44,9 @@ interface ServeArgs {
   arrival?: string;
   itlSloMs?: NumberFlag;
   sloShare: NumberFlag;
+  hostIterationUs?: NumberFlag;
+  hostSequenceUs?: NumberFlag;
+  hostOverlapped?: boolean;
 }
 
 /**
@@ -101,6 +104,9 @@ export const serveCommand: CommandModule = {
       .option('switch-cost-us', num('rapid: cost of an ARM mask switch per stream (us)'))
       .option('preemption', { type: 'string', default: 'recompute', describe: 'when KV runs out: recompute | swap' })
       .option('max-seqs', num('most requests in a batch (vLLM max_num_seqs)', 256))
+      .option('host-iteration-us', num("the engine's host time per iteration: scheduling, inputs, launch (us; none by default)"))
+      .option('host-sequence-us', num("the engine's host time per request in an iteration (us; none by default)"))
+      .option('host-overlapped', { type: 'boolean', describe: "the host prepares the next iteration during this one's GPU work (asynchronous scheduling) instead of before it" })
       .option('arrival', { type: 'string', describe: 'arrival process: poisson | gamma | burst' })
       .option('itl-slo-ms', num('ITL SLO (default 100 dense, 50 MoE)'))
       .option('slo-share', num('share of requests that must meet the SLOs (goodput)', 0.9))
@@ -159,6 +165,9 @@ const FLAG_OF_FIELD: Record<string, string> = {
   'slo.itl_ms': '--itl-slo-ms',
   'policy_options.arm.mode': '--arm-mode',
   'policy_options.arm.switch_cost_us': '--switch-cost-us',
+  'host_overhead.per_iteration_us': '--host-iteration-us',
+  'host_overhead.per_sequence_us': '--host-sequence-us',
+  'host_overhead.overlapped': '--host-overlapped',
 };
 
 /** The flag a config field was given as, for messages (the config's checks name fields). */
@@ -219,6 +228,11 @@ function configFromArgs(a: ServeArgs): Partial<ServeConfig> {
     input_len: flagNumber('input-len', a.inputLen),
     output_len: flagNumber('output-len', a.outputLen),
     slo: { itl_ms: flagNumber('itl-slo-ms', a.itlSloMs), target_share: flagNumber('slo-share', a.sloShare) } as ServeConfig['slo'],
+    host_overhead: {
+      per_iteration_us: flagNumber('host-iteration-us', a.hostIterationUs),
+      per_sequence_us: flagNumber('host-sequence-us', a.hostSequenceUs),
+      overlapped: a.hostOverlapped,
+    } as ServeConfig['host_overhead'],
   };
 }
 

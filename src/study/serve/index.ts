@@ -22,7 +22,9 @@ import { serveReport } from './report.js';
  * by bisection between the sweep's last rate meeting the SLO target and the first missing it. Every
  * point is an independent seeded run, so the runs go to parallel lanes (`jobs`, see runs.ts) in two
  * rounds: the unconstrained runs, then each policy's rates and goodput search. Outputs: results.csv
- * (one row per run), goodput.csv, comparison.csv (ratios against the baselines) and SVG figures.
+ * (one row per run, then one `mode: goodput` row per policy with its `goodput_req_s`, so that a
+ * sweep of studies, whose table is this one, can plot goodput), goodput.csv, comparison.csv (ratios
+ * against the baselines) and SVG figures.
  */
 const policySchema = z
   .object({
@@ -166,6 +168,7 @@ async function runRounds(exp: ServeExperiment, cases: ServeCase[], pool: WorkerP
       goodputRows.push(swept[i]!.goodput);
       for (const t of swept[i]!.timeline) timeline.push(t);
     }
+    for (let i = g; i < g + perGroup; i++) rows.push(swept[i]!.goodputRow);
   }
   const comparison = compare(exp, rows, goodputRows, sweeps);
   const files: string[] = [];

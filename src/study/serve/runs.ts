@@ -25,7 +25,12 @@ export interface ServeCase {
 export type ServeTask = ({ phase: 'unconstrained' } & ServeCase) | ({ phase: 'rates'; rates: number[] } & ServeCase);
 
 export type UnconstrainedOutcome = { ok: true; phase: 'unconstrained'; row: Row; throughputReqS: number };
-export type RatesOutcome = { ok: true; phase: 'rates'; rows: Row[]; goodput: Row; timeline: Row[] };
+/**
+ * `goodput` is the policy's line of goodput.csv; `goodputRow` the same as a row of the results
+ * table (`mode: goodput`, the goodput as its rate), after the runs: the run at that rate is among
+ * the `rate` rows.
+ */
+export type RatesOutcome = { ok: true; phase: 'rates'; rows: Row[]; goodput: Row; goodputRow: Row; timeline: Row[] };
 export type ServeTaskOutcome = UnconstrainedOutcome | RatesOutcome | TaskFailure;
 
 /**
@@ -134,11 +139,12 @@ function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
         : searchGoodput(probe, { target, startRate: rates[firstFail - 1]!, bracket: { lo: rates[firstFail - 1]!, hi: rates[firstFail]! }, maxProbes: exp.goodput_probes, relTolerance: 0.05 });
   const maxProbed = Math.max(...at.keys());
   const goodput: Row = { model: c.model, workload: c.workload, policy: labels.policy, goodput_req_s: g.goodput_req_s, lower_bound: g.goodput_req_s >= maxProbed, target_share: target, itl_slo_ms: r.slo.itlMs };
+  const goodputRow: Row = { ...labels, mode: 'goodput', rate_req_s: g.goodput_req_s, goodput_req_s: g.goodput_req_s, goodput_lower_bound: goodput.lower_bound ? 1 : 0 };
   // The rapid run nearest saturation shows the ARM at work.
   const timeline: Row[] = [];
   const tl = at.get(rates[Math.min(rates.length - 1, Math.max(0, exp.rate_fractions.findIndex((f) => f >= 1)))]!)?.timeline;
   if (labels.policy_kind === 'rapid' && tl) for (const t of tl) timeline.push({ model: c.model, workload: c.workload, ...t });
-  return { ok: true, phase: 'rates', rows, goodput, timeline };
+  return { ok: true, phase: 'rates', rows, goodput, goodputRow, timeline };
 }
 
 export async function runServeTask(task: ServeTask): Promise<ServeTaskOutcome> {

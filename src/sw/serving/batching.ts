@@ -1,5 +1,6 @@
 import type { PassCost, PrefillPiece } from './cost-model.js';
 import type { IterationCostModel } from './cost-model.js';
+import { withHostNs } from './host-overhead.js';
 import { Lane } from './lane.js';
 import type { PolicyContext } from './policy.js';
 import type { Replica } from './replica.js';
@@ -246,7 +247,7 @@ export abstract class SingleStreamRunner {
     this.rep.iterations++;
     this.rep.cuNs += cost.cuNs;
     this.rep.hbmBytes += cost.hbmBytes;
-    const ns = cost.ns + b.extraNs;
+    const ns = withHostNs(this.ctx.settings.host, cost.ns + b.extraNs, b.prefill.length + b.decode.length);
     this.lane.start(ns, ns, batchLabel(b), this.costs.allCus.count, () => {
       applyIteration(this.ctx, this.rep, b, this.ctx.sim.nowNs, this.onPrefilled);
       this.kick();

@@ -5,6 +5,7 @@ import type { Dtype, HardwareConfig } from '../../hw/config/schema.js';
 import type { System } from '../../hw/system.js';
 import type { ModelSpec } from '../models/index.js';
 import type { ChromeTraceRecorder } from './chrome-trace.js';
+import type { HostOverhead } from './host-overhead.js';
 import type { IterationCostModel } from './cost-model.js';
 import type { MetricsCollector } from './metrics.js';
 import type { Replica } from './replica.js';
@@ -29,6 +30,8 @@ export interface ServeSettings {
   maxBatchTokens: number;
   /** Host link bandwidth per GPU for KV swapping, GB/s (PCIe Gen5 x16 ~ 50 effective [U]). */
   hostLinkGbps: number;
+  /** The engine's host time per iteration (host-overhead.ts); absent: none. */
+  host?: HostOverhead;
 }
 
 export interface PolicyContext {

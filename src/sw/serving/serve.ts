@@ -60,6 +60,18 @@ export const serveConfigSchema = z
     max_seqs: z.number().int().positive().default(256),
     max_batch_tokens: z.number().int().positive().default(8192),
     host_link_gbps: z.number().positive().default(50),
+    /**
+     * The engine's host time per iteration (host-overhead.ts): none unless given, since the engine
+     * and its CPU decide it; `overlapped` hides it behind the previous iteration's GPU work.
+     */
+    host_overhead: z
+      .object({
+        per_iteration_us: z.number().nonnegative().default(0),
+        per_sequence_us: z.number().nonnegative().default(0),
+        overlapped: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     slo: sloSchema.prefault({}),
     /** Offline batch (latency benchmark): `batch` requests of fixed lengths, all at t = 0. */
     batch: requestCount().optional(),
@@ -124,6 +136,9 @@ export function resolveServe(c: ServeConfig): ResolvedServe {
     maxSeqs: c.max_seqs,
     maxBatchTokens: c.max_batch_tokens,
     hostLinkGbps: c.host_link_gbps,
+    ...(c.host_overhead.per_iteration_us > 0 || c.host_overhead.per_sequence_us > 0
+      ? { host: { perIterationNs: c.host_overhead.per_iteration_us * 1e3, perSequenceNs: c.host_overhead.per_sequence_us * 1e3, overlapped: c.host_overhead.overlapped } }
+      : {}),
   };
   const d = defaultSlo(!!model.experts);
   const slo: SloConfig = {
