@@ -24,12 +24,14 @@ export const commandLoaders: ReadonlyArray<readonly [name: string, load: () => P
 ];
 
 /**
- * The commands an invocation needs: the one it names (the first argument that is not a flag), or
- * all of them when it names none or an unknown one (for the full help and "did you mean").
+ * The commands an invocation needs: the one it names (the first argument that is not a flag), none
+ * for `silica --version` alone (it prints the version before any command runs), or all of them when
+ * it names none or an unknown one (for the full help and "did you mean").
  */
 export async function commandsFor(argv: readonly string[]): Promise<CommandModule[]> {
   const name = argv.find((a) => !a.startsWith('-'));
   const named = commandLoaders.find(([n]) => n === name);
   if (named) return [await named[1]()];
+  if (name === undefined && argv.includes('--version') && !argv.includes('--help')) return [];
   return Promise.all(commandLoaders.map(([, load]) => load()));
 }
