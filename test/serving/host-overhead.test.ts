@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { hostNs, withHostNs } from '../../src/sw/serving/host-overhead.js';
+import { Simulator } from '../../src/core/simulator.js';
+import { hostNs, hostPhaseNs, withHostNs } from '../../src/sw/serving/host-overhead.js';
+import { Lane } from '../../src/sw/serving/lane.js';
 import { parseServeConfig, resolveServe, runServe, type ServeConfig } from '../../src/sw/serving/serve.js';
 import { expectOneLineError, silica } from '../helpers/cli.js';
 
@@ -21,6 +23,29 @@ describe('host overhead per iteration', () => {
     expect(withHostNs({ ...h, overlapped: true }, 7000, 10)).toBe(7000);
     expect(withHostNs({ ...h, overlapped: true }, 1000, 10)).toBe(2500);
     expect(withHostNs(undefined, 7000, 10)).toBe(7000);
+  });
+
+  it('a lane in its host phase is busy, but its partner runs at its alone rate until its GPU work starts', () => {
+    const sim = new Simulator();
+    const a = new Lane(sim, 'a');
+    const b = new Lane(sim, 'b');
+    a.partner = b;
+    b.partner = a;
+    const ends: Record<string, number> = {};
+    // Each iteration takes 100 ns alone and 200 ns beside the other's GPU work.
+    a.start(100, 200, 'a', 1, () => (ends.a = sim.nowNs));
+    b.start(100, 200, 'b', 1, () => (ends.b = sim.nowNs), undefined, 50);
+    expect(b.busy).toBe(true);
+    expect(b.onGpu).toBe(false);
+    sim.run();
+    // a: half done alone by 50 ns, the other half at the co-run rate (100 ns): ends at 150.
+    expect(ends.a).toBeCloseTo(150, 9);
+    // b: from 50 to 150 beside a (half its work), then alone (50 ns): ends at 200.
+    expect(ends.b).toBeCloseTo(200, 9);
+    expect(b.busyNs).toBeCloseTo(150, 9); // the GPU phase only
+    // Overlapped: the GPU waits only for what the host needs beyond the GPU work.
+    expect(hostPhaseNs({ perIterationNs: 50, perSequenceNs: 0, overlapped: true }, 100, 1)).toBe(0);
+    expect(hostPhaseNs({ perIterationNs: 150, perSequenceNs: 0, overlapped: true }, 100, 1)).toBe(50);
   });
 
   it('a synchronous scheduler adds its time to every decode step of a lone request, exactly', () => {

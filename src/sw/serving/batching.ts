@@ -1,6 +1,6 @@
 import type { PassCost, PrefillPiece } from './cost-model.js';
 import type { IterationCostModel } from './cost-model.js';
-import { withHostNs } from './host-overhead.js';
+import { hostPhaseNs } from './host-overhead.js';
 import { Lane } from './lane.js';
 import type { PolicyContext } from './policy.js';
 import type { Replica } from './replica.js';
@@ -247,11 +247,20 @@ export abstract class SingleStreamRunner {
     this.rep.iterations++;
     this.rep.cuNs += cost.cuNs;
     this.rep.hbmBytes += cost.hbmBytes;
-    const ns = withHostNs(this.ctx.settings.host, cost.ns + b.extraNs, b.prefill.length + b.decode.length);
-    this.lane.start(ns, ns, batchLabel(b), this.costs.allCus.count, () => {
-      applyIteration(this.ctx, this.rep, b, this.ctx.sim.nowNs, this.onPrefilled);
-      this.kick();
-    });
+    const ns = cost.ns + b.extraNs;
+    const host = hostPhaseNs(this.ctx.settings.host, ns, b.prefill.length + b.decode.length);
+    this.lane.start(
+      ns,
+      ns,
+      batchLabel(b),
+      this.costs.allCus.count,
+      () => {
+        applyIteration(this.ctx, this.rep, b, this.ctx.sim.nowNs, this.onPrefilled);
+        this.kick();
+      },
+      undefined,
+      host,
+    );
   }
 
   cost(b: Batch): PassCost {

@@ -27,9 +27,18 @@ export function hostNs(h: HostOverhead, sequences: number): number {
   return h.perIterationNs + h.perSequenceNs * sequences;
 }
 
-/** An iteration's duration given its GPU time (ns), with the host's time added or overlapped. */
-export function withHostNs(h: HostOverhead | undefined, gpuNs: number, sequences: number): number {
-  if (!h) return gpuNs;
+/**
+ * How long an iteration's GPU work waits for the host (ns): all of the host's time when it is
+ * synchronous; when overlapped, only what the host needs beyond the GPU work it hides behind
+ * (taken as this iteration's, alone), so that the iteration takes the longer of the two.
+ */
+export function hostPhaseNs(h: HostOverhead | undefined, gpuNs: number, sequences: number): number {
+  if (!h) return 0;
   const host = hostNs(h, sequences);
-  return h.overlapped ? Math.max(host, gpuNs) : host + gpuNs;
+  return h.overlapped ? Math.max(0, host - gpuNs) : host;
+}
+
+/** An iteration's duration alone given its GPU time (ns): the host's phase, then the GPU work. */
+export function withHostNs(h: HostOverhead | undefined, gpuNs: number, sequences: number): number {
+  return hostPhaseNs(h, gpuNs, sequences) + gpuNs;
 }

@@ -8,6 +8,10 @@ import type { Simulator } from '../../core/simulator.js';
  * CU split changes, the remaining fraction is carried over at the new rate. This is how pairs of
  * co-running iterations (memoised per shape pair and CU split) compose into a timeline without
  * simulating every kernel of every iteration.
+ *
+ * An iteration may begin with a host phase (the engine's own time before its GPU work,
+ * host-overhead.ts): the lane is busy, but its GPU work has not started, so its partner runs at
+ * its alone rate until it does. The recorded iteration, and `busyNs`, are the GPU phase.
  */
 export interface LaneIteration {
   label: string;
@@ -19,7 +23,10 @@ export interface LaneIteration {
 
 export class Lane {
   partner?: Lane;
+  /** An iteration is in progress (its host phase or its GPU work). */
   busy = false;
+  /** Its GPU work is running: what the partner's co-run rate depends on. */
+  onGpu = false;
   private left = 0;
   private isoNs = 0;
   private coNs = 0;
@@ -41,19 +48,32 @@ export class Lane {
     private readonly record?: (lane: Lane, it: LaneIteration) => void,
   ) {}
 
-  /** Starts an iteration; `onDone` runs when it completes. */
-  start(isoNs: number, coNs: number, label: string, cus: number, onDone: () => void, args?: Record<string, number | string>): void {
+  /**
+   * Starts an iteration whose GPU work takes `isoNs` alone and `coNs` beside the partner's, after
+   * `hostNs` of the engine's own time; `onDone` runs when it completes.
+   */
+  start(isoNs: number, coNs: number, label: string, cus: number, onDone: () => void, args?: Record<string, number | string>, hostNs = 0): void {
     if (this.busy) throw new Error(`lane ${this.name}: iteration started while busy`);
     this.busy = true;
-    this.left = 1;
     this.isoNs = Math.max(0, isoNs);
     this.coNs = Math.max(this.isoNs, coNs);
-    this.lastNs = this.sim.nowNs;
-    this.startNs = this.sim.nowNs;
     this.label = label;
     this.cus = cus;
     this.args = args;
     this.onDone = onDone;
+    if (hostNs > 0) {
+      const g = ++this.gen;
+      this.sim.after(hostNs, () => {
+        if (g === this.gen) this.beginGpu();
+      });
+    } else this.beginGpu();
+  }
+
+  private beginGpu(): void {
+    this.onGpu = true;
+    this.left = 1;
+    this.lastNs = this.sim.nowNs;
+    this.startNs = this.sim.nowNs;
     this.schedule();
     this.partner?.retimeForPartner();
   }
@@ -61,21 +81,24 @@ export class Lane {
   /** Changes the durations of the running iteration (e.g. the CU split changed); progress is kept. */
   retime(isoNs: number, coNs: number, cus?: number): void {
     if (!this.busy) return;
-    this.settle();
     this.isoNs = Math.max(0, isoNs);
     this.coNs = Math.max(this.isoNs, coNs);
     if (cus !== undefined) this.cus = cus;
+    // In the host phase the new durations apply when the GPU work starts.
+    if (!this.onGpu) return;
+    // Progress so far at the old rate (effNs), the rest at the new one.
+    this.settle();
     this.schedule();
   }
 
   private retimeForPartner(): void {
-    if (!this.busy) return;
+    if (!this.onGpu) return;
     this.settle();
     this.schedule();
   }
 
   private currentNs(): number {
-    return this.partner?.busy ? this.coNs : this.isoNs;
+    return this.partner?.onGpu ? this.coNs : this.isoNs;
   }
 
   private settle(): void {
@@ -97,6 +120,7 @@ export class Lane {
   private finish(): void {
     const now = this.sim.nowNs;
     this.busy = false;
+    this.onGpu = false;
     this.gen++;
     this.busyNs += now - this.startNs;
     this.record?.(this, { label: this.label, startNs: this.startNs, endNs: now, cus: this.cus, args: this.args });

@@ -3,7 +3,7 @@ import { armFor, type AdaptiveResourceManager, type CuSplit } from '../arm.js';
 import { addPrefillChunks, applyIteration, batchLabel, decodeContextSum, emptyBatch, pieces, arriveLeastLoaded, reserveDecodeSlots, swapIn, type Batch } from '../batching.js';
 import { corunMemoFor, type CorunMemo } from '../corun.js';
 import type { IterationCostModel } from '../cost-model.js';
-import { withHostNs } from '../host-overhead.js';
+import { hostPhaseNs } from '../host-overhead.js';
 import { Lane } from '../lane.js';
 import { registerPolicy, type PolicyContext, type ServingPolicy } from '../policy.js';
 import { Replica, sizeReplica } from '../replica.js';
@@ -118,17 +118,6 @@ class RapidReplica {
     return c.ns + b.extraNs;
   }
 
-  /**
-   * An iteration's durations alone and beside the other stream, from its GPU time alone: the
-   * co-run slowdown stretches the GPU work, not the host's (each stream is its own engine process,
-   * with its own scheduler on its own CPU core).
-   */
-  private durations(b: Batch, gpuIsoNs: number, slowdown: number): { iso: number; co: number } {
-    const host = this.ctx.settings.host;
-    const sequences = b.prefill.length + b.decode.length;
-    return { iso: withHostNs(host, gpuIsoNs, sequences), co: withHostNs(host, gpuIsoNs * slowdown, sequences) };
-  }
-
   /** Co-run slowdowns of the two in-flight iterations at the current split (1 when one stream is idle). */
   private factors(): { prefill: number; decode: number } {
     const p = this.prefillBatch;
@@ -153,12 +142,14 @@ class RapidReplica {
     const other = kind === 'prefill' ? this.decodeLane : this.prefillLane;
     const otherBatch = kind === 'prefill' ? this.decodeBatch : this.prefillBatch;
     if (other.busy && otherBatch) {
-      const d = this.durations(otherBatch, this.isoNs(kind === 'prefill' ? 'decode' : 'prefill', otherBatch), kind === 'prefill' ? f.decode : f.prefill);
-      other.retime(d.iso, d.co);
+      const otherIso = this.isoNs(kind === 'prefill' ? 'decode' : 'prefill', otherBatch);
+      other.retime(otherIso, otherIso * (kind === 'prefill' ? f.decode : f.prefill));
     }
     const set = kind === 'prefill' ? this.split.prefill : this.split.decode;
-    const d = this.durations(b, iso, kind === 'prefill' ? f.prefill : f.decode);
-    lane.start(d.iso, d.co, batchLabel(b), set.count, onDone);
+    // Each stream is its own engine process, with its own scheduler on its own CPU core: its host
+    // phase comes before its GPU work, which alone the co-run slowdown stretches.
+    const host = hostPhaseNs(this.ctx.settings.host, iso, b.prefill.length + b.decode.length);
+    lane.start(iso, iso * (kind === 'prefill' ? f.prefill : f.decode), batchLabel(b), set.count, onDone, undefined, host);
   }
 
   /** The ARM: picks the split for the current load; retimes in-flight iterations on a switch. */
@@ -222,12 +213,12 @@ class RapidReplica {
     // In-flight iterations continue on the new masks from their next kernel: carry their progress over.
     const f = this.factors();
     if (this.prefillBatch) {
-      const d = this.durations(this.prefillBatch, this.isoNs('prefill', this.prefillBatch), f.prefill);
-      this.prefillLane.retime(d.iso, d.co, s.prefill.count);
+      const iso = this.isoNs('prefill', this.prefillBatch);
+      this.prefillLane.retime(iso, iso * f.prefill, s.prefill.count);
     }
     if (this.decodeBatch) {
-      const d = this.durations(this.decodeBatch, this.isoNs('decode', this.decodeBatch), f.decode);
-      this.decodeLane.retime(d.iso, d.co, s.decode.count);
+      const iso = this.isoNs('decode', this.decodeBatch);
+      this.decodeLane.retime(iso, iso * f.decode, s.decode.count);
     }
     this.record(nowNs, 'switch');
   }
