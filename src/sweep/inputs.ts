@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { statOrNothing } from '../core/io.js';
-import { hardwareFiles } from '../hw/config/load.js';
+import { hardwareFiles, type PinnedFile } from '../hw/config/load.js';
 
 /**
  * The files a sweep point reads, by content: a hardware YAML or a request trace that its config
@@ -13,13 +13,21 @@ import { hardwareFiles } from '../hw/config/load.js';
  * --resume refuse to mix results of the two versions. Preset names (`mi300x`) are not paths: a
  * string counts when it holds a slash or ends in a file extension and names a file, relative to
  * the experiment's folder as the kinds resolve it; a hardware YAML counts with the files its
- * `base:` chain names. Each file is read once per sweep.
+ * `base:` chain names. Each file is read once per sweep, and a hardware chain's text is kept
+ * (`pins`): the sweep's points read their hardware as it was digested (pinHardwareFiles), so a
+ * file edited while the sweep runs cannot give points results that their ids do not name.
  */
 export class InputDigests {
   /** By the string as the config gives it: the digest, or null for a string that is no file. */
   private readonly byRef = new Map<string, string | null>();
+  private readonly pinned: Record<string, PinnedFile> = {};
 
   constructor(private readonly baseDir: string) {}
+
+  /** The hardware files digested so far, with their text, by absolute path; undefined when none. */
+  pins(): Record<string, PinnedFile> | undefined {
+    return Object.keys(this.pinned).length ? { ...this.pinned } : undefined;
+  }
 
   /** The digests of the files `config` names, by the string naming each; undefined when none. */
   of(config: unknown): Record<string, string> | undefined {
@@ -41,30 +49,36 @@ export class InputDigests {
       d = null;
       if (ref.includes('/') || /\.[A-Za-z][A-Za-z0-9]{0,7}$/.test(ref)) {
         const path = isAbsolute(ref) ? ref : join(this.baseDir, ref);
-        if (statOrNothing(path)?.isFile()) d = /\.ya?ml$/.test(path) ? yamlDigest(path) : fileDigest(path);
+        if (statOrNothing(path)?.isFile()) d = /\.ya?ml$/.test(path) ? this.yamlDigest(path) : fileDigest(path);
       }
       this.byRef.set(ref, d);
     }
     return d;
   }
-}
 
-/**
- * A YAML the config names is read as a hardware file (its `base:` chain included) where it is one.
- * Where the chain cannot be walked (a YAML of another kind whose `base:` means something else, or
- * names a file that is not there) the file's own bytes stand for it: whatever reads the file as
- * hardware reports the broken chain itself, with the point that reads it, and a file read as
- * something else must not stop the sweep.
- */
-function yamlDigest(path: string): string {
-  let files: string[];
-  try {
-    files = hardwareFiles(path);
-  } catch (err) {
-    if (!(err instanceof SilicaError)) throw err;
-    return fileDigest(path);
+  /**
+   * A YAML the config names is read as a hardware file (its `base:` chain included) where it is
+   * one, and its chain's text pinned. Where the chain cannot be walked (a YAML of another kind whose
+   * `base:` means something else, or names a file that is not there) the file's own bytes stand for
+   * it: whatever reads the file as hardware reports the broken chain itself, with the point that
+   * reads it, and a file read as something else must not stop the sweep.
+   */
+  private yamlDigest(path: string): string {
+    let files: string[];
+    try {
+      files = hardwareFiles(path);
+    } catch (err) {
+      if (!(err instanceof SilicaError)) throw err;
+      return fileDigest(path);
+    }
+    const digests = files.map((f) => {
+      const bytes = readBytes(f);
+      const digest = bytesDigest(bytes);
+      this.pinned[resolve(f)] = { text: bytes.toString('utf8'), digest };
+      return digest;
+    });
+    return chainDigest(digests);
   }
-  return chainDigest(files);
 }
 
 /**
@@ -72,12 +86,24 @@ function yamlDigest(path: string): string {
  * its content is theirs too. A file on its own keeps its own bytes' digest (the ids of sweeps run
  * before bases could be files stay as they were).
  */
-function chainDigest(files: string[]): string {
-  if (files.length === 1) return fileDigest(files[0]!);
+function chainDigest(digests: string[]): string {
+  if (digests.length === 1) return digests[0]!;
   const hash = createHash('sha256');
-  for (const f of files) hash.update(`${fileDigest(f)}\n`);
+  for (const d of digests) hash.update(`${d}\n`);
   return hash.digest('hex').slice(0, 16);
 }
+
+const cannotRead = (path: string, err: unknown) => new SilicaError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)}); a sweep reads the files its points name`, { file: path });
+
+function readBytes(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw cannotRead(path, err);
+  }
+}
+
+const bytesDigest = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 
 /** SHA-256 of a file's bytes (16 hex digits), read a MiB at a time: a trace may be larger than one Buffer holds. */
 function fileDigest(path: string): string {
@@ -87,7 +113,7 @@ function fileDigest(path: string): string {
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new SilicaError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)}); a sweep reads the files its points name`, { file: path });
+    throw cannotRead(path, err);
   }
   try {
     for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) hash.update(chunk.subarray(0, n));

@@ -2,6 +2,7 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
 import { flagAsField, SilicaError } from '../core/errors.js';
 import { batchedWrites, makeDirectory, writeFileAtomicFromAsync } from '../core/io.js';
+import { pinHardwareFiles } from '../hw/config/load.js';
 import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
@@ -142,7 +143,7 @@ async function runPending(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool, 
   const items = pending.map((p, order) => ({
     point: p,
     order,
-    task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, point: p.index, point_id: p.id, tags: p.tags } satisfies SweepPointTask,
+    task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, point: p.index, point_id: p.id, tags: p.tags, ...(spec.pins ? { pins: spec.pins } : {}) } satisfies SweepPointTask,
   }));
   // Points are appended in sweep order, whatever order the lanes finish them in: the files stay
   // sorted as they grow, and a point finished early waits here (a few at most) for its elders.
@@ -170,6 +171,8 @@ async function runPending(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool, 
   } finally {
     progress.stop();
     writer.close();
+    // This thread ran points too: its later loads read the disk again.
+    pinHardwareFiles(undefined);
   }
 
   writer.flush();

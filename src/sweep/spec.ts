@@ -6,6 +6,7 @@ import { Rng } from '../core/rng.js';
 import { isMapping, readYamlFile } from '../core/yaml-config.js';
 import { canonicalJson, stableHash } from './canonical.js';
 import { InputDigests } from './inputs.js';
+import type { PinnedFile } from '../hw/config/load.js';
 import { resolveExperiment } from './experiment.js';
 import { filterPaths, parseFilters, passesFilters, type SweepFilter } from './filters.js';
 import { lookupPath, setPath } from '../core/tree.js';
@@ -66,6 +67,8 @@ export interface SweepSpec {
    * before and after one was edited differ here. Undefined when it names none.
    */
   files?: Record<string, string>;
+  /** The hardware files among them, as read when digested: what the points read (pinHardwareFiles). */
+  pins?: Record<string, PinnedFile>;
   axes: Axis[];
   expand: 'grid' | 'zip';
   variants: Array<{ name: string; set: Record<string, unknown> }>;
@@ -182,7 +185,8 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
   if (total === 0) throw noneSurvive(file, combinations);
   // Every string a point holds comes from the base, a variant's set or an axis: the sweep's files are theirs.
   const files = inputs.of([common, variants.map((v) => v.set), axes.map((a) => a.values)]);
-  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, baseId: stableHash(common), files, axes, expand, variants, filters, sample, points, total, expanded: combinations, sampledFrom };
+  const pins = inputs.pins();
+  return { file, name, description: raw.description as string | undefined, baseDir, baseSource, baseId: stableHash(common), files, ...(pins ? { pins } : {}), axes, expand, variants, filters, sample, points, total, expanded: combinations, sampledFrom };
 }
 
 /**

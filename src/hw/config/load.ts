@@ -1,9 +1,9 @@
 import { readdirSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { describe, SilicaError } from '../../core/errors.js';
 import { statOrNothing } from '../../core/io.js';
 import { configsDir } from '../../core/paths.js';
-import { applyOverlays, deepFreeze, isMapping, readYamlFile, schemaFields, validate } from '../../core/yaml-config.js';
+import { applyOverlays, deepFreeze, isMapping, parseYamlText, readYamlFile, schemaFields, validate } from '../../core/yaml-config.js';
 import { hardwareSchema, type HardwareConfig } from './schema.js';
 
 /** Names of the shipped hardware presets (configs/hw/*.yaml). */
@@ -27,15 +27,40 @@ export function hardwareRef(ref: string, baseDir?: string): string {
   return baseDir && isHardwarePath(ref) && !isAbsolute(ref) ? join(baseDir, ref) : ref;
 }
 
+/** A hardware file's text as a run read it once, with its digest (a sweep's: src/sweep/inputs.ts). */
+export interface PinnedFile {
+  text: string;
+  digest: string;
+}
+
+let pins: ReadonlyMap<string, PinnedFile> | undefined;
+let pinsGiven: Readonly<Record<string, PinnedFile>> | undefined;
+
+/**
+ * Until called again, the hardware files named here (by path) are read from the text given, not
+ * from the disk. A sweep's point ids digest its files as they were when the sweep began, so every
+ * point reads them so: a file edited while the sweep runs changes the next run, not the rest of
+ * this one. `undefined` reads the disk again. Called with the same object, it does nothing.
+ */
+export function pinHardwareFiles(files: Readonly<Record<string, PinnedFile>> | undefined): void {
+  if (files === pinsGiven) return;
+  pinsGiven = files;
+  pins = files && Object.keys(files).length ? new Map(Object.entries(files).map(([path, f]) => [resolve(path), f])) : undefined;
+}
+
+const pinOf = (path: string): PinnedFile | undefined => (pins ? pins.get(resolve(path)) : undefined);
+
 /**
  * Resolves `--hw` (a preset name or a YAML path) to a file and that file's version (size and
- * modification time). One stat answers both whether the file exists and whether a cached load of
+ * modification time, or the digest of a pinned file's text). One stat answers both whether the file exists and whether a cached load of
  * it is still current: sweep points of one small GEMM each load their hardware every time, and
  * the separate existence checks and stats were a fifth of such a point's system calls.
  */
 function hardwareFile(nameOrPath: string): { path: string; version: string } {
   const isPath = isHardwarePath(nameOrPath);
   const path = isPath ? nameOrPath : join(configsDir('hw'), `${nameOrPath}.yaml`);
+  const pin = isPath ? pinOf(path) : undefined;
+  if (pin) return { path, version: `pinned\0${pin.digest}` };
   const stat = statOrNothing(path);
   if (!stat) {
     if (isPath) throw new SilicaError(`--hw: no such file ${nameOrPath}`);
@@ -104,13 +129,24 @@ function basePathOf(file: { path: string; version: string }): { ref: string; fil
   const own = ownTree(file);
   if (!isMapping(own) || typeof own.base !== 'string' || !isHardwarePath(own.base)) return undefined;
   const path = hardwareRef(own.base, dirname(file.path));
-  if (!statOrNothing(path)?.isFile()) throw new SilicaError(`${file.path}: base: no such file ${own.base} (${path})`, { file: file.path, field: 'base' });
+  if (!pinOf(path) && !statOrNothing(path)?.isFile()) throw new SilicaError(`${file.path}: base: no such file ${own.base} (${path})`, { file: file.path, field: 'base' });
   return { ref: own.base, file: hardwareFile(path) };
 }
 
-/** A hardware file as written, parsed once per version. */
+/** A hardware file as written (or as pinned), parsed once per version. */
 function ownTree(file: { path: string; version: string }): unknown {
-  return cached(file, ['own'], () => readYamlFile(file.path));
+  return cached(file, ['own'], () => {
+    const pin = pinOf(file.path);
+    return pin ? parseYamlText(pin.text, file.path) : readYamlFile(file.path);
+  });
+}
+
+/**
+ * What a load of this hardware depends on: the versions of its file and of its `base:` chain's
+ * files. Callers that remember a loaded part key it by this, so an edited file is read again.
+ */
+export function hardwareVersion(nameOrPath: string): string {
+  return hardwareChain(nameOrPath).version;
 }
 
 /**

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { boundedMemoBy } from '../../core/bounded-memo.js';
 import { flagAsField, SilicaError } from '../../core/errors.js';
 import { flattenLeaves, lookupPath } from '../../core/tree.js';
-import { hardwareRef, isHardwareField, loadHardware, readHardwareTree } from './load.js';
+import { hardwareRef, hardwareVersion, isHardwareField, isHardwarePath, loadHardware, readHardwareTree } from './load.js';
 import type { HardwareConfig } from './schema.js';
 
 /**
@@ -50,7 +50,10 @@ export function hardwareWithOverrides(hw: string, overrides: HardwareOverrides, 
  * the loader speaks of.
  */
 export const checkedHardware: (hw: string, overrides: HardwareOverrides, baseDir: string, where?: string) => HardwareConfig = boundedMemoBy(
-  (hw: string, overrides: HardwareOverrides, baseDir: string) => JSON.stringify([baseDir, hw, overrides]),
+  // A file's version (and its base chain's) is part of the key: a file edited between two loads in
+  // one process (a library user's, a test's) is read again. Presets ship with silica and are not
+  // statted for every point of a sweep. A file that cannot be read is left to the load to report.
+  (hw: string, overrides: HardwareOverrides, baseDir: string) => JSON.stringify([baseDir, hw, overrides, isHardwarePath(hw) ? versionOrNothing(hardwareRef(hw, baseDir)) : null]),
   (hw: string, overrides: HardwareOverrides, baseDir: string, where?: string) => {
     try {
       return hardwareWithOverrides(hw, overrides, baseDir, where);
@@ -60,3 +63,11 @@ export const checkedHardware: (hw: string, overrides: HardwareOverrides, baseDir
     }
   },
 );
+
+function versionOrNothing(ref: string): string | null {
+  try {
+    return hardwareVersion(ref);
+  } catch {
+    return null;
+  }
+}

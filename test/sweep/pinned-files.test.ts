@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import '../../src/study/index.js';
+import { loadHardware, pinHardwareFiles } from '../../src/hw/config/load.js';
+import { checkedHardware } from '../../src/hw/config/overrides.js';
+import { runSweepPointTask } from '../../src/sweep/point-task.js';
+import { decodeLines } from '../../src/sweep/results.js';
+import { loadSweep } from '../../src/sweep/spec.js';
+
+/**
+ * A sweep's point ids digest the hardware files its points read, as they were when the sweep was
+ * loaded; the points read them as they were then too (pinHardwareFiles), so a file edited while a
+ * long sweep runs cannot give later points results their ids do not name. Outside a sweep, a file
+ * edited between two loads in one process is read again.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'silica-pinned-'));
+afterAll(() => {
+  pinHardwareFiles(undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('hardware files a sweep pins', () => {
+  it('outside a sweep, an edit between two loads in one process is read again (the memo keys by file version)', () => {
+    const part = join(dir, 'edited.yaml');
+    writeFileSync(part, 'base: mi300x\ncompute: {cus: 256}\n');
+    expect(checkedHardware('edited.yaml', {}, dir).compute.cus).toBe(256);
+    // Another size, so the version (modification time and size) changes even within one clock tick.
+    writeFileSync(part, 'base: mi300x\ncompute: {cus: 128}  # fewer\n');
+    expect(checkedHardware('edited.yaml', {}, dir).compute.cus).toBe(128);
+  });
+
+  it('pinned text is read instead of the disk, chain included, until unpinned', () => {
+    const base = join(dir, 'lab-base.yaml');
+    const top = join(dir, 'lab-top.yaml');
+    writeFileSync(base, 'base: mi300x\ncompute: {cus: 200}\n');
+    writeFileSync(top, 'base: lab-base.yaml\nmemory: {hbm: {efficiency: 0.8}}\n');
+    pinHardwareFiles({ [base]: { text: 'base: mi300x\ncompute: {cus: 100}\n', digest: 'pinned-base' }, [top]: { text: 'base: lab-base.yaml\nmemory: {hbm: {efficiency: 0.5}}\n', digest: 'pinned-top' } });
+    const pinned = loadHardware(top);
+    expect(pinned.compute.cus).toBe(100);
+    expect(pinned.memory.hbm.efficiency).toBe(0.5);
+    pinHardwareFiles(undefined);
+    const disk = loadHardware(top);
+    expect(disk.compute.cus).toBe(200);
+    expect(disk.memory.hbm.efficiency).toBe(0.8);
+  });
+
+  it('a sweep pins what it digested, and its points run on that even after the file changed on disk', async () => {
+    const part = join(dir, 'part.yaml');
+    writeFileSync(part, 'base: mi300x\ncompute: {cus: 304}\n');
+    const file = join(dir, 'sweep.yaml');
+    writeFileSync(file, 'name: s\nbase:\n  kind: kernels\n  hw: part.yaml\n  figure: false\n  points:\n    - { op: gemm, m: 4096, n: 4096, k: 4096, dtype: bf16 }\naxes:\n  points.0.m: [4096, 8192]\n');
+    const spec = loadSweep(file);
+    expect(Object.keys(spec.pins ?? {})).toEqual([part]);
+    expect(spec.pins![part]!.text).toBe('base: mi300x\ncompute: {cus: 304}\n');
+    expect(spec.pins![part]!.digest).toBe(spec.files!['part.yaml']);
+    const p = spec.points[0]!;
+    const run = async (pins: typeof spec.pins) => {
+      const outcome = await runSweepPointTask({ raw: p.raw, file: spec.file, baseDir: spec.baseDir, point: p.index, point_id: p.id, tags: p.tags, ...(pins ? { pins } : {}) });
+      if (!outcome.ok) throw new Error(outcome.message);
+      return decodeLines(outcome.table.csv);
+    };
+    const before = await run(spec.pins);
+    // Half the CUs on disk: a point that read the disk would be slower.
+    writeFileSync(part, 'base: mi300x\ncompute: {cus: 152}  # edited mid-sweep\n');
+    expect(await run(spec.pins)).toBe(before);
+    // Without pins (a point of another run), the edit shows.
+    expect(await run(undefined)).not.toBe(before);
+  });
+});
