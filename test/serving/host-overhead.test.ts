@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Simulator } from '../../src/core/simulator.js';
-import { hostNs, hostPhaseNs, withHostNs } from '../../src/sw/serving/host-overhead.js';
+import { hostNs, hostPhaseNs } from '../../src/sw/serving/host-overhead.js';
 import { Lane } from '../../src/sw/serving/lane.js';
 import { parseServeConfig, resolveServe, runServe, type ServeConfig } from '../../src/sw/serving/serve.js';
 import { expectOneLineError, silica } from '../helpers/cli.js';
@@ -19,10 +19,12 @@ describe('host overhead per iteration', () => {
   it('the closed form: host + GPU when synchronous, the longer of the two when overlapped, nothing when absent', () => {
     const h = { perIterationNs: 2000, perSequenceNs: 50, overlapped: false };
     expect(hostNs(h, 10)).toBe(2500);
-    expect(withHostNs(h, 7000, 10)).toBe(9500);
-    expect(withHostNs({ ...h, overlapped: true }, 7000, 10)).toBe(7000);
-    expect(withHostNs({ ...h, overlapped: true }, 1000, 10)).toBe(2500);
-    expect(withHostNs(undefined, 7000, 10)).toBe(7000);
+    // An iteration alone takes the host's phase, then its GPU work.
+    const alone = (host: typeof h | undefined, gpuNs: number) => hostPhaseNs(host, gpuNs, 10) + gpuNs;
+    expect(alone(h, 7000)).toBe(9500);
+    expect(alone({ ...h, overlapped: true }, 7000)).toBe(7000);
+    expect(alone({ ...h, overlapped: true }, 1000)).toBe(2500);
+    expect(alone(undefined, 7000)).toBe(7000);
   });
 
   it('a lane in its host phase is busy, but its partner runs at its alone rate until its GPU work starts', () => {

@@ -52,9 +52,10 @@ const pinOf = (path: string): PinnedFile | undefined => (pins ? pins.get(resolve
 
 /**
  * Resolves `--hw` (a preset name or a YAML path) to a file and that file's version (size and
- * modification time, or the digest of a pinned file's text). One stat answers both whether the file exists and whether a cached load of
- * it is still current: sweep points of one small GEMM each load their hardware every time, and
- * the separate existence checks and stats were a fifth of such a point's system calls.
+ * modification time, or the digest of a pinned file's text). One stat answers both whether the
+ * file exists and whether a cached load of it is still current: sweep points of one small GEMM
+ * each load their hardware every time, and the separate existence checks and stats were a fifth
+ * of such a point's system calls. A pinned file needs none.
  */
 function hardwareFile(nameOrPath: string): { path: string; version: string } {
   const isPath = isHardwarePath(nameOrPath);

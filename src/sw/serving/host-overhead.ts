@@ -37,8 +37,3 @@ export function hostPhaseNs(h: HostOverhead | undefined, gpuNs: number, sequence
   const host = hostNs(h, sequences);
   return h.overlapped ? Math.max(0, host - gpuNs) : host;
 }
-
-/** An iteration's duration alone given its GPU time (ns): the host's phase, then the GPU work. */
-export function withHostNs(h: HostOverhead | undefined, gpuNs: number, sequences: number): number {
-  return hostPhaseNs(h, gpuNs, sequences) + gpuNs;
-}
