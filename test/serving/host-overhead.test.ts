@@ -58,6 +58,9 @@ describe('host overhead per iteration', () => {
       expect(slowed.tpot_mean_ms - base.tpot_mean_ms, policy).toBeCloseTo(1.7, 6);
       // The prefill is one iteration of one sequence too.
       expect(slowed.ttft_mean_ms - base.ttft_mean_ms, policy).toBeCloseTo(1.7, 6);
+      // Every iteration waited that long; without host time the summary has no such key.
+      expect(slowed.host_wait_ms_per_iteration, policy).toBeCloseTo(1.7, 9);
+      expect(base).not.toHaveProperty('host_wait_ms_per_iteration');
     }
   });
 
@@ -66,6 +69,7 @@ describe('host overhead per iteration', () => {
     expect(base.tpot_mean_ms).toBeGreaterThan(2);
     const hidden = alone('continuous', { per_iteration_us: 1000, overlapped: true });
     expect(hidden.tpot_mean_ms).toBeCloseTo(base.tpot_mean_ms, 9);
+    expect(hidden.host_wait_ms_per_iteration).toBe(0);
     const bound = alone('continuous', { per_iteration_us: 1000 * (base.tpot_mean_ms + 5), overlapped: true });
     expect(bound.tpot_mean_ms).toBeCloseTo(base.tpot_mean_ms + 5, 6);
   });

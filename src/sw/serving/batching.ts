@@ -249,6 +249,7 @@ export abstract class SingleStreamRunner {
     this.rep.hbmBytes += cost.hbmBytes;
     const ns = cost.ns + b.extraNs;
     const host = hostPhaseNs(this.ctx.settings.host, ns, b.prefill.length + b.decode.length);
+    this.rep.hostWaitNs += host;
     this.lane.start(
       ns,
       ns,

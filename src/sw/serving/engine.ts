@@ -122,7 +122,11 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   let preS = 0;
   let swapBytes = 0;
   let gpuSlots = 0;
+  let hostWaitNs = 0;
+  let iterations = 0;
   for (const rep of policy.replicas()) {
+    hostWaitNs += rep.hostWaitNs;
+    iterations += rep.iterations;
     conserved &&= rep.kv.conserved() && (unfinished.length > 0 || rep.kv.usedBlocks === 0);
     kvBlocks += rep.kv.totalBlocks;
     kvUtil += rep.kv.utilisation(endNs) * rep.kv.totalBlocks;
@@ -181,6 +185,8 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
     memo_hit_rate: lookups ? hits / lookups : 0,
     collective_simulations: collectiveSimulations(),
     events: sim.eventsProcessed,
+    // With the engine's host time (a what-if), how long an iteration's GPU work waited for it.
+    ...(s.host ? { host_wait_ms_per_iteration: iterations ? hostWaitNs / iterations / 1e6 : 0 } : {}),
     ...policy.stats(endNs),
   };
   return {

@@ -112,6 +112,8 @@ export class Replica {
   preemptSwap = 0;
   swapBytes = 0;
   iterations = 0;
+  /** Time iterations' GPU work waited for the engine's host (host-overhead.ts), summed. */
+  hostWaitNs = 0;
   /** Work done on each GPU of the group (summed over iterations): busy CU-ns and DRAM bytes. */
   cuNs = 0;
   hbmBytes = 0;

@@ -149,6 +149,7 @@ class RapidReplica {
     // Each stream is its own engine process, with its own scheduler on its own CPU core: its host
     // phase comes before its GPU work, which alone the co-run slowdown stretches.
     const host = hostPhaseNs(this.ctx.settings.host, iso, b.prefill.length + b.decode.length);
+    this.rep.hostWaitNs += host;
     lane.start(iso, iso * (kind === 'prefill' ? f.prefill : f.decode), batchLabel(b), set.count, onDone, undefined, host);
   }
 
