@@ -85,6 +85,25 @@ describe('host overhead per iteration', () => {
     }
   });
 
+  it('the Chrome trace shows each host phase on a track of its own, ending where the GPU work begins', () => {
+    const r = runServe(resolveServe(parseServeConfig({ model: 'llama2-7b', gpus: 1, tp: 1, policy: 'rapid', batch: 1, input_len: 256, output_len: 9, host_overhead: { per_iteration_us: 1500 } })), { chromeTrace: true });
+    const trace = JSON.parse(r.chromeTrace!.toJson()) as { traceEvents: Array<{ name: string; ph: string; ts: number; dur?: number; pid: number; tid: number; args?: { name?: string } }> };
+    const threadOf = new Map(trace.traceEvents.filter((e) => e.name === 'thread_name').map((e) => [e.tid, e.args!.name!]));
+    const hosts = trace.traceEvents.filter((e) => e.name === 'host');
+    const gpuWork = trace.traceEvents.filter((e) => e.ph === 'X' && e.name !== 'host');
+    // One prefill and eight decode steps, each after 1.5 ms on its stream's host track.
+    expect(hosts).toHaveLength(9);
+    expect(gpuWork).toHaveLength(9);
+    for (const h of hosts) {
+      expect(h.dur).toBeCloseTo(1500, 6);
+      expect(threadOf.get(h.tid)).toMatch(/^(prefill|decode) host$/);
+      expect(gpuWork.some((g) => Math.abs(g.ts - (h.ts + h.dur!)) < 1e-6 && `${threadOf.get(g.tid)} host` === threadOf.get(h.tid))).toBe(true);
+    }
+    // Without host time, no host track.
+    const plain = runServe(resolveServe(parseServeConfig({ model: 'llama2-7b', gpus: 1, tp: 1, policy: 'rapid', batch: 1, input_len: 256, output_len: 9 })), { chromeTrace: true });
+    expect(plain.chromeTrace!.toJson()).not.toMatch(/"host"/);
+  });
+
   it('bad values are refused with one line naming the flag', () => {
     expectOneLineError(silica(['serve', '--host-iteration-us', '-1']), /^silica: --host-iteration-us: expected a number >= 0, got -1$/);
     expectOneLineError(silica(['serve', '--host-sequence-us', 'x']), /^silica: --host-sequence-us: expected a finite number, got "x"$/);

@@ -45,6 +45,9 @@ export class ChromeTraceRecorder {
   }
 
   iteration(gpus: readonly number[], stream: string, it: LaneIteration): void {
+    // The engine's host phase (a what-if, host-overhead.ts) on a track of its own: CPU time the
+    // stream's GPU work waited for.
+    if (it.hostStartNs !== undefined) this.span(gpus, `${stream} host`, 'host', it.hostStartNs, it.startNs);
     this.span(gpus, stream, it.label, it.startNs, it.endNs, { cus: it.cus, ...(it.args ?? {}) });
   }
 

@@ -15,6 +15,8 @@ import type { Simulator } from '../../core/simulator.js';
  */
 export interface LaneIteration {
   label: string;
+  /** When the engine's host phase began, where the iteration had one (it ends at startNs). */
+  hostStartNs?: number;
   startNs: number;
   endNs: number;
   cus: number;
@@ -35,6 +37,7 @@ export class Lane {
   private effNs = 0;
   private gen = 0;
   private startNs = 0;
+  private hostStartNs = 0;
   private label = '';
   private cus = 0;
   private args?: Record<string, number | string>;
@@ -61,6 +64,7 @@ export class Lane {
     this.cus = cus;
     this.args = args;
     this.onDone = onDone;
+    this.hostStartNs = this.sim.nowNs;
     if (hostNs > 0) {
       const g = ++this.gen;
       this.sim.after(hostNs, () => {
@@ -123,7 +127,8 @@ export class Lane {
     this.onGpu = false;
     this.gen++;
     this.busyNs += now - this.startNs;
-    this.record?.(this, { label: this.label, startNs: this.startNs, endNs: now, cus: this.cus, args: this.args });
+    const hostStartNs = this.hostStartNs < this.startNs ? { hostStartNs: this.hostStartNs } : {};
+    this.record?.(this, { label: this.label, ...hostStartNs, startNs: this.startNs, endNs: now, cus: this.cus, args: this.args });
     const done = this.onDone!;
     this.onDone = undefined;
     this.partner?.retimeForPartner();
