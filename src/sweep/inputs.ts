@@ -3,7 +3,8 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { SilicaError } from '../core/errors.js';
 import { statOrNothing } from '../core/io.js';
-import { hardwareFiles, type PinnedFile } from '../hw/config/load.js';
+import type { PinnedFile } from '../core/pinned-files.js';
+import { hardwareFiles } from '../hw/config/load.js';
 
 /**
  * The files a sweep point reads, by content: a hardware YAML or a request trace that its config
@@ -13,9 +14,9 @@ import { hardwareFiles, type PinnedFile } from '../hw/config/load.js';
  * --resume refuse to mix results of the two versions. Preset names (`mi300x`) are not paths: a
  * string counts when it holds a slash or ends in a file extension and names a file, relative to
  * the experiment's folder as the kinds resolve it; a hardware YAML counts with the files its
- * `base:` chain names. Each file is read once per sweep, and a hardware chain's text is kept
- * (`pins`): the sweep's points read their hardware as it was digested (pinHardwareFiles), so a
- * file edited while the sweep runs cannot give points results that their ids do not name.
+ * `base:` chain names. Each file is read once per sweep, and the text of a hardware chain or a
+ * request trace is kept (`pins`): the sweep's points read them as they were digested (pinFiles),
+ * so a file edited while the sweep runs cannot give points results that their ids do not name.
  */
 export class InputDigests {
   /** By the string as the config gives it: the digest, or null for a string that is no file. */
@@ -24,7 +25,7 @@ export class InputDigests {
 
   constructor(private readonly baseDir: string) {}
 
-  /** The hardware files digested so far, with their text, by absolute path; undefined when none. */
+  /** The text inputs digested so far (hardware YAML, request traces), by absolute path; undefined when none. */
   pins(): Record<string, PinnedFile> | undefined {
     return Object.keys(this.pinned).length ? { ...this.pinned } : undefined;
   }
@@ -49,7 +50,8 @@ export class InputDigests {
       d = null;
       if (ref.includes('/') || /\.[A-Za-z][A-Za-z0-9]{0,7}$/.test(ref)) {
         const path = isAbsolute(ref) ? ref : join(this.baseDir, ref);
-        if (statOrNothing(path)?.isFile()) d = /\.ya?ml$/.test(path) ? this.yamlDigest(path) : fileDigest(path);
+        const stat = statOrNothing(path);
+        if (stat?.isFile()) d = /\.ya?ml$/.test(path) ? this.yamlDigest(path) : PINNED_TEXT.test(path) && stat.size <= PIN_MAX_BYTES ? this.pinnedDigest(path) : fileDigest(path);
       }
       this.byRef.set(ref, d);
     }
@@ -71,13 +73,15 @@ export class InputDigests {
       if (!(err instanceof SilicaError)) throw err;
       return fileDigest(path);
     }
-    const digests = files.map((f) => {
-      const bytes = readBytes(f);
-      const digest = bytesDigest(bytes);
-      this.pinned[resolve(f)] = { text: bytes.toString('utf8'), digest };
-      return digest;
-    });
-    return chainDigest(digests);
+    return chainDigest(files.map((f) => this.pinnedDigest(f)));
+  }
+
+  /** A text input's digest, its text kept for the points to read. */
+  private pinnedDigest(path: string): string {
+    const bytes = readBytes(path);
+    const digest = bytesDigest(bytes);
+    this.pinned[resolve(path)] = { text: bytes.toString('utf8'), digest };
+    return digest;
   }
 }
 
@@ -92,6 +96,14 @@ function chainDigest(digests: string[]): string {
   for (const d of digests) hash.update(`${d}\n`);
   return hash.digest('hex').slice(0, 16);
 }
+
+/**
+ * The inputs kept as text for the points (request traces; hardware YAML always): the loaders that
+ * read these ask for pinned text first. A larger file, or another kind (a binary trace), is read
+ * from the disk when a point runs, as before: its digest still names the version the ids hold.
+ */
+const PINNED_TEXT = /\.(csv|jsonl|ndjson)$/;
+const PIN_MAX_BYTES = 64 * 1024 * 1024;
 
 const cannotRead = (path: string, err: unknown) => new SilicaError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)}); a sweep reads the files its points name`, { file: path });
 

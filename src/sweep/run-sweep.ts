@@ -2,7 +2,7 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
 import { flagAsField, SilicaError } from '../core/errors.js';
 import { batchedWrites, makeDirectory, writeFileAtomicFromAsync } from '../core/io.js';
-import { pinHardwareFiles } from '../hw/config/load.js';
+import { pinFiles } from '../core/pinned-files.js';
 import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
@@ -172,7 +172,7 @@ async function runPending(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool, 
     progress.stop();
     writer.close();
     // This thread ran points too: its later loads read the disk again.
-    pinHardwareFiles(undefined);
+    pinFiles(undefined);
   }
 
   writer.flush();

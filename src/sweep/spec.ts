@@ -6,7 +6,7 @@ import { Rng } from '../core/rng.js';
 import { isMapping, readYamlFile } from '../core/yaml-config.js';
 import { canonicalJson, stableHash } from './canonical.js';
 import { InputDigests } from './inputs.js';
-import type { PinnedFile } from '../hw/config/load.js';
+import type { PinnedFile } from '../core/pinned-files.js';
 import { resolveExperiment } from './experiment.js';
 import { filterPaths, parseFilters, passesFilters, type SweepFilter } from './filters.js';
 import { lookupPath, setPath } from '../core/tree.js';
@@ -67,7 +67,7 @@ export interface SweepSpec {
    * before and after one was edited differ here. Undefined when it names none.
    */
   files?: Record<string, string>;
-  /** The hardware files among them, as read when digested: what the points read (pinHardwareFiles). */
+  /** Their text where they are text inputs (hardware YAML, request traces), as digested: what the points read (pinFiles). */
   pins?: Record<string, PinnedFile>;
   axes: Axis[];
   expand: 'grid' | 'zip';

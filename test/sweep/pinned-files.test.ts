@@ -3,25 +3,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import '../../src/study/index.js';
-import { loadHardware, pinHardwareFiles } from '../../src/hw/config/load.js';
+import { pinFiles } from '../../src/core/pinned-files.js';
+import { loadHardware } from '../../src/hw/config/load.js';
 import { checkedHardware } from '../../src/hw/config/overrides.js';
+import { loadRequestFile } from '../../src/sw/serving/requests.js';
 import { runSweepPointTask } from '../../src/sweep/point-task.js';
 import { decodeLines } from '../../src/sweep/results.js';
 import { loadSweep } from '../../src/sweep/spec.js';
 
 /**
- * A sweep's point ids digest the hardware files its points read, as they were when the sweep was
- * loaded; the points read them as they were then too (pinHardwareFiles), so a file edited while a
- * long sweep runs cannot give later points results their ids do not name. Outside a sweep, a file
- * edited between two loads in one process is read again.
+ * A sweep's point ids digest the files its points read (hardware YAML, request traces), as they
+ * were when the sweep was loaded; the points read them as they were then too (pinFiles), so a
+ * file edited while a long sweep runs cannot give later points results their ids do not name.
+ * Outside a sweep, a file edited between two loads in one process is read again.
  */
 const dir = mkdtempSync(join(tmpdir(), 'silica-pinned-'));
 afterAll(() => {
-  pinHardwareFiles(undefined);
+  pinFiles(undefined);
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('hardware files a sweep pins', () => {
+describe('files a sweep pins', () => {
   it('outside a sweep, an edit between two loads in one process is read again (the memo keys by file version)', () => {
     const part = join(dir, 'edited.yaml');
     writeFileSync(part, 'base: mi300x\ncompute: {cus: 256}\n');
@@ -36,11 +38,11 @@ describe('hardware files a sweep pins', () => {
     const top = join(dir, 'lab-top.yaml');
     writeFileSync(base, 'base: mi300x\ncompute: {cus: 200}\n');
     writeFileSync(top, 'base: lab-base.yaml\nmemory: {hbm: {efficiency: 0.8}}\n');
-    pinHardwareFiles({ [base]: { text: 'base: mi300x\ncompute: {cus: 100}\n', digest: 'pinned-base' }, [top]: { text: 'base: lab-base.yaml\nmemory: {hbm: {efficiency: 0.5}}\n', digest: 'pinned-top' } });
+    pinFiles({ [base]: { text: 'base: mi300x\ncompute: {cus: 100}\n', digest: 'pinned-base' }, [top]: { text: 'base: lab-base.yaml\nmemory: {hbm: {efficiency: 0.5}}\n', digest: 'pinned-top' } });
     const pinned = loadHardware(top);
     expect(pinned.compute.cus).toBe(100);
     expect(pinned.memory.hbm.efficiency).toBe(0.5);
-    pinHardwareFiles(undefined);
+    pinFiles(undefined);
     const disk = loadHardware(top);
     expect(disk.compute.cus).toBe(200);
     expect(disk.memory.hbm.efficiency).toBe(0.8);
@@ -67,5 +69,22 @@ describe('hardware files a sweep pins', () => {
     expect(await run(spec.pins)).toBe(before);
     // Without pins (a point of another run), the edit shows.
     expect(await run(undefined)).not.toBe(before);
+  });
+
+  it('request traces are pinned too: a serve sweep keeps the trace it digested, and the loader reads the pinned text', () => {
+    const trace = join(dir, 'requests.csv');
+    const rows = 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n';
+    writeFileSync(trace, rows);
+    const file = join(dir, 'serve-sweep.yaml');
+    writeFileSync(file, 'name: s\nbase:\n  kind: serve\n  models: [llama2-7b]\n  gpus: 1\n  tp: 1\n  workloads: [lmsys]\n  policies: [{ name: c, policy: continuous }]\n  compare: c\n  baselines: []\n  figures: false\n  seed: 1\n  serve: { trace: requests.csv }\naxes:\n  seed: [1, 2]\n');
+    const spec = loadSweep(file);
+    expect(spec.pins![trace]!.text).toBe(rows);
+    expect(spec.pins![trace]!.digest).toBe(spec.files!['requests.csv']);
+    // The disk changes; the pinned trace is what a point's loader reads.
+    writeFileSync(trace, 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,9,9\n');
+    pinFiles(spec.pins);
+    expect(Array.from(loadRequestFile(trace).promptTokens)).toEqual([374, 396]);
+    pinFiles(undefined);
+    expect(Array.from(loadRequestFile(trace).promptTokens)).toEqual([9]);
   });
 });

@@ -1,8 +1,9 @@
 import { readdirSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { describe, SilicaError } from '../../core/errors.js';
 import { statOrNothing } from '../../core/io.js';
 import { configsDir } from '../../core/paths.js';
+import { pinnedFile } from '../../core/pinned-files.js';
 import { applyOverlays, deepFreeze, isMapping, parseYamlText, readYamlFile, schemaFields, validate } from '../../core/yaml-config.js';
 import { hardwareSchema, type HardwareConfig } from './schema.js';
 
@@ -27,29 +28,6 @@ export function hardwareRef(ref: string, baseDir?: string): string {
   return baseDir && isHardwarePath(ref) && !isAbsolute(ref) ? join(baseDir, ref) : ref;
 }
 
-/** A hardware file's text as a run read it once, with its digest (a sweep's: src/sweep/inputs.ts). */
-export interface PinnedFile {
-  text: string;
-  digest: string;
-}
-
-let pins: ReadonlyMap<string, PinnedFile> | undefined;
-let pinsGiven: Readonly<Record<string, PinnedFile>> | undefined;
-
-/**
- * Until called again, the hardware files named here (by path) are read from the text given, not
- * from the disk. A sweep's point ids digest its files as they were when the sweep began, so every
- * point reads them so: a file edited while the sweep runs changes the next run, not the rest of
- * this one. `undefined` reads the disk again. Called with the same object, it does nothing.
- */
-export function pinHardwareFiles(files: Readonly<Record<string, PinnedFile>> | undefined): void {
-  if (files === pinsGiven) return;
-  pinsGiven = files;
-  pins = files && Object.keys(files).length ? new Map(Object.entries(files).map(([path, f]) => [resolve(path), f])) : undefined;
-}
-
-const pinOf = (path: string): PinnedFile | undefined => (pins ? pins.get(resolve(path)) : undefined);
-
 /**
  * Resolves `--hw` (a preset name or a YAML path) to a file and that file's version (size and
  * modification time, or the digest of a pinned file's text). One stat answers both whether the
@@ -60,7 +38,7 @@ const pinOf = (path: string): PinnedFile | undefined => (pins ? pins.get(resolve
 function hardwareFile(nameOrPath: string): { path: string; version: string } {
   const isPath = isHardwarePath(nameOrPath);
   const path = isPath ? nameOrPath : join(configsDir('hw'), `${nameOrPath}.yaml`);
-  const pin = isPath ? pinOf(path) : undefined;
+  const pin = isPath ? pinnedFile(path) : undefined;
   if (pin) return { path, version: `pinned\0${pin.digest}` };
   const stat = statOrNothing(path);
   if (!stat) {
@@ -130,14 +108,14 @@ function basePathOf(file: { path: string; version: string }): { ref: string; fil
   const own = ownTree(file);
   if (!isMapping(own) || typeof own.base !== 'string' || !isHardwarePath(own.base)) return undefined;
   const path = hardwareRef(own.base, dirname(file.path));
-  if (!pinOf(path) && !statOrNothing(path)?.isFile()) throw new SilicaError(`${file.path}: base: no such file ${own.base} (${path})`, { file: file.path, field: 'base' });
+  if (!pinnedFile(path) && !statOrNothing(path)?.isFile()) throw new SilicaError(`${file.path}: base: no such file ${own.base} (${path})`, { file: file.path, field: 'base' });
   return { ref: own.base, file: hardwareFile(path) };
 }
 
 /** A hardware file as written (or as pinned), parsed once per version. */
 function ownTree(file: { path: string; version: string }): unknown {
   return cached(file, ['own'], () => {
-    const pin = pinOf(file.path);
+    const pin = pinnedFile(file.path);
     return pin ? parseYamlText(pin.text, file.path) : readYamlFile(file.path);
   });
 }

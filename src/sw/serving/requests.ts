@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { pinnedFile } from '../../core/pinned-files.js';
 import { SilicaError } from '../../core/errors.js';
 
 /**
@@ -34,16 +35,21 @@ const NS_PER_S = 1e9;
  *   `num_decode_tokens`) and optionally `arrival_s` (alias `arrived_at`).
  */
 export function loadRequestFile(path: string, maxRows = Infinity): LoadedTrace {
-  let text: string;
+  // A sweep's points read the trace as the sweep digested it (src/core/pinned-files.ts).
+  let text = pinnedFile(path)?.text;
+  if (text === undefined) text = readTrace(path);
+  if (path.endsWith('.jsonl') || path.endsWith('.ndjson')) return parseJsonl(path, text, maxRows);
+  return parseCsv(path, text, maxRows);
+}
+
+function readTrace(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a file' : (code ?? String(err));
     throw new SilicaError(`${path}: cannot read request trace: ${why}`, { file: path });
   }
-  if (path.endsWith('.jsonl') || path.endsWith('.ndjson')) return parseJsonl(path, text, maxRows);
-  return parseCsv(path, text, maxRows);
 }
 
 /** Cells are echoed in messages JSON-quoted: a stray \r, ESC or NUL in a file shows as an escape, not raw on the terminal. */
