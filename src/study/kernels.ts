@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SilicaError } from '../core/errors.js';
-import { checkedHardware, hardwareOverridesSchema, hardwareWithOverrides } from '../hw/config/overrides.js';
+import { checkedHardware, hardwareOverridesSchema } from '../hw/config/overrides.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { checkDtypeRate } from '../hw/gpu/kernel-timing.js';
@@ -83,7 +83,8 @@ function checkKernels(config: KernelsConfig, baseDir: string): void {
 }
 
 export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (f: number, label: string) => void): Row[] {
-  const hw = hardwareWithOverrides(config.hw, config.hw_overrides, baseDir);
+  // Remembered as the check remembers it: a sweep of one-GEMM points loads a preset part per point.
+  const hw = checkedHardware(config.hw, config.hw_overrides, baseDir ?? process.cwd());
   const layout = makeCuLayout(hw.compute);
   const cuCounts = checkCuCounts(config, hw);
   const rows: Row[] = [];
