@@ -3,7 +3,10 @@ import { Simulator } from '../../src/core/simulator.js';
 import { hostNs, hostPhaseNs } from '../../src/sw/serving/host-overhead.js';
 import { Lane } from '../../src/sw/serving/lane.js';
 import { parseServeConfig, resolveServe, runServe, type ServeConfig } from '../../src/sw/serving/serve.js';
-import { expectOneLineError, silica } from '../helpers/cli.js';
+import { join } from 'node:path';
+import '../../src/study/index.js';
+import { loadExperimentFile, runExperiment } from '../../src/sweep/experiment.js';
+import { ROOT, expectOneLineError, silica } from '../helpers/cli.js';
 
 /**
  * The engine's host time per iteration (src/sw/serving/host-overhead.ts): added before each
@@ -102,6 +105,31 @@ describe('host overhead per iteration', () => {
     // Without host time, no host track.
     const plain = runServe(resolveServe(parseServeConfig({ model: 'llama2-7b', gpus: 1, tp: 1, policy: 'rapid', batch: 1, input_len: 256, output_len: 9 })), { chromeTrace: true });
     expect(plain.chromeTrace!.toJson()).not.toMatch(/"host"/);
+  });
+
+  it("the serving study's rows carry the wait when host time is configured, and only then", async () => {
+    const study = (extra: string[]) =>
+      runExperiment(
+        loadExperimentFile(join(ROOT, 'configs', 'experiments', 'rapid-serve.yaml'), [
+          'models=[llama2-7b]',
+          'gpus=1',
+          'tp=1',
+          'workloads=[lmsys]',
+          'requests=30',
+          'rate_fractions=[1.0]',
+          'goodput_probes=1',
+          'policies=[{name: c, policy: continuous}]',
+          'compare=c',
+          'baselines=[]',
+          'figures=false',
+          ...extra,
+        ]),
+        { lanes: 1 },
+      );
+    const runs = (await study(['serve.host_overhead={per_iteration_us: 2000}'])).rows.filter((r) => r.mode !== 'goodput');
+    expect(runs.length).toBeGreaterThan(1);
+    for (const r of runs) expect(r.host_wait_ms_per_iteration).toBeCloseTo(2, 9);
+    for (const r of (await study([])).rows) expect(r).not.toHaveProperty('host_wait_ms_per_iteration');
   });
 
   it('bad values are refused with one line naming the flag', () => {
