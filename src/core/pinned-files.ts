@@ -30,3 +30,11 @@ export function pinFiles(files: Readonly<Record<string, PinnedFile>> | undefined
 export function pinnedFile(path: string): PinnedFile | undefined {
   return pins ? pins.get(resolve(path)) : undefined;
 }
+
+/**
+ * What this thread has pinned, as given: a worker pool started here hands it to its workers
+ * (src/sweep/pool.ts), so every lane of a run reads the same text.
+ */
+export function currentPins(): Readonly<Record<string, PinnedFile>> | undefined {
+  return pinsGiven;
+}

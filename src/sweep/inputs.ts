@@ -86,6 +86,17 @@ export class InputDigests {
 }
 
 /**
+ * The text inputs an experiment's config names (hardware YAML and its chain, request traces), as
+ * they are now: `silica run` pins them for the whole run, so the cases its lanes run read one
+ * version of each whatever is edited meanwhile. Undefined when it names none.
+ */
+export function inputPins(config: unknown, baseDir: string): Record<string, PinnedFile> | undefined {
+  const inputs = new InputDigests(baseDir);
+  inputs.of(config);
+  return inputs.pins();
+}
+
+/**
  * A hardware YAML built on other files (`base: my-gpu.yaml`) says only what differs from them, so
  * its content is theirs too. A file on its own keeps its own bytes' digest (the ids of sweeps run
  * before bases could be files stay as they were).

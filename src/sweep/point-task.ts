@@ -1,6 +1,5 @@
 import '../study/index.js';
 import { SilicaError } from '../core/errors.js';
-import { pinFiles, type PinnedFile } from '../core/pinned-files.js';
 import type { ExperimentResult } from '../study/registry.js';
 import { resolveExperiment, runExperiment } from './experiment.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from './pool.js';
@@ -49,18 +48,12 @@ export interface SweepPointTask extends Omit<PointTask, 'label'> {
   point: number;
   point_id: string;
   tags: Record<string, Cell>;
-  /**
-   * The sweep's text inputs as digested when it began (SweepSpec.pins): one object for every
-   * task of a run, which a worker receives once (structured clone keeps shared references).
-   */
-  pins?: Record<string, PinnedFile>;
 }
 
 export type SweepPointOutcome = { ok: true; table: PointTable; summary?: Record<string, unknown> } | TaskFailure;
 
 export async function runSweepPointTask(task: SweepPointTask): Promise<SweepPointOutcome> {
   try {
-    pinFiles(task.pins);
     // The label is made here, not sent: a sweep sends every task to every worker at once.
     const label = pointLabel(task.point, task.tags);
     const result = await runPoint({ ...task, label });

@@ -1,3 +1,4 @@
+import { currentPins, pinFiles, type PinnedFile } from '../core/pinned-files.js';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -52,6 +53,8 @@ export interface LaneTask<Task> {
   /** One Int32 on a SharedArrayBuffer: the index of the next unclaimed task. */
   claim: Int32Array;
   port: MessagePort;
+  /** The files the starting thread had pinned (src/core/pinned-files.ts): the lane reads them so too. */
+  pins?: Readonly<Record<string, PinnedFile>>;
 }
 
 type LaneMessage<Outcome> = { index: number; outcome: Outcome } | { end: true };
@@ -61,7 +64,8 @@ type LaneMessage<Outcome> = { index: number; outcome: Outcome } | { end: true };
  * outcome as it is ready. `transfer` names buffers of an outcome to move rather than copy.
  */
 export function laneWorker<Task, Outcome>(run: (task: Task) => Promise<Outcome>, transfer: (outcome: Outcome) => ArrayBuffer[] = () => []) {
-  return async ({ tasks, claim, port }: LaneTask<Task>): Promise<void> => {
+  return async ({ tasks, claim, port, pins }: LaneTask<Task>): Promise<void> => {
+    pinFiles(pins);
     try {
       for (let i = Atomics.add(claim, 0, 1); i < tasks.length; i = Atomics.add(claim, 0, 1)) {
         const outcome = await run(tasks[i]!);
@@ -119,7 +123,8 @@ export class WorkerPool<Task, Outcome> {
     const lanes: Array<Promise<void>> = [];
     if (this.pool && items.length > 1) {
       const tasks = items.map((item) => item.task);
-      for (let w = 0; w < this.workers; w++) lanes.push(remoteLane(this.pool, tasks, claim, finished).catch(fail));
+      const pins = currentPins();
+      for (let w = 0; w < this.workers; w++) lanes.push(remoteLane(this.pool, tasks, claim, finished, pins).catch(fail));
     }
     try {
       await beforeOwnWork?.();
@@ -149,6 +154,7 @@ async function remoteLane<Task, Outcome>(
   tasks: readonly Task[],
   claim: Int32Array,
   finished: (index: number, outcome: Outcome) => void,
+  pins: Readonly<Record<string, PinnedFile>> | undefined,
 ): Promise<void> {
   const { port1, port2 } = new MessageChannel();
   let ended!: () => void;
@@ -156,7 +162,7 @@ async function remoteLane<Task, Outcome>(
   port1.on('message', (m: LaneMessage<Outcome>) => ('end' in m ? ended() : finished(m.index, m.outcome)));
   try {
     // The task's own result and the port's messages travel separately: wait for both.
-    await Promise.all([allArrived, pool.run({ tasks, claim, port: port2 }, { transferList: [port2] })]);
+    await Promise.all([allArrived, pool.run({ tasks, claim, port: port2, ...(pins ? { pins } : {}) }, { transferList: [port2] })]);
   } finally {
     port1.close();
   }

@@ -143,12 +143,14 @@ async function runPending(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool, 
   const items = pending.map((p, order) => ({
     point: p,
     order,
-    task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, point: p.index, point_id: p.id, tags: p.tags, ...(spec.pins ? { pins: spec.pins } : {}) } satisfies SweepPointTask,
+    task: { raw: p.raw, file: spec.file, baseDir: spec.baseDir, point: p.index, point_id: p.id, tags: p.tags } satisfies SweepPointTask,
   }));
   // Points are appended in sweep order, whatever order the lanes finish them in: the files stay
   // sorted as they grow, and a point finished early waits here (a few at most) for its elders.
   const finishedEarly = new Map<number, () => void>();
   let nextToWrite = 0;
+  // Every lane reads the files as the sweep digested them (this thread's pins go to the workers).
+  pinFiles(spec.pins);
   try {
     await pool.run(items, (item, outcome) => {
       const p = item.point;

@@ -1,13 +1,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import '../../src/study/index.js';
 import { pinFiles } from '../../src/core/pinned-files.js';
 import { loadHardware } from '../../src/hw/config/load.js';
 import { checkedHardware } from '../../src/hw/config/overrides.js';
 import { loadRequestFile } from '../../src/sw/serving/requests.js';
+import { inputPins } from '../../src/sweep/inputs.js';
 import { runSweepPointTask } from '../../src/sweep/point-task.js';
+import { laneWorker } from '../../src/sweep/pool.js';
 import { decodeLines } from '../../src/sweep/results.js';
 import { loadSweep } from '../../src/sweep/spec.js';
 
@@ -58,8 +61,12 @@ describe('files a sweep pins', () => {
     expect(spec.pins![part]!.text).toBe('base: mi300x\ncompute: {cus: 304}\n');
     expect(spec.pins![part]!.digest).toBe(spec.files!['part.yaml']);
     const p = spec.points[0]!;
+    // As a sweep's lane runs it: under the sweep's pins (run-sweep.ts pins this thread, and the pool
+    // hands them to its workers), or under none.
     const run = async (pins: typeof spec.pins) => {
-      const outcome = await runSweepPointTask({ raw: p.raw, file: spec.file, baseDir: spec.baseDir, point: p.index, point_id: p.id, tags: p.tags, ...(pins ? { pins } : {}) });
+      pinFiles(pins);
+      const outcome = await runSweepPointTask({ raw: p.raw, file: spec.file, baseDir: spec.baseDir, point: p.index, point_id: p.id, tags: p.tags });
+      pinFiles(undefined);
       if (!outcome.ok) throw new Error(outcome.message);
       return decodeLines(outcome.table.csv);
     };
@@ -86,5 +93,24 @@ describe('files a sweep pins', () => {
     expect(Array.from(loadRequestFile(trace).promptTokens)).toEqual([374, 396]);
     pinFiles(undefined);
     expect(Array.from(loadRequestFile(trace).promptTokens)).toEqual([9]);
+  });
+
+  it("a worker's lane reads the files its pool's starting thread had pinned; silica run pins an experiment's inputs", async () => {
+    const part = join(dir, 'lane-part.yaml');
+    writeFileSync(part, 'base: mi300x\ncompute: {cus: 304}\n');
+    const pins = inputPins({ kind: 'kernels', hw: 'lane-part.yaml', points: [] }, dir);
+    expect(Object.keys(pins ?? {})).toEqual([part]);
+    writeFileSync(part, 'base: mi300x\ncompute: {cus: 96}\n');
+    // The lane a worker runs (pool.ts's laneWorker), in this thread: what it sees while it runs.
+    const seen: number[] = [];
+    const lane = laneWorker(async (hw: string) => {
+      seen.push(loadHardware(hw).compute.cus);
+      return 0;
+    });
+    const { port1, port2 } = new MessageChannel();
+    await lane({ tasks: [part], claim: new Int32Array(new SharedArrayBuffer(4)), port: port2, pins });
+    await lane({ tasks: [part], claim: new Int32Array(new SharedArrayBuffer(4)), port: port2 });
+    port1.close();
+    expect(seen).toEqual([304, 96]);
   });
 });
