@@ -23,7 +23,11 @@ export class InputDigests {
   private readonly byRef = new Map<string, string | null>();
   private readonly pinned: Record<string, PinnedFile> = {};
 
-  constructor(private readonly baseDir: string) {}
+  /** `pinsOnly`: only the inputs that are pinned are read (`silica run` has no ids to digest others for). */
+  constructor(
+    private readonly baseDir: string,
+    private readonly pinsOnly = false,
+  ) {}
 
   /** The text inputs digested so far (hardware YAML, request traces), by absolute path; undefined when none. */
   pins(): Record<string, PinnedFile> | undefined {
@@ -51,7 +55,11 @@ export class InputDigests {
       if (ref.includes('/') || /\.[A-Za-z][A-Za-z0-9]{0,7}$/.test(ref)) {
         const path = isAbsolute(ref) ? ref : join(this.baseDir, ref);
         const stat = statOrNothing(path);
-        if (stat?.isFile()) d = /\.ya?ml$/.test(path) ? this.yamlDigest(path) : PINNED_TEXT.test(path) && stat.size <= PIN_MAX_BYTES ? this.pinnedDigest(path) : fileDigest(path);
+        if (stat?.isFile()) {
+          if (/\.ya?ml$/.test(path)) d = this.yamlDigest(path);
+          else if (PINNED_TEXT.test(path) && stat.size <= PIN_MAX_BYTES) d = this.pinnedDigest(path);
+          else if (!this.pinsOnly) d = fileDigest(path);
+        }
       }
       this.byRef.set(ref, d);
     }
@@ -91,7 +99,7 @@ export class InputDigests {
  * version of each whatever is edited meanwhile. Undefined when it names none.
  */
 export function inputPins(config: unknown, baseDir: string): Record<string, PinnedFile> | undefined {
-  const inputs = new InputDigests(baseDir);
+  const inputs = new InputDigests(baseDir, true);
   inputs.of(config);
   return inputs.pins();
 }
