@@ -37,6 +37,9 @@ interface ServeArgs {
   prefillGpus?: NumberFlag;
   decodeGpus?: NumberFlag;
   prefillMaxTokens?: NumberFlag;
+  kvReceive?: string;
+  firstToken?: string;
+  kvTransferOverheadUs?: NumberFlag;
   armMode?: string;
   switchCostUs?: NumberFlag;
   preemption: string;
@@ -100,6 +103,9 @@ export const serveCommand: CommandModule = {
       .option('prefill-gpus', num('disagg: GPUs of the prefill pool (default what --decode-gpus leaves, else half)'))
       .option('decode-gpus', num('disagg: GPUs of the decode pool (default the rest)'))
       .option('prefill-max-tokens', num('rapid, disagg: most prompt tokens per prefill iteration'))
+      .option('kv-receive', { type: 'string', describe: 'disagg: async (decode keeps running while KV arrives) | blocking (a decode replica waits for the KV it takes in)' })
+      .option('first-token', { type: 'string', describe: "disagg: where the client's first token comes from: prefill | decode (after the KV transfer)" })
+      .option('kv-transfer-overhead-us', num('disagg: software time per request before its KV moves (us; none by default)'))
       .option('arm-mode', { type: 'string', describe: 'rapid: adaptive | unmasked | split' })
       .option('switch-cost-us', num('rapid: cost of an ARM mask switch per stream (us)'))
       .option('preemption', { type: 'string', default: 'recompute', describe: 'when KV runs out: recompute | swap' })
@@ -202,6 +208,9 @@ function configFromArgs(a: ServeArgs): Partial<ServeConfig> {
   put('prefill_gpus', flagNumber('prefill-gpus', a.prefillGpus));
   put('decode_gpus', flagNumber('decode-gpus', a.decodeGpus));
   put('prefill_max_tokens', flagNumber('prefill-max-tokens', a.prefillMaxTokens));
+  put('kv_receive', a.kvReceive);
+  put('first_token', a.firstToken);
+  put('kv_transfer_overhead_us', flagNumber('kv-transfer-overhead-us', a.kvTransferOverheadUs));
   const arm: Record<string, unknown> = {};
   if (a.armMode !== undefined) arm.mode = a.armMode;
   if (a.switchCostUs !== undefined) arm.switch_cost_us = flagNumber('switch-cost-us', a.switchCostUs);

@@ -18,6 +18,21 @@ import type { Req } from '../request-state.js';
  * and HBM bandwidth with every other transfer in flight). Decode blocks are allocated before the
  * transfer starts; prefill blocks are freed when it ends. A decode-side recompute preemption sends
  * the request back to the prefill pool.
+ *
+ * How the serving runtime around the pools behaves is a choice of options, because deployed systems
+ * differ (docs/serving.md, "The disaggregated runtime"):
+ * - `kv_receive: async` (default; DistServe, and connectors that move KV beside the running batch):
+ *   a decode replica keeps decoding while KV arrives, and a request joins the batch once its KV is
+ *   in. `blocking`: a decode replica takes prefilled requests at an iteration boundary and starts
+ *   no iteration until their KV has arrived, as a connector that receives inside the model
+ *   runner's step does (vLLM's first disaggregated-prefill connectors): every request in the batch
+ *   waits for the transfer.
+ * - `first_token: prefill` (default): the client gets the first token when the prefill finishes.
+ *   `decode`: the first token the client sees comes out of the decode replica's first iteration
+ *   with the request, after the transfer (a proxy that sends the prompt to the prefill pool for one
+ *   token, then streams the request from the decode pool); the prefill's own token is not shown.
+ * - `kv_transfer_overhead_us` (default 0): software time per request before its KV starts moving
+ *   (connector handshake, metadata, a proxy's second request), on no GPU resource.
  */
 const options = z
   .object({
@@ -26,6 +41,9 @@ const options = z
     prefill_tp: z.number().int().positive().optional(),
     decode_tp: z.number().int().positive().optional(),
     prefill_max_tokens: z.number().int().positive().default(8192),
+    kv_receive: z.enum(['async', 'blocking']).default('async'),
+    first_token: z.enum(['prefill', 'decode']).default('prefill'),
+    kv_transfer_overhead_us: z.number().nonnegative().finite().default(0),
   })
   .strict();
 
@@ -58,6 +76,9 @@ class PrefillRunner extends SingleStreamRunner {
 }
 
 class DecodeRunner extends SingleStreamRunner {
+  /** Blocking receive: KV pulled at the last boundary has arrived, and no iteration has run since. */
+  received = false;
+
   constructor(
     ctx: PolicyContext,
     rep: Replica,
@@ -69,7 +90,14 @@ class DecodeRunner extends SingleStreamRunner {
 
   override nextBatch(nowNs: number): Batch | undefined {
     const rep = this.rep;
-    this.policy.startTransfers();
+    if (this.policy.blocking) {
+      // KV still arriving holds the whole batch. Once it is in, one iteration runs with it before
+      // the next pull (the step that received it computes); then KV that fits is pulled, and holds
+      // the batch in turn.
+      if (this.policy.receiving(rep) > 0) return undefined;
+      if (this.received) this.received = false;
+      else if (this.policy.pullTransfers(rep) > 0) return undefined;
+    } else this.policy.startTransfers();
     const b = emptyBatch();
     b.extraNs = swapIn(this.ctx, rep, nowNs) + reserveDecodeSlots(this.ctx, rep, nowNs);
     // Recompute-preempted requests go back to the prefill pool.
@@ -88,10 +116,18 @@ class DisaggPolicy implements ServingPolicy {
   /** Prefilled requests waiting for decode blocks, FCFS. */
   private readonly ready: Array<{ req: Req; from: Replica }> = [];
   private readonly kvBytesPerToken: number;
+  readonly blocking: boolean;
+  private readonly firstTokenAtDecode: boolean;
+  private readonly transferOverheadNs: number;
+  /** Per decode replica (by index in decodeReps): transfers into it not yet complete, and since when (blocking). */
+  private readonly inbound: number[];
+  private readonly inboundSinceNs: number[];
   transfers = 0;
   transferBytes = 0;
   transferNs = 0;
   inFlight = 0;
+  /** Decode-replica time spent waiting for KV with no iteration running (blocking receive). */
+  receiveStallNs = 0;
 
   constructor(
     readonly ctx: PolicyContext,
@@ -116,6 +152,11 @@ class DisaggPolicy implements ServingPolicy {
     }
     const m = ctx.model;
     this.kvBytesPerToken = 2 * m.layers * m.kvHeads * m.headDim * DTYPE_BYTES[ctx.settings.kvDtype];
+    this.blocking = o.kv_receive === 'blocking';
+    this.firstTokenAtDecode = o.first_token === 'decode';
+    this.transferOverheadNs = o.kv_transfer_overhead_us * 1000;
+    this.inbound = this.decodeReps.map(() => 0);
+    this.inboundSinceNs = this.decodeReps.map(() => 0);
   }
 
   arrive(req: Req): void {
@@ -136,10 +177,13 @@ class DisaggPolicy implements ServingPolicy {
   private prefilled(req: Req, from: Replica): void {
     const now = this.ctx.sim.nowNs;
     req.phase = 'transfer';
-    // The prefill samples the next token (the first one, or the next one after a recompute).
-    if (emitToken(this.ctx, from, req, now)) return;
+    // The prefill samples the next token (the first one, or the next one after a recompute),
+    // unless the client sees tokens only from the decode pool.
+    if (!this.firstTokenAtDecode && emitToken(this.ctx, from, req, now)) return;
     this.ready.push({ req, from });
-    this.startTransfers();
+    if (!this.blocking) this.startTransfers();
+    // Blocking: an idle decode replica pulls it now, a busy one at its next iteration boundary.
+    else for (const runner of this.decodeRunners) runner.kick();
   }
 
   /** Starts KV transfers for prefilled requests, FCFS, while decode replicas have blocks. */
@@ -154,14 +198,36 @@ class DisaggPolicy implements ServingPolicy {
     }
   }
 
+  /** Blocking receive: starts the transfers of the prefilled requests (FCFS) that fit `to`; returns how many. */
+  pullTransfers(to: Replica): number {
+    let started = 0;
+    while (this.ready.length && this.fits(to, this.ready[0]!.req, started)) {
+      const { req, from } = this.ready.shift()!;
+      to.kv.grow(req.id, req.kvTokens + 1, this.ctx.sim.nowNs);
+      this.transfer(req, from, to);
+      started++;
+    }
+    return started;
+  }
+
+  /** Transfers into decode replica `to` not yet complete. */
+  receiving(to: Replica): number {
+    return this.inbound[this.decodeReps.indexOf(to)]!;
+  }
+
   private pickDecode(req: Req): Replica | undefined {
     let best: Replica | undefined;
     for (const d of this.decodeReps) {
-      if (d.decoding.length + d.swapped.length >= this.ctx.settings.maxSeqs) continue;
-      if (!d.kv.canGrow(req.id, req.kvTokens + 1, Math.ceil(d.kv.totalBlocks * 0.01))) continue;
+      if (!this.fits(d, req, 0)) continue;
       if (!best || d.load < best.load) best = d;
     }
     return best;
+  }
+
+  /** Whether decode replica `d` has a sequence slot and KV blocks for `req`, beside `incoming` requests already headed there. */
+  private fits(d: Replica, req: Req, incoming: number): boolean {
+    if (d.decoding.length + d.swapped.length + incoming >= this.ctx.settings.maxSeqs) return false;
+    return d.kv.canGrow(req.id, req.kvTokens + 1, Math.ceil(d.kv.totalBlocks * 0.01));
   }
 
   private transfer(req: Req, from: Replica, to: Replica): void {
@@ -179,6 +245,8 @@ class DisaggPolicy implements ServingPolicy {
       }
     }
     let left = pairs.length;
+    const d = this.decodeReps.indexOf(to);
+    if (this.inbound[d]!++ === 0) this.inboundSinceNs[d] = start;
     this.inFlight++;
     const done = () => {
       if (--left > 0) return;
@@ -188,14 +256,24 @@ class DisaggPolicy implements ServingPolicy {
       this.transferBytes += total;
       this.transferNs += now - start;
       this.ctx.trace?.span(from.gpus, 'kv-transfer', `kv ${req.id} ${req.kvTokens} tok`, start, now, { bytes: total, to_replica: to.id });
+      // Blocking receive: the decode replica has run nothing since its first transfer began.
+      if (--this.inbound[d]! === 0 && this.blocking) {
+        this.decodeRunners[d]!.received = true;
+        this.receiveStallNs += now - this.inboundSinceNs[d]!;
+        this.ctx.trace?.span(to.gpus, 'kv-receive', 'waiting for KV', this.inboundSinceNs[d]!, now, {});
+      }
       from.kv.release(req.id, now);
       req.phase = 'decode';
       req.replica = to.id;
       to.decoding.push(req);
       this.prefillRunners[this.prefillReps.indexOf(from)]!.kick();
-      this.decodeRunners[this.decodeReps.indexOf(to)]!.kick();
+      this.decodeRunners[d]!.kick();
     };
-    for (const p of pairs) dmaTransfer(this.ctx.system, { src: p.src, dst: p.dst, bytes: p.bytes, name: `kv${req.id}`, onComplete: done });
+    const move = () => {
+      for (const p of pairs) dmaTransfer(this.ctx.system, { src: p.src, dst: p.dst, bytes: p.bytes, name: `kv${req.id}`, onComplete: done });
+    };
+    if (this.transferOverheadNs > 0) sim.after(this.transferOverheadNs, move);
+    else move();
   }
 
   replicas(): readonly Replica[] {
@@ -211,6 +289,7 @@ class DisaggPolicy implements ServingPolicy {
       kv_transfers: this.transfers,
       kv_transfer_bytes: this.transferBytes,
       kv_transfer_mean_ms: this.transfers ? this.transferNs / this.transfers / 1e6 : 0,
+      ...(this.blocking ? { kv_receive_stall_ms: this.receiveStallNs / 1e6 } : {}),
     };
   }
 }
