@@ -111,6 +111,19 @@ describe('disaggregated runtime options', () => {
     expect(s.e2e_mean_ms).toBeGreaterThan(summary(easy).e2e_mean_ms);
   });
 
+  it('moving GPUs from the decode pool to the prefill pool shortens time to first token and lengthens time per output token', () => {
+    const big = getModel('llama3.1-70b');
+    const requests = generateRequests(workloadPreset('lmsys'), { ratePerS: 3, requests: 120, seed: 2 });
+    const split = (prefill: number) =>
+      runServing({ hw, model: big, gpus: 8, policy: 'disagg', policyOptions: { prefill_gpus: prefill, decode_gpus: 8 - prefill, prefill_tp: 2, decode_tp: 2 }, settings: { ...settings, tp: 2 }, slo: defaultSlo(false), requests }).summary as unknown as Summary;
+    const [p2, p4, p6] = [split(2), split(4), split(6)];
+    expect(p2.requests_completed).toBe(120);
+    expect(p4.ttft_mean_ms).toBeLessThan(p2.ttft_mean_ms);
+    expect(p6.ttft_mean_ms).toBeLessThan(p4.ttft_mean_ms);
+    expect(p4.tpot_mean_ms).toBeGreaterThan(p2.tpot_mean_ms);
+    expect(p6.tpot_mean_ms).toBeGreaterThan(p4.tpot_mean_ms);
+  });
+
   it('the CLI takes the options for disagg only, and refuses bad values in one line', async () => {
     const ok = await silica(['serve', '--model', 'llama2-7b', '--gpus', '2', '--tp', '1', '--policy', 'disagg', '--batch', '2', '--input-len', '512', '--output-len', '8', '--kv-receive', 'blocking', '--first-token', 'decode', '--kv-transfer-overhead-us', '100', '--json']);
     expect(ok.code, ok.stderr).toBe(0);
