@@ -25,13 +25,15 @@ function requests(): RequestSpec[] {
   return rs;
 }
 
+/** `disagg-blocking`: disagg with the runtime options that change its event order (src/sw/serving/policies/disagg.ts). */
 function run(policy: string, preemption: 'recompute' | 'swap', extra: Partial<ServeRunOptions> = {}) {
-  const policyOptions = policy === 'disagg' ? { prefill_gpus: 4, decode_gpus: 4 } : policy === 'hybrid' ? { chunk: 512 } : {};
-  return runServing({ hw: policy === 'disagg' ? smallHwTp4 : smallHw, model, gpus: 8, policy, policyOptions, settings: settings(preemption), slo: defaultSlo(false), requests: requests(), ...extra });
+  const disagg = policy.startsWith('disagg');
+  const policyOptions = disagg ? { prefill_gpus: 4, decode_gpus: 4, ...(policy === 'disagg-blocking' ? { kv_receive: 'blocking', first_token: 'decode' } : {}) } : policy === 'hybrid' ? { chunk: 512 } : {};
+  return runServing({ hw: disagg ? smallHwTp4 : smallHw, model, gpus: 8, policy: disagg ? 'disagg' : policy, policyOptions, settings: settings(preemption), slo: defaultSlo(false), requests: requests(), ...extra });
 }
 
 describe('serving engine invariants', () => {
-  for (const policy of ['continuous', 'hybrid', 'disagg', 'rapid']) {
+  for (const policy of ['continuous', 'hybrid', 'disagg', 'disagg-blocking', 'rapid']) {
     it(`${policy}: every request completes or is rejected with a reason; KV blocks conserved; KV under pressure`, () => {
       const r = run(policy, 'recompute');
       const rows = r.requests;
@@ -49,6 +51,13 @@ describe('serving engine invariants', () => {
       if (policy === 'continuous' || policy === 'hybrid') expect(Number(r.summary.preemptions_recompute)).toBeGreaterThan(0);
     });
   }
+
+  it('disagg with a blocking receive and the first token from decode: swap preemption too', () => {
+    const r = run('disagg-blocking', 'swap');
+    expect(r.summary.requests_unfinished).toBe(0);
+    expect(r.summary.requests_completed).toBe(120);
+    expect(Number(r.summary.kv_receive_stall_ms)).toBeGreaterThan(0);
+  });
 
   it('swap preemption moves KV to host memory and back', () => {
     const r = run('continuous', 'swap');
