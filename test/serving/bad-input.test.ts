@@ -6,7 +6,7 @@ import '../../src/study/index.js';
 import { reasonKind } from '../../src/sw/serving/engine.js';
 import { azureTimestampS, loadRequestFile } from '../../src/sw/serving/requests.js';
 import { parseServeConfig, resolveServe, runServe } from '../../src/sw/serving/serve.js';
-import { splitPools } from '../../src/sw/serving/policies/disagg.js';
+import { splitPools } from '../../src/sw/serving/policies/disagg-pools.js';
 import { getModel } from '../../src/sw/models/index.js';
 import { DTYPES } from '../../src/hw/config/schema.js';
 import { MAX_SERVE_REQUESTS } from '../../src/sw/serving/workloads.js';
