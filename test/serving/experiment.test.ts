@@ -6,6 +6,8 @@ import '../../src/study/index.js';
 import { loadExperimentFile, runExperiment } from '../../src/sweep/experiment.js';
 import { silica } from '../helpers/cli.js';
 import { tableCsv, type Row } from '../../src/sweep/results.js';
+import { goodputLimit } from '../../src/study/serve/runs.js';
+import type { ServeOutcome } from '../../src/sw/serving/serve.js';
 
 describe('serve experiment kind', () => {
   it('validates configs/experiments/rapid-serve.yaml', () => {
@@ -54,6 +56,8 @@ describe('serve experiment kind', () => {
       expect(x.goodput_req_s).toBe(x.rate_req_s);
       expect(Number(goodputCsv[i + 1]!.split(',')[g])).toBe(Number((x.goodput_req_s as number).toPrecision(6)));
     });
+    // Which SLO stopped each goodput: one of the four, or none for a lower bound.
+    for (const x of goodputRows) expect(x.goodput_lower_bound ? [''] : ['ttft', 'itl', 'both', 'joint'], String(x.policy)).toContain(x.goodput_limited_by);
     const s = r.summary as Record<string, Record<string, number | boolean>>;
     expect(s['rapid_vs_hybrid-512']!.throughput_ratio_avg).toBeGreaterThan(0);
     expect(typeof s['rapid_vs_disagg-4p4d']!.goodput_higher_everywhere).toBe('boolean');
@@ -89,5 +93,19 @@ describe('serve experiment kind on parallel lanes', () => {
     // Per model: both policies' unconstrained runs first, then each policy's rates.
     expect(rows.slice(0, 3).map((r) => `${r.model} ${r.policy} ${r.mode}`)).toEqual(['llama3.1-70b hybrid-512 unconstrained', 'llama3.1-70b rapid unconstrained', 'llama3.1-70b hybrid-512 rate']);
     expect(new Set(rows.map((r) => r.model))).toEqual(new Set(['llama3.1-70b', 'mixtral-8x7b']));
+  });
+
+  it('names the SLO that stops a goodput from the lowest probed rate above it', () => {
+    const probed = (entries: Array<[number, number, number]>) =>
+      new Map(entries.map(([rate, ttft, itl]) => [rate, { summary: { ttft_slo_attainment: ttft, itl_slo_attainment: itl } } as unknown as ServeOutcome]));
+    // Rates 1 and 2 meet the 0.9 target; the goodput is 2; 4 and 3 are above it, and 3 is the nearest.
+    const at = (ttft: number, itl: number) => probed([[1, 1, 1], [2, 0.95, 0.95], [4, 0.1, 0.1], [3, ttft, itl]]);
+    expect(goodputLimit(at(0.5, 1), 2, 0.9)).toBe('ttft');
+    expect(goodputLimit(at(1, 0.5), 2, 0.9)).toBe('itl');
+    expect(goodputLimit(at(0.5, 0.5), 2, 0.9)).toBe('both');
+    // Each alone at 0.9 or above, yet too few requests meet both.
+    expect(goodputLimit(at(0.92, 0.92), 2, 0.9)).toBe('joint');
+    // Nothing probed above the goodput: a lower bound, nothing to name.
+    expect(goodputLimit(probed([[1, 1, 1], [2, 1, 1]]), 2, 0.9)).toBe('');
   });
 });
