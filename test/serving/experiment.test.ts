@@ -6,8 +6,7 @@ import '../../src/study/index.js';
 import { loadExperimentFile, runExperiment } from '../../src/sweep/experiment.js';
 import { silica } from '../helpers/cli.js';
 import { tableCsv, type Row } from '../../src/sweep/results.js';
-import { goodputLimit } from '../../src/study/serve/runs.js';
-import type { ServeOutcome } from '../../src/sw/serving/serve.js';
+import { goodputLimit } from '../../src/sw/serving/serve.js';
 
 describe('serve experiment kind', () => {
   it('validates configs/experiments/rapid-serve.yaml', () => {
@@ -96,8 +95,7 @@ describe('serve experiment kind on parallel lanes', () => {
   });
 
   it('names the SLO that stops a goodput from the lowest probed rate above it', () => {
-    const probed = (entries: Array<[number, number, number]>) =>
-      new Map(entries.map(([rate, ttft, itl]) => [rate, { summary: { ttft_slo_attainment: ttft, itl_slo_attainment: itl } } as unknown as ServeOutcome]));
+    const probed = (entries: Array<[number, number, number]>) => entries.map(([rate, ttft, itl]) => ({ rate_req_s: rate, summary: { ttft_slo_attainment: ttft, itl_slo_attainment: itl } }));
     // Rates 1 and 2 meet the 0.9 target; the goodput is 2; 4 and 3 are above it, and 3 is the nearest.
     const at = (ttft: number, itl: number) => probed([[1, 1, 1], [2, 0.95, 0.95], [4, 0.1, 0.1], [3, ttft, itl]]);
     expect(goodputLimit(at(0.5, 1), 2, 0.9)).toBe('ttft');

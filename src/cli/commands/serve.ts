@@ -7,7 +7,7 @@ import { toYaml } from '../../core/yaml-config.js';
 import { DTYPES } from '../../hw/config/schema.js';
 import { makeProgress } from '../../sweep/progress.js';
 import { policyKind, policyNames } from '../../sw/serving/policy.js';
-import { GOODPUT_MAX_PROBES, goodputOf, parseServeConfig, resolveServe, runServe, type GoodputResult, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
+import { GOODPUT_MAX_PROBES, goodputLimit, goodputOf, parseServeConfig, resolveServe, runServe, type GoodputResult, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
 import { workloadNames } from '../../sw/serving/workloads.js';
 import '../../sw/serving/policies/index.js';
 import { numberFlag, printJson, printTable } from '../common.js';
@@ -153,11 +153,13 @@ export const serveCommand: CommandModule = {
       }
       if (a.out !== undefined) writeOutputs(outputs, a.out, config, result, goodput);
     });
-    const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment })) } : result!.summary;
+    const limitedBy = goodput && goodputLimit(goodput.points, goodput.goodput_req_s, goodput.target_share);
+    const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, limited_by: limitedBy, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment })) } : result!.summary;
     if (a.json) printJson(figures);
     else if (goodput) {
       printTable([
         ['goodput_req_s', goodput.goodput_req_s],
+        ['limited_by', limitedBy || '(a lower bound: every probe met the SLOs)'],
         ...goodput.points.map((p): [string, number] => [`attainment @ ${p.rate_req_s.toPrecision(4)} req/s`, p.slo_attainment]),
       ]);
     } else printTable(Object.entries(result!.summary).filter((e): e is [string, string | number] => e[1] !== '' && !(typeof e[1] === 'number' && Number.isNaN(e[1]))));
@@ -257,7 +259,7 @@ function writeOutputs(outputs: OutputSet, dir: string, config: ServeConfig, resu
   if (goodput) {
     const g = goodput;
     files.push(
-      ['goodput.json', () => JSON.stringify({ goodput_req_s: g.goodput_req_s, target_share: g.target_share }, null, 2) + '\n'],
+      ['goodput.json', () => JSON.stringify({ goodput_req_s: g.goodput_req_s, target_share: g.target_share, limited_by: goodputLimit(g.points, g.goodput_req_s, g.target_share) }, null, 2) + '\n'],
       ['goodput_probes.csv', () => toCsv(g.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment, meets: p.meets ? 1 : 0, ...p.summary })))],
     );
   }

@@ -1,6 +1,6 @@
 import { flagAsField, SilicaError } from '../../core/errors.js';
 import { overrideOverlays } from '../../hw/config/overrides.js';
-import { parseServeConfig, resolveServe, runServe, searchGoodput, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
+import { goodputLimit, parseServeConfig, resolveServe, runServe, searchGoodput, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from '../../sweep/pool.js';
 import type { ServeExperiment } from './index.js';
 
@@ -138,7 +138,7 @@ function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
         ? searchGoodput(probe, { target, startRate: rates[0]! / 2, maxProbes: exp.goodput_probes, relTolerance: 0.05 })
         : searchGoodput(probe, { target, startRate: rates[firstFail - 1]!, bracket: { lo: rates[firstFail - 1]!, hi: rates[firstFail]! }, maxProbes: exp.goodput_probes, relTolerance: 0.05 });
   const maxProbed = Math.max(...at.keys());
-  const limitedBy = goodputLimit(at, g.goodput_req_s, target);
+  const limitedBy = goodputLimit([...at].map(([rate, out]) => ({ rate_req_s: rate, summary: out.summary })), g.goodput_req_s, target);
   const goodput: Row = { model: c.model, workload: c.workload, policy: labels.policy, goodput_req_s: g.goodput_req_s, lower_bound: g.goodput_req_s >= maxProbed, target_share: target, itl_slo_ms: r.slo.itlMs, limited_by: limitedBy };
   const goodputRow: Row = { ...labels, mode: 'goodput', rate_req_s: g.goodput_req_s, goodput_req_s: g.goodput_req_s, goodput_lower_bound: goodput.lower_bound ? 1 : 0, goodput_limited_by: limitedBy };
   // The rapid run nearest saturation shows the ARM at work.
@@ -146,22 +146,6 @@ function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
   const tl = at.get(rates[Math.min(rates.length - 1, Math.max(0, exp.rate_fractions.findIndex((f) => f >= 1)))]!)?.timeline;
   if (labels.policy_kind === 'rapid' && tl) for (const t of tl) timeline.push({ model: c.model, workload: c.workload, ...t });
   return { ok: true, phase: 'rates', rows, goodput, goodputRow, timeline };
-}
-
-/**
- * Which SLO stops a policy's goodput from being higher: at the lowest probed rate above it, the
- * SLOs whose attainment alone fell below the target share (`ttft`, `itl` or `both`), or `joint`
- * when each alone holds but too few requests meet both. Empty when no probed rate lies above it
- * (the goodput is a lower bound).
- */
-export function goodputLimit(probed: ReadonlyMap<number, ServeOutcome>, goodputReqS: number, target: number): string {
-  let above: number | undefined;
-  for (const rate of probed.keys()) if (rate > goodputReqS && (above === undefined || rate < above)) above = rate;
-  if (above === undefined) return '';
-  const s = probed.get(above)!.summary;
-  const ttft = Number(s.ttft_slo_attainment) < target;
-  const itl = Number(s.itl_slo_attainment) < target;
-  return ttft && itl ? 'both' : ttft ? 'ttft' : itl ? 'itl' : 'joint';
 }
 
 export async function runServeTask(task: ServeTask): Promise<ServeTaskOutcome> {

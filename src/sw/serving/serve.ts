@@ -277,6 +277,21 @@ export function searchGoodput(
   return { goodput_req_s: lo, target_share: o.target, points: points.slice().sort((a, b) => a.rate_req_s - b.rate_req_s) };
 }
 
+/**
+ * Which SLO stops a goodput from being higher: at the lowest probed rate above it, the SLOs whose
+ * attainment alone fell below the target share (`ttft`, `itl` or `both`), or `joint` when each
+ * alone holds but too few requests meet both. Empty when no probed rate lies above it (the goodput
+ * is a lower bound).
+ */
+export function goodputLimit(probes: Iterable<{ rate_req_s: number; summary: Record<string, number | string> }>, goodputReqS: number, target: number): '' | 'ttft' | 'itl' | 'both' | 'joint' {
+  let above: { rate_req_s: number; summary: Record<string, number | string> } | undefined;
+  for (const p of probes) if (p.rate_req_s > goodputReqS && (!above || p.rate_req_s < above.rate_req_s)) above = p;
+  if (!above) return '';
+  const ttft = Number(above.summary.ttft_slo_attainment) < target;
+  const itl = Number(above.summary.itl_slo_attainment) < target;
+  return ttft && itl ? 'both' : ttft ? 'ttft' : itl ? 'itl' : 'joint';
+}
+
 /** Probes a goodput search runs unless told otherwise (or bracketing from a far start takes more). */
 export const GOODPUT_MAX_PROBES = 14;
 
