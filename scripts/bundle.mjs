@@ -4,7 +4,7 @@
 // Entry points keep their names, so `new URL('./sweep-worker.js', import.meta.url)` still finds the
 // worker beside the chunk that asks for it; code split into shared chunks loads once per thread;
 // commands and heavy libraries (vega for plots) stay in chunks of their own, loaded when used.
-import { rmSync } from 'node:fs';
+import { copyFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // Chunk names carry content hashes: without a clean folder every build would leave the last one's behind.
@@ -31,3 +31,8 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+
+// The CommonJS file every pool worker loads first (src/sweep/lane-shim.cjs): pool.ts finds it
+// beside itself, so beside the chunks. It requires only node:worker_threads and imports the worker
+// module it is told to, so it is copied as it is.
+copyFileSync('src/sweep/lane-shim.cjs', 'dist/bundle/lane-shim.cjs');

@@ -32,6 +32,13 @@ export interface TaskRunner<Task, Outcome> {
 }
 
 /**
+ * What each worker thread loads: a CommonJS file that imports the runner's worker module
+ * (./lane-shim.cjs says why piscina must not load the ES module itself). Beside this module in
+ * src, dist/src (tsc copies it) and dist/bundle (scripts/bundle.mjs copies it).
+ */
+const LANE_SHIM = new URL('./lane-shim.cjs', import.meta.url);
+
+/**
  * A task's error as a value: thrown errors do not survive the trip between threads as themselves,
  * and a SilicaError's one-line message must reach the CLI edge as a SilicaError.
  */
@@ -91,7 +98,7 @@ export class WorkerPool<Task, Outcome> {
     // Constructed here and now, not after an await: the threads boot (and load their modules)
     // while this thread goes on synchronously expanding the sweep.
     const pool = workers
-      ? new Piscina<LaneTask<Task>, void>({ filename: runner.workerFile.href, minThreads: workers, maxThreads: workers, idleTimeout: 1000, concurrentTasksPerWorker: 1 })
+      ? new Piscina<LaneTask<Task>, void>({ filename: LANE_SHIM.href, workerData: { laneModule: runner.workerFile.href }, minThreads: workers, maxThreads: workers, idleTimeout: 1000, concurrentTasksPerWorker: 1 })
       : undefined;
     return new WorkerPool(workers, runner, pool);
   }

@@ -48,6 +48,22 @@ export default laneWorker(async ({ n }) => ({ n, square: n * n, thread: -1, byte
 `,
 );
 
+/**
+ * A worker module that says how it was loaded: through require() (frames of CommonJS loading on
+ * the stack while it evaluates) or through import(). A worker terminated inside Node's synchronous
+ * require() of an ES module aborts the process (src/sweep/lane-shim.cjs), so lanes must be loaded
+ * by import().
+ */
+const loadWatchFile = join(dir, 'load-watch-worker.mjs');
+writeFileSync(
+  loadWatchFile,
+  `import { threadId } from 'node:worker_threads';
+import { laneWorker } from ${JSON.stringify(laneModule)};
+const viaRequire = /Module\\._load|loadESMFromCJS|importSyncForRequire/.test(new Error().stack ?? '');
+export default laneWorker(async ({ n }) => ({ n, square: viaRequire ? -1 : n * n, thread: threadId, bytes: new Uint8Array(1) }));
+`,
+);
+
 const runner: TaskRunner<Task, Outcome> = {
   run: async ({ n }) => {
     await workerTookPart;
@@ -110,6 +126,21 @@ describe('WorkerPool: lanes claim tasks from one counter', () => {
     expect([...threads]).toEqual([threadId]);
     await pool.close();
   }, 20_000);
+
+  it('loads a worker lane by import(), never by require() (whose interrupted load aborts the process)', async () => {
+    const pool = WorkerPool.start(2, { run: runner.run, workerFile: pathToFileURL(loadWatchFile) });
+    pools.push(pool);
+    expectWorkers();
+    const fromWorkers: Outcome[] = [];
+    await pool.run(items(200), (_, o) => {
+      if (o.thread !== threadId) {
+        fromWorkers.push(o);
+        workerSeen();
+      }
+    });
+    expect(fromWorkers.length).toBeGreaterThan(0);
+    for (const o of fromWorkers) expect(o.square, 'the worker module was evaluated inside require()').toBe(o.n * o.n);
+  });
 
   it('stops claiming after a failure and rethrows it once every running task is back', async () => {
     const pool = startPool(2);
