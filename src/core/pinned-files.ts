@@ -26,6 +26,19 @@ export function pinFiles(files: Readonly<Record<string, PinnedFile>> | undefined
   pins = files && Object.keys(files).length ? new Map(Object.entries(files).map(([path, f]) => [resolve(path), f])) : undefined;
 }
 
+/**
+ * Runs `run` with `files` pinned on this thread (and so on the workers of any pool it starts),
+ * then reads the disk again, however `run` ends.
+ */
+export async function withPinnedFiles<T>(files: Readonly<Record<string, PinnedFile>> | undefined, run: () => Promise<T>): Promise<T> {
+  pinFiles(files);
+  try {
+    return await run();
+  } finally {
+    pinFiles(undefined);
+  }
+}
+
 /** The pinned text of a file, if the run pinned it. */
 export function pinnedFile(path: string): PinnedFile | undefined {
   return pins ? pins.get(resolve(path)) : undefined;

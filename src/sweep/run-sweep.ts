@@ -2,7 +2,7 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { join } from 'node:path';
 import { flagAsField, SilicaError } from '../core/errors.js';
 import { batchedWrites, makeDirectory, writeFileAtomicFromAsync } from '../core/io.js';
-import { pinFiles } from '../core/pinned-files.js';
+import { withPinnedFiles } from '../core/pinned-files.js';
 import { rethrowTaskFailure, WorkerPool } from './pool.js';
 import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
@@ -149,10 +149,10 @@ async function runPending(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool, 
   // sorted as they grow, and a point finished early waits here (a few at most) for its elders.
   const finishedEarly = new Map<number, () => void>();
   let nextToWrite = 0;
-  // Every lane reads the files as the sweep digested them (this thread's pins go to the workers).
-  pinFiles(spec.pins);
   try {
-    await pool.run(items, (item, outcome) => {
+    // Every lane reads the files as the sweep digested them (this thread's pins go to the workers);
+    // this thread runs points too, and reads the disk again afterwards.
+    await withPinnedFiles(spec.pins, () => pool.run(items, (item, outcome) => {
       const p = item.point;
       if (!outcome.ok) {
         const where = `${spec.file}: ${labelOf(p)}: `;
@@ -169,12 +169,10 @@ async function runPending(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool, 
         finishedEarly.delete(nextToWrite++);
       }
       progress.update(++finished, labelOf(p));
-    }, writeConfig);
+    }, writeConfig));
   } finally {
     progress.stop();
     writer.close();
-    // This thread ran points too: its later loads read the disk again.
-    pinFiles(undefined);
   }
 
   writer.flush();

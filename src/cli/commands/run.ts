@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { SilicaError, flagAsField, withErrorContext } from '../../core/errors.js';
 import '../../study/index.js';
 import { checkOutputPath, OutputSet } from '../../core/io.js';
-import { pinFiles } from '../../core/pinned-files.js';
+import { withPinnedFiles } from '../../core/pinned-files.js';
 import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
 import { inputPins } from '../../sweep/inputs.js';
 import { RESULT_FILES, writeExperimentOutputs, type ExperimentOutputs } from '../../sweep/outputs.js';
@@ -42,13 +42,9 @@ export const runCommand: CommandModule = {
     const { result, out } = await outputs.run(async () => {
       const progress = makeProgress({ total: 100, unit: '%', quiet: args.quiet });
       // One version of each input file for every case, on every lane (src/core/pinned-files.ts).
-      pinFiles(inputPins(exp.config, exp.baseDir));
-      let result;
-      try {
-        result = await withErrorContext(args.file, () => runExperiment(exp, { outDir: args.out, jobs, progress: (f, label) => progress.update(Math.round(f * 100), label) }), flagAsField);
-      } finally {
-        pinFiles(undefined);
-      }
+      const result = await withPinnedFiles(inputPins(exp.config, exp.baseDir), () =>
+        withErrorContext(args.file, () => runExperiment(exp, { outDir: args.out, jobs, progress: (f, label) => progress.update(Math.round(f * 100), label) }), flagAsField),
+      );
       progress.stop();
       const out = writeExperimentOutputs(args.out, {
         source: args.file,

@@ -7,7 +7,7 @@ import { toYaml } from '../../core/yaml-config.js';
 import { DTYPES } from '../../hw/config/schema.js';
 import { makeProgress } from '../../sweep/progress.js';
 import { policyKind, policyNames } from '../../sw/serving/policy.js';
-import { GOODPUT_MAX_PROBES, goodputLimit, goodputOf, parseServeConfig, resolveServe, runServe, type GoodputResult, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
+import { GOODPUT_MAX_PROBES, goodputOf, parseServeConfig, resolveServe, runServe, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
 import { workloadNames } from '../../sw/serving/workloads.js';
 import '../../sw/serving/policies/index.js';
 import { numberFlag, printJson, printTable } from '../common.js';
@@ -133,7 +133,7 @@ export const serveCommand: CommandModule = {
       }
     }
     let result: ServeOutcome | undefined;
-    let goodput: GoodputResult | undefined;
+    let goodput: ReturnType<typeof goodputOf> | undefined;
     // A bad --out fails before the simulation; the folder comes with the first file and is taken back if anything fails.
     const outputs = new OutputSet();
     if (a.out !== undefined) outputs.directory(a.out, '--out');
@@ -153,13 +153,12 @@ export const serveCommand: CommandModule = {
       }
       if (a.out !== undefined) writeOutputs(outputs, a.out, config, result, goodput);
     });
-    const limitedBy = goodput && goodputLimit(goodput.points, goodput.goodput_req_s, goodput.target_share);
-    const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, limited_by: limitedBy, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment })) } : result!.summary;
+    const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, limited_by: goodput.limited_by, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment })) } : result!.summary;
     if (a.json) printJson(figures);
     else if (goodput) {
       printTable([
         ['goodput_req_s', goodput.goodput_req_s],
-        ['limited_by', limitedBy || '(a lower bound: every probe met the SLOs)'],
+        ['limited_by', goodput.limited_by || '(a lower bound: every probe met the SLOs)'],
         ...goodput.points.map((p): [string, number] => [`attainment @ ${p.rate_req_s.toPrecision(4)} req/s`, p.slo_attainment]),
       ]);
     } else printTable(Object.entries(result!.summary).filter((e): e is [string, string | number] => e[1] !== '' && !(typeof e[1] === 'number' && Number.isNaN(e[1]))));
@@ -248,7 +247,7 @@ function configFromArgs(a: ServeArgs): Partial<ServeConfig> {
 }
 
 /** Every file is checked before the first is written: a bad one (say trace.json a folder) leaves none. */
-function writeOutputs(outputs: OutputSet, dir: string, config: ServeConfig, result?: ServeOutcome, goodput?: GoodputResult): void {
+function writeOutputs(outputs: OutputSet, dir: string, config: ServeConfig, result?: ServeOutcome, goodput?: ReturnType<typeof goodputOf>): void {
   const files: Array<[string, () => string]> = [['config.resolved.yaml', () => toYaml(config)]];
   if (result) {
     const { chromeTrace, timeline } = result;
@@ -259,7 +258,7 @@ function writeOutputs(outputs: OutputSet, dir: string, config: ServeConfig, resu
   if (goodput) {
     const g = goodput;
     files.push(
-      ['goodput.json', () => JSON.stringify({ goodput_req_s: g.goodput_req_s, target_share: g.target_share, limited_by: goodputLimit(g.points, g.goodput_req_s, g.target_share) }, null, 2) + '\n'],
+      ['goodput.json', () => JSON.stringify({ goodput_req_s: g.goodput_req_s, target_share: g.target_share, limited_by: g.limited_by }, null, 2) + '\n'],
       ['goodput_probes.csv', () => toCsv(g.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment, meets: p.meets ? 1 : 0, ...p.summary })))],
     );
   }

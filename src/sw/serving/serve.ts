@@ -283,7 +283,9 @@ export function searchGoodput(
  * alone holds but too few requests meet both. Empty when no probed rate lies above it (the goodput
  * is a lower bound).
  */
-export function goodputLimit(probes: Iterable<{ rate_req_s: number; summary: Record<string, number | string> }>, goodputReqS: number, target: number): '' | 'ttft' | 'itl' | 'both' | 'joint' {
+export type GoodputLimit = '' | 'ttft' | 'itl' | 'both' | 'joint';
+
+export function goodputLimit(probes: Iterable<{ rate_req_s: number; summary: Record<string, number | string> }>, goodputReqS: number, target: number): GoodputLimit {
   let above: { rate_req_s: number; summary: Record<string, number | string> } | undefined;
   for (const p of probes) if (p.rate_req_s > goodputReqS && (!above || p.rate_req_s < above.rate_req_s)) above = p;
   if (!above) return '';
@@ -298,12 +300,14 @@ export const GOODPUT_MAX_PROBES = 14;
 /** Halvings of a doubling's bracket [r, 2r] that bring it within 5% of its upper end (2^-5 = 3%). */
 const MIN_BISECTIONS = 5;
 
-export function goodputOf(r: ResolvedServe, o: { startRate?: number; relTolerance?: number; maxProbes?: number; onProbe?: (p: GoodputPoint) => void } = {}): GoodputResult {
-  return searchGoodput(
+/** A search from one rate probes every rate it judges, so its own probes say which SLO stopped it. */
+export function goodputOf(r: ResolvedServe, o: { startRate?: number; relTolerance?: number; maxProbes?: number; onProbe?: (p: GoodputPoint) => void } = {}): GoodputResult & { limited_by: GoodputLimit } {
+  const g = searchGoodput(
     (rate) => {
       const res = runServe(r, { ratePerS: rate });
       return { attainment: Number(res.summary.slo_attainment), summary: res.summary };
     },
     { target: r.slo.targetShare, startRate: o.startRate ?? r.config.rate ?? 1, relTolerance: o.relTolerance, maxProbes: o.maxProbes, onProbe: o.onProbe },
   );
+  return { ...g, limited_by: goodputLimit(g.points, g.goodput_req_s, g.target_share) };
 }

@@ -75,6 +75,9 @@ class PrefillRunner extends SingleStreamRunner {
 }
 
 class DecodeRunner extends SingleStreamRunner {
+  /** Transfers into this replica not yet complete, and since when some have been in flight. */
+  inbound = 0;
+  inboundSinceNs = 0;
   /** Blocking receive: KV pulled at the last boundary has arrived, and no iteration has run since. */
   received = false;
 
@@ -93,7 +96,7 @@ class DecodeRunner extends SingleStreamRunner {
       // KV still arriving holds the whole batch. Once it is in, one iteration runs with it before
       // the next pull (the step that received it computes); then KV that fits is pulled, and holds
       // the batch in turn.
-      if (this.policy.receiving(rep) > 0) return undefined;
+      if (this.inbound > 0) return undefined;
       if (this.received) this.received = false;
       else if (this.policy.pullTransfers(rep) > 0) return undefined;
     } else this.policy.startTransfers();
@@ -118,9 +121,6 @@ class DisaggPolicy implements ServingPolicy {
   readonly blocking: boolean;
   private readonly firstTokenAtDecode: boolean;
   private readonly transferOverheadNs: number;
-  /** Per decode replica (by index in decodeReps): transfers into it not yet complete, and since when (blocking). */
-  private readonly inbound: number[];
-  private readonly inboundSinceNs: number[];
   transfers = 0;
   transferBytes = 0;
   transferNs = 0;
@@ -154,8 +154,6 @@ class DisaggPolicy implements ServingPolicy {
     this.blocking = o.kv_receive === 'blocking';
     this.firstTokenAtDecode = o.first_token === 'decode';
     this.transferOverheadNs = o.kv_transfer_overhead_us * 1000;
-    this.inbound = this.decodeReps.map(() => 0);
-    this.inboundSinceNs = this.decodeReps.map(() => 0);
   }
 
   arrive(req: Req): void {
@@ -209,11 +207,6 @@ class DisaggPolicy implements ServingPolicy {
     return started;
   }
 
-  /** Transfers into decode replica `to` not yet complete. */
-  receiving(to: Replica): number {
-    return this.inbound[this.decodeReps.indexOf(to)]!;
-  }
-
   private pickDecode(req: Req): Replica | undefined {
     let best: Replica | undefined;
     for (const d of this.decodeReps) {
@@ -244,8 +237,8 @@ class DisaggPolicy implements ServingPolicy {
       }
     }
     let left = pairs.length;
-    const d = this.decodeReps.indexOf(to);
-    if (this.inbound[d]!++ === 0) this.inboundSinceNs[d] = start;
+    const receiver = this.decodeRunners[this.decodeReps.indexOf(to)]!;
+    if (receiver.inbound++ === 0) receiver.inboundSinceNs = start;
     this.inFlight++;
     const done = () => {
       if (--left > 0) return;
@@ -256,17 +249,17 @@ class DisaggPolicy implements ServingPolicy {
       this.transferNs += now - start;
       this.ctx.trace?.span(from.gpus, 'kv-transfer', `kv ${req.id} ${req.kvTokens} tok`, start, now, { bytes: total, to_replica: to.id });
       // Blocking receive: the decode replica has run nothing since its first transfer began.
-      if (--this.inbound[d]! === 0 && this.blocking) {
-        this.decodeRunners[d]!.received = true;
-        this.receiveStallNs += now - this.inboundSinceNs[d]!;
-        this.ctx.trace?.span(to.gpus, 'kv-receive', 'waiting for KV', this.inboundSinceNs[d]!, now, {});
+      if (--receiver.inbound === 0 && this.blocking) {
+        receiver.received = true;
+        this.receiveStallNs += now - receiver.inboundSinceNs;
+        this.ctx.trace?.span(to.gpus, 'kv-receive', 'waiting for KV', receiver.inboundSinceNs, now, {});
       }
       from.kv.release(req.id, now);
       req.phase = 'decode';
       req.replica = to.id;
       to.decoding.push(req);
       this.prefillRunners[this.prefillReps.indexOf(from)]!.kick();
-      this.decodeRunners[d]!.kick();
+      receiver.kick();
     };
     const move = () => {
       for (const p of pairs) dmaTransfer(this.ctx.system, { src: p.src, dst: p.dst, bytes: p.bytes, name: `kv${req.id}`, onComplete: done });
