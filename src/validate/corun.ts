@@ -33,6 +33,10 @@ export interface CorunWindows {
   bAloneNs: number;
   aTogetherNs: number;
   bTogetherNs: number;
+  /** Median clock (MHz) while kernels ran, as NVML samples it: NaN on a part without `compute.power`. */
+  aAloneMhz: number;
+  bAloneMhz: number;
+  togetherMhz: number;
 }
 
 function sideKernel(hw: HardwareConfig, desc: unknown, set: CuSet, key: string): KernelCost {
@@ -54,11 +58,15 @@ export function checkCorunLaunches(side: CorunSide, key: string): CorunSide {
   return side;
 }
 
-/** Each stream's window in ns: its kernels queued on a stream of its CUs, both queued at time 0. */
-function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]): number[] {
+/**
+ * Each stream's window in ns (its kernels queued on a stream of its CUs, both queued at time 0), and
+ * the median clock while they ran.
+ */
+function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]): { ends: number[]; mhz: number } {
   const system = new System(hw, 1);
   const gpu = system.gpus[0]!;
   gpu.recordKernels = false;
+  if (gpu.governor) gpu.governor.logClock = true;
   const ends = sides.map(() => NaN);
   sides.forEach((side, i) => {
     if (!side) return;
@@ -71,15 +79,23 @@ function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]):
     }
   });
   system.sim.run();
-  return ends;
+  return { ends, mhz: gpu.governor ? gpu.governor.medianMhz() : NaN };
 }
 
 /** The co-run as sm_scaling.py and serving_steps.py measure it: each side alone, then both together. */
 export function corunWindows(hw: HardwareConfig, a: CorunSide, b: CorunSide): CorunWindows {
-  const [aAloneNs] = windows(hw, [a, undefined]);
-  const [, bAloneNs] = windows(hw, [undefined, b]);
-  const [aTogetherNs, bTogetherNs] = windows(hw, [a, b]);
-  return { aAloneNs: aAloneNs!, bAloneNs: bAloneNs!, aTogetherNs: aTogetherNs!, bTogetherNs: bTogetherNs! };
+  const aAlone = windows(hw, [a, undefined]);
+  const bAlone = windows(hw, [undefined, b]);
+  const together = windows(hw, [a, b]);
+  return {
+    aAloneNs: aAlone.ends[0]!,
+    bAloneNs: bAlone.ends[1]!,
+    aTogetherNs: together.ends[0]!,
+    bTogetherNs: together.ends[1]!,
+    aAloneMhz: aAlone.mhz,
+    bAloneMhz: bAlone.mhz,
+    togetherMhz: together.mhz,
+  };
 }
 
 /**

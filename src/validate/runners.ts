@@ -2,7 +2,9 @@ import { SilicaError } from '../core/errors.js';
 import { Registry } from '../core/registry.js';
 import type { Dtype, HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
-import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
+import { firstNCus, fullCuSet, type CuSet } from '../hw/gpu/cu-mask.js';
+import { timeKernel } from '../hw/gpu/kernel-timing.js';
+import { aloneClockAndPower } from '../hw/gpu/power.js';
 import { simulateKernel } from '../hw/system.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { STREAM_OP_NAMES, streamArrayBytes, streamCost, type StreamOp } from '../kernels/elementwise.js';
@@ -71,7 +73,9 @@ registerRunner('gemm', (hw, p) => {
   const cus = cuSetOf(cfg, p);
   const kernel = gemmCost(cfg, { m: num(p, 'm'), n: num(p, 'n'), k: num(p, 'k'), batch: num(p, 'batch', 1), dtype: (p.dtype ?? 'bf16') as Dtype }, cus);
   const t = simulateKernel(cfg, kernel, cus).timeNs;
-  return { tflops: kernel.flops / t / 1000, time_us: t / 1000 };
+  // Where the part models its power cap: the clock and board power the GEMM alone would have.
+  const alone = aloneClockAndPower(cfg, kernel, timeKernel(cfg, makeCuLayout(cfg.compute), cus ?? fullCuSet(makeCuLayout(cfg.compute)), kernel));
+  return { tflops: kernel.flops / t / 1000, time_us: t / 1000, ...(alone && { clock_mhz: alone.mhz, power_w: alone.watts }) };
 });
 
 registerRunner('stream', (hw, p) => {

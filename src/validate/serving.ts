@@ -62,7 +62,10 @@ registerRunner('serve-corun', (hw, p): Record<string, number> => {
     const side = (steps: LaneStep[], set: CuSet, key: string): CorunSide =>
       checkCorunLaunches({ kernels: laneKernels(steps), set, reps: layers * wholeNum(p, key, 1, { unit: 'steps' }) }, key);
     const w = corunWindows(cfg, side(prefill, prefillCus, 'reps_prefill'), side(decode, decodeCus, 'reps_decode'));
-    return { prefill_slowdown: w.aTogetherNs / w.aAloneNs, decode_slowdown: w.bTogetherNs / w.bAloneNs, pair_speedup: pairSpeedup(w) };
+    const out: Record<string, number> = { prefill_slowdown: w.aTogetherNs / w.aAloneNs, decode_slowdown: w.bTogetherNs / w.bAloneNs, pair_speedup: pairSpeedup(w) };
+    // The clocks, where the part models its power cap (compute.power): NVML's medians in serving_steps.py.
+    if (cfg.compute.power) Object.assign(out, { clock_mhz_together: w.togetherMhz, clock_mhz_prefill_alone: w.aAloneMhz, clock_mhz_decode_alone: w.bAloneMhz });
+    return out;
   }
   const r = simulateCorun(cfg, { steps: prefill, cus: prefillCus }, { steps: decode, cus: decodeCus });
   return { prefill_slowdown: r.prefillSlowdown, decode_slowdown: r.decodeSlowdown };

@@ -23,6 +23,28 @@ const flopsPerClock = z
   .partial()
   .strict();
 
+/**
+ * Board power under a cap, as the clock governor models it (src/hw/gpu/power.ts): static power plus
+ * each running kernel's dynamic power, which scales as (clock / peak clock)^clock_exponent; the
+ * clock is the highest that keeps the sum under `cap_w`. A kernel's dynamic power at the peak clock
+ * is its tensor FLOP rate times `tensor_w_per_tflops` plus its DRAM traffic times
+ * `dram_w_per_tbps`, at its isolated rates.
+ */
+export const powerSchema = z
+  .object({
+    /** Board power limit (W). */
+    cap_w: positive,
+    /** Power with the clocks up and nothing computing (W). */
+    static_w: z.number().nonnegative(),
+    /** Dynamic power per TFLOP/s of tensor (matrix-pipe) work at the peak clock (W). */
+    tensor_w_per_tflops: z.number().nonnegative(),
+    /** Dynamic power per TB/s of DRAM traffic, with the SM-side work of moving it, at the peak clock (W). */
+    dram_w_per_tbps: z.number().nonnegative(),
+    /** Dynamic power goes as clock^clock_exponent (3: P = C V^2 f, with V tracking f). */
+    clock_exponent: positive.default(3),
+  })
+  .strict();
+
 export const computeSchema = z
   .object({
     /** Compute units (AMD CUs, NVIDIA SMs) usable by kernels. */
@@ -72,8 +94,11 @@ export const computeSchema = z
     gemm_tiles: z.array(z.tuple([count, count])).min(1),
     /** Hardware queues available for CU-masked streams. */
     hw_queues: count.default(24),
+    /** The board power cap's effect on co-running kernels (src/hw/gpu/power.ts); unset: none. */
+    power: powerSchema.optional(),
   })
   .strict();
+
 
 export const hbmSchema = z
   .object({

@@ -8,6 +8,7 @@ import { CuPool } from './cu-pool.js';
 import { fillsCuSet, occupancy, type Occupancy } from './dispatcher.js';
 import { fullCuSet, type CuSet } from './cu-mask.js';
 import { hbmBytesPerNs, timeKernel, type KernelTiming } from './kernel-timing.js';
+import { PowerGovernor } from './power.js';
 
 /** One executed kernel, as every output (CSV, breakdown, Chrome trace) reports it. */
 export interface KernelRecord {
@@ -66,6 +67,8 @@ export class Gpu {
   readonly pool: CuPool;
   readonly records: KernelRecord[] = [];
   recordKernels = true;
+  /** The power cap's clock governor, where the part gives `compute.power` (power.ts). */
+  readonly governor: PowerGovernor | undefined;
   private readonly names: GpuNames;
   /** Who may hold which CUs: a kernel whose grid fills its CUs keeps other streams' kernels off them. */
   private readonly gate = new CuGate();
@@ -90,6 +93,7 @@ export class Gpu {
     }
     this.cuGroups = cuGroups;
     this.pool = new CuPool(sim, cuGroups, cusInGroup);
+    this.governor = hw.compute.power ? new PowerGovernor(sim, hw.compute.power, hw.compute.clock_peak_mhz, cuGroups) : undefined;
   }
 
   timing(kernel: KernelCost, cuSet: CuSet = this.allCus): KernelTiming {
@@ -116,6 +120,7 @@ export class Gpu {
     /** Hands back CUs this kernel keeps out of the pool: its one wave's, or its last wave's. */
     let returnKeptCus: (() => void) | undefined;
     let stopWaitingForCus: (() => void) | undefined;
+    let powerHandle: object | undefined;
     const releaseCus = () => {
       if (!held) return;
       held = false;
@@ -153,6 +158,7 @@ export class Gpu {
         tile: kernel.tile,
       };
       stopWaitingForCus?.();
+      if (powerHandle) this.governor!.finished(powerHandle);
       returnKeptCus?.();
       releaseCus();
       if (this.recordKernels) this.records.push(record);
@@ -181,6 +187,7 @@ export class Gpu {
       onComplete: finish,
     };
     const flow = sim.startFlow(spec);
+    if (this.governor) powerHandle = this.governor.started(flow, kernel, t);
     if (oneWaveCus && !returnKeptCus) {
       stopWaitingForCus = this.pool.keepWhenFree(oneWaveCus, (release) => {
         returnKeptCus = release;

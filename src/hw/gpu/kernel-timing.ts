@@ -29,6 +29,11 @@ export interface KernelTiming {
   /** Launch plus first-access latency: paid once, not overlapped with other work of the kernel. */
   fixedNs: number;
   isolatedNs: number;
+  /**
+   * Whether a workgroup's time is set by clocked work (arithmetic, CU-side data movement) rather
+   * than by the DRAM misses its CU keeps in flight: only then does a lower clock slow it (power.ts).
+   */
+  clockBound: boolean;
 }
 
 /** Engine clock while the matrix pipes are busy (power-limited; the preset's sustained clock). */
@@ -109,26 +114,27 @@ export function isolatedKernelNs(hw: HardwareConfig, layout: CuLayout, set: CuSe
 }
 
 export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): KernelTiming {
-  const { wgNs, hbmBytes, fixedNs } = workgroupTiming(hw, k);
+  const { wgNs, hbmBytes, fixedNs, clockBound } = workgroupTiming(hw, k);
   if (k.workgroups <= 0) {
     const none = new Float64Array(layout.groups);
-    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw) };
+    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw), clockBound: false };
   }
   const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
   const criticalNs = placement.maxPerCu * wgNs;
   const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
   const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
-  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs };
+  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs, clockBound };
 }
 
 interface WorkgroupTiming {
   wgNs: number;
   hbmBytes: number;
   fixedNs: number;
+  clockBound: boolean;
 }
 
 /** Reused by isolatedKernelNs, which reads it at once: the tile search calls it ~50 times per GEMM. */
-const wgScratch: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0 };
+const wgScratch: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0, clockBound: false };
 
 /**
  * The rates workgroupTiming reads for one dtype, computed once per (frozen) hardware config: the
@@ -176,7 +182,7 @@ function ratesOf(hw: HardwareConfig, dtype: Dtype): DtypeRates {
 }
 
 /** One workgroup's time on an idle CU, the kernel's DRAM bytes and its fixed latency (written into `out`). */
-function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0 }): WorkgroupTiming {
+function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0, clockBound: false }): WorkgroupTiming {
   const w = k.perWorkgroup;
   const r = ratesOf(hw, k.dtype);
   // The whole kernel runs at one clock: the power-limited one if it keeps the matrix pipes busy.
@@ -189,12 +195,14 @@ function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming
   // A CU's DRAM traffic (its share of the kernel's) is also bounded by the misses it keeps in
   // flight: on a few CUs that, not the HBM, sets a streaming kernel's pace.
   const dramNs = k.workgroups > 0 ? (w.dramBytes ?? (k.hbmReadBytes + k.hbmWriteBytes + (k.nmcUpdateBytes ?? 0)) / k.workgroups) / r.dramBytesPerNsPerCu : 0;
-  const moveNs = Math.max(w.cuBytes / (atMatrixClock ? r.cuBytesPerNs.atMatrixClock : r.cuBytesPerNs.atVectorClock), dramNs);
+  const cuMoveNs = w.cuBytes / (atMatrixClock ? r.cuBytesPerNs.atMatrixClock : r.cuBytesPerNs.atVectorClock);
   // Matrix, vector and special-function work of one workgroup issue from the same waves and are
   // summed (FlashAttention-2-style kernels do not overlap them); data movement overlaps with them.
-  const wgNs = Math.max(computeNs + sfuNs, moveNs) + (w.exposedNs ?? 0);
+  const clockedNs = Math.max(computeNs + sfuNs, cuMoveNs);
+  const wgNs = Math.max(clockedNs, dramNs) + (w.exposedNs ?? 0);
   const hbmBytes = kernelHbmBytes(hw, k);
   out.wgNs = wgNs;
+  out.clockBound = clockedNs > 0 && clockedNs >= dramNs;
   out.hbmBytes = hbmBytes;
   out.fixedNs = hw.compute.kernel_launch_ns + (hbmBytes > 0 ? hw.memory.hbm.latency_ns : 0);
   return out;

@@ -1,0 +1,148 @@
+import type { Resource } from '../../core/flow-network.js';
+import type { Flow, Simulator } from '../../core/simulator.js';
+import type { KernelCost } from '../../kernels/types.js';
+import type { HardwareConfig } from '../config/schema.js';
+import type { KernelTiming } from './kernel-timing.js';
+
+/**
+ * The board power cap as it acts on kernels that run at the same time on one GPU.
+ *
+ * Chip power is a static part plus each running kernel's dynamic power, and dynamic power scales as
+ * (clock / peak)^clock_exponent; the clock is the highest that keeps the sum under the cap. A
+ * kernel's dynamic power at the peak clock comes from the work it does at its isolated rates: its
+ * tensor FLOP rate and its DRAM traffic, each with an energy per unit (compute.power in the preset,
+ * calibrated there). Power by work done, not by busy SM: a GEMM on 128 SMs of an H200 holds 1770
+ * MHz where a busy-SM model gives 1573 (docs/calibration.md).
+ *
+ * The governor is relative. Every isolated kernel time silica computes stays as calibrated (a
+ * kernel alone runs as before, whatever its own clock would be); what the governor adds is the
+ * clock a kernel loses when others run beside it: a kernel whose workgroups are clock-bound runs
+ * at (clock together / clock alone) of its isolated pace. Without `compute.power` nothing changes.
+ * Kernels launched through `Gpu.launch` take part; T3's producers and CU-engine collectives do not.
+ */
+export type PowerConfig = NonNullable<HardwareConfig['compute']['power']>;
+
+/** A kernel's dynamic power (W) at the peak clock, from its tensor FLOP and DRAM byte rates alone. */
+export function kernelDynamicW(power: PowerConfig, kernel: KernelCost, t: KernelTiming): number {
+  const ns = t.isolatedNs;
+  if (!(ns > 0)) return 0;
+  const tensorFlops = kernel.perWorkgroup.matrixFlops * kernel.workgroups;
+  // FLOP/ns is GFLOP/s and byte/ns GB/s: 1e-3 of the TFLOP/s and TB/s the energies are given per.
+  return (power.tensor_w_per_tflops * tensorFlops + power.dram_w_per_tbps * t.hbmBytes) / ns / 1000;
+}
+
+/** The clock (MHz) under the cap with `dynamicW` of work running: the peak clock while it fits. */
+export function clockUnderCapMhz(power: PowerConfig, peakMhz: number, dynamicW: number): number {
+  const headroomW = power.cap_w - power.static_w;
+  if (dynamicW <= headroomW) return peakMhz;
+  if (headroomW <= 0) return 0;
+  return peakMhz * (headroomW / dynamicW) ** (1 / power.clock_exponent);
+}
+
+/** One running kernel as the governor sees it. */
+interface Running {
+  flow: Flow;
+  timing: KernelTiming;
+  dynamicW: number;
+  aloneMhz: number;
+  /** Fraction of its isolated pace the kernel runs at now (1 at the clock it would have alone). */
+  speed: number;
+}
+
+/**
+ * Tracks one GPU's running kernels and re-rates the clock-bound ones whenever the set changes: the
+ * flow's rate cap (its critical path) and its CU time per unit both follow the clock.
+ */
+export class PowerGovernor {
+  private readonly running: Running[] = [];
+  private dynamicW = 0;
+  private clockMhz: number;
+  /** Time (ns) spent at each clock while any kernel ran, when `logClock` is set. */
+  readonly nsAtMhz = new Map<number, number>();
+  logClock = false;
+  private sinceNs = 0;
+
+  constructor(
+    private readonly sim: Simulator,
+    private readonly power: PowerConfig,
+    private readonly peakMhz: number,
+    /** The GPU's CU-group resources: a kernel's CU time on them follows the clock. */
+    private readonly cuGroups: readonly Resource[],
+  ) {
+    this.clockMhz = peakMhz;
+  }
+
+  /** The clock now (MHz). */
+  get mhz(): number {
+    return this.clockMhz;
+  }
+
+  /** A kernel's flow started: its power joins the chip's. Returns the handle `finished` takes. */
+  started(flow: Flow, kernel: KernelCost, timing: KernelTiming): object {
+    const dynamicW = kernelDynamicW(this.power, kernel, timing);
+    const entry: Running = { flow, timing, dynamicW, aloneMhz: clockUnderCapMhz(this.power, this.peakMhz, dynamicW), speed: 1 };
+    this.logUntilNow();
+    this.running.push(entry);
+    this.dynamicW += dynamicW;
+    this.retune();
+    return entry;
+  }
+
+  finished(handle: object): void {
+    const i = this.running.indexOf(handle as Running);
+    if (i < 0) return;
+    this.logUntilNow();
+    this.running.splice(i, 1);
+    // Summed afresh, not subtracted: a long run of starts and ends must not drift.
+    let w = 0;
+    for (const r of this.running) w += r.dynamicW;
+    this.dynamicW = w;
+    this.retune();
+  }
+
+  private retune(): void {
+    this.clockMhz = clockUnderCapMhz(this.power, this.peakMhz, this.dynamicW);
+    for (const r of this.running) {
+      if (!r.timing.clockBound || r.flow.finished) continue;
+      const speed = Math.min(1, this.clockMhz / r.aloneMhz);
+      if (speed === r.speed) continue;
+      const scale = r.speed / speed;
+      r.speed = speed;
+      if (r.timing.criticalNs > 0) this.sim.setMaxRate(r.flow, speed / r.timing.criticalNs);
+      // CU time per unit of progress grows as the clock falls; a kernel on kept CUs draws none (0 stays 0).
+      for (const d of r.flow.demands) if (this.cuGroups.includes(d.resource)) d.perUnit *= scale;
+      this.sim.invalidateRates();
+    }
+  }
+
+  private logUntilNow(): void {
+    const now = this.sim.nowNs;
+    if (this.logClock && this.running.length > 0 && now > this.sinceNs) {
+      this.nsAtMhz.set(this.clockMhz, (this.nsAtMhz.get(this.clockMhz) ?? 0) + now - this.sinceNs);
+    }
+    this.sinceNs = now;
+  }
+
+  /** The time-weighted median clock while kernels ran (as NVML's median of samples), or NaN if none ran. */
+  medianMhz(): number {
+    this.logUntilNow();
+    const byClock = [...this.nsAtMhz].sort((a, b) => a[0] - b[0]);
+    const total = byClock.reduce((s, [, ns]) => s + ns, 0);
+    let seen = 0;
+    for (const [mhz, ns] of byClock) {
+      seen += ns;
+      if (seen >= total / 2) return mhz;
+    }
+    return NaN;
+  }
+}
+
+/** A kernel alone on the GPU: the clock the cap allows it and the board power it draws there (W). */
+export function aloneClockAndPower(hw: HardwareConfig, kernel: KernelCost, t: KernelTiming): { mhz: number; watts: number } | undefined {
+  const power = hw.compute.power;
+  if (!power) return undefined;
+  const peakMhz = hw.compute.clock_peak_mhz;
+  const dynamicW = kernelDynamicW(power, kernel, t);
+  const mhz = clockUnderCapMhz(power, peakMhz, dynamicW);
+  return { mhz, watts: power.static_w + dynamicW * (mhz / peakMhz) ** power.clock_exponent };
+}

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { loadHardware } from '../../src/hw/config/load.js';
+import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
+import { cuRange, firstNCus } from '../../src/hw/gpu/cu-mask.js';
+import { timeKernel } from '../../src/hw/gpu/kernel-timing.js';
+import { aloneClockAndPower, clockUnderCapMhz, kernelDynamicW, type PowerConfig } from '../../src/hw/gpu/power.js';
+import { simulateKernel } from '../../src/hw/system.js';
+import { gemmCost } from '../../src/kernels/gemm.js';
+import { streamCost } from '../../src/kernels/elementwise.js';
+import { corunWindows, type CorunSide } from '../../src/validate/corun.js';
+
+const POWER: PowerConfig = { cap_w: 700, static_w: 100, tensor_w_per_tflops: 1, dram_w_per_tbps: 150, clock_exponent: 3 };
+/** The same part with a cap so high it never binds: what silica did before the governor. */
+const UNCAPPED = ['compute.power.cap_w=1e12'];
+
+describe('the clock under the power cap (closed forms)', () => {
+  it('is the peak clock while the work fits, and above that the clock at which the board draws exactly the cap', () => {
+    expect(clockUnderCapMhz(POWER, 1980, 0)).toBe(1980);
+    expect(clockUnderCapMhz(POWER, 1980, 600)).toBe(1980);
+    for (const dynamicW of [601, 800, 1200, 5000]) {
+      const mhz = clockUnderCapMhz(POWER, 1980, dynamicW);
+      expect(mhz).toBeLessThan(1980);
+      expect(POWER.static_w + dynamicW * (mhz / 1980) ** 3).toBeCloseTo(POWER.cap_w, 9);
+    }
+  });
+
+  it('falls as work is added, and a higher cap never lowers it', () => {
+    let last = Infinity;
+    for (let w = 0; w <= 3000; w += 50) {
+      const mhz = clockUnderCapMhz(POWER, 1980, w);
+      expect(mhz).toBeLessThanOrEqual(last);
+      expect(clockUnderCapMhz({ ...POWER, cap_w: 900 }, 1980, w)).toBeGreaterThanOrEqual(mhz);
+      last = mhz;
+    }
+  });
+
+  it("a kernel's dynamic power is its tensor TFLOP/s and DRAM TB/s at its isolated rates, times the energies", () => {
+    const hw = loadHardware('h200-sxm');
+    const set = firstNCus(makeCuLayout(hw.compute), 32);
+    const kernel = gemmCost(hw, { m: 4096, n: 4096, k: 4096, batch: 1, dtype: 'bf16' }, set);
+    const t = timeKernel(hw, makeCuLayout(hw.compute), set, kernel);
+    const seconds = t.isolatedNs * 1e-9;
+    const expected = POWER.tensor_w_per_tflops * (kernel.flops / seconds / 1e12) + POWER.dram_w_per_tbps * (t.hbmBytes / seconds / 1e12);
+    expect(kernelDynamicW(POWER, kernel, t)).toBeCloseTo(expected, 9);
+  });
+});
+
+describe('the power governor on a GPU (compute.power in the H100 and H200 presets)', () => {
+  const hw = loadHardware('h200-sxm');
+  const layout = makeCuLayout(hw.compute);
+
+  it('leaves a kernel alone at its calibrated time, whatever its own clock (the governor is relative)', () => {
+    const uncapped = loadHardware('h200-sxm', UNCAPPED);
+    for (const cus of [8, 72, 132]) {
+      const set = firstNCus(layout, cus);
+      for (const kernel of [gemmCost(hw, { m: 8192, n: 8192, k: 8192, batch: 1, dtype: 'bf16' }, set), streamCost('copy', 1 << 28)]) {
+        expect(simulateKernel(hw, kernel, set).timeNs).toBe(simulateKernel(uncapped, kernel, set).timeNs);
+      }
+    }
+  });
+
+  it('the 4096^3 GEMM holds the peak clock on 64 SMs and is held under it on 96 and 128, as measured', () => {
+    const clock = (cus: number) => {
+      const set = firstNCus(layout, cus);
+      const kernel = gemmCost(hw, { m: 4096, n: 4096, k: 4096, batch: 1, dtype: 'bf16' }, set);
+      return aloneClockAndPower(hw, kernel, timeKernel(hw, layout, set, kernel))!;
+    };
+    expect(clock(64).mhz).toBe(1980);
+    expect(clock(96).mhz).toBeLessThan(1980);
+    expect(clock(128).mhz).toBeLessThan(clock(96).mhz);
+    expect(clock(128).watts).toBeCloseTo(700, 6);
+    expect(aloneClockAndPower(loadHardware('mi300x'), streamCost('copy', 1 << 20), timeKernel(hw, layout, firstNCus(layout, 8), streamCost('copy', 1 << 20)))).toBeUndefined();
+  });
+
+  const gemmSide = (cus: number, from: number, part = hw): CorunSide => {
+    const set = cuRange(makeCuLayout(part.compute), from, cus);
+    return { kernels: [gemmCost(part, { m: 8192, n: 2048, k: 8192, batch: 1, dtype: 'bf16' }, set)], set, reps: 20 };
+  };
+  const copySide = (cus: number, from: number, part = hw): CorunSide => ({ kernels: [streamCost('copy', 1 << 29)], set: cuRange(makeCuLayout(part.compute), from, cus), reps: 20 });
+
+  it('co-running kernels run the chip at a lower clock than either alone, and slow at least as much as without the cap', () => {
+    const uncapped = loadHardware('h200-sxm', UNCAPPED);
+    const capped = corunWindows(hw, gemmSide(72, 0), gemmSide(60, 72));
+    const free = corunWindows(uncapped, gemmSide(72, 0, uncapped), gemmSide(60, 72, uncapped));
+    expect(capped.togetherMhz).toBeLessThan(Math.min(capped.aAloneMhz, capped.bAloneMhz));
+    expect(free.togetherMhz).toBe(1980);
+    // Alone, the cap changes nothing (the governor is relative); together, it only slows.
+    expect(capped.aAloneNs).toBe(free.aAloneNs);
+    expect(capped.bAloneNs).toBe(free.bAloneNs);
+    expect(capped.aTogetherNs).toBeGreaterThan(free.aTogetherNs);
+    expect(capped.bTogetherNs).toBeGreaterThan(free.bTogetherNs);
+  });
+
+  it('a higher cap never slows a co-run, and a kernel bound by its DRAM misses keeps its pace when the clock falls', () => {
+    const at = (capW: number) => {
+      const part = loadHardware('h200-sxm', [`compute.power.cap_w=${capW}`]);
+      return corunWindows(part, gemmSide(104, 0, part), copySide(28, 104, part));
+    };
+    const low = at(600);
+    const mid = at(700);
+    const high = at(900);
+    expect(mid.aTogetherNs).toBeLessThanOrEqual(low.aTogetherNs);
+    expect(high.aTogetherNs).toBeLessThanOrEqual(mid.aTogetherNs);
+    // The copy on 28 SMs is held by its SMs' misses in flight, not by clocked work: the lower clock
+    // slows the GEMM beside it, which leaves the copy more of the HBM, never less.
+    const set = cuRange(layout, 104, 28);
+    expect(timeKernel(hw, layout, set, streamCost('copy', 1 << 29)).clockBound).toBe(false);
+    expect(low.bTogetherNs).toBeLessThanOrEqual(high.bTogetherNs * (1 + 1e-12));
+  });
+
+  it('refuses a bad power field in one line naming it', () => {
+    expect(() => loadHardware('h200-sxm', ['compute.power.cap_w=-5'])).toThrow(/compute\.power\.cap_w/);
+    expect(() => loadHardware('h200-sxm', ['compute.power.watts=5'])).toThrow(/compute\.power/);
+  });
+});
