@@ -70,7 +70,8 @@ function decodeMedianMhz(staticW, tensorW, dramW) {
 
 let dramW = 0;
 let line = fitLine(dramW);
-for (let round = 1; round <= 8; round++) {
+for (let round = 1; round <= 20; round++) {
+  const before = dramW;
   let lo = 0;
   let hi = 1000;
   for (let i = 0; i < 40; i++) {
@@ -81,6 +82,9 @@ for (let round = 1; round <= 8; round++) {
   dramW = hi;
   line = fitLine(dramW);
   console.log(`round ${round}: static_w ${line.staticW.toFixed(2)}, tensor_w_per_tflops ${line.tensorW.toFixed(4)}, dram_w_per_tbps ${dramW.toFixed(2)}`);
+  if (Math.abs(dramW - before) < 1e-3) break;
 }
 console.log(`fit on ${atPeak.map((r) => r.sms).join(', ')} SMs; residuals (W): ${line.residuals.map((r) => r.toFixed(1)).join(', ')}`);
 console.log(`GEMM DRAM traffic (TB/s): ${dramTbps.map((t) => t.toFixed(3)).join(', ')}`);
+// The values as the presets write them (test/hw/power.test.ts checks the presets against this line).
+console.log(`preset: static_w ${line.staticW.toFixed(1)}, tensor_w_per_tflops ${line.tensorW.toFixed(3)}, dram_w_per_tbps ${dramW.toFixed(1)}`);

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadHardware } from '../../src/hw/config/load.js';
 import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
@@ -111,5 +113,17 @@ describe('the power governor on a GPU (compute.power in the H100 and H200 preset
   it('refuses a bad power field in one line naming it', () => {
     expect(() => loadHardware('h200-sxm', ['compute.power.cap_w=-5'])).toThrow(/compute\.power\.cap_w/);
     expect(() => loadHardware('h200-sxm', ['compute.power.watts=5'])).toThrow(/compute\.power/);
+  });
+});
+
+describe('the presets carry what scripts/calibrate-power.mjs derives from the measurements', () => {
+  it('static_w, tensor_w_per_tflops and dram_w_per_tbps as the script prints them (a changed kernel model shows here)', () => {
+    const out = execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/calibrate-power.mjs', import.meta.url))], { encoding: 'utf8' });
+    const m = /^preset: static_w ([\d.]+), tensor_w_per_tflops ([\d.]+), dram_w_per_tbps ([\d.]+)$/m.exec(out);
+    expect(m).not.toBeNull();
+    for (const part of ['h200-sxm', 'h100-sxm']) {
+      const power = loadHardware(part).compute.power!;
+      expect([power.static_w, power.tensor_w_per_tflops, power.dram_w_per_tbps]).toEqual([Number(m![1]), Number(m![2]), Number(m![3])]);
+    }
   });
 });
