@@ -99,7 +99,6 @@ export const computeSchema = z
   })
   .strict();
 
-
 export const hbmSchema = z
   .object({
     capacity_bytes: positive,

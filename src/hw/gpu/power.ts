@@ -58,7 +58,8 @@ export class PowerGovernor {
   private dynamicW = 0;
   private clockMhz: number;
   /** Time (ns) spent at each clock while any kernel ran, when `logClock` is set. */
-  readonly nsAtMhz = new Map<number, number>();
+  private readonly nsAtMhz = new Map<number, number>();
+  /** Log the clock over time, for `medianMhz` (off by default: the validation runs read it). */
   logClock = false;
   private sinceNs = 0;
 
@@ -70,11 +71,6 @@ export class PowerGovernor {
     private readonly cuGroups: readonly Resource[],
   ) {
     this.clockMhz = peakMhz;
-  }
-
-  /** The clock now (MHz). */
-  get mhz(): number {
-    return this.clockMhz;
   }
 
   /** A kernel's flow started: its power joins the chip's. Returns the handle `finished` takes. */
@@ -102,6 +98,7 @@ export class PowerGovernor {
 
   private retune(): void {
     this.clockMhz = clockUnderCapMhz(this.power, this.peakMhz, this.dynamicW);
+    let changed = false;
     for (const r of this.running) {
       if (!r.timing.clockBound || r.flow.finished) continue;
       const speed = Math.min(1, this.clockMhz / r.aloneMhz);
@@ -111,8 +108,9 @@ export class PowerGovernor {
       if (r.timing.criticalNs > 0) this.sim.setMaxRate(r.flow, speed / r.timing.criticalNs);
       // CU time per unit of progress grows as the clock falls; a kernel on kept CUs draws none (0 stays 0).
       for (const d of r.flow.demands) if (this.cuGroups.includes(d.resource)) d.perUnit *= scale;
-      this.sim.invalidateRates();
+      changed = true;
     }
+    if (changed) this.sim.invalidateRates();
   }
 
   private logUntilNow(): void {
