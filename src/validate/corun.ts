@@ -82,6 +82,11 @@ function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]):
   return { ends, mhz: gpu.governor ? gpu.governor.medianMhz() : NaN };
 }
 
+/** The median clock (MHz) while one side runs alone, as NVML samples it: NaN on a part without `compute.power`. */
+export function aloneMhz(hw: HardwareConfig, side: CorunSide): number {
+  return windows(hw, [side]).mhz;
+}
+
 /** The co-run as sm_scaling.py and serving_steps.py measure it: each side alone, then both together. */
 export function corunWindows(hw: HardwareConfig, a: CorunSide, b: CorunSide): CorunWindows {
   const aAlone = windows(hw, [a, undefined]);

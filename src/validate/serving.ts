@@ -5,7 +5,7 @@ import { getModel } from '../sw/models/index.js';
 import type { KernelCost } from '../kernels/types.js';
 import { costModelFor, type IterationCostModel, type LaneStep } from '../sw/serving/cost-model.js';
 import { simulateCorun } from '../sw/serving/corun.js';
-import { checkCorunLaunches, corunWindows, pairSpeedup, type CorunSide } from './corun.js';
+import { aloneMhz, checkCorunLaunches, corunWindows, pairSpeedup, type CorunSide } from './corun.js';
 import { flag, registerRunner, requireHw, wholeNum } from './runners.js';
 
 /**
@@ -39,7 +39,14 @@ registerRunner('serve-step', (hw, p) => {
   const cus = cusOf(costs, p, 'cus');
   const it = costs.iteration(promptTokens ? [{ tokens: promptTokens, context: 0 }] : [], decodes, decodes * context, cus);
   const linearNs = costs.linear(promptTokens, decodes, cus).ns;
-  return { step_ms: it.ns / 1e6, attention_ms: (it.ns - linearNs) / 1e6, linear_ms: linearNs / 1e6 };
+  const out: Record<string, number> = { step_ms: it.ns / 1e6, attention_ms: (it.ns - linearNs) / 1e6, linear_ms: linearNs / 1e6 };
+  // Where the part models its power cap, the step's median clock (NVML's in serving_steps.py): one
+  // layer's kernels back to back on the step's CUs. Prefill-only and decode-only steps.
+  if (costs.hw.compute.power && (promptTokens === 0 || decodes === 0)) {
+    const steps = promptTokens ? costs.layerProgram('prefill', promptTokens, 0, cus) : costs.layerProgram('decode', decodes, context, cus);
+    out.clock_mhz = aloneMhz(costs.hw, { kernels: laneKernels(steps), set: cus, reps: 1 });
+  }
+  return out;
 });
 
 registerRunner('serve-corun', (hw, p): Record<string, number> => {

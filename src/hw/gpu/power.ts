@@ -26,7 +26,10 @@ export type PowerConfig = NonNullable<HardwareConfig['compute']['power']>;
 export function kernelDynamicW(power: PowerConfig, kernel: KernelCost, t: KernelTiming): number {
   const ns = t.isolatedNs;
   if (!(ns > 0)) return 0;
-  const tensorFlops = kernel.perWorkgroup.matrixFlops * kernel.workgroups;
+  // Useful FLOPs, not the padded tiles the timing charges: a decode GEMM of one row is costed as
+  // a 64-row tile, but the hardware's power follows the work (a one-request decode step holds
+  // 1935-1980 MHz on an H200 while streaming its weights at full bandwidth).
+  const tensorFlops = Math.min(kernel.flops, kernel.perWorkgroup.matrixFlops * kernel.workgroups);
   // FLOP/ns is GFLOP/s and byte/ns GB/s: 1e-3 of the TFLOP/s and TB/s the energies are given per.
   return (power.tensor_w_per_tflops * tensorFlops + power.dram_w_per_tbps * t.hbmBytes) / ns / 1000;
 }
