@@ -5,7 +5,9 @@ import type { ReplayRecord } from './replay.js';
  * chrome://tracing open it: one complete ('X') event per node, `ts` and `dur` in microseconds,
  * pid = GPU (rank), tid = stream, with process_name / thread_name metadata events naming them.
  * Perfetto wants integer tids, so streams are numbered per GPU in order of first use and named
- * through thread_name.
+ * through thread_name. Where `clocks` gives a GPU's SM clock over time, it is a counter track ('C'
+ * events) of that GPU: the power governor's clock (src/hw/gpu/power.ts), which sets how much
+ * co-running kernels slow each other; a kernel alone keeps its calibrated time whatever it reads.
  */
 export interface ChromeTrace {
   traceEvents: Array<Record<string, unknown>>;
@@ -16,7 +18,11 @@ export interface ChromeTrace {
 /** Microseconds rounded to the nanosecond, so identical replays give identical files. */
 const us = (ns: number) => Math.round(ns) / 1000;
 
-export function chromeTrace(records: readonly ReplayRecord[], otherData: Record<string, string | number | boolean> = {}): ChromeTrace {
+export function chromeTrace(
+  records: readonly ReplayRecord[],
+  otherData: Record<string, string | number | boolean> = {},
+  clocks: ReadonlyArray<ReadonlyArray<readonly [number, number]>> = [],
+): ChromeTrace {
   const sorted = [...records].sort((a, b) => a.startNs - b.startNs || a.gpu - b.gpu || a.nodeId - b.nodeId);
   const tids = new Map<number, Map<string, number>>();
   const events: Array<Record<string, unknown>> = [];
@@ -44,5 +50,8 @@ export function chromeTrace(records: readonly ReplayRecord[], otherData: Record<
       events.push({ name: 'thread_sort_index', ph: 'M', pid: gpu, tid, args: { sort_index: tid } });
     }
   }
+  clocks.forEach((steps, gpu) => {
+    for (const [ns, mhz] of steps) body.push({ name: 'SM clock', ph: 'C', ts: us(ns), pid: gpu, args: { MHz: Math.round(mhz) } });
+  });
   return { traceEvents: [...events, ...body], displayTimeUnit: 'ms', otherData };
 }

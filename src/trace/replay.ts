@@ -87,6 +87,8 @@ export interface ReplayResult {
   totalNs: number;
   breakdown: Breakdown;
   records: ReplayRecord[];
+  /** Each GPU's SM clock over time, [ns, MHz] at each change, where the part models its power cap (compute.power) and the timeline is recorded. */
+  clocks: Array<Array<[number, number]>>;
   collectives: ReplayCollective[];
   stats: ReplayStats;
 }
@@ -152,6 +154,7 @@ class Replay {
     for (const g of this.system.gpus) g.recordKernels = false;
     this.useDuration = (options.chakraTiming ?? 'duration') === 'duration';
     this.keep = options.recordTimeline ?? true;
+    if (this.keep) for (const g of this.system.gpus) g.governor?.recordSteps();
     this.stats = {
       gpus: this.gpus,
       systemNodes,
@@ -211,7 +214,8 @@ class Replay {
     this.stats.events = this.system.sim.eventsProcessed;
     const lookups = this.stats.kernelCostLookups;
     this.stats.kernelCostHitRate = lookups ? 1 - this.byKey.size / lookups : 0;
-    return { totalNs, breakdown: attributeTimeline(this.intervals, totalNs, 0), records: this.records, collectives: this.collectives, stats: this.stats };
+    const clocks = this.system.gpus.map((g) => g.governor?.clockSteps() ?? []);
+    return { totalNs, breakdown: attributeTimeline(this.intervals, totalNs, 0), records: this.records, clocks, collectives: this.collectives, stats: this.stats };
   }
 
   private tryStream(run: RankRun, s: number): void {

@@ -9,6 +9,9 @@ import { aloneClockAndPower, clockUnderCapMhz, kernelDynamicW, type PowerConfig 
 import { simulateKernel } from '../../src/hw/system.js';
 import { gemmCost } from '../../src/kernels/gemm.js';
 import { streamCost } from '../../src/kernels/elementwise.js';
+import { chromeTrace } from '../../src/trace/chrome.js';
+import { replayTrace } from '../../src/trace/replay.js';
+import type { Trace, TraceNode } from '../../src/trace/types.js';
 import { corunWindows, type CorunSide } from '../../src/validate/corun.js';
 
 const POWER: PowerConfig = { cap_w: 700, static_w: 100, tensor_w_per_tflops: 1, dram_w_per_tbps: 150, clock_exponent: 3 };
@@ -125,5 +128,33 @@ describe('the presets carry what scripts/calibrate-power.mjs derives from the me
       const power = loadHardware(part).compute.power!;
       expect([power.static_w, power.tensor_w_per_tflops, power.dram_w_per_tbps]).toEqual([Number(m![1]), Number(m![2]), Number(m![3])]);
     }
+  });
+});
+
+describe('the SM clock in a replay trace', () => {
+  // Two streams of GEMMs whose grids (64 tiles) each fill half the chip: they run side by side.
+  const gemmNode = (id: number, stream: string): TraceNode => ({
+    id,
+    name: `gemm${id}`,
+    kind: 'kernel',
+    category: 'gemm',
+    pass: 'fwd',
+    deps: [],
+    stream,
+    kernel: { op: 'gemm', m: 1024, n: 1024, k: 16384, dtype: 'bf16' },
+  });
+  const trace: Trace = { meta: { test: 'power' }, worldSize: 1, programs: [[gemmNode(0, 'a'), gemmNode(1, 'b')]] };
+
+  it('is a counter track that falls while the two streams co-run, and is absent on a part without a power model', () => {
+    const r = replayTrace(trace, loadHardware('h100-sxm'));
+    const counters = chromeTrace(r.records, {}, r.clocks).traceEvents.filter((e) => e.ph === 'C');
+    const mhz = counters.map((e) => (e.args as { MHz: number }).MHz);
+    expect(mhz[0]).toBe(1980);
+    expect(Math.min(...mhz)).toBeLessThan(1980);
+    expect(mhz.every((m) => m > 0 && m <= 1980)).toBe(true);
+    // The two GEMMs overlap: with the cap lifted they would finish sooner.
+    expect(replayTrace(trace, loadHardware('h100-sxm', UNCAPPED)).totalNs).toBeLessThan(r.totalNs);
+    const amd = replayTrace(trace, loadHardware('mi300x'));
+    expect(chromeTrace(amd.records, {}, amd.clocks).traceEvents.some((e) => e.ph === 'C')).toBe(false);
   });
 });

@@ -129,7 +129,7 @@ export const replayCommand: CommandModule = {
     const outputs = new OutputSet();
     outputs.run(() => {
       if (a.kernels !== undefined) outputs.write(a.kernels, kernelsCsv(r), '--kernels');
-      if (a.chromeTrace !== undefined) outputs.write(a.chromeTrace, JSON.stringify(chromeTrace(r.records, { trace: loaded.source, hw: hw.name, total_us: us(r.totalNs) })) + '\n', '--chrome-trace');
+      if (a.chromeTrace !== undefined) outputs.write(a.chromeTrace, JSON.stringify(chromeTrace(r.records, { trace: loaded.source, hw: hw.name, total_us: us(r.totalNs) }, r.clocks)) + '\n', '--chrome-trace');
     });
     const report = replayReport(loaded.source, loaded.format, hw.name, r);
     if (a.json) {
