@@ -116,6 +116,7 @@ describe('the power governor on a GPU (compute.power in the H100 and H200 preset
   it('refuses a bad power field in one line naming it', () => {
     expect(() => loadHardware('h200-sxm', ['compute.power.cap_w=-5'])).toThrow(/compute\.power\.cap_w/);
     expect(() => loadHardware('h200-sxm', ['compute.power.watts=5'])).toThrow(/compute\.power/);
+    expect(() => loadHardware('h200-sxm', ['compute.power.cap_w=100'])).toThrow(/compute\.power\.static_w.*expected less than cap_w \(100 W\)/);
   });
 });
 

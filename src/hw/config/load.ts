@@ -239,6 +239,9 @@ function checkConsistency(hw: HardwareConfig, file: string): void {
   if (c.clock_sustained_mhz > c.clock_peak_mhz) {
     throw inconsistent(file, 'compute.clock_sustained_mhz', ['compute.clock_peak_mhz'], `expected at most clock_peak_mhz (${c.clock_peak_mhz}), got ${c.clock_sustained_mhz}`);
   }
+  if (c.power && c.power.static_w >= c.power.cap_w) {
+    throw inconsistent(file, 'compute.power.static_w', ['compute.power.cap_w'], `expected less than cap_w (${c.power.cap_w} W): nothing could run under the cap, got ${c.power.static_w}`);
+  }
   if (c.cu_groups > c.cus) {
     throw inconsistent(file, 'compute.cu_groups', ['compute.cus'], `expected at most compute.cus (${c.cus}), got ${c.cu_groups}`);
   }
