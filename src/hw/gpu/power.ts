@@ -65,8 +65,8 @@ export class PowerGovernor {
   /** Log the clock over time, for `medianMhz` (off by default: the validation runs read it). */
   logClock = false;
   private sinceNs = 0;
-  /** Each change of clock as (ns, MHz), flat, once `recordSteps` is called (a trace's counter track). */
-  private steps: number[] | undefined;
+  /** Each change of clock as [ns, MHz], once `recordSteps` is called (a trace's counter track). */
+  private steps: Array<[number, number]> | undefined;
 
   constructor(
     private readonly sim: Simulator,
@@ -103,24 +103,21 @@ export class PowerGovernor {
 
   /** Starts recording every change of clock (from the peak clock at time 0). */
   recordSteps(): void {
-    this.steps = [0, this.peakMhz];
+    this.steps = [[0, this.peakMhz]];
   }
 
   /** The recorded changes of clock as [ns, MHz] pairs, in time order ([] unless `recordSteps` was called). */
   clockSteps(): Array<[number, number]> {
-    const out: Array<[number, number]> = [];
-    const s = this.steps ?? [];
-    for (let i = 0; i < s.length; i += 2) out.push([s[i]!, s[i + 1]!]);
-    return out;
+    return this.steps ?? [];
   }
 
   private retune(): void {
     const mhz = clockUnderCapMhz(this.power, this.peakMhz, this.dynamicW);
     if (this.steps && mhz !== this.clockMhz) {
-      const s = this.steps;
       // Several changes at one instant (a kernel ends as the next starts) leave only the last.
-      if (s[s.length - 2] === this.sim.nowNs) s[s.length - 1] = mhz;
-      else s.push(this.sim.nowNs, mhz);
+      const last = this.steps[this.steps.length - 1]!;
+      if (last[0] === this.sim.nowNs) last[1] = mhz;
+      else this.steps.push([this.sim.nowNs, mhz]);
     }
     this.clockMhz = mhz;
     let changed = false;
