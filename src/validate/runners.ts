@@ -74,7 +74,11 @@ registerRunner('gemm', (hw, p) => {
   const kernel = gemmCost(cfg, { m: num(p, 'm'), n: num(p, 'n'), k: num(p, 'k'), batch: num(p, 'batch', 1), dtype: (p.dtype ?? 'bf16') as Dtype }, cus);
   const t = simulateKernel(cfg, kernel, cus).timeNs;
   // Where the part models its power cap: the clock and board power the GEMM alone would have.
-  const alone = aloneClockAndPower(cfg, kernel, timeKernel(cfg, makeCuLayout(cfg.compute), cus ?? fullCuSet(makeCuLayout(cfg.compute)), kernel));
+  let alone: { mhz: number; watts: number } | undefined;
+  if (cfg.compute.power) {
+    const layout = makeCuLayout(cfg.compute);
+    alone = aloneClockAndPower(cfg, kernel, timeKernel(cfg, layout, cus ?? fullCuSet(layout), kernel));
+  }
   return { tflops: kernel.flops / t / 1000, time_us: t / 1000, ...(alone && { clock_mhz: alone.mhz, power_w: alone.watts }) };
 });
 
