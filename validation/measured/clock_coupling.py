@@ -8,12 +8,13 @@ only clock-bound kernels. On the H200, a decode lane on 20-28 SMs slowed by abou
 beside a prefill lane (`h200-141gb-hbm3e-serving.json`), though its SMs are DRAM-bound. This
 measures the bound itself against the clock.
 
-For each split of the chip (a victim lane of V SMs; a partner lane), one victim kernel runs back to
-back in ~0.4-s windows: alone, beside a partner stream of 8192^3 bf16 GEMMs on the other 132-V SMs
-(which draw power, so the 700 W cap lowers the one SM clock for both lanes), and alone again; then,
-on a second split, beside the same GEMMs on a 32-SM lane only (little power: the clock stays, so
-what slows the victim there is the shared HBM and L2, not the clock). NVML samples the SM clock and
-board power in every window (the first tenth of each window's samples is dropped).
+For each split of the chip (a victim lane of V SMs, a partner lane of the other 132-V), one victim
+kernel runs back to back in ~0.4-s windows: alone, beside a partner stream, and alone again, while
+NVML samples the SM clock and board power (the first tenth of each window's samples is dropped).
+Two partners, each drawing power so that the 700 W cap lowers the one SM clock for both lanes:
+cuBLAS 8192^3 bf16 GEMMs (as a prefill lane: power and some DRAM and L2 traffic), and tensor-core
+products on fragments held in registers (`mma_spin` in clock_probe.cu: power with no memory
+traffic at all, so what slows a victim beside it is the clock alone).
 
 Victims: a persistent float4 copy of 1 GiB with one 1024-thread block per SM (the kernel that set
 `dram_gbps_per_cu`), PyTorch's copy of 512 MiB, a decode-shaped skinny GEMM (64x4096x14336 bf16,
@@ -33,29 +34,13 @@ from sm_scaling import COPY_SRC, _check, close_lanes, co_window, green_lanes
 RES = {"device": torch.cuda.get_device_name(0), "sms": torch.cuda.get_device_properties(0).multi_processor_count,
        "torch": torch.__version__, "cuda": torch.version.cuda, "method": __doc__.strip().splitlines()[0], "runs": [], "errors": []}
 WINDOW_MS = int(__import__("os").environ.get("WINDOW_MS", 400))
-LIGHT_PARTNER_SMS = 32
+MMA_ITERS = 8000
 VICTIM_SMS = [8, 24, 64]   # green contexts come in steps of 8 SMs
 
 
 def save(path):
     with open(path, "w") as f:
         json.dump(RES, f, indent=1)
-
-
-def lanes_of(counts):
-    """Green contexts of counts[0], counts[1], ... SMs, each carved from what the one before left,
-    each with a stream PyTorch can launch on: [(stream, sms, ctx, raw stream)] (close_lanes)."""
-    from cuda.bindings import driver as cu
-    dev = _check(cu.cuDeviceGet(0))
-    left = _check(cu.cuDeviceGetDevResource(dev, cu.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM))
-    out = []
-    for n in counts:
-        groups, _, left = _check(cu.cuDevSmResourceSplitByCount(1, left, 0, n))
-        desc = _check(cu.cuDevResourceGenerateDesc([groups[0]], 1))
-        g = _check(cu.cuGreenCtxCreate(desc, dev, cu.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM))
-        st = _check(cu.cuGreenCtxStreamCreate(g, cu.CUstream_flags.CU_STREAM_NON_BLOCKING, 0))
-        out.append((torch.cuda.ExternalStream(int(st)), int(groups[0].sm.smCount), g, st))
-    return out
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,6 +58,7 @@ def load_probe():
     lib = ctypes.CDLL(path)
     lib.probe_persistent_copy.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
     lib.probe_chase.argtypes = [ctypes.c_void_p, ctypes.c_ulonglong, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]
+    lib.probe_mma_spin.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
     lib.probe_error_string.restype = ctypes.c_char_p
     return lib
 
@@ -135,14 +121,26 @@ def clock_window(stream_fn_reps_a, stream_fn_reps_b):
     return wa, wb, (statistics.median(mhz) if mhz else None), (statistics.median(watts) if watts else None)
 
 
-def measure_split(v, victims, partner_kind, path):
-    """One split: victim lane of v SMs, partner lane of the rest ("heavy") or of 32 SMs ("light")."""
-    lanes = green_lanes(v, rest=True) if partner_kind == "heavy" else lanes_of([v, LIGHT_PARTNER_SMS])
-    try:
-        (sv, nv, _, rv), (sp, npart, _, _) = lanes
+def partner_of(kind, victims, raw, sms):
+    """The partner lane's kernel: cuBLAS 8192^3 bf16 GEMMs ("gemm": power and memory traffic), or
+    tensor-core products from registers ("mma_spin": power with no memory traffic)."""
+    if kind == "gemm":
         pa, pb = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16), torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+        return lambda: torch.matmul(pa, pb), "gemm 8192^3 bf16 (cuBLAS)"
+    ops = torch.randn(64 * 1024, device="cuda", dtype=torch.float16)
+    out = torch.zeros(sms * 4 * 8, device="cuda")
+    stream = ctypes.c_void_p(int(raw))
+    return (lambda: victims._checked(victims.lib.probe_mma_spin(ops.data_ptr(), MMA_ITERS, sms * 4, out.data_ptr(), stream))), \
+        f"mma_spin fp16 wmma 16x16x16 from registers, {MMA_ITERS} iterations, 4 blocks of 256 threads per SM"
+
+
+def measure_split(v, victims, partner_kind, path):
+    """One split: victim lane of v SMs, partner lane of the rest, running partner_kind."""
+    lanes = green_lanes(v, rest=True)
+    try:
+        (sv, nv, _, rv), (sp, npart, _, rp) = lanes
+        partner, partner_name = partner_of(partner_kind, victims, rp, npart)
         torch.cuda.synchronize()
-        partner = lambda: torch.matmul(pa, pb)
         with torch.cuda.stream(sp):
             partner_ms = time_ms(partner, repeats=5, warmup=2, stream=sp)
         for name in victims.names():
@@ -157,9 +155,9 @@ def measure_split(v, victims, partner_kind, path):
                 co_window(vic, (sp, partner, 0))                               # warm-up
                 a1 = clock_window(vic, (sp, partner, 0))
                 tog = clock_window(vic, par)
-                a2 = clock_window(vic, (sp, partner, 0)) if partner_kind == "heavy" else None
+                a2 = clock_window(vic, (sp, partner, 0))
                 alone_ms = statistics.mean([a1[0]] + ([a2[0]] if a2 else [])) / reps
-                r = {"victim": name, "victim_sms": nv, "partner": f"gemm 8192^3 bf16 ({partner_kind})", "partner_sms": npart,
+                r = {"victim": name, "victim_sms": nv, "partner": partner_name, "partner_sms": npart,
                      "reps": reps, "partner_reps": preps, "partner_alone_ms_per_call": partner_ms, "victim_one_call_ms": one_ms,
                      "alone_ms_per_call": alone_ms, "alone_first_ms_per_call": a1[0] / reps,
                      "alone_again_ms_per_call": a2[0] / reps if a2 else None, "together_ms_per_call": tog[0] / reps,
@@ -179,7 +177,7 @@ def measure_split(v, victims, partner_kind, path):
                        "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:400]}
                 RES["errors"].append(err); print("FAILED", err, flush=True)
             save(path)
-        del pa, pb
+        del partner
     finally:
         close_lanes(lanes)
     torch.cuda.empty_cache()
@@ -191,7 +189,7 @@ if __name__ == "__main__":
     torch.zeros(1, device="cuda"); torch.cuda.synchronize()
     victims = Victims()
     for v in VICTIM_SMS:
-        for kind in ["heavy", "light"]:
+        for kind in ["gemm", "mma_spin"]:
             try:
                 measure_split(v, victims, kind, out)
             except Exception as exc:

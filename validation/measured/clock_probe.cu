@@ -6,8 +6,12 @@
 //
 // The same two kernels sm_scaling.py runs through CuPy: a grid-stride float4 copy whose blocks ask
 // for 120 KB of shared memory so no SM holds two (launched with one block per SM of the lane), and
-// a one-thread pointer chase.
+// a one-thread pointer chase. And a partner that draws power with no memory traffic at all: tensor-
+// core products on fragments held in registers (loaded once from a small random buffer, rotated so
+// the operands keep changing), so what slows a victim beside it is the clock alone.
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 
 __global__ void copy_u1(const float4* __restrict__ a, float4* __restrict__ c, long long n4) {
   extern __shared__ float pad[];  // only to keep one block per SM
@@ -22,6 +26,27 @@ __global__ void chase(const unsigned long long* __restrict__ next, unsigned long
   unsigned long long p = start;
   for (long long i = 0; i < steps; i++) p = next[p];
   out[0] = p;
+}
+
+__global__ void mma_spin(const __half* __restrict__ operands, long long iters, float* out) {
+  using namespace nvcuda;
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[2];
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b[2];
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[4];
+  const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  const __half* base = operands + (warp % 64) * 1024;  // 64 distinct 1024-half tiles (128 KB, in L2)
+  for (int j = 0; j < 2; j++) {
+    wmma::load_matrix_sync(a[j], base + j * 256, 16);
+    wmma::load_matrix_sync(b[j], base + 512 + j * 256, 16);
+  }
+  for (int j = 0; j < 4; j++) wmma::fill_fragment(c[j], 0.f);
+  for (long long i = 0; i < iters; i++) {
+#pragma unroll
+    for (int j = 0; j < 4; j++) wmma::mma_sync(c[j], a[j & 1], b[(j >> 1) ^ (i & 1)], c[j]);
+  }
+  for (int j = 1; j < 4; j++)
+    for (int e = 0; e < c[0].num_elements; e++) c[0].x[e] += c[j].x[e];
+  if (threadIdx.x % 32 == 0 && c[0].x[0] == 12345.f) out[warp] = c[0].x[0];  // keeps the loop; never true on random data
 }
 
 static const int kCopySharedBytes = 120 * 1024;
@@ -44,6 +69,13 @@ int probe_persistent_copy(const void* a, void* c, long long n4, int blocks, void
 int probe_chase(const void* next, unsigned long long start, long long steps, void* out, void* stream) {
   chase<<<1, 1, 0, static_cast<cudaStream_t>(stream)>>>(static_cast<const unsigned long long*>(next), start, steps,
                                                       static_cast<unsigned long long*>(out));
+  return static_cast<int>(cudaGetLastError());
+}
+
+// Blocks of 256 threads (8 warps); the caller launches 4 per SM (32 warps, as registers allow).
+int probe_mma_spin(const void* operands, long long iters, int blocks, void* out, void* stream) {
+  mma_spin<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(static_cast<const __half*>(operands), iters,
+                                                               static_cast<float*>(out));
   return static_cast<int>(cudaGetLastError());
 }
 
