@@ -59,6 +59,7 @@ def load_probe():
     lib.probe_persistent_copy.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
     lib.probe_chase.argtypes = [ctypes.c_void_p, ctypes.c_ulonglong, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]
     lib.probe_mma_spin.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    lib.probe_mma_busy.argtypes = lib.probe_mma_spin.argtypes   # power_probe.py's
     lib.probe_error_string.restype = ctypes.c_char_p
     return lib
 
