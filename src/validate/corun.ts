@@ -130,5 +130,7 @@ registerRunner('corun', (hw, p) => {
     pair_speedup: pairSpeedup(w),
     a_alone_ms: w.aAloneNs / 1e6,
     b_alone_ms: w.bAloneNs / 1e6,
+    // Where the part models its power cap: the median clocks, as NVML samples them in each window.
+    ...(cfg.compute.power && { a_alone_mhz: w.aAloneMhz, b_alone_mhz: w.bAloneMhz, together_mhz: w.togetherMhz }),
   };
 });

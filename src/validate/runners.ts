@@ -9,6 +9,7 @@ import { simulateKernel } from '../hw/system.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { STREAM_OP_NAMES, streamArrayBytes, streamCost, type StreamOp } from '../kernels/elementwise.js';
 import { gemmCost } from '../kernels/gemm.js';
+import type { KernelCost } from '../kernels/types.js';
 
 /**
  * Validation runners: each reproduces one kind of figure through the code paths the CLI uses and
@@ -73,22 +74,25 @@ registerRunner('gemm', (hw, p) => {
   const cus = cuSetOf(cfg, p);
   const kernel = gemmCost(cfg, { m: num(p, 'm'), n: num(p, 'n'), k: num(p, 'k'), batch: num(p, 'batch', 1), dtype: (p.dtype ?? 'bf16') as Dtype }, cus);
   const t = simulateKernel(cfg, kernel, cus).timeNs;
-  // Where the part models its power cap: the clock and board power the GEMM alone would have.
-  let alone: { mhz: number; watts: number } | undefined;
-  if (cfg.compute.power) {
-    const layout = makeCuLayout(cfg.compute);
-    alone = aloneClockAndPower(cfg, kernel, timeKernel(cfg, layout, cus ?? fullCuSet(layout), kernel));
-  }
-  return { tflops: kernel.flops / t / 1000, time_us: t / 1000, ...(alone && { clock_mhz: alone.mhz, power_w: alone.watts }) };
+  return { tflops: kernel.flops / t / 1000, time_us: t / 1000, ...aloneClockMetrics(cfg, kernel, cus) };
 });
+
+/** Where the part models its power cap: the clock and board power a kernel alone would have. */
+function aloneClockMetrics(cfg: HardwareConfig, kernel: KernelCost, cus: CuSet | undefined): { clock_mhz: number; power_w: number } | undefined {
+  if (!cfg.compute.power) return undefined;
+  const layout = makeCuLayout(cfg.compute);
+  const alone = aloneClockAndPower(cfg, kernel, timeKernel(cfg, layout, cus ?? fullCuSet(layout), kernel))!;
+  return { clock_mhz: alone.mhz, power_w: alone.watts };
+}
 
 registerRunner('stream', (hw, p) => {
   const cfg = requireHw(hw, 'stream');
   const op = (p.op ?? 'copy') as StreamOp;
   if (!STREAM_OP_NAMES.includes(op)) throw new SilicaError(`validation params.op: expected one of ${STREAM_OP_NAMES.join(', ')}, got ${JSON.stringify(p.op)}`);
   const kernel = streamCost(op, streamArrayBytes(cfg, op, (p.array_bytes as string | number) ?? '1GiB', 'validation params.array_bytes'));
-  const t = simulateKernel(cfg, kernel, cuSetOf(cfg, p)).timeNs;
-  return { achieved_gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / t, time_us: t / 1000 };
+  const cus = cuSetOf(cfg, p);
+  const t = simulateKernel(cfg, kernel, cus).timeNs;
+  return { achieved_gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / t, time_us: t / 1000, ...aloneClockMetrics(cfg, kernel, cus) };
 });
 
 /** Any single kernel description (row reductions, attention, elementwise...). */

@@ -83,9 +83,10 @@ export const computeSchema = z
     /** Bytes per clock one CU can move to/from the memory hierarchy (L1/L2 request path). */
     l1_bytes_per_clock_per_cu: positive,
     /**
-     * Most DRAM bandwidth one CU/SM draws on its own (GB/s): the misses it keeps in flight over the
-     * DRAM latency (Little's law). It bounds kernels confined to a few CUs (a CU-masked decode
-     * stream); a whole chip's CUs together outrun its HBM. Unset: only l1_bytes_per_clock_per_cu.
+     * Most DRAM bandwidth one CU/SM draws on its own (GB/s), at the clock it was measured at: a rate
+     * per CU clock, so where `power` lowers the clock it falls with it. It bounds kernels confined
+     * to a few CUs (a CU-masked decode stream); a whole chip's CUs together outrun its HBM. Unset:
+     * only l1_bytes_per_clock_per_cu.
      */
     dram_gbps_per_cu: positive.optional(),
     /** Host-side launch plus front-end dispatch latency per kernel. */

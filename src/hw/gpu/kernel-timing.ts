@@ -30,10 +30,14 @@ export interface KernelTiming {
   fixedNs: number;
   isolatedNs: number;
   /**
-   * Whether a workgroup's time is set by clocked work (arithmetic, CU-side data movement) rather
-   * than by the DRAM misses its CU keeps in flight: only then does a lower clock slow it (power.ts).
+   * Whether a workgroup's time follows the SM clock (power.ts slows such a kernel when the clock
+   * falls): its arithmetic, its CU-side data movement and the DRAM bytes its CU moves all do, since
+   * one SM's DRAM rate is a rate per SM clock (an 8-SM copy on an H200 slows 1.18x beside a partner
+   * that lowers the clock 1.09x with no memory traffic of its own, while its dependent-load latency
+   * moves 7%: validation/measured/clock_coupling.py). Only a kernel of fixed latency alone does not;
+   * the HBM's own rate is not the SM clock's, so a kernel held by the HBM keeps its pace.
    */
-  clockBound: boolean;
+  followsClock: boolean;
 }
 
 /** Engine clock while the matrix pipes are busy (power-limited; the preset's sustained clock). */
@@ -114,27 +118,27 @@ export function isolatedKernelNs(hw: HardwareConfig, layout: CuLayout, set: CuSe
 }
 
 export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): KernelTiming {
-  const { wgNs, hbmBytes, fixedNs, clockBound } = workgroupTiming(hw, k);
+  const { wgNs, hbmBytes, fixedNs, followsClock } = workgroupTiming(hw, k);
   if (k.workgroups <= 0) {
     const none = new Float64Array(layout.groups);
-    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw), clockBound: false };
+    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw), followsClock: false };
   }
   const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
   const criticalNs = placement.maxPerCu * wgNs;
   const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
   const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
-  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs, clockBound };
+  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs, followsClock };
 }
 
 interface WorkgroupTiming {
   wgNs: number;
   hbmBytes: number;
   fixedNs: number;
-  clockBound: boolean;
+  followsClock: boolean;
 }
 
 /** Reused by isolatedKernelNs, which reads it at once: the tile search calls it ~50 times per GEMM. */
-const wgScratch: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0, clockBound: false };
+const wgScratch: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false };
 
 /**
  * The rates workgroupTiming reads for one dtype, computed once per (frozen) hardware config: the
@@ -150,7 +154,7 @@ interface DtypeRates {
   vectorFlopsPerNs: { atMatrixClock: number; atVectorClock: number };
   sfuOpsPerNs: { atMatrixClock: number; atVectorClock: number };
   cuBytesPerNs: { atMatrixClock: number; atVectorClock: number };
-  /** DRAM bytes/ns one CU draws at most (Little's law; clock-independent), or Infinity if unbounded. */
+  /** DRAM bytes/ns one CU draws at most at the calibration clock (the governor scales it with the clock), or Infinity if unbounded. */
   dramBytesPerNsPerCu: number;
 }
 
@@ -182,7 +186,7 @@ function ratesOf(hw: HardwareConfig, dtype: Dtype): DtypeRates {
 }
 
 /** One workgroup's time on an idle CU, the kernel's DRAM bytes and its fixed latency (written into `out`). */
-function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0, clockBound: false }): WorkgroupTiming {
+function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false }): WorkgroupTiming {
   const w = k.perWorkgroup;
   const r = ratesOf(hw, k.dtype);
   // The whole kernel runs at one clock: the power-limited one if it keeps the matrix pipes busy.
@@ -192,8 +196,8 @@ function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming
     (w.matrixFlops > 0 ? w.matrixFlops / r.matrixFlopsPerNs : 0) +
     (w.vectorFlops > 0 ? w.vectorFlops / (atMatrixClock ? r.vectorFlopsPerNs.atMatrixClock : r.vectorFlopsPerNs.atVectorClock) : 0);
   const sfuNs = w.transcendentalOps ? w.transcendentalOps / (atMatrixClock ? r.sfuOpsPerNs.atMatrixClock : r.sfuOpsPerNs.atVectorClock) : 0;
-  // A CU's DRAM traffic (its share of the kernel's) is also bounded by the misses it keeps in
-  // flight: on a few CUs that, not the HBM, sets a streaming kernel's pace.
+  // A CU's DRAM traffic (its share of the kernel's) is also bounded by what one CU can move: on a
+  // few CUs that, not the HBM, sets a streaming kernel's pace.
   const dramNs = k.workgroups > 0 ? (w.dramBytes ?? (k.hbmReadBytes + k.hbmWriteBytes + (k.nmcUpdateBytes ?? 0)) / k.workgroups) / r.dramBytesPerNsPerCu : 0;
   const cuMoveNs = w.cuBytes / (atMatrixClock ? r.cuBytesPerNs.atMatrixClock : r.cuBytesPerNs.atVectorClock);
   // Matrix, vector and special-function work of one workgroup issue from the same waves and are
@@ -202,7 +206,7 @@ function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming
   const wgNs = Math.max(clockedNs, dramNs) + (w.exposedNs ?? 0);
   const hbmBytes = kernelHbmBytes(hw, k);
   out.wgNs = wgNs;
-  out.clockBound = clockedNs > 0 && clockedNs >= dramNs;
+  out.followsClock = clockedNs > 0 || dramNs > 0;
   out.hbmBytes = hbmBytes;
   out.fixedNs = hw.compute.kernel_launch_ns + (hbmBytes > 0 ? hw.memory.hbm.latency_ns : 0);
   return out;

@@ -16,8 +16,9 @@ import type { KernelTiming } from './kernel-timing.js';
  *
  * The governor is relative. Every isolated kernel time silica computes stays as calibrated (a
  * kernel alone runs as before, whatever its own clock would be); what the governor adds is the
- * clock a kernel loses when others run beside it: a kernel whose workgroups are clock-bound runs
- * at (clock together / clock alone) of its isolated pace. Without `compute.power` nothing changes.
+ * clock a kernel loses when others run beside it: a kernel whose workgroups follow the clock (its
+ * arithmetic, CU-side data movement and the DRAM bytes one SM moves: KernelTiming.followsClock) runs
+ * at (clock together / clock alone) of its isolated pace, as far as the HBM it shares allows. Without `compute.power` nothing changes.
  * Kernels launched through `Gpu.launch` take part; T3's producers and CU-engine collectives do not.
  */
 export type PowerConfig = NonNullable<HardwareConfig['compute']['power']>;
@@ -53,7 +54,7 @@ interface Running {
 }
 
 /**
- * Tracks one GPU's running kernels and re-rates the clock-bound ones whenever the set changes: the
+ * Tracks one GPU's running kernels and re-rates those that follow the clock whenever the set changes: the
  * flow's rate cap (its critical path) and its CU time per unit both follow the clock.
  */
 export class PowerGovernor {
@@ -122,7 +123,7 @@ export class PowerGovernor {
     this.clockMhz = mhz;
     let changed = false;
     for (const r of this.running) {
-      if (!r.timing.clockBound || r.flow.finished) continue;
+      if (!r.timing.followsClock || r.flow.finished) continue;
       const speed = Math.min(1, this.clockMhz / r.aloneMhz);
       if (speed === r.speed) continue;
       const scale = r.speed / speed;
