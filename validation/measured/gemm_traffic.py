@@ -14,9 +14,13 @@ is what this measures: with `--cache-control all` ncu flushes the caches before 
 For each (shape, SMs) the script runs the GEMM three times on a green context of N SMs (a plain
 stream for 132), between cudaProfilerStart and Stop, so ncu profiles exactly these kernels, in the
 order ORDER.json lists (one cuBLAS kernel per call for these shapes: the order file counts the
-launches the profiler saw per call, to check).
+launches the profiler saw per call, to check). GEMM_CONFIGS=MxNxK@SMS,... replaces the list.
+
+The first run (2026-11-28) profiled the three 4096^3 configurations and then failed on the 8192^3
+GEMM on 8 SMs ("Failed to prepare kernel for profiling", in both cache modes); the second ran the
+rest with --replay-mode application, 132-SM configurations first.
 """
-import json, sys
+import json, os, sys
 
 import torch
 
@@ -26,6 +30,9 @@ CONFIGS = [((4096, 4096, 4096), 8), ((4096, 4096, 4096), 32), ((4096, 4096, 4096
            ((8192, 8192, 8192), 8), ((8192, 8192, 8192), 32), ((8192, 8192, 8192), 132),
            ((8192, 2048, 8192), 72), ((64, 4096, 14336), 24), ((64, 4096, 14336), 132)]
 CALLS = 3
+if os.environ.get("GEMM_CONFIGS"):   # e.g. GEMM_CONFIGS=8192x8192x8192@132,64x4096x14336@24
+    CONFIGS = [(tuple(int(d) for d in shape.split("x")), int(sms))
+               for shape, sms in (c.split("@") for c in os.environ["GEMM_CONFIGS"].split(","))]
 
 
 def main(order_path):
