@@ -74,7 +74,14 @@ registerRunner('gemm', (hw, p) => {
   const cus = cuSetOf(cfg, p);
   const kernel = gemmCost(cfg, { m: num(p, 'm'), n: num(p, 'n'), k: num(p, 'k'), batch: num(p, 'batch', 1), dtype: (p.dtype ?? 'bf16') as Dtype }, cus);
   const t = simulateKernel(cfg, kernel, cus).timeNs;
-  return { tflops: kernel.flops / t / 1000, time_us: t / 1000, ...aloneClockMetrics(cfg, kernel, cus) };
+  return {
+    tflops: kernel.flops / t / 1000,
+    time_us: t / 1000,
+    // One call's DRAM traffic, as ncu counts it with the caches flushed first (gemm_traffic.py).
+    dram_read_mb: kernel.hbmReadBytes / 1e6,
+    dram_write_mb: kernel.hbmWriteBytes / 1e6,
+    ...aloneClockMetrics(cfg, kernel, cus),
+  };
 });
 
 /** Where the part models its power cap: the clock and board power a kernel alone would have. */

@@ -17,8 +17,10 @@ order ORDER.json lists (one cuBLAS kernel per call for these shapes: the order f
 launches the profiler saw per call, to check). GEMM_CONFIGS=MxNxK@SMS,... replaces the list.
 
 The first run (2026-11-28) profiled the three 4096^3 configurations and then failed on the 8192^3
-GEMM on 8 SMs ("Failed to prepare kernel for profiling", in both cache modes); the second ran the
-rest with --replay-mode application, 132-SM configurations first.
+GEMM on 8 SMs ("Failed to prepare kernel for profiling", in both cache modes). A second, of the
+rest with the 132-SM configurations first and --replay-mode application, failed the same way on
+the 8192^3 GEMM on the whole chip; a third (the decode GEMM on 132 and 24 SMs, then 8192x2048x8192
+on 72) profiled the first and failed on the 24-SM green context.
 """
 import json, os, sys
 
