@@ -11,8 +11,9 @@ cuBLAS 8192^3 bf16 GEMMs. Each runs back to back for 1.5 s on a green context of
 stream for all 132) while NVML samples the SM clock and board power every 10 ms; the last two thirds
 of the samples are kept, as in clocks_and_kernels.py (NVML's power reading lags a change by a
 fraction of a second). Every run is independent: one that fails records its error.
+PROBE_SET=low_copy runs only the copy with 1, 2, 4 and 8 blocks on one 8-SM green context.
 """
-import ctypes, json, statistics, sys, time, traceback
+import ctypes, json, os, statistics, sys, time, traceback
 
 import torch
 
@@ -32,7 +33,8 @@ def save(path):
 
 
 def kernels(lib):
-    """name -> (SM counts, make(raw stream, sms) -> (run, work per call))."""
+    """name -> (SM counts, make(raw stream, sms) -> (run, work per call)); with PROBE_SET=low_copy,
+    name -> (block counts, make(raw stream, sms, blocks), the green context's SMs)."""
     ops = torch.randn(64 * 1024, device="cuda", dtype=torch.float16)
     out = torch.zeros(132 * 4 * 8, device="cuda")
     src = torch.randn(1 << 28, device="cuda"); dst = torch.empty_like(src)   # 1 GiB each
@@ -55,19 +57,31 @@ def kernels(lib):
     def gemm(raw, sms):
         return (lambda: torch.matmul(a, b)), {"flops": 2 * 8192 ** 3}
 
+    def copy_blocks(raw, sms, blocks):
+        s = ctypes.c_void_p(int(raw))
+        n4 = src.numel() // 4
+        return (lambda: checked(lib.probe_persistent_copy(src.data_ptr(), dst.data_ptr(), n4, blocks, s))), {"bytes": 2 * src.numel() * 4}
+
+    if os.environ.get("PROBE_SET") == "low_copy":
+        # A copy on 1-8 SMs of one 8-SM green context (one block per SM): DRAM traffic from 0.1 TB/s
+        # up, to see where a copy's power leaves the tensor work's line.
+        return {"persistent copy fp32 1GiB, N blocks on an 8-SM green context": (
+            [1, 2, 4, 8], lambda raw, sms, n: copy_blocks(raw, sms, n), 8)}
     return {"mma_busy fp16 16x16x16 from registers": ([16, 32, 64, 96, 132], mma),
             "persistent copy fp32 1GiB": ([8, 16, 32, 64, 132], copy),
             "gemm 8192^3 bf16 (cuBLAS)": ([32, 64, 96, 128, 132], gemm)}
 
 
-def run_alone(name, make, n, path):
-    lanes = green_lanes(n) if n < RES["sms"] else []
+def run_alone(name, make, n, path, lane_sms=None):
+    """make's kernel alone for SECONDS on n SMs (or, with lane_sms, with n blocks on a lane of lane_sms)."""
+    lane = lane_sms or n
+    lanes = green_lanes(lane) if lane < RES["sms"] else []
     try:
         if lanes:
             stream, got, _, raw = lanes[0]
         else:
             stream = torch.cuda.Stream(); got = RES["sms"]; raw = stream.cuda_stream
-        fn, work = make(raw, got)
+        fn, work = make(raw, got, n) if lane_sms else make(raw, got)
         with torch.cuda.stream(stream):
             for _ in range(3): fn()
         stream.synchronize()
@@ -83,7 +97,7 @@ def run_alone(name, make, n, path):
             e1.record(stream); stream.synchronize()
         ms = e0.elapsed_time(e1)
         late, latep = c.samples[len(c.samples) // 3:], c.power[len(c.power) // 3:]
-        r = {"kernel": name, "sms": got, "calls": calls, "ms_per_call": ms / calls, "samples": len(c.samples),
+        r = {"kernel": name, "sms": got, **({"blocks": n} if lane_sms else {}), "calls": calls, "ms_per_call": ms / calls, "samples": len(c.samples),
              "sm_clock_mhz_median": statistics.median(late) if late else None, "sm_clock_mhz_min": min(late) if late else None,
              "power_w_median": statistics.median(latep) if latep else None}
         if "flops" in work: r["tflops"] = work["flops"] * calls / (ms * 1e-3) / 1e12
@@ -105,9 +119,9 @@ if __name__ == "__main__":
         time.sleep(0.5)
     RES["idle"] = {"sm_clock_mhz_median": statistics.median(idle.samples) if idle.samples else None,
                    "power_w_median": statistics.median(idle.power) if idle.power else None}
-    for name, (counts, make) in kernels(load_probe()).items():
+    for name, (counts, make, *lane) in kernels(load_probe()).items():
         for n in counts:
-            run_alone(name, make, n, out)
+            run_alone(name, make, n, out, *lane)
     RES["wall_s"] = time.time() - t_start
     save(out)
     print("done", RES["wall_s"], "s,", len(RES["runs"]), "runs,", len(RES["errors"]), "errors")
