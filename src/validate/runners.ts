@@ -77,7 +77,8 @@ registerRunner('gemm', (hw, p) => {
   return {
     tflops: kernel.flops / t / 1000,
     time_us: t / 1000,
-    // One call's DRAM traffic, as ncu counts it with the caches flushed first (gemm_traffic.py).
+    // One call's DRAM traffic. ncu counts the reads so with the caches flushed first
+    // (gemm_traffic.py); part of the output is written back only after the kernel ends.
     dram_read_mb: kernel.hbmReadBytes / 1e6,
     dram_write_mb: kernel.hbmWriteBytes / 1e6,
     ...aloneClockMetrics(cfg, kernel, cus),

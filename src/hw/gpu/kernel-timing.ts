@@ -154,7 +154,7 @@ interface DtypeRates {
   vectorFlopsPerNs: { atMatrixClock: number; atVectorClock: number };
   sfuOpsPerNs: { atMatrixClock: number; atVectorClock: number };
   cuBytesPerNs: { atMatrixClock: number; atVectorClock: number };
-  /** DRAM bytes/ns one CU draws at most at the calibration clock (the governor scales it with the clock), or Infinity if unbounded. */
+  /** DRAM bytes/ns one CU draws at most at the calibration clock (power.ts scales it with the clock), or Infinity. */
   dramBytesPerNsPerCu: number;
 }
 

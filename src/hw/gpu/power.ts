@@ -17,8 +17,9 @@ import type { KernelTiming } from './kernel-timing.js';
  * The governor is relative. Every isolated kernel time silica computes stays as calibrated (a
  * kernel alone runs as before, whatever its own clock would be); what the governor adds is the
  * clock a kernel loses when others run beside it: a kernel whose workgroups follow the clock (its
- * arithmetic, CU-side data movement and the DRAM bytes one SM moves: KernelTiming.followsClock) runs
- * at (clock together / clock alone) of its isolated pace, as far as the HBM it shares allows. Without `compute.power` nothing changes.
+ * arithmetic, CU-side data movement and the DRAM bytes one SM moves: KernelTiming.followsClock)
+ * runs at (clock together / clock alone) of its isolated pace, as far as the HBM it shares allows.
+ * Without `compute.power` nothing changes.
  * Kernels launched through `Gpu.launch` take part; T3's producers and CU-engine collectives do not.
  */
 export type PowerConfig = NonNullable<HardwareConfig['compute']['power']>;
@@ -54,8 +55,8 @@ interface Running {
 }
 
 /**
- * Tracks one GPU's running kernels and re-rates those that follow the clock whenever the set changes: the
- * flow's rate cap (its critical path) and its CU time per unit both follow the clock.
+ * Tracks one GPU's running kernels and re-rates those that follow the clock whenever the set
+ * changes: the flow's rate cap (its critical path) and its CU time per unit both follow the clock.
  */
 export class PowerGovernor {
   private readonly running: Running[] = [];
