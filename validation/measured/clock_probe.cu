@@ -28,36 +28,15 @@ __global__ void chase(const unsigned long long* __restrict__ next, unsigned long
   out[0] = p;
 }
 
-__global__ void mma_spin(const __half* __restrict__ operands, long long iters, float* out) {
+using Accumulators = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>;
+
+// Each warp loads two A and two B fragments once (one of 64 distinct 1024-half tiles: 128 KB, in
+// L2), then runs `iters` rounds of four 16x16x16 products into c, rotating the operands so they
+// keep changing.
+__device__ __forceinline__ void mma_products(const __half* __restrict__ operands, long long iters, Accumulators (&c)[4]) {
   using namespace nvcuda;
   wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[2];
   wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b[2];
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[4];
-  const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
-  const __half* base = operands + (warp % 64) * 1024;  // 64 distinct 1024-half tiles (128 KB, in L2)
-  for (int j = 0; j < 2; j++) {
-    wmma::load_matrix_sync(a[j], base + j * 256, 16);
-    wmma::load_matrix_sync(b[j], base + 512 + j * 256, 16);
-  }
-  for (int j = 0; j < 4; j++) wmma::fill_fragment(c[j], 0.f);
-  for (long long i = 0; i < iters; i++) {
-#pragma unroll
-    for (int j = 0; j < 4; j++) wmma::mma_sync(c[j], a[j & 1], b[(j >> 1) ^ (i & 1)], c[j]);
-  }
-  for (int j = 1; j < 4; j++)
-    for (int e = 0; e < c[0].num_elements; e++) c[0].x[e] += c[j].x[e];
-  if (threadIdx.x % 32 == 0 && c[0].x[0] == 12345.f) out[warp] = c[0].x[0];  // keeps the loop; never true on random data
-}
-// mma_spin reads back only element 0 of each thread's accumulators, so the compiler may drop the
-// products that feed the other elements: its rate as timed on 124 SMs (1183 TFLOP/s counted as
-// written) is above the chip's dense peak, so it did at most half the products it names. That does
-// not matter where it only draws power beside a victim (clock_coupling.py); mma_busy, for
-// power_probe.py, reads back every element, so its products are all done and can be counted.
-__global__ void mma_busy(const __half* __restrict__ operands, long long iters, float* out) {
-  using namespace nvcuda;
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[2];
-  wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b[2];
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[4];
   const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
   const __half* base = operands + (warp % 64) * 1024;
   for (int j = 0; j < 2; j++) {
@@ -69,6 +48,26 @@ __global__ void mma_busy(const __half* __restrict__ operands, long long iters, f
 #pragma unroll
     for (int j = 0; j < 4; j++) wmma::mma_sync(c[j], a[j & 1], b[(j >> 1) ^ (i & 1)], c[j]);
   }
+}
+
+// mma_spin reads back only element 0 of each thread's accumulators, so the compiler may drop the
+// products that feed the other elements: its rate as timed on 124 SMs (1183 TFLOP/s counted as
+// written) is above the chip's dense peak, so it did at most half the products it names. That does
+// not matter where it only draws power beside a victim (clock_coupling.py); mma_busy, for
+// power_probe.py, reads back every element, so its products are all done and can be counted.
+__global__ void mma_spin(const __half* __restrict__ operands, long long iters, float* out) {
+  Accumulators c[4];
+  mma_products(operands, iters, c);
+  const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  for (int j = 1; j < 4; j++)
+    for (int e = 0; e < c[0].num_elements; e++) c[0].x[e] += c[j].x[e];
+  if (threadIdx.x % 32 == 0 && c[0].x[0] == 12345.f) out[warp] = c[0].x[0];  // keeps the loop; never true on random data
+}
+
+__global__ void mma_busy(const __half* __restrict__ operands, long long iters, float* out) {
+  Accumulators c[4];
+  mma_products(operands, iters, c);
+  const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
   float sum = 0.f;
   for (int j = 0; j < 4; j++)
     for (int e = 0; e < c[j].num_elements; e++) sum += c[j].x[e];
