@@ -24,11 +24,11 @@ If an SM's DRAM rate is misses in flight over a latency counted partly in SM cyc
 slow with the clock and the chase's ns per load rises; if the latency is the DRAM's own, neither
 moves. Every (split, victim) is independent: one that fails records its error and the rest run.
 """
-import ctypes, json, os, statistics, subprocess, sys, time, traceback
+import ctypes, json, os, statistics, sys, time, traceback
 
 import torch
 
-from measure_gpu import ClockSampler, time_ms  # same directory
+from measure_gpu import ClockSampler, build_cuda_library, time_ms  # same directory
 from sm_scaling import COPY_SRC, _check, close_lanes, co_window, green_lanes
 
 RES = {"device": torch.cuda.get_device_name(0), "sms": torch.cuda.get_device_properties(0).multi_processor_count,
@@ -43,18 +43,12 @@ def save(path):
         json.dump(RES, f, indent=1)
 
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
 def load_probe():
     """clock_probe.cu built with nvcc (or LIB=path to a prebuilt libclockprobe.so)."""
     path = os.environ.get("LIB")
     if not path:
         path = "/tmp/libclockprobe.so"
-        cmd = ["nvcc", "-O2", "-arch=sm_90a", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "-o", path,
-               os.path.join(HERE, "clock_probe.cu")]
-        subprocess.run(cmd, check=True)
-        RES["built_with"] = " ".join(cmd[:-1] + ["clock_probe.cu"])
+        RES["built_with"] = build_cuda_library("clock_probe.cu", path)
     lib = ctypes.CDLL(path)
     lib.probe_persistent_copy.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
     lib.probe_chase.argtypes = [ctypes.c_void_p, ctypes.c_ulonglong, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]

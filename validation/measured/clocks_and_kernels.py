@@ -11,11 +11,11 @@ per SM than on the whole chip)? `ops`: warm each op up, then run it twice; run u
 occupancy, DRAM bytes and duration (why cuBLAS's skinny GEMMs and PyTorch's row kernels reach
 55-75% of the HBM's rate where a copy reaches 90%).
 """
-import json, statistics, sys, time
+import json, statistics, sys
 
 import torch
 
-from measure_gpu import ClockSampler  # same directory
+from measure_gpu import back_to_back  # same directory
 from sm_scaling import close_lanes, green_lanes
 
 
@@ -29,20 +29,10 @@ def clocks(out):
                 a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16); b = torch.randn_like(a)
                 for _ in range(3): a @ b
             s.synchronize()
-            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            reps = 0
-            with ClockSampler(interval_s=0.01) as c:
-                t0 = time.time(); e0.record(s)
-                with torch.cuda.stream(s):
-                    while time.time() - t0 < 1.5:
-                        for _ in range(10): a @ b
-                        reps += 10
-                        s.synchronize()
-                e1.record(s); s.synchronize()
-            ms = e0.elapsed_time(e1)
-            late, latep = c.samples[len(c.samples) // 3:], c.power[len(c.power) // 3:]
+            ms, reps, late, latep, samples = back_to_back(lambda: a @ b, s, 1.5, 10)
             r = {"sms": got, "gemm": [4096, 4096, 4096], "products": reps, "tflops": reps * 2 * 4096 ** 3 / (ms * 1e-3) / 1e12,
-                 "sm_clock_mhz_median": statistics.median(late), "sm_clock_mhz_min": min(late), "power_w_median": statistics.median(latep), "samples": len(c.samples)}
+                 "sm_clock_mhz_median": statistics.median(late), "sm_clock_mhz_min": min(late), "power_w_median": statistics.median(latep),
+                 "samples": samples}
             res["runs"].append(r); print("clocks", r, flush=True)
         finally:
             close_lanes(lanes)

@@ -29,7 +29,7 @@ import ctypes, json, os, statistics, subprocess, sys, traceback
 
 import torch
 
-from measure_gpu import time_ms  # same directory
+from measure_gpu import build_cuda_library, time_ms  # same directory
 from sm_scaling import close_lanes, co_window, green_lanes, run_part
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,11 +42,8 @@ def load_lib():
     path = os.environ.get("LIB")
     if not path:
         path = "/tmp/libdmaprobe.so"
-        cmd = ["nvcc", "-O2", "-arch=sm_90a", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "-o", path,
-               os.path.join(HERE, "dma_probe.cu")]
         try:
-            subprocess.run(cmd, check=True)
-            RES["built_with"] = " ".join(cmd[:-1] + ["dma_probe.cu"])
+            RES["built_with"] = build_cuda_library("dma_probe.cu", path)
         except (OSError, subprocess.CalledProcessError) as exc:  # no nvcc there: a build carried along
             path = os.environ.get("FALLBACK_LIB", "")
             RES["built_with"] = f"prebuilt {path} (nvcc failed: {exc})"

@@ -9,7 +9,7 @@ back to back, at least ~1 ms between the events, so the host's launch time is hi
 and power are sampled through NVML during each GEMM so the sustained clock under matrix load is
 recorded next to the throughput (silica's `clock_sustained_mhz` is that figure).
 """
-import json, sys, threading, time, statistics
+import json, os, subprocess, sys, threading, time, statistics
 import torch
 
 try:
@@ -42,6 +42,33 @@ class ClockSampler:
     def __exit__(self, *a):
         self.stop = True
         self.t.join()
+
+
+def back_to_back(fn, stream, seconds, batch):
+    """fn launched back to back on `stream` for `seconds` (in batches of `batch`, synchronising between
+    them) while NVML samples every 10 ms. Returns (ms of the whole run by CUDA events, calls, the SM
+    clock samples and the power samples of the last two thirds: NVML's power lags a change, and the
+    number of samples taken in all)."""
+    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    calls = 0
+    with ClockSampler(interval_s=0.01) as c:
+        t0 = time.time(); e0.record(stream)
+        with torch.cuda.stream(stream):
+            while time.time() - t0 < seconds:
+                for _ in range(batch): fn()
+                calls += batch
+                stream.synchronize()
+        e1.record(stream); stream.synchronize()
+    return e0.elapsed_time(e1), calls, c.samples[len(c.samples) // 3:], c.power[len(c.power) // 3:], len(c.samples)
+
+
+def build_cuda_library(source, lib_path):
+    """nvcc builds `source` (a .cu file beside this one) into the shared library `lib_path`, its
+    CUDA runtime linked in; returns the command as the results record it. Raises if nvcc fails."""
+    cmd = ["nvcc", "-O2", "-arch=sm_90a", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "-o", lib_path,
+           os.path.join(os.path.dirname(os.path.abspath(__file__)), source)]
+    subprocess.run(cmd, check=True)
+    return " ".join(cmd[:-1] + [source])
 
 
 def time_ms(fn, repeats=20, warmup=5, stream=None):

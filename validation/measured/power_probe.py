@@ -18,7 +18,7 @@ import ctypes, json, os, statistics, sys, time, traceback
 import torch
 
 from clock_coupling import load_probe  # same directory
-from measure_gpu import ClockSampler
+from measure_gpu import ClockSampler, back_to_back
 from sm_scaling import close_lanes, green_lanes
 
 RES = {"device": torch.cuda.get_device_name(0), "sms": torch.cuda.get_device_properties(0).multi_processor_count,
@@ -85,19 +85,8 @@ def run_alone(name, make, n, path, lane_sms=None):
         with torch.cuda.stream(stream):
             for _ in range(3): fn()
         stream.synchronize()
-        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        calls = 0
-        with ClockSampler(interval_s=0.01) as c:
-            t0 = time.time(); e0.record(stream)
-            with torch.cuda.stream(stream):
-                while time.time() - t0 < SECONDS:
-                    for _ in range(5): fn()
-                    calls += 5
-                    stream.synchronize()
-            e1.record(stream); stream.synchronize()
-        ms = e0.elapsed_time(e1)
-        late, latep = c.samples[len(c.samples) // 3:], c.power[len(c.power) // 3:]
-        r = {"kernel": name, "sms": got, **({"blocks": n} if lane_sms else {}), "calls": calls, "ms_per_call": ms / calls, "samples": len(c.samples),
+        ms, calls, late, latep, samples = back_to_back(fn, stream, SECONDS, 5)
+        r = {"kernel": name, "sms": got, **({"blocks": n} if lane_sms else {}), "calls": calls, "ms_per_call": ms / calls, "samples": samples,
              "sm_clock_mhz_median": statistics.median(late) if late else None, "sm_clock_mhz_min": min(late) if late else None,
              "power_w_median": statistics.median(latep) if latep else None}
         if "flops" in work: r["tflops"] = work["flops"] * calls / (ms * 1e-3) / 1e12
