@@ -21,6 +21,30 @@ __global__ void copy_u1(const float4* __restrict__ a, float4* __restrict__ c, lo
   if (n4 < 0) pad[threadIdx.x] = 0.f;
 }
 
+// Read-only and write-only versions of copy_u1, for loaded_latency.py's partners: which of a
+// copy's reads and writes lengthen another kernel's loads.
+__global__ void read_u1(const float4* __restrict__ a, float4* __restrict__ sink, long long n4) {
+  extern __shared__ float pad[];
+  long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  long long stride = (long long)gridDim.x * blockDim.x;
+  float acc = 0.f;
+  for (; i < n4; i += stride) {
+    float4 v = a[i];
+    acc += v.x + v.y + v.z + v.w;
+  }
+  if (acc == 12345.f) sink[0] = make_float4(acc, acc, acc, acc);  // keeps the loads; never true on random data
+  if (n4 < 0) pad[threadIdx.x] = 0.f;
+}
+
+__global__ void write_u1(float4* __restrict__ c, long long n4, float value) {
+  extern __shared__ float pad[];
+  long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  long long stride = (long long)gridDim.x * blockDim.x;
+  const float4 v = make_float4(value, value, value, value);
+  for (; i < n4; i += stride) c[i] = v;
+  if (n4 < 0) pad[threadIdx.x] = 0.f;
+}
+
 __global__ void chase(const unsigned long long* __restrict__ next, unsigned long long start, long long steps,
                       unsigned long long* out) {
   unsigned long long p = start;
@@ -88,6 +112,23 @@ int probe_persistent_copy(const void* a, void* c, long long n4, int blocks, void
   }
   copy_u1<<<blocks, 1024, kCopySharedBytes, static_cast<cudaStream_t>(stream)>>>(
       static_cast<const float4*>(a), static_cast<float4*>(c), n4);
+  return static_cast<int>(cudaGetLastError());
+}
+
+// As probe_persistent_copy, reading a only (kind 1) or writing c only (kind 2).
+int probe_persistent_stream(int kind, const void* a, void* c, long long n4, int blocks, void* stream) {
+  static bool attributes_set = false;
+  if (!attributes_set) {
+    cudaError_t err = cudaFuncSetAttribute(read_u1, cudaFuncAttributeMaxDynamicSharedMemorySize, kCopySharedBytes);
+    if (err == cudaSuccess) err = cudaFuncSetAttribute(write_u1, cudaFuncAttributeMaxDynamicSharedMemorySize, kCopySharedBytes);
+    if (err != cudaSuccess) return static_cast<int>(err);
+    attributes_set = true;
+  }
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (kind == 1)
+    read_u1<<<blocks, 1024, kCopySharedBytes, s>>>(static_cast<const float4*>(a), static_cast<float4*>(c), n4);
+  else
+    write_u1<<<blocks, 1024, kCopySharedBytes, s>>>(static_cast<float4*>(c), n4, 1.5f);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -1,0 +1,147 @@
+"""How does DRAM latency, and the rate of work bound by bytes in flight, rise with HBM load?
+
+    python3 validation/measured/loaded_latency.py OUT.json [PLAN]
+
+PLAN is `copy_curve` (the default: the curve against a copy), `partner_kinds` (a read-only and a
+write-only partner, the copy at 1-4 blocks, and two copy points again) or `gemm_victim` (a dense
+4096^3 GEMM on 64 SMs beside the copy, and three points of the curve again).
+
+silica's memory controller model (`src/hw/memory/latency.ts`) gives an HBM's loaded latency the
+shape L0 / (1 - u), u the HBM's utilisation, from published pointer-chase-under-load curves; only
+T3's producers use it. On the H200 a decode-shaped GEMM on 64 SMs slowed 1.34x beside cuBLAS
+GEMMs (clock_coupling.py) while silica, which shares HBM bandwidth but not latency, gave 1.15x.
+This measures the curve itself on the part.
+
+For each split of the chip (a victim lane of V SMs, a partner lane of the other 132-V), the
+partner is the persistent float4 copy of clock_probe.cu with B blocks (one per SM, so B SMs of
+the partner lane stream and the rest idle), which sets the HBM's load from a few percent to
+saturation without tensor work, so the SM clock stays near its top (NVML's clock is recorded in
+every window to show it). Each partner call copies B x 32 MiB (at most 1 GiB) at an offset that
+walks through a 1 GiB buffer, so it streams from DRAM, not from the 60 MiB L2.
+
+Victims, each alone, beside the partner, and alone again in ~0.4-s windows (clock_coupling.py's
+method): a one-thread pointer chase through 1 GiB (the loaded latency itself), the decode-shaped
+skinny GEMM 64x4096x14336 bf16 (weights rotating through 3 copies: bound by bytes in flight, not
+by the SMs' port), and the persistent copy on the victim's SMs (bound by the SMs' port on 8 SMs,
+by the HBM on 64). The partner's own rate alone and over the together window is recorded, so each
+point has the HBM load it ran beside. Every (split, B, victim) is independent: one that fails
+records its error and the rest run.
+"""
+import ctypes, json, os, statistics, sys, time, traceback
+
+import torch
+
+from clock_coupling import RES, Victims, clock_window, save
+from measure_gpu import time_ms  # same directory
+from sm_scaling import close_lanes, co_window, green_lanes
+
+RES["method"] = __doc__.strip().splitlines()[0]
+WINDOW_MS = int(os.environ.get("WINDOW_MS", 400))
+VICTIMS = ["chase", "skinny_gemm_64x4096x14336", "persistent_copy"]
+# Each plan: (victim SMs, partner kind, partner blocks[, victims]), the partner lane having the other 132 - V SMs.
+PLANS = {
+    "copy_curve": [(8, "copy", [8, 16, 32, 48, 64, 96, 124]), (64, "copy", [8, 16, 32, 48, 68]), (24, "copy", [16, 48, 108])],
+    "partner_kinds": [(8, "copy", [1, 2, 4]), (8, "read", [1, 4, 16, 64, 124]), (8, "write", [4, 16, 64, 124]),
+                      (64, "copy", [16, 68])],
+    "gemm_victim": [(64, "copy", [16, 32, 68], ["gemm_4096", "skinny_gemm_64x4096x14336", "persistent_copy"]),
+                    (8, "copy", [8, 32, 124])],
+}
+KIND_CODES = {"read": 1, "write": 2}   # probe_persistent_stream's
+CHUNK_FLOAT4_PER_BLOCK = (32 << 20) // 16
+
+
+class PartnerStream:
+    """The persistent copy (or its read-only or write-only version) with `blocks` blocks on the
+    partner lane, walking through 1 GiB."""
+
+    def __init__(self, victims, raw, blocks, kind="copy"):
+        self.lib, self.blocks, self.kind = victims.lib, blocks, kind
+        self.check = victims._checked
+        self.src = victims.partner_src
+        self.dst = victims.partner_dst
+        self.total4 = self.src.numel() // 4
+        self.chunk4 = min(blocks * CHUNK_FLOAT4_PER_BLOCK, self.total4)
+        self.stream = ctypes.c_void_p(int(raw))
+        self.turn = 0
+        self.bytes_per_call = (2 if kind == "copy" else 1) * 16 * self.chunk4
+
+    def __call__(self):
+        offsets = max(1, self.total4 // self.chunk4)
+        off = (self.turn % offsets) * self.chunk4 * 16
+        self.turn += 1
+        a, c = self.src.data_ptr() + off, self.dst.data_ptr() + off
+        if self.kind == "copy":
+            self.check(self.lib.probe_persistent_copy(a, c, self.chunk4, self.blocks, self.stream))
+        else:
+            self.check(self.lib.probe_persistent_stream(KIND_CODES[self.kind], a, c, self.chunk4, self.blocks, self.stream))
+
+
+def measure(v, kind, blocks_list, victims, path, names=VICTIMS):
+    lanes = green_lanes(v, rest=True)
+    try:
+        (sv, nv, _, rv), (sp, npart, _, rp) = lanes
+        for blocks in blocks_list:
+            blocks = min(blocks, npart)
+            partner = PartnerStream(victims, rp, blocks, kind)
+            with torch.cuda.stream(sp):
+                partner_ms = time_ms(partner, repeats=10, warmup=3, stream=sp)
+            partner_gbps = partner.bytes_per_call / partner_ms / 1e6
+            for name in names:
+                t0 = time.time()
+                try:
+                    fn, work = victims.fn(name, rv, nv)
+                    with torch.cuda.stream(sv):
+                        one_ms = time_ms(fn, repeats=5, warmup=2, stream=sv)
+                    reps = max(3, int(round(WINDOW_MS / one_ms)))
+                    preps = max(2, int(round(1.3 * reps * one_ms / partner_ms)))   # the partner outlasts the victim
+                    vic, par = (sv, fn, reps), (sp, partner, preps)
+                    co_window(vic, (sp, partner, 0))                               # warm-up
+                    a1 = clock_window(vic, (sp, partner, 0))
+                    tog = clock_window(vic, par)
+                    a2 = clock_window(vic, (sp, partner, 0))
+                    alone_ms = statistics.mean([a1[0], a2[0]]) / reps
+                    together_ms = tog[0] / reps
+                    r = {"victim": name, "victim_sms": nv, "partner": f"persistent {kind} (clock_probe.cu)", "partner_kind": kind,
+                         "partner_sms": npart, "partner_blocks": blocks, "partner_bytes_per_call": partner.bytes_per_call,
+                         "partner_alone_ms_per_call": partner_ms, "partner_gbps_alone": partner_gbps,
+                         "partner_reps": preps, "partner_together_window_ms": tog[1],
+                         "partner_gbps_together_window": partner.bytes_per_call * preps / tog[1] / 1e6,
+                         "reps": reps, "victim_one_call_ms": one_ms, "alone_ms_per_call": alone_ms,
+                         "alone_first_ms_per_call": a1[0] / reps, "alone_again_ms_per_call": a2[0] / reps,
+                         "together_ms_per_call": together_ms, "slowdown": together_ms / alone_ms,
+                         "clock_mhz_alone": a1[2], "clock_mhz_together": tog[2],
+                         "power_w_alone": a1[3], "power_w_together": tog[3], **work}
+                    if "bytes" in work:
+                        r["gbps_alone"], r["gbps_together"] = work["bytes"] / alone_ms / 1e6, work["bytes"] / together_ms / 1e6
+                    if "loads" in work:
+                        r["ns_per_load_alone"], r["ns_per_load_together"] = alone_ms * 1e6 / work["loads"], together_ms * 1e6 / work["loads"]
+                    r["seconds"] = time.time() - t0
+                    RES["runs"].append(r); print("run", json.dumps(r), flush=True)
+                except Exception as exc:  # keep the other victims
+                    err = {"victim": name, "victim_sms": v, "partner_kind": kind, "partner_blocks": blocks,
+                           "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:400]}
+                    RES["errors"].append(err); print("FAILED", err, flush=True)
+                save(path)
+    finally:
+        close_lanes(lanes)
+    torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    out = sys.argv[1]
+    plan = sys.argv[2] if len(sys.argv) > 2 else "copy_curve"
+    RES["plan"] = plan
+    t_start = time.time()
+    torch.zeros(1, device="cuda"); torch.cuda.synchronize()
+    victims = Victims()
+    victims.lib.probe_persistent_stream.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
+    victims.partner_src = torch.randn(1 << 28, device="cuda"); victims.partner_dst = torch.empty_like(victims.partner_src)
+    for v, kind, blocks_list, *names in PLANS[plan]:
+        try:
+            measure(v, kind, blocks_list, victims, out, *names)
+        except Exception as exc:
+            err = {"victim_sms": v, "partner_kind": kind, "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:400]}
+            RES["errors"].append(err); print("SPLIT FAILED", err, flush=True)
+    RES["wall_s"] = time.time() - t_start
+    save(out)
+    print("done", RES["wall_s"], "s,", len(RES["runs"]), "runs,", len(RES["errors"]), "errors")
