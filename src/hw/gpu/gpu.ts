@@ -7,6 +7,7 @@ import { CuGate, type CuHold } from './cu-gate.js';
 import { CuPool } from './cu-pool.js';
 import { fillsCuSet, occupancy, type Occupancy } from './dispatcher.js';
 import { fullCuSet, type CuSet } from './cu-mask.js';
+import { kernelFlowWeight } from '../memory/hbm-share.js';
 import { hbmBytesPerNs, timeKernel, type KernelTiming } from './kernel-timing.js';
 import { PowerGovernor } from './power.js';
 
@@ -179,10 +180,12 @@ export class Gpu {
       demands,
       maxRate: t.criticalNs > 0 ? 1 / t.criticalNs : Infinity,
       priority: options.priority ?? 1,
-      // Sharing convention (same as DMA transfers, dma.ts): weight = stand-alone progress rate,
-      // so when a resource saturates every flow on it slows by the same factor ("fair
-      // slowdown") instead of the shortest kernel winning by the accident of its units.
-      weight: options.weight ?? 1 / Math.max(t.criticalNs, t.hbmBytes / this.hbm.capacity, 1e-9),
+      // Sharing convention: the stand-alone progress rate (as DMA transfers, dma.ts), so that
+      // kernels on one CU set slow alike ("fair slowdown") instead of the shortest winning by the
+      // accident of its units, times the requests in flight of the kernel's CUs (hbm-share.ts).
+      weight:
+        options.weight ??
+        kernelFlowWeight({ criticalNs: t.criticalNs, hbmBytes: t.hbmBytes, cus: Math.min(kernel.workgroups, cuSet.count), setCus: cuSet.count, chipCus: this.allCus.count, hbmBytesPerNs: this.hbm.capacity }),
       milestones: options.milestones,
       onComplete: finish,
     };
