@@ -43,6 +43,18 @@ def save(path):
         json.dump(RES, f, indent=1)
 
 
+def failed(fields, exc, label="FAILED"):
+    """Records a part that raised (the rest still run) in RES["errors"], with the exception's last line."""
+    err = {**fields, "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:400]}
+    RES["errors"].append(err); print(label, err, flush=True)
+
+
+def finish(path, t_start):
+    RES["wall_s"] = time.time() - t_start
+    save(path)
+    print("done", RES["wall_s"], "s,", len(RES["runs"]), "runs,", len(RES["errors"]), "errors")
+
+
 def load_probe():
     """clock_probe.cu built with nvcc (or LIB=path to a prebuilt libclockprobe.so)."""
     path = os.environ.get("LIB")
@@ -116,6 +128,30 @@ def clock_window(stream_fn_reps_a, stream_fn_reps_b):
     return wa, wb, (statistics.median(mhz) if mhz else None), (statistics.median(watts) if watts else None)
 
 
+def victim_windows(fn, sv, sp, partner, partner_ms):
+    """The victim `fn` on stream sv in ~WINDOW_MS windows: alone, beside `partner` on sp (enough
+    partner calls to outlast it), and alone again. Returns (one call's ms, victim calls, partner
+    calls, and each window's clock_window tuple: alone, together, alone again)."""
+    with torch.cuda.stream(sv):
+        one_ms = time_ms(fn, repeats=5, warmup=2, stream=sv)
+    reps = max(3, int(round(WINDOW_MS / one_ms)))
+    preps = max(2, int(round(1.3 * reps * one_ms / partner_ms)))   # the partner outlasts the victim
+    vic, par = (sv, fn, reps), (sp, partner, preps)
+    co_window(vic, (sp, partner, 0))                               # warm-up
+    a1 = clock_window(vic, (sp, partner, 0))
+    tog = clock_window(vic, par)
+    a2 = clock_window(vic, (sp, partner, 0))
+    return one_ms, reps, preps, a1, tog, a2
+
+
+def add_rates(r, work, alone_ms, together_ms):
+    """A victim's GB/s or ns per dependent load, alone and together, from its work per call."""
+    if "bytes" in work:
+        r["gbps_alone"], r["gbps_together"] = work["bytes"] / alone_ms / 1e6, work["bytes"] / together_ms / 1e6
+    if "loads" in work:
+        r["ns_per_load_alone"], r["ns_per_load_together"] = alone_ms * 1e6 / work["loads"], together_ms * 1e6 / work["loads"]
+
+
 def partner_of(kind, victims, raw, sms):
     """The partner lane's kernel: cuBLAS 8192^3 bf16 GEMMs ("gemm": power and memory traffic), or
     tensor-core products from registers ("mma_spin": power with no memory traffic)."""
@@ -142,15 +178,7 @@ def measure_split(v, victims, partner_kind, path):
             t0 = time.time()
             try:
                 fn, work = victims.fn(name, rv, nv)
-                with torch.cuda.stream(sv):
-                    one_ms = time_ms(fn, repeats=5, warmup=2, stream=sv)
-                reps = max(3, int(round(WINDOW_MS / one_ms)))
-                preps = max(2, int(round(1.3 * reps * one_ms / partner_ms)))   # the partner outlasts the victim
-                vic, par = (sv, fn, reps), (sp, partner, preps)
-                co_window(vic, (sp, partner, 0))                               # warm-up
-                a1 = clock_window(vic, (sp, partner, 0))
-                tog = clock_window(vic, par)
-                a2 = clock_window(vic, (sp, partner, 0))
+                one_ms, reps, preps, a1, tog, a2 = victim_windows(fn, sv, sp, partner, partner_ms)
                 alone_ms = statistics.mean([a1[0]] + ([a2[0]] if a2 else [])) / reps
                 r = {"victim": name, "victim_sms": nv, "partner": partner_name, "partner_sms": npart,
                      "reps": reps, "partner_reps": preps, "partner_alone_ms_per_call": partner_ms, "victim_one_call_ms": one_ms,
@@ -161,16 +189,11 @@ def measure_split(v, victims, partner_kind, path):
                      "power_w_alone": a1[3], "power_w_together": tog[3], **work}
                 if a1[2] and tog[2]:
                     r["clock_ratio"] = a1[2] / tog[2]
-                if "bytes" in work:
-                    r["gbps_alone"], r["gbps_together"] = work["bytes"] / alone_ms / 1e6, work["bytes"] / (tog[0] / reps) / 1e6
-                if "loads" in work:
-                    r["ns_per_load_alone"], r["ns_per_load_together"] = alone_ms * 1e6 / work["loads"], tog[0] / reps * 1e6 / work["loads"]
+                add_rates(r, work, alone_ms, tog[0] / reps)
                 r["seconds"] = time.time() - t0
                 RES["runs"].append(r); print("run", json.dumps(r), flush=True)
             except Exception as exc:  # keep the other victims
-                err = {"victim": name, "victim_sms": v, "partner": partner_kind,
-                       "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:400]}
-                RES["errors"].append(err); print("FAILED", err, flush=True)
+                failed({"victim": name, "victim_sms": v, "partner": partner_kind}, exc)
             save(path)
         del partner
     finally:
@@ -188,8 +211,5 @@ if __name__ == "__main__":
             try:
                 measure_split(v, victims, kind, out)
             except Exception as exc:
-                err = {"victim_sms": v, "partner": kind, "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:400]}
-                RES["errors"].append(err); print("SPLIT FAILED", err, flush=True)
-    RES["wall_s"] = time.time() - t_start
-    save(out)
-    print("done", RES["wall_s"], "s,", len(RES["runs"]), "runs,", len(RES["errors"]), "errors")
+                failed({"victim_sms": v, "partner": kind}, exc, "SPLIT FAILED")
+    finish(out, t_start)

@@ -27,16 +27,15 @@ by the HBM on 64). The partner's own rate alone and over the together window is 
 point has the HBM load it ran beside. Every (split, B, victim) is independent: one that fails
 records its error and the rest run.
 """
-import ctypes, json, os, statistics, sys, time, traceback
+import ctypes, json, statistics, sys, time
 
 import torch
 
-from clock_coupling import RES, Victims, clock_window, save
+from clock_coupling import RES, Victims, add_rates, failed, finish, save, victim_windows
 from measure_gpu import time_ms  # same directory
-from sm_scaling import close_lanes, co_window, green_lanes
+from sm_scaling import close_lanes, green_lanes
 
 RES["method"] = __doc__.strip().splitlines()[0]
-WINDOW_MS = int(os.environ.get("WINDOW_MS", 400))
 VICTIMS = ["chase", "skinny_gemm_64x4096x14336", "persistent_copy"]
 # Each plan: (victim SMs, partner kind, partner blocks[, victims]), the partner lane having the other 132 - V SMs.
 PLANS = {
@@ -90,15 +89,7 @@ def measure(v, kind, blocks_list, victims, path, names=VICTIMS):
                 t0 = time.time()
                 try:
                     fn, work = victims.fn(name, rv, nv)
-                    with torch.cuda.stream(sv):
-                        one_ms = time_ms(fn, repeats=5, warmup=2, stream=sv)
-                    reps = max(3, int(round(WINDOW_MS / one_ms)))
-                    preps = max(2, int(round(1.3 * reps * one_ms / partner_ms)))   # the partner outlasts the victim
-                    vic, par = (sv, fn, reps), (sp, partner, preps)
-                    co_window(vic, (sp, partner, 0))                               # warm-up
-                    a1 = clock_window(vic, (sp, partner, 0))
-                    tog = clock_window(vic, par)
-                    a2 = clock_window(vic, (sp, partner, 0))
+                    one_ms, reps, preps, a1, tog, a2 = victim_windows(fn, sv, sp, partner, partner_ms)
                     alone_ms = statistics.mean([a1[0], a2[0]]) / reps
                     together_ms = tog[0] / reps
                     r = {"victim": name, "victim_sms": nv, "partner": f"persistent {kind} (clock_probe.cu)", "partner_kind": kind,
@@ -111,16 +102,11 @@ def measure(v, kind, blocks_list, victims, path, names=VICTIMS):
                          "together_ms_per_call": together_ms, "slowdown": together_ms / alone_ms,
                          "clock_mhz_alone": a1[2], "clock_mhz_together": tog[2],
                          "power_w_alone": a1[3], "power_w_together": tog[3], **work}
-                    if "bytes" in work:
-                        r["gbps_alone"], r["gbps_together"] = work["bytes"] / alone_ms / 1e6, work["bytes"] / together_ms / 1e6
-                    if "loads" in work:
-                        r["ns_per_load_alone"], r["ns_per_load_together"] = alone_ms * 1e6 / work["loads"], together_ms * 1e6 / work["loads"]
+                    add_rates(r, work, alone_ms, together_ms)
                     r["seconds"] = time.time() - t0
                     RES["runs"].append(r); print("run", json.dumps(r), flush=True)
                 except Exception as exc:  # keep the other victims
-                    err = {"victim": name, "victim_sms": v, "partner_kind": kind, "partner_blocks": blocks,
-                           "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:400]}
-                    RES["errors"].append(err); print("FAILED", err, flush=True)
+                    failed({"victim": name, "victim_sms": v, "partner_kind": kind, "partner_blocks": blocks}, exc)
                 save(path)
     finally:
         close_lanes(lanes)
@@ -140,8 +126,5 @@ if __name__ == "__main__":
         try:
             measure(v, kind, blocks_list, victims, out, *names)
         except Exception as exc:
-            err = {"victim_sms": v, "partner_kind": kind, "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:400]}
-            RES["errors"].append(err); print("SPLIT FAILED", err, flush=True)
-    RES["wall_s"] = time.time() - t_start
-    save(out)
-    print("done", RES["wall_s"], "s,", len(RES["runs"]), "runs,", len(RES["errors"]), "errors")
+            failed({"victim_sms": v, "partner_kind": kind}, exc, "SPLIT FAILED")
+    finish(out, t_start)
