@@ -59,5 +59,7 @@ describe('how kernels on CU-masked lanes share the HBM (hbm-share.ts)', () => {
     expect(kernelFlowWeight({ ...o, hbmBytes: 0 })).toBe(1 / o.criticalNs);
     // On a lane, the weight is its CUs' share of the chip per ns of HBM time, compute-bound or not.
     expect(kernelFlowWeight({ ...o, cus: 40, setCus: 40 })).toBeCloseTo(40 / 132 / (o.hbmBytes / o.hbmBytesPerNs), 12);
+    // Every flow with HBM traffic keeps a positive weight, or the solver would never move it.
+    for (const cus of [1, 8, 131]) expect(kernelFlowWeight({ ...o, cus, setCus: cus })).toBeGreaterThan(0);
   });
 });

@@ -180,12 +180,13 @@ export class Gpu {
       demands,
       maxRate: t.criticalNs > 0 ? 1 / t.criticalNs : Infinity,
       priority: options.priority ?? 1,
-      // Sharing convention: the stand-alone progress rate (as DMA transfers, dma.ts), so that
-      // kernels on one CU set slow alike ("fair slowdown") instead of the shortest winning by the
-      // accident of its units, times the requests in flight of the kernel's CUs (hbm-share.ts).
+      // Sharing convention (hbm-share.ts): on the whole chip, the stand-alone progress rate (as DMA
+      // transfers, dma.ts), so kernels slow alike ("fair slowdown") instead of the shortest winning
+      // by the accident of its units; on a CU-masked lane, its CUs' share of the chip per ns of HBM
+      // time, so lanes share a saturated HBM by their CUs, as the hardware does.
       weight:
         options.weight ??
-        kernelFlowWeight({ criticalNs: t.criticalNs, hbmBytes: t.hbmBytes, cus: Math.min(kernel.workgroups, cuSet.count), setCus: cuSet.count, chipCus: this.allCus.count, hbmBytesPerNs: this.hbm.capacity }),
+        kernelFlowWeight({ criticalNs: t.criticalNs, hbmBytes: t.hbmBytes, cus: Math.max(1, Math.min(kernel.workgroups, cuSet.count)), setCus: cuSet.count, chipCus: this.allCus.count, hbmBytesPerNs: this.hbm.capacity }),
       milestones: options.milestones,
       onComplete: finish,
     };
