@@ -3,8 +3,11 @@
     python3 validation/measured/loaded_latency.py OUT.json [PLAN]
 
 PLAN is `copy_curve` (the default: the curve against a copy), `partner_kinds` (a read-only and a
-write-only partner, the copy at 1-4 blocks, and two copy points again) or `gemm_victim` (a dense
-4096^3 GEMM on 64 SMs beside the copy, and three points of the curve again).
+write-only partner, the copy at 1-4 blocks, and two copy points again), `gemm_victim` (a dense
+4096^3 GEMM on 64 SMs beside the copy, and three points of the curve again) or `chase_region`
+(the chase and the copy beside a copy confined to the first 8 MiB of its buffers, L2-resident, or
+to the first 256 MiB, 128 pages of 2 MiB a buffer, against the usual walk through 1 GiB: does the
+chase's step come from DRAM, the L2 or the address translations?).
 
 silica's memory controller model (`src/hw/memory/latency.ts`) gives an HBM's loaded latency the
 shape L0 / (1 - u), u the HBM's utilisation, from published pointer-chase-under-load curves; only
@@ -44,6 +47,8 @@ PLANS = {
                       (64, "copy", [16, 68])],
     "gemm_victim": [(64, "copy", [16, 32, 68], ["gemm_4096", "skinny_gemm_64x4096x14336", "persistent_copy"]),
                     (8, "copy", [8, 32, 124])],
+    "chase_region": [(8, "copy:8", [1, 16], ["chase", "persistent_copy"]), (8, "copy:256", [1, 16], ["chase", "persistent_copy"]),
+                     (8, "copy", [1, 16], ["chase", "persistent_copy"])],
 }
 KIND_CODES = {"read": 1, "write": 2}   # probe_persistent_stream's
 CHUNK_FLOAT4_PER_BLOCK = (32 << 20) // 16
@@ -51,14 +56,17 @@ CHUNK_FLOAT4_PER_BLOCK = (32 << 20) // 16
 
 class PartnerStream:
     """The persistent copy (or its read-only or write-only version) with `blocks` blocks on the
-    partner lane, walking through 1 GiB."""
+    partner lane, walking through 1 GiB (a kind "copy:N" walks through the first N MiB only)."""
 
     def __init__(self, victims, raw, blocks, kind="copy"):
+        kind, _, region_mib = kind.partition(":")
         self.lib, self.blocks, self.kind = victims.lib, blocks, kind
         self.check = victims._checked
         self.src = victims.partner_src
         self.dst = victims.partner_dst
         self.total4 = self.src.numel() // 4
+        if region_mib:
+            self.total4 = min(self.total4, (int(region_mib) << 20) // 16)
         self.chunk4 = min(blocks * CHUNK_FLOAT4_PER_BLOCK, self.total4)
         self.stream = ctypes.c_void_p(int(raw))
         self.turn = 0
@@ -93,6 +101,7 @@ def measure(v, kind, blocks_list, victims, path, names=VICTIMS):
                     alone_ms = statistics.mean([a1[0], a2[0]]) / reps
                     together_ms = tog[0] / reps
                     r = {"victim": name, "victim_sms": nv, "partner": f"persistent {kind} (clock_probe.cu)", "partner_kind": kind,
+                         "partner_region_bytes": partner.total4 * 16,
                          "partner_sms": npart, "partner_blocks": blocks, "partner_bytes_per_call": partner.bytes_per_call,
                          "partner_alone_ms_per_call": partner_ms, "partner_gbps_alone": partner_gbps,
                          "partner_reps": preps, "partner_together_window_ms": tog[1],
