@@ -7,7 +7,9 @@ write-only partner, the copy at 1-4 blocks, and two copy points again), `gemm_vi
 4096^3 GEMM on 64 SMs beside the copy, and three points of the curve again) or `chase_region`
 (the chase and the copy beside a copy confined to the first 8 MiB of its buffers, L2-resident, or
 to the first 256 MiB, 128 pages of 2 MiB a buffer, against the usual walk through 1 GiB: does the
-chase's step come from DRAM, the L2 or the address translations?).
+chase's step come from DRAM, the L2 or the address translations?) or `launch_rate` (the same
+victims beside a copy walking 1 GiB in calls of 8 MiB, as short as the L2-resident ones: is it
+their launches that slow the victims?).
 
 silica's memory controller model (`src/hw/memory/latency.ts`) gives an HBM's loaded latency the
 shape L0 / (1 - u), u the HBM's utilisation, from published pointer-chase-under-load curves; only
@@ -49,6 +51,7 @@ PLANS = {
                     (8, "copy", [8, 32, 124])],
     "chase_region": [(8, "copy:8", [1, 16], ["chase", "persistent_copy"]), (8, "copy:256", [1, 16], ["chase", "persistent_copy"]),
                      (8, "copy", [1, 16], ["chase", "persistent_copy"])],
+    "launch_rate": [(8, "copy@8", [16], ["chase", "persistent_copy"]), (8, "copy:8", [16], ["chase", "persistent_copy"])],
 }
 KIND_CODES = {"read": 1, "write": 2}   # probe_persistent_stream's
 CHUNK_FLOAT4_PER_BLOCK = (32 << 20) // 16
@@ -56,9 +59,11 @@ CHUNK_FLOAT4_PER_BLOCK = (32 << 20) // 16
 
 class PartnerStream:
     """The persistent copy (or its read-only or write-only version) with `blocks` blocks on the
-    partner lane, walking through 1 GiB (a kind "copy:N" walks through the first N MiB only)."""
+    partner lane, walking through 1 GiB (a kind "copy:N" walks through the first N MiB only, and
+    "copy@N" copies N MiB a call whatever the blocks)."""
 
     def __init__(self, victims, raw, blocks, kind="copy"):
+        kind, _, chunk_mib = kind.partition("@")
         kind, _, region_mib = kind.partition(":")
         self.lib, self.blocks, self.kind = victims.lib, blocks, kind
         self.check = victims._checked
@@ -67,7 +72,7 @@ class PartnerStream:
         self.total4 = self.src.numel() // 4
         if region_mib:
             self.total4 = min(self.total4, (int(region_mib) << 20) // 16)
-        self.chunk4 = min(blocks * CHUNK_FLOAT4_PER_BLOCK, self.total4)
+        self.chunk4 = min((int(chunk_mib) << 20) // 16 if chunk_mib else blocks * CHUNK_FLOAT4_PER_BLOCK, self.total4)
         self.stream = ctypes.c_void_p(int(raw))
         self.turn = 0
         self.bytes_per_call = (2 if kind == "copy" else 1) * 16 * self.chunk4
