@@ -23,7 +23,7 @@ import { maxOf } from '../core/extent.js';
  */
 const count = z.number().int().positive();
 
-const gemmPoint = z
+export const gemmPoint = z
   .object({
     op: z.literal('gemm'),
     /** Row label; defaults to gemm_MxNxK. */
@@ -36,7 +36,7 @@ const gemmPoint = z
   })
   .strict();
 
-const streamPoint = z
+export const streamPoint = z
   .object({
     op: z.literal('stream'),
     name: z.string().optional(),

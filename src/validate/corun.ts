@@ -3,8 +3,7 @@ import { parseBytes } from '../core/units.js';
 import type { HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { cuRange, type CuSet } from '../hw/gpu/cu-mask.js';
-import { Stream } from '../hw/gpu/gpu.js';
-import { System } from '../hw/system.js';
+import { corunWindows, pairSpeedup, type CorunSide } from '../hw/corun.js';
 import { costKernel, type KernelDesc } from '../kernels/desc.js';
 import { streamCost, type StreamOp } from '../kernels/elementwise.js';
 import type { KernelCost } from '../kernels/types.js';
@@ -21,23 +20,7 @@ import { flag, registerRunner, requireHw, wholeNum } from './runners.js';
  * stream's window is its own first launch to its own last completion; `pair_speedup` is what
  * co-running bought over running the two one after the other.
  */
-/** One stream of a co-run: `reps` passes over `kernels`, back to back, on the CU set `set`. */
-export interface CorunSide {
-  kernels: readonly KernelCost[];
-  set: CuSet;
-  reps: number;
-}
-
-export interface CorunWindows {
-  aAloneNs: number;
-  bAloneNs: number;
-  aTogetherNs: number;
-  bTogetherNs: number;
-  /** Median clock (MHz) while kernels ran, as NVML samples it: NaN on a part without `compute.power`. */
-  aAloneMhz: number;
-  bAloneMhz: number;
-  togetherMhz: number;
-}
+export { aloneMhz, corunWindows, pairSpeedup, type CorunSide, type CorunWindows } from '../hw/corun.js';
 
 function sideKernel(hw: HardwareConfig, desc: unknown, set: CuSet, key: string): KernelCost {
   const d = desc as { op?: string; array_bytes?: string | number };
@@ -56,59 +39,6 @@ export function checkCorunLaunches(side: CorunSide, key: string): CorunSide {
     throw new SilicaError(`validation params.${key}: ${launches.toLocaleString('en-US')} kernel launches; expected at most ${MAX_CORUN_LAUNCHES.toLocaleString('en-US')}`);
   }
   return side;
-}
-
-/**
- * Each stream's window in ns (its kernels queued on a stream of its CUs, both queued at time 0), and
- * the median clock while they ran.
- */
-function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]): { ends: number[]; mhz: number } {
-  const system = new System(hw, 1);
-  const gpu = system.gpus[0]!;
-  gpu.recordKernels = false;
-  if (gpu.governor) gpu.governor.logClock = true;
-  const ends = sides.map(() => NaN);
-  sides.forEach((side, i) => {
-    if (!side) return;
-    const stream = new Stream(gpu, `side${i}`, side.set);
-    const timings = side.kernels.map((k) => gpu.timing(k, side.set));
-    const last = side.reps * side.kernels.length;
-    for (let n = 1; n <= last; n++) {
-      const k = (n - 1) % side.kernels.length;
-      stream.enqueue(side.kernels[k]!, { timing: timings[k], onComplete: n === last ? () => (ends[i] = system.sim.nowNs) : undefined });
-    }
-  });
-  system.sim.run();
-  return { ends, mhz: gpu.governor ? gpu.governor.medianMhz() : NaN };
-}
-
-/** The median clock (MHz) while one side runs alone, as NVML samples it: NaN on a part without `compute.power`. */
-export function aloneMhz(hw: HardwareConfig, side: CorunSide): number {
-  return windows(hw, [side]).mhz;
-}
-
-/** The co-run as sm_scaling.py and serving_steps.py measure it: each side alone, then both together. */
-export function corunWindows(hw: HardwareConfig, a: CorunSide, b: CorunSide): CorunWindows {
-  const aAlone = windows(hw, [a, undefined]);
-  const bAlone = windows(hw, [undefined, b]);
-  const together = windows(hw, [a, b]);
-  return {
-    aAloneNs: aAlone.ends[0]!,
-    bAloneNs: bAlone.ends[1]!,
-    aTogetherNs: together.ends[0]!,
-    bTogetherNs: together.ends[1]!,
-    aAloneMhz: aAlone.mhz,
-    bAloneMhz: bAlone.mhz,
-    togetherMhz: together.mhz,
-  };
-}
-
-/**
- * How much faster the pair runs together than one after the other: the two alone windows over the
- * later of the two together. 1 means co-running bought nothing (the kernels took turns).
- */
-export function pairSpeedup(w: CorunWindows): number {
-  return (w.aAloneNs + w.bAloneNs) / Math.max(w.aTogetherNs, w.bTogetherNs);
 }
 
 registerRunner('corun', (hw, p) => {
