@@ -6,6 +6,7 @@ import type { HardwareConfig } from '../hw/config/schema.js';
 import { corunWindows, type CorunSide } from '../hw/corun.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { cuRange, type CuSet } from '../hw/gpu/cu-mask.js';
+import { simulateKernel } from '../hw/system.js';
 import { checkDtypeRate } from '../hw/gpu/kernel-timing.js';
 import { streamArrayBytes, streamCost } from '../kernels/elementwise.js';
 import { gemmCost } from '../kernels/gemm.js';
@@ -39,7 +40,7 @@ export const corunSchema = z
     b: lanePoint,
     /** Lane A's CU counts, one split each; lane B takes the rest of the chip. */
     cus_a: z.array(count).min(1),
-    /** How long a lane runs alone to set its launches (ns of kernels, at least one launch). */
+    /** About how long (µs) each lane runs alone: it sets each lane's launches, at least one. */
     window_us: z.number().positive().default(2000),
     /** Write corun.svg (each lane's slowdown against A's CUs) into the output directory. */
     figure: z.boolean().default(true),
@@ -99,29 +100,28 @@ export function runCorun(config: CorunConfig, baseDir?: string, progress?: (f: n
     const kA = laneKernel(hw, config.a, setA, 'a');
     const kB = laneKernel(hw, config.b, setB, 'b');
     // One launch alone first: it sets how many launches fill the window.
-    const one = corunWindows(hw, { kernels: [kA], set: setA, reps: 1 }, { kernels: [kB], set: setB, reps: 1 });
-    const sideA: CorunSide = { kernels: [kA], set: setA, reps: Math.max(1, Math.round(windowNs / one.aAloneNs)) };
-    const sideB: CorunSide = { kernels: [kB], set: setB, reps: Math.max(1, Math.round(windowNs / one.bAloneNs)) };
-    const a = slowdownBeside(hw, sideA, one.aAloneNs, sideB, one.bAloneNs);
-    const b = slowdownBeside(hw, sideB, one.bAloneNs, sideA, one.aAloneNs);
+    const aloneNsA = simulateKernel(hw, kA, setA).timeNs;
+    const aloneNsB = simulateKernel(hw, kB, setB).timeNs;
+    const sideA: CorunSide = { kernels: [kA], set: setA, reps: Math.max(1, Math.round(windowNs / aloneNsA)) };
+    const sideB: CorunSide = { kernels: [kB], set: setB, reps: Math.max(1, Math.round(windowNs / aloneNsB)) };
+    const a = slowdownBeside(hw, sideA, aloneNsA, sideB, aloneNsB);
+    const b = slowdownBeside(hw, sideB, aloneNsB, sideA, aloneNsA);
     const bytesA = kA.hbmReadBytes + kA.hbmWriteBytes;
     const bytesB = kB.hbmReadBytes + kB.hbmWriteBytes;
-    const aloneUsA = one.aAloneNs / 1000;
-    const aloneUsB = one.bAloneNs / 1000;
     rows.push({
       hw: hw.name,
       a_kernel: labelA,
       b_kernel: labelB,
       cus_a: cusA,
       cus_b: cusB,
-      a_alone_us: aloneUsA,
-      b_alone_us: aloneUsB,
+      a_alone_us: aloneNsA / 1000,
+      b_alone_us: aloneNsB / 1000,
       a_slowdown: a.slowdown,
       b_slowdown: b.slowdown,
-      a_gbps_alone: bytesA / one.aAloneNs,
-      b_gbps_alone: bytesB / one.bAloneNs,
-      a_gbps_per_cu_together: bytesA / (one.aAloneNs * a.slowdown) / cusA,
-      b_gbps_per_cu_together: bytesB / (one.bAloneNs * b.slowdown) / cusB,
+      a_gbps_alone: bytesA / aloneNsA,
+      b_gbps_alone: bytesB / aloneNsB,
+      a_gbps_per_cu_together: bytesA / (aloneNsA * a.slowdown) / cusA,
+      b_gbps_per_cu_together: bytesB / (aloneNsB * b.slowdown) / cusB,
       // Where the part models its power cap: the median clock with both lanes busy (A's window).
       a_clock_mhz_together: Number.isFinite(a.mhz) ? a.mhz : '',
     });
