@@ -4,12 +4,14 @@
 
 PLAN is `copy_curve` (the default: the curve against a copy), `partner_kinds` (a read-only and a
 write-only partner, the copy at 1-4 blocks, and two copy points again), `gemm_victim` (a dense
-4096^3 GEMM on 64 SMs beside the copy, and three points of the curve again) or `chase_region`
+4096^3 GEMM on 64 SMs beside the copy, and three points of the curve again), `chase_region`
 (the chase and the copy beside a copy confined to the first 8 MiB of its buffers, L2-resident, or
 to the first 256 MiB, 128 pages of 2 MiB a buffer, against the usual walk through 1 GiB: does the
-chase's step come from DRAM, the L2 or the address translations?) or `launch_rate` (the same
+chase's step come from DRAM, the L2 or the address translations?), `launch_rate` (the same
 victims beside a copy walking 1 GiB in calls of 8 MiB, as short as the L2-resident ones: is it
-their launches that slow the victims?).
+their launches that slow the victims?) or `gemm_pair` (the GEMMs of
+configs/experiments/corun-split.yaml: a prefill-like 2048x8192x8192 beside a decode-like
+64x8192x28672 on splits of 24-120 SMs, each as the victim beside the other).
 
 silica's memory controller model (`src/hw/memory/latency.ts`) gives an HBM's loaded latency the
 shape L0 / (1 - u), u the HBM's utilisation, from published pointer-chase-under-load curves; only
@@ -52,9 +54,47 @@ PLANS = {
     "chase_region": [(8, "copy:8", [1, 16], ["chase", "persistent_copy"]), (8, "copy:256", [1, 16], ["chase", "persistent_copy"]),
                      (8, "copy", [1, 16], ["chase", "persistent_copy"])],
     "launch_rate": [(8, "copy@8", [16], ["chase", "persistent_copy"]), (8, "copy:8", [16], ["chase", "persistent_copy"])],
+    # victim SMs (negative: the victim takes the SMs left over by a partner lane of -V), "gemm:<partner>",
+    # [0] (the partner GEMM takes its whole lane), [victim]
+    "gemm_pair": [(v, "gemm:decode", [0], ["prefill_gemm"]) for v in (24, 40, 64, 88, 104, 120)]
+                 + [(-v, "gemm:prefill", [0], ["decode_gemm"]) for v in (24, 40, 64, 88, 104, 120)],
 }
 KIND_CODES = {"read": 1, "write": 2}   # probe_persistent_stream's
 CHUNK_FLOAT4_PER_BLOCK = (32 << 20) // 16
+
+
+class PairGemms:
+    """corun-split.yaml's two GEMMs (bf16, cuBLAS through torch.matmul): the prefill-like one, and
+    the decode-like one with its weights rotating through 3 copies so they stream from DRAM."""
+
+    def __init__(self):
+        dt = torch.bfloat16
+        self.pa, self.pb = torch.randn(2048, 8192, device="cuda", dtype=dt), torch.randn(8192, 8192, device="cuda", dtype=dt)
+        self.dx = torch.randn(64, 8192, device="cuda", dtype=dt)
+        self.dw = [torch.randn(8192, 28672, device="cuda", dtype=dt) for _ in range(3)]   # 470 MB each
+        self.turn = 0
+
+    def prefill(self):
+        torch.matmul(self.pa, self.pb)
+
+    def decode(self):
+        self.turn = (self.turn + 1) % 3
+        torch.matmul(self.dx, self.dw[self.turn])
+
+    # DRAM bytes the decode GEMM must move (its weights); the prefill GEMM's are not known here
+    WORK = {"prefill": {"flops": 2 * 2048 * 8192 * 8192}, "decode": {"bytes": 8192 * 28672 * 2, "flops": 2 * 64 * 8192 * 28672}}
+
+
+class GemmPartner:
+    """One of PairGemms' GEMMs as the partner, on the whole partner lane's stream."""
+
+    def __init__(self, gemms, which):
+        self.fn, self.kind = getattr(gemms, which), which
+        self.blocks, self.total4 = 0, 0
+        self.bytes_per_call = PairGemms.WORK[which].get("bytes", 0)
+
+    def __call__(self):
+        self.fn()
 
 
 class PartnerStream:
@@ -89,23 +129,27 @@ class PartnerStream:
 
 
 def measure(v, kind, blocks_list, victims, path, names=VICTIMS):
-    lanes = green_lanes(v, rest=True)
+    lanes = green_lanes(abs(v), rest=True)
     try:
-        (sv, nv, _, rv), (sp, npart, _, rp) = lanes
+        (sv, nv, _, rv), (sp, npart, _, rp) = lanes if v > 0 else lanes[::-1]
         for blocks in blocks_list:
             blocks = min(blocks, npart)
-            partner = PartnerStream(victims, rp, blocks, kind)
+            partner = GemmPartner(victims.gemms, kind.split(":")[1]) if kind.startswith("gemm:") else PartnerStream(victims, rp, blocks, kind)
             with torch.cuda.stream(sp):
                 partner_ms = time_ms(partner, repeats=10, warmup=3, stream=sp)
-            partner_gbps = partner.bytes_per_call / partner_ms / 1e6
+            partner_gbps = partner.bytes_per_call / partner_ms / 1e6   # 0 for the prefill GEMM partner
             for name in names:
                 t0 = time.time()
                 try:
-                    fn, work = victims.fn(name, rv, nv)
+                    if name in ("prefill_gemm", "decode_gemm"):
+                        which = name.split("_")[0]
+                        fn, work = getattr(victims.gemms, which), PairGemms.WORK[which]
+                    else:
+                        fn, work = victims.fn(name, rv, nv)
                     one_ms, reps, preps, a1, tog, a2 = victim_windows(fn, sv, sp, partner, partner_ms)
                     alone_ms = statistics.mean([a1[0], a2[0]]) / reps
                     together_ms = tog[0] / reps
-                    r = {"victim": name, "victim_sms": nv, "partner": f"persistent {kind} (clock_probe.cu)", "partner_kind": kind,
+                    r = {"victim": name, "victim_sms": nv, "partner": f"cuBLAS {kind[5:]} GEMM (torch.matmul)" if kind.startswith("gemm:") else f"persistent {kind} (clock_probe.cu)", "partner_kind": kind,
                          "partner_region_bytes": partner.total4 * 16,
                          "partner_sms": npart, "partner_blocks": blocks, "partner_bytes_per_call": partner.bytes_per_call,
                          "partner_alone_ms_per_call": partner_ms, "partner_gbps_alone": partner_gbps,
@@ -136,6 +180,7 @@ if __name__ == "__main__":
     victims = Victims()
     victims.lib.probe_persistent_stream.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
     victims.partner_src = torch.randn(1 << 28, device="cuda"); victims.partner_dst = torch.empty_like(victims.partner_src)
+    victims.gemms = PairGemms() if plan == "gemm_pair" else None
     for v, kind, blocks_list, *names in PLANS[plan]:
         try:
             measure(v, kind, blocks_list, victims, out, *names)
