@@ -13,7 +13,7 @@ import { gemmCost } from '../kernels/gemm.js';
 import type { KernelCost } from '../kernels/types.js';
 import { chartSpec } from '../plot/charts.js';
 import { writeSvg } from '../plot/render.js';
-import { gemmPoint, streamPoint } from './kernels.js';
+import { gemmPoint, pointLabel, streamPoint } from './kernels.js';
 import { registerExperiment } from './registry.js';
 
 /**
@@ -51,10 +51,6 @@ export type CorunConfig = z.infer<typeof corunSchema>;
 type Row = Record<string, string | number | boolean>;
 type LanePoint = z.infer<typeof lanePoint>;
 
-function laneLabel(p: LanePoint): string {
-  return p.name ?? (p.op === 'gemm' ? `gemm_${p.m}x${p.n}x${p.k}${p.batch > 1 ? `_b${p.batch}` : ''}` : `stream_${p.stream}_${p.bytes}`);
-}
-
 function laneKernel(hw: HardwareConfig, p: LanePoint, set: CuSet, field: string): KernelCost {
   if (p.op === 'gemm') return gemmCost(hw, { m: p.m, n: p.n, k: p.k, batch: p.batch, dtype: p.dtype }, set);
   return streamCost(p.stream, streamArrayBytes(hw, p.stream, p.bytes, `${field}.bytes`));
@@ -91,7 +87,7 @@ export function runCorun(config: CorunConfig, baseDir?: string, progress?: (f: n
   const hw = checkCorun(config, baseDir ?? process.cwd());
   const layout = makeCuLayout(hw.compute);
   const windowNs = config.window_us * 1000;
-  const [labelA, labelB] = [laneLabel(config.a), laneLabel(config.b)];
+  const [labelA, labelB] = [pointLabel(config.a), pointLabel(config.b)];
   const rows: Row[] = [];
   for (const [i, cusA] of config.cus_a.entries()) {
     const cusB = hw.compute.cus - cusA;

@@ -47,6 +47,11 @@ export const streamPoint = z
   })
   .strict();
 
+/** A GEMM or STREAM point's row label: its name, else its shape. */
+export function pointLabel(p: z.infer<typeof gemmPoint> | z.infer<typeof streamPoint>): string {
+  return p.name ?? (p.op === 'gemm' ? `gemm_${p.m}x${p.n}x${p.k}${p.batch > 1 ? `_b${p.batch}` : ''}` : `stream_${p.stream}_${p.bytes}`);
+}
+
 export const kernelsSchema = z
   .object({
     kind: z.literal('kernels'),
@@ -93,7 +98,7 @@ export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (
     // What a point's rows share, worked out once per point rather than once per CU count: a CU
     // scaling study has hundreds of counts per point (the bench sweep: 307,200 rows).
     const stream = p.op === 'stream' ? { arrayBytes: streamArrayBytes(hw, p.stream, p.bytes, `points.${pi}.bytes`), kind: p.stream } : undefined;
-    const label = p.op === 'gemm' ? (p.name ?? `gemm_${p.m}x${p.n}x${p.k}${p.batch > 1 ? `_b${p.batch}` : ''}`) : (p.name ?? `stream_${p.stream}_${p.bytes}`);
+    const label = pointLabel(p);
     const shape: ShapeCells =
       p.op === 'gemm'
         ? { op: 'gemm', dtype: p.dtype, m: p.m, n: p.n, k: p.k, batch: p.batch, array_bytes: '' }
