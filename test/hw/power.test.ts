@@ -5,6 +5,7 @@ import { loadHardware } from '../../src/hw/config/load.js';
 import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
 import { cuRange, firstNCus } from '../../src/hw/gpu/cu-mask.js';
 import { timeKernel } from '../../src/hw/gpu/kernel-timing.js';
+import { hbmKnee, hbmLoadShare } from '../../src/hw/memory/hbm-knee.js';
 import { aloneClockAndPower, clockUnderCapMhz, kernelDynamicW, type PowerConfig } from '../../src/hw/gpu/power.js';
 import { simulateKernel } from '../../src/hw/system.js';
 import { gemmCost } from '../../src/kernels/gemm.js';
@@ -110,29 +111,36 @@ describe('the power governor on a GPU (compute.power in the H100 and H200 preset
     }
   });
 
-  it('a copy held by its SMs\' DRAM rate slows by exactly the clock ratio: the rate is per SM clock (measured on an H200)', () => {
+  it('a copy held by its SMs\' DRAM rate slows by the clock ratio, times the HBM\'s load: the rate is per SM clock (measured on an H200)', () => {
     // 8 SMs move 760 GB/s, far below the HBM's rate, beside a GEMM on the other 124 that outlasts
-    // the copy: the clock is constant over the copy's window, and only it slows the copy.
+    // the copy: the clock is constant over the copy's window, and it slows the copy, as does the
+    // GEMM's own DRAM traffic through the HBM's knee (the requests of the copy wait a little longer).
     const copy = copySide(8, 0);
     const gemm: CorunSide = { ...gemmSide(124, 8), reps: 200 };
     const power = hw.compute.power!;
-    const [copyW, gemmW] = [copy, gemm].map((side) => {
-      const timing = timeKernel(hw, layout, side.set, side.kernels[0]!);
-      expect(timing.followsClock).toBe(true);
-      return kernelDynamicW(power, side.kernels[0]!, timing);
-    });
-    const clockAlone = clockUnderCapMhz(power, hw.compute.clock_peak_mhz, copyW!);
-    const clockTogether = clockUnderCapMhz(power, hw.compute.clock_peak_mhz, copyW! + gemmW!);
+    const [copyT, gemmT] = [copy, gemm].map((side) => timeKernel(hw, layout, side.set, side.kernels[0]!));
+    expect(copyT!.followsClock && gemmT!.followsClock).toBe(true);
+    const copyW = kernelDynamicW(power, copy.kernels[0]!, copyT!);
+    const gemmW = kernelDynamicW(power, gemm.kernels[0]!, gemmT!);
+    const clockAlone = clockUnderCapMhz(power, hw.compute.clock_peak_mhz, copyW);
+    const clockTogether = clockUnderCapMhz(power, hw.compute.clock_peak_mhz, copyW + gemmW);
     expect(clockTogether).toBeLessThan(clockAlone);
+    const knee = hbmKnee(hw)!;
+    const loadRatio = hbmLoadShare(copyT!.hbmDemandBytesPerNs, knee) / hbmLoadShare(copyT!.hbmDemandBytesPerNs + gemmT!.hbmDemandBytesPerNs, knee);
+    expect(loadRatio).toBeGreaterThan(1);
     const w = corunWindows(hw, copy, gemm);
     expect(w.bTogetherNs).toBeGreaterThan(w.aTogetherNs);
     // To 0.5%: each launch's fixed latency (launch, first access: 0.14% of a copy) keeps its time.
-    expect(w.aTogetherNs / w.aAloneNs).toBeCloseTo(clockAlone / clockTogether, 2);
-    expect(w.aTogetherNs / w.aAloneNs).toBeLessThanOrEqual(clockAlone / clockTogether);
-    // With the cap lifted the same pair leaves the copy at its pace: the clock is all that slowed it.
+    expect(w.aTogetherNs / w.aAloneNs).toBeCloseTo((clockAlone / clockTogether) * loadRatio, 2);
+    expect(w.aTogetherNs / w.aAloneNs).toBeLessThanOrEqual((clockAlone / clockTogether) * loadRatio);
+    // With the cap lifted the same pair leaves the copy slowed by the HBM's load alone.
     const uncapped = loadHardware('h200-sxm', UNCAPPED);
     const free = corunWindows(uncapped, copySide(8, 0, uncapped), { ...gemmSide(124, 8, uncapped), reps: 200 });
-    expect(free.aTogetherNs / free.aAloneNs).toBeCloseTo(1, 9);
+    expect(free.aTogetherNs / free.aAloneNs).toBeCloseTo(loadRatio, 2);
+    // And without the knee either, by nothing: the clock and the load are all that slowed it.
+    const hard = { ...uncapped, memory: { ...uncapped.memory, hbm: { ...uncapped.memory.hbm, knee_exponent: undefined } } };
+    const none = corunWindows(hard, copySide(8, 0, hard), { ...gemmSide(124, 8, hard), reps: 200 });
+    expect(none.aTogetherNs / none.aAloneNs).toBeCloseTo(1, 9);
   });
 
   it('refuses a bad power field in one line naming it', () => {

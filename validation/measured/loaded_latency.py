@@ -9,9 +9,16 @@ write-only partner, the copy at 1-4 blocks, and two copy points again), `gemm_vi
 to the first 256 MiB, 128 pages of 2 MiB a buffer, against the usual walk through 1 GiB: does the
 chase's step come from DRAM, the L2 or the address translations?), `launch_rate` (the same
 victims beside a copy walking 1 GiB in calls of 8 MiB, as short as the L2-resident ones: is it
-their launches that slow the victims?) or `gemm_pair` (the GEMMs of
+their launches that slow the victims?), `gemm_pair` (the GEMMs of
 configs/experiments/corun-split.yaml: a prefill-like 2048x8192x8192 beside a decode-like
-64x8192x28672 on splits of 24-120 SMs, each as the victim beside the other).
+64x8192x28672 on splits of 24-120 SMs, each as the victim beside the other), `alone_curve` (no
+partner: decode-shaped skinny GEMMs of 1 and 64 rows, and the persistent copy, read and write, each
+alone on 8-132 SMs, so the HBM's load is the kernel's own: is a skinny GEMM's rate per SM its bytes
+in flight over a latency its own load sets?), `skinny_reads` (the skinny GEMM and the copy on 24
+and 64 SMs beside a read-only partner of 4 SMs to the rest: loaded latency without the partner's
+writes) or `launch_length` (the copy and the skinny GEMM on 8 SMs beside a copy on 16 SMs in calls
+of 0 (an empty kernel: launches alone), 1, 2, 4, 16, 64 and 256 MiB: how the partner's call length,
+not its bytes, slows a victim).
 
 silica's memory controller model (`src/hw/memory/latency.ts`) gives an HBM's loaded latency the
 shape L0 / (1 - u), u the HBM's utilisation, from published pointer-chase-under-load curves; only
@@ -39,7 +46,7 @@ import ctypes, json, statistics, sys, time
 import torch
 
 from clock_coupling import RES, Victims, add_rates, failed, finish, save, victim_windows
-from measure_gpu import time_ms  # same directory
+from measure_gpu import ClockSampler, time_ms  # same directory
 from sm_scaling import close_lanes, green_lanes
 
 RES["method"] = __doc__.strip().splitlines()[0]
@@ -56,6 +63,8 @@ PLANS = {
     "launch_rate": [(8, "copy@8", [16], ["chase", "persistent_copy"]), (8, "copy:8", [16], ["chase", "persistent_copy"])],
     # victim SMs (negative: the victim takes the SMs left over by a partner lane of -V), "gemm:<partner>",
     # [0] (the partner GEMM takes its whole lane), [victim]
+    "skinny_reads": [(24, "read", [4, 16, 48, 108], VICTIMS[1:]), (64, "read", [4, 16, 68], VICTIMS[1:])],
+    "launch_length": [(8, f"copy@{mib}", [16], ["skinny_gemm_64x4096x14336", "persistent_copy"]) for mib in (0, 1, 2, 4, 16, 64, 256)],
     "gemm_pair": [(v, "gemm:decode", [0], ["prefill_gemm"]) for v in (24, 40, 64, 88, 104, 120)]
                  + [(-v, "gemm:prefill", [0], ["decode_gemm"]) for v in (24, 40, 64, 88, 104, 120)],
 }
@@ -112,13 +121,14 @@ class PartnerStream:
         self.total4 = self.src.numel() // 4
         if region_mib:
             self.total4 = min(self.total4, (int(region_mib) << 20) // 16)
+        # "copy@0" launches the copy with nothing to copy: a kernel that ends at once (launches alone)
         self.chunk4 = min((int(chunk_mib) << 20) // 16 if chunk_mib else blocks * CHUNK_FLOAT4_PER_BLOCK, self.total4)
         self.stream = ctypes.c_void_p(int(raw))
         self.turn = 0
         self.bytes_per_call = (2 if kind == "copy" else 1) * 16 * self.chunk4
 
     def __call__(self):
-        offsets = max(1, self.total4 // self.chunk4)
+        offsets = max(1, self.total4 // max(1, self.chunk4))
         off = (self.turn % offsets) * self.chunk4 * 16
         self.turn += 1
         a, c = self.src.data_ptr() + off, self.dst.data_ptr() + off
@@ -171,9 +181,69 @@ def measure(v, kind, blocks_list, victims, path, names=VICTIMS):
     torch.cuda.empty_cache()
 
 
+ALONE_SMS = [8, 16, 24, 32, 48, 64, 96, 132]
+# name: (M, K, N) of a skinny bf16 GEMM with its weights rotating through 3 copies (streamed from DRAM)
+SKINNY = {"skinny_gemm_64x4096x14336": (64, 4096, 14336), "skinny_gemm_1x4096x14336": (1, 4096, 14336),
+          "skinny_gemm_64x8192x28672": (64, 8192, 28672), "skinny_gemm_1x8192x28672": (1, 8192, 28672)}
+
+
+def skinny_fn(shape, weights):
+    m, k, n = shape
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    turn = [0]
+
+    def run():
+        turn[0] = (turn[0] + 1) % 3
+        torch.matmul(x, weights[turn[0]])
+    return run, {"bytes": k * n * 2, "flops": 2 * m * k * n}
+
+
+def alone_curve(victims, path, sms_list=ALONE_SMS):
+    """Each kernel alone on a green context of n SMs (the default stream for the whole chip), timed
+    by events while NVML samples the clock: the skinny GEMMs of SKINNY, and the persistent copy, its
+    read-only and its write-only versions, one block per SM, on 1 GiB."""
+    wide = [torch.randn(8192, 28672, device="cuda", dtype=torch.bfloat16) for _ in range(3)]   # 470 MB each
+    chip = torch.cuda.get_device_properties(0).multi_processor_count
+    n4 = victims.big_a.numel() // 4
+    a, c = victims.big_a.data_ptr(), victims.big_c.data_ptr()
+    for n in sms_list:
+        lanes = green_lanes(n) if n < chip else []
+        try:
+            if lanes:
+                sv, nv, _, rv = lanes[0]
+            else:
+                sv, nv = torch.cuda.current_stream(), chip
+                rv = sv.cuda_stream
+            stream = ctypes.c_void_p(int(rv))
+            kernels = {name: skinny_fn(shape, victims.w if shape[1] == 4096 else wide) for name, shape in SKINNY.items()}
+            kernels["persistent_copy"] = ((lambda: victims._checked(victims.lib.probe_persistent_copy(a, c, n4, nv, stream))), {"bytes": 2 * n4 * 16})
+            for kind, code in KIND_CODES.items():
+                kernels[f"persistent_{kind}"] = ((lambda code=code: victims._checked(victims.lib.probe_persistent_stream(code, a, c, n4, nv, stream))), {"bytes": n4 * 16})
+            for name, (fn, work) in kernels.items():
+                t0 = time.time()
+                try:
+                    with torch.cuda.stream(sv), ClockSampler(0.01) as clk:
+                        ms = time_ms(fn, repeats=10, warmup=3, stream=sv)
+                    r = {"victim": name, "victim_sms": nv, "partner": None, "alone_ms_per_call": ms,
+                         "gbps_alone": work["bytes"] / ms / 1e6, "gbps_per_sm_alone": work["bytes"] / ms / 1e6 / nv,
+                         "clock_mhz_alone": statistics.median(clk.samples) if clk.samples else None, **work,
+                         "seconds": time.time() - t0}
+                    RES["runs"].append(r); print("run", json.dumps(r), flush=True)
+                except Exception as exc:
+                    failed({"victim": name, "victim_sms": n}, exc)
+            save(path)
+        finally:
+            if lanes:
+                close_lanes(lanes)
+    del wide
+    torch.cuda.empty_cache()
+
+
 if __name__ == "__main__":
     out = sys.argv[1]
     plan = sys.argv[2] if len(sys.argv) > 2 else "copy_curve"
+    if plan not in PLANS and plan != "alone_curve":
+        sys.exit(f"loaded_latency.py: unknown plan {plan!r} (expected one of alone_curve, {', '.join(PLANS)})")
     RES["plan"] = plan
     t_start = time.time()
     torch.zeros(1, device="cuda"); torch.cuda.synchronize()
@@ -181,7 +251,12 @@ if __name__ == "__main__":
     victims.lib.probe_persistent_stream.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
     victims.partner_src = torch.randn(1 << 28, device="cuda"); victims.partner_dst = torch.empty_like(victims.partner_src)
     victims.gemms = PairGemms() if plan == "gemm_pair" else None
-    for v, kind, blocks_list, *names in PLANS[plan]:
+    if plan == "alone_curve":
+        try:
+            alone_curve(victims, out)
+        except Exception as exc:
+            failed({"plan": plan}, exc, "PLAN FAILED")
+    for v, kind, blocks_list, *names in PLANS.get(plan, []):
         try:
             measure(v, kind, blocks_list, victims, out, *names)
         except Exception as exc:

@@ -208,12 +208,15 @@ def co_window(a, b):
     sides = [(s, fn, n, [torch.cuda.Event(enable_timing=True) for _ in range(2)]) for s, fn, n in (a, b)]
     for s, _, n, ev in sides:
         if n: ev[0].record(s)
+    # Each side's end event goes in right after its last launch, not after the loop: where the other
+    # side's calls are short, the host enqueues them slower than the GPU runs them, and an event
+    # recorded after the loop would end an idle side's window at the host's pace, not its own
+    # (h200-141gb-hbm3e-loaded-latency-launch-length.json: partners of 5-26 us calls).
     for i in range(max(a[2], b[2])):
-        for s, fn, n, _ in sides:
+        for s, fn, n, ev in sides:
             if i < n:
                 with torch.cuda.stream(s): fn()
-    for s, _, n, ev in sides:
-        if n: ev[1].record(s)
+                if i == n - 1: ev[1].record(s)
     torch.cuda.synchronize()
     return tuple(ev[0].elapsed_time(ev[1]) if n else None for _, _, n, ev in sides)
 

@@ -110,6 +110,12 @@ export const hbmSchema = z
     efficiency: fraction,
     /** Idle load-to-use latency of a DRAM access. */
     latency_ns: z.number().nonnegative(),
+    /**
+     * How sharply the HBM saturates (src/hw/memory/hbm-knee.ts): the CUs' DRAM ports asking D
+     * bytes/ns get (D^-p + C^-p)^(-1/p), C set so the whole chip streams at peak x efficiency.
+     * Needs compute.dram_gbps_per_cu (the ports' rate); unset: a hard capacity, min(D, peak x efficiency).
+     */
+    knee_exponent: positive.optional(),
   })
   .strict();
 

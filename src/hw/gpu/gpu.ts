@@ -10,6 +10,9 @@ import { fullCuSet, type CuSet } from './cu-mask.js';
 import { kernelFlowWeight } from '../memory/hbm-share.js';
 import { hbmBytesPerNs, timeKernel, type KernelTiming } from './kernel-timing.js';
 import { PowerGovernor } from './power.js';
+import { KernelPace } from './pace.js';
+import { HbmLoadGovernor } from '../memory/hbm-load.js';
+import { hbmKnee } from '../memory/hbm-knee.js';
 
 /** One executed kernel, as every output (CSV, breakdown, Chrome trace) reports it. */
 export interface KernelRecord {
@@ -70,6 +73,8 @@ export class Gpu {
   recordKernels = true;
   /** The power cap's clock governor, where the part gives `compute.power` (power.ts). */
   readonly governor: PowerGovernor | undefined;
+  /** The HBM knee's governor, where the part gives `memory.hbm.knee_exponent` (hbm-load.ts). */
+  readonly loadGovernor: HbmLoadGovernor | undefined;
   private readonly names: GpuNames;
   /** Who may hold which CUs: a kernel whose grid fills its CUs keeps other streams' kernels off them. */
   private readonly gate = new CuGate();
@@ -94,7 +99,9 @@ export class Gpu {
     }
     this.cuGroups = cuGroups;
     this.pool = new CuPool(sim, cuGroups, cusInGroup);
-    this.governor = hw.compute.power ? new PowerGovernor(sim, hw.compute.power, hw.compute.clock_peak_mhz, cuGroups) : undefined;
+    this.governor = hw.compute.power ? new PowerGovernor(sim, hw.compute.power, hw.compute.clock_peak_mhz, (hw.compute.power.dram_w_per_tbps * hbmBytesPerNs(hw)) / 1000) : undefined;
+    const knee = hbmKnee(hw);
+    this.loadGovernor = knee ? new HbmLoadGovernor(sim, knee, hw.compute.dram_gbps_per_cu!, this.layout.cus) : undefined;
   }
 
   timing(kernel: KernelCost, cuSet: CuSet = this.allCus): KernelTiming {
@@ -122,6 +129,7 @@ export class Gpu {
     let returnKeptCus: (() => void) | undefined;
     let stopWaitingForCus: (() => void) | undefined;
     let powerHandle: object | undefined;
+    let loadHandle: object | undefined;
     const releaseCus = () => {
       if (!held) return;
       held = false;
@@ -160,6 +168,7 @@ export class Gpu {
       };
       stopWaitingForCus?.();
       if (powerHandle) this.governor!.finished(powerHandle);
+      if (loadHandle) this.loadGovernor!.finished(loadHandle);
       returnKeptCus?.();
       releaseCus();
       if (this.recordKernels) this.records.push(record);
@@ -191,7 +200,11 @@ export class Gpu {
       onComplete: finish,
     };
     const flow = sim.startFlow(spec);
-    if (this.governor) powerHandle = this.governor.started(flow, kernel, t);
+    if (this.governor || this.loadGovernor) {
+      const pace = new KernelPace(flow, t, this.cuGroups);
+      if (this.governor) powerHandle = this.governor.started(pace, kernel, t);
+      if (this.loadGovernor) loadHandle = this.loadGovernor.started(pace, cuSet);
+    }
     if (oneWaveCus && !returnKeptCus) {
       stopWaitingForCus = this.pool.keepWhenFree(oneWaveCus, (release) => {
         returnKeptCus = release;

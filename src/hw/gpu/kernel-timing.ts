@@ -4,6 +4,7 @@ import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../config/schema.j
 import type { CuLayout } from './cu-layout.js';
 import type { CuSet } from './cu-mask.js';
 import { maxWorkgroupsPerCu, placeWorkgroups } from './dispatcher.js';
+import { hbmKnee, hbmLoadShare } from '../memory/hbm-knee.js';
 
 /**
  * Pure timing of one kernel on a CU set in isolation, the inputs the executor turns into a flow.
@@ -38,6 +39,18 @@ export interface KernelTiming {
    * the HBM's own rate is not the SM clock's, so a kernel held by the HBM keeps its pace.
    */
   followsClock: boolean;
+  /**
+   * One workgroup's time with no other DRAM load, in its parts (hbm-knee.ts): its arithmetic or
+   * CU-side data movement (`wgClockedNs`), its DRAM port time (`wgDramNs`) and its exposed latency.
+   * wgNs = max(wgClockedNs, wgDramNs / hbmLoadShare) + wgExposedNs.
+   */
+  wgClockedNs: number;
+  wgDramNs: number;
+  wgExposedNs: number;
+  /** Bytes/ns the kernel's DRAM ports ask at its pace with no load (0 without DRAM traffic). */
+  hbmDemandBytesPerNs: number;
+  /** The fraction of that demand the HBM gives it alone (hbm-knee.ts; 1 on a part with a hard capacity). */
+  hbmLoadShare: number;
 }
 
 /** Engine clock while the matrix pipes are busy (power-limited; the preset's sustained clock). */
@@ -112,33 +125,61 @@ export function kernelHbmBytes(hw: HardwareConfig, k: KernelCost): number {
 
 /** `timeKernel(...).isolatedNs` without allocating (the GEMM tile search's inner loop). */
 export function isolatedKernelNs(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): number {
-  const { wgNs, hbmBytes, fixedNs } = workgroupTiming(hw, k, wgScratch);
-  const criticalNs = k.workgroups > 0 ? maxWorkgroupsPerCu(k.workgroups, set, layout, hw.compute) * wgNs : 0;
-  return fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
+  const w = workgroupTiming(hw, k, wgScratch);
+  const waves = k.workgroups > 0 ? maxWorkgroupsPerCu(k.workgroups, set, layout, hw.compute) : 0;
+  const criticalNs = waves * loadedWorkgroupNs(hw, w, waves).wgNs;
+  return w.fixedNs + Math.max(criticalNs, w.hbmBytes / hbmBytesPerNs(hw));
 }
 
 export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): KernelTiming {
-  const { wgNs, hbmBytes, fixedNs, followsClock } = workgroupTiming(hw, k);
+  const w = workgroupTiming(hw, k);
+  const { hbmBytes, fixedNs, followsClock } = w;
+  const parts = { wgClockedNs: w.clockedNs, wgDramNs: w.dramNs, wgExposedNs: w.exposedNs };
   if (k.workgroups <= 0) {
     const none = new Float64Array(layout.groups);
-    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw), followsClock: false };
+    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw), followsClock: false, ...parts, hbmDemandBytesPerNs: 0, hbmLoadShare: 1 };
   }
   const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
+  const { wgNs, demand, share } = loadedWorkgroupNs(hw, w, placement.maxPerCu);
   const criticalNs = placement.maxPerCu * wgNs;
   const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
   const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
-  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs, followsClock };
+  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs, followsClock, ...parts, hbmDemandBytesPerNs: demand, hbmLoadShare: share };
+}
+
+/** Reused by loadedWorkgroupNs, whose callers read it at once. */
+const loadedScratch = { wgNs: 0, demand: 0, share: 1 };
+
+/**
+ * One workgroup's time alone on the HBM: on a part with a knee (hbm-knee.ts), its DRAM port time
+ * stretched by the knee at the kernel's own demand (its bytes over its waves at the unloaded pace).
+ */
+function loadedWorkgroupNs(hw: HardwareConfig, w: WorkgroupTiming, waves: number): { wgNs: number; demand: number; share: number } {
+  const out = loadedScratch;
+  out.wgNs = w.wgNs;
+  out.demand = waves > 0 && w.wgNs > 0 ? w.hbmBytes / (waves * w.wgNs) : 0;
+  out.share = 1;
+  const knee = hbmKnee(hw);
+  if (knee && w.dramNs > 0) {
+    out.share = hbmLoadShare(out.demand, knee);
+    out.wgNs = Math.max(w.clockedNs, w.dramNs / out.share) + w.exposedNs;
+  }
+  return out;
 }
 
 interface WorkgroupTiming {
   wgNs: number;
+  /** The parts of wgNs: max(clockedNs, dramNs) + exposedNs. */
+  clockedNs: number;
+  dramNs: number;
+  exposedNs: number;
   hbmBytes: number;
   fixedNs: number;
   followsClock: boolean;
 }
 
 /** Reused by isolatedKernelNs, which reads it at once: the tile search calls it ~50 times per GEMM. */
-const wgScratch: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false };
+const wgScratch: WorkgroupTiming = { wgNs: 0, clockedNs: 0, dramNs: 0, exposedNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false };
 
 /**
  * The rates workgroupTiming reads for one dtype, computed once per (frozen) hardware config: the
@@ -186,7 +227,7 @@ function ratesOf(hw: HardwareConfig, dtype: Dtype): DtypeRates {
 }
 
 /** One workgroup's time on an idle CU, the kernel's DRAM bytes and its fixed latency (written into `out`). */
-function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false }): WorkgroupTiming {
+function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, clockedNs: 0, dramNs: 0, exposedNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false }): WorkgroupTiming {
   const w = k.perWorkgroup;
   const r = ratesOf(hw, k.dtype);
   // The whole kernel runs at one clock: the power-limited one if it keeps the matrix pipes busy.
@@ -203,9 +244,13 @@ function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming
   // Matrix, vector and special-function work of one workgroup issue from the same waves and are
   // summed (FlashAttention-2-style kernels do not overlap them); data movement overlaps with them.
   const clockedNs = Math.max(computeNs + sfuNs, cuMoveNs);
-  const wgNs = Math.max(clockedNs, dramNs) + (w.exposedNs ?? 0);
+  const exposedNs = w.exposedNs ?? 0;
+  const wgNs = Math.max(clockedNs, dramNs) + exposedNs;
   const hbmBytes = kernelHbmBytes(hw, k);
   out.wgNs = wgNs;
+  out.clockedNs = clockedNs;
+  out.dramNs = dramNs;
+  out.exposedNs = exposedNs;
   out.followsClock = clockedNs > 0 || dramNs > 0;
   out.hbmBytes = hbmBytes;
   out.fixedNs = hw.compute.kernel_launch_ns + (hbmBytes > 0 ? hw.memory.hbm.latency_ns : 0);

@@ -1,8 +1,8 @@
-import type { Resource } from '../../core/flow-network.js';
-import type { Flow, Simulator } from '../../core/simulator.js';
+import type { Simulator } from '../../core/simulator.js';
 import type { KernelCost } from '../../kernels/types.js';
 import type { HardwareConfig } from '../config/schema.js';
 import type { KernelTiming } from './kernel-timing.js';
+import type { KernelPace } from './pace.js';
 
 /**
  * The board power cap as it acts on kernels that run at the same time on one GPU.
@@ -36,6 +36,11 @@ export function kernelDynamicW(power: PowerConfig, kernel: KernelCost, t: Kernel
   return (power.tensor_w_per_tflops * tensorFlops + power.dram_w_per_tbps * t.hbmBytes) / ns / 1000;
 }
 
+/** The DRAM term of kernelDynamicW alone (W). */
+export function kernelDramW(power: PowerConfig, t: KernelTiming): number {
+  return t.isolatedNs > 0 ? (power.dram_w_per_tbps * t.hbmBytes) / t.isolatedNs / 1000 : 0;
+}
+
 /** The clock (MHz) under the cap with `dynamicW` of work running: the peak clock while it fits. */
 export function clockUnderCapMhz(power: PowerConfig, peakMhz: number, dynamicW: number): number {
   const headroomW = power.cap_w - power.static_w;
@@ -46,21 +51,23 @@ export function clockUnderCapMhz(power: PowerConfig, peakMhz: number, dynamicW: 
 
 /** One running kernel as the governor sees it. */
 interface Running {
-  flow: Flow;
+  /** Its pace's `clock` is the governor's: the fraction of its isolated pace the clock allows now. */
+  pace: KernelPace;
   timing: KernelTiming;
   dynamicW: number;
+  /** Its DRAM term, W. */
+  dramW: number;
   aloneMhz: number;
-  /** Fraction of its isolated pace the kernel runs at now (1 at the clock it would have alone). */
-  speed: number;
 }
 
 /**
  * Tracks one GPU's running kernels and re-rates those that follow the clock whenever the set
- * changes: the flow's rate cap (its critical path) and its CU time per unit both follow the clock.
+ * changes, through their pace (pace.ts): the flow's rate cap and its CU time per unit follow it.
  */
 export class PowerGovernor {
   private readonly running: Running[] = [];
   private dynamicW = 0;
+  private dramW = 0;
   private clockMhz: number;
   /** Time (ns) spent at each clock while any kernel ran, when `logClock` is set. */
   private readonly nsAtMhz = new Map<number, number>();
@@ -74,19 +81,26 @@ export class PowerGovernor {
     private readonly sim: Simulator,
     private readonly power: PowerConfig,
     private readonly peakMhz: number,
-    /** The GPU's CU-group resources: a kernel's CU time on them follows the clock. */
-    private readonly cuGroups: readonly Resource[],
+    /**
+     * The most DRAM power the HBM can draw (W): dram_w_per_tbps at its capacity. Kernels that run
+     * together draw their DRAM power on the bytes the HBM delivers, not on the sum of what each
+     * would move alone: two copies splitting an H200 held 1980 MHz at 535 W, where summing their
+     * rates alone (7.6 TB/s) put the clock at 1590.
+     */
+    private readonly dramCapW: number,
   ) {
     this.clockMhz = peakMhz;
   }
 
   /** A kernel's flow started: its power joins the chip's. Returns the handle `finished` takes. */
-  started(flow: Flow, kernel: KernelCost, timing: KernelTiming): object {
+  started(pace: KernelPace, kernel: KernelCost, timing: KernelTiming): object {
     const dynamicW = kernelDynamicW(this.power, kernel, timing);
-    const entry: Running = { flow, timing, dynamicW, aloneMhz: clockUnderCapMhz(this.power, this.peakMhz, dynamicW), speed: 1 };
+    const dramW = kernelDramW(this.power, timing);
+    const entry: Running = { pace, timing, dynamicW, dramW, aloneMhz: clockUnderCapMhz(this.power, this.peakMhz, dynamicW) };
     this.logUntilNow();
     this.running.push(entry);
     this.dynamicW += dynamicW;
+    this.dramW += dramW;
     this.retune();
     return entry;
   }
@@ -98,8 +112,13 @@ export class PowerGovernor {
     this.running.splice(i, 1);
     // Summed afresh, not subtracted: a long run of starts and ends must not drift.
     let w = 0;
-    for (const r of this.running) w += r.dynamicW;
+    let dram = 0;
+    for (const r of this.running) {
+      w += r.dynamicW;
+      dram += r.dramW;
+    }
     this.dynamicW = w;
+    this.dramW = dram;
     this.retune();
   }
 
@@ -114,7 +133,7 @@ export class PowerGovernor {
   }
 
   private retune(): void {
-    const mhz = clockUnderCapMhz(this.power, this.peakMhz, this.dynamicW);
+    const mhz = clockUnderCapMhz(this.power, this.peakMhz, this.dynamicW - Math.max(0, this.dramW - this.dramCapW));
     if (this.steps && mhz !== this.clockMhz) {
       // Several changes at one instant (a kernel ends as the next starts) leave only the last.
       const last = this.steps[this.steps.length - 1]!;
@@ -124,15 +143,9 @@ export class PowerGovernor {
     this.clockMhz = mhz;
     let changed = false;
     for (const r of this.running) {
-      if (!r.timing.followsClock || r.flow.finished) continue;
-      const speed = Math.min(1, this.clockMhz / r.aloneMhz);
-      if (speed === r.speed) continue;
-      const scale = r.speed / speed;
-      r.speed = speed;
-      if (r.timing.criticalNs > 0) this.sim.setMaxRate(r.flow, speed / r.timing.criticalNs);
-      // CU time per unit of progress grows as the clock falls; a kernel on kept CUs draws none (0 stays 0).
-      for (const d of r.flow.demands) if (this.cuGroups.includes(d.resource)) d.perUnit *= scale;
-      changed = true;
+      if (!r.timing.followsClock || r.pace.flow.finished) continue;
+      r.pace.clock = Math.min(1, this.clockMhz / r.aloneMhz);
+      if (r.pace.apply(this.sim)) changed = true;
     }
     if (changed) this.sim.invalidateRates();
   }
