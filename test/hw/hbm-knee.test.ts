@@ -83,9 +83,15 @@ describe('the HBM knee (src/hw/memory/hbm-knee.ts)', () => {
     expect(skinny.aTogetherNs / skinny.aAloneNs).toBeGreaterThan(1.3);
   });
 
-  it('refuses a knee without the ports\' rate, or with ports that cannot outrun the HBM, in one line naming the field', () => {
+  it('refuses a knee without the ports\' rate in one line naming the field; a part whose SMs cannot outrun its HBM keeps a hard capacity', () => {
     expect(silicaErrorOf(() => loadHardware('mi300x', ['memory.hbm.knee_exponent=3']))).toMatch(/memory\.hbm\.knee_exponent.*compute\.dram_gbps_per_cu/);
-    expect(silicaErrorOf(() => loadHardware('h200-sxm', ['compute.dram_gbps_per_cu=10']))).toMatch(/memory\.hbm\.knee_exponent.*outrun/);
     expect(silicaErrorOf(() => loadHardware('h200-sxm', ['memory.hbm.knee_exponent=-1']))).toMatch(/memory\.hbm\.knee_exponent/);
+    // 40 SMs x 95 GB/s < 4.22 TB/s: the knee's C would be infinite, so the copy runs at its ports' rate.
+    const cut = loadHardware('h200-sxm', ['compute.cus=40']);
+    expect(hbmKnee(cut)).toBeUndefined();
+    expect(copyGbps(cut, 40) / (40 * cut.compute.dram_gbps_per_cu!)).toBeGreaterThan(0.99);
+    // Just above the threshold C is huge, so the knee barely acts: continuous across it.
+    const justAbove = loadHardware('h200-sxm', ['compute.cus=45']);
+    expect(copyGbps(justAbove, 45) / (45 * justAbove.compute.dram_gbps_per_cu!)).toBeGreaterThan(0.96);
   });
 });

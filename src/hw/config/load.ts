@@ -245,21 +245,8 @@ function checkConsistency(hw: HardwareConfig, file: string): void {
   if (c.cu_groups > c.cus) {
     throw inconsistent(file, 'compute.cu_groups', ['compute.cus'], `expected at most compute.cus (${c.cus}), got ${c.cu_groups}`);
   }
-  const kneeExponent = hw.memory.hbm.knee_exponent;
-  if (kneeExponent !== undefined) {
-    // The knee's capacity is set so the whole chip's ports stream at peak x efficiency (hbm-knee.ts).
-    const chipStreamGbps = hw.memory.hbm.peak_gbps * hw.memory.hbm.efficiency;
-    if (c.dram_gbps_per_cu === undefined) {
-      throw inconsistent(file, 'memory.hbm.knee_exponent', ['compute.dram_gbps_per_cu'], `the knee needs the CUs' DRAM port rate: expected compute.dram_gbps_per_cu to be set, got none`);
-    }
-    if (c.dram_gbps_per_cu * c.cus <= chipStreamGbps) {
-      throw inconsistent(
-        file,
-        'memory.hbm.knee_exponent',
-        ['compute.dram_gbps_per_cu', 'compute.cus', 'memory.hbm.efficiency'],
-        `the knee needs the whole chip's ports (dram_gbps_per_cu x cus = ${c.dram_gbps_per_cu * c.cus} GB/s) to outrun the HBM's ${chipStreamGbps} GB/s: expected no knee_exponent on such a part, got ${kneeExponent}`,
-      );
-    }
+  if (hw.memory.hbm.knee_exponent !== undefined && c.dram_gbps_per_cu === undefined) {
+    throw inconsistent(file, 'memory.hbm.knee_exponent', ['compute.dram_gbps_per_cu'], `the knee needs the CUs' DRAM port rate: expected compute.dram_gbps_per_cu to be set, got none`);
   }
   const ic = hw.interconnect;
   if (ic.topology === 'fully-connected' && ic.gpus_per_node > 1 && ic.links_per_gpu < ic.gpus_per_node - 1) {

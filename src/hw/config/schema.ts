@@ -113,7 +113,8 @@ export const hbmSchema = z
     /**
      * How sharply the HBM saturates (src/hw/memory/hbm-knee.ts): the CUs' DRAM ports asking D
      * bytes/ns get (D^-p + C^-p)^(-1/p), C set so the whole chip streams at peak x efficiency.
-     * Needs compute.dram_gbps_per_cu (the ports' rate); unset: a hard capacity, min(D, peak x efficiency).
+     * Needs compute.dram_gbps_per_cu (the ports' rate); unset, or where the chip's ports cannot
+     * outrun the HBM: a hard capacity, min(D, peak x efficiency).
      */
     knee_exponent: positive.optional(),
   })

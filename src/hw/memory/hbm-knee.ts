@@ -39,12 +39,12 @@ export function hbmKnee(hw: HardwareConfig): HbmKnee | undefined {
     const p = hw.memory.hbm.knee_exponent;
     const portGbps = hw.compute.dram_gbps_per_cu;
     knee = null;
-    if (p !== undefined && portGbps !== undefined) {
-      const chipStream = hw.memory.hbm.peak_gbps * hw.memory.hbm.efficiency;
-      const chipDemand = portGbps * hw.compute.cus;
-      // load.ts refuses a part whose ports cannot outrun its HBM, so C is finite and above chipStream.
-      knee = { capacityBytesPerNs: (chipStream ** -p - chipDemand ** -p) ** (-1 / p), exponent: p };
-    }
+    const chipStream = hw.memory.hbm.peak_gbps * hw.memory.hbm.efficiency;
+    const chipDemand = (portGbps ?? 0) * hw.compute.cus;
+    // C grows without bound as the chip's ports approach the HBM's rate: a part whose SMs cannot
+    // outrun its HBM (an H200 cut to 40 SMs, say) never reaches the knee, and keeps a hard capacity
+    // its ports never reach either.
+    if (p !== undefined && chipDemand > chipStream) knee = { capacityBytesPerNs: (chipStream ** -p - chipDemand ** -p) ** (-1 / p), exponent: p };
     knees.set(hw, knee);
   }
   return knee ?? undefined;
