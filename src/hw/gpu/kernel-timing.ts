@@ -36,7 +36,8 @@ export interface KernelTiming {
    * one SM's DRAM rate is a rate per SM clock (an 8-SM copy on an H200 slows 1.18x beside a partner
    * that lowers the clock 1.09x with no memory traffic of its own, while its dependent-load latency
    * moves 7%: validation/measured/clock_coupling.py). Only a kernel of fixed latency alone does not;
-   * the HBM's own rate is not the SM clock's, so a kernel held by the HBM keeps its pace.
+   * the HBM's own rate is not the SM clock's, so a kernel held by a hard HBM capacity keeps its pace
+   * (on a part with a knee, its DRAM port time stretches by the clock and the HBM's load: pace.ts).
    */
   followsClock: boolean;
   /**
@@ -145,6 +146,15 @@ export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: 
   const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
   const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
   return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs, followsClock, ...parts, hbmDemandBytesPerNs: demand, hbmLoadShare: share };
+}
+
+/**
+ * Whether DRAM sets a kernel's time alone (the roofline's slanted side): the HBM's capacity, or its
+ * workgroups' DRAM port time (stretched by the knee, where the part has one) over their arithmetic.
+ */
+export function isDramBound(hw: HardwareConfig, t: KernelTiming): boolean {
+  if (t.hbmBytes / hbmBytesPerNs(hw) >= t.criticalNs) return true;
+  return t.wgDramNs > 0 && t.wgDramNs / t.hbmLoadShare >= t.wgClockedNs;
 }
 
 /** Reused by loadedWorkgroupNs, whose callers read it at once. */

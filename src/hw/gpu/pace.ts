@@ -13,7 +13,7 @@ import type { KernelTiming } from './kernel-timing.js';
  * it one after the other (clock x share). Taking only the worse of the two instead ("a kernel held
  * by the HBM keeps its pace whatever the clock") left the decode-shaped GEMM on 64 SMs of an H200
  * at 1.09x beside cuBLAS GEMMs that lower the clock 1.35x, where it slows 1.34x
- * (validation/clock-coupling.yaml: mean error 8.0% against 7.0% as here). Where neither governor
+ * (validation/clock-coupling.yaml: mean error 8.0% against 6.5% as here). Where neither governor
  * runs (no knee), the pace is the clock's alone, as before the knee.
  */
 export class KernelPace {

@@ -3,7 +3,7 @@ import type { HardwareConfig } from '../../hw/config/schema.js';
 import { simulateCollective, type CollectiveKind } from '../../hw/collectives/index.js';
 import { makeCuLayout, type CuLayout } from '../../hw/gpu/cu-layout.js';
 import { fullCuSet, type CuSet } from '../../hw/gpu/cu-mask.js';
-import { hbmBytesPerNs, timeKernel } from '../../hw/gpu/kernel-timing.js';
+import { isDramBound, timeKernel } from '../../hw/gpu/kernel-timing.js';
 import { costKernel, type KernelDesc } from '../../kernels/desc.js';
 import type { KernelCost } from '../../kernels/types.js';
 
@@ -14,7 +14,7 @@ export interface CostedKernel {
   flops: number;
   /** DRAM bytes (reads + writes). */
   bytes: number;
-  /** 'memory' when DRAM time is at least the compute critical path (the roofline's slanted side). */
+  /** 'memory' when DRAM sets its time: the HBM's capacity or its CUs' DRAM ports (the roofline's slanted side; isDramBound). */
   bound: 'memory' | 'compute';
 }
 
@@ -64,8 +64,7 @@ export class HardwareCoster {
       this.kernelMisses++;
       const cost = costKernel(this.hw, desc, this.cus);
       const t = timeKernel(this.hw, this.layout, this.cus, cost);
-      const dramNs = t.hbmBytes / hbmBytesPerNs(this.hw);
-      c = { cost, timeNs: t.isolatedNs, flops: cost.flops, bytes: cost.hbmReadBytes + cost.hbmWriteBytes, bound: dramNs >= t.criticalNs ? 'memory' : 'compute' };
+      c = { cost, timeNs: t.isolatedNs, flops: cost.flops, bytes: cost.hbmReadBytes + cost.hbmWriteBytes, bound: isDramBound(this.hw, t) ? 'memory' : 'compute' };
       this.byKey.set(key, c);
     }
     this.byDesc.set(desc, c);
