@@ -16,7 +16,8 @@ partner: decode-shaped skinny GEMMs of 1 and 64 rows, and the persistent copy, r
 alone on 8-132 SMs, so the HBM's load is the kernel's own: is a skinny GEMM's rate per SM its bytes
 in flight over a latency its own load sets?), `skinny_reads` (the skinny GEMM and the copy on 24
 and 64 SMs beside a read-only partner of 4 SMs to the rest: loaded latency without the partner's
-writes) or `launch_length` (the copy and the skinny GEMM on 8 SMs beside a copy on 16 SMs in calls
+writes), `skinny_shapes` (the four skinny GEMMs of `alone_curve` on 24 and 64 SMs beside a read-only
+partner on 4-48 SMs: does a kernel's sensitivity to the load follow its rate per SM alone?) or `launch_length` (the copy and the skinny GEMM on 8 SMs beside a copy on 16 SMs in calls
 of 0 (an empty kernel: launches alone), 1, 2, 4, 16, 64 and 256 MiB: how the partner's call length,
 not its bytes, slows a victim).
 
@@ -51,6 +52,9 @@ from sm_scaling import close_lanes, green_lanes
 
 RES["method"] = __doc__.strip().splitlines()[0]
 VICTIMS = ["chase", "skinny_gemm_64x4096x14336", "persistent_copy"]
+# name: (M, K, N) of a skinny bf16 GEMM with its weights rotating through 3 copies (streamed from DRAM)
+SKINNY = {"skinny_gemm_64x4096x14336": (64, 4096, 14336), "skinny_gemm_1x4096x14336": (1, 4096, 14336),
+          "skinny_gemm_64x8192x28672": (64, 8192, 28672), "skinny_gemm_1x8192x28672": (1, 8192, 28672)}
 # Each plan: (victim SMs, partner kind, partner blocks[, victims]), the partner lane having the other 132 - V SMs.
 PLANS = {
     "copy_curve": [(8, "copy", [8, 16, 32, 48, 64, 96, 124]), (64, "copy", [8, 16, 32, 48, 68]), (24, "copy", [16, 48, 108])],
@@ -64,6 +68,7 @@ PLANS = {
     # victim SMs (negative: the victim takes the SMs left over by a partner lane of -V), "gemm:<partner>",
     # [0] (the partner GEMM takes its whole lane), [victim]
     "skinny_reads": [(24, "read", [4, 16, 48, 108], VICTIMS[1:]), (64, "read", [4, 16, 68], VICTIMS[1:])],
+    "skinny_shapes": [(24, "read", [4, 16, 48], list(SKINNY)), (64, "read", [4, 16], list(SKINNY))],
     "launch_length": [(8, f"copy@{mib}", [16], ["skinny_gemm_64x4096x14336", "persistent_copy"]) for mib in (0, 1, 2, 4, 16, 64, 256)],
     "gemm_pair": [(v, "gemm:decode", [0], ["prefill_gemm"]) for v in (24, 40, 64, 88, 104, 120)]
                  + [(-v, "gemm:prefill", [0], ["decode_gemm"]) for v in (24, 40, 64, 88, 104, 120)],
@@ -154,6 +159,8 @@ def measure(v, kind, blocks_list, victims, path, names=VICTIMS):
                     if name in ("prefill_gemm", "decode_gemm"):
                         which = name.split("_")[0]
                         fn, work = getattr(victims.gemms, which), PairGemms.WORK[which]
+                    elif name in SKINNY and name != VICTIMS[1]:
+                        fn, work = skinny_fn(SKINNY[name], victims.w if SKINNY[name][1] == 4096 else wide_weights(victims))
                     else:
                         fn, work = victims.fn(name, rv, nv)
                     one_ms, reps, preps, a1, tog, a2 = victim_windows(fn, sv, sp, partner, partner_ms)
@@ -182,9 +189,13 @@ def measure(v, kind, blocks_list, victims, path, names=VICTIMS):
 
 
 ALONE_SMS = [8, 16, 24, 32, 48, 64, 96, 132]
-# name: (M, K, N) of a skinny bf16 GEMM with its weights rotating through 3 copies (streamed from DRAM)
-SKINNY = {"skinny_gemm_64x4096x14336": (64, 4096, 14336), "skinny_gemm_1x4096x14336": (1, 4096, 14336),
-          "skinny_gemm_64x8192x28672": (64, 8192, 28672), "skinny_gemm_1x8192x28672": (1, 8192, 28672)}
+
+
+def wide_weights(victims):
+    """8192x28672 bf16 weights, 3 copies of 470 MB, for the skinny GEMMs over them (allocated once, when first asked)."""
+    if not getattr(victims, "wide", None):
+        victims.wide = [torch.randn(8192, 28672, device="cuda", dtype=torch.bfloat16) for _ in range(3)]
+    return victims.wide
 
 
 def skinny_fn(shape, weights):
@@ -202,7 +213,7 @@ def alone_curve(victims, path, sms_list=ALONE_SMS):
     """Each kernel alone on a green context of n SMs (the default stream for the whole chip), timed
     by events while NVML samples the clock: the skinny GEMMs of SKINNY, and the persistent copy, its
     read-only and its write-only versions, one block per SM, on 1 GiB."""
-    wide = [torch.randn(8192, 28672, device="cuda", dtype=torch.bfloat16) for _ in range(3)]   # 470 MB each
+    wide = wide_weights(victims)
     chip = torch.cuda.get_device_properties(0).multi_processor_count
     n4 = victims.big_a.numel() // 4
     a, c = victims.big_a.data_ptr(), victims.big_c.data_ptr()
@@ -235,7 +246,6 @@ def alone_curve(victims, path, sms_list=ALONE_SMS):
         finally:
             if lanes:
                 close_lanes(lanes)
-    del wide
     torch.cuda.empty_cache()
 
 
