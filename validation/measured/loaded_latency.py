@@ -16,10 +16,12 @@ partner: decode-shaped skinny GEMMs of 1 and 64 rows, and the persistent copy, r
 alone on 8-132 SMs, so the HBM's load is the kernel's own: is a skinny GEMM's rate per SM its bytes
 in flight over a latency its own load sets?), `skinny_reads` (the skinny GEMM and the copy on 24
 and 64 SMs beside a read-only partner of 4 SMs to the rest: loaded latency without the partner's
-writes), `skinny_shapes` (the four skinny GEMMs of `alone_curve` on 24 and 64 SMs beside a read-only
-partner on 4-48 SMs: does a kernel's sensitivity to the load follow its rate per SM alone?) or `launch_length` (the copy and the skinny GEMM on 8 SMs beside a copy on 16 SMs in calls
-of 0 (an empty kernel: launches alone), 1, 2, 4, 16, 64 and 256 MiB: how the partner's call length,
-not its bytes, slows a victim).
+writes), `skinny_shapes` (the four skinny GEMMs of `alone_curve` on 24 and 64 SMs beside a
+read-only partner on 4-48 SMs: does a kernel's sensitivity to the load follow its rate per SM
+alone?) or `launch_length` (the copy and the skinny GEMM on 8 SMs beside a copy on 16 SMs in calls
+of 0 (an empty kernel: launches alone), 1, 2, 4, 16, 64 and 256 MiB: does the partner's call
+length, not its bytes, slow a victim? No: session 29's 1.61x was the co-run window's, see
+sm_scaling.co_window).
 
 silica's memory controller model (`src/hw/memory/latency.ts`) gives an HBM's loaded latency the
 shape L0 / (1 - u), u the HBM's utilisation, from published pointer-chase-under-load curves; only
@@ -65,11 +67,11 @@ PLANS = {
     "chase_region": [(8, "copy:8", [1, 16], ["chase", "persistent_copy"]), (8, "copy:256", [1, 16], ["chase", "persistent_copy"]),
                      (8, "copy", [1, 16], ["chase", "persistent_copy"])],
     "launch_rate": [(8, "copy@8", [16], ["chase", "persistent_copy"]), (8, "copy:8", [16], ["chase", "persistent_copy"])],
-    # victim SMs (negative: the victim takes the SMs left over by a partner lane of -V), "gemm:<partner>",
-    # [0] (the partner GEMM takes its whole lane), [victim]
     "skinny_reads": [(24, "read", [4, 16, 48, 108], VICTIMS[1:]), (64, "read", [4, 16, 68], VICTIMS[1:])],
     "skinny_shapes": [(24, "read", [4, 16, 48], list(SKINNY)), (64, "read", [4, 16], list(SKINNY))],
     "launch_length": [(8, f"copy@{mib}", [16], ["skinny_gemm_64x4096x14336", "persistent_copy"]) for mib in (0, 1, 2, 4, 16, 64, 256)],
+    # victim SMs (negative: the victim takes the SMs left over by a partner lane of -V), "gemm:<partner>",
+    # [0] (the partner GEMM takes its whole lane), [victim]
     "gemm_pair": [(v, "gemm:decode", [0], ["prefill_gemm"]) for v in (24, 40, 64, 88, 104, 120)]
                  + [(-v, "gemm:prefill", [0], ["decode_gemm"]) for v in (24, 40, 64, 88, 104, 120)],
 }
@@ -199,6 +201,7 @@ def wide_weights(victims):
 
 
 def skinny_fn(shape, weights):
+    """A bf16 GEMM of (M, K, N) = shape, its weights rotating through `weights`: (run, work)."""
     m, k, n = shape
     x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
     turn = [0]
