@@ -21,7 +21,9 @@ read-only partner on 4-48 SMs: does a kernel's sensitivity to the load follow it
 alone?) or `launch_length` (the copy and the skinny GEMM on 8 SMs beside a copy on 16 SMs in calls
 of 0 (an empty kernel: launches alone), 1, 2, 4, 16, 64 and 256 MiB: does the partner's call
 length, not its bytes, slow a victim? No: session 29's 1.61x was the co-run window's, see
-sm_scaling.co_window).
+sm_scaling.co_window), or `torch_alone` (PyTorch's sum, copy, scale, add and fill on 512 MiB
+arrays, each alone on 8-132 SMs: the knee and the per-SM rate for a framework's kernels, from
+read-only to write-only).
 
 silica's memory controller model (`src/hw/memory/latency.ts`) gives an HBM's loaded latency the
 shape L0 / (1 - u), u the HBM's utilisation, from published pointer-chase-under-load curves; only
@@ -212,14 +214,40 @@ def skinny_fn(shape, weights):
     return run, {"bytes": k * n * 2, "flops": 2 * m * k * n}
 
 
-def alone_curve(victims, path, sms_list=ALONE_SMS):
-    """Each kernel alone on a green context of n SMs (the default stream for the whole chip), timed
-    by events while NVML samples the clock: the skinny GEMMs of SKINNY, and the persistent copy, its
+def probe_and_skinny_kernels(victims):
+    """alone_curve's kernels for one lane: the skinny GEMMs of SKINNY, and the persistent copy, its
     read-only and its write-only versions, one block per SM, on 1 GiB."""
     wide = wide_weights(victims)
-    chip = torch.cuda.get_device_properties(0).multi_processor_count
     n4 = victims.big_a.numel() // 4
     a, c = victims.big_a.data_ptr(), victims.big_c.data_ptr()
+
+    def kernels(nv, stream):
+        out = {name: skinny_fn(shape, victims.w if shape[1] == 4096 else wide) for name, shape in SKINNY.items()}
+        out["persistent_copy"] = ((lambda: victims._checked(victims.lib.probe_persistent_copy(a, c, n4, nv, stream))), {"bytes": 2 * n4 * 16})
+        for kind, code in KIND_CODES.items():
+            out[f"persistent_{kind}"] = ((lambda code=code: victims._checked(victims.lib.probe_persistent_stream(code, a, c, n4, nv, stream))), {"bytes": n4 * 16})
+        return out
+    return kernels
+
+
+def torch_op_kernels(victims):
+    """torch_alone's kernels: PyTorch's own elementwise kernels on 512 MiB fp32 arrays (grids sized
+    for the whole chip, as a framework launches them), from read-only to write-only: a sum (reads),
+    a copy and a scale (a read and a write), an add (two reads, a write) and a fill (writes)."""
+    n = (512 << 20) // 4
+    a, b, c = torch.randn(n, device="cuda"), torch.randn(n, device="cuda"), torch.empty(n, device="cuda")
+    nbytes = 4 * n
+    ops = {"torch_sum": (lambda: a.sum(), nbytes), "torch_copy": (lambda: c.copy_(a), 2 * nbytes),
+           "torch_scale": (lambda: torch.mul(a, 3.0, out=c), 2 * nbytes), "torch_add": (lambda: torch.add(a, b, out=c), 3 * nbytes),
+           "torch_fill": (lambda: c.fill_(1.5), nbytes)}
+    return lambda nv, stream: {name: (fn, {"bytes": moved}) for name, (fn, moved) in ops.items()}
+
+
+def alone_curve(victims, path, kernels_for, sms_list=ALONE_SMS):
+    """Each kernel alone on a green context of n SMs (the default stream for the whole chip), timed
+    by events while NVML samples the clock; kernels_for(sms, raw stream) gives the lane's kernels
+    as {name: (run, work)}."""
+    chip = torch.cuda.get_device_properties(0).multi_processor_count
     for n in sms_list:
         lanes = green_lanes(n) if n < chip else []
         try:
@@ -228,12 +256,7 @@ def alone_curve(victims, path, sms_list=ALONE_SMS):
             else:
                 sv, nv = torch.cuda.current_stream(), chip
                 rv = sv.cuda_stream
-            stream = ctypes.c_void_p(int(rv))
-            kernels = {name: skinny_fn(shape, victims.w if shape[1] == 4096 else wide) for name, shape in SKINNY.items()}
-            kernels["persistent_copy"] = ((lambda: victims._checked(victims.lib.probe_persistent_copy(a, c, n4, nv, stream))), {"bytes": 2 * n4 * 16})
-            for kind, code in KIND_CODES.items():
-                kernels[f"persistent_{kind}"] = ((lambda code=code: victims._checked(victims.lib.probe_persistent_stream(code, a, c, n4, nv, stream))), {"bytes": n4 * 16})
-            for name, (fn, work) in kernels.items():
+            for name, (fn, work) in kernels_for(nv, ctypes.c_void_p(int(rv))).items():
                 t0 = time.time()
                 try:
                     with torch.cuda.stream(sv), ClockSampler(0.01) as clk:
@@ -252,11 +275,15 @@ def alone_curve(victims, path, sms_list=ALONE_SMS):
     torch.cuda.empty_cache()
 
 
+# Plans with no partner: each builds the kernels every lane times alone.
+ALONE_PLANS = {"alone_curve": probe_and_skinny_kernels, "torch_alone": torch_op_kernels}
+
+
 if __name__ == "__main__":
     out = sys.argv[1]
     plan = sys.argv[2] if len(sys.argv) > 2 else "copy_curve"
-    if plan not in PLANS and plan != "alone_curve":
-        sys.exit(f"loaded_latency.py: unknown plan {plan!r} (expected one of alone_curve, {', '.join(PLANS)})")
+    if plan not in PLANS and plan not in ALONE_PLANS:
+        sys.exit(f"loaded_latency.py: unknown plan {plan!r} (expected one of {', '.join([*ALONE_PLANS, *PLANS])})")
     RES["plan"] = plan
     t_start = time.time()
     torch.zeros(1, device="cuda"); torch.cuda.synchronize()
@@ -264,9 +291,9 @@ if __name__ == "__main__":
     victims.lib.probe_persistent_stream.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
     victims.partner_src = torch.randn(1 << 28, device="cuda"); victims.partner_dst = torch.empty_like(victims.partner_src)
     victims.gemms = PairGemms() if plan == "gemm_pair" else None
-    if plan == "alone_curve":
+    if plan in ALONE_PLANS:
         try:
-            alone_curve(victims, out)
+            alone_curve(victims, out, ALONE_PLANS[plan](victims))
         except Exception as exc:
             failed({"plan": plan}, exc, "PLAN FAILED")
     for v, kind, blocks_list, *names in PLANS.get(plan, []):
