@@ -2,6 +2,7 @@
 
     python3 validation/measured/clocks_and_kernels.py clocks OUT.json   # SM clock and power vs SMs in use
     python3 validation/measured/clocks_and_kernels.py ops               # the library kernels, for ncu to profile
+    python3 validation/measured/clocks_and_kernels.py decode            # decode GEMMs and PyTorch streams, for ncu
 
 `clocks`: a 4096^3 bf16 GEMM run back to back for ~1.5 s on a green context of N SMs while NVML
 samples the SM clock and board power every 10 ms (the last two thirds of samples are kept): do
@@ -9,7 +10,11 @@ fewer busy SMs leave power headroom that raises the clock (dense GEMMs on 8-48 S
 per SM than on the whole chip)? `ops`: warm each op up, then run it twice; run under
 `ncu --clock-control none --csv --metrics ...` to get each kernel's grid, block, registers,
 occupancy, DRAM bytes and duration (why cuBLAS's skinny GEMMs and PyTorch's row kernels reach
-55-75% of the HBM's rate where a copy reaches 90%).
+55-75% of the HBM's rate where a copy reaches 90%). `decode`: the same for the decode-shaped
+GEMMs and GEMVs of loaded_latency.py (1 and 64 rows over 4096x14336 and 8192x28672) and PyTorch's
+sum, scale, add and fill (the kernels of validation/hbm-alone.yaml): their tiles, grids, shared
+memory and registers per block say how many bytes each SM keeps in flight, which sets how a kernel
+held by its requests slows when other traffic lengthens the DRAM's latency.
 """
 import json, statistics, sys
 
@@ -39,14 +44,8 @@ def clocks(out):
     json.dump(res, open(out, "w"), indent=1)
 
 
-def ops():
-    dt = torch.bfloat16
-    X8 = torch.randn(8, 8192, device="cuda", dtype=dt); W = torch.randn(8192, 8192, device="cuda", dtype=dt)
-    X1 = torch.randn(1, 4096, device="cuda", dtype=dt); W1 = torch.randn(4096, 4096, device="cuda", dtype=dt)
-    R = torch.randn(65536, 1024, device="cuda", dtype=dt); ln = torch.nn.LayerNorm(1024, device="cuda", dtype=dt)
-    S = torch.randn(1 << 28, device="cuda"); D = torch.empty_like(S)
-    work = [("gemm_8x8192x8192", lambda: X8 @ W), ("gemv_1x4096x4096", lambda: X1 @ W1), ("gelu_bf16_65536x1024", lambda: torch.nn.functional.gelu(R)),
-            ("layernorm_bf16_65536x1024", lambda: ln(R)), ("softmax_bf16_65536x1024", lambda: torch.softmax(R, dim=-1)), ("copy_fp32_1GiB", lambda: D.copy_(S))]
+def run_ops(work):
+    """Warms each (name, fn) up, then runs it twice in an NVTX range named for it."""
     for _, fn in work:
         for _ in range(3): fn()
     torch.cuda.synchronize()
@@ -58,5 +57,28 @@ def ops():
         print("op", name, flush=True)
 
 
+def decode_ops():
+    dt = torch.bfloat16
+    work = []
+    for m, k, n in [(64, 4096, 14336), (1, 4096, 14336), (64, 8192, 28672), (1, 8192, 28672)]:
+        x, w = torch.randn(m, k, device="cuda", dtype=dt), torch.randn(k, n, device="cuda", dtype=dt)
+        work.append((f"gemm_{m}x{k}x{n}", lambda x=x, w=w: x @ w))
+    a, b, c = (torch.randn(1 << 27, device="cuda") for _ in range(3))
+    work += [("torch_sum_512MiB", lambda: a.sum()), ("torch_scale_512MiB", lambda: torch.mul(a, 3.0, out=c)),
+             ("torch_add_512MiB", lambda: torch.add(a, b, out=c)), ("torch_fill_512MiB", lambda: c.fill_(1.5))]
+    run_ops(work)
+
+
+def ops():
+    dt = torch.bfloat16
+    X8 = torch.randn(8, 8192, device="cuda", dtype=dt); W = torch.randn(8192, 8192, device="cuda", dtype=dt)
+    X1 = torch.randn(1, 4096, device="cuda", dtype=dt); W1 = torch.randn(4096, 4096, device="cuda", dtype=dt)
+    R = torch.randn(65536, 1024, device="cuda", dtype=dt); ln = torch.nn.LayerNorm(1024, device="cuda", dtype=dt)
+    S = torch.randn(1 << 28, device="cuda"); D = torch.empty_like(S)
+    work = [("gemm_8x8192x8192", lambda: X8 @ W), ("gemv_1x4096x4096", lambda: X1 @ W1), ("gelu_bf16_65536x1024", lambda: torch.nn.functional.gelu(R)),
+            ("layernorm_bf16_65536x1024", lambda: ln(R)), ("softmax_bf16_65536x1024", lambda: torch.softmax(R, dim=-1)), ("copy_fp32_1GiB", lambda: D.copy_(S))]
+    run_ops(work)
+
+
 if __name__ == "__main__":
-    clocks(sys.argv[2]) if sys.argv[1] == "clocks" else ops()
+    {"clocks": lambda: clocks(sys.argv[2]), "decode": decode_ops}.get(sys.argv[1], ops)()
