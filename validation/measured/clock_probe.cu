@@ -36,6 +36,23 @@ __global__ void read_u1(const float4* __restrict__ a, float4* __restrict__ sink,
   if (n4 < 0) pad[threadIdx.x] = 0.f;
 }
 
+// read_u1 over the first region4 float4s only (a power of two), walked again and again for n4 loads
+// in all: a read stream the L2 holds, as long as any DRAM one (loaded_latency.py's "readl2" partner:
+// does a victim slow beside traffic that never reaches DRAM?).
+__global__ void read_l2_u1(const float4* __restrict__ a, float4* __restrict__ sink, long long n4, long long region4) {
+  extern __shared__ float pad[];
+  long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  long long stride = (long long)gridDim.x * blockDim.x;
+  const long long mask = region4 - 1;
+  float acc = 0.f;
+  for (; i < n4; i += stride) {
+    float4 v = a[i & mask];
+    acc += v.x + v.y + v.z + v.w;
+  }
+  if (acc == 12345.f) sink[0] = make_float4(acc, acc, acc, acc);  // keeps the loads; never true on random data
+  if (n4 < 0) pad[threadIdx.x] = 0.f;
+}
+
 __global__ void write_u1(float4* __restrict__ c, long long n4, float value) {
   extern __shared__ float pad[];
   long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -129,6 +146,18 @@ int probe_persistent_stream(int kind, const void* a, void* c, long long n4, int 
     read_u1<<<blocks, 1024, kCopySharedBytes, s>>>(static_cast<const float4*>(a), static_cast<float4*>(c), n4);
   else
     write_u1<<<blocks, 1024, kCopySharedBytes, s>>>(static_cast<float4*>(c), n4, 1.5f);
+  return static_cast<int>(cudaGetLastError());
+}
+
+// read_l2_u1: n4 loads of float4 over the first region4 (a power of two) float4s of a.
+int probe_read_l2(const void* a, void* sink, long long n4, long long region4, int blocks, void* stream) {
+  static bool attribute_set = false;
+  if (!attribute_set) {
+    cudaError_t err = cudaFuncSetAttribute(read_l2_u1, cudaFuncAttributeMaxDynamicSharedMemorySize, kCopySharedBytes);
+    if (err != cudaSuccess) return static_cast<int>(err);
+    attribute_set = true;
+  }
+  read_l2_u1<<<blocks, 1024, kCopySharedBytes, static_cast<cudaStream_t>(stream)>>>(static_cast<const float4*>(a), static_cast<float4*>(sink), n4, region4);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -21,9 +21,11 @@ read-only partner on 4-48 SMs: does a kernel's sensitivity to the load follow it
 alone?) or `launch_length` (the copy and the skinny GEMM on 8 SMs beside a copy on 16 SMs in calls
 of 0 (an empty kernel: launches alone), 1, 2, 4, 16, 64 and 256 MiB: does the partner's call
 length, not its bytes, slow a victim? No: session 29's 1.61x was the co-run window's, see
-sm_scaling.co_window), or `torch_alone` (PyTorch's sum, copy, scale, add and fill on 512 MiB
+sm_scaling.co_window), `torch_alone` (PyTorch's sum, copy, scale, add and fill on 512 MiB
 arrays, each alone on 8-132 SMs: the knee and the per-SM rate for a framework's kernels, from
-read-only to write-only).
+read-only to write-only) or `l2_partner` (the skinny GEMM and the copy on 24 SMs beside a read-only
+partner on 4-48 SMs whose loads the L2 holds, `readl2:8`, and beside the same partner reading DRAM:
+does the skinny GEMM's slowdown at low load come from the DRAM or from the way to it?).
 
 silica's memory controller model (`src/hw/memory/latency.ts`) gives an HBM's loaded latency the
 shape L0 / (1 - u), u the HBM's utilisation, from published pointer-chase-under-load curves; only
@@ -71,6 +73,7 @@ PLANS = {
     "launch_rate": [(8, "copy@8", [16], ["chase", "persistent_copy"]), (8, "copy:8", [16], ["chase", "persistent_copy"])],
     "skinny_reads": [(24, "read", [4, 16, 48, 108], VICTIMS[1:]), (64, "read", [4, 16, 68], VICTIMS[1:])],
     "skinny_shapes": [(24, "read", [4, 16, 48], list(SKINNY)), (64, "read", [4, 16], list(SKINNY))],
+    "l2_partner": [(24, "readl2:8", [4, 16, 48], VICTIMS[1:]), (24, "read", [4, 16, 48], VICTIMS[1:])],
     "launch_length": [(8, f"copy@{mib}", [16], ["skinny_gemm_64x4096x14336", "persistent_copy"]) for mib in (0, 1, 2, 4, 16, 64, 256)],
     # victim SMs (negative: the victim takes the SMs left over by a partner lane of -V), "gemm:<partner>",
     # [0] (the partner GEMM takes its whole lane), [victim]
@@ -128,7 +131,10 @@ class PartnerStream:
         self.src = victims.partner_src
         self.dst = victims.partner_dst
         self.total4 = self.src.numel() // 4
-        if region_mib:
+        if kind == "readl2":
+            # each call reads blocks x 32 MiB, all of it from the first region_mib MiB (the L2 holds it)
+            self.region4 = (int(region_mib) << 20) // 16
+        elif region_mib:
             self.total4 = min(self.total4, (int(region_mib) << 20) // 16)
         # "copy@0" launches the copy with nothing to copy: a kernel that ends at once (launches alone)
         self.chunk4 = min((int(chunk_mib) << 20) // 16 if chunk_mib else blocks * CHUNK_FLOAT4_PER_BLOCK, self.total4)
@@ -143,6 +149,8 @@ class PartnerStream:
         a, c = self.src.data_ptr() + off, self.dst.data_ptr() + off
         if self.kind == "copy":
             self.check(self.lib.probe_persistent_copy(a, c, self.chunk4, self.blocks, self.stream))
+        elif self.kind == "readl2":
+            self.check(self.lib.probe_read_l2(self.src.data_ptr(), c, self.chunk4, self.region4, self.blocks, self.stream))
         else:
             self.check(self.lib.probe_persistent_stream(KIND_CODES[self.kind], a, c, self.chunk4, self.blocks, self.stream))
 
@@ -289,6 +297,8 @@ if __name__ == "__main__":
     torch.zeros(1, device="cuda"); torch.cuda.synchronize()
     victims = Victims()
     victims.lib.probe_persistent_stream.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
+    if plan == "l2_partner":
+        victims.lib.probe_read_l2.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
     victims.partner_src = torch.randn(1 << 28, device="cuda"); victims.partner_dst = torch.empty_like(victims.partner_src)
     victims.gemms = PairGemms() if plan == "gemm_pair" else None
     if plan in ALONE_PLANS:
