@@ -25,7 +25,9 @@ sm_scaling.co_window), `torch_alone` (PyTorch's sum, copy, scale, add and fill o
 arrays, each alone on 8-132 SMs: the knee and the per-SM rate for a framework's kernels, from
 read-only to write-only) or `l2_partner` (the skinny GEMM and the copy on 24 SMs beside a read-only
 partner on 4-48 SMs whose loads the L2 holds, `readl2:8`, and beside the same partner reading DRAM:
-does the skinny GEMM's slowdown at low load come from the DRAM or from the way to it?).
+does the skinny GEMM's slowdown at low load come from the DRAM or from the way to it?), or
+`l2_small` (the same beside 1 and 2 readers, and the GEMMs over 8192x28672 beside 4 and 16 L2
+readers: how little traffic it takes, and whether a GEMM at the copy's rate per SM feels it too).
 
 silica's memory controller model (`src/hw/memory/latency.ts`) gives an HBM's loaded latency the
 shape L0 / (1 - u), u the HBM's utilisation, from published pointer-chase-under-load curves; only
@@ -74,6 +76,8 @@ PLANS = {
     "skinny_reads": [(24, "read", [4, 16, 48, 108], VICTIMS[1:]), (64, "read", [4, 16, 68], VICTIMS[1:])],
     "skinny_shapes": [(24, "read", [4, 16, 48], list(SKINNY)), (64, "read", [4, 16], list(SKINNY))],
     "l2_partner": [(24, "readl2:8", [4, 16, 48], VICTIMS[1:]), (24, "read", [4, 16, 48], VICTIMS[1:])],
+    "l2_small": [(24, "readl2:8", [1, 2], VICTIMS[1:]), (24, "read", [1, 2], VICTIMS[1:]),
+                 (24, "readl2:8", [4, 16], ["skinny_gemm_64x8192x28672", "skinny_gemm_1x8192x28672"])],
     "launch_length": [(8, f"copy@{mib}", [16], ["skinny_gemm_64x4096x14336", "persistent_copy"]) for mib in (0, 1, 2, 4, 16, 64, 256)],
     # victim SMs (negative: the victim takes the SMs left over by a partner lane of -V), "gemm:<partner>",
     # [0] (the partner GEMM takes its whole lane), [victim]
@@ -297,7 +301,7 @@ if __name__ == "__main__":
     torch.zeros(1, device="cuda"); torch.cuda.synchronize()
     victims = Victims()
     victims.lib.probe_persistent_stream.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
-    if plan == "l2_partner":
+    if plan in ("l2_partner", "l2_small"):
         victims.lib.probe_read_l2.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_int, ctypes.c_void_p]
     victims.partner_src = torch.randn(1 << 28, device="cuda"); victims.partner_dst = torch.empty_like(victims.partner_src)
     victims.gemms = PairGemms() if plan == "gemm_pair" else None
