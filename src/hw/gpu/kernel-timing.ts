@@ -4,7 +4,7 @@ import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../config/schema.j
 import type { CuLayout } from './cu-layout.js';
 import type { CuSet } from './cu-mask.js';
 import { maxWorkgroupsPerCu, placeWorkgroups } from './dispatcher.js';
-import { hbmKnee, hbmLoadShare } from '../memory/hbm-knee.js';
+import { hbmKnee, hbmLoadShare, type HbmKnee } from '../memory/hbm-knee.js';
 
 /**
  * Pure timing of one kernel on a CU set in isolation, the inputs the executor turns into a flow.
@@ -128,7 +128,7 @@ export function kernelHbmBytes(hw: HardwareConfig, k: KernelCost): number {
 export function isolatedKernelNs(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): number {
   const w = workgroupTiming(hw, k, wgScratch);
   const waves = k.workgroups > 0 ? maxWorkgroupsPerCu(k.workgroups, set, layout, hw.compute) : 0;
-  const criticalNs = waves * loadedWorkgroupNs(hw, w, waves).wgNs;
+  const criticalNs = waves * loadedWorkgroupNs(w, waves).wgNs;
   return w.fixedNs + Math.max(criticalNs, w.hbmBytes / hbmBytesPerNs(hw));
 }
 
@@ -141,7 +141,7 @@ export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: 
     return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw), followsClock: false, ...parts, hbmDemandBytesPerNs: 0, hbmLoadShare: 1 };
   }
   const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
-  const { wgNs, demand, share } = loadedWorkgroupNs(hw, w, placement.maxPerCu);
+  const { wgNs, demand, share } = loadedWorkgroupNs(w, placement.maxPerCu);
   const criticalNs = placement.maxPerCu * wgNs;
   const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
   const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
@@ -164,14 +164,13 @@ const loadedScratch = { wgNs: 0, demand: 0, share: 1 };
  * One workgroup's time alone on the HBM: on a part with a knee (hbm-knee.ts), its DRAM port time
  * stretched by the knee at the kernel's own demand (its bytes over its waves at the unloaded pace).
  */
-function loadedWorkgroupNs(hw: HardwareConfig, w: WorkgroupTiming, waves: number): { wgNs: number; demand: number; share: number } {
+function loadedWorkgroupNs(w: WorkgroupTiming, waves: number): { wgNs: number; demand: number; share: number } {
   const out = loadedScratch;
   out.wgNs = w.wgNs;
   out.demand = waves > 0 && w.wgNs > 0 ? w.hbmBytes / (waves * w.wgNs) : 0;
   out.share = 1;
-  const knee = hbmKnee(hw);
-  if (knee && w.dramNs > 0) {
-    out.share = hbmLoadShare(out.demand, knee);
+  if (w.knee && w.dramNs > 0) {
+    out.share = hbmLoadShare(out.demand, w.knee);
     out.wgNs = Math.max(w.clockedNs, w.dramNs / out.share) + w.exposedNs;
   }
   return out;
@@ -186,10 +185,12 @@ interface WorkgroupTiming {
   hbmBytes: number;
   fixedNs: number;
   followsClock: boolean;
+  /** The part's HBM knee (hbm-knee.ts), or undefined: read once with the rates, not per timing. */
+  knee: HbmKnee | undefined;
 }
 
 /** Reused by isolatedKernelNs, which reads it at once: the tile search calls it ~50 times per GEMM. */
-const wgScratch: WorkgroupTiming = { wgNs: 0, clockedNs: 0, dramNs: 0, exposedNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false };
+const wgScratch: WorkgroupTiming = { wgNs: 0, clockedNs: 0, dramNs: 0, exposedNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false, knee: undefined };
 
 /**
  * The rates workgroupTiming reads for one dtype, computed once per (frozen) hardware config: the
@@ -207,6 +208,8 @@ interface DtypeRates {
   cuBytesPerNs: { atMatrixClock: number; atVectorClock: number };
   /** DRAM bytes/ns one CU draws at most at the calibration clock (power.ts scales it with the clock), or Infinity. */
   dramBytesPerNsPerCu: number;
+  /** The part's HBM knee, or undefined (the same for every dtype; kept here so the tile search looks it up once). */
+  knee: HbmKnee | undefined;
 }
 
 const ratesCache = new WeakMap<HardwareConfig, Map<Dtype, DtypeRates>>();
@@ -230,6 +233,7 @@ function ratesOf(hw: HardwareConfig, dtype: Dtype): DtypeRates {
       sfuOpsPerNs: { atMatrixClock: sfuPerClock * matrixGhz, atVectorClock: sfuPerClock * vectorGhz },
       cuBytesPerNs: { atMatrixClock: cuBytesPerNs(hw, matrixGhz), atVectorClock: cuBytesPerNs(hw, vectorGhz) },
       dramBytesPerNsPerCu: hw.compute.dram_gbps_per_cu ?? Infinity,
+      knee: hbmKnee(hw),
     };
     byDtype.set(dtype, rates);
   }
@@ -237,7 +241,7 @@ function ratesOf(hw: HardwareConfig, dtype: Dtype): DtypeRates {
 }
 
 /** One workgroup's time on an idle CU, the kernel's DRAM bytes and its fixed latency (written into `out`). */
-function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, clockedNs: 0, dramNs: 0, exposedNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false }): WorkgroupTiming {
+function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming = { wgNs: 0, clockedNs: 0, dramNs: 0, exposedNs: 0, hbmBytes: 0, fixedNs: 0, followsClock: false, knee: undefined }): WorkgroupTiming {
   const w = k.perWorkgroup;
   const r = ratesOf(hw, k.dtype);
   // The whole kernel runs at one clock: the power-limited one if it keeps the matrix pipes busy.
@@ -261,6 +265,7 @@ function workgroupTiming(hw: HardwareConfig, k: KernelCost, out: WorkgroupTiming
   out.clockedNs = clockedNs;
   out.dramNs = dramNs;
   out.exposedNs = exposedNs;
+  out.knee = r.knee;
   out.followsClock = clockedNs > 0 || dramNs > 0;
   out.hbmBytes = hbmBytes;
   out.fixedNs = hw.compute.kernel_launch_ns + (hbmBytes > 0 ? hw.memory.hbm.latency_ns : 0);
