@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, silica, silicaJson } from '../helpers/cli.js';
+import { HardwareCoster } from '../../src/study/bert/coster.js';
+import { simulateIteration } from '../../src/study/bert/iteration.js';
+import { bertPointSchema } from '../../src/study/bert/point.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'silica-bert-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,6 +26,17 @@ describe('silica bert', () => {
     expect(r.samples_per_s).toBeCloseTo(16 / (r.iteration_us * 1e-6), 0);
     expect(r.time_to_train_s).toBeCloseTo(1000 * r.iteration_us * 1e-6, 0);
     expect(new Set(r.breakdown.map((c) => c.pass))).toEqual(new Set(['fwd', 'bwd', 'opt']));
+  });
+
+  it('--no-fuse-bias-act runs every element-wise op as its own kernel', () => {
+    const args = ['bert', '--model', 'bert-base', '--seq', '128', '--batch', '8', '--precision', 'mixed', '--optimizer', 'adam', '--hw', 'mi300x'];
+    type Out = { fuse_bias_act: boolean; iteration_us: number; breakdown: Array<{ category: string; kernels: number }> };
+    const unfused = silicaJson<Out>([...args, '--no-fuse-bias-act']);
+    const fused = simulateIteration(bertPointSchema.parse({ model: 'bert-base', seq: 128, batch: 8, precision: 'mixed-fp16', optimizer: 'adam', hw: 'mi300x' }), new HardwareCoster('mi300x'));
+    const elementwise = (cells: ReadonlyArray<{ category: string; kernels: number }>) => cells.filter((c) => c.category === 'elementwise').reduce((s, c) => s + c.kernels, 0);
+    expect(unfused.fuse_bias_act).toBe(false);
+    expect(elementwise(unfused.breakdown)).toBeGreaterThan(elementwise(fused.cells));
+    expect(unfused.iteration_us).toBeGreaterThan(fused.iterationNs / 1e3);
   });
 
   it('rejects bad input with one line', () => {
@@ -50,6 +64,7 @@ describe('silica run (kind: bert)', () => {
         '  - { name: batch, vary: { batch: [1, 4] } }',
         '  - { name: mb, vary: { micro_batches: [1, 2] } }',
         '  - { name: dp, vary: { dp: [1, 2] } }',
+        '  - { name: fusion, vary: { fuse_bias_act: [true, false] } }',
       ].join('\n'),
     );
     const out = join(dir, 'out');
@@ -60,9 +75,13 @@ describe('silica run (kind: bert)', () => {
     }
     const results = csv(join(out, 'results.csv'));
     const breakdown = csv(join(out, 'breakdown.csv'));
-    expect(results.length).toBe(10);
+    expect(results.length).toBe(12);
+    // A varied option is a column of its own: the fusion study's two rows differ by it.
+    const fusion = results.filter((row) => row.study === 'fusion');
+    expect(fusion.map((row) => row.fuse_bias_act).sort()).toEqual(['false', 'true']);
+    expect(fusion.every((row) => row.flash_attention === 'false')).toBe(true);
     for (const row of results) {
-      const cells = breakdown.filter((b) => b.study === row.study && (['model', 'seq', 'batch', 'precision', 'micro_batches', 'dp'] as const).every((k) => b[k] === row[k]));
+      const cells = breakdown.filter((b) => b.study === row.study && (['model', 'seq', 'batch', 'precision', 'micro_batches', 'dp', 'fuse_bias_act'] as const).every((k) => b[k] === row[k]));
       const sum = cells.reduce((s, c) => s + Number(c.time_us), 0);
       expect(Math.abs(sum / Number(row.iteration_us) - 1)).toBeLessThan(1e-4);
       const shares = cells.reduce((s, c) => s + Number(c.share), 0);
@@ -82,6 +101,7 @@ describe('silica run (kind: bert)', () => {
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     expect(report).toMatch(/## 1\. GEMMs dominate in fp32/);
     expect(report).toMatch(/## 4\. Gradient accumulation/);
+    expect(report).toMatch(/## 8\. Kernel fusion\n\n\| configuration .*\n.*\n\| bert-base, seq 128, batch 8, mixed-fp16, adam, mi300x \| bias \+ activation \| [\d.]+ ms → [\d.]+ ms \|/);
     expect(report).toMatch(/## Memory per GPU\n\nEvery configuration fits in its GPU's HBM .*the fullest: bert-base, seq 512, batch 8, fp32/);
   });
 

@@ -92,6 +92,40 @@ describe('BERT characterisation findings', () => {
     }
     expect(categoryShare(run({ model: 'bert-base', seq: 512 }), 'attention')).toBeGreaterThan(categoryShare(run({ model: 'bert-base', seq: 128 }), 'attention'));
   });
+
+  it('fusing bias and activation moves fewer bytes in fewer kernels, the same matrix FLOPs, and is never slower', () => {
+    const kernels = (r: IterationResult) => r.cells.reduce((s, c) => s + c.kernels, 0);
+    const elementwiseBytes = (r: IterationResult) => r.cells.filter((c) => c.category === 'elementwise').reduce((s, c) => s + c.bytes, 0);
+    for (const hw of ['mi300x', 'h100-sxm']) {
+      for (const precision of ['fp32', 'mixed-fp16'] as const) {
+        for (const seq of [128, 512]) {
+          const fused = run({ hw, precision, seq });
+          const unfused = run({ hw, precision, seq, fuse_bias_act: false });
+          const at = `${hw} ${precision} ${seq}`;
+          expect(unfused.matmulFlops, at).toBe(fused.matmulFlops);
+          // A bias folded into its GEMM's epilogue is not counted as FLOPs: the totals differ by
+          // the bias adds alone (rows x cols per biased linear, forward and backward), well under 0.1%.
+          expect(Math.abs(unfused.flops / fused.flops - 1), at).toBeLessThan(1e-3);
+          expect(elementwiseBytes(fused), at).toBeLessThan(elementwiseBytes(unfused));
+          expect(fused.bytes, at).toBeLessThan(unfused.bytes);
+          expect(kernels(fused), at).toBeLessThan(kernels(unfused));
+          expect(fused.iterationNs, at).toBeLessThanOrEqual(unfused.iterationNs);
+        }
+      }
+    }
+  });
+
+  it('fused attention never writes the scores: fewer bytes, and the gain grows with the sequence', () => {
+    for (const hw of ['mi300x', 'h100-sxm']) {
+      const gain = (seq: number) => {
+        const plain = run({ hw, seq });
+        const flash = run({ hw, seq, flash_attention: true });
+        expect(flash.bytes, `${hw} ${seq}`).toBeLessThan(plain.bytes);
+        return plain.iterationNs / flash.iterationNs;
+      };
+      expect(gain(512), hw).toBeGreaterThan(gain(128));
+    }
+  });
 });
 
 describe('BERT iteration accounting', () => {

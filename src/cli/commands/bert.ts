@@ -21,6 +21,7 @@ interface BertArgs extends HwArgs {
   overlap: boolean;
   recompute: boolean;
   flashAttention: boolean;
+  fuseBiasAct: boolean;
   steps?: string;
   gemms: boolean;
 }
@@ -45,6 +46,7 @@ export const bertCommand: CommandModule = {
       .option('overlap', { type: 'boolean', default: true, describe: 'overlap the gradient all-reduce with backward (--no-overlap: after it)' })
       .option('recompute', { type: 'boolean', default: false, describe: 'recompute each layer forward in backward' })
       .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of batched GEMMs + softmax' })
+      .option('fuse-bias-act', { type: 'boolean', default: true, describe: 'bias+GeLU and bias+dropout+residual as one kernel each (--no-fuse-bias-act: every element-wise op its own kernel)' })
       .option('steps', numberFlag('optimizer steps for a time-to-train estimate'))
       .option('gemms', { type: 'boolean', default: false, describe: 'also list every distinct GEMM (shape, FLOPs, bytes, intensity, bound)' }),
   handler: (argv) => {
@@ -60,6 +62,7 @@ export const bertCommand: CommandModule = {
       overlap: a.overlap,
       recompute: a.recompute,
       flash_attention: a.flashAttention,
+      fuse_bias_act: a.fuseBiasAct,
       hw: a.hw,
     });
     if (!parsed.success) {
@@ -104,7 +107,7 @@ export const bertCommand: CommandModule = {
       return;
     }
     const w = (s: string) => process.stdout.write(s + '\n');
-    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''}` : ''}${point.recompute ? ' recompute' : ''} on ${coster.hw.name}`);
+    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''}` : ''}${point.recompute ? ' recompute' : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
     w(`iteration ${(r.iterationNs / 1e3).toFixed(1)} us, ${r.samplesPerSecond.toFixed(1)} samples/s, ${result.achieved_tflops.toFixed(1)} TFLOP/s (matmul), memory-bound ${(100 * result.memory_bound_share).toFixed(1)}%`);
     w(`memory per GPU ${formatBytes(memory.totalBytes)} (model states ${formatBytes(memory.modelStateBytes)}, activations ${formatBytes(memory.activationBytes)}) of ${formatBytes(hbmBytes)} HBM`);
     if (steps) w(`time to train ${steps} steps: ${((steps * r.iterationNs) / 3.6e12).toFixed(2)} h`);

@@ -32,7 +32,9 @@ export const bertPointSchema = z
     /** All-reduce gradient buckets during backward (true) or after it (false). */
     overlap: z.boolean().default(true),
     recompute: z.boolean().default(false),
+    /** Fused (flash) attention instead of batched GEMMs, softmax and dropout. */
     flash_attention: z.boolean().default(false),
+    /** Bias+GeLU and bias+dropout+residual as one kernel each, a lone bias in its GEMM's epilogue (NVIDIA's and Megatron's BERT); false: every element-wise op its own kernel. */
     fuse_bias_act: z.boolean().default(true),
     /** Hardware preset name or path to a hardware YAML. */
     hw: z.string().default('mi300x'),
@@ -61,8 +63,8 @@ export function precisionLabel(precision: string, mixedDtype: string = 'fp16'): 
 }
 
 /** Axis columns every output row carries, in this order. */
-export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'micro_batches', 'dp', 'overlap', 'recompute', 'hw'] as const;
+export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'micro_batches', 'dp', 'overlap', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
 
 export function pointColumns(p: BertPoint): Record<string, string | number | boolean> {
-  return { model: p.model, seq: p.seq, batch: p.batch, precision: p.precision, optimizer: p.optimizer, micro_batches: p.micro_batches, dp: p.dp, overlap: p.overlap, recompute: p.recompute, hw: p.hw };
+  return Object.fromEntries(POINT_COLUMNS.map((c) => [c, p[c]]));
 }

@@ -22,6 +22,8 @@ function label(p: BertPoint, omit: Array<keyof BertPoint> = []): string {
   if (p.micro_batches > 1) add('micro_batches', `${p.micro_batches} micro-batches`);
   if (p.dp > 1) add('dp', `DP ${p.dp}`);
   if (p.recompute) add('recompute', 'recompute');
+  if (p.flash_attention) add('flash_attention', 'fused attention');
+  if (!p.fuse_bias_act) add('fuse_bias_act', 'unfused element-wise ops');
   add('hw', p.hw);
   return parts.join(', ');
 }
@@ -164,9 +166,23 @@ export function bertReport(
     out.push('');
   }
 
+  const fusionGroups = [...groupsVarying(studyOf('fuse_bias_act'), 'fuse_bias_act'), ...groupsVarying(studyOf('flash_attention'), 'flash_attention')];
+  if (fusionGroups.length) {
+    out.push('## 8. Kernel fusion', '');
+    out.push('| configuration | fused | iteration unfused → fused | speed-up | DRAM bytes | kernels | memory-bound share |', '|---|---|---:|---:|---:|---:|---:|');
+    for (const g of groupsVarying(studyOf('fuse_bias_act'), 'fuse_bias_act')) out.push(fusionRow(g, 'fuse_bias_act', 'bias + activation'));
+    for (const g of groupsVarying(studyOf('flash_attention'), 'flash_attention')) out.push(fusionRow(g, 'flash_attention', 'attention'));
+    out.push(
+      '',
+      'Fusion moves bytes, not FLOPs: a fused kernel keeps its intermediates on chip, so the element-wise chain after a GEMM (bias, GeLU, dropout, residual) reads and writes its tensor once, and fused attention never writes the scores and probabilities (it recomputes them in backward, a few more matrix FLOPs). ' +
+        'Its gain is largest where those bytes are the time: in mixed precision and, for attention, at long sequences.',
+      '',
+    );
+  }
+
   const hwGroups = groupsVarying(studyOf('hw'), 'hw');
   if (hwGroups.length) {
-    out.push('## 8. Hardware', '');
+    out.push('## 9. Hardware', '');
     out.push('| configuration | ' + [...new Set(hwGroups.flatMap((g) => g.map((r) => r.point.hw)))].join(' | ') + ' |');
     const hws = [...new Set(hwGroups.flatMap((g) => g.map((r) => r.point.hw)))];
     out.push('|---|' + hws.map(() => '---:').join('|') + '|');
@@ -186,6 +202,14 @@ export function bertReport(
     '',
   );
   return out.join('\n');
+}
+
+/** One row of the fusion table: the same configuration with `field` off and on. */
+function fusionRow(g: readonly IterationResult[], field: 'fuse_bias_act' | 'flash_attention', what: string): string {
+  const off = g.find((r) => !r.point[field])!;
+  const on = g.find((r) => r.point[field])!;
+  const kernels = (r: IterationResult) => r.cells.reduce((s, c) => s + c.kernels, 0);
+  return `| ${label(on.point, [field])} | ${what} | ${ms(off.iterationNs)} → ${ms(on.iterationNs)} | ${(off.iterationNs / on.iterationNs).toFixed(2)}x | ${num(off.bytes / 1e9, 1)} → ${num(on.bytes / 1e9, 1)} GB | ${kernels(off)} → ${kernels(on)} | ${pct(memoryBoundShare(off))} → ${pct(memoryBoundShare(on))} |`;
 }
 
 /** Which configurations would not fit in their GPU's HBM; their times are timed all the same. */
