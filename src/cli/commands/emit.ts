@@ -24,6 +24,7 @@ interface EmitArgs {
   microBatches: NumberArg;
   recompute: boolean;
   flashAttention: boolean;
+  fuseBiasAct: boolean;
   tp: NumberArg;
   dp: NumberArg;
   dtype: string;
@@ -69,6 +70,7 @@ function checkPhaseFlags(a: EmitArgs): void {
     ['--optimizer', a.optimizer !== 'adam', ['train']],
     ['--micro-batches', String(a.microBatches) !== '1', ['train']],
     ['--recompute', a.recompute, ['train']],
+    ['--no-fuse-bias-act', !a.fuseBiasAct, ['train']],
     ['--dp', String(a.dp) !== '1', ['train']],
   ];
   for (const [flag, isGiven, phases] of given) {
@@ -97,6 +99,7 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
         tp,
         dp,
         flashAttention: a.flashAttention,
+        fuseBiasAct: a.fuseBiasAct,
       });
     case 'prefill':
       return buildPrefillTrace(model, { batch, seq: parsePositiveInt(need(a.seq, '--seq', 'prefill'), '--seq'), tp, dtype: dtypeOf(a.dtype, '--dtype'), flashAttention: a.flashAttention });
@@ -129,6 +132,7 @@ export const emitCommand: CommandModule = {
       .option('micro-batches', numberFlag('train: gradient-accumulation steps', { default: 1 }))
       .option('recompute', { type: 'boolean', default: false, describe: 'train: activation recomputation' })
       .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of GEMM + softmax' })
+      .option('fuse-bias-act', { type: 'boolean', default: true, describe: 'train: bias+GeLU and bias+dropout+residual as one kernel each (--no-fuse-bias-act: one kernel per element-wise op)' })
       .option('tp', numberFlag('tensor-parallel ranks', { default: 1 }))
       .option('dp', numberFlag('train: data-parallel ranks', { default: 1 }))
       .option('dtype', { type: 'string', default: 'bf16', describe: `prefill/decode: ${DTYPES.join('|')}` })
