@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectOneLineError, silica, silicaJson } from '../helpers/cli.js';
+import { svgInfo } from '../sweep/helpers.js';
 import { HardwareCoster } from '../../src/study/bert/coster.js';
 import { simulateIteration } from '../../src/study/bert/iteration.js';
 import { bertPointSchema } from '../../src/study/bert/point.js';
@@ -70,9 +71,15 @@ describe('silica run (kind: bert)', () => {
     const out = join(dir, 'out');
     const r = silica(['run', file, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    for (const f of ['results.csv', 'breakdown.csv', 'gemms.csv', 'report.md', 'breakdown.svg', 'memory_bound_vs_batch.svg', 'optimizer_vs_micro_batches.svg', 'communication_vs_dp.svg', 'roofline.svg']) {
+    for (const f of ['results.csv', 'breakdown.csv', 'gemms.csv', 'report.md', 'breakdown.svg', 'memory_bound_vs_batch.svg', 'optimizer_vs_micro_batches.svg', 'communication_vs_dp.svg', 'roofline.svg', 'fusion.svg']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
+    // The fusion figure: two bars (fused, unfused) of stacked categories, with its axes.
+    const fusionSvg = svgInfo(readFileSync(join(out, 'fusion.svg'), 'utf8'));
+    expect(fusionSvg.valid && fusionSvg.root === 'svg').toBe(true);
+    expect(fusionSvg.axes).toBeGreaterThanOrEqual(2);
+    expect(fusionSvg.markKinds).toEqual(new Set(['bar']));
+    expect(fusionSvg.marks).toBeGreaterThanOrEqual(2 * 6);
     const results = csv(join(out, 'results.csv'));
     const breakdown = csv(join(out, 'breakdown.csv'));
     expect(results.length).toBe(12);

@@ -16,24 +16,51 @@ const CATEGORY_COLORS = { domain: [...OP_CATEGORIES], range: ['#4c78a8', '#72b7b
 
 /** Stacked time per category, fp32 vs mixed, one panel per model x sequence (columns) and hardware (rows). */
 export function breakdownFigure(breakdown: Row[]): VegaLiteSpec {
+  return categoryStack(breakdown, {
+    title: 'Where a BERT training iteration goes: fp32 vs mixed precision',
+    bar: (r) => String(r.precision),
+    column: (r) => `${r.model} seq ${r.seq}`,
+    row: (r) => String(r.hw),
+    rowTitle: 'hardware',
+  });
+}
+
+/** What each kernel fusion saves: stacked time per category, one bar per fusion, a panel per precision x sequence. */
+export function fusionFigure(breakdown: Row[]): VegaLiteSpec {
+  const fused = (r: Row) => (r.fuse_bias_act ? (r.flash_attention ? 'both' : 'bias+act') : r.flash_attention ? 'attention' : 'none');
+  const first = breakdown[0];
+  return categoryStack(breakdown, {
+    title: `What kernel fusion saves (${first?.model}, batch ${first?.batch}, ${first?.hw})`,
+    bar: fused,
+    barOrder: ['none', 'bias+act', 'attention', 'both'],
+    barTitle: 'fused kernels',
+    column: (r) => `${r.precision}, seq ${r.seq}`,
+    row: (r) => `${r.model}, ${r.hw}`,
+    rowTitle: null,
+  });
+}
+
+/** Iteration time stacked by category: one bar per `bar` value, panels by `column` and `row` (each y scale its own). */
+function categoryStack(breakdown: Row[], o: { title: string; bar: (r: Row) => string; barOrder?: string[]; barTitle?: string; column: (r: Row) => string; row: (r: Row) => string; rowTitle: string | null }): VegaLiteSpec {
   const sums = new Map<string, Row>();
   for (const r of breakdown) {
-    const key = [r.hw, r.model, r.seq, r.precision, r.category].join('|');
-    const s = sums.get(key) ?? { hw: r.hw, config: `${r.model} seq ${r.seq}`, precision: r.precision, category: r.category, category_order: OP_CATEGORIES.indexOf(r.category as (typeof OP_CATEGORIES)[number]), time_ms: 0 };
+    const cell = { row: o.row(r), column: o.column(r), bar: o.bar(r), category: r.category };
+    const key = JSON.stringify(cell);
+    const s = sums.get(key) ?? { ...cell, category_order: OP_CATEGORIES.indexOf(r.category as (typeof OP_CATEGORIES)[number]), time_ms: 0 };
     s.time_ms = (s.time_ms as number) + (r.time_us as number) / 1e3;
     sums.set(key, s);
   }
   return {
     $schema: SCHEMA,
-    title: 'Where a BERT training iteration goes: fp32 vs mixed precision',
+    title: o.title,
     data: { values: [...sums.values()] },
-    facet: { row: { field: 'hw', type: 'nominal', title: 'hardware', sort: null }, column: { field: 'config', type: 'nominal', title: null, sort: null } },
+    facet: { row: { field: 'row', type: 'nominal', title: o.rowTitle, sort: null }, column: { field: 'column', type: 'nominal', title: null, sort: null } },
     spec: {
       width: 150,
       height: 160,
       mark: 'bar',
       encoding: {
-        x: { field: 'precision', type: 'nominal', sort: null, title: null },
+        x: { field: 'bar', type: 'nominal', sort: o.barOrder ?? null, title: o.barTitle ?? null },
         y: { field: 'time_ms', type: 'quantitative', stack: 'zero', title: 'iteration time (ms)' },
         color: { field: 'category', type: 'nominal', scale: CATEGORY_COLORS, sort: [...OP_CATEGORIES], title: 'category' },
         order: { field: 'category_order', type: 'quantitative' },
