@@ -5,6 +5,7 @@ import { HardwareCoster } from '../../src/study/bert/coster.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from '../../src/study/bert/findings.js';
 import { simulateIteration, type IterationResult } from '../../src/study/bert/iteration.js';
 import { bertPointSchema, pointMemory, precisionLabel, type BertPoint } from '../../src/study/bert/point.js';
+import { resolvePoint } from '../../src/study/bert/study.js';
 import { bertReport } from '../../src/study/bert/report.js';
 
 /**
@@ -113,6 +114,28 @@ describe('BERT characterisation findings', () => {
         }
       }
     }
+  });
+
+  it("PyTorch's for-loop AdamW does the fused optimizer's FLOPs in more kernels and bytes, never faster", () => {
+    const optimizer = (r: IterationResult) => r.cells.filter((c) => c.category === 'optimizer');
+    for (const hw of ['mi300x', 'h100-sxm']) {
+      for (const precision of ['fp32', 'mixed-fp16'] as const) {
+        const fused = run({ hw, precision, optimizer: 'adam' });
+        const loop = run({ hw, precision, optimizer: 'adam', optimizer_impl: 'per-tensor' });
+        const at = `${hw} ${precision}`;
+        const sum = (r: IterationResult, f: (c: IterationResult['cells'][number]) => number) => optimizer(r).reduce((s, c) => s + f(c), 0);
+        // 14 FLOPs per element either way (the loop's eight ops sum to the fused kernel's count).
+        expect(sum(loop, (c) => c.flops), at).toBeCloseTo(sum(fused, (c) => c.flops), 0);
+        expect(loop.flops, at).toBeCloseTo(fused.flops, 0);
+        expect(sum(loop, (c) => c.bytes), at).toBeGreaterThan(sum(fused, (c) => c.bytes));
+        expect(sum(loop, (c) => c.kernels), at).toBeGreaterThan(sum(fused, (c) => c.kernels));
+        expect(loop.iterationNs, at).toBeGreaterThan(fused.iterationNs);
+        // Only the optimizer changes: forward and backward take the same time.
+        const passes = (r: IterationResult) => r.cells.filter((c) => c.pass !== 'opt').reduce((s, c) => s + c.timeNs, 0);
+        expect(passes(loop), at).toBe(passes(fused));
+      }
+    }
+    expect(() => resolvePoint(bertPointSchema.parse({}), { optimizer_impl: 'per-tensor' }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.optimizer_impl: per-tensor is PyTorch's for-loop AdamW: expected the adam optimizer, got lamb/);
   });
 
   it('fused attention never writes the scores: fewer bytes, and the gain grows with the sequence', () => {

@@ -13,7 +13,7 @@ const bert = getModel('bert-base');
 const traces: Array<[string, () => Trace]> = [
   ['bert-base train tp2 dp2, fp32 lamb', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'fp32', optimizer: 'lamb', tp: 2, dp: 2 })],
   ['bert-base train mixed flash, recompute', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'mixed', recompute: true, flashAttention: true })],
-  ['bert-base train mixed, unfused element-wise ops', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'mixed', fuseBiasAct: false })],
+  ['bert-base train mixed, unfused element-wise ops, for-loop AdamW', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'mixed', fuseBiasAct: false, optimizerImpl: 'per-tensor' })],
   ['llama2-7b prefill tp2', () => buildPrefillTrace(getModel('llama2-7b'), { batch: 1, seq: 256, tp: 2 })],
   ['mixtral-8x7b decode, mixed contexts', () => buildDecodeTrace(getModel('mixtral-8x7b'), { batch: 3, context: [128, 512, 2048], kvDtype: 'fp8' })],
 ];

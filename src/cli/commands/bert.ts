@@ -8,6 +8,7 @@ import { bertPointSchema, pointMemory, precisionLabel } from '../../study/bert/p
 import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
 import { numberFlag, printJson, withHwOptions, type HwArgs, type NumberArg } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
+import { optimizerImplProblem } from '../../sw/train/optimizer.js';
 
 interface BertArgs extends HwArgs {
   model: string;
@@ -16,6 +17,7 @@ interface BertArgs extends HwArgs {
   precision: string;
   mixedDtype: string;
   optimizer: string;
+  optimizerImpl: string;
   microBatches: NumberArg;
   dp: NumberArg;
   overlap: boolean;
@@ -41,6 +43,7 @@ export const bertCommand: CommandModule = {
       .option('precision', { type: 'string', default: 'mixed', describe: 'fp32 | mixed | fp16 | bf16' })
       .option('mixed-dtype', { type: 'string', default: 'fp16', describe: 'half dtype of mixed precision: fp16 | bf16' })
       .option('optimizer', { type: 'string', default: 'lamb', describe: 'adam | lamb' })
+      .option('optimizer-impl', { type: 'string', default: 'fused', describe: "fused (one multi-tensor kernel per stage and layer) | per-tensor (PyTorch's for-loop AdamW: a kernel per op and parameter; adam only)" })
       .option('micro-batches', numberFlag('micro-batches per optimizer step (gradient accumulation)', { default: 1 }))
       .option('dp', numberFlag('data-parallel GPUs (beyond a node spans nodes)', { default: 1 }))
       .option('overlap', { type: 'boolean', default: true, describe: 'overlap the gradient all-reduce with backward (--no-overlap: after it)' })
@@ -57,6 +60,7 @@ export const bertCommand: CommandModule = {
       batch: parsePositiveInt(a.batch, '--batch'),
       precision: precisionLabel(a.precision, a.mixedDtype),
       optimizer: a.optimizer,
+      optimizer_impl: a.optimizerImpl,
       micro_batches: parsePositiveInt(a.microBatches, '--micro-batches'),
       dp: parsePositiveInt(a.dp, '--dp'),
       overlap: a.overlap,
@@ -74,6 +78,8 @@ export const bertCommand: CommandModule = {
       throw new SilicaError(`--${field.replace(/_/g, '-')}: ${expected}${given === undefined ? '' : `, got ${JSON.stringify(given)}`}`);
     }
     const point = parsed.data;
+    const implProblem = optimizerImplProblem(point.optimizer, point.optimizer_impl);
+    if (implProblem) throw new SilicaError(`--optimizer-impl: ${implProblem}`);
     const steps = a.steps === undefined ? undefined : parsePositiveInt(a.steps, '--steps');
     const coster = new HardwareCoster(a.hw, a.set ?? []);
     const r = simulateIteration(point, coster);
@@ -107,7 +113,7 @@ export const bertCommand: CommandModule = {
       return;
     }
     const w = (s: string) => process.stdout.write(s + '\n');
-    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''}` : ''}${point.recompute ? ' recompute' : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
+    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''}` : ''}${point.recompute ? ' recompute' : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
     w(`iteration ${(r.iterationNs / 1e3).toFixed(1)} us, ${r.samplesPerSecond.toFixed(1)} samples/s, ${result.achieved_tflops.toFixed(1)} TFLOP/s (matmul), memory-bound ${(100 * result.memory_bound_share).toFixed(1)}%`);
     w(`memory per GPU ${formatBytes(memory.totalBytes)} (model states ${formatBytes(memory.modelStateBytes)}, activations ${formatBytes(memory.activationBytes)}) of ${formatBytes(hbmBytes)} HBM`);
     if (steps) w(`time to train ${steps} steps: ${((steps * r.iterationNs) / 3.6e12).toFixed(2)} h`);

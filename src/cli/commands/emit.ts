@@ -3,7 +3,7 @@ import { SilicaError } from '../../core/errors.js';
 import { countOf, parsePositiveInt } from '../../core/units.js';
 import { DTYPES, type Dtype } from '../../hw/config/schema.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
-import { buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, getModel, OPTIMIZERS, PRECISIONS, type Precision } from '../../sw/index.js';
+import { buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, getModel, OPTIMIZER_IMPLS, OPTIMIZERS, PRECISIONS, type OptimizerImpl, type Precision } from '../../sw/index.js';
 import { writeTrace, type TraceFormat } from '../../trace/load.js';
 import type { Trace } from '../../trace/types.js';
 import { hardwareFrom, numberFlag, printJson, type NumberArg } from '../common.js';
@@ -21,6 +21,7 @@ interface EmitArgs {
   context?: string;
   precision: string;
   optimizer: string;
+  optimizerImpl: string;
   microBatches: NumberArg;
   recompute: boolean;
   flashAttention: boolean;
@@ -68,6 +69,7 @@ function checkPhaseFlags(a: EmitArgs): void {
     ['--dtype', a.dtype !== 'bf16', ['prefill', 'decode']],
     ['--precision', a.precision !== 'mixed', ['train']],
     ['--optimizer', a.optimizer !== 'adam', ['train']],
+    ['--optimizer-impl', a.optimizerImpl !== 'fused', ['train']],
     ['--micro-batches', String(a.microBatches) !== '1', ['train']],
     ['--recompute', a.recompute, ['train']],
     ['--no-fuse-bias-act', !a.fuseBiasAct, ['train']],
@@ -94,6 +96,7 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
         seq: parsePositiveInt(need(a.seq, '--seq', 'train'), '--seq'),
         precision: a.precision as Precision,
         optimizer: a.optimizer as 'adam' | 'lamb',
+        optimizerImpl: a.optimizerImpl as OptimizerImpl,
         microBatches: parsePositiveInt(a.microBatches, '--micro-batches'),
         recompute: a.recompute,
         tp,
@@ -129,6 +132,7 @@ export const emitCommand: CommandModule = {
       .option('context', { type: 'string', describe: 'decode: cached tokens per request (one number, or one per request: 512,2048,...)' })
       .option('precision', { type: 'string', default: 'mixed', describe: `train: ${PRECISIONS.join('|')}` })
       .option('optimizer', { type: 'string', default: 'adam', describe: `train: ${OPTIMIZERS.join('|')}` })
+      .option('optimizer-impl', { type: 'string', default: 'fused', describe: `train: ${OPTIMIZER_IMPLS.join('|')} (per-tensor: PyTorch's for-loop AdamW)` })
       .option('micro-batches', numberFlag('train: gradient-accumulation steps', { default: 1 }))
       .option('recompute', { type: 'boolean', default: false, describe: 'train: activation recomputation' })
       .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of GEMM + softmax' })

@@ -77,6 +77,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     precision,
     mixedDtype,
     optimizer: point.optimizer,
+    optimizerImpl: point.optimizer_impl,
     microBatches: point.micro_batches,
     dp: point.dp,
     recompute: point.recompute,

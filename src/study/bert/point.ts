@@ -3,6 +3,7 @@ import { SilicaError } from '../../core/errors.js';
 import { MAX_SIMULATED_GPUS } from '../../hw/system.js';
 import { getModel, precisionPlan, type Precision } from '../../sw/index.js';
 import { trainingMemory, type TrainingMemory } from '../../sw/train/memory.js';
+import { OPTIMIZER_IMPLS } from '../../sw/train/optimizer.js';
 
 /**
  * One BERT training configuration: what `silica bert` takes and what each point of the `bert`
@@ -22,6 +23,8 @@ export const bertPointSchema = z
     batch: count.default(32),
     precision: z.enum(PRECISION_LABELS).default('mixed-fp16'),
     optimizer: z.enum(['adam', 'lamb']).default('lamb'),
+    /** fused: one multi-tensor kernel per stage and layer; per-tensor: PyTorch's for-loop AdamW (adam only). */
+    optimizer_impl: z.enum(OPTIMIZER_IMPLS).default('fused'),
     /** Micro-batches per optimizer step (gradient accumulation). */
     micro_batches: count.default(1),
     /**
@@ -63,7 +66,7 @@ export function precisionLabel(precision: string, mixedDtype: string = 'fp16'): 
 }
 
 /** Axis columns every output row carries, in this order. */
-export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'micro_batches', 'dp', 'overlap', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
+export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'optimizer_impl', 'micro_batches', 'dp', 'overlap', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
 
 export function pointColumns(p: BertPoint): Record<string, string | number | boolean> {
   return Object.fromEntries(POINT_COLUMNS.map((c) => [c, p[c]]));

@@ -5,6 +5,7 @@ import { hardwareOverridesSchema, overrideOverlays, type HardwareOverrides } fro
 import { HardwareCoster } from './coster.js';
 import { simulateIteration, type IterationResult } from './iteration.js';
 import { bertPointSchema, type BertPoint } from './point.js';
+import { optimizerImplProblem } from '../../sw/train/optimizer.js';
 
 /**
  * The `bert` experiment: a baseline configuration and one-factor-at-a-time studies around it, the
@@ -52,6 +53,8 @@ export function resolvePoint(base: BertPoint, over: Record<string, unknown>, whe
     const issue = r.error.issues[0]!;
     throw new SilicaError(`${where}.${issue.path.join('.')}: ${issue.message}`);
   }
+  const implProblem = optimizerImplProblem(r.data.optimizer, r.data.optimizer_impl);
+  if (implProblem) throw new SilicaError(`${where}.optimizer_impl: ${implProblem}`);
   return r.data;
 }
 

@@ -8,7 +8,7 @@ import { ProgramEmitter, COMM_STREAM } from '../lower/emit.js';
 import { programsFor } from '../lower/groups.js';
 import { lowerBackward, lowerForward, type LowerContext, type LoweredNode } from '../lower/kernels.js';
 import { DEFAULT_BUCKET_BYTES, gradientBuckets, type GradReady } from './buckets.js';
-import { gradientPrepKernels, optimizerKernels, type ParamGroup } from './optimizer.js';
+import { gradientPrepKernels, optimizerImplProblem, optimizerKernels, perTensorAdamKernels, type OptimizerImpl, type ParamGroup } from './optimizer.js';
 import { precisionPlan, type Precision } from './precision.js';
 import { checkPositiveInt } from '../validate.js';
 
@@ -20,6 +20,8 @@ export interface TrainingOptions {
   /** Half-precision dtype of `mixed` (default fp16). */
   mixedDtype?: 'fp16' | 'bf16';
   optimizer?: 'adam' | 'lamb';
+  /** How the update is launched (default fused: one multi-tensor kernel per stage and layer). */
+  optimizerImpl?: OptimizerImpl;
   /** Forward+backward passes per optimizer step (gradient accumulation). */
   microBatches?: number;
   /** Recompute each layer's forward in backward (full activation checkpointing). */
@@ -49,6 +51,9 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const dp = checkPositiveInt(o.dp ?? 1, '--dp');
   const bucketBytes = checkPositiveInt(o.bucketBytes ?? DEFAULT_BUCKET_BYTES, '--bucket-bytes');
   const optimizer = o.optimizer ?? 'adam';
+  const optimizerImpl = o.optimizerImpl ?? 'fused';
+  const implProblem = optimizerImplProblem(optimizer, optimizerImpl);
+  if (implProblem) throw new SilicaError(`--optimizer-impl: ${implProblem}`);
   const prec = precisionPlan(o.precision, o.mixedDtype ?? 'fp16');
   const flash = o.flashAttention ?? false;
   const fuse = o.fuseBiasAct ?? true;
@@ -109,8 +114,11 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   }
 
   const groups = paramGroups(graph.params.toArray());
+  // Gradient unscaling stays one multi-tensor kernel per layer either way: PyTorch's GradScaler
+  // unscales with a foreach kernel whatever the optimizer's own implementation.
+  const update = optimizerImpl === 'per-tensor' ? perTensorAdamKernels(graph.params.toArray().map((p) => ({ name: p.name, numel: p.numel, layer: p.layer })), prec) : optimizerKernels(optimizer, groups, prec);
   let first = true;
-  for (const { node, layer } of [...gradientPrepKernels(groups, prec), ...optimizerKernels(optimizer, groups, prec)]) {
+  for (const { node, layer } of [...gradientPrepKernels(groups, prec), ...update]) {
     e.emit(node, 'opt', layer, first ? { deps: waitFor } : {});
     first = false;
   }
@@ -123,6 +131,7 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     precision: prec.precision,
     dtype: prec.compute,
     optimizer,
+    ...(optimizerImpl === 'fused' ? {} : { optimizer_impl: optimizerImpl }),
     micro_batches: microBatches,
     recompute,
     tp,

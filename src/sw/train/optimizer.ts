@@ -7,6 +7,21 @@ import type { PrecisionPlan } from './precision.js';
 export const OPTIMIZERS = ['adam', 'lamb'] as const;
 export type OptimizerKind = (typeof OPTIMIZERS)[number];
 
+/**
+ * How the update is launched: `fused`, one multi-tensor kernel per stage and layer (Apex's
+ * FusedAdam and FusedLAMB, PyTorch's fused AdamW); `per-tensor`, PyTorch's for-loop AdamW
+ * (foreach=False), every element-wise op of the update its own kernel for every parameter tensor.
+ */
+export const OPTIMIZER_IMPLS = ['fused', 'per-tensor'] as const;
+export type OptimizerImpl = (typeof OPTIMIZER_IMPLS)[number];
+
+/** The one-line reason a configuration cannot run `impl` with `kind`, or undefined. */
+export function optimizerImplProblem(kind: string, impl: string): string | undefined {
+  if (!(OPTIMIZER_IMPLS as readonly string[]).includes(impl)) return `expected one of ${OPTIMIZER_IMPLS.join(', ')}, got "${impl}"`;
+  if (impl === 'per-tensor' && kind !== 'adam') return `per-tensor is PyTorch's for-loop AdamW: expected the adam optimizer, got ${kind} (LAMB runs as NVIDIA's fused kernel only)`;
+  return undefined;
+}
+
 /** A group of parameters one multi-tensor-apply launch updates (silica groups by layer). */
 export interface ParamGroup {
   name: string;
@@ -58,6 +73,46 @@ export function optimizerKernels(kind: string, groups: ParamGroup[], plan: Preci
     stage('lamb.stage1', 4, 3, 16, false);
     stage('lamb.norms', 2, 0, 4, false);
     stage('lamb.stage2', 2, 1, 3, true);
+  }
+  return out;
+}
+
+/**
+ * PyTorch's for-loop AdamW (torch.optim.AdamW, foreach=False, capturable=False), for each
+ * parameter tensor in turn: decoupled weight decay, the two moment updates, the denominator built
+ * in a temporary, the update. Each line of the source is one kernel that reads its operands from
+ * DRAM and writes its result back:
+ *   param.mul_(1 - lr * wd)                          p -> p
+ *   exp_avg.lerp_(grad, 1 - beta1)                   m, g -> m
+ *   exp_avg_sq.mul_(beta2)                           v -> v
+ *   exp_avg_sq.addcmul_(grad, grad, 1 - beta2)       v, g -> v
+ *   denom = exp_avg_sq.sqrt()                        v -> d
+ *   denom = denom / bias_correction2_sqrt            d -> d
+ *   denom.add_(eps)                                  d -> d
+ *   param.addcdiv_(exp_avg, denom, -step_size)       p, m, d -> p
+ * 14 FLOPs per element in all, the fused kernel's count; with master weights a copy kernel then
+ * writes the half-precision weights. The scalars (step size, bias corrections) stay on the host.
+ */
+export function perTensorAdamKernels(tensors: ParamGroup[], plan: PrecisionPlan): Array<{ node: LoweredNode; layer: number }> {
+  const ops: Array<[suffix: string, inputs: number, flops: number]> = [
+    ['weight_decay', 1, 1],
+    ['exp_avg', 2, 3],
+    ['exp_avg_sq.mul', 1, 1],
+    ['exp_avg_sq.addcmul', 2, 3],
+    ['denom.sqrt', 1, 1],
+    ['denom.div', 1, 1],
+    ['denom.add_eps', 1, 1],
+    ['update', 3, 3],
+  ];
+  const out: Array<{ node: LoweredNode; layer: number }> = [];
+  for (const t of tensors) {
+    for (const [suffix, inputs, flops] of ops) out.push({ node: kernel(`${t.name}.adamw.${suffix}`, t.numel, inputs, 1, flops, plan), layer: t.layer });
+    if (plan.masterWeights) {
+      // param_half.copy_(param): reads the fp32 weights, writes the half copy (no FLOPs).
+      const name = `${t.name}.adamw.half_copy`;
+      const desc: KernelDesc = { op: 'elementwise', name, elements: t.numel, inputs: 1, outputs: 0, flopsPerElement: 0, dtype: plan.state, category: 'optimizer', extraWriteBytes: t.numel * DTYPE_BYTES[plan.compute] };
+      out.push({ node: { name, kind: 'kernel', category: 'optimizer', kernel: desc }, layer: t.layer });
+    }
   }
   return out;
 }
