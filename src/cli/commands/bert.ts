@@ -8,7 +8,6 @@ import { bertPointSchema, pointMemory, precisionLabel } from '../../study/bert/p
 import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
 import { numberFlag, printJson, withHwOptions, type HwArgs, type NumberArg } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
-import { optimizerImplProblem } from '../../sw/train/optimizer.js';
 
 interface BertArgs extends HwArgs {
   model: string;
@@ -78,8 +77,6 @@ export const bertCommand: CommandModule = {
       throw new SilicaError(`--${field.replace(/_/g, '-')}: ${expected}${given === undefined ? '' : `, got ${JSON.stringify(given)}`}`);
     }
     const point = parsed.data;
-    const implProblem = optimizerImplProblem(point.optimizer, point.optimizer_impl);
-    if (implProblem) throw new SilicaError(`--optimizer-impl: ${implProblem}`);
     const steps = a.steps === undefined ? undefined : parsePositiveInt(a.steps, '--steps');
     const coster = new HardwareCoster(a.hw, a.set ?? []);
     const r = simulateIteration(point, coster);
