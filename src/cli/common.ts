@@ -20,6 +20,30 @@ export function numberFlag(describe: string, more: { default?: number; demandOpt
 /** A numeric flag's value as a command receives it: the text as typed, or its default (a number). */
 export type NumberArg = string | number;
 
+/**
+ * Numeric flags as yargs hands them over: read as strings, because yargs' own `number` type turns
+ * "abc" into NaN and the error could then only say "got NaN"; flagNumber converts and checks them.
+ * A default arrives as a number.
+ */
+export type NumberFlag = string | number | Array<string | number> | undefined;
+
+/** A numeric flag's value, or a one-line error that echoes what was typed. */
+export function flagNumber(flag: string, raw: NumberFlag): number | undefined {
+  if (raw === undefined || typeof raw === 'number') return raw;
+  if (Array.isArray(raw)) throw new SilicaError(`--${flag}: expected one value, got ${raw.length} (${raw.join(', ')})`);
+  // Number('') and Number(' ') are 0: a flag given without a value is not zero.
+  const n = raw.trim() === '' ? NaN : Number(raw);
+  if (!Number.isFinite(n)) throw new SilicaError(`--${flag}: expected a finite number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** A positive numeric flag's value (undefined when not given), or a one-line error that echoes what was typed. */
+export function positiveFlagNumber(flag: string, raw: NumberFlag): number | undefined {
+  const n = flagNumber(flag, raw);
+  if (n !== undefined && !(n > 0)) throw new SilicaError(`--${flag}: expected a positive number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 /** Options every hardware-using command shares. */
 export interface HwArgs {
   hw: string;

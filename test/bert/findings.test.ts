@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { attendedPairs } from '../../src/kernels/attention.js';
-import { getModel, layerMatmulParams, mlmPredictionsPerSeq } from '../../src/sw/index.js';
+import { buildTrainingTrace, getModel, layerMatmulParams, mlmPredictionsPerSeq } from '../../src/sw/index.js';
+import { programOf } from '../../src/trace/types.js';
 import { HardwareCoster } from '../../src/study/bert/coster.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from '../../src/study/bert/findings.js';
 import { simulateIteration, type IterationResult } from '../../src/study/bert/iteration.js';
@@ -136,6 +137,28 @@ describe('BERT characterisation findings', () => {
       }
     }
     expect(() => resolvePoint(bertPointSchema.parse({}), { optimizer_impl: 'per-tensor' }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.optimizer_impl: per-tensor is PyTorch's for-loop AdamW: expected the adam optimizer, got lamb/);
+  });
+
+  it('gradient buckets: the same bytes all-reduced whatever their size; small ones pay more latency, one bucket of everything cannot overlap', () => {
+    const allReduced = (bucketBytes: number) => {
+      const t = buildTrainingTrace(getModel('bert-large'), { batch: 32, seq: 128, precision: 'mixed', dp: 16, bucketBytes });
+      const coll = programOf(t, 0).filter((n) => n.kind === 'collective');
+      return { count: coll.length, bytes: coll.reduce((s, n) => s + n.collective!.bytes, 0) };
+    };
+    const small = allReduced(2 ** 20);
+    const large = allReduced(2000 * 2 ** 20);
+    expect(small.bytes).toBe(large.bytes);
+    expect(large.count).toBe(1);
+    expect(small.count).toBeGreaterThan(50);
+    const sizes = [1, 5, 25, 100, 400, 2000];
+    const runs = sizes.map((bucket_mb) => run({ dp: 16, bucket_mb }));
+    for (let i = 1; i < runs.length; i++) expect(runs[i]!.commBusyNs, `${sizes[i]} MiB`).toBeLessThanOrEqual(runs[i - 1]!.commBusyNs);
+    const one = runs[runs.length - 1]!;
+    expect(one.commExposedNs).toBeCloseTo(one.commBusyNs, -3);
+    // PyTorch DDP's default sits between the two costs: less exposed than either extreme.
+    const at25 = runs[sizes.indexOf(25)]!;
+    expect(at25.commExposedNs).toBeLessThan(runs[0]!.commExposedNs);
+    expect(at25.commExposedNs).toBeLessThan(one.commExposedNs);
   });
 
   it('fused attention never writes the scores: fewer bytes, and the gain grows with the sequence', () => {

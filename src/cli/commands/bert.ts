@@ -1,12 +1,13 @@
 import type { CommandModule } from 'yargs';
 import { formatBytes, parsePositiveInt } from '../../core/units.js';
 import { OP_CATEGORIES } from '../../kernels/types.js';
+import { DEFAULT_BUCKET_MIB } from '../../sw/index.js';
 import { HardwareCoster } from '../../study/bert/coster.js';
 import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
 import { bertPointSchema, pointMemory, precisionLabel } from '../../study/bert/point.js';
 import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
-import { numberFlag, printJson, withHwOptions, type HwArgs, type NumberArg } from '../common.js';
+import { numberFlag, positiveFlagNumber, printJson, withHwOptions, type HwArgs, type NumberArg, type NumberFlag } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
 
 interface BertArgs extends HwArgs {
@@ -20,6 +21,7 @@ interface BertArgs extends HwArgs {
   microBatches: NumberArg;
   dp: NumberArg;
   overlap: boolean;
+  bucketMb: NumberFlag;
   recompute: boolean;
   flashAttention: boolean;
   fuseBiasAct: boolean;
@@ -46,6 +48,7 @@ export const bertCommand: CommandModule = {
       .option('micro-batches', numberFlag('micro-batches per optimizer step (gradient accumulation)', { default: 1 }))
       .option('dp', numberFlag('data-parallel GPUs (beyond a node spans nodes)', { default: 1 }))
       .option('overlap', { type: 'boolean', default: true, describe: 'overlap the gradient all-reduce with backward (--no-overlap: after it)' })
+      .option('bucket-mb', numberFlag("gradient bucket size in MiB, one all-reduce each (PyTorch DDP's bucket_cap_mb)", { default: DEFAULT_BUCKET_MIB }))
       .option('recompute', { type: 'boolean', default: false, describe: 'recompute each layer forward in backward' })
       .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of batched GEMMs + softmax' })
       .option('fuse-bias-act', { type: 'boolean', default: true, describe: 'bias+GeLU and bias+dropout+residual as one kernel each (--no-fuse-bias-act: every element-wise op its own kernel)' })
@@ -63,6 +66,7 @@ export const bertCommand: CommandModule = {
       micro_batches: parsePositiveInt(a.microBatches, '--micro-batches'),
       dp: parsePositiveInt(a.dp, '--dp'),
       overlap: a.overlap,
+      bucket_mb: positiveFlagNumber('bucket-mb', a.bucketMb),
       recompute: a.recompute,
       flash_attention: a.flashAttention,
       fuse_bias_act: a.fuseBiasAct,
@@ -110,7 +114,7 @@ export const bertCommand: CommandModule = {
       return;
     }
     const w = (s: string) => process.stdout.write(s + '\n');
-    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''}` : ''}${point.recompute ? ' recompute' : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
+    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''} buckets ${point.bucket_mb} MiB` : ''}${point.recompute ? ' recompute' : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
     w(`iteration ${(r.iterationNs / 1e3).toFixed(1)} us, ${r.samplesPerSecond.toFixed(1)} samples/s, ${result.achieved_tflops.toFixed(1)} TFLOP/s (matmul), memory-bound ${(100 * result.memory_bound_share).toFixed(1)}%`);
     w(`memory per GPU ${formatBytes(memory.totalBytes)} (model states ${formatBytes(memory.modelStateBytes)}, activations ${formatBytes(memory.activationBytes)}) of ${formatBytes(hbmBytes)} HBM`);
     if (steps) w(`time to train ${steps} steps: ${((steps * r.iterationNs) / 3.6e12).toFixed(2)} h`);

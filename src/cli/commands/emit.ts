@@ -3,10 +3,10 @@ import { SilicaError } from '../../core/errors.js';
 import { countOf, parsePositiveInt } from '../../core/units.js';
 import { DTYPES, type Dtype } from '../../hw/config/schema.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
-import { buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, getModel, OPTIMIZER_IMPLS, OPTIMIZERS, PRECISIONS, type OptimizerImpl, type Precision } from '../../sw/index.js';
+import { bucketBytesFromMib, buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, DEFAULT_BUCKET_MIB, getModel, OPTIMIZER_IMPLS, OPTIMIZERS, PRECISIONS, type OptimizerImpl, type Precision } from '../../sw/index.js';
 import { writeTrace, type TraceFormat } from '../../trace/load.js';
 import type { Trace } from '../../trace/types.js';
-import { hardwareFrom, numberFlag, printJson, type NumberArg } from '../common.js';
+import { hardwareFrom, numberFlag, positiveFlagNumber, printJson, type NumberArg, type NumberFlag } from '../common.js';
 
 /**
  * `silica emit`: builds a model's kernel trace (training step, prefill or decode step) and writes
@@ -28,6 +28,7 @@ interface EmitArgs {
   fuseBiasAct: boolean;
   tp: NumberArg;
   dp: NumberArg;
+  bucketMb: NumberFlag;
   dtype: string;
   kvDtype?: string;
   format: TraceFormat;
@@ -74,6 +75,7 @@ function checkPhaseFlags(a: EmitArgs): void {
     ['--recompute', a.recompute, ['train']],
     ['--no-fuse-bias-act', !a.fuseBiasAct, ['train']],
     ['--dp', String(a.dp) !== '1', ['train']],
+    ['--bucket-mb', String(a.bucketMb) !== String(DEFAULT_BUCKET_MIB), ['train']],
   ];
   for (const [flag, isGiven, phases] of given) {
     if (isGiven && !phases.includes(a.phase)) throw new SilicaError(`${flag}: only with --phase ${phases.join(' or ')}, not ${a.phase}`);
@@ -103,6 +105,7 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
         dp,
         flashAttention: a.flashAttention,
         fuseBiasAct: a.fuseBiasAct,
+        bucketBytes: bucketBytesFromMib(positiveFlagNumber('bucket-mb', a.bucketMb) ?? DEFAULT_BUCKET_MIB),
       });
     case 'prefill':
       return buildPrefillTrace(model, { batch, seq: parsePositiveInt(need(a.seq, '--seq', 'prefill'), '--seq'), tp, dtype: dtypeOf(a.dtype, '--dtype'), flashAttention: a.flashAttention });
@@ -139,6 +142,7 @@ export const emitCommand: CommandModule = {
       .option('fuse-bias-act', { type: 'boolean', default: true, describe: 'train: bias+GeLU and bias+dropout+residual as one kernel each (--no-fuse-bias-act: one kernel per element-wise op)' })
       .option('tp', numberFlag('tensor-parallel ranks', { default: 1 }))
       .option('dp', numberFlag('train: data-parallel ranks', { default: 1 }))
+      .option('bucket-mb', numberFlag("train: gradient bucket size in MiB, one all-reduce each (PyTorch DDP's bucket_cap_mb)", { default: DEFAULT_BUCKET_MIB }))
       .option('dtype', { type: 'string', default: 'bf16', describe: `prefill/decode: ${DTYPES.join('|')}` })
       .option('kv-dtype', { type: 'string', describe: 'decode: KV-cache dtype (default: --dtype)' })
       .option('format', { choices: ['silica', 'chakra'] as const, default: 'silica' as const, describe: 'silica trace, or Chakra ETs (<out>.<rank>.et)' })

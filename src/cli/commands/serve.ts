@@ -10,7 +10,7 @@ import { policyKind, policyNames } from '../../sw/serving/policy.js';
 import { GOODPUT_MAX_PROBES, goodputOf, parseServeConfig, resolveServe, runServe, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
 import { workloadNames } from '../../sw/serving/workloads.js';
 import '../../sw/serving/policies/index.js';
-import { numberFlag, printJson, printTable } from '../common.js';
+import { flagNumber, numberFlag, printJson, printTable, type NumberFlag } from '../common.js';
 
 interface ServeArgs {
   model: string;
@@ -52,24 +52,7 @@ interface ServeArgs {
   hostOverlapped?: boolean;
 }
 
-/**
- * Numeric flags as yargs hands them over: read as strings, because yargs' own `number` type turns
- * "abc" into NaN and the error could then only say "got NaN"; flagNumber converts and checks them.
- * A default arrives as a number.
- */
-type NumberFlag = string | number | Array<string | number> | undefined;
-
 const num = (describe: string, defaultValue?: number) => numberFlag(describe, defaultValue === undefined ? {} : { default: defaultValue });
-
-/** A numeric flag's value, or a one-line error that echoes what was typed. */
-export function flagNumber(flag: string, raw: NumberFlag): number | undefined {
-  if (raw === undefined || typeof raw === 'number') return raw;
-  if (Array.isArray(raw)) throw new SilicaError(`--${flag}: expected one value, got ${raw.length} (${raw.join(', ')})`);
-  // Number('') and Number(' ') are 0: a flag given without a value is not zero.
-  const n = raw.trim() === '' ? NaN : Number(raw);
-  if (!Number.isFinite(n)) throw new SilicaError(`--${flag}: expected a finite number, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 /**
  * `silica serve`: one LLM serving simulation (or a goodput search, or an offline batch) on a node,

@@ -102,6 +102,11 @@ export function communicationFigure(rows: Row[]): VegaLiteSpec {
   return lineFigure(values, 'dp', 'communication_share', 'series', `Exposed communication vs data-parallel GPUs (${rows[0]?.model}, batch ${rows[0]?.batch}/GPU, ${rows[0]?.hw})`, 'data-parallel GPUs', 'communication (share of iteration)', true);
 }
 
+export function bucketFigure(rows: Row[]): VegaLiteSpec {
+  const values = rows.map((r) => ({ ...r, series: `DP ${r.dp}` }));
+  return lineFigure(values, 'bucket_mb', 'communication_share', 'series', `Exposed communication vs gradient bucket size (${rows[0]?.model}, batch ${rows[0]?.batch}/GPU, ${rows[0]?.hw})`, "gradient bucket (MiB; PyTorch DDP's default 25)", 'communication (share of iteration)', true);
+}
+
 /** Roofline of one configuration: every GEMM and memory-bound kernel, under the part's roofs. */
 export function rooflineFigure(points: Row[], hw: HardwareConfig, dtype: Dtype, title: string): VegaLiteSpec {
   const bwGbps = hbmBytesPerNs(hw);

@@ -2,7 +2,7 @@ import { studyOutputs } from '../outputs.js';
 import { toCsv } from '../../core/io.js';
 import { checkedHardware, overridesAsOverlays } from '../../hw/config/overrides.js';
 import { registerExperiment } from '../registry.js';
-import { breakdownFigure, communicationFigure, fusionFigure, memoryBoundFigure, optimizerFigure, rooflineFigure } from './figures.js';
+import { breakdownFigure, bucketFigure, communicationFigure, fusionFigure, memoryBoundFigure, optimizerFigure, rooflineFigure } from './figures.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from './findings.js';
 import type { IterationResult } from './iteration.js';
 import { bertReport } from './report.js';
@@ -65,6 +65,7 @@ export async function runBertExperiment(exp: BertExperiment, ctx: { outDir?: str
       if (varying('batch')) await svg('memory_bound_vs_batch.svg', memoryBoundFigure(rowsOf('batch')));
       if (varying('micro_batches')) await svg('optimizer_vs_micro_batches.svg', optimizerFigure(rowsOf('micro_batches')));
       if (varying('dp')) await svg('communication_vs_dp.svg', communicationFigure(rowsOf('dp')));
+      if (varying('bucket_mb')) await svg('communication_vs_bucket.svg', bucketFigure(rowsOf('bucket_mb')));
       const fusionStudy = varying('fuse_bias_act') ?? varying('flash_attention');
       if (fusionStudy) await svg('fusion.svg', fusionFigure(breakdown.filter((r) => r.study === fusionStudy.name)));
       const dtype = roof.trace.meta.dtype as 'fp32' | 'fp16' | 'bf16';

@@ -2,7 +2,7 @@ import { SilicaError } from '../../core/errors.js';
 import { COLLECTIVE_KINDS, type CollectiveKind } from '../../hw/collectives/index.js';
 import { OP_CATEGORIES, PASSES, type OpCategory, type Pass } from '../../kernels/types.js';
 import type { KernelDesc } from '../../kernels/desc.js';
-import { buildTrainingTrace, getModel, matmulFlops } from '../../sw/index.js';
+import { bucketBytesFromMib, buildTrainingTrace, getModel, matmulFlops } from '../../sw/index.js';
 import { programOf, type Trace } from '../../trace/types.js';
 import type { HardwareCoster } from './coster.js';
 import { precisionOf, type BertPoint } from './point.js';
@@ -84,6 +84,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     flashAttention: point.flash_attention,
     fuseBiasAct: point.fuse_bias_act,
     overlapGradAllReduce: point.overlap,
+    bucketBytes: bucketBytesFromMib(point.bucket_mb),
   });
   const nodes = programOf(trace, 0);
   const end = new Float64Array(nodes.length);

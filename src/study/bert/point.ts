@@ -4,6 +4,7 @@ import { MAX_SIMULATED_GPUS } from '../../hw/system.js';
 import { getModel, precisionPlan, type Precision } from '../../sw/index.js';
 import { trainingMemory, type TrainingMemory } from '../../sw/train/memory.js';
 import { OPTIMIZER_IMPLS } from '../../sw/train/optimizer.js';
+import { DEFAULT_BUCKET_MIB } from '../../sw/train/buckets.js';
 
 /**
  * One BERT training configuration: what `silica bert` takes and what each point of the `bert`
@@ -34,6 +35,8 @@ export const bertPointSchema = z
     dp: count.max(MAX_SIMULATED_GPUS, { message: `expected at most ${MAX_SIMULATED_GPUS} data-parallel GPUs (every rank of the all-reduce is simulated)` }).default(1),
     /** All-reduce gradient buckets during backward (true) or after it (false). */
     overlap: z.boolean().default(true),
+    /** Gradient bucket size in MiB (PyTorch DDP's bucket_cap_mb): one all-reduce per bucket, each as soon as its gradients exist. */
+    bucket_mb: z.number().positive().default(DEFAULT_BUCKET_MIB),
     recompute: z.boolean().default(false),
     /** Fused (flash) attention instead of batched GEMMs, softmax and dropout. */
     flash_attention: z.boolean().default(false),
@@ -66,7 +69,7 @@ export function precisionLabel(precision: string, mixedDtype: string = 'fp16'): 
 }
 
 /** Axis columns every output row carries, in this order. */
-export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'optimizer_impl', 'micro_batches', 'dp', 'overlap', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
+export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'optimizer_impl', 'micro_batches', 'dp', 'overlap', 'bucket_mb', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
 
 export function pointColumns(p: BertPoint): Record<string, string | number | boolean> {
   return Object.fromEntries(POINT_COLUMNS.map((c) => [c, p[c]]));

@@ -17,8 +17,14 @@ export interface Bucket {
   producers: number[];
 }
 
-/** PyTorch DDP's default bucket_cap_mb = 25. */
-export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
+/** PyTorch DDP's default bucket_cap_mb = 25 (MiB). */
+export const DEFAULT_BUCKET_MIB = 25;
+export const DEFAULT_BUCKET_BYTES = DEFAULT_BUCKET_MIB * 1024 * 1024;
+
+/** A bucket size given in MiB (DDP's bucket_cap_mb, fractions allowed), in whole bytes. */
+export function bucketBytesFromMib(mib: number): number {
+  return Math.max(1, Math.round(mib * 1024 * 1024));
+}
 
 export function gradientBuckets(ready: GradReady[], bucketBytes: number): Bucket[] {
   const sorted = [...ready].sort((a, b) => a.nodeId - b.nodeId);
