@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { attendedPairs } from '../../src/kernels/attention.js';
-import { buildTrainingTrace, getModel, layerMatmulParams, mlmPredictionsPerSeq } from '../../src/sw/index.js';
+import { buildTrainingTrace, getModel, layerMatmulParams, mlmPredictionsPerSeq, parameterCount } from '../../src/sw/index.js';
 import { programOf } from '../../src/trace/types.js';
 import { HardwareCoster } from '../../src/study/bert/coster.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from '../../src/study/bert/findings.js';
@@ -159,6 +159,39 @@ describe('BERT characterisation findings', () => {
     const at25 = runs[sizes.indexOf(25)]!;
     expect(at25.commExposedNs).toBeLessThan(runs[0]!.commExposedNs);
     expect(at25.commExposedNs).toBeLessThan(one.commExposedNs);
+  });
+
+  it('ZeRO: the same bytes on the wire as the all-reduce, 1/DP of the optimizer, and the model states of the ZeRO paper', () => {
+    const wire = (zeroStage: 0 | 1 | 2, precision: 'mixed' | 'fp32') => {
+      const t = buildTrainingTrace(getModel('bert-large'), { batch: 32, seq: 128, precision, optimizer: 'adam', dp: 8, zeroStage });
+      const coll = programOf(t, 0).filter((n) => n.kind === 'collective');
+      const bytes = (kind: string) => coll.filter((n) => n.collective!.kind === kind).reduce((s, n) => s + n.collective!.bytes, 0);
+      return { ar: bytes('all-reduce'), rs: bytes('reduce-scatter'), ag: bytes('all-gather') };
+    };
+    for (const precision of ['mixed', 'fp32'] as const) {
+      const dp = wire(0, precision);
+      const z = wire(1, precision);
+      expect(dp.rs + dp.ag).toBe(0);
+      expect(z.ar).toBe(0);
+      // A reduce-scatter and an all-gather of one buffer move what an all-reduce of it does.
+      expect(z.rs).toBe(dp.ar);
+      expect(z.ag).toBe(dp.ar);
+    }
+    const optimizerFlops = (r: IterationResult) => r.cells.filter((c) => c.category === 'optimizer').reduce((s, c) => s + c.flops, 0);
+    for (const dp of [2, 8, 64]) {
+      const [z0, z1, z2] = ([0, 1, 2] as const).map((zero_stage) => run({ optimizer: 'adam', dp, zero_stage }));
+      expect(optimizerFlops(z1!) / optimizerFlops(z0!), `DP ${dp}`).toBeCloseTo(1 / dp, 3);
+      expect(z2!.iterationNs).toBe(z1!.iterationNs);
+      const params = parameterCount(getModel('bert-large'));
+      // Mixed precision (ZeRO, fig. 1): 16 bytes a parameter, 4 + 12/Nd at stage 1, 2 + 14/Nd at stage 2.
+      expect(pointMemory(z0!.point).modelStateBytes).toBe(params * 16);
+      expect(pointMemory(z1!.point).modelStateBytes).toBeCloseTo(params * (4 + 12 / dp), 0);
+      expect(pointMemory(z2!.point).modelStateBytes).toBeCloseTo(params * (2 + 14 / dp), 0);
+    }
+    // Nothing to shard on one GPU: the same step.
+    expect(run({ optimizer: 'adam', zero_stage: 2 }).iterationNs).toBe(run({ optimizer: 'adam' }).iterationNs);
+    expect(() => resolvePoint(bertPointSchema.parse({}), { zero_stage: 1 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: ZeRO shards each tensor across ranks: expected the adam optimizer, got lamb/);
+    expect(() => resolvePoint(bertPointSchema.parse({ optimizer: 'adam' }), { zero_stage: 3 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: expected one of 0, 1, 2$/);
   });
 
   it('fused attention never writes the scores: fewer bytes, and the gain grows with the sequence', () => {

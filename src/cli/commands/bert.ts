@@ -7,7 +7,7 @@ import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
 import { bertPointSchema, pointMemory, precisionLabel } from '../../study/bert/point.js';
 import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
-import { numberFlag, positiveFlagNumber, printJson, withHwOptions, type HwArgs, type NumberArg, type NumberFlag } from '../common.js';
+import { flagNumber, numberFlag, positiveFlagNumber, printJson, withHwOptions, type HwArgs, type NumberArg, type NumberFlag } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
 
 interface BertArgs extends HwArgs {
@@ -20,6 +20,7 @@ interface BertArgs extends HwArgs {
   optimizerImpl: string;
   microBatches: NumberArg;
   dp: NumberArg;
+  zeroStage: NumberFlag;
   overlap: boolean;
   bucketMb: NumberFlag;
   recompute: boolean;
@@ -47,6 +48,7 @@ export const bertCommand: CommandModule = {
       .option('optimizer-impl', { type: 'string', default: 'fused', describe: "fused (one multi-tensor kernel per stage and layer) | per-tensor (PyTorch's for-loop AdamW: a kernel per op and parameter; adam only)" })
       .option('micro-batches', numberFlag('micro-batches per optimizer step (gradient accumulation)', { default: 1 }))
       .option('dp', numberFlag('data-parallel GPUs (beyond a node spans nodes)', { default: 1 }))
+      .option('zero-stage', numberFlag('ZeRO: 0 none, 1 optimizer states sharded over the --dp ranks, 2 gradients too (adam only)', { default: 0 }))
       .option('overlap', { type: 'boolean', default: true, describe: 'overlap the gradient all-reduce with backward (--no-overlap: after it)' })
       .option('bucket-mb', numberFlag("gradient bucket size in MiB, one all-reduce each (PyTorch DDP's bucket_cap_mb)", { default: DEFAULT_BUCKET_MIB }))
       .option('recompute', { type: 'boolean', default: false, describe: 'recompute each layer forward in backward' })
@@ -65,6 +67,7 @@ export const bertCommand: CommandModule = {
       optimizer_impl: a.optimizerImpl,
       micro_batches: parsePositiveInt(a.microBatches, '--micro-batches'),
       dp: parsePositiveInt(a.dp, '--dp'),
+      zero_stage: flagNumber('zero-stage', a.zeroStage),
       overlap: a.overlap,
       bucket_mb: positiveFlagNumber('bucket-mb', a.bucketMb),
       recompute: a.recompute,
@@ -114,7 +117,7 @@ export const bertCommand: CommandModule = {
       return;
     }
     const w = (s: string) => process.stdout.write(s + '\n');
-    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''} buckets ${point.bucket_mb} MiB` : ''}${point.recompute ? ' recompute' : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
+    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''} buckets ${point.bucket_mb} MiB${point.zero_stage ? ` ZeRO-${point.zero_stage}` : ''}` : ''}${point.recompute ? ' recompute' : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
     w(`iteration ${(r.iterationNs / 1e3).toFixed(1)} us, ${r.samplesPerSecond.toFixed(1)} samples/s, ${result.achieved_tflops.toFixed(1)} TFLOP/s (matmul), memory-bound ${(100 * result.memory_bound_share).toFixed(1)}%`);
     w(`memory per GPU ${formatBytes(memory.totalBytes)} (model states ${formatBytes(memory.modelStateBytes)}, activations ${formatBytes(memory.activationBytes)}) of ${formatBytes(hbmBytes)} HBM`);
     if (steps) w(`time to train ${steps} steps: ${((steps * r.iterationNs) / 3.6e12).toFixed(2)} h`);

@@ -3,10 +3,10 @@ import { SilicaError } from '../../core/errors.js';
 import { countOf, parsePositiveInt } from '../../core/units.js';
 import { DTYPES, type Dtype } from '../../hw/config/schema.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
-import { bucketBytesFromMib, buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, DEFAULT_BUCKET_MIB, getModel, OPTIMIZER_IMPLS, OPTIMIZERS, PRECISIONS, type OptimizerImpl, type Precision } from '../../sw/index.js';
+import { bucketBytesFromMib, buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, DEFAULT_BUCKET_MIB, getModel, OPTIMIZER_IMPLS, OPTIMIZERS, PRECISIONS, type OptimizerImpl, type Precision, type ZeroStage } from '../../sw/index.js';
 import { writeTrace, type TraceFormat } from '../../trace/load.js';
 import type { Trace } from '../../trace/types.js';
-import { hardwareFrom, numberFlag, positiveFlagNumber, printJson, type NumberArg, type NumberFlag } from '../common.js';
+import { flagNumber, hardwareFrom, numberFlag, positiveFlagNumber, printJson, type NumberArg, type NumberFlag } from '../common.js';
 
 /**
  * `silica emit`: builds a model's kernel trace (training step, prefill or decode step) and writes
@@ -29,6 +29,7 @@ interface EmitArgs {
   tp: NumberArg;
   dp: NumberArg;
   bucketMb: NumberFlag;
+  zeroStage: NumberFlag;
   dtype: string;
   kvDtype?: string;
   format: TraceFormat;
@@ -76,6 +77,7 @@ function checkPhaseFlags(a: EmitArgs): void {
     ['--no-fuse-bias-act', !a.fuseBiasAct, ['train']],
     ['--dp', String(a.dp) !== '1', ['train']],
     ['--bucket-mb', String(a.bucketMb) !== String(DEFAULT_BUCKET_MIB), ['train']],
+    ['--zero-stage', String(a.zeroStage) !== '0', ['train']],
   ];
   for (const [flag, isGiven, phases] of given) {
     if (isGiven && !phases.includes(a.phase)) throw new SilicaError(`${flag}: only with --phase ${phases.join(' or ')}, not ${a.phase}`);
@@ -106,6 +108,7 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
         flashAttention: a.flashAttention,
         fuseBiasAct: a.fuseBiasAct,
         bucketBytes: bucketBytesFromMib(positiveFlagNumber('bucket-mb', a.bucketMb) ?? DEFAULT_BUCKET_MIB),
+        zeroStage: (flagNumber('zero-stage', a.zeroStage) ?? 0) as ZeroStage,
       });
     case 'prefill':
       return buildPrefillTrace(model, { batch, seq: parsePositiveInt(need(a.seq, '--seq', 'prefill'), '--seq'), tp, dtype: dtypeOf(a.dtype, '--dtype'), flashAttention: a.flashAttention });
@@ -142,6 +145,7 @@ export const emitCommand: CommandModule = {
       .option('fuse-bias-act', { type: 'boolean', default: true, describe: 'train: bias+GeLU and bias+dropout+residual as one kernel each (--no-fuse-bias-act: one kernel per element-wise op)' })
       .option('tp', numberFlag('tensor-parallel ranks', { default: 1 }))
       .option('dp', numberFlag('train: data-parallel ranks', { default: 1 }))
+      .option('zero-stage', numberFlag('train: ZeRO 0 (none), 1 (optimizer states sharded over --dp) or 2 (gradients too); adam only', { default: 0 }))
       .option('bucket-mb', numberFlag("train: gradient bucket size in MiB, one all-reduce each (PyTorch DDP's bucket_cap_mb)", { default: DEFAULT_BUCKET_MIB }))
       .option('dtype', { type: 'string', default: 'bf16', describe: `prefill/decode: ${DTYPES.join('|')}` })
       .option('kv-dtype', { type: 'string', describe: 'decode: KV-cache dtype (default: --dtype)' })

@@ -2,7 +2,7 @@ import { SilicaError } from '../../core/errors.js';
 import { COLLECTIVE_KINDS, type CollectiveKind } from '../../hw/collectives/index.js';
 import { OP_CATEGORIES, PASSES, type OpCategory, type Pass } from '../../kernels/types.js';
 import type { KernelDesc } from '../../kernels/desc.js';
-import { bucketBytesFromMib, buildTrainingTrace, getModel, matmulFlops } from '../../sw/index.js';
+import { bucketBytesFromMib, buildTrainingTrace, getModel, matmulFlops, type ZeroStage } from '../../sw/index.js';
 import { programOf, type Trace } from '../../trace/types.js';
 import type { HardwareCoster } from './coster.js';
 import { precisionOf, type BertPoint } from './point.js';
@@ -78,6 +78,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     mixedDtype,
     optimizer: point.optimizer,
     optimizerImpl: point.optimizer_impl,
+    zeroStage: point.zero_stage as ZeroStage,
     microBatches: point.micro_batches,
     dp: point.dp,
     recompute: point.recompute,
@@ -92,6 +93,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
   const cells = new Map<string, Cell>();
   const kernels = new Map<string, KernelRecord>();
   let computeNs = 0;
+  let computeEnd = 0;
   let commBusyNs = 0;
   let memoryBoundNs = 0;
   let flops = 0;
@@ -135,6 +137,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     streamFree.set(n.stream, start + dur);
     if (n.stream === 'compute') {
       computeNs += dur;
+      if (start + dur > computeEnd) computeEnd = start + dur;
       const c = cell(n.category, n.pass);
       c.timeNs += dur;
       if (n.kind === 'collective') c.kernels++;
@@ -146,9 +149,19 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
   for (let i = 0; i < end.length; i++) if (end[i]! > iterationNs) iterationNs = end[i]!;
   const commExposedNs = Math.max(0, iterationNs - computeNs);
   if (commBusyNs > 0) {
-    const c = cell('communication', 'bwd');
-    c.timeNs += commExposedNs;
-    c.kernels += nodes.filter((n) => n.stream !== 'compute').length;
+    // What runs past the last compute node and belongs to the optimizer pass (ZeRO's weight
+    // all-gather) is the optimizer's exposed communication; the rest is the gradients'.
+    const comm = nodes.filter((n) => n.stream !== 'compute');
+    const afterCompute = iterationNs - computeEnd;
+    const optExposed = comm.some((n) => n.pass === 'opt') ? Math.min(commExposedNs, Math.max(0, afterCompute)) : 0;
+    const bwd = cell('communication', 'bwd');
+    bwd.timeNs += commExposedNs - optExposed;
+    bwd.kernels += comm.filter((n) => n.pass !== 'opt').length;
+    if (optExposed > 0 || comm.some((n) => n.pass === 'opt')) {
+      const opt = cell('communication', 'opt');
+      opt.timeNs += optExposed;
+      opt.kernels += comm.filter((n) => n.pass === 'opt').length;
+    }
   }
   const ordered = [...cells.values()].sort((a, b) => OP_CATEGORIES.indexOf(a.category) - OP_CATEGORIES.indexOf(b.category) || PASSES.indexOf(a.pass) - PASSES.indexOf(b.pass));
   const samplesPerIteration = point.batch * point.micro_batches * point.dp;

@@ -3,7 +3,7 @@ import { SilicaError } from '../../core/errors.js';
 import { MAX_SIMULATED_GPUS } from '../../hw/system.js';
 import { getModel, precisionPlan, type Precision } from '../../sw/index.js';
 import { trainingMemory, type TrainingMemory } from '../../sw/train/memory.js';
-import { OPTIMIZER_IMPLS } from '../../sw/train/optimizer.js';
+import { OPTIMIZER_IMPLS, ZERO_STAGES } from '../../sw/train/optimizer.js';
 import { DEFAULT_BUCKET_MIB } from '../../sw/train/buckets.js';
 
 /**
@@ -35,6 +35,8 @@ export const bertPointSchema = z
     dp: count.max(MAX_SIMULATED_GPUS, { message: `expected at most ${MAX_SIMULATED_GPUS} data-parallel GPUs (every rank of the all-reduce is simulated)` }).default(1),
     /** All-reduce gradient buckets during backward (true) or after it (false). */
     overlap: z.boolean().default(true),
+    /** ZeRO stage: 0 none, 1 optimizer states sharded over the data-parallel ranks, 2 gradients too (adam, fused). */
+    zero_stage: z.number().refine((v) => (ZERO_STAGES as readonly number[]).includes(v), { message: `expected one of ${ZERO_STAGES.join(', ')}` }).default(0),
     /** Gradient bucket size in MiB (PyTorch DDP's bucket_cap_mb): one all-reduce per bucket, each as soon as its gradients exist. */
     bucket_mb: z.number().positive().default(DEFAULT_BUCKET_MIB),
     recompute: z.boolean().default(false),
@@ -58,7 +60,7 @@ export function precisionOf(label: PrecisionLabel): { precision: Precision; mixe
 /** What one GPU holds for the configuration's step: model states and one micro-batch's activations. */
 export function pointMemory(p: BertPoint): TrainingMemory {
   const { precision, mixedDtype } = precisionOf(p.precision);
-  return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention });
+  return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention, dp: p.dp, zeroStage: p.zero_stage });
 }
 
 export function precisionLabel(precision: string, mixedDtype: string = 'fp16'): PrecisionLabel {
@@ -69,7 +71,7 @@ export function precisionLabel(precision: string, mixedDtype: string = 'fp16'): 
 }
 
 /** Axis columns every output row carries, in this order. */
-export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'optimizer_impl', 'micro_batches', 'dp', 'overlap', 'bucket_mb', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
+export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'optimizer_impl', 'micro_batches', 'dp', 'zero_stage', 'overlap', 'bucket_mb', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
 
 export function pointColumns(p: BertPoint): Record<string, string | number | boolean> {
   return Object.fromEntries(POINT_COLUMNS.map((c) => [c, p[c]]));

@@ -24,6 +24,7 @@ function label(p: BertPoint, omit: Array<keyof BertPoint> = []): string {
   if (p.micro_batches > 1) add('micro_batches', `${p.micro_batches} micro-batches`);
   if (p.dp > 1) add('dp', `DP ${p.dp}`);
   if (p.dp > 1 && p.bucket_mb !== DEFAULT_BUCKET_MIB) add('bucket_mb', `${p.bucket_mb} MiB buckets`);
+  if (p.zero_stage > 0) add('zero_stage', `ZeRO-${p.zero_stage}`);
   if (p.recompute) add('recompute', 'recompute');
   if (p.flash_attention) add('flash_attention', 'fused attention');
   if (!p.fuse_bias_act) add('fuse_bias_act', 'unfused element-wise ops');
@@ -140,6 +141,14 @@ export function bertReport(
       const sorted = [...g].sort((x, y) => x.point.dp - y.point.dp);
       out.push(`- ${label(sorted[0]!.point, ['dp'])}, all-reduce ${sorted[0]!.point.overlap ? 'overlapped with backward' : 'after backward'}: exposed communication ${sorted.map((r) => `${pct(categoryShare(r, 'communication'))} (${r.point.dp})`).join(' → ')}; all-reduce busy time at the largest scale ${ms(sorted[sorted.length - 1]!.commBusyNs)}.`);
     }
+    for (const g of groupsVarying(studyOf('zero_stage'), 'zero_stage')) {
+      const sorted = [...g].sort((x, y) => x.point.zero_stage - y.point.zero_stage);
+      const stages = sorted.map((r) => r.point.zero_stage).join(' → ');
+      out.push(
+        `- ${label(sorted[0]!.point, ['zero_stage'])}, ZeRO stage ${stages}: iteration ${sorted.map((r) => ms(r.iterationNs)).join(' → ')}; optimizer ${sorted.map((r) => pct(categoryShare(r, 'optimizer'))).join(' → ')}, exposed communication ${sorted.map((r) => pct(categoryShare(r, 'communication'))).join(' → ')}; ` +
+          `model states per GPU ${sorted.map((r) => formatBytes(pointMemory(r.point).modelStateBytes)).join(' → ')}.`,
+      );
+    }
     for (const g of groupsVarying(studyOf('bucket_mb'), 'bucket_mb')) {
       const sorted = [...g].sort((x, y) => x.point.bucket_mb - y.point.bucket_mb);
       const best = sorted.reduce((a, b) => (b.iterationNs < a.iterationNs ? b : a));
@@ -147,7 +156,8 @@ export function bertReport(
     }
     out.push(
       '',
-      'Small gradient buckets start all-reducing early but pay every all-reduce\'s latency (more busy time); large ones pay it once but start late and overlap less, up to one bucket of all the gradients, which cannot overlap at all. ' +
+      'ZeRO shards what the optimizer holds: each rank updates 1/DP of the weights, and instead of all-reducing the gradients it reduce-scatters them and all-gathers the updated weights after the optimizer, the same bytes on the wire; the all-gather cannot overlap with backward, so the optimizer time saved is spent again waiting for it, less so as the optimizer\'s share grows. ' +
+        'Small gradient buckets start all-reducing early but pay every all-reduce\'s latency (more busy time); large ones pay it once but start late and overlap less, up to one bucket of all the gradients, which cannot overlap at all. ' +
         'Within a node the all-reduce time depends on how many links a GPU can drive: on a fully connected node (MI300X: 7 xGMI links per GPU, one per peer) a 2-GPU ring uses one link, 8 GPUs use all seven, so the per-GPU all-reduce gets faster from 2 to 8 GPUs even as the ring lengthens. ' +
         'Beyond one node every byte also crosses the NICs, several times slower than the in-node links, and the exposed share jumps and keeps growing with the number of nodes.',
       '',

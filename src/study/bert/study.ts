@@ -5,7 +5,7 @@ import { hardwareOverridesSchema, overrideOverlays, type HardwareOverrides } fro
 import { HardwareCoster } from './coster.js';
 import { simulateIteration, type IterationResult } from './iteration.js';
 import { bertPointSchema, type BertPoint } from './point.js';
-import { optimizerImplProblem } from '../../sw/train/optimizer.js';
+import { optimizerImplProblem, zeroStageProblem } from '../../sw/train/optimizer.js';
 
 /**
  * The `bert` experiment: a baseline configuration and one-factor-at-a-time studies around it, the
@@ -55,6 +55,8 @@ export function resolvePoint(base: BertPoint, over: Record<string, unknown>, whe
   }
   const implProblem = optimizerImplProblem(r.data.optimizer, r.data.optimizer_impl);
   if (implProblem) throw new SilicaError(`${where}.optimizer_impl: ${implProblem}`);
+  const zeroProblem = zeroStageProblem(r.data.zero_stage, r.data.optimizer, r.data.optimizer_impl);
+  if (zeroProblem) throw new SilicaError(`${where}.zero_stage: ${zeroProblem}`);
   return r.data;
 }
 

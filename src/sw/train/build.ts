@@ -8,7 +8,7 @@ import { ProgramEmitter, COMM_STREAM } from '../lower/emit.js';
 import { programsFor } from '../lower/groups.js';
 import { lowerBackward, lowerForward, type LowerContext, type LoweredNode } from '../lower/kernels.js';
 import { DEFAULT_BUCKET_BYTES, gradientBuckets, type GradReady } from './buckets.js';
-import { gradientPrepKernels, optimizerImplProblem, optimizerKernels, perTensorAdamKernels, type OptimizerImpl, type ParamGroup } from './optimizer.js';
+import { gradientPrepKernels, optimizerImplProblem, optimizerKernels, perTensorAdamKernels, zeroStageProblem, type OptimizerImpl, type ParamGroup, type ZeroStage } from './optimizer.js';
 import { precisionPlan, type Precision } from './precision.js';
 import { checkPositiveInt } from '../validate.js';
 
@@ -22,6 +22,14 @@ export interface TrainingOptions {
   optimizer?: 'adam' | 'lamb';
   /** How the update is launched (default fused: one multi-tensor kernel per stage and layer). */
   optimizerImpl?: OptimizerImpl;
+  /**
+   * ZeRO stage (default 0). 1 and 2 shard the optimizer states (2: the gradients too) over the
+   * data-parallel ranks: gradients are reduce-scattered instead of all-reduced, each rank updates
+   * its 1/dp of every layer, and the updated weights are all-gathered after the optimizer, the same
+   * bytes on the wire as the all-reduce (Rajbhandari et al., SC 2020, sec. 7.2.1). The stages differ
+   * in memory only (memory.ts).
+   */
+  zeroStage?: ZeroStage;
   /** Forward+backward passes per optimizer step (gradient accumulation). */
   microBatches?: number;
   /** Recompute each layer's forward in backward (full activation checkpointing). */
@@ -54,6 +62,9 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const optimizerImpl = o.optimizerImpl ?? 'fused';
   const implProblem = optimizerImplProblem(optimizer, optimizerImpl);
   if (implProblem) throw new SilicaError(`--optimizer-impl: ${implProblem}`);
+  const zeroStage = o.zeroStage ?? 0;
+  const zeroProblem = zeroStageProblem(zeroStage, optimizer, optimizerImpl);
+  if (zeroProblem) throw new SilicaError(`--zero-stage: ${zeroProblem}`);
   const prec = precisionPlan(o.precision, o.mixedDtype ?? 'fp16');
   const flash = o.flashAttention ?? false;
   const fuse = o.fuseBiasAct ?? true;
@@ -104,16 +115,17 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const lastBackward = e.lastComputeId;
 
   const waitFor: number[] = [];
-  if (dp > 1) {
-    const gb = DTYPE_BYTES[prec.grad];
-    const ready: GradReady[] = graph.params.toArray().map((p) => ({ param: p.name, bytes: p.numel * gb, nodeId: gradDone.get(p.name) ?? lastBackward }));
-    gradientBuckets(ready, bucketBytes).forEach((bucket, i) => {
-      const node: LoweredNode = { name: `grads.bucket${i}.all_reduce`, kind: 'collective', category: 'communication', collective: { kind: 'all-reduce', bytes: bucket.bytes, group: 'dp' } };
-      waitFor.push(e.emit(node, 'bwd', -1, { stream: COMM_STREAM, deps: overlap ? bucket.producers : [lastBackward] }));
-    });
-  }
+  const sharded = dp > 1 && zeroStage > 0;
+  const buckets = dp > 1 ? gradientBuckets(graph.params.toArray().map((p): GradReady => ({ param: p.name, bytes: p.numel * DTYPE_BYTES[prec.grad], nodeId: gradDone.get(p.name) ?? lastBackward })), bucketBytes) : [];
+  buckets.forEach((bucket, i) => {
+    const collective = sharded ? ({ kind: 'reduce-scatter', suffix: 'reduce_scatter' } as const) : ({ kind: 'all-reduce', suffix: 'all_reduce' } as const);
+    const node: LoweredNode = { name: `grads.bucket${i}.${collective.suffix}`, kind: 'collective', category: 'communication', collective: { kind: collective.kind, bytes: bucket.bytes, group: 'dp' } };
+    waitFor.push(e.emit(node, 'bwd', -1, { stream: COMM_STREAM, deps: overlap ? bucket.producers : [lastBackward] }));
+  });
 
-  const groups = paramGroups(graph.params.toArray());
+  // Under ZeRO each rank updates its 1/dp slice of every layer's flattened parameters.
+  const shard = (g: ParamGroup): ParamGroup => (sharded ? { ...g, numel: Math.ceil(g.numel / dp) } : g);
+  const groups = paramGroups(graph.params.toArray()).map(shard);
   // Gradient unscaling stays one multi-tensor kernel per layer either way: PyTorch's GradScaler
   // unscales with a foreach kernel whatever the optimizer's own implementation.
   const update = optimizerImpl === 'per-tensor' ? perTensorAdamKernels(graph.params.toArray().map((p) => ({ name: p.name, numel: p.numel, layer: p.layer })), prec) : optimizerKernels(optimizer, groups, prec);
@@ -121,6 +133,15 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   for (const { node, layer } of [...gradientPrepKernels(groups, prec), ...update]) {
     e.emit(node, 'opt', layer, first ? { deps: waitFor } : {});
     first = false;
+  }
+  if (sharded) {
+    // The updated weights, in the dtype the next forward reads, gathered bucket by bucket.
+    const lastUpdate = e.lastComputeId;
+    const wb = DTYPE_BYTES[prec.compute] / DTYPE_BYTES[prec.grad];
+    buckets.forEach((bucket, i) => {
+      const node: LoweredNode = { name: `weights.bucket${i}.all_gather`, kind: 'collective', category: 'communication', collective: { kind: 'all-gather', bytes: bucket.bytes * wb, group: 'dp' } };
+      e.emit(node, 'opt', -1, { stream: COMM_STREAM, deps: [lastUpdate] });
+    });
   }
 
   const meta = {
@@ -132,6 +153,7 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     dtype: prec.compute,
     optimizer,
     ...(optimizerImpl === 'fused' ? {} : { optimizer_impl: optimizerImpl }),
+    ...(zeroStage === 0 ? {} : { zero_stage: zeroStage }),
     micro_batches: microBatches,
     recompute,
     tp,

@@ -3,7 +3,7 @@ import { parameterCount, type ModelSpec } from '../models/index.js';
 import type { PrecisionPlan } from './precision.js';
 
 /**
- * What one GPU holds to train a transformer with data parallelism (no sharding): the model states
+ * What one GPU holds to train a transformer with data parallelism: the model states
  * and the activations kept for the backward pass of one micro-batch. A closed form from published
  * accounting, not an allocator trace: frameworks add workspace, fragmentation and caches on top,
  * so a step that needs more than the HBM cannot run, and one that needs somewhat less may not.
@@ -11,7 +11,9 @@ import type { PrecisionPlan } from './precision.js';
  * - Model states (ZeRO, Rajbhandari et al., SC 2020, sec. 3.1): weights and gradients in their
  *   dtypes, plus Adam's or LAMB's two moments and, in mixed precision, fp32 master weights in the
  *   state dtype: 2 + 2 + 12 = 16 bytes a parameter in mixed precision ("a 1.5B-parameter GPT-2
- *   needs at least 24 GB"); 16 in fp32; 8 in pure fp16/bf16.
+ *   needs at least 24 GB"); 16 in fp32; 8 in pure fp16/bf16. ZeRO (ibid., fig. 1) divides the
+ *   optimizer states (moments and master weights) by the data-parallel degree at stage 1, and the
+ *   gradients too at stage 2: 2 + 2 + 12/Nd and 2 + 14/Nd bytes a parameter in mixed precision.
  * - Activations of one layer (Korthikanti et al., "Reducing Activation Recomputation in Large
  *   Transformer Models", MLSys 2023, eq. 1): s·b·h·(34 + 5·a·s/h) bytes with 16-bit tensors and
  *   1-byte dropout masks (two of s·b·h and one of a·s²·b among them). fp32 tensors take twice the
@@ -32,13 +34,20 @@ export interface TrainingMemoryOptions {
   plan: PrecisionPlan;
   recompute?: boolean;
   flashAttention?: boolean;
+  /** Data-parallel ranks and ZeRO stage (0, 1 or 2) sharding the model states over them (default 1 and 0). */
+  dp?: number;
+  zeroStage?: number;
 }
 
 export function trainingMemory(model: ModelSpec, o: TrainingMemoryOptions): TrainingMemory {
   const params = parameterCount(model);
   const p = o.plan;
   const stateBytes = DTYPE_BYTES[p.state];
-  const modelStateBytes = params * (DTYPE_BYTES[p.compute] + DTYPE_BYTES[p.grad] + 2 * stateBytes + (p.masterWeights ? stateBytes : 0));
+  const stage = o.zeroStage ?? 0;
+  const dp = o.dp ?? 1;
+  const optimizerStates = (2 * stateBytes + (p.masterWeights ? stateBytes : 0)) / (stage >= 1 ? dp : 1);
+  const gradients = DTYPE_BYTES[p.grad] / (stage >= 2 ? dp : 1);
+  const modelStateBytes = params * (DTYPE_BYTES[p.compute] + gradients + optimizerStates);
 
   const act = DTYPE_BYTES[p.compute];
   const { batch: b, seq: s } = o;

@@ -22,6 +22,20 @@ export function optimizerImplProblem(kind: string, impl: string): string | undef
   return undefined;
 }
 
+/** ZeRO stages silica models (Rajbhandari et al., SC 2020): 0 none, 1 optimizer states sharded, 2 gradients too. */
+export const ZERO_STAGES = [0, 1, 2] as const;
+export type ZeroStage = (typeof ZERO_STAGES)[number];
+
+/** The one-line reason a configuration cannot run ZeRO stage `stage`, or undefined. */
+export function zeroStageProblem(stage: number, kind: string, impl: string): string | undefined {
+  if (!(ZERO_STAGES as readonly number[]).includes(stage)) return `expected one of ${ZERO_STAGES.join(', ')}, got ${JSON.stringify(stage)}`;
+  if (stage === 0) return undefined;
+  // Each rank updates a flat slice of every tensor: LAMB's per-tensor trust ratio needs whole tensors.
+  if (kind !== 'adam') return `ZeRO shards each tensor across ranks: expected the adam optimizer, got ${kind} (LAMB's per-tensor trust ratio needs whole tensors)`;
+  if (impl !== 'fused') return `ZeRO updates a flat shard with one fused kernel: expected optimizer_impl fused, got ${impl}`;
+  return undefined;
+}
+
 /** A group of parameters one multi-tensor-apply launch updates (silica groups by layer). */
 export interface ParamGroup {
   name: string;
