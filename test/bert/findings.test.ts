@@ -192,6 +192,8 @@ describe('BERT characterisation findings', () => {
     expect(run({ optimizer: 'adam', zero_stage: 2 }).iterationNs).toBe(run({ optimizer: 'adam' }).iterationNs);
     expect(() => resolvePoint(bertPointSchema.parse({}), { zero_stage: 1 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: ZeRO shards each tensor across ranks: expected the adam optimizer, got lamb/);
     expect(() => resolvePoint(bertPointSchema.parse({ optimizer: 'adam' }), { zero_stage: 3 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: expected one of 0, 1, 2$/);
+    expect(() => resolvePoint(bertPointSchema.parse({ optimizer: 'adam', micro_batches: 4 }), { zero_stage: 2 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: ZeRO-2 reduce-scatters every micro-batch's gradients/);
+    expect(run({ optimizer: 'adam', dp: 8, micro_batches: 4, zero_stage: 1 }).iterationNs).toBeGreaterThan(0);
   });
 
   it('fused attention never writes the scores: fewer bytes, and the gain grows with the sequence', () => {

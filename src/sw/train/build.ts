@@ -63,7 +63,7 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const implProblem = optimizerImplProblem(optimizer, optimizerImpl);
   if (implProblem) throw new SilicaError(`--optimizer-impl: ${implProblem}`);
   const zeroStage = o.zeroStage ?? 0;
-  const zeroProblem = zeroStageProblem(zeroStage, optimizer, optimizerImpl);
+  const zeroProblem = zeroStageProblem(zeroStage, optimizer, optimizerImpl, microBatches);
   if (zeroProblem) throw new SilicaError(`--zero-stage: ${zeroProblem}`);
   const prec = precisionPlan(o.precision, o.mixedDtype ?? 'fp16');
   const flash = o.flashAttention ?? false;
