@@ -221,6 +221,7 @@ export function bertReport(
     '- Kernels are costed in isolation and back to back on one stream (launch overhead included); an overlapped all-reduce does not slow the kernels it overlaps with here, so overlapped communication is a lower bound.',
     '- Unfused attention (batched GEMMs, softmax, dropout on the probabilities) as the BERT implementations of the period ran it; bias+GeLU and bias+dropout+residual fused as in NVIDIA\'s and Megatron\'s BERT.',
     '- The MLM head runs on the 15% masked positions; the pooler and next-sentence head (<0.1% of FLOPs) are left out.',
+    "- The runtime's options (`fuse_bias_act`, `flash_attention`, `optimizer_impl`, `bucket_mb`, `zero_stage`) change which kernels and collectives run, from their published algorithms (PyTorch's for-loop AdamW, DDP's buckets, ZeRO stages 1 and 2); no measurement was fitted to them. Exposed communication that runs past the last compute kernel (ZeRO's weight all-gather) counts in the optimizer pass.",
     `- Categories: ${OP_CATEGORIES.join(', ')}. "attention" holds the attention GEMMs (or fused attention); "gemm" the projection, FFN and output-layer GEMMs.`,
     '',
   );
