@@ -44,6 +44,12 @@ export function positiveFlagNumber(flag: string, raw: NumberFlag): number | unde
   return n;
 }
 
+/** --recompute and --selective-recompute as the training builder takes them (both: refused). */
+export function recomputeFlag(a: { recompute: boolean; selectiveRecompute: boolean }): boolean | 'selective' {
+  if (a.recompute && a.selectiveRecompute) throw new SilicaError('--selective-recompute: not with --recompute (full recomputation already redoes core attention)');
+  return a.selectiveRecompute ? 'selective' : a.recompute;
+}
+
 /** Options every hardware-using command shares. */
 export interface HwArgs {
   hw: string;

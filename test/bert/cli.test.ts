@@ -49,6 +49,7 @@ describe('silica bert', () => {
     // The half dtype is its own flag: the message names it, not --precision.
     expectOneLineError(silica(['bert', '--mixed-dtype', 'fp8']), /^silica: --mixed-dtype: expected fp16 or bf16, got "fp8"$/);
     expectOneLineError(silica(['bert', '--bucket-mb', '0']), /^silica: --bucket-mb: expected a positive number, got "0"$/);
+    expectOneLineError(silica(['bert', '--recompute', '--selective-recompute']), /^silica: --selective-recompute: not with --recompute/);
     // PyTorch has no for-loop LAMB (the default optimizer): said, not run as something else.
     expectOneLineError(silica(['bert', '--optimizer-impl', 'per-tensor']), /^silica: --optimizer-impl: per-tensor is PyTorch's for-loop AdamW: expected the adam optimizer, got lamb/);
   });

@@ -196,6 +196,23 @@ describe('BERT characterisation findings', () => {
     expect(run({ optimizer: 'adam', dp: 8, micro_batches: 4, zero_stage: 1 }).iterationNs).toBeGreaterThan(0);
   });
 
+  it('selective recomputation keeps no s x s activations for a few attention FLOPs: between none and full', () => {
+    for (const seq of [128, 512]) {
+      const [none, selective, full] = ([false, 'selective', true] as const).map((recompute) => run({ seq, recompute }));
+      const activations = (r: IterationResult) => pointMemory(r.point).activationBytes;
+      expect(activations(selective!)).toBe(activations(run({ seq, flash_attention: true })));
+      expect(activations(full!)).toBeLessThan(activations(selective!));
+      expect(activations(selective!)).toBeLessThan(activations(none!));
+      // Only the forward attention products run again: 4 b s^2 heads headDim per layer.
+      const m = getModel('bert-large');
+      expect(selective!.matmulFlops - none!.matmulFlops).toBe(m.layers * 4 * 32 * seq * seq * m.heads * m.headDim);
+      expect(none!.iterationNs).toBeLessThan(selective!.iterationNs);
+      expect(selective!.iterationNs).toBeLessThan(full!.iterationNs);
+    }
+    // Fused attention recomputes inside its own backward: nothing left to recompute.
+    expect(run({ flash_attention: true, recompute: 'selective' }).iterationNs).toBe(run({ flash_attention: true }).iterationNs);
+  });
+
   it('fused attention never writes the scores: fewer bytes, and the gain grows with the sequence', () => {
     for (const hw of ['mi300x', 'h100-sxm']) {
       const gain = (seq: number) => {

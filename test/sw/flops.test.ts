@@ -21,11 +21,12 @@ import {
  *           + head                                          causal LM: 2 T h V; BERT MLM: 2 P h h (transform) + 2 P h V over P = ceil(0.15 s) b masked positions
  *   backward = 2 x forward for every GEMM (data and weight gradients); flash attention's backward is 2.5 x
  *              (its four products plus recomputing QK^T)
- *   recompute adds the layers' forward (not embeddings or head) once more.
+ *   recompute adds the layers' forward (not embeddings or head) once more; selective recomputation
+ *   only the unfused attention's products (fused attention recomputes inside its own backward).
  *
  * This is 6 x (non-embedding matmul parameters) x tokens plus the attention terms, exactly.
  */
-function analytic(m: ModelSpec, b: number, s: number, flash: boolean, recompute: boolean) {
+function analytic(m: ModelSpec, b: number, s: number, flash: boolean, recompute: boolean | 'selective') {
   const T = b * s;
   const p = layerMatmulParams(m);
   const ffnTokens = m.experts ? T * (m.expertsPerToken ?? 1) : T;
@@ -35,8 +36,8 @@ function analytic(m: ModelSpec, b: number, s: number, flash: boolean, recompute:
   const head = 2 * headTokens * m.hidden * m.vocab + (m.objective === 'mlm' ? 2 * headTokens * m.hidden * m.hidden : 0);
   const fwdGemm = m.layers * layerGemm + head;
   const fwdAttn = m.layers * attn;
-  const bwdGemm = 2 * fwdGemm + (recompute ? m.layers * layerGemm : 0);
-  const bwdAttn = (flash ? 2.5 : 2) * fwdAttn + (recompute ? fwdAttn : 0);
+  const bwdGemm = 2 * fwdGemm + (recompute === true ? m.layers * layerGemm : 0);
+  const bwdAttn = (flash ? 2.5 : 2) * fwdAttn + (recompute === true || (recompute === 'selective' && !flash) ? fwdAttn : 0);
   return { fwdGemm, fwdAttn, bwdGemm, bwdAttn, total: fwdGemm + fwdAttn + bwdGemm + bwdAttn };
 }
 
@@ -47,7 +48,7 @@ describe('training FLOPs match the analytic count', () => {
     it(name, () => {
       const m = getModel(name);
       const seq = Math.min(256, m.maxSeq);
-      for (const [flash, recompute] of [[false, false], [true, true]] as const) {
+      for (const [flash, recompute] of [[false, false], [true, true], [false, 'selective'], [true, 'selective']] as const) {
         const t = buildTrainingTrace(m, { batch: 2, seq, precision: 'mixed', flashAttention: flash, recompute });
         const s = summariseTrace(t);
         const a = analytic(m, 2, seq, flash, recompute);

@@ -270,6 +270,7 @@ describe('a world size replay cannot simulate is refused, not left to run for ho
     expectOneLineError(silica([...prefill, '--optimizer-impl', 'per-tensor']), /^silica: --optimizer-impl: only with --phase train, not prefill$/);
     expectOneLineError(silica([...prefill, '--bucket-mb', '5']), /^silica: --bucket-mb: only with --phase train, not prefill$/);
     expectOneLineError(silica([...prefill, '--zero-stage', '1']), /^silica: --zero-stage: only with --phase train, not prefill$/);
+    expectOneLineError(silica([...prefill, '--selective-recompute']), /^silica: --selective-recompute: only with --phase train, not prefill$/);
     expectOneLineError(silica(['emit', '--model', 'llama2-7b', '--phase', 'decode', '--batch', '1', '--context', '64', '--seq', '128', '-o', out]), /^silica: --seq: only with --phase train or prefill, not decode$/);
     expectOneLineError(silica(['emit', '--model', 'bert-base', '--batch', '1', '--seq', '128', '--dtype', 'fp8', '-o', out]), /^silica: --dtype: only with --phase prefill or decode, not train$/);
     expect(existsSync(out)).toBe(false);

@@ -12,7 +12,7 @@ import { ROOT, silica, silicaJson } from '../helpers/cli.js';
 const bert = getModel('bert-base');
 const traces: Array<[string, () => Trace]> = [
   ['bert-base train tp2 dp2, fp32 lamb', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'fp32', optimizer: 'lamb', tp: 2, dp: 2 })],
-  ['bert-base train dp4 ZeRO-2, 1 MiB buckets', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'mixed', optimizer: 'adam', dp: 4, zeroStage: 2, bucketBytes: 2 ** 20 })],
+  ['bert-base train dp4 ZeRO-2, 1 MiB buckets, selective recomputation', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'mixed', optimizer: 'adam', dp: 4, zeroStage: 2, bucketBytes: 2 ** 20, recompute: 'selective' })],
   ['bert-base train mixed flash, recompute', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'mixed', recompute: true, flashAttention: true })],
   ['bert-base train mixed, unfused element-wise ops, for-loop AdamW', () => buildTrainingTrace(bert, { batch: 2, seq: 128, precision: 'mixed', fuseBiasAct: false, optimizerImpl: 'per-tensor' })],
   ['llama2-7b prefill tp2', () => buildPrefillTrace(getModel('llama2-7b'), { batch: 1, seq: 256, tp: 2 })],

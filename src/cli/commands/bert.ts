@@ -7,7 +7,7 @@ import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
 import { bertPointSchema, pointMemory, precisionLabel } from '../../study/bert/point.js';
 import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
-import { flagNumber, numberFlag, positiveFlagNumber, printJson, withHwOptions, type HwArgs, type NumberArg, type NumberFlag } from '../common.js';
+import { flagNumber, numberFlag, positiveFlagNumber, recomputeFlag, printJson, withHwOptions, type HwArgs, type NumberArg, type NumberFlag } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
 
 interface BertArgs extends HwArgs {
@@ -24,6 +24,7 @@ interface BertArgs extends HwArgs {
   overlap: boolean;
   bucketMb: NumberFlag;
   recompute: boolean;
+  selectiveRecompute: boolean;
   flashAttention: boolean;
   fuseBiasAct: boolean;
   steps?: string;
@@ -52,6 +53,7 @@ export const bertCommand: CommandModule = {
       .option('overlap', { type: 'boolean', default: true, describe: 'overlap the gradient all-reduce with backward (--no-overlap: after it)' })
       .option('bucket-mb', numberFlag("gradient bucket size in MiB, one all-reduce each (PyTorch DDP's bucket_cap_mb)", { default: DEFAULT_BUCKET_MIB }))
       .option('recompute', { type: 'boolean', default: false, describe: 'recompute each layer forward in backward' })
+      .option('selective-recompute', { type: 'boolean', default: false, describe: 'recompute only core attention (QK^T, softmax, dropout, PV) in backward (Korthikanti et al. 2023)' })
       .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of batched GEMMs + softmax' })
       .option('fuse-bias-act', { type: 'boolean', default: true, describe: 'bias+GeLU and bias+dropout+residual as one kernel each (--no-fuse-bias-act: every element-wise op its own kernel)' })
       .option('steps', numberFlag('optimizer steps for a time-to-train estimate'))
@@ -70,7 +72,7 @@ export const bertCommand: CommandModule = {
       zero_stage: flagNumber('zero-stage', a.zeroStage),
       overlap: a.overlap,
       bucket_mb: positiveFlagNumber('bucket-mb', a.bucketMb),
-      recompute: a.recompute,
+      recompute: recomputeFlag(a),
       flash_attention: a.flashAttention,
       fuse_bias_act: a.fuseBiasAct,
       hw: a.hw,
@@ -117,7 +119,7 @@ export const bertCommand: CommandModule = {
       return;
     }
     const w = (s: string) => process.stdout.write(s + '\n');
-    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''} buckets ${point.bucket_mb} MiB${point.zero_stage ? ` ZeRO-${point.zero_stage}` : ''}` : ''}${point.recompute ? ' recompute' : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
+    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''} buckets ${point.bucket_mb} MiB${point.zero_stage ? ` ZeRO-${point.zero_stage}` : ''}` : ''}${point.recompute ? (point.recompute === 'selective' ? ' selective-recompute' : ' recompute') : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
     w(`iteration ${(r.iterationNs / 1e3).toFixed(1)} us, ${r.samplesPerSecond.toFixed(1)} samples/s, ${result.achieved_tflops.toFixed(1)} TFLOP/s (matmul), memory-bound ${(100 * result.memory_bound_share).toFixed(1)}%`);
     w(`memory per GPU ${formatBytes(memory.totalBytes)} (model states ${formatBytes(memory.modelStateBytes)}, activations ${formatBytes(memory.activationBytes)}) of ${formatBytes(hbmBytes)} HBM`);
     if (steps) w(`time to train ${steps} steps: ${((steps * r.iterationNs) / 3.6e12).toFixed(2)} h`);

@@ -6,7 +6,7 @@ import { checkSimulatedGpus } from '../../hw/system.js';
 import { bucketBytesFromMib, buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, DEFAULT_BUCKET_MIB, getModel, OPTIMIZER_IMPLS, OPTIMIZERS, PRECISIONS, type OptimizerImpl, type Precision, type ZeroStage } from '../../sw/index.js';
 import { writeTrace, type TraceFormat } from '../../trace/load.js';
 import type { Trace } from '../../trace/types.js';
-import { flagNumber, hardwareFrom, numberFlag, positiveFlagNumber, printJson, type NumberArg, type NumberFlag } from '../common.js';
+import { flagNumber, hardwareFrom, numberFlag, positiveFlagNumber, recomputeFlag, printJson, type NumberArg, type NumberFlag } from '../common.js';
 
 /**
  * `silica emit`: builds a model's kernel trace (training step, prefill or decode step) and writes
@@ -24,6 +24,7 @@ interface EmitArgs {
   optimizerImpl: string;
   microBatches: NumberArg;
   recompute: boolean;
+  selectiveRecompute: boolean;
   flashAttention: boolean;
   fuseBiasAct: boolean;
   tp: NumberArg;
@@ -74,6 +75,7 @@ function checkPhaseFlags(a: EmitArgs): void {
     ['--optimizer-impl', a.optimizerImpl !== 'fused', ['train']],
     ['--micro-batches', String(a.microBatches) !== '1', ['train']],
     ['--recompute', a.recompute, ['train']],
+    ['--selective-recompute', a.selectiveRecompute, ['train']],
     ['--no-fuse-bias-act', !a.fuseBiasAct, ['train']],
     ['--dp', String(a.dp) !== '1', ['train']],
     ['--bucket-mb', String(a.bucketMb) !== String(DEFAULT_BUCKET_MIB), ['train']],
@@ -102,7 +104,7 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
         optimizer: a.optimizer as 'adam' | 'lamb',
         optimizerImpl: a.optimizerImpl as OptimizerImpl,
         microBatches: parsePositiveInt(a.microBatches, '--micro-batches'),
-        recompute: a.recompute,
+        recompute: recomputeFlag(a),
         tp,
         dp,
         flashAttention: a.flashAttention,
@@ -141,6 +143,7 @@ export const emitCommand: CommandModule = {
       .option('optimizer-impl', { type: 'string', default: 'fused', describe: `train: ${OPTIMIZER_IMPLS.join('|')} (per-tensor: PyTorch's for-loop AdamW)` })
       .option('micro-batches', numberFlag('train: gradient-accumulation steps', { default: 1 }))
       .option('recompute', { type: 'boolean', default: false, describe: 'train: activation recomputation' })
+      .option('selective-recompute', { type: 'boolean', default: false, describe: 'train: recompute only core attention (Korthikanti et al. 2023)' })
       .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of GEMM + softmax' })
       .option('fuse-bias-act', { type: 'boolean', default: true, describe: 'train: bias+GeLU and bias+dropout+residual as one kernel each (--no-fuse-bias-act: one kernel per element-wise op)' })
       .option('tp', numberFlag('tensor-parallel ranks', { default: 1 }))

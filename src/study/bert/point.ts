@@ -39,7 +39,8 @@ export const bertPointSchema = z
     zero_stage: z.number().refine((v) => (ZERO_STAGES as readonly number[]).includes(v), { message: `expected one of ${ZERO_STAGES.join(', ')}` }).default(0),
     /** Gradient bucket size in MiB (PyTorch DDP's bucket_cap_mb): one all-reduce per bucket, each as soon as its gradients exist. */
     bucket_mb: z.number().positive().default(DEFAULT_BUCKET_MIB),
-    recompute: z.boolean().default(false),
+    /** Recompute in backward: false, true (each layer's whole forward) or selective (core attention only; Korthikanti et al. 2023). */
+    recompute: z.union([z.boolean(), z.literal('selective')]).default(false),
     /** Fused (flash) attention instead of batched GEMMs, softmax and dropout. */
     flash_attention: z.boolean().default(false),
     /** Bias+GeLU and bias+dropout+residual as one kernel each, a lone bias in its GEMM's epilogue (NVIDIA's and Megatron's BERT); false: every element-wise op its own kernel. */

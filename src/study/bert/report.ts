@@ -25,7 +25,7 @@ function label(p: BertPoint, omit: Array<keyof BertPoint> = []): string {
   if (p.dp > 1) add('dp', `DP ${p.dp}`);
   if (p.dp > 1 && p.bucket_mb !== DEFAULT_BUCKET_MIB) add('bucket_mb', `${p.bucket_mb} MiB buckets`);
   if (p.zero_stage > 0) add('zero_stage', `ZeRO-${p.zero_stage}`);
-  if (p.recompute) add('recompute', 'recompute');
+  if (p.recompute) add('recompute', p.recompute === 'selective' ? 'selective recompute' : 'recompute');
   if (p.flash_attention) add('flash_attention', 'fused attention');
   if (!p.fuse_bias_act) add('fuse_bias_act', 'unfused element-wise ops');
   add('hw', p.hw);
@@ -178,9 +178,12 @@ export function bertReport(
   if (rcGroups.length) {
     out.push('## 7. Activation recomputation', '');
     for (const g of rcGroups) {
-      const off = g.find((r) => !r.point.recompute)!;
-      const on = g.find((r) => r.point.recompute)!;
-      out.push(`- ${label(off.point, ['recompute'])}: ${ms(off.iterationNs)} → ${ms(on.iterationNs)} with recomputation (+${pct(on.iterationNs / off.iterationNs - 1)}), matmul FLOPs +${pct(on.matmulFlops / off.matmulFlops - 1)}.`);
+      const off = g.find((r) => !r.point.recompute);
+      if (!off) continue;
+      const activations = (r: IterationResult) => formatBytes(pointMemory(r.point).activationBytes);
+      const ways = g.filter((r) => r.point.recompute).sort((x, y) => Number(x.point.recompute === true) - Number(y.point.recompute === true));
+      const what = ways.map((on) => `${on.point.recompute === 'selective' ? 'selective (core attention)' : 'full'} ${ms(on.iterationNs)} (+${pct(on.iterationNs / off.iterationNs - 1)}, matmul FLOPs +${pct(on.matmulFlops / off.matmulFlops - 1)}, activations ${activations(on)})`);
+      out.push(`- ${label(off.point, ['recompute'])}: ${ms(off.iterationNs)} and ${activations(off)} of activations without recomputation; ${what.join('; ')}.`);
     }
     out.push('');
   }

@@ -152,7 +152,7 @@ class GraphBuilder {
       if (plan.flash) continue;
       const batch = g.count * w.heads;
       this.ops.push({ kind: 'bmm', name: `${tag}.qk`, layer: l, role: 'qk', batch, qLen: g.qLen, kvLen: g.kvLen, headDim: w.headDim });
-      this.ops.push({ kind: 'softmax', name: `${tag}.softmax`, layer: l, rows: batch * g.qLen, cols: g.kvLen });
+      this.ops.push({ kind: 'softmax', name: `${tag}.softmax`, layer: l, rows: batch * g.qLen, cols: g.kvLen, region: 'attention' });
       if (this.dropout) this.pointwise(`${tag}.probs`, l, ['dropout'], batch * g.qLen, g.kvLen, undefined, 'attention');
       this.ops.push({ kind: 'bmm', name: `${tag}.pv`, layer: l, role: 'pv', batch, qLen: g.qLen, kvLen: g.kvLen, headDim: w.headDim });
     }

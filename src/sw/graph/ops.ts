@@ -50,6 +50,8 @@ export interface SoftmaxOp extends OpBase {
   readonly kind: 'softmax';
   readonly rows: number;
   readonly cols: number;
+  /** Set on the attention scores' softmax (core attention: what selective recomputation redoes). */
+  readonly region?: 'attention';
 }
 
 /** Fused (flash) attention over groups of identical sequences. */

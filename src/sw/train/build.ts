@@ -3,6 +3,7 @@ import { DTYPE_BYTES } from '../../hw/config/schema.js';
 import type { Trace } from '../../trace/types.js';
 import { buildForwardGraph, trainingHeadRows, type ForwardPlan } from '../graph/build.js';
 import { fuseBiasActivation } from '../graph/fusion.js';
+import type { Op } from '../graph/ops.js';
 import type { ModelSpec } from '../models/index.js';
 import { ProgramEmitter, COMM_STREAM } from '../lower/emit.js';
 import { programsFor } from '../lower/groups.js';
@@ -32,8 +33,12 @@ export interface TrainingOptions {
   zeroStage?: ZeroStage;
   /** Forward+backward passes per optimizer step (gradient accumulation). */
   microBatches?: number;
-  /** Recompute each layer's forward in backward (full activation checkpointing). */
-  recompute?: boolean;
+  /**
+   * Recompute each layer's forward in backward: true (full activation checkpointing) or
+   * 'selective' (Korthikanti et al., MLSys 2023: only core attention, the QK^T, softmax, its dropout
+   * and the product with V, whose s x s activations dominate the memory at few FLOPs).
+   */
+  recompute?: boolean | 'selective';
   tp?: number;
   dp?: number;
   /** Fused (flash) attention instead of batched GEMMs + softmax + dropout (default false). */
@@ -102,7 +107,10 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
       const op = ops[i]!;
       if (recompute && op.layer >= 0 && op.layer < model.layers && op.layer !== recomputed) {
         recomputed = op.layer;
-        for (const j of layerOps.get(op.layer)!) fwd[j]!.forEach((n) => e.emit(n, 'bwd', op.layer, { suffix: `.recompute${sfx}` }));
+        for (const j of layerOps.get(op.layer)!) {
+          if (recompute === 'selective' && !isCoreAttention(ops[j]!)) continue;
+          fwd[j]!.forEach((n) => e.emit(n, 'bwd', op.layer, { suffix: `.recompute${sfx}` }));
+        }
       }
       for (const n of bwd[i]!) {
         const id = e.emit(n, 'bwd', op.layer, { suffix: sfx });
@@ -165,6 +173,11 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     samples_per_iteration: batch * microBatches * dp,
   };
   return programsFor(e.nodes, e.groupOf, tp, dp, meta);
+}
+
+/** Korthikanti et al.'s core attention: the batched products, the scores' softmax and its dropout (none with fused attention). */
+function isCoreAttention(op: Op): boolean {
+  return op.kind === 'bmm' || ((op.kind === 'softmax' || op.kind === 'pointwise') && op.region === 'attention');
 }
 
 /** Gradient accumulation (micro-batch > 0): the new gradient is added into the stored one. */

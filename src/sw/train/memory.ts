@@ -18,7 +18,8 @@ import type { PrecisionPlan } from './precision.js';
  *   Transformer Models", MLSys 2023, eq. 1): s·b·h·(34 + 5·a·s/h) bytes with 16-bit tensors and
  *   1-byte dropout masks (two of s·b·h and one of a·s²·b among them). fp32 tensors take twice the
  *   bytes, the masks the same. Fused attention keeps no s x s scores or probabilities (only its
- *   softmax statistics, negligible); full recomputation keeps only each layer's input, 2·s·b·h.
+ *   softmax statistics, negligible), nor does selective recomputation (ibid., eq. 2: 34·s·b·h); full
+ *   recomputation keeps only each layer's input, 2·s·b·h.
  * - The language-model head's logits, s·b·vocab in the activation dtype.
  */
 export interface TrainingMemory {
@@ -32,7 +33,8 @@ export interface TrainingMemoryOptions {
   batch: number;
   seq: number;
   plan: PrecisionPlan;
-  recompute?: boolean;
+  /** true: full recomputation; 'selective': core attention only (its s x s activations are not kept). */
+  recompute?: boolean | 'selective';
   flashAttention?: boolean;
   /** Data-parallel ranks and ZeRO stage (0, 1 or 2) sharding the model states over them (default 1 and 0). */
   dp?: number;
@@ -55,9 +57,10 @@ export function trainingMemory(model: ModelSpec, o: TrainingMemoryOptions): Trai
   const a = model.heads;
   const sbh = s * b * h;
   // Korthikanti's 16-bit accounting split into tensors (scaled by act / 2) and 1-byte masks.
-  const perLayer = o.recompute
+  const keepsScores = !o.flashAttention && o.recompute !== 'selective';
+  const perLayer = o.recompute === true
     ? act * sbh
-    : (act / 2) * 32 * sbh + 2 * sbh + (o.flashAttention ? 0 : (act / 2) * 4 * a * s * s * b + a * s * s * b);
+    : (act / 2) * 32 * sbh + 2 * sbh + (keepsScores ? (act / 2) * 4 * a * s * s * b + a * s * s * b : 0);
   const logits = s * b * model.vocab * act;
   const activationBytes = model.layers * perLayer + logits;
   return { modelStateBytes, activationBytes, totalBytes: modelStateBytes + activationBytes };
