@@ -145,10 +145,11 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
 
   // Check every path against the base before expanding anything.
   let common: unknown = base;
-  for (const [path, value] of Object.entries(set)) common = overlay(common, path, value, file, `set.${path}`);
-  for (const v of variants) for (const path of Object.keys(v.set)) requirePath(common, path, file, `variants.${v.name}.set.${path}`);
-  for (const a of axes) requirePath(common, a.path, file, `axes.${a.path}`);
-  for (const f of filterPaths(filters)) if (f.path !== 'variant') requirePath(common, f.path, file, f.field);
+  for (const [path, value] of Object.entries(set)) common = overlay(common, path, value, file, `set.${path}`, kindDefaults(base, file, baseDir));
+  const defaults = kindDefaults(common, file, baseDir);
+  for (const v of variants) for (const path of Object.keys(v.set)) requirePath(common, path, file, `variants.${v.name}.set.${path}`, defaults);
+  for (const a of axes) requirePath(common, a.path, file, `axes.${a.path}`, defaults);
+  for (const f of filterPaths(filters)) if (f.path !== 'variant') requirePath(common, f.path, file, f.field, defaults);
 
   const combinations = variants.length * combinationCount(axes, expand);
   const kept = (onExpanded?: (expanded: number) => void) => keptTrees(common, variants, axes, expand, filters, onExpanded);
@@ -394,13 +395,36 @@ function parseVariants(raw: unknown, file: string): Array<{ name: string; set: R
   });
 }
 
-function requirePath(tree: unknown, path: string, file: string, field: string): void {
-  const found = lookupPath(tree, path);
-  if (!found.found) throw new SilicaError(`${file}: ${field}: unknown path in the base experiment (${found.reason})`);
+/**
+ * The base experiment as its kind reads it, defaults filled in, computed only when a path is
+ * missing (to say so in the error); undefined where the base does not validate.
+ */
+function kindDefaults(tree: unknown, file: string, baseDir: string): () => unknown {
+  let config: unknown;
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      try {
+        config = resolveExperiment(tree, file, baseDir).config;
+      } catch {
+        config = undefined;
+      }
+    }
+    return config;
+  };
 }
 
-function overlay(tree: unknown, path: string, value: unknown, file: string, field: string): unknown {
-  requirePath(tree, path, file, field);
+function requirePath(tree: unknown, path: string, file: string, field: string, defaults?: () => unknown): void {
+  const found = lookupPath(tree, path);
+  if (found.found) return;
+  // A field the kind fills in by default is not in the tree a sweep overlays: say how to sweep it.
+  const hint = defaults && lookupPath(defaults(), path).found ? `; the experiment kind defaults it: write ${found.missing} in the base to sweep it` : '';
+  throw new SilicaError(`${file}: ${field}: unknown path in the base experiment (${found.reason}${hint})`);
+}
+
+function overlay(tree: unknown, path: string, value: unknown, file: string, field: string, defaults?: () => unknown): unknown {
+  requirePath(tree, path, file, field, defaults);
   return setPath(tree, path, value);
 }
 

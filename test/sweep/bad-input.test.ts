@@ -24,6 +24,8 @@ describe('bad sweep files give one-line errors and write nothing', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['unknown path', `${BASE}axes:\n  points.0.bogus: [1, 2]\n`, /unknown-path\.yaml: axes\.points\.0\.bogus: unknown path in the base experiment \(no field bogus\)$/],
     ['unknown top path', `${BASE}axes:\n  hw_typo: [mi300x]\n`, /axes\.hw_typo: unknown path in the base experiment/],
+    // A field the kind fills in by default exists for the kind but not in the tree a sweep overlays.
+    ['a field the kind defaults', `${BASE}axes:\n  points.0.dtype: [bf16, fp8]\n`, /axes\.points\.0\.dtype: unknown path in the base experiment \(no field dtype; the experiment kind defaults it: write points\.0\.dtype in the base to sweep it\)$/],
     ['index past the end', `${BASE}axes:\n  points.3.m: [1, 2]\n`, /axes\.points\.3\.m: unknown path in the base experiment \(points has 1 entries\)/],
     ['empty path', `${BASE}axes:\n  '': [1, 2]\n`, /axes\.: unknown path in the base experiment \(an empty field name: expected a dotted path such as points\.0\.m\)$/],
     ['empty axis', `${BASE}axes:\n  points.0.m: []\n`, /empty-axis\.yaml: axes\.points\.0\.m: expected at least one value \(an empty axis gives no points\)$/],
