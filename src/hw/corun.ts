@@ -53,21 +53,33 @@ function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]):
   return { ends, mhz: gpu.governor ? gpu.governor.medianMhz() : NaN };
 }
 
+/** One side alone: its window (ns) and the median clock while it ran (NaN on a part without `compute.power`). */
+export function aloneWindow(hw: HardwareConfig, side: CorunSide): { ns: number; mhz: number } {
+  const w = windows(hw, [side]);
+  return { ns: w.ends[0]!, mhz: w.mhz };
+}
+
 /** The median clock (MHz) while one side runs alone, as NVML samples it: NaN on a part without `compute.power`. */
 export function aloneMhz(hw: HardwareConfig, side: CorunSide): number {
-  return windows(hw, [side]).mhz;
+  return aloneWindow(hw, side).mhz;
+}
+
+/** Both sides together: each one's window (ns) and the median clock while they ran. */
+export function togetherWindows(hw: HardwareConfig, a: CorunSide, b: CorunSide): { aNs: number; bNs: number; mhz: number } {
+  const w = windows(hw, [a, b]);
+  return { aNs: w.ends[0]!, bNs: w.ends[1]!, mhz: w.mhz };
 }
 
 /** The co-run as sm_scaling.py and serving_steps.py measure it: each side alone, then both together. */
 export function corunWindows(hw: HardwareConfig, a: CorunSide, b: CorunSide): CorunWindows {
-  const aAlone = windows(hw, [a, undefined]);
-  const bAlone = windows(hw, [undefined, b]);
-  const together = windows(hw, [a, b]);
+  const aAlone = aloneWindow(hw, a);
+  const bAlone = aloneWindow(hw, b);
+  const together = togetherWindows(hw, a, b);
   return {
-    aAloneNs: aAlone.ends[0]!,
-    bAloneNs: bAlone.ends[1]!,
-    aTogetherNs: together.ends[0]!,
-    bTogetherNs: together.ends[1]!,
+    aAloneNs: aAlone.ns,
+    bAloneNs: bAlone.ns,
+    aTogetherNs: together.aNs,
+    bTogetherNs: together.bNs,
     aAloneMhz: aAlone.mhz,
     bAloneMhz: bAlone.mhz,
     togetherMhz: together.mhz,

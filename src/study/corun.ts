@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { SilicaError } from '../core/errors.js';
 import { checkedHardware, hardwareOverridesSchema } from '../hw/config/overrides.js';
 import type { HardwareConfig } from '../hw/config/schema.js';
-import { corunWindows, type CorunSide } from '../hw/corun.js';
+import { aloneWindow, togetherWindows, type CorunSide } from '../hw/corun.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { cuRange, type CuSet } from '../hw/gpu/cu-mask.js';
 import { simulateKernel } from '../hw/system.js';
@@ -13,7 +13,7 @@ import { gemmCost } from '../kernels/gemm.js';
 import type { KernelCost } from '../kernels/types.js';
 import { chartSpec } from '../plot/charts.js';
 import { writeSvg } from '../plot/render.js';
-import { gemmPoint, pointLabel, streamPoint } from './kernels.js';
+import { kernelPoint, pointLabel, type KernelPoint } from './kernels.js';
 import { registerExperiment } from './registry.js';
 
 /**
@@ -25,7 +25,6 @@ import { registerExperiment } from './registry.js';
  * and, where the part models it, the power cap (src/hw/memory/hbm-share.ts, src/hw/gpu/power.ts).
  */
 const count = z.number().int().positive();
-const lanePoint = z.discriminatedUnion('op', [gemmPoint, streamPoint]);
 
 export const corunSchema = z
   .object({
@@ -35,9 +34,9 @@ export const corunSchema = z
     hw: z.string().default('h200-sxm'),
     hw_overrides: hardwareOverridesSchema,
     /** Lane A's kernel, run back to back on the first `cus_a` CUs. */
-    a: lanePoint,
+    a: kernelPoint,
     /** Lane B's kernel, on the CUs A leaves. */
-    b: lanePoint,
+    b: kernelPoint,
     /** Lane A's CU counts, one split each; lane B takes the rest of the chip. */
     cus_a: z.array(count).min(1),
     /** About how long (µs) each lane runs alone: it sets each lane's launches, at least one. */
@@ -49,9 +48,8 @@ export const corunSchema = z
 
 export type CorunConfig = z.infer<typeof corunSchema>;
 type Row = Record<string, string | number | boolean>;
-type LanePoint = z.infer<typeof lanePoint>;
 
-function laneKernel(hw: HardwareConfig, p: LanePoint, set: CuSet, field: string): KernelCost {
+function laneKernel(hw: HardwareConfig, p: KernelPoint, set: CuSet, field: string): KernelCost {
   if (p.op === 'gemm') return gemmCost(hw, { m: p.m, n: p.n, k: p.k, batch: p.batch, dtype: p.dtype }, set);
   return streamCost(p.stream, streamArrayBytes(hw, p.stream, p.bytes, `${field}.bytes`));
 }
@@ -73,12 +71,14 @@ function checkCorun(config: CorunConfig, baseDir: string): HardwareConfig {
 /**
  * How much `lane` slows while `other` runs the whole time: `lane` runs about `windowNs` alone, and
  * `other` is given launches to outlast it, doubled until it does (a lane may slow several-fold).
+ * The lane's window alone does not depend on the other's launches: simulated once.
  */
 function slowdownBeside(hw: HardwareConfig, lane: CorunSide, aloneNs: number, other: CorunSide, otherAloneNs: number): { slowdown: number; mhz: number } {
+  const laneAloneNs = aloneWindow(hw, lane).ns;
   let reps = Math.max(2, Math.ceil((2 * lane.reps * aloneNs) / otherAloneNs));
   for (;;) {
-    const w = corunWindows(hw, lane, { ...other, reps });
-    if (w.bTogetherNs >= w.aTogetherNs) return { slowdown: w.aTogetherNs / w.aAloneNs, mhz: w.togetherMhz };
+    const w = togetherWindows(hw, lane, { ...other, reps });
+    if (w.bNs >= w.aNs) return { slowdown: w.aNs / laneAloneNs, mhz: w.mhz };
     reps *= 2;
   }
 }

@@ -23,7 +23,7 @@ import { maxOf } from '../core/extent.js';
  */
 const count = z.number().int().positive();
 
-export const gemmPoint = z
+const gemmPoint = z
   .object({
     op: z.literal('gemm'),
     /** Row label; defaults to gemm_MxNxK. */
@@ -36,7 +36,7 @@ export const gemmPoint = z
   })
   .strict();
 
-export const streamPoint = z
+const streamPoint = z
   .object({
     op: z.literal('stream'),
     name: z.string().optional(),
@@ -47,8 +47,12 @@ export const streamPoint = z
   })
   .strict();
 
+/** A GEMM or a STREAM kernel, as the kernels and corun kinds take them. */
+export const kernelPoint = z.discriminatedUnion('op', [gemmPoint, streamPoint]);
+export type KernelPoint = z.infer<typeof kernelPoint>;
+
 /** A GEMM or STREAM point's row label: its name, else its shape. */
-export function pointLabel(p: z.infer<typeof gemmPoint> | z.infer<typeof streamPoint>): string {
+export function pointLabel(p: KernelPoint): string {
   return p.name ?? (p.op === 'gemm' ? `gemm_${p.m}x${p.n}x${p.k}${p.batch > 1 ? `_b${p.batch}` : ''}` : `stream_${p.stream}_${p.bytes}`);
 }
 
@@ -64,7 +68,7 @@ export const kernelsSchema = z
     cus: z.array(count).min(1).optional(),
     /** Write kernels.svg into the output directory. */
     figure: z.boolean().default(true),
-    points: z.array(z.discriminatedUnion('op', [gemmPoint, streamPoint])).min(1),
+    points: z.array(kernelPoint).min(1),
   })
   .strict();
 

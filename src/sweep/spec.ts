@@ -145,7 +145,8 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
 
   // Check every path against the base before expanding anything.
   let common: unknown = base;
-  for (const [path, value] of Object.entries(set)) common = overlay(common, path, value, file, `set.${path}`, kindDefaults(base, file, baseDir));
+  const baseDefaults = kindDefaults(base, file, baseDir);
+  for (const [path, value] of Object.entries(set)) common = overlay(common, path, value, file, `set.${path}`, baseDefaults);
   const defaults = kindDefaults(common, file, baseDir);
   for (const v of variants) for (const path of Object.keys(v.set)) requirePath(common, path, file, `variants.${v.name}.set.${path}`, defaults);
   for (const a of axes) requirePath(common, a.path, file, `axes.${a.path}`, defaults);

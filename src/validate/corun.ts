@@ -20,7 +20,6 @@ import { flag, registerRunner, requireHw, wholeNum } from './runners.js';
  * stream's window is its own first launch to its own last completion; `pair_speedup` is what
  * co-running bought over running the two one after the other.
  */
-export { aloneMhz, corunWindows, pairSpeedup, type CorunSide, type CorunWindows } from '../hw/corun.js';
 
 function sideKernel(hw: HardwareConfig, desc: unknown, set: CuSet, key: string): KernelCost {
   const d = desc as { op?: string; array_bytes?: string | number };

@@ -5,7 +5,8 @@ import { getModel } from '../sw/models/index.js';
 import type { KernelCost } from '../kernels/types.js';
 import { costModelFor, type IterationCostModel, type LaneStep } from '../sw/serving/cost-model.js';
 import { simulateCorun } from '../sw/serving/corun.js';
-import { aloneMhz, checkCorunLaunches, corunWindows, pairSpeedup, type CorunSide } from './corun.js';
+import { aloneMhz, corunWindows, pairSpeedup, type CorunSide } from '../hw/corun.js';
+import { checkCorunLaunches } from './corun.js';
 import { flag, registerRunner, requireHw, wholeNum } from './runners.js';
 
 /**

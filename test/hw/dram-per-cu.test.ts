@@ -8,7 +8,7 @@ import { hbmKnee, hbmLoadShare } from '../../src/hw/memory/hbm-knee.js';
 import { simulateKernel } from '../../src/hw/system.js';
 import { streamCost } from '../../src/kernels/elementwise.js';
 import { runnerFor } from '../../src/validate/index.js';
-import { corunWindows } from '../../src/validate/corun.js';
+import { corunWindows } from '../../src/hw/corun.js';
 import { gemmCost } from '../../src/kernels/gemm.js';
 
 // Bytes a copy moves (read + written) per ns on the first `cus` CUs of a part.

@@ -8,7 +8,7 @@ import { hbmKnee, hbmLoadShare } from '../../src/hw/memory/hbm-knee.js';
 import { simulateKernel } from '../../src/hw/system.js';
 import { streamCost } from '../../src/kernels/elementwise.js';
 import { gemmCost } from '../../src/kernels/gemm.js';
-import { corunWindows, type CorunSide } from '../../src/validate/corun.js';
+import { corunWindows, type CorunSide } from '../../src/hw/corun.js';
 import { silicaErrorOf } from '../helpers/errors.js';
 
 const h200 = loadHardware('h200-sxm');

@@ -6,7 +6,7 @@ import { hbmBytesPerNs } from '../../src/hw/gpu/kernel-timing.js';
 import { kernelFlowWeight } from '../../src/hw/memory/hbm-share.js';
 import { gemmCost } from '../../src/kernels/gemm.js';
 import { streamCost } from '../../src/kernels/elementwise.js';
-import { corunWindows } from '../../src/validate/corun.js';
+import { corunWindows } from '../../src/hw/corun.js';
 
 /** The H200 with its power cap lifted, so that the clock stays put and only the HBM is shared. */
 const hw = loadHardware('h200-sxm', ['compute.power.cap_w=1e12']);

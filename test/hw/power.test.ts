@@ -13,7 +13,7 @@ import { streamCost } from '../../src/kernels/elementwise.js';
 import { chromeTrace } from '../../src/trace/chrome.js';
 import { replayTrace } from '../../src/trace/replay.js';
 import type { Trace, TraceNode } from '../../src/trace/types.js';
-import { corunWindows, type CorunSide } from '../../src/validate/corun.js';
+import { corunWindows, type CorunSide } from '../../src/hw/corun.js';
 
 const POWER: PowerConfig = { cap_w: 700, static_w: 100, tensor_w_per_tflops: 1, dram_w_per_tbps: 150, clock_exponent: 3 };
 /** The same part with a cap so high it never binds: what silica did before the governor. */

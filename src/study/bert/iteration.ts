@@ -152,15 +152,15 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     // What runs past the last compute node and belongs to the optimizer pass (ZeRO's weight
     // all-gather) is the optimizer's exposed communication; the rest is the gradients'.
     const comm = nodes.filter((n) => n.stream !== 'compute');
-    const afterCompute = iterationNs - computeEnd;
-    const optExposed = comm.some((n) => n.pass === 'opt') ? Math.min(commExposedNs, Math.max(0, afterCompute)) : 0;
+    const optComm = comm.filter((n) => n.pass === 'opt').length;
+    const optExposed = optComm > 0 ? Math.min(commExposedNs, Math.max(0, iterationNs - computeEnd)) : 0;
     const bwd = cell('communication', 'bwd');
     bwd.timeNs += commExposedNs - optExposed;
-    bwd.kernels += comm.filter((n) => n.pass !== 'opt').length;
-    if (optExposed > 0 || comm.some((n) => n.pass === 'opt')) {
+    bwd.kernels += comm.length - optComm;
+    if (optComm > 0) {
       const opt = cell('communication', 'opt');
       opt.timeNs += optExposed;
-      opt.kernels += comm.filter((n) => n.pass === 'opt').length;
+      opt.kernels += optComm;
     }
   }
   const ordered = [...cells.values()].sort((a, b) => OP_CATEGORIES.indexOf(a.category) - OP_CATEGORIES.indexOf(b.category) || PASSES.indexOf(a.pass) - PASSES.indexOf(b.pass));
