@@ -6,6 +6,7 @@ import {
   layerMatmulParams,
   listModels,
   mlmPredictionsPerSeq,
+  parameterCount,
   passMatmulFlops,
   summariseTrace,
   type ModelSpec,
@@ -77,6 +78,16 @@ describe('training FLOPs match the analytic count', () => {
     expect(opt(four)).toBe(opt(one));
     expect(four.filter((n) => n.name.endsWith('grad_accumulate.mb3')).length).toBeGreaterThan(0);
     expect(four.some((n) => n.name.includes('grad_accumulate.mb0'))).toBe(false);
+  });
+
+  it('gradient accumulation adds each parameter once per micro-batch after the first (a shared embedding once per use)', () => {
+    for (const [name, fuseBiasAct] of [['bert-base', true], ['bert-base', false], ['gpt2-xl', true], ['llama2-7b', true], ['mixtral-8x7b', true]] as const) {
+      const m = getModel(name);
+      const nodes = buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'mixed', microBatches: 3, fuseBiasAct }).programs[0]!;
+      const added = nodes.filter((n) => n.name.includes('grad_accumulate')).reduce((s, n) => s + (n.kernel as { elements: number }).elements, 0);
+      // A weight and its bias are one parameter to silica, and two gradients written by two kernels where the bias is its own kernel.
+      expect(added, `${name} fuse ${fuseBiasAct}`).toBe(2 * (parameterCount(m) + (m.tiedEmbeddings ? m.vocab * m.hidden : 0)));
+    }
   });
 
   it('MoE activates the top-k experts: expert FLOPs are tokens x k, not tokens x experts', () => {

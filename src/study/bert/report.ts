@@ -157,6 +157,7 @@ export function bertReport(
     out.push(
       '',
       'ZeRO shards what the optimizer holds: each rank updates 1/DP of the weights, and instead of all-reducing the gradients it reduce-scatters them and all-gathers the updated weights after the optimizer, the same bytes on the wire; the all-gather cannot overlap with backward, so the optimizer time saved is spent again waiting for it, less so as the optimizer\'s share grows. ' +
+        'With gradient accumulation stage 1 adds every micro-batch\'s gradients into whole ones and reduce-scatters once, while stage 2, holding only its shard, reduce-scatters every micro-batch and adds only the reduced shard: more bytes on the wire, fewer in the additions. ' +
         'Small gradient buckets start all-reducing early but pay every all-reduce\'s latency (more busy time); large ones pay it once but start late and overlap less, up to one bucket of all the gradients, which cannot overlap at all. ' +
         'Within a node the all-reduce time depends on how many links a GPU can drive: on a fully connected node (MI300X: 7 xGMI links per GPU, one per peer) a 2-GPU ring uses one link, 8 GPUs use all seven, so the per-GPU all-reduce gets faster from 2 to 8 GPUs even as the ring lengthens. ' +
         'Beyond one node every byte also crosses the NICs, several times slower than the in-node links, and the exposed share jumps and keeps growing with the number of nodes.',

@@ -55,7 +55,7 @@ export function resolvePoint(base: BertPoint, over: Record<string, unknown>, whe
   }
   const implProblem = optimizerImplProblem(r.data.optimizer, r.data.optimizer_impl);
   if (implProblem) throw new SilicaError(`${where}.optimizer_impl: ${implProblem}`);
-  const zeroProblem = zeroStageProblem(r.data.zero_stage, r.data.optimizer, r.data.optimizer_impl, r.data.micro_batches);
+  const zeroProblem = zeroStageProblem(r.data.zero_stage, r.data.optimizer, r.data.optimizer_impl);
   if (zeroProblem) throw new SilicaError(`${where}.zero_stage: ${zeroProblem}`);
   return r.data;
 }

@@ -18,8 +18,18 @@ export interface LoweredNode {
   category: OpCategory;
   kernel?: KernelDesc;
   collective?: { kind: TraceCollectiveKind; bytes: number; group: 'tp' | 'dp' };
-  /** Parameters whose gradient this node writes. */
-  grads?: string[];
+  /** Parameter gradients this node writes. */
+  grads?: GradWrite[];
+}
+
+/** A parameter whose gradient a node writes, and how much of it. */
+export interface GradWrite {
+  param: string;
+  /**
+   * Elements written, where the node writes only part of the parameter (a linear's weight, its
+   * bias added by a separate kernel); default all. Gradient accumulation adds this many.
+   */
+  elements?: number;
 }
 
 export interface LowerContext {
@@ -52,7 +62,7 @@ export function gemm(name: string, m: number, n: number, k: number, dtype: Dtype
   return { name, kind: 'kernel', category, kernel };
 }
 
-function elementwise(name: string, category: OpCategory, elements: number, inputs: number, outputs: number, flopsPerElement: number, dtype: Dtype, extraReadBytes = 0, extraWriteBytes = 0, grads?: string[]): LoweredNode {
+function elementwise(name: string, category: OpCategory, elements: number, inputs: number, outputs: number, flopsPerElement: number, dtype: Dtype, extraReadBytes = 0, extraWriteBytes = 0, grads?: GradWrite[]): LoweredNode {
   const kernel: KernelDesc = {
     op: 'elementwise', name, elements, inputs, outputs, flopsPerElement, dtype, category,
     ...(extraReadBytes ? { extraReadBytes } : {}),
@@ -113,7 +123,10 @@ export function lowerBackward(op: Op, c: LowerContext): LoweredNode[] {
   const gb = DTYPE_BYTES[c.gradDtype];
   switch (op.kind) {
     case 'linear': {
-      const grads = [op.param, ...(op.biasParam ? [op.biasParam] : [])];
+      // The weight's gradient, and the bias's where the GEMM's epilogue adds the bias (else the
+      // bias's own kernel writes its gradient).
+      const weight = op.inFeatures * op.outFeatures;
+      const grads: GradWrite[] = [op.biasEpilogue && !op.biasParam ? { param: op.param } : { param: op.param, elements: weight }, ...(op.biasParam ? [{ param: op.biasParam }] : [])];
       return [
         gemm(`${op.name}.dgrad`, op.tokens, op.inFeatures, op.outFeatures, c.dtype),
         { ...gemm(`${op.name}.wgrad`, op.inFeatures, op.outFeatures, op.tokens, c.dtype, 'gemm', 1, c.gradDtype), grads },
@@ -136,14 +149,14 @@ export function lowerBackward(op: Op, c: LowerContext): LoweredNode[] {
     case 'paged-attention':
       throw new SilicaError(`${op.name}: paged decode attention has no backward (inference only)`);
     case 'norm':
-      return [{ name: `${op.name}.bwd`, kind: 'kernel', category: 'layernorm', kernel: { op: 'reduction', name: `${op.name}.bwd`, kind: op.norm, rows: op.rows, cols: op.cols, dtype: c.dtype, backward: true }, grads: [op.param] }];
+      return [{ name: `${op.name}.bwd`, kind: 'kernel', category: 'layernorm', kernel: { op: 'reduction', name: `${op.name}.bwd`, kind: op.norm, rows: op.rows, cols: op.cols, dtype: c.dtype, backward: true }, grads: [{ param: op.param }] }];
     case 'pointwise':
       return pointwiseBackward(op, c);
     case 'embedding': {
       const elements = op.tokens * op.hidden;
       // Dense embedding gradient: zero the (sharded) table's gradient, then scatter-add the token rows.
-      const nodes = [elementwise(`${op.name}.word.bwd`, 'elementwise', elements, 1, 1, 1, c.dtype, 0, op.vocabRows * op.hidden * gb, [op.param])];
-      if (op.extraParams.length) nodes.push(elementwise(`${op.name}.pos_type.bwd`, 'elementwise', elements, 1, 0, op.extraParams.length, c.dtype, 0, op.positionRows * op.hidden * gb, [...op.extraParams]));
+      const nodes = [elementwise(`${op.name}.word.bwd`, 'elementwise', elements, 1, 1, 1, c.dtype, 0, op.vocabRows * op.hidden * gb, [{ param: op.param }])];
+      if (op.extraParams.length) nodes.push(elementwise(`${op.name}.pos_type.bwd`, 'elementwise', elements, 1, 0, op.extraParams.length, c.dtype, 0, op.positionRows * op.hidden * gb, op.extraParams.map((param) => ({ param }))));
       return nodes;
     }
     case 'tp-comm':
@@ -162,7 +175,8 @@ function pointwiseBackward(op: PointwiseOp, c: LowerContext): LoweredNode[] {
   const gb = DTYPE_BYTES[c.gradDtype];
   const elements = op.rows * op.cols;
   const biasGrad = op.fns.includes('bias') ? op.cols * gb : 0;
-  const grads = op.param && op.fns.includes('bias') ? [op.param] : undefined;
+  // A bias shares its parameter with the GEMM before it: this kernel writes only the bias's part.
+  const grads = op.param && op.fns.includes('bias') ? [{ param: op.param, elements: op.cols }] : undefined;
   if (op.fns.length > 1) {
     const fns = op.fns.map((f) => FN[f]);
     const inputs = 1 + fns.reduce((s, f) => s + f.bwdSaved, 0);

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../models/index.js';
 import { ProgramEmitter, COMM_STREAM } from '../lower/emit.js';
 import { programsFor } from '../lower/groups.js';
 import { lowerBackward, lowerForward, type LowerContext, type LoweredNode } from '../lower/kernels.js';
-import { DEFAULT_BUCKET_BYTES, gradientBuckets, type GradReady } from './buckets.js';
+import { DEFAULT_BUCKET_BYTES, gradientBuckets, type Bucket, type GradReady } from './buckets.js';
 import { gradientPrepKernels, optimizerImplProblem, optimizerKernels, perTensorAdamKernels, zeroStageProblem, type OptimizerImpl, type ParamGroup, type ZeroStage } from './optimizer.js';
 import { precisionPlan, type Precision } from './precision.js';
 import { checkPositiveInt } from '../validate.js';
@@ -27,8 +27,9 @@ export interface TrainingOptions {
    * ZeRO stage (default 0). 1 and 2 shard the optimizer states (2: the gradients too) over the
    * data-parallel ranks: gradients are reduce-scattered instead of all-reduced, each rank updates
    * its 1/dp of every layer, and the updated weights are all-gathered after the optimizer, the same
-   * bytes on the wire as the all-reduce (Rajbhandari et al., SC 2020, sec. 7.2.1). The stages differ
-   * in memory only (memory.ts).
+   * bytes on the wire as the all-reduce (Rajbhandari et al., SC 2020, sec. 7.2.1). With one
+   * micro-batch the stages differ in memory only (memory.ts); with gradient accumulation stage 1
+   * accumulates whole gradients and reduces them once, stage 2 reduce-scatters every micro-batch.
    */
   zeroStage?: ZeroStage;
   /** Forward+backward passes per optimizer step (gradient accumulation). */
@@ -68,7 +69,7 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const implProblem = optimizerImplProblem(optimizer, optimizerImpl);
   if (implProblem) throw new SilicaError(`--optimizer-impl: ${implProblem}`);
   const zeroStage = o.zeroStage ?? 0;
-  const zeroProblem = zeroStageProblem(zeroStage, optimizer, optimizerImpl, microBatches);
+  const zeroProblem = zeroStageProblem(zeroStage, optimizer, optimizerImpl);
   if (zeroProblem) throw new SilicaError(`--zero-stage: ${zeroProblem}`);
   const prec = precisionPlan(o.precision, o.mixedDtype ?? 'fp16');
   const flash = o.flashAttention ?? false;
@@ -99,6 +100,26 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
 
   const e = new ProgramEmitter();
   const gradDone = new Map<string, number>();
+  const sharded = dp > 1 && zeroStage > 0;
+  // A ZeRO-2 rank keeps only its shard of the gradients, so every micro-batch's are reduce-
+  // scattered as its backward makes them and the reduced shard is added into the stored one
+  // (DeepSpeed's stage 2: one reduction per micro-step, then an accumulation into the partition).
+  const reduceEveryMicroBatch = sharded && zeroStage === 2;
+  const gradBytes = DTYPE_BYTES[prec.grad];
+  const params = graph.params.toArray();
+  const waitFor: number[] = [];
+  let buckets: Bucket[] = [];
+  /** Emits one collective per gradient bucket on the comm stream, each after its producers (or after the backward). */
+  const reduceGradients = (afterBackward: number, suffix: string): number[] => {
+    buckets = gradientBuckets(params.map((p): GradReady => ({ param: p.name, bytes: p.numel * gradBytes, nodeId: gradDone.get(p.name) ?? afterBackward })), bucketBytes);
+    const collective = sharded ? ({ kind: 'reduce-scatter', suffix: 'reduce_scatter' } as const) : ({ kind: 'all-reduce', suffix: 'all_reduce' } as const);
+    return buckets.map((bucket, i) => {
+      const node: LoweredNode = { name: `grads.bucket${i}.${collective.suffix}`, kind: 'collective', category: 'communication', collective: { kind: collective.kind, bytes: bucket.bytes, group: 'dp' } };
+      const id = e.emit(node, 'bwd', -1, { stream: COMM_STREAM, deps: overlap ? bucket.producers : [afterBackward], suffix });
+      waitFor.push(id);
+      return id;
+    });
+  };
   for (let mb = 0; mb < microBatches; mb++) {
     const sfx = microBatches > 1 ? `.mb${mb}` : '';
     ops.forEach((op, i) => fwd[i]!.forEach((n) => e.emit(n, 'fwd', op.layer, { suffix: sfx })));
@@ -114,29 +135,27 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
       }
       for (const n of bwd[i]!) {
         const id = e.emit(n, 'bwd', op.layer, { suffix: sfx });
-        for (const p of n.grads ?? []) {
-          gradDone.set(p, mb > 0 ? e.emit(accumulate(p, numel.get(p)!, ctx), 'bwd', op.layer, { suffix: sfx }) : id);
+        for (const { param, elements } of n.grads ?? []) {
+          const added = Math.min(numel.get(param)!, elements ?? Infinity);
+          gradDone.set(param, mb > 0 && !reduceEveryMicroBatch ? e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx }) : id);
         }
       }
     }
+    if (reduceEveryMicroBatch) {
+      const reduced = reduceGradients(e.lastComputeId, sfx);
+      // The first micro-batch's reduce-scatter writes the shard itself; later ones are added into
+      // it, which waits for that bucket's reduction (the end of a micro-step waits for its last buckets).
+      if (mb > 0) buckets.forEach((bucket, i) => e.emit(accumulate(`grads.bucket${i}.shard`, Math.ceil(bucket.bytes / gradBytes / dp), ctx), 'bwd', -1, { suffix: sfx, deps: [reduced[i]!] }));
+    }
   }
-  const lastBackward = e.lastComputeId;
-
-  const waitFor: number[] = [];
-  const sharded = dp > 1 && zeroStage > 0;
-  const buckets = dp > 1 ? gradientBuckets(graph.params.toArray().map((p): GradReady => ({ param: p.name, bytes: p.numel * DTYPE_BYTES[prec.grad], nodeId: gradDone.get(p.name) ?? lastBackward })), bucketBytes) : [];
-  buckets.forEach((bucket, i) => {
-    const collective = sharded ? ({ kind: 'reduce-scatter', suffix: 'reduce_scatter' } as const) : ({ kind: 'all-reduce', suffix: 'all_reduce' } as const);
-    const node: LoweredNode = { name: `grads.bucket${i}.${collective.suffix}`, kind: 'collective', category: 'communication', collective: { kind: collective.kind, bytes: bucket.bytes, group: 'dp' } };
-    waitFor.push(e.emit(node, 'bwd', -1, { stream: COMM_STREAM, deps: overlap ? bucket.producers : [lastBackward] }));
-  });
+  if (dp > 1 && !reduceEveryMicroBatch) reduceGradients(e.lastComputeId, '');
 
   // Under ZeRO each rank updates its 1/dp slice of every layer's flattened parameters.
   const shard = (g: ParamGroup): ParamGroup => (sharded ? { ...g, numel: Math.ceil(g.numel / dp) } : g);
-  const groups = paramGroups(graph.params.toArray()).map(shard);
+  const groups = paramGroups(params).map(shard);
   // Gradient unscaling stays one multi-tensor kernel per layer either way: PyTorch's GradScaler
   // unscales with a foreach kernel whatever the optimizer's own implementation.
-  const update = optimizerImpl === 'per-tensor' ? perTensorAdamKernels(graph.params.toArray().map((p) => ({ name: p.name, numel: p.numel, layer: p.layer })), prec) : optimizerKernels(optimizer, groups, prec);
+  const update = optimizerImpl === 'per-tensor' ? perTensorAdamKernels(params.map((p) => ({ name: p.name, numel: p.numel, layer: p.layer })), prec) : optimizerKernels(optimizer, groups, prec);
   let first = true;
   for (const { node, layer } of [...gradientPrepKernels(groups, prec), ...update]) {
     e.emit(node, 'opt', layer, first ? { deps: waitFor } : {});

@@ -27,15 +27,12 @@ export const ZERO_STAGES = [0, 1, 2] as const;
 export type ZeroStage = (typeof ZERO_STAGES)[number];
 
 /** The one-line reason a configuration cannot run ZeRO stage `stage`, or undefined. */
-export function zeroStageProblem(stage: number, kind: string, impl: string, microBatches = 1): string | undefined {
+export function zeroStageProblem(stage: number, kind: string, impl: string): string | undefined {
   if (!(ZERO_STAGES as readonly number[]).includes(stage)) return `expected one of ${ZERO_STAGES.join(', ')}, got ${JSON.stringify(stage)}`;
   if (stage === 0) return undefined;
   // Each rank updates a flat slice of every tensor: LAMB's per-tensor trust ratio needs whole tensors.
   if (kind !== 'adam') return `ZeRO shards each tensor across ranks: expected the adam optimizer, got ${kind} (LAMB's per-tensor trust ratio needs whole tensors)`;
   if (impl !== 'fused') return `ZeRO updates a flat shard with one fused kernel: expected optimizer_impl fused, got ${impl}`;
-  // Holding only its gradient shard, a stage-2 rank must reduce-scatter after every micro-batch,
-  // which the builder does not emit; stage 1 keeps whole gradients and reduces once, as here.
-  if (stage === 2 && microBatches > 1) return `ZeRO-2 reduce-scatters every micro-batch's gradients, which silica does not model: expected one micro-batch, got ${microBatches} (stage 1 accumulates whole gradients)`;
   return undefined;
 }
 
