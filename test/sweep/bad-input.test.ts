@@ -19,6 +19,20 @@ const BASE = `base:
     - { op: gemm, m: 1024, n: 1024, k: 1024 }
 `;
 
+const SERVE = `base:
+  kind: serve
+  hw: mi300x
+  gpus: 8
+  tp: 8
+  models: [llama3.1-70b]
+  workloads: [lmsys]
+  policies:
+    - { name: disagg, policy: disagg, options: { prefill_gpus: 4, decode_gpus: 4, prefill_tp: 4, decode_tp: 4 } }
+  compare: disagg
+  baselines: []
+  figures: false
+`;
+
 describe('bad sweep files give one-line errors and write nothing', () => {
   const dir = tempDir('bad');
   const cases: Array<[string, string, RegExp]> = [
@@ -40,6 +54,11 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     // What the schema cannot see (a preset exists, an override is valid) is checked at load too.
     ['unknown preset on an axis', `${BASE}axes:\n  hw: [mi300x, nope]\n`, /point 1 \(hw=nope\): hw: unknown preset "nope"/],
     ['invalid hardware override', `${BASE.replace('figure: false', 'figure: false\n  hw_overrides: {}')}variants:\n  - { name: ok }\n  - { name: fast, set: { hw_overrides: { memory: { hbm: { efficiency: 7 } } } } }\n`, /point 1 \(variant=fast\): .*memory\.hbm\.efficiency \(set by the override memory\.hbm\.efficiency=7\)/],
+    // A serving study's cases are resolved at load (policy options included), not when its point runs.
+    ['a serving policy option of the wrong type', SERVE.replace('prefill_gpus: 4', 'prefill_gpus: two'), /point 0: policies\.0\.options\.prefill_gpus: expected a number, got "two"$/],
+    ['a serving policy option out of range on an axis', `${SERVE}axes:\n  policies.0.options.prefill_gpus: [4, 9]\n`, /point 1 \(policies_0_options_prefill_gpus=9\): policies\.0\.options\.prefill_gpus: expected at most 7 \(the decode pool needs at least one of the 8 GPUs\), got 9$/],
+    // So are a BERT study's configurations: a combination the runtime refuses is refused at load.
+    ['a BERT configuration the runtime cannot run', `base:\n  kind: bert\n  figures: false\n  baseline: { optimizer: lamb, optimizer_impl: fused }\n  studies:\n    - { name: batch, vary: { batch: [8, 32] } }\naxes:\n  baseline.optimizer_impl: [fused, per-tensor]\n`, /point 1 \(baseline_optimizer_impl=per-tensor\): baseline\.optimizer_impl: per-tensor is PyTorch's for-loop AdamW: expected the adam optimizer, got lamb/],
     ['unknown kind', `base:\n  kind: nope\n`, /base\.kind|kind: expected one of .*kernels.*suite.*, got "nope"/],
     ['unknown top-level field', `${BASE}axis:\n  hw: [mi300x]\n`, /\(top level\): expected no unknown fields \(axis\)/],
     ['bad expand', `${BASE}expand: cross\n`, /expand: expected grid or zip, got "cross"/],

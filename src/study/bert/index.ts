@@ -93,8 +93,15 @@ export async function runBertExperiment(exp: BertExperiment, ctx: { outDir?: str
   return { rows, summary, files };
 }
 
-/** Each hardware the configurations name exists and takes the overrides: a sweep refuses a bad point before running any. */
-function checkBertHardware(exp: BertExperiment, baseDir: string): void {
+/**
+ * Every configuration is one the runtime can run (the baseline first, so that its own fault is
+ * named there) and each hardware the configurations name exists and takes the overrides, without
+ * simulating any: a sweep refuses a bad point before running any.
+ */
+function checkBertExperiment(exp: BertExperiment, baseDir: string): void {
+  resolvePoint(exp.baseline, {}, 'baseline');
+  exp.studies.forEach((_, i) => studyPoints(exp, i));
+  resolvePoint(exp.baseline, exp.roofline, 'roofline');
   for (const hw of experimentHardware(exp)) checkedHardware(hw, exp.hw_overrides, baseDir);
 }
 
@@ -102,6 +109,6 @@ registerExperiment({
   name: 'bert',
   description: 'BERT training characterisation: per-category and per-pass breakdown across model, sequence, batch, precision, optimizer, micro-batching, data parallelism, recomputation and hardware',
   schema: bertExperimentSchema,
-  check: (config, ctx) => checkBertHardware(config, ctx.baseDir),
+  check: (config, ctx) => checkBertExperiment(config, ctx.baseDir),
   run: (config, ctx) => runBertExperiment(config, ctx),
 });

@@ -103,12 +103,26 @@ function withPathsFrom(exp: ServeExperiment, baseDir: string | undefined): Serve
   return { ...exp, hw: hardwareRef(exp.hw, baseDir), serve };
 }
 
+/** Every (model, workload, policy) of the experiment, in the order its rows come. */
+function casesOf(exp: ServeExperiment): ServeCase[] {
+  return exp.models.flatMap((model) => exp.workloads.flatMap((workload) => exp.policies.map((_, policy) => ({ exp, model, workload, policy }))));
+}
+
+/**
+ * Every case's config resolved, in order, before any run: a bad one (a policy option of the wrong
+ * type, more prefill GPUs than the node has) fails at once, with the same message whichever lane
+ * would have run it, and a sweep refuses the point before running any (about a quarter of a
+ * millisecond a case once the part and model are loaded).
+ */
+function resolveEveryCase(exp: ServeExperiment): ServeCase[] {
+  const cases = casesOf(exp);
+  for (const c of cases) resolveCase(c);
+  return cases;
+}
+
 export async function runServeExperiment(config: ServeExperiment, ctx: ExperimentContext) {
   const exp = withPathsFrom(config, ctx.baseDir);
-  const cases = exp.models.flatMap((model) => exp.workloads.flatMap((workload) => exp.policies.map((_, policy) => ({ exp, model, workload, policy }))));
-  // Every case's config checked here, in order, before any run: a bad one fails at once, with the
-  // same message whichever lane would have run it.
-  for (const c of cases) resolveCase(c);
+  const cases = resolveEveryCase(exp);
   // A worker costs about a second of CPU before it pays (modules, a cold JIT, cost-model caches
   // of its own): by default each lane gets at least CASES_PER_LANE cases. The quickstart, whose
   // serve part has two cases, took 3.7 s with one lane and 4.2-4.7 s with two; rapid-serve.yaml
@@ -247,6 +261,9 @@ registerExperiment({
   name: 'serve',
   description: 'LLM serving study: policies x models x workloads; unconstrained throughput, latency vs rate, goodput under TTFT/ITL SLOs',
   schema: serveExperimentSchema,
-  check: (config, ctx) => void checkedHardware(config.hw, config.hw_overrides, ctx.baseDir),
+  check: (config, ctx) => {
+    checkedHardware(config.hw, config.hw_overrides, ctx.baseDir);
+    resolveEveryCase(withPathsFrom(config, ctx.baseDir));
+  },
   run: (config, ctx) => runServeExperiment(config, ctx),
 });
