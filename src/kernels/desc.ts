@@ -12,7 +12,8 @@ import type { KernelCost, OpCategory } from './types.js';
  * cost-model registry below turns a description into a KernelCost for a given part (tile choice,
  * cache reuse and split-K depend on the hardware, so they are decided at replay, not at emit).
  *
- * A new kernel model is one entry in KERNEL_MODELS plus its `op` in the KernelDesc union.
+ * A new kernel model is one entry in KERNEL_MODELS plus its `op` in the KernelDesc union (then its fields' rules in
+ * src/trace/kernel-fields.ts, and a message in src/trace/silica.proto for traces to carry it).
  */
 export type KernelDesc =
   | ({ op: 'gemm' } & GemmShape)

@@ -80,7 +80,9 @@ function kindOf(raw: Record<string, unknown>, file: string, where: string): Expe
   const name = raw.kind;
   const known = experimentKinds();
   if (typeof name !== 'string') {
-    throw new SilicaError(`${file}: ${where}kind: expected the name of an experiment kind (${known.join(', ')})${name === undefined ? ' (missing)' : `, got ${describe(name)}`}`);
+    // A sweep file (base + axes) given where an experiment is expected: say which command runs it.
+    const sweepFile = name === undefined && !where && 'base' in raw;
+    throw new SilicaError(`${file}: ${where}kind: expected the name of an experiment kind (${known.join(', ')})${name === undefined ? ` (missing${sweepFile ? '; this is a sweep file: run it with silica sweep' : ''})` : `, got ${describe(name)}`}`);
   }
   const kind = experimentKind(name);
   if (!kind) throw new SilicaError(`${file}: ${where}kind: expected one of ${known.join(', ')}, got "${name}"`);

@@ -113,7 +113,7 @@ function checkSameSweep(dir: string, sweep: SweepHeader, expected: SweepHeader, 
     throw new SilicaError(`${dir}: read ${file} with digest ${files[file!] ?? '(none)'}, ${first} with ${theirs[file!] ?? '(none)'} (${SWEEP_FILES.config}): the file changed between the shards' runs; rerun them from one version`);
   }
   if (differs !== undefined) {
-    throw new SilicaError(`${dir}: its sweep's ${differs} differs from ${first}'s (${SWEEP_FILES.config}): the sweep file changed between the shards' runs; rerun them from one version`);
+    throw new SilicaError(`${dir}: its sweep's ${differs} ${differs.endsWith('s') ? 'differ' : 'differs'} from ${first}'s (${SWEEP_FILES.config}): the sweep file changed between the shards' runs; rerun them from one version`);
   }
 }
 

@@ -277,7 +277,7 @@ function nodeFrom(m: Record<string, unknown>, file: string, msg: number): TraceN
 
 function kernelFrom(m: Record<string, unknown>, where: string): KernelDesc {
   const op = Object.keys(m).find((k) => m[k] !== null && m[k] !== undefined);
-  if (!op) throw new SilicaError(`${where}: kernel: expected one of gemm, elementwise, reduction, attention, memcpy, generic, got an empty KernelDesc`);
+  if (!op) throw new SilicaError(`${where}: kernel: expected one of ${Object.keys(silicaTypes().kernelDesc.fields).join(', ')}, got an empty KernelDesc`);
   const desc: Record<string, unknown> = { op };
   for (const [k, v] of Object.entries(m[op] as Record<string, unknown>)) desc[camel(k)] = v;
   return desc as unknown as KernelDesc;

@@ -11,7 +11,7 @@ import { applyOverlays, readYamlFile, toYaml, validate } from '../core/yaml-conf
 import { loadHardware } from '../hw/config/load.js';
 import { experimentKind } from '../study/index.js';
 import type { Dtype } from '../hw/config/schema.js';
-import { simulateCollective, type CollectiveKind } from '../hw/collectives/index.js';
+import { simulateCollective, type CollectiveAlgo, type CollectiveKind } from '../hw/collectives/index.js';
 import { getModel } from '../sw/models/index.js';
 import { buildDecodeTrace } from '../sw/index.js';
 import { replayTrace } from '../trace/replay.js';
@@ -41,7 +41,7 @@ registerRunner('collective', (hw, params) => {
   const r = simulateCollective(hw, gpus, {
     kind: (params.kind ?? 'all-reduce') as CollectiveKind,
     bytes: parseBytes((params.bytes as string | number) ?? '1GiB'),
-    algo: params.algo as 'ring' | 'direct' | undefined,
+    algo: params.algo as CollectiveAlgo | undefined,
   });
   return { bus_bw_gbps: r.busBwGbps, alg_bw_gbps: r.algBwGbps, time_us: r.timeNs / 1000 };
 });

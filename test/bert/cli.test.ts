@@ -6,7 +6,7 @@ import { expectOneLineError, silica, silicaJson } from '../helpers/cli.js';
 import { svgInfo } from '../sweep/helpers.js';
 import { HardwareCoster } from '../../src/study/bert/coster.js';
 import { simulateIteration } from '../../src/study/bert/iteration.js';
-import { bertPointSchema } from '../../src/study/bert/point.js';
+import { bertPointSchema, precisionLabel } from '../../src/study/bert/point.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'silica-bert-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,6 +48,10 @@ describe('silica bert', () => {
     expectOneLineError(silica(['bert', '--dp', '1000000']), /--dp: expected at most 256 data-parallel GPUs/);
     // The half dtype is its own flag: the message names it, not --precision.
     expectOneLineError(silica(['bert', '--mixed-dtype', 'fp8']), /^silica: --mixed-dtype: expected fp16 or bf16, got "fp8"$/);
+    // A precision that names its half dtype (or has none) does not let the flag silently lose.
+    expect(() => precisionLabel('mixed-fp16', 'bf16')).toThrow(/^--mixed-dtype: applies to --precision mixed only, got --precision mixed-fp16$/);
+    expect(() => precisionLabel('fp32', 'fp16')).toThrow(/^--mixed-dtype: applies to --precision mixed only/);
+    expect([precisionLabel('mixed'), precisionLabel('mixed', 'bf16'), precisionLabel('mixed-bf16')]).toEqual(['mixed-fp16', 'mixed-bf16', 'mixed-bf16']);
     expectOneLineError(silica(['bert', '--bucket-mb', '0']), /^silica: --bucket-mb: expected a positive number, got "0"$/);
     expectOneLineError(silica(['bert', '--recompute', '--selective-recompute']), /^silica: --selective-recompute: not with --recompute/);
     // PyTorch has no for-loop LAMB (the default optimizer): said, not run as something else.

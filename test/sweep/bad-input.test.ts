@@ -5,6 +5,7 @@ import { expectOneLineError, silica } from '../helpers/cli.js';
 import { SilicaError } from '../../src/core/errors.js';
 import '../../src/study/index.js';
 import { loadSweep } from '../../src/sweep/spec.js';
+import { loadExperimentFile } from '../../src/sweep/experiment.js';
 import { mergeSweepDirs } from '../../src/sweep/merge.js';
 import { runSweep } from '../../src/sweep/run-sweep.js';
 import { readCompleted } from '../../src/sweep/completed.js';
@@ -113,6 +114,12 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     });
   }
 
+  it('a sweep file given to silica run says which command runs it', () => {
+    const file = join(dir, 'sweep-as-experiment.yaml');
+    writeFileSync(file, `${BASE}axes:\n  points.0.m: [1, 2]\n`);
+    expect(() => loadExperimentFile(file)).toThrow(/sweep-as-experiment\.yaml: kind: expected the name of an experiment kind \(.*\) \(missing; this is a sweep file: run it with silica sweep\)$/);
+  });
+
   it('bad flags', () => {
     const file = join(dir, 'ok.yaml');
     writeFileSync(file, `${BASE}axes:\n  points.0.m: [1, 2]\n`);
@@ -178,7 +185,7 @@ describe('merge takes shards of one sweep only', () => {
     const first = await shard(0, join(dir, 'a0'));
     writeFileSync(file, sweep([64, 128, 256, 1024]));
     const axesChanged = await shard(1, join(dir, 'a1'));
-    expect(mergeMessage([first, axesChanged], join(dir, 'm1'))).toMatch(/a1: its sweep's axes differs from .*a0's \(config\.resolved\.yaml\): the sweep file changed between the shards' runs/);
+    expect(mergeMessage([first, axesChanged], join(dir, 'm1'))).toMatch(/a1: its sweep's axes differ from .*a0's \(config\.resolved\.yaml\): the sweep file changed between the shards' runs/);
     writeFileSync(file, sweep([64, 128, 256, 512], 2048));
     const baseChanged = await shard(1, join(dir, 'b1'));
     expect(mergeMessage([first, baseChanged], join(dir, 'm2'))).toMatch(/b1: its sweep's base_id differs/);

@@ -15,7 +15,7 @@ interface BertArgs extends HwArgs {
   seq: NumberArg;
   batch: NumberArg;
   precision: string;
-  mixedDtype: string;
+  mixedDtype?: string;
   optimizer: string;
   optimizerImpl: string;
   microBatches: NumberArg;
@@ -43,8 +43,8 @@ export const bertCommand: CommandModule = {
       .option('model', { type: 'string', default: 'bert-large', describe: 'model from the zoo (bert-base | bert-large | ...)' })
       .option('seq', numberFlag('sequence length', { default: 128 }))
       .option('batch', numberFlag('sequences per micro-batch per GPU', { default: 32 }))
-      .option('precision', { type: 'string', default: 'mixed', describe: 'fp32 | mixed | fp16 | bf16' })
-      .option('mixed-dtype', { type: 'string', default: 'fp16', describe: 'half dtype of mixed precision: fp16 | bf16' })
+      .option('precision', { type: 'string', default: 'mixed', describe: 'fp32 | mixed | mixed-fp16 | mixed-bf16 | fp16 | bf16 (mixed: fp32 master weights, half-precision compute)' })
+      .option('mixed-dtype', { type: 'string', describe: 'half dtype of --precision mixed: fp16 | bf16 (default fp16)' })
       .option('optimizer', { type: 'string', default: 'lamb', describe: 'adam | lamb' })
       .option('optimizer-impl', { type: 'string', default: 'fused', describe: "fused (one multi-tensor kernel per stage and layer) | per-tensor (PyTorch's for-loop AdamW: a kernel per op and parameter; adam only)" })
       .option('micro-batches', numberFlag('micro-batches per optimizer step (gradient accumulation)', { default: 1 }))

@@ -4,7 +4,7 @@ import { formatBytes, parseBytes, parsePositiveInt } from '../../core/units.js';
 import { DTYPE_BYTES, DTYPES, type Dtype, type HardwareConfig } from '../../hw/config/schema.js';
 import { checkDtypeRate } from '../../hw/gpu/kernel-timing.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
-import { COLLECTIVE_KINDS, simulateCollective, type CollectiveKind, type CollectiveSpec } from '../../hw/collectives/index.js';
+import { COLLECTIVE_ALGOS, COLLECTIVE_KINDS, simulateCollective, type CollectiveAlgo, type CollectiveKind, type CollectiveSpec } from '../../hw/collectives/index.js';
 import { PUBLISHED_CU_OVERLAP, runCuOverlap } from '../../hw/collectives/cu-overlap.js';
 import { hardwareFrom, numberFlag, printJson, printTable, withHwOptions, type HwArgs } from '../common.js';
 
@@ -17,7 +17,7 @@ interface CollectiveArgs extends HwArgs {
   kind: string;
   gpus?: string;
   bytes?: string;
-  algo?: 'ring' | 'direct' | 'auto';
+  algo?: CollectiveAlgo;
   engine?: 'cu' | 'dma';
   cus?: string;
   dtype: string;
@@ -179,7 +179,7 @@ function withCollectiveOptions<T>(y: Argv<T>) {
     .positional('kind', { choices: KINDS, describe: 'collective, or cu-overlap for the T3 all-reduce-on-CUs experiment' })
     .option('gpus', numberFlag('GPUs in the group (default: the node, at most 8)'))
     .option('bytes', { type: 'string', describe: 'per-GPU buffer size (nccl-tests "size"; default 1GiB)' })
-    .option('algo', { choices: ['auto', 'ring', 'direct'] as const, describe: 'algorithm (default auto: as NCCL/RCCL pick by topology, not by size: NVLS on a reducing switch, direct where a fully connected group has too few rings, else ring)' })
+    .option('algo', { choices: COLLECTIVE_ALGOS, describe: 'algorithm (default auto: as NCCL/RCCL pick by topology, not by size: NVLS on a reducing switch, direct where a fully connected group has too few rings, else ring)' })
     .option('engine', { choices: ['cu', 'dma'] as const, describe: 'run on CUs (a kernel, as NCCL/RCCL) or on DMA engines (default cu)' })
     .option('cus', numberFlag('CUs the CU engine holds (default interconnect.collective.cus)'))
     .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') })

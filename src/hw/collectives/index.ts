@@ -23,7 +23,11 @@ import { TRANSFER_PRIORITY } from '../dma/dma.js';
  */
 export type CollectiveKind = 'all-reduce' | 'reduce-scatter' | 'all-gather' | 'all-to-all' | 'broadcast' | 'send-recv';
 export const COLLECTIVE_KINDS: readonly CollectiveKind[] = ['all-reduce', 'reduce-scatter', 'all-gather', 'all-to-all', 'broadcast', 'send-recv'];
-export type CollectiveAlgo = 'ring' | 'direct' | 'auto';
+/** Algorithms a caller may ask for (`--algo`): a new one is a planner, its name here and its branch in `startCollective`. */
+export const COLLECTIVE_ALGOS = ['auto', 'ring', 'direct'] as const;
+export type CollectiveAlgo = (typeof COLLECTIVE_ALGOS)[number];
+/** What runs: the asked-for algorithms less auto, and NVLS, chosen only by topology. */
+export type RunAlgo = Exclude<CollectiveAlgo, 'auto'> | 'nvls';
 
 export interface CollectiveSpec {
   kind: CollectiveKind;
@@ -52,7 +56,7 @@ export interface CollectiveOutcome {
   /** DRAM bytes over all GPUs (reads, writes, near-memory update cost). */
   hbmBytes: number;
   /** Algorithm actually run: ring, direct or nvls. */
-  algo: 'ring' | 'direct' | 'nvls';
+  algo: RunAlgo;
   /** Rings (ring algorithm) the buffer was spread over. */
   rings: number;
 }
@@ -64,7 +68,7 @@ export function busBwFactor(kind: CollectiveKind, n: number): number {
   return (n - 1) / n;
 }
 
-function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, ranks: readonly number[]): 'ring' | 'direct' | 'nvls' {
+function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, ranks: readonly number[]): RunAlgo {
   const algo = spec.algo ?? 'auto';
   const kind = spec.kind;
   if (kind === 'all-to-all' || kind === 'send-recv') {

@@ -64,10 +64,12 @@ export function pointMemory(p: BertPoint): TrainingMemory {
   return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention, dp: p.dp, zeroStage: p.zero_stage });
 }
 
-export function precisionLabel(precision: string, mixedDtype: string = 'fp16'): PrecisionLabel {
-  if (mixedDtype !== 'fp16' && mixedDtype !== 'bf16') throw new SilicaError(`--mixed-dtype: expected fp16 or bf16, got "${mixedDtype}"`);
-  const label = precision === 'mixed' ? `mixed-${mixedDtype}` : precision;
-  if (!(PRECISION_LABELS as readonly string[]).includes(label)) throw new SilicaError(`--precision: expected fp32, mixed, fp16 or bf16 (with --mixed-dtype fp16|bf16), got "${precision}"`);
+export function precisionLabel(precision: string, mixedDtype?: string): PrecisionLabel {
+  if (mixedDtype !== undefined && mixedDtype !== 'fp16' && mixedDtype !== 'bf16') throw new SilicaError(`--mixed-dtype: expected fp16 or bf16, got "${mixedDtype}"`);
+  const label = precision === 'mixed' ? `mixed-${mixedDtype ?? 'fp16'}` : precision;
+  if (!(PRECISION_LABELS as readonly string[]).includes(label)) throw new SilicaError(`--precision: expected ${PRECISION_LABELS.join(', ')} or mixed (with --mixed-dtype fp16|bf16), got "${precision}"`);
+  // A label that names its own half dtype, or no mixed precision at all, leaves nothing for the flag to choose.
+  if (mixedDtype !== undefined && precision !== 'mixed') throw new SilicaError(`--mixed-dtype: applies to --precision mixed only, got --precision ${precision}`);
   return label as PrecisionLabel;
 }
 
