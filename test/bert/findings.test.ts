@@ -255,7 +255,7 @@ describe('BERT characterisation findings', () => {
 
 describe('BERT iteration accounting', () => {
   it('rejects bad configurations with one-line errors', () => {
-    expect(() => precisionLabel('fp8')).toThrow(/--precision: expected fp32, mixed, fp16 or bf16/);
+    expect(() => precisionLabel('fp8')).toThrow(/^--precision: expected fp32, mixed, mixed-fp16, mixed-bf16, fp16 or bf16 \(mixed's half dtype is --mixed-dtype, fp16 by default\), got "fp8"$/);
     expect(() => precisionLabel('mixed', 'fp8')).toThrow(/^--mixed-dtype: expected fp16 or bf16, got "fp8"$/);
     expect(bertPointSchema.safeParse({ optimizer: 'sgd' }).success).toBe(false);
     expect(() => run({ seq: 1024 })).toThrow(/at most 512/);

@@ -67,7 +67,7 @@ export function pointMemory(p: BertPoint): TrainingMemory {
 export function precisionLabel(precision: string, mixedDtype?: string): PrecisionLabel {
   if (mixedDtype !== undefined && mixedDtype !== 'fp16' && mixedDtype !== 'bf16') throw new SilicaError(`--mixed-dtype: expected fp16 or bf16, got "${mixedDtype}"`);
   const label = precision === 'mixed' ? `mixed-${mixedDtype ?? 'fp16'}` : precision;
-  if (!(PRECISION_LABELS as readonly string[]).includes(label)) throw new SilicaError(`--precision: expected ${PRECISION_LABELS.join(', ')} or mixed (with --mixed-dtype fp16|bf16), got "${precision}"`);
+  if (!(PRECISION_LABELS as readonly string[]).includes(label)) throw new SilicaError(`--precision: expected fp32, mixed, mixed-fp16, mixed-bf16, fp16 or bf16 (mixed's half dtype is --mixed-dtype, fp16 by default), got "${precision}"`);
   // A label that names its own half dtype, or no mixed precision at all, leaves nothing for the flag to choose.
   if (mixedDtype !== undefined && precision !== 'mixed') throw new SilicaError(`--mixed-dtype: applies to --precision mixed only, got --precision ${precision}`);
   return label as PrecisionLabel;
