@@ -52,6 +52,7 @@ describe('silica bert', () => {
     expect(() => precisionLabel('mixed-fp16', 'bf16')).toThrow(/^--mixed-dtype: applies to --precision mixed only, got --precision mixed-fp16$/);
     expect(() => precisionLabel('fp32', 'fp16')).toThrow(/^--mixed-dtype: applies to --precision mixed only/);
     expect([precisionLabel('mixed'), precisionLabel('mixed', 'bf16'), precisionLabel('mixed-bf16')]).toEqual(['mixed-fp16', 'mixed-bf16', 'mixed-bf16']);
+    expectOneLineError(silica(['bert', '--tp', '3']), /^silica: --tp: bert-large's attention width 1024 does not split evenly over 3 ranks$/);
     expectOneLineError(silica(['bert', '--bucket-mb', '0']), /^silica: --bucket-mb: expected a positive number, got "0"$/);
     expectOneLineError(silica(['bert', '--recompute', '--selective-recompute']), /^silica: --selective-recompute: not with --recompute/);
     // PyTorch has no for-loop LAMB (the default optimizer): said, not run as something else.

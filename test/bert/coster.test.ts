@@ -12,6 +12,23 @@ describe('BERT study coster', () => {
     expect(c.collectiveNs('all-reduce', bytes, 1)).toBe(0);
   });
 
+  it('places a group as its GPUs lie: data-parallel ranks striding over TP groups span the nodes', () => {
+    const bytes = 64 * 2 ** 20;
+    for (const hw of ['mi300x', 'h100-sxm']) {
+      const c = new HardwareCoster(hw);
+      // GPUs 0..n-1 of any system are the same collective as a system of n.
+      expect(c.collectiveNs('all-reduce', bytes, [0, 1, 2, 3], 16)).toBe(c.collectiveNs('all-reduce', bytes, 4));
+      // Eight ranks one node holds, against every other GPU of two nodes (DP 8 over TP 2): the NICs carry the ring.
+      const strided = c.collectiveNs('all-reduce', bytes, [0, 2, 4, 6, 8, 10, 12, 14], 16);
+      expect(strided, hw).toBeGreaterThan(2 * c.collectiveNs('all-reduce', bytes, 8));
+      const twoNodes = loadHardware(hw, ['interconnect.nodes=2']);
+      expect(strided / simulateCollective(twoNodes, 16, { kind: 'all-reduce', bytes, ranks: [0, 2, 4, 6, 8, 10, 12, 14] }).timeNs).toBeCloseTo(1, 2);
+    }
+    // A pair in one H100 node meets over NVLink, a pair across two over the NICs.
+    const h100 = new HardwareCoster('h100-sxm');
+    expect(h100.collectiveNs('all-reduce', bytes, [0, 8], 16)).toBeGreaterThan(3 * h100.collectiveNs('all-reduce', bytes, 2));
+  });
+
   it('memoises kernels by shape, not by name', () => {
     const c = new HardwareCoster('mi300x');
     const a = c.kernel({ op: 'gemm', name: 'a', m: 512, n: 512, k: 512, dtype: 'fp16' });

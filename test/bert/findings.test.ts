@@ -194,6 +194,29 @@ describe('BERT characterisation findings', () => {
     expect(() => resolvePoint(bertPointSchema.parse({ optimizer: 'adam' }), { zero_stage: 3 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: expected one of 0, 1, 2$/);
   });
 
+  it("tensor parallelism divides each GPU's matrix work and memory and adds all-reduces on the critical path", () => {
+    const one = run({ seq: 512, batch: 8 });
+    expect(one.cells.some((c) => c.category === 'communication')).toBe(false);
+    let memory = pointMemory(one.point).totalBytes;
+    for (const tp of [2, 4, 8]) {
+      const r = run({ seq: 512, batch: 8, tp });
+      // Every layer's GEMMs split t ways; the MLM head's transform and the embeddings' gather stay whole.
+      expect(r.matmulFlops * tp, `TP ${tp}`).toBeGreaterThanOrEqual(one.matmulFlops);
+      expect(r.matmulFlops * tp).toBeLessThan(1.05 * one.matmulFlops);
+      // The all-reduces run on the compute stream: in forward and in backward, none hidden.
+      const comm = (pass: string) => r.cells.find((c) => c.category === 'communication' && c.pass === pass)?.timeNs ?? 0;
+      expect(comm('fwd')).toBeGreaterThan(0);
+      expect(comm('bwd')).toBeGreaterThan(0);
+      expect(r.iterationNs).toBeCloseTo(r.computeNs, 0);
+      expect(r.samplesPerIteration).toBe(one.samplesPerIteration);
+      const m = pointMemory(r.point).totalBytes;
+      expect(m).toBeLessThan(memory);
+      memory = m;
+    }
+    expect(() => resolvePoint(bertPointSchema.parse({}), { tp: 3 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.tp: bert-large's attention width 1024 does not split evenly over 3 ranks$/);
+    expect(() => resolvePoint(bertPointSchema.parse({}), { tp: 8, dp: 64 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.tp: expected at most 256 GPUs in all \(every rank of a collective is simulated\), got tp 8 x dp 64 = 512$/);
+  });
+
   it('ZeRO-2 with gradient accumulation reduce-scatters every micro-batch and accumulates only its shard', () => {
     const dp = 8;
     const mbs = 4;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadHardware } from '../../src/hw/config/load.js';
 import { precisionOf } from '../../src/study/bert/point.js';
 import { getModel, parameterCount, precisionPlan } from '../../src/sw/index.js';
-import { trainingMemory } from '../../src/sw/train/memory.js';
+import { rankParameterCount, trainingMemory } from '../../src/sw/train/memory.js';
 import { ROOT, silica } from '../helpers/cli.js';
 
 const mixed = precisionPlan('mixed', 'fp16');
@@ -21,6 +21,33 @@ describe('training memory per GPU', () => {
     // fp32 keeps the same four copies at 4 bytes; pure bf16 keeps them at 2.
     expect(trainingMemory(gpt2, { batch: 1, seq: 1024, plan: fp32 }).modelStateBytes).toBe(16 * parameterCount(gpt2));
     expect(trainingMemory(gpt2, { batch: 1, seq: 1024, plan: precisionPlan('bf16') }).modelStateBytes).toBe(8 * parameterCount(gpt2));
+  });
+
+  it("tensor parallelism: the rank's weight shard, and Korthikanti et al.'s activations s·b·h·(10 + 24/t + 5·a·s/(h·t)) a layer", () => {
+    for (const name of ['bert-large', 'gpt2-xl']) {
+      const model = getModel(name);
+      expect(rankParameterCount(model, 1)).toBe(parameterCount(model));
+      for (const t of [2, 4, 8]) {
+        // shard = (P - R)/t + R: the split part once, the whole part R (norms, position
+        // embeddings, row-parallel biases, BERT's head transform) on every rank, a sliver of P.
+        const shard = rankParameterCount(model, t);
+        const whole = (t * shard - parameterCount(model)) / (t - 1);
+        expect(whole, `${name} TP ${t}`).toBeGreaterThan(0);
+        expect(whole).toBeLessThan(0.01 * parameterCount(model));
+        expect(trainingMemory(model, { batch: 1, seq: 512, plan: mixed, tp: t }).modelStateBytes).toBe(16 * shard);
+      }
+    }
+    const bert = getModel('bert-large');
+    const { hidden: h, heads: a, layers: L, vocab } = bert;
+    const [b, s] = [8, 512];
+    for (const t of [1, 2, 4, 8]) {
+      const m = trainingMemory(bert, { batch: b, seq: s, plan: mixed, tp: t });
+      const logits = s * b * Math.ceil(vocab / t) * 2;
+      expect(m.activationBytes - logits, `TP ${t}`).toBeCloseTo(L * s * b * h * (10 + 24 / t + (5 * a * s) / (h * t)), 0);
+      // Selective recomputation keeps s·b·h·(10 + 24/t) (ibid.), full recomputation each layer's whole input.
+      expect(trainingMemory(bert, { batch: b, seq: s, plan: mixed, tp: t, recompute: 'selective' }).activationBytes - logits).toBeCloseTo(L * s * b * h * (10 + 24 / t), 0);
+      expect(trainingMemory(bert, { batch: b, seq: s, plan: mixed, tp: t, recompute: true }).activationBytes - logits).toBe(L * 2 * s * b * h);
+    }
   });
 
   it('activations grow with the micro-batch linearly and with the sequence faster than linearly; recomputation, fused attention and half precision keep less', () => {

@@ -71,29 +71,50 @@ export class HardwareCoster {
     return c;
   }
 
-  /** Time of a collective over `ranks` GPUs (ranks beyond one node span ceil(ranks / gpus_per_node) nodes). */
-  collectiveNs(kind: CollectiveKind, bytes: number, ranks: number): number {
-    if (ranks <= 1 || bytes <= 0) return 0;
-    if (bytes <= GRID_MIN_BYTES) return this.simulateCollective(kind, bytes, ranks);
+  /**
+   * Time of a collective over GPUs 0..ranks-1, or over the GPUs `ranks` lists of a system of
+   * `worldSize` (a data-parallel group striding across tensor-parallel groups); GPUs beyond one
+   * node span ceil(GPUs / gpus_per_node) nodes.
+   */
+  collectiveNs(kind: CollectiveKind, bytes: number, ranks: number | readonly number[], worldSize?: number): number {
+    const group = collectiveGroup(ranks, worldSize);
+    if (group.size <= 1 || bytes <= 0) return 0;
+    if (bytes <= GRID_MIN_BYTES) return this.simulateCollective(kind, bytes, group);
     const lo = GRID_BASE ** Math.floor(Math.log(bytes) / Math.log(GRID_BASE) + 1e-12);
     const hi = lo * GRID_BASE;
-    const tLo = this.simulateCollective(kind, lo, ranks);
+    const tLo = this.simulateCollective(kind, lo, group);
     if (bytes === lo) return tLo;
-    const tHi = this.simulateCollective(kind, hi, ranks);
+    const tHi = this.simulateCollective(kind, hi, group);
     return tLo + ((tHi - tLo) * (bytes - lo)) / (hi - lo);
   }
 
-  private simulateCollective(kind: CollectiveKind, bytes: number, ranks: number): number {
-    const key = `${kind}/${ranks}/${bytes}`;
+  private simulateCollective(kind: CollectiveKind, bytes: number, group: CollectiveGroup): number {
+    const key = `${kind}/${group.key}/${bytes}`;
     let t = this.simulated.get(key);
     if (t === undefined) {
-      const nodes = Math.ceil(ranks / this.hw.interconnect.gpus_per_node);
+      const nodes = Math.ceil(group.worldSize / this.hw.interconnect.gpus_per_node);
       const hw = nodes > this.hw.interconnect.nodes ? loadHardware(this.hwRef, [...this.overlays, `interconnect.nodes=${nodes}`]) : this.hw;
-      t = simulateCollective(hw, ranks, { kind, bytes }).timeNs;
+      t = simulateCollective(hw, group.worldSize, { kind, bytes, ...(group.ranks ? { ranks: [...group.ranks] } : {}) }).timeNs;
       this.simulated.set(key, t);
     }
     return t;
   }
+}
+
+/** A collective's GPUs: `size` of a system of `worldSize`, listed where they are not GPUs 0..size-1. */
+interface CollectiveGroup {
+  size: number;
+  worldSize: number;
+  ranks?: readonly number[];
+  key: string;
+}
+
+function collectiveGroup(ranks: number | readonly number[], worldSize?: number): CollectiveGroup {
+  if (typeof ranks === 'number') return { size: ranks, worldSize: ranks, key: String(ranks) };
+  // GPUs 0..n-1 are the same collective whatever else the system holds: one key, the smaller system.
+  if (ranks.every((g, i) => g === i)) return { size: ranks.length, worldSize: ranks.length, key: String(ranks.length) };
+  const world = worldSize ?? Math.max(...ranks) + 1;
+  return { size: ranks.length, worldSize: world, ranks, key: `${ranks.join(',')}@${world}` };
 }
 
 /** Shape key of a kernel description: everything but its name. */

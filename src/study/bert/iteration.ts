@@ -80,6 +80,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     optimizerImpl: point.optimizer_impl,
     zeroStage: point.zero_stage as ZeroStage,
     microBatches: point.micro_batches,
+    tp: point.tp,
     dp: point.dp,
     recompute: point.recompute,
     flashAttention: point.flash_attention,
@@ -126,10 +127,12 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
       if (rec) rec.count++;
       else kernels.set(key, { role, pass: n.pass, category: n.category, desc: n.kernel, count: 1, timeNs: k.timeNs, flops: k.flops, bytes: k.bytes, bound: k.bound });
     } else if (n.kind === 'collective' && n.collective) {
-      const ranks = n.collective.group.length || trace.worldSize;
+      // An empty group is every rank; rank 0's groups with both tensor and data parallelism are
+      // listed: its TP group GPUs 0..tp-1, its DP group every tp-th GPU.
+      const group = n.collective.group.length ? n.collective.group : trace.worldSize;
       const kind = n.collective.kind;
       if (!(COLLECTIVE_KINDS as readonly string[]).includes(kind)) throw new SilicaError(`${n.name}: collective ${kind} has no cost model in the BERT study`);
-      dur = coster.collectiveNs(kind as CollectiveKind, n.collective.bytes, ranks);
+      dur = coster.collectiveNs(kind as CollectiveKind, n.collective.bytes, group, trace.worldSize);
     } else if (n.durationNs) {
       dur = n.durationNs;
     }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SilicaError } from '../../core/errors.js';
 import { MAX_SIMULATED_GPUS } from '../../hw/system.js';
 import { getModel, precisionPlan, type Precision } from '../../sw/index.js';
+import { tpSplitProblem } from '../../sw/graph/shard.js';
 import { trainingMemory, type TrainingMemory } from '../../sw/train/memory.js';
 import { OPTIMIZER_IMPLS, ZERO_STAGES } from '../../sw/train/optimizer.js';
 import { DEFAULT_BUCKET_MIB } from '../../sw/train/buckets.js';
@@ -29,8 +30,14 @@ export const bertPointSchema = z
     /** Micro-batches per optimizer step (gradient accumulation). */
     micro_batches: count.default(1),
     /**
-     * Data-parallel GPUs; more than a node's GPUs spans nodes. Bounded because every rank of the
-     * gradient all-reduce is simulated (MAX_SIMULATED_GPUS).
+     * Tensor-parallel GPUs (Megatron: attention heads and FFN columns split, an all-reduce after
+     * each block in forward and before it in backward), innermost: a TP group's GPUs are adjacent,
+     * in one node where it fits; the data-parallel groups stride across them.
+     */
+    tp: count.default(1),
+    /**
+     * Data-parallel ranks, each of `tp` GPUs; more GPUs than a node's span nodes. Bounded because
+     * every rank of the gradient all-reduce is simulated (MAX_SIMULATED_GPUS, tp x dp in all).
      */
     dp: count.max(MAX_SIMULATED_GPUS, { message: `expected at most ${MAX_SIMULATED_GPUS} data-parallel GPUs (every rank of the all-reduce is simulated)` }).default(1),
     /** All-reduce gradient buckets during backward (true) or after it (false). */
@@ -61,7 +68,7 @@ export function precisionOf(label: PrecisionLabel): { precision: Precision; mixe
 /** What one GPU holds for the configuration's step: model states and one micro-batch's activations. */
 export function pointMemory(p: BertPoint): TrainingMemory {
   const { precision, mixedDtype } = precisionOf(p.precision);
-  return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention, dp: p.dp, zeroStage: p.zero_stage });
+  return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention, dp: p.dp, zeroStage: p.zero_stage, tp: p.tp });
 }
 
 export function precisionLabel(precision: string, mixedDtype?: string): PrecisionLabel {
@@ -74,7 +81,20 @@ export function precisionLabel(precision: string, mixedDtype?: string): Precisio
 }
 
 /** Axis columns every output row carries, in this order. */
-export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'optimizer_impl', 'micro_batches', 'dp', 'zero_stage', 'overlap', 'bucket_mb', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
+export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'optimizer_impl', 'micro_batches', 'tp', 'dp', 'zero_stage', 'overlap', 'bucket_mb', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
+
+/** GPUs one configuration's step runs on: its tensor-parallel groups times its data-parallel ranks. */
+export function pointGpus(p: Pick<BertPoint, 'tp' | 'dp'>): number {
+  return p.tp * p.dp;
+}
+
+/** Why a configuration's parallelism cannot be simulated, or undefined: every GPU of a collective is, up to MAX_SIMULATED_GPUS. */
+export function parallelismProblem(p: Pick<BertPoint, 'model' | 'tp' | 'dp'>): { field: 'tp' | 'dp'; message: string } | undefined {
+  const split = p.tp > 1 ? tpSplitProblem(getModel(p.model), p.tp) : undefined;
+  if (split) return { field: 'tp', message: split };
+  if (pointGpus(p) > MAX_SIMULATED_GPUS) return { field: p.tp > 1 ? 'tp' : 'dp', message: `expected at most ${MAX_SIMULATED_GPUS} GPUs in all (every rank of a collective is simulated), got tp ${p.tp} x dp ${p.dp} = ${pointGpus(p)}` };
+  return undefined;
+}
 
 export function pointColumns(p: BertPoint): Record<string, string | number | boolean> {
   return Object.fromEntries(POINT_COLUMNS.map((c) => [c, p[c]]));

@@ -3,7 +3,7 @@ import { countOf, formatBytes } from '../../core/units.js';
 import { getModel, parameterCount } from '../../sw/index.js';
 import { categoryShare, gemmIntensity, groupsVarying, largestCategory, memoryBoundShare } from './findings.js';
 import type { IterationResult } from './iteration.js';
-import { pointMemory, type BertPoint } from './point.js';
+import { pointGpus, pointMemory, type BertPoint } from './point.js';
 import { DEFAULT_BUCKET_MIB } from '../../sw/index.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -22,6 +22,7 @@ function label(p: BertPoint, omit: Array<keyof BertPoint> = []): string {
   add('optimizer', p.optimizer);
   if (p.optimizer_impl !== 'fused') add('optimizer_impl', `${p.optimizer_impl} optimizer`);
   if (p.micro_batches > 1) add('micro_batches', `${p.micro_batches} micro-batches`);
+  if (p.tp > 1) add('tp', `TP ${p.tp}`);
   if (p.dp > 1) add('dp', `DP ${p.dp}`);
   if (p.dp > 1 && p.bucket_mb !== DEFAULT_BUCKET_MIB) add('bucket_mb', `${p.bucket_mb} MiB buckets`);
   if (p.zero_stage > 0) add('zero_stage', `ZeRO-${p.zero_stage}`);
@@ -65,7 +66,7 @@ export function bertReport(
   );
   out.push('## Baseline', '');
   out.push(
-    `${label(b.point)}: **${ms(b.iterationNs)}** per iteration, **${num(b.samplesPerSecond, 0)} samples/s** per ${b.point.dp > 1 ? `${b.point.dp} GPUs` : 'GPU'}, ` +
+    `${label(b.point)}: **${ms(b.iterationNs)}** per iteration, **${num(b.samplesPerSecond, 0)} samples/s** per ${pointGpus(b.point) > 1 ? `${pointGpus(b.point)} GPUs` : 'GPU'}, ` +
       `${num(b.matmulFlops / b.iterationNs / 1e3, 1)} TFLOP/s of model matmul FLOPs. ${model.name} has ${num(parameterCount(model) / 1e6, 0)}M parameters. ` +
       `At ${steps.toLocaleString('en-US')} steps this configuration would train in ${num((steps * b.iterationNs) / 3.6e12, 1)} hours (samples per step: ${b.samplesPerIteration}; compare with a published run only at the same global batch).`,
     '',
@@ -161,6 +162,26 @@ export function bertReport(
         'Small gradient buckets start all-reducing early but pay every all-reduce\'s latency (more busy time); large ones pay it once but start late and overlap less, up to one bucket of all the gradients, which cannot overlap at all. ' +
         'Within a node the all-reduce time depends on how many links a GPU can drive: on a fully connected node (MI300X: 7 xGMI links per GPU, one per peer) a 2-GPU ring uses one link, 8 GPUs use all seven, so the per-GPU all-reduce gets faster from 2 to 8 GPUs even as the ring lengthens. ' +
         'Beyond one node every byte also crosses the NICs, several times slower than the in-node links, and the exposed share jumps and keeps growing with the number of nodes.',
+      '',
+    );
+  }
+
+  const tpGroups = groupsVarying(studyOf('tp'), 'tp');
+  if (tpGroups.length) {
+    out.push('## 5b. Tensor parallelism puts all-reduces on the critical path', '');
+    for (const g of tpGroups) {
+      const sorted = [...g].sort((x, y) => x.point.tp - y.point.tp);
+      const perGpu = (r: IterationResult) => r.samplesPerSecond / pointGpus(r.point);
+      out.push(
+        `- ${label(sorted[0]!.point, ['tp'])}, TP ${sorted.map((r) => r.point.tp).join(' → ')}: iteration ${sorted.map((r) => ms(r.iterationNs)).join(' → ')}; ` +
+          `samples/s per GPU ${sorted.map((r) => num(perGpu(r), 0)).join(' → ')}; communication ${sorted.map((r) => pct(categoryShare(r, 'communication'))).join(' → ')}; ` +
+          `memory per GPU ${sorted.map((r) => formatBytes(pointMemory(r.point).totalBytes)).join(' → ')}.`,
+      );
+    }
+    out.push(
+      '',
+      "Megatron's tensor parallelism splits every layer's heads and FFN columns over the TP group: each GPU's GEMM FLOPs, weights and most activations fall with the group's size, but each layer all-reduces its activations twice in forward and twice in backward, on the critical path, and those bytes do not shrink with the group. " +
+        'How fast they go depends on the links the group can drive (on a fully connected MI300X node a 2-GPU group has one xGMI link, an 8-GPU group seven), so the split pays where the GEMMs it divides are long against the all-reduces: wide layers (a layer\'s GEMM FLOPs grow with the hidden size squared, the activations it all-reduces with the hidden size once; batch and sequence scale both alike) and parts whose links are fast for their compute. What it buys is memory: the weights, optimizer states and activations of a model too large for one GPU.',
       '',
     );
   }

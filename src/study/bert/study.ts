@@ -4,7 +4,7 @@ import { hardwareRef } from '../../hw/config/load.js';
 import { hardwareOverridesSchema, overrideOverlays, type HardwareOverrides } from '../../hw/config/overrides.js';
 import { HardwareCoster } from './coster.js';
 import { simulateIteration, type IterationResult } from './iteration.js';
-import { bertPointSchema, type BertPoint } from './point.js';
+import { bertPointSchema, parallelismProblem, type BertPoint } from './point.js';
 import { optimizerImplProblem, zeroStageProblem } from '../../sw/train/optimizer.js';
 
 /**
@@ -57,6 +57,8 @@ export function resolvePoint(base: BertPoint, over: Record<string, unknown>, whe
   if (implProblem) throw new SilicaError(`${where}.optimizer_impl: ${implProblem}`);
   const zeroProblem = zeroStageProblem(r.data.zero_stage, r.data.optimizer, r.data.optimizer_impl);
   if (zeroProblem) throw new SilicaError(`${where}.zero_stage: ${zeroProblem}`);
+  const parallel = parallelismProblem(r.data);
+  if (parallel) throw new SilicaError(`${where}.${parallel.field}: ${parallel.message}`);
   return r.data;
 }
 

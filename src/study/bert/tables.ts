@@ -1,6 +1,6 @@
 import { OP_CATEGORIES } from '../../kernels/types.js';
 import { categoryShare, type IterationResult } from './iteration.js';
-import { pointColumns, pointMemory } from './point.js';
+import { pointColumns, pointGpus, pointMemory } from './point.js';
 
 type Row = Record<string, string | number | boolean>;
 
@@ -12,7 +12,7 @@ export function resultRow(study: string, r: IterationResult, steps: number, hw: 
   const row: Row = {
     study,
     ...pointColumns(r.point),
-    nodes: Math.ceil(r.point.dp / hw.gpusPerNode),
+    nodes: Math.ceil(pointGpus(r.point) / hw.gpusPerNode),
     iteration_us: r.iterationNs / 1e3,
     samples_per_s: r.samplesPerSecond,
     time_to_train_h: (steps * r.iterationNs) / 3.6e12,

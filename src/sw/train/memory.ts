@@ -1,4 +1,5 @@
 import { DTYPE_BYTES } from '../../hw/config/schema.js';
+import { buildForwardGraph } from '../graph/build.js';
 import { parameterCount, type ModelSpec } from '../models/index.js';
 import type { PrecisionPlan } from './precision.js';
 
@@ -20,7 +21,12 @@ import type { PrecisionPlan } from './precision.js';
  *   bytes, the masks the same. Fused attention keeps no s x s scores or probabilities (only its
  *   softmax statistics, negligible), nor does selective recomputation (ibid., eq. 2: 34·s·b·h); full
  *   recomputation keeps only each layer's input, 2·s·b·h.
- * - The language-model head's logits, s·b·vocab in the activation dtype.
+ * - Tensor parallelism over t ranks (Megatron, without sequence parallelism; ibid., eq. 3:
+ *   s·b·h·(10 + 24/t + 5·a·s/(h·t))): the weights are the rank's shard (as the graph builder
+ *   splits them: vocabulary, heads and FFN columns; norms and row-parallel biases whole), and of
+ *   the activations the attention and FFN interiors are split while the layer norms' inputs, the
+ *   GEMMs' replicated inputs and the two dropout masks after the blocks (10·s·b·h) are not.
+ * - The language-model head's logits, s·b·vocab/t in the activation dtype.
  */
 export interface TrainingMemory {
   modelStateBytes: number;
@@ -39,10 +45,20 @@ export interface TrainingMemoryOptions {
   /** Data-parallel ranks and ZeRO stage (0, 1 or 2) sharding the model states over them (default 1 and 0). */
   dp?: number;
   zeroStage?: number;
+  /** Tensor-parallel ranks (default 1). */
+  tp?: number;
+}
+
+/** The parameters one of `tp` tensor-parallel ranks holds, as the graph builder shards them. */
+export function rankParameterCount(model: ModelSpec, tp: number): number {
+  if (tp === 1) return parameterCount(model);
+  const graph = buildForwardGraph(model, { tp, training: true, actBytes: 2, kvCacheBytes: 0, groups: [{ count: 1, qLen: 1, kvLen: 1 }], pagedKvLens: [], flash: false, positionRows: 1, headRows: 1 });
+  return graph.params.reduce((s, p) => s + p.numel, 0);
 }
 
 export function trainingMemory(model: ModelSpec, o: TrainingMemoryOptions): TrainingMemory {
-  const params = parameterCount(model);
+  const tp = o.tp ?? 1;
+  const params = rankParameterCount(model, tp);
   const p = o.plan;
   const stateBytes = DTYPE_BYTES[p.state];
   const stage = o.zeroStage ?? 0;
@@ -56,12 +72,13 @@ export function trainingMemory(model: ModelSpec, o: TrainingMemoryOptions): Trai
   const h = model.hidden;
   const a = model.heads;
   const sbh = s * b * h;
-  // Korthikanti's 16-bit accounting split into tensors (scaled by act / 2) and 1-byte masks.
+  // Korthikanti's 16-bit accounting split into tensors (scaled by act / 2) and 1-byte masks: of
+  // the 34·s·b·h, 8 of tensors and the 2 of masks stay whole under tensor parallelism, 24 split.
   const keepsScores = !o.flashAttention && o.recompute !== 'selective';
   const perLayer = o.recompute === true
     ? act * sbh
-    : (act / 2) * 32 * sbh + 2 * sbh + (keepsScores ? (act / 2) * 4 * a * s * s * b + a * s * s * b : 0);
-  const logits = s * b * model.vocab * act;
+    : (act / 2) * (8 + 24 / tp) * sbh + 2 * sbh + (keepsScores ? ((act / 2) * 4 * a * s * s * b + a * s * s * b) / tp : 0);
+  const logits = s * b * Math.ceil(model.vocab / tp) * act;
   const activationBytes = model.layers * perLayer + logits;
   return { modelStateBytes, activationBytes, totalBytes: modelStateBytes + activationBytes };
 }
