@@ -6,7 +6,7 @@ export { getModel, listModels, parameterCount, parameterTensors, layerMatmulPara
 export { buildTrainingTrace, type TrainingOptions } from './train/build.js';
 export { PRECISIONS, precisionPlan, type Precision, type PrecisionPlan } from './train/precision.js';
 export { OPTIMIZER_IMPLS, OPTIMIZERS, ZERO_STAGES, type OptimizerImpl, type OptimizerKind, type ZeroStage } from './train/optimizer.js';
-export { bucketBytesFromMib, DEFAULT_BUCKET_BYTES, DEFAULT_BUCKET_MIB, gradientBuckets } from './train/buckets.js';
+export { bucketBytesFromMib, DEFAULT_BUCKET_BYTES, DEFAULT_BUCKET_MIB } from './train/buckets.js';
 export { buildPrefillTrace, buildDecodeTrace, buildIterationTrace, type PrefillOptions, type DecodeOptions, type IterationOptions } from './infer/build.js';
 export { buildForwardGraph, trainingHeadRows, type ForwardPlan, type AttentionGroup } from './graph/build.js';
 export { fuseBiasActivation } from './graph/fusion.js';

@@ -191,7 +191,7 @@ describe('BERT characterisation findings', () => {
     // Nothing to shard on one GPU: the same step.
     expect(run({ optimizer: 'adam', zero_stage: 2 }).iterationNs).toBe(run({ optimizer: 'adam' }).iterationNs);
     expect(() => resolvePoint(bertPointSchema.parse({}), { zero_stage: 1 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: ZeRO shards each tensor across ranks: expected the adam optimizer, got lamb/);
-    expect(() => resolvePoint(bertPointSchema.parse({ optimizer: 'adam' }), { zero_stage: 3 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: expected one of 0, 1, 2$/);
+    expect(() => resolvePoint(bertPointSchema.parse({ optimizer: 'adam' }), { zero_stage: 4 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: expected one of 0, 1, 2, 3$/);
   });
 
   it("tensor parallelism divides each GPU's matrix work and memory and adds all-reduces on the critical path", () => {
@@ -215,6 +215,46 @@ describe('BERT characterisation findings', () => {
     }
     expect(() => resolvePoint(bertPointSchema.parse({}), { tp: 3 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.tp: bert-large's attention width 1024 does not split evenly over 3 ranks$/);
     expect(() => resolvePoint(bertPointSchema.parse({}), { tp: 8, dp: 64 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.tp: expected at most 256 GPUs in all \(every rank of a collective is simulated\), got tp 8 x dp 64 = 512$/);
+  });
+
+  it("ZeRO-3 gathers every layer's weights before it runs, in forward and in backward: 1.5x the all-reduce's bytes, 16/Nd bytes a parameter", () => {
+    const dp = 8;
+    const nodesOf = (zeroStage: 0 | 3, microBatches = 1) => programOf(buildTrainingTrace(getModel('bert-large'), { batch: 8, seq: 128, precision: 'mixed', optimizer: 'adam', dp, zeroStage, microBatches }), 0);
+    const z0 = nodesOf(0);
+    const z3 = nodesOf(3);
+    const coll = (nodes: typeof z0, kind: string, pass?: string) => nodes.filter((n) => n.kind === 'collective' && n.collective!.kind === kind && (!pass || n.pass === pass));
+    const bytes = (nodes: typeof z0, kind: string, pass?: string) => coll(nodes, kind, pass).reduce((s, n) => s + n.collective!.bytes, 0);
+    const model = getModel('bert-large');
+    const weightBytes = parameterCount(model) * 2;
+    // Each pass gathers the whole model once, in the half dtype its kernels read; nothing after the optimizer.
+    expect(bytes(z3, 'all-gather', 'fwd')).toBe(weightBytes);
+    expect(bytes(z3, 'all-gather', 'bwd')).toBe(weightBytes);
+    expect(coll(z3, 'all-gather', 'opt')).toHaveLength(0);
+    expect(bytes(z3, 'reduce-scatter')).toBe(bytes(z0, 'all-reduce'));
+    // On the wire: a reduce-scatter and two all-gathers each move (n-1)/n of their buffer, an all-reduce 2(n-1)/n.
+    expect((bytes(z3, 'reduce-scatter') + bytes(z3, 'all-gather')) / (2 * bytes(z0, 'all-reduce'))).toBeCloseTo(1.5, 10);
+    // Every layer's first kernel of a pass waits for that layer's gather.
+    for (const pass of ['fwd', 'bwd'] as const) {
+      const gathers = coll(z3, 'all-gather', pass);
+      expect(gathers).toHaveLength(model.layers + 2);
+      for (const g of gathers) {
+        const first = z3.find((n) => n.stream === 'compute' && n.pass === pass && n.deps.includes(g.id));
+        expect(first, g.name).toBeDefined();
+        expect(first!.layer).toBe(g.layer);
+      }
+    }
+    // With gradient accumulation every micro-batch gathers again and reduce-scatters its gradients.
+    expect(bytes(nodesOf(3, 4), 'all-gather')).toBe(4 * 2 * weightBytes);
+    const [r1, r3] = ([1, 3] as const).map((zero_stage) => run({ optimizer: 'adam', dp, zero_stage }));
+    expect(pointMemory(r3!.point).modelStateBytes).toBeCloseTo(parameterCount(model) * (16 / dp), 0);
+    expect(r3!.matmulFlops).toBe(r1!.matmulFlops);
+    // Exposed communication is split by pass and sums, with the compute, to the iteration.
+    const total = r3!.cells.reduce((s, c) => s + c.timeNs, 0);
+    expect(total / r3!.iterationNs).toBeCloseTo(1, 12);
+    expect(r3!.cells.find((c) => c.category === 'communication' && c.pass === 'fwd')!.timeNs).toBeGreaterThan(0);
+    // The wire is shared, not doubled: the communication stream is never busier than the iteration.
+    const across = run({ optimizer: 'adam', dp: 64, zero_stage: 3 });
+    expect(across.commBusyNs).toBeLessThanOrEqual(across.iterationNs);
   });
 
   it('ZeRO-2 with gradient accumulation reduce-scatters every micro-batch and accumulates only its shard', () => {

@@ -51,7 +51,7 @@ export const bertCommand: CommandModule = {
       .option('micro-batches', numberFlag('micro-batches per optimizer step (gradient accumulation)', { default: 1 }))
       .option('tp', numberFlag('tensor-parallel GPUs (Megatron: heads and FFN columns split, an all-reduce per block in forward and backward; adjacent GPUs)', { default: 1 }))
       .option('dp', numberFlag('data-parallel ranks, each --tp GPUs (beyond a node spans nodes)', { default: 1 }))
-      .option('zero-stage', numberFlag('ZeRO: 0 none, 1 optimizer states sharded over the --dp ranks, 2 gradients too (adam only)', { default: 0 }))
+      .option('zero-stage', numberFlag('ZeRO: 0 none, 1 optimizer states sharded over the --dp ranks, 2 gradients too, 3 weights too (adam only)', { default: 0 }))
       .option('overlap', { type: 'boolean', default: true, describe: 'overlap the gradient all-reduce with backward (--no-overlap: after it)' })
       .option('bucket-mb', numberFlag("gradient bucket size in MiB, one all-reduce each (PyTorch DDP's bucket_cap_mb)", { default: DEFAULT_BUCKET_MIB }))
       .option('recompute', { type: 'boolean', default: false, describe: 'recompute each layer forward in backward' })

@@ -148,7 +148,7 @@ export const emitCommand: CommandModule = {
       .option('fuse-bias-act', { type: 'boolean', default: true, describe: 'train: bias+GeLU and bias+dropout+residual as one kernel each (--no-fuse-bias-act: one kernel per element-wise op)' })
       .option('tp', numberFlag('tensor-parallel ranks', { default: 1 }))
       .option('dp', numberFlag('train: data-parallel ranks', { default: 1 }))
-      .option('zero-stage', numberFlag('train: ZeRO 0 (none), 1 (optimizer states sharded over --dp) or 2 (gradients too); adam only', { default: 0 }))
+      .option('zero-stage', numberFlag('train: ZeRO 0 (none), 1 (optimizer states sharded over --dp), 2 (gradients too) or 3 (weights too, gathered layer by layer); adam only', { default: 0 }))
       .option('bucket-mb', numberFlag("train: gradient bucket size in MiB, one all-reduce each (PyTorch DDP's bucket_cap_mb)", { default: DEFAULT_BUCKET_MIB }))
       .option('dtype', { type: 'string', default: 'bf16', describe: `prefill/decode: ${DTYPES.join('|')}` })
       .option('kv-dtype', { type: 'string', describe: 'decode: KV-cache dtype (default: --dtype)' })

@@ -106,9 +106,20 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     if (!c) cells.set(key, (c = { category, pass, timeNs: 0, flops: 0, bytes: 0, kernels: 0 }));
     return c;
   };
+  // Time the compute stream waited on communication, by the pass of what it waited for (ZeRO-3's
+  // forward gathers, the gradients' reductions); the backward's share is what the others leave.
+  let fwdWaitNs = 0;
   for (const n of nodes) {
-    let start = streamFree.get(n.stream) ?? 0;
-    for (const d of n.deps) if (end[d]! > start) start = end[d]!;
+    const free = streamFree.get(n.stream) ?? 0;
+    let start = free;
+    let waitedFor = -1;
+    for (const d of n.deps) {
+      if (end[d]! > start) {
+        start = end[d]!;
+        waitedFor = d;
+      }
+    }
+    if (n.stream === 'compute' && waitedFor >= 0 && nodes[waitedFor]!.pass === 'fwd') fwdWaitNs += start - free;
     let dur = 0;
     if (n.kind === 'kernel' && n.kernel) {
       const k = coster.kernel(n.kernel);
@@ -152,18 +163,24 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
   for (let i = 0; i < end.length; i++) if (end[i]! > iterationNs) iterationNs = end[i]!;
   const commExposedNs = Math.max(0, iterationNs - computeNs);
   if (commBusyNs > 0) {
-    // What runs past the last compute node and belongs to the optimizer pass (ZeRO's weight
-    // all-gather) is the optimizer's exposed communication; the rest is the gradients'.
+    // What runs past the last compute node and belongs to the optimizer pass (ZeRO-1/2's weight
+    // all-gather) is the optimizer's exposed communication; waits for forward's communication
+    // (ZeRO-3's gathers) the forward's; the rest is the gradients'.
     const comm = nodes.filter((n) => n.stream !== 'compute');
-    const optComm = comm.filter((n) => n.pass === 'opt').length;
-    const optExposed = optComm > 0 ? Math.min(commExposedNs, Math.max(0, iterationNs - computeEnd)) : 0;
+    const count = (pass: Pass) => comm.filter((n) => n.pass === pass).length;
+    const optExposed = count('opt') > 0 ? Math.min(commExposedNs, Math.max(0, iterationNs - computeEnd)) : 0;
+    if (count('fwd') > 0) {
+      const fwd = cell('communication', 'fwd');
+      fwd.timeNs += fwdWaitNs;
+      fwd.kernels += count('fwd');
+    }
     const bwd = cell('communication', 'bwd');
-    bwd.timeNs += commExposedNs - optExposed;
-    bwd.kernels += comm.length - optComm;
-    if (optComm > 0) {
+    bwd.timeNs += commExposedNs - optExposed - fwdWaitNs;
+    bwd.kernels += count('bwd');
+    if (count('opt') > 0) {
       const opt = cell('communication', 'opt');
       opt.timeNs += optExposed;
-      opt.kernels += optComm;
+      opt.kernels += count('opt');
     }
   }
   const ordered = [...cells.values()].sort((a, b) => OP_CATEGORIES.indexOf(a.category) - OP_CATEGORIES.indexOf(b.category) || PASSES.indexOf(a.pass) - PASSES.indexOf(b.pass));

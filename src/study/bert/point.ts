@@ -42,7 +42,7 @@ export const bertPointSchema = z
     dp: count.max(MAX_SIMULATED_GPUS, { message: `expected at most ${MAX_SIMULATED_GPUS} data-parallel GPUs (every rank of the all-reduce is simulated)` }).default(1),
     /** All-reduce gradient buckets during backward (true) or after it (false). */
     overlap: z.boolean().default(true),
-    /** ZeRO stage: 0 none, 1 optimizer states sharded over the data-parallel ranks, 2 gradients too (adam, fused). */
+    /** ZeRO stage: 0 none, 1 optimizer states sharded over the data-parallel ranks, 2 gradients too, 3 weights too (adam, fused). */
     zero_stage: z.number().refine((v) => (ZERO_STAGES as readonly number[]).includes(v), { message: `expected one of ${ZERO_STAGES.join(', ')}` }).default(0),
     /** Gradient bucket size in MiB (PyTorch DDP's bucket_cap_mb): one all-reduce per bucket, each as soon as its gradients exist. */
     bucket_mb: z.number().positive().default(DEFAULT_BUCKET_MIB),

@@ -3,7 +3,8 @@ import type { TraceNode } from '../../trace/types.js';
 import type { LoweredNode } from './kernels.js';
 
 /** Streams silica's builders use: kernels and blocking (tensor-parallel) collectives in order on
- * `compute`; data-parallel gradient all-reduces on `comm`, free to overlap with backward. */
+ * `compute`; data-parallel gradient all-reduces (and ZeRO-3's weight gathers) on `comm`, free to
+ * overlap with compute. */
 export const COMPUTE_STREAM = 'compute';
 export const COMM_STREAM = 'comm';
 

@@ -6,7 +6,7 @@
 export interface GradReady {
   param: string;
   bytes: number;
-  /** Node that finishes the gradient (in the last micro-batch). */
+  /** Node that finishes the gradient (in the micro-batch whose gradients are reduced). */
   nodeId: number;
 }
 
@@ -26,19 +26,30 @@ export function bucketBytesFromMib(mib: number): number {
   return Math.max(1, Math.round(mib * 1024 * 1024));
 }
 
-export function gradientBuckets(ready: GradReady[], bucketBytes: number): Bucket[] {
-  const sorted = [...ready].sort((a, b) => a.nodeId - b.nodeId);
-  const buckets: Bucket[] = [];
-  let cur: Bucket = { params: [], bytes: 0, producers: [] };
-  for (const g of sorted) {
+/**
+ * Fills buckets as gradients become ready, in that order, and hands each over as soon as it is
+ * full, so that its reduction can be issued there and then (between the layers' own communication,
+ * where a stream carries more than the gradients).
+ */
+export class BucketFiller {
+  private cur: Bucket = { params: [], bytes: 0, producers: [] };
+
+  constructor(
+    private readonly bucketBytes: number,
+    private readonly onFull: (bucket: Bucket) => void,
+  ) {}
+
+  add(g: GradReady): void {
+    const cur = this.cur;
     cur.params.push(g.param);
     cur.bytes += g.bytes;
     if (!cur.producers.includes(g.nodeId)) cur.producers.push(g.nodeId);
-    if (cur.bytes >= bucketBytes) {
-      buckets.push(cur);
-      cur = { params: [], bytes: 0, producers: [] };
-    }
+    if (cur.bytes >= this.bucketBytes) this.flush();
   }
-  if (cur.params.length) buckets.push(cur);
-  return buckets;
+
+  /** Hands over the bucket being filled, if it holds anything (the last, smaller one). */
+  flush(): void {
+    if (this.cur.params.length) this.onFull(this.cur);
+    this.cur = { params: [], bytes: 0, producers: [] };
+  }
 }

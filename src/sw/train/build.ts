@@ -1,6 +1,7 @@
 import { SilicaError } from '../../core/errors.js';
 import { DTYPE_BYTES } from '../../hw/config/schema.js';
 import type { Trace } from '../../trace/types.js';
+import type { Pass } from '../../kernels/types.js';
 import { buildForwardGraph, trainingHeadRows, type ForwardPlan } from '../graph/build.js';
 import { fuseBiasActivation } from '../graph/fusion.js';
 import type { Op } from '../graph/ops.js';
@@ -8,9 +9,10 @@ import type { ModelSpec } from '../models/index.js';
 import { ProgramEmitter, COMM_STREAM } from '../lower/emit.js';
 import { programsFor } from '../lower/groups.js';
 import { lowerBackward, lowerForward, type LowerContext, type LoweredNode } from '../lower/kernels.js';
-import { DEFAULT_BUCKET_BYTES, gradientBuckets, type Bucket, type GradReady } from './buckets.js';
+import { BucketFiller, DEFAULT_BUCKET_BYTES, type Bucket } from './buckets.js';
 import { gradientPrepKernels, optimizerImplProblem, optimizerKernels, perTensorAdamKernels, zeroStageProblem, type OptimizerImpl, type ParamGroup, type ZeroStage } from './optimizer.js';
 import { precisionPlan, type Precision } from './precision.js';
+import { LayerGathers, layerOrder } from './layer-gathers.js';
 import { checkPositiveInt } from '../validate.js';
 
 export interface TrainingOptions {
@@ -30,6 +32,8 @@ export interface TrainingOptions {
    * bytes on the wire as the all-reduce (Rajbhandari et al., SC 2020, sec. 7.2.1). With one
    * micro-batch the stages differ in memory only (memory.ts); with gradient accumulation stage 1
    * accumulates whole gradients and reduces them once, stage 2 reduce-scatters every micro-batch.
+   * Stage 3 shards the weights too: each layer's are all-gathered before it runs in forward and
+   * again in backward, and not after the optimizer (1.5x the all-reduce's bytes, sec. 7.2.2).
    */
   zeroStage?: ZeroStage;
   /** Forward+backward passes per optimizer step (gradient accumulation). */
@@ -101,28 +105,42 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const e = new ProgramEmitter();
   const gradDone = new Map<string, number>();
   const sharded = dp > 1 && zeroStage > 0;
-  // A ZeRO-2 rank keeps only its shard of the gradients, so every micro-batch's are reduce-
+  // A ZeRO-2 or -3 rank keeps only its shard of the gradients, so every micro-batch's are reduce-
   // scattered as its backward makes them and the reduced shard is added into the stored one
   // (DeepSpeed's stage 2: one reduction per micro-step, then an accumulation into the partition).
-  const reduceEveryMicroBatch = sharded && zeroStage === 2;
+  const reduceEveryMicroBatch = sharded && zeroStage >= 2;
   const gradBytes = DTYPE_BYTES[prec.grad];
   const params = graph.params.toArray();
+  // ZeRO-3 holds 1/dp of the weights too: each layer's are gathered before it runs (layer-gathers.ts).
+  const gathers = sharded && zeroStage === 3 ? new LayerGathers(e, layerWeightBytes(params, DTYPE_BYTES[prec.compute]), model.layers) : undefined;
+  const compute = (n: LoweredNode, pass: Pass, layer: number, suffix: string): number => (gathers ? gathers.emit(n, layer, suffix) : e.emit(n, pass, layer, { suffix }));
+  const fwdOrder = layerOrder(ops.filter((_, i) => fwd[i]!.length > 0).map((op) => op.layer));
+  const bwdOrder = layerOrder(ops.filter((_, i) => bwd[i]!.length > 0).map((op) => op.layer).reverse());
   const waitFor: number[] = [];
   let buckets: Bucket[] = [];
-  /** Emits one collective per gradient bucket on the comm stream, each after its producers (or after the backward). */
-  const reduceGradients = (afterBackward: number, suffix: string): number[] => {
-    buckets = gradientBuckets(params.map((p): GradReady => ({ param: p.name, bytes: p.numel * gradBytes, nodeId: gradDone.get(p.name) ?? afterBackward })), bucketBytes);
-    const collective = sharded ? ({ kind: 'reduce-scatter', suffix: 'reduce_scatter' } as const) : ({ kind: 'all-reduce', suffix: 'all_reduce' } as const);
-    return buckets.map((bucket, i) => {
-      const node: LoweredNode = { name: `grads.bucket${i}.${collective.suffix}`, kind: 'collective', category: 'communication', collective: { kind: collective.kind, bytes: bucket.bytes, group: 'dp' } };
-      const id = e.emit(node, 'bwd', -1, { stream: COMM_STREAM, deps: overlap ? bucket.producers : [afterBackward], suffix });
-      waitFor.push(id);
-      return id;
-    });
+  const collective = sharded ? ({ kind: 'reduce-scatter', suffix: 'reduce_scatter' } as const) : ({ kind: 'all-reduce', suffix: 'all_reduce' } as const);
+  /** Issues gradient bucket `i`'s reduction on the comm stream. */
+  const reduceBucket = (bucket: Bucket, i: number, deps: number[], suffix: string): number => {
+    const node: LoweredNode = { name: `grads.bucket${i}.${collective.suffix}`, kind: 'collective', category: 'communication', collective: { kind: collective.kind, bytes: bucket.bytes, group: 'dp' } };
+    const id = e.emit(node, 'bwd', -1, { stream: COMM_STREAM, deps, suffix });
+    waitFor.push(id);
+    return id;
   };
+  // A gradient is complete after the last of the kernels that write it in a backward pass.
+  const writesPerParam = new Map<string, number>();
+  for (const nodes of bwd) for (const n of nodes) for (const { param } of n.grads ?? []) writesPerParam.set(param, (writesPerParam.get(param) ?? 0) + 1);
   for (let mb = 0; mb < microBatches; mb++) {
     const sfx = microBatches > 1 ? `.mb${mb}` : '';
-    ops.forEach((op, i) => fwd[i]!.forEach((n) => e.emit(n, 'fwd', op.layer, { suffix: sfx })));
+    gathers?.begin(fwdOrder, 'fwd', sfx);
+    ops.forEach((op, i) => fwd[i]!.forEach((n) => compute(n, 'fwd', op.layer, sfx)));
+    gathers?.begin(bwdOrder, 'bwd', sfx);
+    // Buckets fill as gradients complete and, overlapped, are reduced as soon as full, in stream
+    // order between the layers' weight gathers (ZeRO-3) rather than after all of them.
+    const reducing = dp > 1 && (reduceEveryMicroBatch || mb === microBatches - 1);
+    const reduceSuffix = reduceEveryMicroBatch ? sfx : '';
+    const issued: Array<{ bucket: Bucket; id: number }> = [];
+    const filler = reducing ? new BucketFiller(bucketBytes, (bucket) => issued.push({ bucket, id: overlap ? reduceBucket(bucket, issued.length, bucket.producers, reduceSuffix) : -1 })) : undefined;
+    const writesLeft = new Map(writesPerParam);
     let recomputed = Number.NaN;
     for (let i = ops.length - 1; i >= 0; i--) {
       const op = ops[i]!;
@@ -130,25 +148,33 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
         recomputed = op.layer;
         for (const j of layerOps.get(op.layer)!) {
           if (recompute === 'selective' && !isCoreAttention(ops[j]!)) continue;
-          fwd[j]!.forEach((n) => e.emit(n, 'bwd', op.layer, { suffix: `.recompute${sfx}` }));
+          fwd[j]!.forEach((n) => compute(n, 'bwd', op.layer, `.recompute${sfx}`));
         }
       }
       for (const n of bwd[i]!) {
-        const id = e.emit(n, 'bwd', op.layer, { suffix: sfx });
+        const id = compute(n, 'bwd', op.layer, sfx);
         for (const { param, elements } of n.grads ?? []) {
           const added = Math.min(numel.get(param)!, elements ?? Infinity);
-          gradDone.set(param, mb > 0 && !reduceEveryMicroBatch ? e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx }) : id);
+          const done = mb > 0 && !reduceEveryMicroBatch ? e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx }) : id;
+          gradDone.set(param, done);
+          const left = writesLeft.get(param)! - 1;
+          writesLeft.set(param, left);
+          if (left === 0) filler?.add({ param, bytes: numel.get(param)! * gradBytes, nodeId: done });
         }
       }
     }
-    if (reduceEveryMicroBatch) {
-      const reduced = reduceGradients(e.lastComputeId, sfx);
+    if (filler) {
+      // Parameters no kernel wrote (none in the zoo's models) count as ready at the end.
+      const afterBackward = e.lastComputeId;
+      for (const p of params) if (!writesPerParam.has(p.name)) filler.add({ param: p.name, bytes: p.numel * gradBytes, nodeId: afterBackward });
+      filler.flush();
+      if (!overlap) for (const [i, x] of issued.entries()) x.id = reduceBucket(x.bucket, i, [afterBackward], reduceSuffix);
+      buckets = issued.map((x) => x.bucket);
       // The first micro-batch's reduce-scatter writes the shard itself; later ones are added into
       // it, which waits for that bucket's reduction (the end of a micro-step waits for its last buckets).
-      if (mb > 0) buckets.forEach((bucket, i) => e.emit(accumulate(`grads.bucket${i}.shard`, Math.ceil(bucket.bytes / gradBytes / dp), ctx), 'bwd', -1, { suffix: sfx, deps: [reduced[i]!] }));
+      if (reduceEveryMicroBatch && mb > 0) issued.forEach(({ bucket, id }, i) => e.emit(accumulate(`grads.bucket${i}.shard`, Math.ceil(bucket.bytes / gradBytes / dp), ctx), 'bwd', -1, { suffix: sfx, deps: [id] }));
     }
   }
-  if (dp > 1 && !reduceEveryMicroBatch) reduceGradients(e.lastComputeId, '');
 
   // Under ZeRO each rank updates its 1/dp slice of every layer's flattened parameters.
   const shard = (g: ParamGroup): ParamGroup => (sharded ? { ...g, numel: Math.ceil(g.numel / dp) } : g);
@@ -161,8 +187,9 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     e.emit(node, 'opt', layer, first ? { deps: waitFor } : {});
     first = false;
   }
-  if (sharded) {
-    // The updated weights, in the dtype the next forward reads, gathered bucket by bucket.
+  if (sharded && !gathers) {
+    // The updated weights, in the dtype the next forward reads, gathered bucket by bucket (ZeRO-3
+    // keeps its shard and gathers each layer as the next forward reaches it).
     const lastUpdate = e.lastComputeId;
     const wb = DTYPE_BYTES[prec.compute] / DTYPE_BYTES[prec.grad];
     buckets.forEach((bucket, i) => {
@@ -203,6 +230,13 @@ function isCoreAttention(op: Op): boolean {
 function accumulate(param: string, numel: number, ctx: LowerContext): LoweredNode {
   const name = `${param}.grad_accumulate`;
   return { name, kind: 'kernel', category: 'elementwise', kernel: { op: 'elementwise', name, elements: numel, inputs: 2, outputs: 1, flopsPerElement: 1, dtype: ctx.gradDtype, category: 'elementwise' } };
+}
+
+/** Each layer's weights in bytes of `dtypeBytes` (what a ZeRO-3 gather moves). */
+function layerWeightBytes(params: ReadonlyArray<{ numel: number; layer: number }>, dtypeBytes: number): Map<number, number> {
+  const bytes = new Map<number, number>();
+  for (const p of params) bytes.set(p.layer, (bytes.get(p.layer) ?? 0) + p.numel * dtypeBytes);
+  return bytes;
 }
 
 /** Parameters grouped by layer (embeddings, each layer, head), the optimizer's launch granularity. */

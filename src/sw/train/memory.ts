@@ -65,7 +65,8 @@ export function trainingMemory(model: ModelSpec, o: TrainingMemoryOptions): Trai
   const dp = o.dp ?? 1;
   const optimizerStates = (2 * stateBytes + (p.masterWeights ? stateBytes : 0)) / (stage >= 1 ? dp : 1);
   const gradients = DTYPE_BYTES[p.grad] / (stage >= 2 ? dp : 1);
-  const modelStateBytes = params * (DTYPE_BYTES[p.compute] + gradients + optimizerStates);
+  const weights = DTYPE_BYTES[p.compute] / (stage >= 3 ? dp : 1);
+  const modelStateBytes = params * (weights + gradients + optimizerStates);
 
   const act = DTYPE_BYTES[p.compute];
   const { batch: b, seq: s } = o;

@@ -22,8 +22,8 @@ export function optimizerImplProblem(kind: string, impl: string): string | undef
   return undefined;
 }
 
-/** ZeRO stages silica models (Rajbhandari et al., SC 2020): 0 none, 1 optimizer states sharded, 2 gradients too. */
-export const ZERO_STAGES = [0, 1, 2] as const;
+/** ZeRO stages silica models (Rajbhandari et al., SC 2020): 0 none, 1 optimizer states sharded, 2 gradients too, 3 weights too. */
+export const ZERO_STAGES = [0, 1, 2, 3] as const;
 export type ZeroStage = (typeof ZERO_STAGES)[number];
 
 /** The one-line reason a configuration cannot run ZeRO stage `stage`, or undefined. */
