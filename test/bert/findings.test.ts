@@ -213,6 +213,13 @@ describe('BERT characterisation findings', () => {
       expect(m).toBeLessThan(memory);
       memory = m;
     }
+    // Sequence parallelism: the same matrix work, fewer bytes in the norms and dropouts, less memory.
+    const tp8 = run({ seq: 512, batch: 8, tp: 8 });
+    const sp8 = run({ seq: 512, batch: 8, tp: 8, sequence_parallel: true });
+    expect(sp8.matmulFlops).toBe(tp8.matmulFlops);
+    expect(sp8.bytes).toBeLessThan(tp8.bytes);
+    expect(pointMemory(sp8.point).activationBytes).toBeLessThan(pointMemory(tp8.point).activationBytes);
+    expect(() => resolvePoint(bertPointSchema.parse({}), { sequence_parallel: true }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.sequence_parallel: splits the tokens of a tensor-parallel group: expected tp > 1, got tp 1$/);
     expect(() => resolvePoint(bertPointSchema.parse({}), { tp: 3 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.tp: bert-large's attention width 1024 does not split evenly over 3 ranks$/);
     expect(() => resolvePoint(bertPointSchema.parse({}), { tp: 8, dp: 64 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.tp: expected at most 256 GPUs in all \(every rank of a collective is simulated\), got tp 8 x dp 64 = 512$/);
   });

@@ -37,6 +37,35 @@ describe('Megatron tensor parallelism', () => {
     expect(p.find((n) => n.name === 'l3.ffn.fc2')!.kernel).toMatchObject({ m: 128, n: m.hidden, k: m.ffnHidden / 4 });
   });
 
+  it('sequence parallelism: each activation all-reduce becomes a reduce-scatter and an all-gather of the same tensor, and the norms and dropouts between them run on 1/t of the tokens', () => {
+    for (const name of ['bert-large', 'gpt2-xl']) {
+      const m = getModel(name);
+      const tp = 4;
+      const build = (sequenceParallel: boolean) => buildTrainingTrace(m, { batch: 2, seq: 128, precision: 'mixed', tp, sequenceParallel }).programs[0]!;
+      const [plain, sp] = [build(false), build(true)];
+      const coll = (p: typeof plain, kind: string) => p.filter((n) => n.kind === 'collective' && n.collective!.kind === kind);
+      const bytes = (p: typeof plain, kind: string) => coll(p, kind).reduce((s, n) => s + n.collective!.bytes, 0);
+      // Per layer: forward reduce-scatters where TP all-reduced and all-gathers where TP did nothing,
+      // backward the reverse; the wire carries what the all-reduces did, (n-1)/n + (n-1)/n = 2(n-1)/n.
+      for (const l of [0, 5]) {
+        const layer = (p: typeof plain) => p.filter((n) => n.layer === l && n.kind === 'collective').map((n) => `${n.pass} ${n.collective!.kind}`);
+        expect(layer(plain), name).toEqual(['fwd all-reduce', 'fwd all-reduce', 'bwd all-reduce', 'bwd all-reduce']);
+        expect(layer(sp)).toEqual(['fwd all-gather', 'fwd reduce-scatter', 'fwd all-gather', 'fwd reduce-scatter', 'bwd all-gather', 'bwd reduce-scatter', 'bwd all-gather', 'bwd reduce-scatter']);
+      }
+      // Plus one pair before the head, which needs the whole sequence (TP's last all-reduce gave it that).
+      const arActivations = bytes(plain, 'all-reduce') - bytes(sp, 'all-reduce');
+      const wholeSequence = 2 * 128 * m.hidden * 2;
+      expect(bytes(sp, 'reduce-scatter')).toBe(arActivations + wholeSequence);
+      expect(bytes(sp, 'all-gather')).toBe(arActivations + wholeSequence);
+      // The head's own conjugate and the vocabulary softmax's statistics stay all-reduces.
+      expect(coll(sp, 'all-reduce').map((n) => n.name).sort()).toEqual(['head.softmax_stats.tp_g', 'head.tp_f.bwd']);
+      // The matrix work is the tensor-parallel split's; the norms between the regions see 1/t of the rows.
+      expect(summariseProgram(sp).matmulFlops).toBe(summariseProgram(plain).matmulFlops);
+      const rows = (p: typeof plain, nodeName: string) => (p.find((n) => n.name === nodeName)!.kernel as { rows: number }).rows;
+      expect(rows(sp, 'l5.norm2')).toBe(rows(plain, 'l5.norm2') / tp);
+    }
+  });
+
   it('tensor and data parallelism together give one program per rank with its communicators', () => {
     const t = buildTrainingTrace(getModel('bert-base'), { batch: 2, seq: 128, precision: 'mixed', tp: 2, dp: 3 });
     expect(t.worldSize).toBe(6);

@@ -47,6 +47,9 @@ describe('training memory per GPU', () => {
       // Selective recomputation keeps s·b·h·(10 + 24/t) (ibid.), full recomputation each layer's whole input.
       expect(trainingMemory(bert, { batch: b, seq: s, plan: mixed, tp: t, recompute: 'selective' }).activationBytes - logits).toBeCloseTo(L * s * b * h * (10 + 24 / t), 0);
       expect(trainingMemory(bert, { batch: b, seq: s, plan: mixed, tp: t, recompute: true }).activationBytes - logits).toBe(L * 2 * s * b * h);
+      // Sequence parallelism splits the rest over the tokens (ibid., eq. 4): s·b·h·(34/t + 5·a·s/(h·t)).
+      const sp = trainingMemory(bert, { batch: b, seq: s, plan: mixed, tp: t, sequenceParallel: true }).activationBytes - logits;
+      expect(sp).toBeCloseTo(L * s * b * h * (34 / t + (5 * a * s) / (h * t)), 0);
     }
   });
 

@@ -20,6 +20,7 @@ interface BertArgs extends HwArgs {
   optimizerImpl: string;
   microBatches: NumberArg;
   tp: NumberArg;
+  sequenceParallel: boolean;
   dp: NumberArg;
   zeroStage: NumberFlag;
   overlap: boolean;
@@ -50,6 +51,7 @@ export const bertCommand: CommandModule = {
       .option('optimizer-impl', { type: 'string', default: 'fused', describe: "fused (one multi-tensor kernel per stage and layer) | per-tensor (PyTorch's for-loop AdamW: a kernel per op and parameter; adam only)" })
       .option('micro-batches', numberFlag('micro-batches per optimizer step (gradient accumulation)', { default: 1 }))
       .option('tp', numberFlag('tensor-parallel GPUs (Megatron: heads and FFN columns split, an all-reduce per block in forward and backward; adjacent GPUs)', { default: 1 }))
+      .option('sequence-parallel', { type: 'boolean', default: false, describe: "Megatron's sequence parallelism over the --tp GPUs: norms, dropouts and residuals on 1/tp of the tokens, each all-reduce a reduce-scatter + all-gather" })
       .option('dp', numberFlag('data-parallel ranks, each --tp GPUs (beyond a node spans nodes)', { default: 1 }))
       .option('zero-stage', numberFlag('ZeRO: 0 none, 1 optimizer states sharded over the --dp ranks, 2 gradients too, 3 weights too (adam only)', { default: 0 }))
       .option('overlap', { type: 'boolean', default: true, describe: 'overlap the gradient all-reduce with backward (--no-overlap: after it)' })
@@ -71,6 +73,7 @@ export const bertCommand: CommandModule = {
       optimizer_impl: a.optimizerImpl,
       micro_batches: parsePositiveInt(a.microBatches, '--micro-batches'),
       tp: parsePositiveInt(a.tp, '--tp'),
+      sequence_parallel: a.sequenceParallel,
       dp: parsePositiveInt(a.dp, '--dp'),
       zero_stage: flagNumber('zero-stage', a.zeroStage),
       overlap: a.overlap,
@@ -90,7 +93,7 @@ export const bertCommand: CommandModule = {
     }
     const point = parsed.data;
     const parallel = parallelismProblem(point);
-    if (parallel) throw new SilicaError(`--${parallel.field}: ${parallel.message}`);
+    if (parallel) throw new SilicaError(`--${parallel.field.replace(/_/g, '-')}: ${parallel.message}`);
     const steps = a.steps === undefined ? undefined : parsePositiveInt(a.steps, '--steps');
     const coster = new HardwareCoster(a.hw, a.set ?? []);
     const r = simulateIteration(point, coster);
@@ -124,7 +127,7 @@ export const bertCommand: CommandModule = {
       return;
     }
     const w = (s: string) => process.stdout.write(s + '\n');
-    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.tp > 1 ? ` tp ${point.tp}` : ''}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''} buckets ${point.bucket_mb} MiB${point.zero_stage ? ` ZeRO-${point.zero_stage}` : ''}` : ''}${point.recompute ? (point.recompute === 'selective' ? ' selective-recompute' : ' recompute') : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
+    w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.tp > 1 ? ` tp ${point.tp}${point.sequence_parallel ? ' (sequence-parallel)' : ''}` : ''}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''} buckets ${point.bucket_mb} MiB${point.zero_stage ? ` ZeRO-${point.zero_stage}` : ''}` : ''}${point.recompute ? (point.recompute === 'selective' ? ' selective-recompute' : ' recompute') : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
     w(`iteration ${(r.iterationNs / 1e3).toFixed(1)} us, ${r.samplesPerSecond.toFixed(1)} samples/s, ${result.achieved_tflops.toFixed(1)} TFLOP/s (matmul), memory-bound ${(100 * result.memory_bound_share).toFixed(1)}%`);
     w(`memory per GPU ${formatBytes(memory.totalBytes)} (model states ${formatBytes(memory.modelStateBytes)}, activations ${formatBytes(memory.activationBytes)}) of ${formatBytes(hbmBytes)} HBM`);
     if (steps) w(`time to train ${steps} steps: ${((steps * r.iterationNs) / 3.6e12).toFixed(2)} h`);

@@ -25,6 +25,7 @@ interface EmitArgs {
   microBatches: NumberArg;
   recompute: boolean;
   selectiveRecompute: boolean;
+  sequenceParallel: boolean;
   flashAttention: boolean;
   fuseBiasAct: boolean;
   tp: NumberArg;
@@ -80,10 +81,17 @@ function checkPhaseFlags(a: EmitArgs): void {
     ['--dp', String(a.dp) !== '1', ['train']],
     ['--bucket-mb', String(a.bucketMb) !== String(DEFAULT_BUCKET_MIB), ['train']],
     ['--zero-stage', String(a.zeroStage) !== '0', ['train']],
+    ['--sequence-parallel', a.sequenceParallel, ['train']],
   ];
   for (const [flag, isGiven, phases] of given) {
     if (isGiven && !phases.includes(a.phase)) throw new SilicaError(`${flag}: only with --phase ${phases.join(' or ')}, not ${a.phase}`);
   }
+}
+
+/** --sequence-parallel splits a tensor-parallel group's tokens: it needs one. */
+function sequenceParallelFlag(given: boolean, tp: number): boolean {
+  if (given && tp === 1) throw new SilicaError('--sequence-parallel: splits the tokens of a tensor-parallel group: expected --tp > 1, got --tp 1');
+  return given;
 }
 
 export function buildTraceFromArgs(a: EmitArgs): Trace {
@@ -106,6 +114,7 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
         microBatches: parsePositiveInt(a.microBatches, '--micro-batches'),
         recompute: recomputeFlag(a),
         tp,
+        sequenceParallel: sequenceParallelFlag(a.sequenceParallel, tp),
         dp,
         flashAttention: a.flashAttention,
         fuseBiasAct: a.fuseBiasAct,
@@ -147,6 +156,7 @@ export const emitCommand: CommandModule = {
       .option('flash-attention', { type: 'boolean', default: false, describe: 'fused attention instead of GEMM + softmax' })
       .option('fuse-bias-act', { type: 'boolean', default: true, describe: 'train: bias+GeLU and bias+dropout+residual as one kernel each (--no-fuse-bias-act: one kernel per element-wise op)' })
       .option('tp', numberFlag('tensor-parallel ranks', { default: 1 }))
+      .option('sequence-parallel', { type: 'boolean', default: false, describe: "train: Megatron's sequence parallelism over the --tp ranks (norms, dropouts and residuals on 1/tp of the tokens)" })
       .option('dp', numberFlag('train: data-parallel ranks', { default: 1 }))
       .option('zero-stage', numberFlag('train: ZeRO 0 (none), 1 (optimizer states sharded over --dp), 2 (gradients too) or 3 (weights too, gathered layer by layer); adam only', { default: 0 }))
       .option('bucket-mb', numberFlag("train: gradient bucket size in MiB, one all-reduce each (PyTorch DDP's bucket_cap_mb)", { default: DEFAULT_BUCKET_MIB }))

@@ -81,6 +81,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     zeroStage: point.zero_stage as ZeroStage,
     microBatches: point.micro_batches,
     tp: point.tp,
+    sequenceParallel: point.sequence_parallel,
     dp: point.dp,
     recompute: point.recompute,
     flashAttention: point.flash_attention,

@@ -35,6 +35,8 @@ export const bertPointSchema = z
      * in one node where it fits; the data-parallel groups stride across them.
      */
     tp: count.default(1),
+    /** Megatron's sequence parallelism over the TP group: norms, dropouts and residuals on 1/tp of the tokens, all-gather + reduce-scatter for each all-reduce (tp > 1). */
+    sequence_parallel: z.boolean().default(false),
     /**
      * Data-parallel ranks, each of `tp` GPUs; more GPUs than a node's span nodes. Bounded because
      * every rank of the gradient all-reduce is simulated (MAX_SIMULATED_GPUS, tp x dp in all).
@@ -68,7 +70,7 @@ export function precisionOf(label: PrecisionLabel): { precision: Precision; mixe
 /** What one GPU holds for the configuration's step: model states and one micro-batch's activations. */
 export function pointMemory(p: BertPoint): TrainingMemory {
   const { precision, mixedDtype } = precisionOf(p.precision);
-  return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention, dp: p.dp, zeroStage: p.zero_stage, tp: p.tp });
+  return trainingMemory(getModel(p.model), { batch: p.batch, seq: p.seq, plan: precisionPlan(precision, mixedDtype), recompute: p.recompute, flashAttention: p.flash_attention, dp: p.dp, zeroStage: p.zero_stage, tp: p.tp, sequenceParallel: p.sequence_parallel });
 }
 
 export function precisionLabel(precision: string, mixedDtype?: string): PrecisionLabel {
@@ -81,7 +83,7 @@ export function precisionLabel(precision: string, mixedDtype?: string): Precisio
 }
 
 /** Axis columns every output row carries, in this order. */
-export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'optimizer_impl', 'micro_batches', 'tp', 'dp', 'zero_stage', 'overlap', 'bucket_mb', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
+export const POINT_COLUMNS = ['model', 'seq', 'batch', 'precision', 'optimizer', 'optimizer_impl', 'micro_batches', 'tp', 'sequence_parallel', 'dp', 'zero_stage', 'overlap', 'bucket_mb', 'recompute', 'flash_attention', 'fuse_bias_act', 'hw'] as const;
 
 /** GPUs one configuration's step runs on: its tensor-parallel groups times its data-parallel ranks. */
 export function pointGpus(p: Pick<BertPoint, 'tp' | 'dp'>): number {
@@ -89,9 +91,10 @@ export function pointGpus(p: Pick<BertPoint, 'tp' | 'dp'>): number {
 }
 
 /** Why a configuration's parallelism cannot be simulated, or undefined: every GPU of a collective is, up to MAX_SIMULATED_GPUS. */
-export function parallelismProblem(p: Pick<BertPoint, 'model' | 'tp' | 'dp'>): { field: 'tp' | 'dp'; message: string } | undefined {
+export function parallelismProblem(p: Pick<BertPoint, 'model' | 'tp' | 'dp'> & { sequence_parallel?: boolean }): { field: 'tp' | 'dp' | 'sequence_parallel'; message: string } | undefined {
   const split = p.tp > 1 ? tpSplitProblem(getModel(p.model), p.tp) : undefined;
   if (split) return { field: 'tp', message: split };
+  if (p.sequence_parallel && p.tp === 1) return { field: 'sequence_parallel', message: 'splits the tokens of a tensor-parallel group: expected tp > 1, got tp 1' };
   if (pointGpus(p) > MAX_SIMULATED_GPUS) return { field: p.tp > 1 ? 'tp' : 'dp', message: `expected at most ${MAX_SIMULATED_GPUS} GPUs in all (every rank of a collective is simulated), got tp ${p.tp} x dp ${p.dp} = ${pointGpus(p)}` };
   return undefined;
 }

@@ -10,6 +10,9 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
 const num = (x: number, d = 1) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
+/** Compute-stream time of some categories, every pass. */
+const timeOf = (r: IterationResult, categories: readonly string[]) => r.cells.filter((c) => categories.includes(c.category)).reduce((s, c) => s + c.timeNs, 0);
+
 const range = ([lo, hi]: [number, number]) => (Math.abs(hi - lo) < 0.5 ? num(lo, 0) : `${num(lo, 0)}–${num(hi, 0)}`);
 
 function label(p: BertPoint, omit: Array<keyof BertPoint> = []): string {
@@ -23,6 +26,7 @@ function label(p: BertPoint, omit: Array<keyof BertPoint> = []): string {
   if (p.optimizer_impl !== 'fused') add('optimizer_impl', `${p.optimizer_impl} optimizer`);
   if (p.micro_batches > 1) add('micro_batches', `${p.micro_batches} micro-batches`);
   if (p.tp > 1) add('tp', `TP ${p.tp}`);
+  if (p.sequence_parallel) add('sequence_parallel', 'sequence-parallel');
   if (p.dp > 1) add('dp', `DP ${p.dp}`);
   if (p.dp > 1 && p.bucket_mb !== DEFAULT_BUCKET_MIB) add('bucket_mb', `${p.bucket_mb} MiB buckets`);
   if (p.zero_stage > 0) add('zero_stage', `ZeRO-${p.zero_stage}`);
@@ -179,10 +183,19 @@ export function bertReport(
           `memory per GPU ${sorted.map((r) => formatBytes(pointMemory(r.point).totalBytes)).join(' → ')}.`,
       );
     }
+    for (const g of groupsVarying(studyOf('sequence_parallel'), 'sequence_parallel')) {
+      const [off, on] = [g.find((r) => !r.point.sequence_parallel), g.find((r) => r.point.sequence_parallel)];
+      if (!off || !on) continue;
+      out.push(
+        `- ${label(off.point)}, with sequence parallelism: iteration ${ms(off.iterationNs)} → ${ms(on.iterationNs)}; layer norm and element-wise time ${ms(timeOf(off, ['layernorm', 'elementwise']))} → ${ms(timeOf(on, ['layernorm', 'elementwise']))}, communication ${ms(timeOf(off, ['communication']))} → ${ms(timeOf(on, ['communication']))}; ` +
+          `activations per GPU ${formatBytes(pointMemory(off.point).activationBytes)} → ${formatBytes(pointMemory(on.point).activationBytes)}.`,
+      );
+    }
     out.push(
       '',
       "Megatron's tensor parallelism splits every layer's heads and FFN columns over the TP group: each GPU's GEMM FLOPs, weights and most activations fall with the group's size, but each layer all-reduces its activations twice in forward and twice in backward, on the critical path, and those bytes do not shrink with the group. " +
-        'How fast they go depends on the links the group can drive (on a fully connected MI300X node a 2-GPU group has one xGMI link, an 8-GPU group seven), so the split pays where the GEMMs it divides are long against the all-reduces: wide layers (a layer\'s GEMM FLOPs grow with the hidden size squared, the activations it all-reduces with the hidden size once; batch and sequence scale both alike) and parts whose links are fast for their compute. What it buys is memory: the weights, optimizer states and activations of a model too large for one GPU.',
+        'How fast they go depends on the links the group can drive (on a fully connected MI300X node a 2-GPU group has one xGMI link, an 8-GPU group seven), so the split pays where the GEMMs it divides are long against the all-reduces: wide layers (a layer\'s GEMM FLOPs grow with the hidden size squared, the activations it all-reduces with the hidden size once; batch and sequence scale both alike) and parts whose links are fast for their compute. What it buys is memory: the weights, optimizer states and activations of a model too large for one GPU. ' +
+        'Sequence parallelism (Korthikanti et al.) splits what tensor parallelism leaves whole, the layer norms, dropouts and residual adds between the regions, over the tokens: each all-reduce becomes a reduce-scatter and an all-gather of the same bytes, and those kernels and their activations shrink by the group\'s size.',
       '',
     );
   }

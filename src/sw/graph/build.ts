@@ -34,6 +34,12 @@ export interface ForwardPlan {
   positionRows: number;
   /** Rows the output layer runs on (every token for causal training, masked ones for MLM, one per sequence in inference). */
   headRows: number;
+  /**
+   * Megatron's sequence parallelism (Korthikanti et al., MLSys 2023, sec. 4.2.2), with tp > 1:
+   * the layer norms, dropouts and residual adds between the tensor-parallel regions run on 1/tp of
+   * the tokens, and each region is entered by an all-gather and left by a reduce-scatter.
+   */
+  sequenceParallel?: boolean;
 }
 
 export function tokensOf(plan: ForwardPlan): number {
@@ -58,6 +64,9 @@ class GraphBuilder {
   readonly ops: Op[] = [];
   readonly params: ParamTensor[] = [];
   readonly T: number;
+  /** Tokens a rank holds outside the tensor-parallel regions: all of them, or 1/tp with sequence parallelism. */
+  readonly Ts: number;
+  readonly sp: boolean;
   readonly h: number;
   readonly bias: boolean;
   readonly dropout: boolean;
@@ -70,6 +79,8 @@ class GraphBuilder {
   ) {
     this.T = tokensOf(plan);
     if (this.T <= 0) throw new SilicaError('graph: expected at least one token to process');
+    this.sp = (plan.sequenceParallel ?? false) && plan.tp > 1;
+    this.Ts = this.sp ? Math.ceil(this.T / plan.tp) : this.T;
     this.h = m.hidden;
     this.bias = m.bias ?? false;
     this.dropout = plan.training && (m.dropout ?? 0) > 0;
@@ -85,8 +96,9 @@ class GraphBuilder {
     for (const fn of fns) this.ops.push({ kind: 'pointwise', name: `${name}.${fn}`, layer, fns: [fn], rows, cols, ...(fn === 'bias' && param ? { param } : {}), ...(region ? { region } : {}) });
   }
 
-  private tp(mode: 'f' | 'g', name: string, layer: number, bytes: number, what?: string): void {
-    if (this.plan.tp > 1) this.ops.push({ kind: 'tp-comm', name: `${name}.tp_${mode}`, layer, mode, bytes, ...(what ? { what } : {}) });
+  /** A tensor-parallel region's entry (f) or exit (g); `sequence`: the activations it carries are sequence-parallel. */
+  private tp(mode: 'f' | 'g', name: string, layer: number, bytes: number, what?: string, sequence = true): void {
+    if (this.plan.tp > 1) this.ops.push({ kind: 'tp-comm', name: `${name}.tp_${mode}`, layer, mode, bytes, ...(what ? { what } : {}), ...(this.sp && sequence ? { sequenceParallel: true } : {}) });
   }
 
   /** Linear with its bias (a separate element-wise op until the fusion pass folds it). */
@@ -109,34 +121,35 @@ class GraphBuilder {
     if (m.tokenTypes) extra.push(this.param('embed.type', m.tokenTypes * h, -1));
     this.ops.push({ kind: 'embedding', name: 'embed', layer: -1, tokens: T, hidden: h, vocabRows: w.vocab, extraParams: extra, positionRows: plan.positionRows, param: 'embed.word' });
     this.tp('g', 'embed', -1, T * h * plan.actBytes);
-    if (m.normPlacement === 'post') this.norm('embed.norm', -1, T);
-    if (this.dropout) this.pointwise('embed', -1, ['dropout'], T, h);
+    if (m.normPlacement === 'post') this.norm('embed.norm', -1, this.Ts);
+    if (this.dropout) this.pointwise('embed', -1, ['dropout'], this.Ts, h);
   }
 
   layer(l: number): void {
-    const { m, T, h, plan } = this;
+    const { m, T, Ts, h, plan } = this;
     const post = m.normPlacement === 'post';
     const act = T * h * plan.actBytes;
     const p = `l${l}`;
-    if (!post) this.norm(`${p}.norm1`, l, T);
+    // Between the tensor-parallel regions (norms, bias, dropout, residual) a rank holds Ts tokens.
+    if (!post) this.norm(`${p}.norm1`, l, Ts);
     this.tp('f', `${p}.attn`, l, act);
     this.attention(l);
     if (m.parallelBlock) {
       this.ffn(l);
       this.pointwise(`${p}.branches`, l, ['residual'], T, h);
       this.tp('g', `${p}.block`, l, act);
-      this.pointwise(`${p}.block`, l, ['residual'], T, h);
+      this.pointwise(`${p}.block`, l, ['residual'], Ts, h);
       return;
     }
     this.tp('g', `${p}.attn`, l, act);
-    this.pointwise(`${p}.attn.out`, l, [...(this.bias ? (['bias'] as const) : []), ...(this.dropout ? (['dropout'] as const) : []), 'residual'], T, h, `${p}.attn.out`);
-    this.norm(`${p}.${post ? 'norm1' : 'norm2'}`, l, T);
+    this.pointwise(`${p}.attn.out`, l, [...(this.bias ? (['bias'] as const) : []), ...(this.dropout ? (['dropout'] as const) : []), 'residual'], Ts, h, `${p}.attn.out`);
+    this.norm(`${p}.${post ? 'norm1' : 'norm2'}`, l, Ts);
     this.tp('f', `${p}.ffn`, l, act);
     this.ffn(l);
     this.tp('g', `${p}.ffn`, l, act);
     const fc2Param = m.experts ? undefined : `${p}.ffn.fc2`;
-    this.pointwise(`${p}.ffn.out`, l, [...(this.bias && fc2Param ? (['bias'] as const) : []), ...(this.dropout ? (['dropout'] as const) : []), 'residual'], T, h, fc2Param);
-    if (post) this.norm(`${p}.norm2`, l, T);
+    this.pointwise(`${p}.ffn.out`, l, [...(this.bias && fc2Param ? (['bias'] as const) : []), ...(this.dropout ? (['dropout'] as const) : []), 'residual'], Ts, h, fc2Param);
+    if (post) this.norm(`${p}.norm2`, l, Ts);
   }
 
   private attention(l: number): void {
@@ -206,7 +219,9 @@ class GraphBuilder {
     const { m, T, h, plan, w } = this;
     const L = m.layers;
     const R = plan.headRows;
-    if (m.normPlacement !== 'post') this.norm('final.norm', L, T);
+    if (m.normPlacement !== 'post') this.norm('final.norm', L, this.Ts);
+    // Sequence-parallel activations are gathered whole before the head picks its rows.
+    if (this.sp) this.tp('f', 'head.sequence', L, T * h * plan.actBytes);
     if (R < T) this.ops.push({ kind: 'copy', name: 'head.gather', layer: L, bytes: R * h * plan.actBytes, bwdBytes: (R + T) * h * plan.actBytes });
     if (m.objective === 'mlm') {
       // BERT's MLM transform: dense + GeLU + layer norm, replicated across tensor-parallel ranks.
@@ -214,7 +229,7 @@ class GraphBuilder {
       this.pointwise('head.transform', L, [...(this.bias ? (['bias'] as const) : []), 'gelu'], R, h, 'head.transform');
       this.norm('head.norm', L, R);
     }
-    this.tp('f', 'head', L, R * h * plan.actBytes);
+    this.tp('f', 'head', L, R * h * plan.actBytes, undefined, false);
     const outParam = m.tiedEmbeddings ? 'embed.word' : 'head.out';
     if (!m.tiedEmbeddings) this.param('head.out', h * w.vocab, L);
     this.ops.push({ kind: 'linear', name: 'head.logits', layer: L, tokens: R, inFeatures: h, outFeatures: w.vocab, param: outParam, parallel: 'column' });
@@ -225,6 +240,6 @@ class GraphBuilder {
     if (plan.training) this.ops.push({ kind: 'xent', name: 'head.xent', layer: L, rows: R, cols: w.vocab });
     else this.ops.push({ kind: 'softmax', name: 'head.sample', layer: L, rows: R, cols: w.vocab });
     // Vocab-parallel softmax: max, sum and target logit of every row all-reduced together (fp32).
-    this.tp('g', 'head.softmax_stats', L, 3 * R * 4, 'softmax statistics');
+    this.tp('g', 'head.softmax_stats', L, 3 * R * 4, 'softmax statistics', false);
   }
 }

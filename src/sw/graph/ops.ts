@@ -106,6 +106,12 @@ export interface TpCommOp extends OpBase {
   readonly kind: 'tp-comm';
   readonly mode: 'f' | 'g';
   readonly bytes: number;
+  /**
+   * Megatron's sequence parallelism: outside the tensor-parallel regions each rank holds 1/tp of
+   * the tokens, so `g` reduce-scatters (backward: all-gathers) and `f` all-gathers (backward:
+   * reduce-scatters) instead of all-reducing once. `bytes` is the whole tensor either way.
+   */
+  readonly sequenceParallel?: boolean;
   /** Fused into this op when the all-reduce carries something other than activations (e.g. loss statistics). */
   readonly what?: string;
 }

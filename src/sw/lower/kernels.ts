@@ -72,7 +72,11 @@ function elementwise(name: string, category: OpCategory, elements: number, input
 }
 
 function allReduce(name: string, bytes: number): LoweredNode {
-  return { name, kind: 'collective', category: 'communication', collective: { kind: 'all-reduce', bytes, group: 'tp' } };
+  return tpCollective(name, 'all-reduce', bytes);
+}
+
+function tpCollective(name: string, kind: 'all-reduce' | 'reduce-scatter' | 'all-gather', bytes: number): LoweredNode {
+  return { name, kind: 'collective', category: 'communication', collective: { kind, bytes, group: 'tp' } };
 }
 
 export function lowerForward(op: Op, c: LowerContext): LoweredNode[] {
@@ -109,6 +113,7 @@ export function lowerForward(op: Op, c: LowerContext): LoweredNode[] {
     case 'embedding':
       return [elementwise(op.name, 'elementwise', op.tokens * op.hidden, 1 + op.extraParams.length, 1, op.extraParams.length, c.dtype)];
     case 'tp-comm':
+      if (op.sequenceParallel) return [tpCollective(op.name, op.mode === 'g' ? 'reduce-scatter' : 'all-gather', op.bytes)];
       return op.mode === 'g' ? [allReduce(op.name, op.bytes)] : [];
     case 'copy':
       return [{ name: op.name, kind: 'kernel', category: 'memcpy', kernel: { op: 'memcpy', name: op.name, bytes: op.bytes, category: 'memcpy' } }];
@@ -160,6 +165,7 @@ export function lowerBackward(op: Op, c: LowerContext): LoweredNode[] {
       return nodes;
     }
     case 'tp-comm':
+      if (op.sequenceParallel) return [tpCollective(`${op.name}.bwd`, op.mode === 'f' ? 'reduce-scatter' : 'all-gather', op.bytes)];
       return op.mode === 'f' ? [allReduce(`${op.name}.bwd`, op.bytes)] : [];
     case 'copy':
       return op.bwdBytes > 0 ? [{ name: `${op.name}.bwd`, kind: 'kernel', category: 'memcpy', kernel: { op: 'memcpy', name: `${op.name}.bwd`, bytes: op.bwdBytes, category: 'memcpy' } }] : [];

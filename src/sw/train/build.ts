@@ -45,6 +45,8 @@ export interface TrainingOptions {
    */
   recompute?: boolean | 'selective';
   tp?: number;
+  /** Megatron's sequence parallelism over the tensor-parallel ranks (ForwardPlan.sequenceParallel). */
+  sequenceParallel?: boolean;
   dp?: number;
   /** Fused (flash) attention instead of batched GEMMs + softmax + dropout (default false). */
   flashAttention?: boolean;
@@ -91,6 +93,7 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     flash,
     positionRows: seq,
     headRows: trainingHeadRows(model, batch, seq),
+    ...(o.sequenceParallel && tp > 1 ? { sequenceParallel: true } : {}),
   };
   let graph = buildForwardGraph(model, plan);
   if (fuse) graph = fuseBiasActivation(graph);
@@ -211,6 +214,7 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     micro_batches: microBatches,
     recompute,
     tp,
+    ...(o.sequenceParallel && tp > 1 ? { sequence_parallel: true } : {}),
     dp,
     flash_attention: flash,
     fuse_bias_act: fuse,

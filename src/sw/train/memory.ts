@@ -25,7 +25,8 @@ import type { PrecisionPlan } from './precision.js';
  *   s·b·h·(10 + 24/t + 5·a·s/(h·t))): the weights are the rank's shard (as the graph builder
  *   splits them: vocabulary, heads and FFN columns; norms and row-parallel biases whole), and of
  *   the activations the attention and FFN interiors are split while the layer norms' inputs, the
- *   GEMMs' replicated inputs and the two dropout masks after the blocks (10·s·b·h) are not.
+ *   GEMMs' replicated inputs and the two dropout masks after the blocks (10·s·b·h) are not, unless
+ *   sequence parallelism splits those over the tokens too (ibid., eq. 4: s·b·h·(34/t + 5·a·s/(h·t))).
  * - The language-model head's logits, s·b·vocab/t in the activation dtype.
  */
 export interface TrainingMemory {
@@ -47,6 +48,8 @@ export interface TrainingMemoryOptions {
   zeroStage?: number;
   /** Tensor-parallel ranks (default 1). */
   tp?: number;
+  /** Megatron's sequence parallelism over the tensor-parallel ranks (ibid., eq. 4). */
+  sequenceParallel?: boolean;
 }
 
 /** The parameters one of `tp` tensor-parallel ranks holds, as the graph builder shards them. */
@@ -74,11 +77,13 @@ export function trainingMemory(model: ModelSpec, o: TrainingMemoryOptions): Trai
   const a = model.heads;
   const sbh = s * b * h;
   // Korthikanti's 16-bit accounting split into tensors (scaled by act / 2) and 1-byte masks: of
-  // the 34·s·b·h, 8 of tensors and the 2 of masks stay whole under tensor parallelism, 24 split.
+  // the 34·s·b·h, 8 of tensors and the 2 of masks stay whole under tensor parallelism (split over
+  // the tokens with sequence parallelism), 24 split.
+  const whole = o.sequenceParallel && tp > 1 ? 1 / tp : 1;
   const keepsScores = !o.flashAttention && o.recompute !== 'selective';
   const perLayer = o.recompute === true
-    ? act * sbh
-    : (act / 2) * (8 + 24 / tp) * sbh + 2 * sbh + (keepsScores ? ((act / 2) * 4 * a * s * s * b + a * s * s * b) / tp : 0);
+    ? act * sbh * whole
+    : ((act / 2) * 8 * sbh + 2 * sbh) * whole + (act / 2) * (24 / tp) * sbh + (keepsScores ? ((act / 2) * 4 * a * s * s * b + a * s * s * b) / tp : 0);
   const logits = s * b * Math.ceil(model.vocab / tp) * act;
   const activationBytes = model.layers * perLayer + logits;
   return { modelStateBytes, activationBytes, totalBytes: modelStateBytes + activationBytes };
