@@ -9,7 +9,8 @@ import type { ModelSpec } from '../models/index.js';
 import { ProgramEmitter, COMM_STREAM } from '../lower/emit.js';
 import { programsFor } from '../lower/groups.js';
 import { lowerBackward, lowerForward, type LowerContext, type LoweredNode } from '../lower/kernels.js';
-import { BucketFiller, DEFAULT_BUCKET_BYTES, type Bucket } from './buckets.js';
+import { DEFAULT_BUCKET_BYTES, type Bucket } from './buckets.js';
+import { GradientReduction } from './gradient-reduction.js';
 import { gradientPrepKernels, optimizerImplProblem, optimizerKernels, perTensorAdamKernels, zeroStageProblem, type OptimizerImpl, type ParamGroup, type ZeroStage } from './optimizer.js';
 import { precisionPlan, type Precision } from './precision.js';
 import { LayerGathers, layerOrder } from './layer-gathers.js';
@@ -106,7 +107,6 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   ops.forEach((op, i) => layerOps.set(op.layer, [...(layerOps.get(op.layer) ?? []), i]));
 
   const e = new ProgramEmitter();
-  const gradDone = new Map<string, number>();
   const sharded = dp > 1 && zeroStage > 0;
   // A ZeRO-2 or -3 rank keeps only its shard of the gradients, so every micro-batch's are reduce-
   // scattered as its backward makes them and the reduced shard is added into the stored one
@@ -119,31 +119,16 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const compute = (n: LoweredNode, pass: Pass, layer: number, suffix: string): number => (gathers ? gathers.emit(n, layer, suffix) : e.emit(n, pass, layer, { suffix }));
   const fwdOrder = layerOrder(ops.filter((_, i) => fwd[i]!.length > 0).map((op) => op.layer));
   const bwdOrder = layerOrder(ops.filter((_, i) => bwd[i]!.length > 0).map((op) => op.layer).reverse());
-  const waitFor: number[] = [];
+  const reduction = dp > 1 ? new GradientReduction(e, { kind: sharded ? 'reduce-scatter' : 'all-reduce', bucketBytes, overlap, gradBytes, params, backward: bwd }) : undefined;
   let buckets: Bucket[] = [];
-  const collective = sharded ? ({ kind: 'reduce-scatter', suffix: 'reduce_scatter' } as const) : ({ kind: 'all-reduce', suffix: 'all_reduce' } as const);
-  /** Issues gradient bucket `i`'s reduction on the comm stream. */
-  const reduceBucket = (bucket: Bucket, i: number, deps: number[], suffix: string): number => {
-    const node: LoweredNode = { name: `grads.bucket${i}.${collective.suffix}`, kind: 'collective', category: 'communication', collective: { kind: collective.kind, bytes: bucket.bytes, group: 'dp' } };
-    const id = e.emit(node, 'bwd', -1, { stream: COMM_STREAM, deps, suffix });
-    waitFor.push(id);
-    return id;
-  };
-  // A gradient is complete after the last of the kernels that write it in a backward pass.
-  const writesPerParam = new Map<string, number>();
-  for (const nodes of bwd) for (const n of nodes) for (const { param } of n.grads ?? []) writesPerParam.set(param, (writesPerParam.get(param) ?? 0) + 1);
   for (let mb = 0; mb < microBatches; mb++) {
     const sfx = microBatches > 1 ? `.mb${mb}` : '';
     gathers?.begin(fwdOrder, 'fwd', sfx);
     ops.forEach((op, i) => fwd[i]!.forEach((n) => compute(n, 'fwd', op.layer, sfx)));
     gathers?.begin(bwdOrder, 'bwd', sfx);
-    // Buckets fill as gradients complete and, overlapped, are reduced as soon as full, in stream
-    // order between the layers' weight gathers (ZeRO-3) rather than after all of them.
-    const reducing = dp > 1 && (reduceEveryMicroBatch || mb === microBatches - 1);
-    const reduceSuffix = reduceEveryMicroBatch ? sfx : '';
-    const issued: Array<{ bucket: Bucket; id: number }> = [];
-    const filler = reducing ? new BucketFiller(bucketBytes, (bucket) => issued.push({ bucket, id: overlap ? reduceBucket(bucket, issued.length, bucket.producers, reduceSuffix) : -1 })) : undefined;
-    const writesLeft = new Map(writesPerParam);
+    // Stage 0 and 1 reduce the accumulated gradients once, in the last micro-batch's backward.
+    const reducing = reduction && (reduceEveryMicroBatch || mb === microBatches - 1) ? reduction : undefined;
+    reducing?.begin(reduceEveryMicroBatch ? sfx : '');
     let recomputed = Number.NaN;
     for (let i = ops.length - 1; i >= 0; i--) {
       const op = ops[i]!;
@@ -159,19 +144,12 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
         for (const { param, elements } of n.grads ?? []) {
           const added = Math.min(numel.get(param)!, elements ?? Infinity);
           const done = mb > 0 && !reduceEveryMicroBatch ? e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx }) : id;
-          gradDone.set(param, done);
-          const left = writesLeft.get(param)! - 1;
-          writesLeft.set(param, left);
-          if (left === 0) filler?.add({ param, bytes: numel.get(param)! * gradBytes, nodeId: done });
+          reducing?.written(param, done);
         }
       }
     }
-    if (filler) {
-      // Parameters no kernel wrote (none in the zoo's models) count as ready at the end.
-      const afterBackward = e.lastComputeId;
-      for (const p of params) if (!writesPerParam.has(p.name)) filler.add({ param: p.name, bytes: p.numel * gradBytes, nodeId: afterBackward });
-      filler.flush();
-      if (!overlap) for (const [i, x] of issued.entries()) x.id = reduceBucket(x.bucket, i, [afterBackward], reduceSuffix);
+    if (reducing) {
+      const issued = reducing.end(e.lastComputeId);
       buckets = issued.map((x) => x.bucket);
       // The first micro-batch's reduce-scatter writes the shard itself; later ones are added into
       // it, which waits for that bucket's reduction (the end of a micro-step waits for its last buckets).
@@ -187,7 +165,7 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const update = optimizerImpl === 'per-tensor' ? perTensorAdamKernels(params.map((p) => ({ name: p.name, numel: p.numel, layer: p.layer })), prec) : optimizerKernels(optimizer, groups, prec);
   let first = true;
   for (const { node, layer } of [...gradientPrepKernels(groups, prec), ...update]) {
-    e.emit(node, 'opt', layer, first ? { deps: waitFor } : {});
+    e.emit(node, 'opt', layer, first ? { deps: reduction?.issuedIds ?? [] } : {});
     first = false;
   }
   if (sharded && !gathers) {
