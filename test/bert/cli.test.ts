@@ -102,6 +102,9 @@ describe('silica run (kind: bert)', () => {
       expect(Math.abs(sum / Number(row.iteration_us) - 1)).toBeLessThan(1e-4);
       const shares = cells.reduce((s, c) => s + Number(c.share), 0);
       expect(shares).toBeCloseTo(1, 4);
+      // Throughput per GPU: the step's samples over its tp x dp GPUs.
+      expect(Number(row.gpus)).toBe(Number(row.tp) * Number(row.dp));
+      expect(Math.abs((Number(row.samples_per_s_per_gpu) * Number(row.gpus)) / Number(row.samples_per_s) - 1)).toBeLessThan(1e-5);
     }
     // Memory per GPU, as `silica bert` reports it for the same configuration; more sequences hold more.
     for (const row of results) expect(Number(row.memory_bytes)).toBe(Number(row.model_state_bytes) + Number(row.activation_bytes));

@@ -5,8 +5,9 @@ import { pointColumns, pointGpus, pointMemory } from './point.js';
 type Row = Record<string, string | number | boolean>;
 
 /**
- * The study's main table (results.csv): one row per configuration. Memory columns come last, so
- * tables written before they existed keep their column order.
+ * The study's main table (results.csv): one row per configuration. Memory columns, then the GPU
+ * count and throughput per GPU, come last, so tables written before they existed keep their column
+ * order.
  */
 export function resultRow(study: string, r: IterationResult, steps: number, hw: { gpusPerNode: number; hbmBytes: number }): Row {
   const row: Row = {
@@ -21,6 +22,8 @@ export function resultRow(study: string, r: IterationResult, steps: number, hw: 
   Object.assign(row, iterationFigures(r));
   const memory = pointMemory(r.point);
   Object.assign(row, { memory_bytes: memory.totalBytes, model_state_bytes: memory.modelStateBytes, activation_bytes: memory.activationBytes, fits_hbm: memory.totalBytes <= hw.hbmBytes });
+  // Last, as the memory columns: what compares configurations of different parallelism.
+  Object.assign(row, { gpus: pointGpus(r.point), samples_per_s_per_gpu: r.samplesPerSecond / pointGpus(r.point) });
   return row;
 }
 
