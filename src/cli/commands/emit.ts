@@ -88,12 +88,6 @@ function checkPhaseFlags(a: EmitArgs): void {
   }
 }
 
-/** --sequence-parallel splits a tensor-parallel group's tokens: it needs one. */
-function sequenceParallelFlag(given: boolean, tp: number): boolean {
-  if (given && tp === 1) throw new SilicaError('--sequence-parallel: splits the tokens of a tensor-parallel group: expected --tp > 1, got --tp 1');
-  return given;
-}
-
 export function buildTraceFromArgs(a: EmitArgs): Trace {
   checkPhaseFlags(a);
   const model = getModel(a.model);
@@ -114,7 +108,7 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
         microBatches: parsePositiveInt(a.microBatches, '--micro-batches'),
         recompute: recomputeFlag(a),
         tp,
-        sequenceParallel: sequenceParallelFlag(a.sequenceParallel, tp),
+        sequenceParallel: a.sequenceParallel,
         dp,
         flashAttention: a.flashAttention,
         fuseBiasAct: a.fuseBiasAct,

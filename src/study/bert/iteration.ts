@@ -206,5 +206,10 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
 
 /** Share of the iteration spent in one category (all passes). */
 export function categoryShare(r: IterationResult, category: OpCategory): number {
-  return r.cells.filter((c) => c.category === category).reduce((s, c) => s + c.timeNs, 0) / r.iterationNs;
+  return categoryTimeNs(r, [category]) / r.iterationNs;
+}
+
+/** Time of the iteration in some categories (all passes). */
+export function categoryTimeNs(r: IterationResult, categories: readonly OpCategory[]): number {
+  return r.cells.filter((c) => categories.includes(c.category)).reduce((s, c) => s + c.timeNs, 0);
 }

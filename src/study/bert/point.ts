@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SilicaError } from '../../core/errors.js';
 import { MAX_SIMULATED_GPUS } from '../../hw/system.js';
 import { getModel, precisionPlan, type Precision } from '../../sw/index.js';
-import { tpSplitProblem } from '../../sw/graph/shard.js';
+import { sequenceParallelProblem, tpSplitProblem } from '../../sw/graph/shard.js';
 import { trainingMemory, type TrainingMemory } from '../../sw/train/memory.js';
 import { OPTIMIZER_IMPLS, ZERO_STAGES } from '../../sw/train/optimizer.js';
 import { DEFAULT_BUCKET_MIB } from '../../sw/train/buckets.js';
@@ -94,7 +94,8 @@ export function pointGpus(p: Pick<BertPoint, 'tp' | 'dp'>): number {
 export function parallelismProblem(p: Pick<BertPoint, 'model' | 'tp' | 'dp'> & { sequence_parallel?: boolean }): { field: 'tp' | 'dp' | 'sequence_parallel'; message: string } | undefined {
   const split = p.tp > 1 ? tpSplitProblem(getModel(p.model), p.tp) : undefined;
   if (split) return { field: 'tp', message: split };
-  if (p.sequence_parallel && p.tp === 1) return { field: 'sequence_parallel', message: 'splits the tokens of a tensor-parallel group: expected tp > 1, got tp 1' };
+  const sp = p.sequence_parallel ? sequenceParallelProblem(p.tp) : undefined;
+  if (sp) return { field: 'sequence_parallel', message: sp };
   if (pointGpus(p) > MAX_SIMULATED_GPUS) return { field: p.tp > 1 ? 'tp' : 'dp', message: `expected at most ${MAX_SIMULATED_GPUS} GPUs in all (every rank of a collective is simulated), got tp ${p.tp} x dp ${p.dp} = ${pointGpus(p)}` };
   return undefined;
 }

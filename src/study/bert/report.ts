@@ -2,16 +2,13 @@ import { OP_CATEGORIES } from '../../kernels/types.js';
 import { countOf, formatBytes } from '../../core/units.js';
 import { getModel, parameterCount } from '../../sw/index.js';
 import { categoryShare, gemmIntensity, groupsVarying, largestCategory, memoryBoundShare } from './findings.js';
-import type { IterationResult } from './iteration.js';
+import { categoryTimeNs, type IterationResult } from './iteration.js';
 import { pointGpus, pointMemory, type BertPoint } from './point.js';
 import { DEFAULT_BUCKET_MIB } from '../../sw/index.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const ms = (ns: number) => `${(ns / 1e6).toFixed(2)} ms`;
 const num = (x: number, d = 1) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-
-/** Compute-stream time of some categories, every pass. */
-const timeOf = (r: IterationResult, categories: readonly string[]) => r.cells.filter((c) => categories.includes(c.category)).reduce((s, c) => s + c.timeNs, 0);
 
 const range = ([lo, hi]: [number, number]) => (Math.abs(hi - lo) < 0.5 ? num(lo, 0) : `${num(lo, 0)}–${num(hi, 0)}`);
 
@@ -187,7 +184,7 @@ export function bertReport(
       const [off, on] = [g.find((r) => !r.point.sequence_parallel), g.find((r) => r.point.sequence_parallel)];
       if (!off || !on) continue;
       out.push(
-        `- ${label(off.point)}, with sequence parallelism: iteration ${ms(off.iterationNs)} → ${ms(on.iterationNs)}; layer norm and element-wise time ${ms(timeOf(off, ['layernorm', 'elementwise']))} → ${ms(timeOf(on, ['layernorm', 'elementwise']))}, communication ${ms(timeOf(off, ['communication']))} → ${ms(timeOf(on, ['communication']))}; ` +
+        `- ${label(off.point)}, with sequence parallelism: iteration ${ms(off.iterationNs)} → ${ms(on.iterationNs)}; layer norm and element-wise time ${ms(categoryTimeNs(off, ['layernorm', 'elementwise']))} → ${ms(categoryTimeNs(on, ['layernorm', 'elementwise']))}, communication ${ms(categoryTimeNs(off, ['communication']))} → ${ms(categoryTimeNs(on, ['communication']))}; ` +
           `activations per GPU ${formatBytes(pointMemory(off.point).activationBytes)} → ${formatBytes(pointMemory(on.point).activationBytes)}.`,
       );
     }

@@ -52,6 +52,11 @@ export function tpSplitProblem(m: ModelSpec, tp: number): string | undefined {
   return widthSplitProblem(m, tp, 'attention', modelWidths(m).qWidth) ?? widthSplitProblem(m, tp, 'FFN', m.ffnHidden);
 }
 
+/** Why sequence parallelism cannot run over `tp` ranks, or undefined (a message without a flag, as tpSplitProblem). */
+export function sequenceParallelProblem(tp: number): string | undefined {
+  return tp > 1 ? undefined : `splits the tokens of a tensor-parallel group: expected tp > 1, got tp ${tp}`;
+}
+
 export function rankWidths(m: ModelSpec, tp: number): RankWidths {
   if (!Number.isInteger(tp) || tp < 1) throw new SilicaError(`--tp: expected a positive whole number, got ${tp}`);
   const w = modelWidths(m);

@@ -3,6 +3,7 @@ import { DTYPE_BYTES } from '../../hw/config/schema.js';
 import type { Trace } from '../../trace/types.js';
 import type { Pass } from '../../kernels/types.js';
 import { buildForwardGraph, trainingHeadRows, type ForwardPlan } from '../graph/build.js';
+import { sequenceParallelProblem } from '../graph/shard.js';
 import { fuseBiasActivation } from '../graph/fusion.js';
 import type { Op } from '../graph/ops.js';
 import type { ModelSpec } from '../models/index.js';
@@ -13,7 +14,7 @@ import { DEFAULT_BUCKET_BYTES, type Bucket } from './buckets.js';
 import { GradientReduction } from './gradient-reduction.js';
 import { gradientPrepKernels, optimizerImplProblem, optimizerKernels, perTensorAdamKernels, zeroStageProblem, type OptimizerImpl, type ParamGroup, type ZeroStage } from './optimizer.js';
 import { precisionPlan, type Precision } from './precision.js';
-import { LayerGathers, layerOrder } from './layer-gathers.js';
+import { LayerGathers } from './layer-gathers.js';
 import { checkPositiveInt } from '../validate.js';
 
 export interface TrainingOptions {
@@ -78,6 +79,9 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const zeroStage = o.zeroStage ?? 0;
   const zeroProblem = zeroStageProblem(zeroStage, optimizer, optimizerImpl);
   if (zeroProblem) throw new SilicaError(`--zero-stage: ${zeroProblem}`);
+  const sequenceParallel = o.sequenceParallel ?? false;
+  const spProblem = sequenceParallel ? sequenceParallelProblem(tp) : undefined;
+  if (spProblem) throw new SilicaError(`--sequence-parallel: ${spProblem}`);
   const prec = precisionPlan(o.precision, o.mixedDtype ?? 'fp16');
   const flash = o.flashAttention ?? false;
   const fuse = o.fuseBiasAct ?? true;
@@ -94,7 +98,7 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     flash,
     positionRows: seq,
     headRows: trainingHeadRows(model, batch, seq),
-    ...(o.sequenceParallel && tp > 1 ? { sequenceParallel: true } : {}),
+    ...(sequenceParallel ? { sequenceParallel } : {}),
   };
   let graph = buildForwardGraph(model, plan);
   if (fuse) graph = fuseBiasActivation(graph);
@@ -115,17 +119,21 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const gradBytes = DTYPE_BYTES[prec.grad];
   const params = graph.params.toArray();
   // ZeRO-3 holds 1/dp of the weights too: each layer's are gathered before it runs (layer-gathers.ts).
-  const gathers = sharded && zeroStage === 3 ? new LayerGathers(e, layerWeightBytes(params, DTYPE_BYTES[prec.compute]), model.layers) : undefined;
+  const gathers =
+    sharded && zeroStage === 3
+      ? new LayerGathers(e, layerWeightBytes(params, DTYPE_BYTES[prec.compute]), model.layers, {
+          fwd: ops.filter((_, i) => fwd[i]!.length > 0).map((op) => op.layer),
+          bwd: ops.filter((_, i) => bwd[i]!.length > 0).map((op) => op.layer).reverse(),
+        })
+      : undefined;
   const compute = (n: LoweredNode, pass: Pass, layer: number, suffix: string): number => (gathers ? gathers.emit(n, layer, suffix) : e.emit(n, pass, layer, { suffix }));
-  const fwdOrder = layerOrder(ops.filter((_, i) => fwd[i]!.length > 0).map((op) => op.layer));
-  const bwdOrder = layerOrder(ops.filter((_, i) => bwd[i]!.length > 0).map((op) => op.layer).reverse());
   const reduction = dp > 1 ? new GradientReduction(e, { kind: sharded ? 'reduce-scatter' : 'all-reduce', bucketBytes, overlap, gradBytes, params, backward: bwd }) : undefined;
   let buckets: Bucket[] = [];
   for (let mb = 0; mb < microBatches; mb++) {
     const sfx = microBatches > 1 ? `.mb${mb}` : '';
-    gathers?.begin(fwdOrder, 'fwd', sfx);
+    gathers?.begin('fwd', sfx);
     ops.forEach((op, i) => fwd[i]!.forEach((n) => compute(n, 'fwd', op.layer, sfx)));
-    gathers?.begin(bwdOrder, 'bwd', sfx);
+    gathers?.begin('bwd', sfx);
     // Stage 0 and 1 reduce the accumulated gradients once, in the last micro-batch's backward.
     const reducing = reduction && (reduceEveryMicroBatch || mb === microBatches - 1) ? reduction : undefined;
     reducing?.begin(reduceEveryMicroBatch ? sfx : '');
@@ -192,7 +200,7 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     micro_batches: microBatches,
     recompute,
     tp,
-    ...(o.sequenceParallel && tp > 1 ? { sequence_parallel: true } : {}),
+    ...(sequenceParallel ? { sequence_parallel: true } : {}),
     dp,
     flash_attention: flash,
     fuse_bias_act: fuse,

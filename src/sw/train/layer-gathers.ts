@@ -15,21 +15,28 @@ import type { LoweredNode } from '../lower/kernels.js';
  */
 export class LayerGathers {
   private order: readonly number[] = [];
+  private readonly orders: Record<'fwd' | 'bwd', readonly number[]>;
   private at = -1;
   private readonly gathers = new Map<number, number>();
   private pass: Pass = 'fwd';
   private suffix = '';
 
-  /** `bytesOf`: each layer's whole weights in the compute dtype (layer -1 the embeddings, `layers` the head). */
+  /**
+   * `bytesOf`: each layer's whole weights in the compute dtype (layer -1 the embeddings, `layers`
+   * the head); `runs`: the layer of each op that emits kernels, in forward and in backward order.
+   */
   constructor(
     private readonly e: ProgramEmitter,
     private readonly bytesOf: ReadonlyMap<number, number>,
     private readonly layers: number,
-  ) {}
+    runs: Record<'fwd' | 'bwd', readonly number[]>,
+  ) {
+    this.orders = { fwd: layerOrder(runs.fwd), bwd: layerOrder(runs.bwd) };
+  }
 
-  /** A pass begins that runs the layers in `order` (forward in order, backward in reverse). */
-  begin(order: readonly number[], pass: Pass, suffix: string): void {
-    this.order = order;
+  /** A pass begins: forward runs the layers in order, backward in reverse. */
+  begin(pass: 'fwd' | 'bwd', suffix: string): void {
+    this.order = this.orders[pass];
     this.at = -1;
     this.gathers.clear();
     this.pass = pass;
@@ -57,7 +64,7 @@ export class LayerGathers {
 }
 
 /** The distinct layers of `layers` in the order they first come (a pass's layer order). */
-export function layerOrder(layers: Iterable<number>): number[] {
+function layerOrder(layers: Iterable<number>): number[] {
   const order: number[] = [];
   for (const l of layers) if (order[order.length - 1] !== l) order.push(l);
   return order;

@@ -52,12 +52,23 @@ export interface TrainingMemoryOptions {
   sequenceParallel?: boolean;
 }
 
-/** The parameters one of `tp` tensor-parallel ranks holds, as the graph builder shards them. */
+/**
+ * The parameters one of `tp` tensor-parallel ranks holds, as the graph builder shards them; counted
+ * once per model and width (a study asks for every configuration's memory several times).
+ */
 export function rankParameterCount(model: ModelSpec, tp: number): number {
   if (tp === 1) return parameterCount(model);
-  const graph = buildForwardGraph(model, { tp, training: true, actBytes: 2, kvCacheBytes: 0, groups: [{ count: 1, qLen: 1, kvLen: 1 }], pagedKvLens: [], flash: false, positionRows: 1, headRows: 1 });
-  return graph.params.reduce((s, p) => s + p.numel, 0);
+  let byTp = rankParams.get(model);
+  if (!byTp) rankParams.set(model, (byTp = new Map()));
+  let n = byTp.get(tp);
+  if (n === undefined) {
+    const graph = buildForwardGraph(model, { tp, training: true, actBytes: 2, kvCacheBytes: 0, groups: [{ count: 1, qLen: 1, kvLen: 1 }], pagedKvLens: [], flash: false, positionRows: 1, headRows: 1 });
+    byTp.set(tp, (n = graph.params.reduce((s, p) => s + p.numel, 0)));
+  }
+  return n;
 }
+
+const rankParams = new WeakMap<ModelSpec, Map<number, number>>();
 
 export function trainingMemory(model: ModelSpec, o: TrainingMemoryOptions): TrainingMemory {
   const tp = o.tp ?? 1;
