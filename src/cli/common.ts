@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import type { Argv } from 'yargs';
 import { SilicaError } from '../core/errors.js';
 import { loadHardware } from '../hw/config/load.js';
@@ -6,43 +5,8 @@ import type { HardwareConfig } from '../hw/config/schema.js';
 import { roundTree } from '../core/io.js';
 import { loadTrace, type LoadedTrace } from '../trace/load.js';
 
-/**
- * A numeric flag's yargs options. yargs reads the value as text, and the command checks it
- * (parsePositiveInt, flagNumber): yargs' own number type turns "8x" into NaN, so the error could
- * then only say "got NaN". The flag is declared a number as well, so that the help labels it
- * [number] rather than [string]: yargs-parser keeps a flag declared as both a string, and yargs'
- * help prints the number label (test/cli/help.test.ts pins both).
- */
-export function numberFlag(describe: string, more: { default?: number; demandOption?: boolean } = {}) {
-  return { string: true, number: true, describe, ...more } as const;
-}
-
-/** A numeric flag's value as a command receives it: the text as typed, or its default (a number). */
-export type NumberArg = string | number;
-
-/**
- * Numeric flags as yargs hands them over: read as strings, because yargs' own `number` type turns
- * "abc" into NaN and the error could then only say "got NaN"; flagNumber converts and checks them.
- * A default arrives as a number.
- */
-export type NumberFlag = string | number | Array<string | number> | undefined;
-
-/** A numeric flag's value, or a one-line error that echoes what was typed. */
-export function flagNumber(flag: string, raw: NumberFlag): number | undefined {
-  if (raw === undefined || typeof raw === 'number') return raw;
-  if (Array.isArray(raw)) throw new SilicaError(`--${flag}: expected one value, got ${raw.length} (${raw.join(', ')})`);
-  // Number('') and Number(' ') are 0: a flag given without a value is not zero.
-  const n = raw.trim() === '' ? NaN : Number(raw);
-  if (!Number.isFinite(n)) throw new SilicaError(`--${flag}: expected a finite number, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
-/** A positive numeric flag's value (undefined when not given), or a one-line error that echoes what was typed. */
-export function positiveFlagNumber(flag: string, raw: NumberFlag): number | undefined {
-  const n = flagNumber(flag, raw);
-  if (n !== undefined && !(n > 0)) throw new SilicaError(`--${flag}: expected a positive number, got ${JSON.stringify(raw)}`);
-  return n;
-}
+// The flag helpers live where a command can import them without loading the simulator (flags.ts).
+export { checkJobs, flagNumber, numberFlag, positiveFlagNumber, type NumberArg, type NumberFlag } from './flags.js';
 
 /** --recompute and --selective-recompute as the training builder takes them (both: refused). */
 export function recomputeFlag(a: { recompute: boolean; selectiveRecompute: boolean }): boolean | 'selective' {
@@ -114,16 +78,4 @@ export function printTable(rows: Array<[string, string | number]>): void {
     const text = typeof v === 'number' ? formatReading(v) : v;
     process.stdout.write(`${k.padEnd(width)}  ${text}\n`);
   }
-}
-
-const MAX_JOBS_PER_CPU = 4;
-
-/**
- * A --jobs count within reason: every lane beyond one is a thread with a V8 heap of its own, so more
- * than a few per CPU only oversubscribes the cores and, by the thousand, exhausts memory.
- */
-export function checkJobs(jobs: number): number {
-  const maxJobs = MAX_JOBS_PER_CPU * availableParallelism();
-  if (jobs > maxJobs) throw new SilicaError(`--jobs: expected at most ${maxJobs} (${MAX_JOBS_PER_CPU} per CPU of this machine's ${availableParallelism()}), got ${jobs}`);
-  return jobs;
 }

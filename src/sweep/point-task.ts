@@ -65,8 +65,6 @@ export async function runSweepPointTask(task: SweepPointTask): Promise<SweepPoin
   }
 }
 
-export const sweepPointRunner: TaskRunner<SweepPointTask, SweepPointOutcome> = { run: runSweepPointTask, workerFile: new URL('./sweep-worker.js', import.meta.url) };
-
 /**
  * A row is prefixed with its point and tags (pointTableWithLead). A tag may share a name with a
  * column of the row (an axis over `hw` and the row's `hw`) only where both say the same;

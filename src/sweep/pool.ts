@@ -96,9 +96,14 @@ export class WorkerPool<Task, Outcome> {
   static start<Task, Outcome>(jobs: number, runner: TaskRunner<Task, Outcome>): WorkerPool<Task, Outcome> {
     const workers = Math.max(0, jobs - 1);
     // Constructed here and now, not after an await: the threads boot (and load their modules)
-    // while this thread goes on synchronously expanding the sweep.
+    // while this thread goes on synchronously expanding the sweep. No atomics: by default a
+    // piscina worker waits for its first task in Atomics.wait, which blocks its event loop, so the
+    // import() that ./lane-shim.cjs starts could not finish until a task arrived: the worker
+    // loaded its modules only once this thread had expanded the sweep and handed out the points
+    // (on the bench sweep it ran its first point 0.3 s after that, instead of at once). Lanes take their work from a
+    // shared counter and a port of their own, so piscina's atomics saved nothing here.
     const pool = workers
-      ? new Piscina<LaneTask<Task>, void>({ filename: LANE_SHIM.href, workerData: { laneModule: runner.workerFile.href }, minThreads: workers, maxThreads: workers, idleTimeout: 1000, concurrentTasksPerWorker: 1 })
+      ? new Piscina<LaneTask<Task>, void>({ filename: LANE_SHIM.href, workerData: { laneModule: runner.workerFile.href }, minThreads: workers, maxThreads: workers, idleTimeout: 1000, concurrentTasksPerWorker: 1, atomics: 'disabled' })
       : undefined;
     return new WorkerPool(workers, runner, pool);
   }

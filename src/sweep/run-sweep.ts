@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { flagAsField, SilicaError } from '../core/errors.js';
 import { batchedWrites, makeDirectory, writeFileAtomicFromAsync } from '../core/io.js';
 import { withPinnedFiles } from '../core/pinned-files.js';
-import { rethrowTaskFailure, WorkerPool } from './pool.js';
-import { sweepPointRunner, type SweepPointOutcome, type SweepPointTask } from './point-task.js';
+import { rethrowTaskFailure } from './pool.js';
+import type { SweepPointTask } from './point-task.js';
 import { makeProgress } from './progress.js';
+import { startSweepPool, type SweepPool } from './sweep-lanes.js';
 import { resolvedSweepWritten, resolvedSweepYaml } from './resolved-yaml.js';
-import { pointLabel, shardPoints, type SweepPoint, type SweepSpec } from './spec.js';
+import { shardPoints } from './shard.js';
+import { pointLabel, type SweepPoint, type SweepSpec } from './spec.js';
 import { SWEEP_FILES, readCompleted, type CompletedPoint, type LedgerEntry } from './completed.js';
 import { EarlierRun, SweepWriter, lockSweepFolder, removeLeftoverTemporaries, writeSweepSummary, type SweepSummary } from './store.js';
 
@@ -62,13 +64,6 @@ async function writeResolvedSweep(path: string, pieces: Iterable<string>): Promi
 }
 
 const YIELD_EVERY_MS = 5;
-
-export type SweepPool = WorkerPool<SweepPointTask, SweepPointOutcome>;
-
-/** The lanes a sweep runs on; start them early (before the sweep file is loaded) to overlap worker start-up. */
-export function startSweepPool(jobs: number): SweepPool {
-  return WorkerPool.start(jobs, sweepPointRunner);
-}
 
 export async function runSweep(spec: SweepSpec, o: SweepRunOptions): Promise<SweepRunReport> {
   const pool = o.pool ?? startSweepPool(o.jobs);

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { threadId } from 'node:worker_threads';
@@ -61,6 +61,23 @@ writeFileSync(
 import { laneWorker } from ${JSON.stringify(laneModule)};
 const viaRequire = /Module\\._load|loadESMFromCJS|importSyncForRequire/.test(new Error().stack ?? '');
 export default laneWorker(async ({ n }) => ({ n, square: viaRequire ? -1 : n * n, thread: threadId, bytes: new Uint8Array(1) }));
+`,
+);
+
+/**
+ * A worker module that leaves a file behind as it is evaluated: the pool's workers must load their
+ * module as soon as they start, before any task is handed out, so that a sweep's worker loads while
+ * this thread expands the sweep (piscina's default, waiting for tasks in Atomics.wait, held the
+ * load back until the first task arrived).
+ */
+const loadedMark = join(dir, 'eager-worker-loaded');
+const eagerWorkerFile = join(dir, 'eager-worker.mjs');
+writeFileSync(
+  eagerWorkerFile,
+  `import { existsSync, writeFileSync } from 'node:fs';
+import { laneWorker } from ${JSON.stringify(laneModule)};
+writeFileSync(${JSON.stringify(loadedMark)}, 'loaded');
+export default laneWorker(async ({ n }) => ({ n, square: n * n, thread: -1, bytes: new Uint8Array(1) }));
 `,
 );
 
@@ -141,6 +158,15 @@ describe('WorkerPool: lanes claim tasks from one counter', () => {
     expect(fromWorkers.length).toBeGreaterThan(0);
     for (const o of fromWorkers) expect(o.square, 'the worker module was evaluated inside require()').toBe(o.n * o.n);
   });
+
+  it('loads a worker module as soon as the pool starts, before any task is handed out', async () => {
+    const pool = WorkerPool.start(2, { run: runner.run, workerFile: pathToFileURL(eagerWorkerFile) });
+    pools.push(pool);
+    // No run(): the pool only exists. A worker that waits for its first task never loads.
+    const deadline = Date.now() + 15_000;
+    while (!existsSync(loadedMark) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(existsSync(loadedMark), 'the worker had not loaded its module 15 s after the pool started').toBe(true);
+  }, 20_000);
 
   it('stops claiming after a failure and rethrows it once every running task is back', async () => {
     const pool = startPool(2);

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configsDir } from '../../src/core/paths.js';
 import '../../src/study/index.js';
-import { loadSweep, shardPoints } from '../../src/sweep/spec.js';
+import { shardPoints } from '../../src/sweep/shard.js';
+import { loadSweep } from '../../src/sweep/spec.js';
 import { tempDir } from './helpers.js';
 
 describe('shipped sweep files', () => {
