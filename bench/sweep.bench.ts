@@ -21,7 +21,11 @@
  * moving onto the main thread), and that runs on the second core for free. --jobs 2 does the same
  * work plus a second isolate's module loading and compiling, so its CPU time is at least --jobs
  * 1's, and two cores finish it in no less than half of that: speedup <= 2 x wall / CPU of --jobs
- * 1. Measured 1.70-1.77x on this VM: a perfect pool would only just reach 1.7x.
+ * 1. Measured 1.70-1.77x on this VM: a perfect pool would only just reach 1.7x. Two whole processes
+ * side by side approach that ceiling; a pool does not, because the start (process, modules,
+ * expansion: the dry run's fixed cost S) is serial: the bound with the serial start,
+ * W1 / (S + (W1 - S) x c / 2) with c = CPU / wall of --jobs 1, read 1.55x (1024 points) and 1.66x
+ * (2048) in session 33's first run (docs/sweeps.md, "What bounds the speedup on this host").
  * The output folders must be byte-identical: parallelism never changes results.
  *
  * The same sweep with twice the points (bench/sweeps/cpu-bound-large.yaml, 2048) is timed the same
