@@ -67,7 +67,7 @@ export class GradientReduction {
     for (const p of this.o.params) if (!this.writesPerParam.has(p.name)) filler.add({ param: p.name, bytes: p.numel * this.o.gradBytes, nodeId: afterBackward });
     filler.flush();
     this.filler = undefined;
-    if (!this.o.overlap) for (const x of this.issued) x.id = this.reduce(x.bucket, [afterBackward], this.issued.indexOf(x));
+    if (!this.o.overlap) this.issued.forEach((x, i) => (x.id = this.reduce(x.bucket, [afterBackward], i)));
     return this.issued;
   }
 
