@@ -138,6 +138,9 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     const reducing = reduction && (reduceEveryMicroBatch || mb === microBatches - 1) ? reduction : undefined;
     reducing?.begin(reduceEveryMicroBatch ? sfx : '');
     let recomputed = Number.NaN;
+    // Elements of each parameter's gradient this micro-batch's backward has written so far, where
+    // nothing is stored yet to add into (see below).
+    const freshWrites = new Map<string, number>();
     for (let i = ops.length - 1; i >= 0; i--) {
       const op = ops[i]!;
       if (recompute && op.layer >= 0 && op.layer < model.layers && op.layer !== recomputed) {
@@ -150,8 +153,19 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
       for (const n of bwd[i]!) {
         const id = compute(n, 'bwd', op.layer, sfx);
         for (const { param, elements } of n.grads ?? []) {
-          const added = Math.min(numel.get(param)!, elements ?? Infinity);
-          const done = mb > 0 && !reduceEveryMicroBatch ? e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx }) : id;
+          const whole = numel.get(param)!;
+          const added = Math.min(whole, elements ?? Infinity);
+          let done = id;
+          if (mb > 0 && !reduceEveryMicroBatch) done = e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx });
+          else {
+            // Where no gradient is stored yet, kernels writing disjoint parts of one parameter (a
+            // weight and its bias) each write theirs; a second gradient of a part already written
+            // (a tied embedding: the MLM or LM head and the lookup both use the word table) is
+            // added to the first, as autograd sums a leaf's incoming gradients before storing them.
+            const before = freshWrites.get(param) ?? 0;
+            if (before + added > whole) done = e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx });
+            else freshWrites.set(param, before + added);
+          }
           reducing?.written(param, done);
         }
       }
