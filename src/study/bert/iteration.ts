@@ -167,21 +167,21 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     // What runs past the last compute node and belongs to the optimizer pass (ZeRO-1/2's weight
     // all-gather) is the optimizer's exposed communication; waits for forward's communication
     // (ZeRO-3's gathers) the forward's; the rest is the gradients'.
-    const comm = nodes.filter((n) => n.stream !== 'compute');
-    const count = (pass: Pass) => comm.filter((n) => n.pass === pass).length;
-    const optExposed = count('opt') > 0 ? Math.min(commExposedNs, Math.max(0, iterationNs - computeEnd)) : 0;
-    if (count('fwd') > 0) {
+    const commNodes: Record<Pass, number> = { fwd: 0, bwd: 0, opt: 0 };
+    for (const n of nodes) if (n.stream !== 'compute') commNodes[n.pass]++;
+    const optExposed = commNodes.opt > 0 ? Math.min(commExposedNs, Math.max(0, iterationNs - computeEnd)) : 0;
+    if (commNodes.fwd > 0) {
       const fwd = cell('communication', 'fwd');
       fwd.timeNs += fwdWaitNs;
-      fwd.kernels += count('fwd');
+      fwd.kernels += commNodes.fwd;
     }
     const bwd = cell('communication', 'bwd');
     bwd.timeNs += commExposedNs - optExposed - fwdWaitNs;
-    bwd.kernels += count('bwd');
-    if (count('opt') > 0) {
+    bwd.kernels += commNodes.bwd;
+    if (commNodes.opt > 0) {
       const opt = cell('communication', 'opt');
       opt.timeNs += optExposed;
-      opt.kernels += count('opt');
+      opt.kernels += commNodes.opt;
     }
   }
   const ordered = [...cells.values()].sort((a, b) => OP_CATEGORIES.indexOf(a.category) - OP_CATEGORIES.indexOf(b.category) || PASSES.indexOf(a.pass) - PASSES.indexOf(b.pass));

@@ -138,8 +138,8 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     const reducing = reduction && (reduceEveryMicroBatch || mb === microBatches - 1) ? reduction : undefined;
     reducing?.begin(reduceEveryMicroBatch ? sfx : '');
     let recomputed = Number.NaN;
-    // Elements of each parameter's gradient this micro-batch's backward has written so far, where
-    // nothing is stored yet to add into (see below).
+    // Elements of each parameter's gradient this micro-batch's backward has written where nothing
+    // was stored to add into (see below).
     const freshWrites = new Map<string, number>();
     for (let i = ops.length - 1; i >= 0; i--) {
       const op = ops[i]!;
@@ -155,17 +155,15 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
         for (const { param, elements } of n.grads ?? []) {
           const whole = numel.get(param)!;
           const added = Math.min(whole, elements ?? Infinity);
-          let done = id;
-          if (mb > 0 && !reduceEveryMicroBatch) done = e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx });
-          else {
-            // Where no gradient is stored yet, kernels writing disjoint parts of one parameter (a
-            // weight and its bias) each write theirs; a second gradient of a part already written
-            // (a tied embedding: the MLM or LM head and the lookup both use the word table) is
-            // added to the first, as autograd sums a leaf's incoming gradients before storing them.
-            const before = freshWrites.get(param) ?? 0;
-            if (before + added > whole) done = e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx });
-            else freshWrites.set(param, before + added);
-          }
+          // A gradient is added into what is stored: after the first micro-batch (unless ZeRO-2
+          // reduced and dropped it), and where this backward already wrote the same part. Kernels
+          // writing disjoint parts of one parameter (a weight and its bias) each write theirs; a
+          // second gradient of a part (a tied embedding: the MLM or LM head and the lookup both use
+          // the word table) is added to the first, as autograd sums a leaf's incoming gradients.
+          const before = freshWrites.get(param) ?? 0;
+          const adds = (mb > 0 && !reduceEveryMicroBatch) || before + added > whole;
+          if (!adds) freshWrites.set(param, before + added);
+          const done = adds ? e.emit(accumulate(param, added, ctx), 'bwd', op.layer, { suffix: sfx }) : id;
           reducing?.written(param, done);
         }
       }
