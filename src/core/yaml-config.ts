@@ -57,8 +57,14 @@ export function parseYamlText(text: string, file: string): unknown {
   }
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) throw new SilicaError(`${file}: malformed YAML${yamlProblem(problem)}`, { file });
-  const tree = doc.toJS();
-  refuseProtoKeys(tree, file, '');
+  let tree: unknown;
+  try {
+    tree = doc.toJS();
+  } catch (err) {
+    // The parser's guard against alias bombs (a few lines expanding to millions of nodes).
+    throw new SilicaError(`${file}: malformed YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { file });
+  }
+  refuseProtoKeys(tree, file, '', new Set());
   return tree;
 }
 
@@ -68,16 +74,22 @@ export function parseYamlText(text: string, file: string): unknown {
  * without a word (`hw_overrides: {__proto__: ...}` was silently ignored). No silica field has the
  * name, so it is refused where it is written.
  */
-function refuseProtoKeys(node: unknown, file: string, at: string): void {
+function refuseProtoKeys(node: unknown, file: string, at: string, enclosing: Set<object>): void {
+  if (!node || typeof node !== 'object') return;
+  // An alias inside the node it names (`a: &a {b: *a}`) makes an endless tree, which every later
+  // walk (validation, overlays, hashing) would follow until the stack ran out.
+  if (enclosing.has(node)) throw new SilicaError(`${file}: ${at}: expected a value, got an alias to a node that contains it (a recursive alias)`, { file, field: at });
+  enclosing.add(node);
   if (Array.isArray(node)) {
-    node.forEach((v, i) => refuseProtoKeys(v, file, at ? `${at}.${i}` : String(i)));
-  } else if (node && typeof node === 'object') {
+    node.forEach((v, i) => refuseProtoKeys(v, file, at ? `${at}.${i}` : String(i), enclosing));
+  } else {
     for (const key of Object.keys(node)) {
       const path = at ? `${at}.${key}` : key;
       if (key === '__proto__') throw new SilicaError(`${file}: ${path}: expected a field name, got __proto__ (no silica field has it)`, { file, field: path });
-      refuseProtoKeys((node as Record<string, unknown>)[key], file, path);
+      refuseProtoKeys((node as Record<string, unknown>)[key], file, path, enclosing);
     }
   }
+  enclosing.delete(node);
 }
 
 /** ` at line L, column C: what`, in words of our own where the parser's name an API call. */

@@ -1,11 +1,13 @@
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { makeDirectory, writeFileAtomicFrom } from '../core/io.js';
+import { makeDirectory, samePath, writeFileAtomicFrom } from '../core/io.js';
+import { countOf } from '../core/units.js';
 import { parseYamlText } from '../core/yaml-config.js';
 import { canonicalJson } from './canonical.js';
 import { locateResolvedItems, resolvedPointYaml, resolvedSweepPieces } from './resolved-yaml.js';
-import { SWEEP_FILES, bytesAt, readCompleted, readPointRows, type CompletedPoint } from './completed.js';
+import { SWEEP_FILES, bytesAt, isEntry, readCompleted, readPointRows, type CompletedPoint } from './completed.js';
+import { readJsonl } from './results.js';
 import { SweepWriter, requireSweepDir, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
@@ -37,7 +39,9 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
   const byId = new Map<string, { point: CompletedPoint; dir: string }>();
   const configById = new Map<string, ResolvedItem>();
   let header: SweepHeader | undefined;
-  for (const dir of dirs) {
+  for (const [i, dir] of dirs.entries()) {
+    const twice = dirs.findIndex((other, j) => j < i && samePath(other, dir));
+    if (twice >= 0) throw new SilicaError(`merge: ${dir}: the same folder as ${dirs[twice]}; expected each shard folder once`);
     requireSweepDir(dir);
     const doc = readResolved(dir);
     const { shard: _shard, ...sweep } = doc.sweep;
@@ -48,7 +52,9 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
       configById.set(item.point_id, item);
       own.set(item.point_id, item.point);
     }
-    for (const point of readCompleted(dir).points) {
+    const { points: complete } = readCompleted(dir);
+    checkShardIntact(dir, complete);
+    for (const point of complete) {
       // A ledger line must name a point as its folder's resolved config lists it (index and id together).
       if (own.get(point.entry.point_id) !== point.entry.point) {
         throw new SilicaError(
@@ -85,6 +91,27 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
   }
   const summary = writeSweepSummary(out, { sweep: header!.name, source: header!.source, points_total: header!.points_total }, written);
   return { dir: out, inputs: dirs.length, points: points.length, missing: header!.points_total - points.length, summary };
+}
+
+/**
+ * A shard folder must be as silica sweep left it: every point its ledger records has all its rows
+ * (a point's rows are appended before its ledger line), and every whole line of the ledger is an
+ * entry. Only a last line cut short by a kill may be dropped; merging around anything else would
+ * lose points with no more than a note that some are missing.
+ */
+function checkShardIntact(dir: string, complete: readonly CompletedPoint[]): void {
+  const ledgerPath = join(dir, SWEEP_FILES.ledger);
+  const { records, damaged } = readJsonl(ledgerPath);
+  const entries = records.filter(isEntry);
+  const unreadable = damaged + records.length - entries.length;
+  if (unreadable > 0) throw new SilicaError(`${ledgerPath}: ${countOf(unreadable, 'line')} that ${unreadable === 1 ? 'is not a ledger entry' : 'are not ledger entries'}; expected the file as silica sweep wrote it (rerun the shard into a new folder)`);
+  const found = new Set(complete.map((p) => p.entry.point_id));
+  const lost = entries.find((e) => !found.has(e.point_id));
+  if (lost) {
+    throw new SilicaError(
+      `${join(dir, SWEEP_FILES.results)}: point ${lost.point} (id ${lost.point_id}) is recorded in ${SWEEP_FILES.ledger}, but its rows are missing or damaged (expected ${lost.rows}); expected the folder as silica sweep wrote it (silica sweep --resume into it runs the point again)`,
+    );
+  }
 }
 
 /** Header keys that say where the sweep file and its base were: paths as typed, relative to each task's working directory. */

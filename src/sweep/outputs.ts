@@ -1,4 +1,5 @@
-import { join, relative, resolve } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
 import { roundTree, writeFileAtomic } from '../core/io.js';
 import { toYaml } from '../core/yaml-config.js';
 import { plainTree } from './canonical.js';
@@ -40,4 +41,29 @@ export function writeExperimentOutputs(
     config: join(dir, 'config.resolved.yaml'),
     files: files.map((f) => join(dir, f)),
   };
+}
+
+/**
+ * Removes the files an earlier run wrote into `dir` beside its tables (figures, a study's own
+ * tables), as its summary.json listed them, where this run did not write them again: a folder
+ * never mixes two runs' outputs (a figure turned off would otherwise stay beside the new tables).
+ * Only names listed there and inside the folder count; anything else in it is the user's.
+ * `earlier` is read before the run (readEarlierFiles), `now` is what it wrote.
+ */
+export function removeEarlierFiles(dir: string, earlier: readonly string[], now: readonly string[]): void {
+  const kept = new Set(now);
+  for (const name of earlier) if (!kept.has(name)) rmSync(join(dir, name), { force: true });
+}
+
+/** The files listed by a run's summary.json in `dir` (none where there is no readable one). */
+export function readEarlierFiles(dir: string): string[] {
+  let files: unknown;
+  try {
+    files = (JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { files?: unknown }).files;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(files)) return [];
+  const inside = resolve(dir) + sep;
+  return files.filter((f): f is string => typeof f === 'string' && !(RESULT_FILES as readonly string[]).includes(f) && resolve(dir, f).startsWith(inside));
 }

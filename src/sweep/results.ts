@@ -159,12 +159,13 @@ export function rowsOfJsonl(text: string): Row[] {
 
 /**
  * Reads a JSONL file written by appends. Lines that do not parse (a write cut short by a kill)
- * are dropped and counted; a missing file reads as empty.
+ * are dropped and counted; `damaged` counts those among them that are whole lines, which no kill
+ * leaves. A missing file reads as empty.
  */
-export function readJsonl<T = unknown>(path: string): { records: T[]; dropped: number } {
+export function readJsonl<T = unknown>(path: string): { records: T[]; dropped: number; damaged: number } {
   const records: T[] = [];
-  const { dropped } = scanJsonl(path, (record) => records.push(record as T));
-  return { records, dropped };
+  const { dropped, damaged } = scanJsonl(path, (record) => records.push(record as T));
+  return { records, dropped, damaged };
 }
 
 const SCAN_CHUNK_BYTES = 16 * 1024 * 1024;
@@ -174,9 +175,9 @@ const SCAN_CHUNK_BYTES = 16 * 1024 * 1024;
  * (newline included), reading the file a chunk at a time: a sweep's table can outgrow the longest
  * string V8 makes (512 MiB), and only the caller decides what to keep. Lines that do not parse, and
  * a last line without its newline (a write cut short by a kill, even if what is there parses), are
- * dropped and counted. A missing file has no lines.
+ * dropped and counted (`damaged`: the whole lines among them). A missing file has no lines.
  */
-export function scanJsonl(path: string, onRecord: (record: unknown, start: number, end: number) => void, chunkBytes = SCAN_CHUNK_BYTES): { dropped: number } {
+export function scanJsonl(path: string, onRecord: (record: unknown, start: number, end: number) => void, chunkBytes = SCAN_CHUNK_BYTES): { dropped: number; damaged: number } {
   let dropped = 0;
   const { cut } = scanLines(
     path,
@@ -194,7 +195,7 @@ export function scanJsonl(path: string, onRecord: (record: unknown, start: numbe
     },
     chunkBytes,
   );
-  return { dropped: dropped + (cut ? 1 : 0) };
+  return { dropped: dropped + (cut ? 1 : 0), damaged: dropped };
 }
 
 /**

@@ -11,7 +11,7 @@ import { resolvedSweepWritten, resolvedSweepYaml } from './resolved-yaml.js';
 import { shardPoints } from './shard.js';
 import { pointLabel, type SweepPoint, type SweepSpec } from './spec.js';
 import { SWEEP_FILES, readCompleted, type CompletedPoint, type LedgerEntry } from './completed.js';
-import { EarlierRun, SweepWriter, lockSweepFolder, removeLeftoverTemporaries, writeSweepSummary, type SweepSummary } from './store.js';
+import { EarlierRun, SweepWriter, checkSweepFolderEntries, lockSweepFolder, removeLeftoverTemporaries, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
  * Runs a sweep (or one shard of it) into an output folder: every point independent and
@@ -79,6 +79,7 @@ async function runWithPool(spec: SweepSpec, o: SweepRunOptions, pool: SweepPool)
   const selected = shardPoints(spec.points, o.shard);
   const byId = new Map(selected.map((p) => [p.id, p]));
   makeDirectory(o.out, `--out ${o.out}`);
+  checkSweepFolderEntries(o.out);
   const unlock = lockSweepFolder(o.out);
   try {
     return await runLocked(spec, o, pool, selected, byId, t0);

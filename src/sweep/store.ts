@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SilicaError } from '../core/errors.js';
-import { batchedWrites, roundTree, writeAllOf, writeFileAtomicFrom } from '../core/io.js';
+import { batchedWrites, checkOutputPath, roundTree, writeAllOf, writeFileAtomicFrom } from '../core/io.js';
 import { bytesAt, isEntry, leadFile, readCompleted, rowsAt, sameList, SWEEP_FILES, unionColumns, type CompletedPoint, type LedgerEntry } from './completed.js';
 import { csvHeader, csvLines, decodeLines, jsonlLines, rowsOfJsonl, scanJsonl, type PointTable } from './results.js';
 
@@ -312,6 +312,15 @@ export function removeLeftoverTemporaries(dir: string): void {
 }
 
 const LOCK_FILE = 'sweep.lock';
+
+/**
+ * Refuses a sweep folder where one of the sweep's own names is taken by something other than a
+ * file (a directory called results.csv): the run would fail half-way, after setting the earlier
+ * files aside and writing some of its own. Checked before anything in the folder moves.
+ */
+export function checkSweepFolderEntries(dir: string): void {
+  for (const file of [...Object.values(SWEEP_FILES), LOCK_FILE]) checkOutputPath(join(dir, file), '--out');
+}
 
 /** What a lock file says of its holder. `started` tells the holder from a later process given its pid. */
 interface LockHolder {

@@ -168,6 +168,18 @@ describe('output paths: no partial outputs', () => {
     for (const [f, bytes] of earlier) if (f !== join('b', 'kernels.svg')) expect(readFileSync(join(out, f)).equals(bytes), f).toBe(true);
   });
 
+  it('run: a rerun removes the files the earlier run wrote that it does not write again, and nothing else', () => {
+    const { dir, exp } = scratch('run-stale');
+    const out = join(dir, 'o');
+    expect(silica(['run', exp, '--out', out, '--quiet']).code).toBe(0);
+    expect(existsSync(join(out, 'kernels.svg'))).toBe(true);
+    writeFileSync(join(out, 'notes.txt'), 'the user\'s own\n');
+    // The same experiment without its figure: the old figure would sit beside tables it does not show.
+    writeFileSync(exp, 'kind: kernels\nfigure: false\npoints:\n  - { op: gemm, m: 64, n: 64, k: 64 }\n');
+    expect(silica(['run', exp, '--out', out, '--quiet']).code).toBe(0);
+    expect(listing(out)).toEqual(['config.resolved.yaml', 'notes.txt', 'results.csv', 'results.jsonl', 'summary.json']);
+  });
+
   it('merge: inputs that are not sweep folders leave no --out folder', () => {
     const { dir } = scratch('merge');
     expectOneLineError(silica(['merge', dir, '--out', join(dir, 'merged')]), /not a sweep output folder/);

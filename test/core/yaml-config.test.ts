@@ -85,6 +85,15 @@ describe('YAML text', () => {
     expect(parseYamlText('constructor: 1\nprototype: {a: 2}\n', 'f.yaml')).toEqual({ constructor: 1, prototype: { a: 2 } });
   });
 
+  it('refuses an alias inside the node it names (an endless tree), naming where; keeps shared aliases; refuses alias bombs', () => {
+    expect(message(() => parseYamlText('a: &a\n  b: *a\n', 'f.yaml'))).toBe('f.yaml: a.b: expected a value, got an alias to a node that contains it (a recursive alias)');
+    expect(message(() => parseYamlText('&a [1, *a]\n', 'f.yaml'))).toBe('f.yaml: 1: expected a value, got an alias to a node that contains it (a recursive alias)');
+    // The same node under two keys is no cycle.
+    expect(parseYamlText('x: &p {m: 1}\ny: *p\n', 'f.yaml')).toEqual({ x: { m: 1 }, y: { m: 1 } });
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(10).fill(`*${'abcdefg'[i]}`).join(', ')}]`)].join('\n') + '\n';
+    expect(message(() => parseYamlText(bomb, 'f.yaml'))).toMatch(/^f\.yaml: malformed YAML: [^\n]*alias/i);
+  });
+
   it('reads the standard tags as their types: !!float on an integer is a number', () => {
     expect(parseYamlText('n: !!float 64\nm: !!int "12"\ns: !!str 5\n', 'f.yaml')).toEqual({ n: 64, m: 12, s: '5' });
   });

@@ -152,6 +152,18 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     expect(existsSync(o4)).toBe(false);
   });
 
+  it('refuses a folder where a sweep file name is a directory, before anything in it moves', () => {
+    const file = join(dir, 'ok.yaml');
+    writeFileSync(file, `${BASE}axes:\n  points.0.m: [1, 2]\n`);
+    for (const name of ['summary.json', 'results.csv', 'sweep.lock']) {
+      const out = join(dir, `taken-${name}`);
+      mkdirSync(join(out, name), { recursive: true });
+      expectOneLineError(silica(['sweep', file, '--out', out, '--quiet']), new RegExp(`--out .*taken-${name}/${name.replace('.', '\\.')}: expected a file, got a directory$`));
+      // Nothing set aside, nothing written: the folder holds what it held.
+      expect(readdirSync(out)).toEqual([name]);
+    }
+  });
+
   it('a point that fails at run time names the point', () => {
     const file = join(dir, 'runtime.yaml');
     writeFileSync(file, `${BASE.replace('figure: false', 'figure: false\n  cus: [8]')}axes:\n  cus.0: [8, 999]\n`);
@@ -202,6 +214,24 @@ describe('merge takes shards of one sweep only', () => {
     for (const f of ['results.jsonl', 'points.jsonl']) appendFileSync(join(s0, f), readFileSync(join(s1, f), 'utf8').split('\n')[0] + '\n');
     for (const dirs of [[s0, s1], [s1, s0]]) expect(mergeMessage(dirs, join(dir, 'm5'))).toMatch(/mixed0\/points\.jsonl: point 1 \(id \w+\) is not a point of .*mixed0\/config\.resolved\.yaml/);
     expect(mergeMessage([join(dir, 'nowhere')], join(dir, 'm5'))).toMatch(/nowhere: no such folder \(expected the --out of silica sweep\)$/);
+  });
+
+  it('refuses a shard whose recorded points lost their rows, or whose ledger has a damaged line, and the same folder twice', async () => {
+    writeFileSync(file, sweep([64, 128, 256, 512]));
+    const s0 = await shard(0, join(dir, 'whole0'));
+    const lostRows = await shard(1, join(dir, 'lost1'));
+    // A recorded point's rows replaced by garbage: the merge used to drop the point with a note.
+    const results = join(lostRows, 'results.jsonl');
+    writeFileSync(results, 'garbage\n' + readFileSync(results, 'utf8').split('\n').slice(1).join('\n'));
+    expect(mergeMessage([s0, lostRows], join(dir, 'm6'))).toMatch(/lost1\/results\.jsonl: point 1 \(id \w+\) is recorded in points\.jsonl, but its rows are missing or damaged \(expected 1\); .*--resume into it runs the point again\)$/);
+    const badLedger = await shard(1, join(dir, 'ledger1'));
+    appendFileSync(join(badLedger, 'points.jsonl'), 'garbage\n');
+    expect(mergeMessage([s0, badLedger], join(dir, 'm7'))).toMatch(/ledger1\/points\.jsonl: 1 line that is not a ledger entry; expected the file as silica sweep wrote it/);
+    // A last line cut short by a kill is what appending leaves: dropped, not refused.
+    const cut = await shard(1, join(dir, 'cut1'));
+    appendFileSync(join(cut, 'points.jsonl'), '{"point":3,"poi');
+    expect(mergeSweepDirs([s0, cut], join(dir, 'm8')).points).toBe(4);
+    expect(mergeMessage([s0, `${s0}/`], join(dir, 'm9'))).toMatch(/^merge: .*whole0\/: the same folder as .*whole0; expected each shard folder once$/);
   });
 
   it('refuses a ledger line that does not name a point of the folder as listed (an edited points.jsonl)', async () => {

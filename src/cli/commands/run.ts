@@ -6,7 +6,7 @@ import { checkOutputPath, OutputSet } from '../../core/io.js';
 import { withPinnedFiles } from '../../core/pinned-files.js';
 import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
 import { inputPins } from '../../sweep/inputs.js';
-import { RESULT_FILES, writeExperimentOutputs, type ExperimentOutputs } from '../../sweep/outputs.js';
+import { readEarlierFiles, removeEarlierFiles, RESULT_FILES, writeExperimentOutputs, type ExperimentOutputs } from '../../sweep/outputs.js';
 import { makeProgress } from '../../sweep/progress.js';
 import { isSweepDir } from '../../sweep/store.js';
 import { countOf, parsePositiveInt } from '../../core/units.js';
@@ -39,6 +39,7 @@ export const runCommand: CommandModule = {
     const outputs = new OutputSet();
     outputs.directory(args.out, '--out');
     for (const name of RESULT_FILES) checkOutputPath(join(args.out, name), '--out');
+    const earlierFiles = readEarlierFiles(args.out);
     const { result, out } = await outputs.run(async () => {
       const progress = makeProgress({ total: 100, unit: '%', quiet: args.quiet });
       // One version of each input file for every case, on every lane (src/core/pinned-files.ts).
@@ -57,6 +58,7 @@ export const runCommand: CommandModule = {
       });
       return { result, out };
     });
+    removeEarlierFiles(args.out, earlierFiles, result.files ?? []);
     if (args.json) printJson({ kind: exp.kind.name, rows: result.rows.length, ...out, figures: out.files.filter((f) => f.endsWith('.svg')) });
     else printOutputs(`silica run: ${args.file} (${exp.kind.name})`, out, result.rows.length);
   },
