@@ -198,6 +198,8 @@ export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: str
     .replace(/^(Invalid (input|option)|Too (small|big)): /, '')
     .replace(/, received \w+$/, '')
     .replace(/^expected int$/, 'expected a whole number')
+    .replace(/^expected int to be ([<>]=?)(.+)$/, 'expected a whole number $1 $2')
+    .replace(/^Invalid discriminator value\. Expected (.+)$/, (_, names: string) => `expected one of ${names.replace(/'/g, '').split(' | ').join(', ')}`)
     // Bounds read as the other messages do ("expected a positive whole number, got 0").
     .replace(/^expected number to be >0$/, 'expected a positive number')
     .replace(/^expected number to be ([<>]=?)(.+)$/, 'expected a number $1 $2')
@@ -209,11 +211,21 @@ export function validate<T extends z.ZodType>(schema: T, raw: unknown, file: str
     .replace(/^expected (object|record)$/, 'expected a mapping')
     .replace(/^expected array to have >=(\d+) items?$/, (_, n: string) => `expected at least ${n} ${n === '1' ? 'entry' : 'entries'}`)
     .replace(/^expected string to have >=(\d+) characters?$/, (_, n: string) => (n === '1' ? 'expected a non-empty string' : `expected at least ${n} characters`));
+  // A value no alternative of a union takes: what each would have taken (`bytes: 1GiB` or a number).
+  if (issue.code === 'invalid_union' && expected === 'Invalid input') expected = unionExpected(issue as { errors?: ReadonlyArray<ReadonlyArray<{ code: string; expected?: unknown }>> }) ?? 'expected a valid value';
   if (issue.code === 'unrecognized_keys') {
     const known = knownFields(fieldsFrom, raw, issue.path as PropertyKey[]);
     expected = `expected no unknown fields (${(issue as { keys: string[] }).keys.join(', ')})${known?.length ? `; known: ${known.join(', ')}` : ''}`;
   }
   throw new SilicaError(`${label ? label(field) : `${file}: ${field}`}: ${expected}${gotText}`, { file, field });
+}
+
+/** "expected a number or a string" from a union's alternatives, where each failed on its type. */
+function unionExpected(issue: { errors?: ReadonlyArray<ReadonlyArray<{ code: string; expected?: unknown }>> }): string | undefined {
+  const words: Record<string, string> = { number: 'a number', int: 'a whole number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'a mapping', record: 'a mapping' };
+  const types = (issue.errors ?? []).map((branch) => (branch[0]?.code === 'invalid_type' ? words[String(branch[0].expected)] : undefined));
+  if (types.length === 0 || types.some((t) => t === undefined)) return undefined;
+  return `expected ${[...new Set(types)].join(' or ')}`;
 }
 
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {

@@ -66,6 +66,15 @@ describe('type errors', () => {
     ];
     for (const [bad, expected] of cases) expect(message(() => validate(s, { ...good, ...bad }, 'f.yaml'))).toBe(`f.yaml: ${expected}`);
   });
+
+  it('name a union\'s alternatives, a discriminator\'s values and a whole number\'s bound in the same words', () => {
+    const bytes = z.object({ bytes: z.union([z.number().int().positive(), z.string()]) });
+    expect(message(() => validate(bytes, {}, 'f.yaml'))).toBe('f.yaml: bytes: expected a number or a string (missing)');
+    expect(message(() => validate(bytes, { bytes: [1] }, 'f.yaml'))).toBe('f.yaml: bytes: expected a number or a string, got a list of 1');
+    const point = z.object({ p: z.discriminatedUnion('op', [z.object({ op: z.literal('gemm') }), z.object({ op: z.literal('stream') })]) });
+    expect(message(() => validate(point, { p: { op: 'gemmx' } }, 'f.yaml'))).toBe('f.yaml: p.op: expected one of gemm, stream, got "gemmx"');
+    expect(message(() => validate(z.object({ cus: z.number().int() }), { cus: 1e30 }, 'f.yaml'))).toBe('f.yaml: cus: expected a whole number <= 9007199254740991, got 1e+30');
+  });
 });
 
 describe('YAML text', () => {
