@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { SilicaError } from '../core/errors.js';
+import { flagName, SilicaError } from '../core/errors.js';
 
 /**
  * Flag helpers every command shares, in a module that imports nothing heavy: `silica sweep` checks
@@ -30,17 +30,17 @@ export type NumberFlag = string | number | Array<string | number> | undefined;
 /** A numeric flag's value, or a one-line error that echoes what was typed. */
 export function flagNumber(flag: string, raw: NumberFlag): number | undefined {
   if (raw === undefined || typeof raw === 'number') return raw;
-  if (Array.isArray(raw)) throw new SilicaError(`--${flag}: expected one value, got ${raw.length} (${raw.join(', ')})`);
+  if (Array.isArray(raw)) throw new SilicaError(`${flagName(flag)}: expected one value, got ${raw.length} (${raw.join(', ')})`);
   // Number('') and Number(' ') are 0: a flag given without a value is not zero.
   const n = raw.trim() === '' ? NaN : Number(raw);
-  if (!Number.isFinite(n)) throw new SilicaError(`--${flag}: expected a finite number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n)) throw new SilicaError(`${flagName(flag)}: expected a finite number, got ${JSON.stringify(raw)}`);
   return n;
 }
 
 /** A positive numeric flag's value (undefined when not given), or a one-line error that echoes what was typed. */
 export function positiveFlagNumber(flag: string, raw: NumberFlag): number | undefined {
   const n = flagNumber(flag, raw);
-  if (n !== undefined && !(n > 0)) throw new SilicaError(`--${flag}: expected a positive number, got ${JSON.stringify(raw)}`);
+  if (n !== undefined && !(n > 0)) throw new SilicaError(`${flagName(flag)}: expected a positive number, got ${JSON.stringify(raw)}`);
   return n;
 }
 

@@ -4,7 +4,7 @@ import './v8-flags.js';
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { SilicaError, oneLine } from '../core/errors.js';
+import { flagName, SilicaError, oneLine } from '../core/errors.js';
 import { commandsFor } from './commands/index.js';
 
 /**
@@ -134,7 +134,7 @@ function requireOneValueEach(parsed: Record<string, unknown>, options: FlagOptio
   for (const [key, value] of Object.entries(parsed)) {
     // camelCase keys are yargs' copies of kebab-case flags (input-len, inputLen): the flag as written is named.
     if (key === '_' || key === '$0' || !Array.isArray(value) || lists.has(key) || /[A-Z]/.test(key) || shortNames.has(key)) continue;
-    throw new SilicaError(`--${key}: expected one value, got ${value.length} (${value.map((v) => JSON.stringify(v)).join(', ')}); give the flag once`);
+    throw new SilicaError(`${flagName(key)}: expected one value, got ${value.length} (${value.map((v) => JSON.stringify(v)).join(', ')}); give the flag once`);
   }
 }
 

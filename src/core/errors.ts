@@ -34,7 +34,28 @@ export async function withErrorContext<T>(context: string, f: () => Promise<T>, 
  * wherever `fieldOf` says that field sits in the file.
  */
 export function flagAsField(message: string, fieldOf: (field: string) => string = (f) => f): string {
-  return message.replace(/^--([a-z][a-z-]*)/, (_, flag: string) => fieldOf(flag.replace(/-/g, '_')));
+  return message.replace(LEADING_FLAG, (_, long: string | undefined, short: string | undefined) => fieldOf((long ?? short!).replace(/-/g, '_')));
+}
+
+/**
+ * A flag a message starts with, as flagName writes it (`--batch`, `-m`), after the kernel model's
+ * name where a kernel model names its inputs as `silica kernel` takes them (`gemm -m`).
+ */
+const LEADING_FLAG = /^(?:[a-z]+ )?(?:--([a-z][a-z0-9-]*)|-([a-z])(?![\w-]))/;
+
+/** A flag as --help lists it: a one-letter name takes one dash (`-m`), a longer one two (`--batch`). */
+export function flagName(name: string): string {
+  return name.length === 1 ? `-${name}` : `--${name}`;
+}
+
+/** `f`'s result; a flag its error starts with (`--tp: ...`, from code shared with the CLI) is the file's field `at` instead. */
+export function asField<T>(f: () => T, at: string): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof SilicaError) throw new SilicaError(flagAsField(err.message, () => at), err.where);
+    throw err;
+  }
 }
 
 /** Builds the canonical "file: field: expected X, got Y" message. */

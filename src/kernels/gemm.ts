@@ -1,4 +1,4 @@
-import { SilicaError } from '../core/errors.js';
+import { flagName, SilicaError } from '../core/errors.js';
 import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout, type CuLayout } from '../hw/gpu/cu-layout.js';
 import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
@@ -141,7 +141,7 @@ function searchTiles(hw: HardwareConfig, layout: CuLayout, cuSet: CuSet, shape: 
 }
 
 function positiveWhole(field: string, v: number): void {
-  if (!Number.isInteger(v) || v <= 0) throw new SilicaError(`gemm --${field}: expected a positive whole number, got ${v}`);
+  if (!Number.isInteger(v) || v <= 0) throw new SilicaError(`gemm ${flagName(field)}: expected a positive whole number, got ${v}`);
 }
 
 function newGemmCost(): KernelCost {

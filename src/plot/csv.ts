@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import Papa from 'papaparse';
 import { SilicaError } from '../core/errors.js';
+import { firstRepeat } from '../core/repeats.js';
 
 /**
  * Reads a tidy CSV (RFC 4180 quoting, as silica writes it) into rows, with papaparse. Cells that
@@ -42,6 +43,9 @@ export function parseCsv(text: string, file: string, keep?: readonly string[]): 
     throw new SilicaError(`${file}: expected a CSV table with a header line, got an empty file`, { file });
   }
   const columns = records[0]!;
+  // Rows are keyed by column name: a second column of one name would overwrite the first's cells.
+  const twice = firstRepeat(columns);
+  if (twice) throw new SilicaError(`${file}: header: expected distinct column names, got ${JSON.stringify(columns[twice.again])} twice (columns ${twice.first + 1} and ${twice.again + 1})`, { file, field: 'header' });
   const kept = columns.map((c, j) => [c, j] as const).filter(([c]) => !keep || keep.includes(c));
   const rows = records.slice(1).map((cells, i) => {
     if (cells.length !== columns.length) throw new SilicaError(`${file}: line ${i + 2}: expected ${columns.length} cells like the header, got ${cells.length}`, { file });

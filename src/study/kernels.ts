@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SilicaError } from '../core/errors.js';
+import { checkUniqueNames } from '../core/repeats.js';
 import { checkedHardware, hardwareOverridesSchema } from '../hw/config/overrides.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
@@ -70,7 +71,9 @@ export const kernelsSchema = z
     figure: z.boolean().default(true),
     points: z.array(kernelPoint).min(1),
   })
-  .strict();
+  .strict()
+  // A point's name labels its rows and its figure series: two of one name would read as one point.
+  .superRefine((config, ctx) => void checkUniqueNames(ctx, 'points', config.points.map((p) => p.name)));
 
 export type KernelsConfig = z.infer<typeof kernelsSchema>;
 type Row = Record<string, string | number | boolean>;

@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { SilicaError, describe, withErrorContext } from '../core/errors.js';
+import { SilicaError, describe, flagAsField, withErrorContext } from '../core/errors.js';
 import { readYamlFile } from '../core/yaml-config.js';
 import { registerConfigExpander, resolveExperiment, runExperiment, safeParseExperiment } from '../sweep/experiment.js';
 import { experimentKind, experimentKinds, registerExperiment, type ExperimentResult } from './registry.js';
@@ -74,10 +74,31 @@ registerConfigExpander('suite', (raw, baseDir, file) => {
   return { ...raw, experiments };
 });
 
+/**
+ * A sub-experiment's message as the suite file's: a field of the sub-experiment (`baseline.seq: ...`)
+ * is the suite's `experiments.0.experiment.baseline.seq`; anything else (a hardware file's own
+ * message) follows the sub-experiment's path.
+ */
+function inSubExperiment(at: string, message: string): string {
+  return /^[a-z_][a-z0-9_]*(?:\.[\w-]+)*: /.test(message) ? `${at}.${message}` : `${at}: ${message}`;
+}
+
 registerExperiment({
   name: 'suite',
   description: 'sub-experiments run in order, each with its own kind; rows tagged with the sub-experiment name',
   schema: suiteSchema,
+  // Each sub-experiment's own checks, so that a bad one fails before the first runs (and a sweep
+  // refuses the point), named by its path in the suite file.
+  check(config, ctx) {
+    config.experiments.forEach((sub, i) => {
+      try {
+        experimentKind(sub.experiment.kind as string)!.check?.(sub.experiment, ctx);
+      } catch (err) {
+        if (err instanceof SilicaError) throw new SilicaError(inSubExperiment(`experiments.${i}.experiment`, err.message), err.where);
+        throw err;
+      }
+    });
+  },
   async run(config, ctx) {
     const rows: ExperimentResult['rows'] = [];
     const summary: Record<string, unknown> = {};
@@ -86,13 +107,17 @@ registerExperiment({
     for (const [i, sub] of config.experiments.entries()) {
       const exp = resolveExperiment(sub.experiment, `suite experiment ${sub.name}`, ctx.baseDir ?? '.', `experiments.${i}.experiment`);
       ctx.progress?.(i / n, sub.name);
-      const result = await withErrorContext(`experiments.${i}.experiment (${sub.name})`, () =>
-        runExperiment(exp, {
-          outDir: ctx.outDir ? join(ctx.outDir, sub.name) : undefined,
-          progress: ctx.progress ? (f, label) => ctx.progress!((i + f) / n, `${sub.name}: ${label}`) : undefined,
-          lanes: ctx.lanes,
-          jobs: ctx.jobs,
-        }),
+      // A run shares its models with the CLI, whose messages name flags: here they are the sub-experiment's fields.
+      const result = await withErrorContext(
+        `experiments.${i}.experiment (${sub.name})`,
+        () =>
+          runExperiment(exp, {
+            outDir: ctx.outDir ? join(ctx.outDir, sub.name) : undefined,
+            progress: ctx.progress ? (f, label) => ctx.progress!((i + f) / n, `${sub.name}: ${label}`) : undefined,
+            lanes: ctx.lanes,
+            jobs: ctx.jobs,
+          }),
+        (m) => flagAsField(m),
       );
       for (const row of result.rows) rows.push({ experiment: sub.name, ...row });
       summary[sub.name] = result.summary ?? { rows: result.rows.length };

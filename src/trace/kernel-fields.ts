@@ -1,4 +1,4 @@
-import { describe, SilicaError } from '../core/errors.js';
+import { describe, flagAsField, SilicaError } from '../core/errors.js';
 import { DTYPES } from '../hw/config/schema.js';
 import type { KernelDesc } from '../kernels/desc.js';
 import { OP_CATEGORIES, PASSES } from '../kernels/types.js';
@@ -124,8 +124,6 @@ export const nodeWhere = (file: string, node: Pick<TraceNode, 'id' | 'name'>): s
  */
 export function inNode(err: unknown, file: string, node: Pick<TraceNode, 'id' | 'name'>): unknown {
   if (!(err instanceof SilicaError)) return err;
-  const message = err.message
-    .replace(/^(?:[a-z]+ )?--([a-z][a-z0-9-]*)/, (_, flag: string) => `kernel.${flag.replace(/-/g, '_')}`)
-    .replace(/^dtype: /, 'kernel.dtype: ');
+  const message = flagAsField(err.message, (field) => `kernel.${field}`).replace(/^dtype: /, 'kernel.dtype: ');
   return new SilicaError(`${nodeWhere(file, node)}: ${message}`, { file, field: err.where?.field });
 }

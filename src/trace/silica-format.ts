@@ -146,14 +146,16 @@ function kernelMessage(desc: KernelDesc): Record<string, unknown> {
 
 /**
  * True when the (already gunzipped) bytes are a silica record stream: the first message is a
- * TraceRecord holding a header or a node (a misplaced node is then reported by the reader).
+ * TraceRecord holding a header or a node (a misplaced node, or a header of another format, is then
+ * reported by the reader). The record's field numbers (1000, 1001) are no Chakra ET's, so a header
+ * record is a silica trace's whatever its `format` says.
  */
 export function looksLikeSilicaTrace(raw: Uint8Array): boolean {
   try {
     const [first] = splitFirst(raw);
     if (!first || wireTypeMismatch(silicaTypes().record, first)) return false;
     const rec = silicaTypes().record.decode(first) as unknown as { item?: string; header?: { format?: string } };
-    return (rec.item === 'header' && rec.header?.format === SILICA_FORMAT) || rec.item === 'node';
+    return rec.item === 'header' || rec.item === 'node';
   } catch {
     return false;
   }

@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { packageRoot } from '../core/paths.js';
+import { checkUniqueNames } from '../core/repeats.js';
 import { readYamlFile, validate } from '../core/yaml-config.js';
 
 /**
@@ -35,7 +36,9 @@ export const pointFileSchema = z
     description: z.string().default(''),
     points: z.array(pointSchema).min(1),
   })
-  .strict();
+  .strict()
+  // The report and --only find a point by its name: two of one name would read as one point.
+  .superRefine((file, ctx) => void checkUniqueNames(ctx, 'points', file.points.map((p) => p.name)));
 
 /** A point with where it was read from (`FILE: points.N`), for messages about it. */
 export type ValidationPoint = z.infer<typeof pointSchema> & { group: string; origin?: string };

@@ -1,4 +1,4 @@
-import { SilicaError, withErrorContext } from '../core/errors.js';
+import { flagAsField, SilicaError, withErrorContext } from '../core/errors.js';
 import { loadHardware } from '../hw/config/load.js';
 import type { HardwareConfig } from '../hw/config/schema.js';
 import type { ValidationPoint } from './points.js';
@@ -46,7 +46,8 @@ export async function runValidation(points: ValidationPoint[], options: Validate
   const results: PointResult[] = [];
   for (const [i, p] of points.entries()) {
     options.onStart?.(p, i, points.length);
-    const values = await withErrorContext(where(p), () => runPoint(p, hwFor, options), (m) => m.replace(/^validation /, ''));
+    // Runners share the CLI's models, whose messages name flags (`gemm -m`): here those are the point's params.
+    const values = await withErrorContext(where(p), () => runPoint(p, hwFor, options), (m) => flagAsField(m.replace(/^validation /, ''), (f) => `params.${f}`));
     const simulated = values[p.metric];
     if (simulated === undefined) throw new SilicaError(`${where(p)}: metric: runner ${p.runner} has no metric ${p.metric} (it gives ${Object.keys(values).join(', ')})`);
     const errorPct = ((simulated - p.measured) / p.measured) * 100;

@@ -134,7 +134,26 @@ describe('silica run (kind: bert)', () => {
     const file = join(dir, 'badhw.yaml');
     writeFileSync(file, 'kind: bert\nbaseline: { seq: 128, batch: 2 }\nstudies:\n  - { name: x, vary: { hw: [mi300x, nope] } }\n');
     const out = join(dir, 'badhw');
-    expectOneLineError(silica(['run', file, '--out', out]), /badhw\.yaml: hw: unknown preset "nope"/);
+    expectOneLineError(silica(['run', file, '--out', out]), /badhw\.yaml: studies\.0\.vary\.hw\.1: unknown preset "nope"/);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('names the field by its full path in the file: the axis value, the baseline or the study\'s set', () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['seq.yaml', 'kind: bert\nbaseline: { model: bert-base, seq: 128, batch: 2 }\nstudies:\n  - { name: x, vary: { seq: [128, 100000] } }\n', /seq\.yaml: studies\.0\.vary\.seq\.1: bert-base supports at most 512 positions, got 100000$/],
+      ['basehw.yaml', 'kind: bert\nbaseline: { seq: 128, batch: 2, hw: nope }\nstudies:\n  - { name: x, vary: { batch: [2] } }\n', /basehw\.yaml: baseline\.hw: unknown preset "nope"/],
+      ['setseq.yaml', 'kind: bert\nbaseline: { model: bert-base, seq: 128, batch: 2 }\nstudies:\n  - { name: x, set: { seq: 1024 }, vary: { batch: [2] } }\n', /setseq\.yaml: studies\.0\.set\.seq: bert-base supports at most 512 positions, got 1024$/],
+      ['model.yaml', 'kind: bert\nbaseline: { seq: 128, batch: 2 }\nstudies:\n  - { name: x, vary: { model: [bert-base, bert-huge] } }\n', /model\.yaml: studies\.0\.vary\.model\.1: unknown model "bert-huge"/],
+    ];
+    for (const [name, text, pattern] of cases) {
+      writeFileSync(join(dir, name), text);
+      expectOneLineError(silica(['run', join(dir, name), '--out', join(dir, `${name}.out`)]), pattern);
+    }
+  });
+
+  it('refuses two studies of one name (rows, the report and the figures find a study by its name)', () => {
+    const file = join(dir, 'twice.yaml');
+    writeFileSync(file, 'kind: bert\nbaseline: { seq: 128, batch: 2 }\nstudies:\n  - { name: x, vary: { batch: [2] } }\n  - { name: x, vary: { seq: [128] } }\n');
+    expectOneLineError(silica(['run', file, '--out', join(dir, 'twice')]), /twice\.yaml: studies\.1\.name: expected a unique name, "x" is also studies\.0\.name/);
   });
 });

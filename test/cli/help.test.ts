@@ -51,7 +51,7 @@ describe('--help labels numeric flags [number]', () => {
 
 describe('what was typed reaches the check as typed', () => {
   it('a value that is not a number is echoed, not turned into NaN', () => {
-    expectOneLineError(silica(['kernel', 'gemm', '-m', '8x', '-n', '64', '-k', '64']), /--m: expected a positive whole number, got "8x"$/);
+    expectOneLineError(silica(['kernel', 'gemm', '-m', '8x', '-n', '64', '-k', '64']), /^silica: -m: expected a positive whole number, got "8x"$/);
     expectOneLineError(silica(['serve', '--rate', 'fast']), /--rate: expected a finite number, got "fast"$/);
     expectOneLineError(silica(['bert', '--seq', '12.5']), /--seq: expected a positive whole number, got "12\.5"$/);
   });

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,9 +51,9 @@ describe('silica CLI (foundation)', () => {
       writeFileSync(join(dir, 'neg.yaml'), text);
       expectOneLineError(silica(['hw', 'show', join(dir, 'neg.yaml')]), /neg\.yaml: compute\.cus: .*-3/);
     });
-    it('negative size', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '-5', '--n', '1', '--k', '1']), /--m: expected a positive whole number/));
-    it('non-integer size', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '12.5', '--n', '1', '--k', '1']), /--m: expected a positive whole number/));
-    it('a size past 2^53, which a double would round', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '9007199254740993', '--n', '1', '--k', '1']), /^silica: --m: expected a whole number up to 9007199254740991, got "9007199254740993"$/));
+    it('negative size', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '-5', '--n', '1', '--k', '1']), /^silica: -m: expected a positive whole number/));
+    it('non-integer size', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '12.5', '--n', '1', '--k', '1']), /^silica: -m: expected a positive whole number/));
+    it('a size past 2^53, which a double would round', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '9007199254740993', '--n', '1', '--k', '1']), /^silica: -m: expected a whole number up to 9007199254740991, got "9007199254740993"$/));
     it('unknown dtype', () => expectOneLineError(silica(['kernel', 'gemm', '--m', '8', '--n', '8', '--k', '8', '--dtype', 'fp4']), /--dtype: expected one of/));
     it('a dtype the part has no rate for', () =>
       expectOneLineError(silica(['kernel', 'gemm', '--hw', 'mi100', '--m', '8', '--n', '8', '--k', '8', '--dtype', 'fp8']), /^silica: --dtype: mi100 has no fp8 rate \(expected one of fp32, tf32, fp16, bf16\), got fp8$/));
@@ -77,7 +77,7 @@ describe('silica CLI (foundation)', () => {
     });
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
     it('a value that starts with a dash is the flag\'s value, not a group of short flags', () => {
-      expectOneLineError(silica(['kernel', 'gemm', '--m', '-5x', '--n', '1', '--k', '1']), /^silica: --m: expected a positive whole number, got "-5x"$/);
+      expectOneLineError(silica(['kernel', 'gemm', '--m', '-5x', '--n', '1', '--k', '1']), /^silica: -m: expected a positive whole number, got "-5x"$/);
       expectOneLineError(silica(['sweep', 'configs/sweeps/gemm-hw.yaml', '--shard', '-1/2', '--dry-run']), /^silica: --shard: expected i\/N with 0 <= i < N .*got "-1\/2"$/);
       // yargs reads -1.5 as a value but not -1e2.
       expectOneLineError(silica(['collective', 'all-reduce', '--gpus', '-1e2']), /^silica: --gpus: expected a positive whole number, got "-1e2"$/);
@@ -102,6 +102,17 @@ describe('silica CLI (foundation)', () => {
     it('a kernels experiment with a zero-byte STREAM array', () => {
       const config = { kind: 'kernels', hw: 'mi300x', hw_overrides: {}, figure: false, points: [{ op: 'stream', stream: 'copy', bytes: '0' }] } as unknown as KernelsConfig;
       expect(() => runKernels(config)).toThrow(/^points\.0\.bytes: expected a positive size, got "0"$/);
+    });
+    it('one-letter flags are named as --help lists them, with one dash', () => {
+      expectOneLineError(silica(['kernel', 'gemm', '-m', '64', '-n', '0', '-k', '64']), /^silica: -n: expected a positive whole number, got "0"$/);
+      expectOneLineError(silica(['collective', 'all-reduce', '-k', '64']), /^silica: -k: not read by all-reduce \(only by cu-overlap\)$/);
+    });
+    it('a kernels experiment with two points of one name (their rows would read as one point)', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'silica-kernels-'));
+      const file = join(dir, 'twice.yaml');
+      writeFileSync(file, 'kind: kernels\nfigure: false\npoints:\n  - { op: gemm, name: g, m: 64, n: 64, k: 64 }\n  - { op: stream, bytes: 1MiB }\n  - { op: gemm, name: g, m: 128, n: 64, k: 64 }\n');
+      expectOneLineError(silica(['run', file, '--out', join(dir, 'out')]), /twice\.yaml: points\.2\.name: expected a unique name, "g" is also points\.0\.name/);
+      rmSync(dir, { recursive: true, force: true });
     });
     it('arrays larger than the HBM', () =>
       expectOneLineError(silica(['kernel', 'stream', '--hw', 'mi300x', '--op', 'triad', '--bytes', '64GiB']), /--bytes: expected 3 arrays \(triad\) to fit in mi300x's 178\.81GiB of HBM, got 3 x 64GiB/));

@@ -51,7 +51,7 @@ describe('hw_overrides in every experiment kind', () => {
     expect(() => resolveExperiment(t3({ 'compute.cus': 40 }), FILE, dir)).not.toThrow();
     // So is a hardware the file names that does not exist, with the file's field, not a flag.
     expect(silicaErrorOf(() => resolveExperiment({ ...EXPERIMENTS.bert, studies: [{ name: 'hw', vary: { hw: ['mi300x', 'mi301x'] } }] }, FILE, dir))).toMatch(
-      /exp\.yaml: hw: unknown preset "mi301x"/,
+      /exp\.yaml: studies\.0\.vary\.hw\.1: unknown preset "mi301x"/,
     );
   });
 

@@ -54,7 +54,10 @@ describe('silica collective', () => {
     // DMA engines hold no CUs: the CU engine's default count does not apply to them.
     expect(silicaJson<{ engine: string }>(['collective', 'all-reduce', '--engine', 'dma', '--set', 'compute.cus=16']).engine).toBe('dma');
     // cu-overlap cuts the GEMM into row blocks: more blocks than rows would be empty ones.
-    expectOneLineError(silica(['collective', 'cu-overlap', '--m', '64', '--chunks', '100']), /--chunks: expected at most --m \(64\) row blocks, got 100/);
+    expectOneLineError(silica(['collective', 'cu-overlap', '--m', '64', '--chunks', '100']), /^silica: --chunks: expected at most -m \(64\) row blocks, got 100$/);
+    // An empty buffer moves nothing: 0 GB/s is no measurement (kernel stream refuses it too).
+    expectOneLineError(silica(['collective', 'all-reduce', '--bytes', '0']), /^silica: --bytes: expected a positive size, got 0 bytes$/);
+    expectOneLineError(silica(['collective', 'send-recv', '--bytes', '0B']), /^silica: --bytes: expected a positive size, got 0 bytes$/);
     expectOneLineError(silica(['collective', 'cu-overlap', '--hw', 'mi100', '--dtype', 'fp8']), /^silica: --dtype: mi100 has no fp8 rate \(expected one of fp32, tf32, fp16, bf16\), got fp8$/);
     // A default the user never typed is named as the default.
     expectOneLineError(silica(['collective', 'cu-overlap', '--set', 'compute.cus=12']), /^silica: --overlap-cus \(not given: the default 8,16\): expected fewer than the part's 12 CUs, got 16$/);

@@ -38,6 +38,16 @@ describe('bad request traces give one-line errors naming file, line and column',
     expect(loadRequestFile(file('max.csv', `${SPLITWISE}0,2147483647,1\n`)).promptTokens[0]).toBe(2147483647);
   });
 
+  it('rejects arrivals too late for a nanosecond clock (CSV, JSONL, Azure and --rate)', () => {
+    expectLoadError(file('late.jsonl', '{"prompt_tokens":100,"output_tokens":10,"arrival_s":1e300}\n{"prompt_tokens":100,"output_tokens":10,"arrival_s":1e301}\n'), /late\.jsonl: line 2: arrival_s: expected an arrival at most 1000000000 s after the first request's, got 9e\+300 s after it$/);
+    expectLoadError(file('late.csv', `${SPLITWISE}0,100,10\n2e9,100,10\n`), /late\.csv: line 3: arrived_at: expected an arrival at most 1000000000 s after the first request's/);
+    expectLoadError(file('late-azure.csv', 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n9999-11-16 18:15:46,10,10\n'), /late-azure\.csv: line 3: TIMESTAMP: expected an arrival at most/);
+    // Late in absolute terms is fine: times count from the first request.
+    expect(Array.from(loadRequestFile(file('epoch.jsonl', '{"prompt_tokens":1,"output_tokens":1,"arrival_s":1e300}\n')).arrivalS!)).toEqual([0]);
+    const r = silica(['serve', '--model', 'llama2-7b', '--requests', '2', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--rate', '1e-300']);
+    expectOneLineError(r, /--rate: expected a rate whose arrivals stay within 1000000000 s of the first request, got 1e-300 req\/s/);
+  });
+
   it('rejects blank numeric cells rather than reading them as 0', () => {
     expectLoadError(file('blank-arrival.csv', `${SPLITWISE}0,100,10\n,100,10\n`), /blank-arrival\.csv: line 3: arrived_at: expected seconds as a number, got ""$/);
     expectLoadError(file('space-arrival.csv', `${SPLITWISE}  ,100,10\n`), /line 2: arrived_at: expected seconds as a number/);
@@ -213,8 +223,14 @@ describe('silica serve reports bad input on one stderr line', () => {
     expect(c.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f]/);
   });
 
+  it('refuses --workload beside --trace, two sources of requests', () => {
+    const trace = file('two-sources.jsonl', '{"prompt_tokens":100,"output_tokens":10,"arrival_s":0}\n');
+    const r = silica(['serve', '--model', 'llama2-7b', '--requests', '1', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--trace', trace, '--workload', 'arxiv']);
+    expectOneLineError(r, /^silica: --workload: not with --trace \(the trace is the workload\), got --workload arxiv and --trace \S*two-sources\.jsonl$/);
+  });
+
   it('refuses arrival flags beside an offline --batch, which would ignore them', () => {
-    for (const [flag, value] of [['--rate', '3'], ['--arrival', 'burst'], ['--trace', 'azure-conv.csv']]) {
+    for (const [flag, value] of [['--rate', '3'], ['--arrival', 'burst'], ['--trace', 'azure-conv.csv'], ['--workload', 'arxiv']]) {
       expectOneLineError(silica(['serve', '--batch', '2', '--input-len', '5', '--output-len', '5', flag!, value!]), new RegExp(`^silica: ${flag}: not with an offline --batch \\(its requests all arrive at t = 0, with --input-len and --output-len\\)$`));
     }
   });

@@ -14,6 +14,15 @@ describe('serve experiment kind', () => {
     expect(exp.kind.name).toBe('serve');
   });
 
+  it('names the baselines left out, not an entry the file does not hold, when the default names no policy of the study', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-serve-baselines-'));
+    const file = join(dir, 'no-baselines.yaml');
+    writeFileSync(file, 'kind: serve\nmodels: [llama2-7b]\nworkloads: [lmsys]\ngpus: 1\ntp: 1\npolicies:\n  - { name: rapid, policy: rapid }\n  - { name: c, policy: continuous }\n');
+    expect(() => loadExperimentFile(file)).toThrow(
+      /no-baselines\.yaml: baselines: expected the policies to compare rapid with, by name \(rapid, c\); the default, hybrid-512, disagg-4p4d, names policies this study does not have \(missing\)$/,
+    );
+  });
+
   it('refuses two policies of one name (they would be compared with each other)', () => {
     const load = () =>
       loadExperimentFile(join(process.cwd(), 'configs', 'experiments', 'rapid-serve.yaml'), [

@@ -125,6 +125,17 @@ describe('silica run and silica plot', () => {
     expect(silica(['plot', csv, '--x', 'x', '--y', 'y', '--out', fig]).stderr).toBe('');
   });
 
+  it('plot: a log axis with nothing to draw, and a column named twice, are one line naming the file', () => {
+    const fig = join(dir, 'refused.svg');
+    const neg = join(dir, 'neg.csv');
+    writeFileSync(neg, 'a,b\n1,0\n2,-3\n');
+    expectOneLineError(silica(['plot', neg, '-x', 'a', '-y', 'b', '--log-y', '--out', fig]), /^silica: \S*neg\.csv: --log-y: column "b" has no positive values to plot$/);
+    const twice = join(dir, 'twice.csv');
+    writeFileSync(twice, 'a,a\n1,2\n');
+    expectOneLineError(silica(['plot', twice, '-x', 'a', '-y', 'a', '--out', fig]), /^silica: \S*twice\.csv: header: expected distinct column names, got "a" twice \(columns 1 and 2\)$/);
+    expect(existsSync(fig)).toBe(false);
+  });
+
   it('bad plot and run input: one-line errors, no file written', () => {
     const csv = join(dir, 't.csv');
     writeFileSync(csv, 'a,b,name\n1,2,x\n2,0,y\n');

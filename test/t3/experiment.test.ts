@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -78,6 +78,30 @@ describe('T3 experiment and CLI', () => {
     expectOneLineError(silica([...t3, '--tp', '8', '--configurations', '']), /^silica: --configurations: expected one or more of sequential, t3, t3-mca, t3-mca-adaptive, ideal-overlap, ideal-rs-nmc, ideal-overlap-nmc, cu-split, got none$/);
     // 17024 / 3 is not whole: no rounding to 5675 and fractional byte counts.
     expectOneLineError(silica([...t3, '--tp', '3']), /^silica: --tp 3: t-nlg-17b's FFN width 17024 does not split evenly over 3 ranks$/);
+  });
+
+  it('checks an experiment file up front, naming each field by its path in the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-t3-bad-'));
+    const study = (extra: string, tp = '[8]') => `kind: t3\ntokens: 1024\nhardware:\n  - hw: t3-baseline\n    models:\n      - { model: t-nlg-17b, tp: ${tp} }\nsublayers: [fc2]\n${extra}`;
+    const cases: Array<[string, string, RegExp]> = [
+      // cu_split applies wherever cu-split runs (a sensitivity study, the projection): checked even when `configurations` leaves it out.
+      ['cus.yaml', study('configurations: [sequential, t3]\ncu_split: { cus: 1000, pieces: 4 }\n'), /cus\.yaml: cu_split\.cus: expected a whole number from 1 to 79, got 1000 \(hardware\.0 is t3-baseline, 80 CUs\)$/],
+      // As collective cu-overlap --chunks: a piece is a block of the GEMM's rows.
+      ['pieces.yaml', study('configurations: [sequential, cu-split]\ncu_split: { cus: 8, pieces: 100000 }\n'), /pieces\.yaml: cu_split\.pieces: expected at most tokens \(1024\) row blocks, got 100000$/],
+      ['split.yaml', study('', '[8, 3]'), /split\.yaml: hardware\.0\.models\.0\.tp\.1: t-nlg-17b's FFN width 17024 does not split evenly over 3 ranks$/],
+      ['group.yaml', study('', '[64]'), /group\.yaml: hardware\.0\.models\.0\.tp\.0: t3-baseline has 32 GPUs per node x 1 node\(s\) = 32, got 64/],
+      ['hw.yaml', study('').replace('hw: t3-baseline', 'hw: nope'), /hw\.yaml: hardware\.0\.hw: unknown preset "nope"/],
+    ];
+    try {
+      for (const [name, text, pattern] of cases) {
+        const file = join(dir, name);
+        writeFileSync(file, text);
+        expectOneLineError(silica(['run', file, '--out', join(dir, `${name}.out`)]), pattern);
+        expect(existsSync(join(dir, `${name}.out`))).toBe(false);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the sharded width of each sub-layer must split over TP (in-process)', () => {

@@ -330,11 +330,18 @@ describe('ranks named twice or not at all', () => {
   });
 });
 
-describe('emit checks its hardware overrides whatever the format', () => {
-  it('--set compute.cus=abc on a silica trace fails as on kernel gemm, writing nothing', () => {
-    const out = join(dir, 'set-abc.pb');
-    const r = silica(['emit', '--model', 'bert-base', '--batch', '1', '--seq', '128', '--set', 'compute.cus=abc', '-o', out]);
+describe('emit takes a part only where the trace is costed', () => {
+  it('--set compute.cus=abc on a Chakra export fails as on kernel gemm, writing nothing', () => {
+    const out = join(dir, 'set-abc');
+    const r = silica(['emit', '--model', 'bert-base', '--batch', '1', '--seq', '128', '--format', 'chakra', '--set', 'compute.cus=abc', '-o', out]);
     expectOneLineError(r, /compute\.cus \(set by the override compute\.cus=abc\): expected a number, got "abc"$/);
+    expect(existsSync(`${out}.0.et`)).toBe(false);
+  });
+
+  it('refuses --hw and --set for a silica trace, which holds no costs, writing nothing', () => {
+    const out = join(dir, 'hw-silica.pb');
+    expectOneLineError(silica(['emit', '--model', 'bert-base', '--batch', '1', '--seq', '128', '--hw', 'h100-sxm', '-o', out]), /^silica: --hw: only with --format chakra, not silica$/);
+    expectOneLineError(silica(['emit', '--model', 'bert-base', '--batch', '1', '--seq', '128', '--format', 'silica', '--set', 'compute.cus=8', '-o', out]), /^silica: --set: only with --format chakra, not silica$/);
     expect(existsSync(out)).toBe(false);
   });
 });

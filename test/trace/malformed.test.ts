@@ -65,6 +65,10 @@ describe('malformed traces', () => {
     const badNode = joinDelimited([messages[0]!, Uint8Array.from([...varintTag(1001, 2), node.length, ...node]), messages[2]!, messages[3]!]);
     expectLoadError(file('badnode.silica', badNode), /badnode\.silica: message 2: not a valid silica TraceRecord \(Node\.kernel \(field 9\) has wire type 0, expected 2\)/);
     expectLoadError(file('garbage.bin', new TextEncoder().encode('hello, not a trace at all\n')), /garbage\.bin: not a silica trace .* nor a Chakra ET/);
+    // A silica Header record of another format is a silica trace with a wrong header, not an unknown file.
+    const plain = maybeGunzip(encodeSilicaTrace(trace(chain.slice(0, 2)), { gzip: false }), 'x');
+    const renamed = Buffer.from(plain).toString('latin1').replace('silica-trace', 'nopenopenope');
+    expectLoadError(file('format.pb', Buffer.from(renamed, 'latin1')), /format\.pb: header\.format: expected "silica-trace", got "nopenopenope"$/);
   });
 
   it('a directory is not a trace: say so rather than "no such trace"', () => {

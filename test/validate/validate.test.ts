@@ -58,6 +58,14 @@ describe('silica validate', () => {
     expectOneLineError(silica(['validate', '--points', bad]), /bad\.yaml: points\.0\.measured/);
   });
 
+  it('refuses two points of one name (the report and --only find a point by its name)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-val-'));
+    const file = join(dir, 'twice.yaml');
+    const point = (m: number) => `  - { name: p, runner: gemm, hw: mi300x, params: { m: ${m}, n: 64, k: 64 }, metric: tflops, measured: 1, tolerance_pct: 10, source: s }\n`;
+    writeFileSync(file, `group: x\npoints:\n${point(64)}${point(128)}`);
+    expectOneLineError(silica(['validate', '--points', file]), /twice\.yaml: points\.1\.name: expected a unique name, "p" is also points\.0\.name/);
+  });
+
   it('rejects an --only pattern that matches nothing', () => {
     expectOneLineError(silica(['validate', '--only', 'no-such-point-xyz']), /no validation point matches/);
   });
@@ -70,6 +78,8 @@ describe('silica validate', () => {
       ['extra.yaml', point('').replace('dtype: bf16 }', 'dtype: bf16, zz: 1 }'), /extra\.yaml: points\.0 \("p1"\): params\.zz: not a parameter of runner gemm \(it read .*\bm\b.*\)/],
       ['hw.yaml', point('').replace('hw: mi300x', 'hw: nope'), /hw\.yaml: points\.0 \("p1"\): hw: unknown preset "nope"/],
       ['param.yaml', point('').replace('m: 4096', 'm: abc'), /param\.yaml: points\.0 \("p1"\): params\.m: expected a number, got "abc"/],
+      // The kernel model names its inputs as `silica kernel gemm` takes them (-m): here they are the point's params.
+      ['model.yaml', point('').replace('m: 4096', 'm: 0'), /model\.yaml: points\.0 \("p1"\): params\.m: expected a positive whole number, got 0$/],
       ['metric.yaml', point('').replace('metric: tflops', 'metric: flopz'), /metric\.yaml: points\.0 \("p1"\): metric: runner gemm has no metric flopz/],
       // Errors are relative to the measured figure: zero or a negative one would give infinities.
       ['zero.yaml', point('').replace('measured: 500', 'measured: 0'), /zero\.yaml: points\.0\.measured/],

@@ -47,9 +47,9 @@ const FLAG_KINDS: ReadonlyArray<readonly [flag: string, key: keyof CollectiveArg
   ['--cus', 'cus', COLLECTIVE_KINDS],
   ['--src', 'src', ['broadcast', 'send-recv']],
   ['--dst', 'dst', ['send-recv']],
-  ['--m', 'm', ['cu-overlap']],
-  ['--n', 'n', ['cu-overlap']],
-  ['--k', 'k', ['cu-overlap']],
+  ['-m', 'm', ['cu-overlap']],
+  ['-n', 'n', ['cu-overlap']],
+  ['-k', 'k', ['cu-overlap']],
   ['--chunks', 'chunks', ['cu-overlap']],
   ['--overlap-cus', 'overlapCus', ['cu-overlap']],
 ];
@@ -118,11 +118,13 @@ function checkFits(hw: HardwareConfig, kind: CollectiveKind, gpus: number, bytes
 }
 
 /**
- * A buffer size the part can hold, in whole elements of the dtype (nccl-tests sizes a buffer in
+ * A buffer size the part can hold, not empty, in whole elements of the dtype (nccl-tests sizes a buffer in
  * elements: a size between two is no buffer). A sweep checks its smallest size for the elements
  * (doubling keeps it whole) and its largest for the HBM, before anything runs.
  */
 function checkBufferSize(hw: HardwareConfig, args: CollectiveArgs, kind: CollectiveKind, gpus: number, sizes: { smallest: number; largest: number }, flag: string): void {
+  // An empty buffer moves nothing: its bandwidth (0 GB/s) would read as a measurement.
+  if (sizes.smallest < 1) throw new SilicaError(`${flag}: expected a positive size, got ${sizes.smallest} bytes`);
   checkFits(hw, kind, gpus, sizes.largest, flag);
   const dtype = dtypeFrom(args);
   const elementBytes = DTYPE_BYTES[dtype];
@@ -204,18 +206,18 @@ export const collectiveCommand: CommandModule = {
     const gpus = gpusFrom(hw, args);
     if (args.kind === 'cu-overlap') {
       const d = CU_OVERLAP_DEFAULTS;
-      const m = parsePositiveInt(args.m ?? d.m, '--m');
+      const m = parsePositiveInt(args.m ?? d.m, '-m');
       const chunks = parsePositiveInt(args.chunks ?? d.chunks, '--chunks');
       // The GEMM is timed at the dtype's matrix rate: a part without one is named here, by the flag.
       const dtype = dtypeFrom(args);
       checkDtypeRate(hw, dtype, '--dtype');
       // A chunk is a block of the GEMM's rows: more chunks than rows would be empty blocks.
-      if (chunks > m) throw new SilicaError(`--chunks: expected at most --m (${m}) row blocks, got ${chunks}`);
+      if (chunks > m) throw new SilicaError(`--chunks: expected at most -m (${m}) row blocks, got ${chunks}`);
       const result = runCuOverlap(hw, {
         gpus,
         m,
-        n: parsePositiveInt(args.n ?? d.n, '--n'),
-        k: parsePositiveInt(args.k ?? d.k, '--k'),
+        n: parsePositiveInt(args.n ?? d.n, '-n'),
+        k: parsePositiveInt(args.k ?? d.k, '-k'),
         dtype,
         chunks,
         // Each count once: a repeated one would print the same row twice.

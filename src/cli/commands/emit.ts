@@ -37,10 +37,13 @@ interface EmitArgs {
   format: TraceFormat;
   gzip: boolean;
   out: string;
-  hw: string;
+  hw?: string;
   set?: string[];
   json: boolean;
 }
+
+/** The part a Chakra export costs num_ops/tensor_size on when --hw is not given. */
+const DEFAULT_CHAKRA_HW = 'mi300x';
 
 function dtypeOf(text: string, field: string): Dtype {
   if (!(DTYPES as readonly string[]).includes(text)) throw new SilicaError(`${field}: expected one of ${DTYPES.join(', ')}, got "${text}"`);
@@ -159,14 +162,17 @@ export const emitCommand: CommandModule = {
       .option('format', { choices: ['silica', 'chakra'] as const, default: 'silica' as const, describe: 'silica trace, or Chakra ETs (<out>.<rank>.et)' })
       .option('gzip', { type: 'boolean', default: false, describe: 'gzip the output' })
       .option('out', { alias: 'o', type: 'string', demandOption: true, describe: "output file ('-' = stdout; Chakra: file prefix)" })
-      .option('hw', { type: 'string', default: 'mi300x', describe: "Chakra only: part whose cost model gives num_ops/tensor_size" })
-      .option('set', { type: 'string', array: true, describe: 'override a hardware field (with --hw)' })
+      .option('hw', { type: 'string', describe: `Chakra only: part whose cost model gives num_ops/tensor_size (default: ${DEFAULT_CHAKRA_HW})` })
+      .option('set', { type: 'string', array: true, describe: 'Chakra only: override a hardware field of --hw' })
       .option('json', { type: 'boolean', default: false, describe: 'print what was written as JSON' }),
   handler: (argv) => {
     const a = argv as unknown as EmitArgs;
-    // Checked whatever the format, as every command checks --hw and --set: a silica trace does not
-    // use the part, but a bad override must not pass silently.
-    const hw = hardwareFrom({ hw: a.hw, set: a.set });
+    // A silica trace holds no costs (replay costs it on its own --hw): a part given for it would be ignored.
+    if (a.format !== 'chakra') {
+      if (a.hw !== undefined) throw new SilicaError(`--hw: only with --format chakra, not ${a.format}`);
+      if (a.set !== undefined) throw new SilicaError(`--set: only with --format chakra, not ${a.format}`);
+    }
+    const hw = a.format === 'chakra' ? hardwareFrom({ hw: a.hw ?? DEFAULT_CHAKRA_HW, set: a.set }) : undefined;
     const trace = buildTraceFromArgs(a);
     const files = writeTrace(trace, a.out, a.format, { gzip: a.gzip, hw });
     if (a.out === '-') return;

@@ -56,9 +56,9 @@ const gemm: CommandModule = {
     checkDtypeRate(hw, args.dtype as Dtype, '--dtype');
     const set = cuSetFrom(hw, args);
     const shape = {
-      m: parsePositiveInt(args.m, '--m'),
-      n: parsePositiveInt(args.n, '--n'),
-      k: parsePositiveInt(args.k, '--k'),
+      m: parsePositiveInt(args.m, '-m'),
+      n: parsePositiveInt(args.n, '-n'),
+      k: parsePositiveInt(args.k, '-k'),
       batch: parsePositiveInt(args.batch, '--batch'),
       dtype: args.dtype as Dtype,
     };

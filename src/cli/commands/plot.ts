@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { SilicaError } from '../../core/errors.js';
+import { SilicaError, withErrorContext } from '../../core/errors.js';
 import { checkOutputPath } from '../../core/io.js';
 import { AGGREGATES, chartSpec, firstNonNumericRow, isNumericColumn, MARKS, type Aggregate, type Mark } from '../../plot/charts.js';
 import { readCsvFile } from '../../plot/csv.js';
@@ -49,6 +49,9 @@ export const plotCommand: CommandModule = {
       throw new SilicaError(`${args.csv}: --y: expected a numeric column, "${args.y}"${what}`);
     }
     const aggregate = args.aggregate as Aggregate | undefined;
+    // The chart's own checks (--log-y with no positive value) are about this file's column; they run
+    // before the notes below, so that a refused figure is one line.
+    const spec = await withErrorContext(args.csv, async () => chartSpec({ rows, x: args.x, y: args.y, color: args.color, facet: args.facet, mark: args.mark as Mark, aggregate, logY: args.logY, title: args.title }));
     if (!aggregate && rows.length > MANY_MARKS) {
       process.stderr.write(`silica plot: note: one mark per row draws ${rows.length} marks; --aggregate (e.g. mean) draws one per x and colour, --filter COL=VALUE plots fewer rows\n`);
     }
@@ -57,7 +60,6 @@ export const plotCommand: CommandModule = {
       const notPositive = rows.filter((r) => typeof r[args.y] === 'number' && (r[args.y] as number) <= 0).length;
       if (notPositive > 0) process.stderr.write(`silica plot: note: --log-y leaves out ${notPositive} of ${rows.length} rows, whose ${args.y} is zero or negative\n`);
     }
-    const spec = chartSpec({ rows, x: args.x, y: args.y, color: args.color, facet: args.facet, mark: args.mark as Mark, aggregate, logY: args.logY, title: args.title });
     await writeSvg(args.out, spec);
     if (args.json) {
       printJson({ out: args.out, rows: rows.length, x: args.x, y: args.y, mark: args.mark, aggregate: aggregate ?? null, filter: filters.map((f) => f.text), color: args.color ?? null, facet: args.facet ?? null, log_y: args.logY });

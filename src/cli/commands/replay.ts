@@ -107,7 +107,7 @@ export const replayCommand: CommandModule = {
   builder: (y) =>
     withTraceInput(withHwOptions(y))
       .option('gpus', numberFlag('GPUs to simulate (default: the trace world size)'))
-      .option('timing', { choices: ['duration', 'model'] as const, default: 'duration' as const, describe: 'Chakra COMP nodes: recorded duration_micros when present, or the num_ops/tensor_size model' })
+      .option('timing', { choices: ['duration', 'model'] as const, default: 'duration' as const, describe: 'nodes with a kernel and a recorded time (Chakra COMP nodes with duration_micros, silica kernel nodes with duration_ns): that time, or the kernel model' })
       .option('chrome-trace', { type: 'string', describe: 'write a Chrome/Perfetto timeline (JSON, µs, pid = GPU, tid = stream)' })
       .option('kernels', { type: 'string', describe: 'write one CSV row per replayed node' }),
   handler: (argv) => {

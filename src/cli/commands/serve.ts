@@ -19,7 +19,7 @@ interface ServeArgs {
   gpus: NumberFlag;
   tp: NumberFlag;
   policy: string;
-  workload: string;
+  workload?: string;
   trace?: string;
   rate?: NumberFlag;
   requests: NumberFlag;
@@ -70,7 +70,7 @@ export const serveCommand: CommandModule = {
       .option('gpus', num('GPUs of the node to serve on', 8))
       .option('tp', num('tensor-parallel width of a replica', 8))
       .option('policy', { type: 'string', default: 'rapid', describe: `scheduling policy: ${policyNames().join(' | ')}` })
-      .option('workload', { type: 'string', default: 'lmsys', describe: `request mix: ${workloadNames().join(' | ')}` })
+      .option('workload', { type: 'string', describe: `request mix: ${workloadNames().join(' | ')} (default: lmsys)` })
       .option('trace', { type: 'string', describe: 'request trace CSV/JSONL (Azure, splitwise, arXiv-lengths or JSONL format) instead of --workload' })
       .option('rate', num('requests per second (Poisson arrivals; rescales a trace to this mean rate)'))
       .option('requests', num('requests to simulate (a trace: its first N)', 1000))
@@ -103,6 +103,8 @@ export const serveCommand: CommandModule = {
       .option('out', { type: 'string', describe: 'directory for requests.csv, summary.json, trace.json (Chrome), config.resolved.yaml and arm_timeline.csv (rapid, where the ARM switched the CU split)' }),
   handler: (argv) => {
     const a = argv as unknown as ServeArgs;
+    // Two sources of requests: the trace would win and the preset be ignored.
+    if (a.workload !== undefined && a.trace !== undefined) throw new SilicaError(`--workload: not with --trace (the trace is the workload), got --workload ${a.workload} and --trace ${a.trace}`);
     const raw = configFromArgs(a);
     checkPolicyFlags(a.policy, raw.policy_options!);
     const config = parseServeConfig(raw, 'silica serve', flagOfField);
@@ -111,7 +113,7 @@ export const serveCommand: CommandModule = {
     // An offline batch is all its requests at t = 0, of the given lengths: flags that shape arrivals
     // or lengths would be silently ignored.
     if (config.batch !== undefined) {
-      for (const [flag, value] of [['--trace', a.trace], ['--rate', a.rate], ['--arrival', a.arrival]] as const) {
+      for (const [flag, value] of [['--workload', a.workload], ['--trace', a.trace], ['--rate', a.rate], ['--arrival', a.arrival]] as const) {
         if (value !== undefined) throw new SilicaError(`${flag}: not with an offline --batch (its requests all arrive at t = 0, with --input-len and --output-len)`);
       }
     }

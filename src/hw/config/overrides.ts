@@ -46,19 +46,19 @@ export function hardwareWithOverrides(hw: string, overrides: HardwareOverrides, 
 /**
  * `hardwareWithOverrides` for an experiment's `check`, remembered by folder, name and overrides: a
  * kind's `check` runs for every point of a sweep (the bench's 1024 points are four parts, not 1024
- * loads). Its errors name the file's field (`hw: unknown preset "nope"`), not the command-line flag
- * the loader speaks of.
+ * loads). Its errors name the file's field (`hw: unknown preset "nope"`, or `hwAt` where the part
+ * is named elsewhere, say `studies.0.vary.hw.1`), not the command-line flag the loader speaks of.
  */
-export const checkedHardware: (hw: string, overrides: HardwareOverrides, baseDir: string, where?: string) => HardwareConfig = boundedMemoBy(
+export const checkedHardware: (hw: string, overrides: HardwareOverrides, baseDir: string, where?: string, hwAt?: string) => HardwareConfig = boundedMemoBy(
   // A file's version (and its base chain's) is part of the key: a file edited between two loads in
   // one process (a library user's, a test's) is read again. Presets ship with silica and are not
   // statted for every point of a sweep. A file that cannot be read is left to the load to report.
   (hw: string, overrides: HardwareOverrides, baseDir: string) => JSON.stringify([baseDir, hw, overrides, isHardwarePath(hw) ? versionOrNothing(hardwareRef(hw, baseDir)) : null]),
-  (hw: string, overrides: HardwareOverrides, baseDir: string, where?: string) => {
+  (hw: string, overrides: HardwareOverrides, baseDir: string, where?: string, hwAt?: string) => {
     try {
       return hardwareWithOverrides(hw, overrides, baseDir, where);
     } catch (err) {
-      if (err instanceof SilicaError) throw new SilicaError(flagAsField(err.message));
+      if (err instanceof SilicaError) throw new SilicaError(flagAsField(err.message, (f) => (f === 'hw' ? (hwAt ?? f) : f)));
       throw err;
     }
   },

@@ -102,7 +102,7 @@ function checkBertExperiment(exp: BertExperiment, baseDir: string): void {
   resolvePoint(exp.baseline, {}, 'baseline');
   exp.studies.forEach((_, i) => studyPoints(exp, i));
   resolvePoint(exp.baseline, exp.roofline, 'roofline');
-  for (const hw of experimentHardware(exp)) checkedHardware(hw, exp.hw_overrides, baseDir);
+  for (const { hw, at } of experimentHardware(exp)) checkedHardware(hw, exp.hw_overrides, baseDir, undefined, at);
 }
 
 registerExperiment({

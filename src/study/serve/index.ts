@@ -4,7 +4,7 @@ import { hardwareRef } from '../../hw/config/load.js';
 import { checkedHardware, hardwareOverridesSchema } from '../../hw/config/overrides.js';
 import { z } from 'zod';
 import { toCsv } from '../../core/io.js';
-import { firstRepeat } from '../../core/repeats.js';
+import { checkUniqueNames } from '../../core/repeats.js';
 import { requestCount } from '../../sw/serving/serve.js';
 import { findRequestFile } from '../../sw/serving/workloads.js';
 import { rethrowTaskFailure, WorkerPool } from '../../sweep/pool.js';
@@ -26,6 +26,9 @@ import { serveReport } from './report.js';
  * sweep of studies, whose table is this one, can plot goodput), goodput.csv, comparison.csv (ratios
  * against the baselines) and SVG figures.
  */
+/** The policies `compare` is measured against when `baselines` is left out (the shipped study's). */
+const DEFAULT_BASELINES = ['hybrid-512', 'disagg-4p4d'] as const;
+
 const policySchema = z
   .object({
     /** Label in tables and figures, e.g. hybrid-512. */
@@ -55,7 +58,7 @@ export const serveExperimentSchema = z
     goodput_probes: z.number().int().nonnegative().default(4),
     /** The policy compared against the baselines (labels). */
     compare: z.string().default('rapid'),
-    baselines: z.array(z.string()).default(['hybrid-512', 'disagg-4p4d']),
+    baselines: z.array(z.string()).default([...DEFAULT_BASELINES]),
     /** Further `silica serve` settings for every run (max_seqs, dtype, slo, ...). */
     serve: z.record(z.string(), z.unknown()).default({}),
     figures: z.boolean().default(true),
@@ -72,13 +75,17 @@ export const serveExperimentSchema = z
 function checkPolicyLabels(exp: { policies: Array<{ name: string }>; compare: string; baselines: string[] }, ctx: z.RefinementCtx): void {
   const names = exp.policies.map((p) => p.name);
   // Rows and comparisons find a policy by its name: two of one name would be compared with each other.
-  const twice = firstRepeat(names);
-  if (twice) {
-    ctx.addIssue({ code: 'custom', path: ['policies', twice.again, 'name'], message: `expected a unique name, "${names[twice.again]}" is also policies.${twice.first}.name`, input: names[twice.again] });
-    return;
-  }
+  if (!checkUniqueNames(ctx, 'policies', names)) return;
   const expected = `expected one of ${names.join(', ')} (the policies' names)`;
   if (!names.includes(exp.compare)) ctx.addIssue({ code: 'custom', path: ['compare'], message: expected, input: exp.compare });
+  // Left out, `baselines` is the default, whose labels a study's own policies need not have: the
+  // list is named as a whole, not an entry the file does not hold.
+  const isDefault = exp.baselines.length === DEFAULT_BASELINES.length && exp.baselines.every((b, i) => b === DEFAULT_BASELINES[i]);
+  if (isDefault && exp.baselines.some((b) => !names.includes(b))) {
+    const message = `expected the policies to compare ${exp.compare} with, by name (${names.join(', ')}); the default, ${DEFAULT_BASELINES.join(', ')}, names policies this study does not have`;
+    ctx.addIssue({ code: 'custom', path: ['baselines'], message, input: exp.baselines });
+    return;
+  }
   exp.baselines.forEach((b, i) => {
     if (!names.includes(b)) ctx.addIssue({ code: 'custom', path: ['baselines', i], message: expected, input: b });
   });

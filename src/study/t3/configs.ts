@@ -148,14 +148,23 @@ function idealOverlap(serial: ConfigResult, configuration: Configuration): Confi
  * (named after --tp: the topology's own check would say --gpus, which t3 does not have).
  */
 function checkRun(hw: HardwareConfig, tp: number, configurations: readonly Configuration[], o: RunOptions): void {
+  checkTpGroup(hw, tp);
+  const problem = cuSplitCusProblem(hw, o.cuSplitCus ?? 16);
+  if (configurations.includes('cu-split') && problem) throw new SilicaError(`--cu-split-cus: ${problem}`);
+}
+
+/** A TP group of `tp` GPUs must fit the part and one simulation; the message names --tp. */
+export function checkTpGroup(hw: HardwareConfig, tp: number): void {
   checkSimulatedGpus(tp, '--tp');
   const ic = hw.interconnect;
   const capacity = ic.gpus_per_node * ic.nodes;
   if (tp > capacity) throw new SilicaError(`--tp: ${hw.name} has ${ic.gpus_per_node} GPUs per node x ${ic.nodes} node(s) = ${capacity}, got ${tp} (set interconnect.nodes for a multi-node system)`);
-  const splitCus = o.cuSplitCus ?? 16;
-  if (configurations.includes('cu-split') && (!Number.isInteger(splitCus) || splitCus < 1 || splitCus >= hw.compute.cus)) {
-    throw new SilicaError(`--cu-split-cus: expected a whole number from 1 to ${hw.compute.cus - 1}, got ${splitCus}`);
-  }
+}
+
+/** Why cu-split cannot give its collective `cus` CUs of the part (the GEMM keeps at least one), or undefined. */
+export function cuSplitCusProblem(hw: HardwareConfig, cus: number): string | undefined {
+  const ok = Number.isInteger(cus) && cus >= 1 && cus < hw.compute.cus;
+  return ok ? undefined : `expected a whole number from 1 to ${hw.compute.cus - 1}, got ${cus}`;
 }
 
 export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: number, configuration: Configuration, o: RunOptions = {}): ConfigResult {

@@ -1,17 +1,19 @@
 import { studyOutputs } from '../outputs.js';
 import { z } from 'zod';
+import { asField, SilicaError } from '../../core/errors.js';
 import { toCsv } from '../../core/io.js';
+import { getModel } from '../../sw/models/index.js';
 import { dtypeSchema, type HardwareConfig } from '../../hw/config/schema.js';
 import { rethrowTaskFailure, runTasks } from '../../sweep/pool.js';
 import { pointRunner, type PointTask } from '../../sweep/point-task.js';
 import { checkedHardware, hardwareOverridesSchema, hardwareWithOverrides } from '../../hw/config/overrides.js';
 import { experimentLanes, registerExperiment, type ExperimentContext, type ExperimentResult } from '../registry.js';
-import { CONFIGURATIONS, runSublayer, type Configuration } from './configs.js';
+import { checkTpGroup, CONFIGURATIONS, cuSplitCusProblem, runSublayer, type Configuration } from './configs.js';
 import { dataMovementFigure, dataMovementRows, projectionFigure, sensitivityFigure, speedupFigure, timelineBins, timelineFigure } from './figures.js';
 import { projectIteration, type Phase } from './projection.js';
 import { PUBLISHED_T3 } from './published.js';
 import { geomean, headline, resultRows, type Row } from './rows.js';
-import { sublayerGemm, SUBLAYERS, type Sublayer } from './sublayers.js';
+import { sublayerGemm, sublayerSplitProblem, SUBLAYERS, type Sublayer } from './sublayers.js';
 
 /**
  * `kind: t3` — the T3 study (issue 5, mission.md §2): every hardware x model x TP x sub-layer x
@@ -337,16 +339,53 @@ export async function runT3Experiment(config: T3Experiment, ctx: ExperimentConte
   return { rows, summary, files };
 }
 
-/** Each part and its overrides, main and sensitivity alike: a sweep refuses a bad point before running any. */
-function checkT3Hardware(config: T3Experiment, baseDir: string): void {
-  config.hardware.forEach((e, i) => checkedHardware(e.hw, e.hw_overrides, baseDir, `hardware.${i}.hw_overrides`));
-  config.sensitivity.forEach((s, i) => s.variants.forEach((v, j) => checkedHardware(s.hw, v.hw_overrides, baseDir, `sensitivity.${i}.variants.${j}.hw_overrides`)));
+/**
+ * Each part and its overrides, main and sensitivity alike, with the cases run on it: a sweep refuses
+ * a bad point before running any, and messages name the field as written in the file (the run's
+ * own checks name the `silica t3` flags).
+ */
+function checkT3(config: T3Experiment, baseDir: string): void {
+  const parts = [
+    ...config.hardware.map((e, i) => ({ at: `hardware.${i}`, modelsAt: `hardware.${i}`, hw: checkedHardware(e.hw, e.hw_overrides, baseDir, `hardware.${i}.hw_overrides`, `hardware.${i}.hw`), models: e.models, sublayers: config.sublayers })),
+    ...config.sensitivity.flatMap((s, i) =>
+      s.variants.map((v, j) => ({
+        at: `sensitivity.${i}.variants.${j}`,
+        modelsAt: `sensitivity.${i}`,
+        hw: checkedHardware(s.hw, v.hw_overrides, baseDir, `sensitivity.${i}.variants.${j}.hw_overrides`, `sensitivity.${i}.hw`),
+        models: s.models,
+        sublayers: s.sublayers ?? config.sublayers,
+      })),
+    ),
+  ];
+  for (const { at, modelsAt, hw, models, sublayers } of parts) {
+    // cu_split applies wherever cu-split runs (here, a sensitivity study, the timeline or the
+    // projection), so it is checked on every part whatever `configurations` lists.
+    const cusProblem = cuSplitCusProblem(hw, config.cu_split.cus);
+    if (cusProblem) throw new SilicaError(`cu_split.cus: ${cusProblem} (${at} is ${hw.name}, ${hw.compute.cus} CUs)`);
+    models.forEach((mc, j) => {
+      const model = asField(() => getModel(mc.model), `${modelsAt}.models.${j}.model`);
+      mc.tp.forEach((tp, k) => {
+        const tpAt = `${modelsAt}.models.${j}.tp.${k}`;
+        asField(() => checkTpGroup(hw, tp), tpAt);
+        for (const s of sublayers) {
+          const problem = sublayerSplitProblem(model, tp, s);
+          if (problem) throw new SilicaError(`${tpAt}: ${problem}`);
+        }
+      });
+    });
+  }
+  // As `collective cu-overlap --chunks`: a piece is a block of the GEMM's rows (its tokens).
+  const rows: Array<[string, number]> = [['tokens', config.tokens]];
+  if (config.projection) rows.push(['projection.batch x projection.seq', config.projection.batch * config.projection.seq]);
+  for (const [field, m] of rows) {
+    if (config.cu_split.pieces > m) throw new SilicaError(`cu_split.pieces: expected at most ${field} (${m}) row blocks, got ${config.cu_split.pieces}`);
+  }
 }
 
 registerExperiment({
   name: 't3',
   description: 'T3: fused GEMM + reduce-scatter (track & trigger, NMC, MCA) vs sequential, ideal and CU-split, per sub-layer',
   schema: t3ExperimentSchema,
-  check: (config, ctx) => checkT3Hardware(config, ctx.baseDir),
+  check: (config, ctx) => checkT3(config, ctx.baseDir),
   run: (config, ctx) => runT3Experiment(config, ctx),
 });

@@ -1,7 +1,7 @@
 import { SilicaError } from '../../core/errors.js';
 import type { Dtype } from '../../hw/config/schema.js';
 import type { GemmShape } from '../../kernels/gemm.js';
-import { checkTpSplit } from '../../sw/graph/shard.js';
+import { checkTpSplit, widthSplitProblem } from '../../sw/graph/shard.js';
 import { getModel, modelWidths, type ModelSpec } from '../../sw/models/index.js';
 
 /**
@@ -34,12 +34,21 @@ export function parseSublayer(name: string, pass?: string): Sublayer {
   return s;
 }
 
+/** The model width a sub-layer's K shards over the TP ranks, which must split evenly. */
+function shardedWidth(m: ModelSpec, s: Sublayer): [what: string, width: number] {
+  return s === 'attn-out' || s === 'qkv' ? ['attention', modelWidths(m).qWidth] : ['FFN', m.ffnHidden];
+}
+
+/** Why `tp` ranks cannot shard sub-layer `s` (a message without a flag, for a file's field), or undefined. */
+export function sublayerSplitProblem(m: ModelSpec, tp: number, s: Sublayer): string | undefined {
+  return widthSplitProblem(m, tp, ...shardedWidth(m, s));
+}
+
 /** K of the row-parallel GEMM on one rank; the width it shards must split evenly over the ranks. */
 export function sublayerK(m: ModelSpec, tp: number, s: Sublayer): number {
   const { qWidth, kvWidth, ffnInWidth } = modelWidths(m);
   const per = (width: number) => Math.ceil(width / tp);
-  if (s === 'attn-out' || s === 'qkv') checkTpSplit(m, tp, 'attention', qWidth);
-  else checkTpSplit(m, tp, 'FFN', m.ffnHidden);
+  checkTpSplit(m, tp, ...shardedWidth(m, s));
   switch (s) {
     case 'attn-out':
       return per(qWidth);

@@ -31,7 +31,7 @@ export interface RankWidths {
 }
 
 /** Why `tp` ranks cannot split `width` (Megatron shards it: a remainder has no rank to go to), or undefined. */
-function widthSplitProblem(m: ModelSpec, tp: number, what: string, width: number): string | undefined {
+export function widthSplitProblem(m: ModelSpec, tp: number, what: string, width: number): string | undefined {
   return width % tp === 0 ? undefined : `${m.name}'s ${what} width ${width} does not split evenly over ${tp} ranks`;
 }
 

@@ -27,6 +27,14 @@ export interface LoadedTrace {
 const NS_PER_S = 1e9;
 
 /**
+ * Latest arrival a run takes, in seconds after the first request (about 31.7 years). Times are
+ * float64 nanoseconds: up to 1e18 ns they resolve to 128 ns or better; far beyond, a time loses the
+ * resolution its ms metrics need, and past ~1.8e299 s it overflows to Infinity and the request
+ * never arrives. Synthetic and --rate-rescaled arrivals are held to the same bound.
+ */
+export const MAX_ARRIVAL_S = 1e9;
+
+/**
  * Reads a request file. Formats, detected from the header (CSV) or the extension (JSONL):
  * - Azure: `TIMESTAMP,ContextTokens,GeneratedTokens`, wall-clock timestamps with 7 fractional digits;
  * - splitwise (vidur): `arrived_at,num_prefill_tokens,num_decode_tokens`, seconds from the first row;
@@ -88,7 +96,7 @@ function parseCsv(file: string, text: string, maxRows: number): LoadedTrace {
     const raw = cells[cArrival]?.trim() ?? '';
     const s = format === 'azure' ? azureTimestampS(raw, `${where}: TIMESTAMP`) : arrivalSeconds(raw, `${where}: arrived_at`);
     t0 ??= s;
-    arrivals.push(s - t0);
+    arrivals.push(fromFirstS(s - t0, `${where}: ${header[cArrival]}`));
   }
   if (prompts.length === 0) throw new SilicaError(`${file}: expected at least one request row, got none`);
   checkMonotonic(file, arrivals);
@@ -117,6 +125,7 @@ function parseJsonl(file: string, text: string, maxRows: number): LoadedTrace {
     const a = obj.arrival_s ?? obj.arrived_at;
     if (a !== undefined) {
       if (typeof a !== 'number' || !Number.isFinite(a) || a < 0) throw new SilicaError(`${where}: arrival_s: expected seconds >= 0, got ${JSON.stringify(a)}`);
+      fromFirstS(a - (arrivals[0] ?? a), `${where}: arrival_s`);
       arrivals.push(a);
       withArrival++;
     }
@@ -169,6 +178,23 @@ function arrivalSeconds(raw: string, where: string): number {
   const s = raw === '' ? NaN : Number(raw);
   if (!Number.isFinite(s)) throw new SilicaError(`${where}: expected seconds as a number, got ${JSON.stringify(raw)}`);
   return s;
+}
+
+/** An arrival, seconds after the first request's, within MAX_ARRIVAL_S. */
+function fromFirstS(s: number, where: string): number {
+  if (s > MAX_ARRIVAL_S) throw new SilicaError(`${where}: expected an arrival at most ${MAX_ARRIVAL_S} s after the first request's, got ${Number(s.toPrecision(6))} s after it`);
+  return s;
+}
+
+/**
+ * A request's arrival in ns. Arrivals from a file were checked row by row; these are the rescaled
+ * (--rate) and synthetic ones, where the rate is what pushed them out of range.
+ */
+export function arrivalNsOf(arrivalS: number, ratePerS: number | undefined): number {
+  if (!(arrivalS <= MAX_ARRIVAL_S)) {
+    throw new SilicaError(`--rate: expected a rate whose arrivals stay within ${MAX_ARRIVAL_S} s of the first request, got ${ratePerS} req/s (an arrival at ${arrivalS} s)`);
+  }
+  return Math.round(arrivalS * NS_PER_S);
 }
 
 function checkMonotonic(file: string, arrivals: number[]): void {
@@ -227,7 +253,7 @@ export function requestsFromTrace(trace: LoadedTrace, options: { ratePerS?: numb
   if (!arrivals) throw new SilicaError(`${trace.file}: has no arrival times; give --rate for synthetic (Poisson) arrivals`);
   const out: RequestSpec[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    out[i] = { id: i, arrivalNs: Math.round(arrivals[i]! * NS_PER_S), promptTokens: trace.promptTokens[i]!, outputTokens: trace.outputTokens[i]! };
+    out[i] = { id: i, arrivalNs: arrivalNsOf(arrivals[i]!, options.ratePerS), promptTokens: trace.promptTokens[i]!, outputTokens: trace.outputTokens[i]! };
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
 import { packageRoot } from '../../core/paths.js';
 import { Rng } from '../../core/rng.js';
-import { loadRequestFile, requestsFromTrace, type RequestSpec } from './requests.js';
+import { arrivalNsOf, loadRequestFile, requestsFromTrace, type RequestSpec } from './requests.js';
 
 /**
  * Workloads: an arrival process and prompt/output length distributions, or a trace file.
@@ -206,7 +206,7 @@ export function generateRequests(w: Workload, o: WorkloadOptions): RequestSpec[]
   const or = new Rng(o.seed, 'serving.output');
   const out: RequestSpec[] = new Array(o.requests);
   for (let i = 0; i < o.requests; i++) {
-    out[i] = { id: i, arrivalNs: Math.round(arrivals[i]! * 1e9), promptTokens: sampleLength(w.prompt, pr), outputTokens: sampleLength(w.output, or) };
+    out[i] = { id: i, arrivalNs: arrivalNsOf(arrivals[i]!, o.ratePerS), promptTokens: sampleLength(w.prompt, pr), outputTokens: sampleLength(w.output, or) };
   }
   return out;
 }

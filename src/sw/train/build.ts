@@ -60,6 +60,11 @@ export interface TrainingOptions {
   overlapGradAllReduce?: boolean;
 }
 
+/** Why `model` cannot train on sequences of `seq` tokens (a message without a flag), or undefined. */
+export function seqProblem(model: ModelSpec, seq: number): string | undefined {
+  return seq > model.maxSeq ? `${model.name} supports at most ${model.maxSeq} positions, got ${seq}` : undefined;
+}
+
 /**
  * One training iteration (optimizer step) of one rank: `microBatches` forward and backward passes,
  * the data-parallel gradient all-reduce, gradient unscaling and the optimizer update.
@@ -67,7 +72,8 @@ export interface TrainingOptions {
 export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace {
   const batch = checkPositiveInt(o.batch, '--batch');
   const seq = checkPositiveInt(o.seq, '--seq');
-  if (seq > model.maxSeq) throw new SilicaError(`--seq: ${model.name} supports at most ${model.maxSeq} positions, got ${seq}`);
+  const tooLong = seqProblem(model, seq);
+  if (tooLong) throw new SilicaError(`--seq: ${tooLong}`);
   const microBatches = checkPositiveInt(o.microBatches ?? 1, '--micro-batches');
   const tp = checkPositiveInt(o.tp ?? 1, '--tp');
   const dp = checkPositiveInt(o.dp ?? 1, '--dp');
