@@ -1,5 +1,5 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { roundTree, writeFileAtomic } from '../core/io.js';
 import { toYaml } from '../core/yaml-config.js';
 import { plainTree } from './canonical.js';
@@ -52,7 +52,17 @@ export function writeExperimentOutputs(
  */
 export function removeEarlierFiles(dir: string, earlier: readonly string[], now: readonly string[]): void {
   const kept = new Set(now);
-  for (const name of earlier) if (!kept.has(name)) rmSync(join(dir, name), { force: true });
+  const gone = earlier.filter((name) => !kept.has(name));
+  for (const name of gone) rmSync(join(dir, name), { force: true });
+  // A sub-experiment's folder that held only those files goes too (a suite that dropped one).
+  const folders = new Set(gone.map((name) => dirname(name)).filter((d) => d !== '.'));
+  for (const folder of [...folders].sort().reverse()) {
+    try {
+      rmdirSync(join(dir, folder));
+    } catch {
+      // Not empty: it holds this run's files, or the user's.
+    }
+  }
 }
 
 /** The files listed by a run's summary.json in `dir` (none where there is no readable one). */

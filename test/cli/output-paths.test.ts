@@ -178,6 +178,15 @@ describe('output paths: no partial outputs', () => {
     writeFileSync(exp, 'kind: kernels\nfigure: false\npoints:\n  - { op: gemm, m: 64, n: 64, k: 64 }\n');
     expect(silica(['run', exp, '--out', out, '--quiet']).code).toBe(0);
     expect(listing(out)).toEqual(['config.resolved.yaml', 'notes.txt', 'results.csv', 'results.jsonl', 'summary.json']);
+    // A suite that drops a sub-experiment: its folder goes with its files, another's stays.
+    const suite = join(dir, 'suite.yaml');
+    const sub = (name: string) => `  - { name: ${name}, experiment: { kind: kernels, points: [{ op: gemm, m: 64, n: 64, k: 64 }] } }\n`;
+    const suiteOut = join(dir, 's');
+    writeFileSync(suite, `kind: suite\nexperiments:\n${sub('a')}${sub('b')}`);
+    expect(silica(['run', suite, '--out', suiteOut, '--quiet']).code).toBe(0);
+    writeFileSync(suite, `kind: suite\nexperiments:\n${sub('a')}`);
+    expect(silica(['run', suite, '--out', suiteOut, '--quiet']).code).toBe(0);
+    expect(listing(suiteOut)).toEqual(['a', join('a', 'kernels.svg'), 'config.resolved.yaml', 'results.csv', 'results.jsonl', 'summary.json']);
   });
 
   it('merge: inputs that are not sweep folders leave no --out folder', () => {
