@@ -75,7 +75,7 @@ export function summariseRecord(runs: readonly RecordedRun[], sweepPoints: numbe
   };
 }
 
-/** A summary as docs/sweeps.md's per-session table writes it: runs, reaching, range, median. */
+/** A summary as docs/sweep-benchmark.md's per-session table writes it: runs, reaching, range, median. */
 export function summaryCell(s: RecordSummary): string {
   if (s.runs === 0) return '';
   const range = s.min === s.max ? `${s.min.toFixed(2)}x` : `${s.min.toFixed(2)}–${s.max.toFixed(2)}x`;

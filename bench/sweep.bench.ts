@@ -25,7 +25,7 @@
  * side by side approach that ceiling; a pool does not, because the start (process, modules,
  * expansion: the dry run's fixed cost S) is serial: the bound with the serial start,
  * W1 / (S + (W1 - S) x c / 2) with c = CPU / wall of --jobs 1, read 1.55x (1024 points) and 1.66x
- * (2048) in session 33's first run (docs/sweeps.md, "What bounds the speedup on this host").
+ * (2048) in session 33's first run (docs/sweep-benchmark.md, "What bounds the speedup on this host").
  * The output folders must be byte-identical: parallelism never changes results.
  *
  * The same sweep with twice the points (bench/sweeps/cpu-bound-large.yaml, 2048) is timed the same

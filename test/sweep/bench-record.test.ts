@@ -7,7 +7,7 @@ import { readSweepRecord, recordSessions, summariseRecord, summaryCell, TARGET_S
 
 /**
  * The sweep benchmark's record (bench/records/sweep-speedup.csv) is data the docs quote: every row
- * must parse, and the counts in README.md and docs/sweeps.md must be the file's, so a run added to
+ * must parse, and the counts in README.md, docs/sweeps.md and docs/sweep-benchmark.md must be the file's, so a run added to
  * the record without updating the prose (or prose edited by hand) fails here.
  */
 const RECORD = new URL('../../bench/records/sweep-speedup.csv', import.meta.url).pathname;
@@ -32,10 +32,11 @@ describe('the sweep benchmark record', () => {
     expect(read('README.md')).toContain(phrase);
     expect(read('docs/sweeps.md')).toContain(phrase);
     expect(read('docs/sweeps.md')).toContain(`median ${s.median.toFixed(2)}x`);
+    expect(read('docs/sweep-benchmark.md')).toContain(phrase);
   });
 
-  it("docs/sweeps.md's per-session table is the file's", () => {
-    const doc = readFileSync(new URL('../../docs/sweeps.md', import.meta.url), 'utf8');
+  it("docs/sweep-benchmark.md's per-session table is the file's", () => {
+    const doc = readFileSync(new URL('../../docs/sweep-benchmark.md', import.meta.url), 'utf8');
     const cellsOf = (session: number) => {
       const line = doc.split('\n').find((l) => l.startsWith(`| ${session} | `));
       return line?.split('|').slice(3, 5).map((c) => c.trim());

@@ -67,6 +67,17 @@ describe('T3 fused GEMM + reduce-scatter (every GPU simulated)', () => {
     expect(t3!.rs_end_us).toBeLessThan(seq!.rs_end_us);
   });
 
+  it('runs t3 under the part\'s arbitration policy: set to mca, t3 is t3-mca; the MCA configurations keep theirs', () => {
+    const slow = loadHardware('t3-baseline', ['memory.hbm.peak_gbps=500']);
+    const asMca = loadHardware('t3-baseline', ['memory.hbm.peak_gbps=500', 'memory.arbitration.policy=mca']);
+    const [t3, mca] = runSublayer(slow, shape, TP, ['t3', 't3-mca']);
+    // Where HBM is loaded the two policies differ, so the equality below says which one ran.
+    expect(Math.abs(t3!.time_us - mca!.time_us)).toBeGreaterThan(0.001 * mca!.time_us);
+    const [t3UnderMca, mcaAgain] = runSublayer(asMca, shape, TP, ['t3', 't3-mca']);
+    expect(t3UnderMca!.time_us).toBe(mca!.time_us);
+    expect(mcaAgain!.time_us).toBe(mca!.time_us);
+  });
+
   it('is bounded by the collective when the collective is larger than the GEMM', () => {
     const small: GemmShape = { m: 4096, n: 4096, k: 128, dtype: 'fp16' };
     const [seq, t3, nmc] = runSublayer(hw, small, TP, ['sequential', 't3', 'ideal-rs-nmc']);

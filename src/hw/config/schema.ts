@@ -148,7 +148,8 @@ const NMC_DEFAULTS = { update_cost_factor: 2, enabled: true };
  * occupancy stays under a threshold derived from the producer's first-stage intensity, with a
  * starvation limit (mission.md §2). `mca-adaptive` is `mca` while the producer is the critical
  * side and `fair` while the communication is (src/hw/memory/policies/mca-adaptive.ts). The T3 study
- * picks the policy per configuration.
+ * runs `t3-mca` and `t3-mca-adaptive` under their own policies and every other configuration (`t3`
+ * among them) under this one.
  */
 export const arbitrationSchema = z
   .object({

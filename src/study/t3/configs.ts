@@ -17,7 +17,8 @@ import type { GemmShape } from '../../kernels/gemm.js';
  * The configurations of the T3 study (mission.md §2), each simulated on every GPU of the TP group:
  * - `sequential`: GEMM (outputs cached), then the CU ring reduce-scatter, then the all-gather;
  * - `t3`: fused GEMM + RS (tracker, triggered DMA, NMC updates, staggered, uncached outputs) under
- *   FR-FCFS-like `fair` arbitration, then the all-gather;
+ *   the part's own arbitration (`memory.arbitration.policy`: FR-FCFS-like `fair` in every preset,
+ *   the published T3 without MCA), then the all-gather;
  * - `t3-mca`: the same under MCA arbitration;
  * - `t3-mca-adaptive`: the same under MCA while the GEMM is the critical side and fair arbitration
  *   while the reduce-scatter is (policies/mca-adaptive.ts): not a published design, silica's what-if;
@@ -178,7 +179,9 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
   const ranks = Array.from({ length: tp }, (_, i) => i);
   const outBytes = shape.m * shape.n * (shape.batch ?? 1) * DTYPE_BYTES[shape.outDtype ?? shape.dtype];
   const fused = configuration === 't3' || configuration === 't3-mca' || configuration === 't3-mca-adaptive';
-  const policy = configuration === 't3-mca' ? 'mca' : configuration === 't3-mca-adaptive' ? 'mca-adaptive' : 'fair';
+  // The MCA configurations name their policy; every other runs under the part's, so that a policy
+  // of one's own (--set memory.arbitration.policy=NAME) is what `t3` measures.
+  const policy = configuration === 't3-mca' ? 'mca' : configuration === 't3-mca-adaptive' ? 'mca-adaptive' : hw.memory.arbitration.policy;
   const memory = new MemorySystem(system, { ...hw.memory.arbitration, policy });
   const layout = makeCuLayout(hw.compute);
   const producerCus = configuration === 'cu-split' ? cuRange(layout, splitCus, hw.compute.cus - splitCus) : undefined;

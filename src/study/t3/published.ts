@@ -4,7 +4,7 @@
  * acceptance bands issue 5 set around them. Speedups are fractions over sequential (0.30 = 30%).
  */
 export const PUBLISHED_T3 = {
-  source: 'T3 (Pati et al., ASPLOS 2024) via ../shared/mission.md §2',
+  source: 'T3 (Pati et al., ASPLOS 2024), as the project brief summarises it (its section 2)',
   t3_mca_geomean_speedup: { value: 0.3, max: 0.47, band: [0.2, 0.4], origin: 'abstract' },
   t3_geomean_speedup: { value: 0.2, max: 0.39, origin: 'secondary' },
   ideal_overlap_geomean_speedup: { value: 0.35, max: 0.5, band: [0.25, 0.45], origin: 'secondary' },
