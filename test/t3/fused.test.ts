@@ -78,6 +78,19 @@ describe('T3 fused GEMM + reduce-scatter (every GPU simulated)', () => {
     expect(mcaAgain!.time_us).toBe(mca!.time_us);
   });
 
+  it('forwards a split-K producer\'s finished output only: its fp32 partials stay in its own HBM', () => {
+    // GPT-3's FC-2 at TP 8 on 1024 tokens: few output tiles for MI300X's 304 CUs, so split-K.
+    const mi300x = loadHardware('mi300x');
+    const skinny: GemmShape = { m: 1024, n: 12288, k: 6144, dtype: 'fp16' };
+    expect(producerGemm(mi300x, skinny, { uncachedOutput: true }).splitK).toBeGreaterThan(1);
+    const [seq, t3, nmc, bound] = runSublayer(mi300x, skinny, 8, ['sequential', 't3', 'ideal-rs-nmc', 'ideal-overlap-nmc']);
+    // The ring moves the output's (n-1)/n per GPU whoever runs it (the links used to carry 3x).
+    expect(t3!.link_bytes).toBe(seq!.link_bytes);
+    // T3's reduce-scatter is the same DMA + near-memory one as ideal-rs-nmc: the same updates.
+    expect(t3!.dram_update_bytes).toBe(nmc!.dram_update_bytes);
+    expect(t3!.time_us).toBeGreaterThanOrEqual(bound!.time_us);
+  });
+
   it('is bounded by the collective when the collective is larger than the GEMM', () => {
     const small: GemmShape = { m: 4096, n: 4096, k: 128, dtype: 'fp16' };
     const [seq, t3, nmc] = runSublayer(hw, small, TP, ['sequential', 't3', 'ideal-rs-nmc']);

@@ -18,6 +18,10 @@ export const dtypeSchema = z.enum(DTYPES);
 
 export const DTYPE_BYTES: Record<Dtype, number> = { fp32: 4, tf32: 4, fp16: 2, bf16: 2, fp8: 1 };
 
+/**
+ * FLOP per clock per CU, by dtype (an FMA counts 2). A dtype left out has no rate on that unit; see
+ * matrix_flops_per_clock_per_cu and vector_flops_per_clock_per_cu for the fallbacks.
+ */
 const flopsPerClock = z
   .object({ fp32: z.number().nonnegative(), tf32: z.number().nonnegative(), fp16: z.number().nonnegative(), bf16: z.number().nonnegative(), fp8: z.number().nonnegative() })
   .partial()
@@ -60,12 +64,25 @@ export const computeSchema = z
     dispatch: z.enum(['round-robin-groups', 'least-loaded']).default('least-loaded'),
     /** CU-mask semantics: `interleaved-groups` (MI300X: bit i -> XCD i mod groups) or `linear`. */
     mask_layout: z.enum(['interleaved-groups', 'linear']).default('linear'),
+    /**
+     * Peak (maximum boost) engine clock (MHz): the clock of kernels that leave the matrix pipes idle
+     * unless clock_vector_mhz says otherwise, and the clock `power` scales from; clock_sustained_mhz
+     * may not exceed it.
+     */
     clock_peak_mhz: positive,
     /** Sustained engine clock under dense matrix load (power-limited): kernels on the matrix pipes. */
     clock_sustained_mhz: positive,
     /** Engine clock of kernels that leave the matrix pipes idle (default: the peak clock). */
     clock_vector_mhz: positive.optional(),
+    /**
+     * Matrix-pipe (MFMA / tensor core) FLOP per clock per CU, by dtype, at the sustained clock. A
+     * dtype without a matrix rate runs on the vector ALUs; tf32 without one runs as fp32.
+     */
     matrix_flops_per_clock_per_cu: flopsPerClock,
+    /**
+     * Vector-ALU FLOP per clock per CU, by dtype (elementwise and reduction work, and GEMMs in a
+     * dtype without a matrix rate). Elementwise work in a dtype left out runs at the fp32 rate.
+     */
     vector_flops_per_clock_per_cu: flopsPerClock,
     /** Fraction of cycles the matrix pipes are busy in a well-tuned GEMM main loop. */
     matrix_pipe_utilization: fraction,
@@ -77,8 +94,14 @@ export const computeSchema = z
     transcendental_ops_per_clock_per_cu: z.number().positive().default(16),
     /** Fraction of vector peak reached by elementwise/reduction arithmetic. */
     vector_pipe_utilization: fraction.default(0.7),
+    /**
+     * Most waves (warps) resident on one CU. Read only by the T3 producer's latency model
+     * (src/hw/t3/producer-gemm.ts), as a bound on resident workgroups.
+     */
     max_waves_per_cu: count,
+    /** Threads per wave (64 on CDNA, 32 warp lanes on NVIDIA); read where max_waves_per_cu is. */
     wave_size: count.default(64),
+    /** LDS / shared memory per CU (bytes); read where max_waves_per_cu is, as the other residency bound. */
     lds_bytes_per_cu: count,
     /** Bytes per clock one CU can move to/from the memory hierarchy (L1/L2 request path). */
     l1_bytes_per_clock_per_cu: positive,
@@ -102,9 +125,16 @@ export const computeSchema = z
 
 export const hbmSchema = z
   .object({
+    /** HBM capacity (bytes): what memory-footprint checks (serving KV cache, BERT, buffer sizes) compare against. */
     capacity_bytes: positive,
+    /** HBM stacks. Descriptive: no model reads it (the HBM is one resource of peak_gbps x efficiency). */
     stacks: count,
+    /** HBM channels (pseudo-channels as counted in the source). Descriptive, as `stacks`. */
     channels: count,
+    /**
+     * Peak DRAM bandwidth, GB/s (gigaBYTES per second, 1e9 B/s; both directions together): bus
+     * width x data rate / 8. Times `efficiency`, the rate every kernel and transfer shares.
+     */
     peak_gbps: positive,
     /** Achievable fraction of peak for streaming kernels (measured, see source comment). */
     efficiency: fraction,
@@ -122,6 +152,7 @@ export const hbmSchema = z
 
 export const cacheSchema = z
   .object({
+    /** Capacity (bytes), all slices together. GEMM operand reuse is bounded by llc.bytes, or l2.bytes without an llc. */
     bytes: positive,
     /** Whether this cache is shared by all CU groups (true) or private per group (false). */
     shared: z.boolean().default(true),
@@ -135,6 +166,7 @@ export const nmcSchema = z
      * inside the bank, i.e. `update_cost_factor` bytes of channel time per byte updated.
      */
     update_cost_factor: positive.default(2),
+    /** Whether the HBM has near-memory compute: a near-memory update on a part without it is an error. */
     enabled: z.boolean().default(true),
   })
   .strict();
@@ -160,6 +192,7 @@ export const arbitrationSchema = z
      * per channel: long enough to average, short against a GEMM stage (tens of µs).
      */
     sample_ns: positive.default(1000),
+    /** Settings of the `mca` policy (and of `mca-adaptive`, which runs it); other policies ignore them. */
     mca: z
       .object({
         /**
@@ -182,10 +215,15 @@ const ARBITRATION_DEFAULTS = { policy: 'fair', sample_ns: 1000, mca: { occupancy
 
 export const memorySchema = z
   .object({
+    /** The DRAM: capacity, bandwidth, latency. */
     hbm: hbmSchema,
+    /** The L2 cache. */
     l2: cacheSchema,
+    /** A memory-side cache beyond the L2 (MI300X Infinity Cache); unset: none. */
     llc: cacheSchema.optional(),
+    /** Near-memory compute in the HBM (T3's reduction). */
     nmc: nmcSchema.default(NMC_DEFAULTS),
+    /** DRAM request arbitration at the memory controller. */
     arbitration: arbitrationSchema.default(ARBITRATION_DEFAULTS),
   })
   .strict();
@@ -228,6 +266,7 @@ export const interconnectSchema = z
     link_gbps: positive,
     /** Links per GPU (for `switch`: ports into the switch). */
     links_per_gpu: count,
+    /** Latency of one hop (a link, or one pass through the switch), paid per hop a transfer crosses (ns). */
     link_latency_ns: z.number().nonnegative(),
     /** In-switch reduction (NVLS) for `switch` topologies. */
     switch_reduction: z.boolean().default(false),
@@ -235,13 +274,16 @@ export const interconnectSchema = z
     switch_reduction_efficiency: fraction.optional(),
     /** Node-to-node network, per GPU, GB/s per direction. */
     nic_gbps: positive.default(50),
+    /** Latency of a transfer between GPUs on different nodes (ns). */
     nic_latency_ns: z.number().nonnegative().default(5000),
+    /** How collectives run on this part (NCCL/RCCL-like settings). */
     collective: collectiveSchema.default(COLLECTIVE_DEFAULTS),
   })
   .strict();
 
 export const dmaSchema = z
   .object({
+    /** DMA (SDMA / copy) engines per GPU; transfers are dealt over them round-robin. */
     engines: count,
     /** Peak bandwidth of one DMA engine, GB/s. */
     engine_gbps: positive,
@@ -274,6 +316,7 @@ export const t3Schema = z
      * Loaded DRAM latency beyond (resident workgroups x stages x iteration time) stalls the GEMM.
      */
     gemm_k_step: count.default(32),
+    /** Main-loop iterations the producer GEMM prefetches ahead (see gemm_k_step). */
     gemm_prefetch_stages: count.default(2),
     /** Tracker events per chunk and side (tiles are counted in this many batches: the event cost). */
     events_per_chunk: count.default(16),
@@ -284,13 +327,21 @@ const T3_DEFAULTS = { tracker_entries: 256, overflow: 'stall' as const, first_ch
 
 export const hardwareSchema = z
   .object({
+    /** The part's name in reports and messages (a file with `base:` and no name is named after itself). */
     name: z.string().min(1),
+    /** Vendor family. Descriptive: no model reads it (behaviour comes from the fields, e.g. compute.dispatch). */
     vendor: z.enum(['amd', 'nvidia', 'generic']),
+    /** One line for `silica hw list` and reports. */
     description: z.string().default(''),
+    /** CUs/SMs, clocks, FLOP rates, dispatch and the power cap. */
     compute: computeSchema,
+    /** HBM, caches, near-memory compute and DRAM arbitration. */
     memory: memorySchema,
+    /** GPU-to-GPU links, NICs and collective settings. */
     interconnect: interconnectSchema,
+    /** DMA (copy) engines. */
     dma: dmaSchema,
+    /** The T3 track-and-trigger unit (the `silica t3` study). */
     t3: t3Schema.default(T3_DEFAULTS),
   })
   .strict();

@@ -53,7 +53,8 @@ export function runFusedGemmRs(o: FusedOptions): void {
   const p = o.producer;
   const staggered = o.staggered ?? true;
   const schedule = ringSchedule({ rings: o.rings, tiles: p.tiles, staggered, firstChunk: hw.t3.first_chunk });
-  const bytesPerTile = p.kernel.hbmWriteBytes / p.tiles;
+  // A tile's finished output: what the DMAs forward (a split-K kernel's partials stay local).
+  const bytesPerTile = p.outputBytes / p.tiles;
   // Tracker events come in batches of tiles; a batch claims its entries at once, so it is kept
   // to a quarter of the table at most (a small table then sees finer events, not false overflow).
   const maxChunkTiles = Math.max(...schedule.subChunks.map((c) => c.endTile - c.firstTile));
@@ -270,6 +271,7 @@ export function runFusedGemmRs(o: FusedOptions): void {
       gpu,
       kernel: p.kernel,
       tiles: p.tiles,
+      outputBytes: p.outputBytes,
       stages,
       batchesPerSegment: batches,
       priority: o.memory.controllers[gpu]!.arbiter.computePriority,

@@ -27,6 +27,12 @@ export interface ProducerGemm {
   kernel: KernelCost;
   /** Output tiles (M x N tiles; the tracker's unit). */
   tiles: number;
+  /**
+   * The finished output's bytes (M x N x batch in the output dtype): what the tiles hold once
+   * complete, and all a ring forwards. A split-K kernel writes more (its fp32 partials, reduced in
+   * place): that traffic stays in the producer's own HBM.
+   */
+  outputBytes: number;
   tilesM: number;
   tilesN: number;
   splitK: number;
@@ -44,7 +50,8 @@ export function producerGemm(hw: HardwareConfig, shape: GemmShape, options: { un
   const batch = shape.batch ?? 1;
   const tiles = tilesM * tilesN * batch;
   const splitK = Math.max(1, Math.round(base.workgroups / tiles));
-  const out = { kernel: base, tiles, tilesM, tilesN, splitK, reuseFraction: 0, gemmTsReadBytes: base.hbmReadBytes };
+  const outputBytes = shape.m * shape.n * batch * DTYPE_BYTES[shape.outDtype ?? shape.dtype];
+  const out = { kernel: base, tiles, outputBytes, tilesM, tilesN, splitK, reuseFraction: 0, gemmTsReadBytes: base.hbmReadBytes };
   if (splitK > 1 || batch > 1) return out;
 
   const b = DTYPE_BYTES[shape.dtype];

@@ -43,6 +43,12 @@ export interface ProducerOptions {
   kernel: KernelCost;
   /** Output tiles of the kernel (the unit of segments). */
   tiles: number;
+  /**
+   * Bytes of the finished output (default: the kernel's HBM writes). Only these go where a
+   * segment's output goes (a peer, a near-memory update); the rest of the kernel's writes (split-K
+   * partials) are local writes.
+   */
+  outputBytes?: number;
   cuSet?: CuSet;
   /** Stages in dispatch order; the segments of a stage run interleaved. */
   stages: Segment[][];
@@ -80,7 +86,8 @@ export function runProducer(o: ProducerOptions): void {
   const cuSet = o.cuSet ?? gpu.allCus;
   const timing = gpu.timing(o.kernel, cuSet);
   const ic = o.stages.some((st) => st.some((s) => s.output.kind === 'remote')) ? interconnectOf(system) : undefined;
-  const outBytesPerTile = o.kernel.hbmWriteBytes / o.tiles;
+  const outBytesPerTile = (o.outputBytes ?? o.kernel.hbmWriteBytes) / o.tiles;
+  const partialBytesPerTile = Math.max(0, o.kernel.hbmWriteBytes / o.tiles - outBytesPerTile);
   const readsPerTile = o.kernel.hbmReadBytes / o.tiles;
   const stats: ProducerStats = { stalledNs: 0, firstStageUtilisation: 0 };
   const slot: ProducerSlot = { baseMaxRate: 0, hbmPerUnit: 0, hiddenNs: o.latency.hiddenNs, iterationNs: o.latency.iterationNs, stalled: false, speed: 1 };
@@ -129,7 +136,7 @@ export function runProducer(o: ProducerOptions): void {
       const t = seg.to - seg.from;
       const bytes = outBytesPerTile * t;
       n += t;
-      localHbm += readsPerTile * t;
+      localHbm += (readsPerTile + partialBytesPerTile) * t;
       if (seg.output.kind === 'write') localHbm += bytes;
       else if (seg.output.kind === 'update') localHbm += bytes * updateCost();
       else {
@@ -210,6 +217,7 @@ export function runProducer(o: ProducerOptions): void {
             const t = seg.to - seg.from;
             const bytes = outBytesPerTile * t;
             countHbm(gpu, 'read', readsPerTile * t);
+            if (partialBytesPerTile > 0) countHbm(gpu, 'write', partialBytesPerTile * t);
             if (seg.output.kind === 'write') countHbm(gpu, 'write', bytes);
             else if (seg.output.kind === 'update') countHbm(gpu, 'update', bytes);
             else {

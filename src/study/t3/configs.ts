@@ -109,6 +109,7 @@ function runPlainProducers(system: System, memory: MemorySystem, p: ProducerGemm
       gpu: g,
       kernel: p.kernel,
       tiles: p.tiles,
+      outputBytes: p.outputBytes,
       cuSet: opts.cuSet,
       stages,
       batchesPerSegment: 1,
