@@ -190,9 +190,9 @@ function fillGemmCost(
     let pn = Math.min(tilesN, Math.max(1, Math.round(Math.sqrt((concurrent * tm) / tn))));
     const pm = Math.min(tilesM, Math.ceil(concurrent / pn));
     pn = Math.min(tilesN, Math.ceil(concurrent / pm));
-    const waves = Math.ceil((tilesM * tilesN) / (pm * pn));
-    const perWave = (Math.min(pm * tm, m) + Math.min(pn * tn, n)) * k * b;
-    readPerBatch = Math.max(aBytes + bBytes, waves * perWave);
+    // Each block of pm x pn tiles reads its rows of A and its columns of B (edge blocks fewer, no
+    // padding: loads past the matrix are masked): A once per block column, B once per block row.
+    readPerBatch = Math.ceil(tilesN / pn) * aBytes + Math.ceil(tilesM / pm) * bBytes;
   }
   // Split-K partials are written in fp32 and reduced; the extra traffic is real.
   const partialBytes = splitK > 1 ? m * n * 4 * splitK * 2 : 0;

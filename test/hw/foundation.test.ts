@@ -131,6 +131,22 @@ describe('physics and invariants', () => {
     }
   });
 
+  it('a skinny GEMM reads each operand block once: never faster with one more column, or on fewer CUs', () => {
+    // N = 64 is one tile column: the old per-wave charge counted a partial last wave as a full
+    // one, so these read up to 40% more than their operands (found by an invariant search).
+    const run = (hw: string, m: number, n: number, k: number, dtype: Dtype, cus?: number) => {
+      const part = loadHardware(hw);
+      const set = cus === undefined ? undefined : firstNCus(makeCuLayout(part.compute), cus);
+      const kernel = gemmCost(part, { m, n, k, dtype }, set);
+      return { timeNs: simulateKernel(part, kernel, set).timeNs, readBytes: kernel.hbmReadBytes };
+    };
+    const all = run('mi100', 16384, 64, 3000, 'fp32');
+    expect(all.timeNs).toBeLessThanOrEqual(run('mi100', 16384, 64, 3000, 'fp32', 93).timeNs * (1 + 1e-9));
+    expect(all.readBytes).toBeLessThanOrEqual((16384 + 64) * 3000 * 4 * 1.01);
+    const n64 = run('mi210', 16384, 64, 2048, 'fp16').timeNs;
+    for (const n of [65, 128]) expect(run('mi210', 16384, n, 2048, 'fp16').timeNs, `n = ${n}`).toBeGreaterThanOrEqual(n64 * (1 - 1e-9));
+  });
+
   it('time is non-decreasing in M, N, K and bytes', () => {
     const time = (m: number, n: number, k: number) => simulateKernel(cfg, gemmCost(cfg, { m, n, k, dtype: 'bf16' })).timeNs;
     for (const base of [256, 1000, 4096]) {
