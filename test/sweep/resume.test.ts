@@ -56,6 +56,24 @@ describe('silica sweep --resume after kill -9', () => {
     for (const f of ['results.csv', 'results.jsonl', 'points.jsonl', 'summary.json']) expect(read(join(out, f)), f).toBe(read(join(clean, f)));
   });
 
+  it('says how to go on when stopped by SIGTERM or SIGINT (a scheduler, Ctrl-C), and resumes to every point once', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const out = join(tempDir(`signal-${signal}`), 'out');
+      const child = spawn(process.execPath, [CLI, 'sweep', SWEEP, '--out', out, '--jobs', '2', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      const t0 = Date.now();
+      while (ledgerLines(out) < 2 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 10));
+      child.kill(signal);
+      expect(await exited).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect(stderr.trim()).toBe(`silica sweep: stopped by ${signal}; the points finished so far are kept in ${out}: run the same command with --resume to finish`);
+      const resumed = silicaJson<{ ran: number; skipped: number }>(['sweep', SWEEP, '--out', out, '--jobs', '2', '--resume']);
+      expect(resumed.ran + resumed.skipped).toBe(128);
+      expect(resumed.skipped).toBeGreaterThanOrEqual(2);
+    }
+  });
+
   it('refuses to resume a folder whose points the edited sweep numbers otherwise', () => {
     const dir = tempDir('renumbered');
     const file = join(dir, 'grid.yaml');

@@ -99,12 +99,24 @@ export async function sweep(args: SweepArgs, { jobs, shard, lanes }: { jobs: num
     await lanes?.close();
     throw err;
   }
+  // Ctrl-C, or a scheduler's SIGTERM (scancel, a pod's eviction): every finished point is already
+  // on disk whole (store.ts), so the way on is --resume; say so rather than vanish without a word.
+  const out = args.out;
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\nsilica sweep: stopped by ${signal}; the points finished so far are kept in ${out}: run the same command with --resume to finish\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let r;
   try {
     r = await runSweep(spec, { out: args.out, jobs, resume: args.resume, shard, quiet: args.quiet, pool: lanes });
   } catch (err) {
     removeDirectories(created);
     throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
   if (args.json) {
     printJson({ out: r.dir, points: r.selected, points_total: spec.total, ran: r.ran, skipped: r.skipped, rows: r.summary.rows, shard: args.shard ?? null, seconds: r.seconds });
