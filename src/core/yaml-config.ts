@@ -160,7 +160,8 @@ function overlayKeys(tree: ImmutableMap<string, unknown>, path: readonly string[
       keys.push(Number(key));
       node = node.get(Number(key));
     } else if (ImmutableMap.isMap(node)) {
-      if (!node.has(key) && !mayAdd(allowNew, path.slice(0, i), key)) throw new SilicaError(`--set ${name}: no such field in ${file}`);
+      // The fields the mapping has, as a file's unknown field lists the known ones: a typo shows.
+      if (!node.has(key) && !mayAdd(allowNew, path.slice(0, i), key)) throw new SilicaError(`--set ${name}: no such field in ${file} (${at || 'its top level'} has ${[...node.keys()].sort().join(', ')})`);
       keys.push(key);
       node = node.get(key);
     } else if (node === undefined && mayAdd(allowNew, path.slice(0, i), key)) {

@@ -113,14 +113,15 @@ describe('--set overlays', () => {
   it('set a field the file has, or (allowNew) one it leaves out, along mappings and existing list entries', () => {
     expect(applyOverlays(tree, ['points.0.m=8', 'nested.a=2'], 'f.yaml')).toEqual({ hw: 'mi300x', points: [{ op: 'gemm', m: 8 }], nested: { a: 2 } });
     expect(applyOverlays(tree, ['nested.b=3', 'extra.deep=4'], 'f.yaml', true)).toMatchObject({ nested: { a: 1, b: 3 }, extra: { deep: 4 } });
-    expect(message(() => applyOverlays(tree, ['nested.b=3'], 'f.yaml'))).toBe('--set nested.b: no such field in f.yaml');
+    expect(message(() => applyOverlays(tree, ['nested.b=3'], 'f.yaml'))).toBe('--set nested.b: no such field in f.yaml (nested has a)');
+    expect(message(() => applyOverlays(tree, ['hx=3'], 'f.yaml'))).toBe('--set hx: no such field in f.yaml (its top level has hw, nested, points)');
   });
 
   it('(schemaFields) add a field the file leaves out only where the schema has it, new mappings included', () => {
     const schema = z.object({ hw: z.string(), points: z.array(z.object({ op: z.string(), m: z.number() })), nested: z.object({ a: z.number(), b: z.number().optional() }), extra: z.object({ deep: z.number() }).optional() });
     const known = schemaFields(schema, tree);
     expect(applyOverlays(tree, ['nested.b=3', 'extra.deep=4'], 'f.yaml', known)).toMatchObject({ nested: { a: 1, b: 3 }, extra: { deep: 4 } });
-    expect(message(() => applyOverlays(tree, ['nested.c=3'], 'f.yaml', known))).toBe('--set nested.c: no such field in f.yaml');
+    expect(message(() => applyOverlays(tree, ['nested.c=3'], 'f.yaml', known))).toBe('--set nested.c: no such field in f.yaml (nested has a)');
     expect(message(() => applyOverlays(tree, ['extra.shallow=3'], 'f.yaml', known))).toBe('--set extra.shallow: no such field in f.yaml');
   });
 
