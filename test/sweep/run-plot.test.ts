@@ -102,7 +102,8 @@ describe('silica run and silica plot', () => {
     expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--aggregate', 'average', '--out', fig]), /--aggregate: expected one of mean, median, min, max, sum, got "average"/);
     expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--filter', 'series', '--out', fig]), /--filter: expected COL=VALUE \(e\.g\. variant=nominal\), got "series"/);
     expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--filter', 'hw=mi300x', '--out', fig]), /agg\.csv: --filter hw=mi300x: expected one of the columns \(x, series, y\), got "hw"/);
-    expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--filter', 'series=c', '--out', fig]), /agg\.csv: --filter: no row has series=c/);
+    expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--filter', 'series=c', '--out', fig]), /agg\.csv: --filter: no row has series=c; series holds a, b$/);
+    expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--filter', 'series=a', '--filter', 'x=9', '--out', fig]), /agg\.csv: --filter: no row has x=9 among those the filters before it keep; x holds 1, 2, 3$/);
     expect(existsSync(fig)).toBe(false);
   });
 

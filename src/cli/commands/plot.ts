@@ -42,7 +42,7 @@ export const plotCommand: CommandModule = {
     }
     if (table.rows.length === 0) throw new SilicaError(`${args.csv}: expected at least one row to plot, got only a header`);
     const rows = table.rows.filter((row) => filters.every((f) => cellIs(row[f.column], f.value)));
-    if (rows.length === 0) throw new SilicaError(`${args.csv}: --filter: no row has ${filters.map((f) => f.text).join(' and ')}`);
+    if (rows.length === 0) throw noRowLeft(args.csv, table.rows, filters);
     const notNumber = firstNonNumericRow(rows, args.y);
     if (notNumber >= 0 || !isNumericColumn(rows, args.y)) {
       const what = notNumber >= 0 ? `, got ${JSON.stringify(rows[notNumber]![args.y])} (row ${table.rows.indexOf(rows[notNumber]!) + 1})` : ', got only empty cells';
@@ -82,6 +82,22 @@ function parseFilter(text: string): RowFilter {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new SilicaError(`--filter: expected COL=VALUE (e.g. variant=nominal), got "${text}"`);
   return { text, column: text.slice(0, eq), value: text.slice(eq + 1) };
+}
+
+/** The first filter that leaves no row, with what its column holds there: a misspelt value shows. */
+function noRowLeft(csv: string, all: ReadonlyArray<Record<string, string | number | undefined>>, filters: readonly RowFilter[]): SilicaError {
+  let left = all;
+  for (const [i, f] of filters.entries()) {
+    const next = left.filter((row) => cellIs(row[f.column], f.value));
+    if (next.length > 0) {
+      left = next;
+      continue;
+    }
+    const values = [...new Set(left.map((row) => String(row[f.column] ?? '')))];
+    const shown = values.length > 8 ? `${values.slice(0, 8).join(', ')}, ... (${values.length} values)` : values.join(', ');
+    return new SilicaError(`${csv}: --filter: no row has ${f.text}${i > 0 ? ` among those the filters before it keep` : ''}; ${f.column} holds ${shown}`);
+  }
+  return new SilicaError(`${csv}: --filter: no row has ${filters.map((f) => f.text).join(' and ')}`);
 }
 
 /** A cell equals a filter's value as written, or as a number (`--filter m=1e3` matches 1000). */
