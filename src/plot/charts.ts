@@ -24,6 +24,11 @@ export interface ChartOptions {
   /** One mark per x (and colour, panel) from all its rows' y; default: one mark per row. */
   aggregate?: Aggregate;
   logY?: boolean;
+  /**
+   * A linear y axis from zero (default), or fitted to the data (false): speedups of 1.2-1.4 read as
+   * flat from zero. Not for bars, whose length is their value.
+   */
+  yZero?: boolean;
   title?: string;
   /** Axis titles (default: the column names, which carry their units). */
   xTitle?: string;
@@ -70,7 +75,7 @@ export function chartSpec(o: ChartOptions): VegaLiteSpec {
       type: 'quantitative',
       title: o.yTitle ?? (o.aggregate ? `${o.y} (${o.aggregate})` : o.y),
       ...(o.aggregate ? { aggregate: o.aggregate } : {}),
-      ...(o.logY ? { scale: logScale(values, o.y, mark) } : {}),
+      ...(o.logY ? { scale: logScale(values, o.y, mark) } : o.yZero === false ? { scale: { zero: false } } : {}),
     },
   };
   // Bars sit side by side (xOffset by colour), never stacked: a stacked total is not a sweep result.

@@ -77,6 +77,25 @@ describe('silica run and silica plot', () => {
     }
   });
 
+  it('starts a linear y axis at zero unless --no-y-zero fits it to the data, which bars refuse', () => {
+    // Speedups of 1.2-1.4 read as flat on an axis from zero.
+    const csv = join(dir, 'speedup.csv');
+    writeFileSync(csv, 'x,y\n1,1.21\n2,1.33\n3,1.39\n');
+    const svgOf = (flags: string[]) => {
+      const fig = join(dir, `speedup${flags.join('')}.svg`);
+      const r = silica(['plot', csv, '--x', 'x', '--y', 'y', '--mark', 'line', ...flags, '--out', fig]);
+      expect(r.code, r.stderr).toBe(0);
+      return readFileSync(fig, 'utf8');
+    };
+    const zeroTick = /<text[^>]*>0(\.0)?<\/text>/;
+    expect(svgOf([])).toMatch(zeroTick);
+    const fitted = svgOf(['--no-y-zero']);
+    expect(fitted).not.toMatch(zeroTick);
+    expect(svgInfo(fitted).valid).toBe(true);
+    expectOneLineError(silica(['plot', csv, '--x', 'x', '--y', 'y', '--mark', 'bar', '--no-y-zero', '--out', join(dir, 'speedup-bar.svg')]), /--no-y-zero: not with --mark bar/);
+    expect(existsSync(join(dir, 'speedup-bar.svg'))).toBe(false);
+  });
+
   it('aggregates rows into one mark per x and colour, and plots only the rows a --filter keeps', () => {
     // Three rows per (x, series): y is 1, 2 and 300.
     const csv = join(dir, 'agg.csv');

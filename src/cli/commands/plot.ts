@@ -21,12 +21,15 @@ export const plotCommand: CommandModule = {
       .option('aggregate', { type: 'string', describe: `one mark per x, colour and panel from all their rows: ${AGGREGATES.join('|')} of y (default: a mark per row)` })
       .option('filter', { type: 'string', array: true, describe: 'COL=VALUE: plot only the rows where COL is VALUE (repeat to narrow further)' })
       .option('log-y', { type: 'boolean', default: false, describe: 'logarithmic y axis' })
+      .option('y-zero', { type: 'boolean', default: true, describe: 'a linear y axis starts at zero; --no-y-zero fits it to the data (not for bars)' })
       .option('title', { type: 'string', describe: 'figure title' })
       .option('out', { type: 'string', demandOption: true, describe: 'output SVG path' })
       .option('json', { type: 'boolean', default: false, describe: 'print what was written as JSON' }),
   handler: async (argv) => {
-    const args = argv as unknown as { csv: string; x: string; y: string; color?: string; facet?: string; mark: string; aggregate?: string; filter?: string[]; logY: boolean; title?: string; out: string; json: boolean };
+    const args = argv as unknown as { csv: string; x: string; y: string; color?: string; facet?: string; mark: string; aggregate?: string; filter?: string[]; logY: boolean; yZero: boolean; title?: string; out: string; json: boolean };
     if (!(MARKS as readonly string[]).includes(args.mark)) throw new SilicaError(`--mark: expected one of ${MARKS.join(', ')}, got "${args.mark}"`);
+    // A bar's length is its value: cut from an axis that starts above zero it would mislead.
+    if (!args.yZero && args.mark === 'bar') throw new SilicaError('--no-y-zero: not with --mark bar (a bar\'s length is its value); use --mark point or line');
     if (args.aggregate !== undefined && !(AGGREGATES as readonly string[]).includes(args.aggregate)) {
       throw new SilicaError(`--aggregate: expected one of ${AGGREGATES.join(', ')}, got "${args.aggregate}"`);
     }
@@ -51,7 +54,7 @@ export const plotCommand: CommandModule = {
     const aggregate = args.aggregate as Aggregate | undefined;
     // The chart's own checks (--log-y with no positive value) are about this file's column; they run
     // before the notes below, so that a refused figure is one line.
-    const spec = await withErrorContext(args.csv, async () => chartSpec({ rows, x: args.x, y: args.y, color: args.color, facet: args.facet, mark: args.mark as Mark, aggregate, logY: args.logY, title: args.title }));
+    const spec = await withErrorContext(args.csv, async () => chartSpec({ rows, x: args.x, y: args.y, color: args.color, facet: args.facet, mark: args.mark as Mark, aggregate, logY: args.logY, yZero: args.yZero, title: args.title }));
     if (!aggregate && rows.length > MANY_MARKS) {
       process.stderr.write(`silica plot: note: one mark per row draws ${rows.length} marks; --aggregate (e.g. mean) draws one per x and colour, --filter COL=VALUE plots fewer rows\n`);
     }
