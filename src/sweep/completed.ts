@@ -52,9 +52,13 @@ export function isEntry(v: unknown): v is LedgerEntry {
   return !!e && typeof e === 'object' && typeof e.point_id === 'string' && Number.isInteger(e.point) && Number.isInteger(e.rows);
 }
 
-/** The complete points recorded in a sweep folder, sorted by point index. */
-export function readCompleted(dir: string): { points: CompletedPoint[] } {
-  const ledger = readJsonl(join(dir, SWEEP_FILES.ledger)).records.filter(isEntry);
+/**
+ * The complete points recorded in a sweep folder, sorted by point index; with the ledger's entries
+ * as read (complete or not) and how many of its whole lines were no entry, which no kill leaves.
+ */
+export function readCompleted(dir: string): { points: CompletedPoint[]; ledger: LedgerEntry[]; unreadableLines: number } {
+  const read = readJsonl(join(dir, SWEEP_FILES.ledger));
+  const ledger = read.records.filter(isEntry);
   // Held for every point: entries with the same columns as the one before share its list.
   let columns: string[] | undefined;
   for (const e of ledger) {
@@ -66,7 +70,7 @@ export function readCompleted(dir: string): { points: CompletedPoint[] } {
   const points = pointsByLedger(file, ledger) ?? pointsByRows(file, ledger);
   points.sort((a, b) => a.entry.point - b.entry.point);
   csvLinesOf(dir, points);
-  return { points };
+  return { points, ledger, unreadableLines: read.damaged + read.records.length - ledger.length };
 }
 
 /**

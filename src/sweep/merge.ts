@@ -6,8 +6,7 @@ import { countOf } from '../core/units.js';
 import { parseYamlText } from '../core/yaml-config.js';
 import { canonicalJson } from './canonical.js';
 import { locateResolvedItems, resolvedPointYaml, resolvedSweepPieces } from './resolved-yaml.js';
-import { SWEEP_FILES, bytesAt, isEntry, readCompleted, readPointRows, type CompletedPoint } from './completed.js';
-import { readJsonl } from './results.js';
+import { SWEEP_FILES, bytesAt, readCompleted, readPointRows, type CompletedPoint } from './completed.js';
 import { SweepWriter, requireSweepDir, writeSweepSummary, type SweepSummary } from './store.js';
 
 /**
@@ -52,9 +51,9 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
       configById.set(item.point_id, item);
       own.set(item.point_id, item.point);
     }
-    const { points: complete } = readCompleted(dir);
-    checkShardIntact(dir, complete);
-    for (const point of complete) {
+    const completed = readCompleted(dir);
+    checkShardIntact(dir, completed);
+    for (const point of completed.points) {
       // A ledger line must name a point as its folder's resolved config lists it (index and id together).
       if (own.get(point.entry.point_id) !== point.entry.point) {
         throw new SilicaError(
@@ -99,14 +98,13 @@ export function mergeSweepDirs(dirs: readonly string[], out: string): MergeRepor
  * entry. Only a last line cut short by a kill may be dropped; merging around anything else would
  * lose points with no more than a note that some are missing.
  */
-function checkShardIntact(dir: string, complete: readonly CompletedPoint[]): void {
-  const ledgerPath = join(dir, SWEEP_FILES.ledger);
-  const { records, damaged } = readJsonl(ledgerPath);
-  const entries = records.filter(isEntry);
-  const unreadable = damaged + records.length - entries.length;
-  if (unreadable > 0) throw new SilicaError(`${ledgerPath}: ${countOf(unreadable, 'line')} that ${unreadable === 1 ? 'is not a ledger entry' : 'are not ledger entries'}; expected the file as silica sweep wrote it (rerun the shard into a new folder)`);
-  const found = new Set(complete.map((p) => p.entry.point_id));
-  const lost = entries.find((e) => !found.has(e.point_id));
+function checkShardIntact(dir: string, { points, ledger, unreadableLines }: ReturnType<typeof readCompleted>): void {
+  if (unreadableLines > 0) {
+    const ledgerPath = join(dir, SWEEP_FILES.ledger);
+    throw new SilicaError(`${ledgerPath}: ${countOf(unreadableLines, 'line')} that ${unreadableLines === 1 ? 'is not a ledger entry' : 'are not ledger entries'}; expected the file as silica sweep wrote it (rerun the shard into a new folder)`);
+  }
+  const found = new Set(points.map((p) => p.entry.point_id));
+  const lost = ledger.find((e) => !found.has(e.point_id));
   if (lost) {
     throw new SilicaError(
       `${join(dir, SWEEP_FILES.results)}: point ${lost.point} (id ${lost.point_id}) is recorded in ${SWEEP_FILES.ledger}, but its rows are missing or damaged (expected ${lost.rows}); expected the folder as silica sweep wrote it (silica sweep --resume into it runs the point again)`,
