@@ -27,7 +27,11 @@ export interface GemmShape {
  * padded edge tiles and the DRAM traffic the tile's reuse implies. Skinny problems that cannot
  * fill the part are split along K (split-K), as GEMV-like decode kernels are. The candidate set
  * (tiles x split factors) does not depend on the shape and each candidate's time is monotone in
- * M, N and K, so the chosen time is monotone too: no shape gets faster by growing.
+ * M, N and K, so the chosen time is monotone too: no shape gets faster by growing. Except where a
+ * CU's DRAM port binds (compute.dram_gbps_per_cu: the H100 and H200): a workgroup's port time is
+ * its share of the kernel's DRAM bytes, so a tile row more spreads the same shared operand over
+ * twice the SMs (an H100's 64x256x8192 fp8 GEMM takes 4.09 us, 65x256x8192 3.84 us). The second
+ * row's SMs do load that operand, from the L2; what an L2 hit costs a port is not modelled.
  *
  * DRAM reads: if both operands fit in half of the last-level cache they are read once; otherwise
  * each wave of concurrently running tiles (a near-square block of pm x pn tiles, as an L2-friendly

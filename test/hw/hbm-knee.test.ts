@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadHardware } from '../../src/hw/config/load.js';
 import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
 import { cuRange, firstNCus, fullCuSet } from '../../src/hw/gpu/cu-mask.js';
-import { hbmBytesPerNs } from '../../src/hw/gpu/kernel-timing.js';
+import { hbmBytesPerNs, timeKernel } from '../../src/hw/gpu/kernel-timing.js';
 import { hbmKnee, hbmLoadShare } from '../../src/hw/memory/hbm-knee.js';
 import { simulateKernel } from '../../src/hw/system.js';
 import { streamCost } from '../../src/kernels/elementwise.js';
@@ -81,6 +81,66 @@ describe('the HBM knee (src/hw/memory/hbm-knee.ts)', () => {
     expect(dense.aTogetherNs / dense.aAloneNs).toBeLessThan(1.02);
     const skinny = corunWindows(hw, { kernels: [gemmCost(hw, { m: 64, n: 14336, k: 4096, dtype: 'bf16' }, a)], set: a, reps: 200 }, copy);
     expect(skinny.aTogetherNs / skinny.aAloneNs).toBeGreaterThan(1.3);
+  });
+
+  it('a kernel\'s requests meet its own ports\' demand and what the others draw: the closed form for a GEMV and a copy side by side', () => {
+    const hw = loadHardware('h200-sxm', UNCAPPED);
+    const layout = makeCuLayout(hw.compute);
+    const [a, b] = [cuRange(layout, 0, 64), cuRange(layout, 64, 68)];
+    const gemv = gemmCost(hw, { m: 1, n: 14336, k: 4096, dtype: 'bf16' }, a);
+    const copy = streamCost('copy', 1 << 30);
+    const [g, c] = [timeKernel(hw, layout, a, gemv), timeKernel(hw, layout, b, copy)];
+    const knee = hbmKnee(hw)!;
+    // Alone, each stretches by its ports' demand; together by its ports' demand plus the other's draw.
+    const wg = (t: typeof g, share: number) => Math.max(t.wgClockedNs, t.wgDramNs / share) + t.wgExposedNs;
+    expect(hbmLoadShare(g.hbmPortDemandBytesPerNs, knee)).toBe(g.hbmLoadShare);
+    const gemvSlowdown = wg(g, hbmLoadShare(g.hbmPortDemandBytesPerNs + c.hbmDemandBytesPerNs, knee)) / wg(g, g.hbmLoadShare);
+    const copySlowdown = wg(c, hbmLoadShare(c.hbmPortDemandBytesPerNs + g.hbmDemandBytesPerNs, knee)) / wg(c, c.hbmLoadShare);
+    expect(gemvSlowdown).toBeGreaterThan(1.1);
+    // A launch's fixed latency (6% of this GEMV) does not stretch.
+    const launch = (t: typeof g, slowdown: number) => (t.fixedNs + (t.isolatedNs - t.fixedNs) * slowdown) / t.isolatedNs;
+    // Each side checked in a pair where the other outlasts it, so its whole window is shared.
+    const gemvWindows = corunWindows(hw, { kernels: [gemv], set: a, reps: 2000 }, { kernels: [copy], set: b, reps: 200 });
+    const copyWindows = corunWindows(hw, { kernels: [gemv], set: a, reps: 4000 }, { kernels: [copy], set: b, reps: 50 });
+    expect(gemvWindows.bTogetherNs).toBeGreaterThan(gemvWindows.aTogetherNs);
+    expect(copyWindows.aTogetherNs).toBeGreaterThan(copyWindows.bTogetherNs);
+    // Within the partner's launch gaps, when it draws nothing: the copy's 0.4% of its time, the GEMV's 6%.
+    expect(Math.abs(gemvWindows.aTogetherNs / gemvWindows.aAloneNs / launch(g, gemvSlowdown) - 1)).toBeLessThan(0.005);
+    expect(Math.abs(copyWindows.bTogetherNs / copyWindows.bAloneNs / launch(c, copySlowdown) - 1)).toBeLessThan(0.02);
+  });
+
+  it('never makes a GEMM slower for a faster clock, wider L1 or faster DRAM ports (a 4096x64x8192 GEMM on an H200 ran 5% slower at 1.25x the clock)', () => {
+    // A workgroup's port time waits by its ports' demand, whatever its arithmetic: the stretch
+    // only holds it back while the ports are what hold it. Taken at the kernel's unloaded pace, a
+    // faster clock asked more of the HBM and stretched the port time past the old pace.
+    const shapes = [
+      { m: 4096, n: 64, k: 8192, dtype: 'fp16' as const },
+      { m: 4096, n: 16, k: 512, dtype: 'fp16' as const },
+      { m: 4096, n: 1, k: 512, dtype: 'bf16' as const },
+      { m: 64, n: 14336, k: 4096, dtype: 'bf16' as const },
+      { m: 8192, n: 2048, k: 8192, dtype: 'bf16' as const },
+    ];
+    for (const part of ['h200-sxm', 'h100-sxm']) {
+      const base = loadHardware(part);
+      const c = base.compute;
+      const fields: Array<[string, number[]]> = [
+        ['compute.clock_sustained_mhz', [0.6, 0.8, 1, 1.25].map((f) => Math.min(c.clock_peak_mhz, c.clock_sustained_mhz * f))],
+        ['compute.l1_bytes_per_clock_per_cu', [0.8, 1, 1.25, 2].map((f) => c.l1_bytes_per_clock_per_cu * f)],
+        ['compute.dram_gbps_per_cu', [0.8, 1, 1.25].map((f) => c.dram_gbps_per_cu! * f)],
+      ];
+      for (const [field, values] of fields) {
+        const parts = values.map((v) => loadHardware(part, [`${field}=${v}`]));
+        for (const cus of [132, 64]) {
+          for (const shape of shapes) {
+            const times = parts.map((hw) => {
+              const set = firstNCus(makeCuLayout(hw.compute), cus);
+              return simulateKernel(hw, gemmCost(hw, shape, set), set).timeNs;
+            });
+            for (let i = 1; i < times.length; i++) expect(times[i]!, `${part} ${field}=${values[i]} on ${cus} SMs: ${JSON.stringify(shape)}`).toBeLessThanOrEqual(times[i - 1]! * (1 + 1e-9));
+          }
+        }
+      }
+    }
   });
 
   it('refuses a knee without the ports\' rate in one line naming the field; a part whose SMs cannot outrun its HBM keeps a hard capacity', () => {

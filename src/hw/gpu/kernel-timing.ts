@@ -48,9 +48,14 @@ export interface KernelTiming {
   wgClockedNs: number;
   wgDramNs: number;
   wgExposedNs: number;
-  /** Bytes/ns the kernel's DRAM ports ask at its pace with no load (0 without DRAM traffic). */
+  /** Bytes/ns the kernel draws from the HBM at its unloaded pace: what it adds to the others' load (0 without DRAM traffic; hbm-load.ts). */
   hbmDemandBytesPerNs: number;
-  /** The fraction of that demand the HBM gives it alone (hbm-knee.ts; 1 on a part with a hard capacity). */
+  /**
+   * Bytes/ns its DRAM ports ask while they are what holds it: its bytes over its waves of port time
+   * (0 without port time). The load its own requests meet is taken at this rate (loadedWorkgroupNs).
+   */
+  hbmPortDemandBytesPerNs: number;
+  /** The fraction of its ports' demand the HBM gives it alone, by which its port time stretches (hbm-knee.ts; 1 on a part with a hard capacity). */
   hbmLoadShare: number;
 }
 
@@ -138,14 +143,14 @@ export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: 
   const parts = { wgClockedNs: w.clockedNs, wgDramNs: w.dramNs, wgExposedNs: w.exposedNs };
   if (k.workgroups <= 0) {
     const none = new Float64Array(layout.groups);
-    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw), followsClock: false, ...parts, hbmDemandBytesPerNs: 0, hbmLoadShare: 1 };
+    return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw), followsClock: false, ...parts, hbmDemandBytesPerNs: 0, hbmPortDemandBytesPerNs: 0, hbmLoadShare: 1 };
   }
   const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
-  const { wgNs, demand, share } = loadedWorkgroupNs(w, placement.maxPerCu);
+  const { wgNs, demand, portDemand, share } = loadedWorkgroupNs(w, placement.maxPerCu);
   const criticalNs = placement.maxPerCu * wgNs;
   const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
   const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
-  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs, followsClock, ...parts, hbmDemandBytesPerNs: demand, hbmLoadShare: share };
+  return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs, followsClock, ...parts, hbmDemandBytesPerNs: demand, hbmPortDemandBytesPerNs: portDemand, hbmLoadShare: share };
 }
 
 /**
@@ -158,19 +163,28 @@ export function isDramBound(hw: HardwareConfig, t: KernelTiming): boolean {
 }
 
 /** Reused by loadedWorkgroupNs, whose callers read it at once. */
-const loadedScratch = { wgNs: 0, demand: 0, share: 1 };
+const loadedScratch = { wgNs: 0, demand: 0, portDemand: 0, share: 1 };
 
 /**
  * One workgroup's time alone on the HBM: on a part with a knee (hbm-knee.ts), its DRAM port time
- * stretched by the knee at the kernel's own demand (its bytes over its waves at the unloaded pace).
+ * stretched by the knee at its ports' demand (its bytes over its waves of port time).
+ *
+ * The stretch only matters while the port time is what holds the workgroup, and then its ports ask
+ * at their own rate, whatever the arithmetic: so a workgroup of arithmetic c and port time d takes
+ * max(c, d / s(ports' demand)). Taking the demand at the kernel's unloaded pace (its bytes over
+ * max(c, d)) instead made a faster clock ask more, wait longer and, near the ridge point, finish
+ * later (up to 5% on the H100 and H200). Now a faster clock or port never makes it slower. For a
+ * stream (c below d) the two are the same demand, so the copies the knee was read off keep their
+ * times. Equivalently, with b = a wave's bytes at the knee's capacity, max(c, (d^p + b^p)^(1/p)).
  */
-function loadedWorkgroupNs(w: WorkgroupTiming, waves: number): { wgNs: number; demand: number; share: number } {
+function loadedWorkgroupNs(w: WorkgroupTiming, waves: number): { wgNs: number; demand: number; portDemand: number; share: number } {
   const out = loadedScratch;
   out.wgNs = w.wgNs;
   out.demand = waves > 0 && w.wgNs > 0 ? w.hbmBytes / (waves * w.wgNs) : 0;
+  out.portDemand = waves > 0 && w.dramNs > 0 ? w.hbmBytes / (waves * w.dramNs) : 0;
   out.share = 1;
   if (w.knee && w.dramNs > 0) {
-    out.share = hbmLoadShare(out.demand, w.knee);
+    out.share = hbmLoadShare(out.portDemand, w.knee);
     out.wgNs = Math.max(w.clockedNs, w.dramNs / out.share) + w.exposedNs;
   }
   return out;

@@ -6,9 +6,12 @@ import { hbmLoadShare, type HbmKnee } from './hbm-knee.js';
 /**
  * The HBM's knee (hbm-knee.ts) as it acts on kernels that run at the same time on one GPU.
  *
- * Every running kernel's DRAM ports ask their demand (bytes/ns at the kernel's unloaded pace: the
- * requests its SMs keep in flight, which a closed queue holds whatever the latency); the HBM gives
- * the sum the knee's share of it, and every kernel's DRAM port time stretches by the same latency.
+ * Every running kernel draws its demand (bytes/ns at the kernel's unloaded pace: the requests its
+ * SMs keep in flight, which a closed queue holds whatever the latency), and each kernel's DRAM port
+ * time stretches by the knee's share at the load its own requests meet: the others' demand plus
+ * its own ports' (kernel-timing.ts: the stretch only holds a kernel back while its ports are what
+ * hold it, and then they ask at their own rate). For streams the two demands are one, and every
+ * kernel's requests wait alike; a GEMM paced by its arithmetic adds only the bytes it draws.
  * The sum is taken SM by SM, each SM asking at most its port's rate (compute.dram_gbps_per_cu):
  * kernels on the same SMs split those SMs' requests in flight, so two copies sharing the whole chip
  * ask what one does (an H200 runs them in 1.98x the time of one, validation/shared-sms.yaml), while
@@ -22,7 +25,7 @@ import { hbmLoadShare, type HbmKnee } from './hbm-knee.js';
  */
 export class HbmLoadGovernor {
   private readonly running: Array<{ pace: KernelPace; cus: CuSet }> = [];
-  /** Bytes/ns each CU's running kernels ask (scratch for retune). */
+  /** Bytes/ns each CU's running kernels draw (scratch for retune). */
   private readonly cuDemand: Float64Array;
 
   constructor(
@@ -51,9 +54,8 @@ export class HbmLoadGovernor {
     this.retune();
   }
 
-  /** The CUs' DRAM demand, bytes/ns: each running kernel's spread over its CUs, each CU capped at its port. */
-  private demand(): number {
-    if (this.running.length === 1) return this.running[0]!.pace.timing.hbmDemandBytesPerNs;
+  /** Each CU's DRAM demand, bytes/ns: each running kernel's spread over its CUs (into cuDemand). */
+  private spreadDemand(): void {
     const perCu = this.cuDemand;
     perCu.fill(0);
     for (const { pace, cus } of this.running) {
@@ -61,18 +63,29 @@ export class HbmLoadGovernor {
       const enabled = cus.enabled;
       for (let i = 0; i < enabled.length; i++) if (enabled[i]) perCu[i]! += share;
     }
+  }
+
+  /** The load `self`'s requests meet, bytes/ns: its ports' demand in place of its draw, each CU capped at its port. */
+  private loadMetBy(self: { pace: KernelPace; cus: CuSet }): number {
+    const t = self.pace.timing;
+    const extra = (t.hbmPortDemandBytesPerNs - t.hbmDemandBytesPerNs) / self.cus.count;
+    const enabled = self.cus.enabled;
+    const perCu = this.cuDemand;
     let total = 0;
-    for (let i = 0; i < perCu.length; i++) total += Math.min(this.portBytesPerNs, perCu[i]!);
+    for (let i = 0; i < perCu.length; i++) total += Math.min(this.portBytesPerNs, perCu[i]! + (enabled[i] ? extra : 0));
     return total;
   }
 
   private retune(): void {
     // Summed afresh each time, not added and subtracted: a long run of starts and ends must not drift.
-    const share = hbmLoadShare(this.demand(), this.knee);
+    // Alone, a kernel keeps the share its isolated time has (the same load, taken once there).
+    const alone = this.running.length === 1;
+    if (!alone) this.spreadDemand();
     let changed = false;
-    for (const { pace } of this.running) {
+    for (const entry of this.running) {
+      const pace = entry.pace;
       if (pace.flow.finished) continue;
-      pace.share = share;
+      pace.share = alone ? pace.timing.hbmLoadShare : hbmLoadShare(this.loadMetBy(entry), this.knee);
       if (pace.apply(this.sim)) changed = true;
     }
     if (changed) this.sim.invalidateRates();
