@@ -40,6 +40,28 @@ describe('link byte conservation', () => {
     });
   }
 
+  it('a CU-engine collective\'s local work shares the held CUs with its link channels: more CUs never slow it', () => {
+    // All-to-all on two GPUs copies each GPU's own block while it pushes the other's. The copy
+    // used to run on all the held CUs beside the link channels, which hold them too: doubling the
+    // CUs doubled its weight on the HBM and slowed the push, the critical chain (t3-baseline,
+    // 256 MiB: 11% slower on 2x the CUs).
+    const MiB256 = 256 * MiB;
+    for (const part of ['t3-baseline', 'a100-sxm', 'h100-sxm', 'mi300x']) {
+      const hw = loadHardware(part);
+      const base = hw.interconnect.collective.cus;
+      for (const kind of ['all-to-all', 'reduce-scatter', 'all-gather', 'all-reduce'] as const) {
+        for (const gpus of [2, 8]) {
+          let last = Infinity;
+          for (const cus of [base / 2, base, base * 2].map(Math.round)) {
+            const t = simulateCollective(hw, gpus, { kind, bytes: MiB256, engine: 'cu', cus }).timeNs;
+            expect(t, `${part} ${kind} on ${gpus} GPUs, ${cus} CUs`).toBeLessThanOrEqual(last * (1 + 1e-9));
+            last = t;
+          }
+        }
+      }
+    }
+  });
+
   it('a switch delivers through ingress ports what egress ports took in', () => {
     const { ic } = runOn('a100-sxm', 8, { kind: 'all-to-all', bytes: 64 * MiB });
     const out = ic.allLinks().filter((l) => l.kind === 'switch-out').reduce((a, l) => a + l.sentBytes, 0);

@@ -1,4 +1,4 @@
-import type { FlowDemand, Resource } from '../../core/flow-network.js';
+import { makeResource, type FlowDemand, type Resource } from '../../core/flow-network.js';
 import { SilicaError } from '../../core/errors.js';
 import { dmaEnginesOf, dstHbmCostPerByte, isolatedRate } from '../dma/dma.js';
 import { firstNCus } from '../gpu/cu-mask.js';
@@ -16,7 +16,9 @@ import type { Plan, Step } from './plan.js';
  *   (reads, reduces, stores, remote stores) goes through those CUs: the held CUs are dealt evenly
  *   over the GPU's channels and a channel moves at most its CUs x per-CU bytes/ns, per-CU being
  *   the smaller of the CU's L1 path and Little's law on `interconnect.collective.
- *   bytes_in_flight_per_cu` over the DRAM latency. Link bytes carry the protocol overhead (LL128
+ *   bytes_in_flight_per_cu` over the DRAM latency. The held CUs are one resource per GPU, so local
+ *   work (a final copy or reduction) running beside the link channels shares them with those
+ *   channels rather than using them a second time. Link bytes carry the protocol overhead (LL128
  *   flags). A kernel launch precedes the first step.
  * - `dma`: each channel is bound to one of the executing GPU's DMA engines; no CUs, a setup per
  *   step, reductions as near-memory updates at the destination.
@@ -72,8 +74,15 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     if (!linkChannels.has(s.gpu)) linkChannels.set(s.gpu, new Set());
     if (s.from !== s.to || s.custom) linkChannels.get(s.gpu)!.add(s.channel);
   }
+  const heldCuBytesPerNs = opts.cus * collectiveBytesPerNsPerCu(system);
   const channelBytesPerNs = new Map<number, number>();
-  for (const [gpu, set] of linkChannels) channelBytesPerNs.set(gpu, (opts.cus * collectiveBytesPerNsPerCu(system)) / Math.max(1, set.size));
+  for (const [gpu, set] of linkChannels) channelBytesPerNs.set(gpu, heldCuBytesPerNs / Math.max(1, set.size));
+  const heldCus = new Map<number, Resource>();
+  const heldCusOf = (gpu: number): Resource => {
+    let cus = heldCus.get(gpu);
+    if (!cus) heldCus.set(gpu, (cus = makeResource(`${opts.name}.gpu${gpu}.cus`, heldCuBytesPerNs)));
+    return cus;
+  };
   const releases = new Map<number, () => void>();
   // Per-GPU DRAM traffic, added to the stats (gpuN.hbm.read_bytes / write_bytes / update_bytes,
   // the names kernels use) when the collective completes.
@@ -95,7 +104,7 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     updateFactor(); // fails here, before the run, when the part has no near-memory compute
   }
 
-  const demandsOf = (s: Step): { demands: FlowDemand[]; hops: Link[]; latencyNs: number; hbmPerByte: number; maxRate: number } => {
+  const demandsOf = (s: Step): { demands: FlowDemand[]; hops: Link[]; latencyNs: number; hbmPerByte: number; maxRate: number; weight: number } => {
     const demands: FlowDemand[] = [];
     const hops = s.custom ? s.custom.ports : ic.hops(s.from, s.to);
     const perUnit = s.custom ? s.custom.linkPerUnit : linkPerUnit;
@@ -113,18 +122,24 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
       hbmPerByte += perUnit;
     }
     let maxRate = Infinity;
+    let weightCap = Infinity;
     if (opts.engine === 'cu') {
       const cuBytes = s.cost.srcRead + s.cost.srcWrite + s.cost.dstWrite;
-      // Local work (a final copy or reduction) may use all the held CUs between link steps.
-      const share = s.from === s.to && !s.custom ? opts.cus * collectiveBytesPerNsPerCu(system) : channelBytesPerNs.get(s.gpu)!;
-      if (cuBytes > 0) maxRate = share / cuBytes;
+      if (cuBytes > 0) {
+        demands.push({ resource: heldCusOf(s.gpu), perUnit: cuBytes });
+        // A link step moves at most its channel's share. Local work (a final copy or reduction)
+        // may use all the held CUs between link steps, and beside them weighs as one channel more:
+        // NCCL runs it in a channel's loop, not on CUs of its own.
+        weightCap = channelBytesPerNs.get(s.gpu)! / cuBytes;
+        if (s.from !== s.to || s.custom) maxRate = weightCap;
+      }
     } else {
       let engine = dmaOfChannel.get(s.channel);
       if (!engine) dmaOfChannel.set(s.channel, (engine = dmaEnginesOf(system, s.gpu).pick()));
       demands.push({ resource: engine, perUnit: 1 });
     }
     const latencyNs = s.custom ? s.custom.latencyNs : ic.latencyNs(s.from, s.to);
-    return { demands, hops, latencyNs, hbmPerByte, maxRate };
+    return { demands, hops, latencyNs, hbmPerByte, maxRate, weight: isolatedRate(demands, Math.min(maxRate, weightCap)) };
   };
 
   const finishGpu = (gpu: number) => {
@@ -163,7 +178,7 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     const step = queues[channel]![head[channel]!];
     if (!step || step.deps > 0) return;
     busy[channel] = 1;
-    const { demands, hops, latencyNs, hbmPerByte, maxRate } = demandsOf(step);
+    const { demands, hops, latencyNs, hbmPerByte, maxRate, weight } = demandsOf(step);
     let sendingHops = 0;
     for (const l of hops) if (SENDING.has(l.kind)) sendingHops++;
     const begin = () =>
@@ -172,7 +187,7 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
         amount: step.bytes,
         demands,
         maxRate,
-        weight: isolatedRate(demands, maxRate),
+        weight,
         priority: opts.priority,
         onComplete: () => {
           step.done = true;
