@@ -30,15 +30,21 @@ export interface CorunWindows {
 }
 
 /**
- * Each stream's window in ns (its kernels queued on a stream of its CUs, both queued at time 0), and
- * the median clock while they ran.
+ * Each stream's window in ns (its kernels queued on a stream of its CUs, both queued at time 0), the
+ * median clock while they ran, and the median clock over each stream's own window (from time 0 to
+ * its last completion).
  */
-function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]): { ends: number[]; mhz: number } {
+function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]): { ends: number[]; mhz: number; mhzOver: number[] } {
   const system = new System(hw, 1);
   const gpu = system.gpus[0]!;
   gpu.recordKernels = false;
   if (gpu.governor) gpu.governor.logClock = true;
   const ends = sides.map(() => NaN);
+  const mhzOver = sides.map(() => NaN);
+  const ended = (i: number) => () => {
+    ends[i] = system.sim.nowNs;
+    if (gpu.governor) mhzOver[i] = gpu.governor.medianMhz();
+  };
   sides.forEach((side, i) => {
     if (!side) return;
     const stream = new Stream(gpu, `side${i}`, side.set);
@@ -46,11 +52,11 @@ function windows(hw: HardwareConfig, sides: readonly (CorunSide | undefined)[]):
     const last = side.reps * side.kernels.length;
     for (let n = 1; n <= last; n++) {
       const k = (n - 1) % side.kernels.length;
-      stream.enqueue(side.kernels[k]!, { timing: timings[k], onComplete: n === last ? () => (ends[i] = system.sim.nowNs) : undefined });
+      stream.enqueue(side.kernels[k]!, { timing: timings[k], onComplete: n === last ? ended(i) : undefined });
     }
   });
   system.sim.run();
-  return { ends, mhz: gpu.governor ? gpu.governor.medianMhz() : NaN };
+  return { ends, mhz: gpu.governor ? gpu.governor.medianMhz() : NaN, mhzOver };
 }
 
 /** One side alone: its window (ns) and the median clock while it ran (NaN on a part without `compute.power`). */
@@ -64,10 +70,10 @@ export function aloneMhz(hw: HardwareConfig, side: CorunSide): number {
   return aloneWindow(hw, side).mhz;
 }
 
-/** Both sides together: each one's window (ns) and the median clock while they ran. */
-export function togetherWindows(hw: HardwareConfig, a: CorunSide, b: CorunSide): { aNs: number; bNs: number; mhz: number } {
+/** Both sides together: each one's window (ns), the median clock while they ran, and the median clock over A's window alone. */
+export function togetherWindows(hw: HardwareConfig, a: CorunSide, b: CorunSide): { aNs: number; bNs: number; mhz: number; aMhz: number } {
   const w = windows(hw, [a, b]);
-  return { aNs: w.ends[0]!, bNs: w.ends[1]!, mhz: w.mhz };
+  return { aNs: w.ends[0]!, bNs: w.ends[1]!, mhz: w.mhz, aMhz: w.mhzOver[0]! };
 }
 
 /** The co-run as sm_scaling.py and serving_steps.py measure it: each side alone, then both together. */

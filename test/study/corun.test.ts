@@ -6,6 +6,10 @@ import { loadHardware } from '../../src/hw/config/load.js';
 import { hbmBytesPerNs } from '../../src/hw/gpu/kernel-timing.js';
 import { hbmKnee, hbmLoadShare } from '../../src/hw/memory/hbm-knee.js';
 import { corunSchema, runCorun } from '../../src/study/corun.js';
+import { aloneMhz } from '../../src/hw/corun.js';
+import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
+import { cuRange } from '../../src/hw/gpu/cu-mask.js';
+import { gemmCost } from '../../src/kernels/gemm.js';
 import { expectOneLineError, silica } from '../helpers/cli.js';
 import { silicaErrorOf } from '../helpers/errors.js';
 
@@ -42,6 +46,27 @@ describe('kind: corun (src/study/corun.ts)', () => {
     near(r64!.a_slowdown, share(64) / share(132));
     near(r64!.b_slowdown, share(68) / share(132));
     expect(r64!.a_clock_mhz_together).toBe(1980);
+  });
+
+  it('reads the clock over lane A\'s window, when both lanes run: never above either lane\'s clock alone', () => {
+    // At 120|12 the decode lane outlasts the prefill lane by far; its tail alone ran at 1980 MHz and
+    // was counted, so the clock "together" read 1980 where the chip held 1605 beside the prefill GEMM.
+    const config = corunSchema.parse({
+      kind: 'corun',
+      hw: 'h200-sxm',
+      a: { op: 'gemm', m: 2048, n: 8192, k: 8192, dtype: 'bf16' },
+      b: { op: 'gemm', m: 64, n: 8192, k: 28672, dtype: 'bf16' },
+      cus_a: [64, 120],
+    });
+    const hw = loadHardware('h200-sxm');
+    const layout = makeCuLayout(hw.compute);
+    for (const row of runCorun(config)) {
+      const [cusA, cusB] = [row.cus_a as number, row.cus_b as number];
+      const side = (m: number, n: number, k: number, set: ReturnType<typeof cuRange>) => ({ kernels: [gemmCost(hw, { m, n, k, dtype: 'bf16' }, set)], set, reps: 20 });
+      const aAlone = aloneMhz(hw, side(2048, 8192, 8192, cuRange(layout, 0, cusA)));
+      const bAlone = aloneMhz(hw, side(64, 8192, 28672, cuRange(layout, cusA, cusB)));
+      expect(row.a_clock_mhz_together as number, `${cusA}|${cusB}`).toBeLessThanOrEqual(Math.min(aAlone, bAlone));
+    }
   });
 
   it('is deterministic, and a lane never runs faster beside the other than alone', () => {
