@@ -4,6 +4,7 @@ import { simulateCollective, startCollective, type CollectiveSpec } from '../../
 import { chunkSizes } from '../../src/hw/collectives/ring.js';
 import { interconnectOf } from '../../src/hw/link/topology.js';
 import { System } from '../../src/hw/system.js';
+import { dmaEnginesOf } from '../../src/hw/dma/dma.js';
 
 const MiB = 1024 ** 2;
 
@@ -125,6 +126,19 @@ describe('collective algebra', () => {
     const hw = loadHardware('mi300x');
     const rs = simulateCollective(hw, n, { kind: 'reduce-scatter', bytes: S, engine: 'dma', algo: 'ring' });
     expect(rs.hbmBytes).toBeCloseTo((n - 1) * S * (1 + hw.memory.nmc.update_cost_factor), 0);
+  });
+
+  it('spreads a DMA-engine collective\'s steps over the engines: 7 rings on 2 engines load both alike', () => {
+    // Binding each ring to an engine put 4 rings on one engine and 3 on the other: 1.33x the bytes
+    // (now 1.13x: seven steps at a time cannot split evenly over two engines at the tail).
+    const hw = loadHardware('mi300x', ['dma.engines=2']);
+    const system = new System(hw, 8);
+    startCollective(system, { kind: 'reduce-scatter', bytes: 64 * MiB, engine: 'dma', algo: 'ring', ranks: system.gpus.map((g) => g.index) }, () => {});
+    system.sim.run();
+    for (let gpu = 0; gpu < 8; gpu++) {
+      const [a, b] = dmaEnginesOf(system, gpu).engines.map((e) => e.usedIntegral);
+      expect(Math.max(a!, b!) / Math.min(a!, b!), `GPU ${gpu}`).toBeLessThan(1.2);
+    }
   });
 });
 

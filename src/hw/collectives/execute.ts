@@ -20,8 +20,8 @@ import type { Plan, Step } from './plan.js';
  *   work (a final copy or reduction) running beside the link channels shares them with those
  *   channels rather than using them a second time. Link bytes carry the protocol overhead (LL128
  *   flags). A kernel launch precedes the first step.
- * - `dma`: each channel is bound to one of the executing GPU's DMA engines; no CUs, a setup per
- *   step, reductions as near-memory updates at the destination.
+ * - `dma`: each step goes to the executing GPU's DMA engine with the fewest of the collective's
+ *   bytes queued; no CUs, a setup per step, reductions as near-memory updates at the destination.
  * Every step is a flow over the path's links, both GPUs' HBM and the engine.
  */
 export type EngineKind = 'cu' | 'dma';
@@ -66,7 +66,21 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
   const busy = new Uint8Array(plan.channelCount);
   const stepsLeft = new Map<number, number>();
   for (const s of plan.steps) stepsLeft.set(s.gpu, (stepsLeft.get(s.gpu) ?? 0) + 1);
-  const dmaOfChannel = new Map<number, Resource>();
+  // DMA engine: a step goes to the engine of its GPU with the fewest bytes of this collective's
+  // steps queued on it (the first of equals), as T3 spreads its chunks over the engines. With an
+  // engine for every channel each step finds one idle, as when each channel was bound to an engine
+  // of its own; with fewer, binding left them unevenly loaded (7 rings on 2 engines: 4 and 3).
+  const dmaBytes = new Map<Resource, number>();
+  const engineFor = (gpu: number, bytes: number): Resource => {
+    let best: Resource | undefined;
+    let fewest = Infinity;
+    for (const engine of dmaEnginesOf(system, gpu).engines) {
+      const queued = dmaBytes.get(engine) ?? 0;
+      if (queued < fewest) [best, fewest] = [engine, queued];
+    }
+    dmaBytes.set(best!, fewest + bytes);
+    return best!;
+  };
   // CU engine: the held CUs are dealt evenly over the GPU's link channels (one NCCL channel = a
   // workgroup on its own CUs); a step moves at most its channel's share.
   const linkChannels = new Map<number, Set<number>>();
@@ -104,7 +118,7 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     updateFactor(); // fails here, before the run, when the part has no near-memory compute
   }
 
-  const demandsOf = (s: Step): { demands: FlowDemand[]; hops: Link[]; latencyNs: number; hbmPerByte: number; maxRate: number; weight: number } => {
+  const demandsOf = (s: Step): { demands: FlowDemand[]; hops: Link[]; latencyNs: number; hbmPerByte: number; maxRate: number; weight: number; engine?: Resource } => {
     const demands: FlowDemand[] = [];
     const hops = s.custom ? s.custom.ports : ic.hops(s.from, s.to);
     const perUnit = s.custom ? s.custom.linkPerUnit : linkPerUnit;
@@ -123,6 +137,7 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     }
     let maxRate = Infinity;
     let weightCap = Infinity;
+    let engine: Resource | undefined;
     if (opts.engine === 'cu') {
       const cuBytes = s.cost.srcRead + s.cost.srcWrite + s.cost.dstWrite;
       if (cuBytes > 0) {
@@ -134,12 +149,11 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
         if (s.from !== s.to || s.custom) maxRate = weightCap;
       }
     } else {
-      let engine = dmaOfChannel.get(s.channel);
-      if (!engine) dmaOfChannel.set(s.channel, (engine = dmaEnginesOf(system, s.gpu).pick()));
+      engine = engineFor(s.gpu, s.bytes);
       demands.push({ resource: engine, perUnit: 1 });
     }
     const latencyNs = s.custom ? s.custom.latencyNs : ic.latencyNs(s.from, s.to);
-    return { demands, hops, latencyNs, hbmPerByte, maxRate, weight: isolatedRate(demands, Math.min(maxRate, weightCap)) };
+    return { demands, hops, latencyNs, hbmPerByte, maxRate, weight: isolatedRate(demands, Math.min(maxRate, weightCap)), engine };
   };
 
   const finishGpu = (gpu: number) => {
@@ -178,7 +192,7 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     const step = queues[channel]![head[channel]!];
     if (!step || step.deps > 0) return;
     busy[channel] = 1;
-    const { demands, hops, latencyNs, hbmPerByte, maxRate, weight } = demandsOf(step);
+    const { demands, hops, latencyNs, hbmPerByte, maxRate, weight, engine } = demandsOf(step);
     let sendingHops = 0;
     for (const l of hops) if (SENDING.has(l.kind)) sendingHops++;
     const begin = () =>
@@ -191,6 +205,7 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
         priority: opts.priority,
         onComplete: () => {
           step.done = true;
+          if (engine) dmaBytes.set(engine, dmaBytes.get(engine)! - step.bytes);
           linkBytes += sendingHops * step.bytes;
           hbmBytes += hbmPerByte * step.bytes;
           if (!step.custom) {
