@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadHardware } from '../../src/hw/config/load.js';
 import { makeCuLayout } from '../../src/hw/gpu/cu-layout.js';
-import { cuRange, firstNCus } from '../../src/hw/gpu/cu-mask.js';
+import { cuRange, firstNCus, fullCuSet } from '../../src/hw/gpu/cu-mask.js';
 import { timeKernel } from '../../src/hw/gpu/kernel-timing.js';
 import { hbmKnee, hbmLoadShare } from '../../src/hw/memory/hbm-knee.js';
 import { aloneClockAndPower, clockUnderCapMhz, kernelDynamicW, type PowerConfig } from '../../src/hw/gpu/power.js';
@@ -143,10 +143,32 @@ describe('the power governor on a GPU (compute.power in the H100 and H200 preset
     expect(none.aTogetherNs / none.aAloneNs).toBeCloseTo(1, 9);
   });
 
+  it('a lower cap slows a kernel alone by its clock there against its clock under the calibration cap; a higher cap does not speed it', () => {
+    const gemm = (part: typeof hw) => {
+      const set = fullCuSet(makeCuLayout(part.compute));
+      const kernel = gemmCost(part, { m: 8192, n: 8192, k: 8192, batch: 1, dtype: 'bf16' }, set);
+      return { kernel, t: timeKernel(part, makeCuLayout(part.compute), set, kernel), ns: simulateKernel(part, kernel, set).timeNs };
+    };
+    const at700 = gemm(hw);
+    const at400 = gemm(loadHardware('h200-sxm', ['compute.power.cap_w=400']));
+    const power = hw.compute.power!;
+    const dynamicW = kernelDynamicW(power, at700.kernel, at700.t);
+    const clockRatio = clockUnderCapMhz(power, hw.compute.clock_peak_mhz, dynamicW) / clockUnderCapMhz({ ...power, cap_w: 400 }, hw.compute.clock_peak_mhz, dynamicW);
+    expect(clockRatio).toBeGreaterThan(1.1);
+    // Within 0.5%: the launch's fixed latency does not follow the clock.
+    expect(Math.abs(at400.ns / at700.ns / clockRatio - 1)).toBeLessThan(0.005);
+    expect(at400.ns / at700.ns).toBeLessThanOrEqual(clockRatio);
+    expect(gemm(loadHardware('h200-sxm', ['compute.power.cap_w=1000'])).ns).toBe(at700.ns);
+    // A part calibrated under the cap it runs at keeps its calibrated time alone (as before the field).
+    expect(gemm(loadHardware('h200-sxm', ['compute.power.cap_w=400', 'compute.power.calibrated_cap_w=400'])).ns).toBe(at700.ns);
+  });
+
   it('refuses a bad power field in one line naming it', () => {
     expect(() => loadHardware('h200-sxm', ['compute.power.cap_w=-5'])).toThrow(/compute\.power\.cap_w/);
     expect(() => loadHardware('h200-sxm', ['compute.power.watts=5'])).toThrow(/compute\.power/);
     expect(() => loadHardware('h200-sxm', ['compute.power.cap_w=100'])).toThrow(/compute\.power\.static_w.*expected less than cap_w \(100 W\)/);
+    expect(() => loadHardware('h200-sxm', ['compute.power.calibrated_cap_w=100'])).toThrow(/compute\.power\.static_w.*expected less than calibrated_cap_w \(100 W\)/);
+    expect(() => loadHardware('h200-sxm', ['compute.power.calibrated_cap_w=-1'])).toThrow(/compute\.power\.calibrated_cap_w/);
   });
 });
 

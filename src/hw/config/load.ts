@@ -242,6 +242,9 @@ function checkConsistency(hw: HardwareConfig, file: string): void {
   if (c.power && c.power.static_w >= c.power.cap_w) {
     throw inconsistent(file, 'compute.power.static_w', ['compute.power.cap_w'], `expected less than cap_w (${c.power.cap_w} W): nothing could run under the cap, got ${c.power.static_w}`);
   }
+  if (c.power?.calibrated_cap_w !== undefined && c.power.static_w >= c.power.calibrated_cap_w) {
+    throw inconsistent(file, 'compute.power.static_w', ['compute.power.calibrated_cap_w'], `expected less than calibrated_cap_w (${c.power.calibrated_cap_w} W), got ${c.power.static_w}`);
+  }
   if (c.cu_groups > c.cus) {
     throw inconsistent(file, 'compute.cu_groups', ['compute.cus'], `expected at most compute.cus (${c.cus}), got ${c.cu_groups}`);
   }

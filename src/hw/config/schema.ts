@@ -46,6 +46,12 @@ export const powerSchema = z
     dram_w_per_tbps: z.number().nonnegative(),
     /** Dynamic power goes as clock^clock_exponent (3: P = C V^2 f, with V tracking f). */
     clock_exponent: positive.default(3),
+    /**
+     * The cap the preset's kernel times were calibrated under (W; unset: cap_w). A kernel runs at
+     * (its clock under cap_w / its clock under this cap) of its calibrated pace, at most 1, so a
+     * lower cap_w slows a kernel alone too; a higher one does not speed it past its calibration.
+     */
+    calibrated_cap_w: positive.optional(),
   })
   .strict();
 

@@ -5,6 +5,7 @@ import type { CuLayout } from './cu-layout.js';
 import type { CuSet } from './cu-mask.js';
 import { maxWorkgroupsPerCu, placeWorkgroups } from './dispatcher.js';
 import { hbmKnee, hbmLoadShare, type HbmKnee } from '../memory/hbm-knee.js';
+import { clockUnderCapMhz, kernelDynamicW } from './power.js';
 
 /**
  * Pure timing of one kernel on a CU set in isolation, the inputs the executor turns into a flow.
@@ -140,17 +141,42 @@ export function isolatedKernelNs(hw: HardwareConfig, layout: CuLayout, set: CuSe
 export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: KernelCost): KernelTiming {
   const w = workgroupTiming(hw, k);
   const { hbmBytes, fixedNs, followsClock } = w;
-  const parts = { wgClockedNs: w.clockedNs, wgDramNs: w.dramNs, wgExposedNs: w.exposedNs };
   if (k.workgroups <= 0) {
     const none = new Float64Array(layout.groups);
+    const parts = { wgClockedNs: w.clockedNs, wgDramNs: w.dramNs, wgExposedNs: w.exposedNs };
     return { wgNs: 0, waves: 0, criticalNs: 0, cuNsPerGroup: none, workgroupsPerGroup: none, hbmBytes, fixedNs, isolatedNs: fixedNs + hbmBytes / hbmBytesPerNs(hw), followsClock: false, ...parts, hbmDemandBytesPerNs: 0, hbmPortDemandBytesPerNs: 0, hbmLoadShare: 1 };
   }
   const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
+  if (followsClock) {
+    const slowdown = capSlowdown(hw, k, w, placement.maxPerCu * loadedWorkgroupNs(w, placement.maxPerCu).wgNs);
+    if (slowdown > 1) {
+      w.clockedNs *= slowdown;
+      w.dramNs *= slowdown;
+      w.exposedNs *= slowdown;
+      w.wgNs *= slowdown;
+    }
+  }
+  const parts = { wgClockedNs: w.clockedNs, wgDramNs: w.dramNs, wgExposedNs: w.exposedNs };
   const { wgNs, demand, portDemand, share } = loadedWorkgroupNs(w, placement.maxPerCu);
   const criticalNs = placement.maxPerCu * wgNs;
   const cuNsPerGroup = placement.perGroup.map((n) => n * wgNs);
   const isolatedNs = fixedNs + Math.max(criticalNs, hbmBytes / hbmBytesPerNs(hw));
   return { wgNs, waves: placement.maxPerCu, criticalNs, cuNsPerGroup, workgroupsPerGroup: placement.perGroup, hbmBytes, fixedNs, isolatedNs, followsClock, ...parts, hbmDemandBytesPerNs: demand, hbmPortDemandBytesPerNs: portDemand, hbmLoadShare: share };
+}
+
+/**
+ * How much slower a kernel that follows the clock runs alone under `compute.power.cap_w` than under
+ * the cap its time was calibrated at (`calibrated_cap_w`): its clock there over its clock here, from
+ * its dynamic power at its calibrated pace (power.ts). 1 where the part has no calibration cap or
+ * the cap is at least it: a higher cap does not speed a kernel past its calibrated clocks.
+ */
+function capSlowdown(hw: HardwareConfig, k: KernelCost, w: WorkgroupTiming, criticalNs: number): number {
+  const power = hw.compute.power;
+  if (!power || power.calibrated_cap_w === undefined || power.cap_w >= power.calibrated_cap_w) return 1;
+  const isolatedNs = w.fixedNs + Math.max(criticalNs, w.hbmBytes / hbmBytesPerNs(hw));
+  const dynamicW = kernelDynamicW(power, k, { isolatedNs, hbmBytes: w.hbmBytes });
+  const peakMhz = hw.compute.clock_peak_mhz;
+  return clockUnderCapMhz({ ...power, cap_w: power.calibrated_cap_w }, peakMhz, dynamicW) / clockUnderCapMhz(power, peakMhz, dynamicW);
 }
 
 /**

@@ -15,7 +15,9 @@ import type { KernelPace } from './pace.js';
  * MHz where a busy-SM model gives 1573 (docs/calibration.md).
  *
  * The governor is relative. Every isolated kernel time silica computes stays as calibrated (a
- * kernel alone runs as before, whatever its own clock would be); what the governor adds is the
+ * kernel alone runs as before, whatever its own clock would be; under a cap below the one it was
+ * calibrated at, `calibrated_cap_w`, its isolated time already has the lower clock in it:
+ * kernel-timing.ts capSlowdown); what the governor adds is the
  * clock a kernel loses when others run beside it: a kernel whose workgroups follow the clock (its
  * arithmetic, CU-side data movement and the DRAM bytes one SM moves: KernelTiming.followsClock)
  * runs at (clock together / clock alone) of its isolated pace, as far as the HBM it shares allows.
@@ -25,7 +27,7 @@ import type { KernelPace } from './pace.js';
 export type PowerConfig = NonNullable<HardwareConfig['compute']['power']>;
 
 /** A kernel's dynamic power (W) at the peak clock, from its tensor FLOP and DRAM byte rates alone. */
-export function kernelDynamicW(power: PowerConfig, kernel: KernelCost, t: KernelTiming): number {
+export function kernelDynamicW(power: PowerConfig, kernel: KernelCost, t: Pick<KernelTiming, 'isolatedNs' | 'hbmBytes'>): number {
   const ns = t.isolatedNs;
   if (!(ns > 0)) return 0;
   // Useful FLOPs, not the padded tiles the timing charges: a decode GEMM of one row is costed as
