@@ -289,7 +289,7 @@ export const interconnectSchema = z
 
 export const dmaSchema = z
   .object({
-    /** DMA (SDMA / copy) engines per GPU; transfers are dealt over them round-robin. */
+    /** DMA (SDMA / copy) engines per GPU: transfers and T3's forwards are dealt over them round-robin, a DMA-engine collective's steps to the least loaded. */
     engines: count,
     /** Peak bandwidth of one DMA engine, GB/s. */
     engine_gbps: positive,

@@ -148,7 +148,7 @@ export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: 
   }
   const placement = placeWorkgroups(k.workgroups, set, layout, hw.compute);
   if (followsClock) {
-    const slowdown = capSlowdown(hw, k, w, placement.maxPerCu * loadedWorkgroupNs(w, placement.maxPerCu).wgNs);
+    const slowdown = capSlowdown(hw, k, w, placement.maxPerCu);
     if (slowdown > 1) {
       w.clockedNs *= slowdown;
       w.dramNs *= slowdown;
@@ -170,10 +170,11 @@ export function timeKernel(hw: HardwareConfig, layout: CuLayout, set: CuSet, k: 
  * its dynamic power at its calibrated pace (power.ts). 1 where the part has no calibration cap or
  * the cap is at least it: a higher cap does not speed a kernel past its calibrated clocks.
  */
-function capSlowdown(hw: HardwareConfig, k: KernelCost, w: WorkgroupTiming, criticalNs: number): number {
+function capSlowdown(hw: HardwareConfig, k: KernelCost, w: WorkgroupTiming, waves: number): number {
   const power = hw.compute.power;
+  // Checked before any timing: every part but one run under a lower cap stops here.
   if (!power || power.calibrated_cap_w === undefined || power.cap_w >= power.calibrated_cap_w) return 1;
-  const isolatedNs = w.fixedNs + Math.max(criticalNs, w.hbmBytes / hbmBytesPerNs(hw));
+  const isolatedNs = w.fixedNs + Math.max(waves * loadedWorkgroupNs(w, waves).wgNs, w.hbmBytes / hbmBytesPerNs(hw));
   const dynamicW = kernelDynamicW(power, k, { isolatedNs, hbmBytes: w.hbmBytes });
   const peakMhz = hw.compute.clock_peak_mhz;
   return clockUnderCapMhz({ ...power, cap_w: power.calibrated_cap_w }, peakMhz, dynamicW) / clockUnderCapMhz(power, peakMhz, dynamicW);

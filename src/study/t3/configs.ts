@@ -1,6 +1,6 @@
 import { SilicaError } from '../../core/errors.js';
 import type { UsageSegment } from '../../core/flow-network.js';
-import { DTYPE_BYTES, type HardwareConfig } from '../../hw/config/schema.js';
+import type { HardwareConfig } from '../../hw/config/schema.js';
 import { startCollective } from '../../hw/collectives/index.js';
 import { ringsFor } from '../../hw/collectives/rings.js';
 import { makeCuLayout } from '../../hw/gpu/cu-layout.js';
@@ -178,7 +178,6 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
   const sim = system.sim;
   const ic = interconnectOf(system);
   const ranks = Array.from({ length: tp }, (_, i) => i);
-  const outBytes = shape.m * shape.n * (shape.batch ?? 1) * DTYPE_BYTES[shape.outDtype ?? shape.dtype];
   const fused = configuration === 't3' || configuration === 't3-mca' || configuration === 't3-mca-adaptive';
   // The MCA configurations name their policy; every other runs under the part's, so that a policy
   // of one's own (--set memory.arbitration.policy=NAME) is what `t3` measures.
@@ -187,6 +186,8 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
   const layout = makeCuLayout(hw.compute);
   const producerCus = configuration === 'cu-split' ? cuRange(layout, splitCus, hw.compute.cus - splitCus) : undefined;
   const p = producerGemm(hw, shape, { uncachedOutput: fused, cus: producerCus ?? hw.compute.cus });
+  // The output the reduce-scatter and the all-gather carry, as the fused path forwards it.
+  const outBytes = p.outputBytes;
   const latency = latencyTolerance(hw, p, shape, producerCus?.count ?? hw.compute.cus);
   const phases: Phases = { gemmEndNs: 0, rsEndNs: 0, agEndNs: 0 };
 
