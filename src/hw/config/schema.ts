@@ -153,6 +153,11 @@ export const hbmSchema = z
      * outrun the HBM: a hard capacity, min(D, peak x efficiency).
      */
     knee_exponent: positive.optional(),
+    /**
+     * The CU count the whole-chip stream that sets C was measured on (default compute.cus): the
+     * HBM's capacity C is the memory's, so a what-if with more or fewer CUs keeps it.
+     */
+    knee_calibrated_cus: z.number().int().positive().optional(),
   })
   .strict();
 

@@ -17,7 +17,9 @@ import type { HardwareConfig } from '../config/schema.js';
  * off by up to 27% and 28%. C is set so the whole chip's ports (cus x dram_gbps_per_cu) stream
  * at the preset's peak x efficiency, so a kernel streaming on the whole chip keeps its calibrated
  * rate; what changes is a kernel whose ports ask less than the chip's: one on part of the chip, a
- * grid of fewer workgroups than CUs, and kernels that run together.
+ * grid of fewer workgroups than CUs, and kernels that run together. "The whole chip" is the one
+ * measured (memory.hbm.knee_calibrated_cus, default compute.cus): C is the memory's, so a what-if
+ * with more CUs does not lower it (which slowed a kernel on part of the chip by up to 0.4%).
  *
  * Every kernel's DRAM port time stretches by D/U (its requests wait longer, hbmLoadShare); a
  * kernel whose arithmetic outlasts its DRAM time hides the wait, as a GEMM's pipelined loads do.
@@ -40,7 +42,7 @@ export function hbmKnee(hw: HardwareConfig): HbmKnee | undefined {
     const portGbps = hw.compute.dram_gbps_per_cu;
     knee = null;
     const chipStream = hw.memory.hbm.peak_gbps * hw.memory.hbm.efficiency;
-    const chipDemand = (portGbps ?? 0) * hw.compute.cus;
+    const chipDemand = (portGbps ?? 0) * (hw.memory.hbm.knee_calibrated_cus ?? hw.compute.cus);
     // C grows without bound as the chip's ports approach the HBM's rate: a part whose SMs cannot
     // outrun its HBM (an H200 cut to 40 SMs, say) never reaches the knee, and keeps a hard capacity
     // its ports never reach either.
