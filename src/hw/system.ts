@@ -51,6 +51,8 @@ export interface KernelRun {
   kernel: KernelCost;
   timeNs: number;
   cus: number;
+  /** Board energy over the kernel's run (J), on parts with a power model (`compute.power`). */
+  boardEnergyJ?: number;
 }
 
 /** Simulates one kernel alone on one GPU (optionally on a CU subset). */
@@ -61,5 +63,7 @@ export function simulateKernel(hw: HardwareConfig, kernel: KernelCost, cuSet?: C
   let endNs = 0;
   gpu.launch(kernel, { cuSet: set, onComplete: (r) => (endNs = r.endNs) });
   system.sim.run();
-  return { kernel, timeNs: endNs, cus: set.count };
+  const run: KernelRun = { kernel, timeNs: endNs, cus: set.count };
+  if (gpu.governor) run.boardEnergyJ = gpu.governor.boardEnergyJ(endNs);
+  return run;
 }

@@ -134,6 +134,9 @@ export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (
         hbm_bytes: hbmBytes,
         workgroups: kernel.workgroups,
         tile: kernel.tile ? `${kernel.tile[0]}x${kernel.tile[1]}` : '',
+        // Empty on parts without a power model (compute.power).
+        board_power_w: run.boardEnergyJ === undefined ? NaN : (run.boardEnergyJ * 1e9) / run.timeNs,
+        energy_uj: run.boardEnergyJ === undefined ? NaN : run.boardEnergyJ * 1e6,
       });
       progress?.(rows.length / total, label);
     }

@@ -91,6 +91,12 @@ export interface ReplayResult {
   clocks: Array<Array<[number, number]>>;
   collectives: ReplayCollective[];
   stats: ReplayStats;
+  /**
+   * Each GPU's board energy over the replay (J, from 0 to totalNs), where the part models its
+   * power (compute.power): static power throughout plus the governor's dynamic power of the
+   * kernels it ran. Nodes replayed at a recorded time, collectives and transfers add none.
+   */
+  boardEnergyJ?: number[];
 }
 
 interface RankRun {
@@ -215,7 +221,9 @@ class Replay {
     const lookups = this.stats.kernelCostLookups;
     this.stats.kernelCostHitRate = lookups ? 1 - this.byKey.size / lookups : 0;
     const clocks = this.system.gpus.map((g) => g.governor?.clockSteps() ?? []);
-    return { totalNs, breakdown: attributeTimeline(this.intervals, totalNs, 0), records: this.records, clocks, collectives: this.collectives, stats: this.stats };
+    const result: ReplayResult = { totalNs, breakdown: attributeTimeline(this.intervals, totalNs, 0), records: this.records, clocks, collectives: this.collectives, stats: this.stats };
+    if (this.system.hw.compute.power) result.boardEnergyJ = this.system.gpus.map((g) => g.governor!.boardEnergyJ(totalNs));
+    return result;
   }
 
   private tryStream(run: RankRun, s: number): void {

@@ -1,12 +1,12 @@
 import type { CommandModule } from 'yargs';
-import { formatBytes, parsePositiveInt } from '../../core/units.js';
+import { countOf, formatBytes, parsePositiveInt } from '../../core/units.js';
 import { OP_CATEGORIES } from '../../kernels/types.js';
 import { DEFAULT_BUCKET_MIB } from '../../sw/index.js';
 import { HardwareCoster } from '../../study/bert/coster.js';
 import { categoryShare } from '../../study/bert/findings.js';
 import { simulateIteration } from '../../study/bert/iteration.js';
 import { bertPointSchema, parallelismProblem, pointGpus, pointMemory, precisionLabel } from '../../study/bert/point.js';
-import { gemmRows, iterationFigures } from '../../study/bert/tables.js';
+import { energyFigures, gemmRows, iterationFigures } from '../../study/bert/tables.js';
 import { flagNumber, numberFlag, positiveFlagNumber, recomputeFlag, printJson, withHwOptions, type HwArgs, type NumberArg, type NumberFlag } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
 
@@ -111,6 +111,7 @@ export const bertCommand: CommandModule = {
       samples_per_s_per_gpu: r.samplesPerSecond / pointGpus(point),
       ...(steps ? { steps, time_to_train_s: (steps * r.iterationNs) / 1e9 } : {}),
       ...iterationFigures(r),
+      ...energyFigures(r),
       // Per GPU: model states and one micro-batch's activations (src/sw/train/memory.ts).
       memory_bytes: { model_states: memory.modelStateBytes, activations: memory.activationBytes, total: memory.totalBytes },
       fits_hbm: memory.totalBytes <= hbmBytes,
@@ -132,6 +133,8 @@ export const bertCommand: CommandModule = {
     w(`${point.model} seq ${point.seq} batch ${point.batch}x${point.micro_batches} ${point.precision} ${point.optimizer}${point.optimizer_impl === 'fused' ? '' : ` (${point.optimizer_impl})`}${point.tp > 1 ? ` tp ${point.tp}${point.sequence_parallel ? ' (sequence-parallel)' : ''}` : ''}${point.dp > 1 ? ` dp ${point.dp}${point.overlap ? ' (overlapped)' : ''} buckets ${point.bucket_mb} MiB${point.zero_stage ? ` ZeRO-${point.zero_stage}` : ''}` : ''}${point.recompute ? (point.recompute === 'selective' ? ' selective-recompute' : ' recompute') : ''}${point.flash_attention ? ' fused-attention' : ''}${point.fuse_bias_act ? '' : ' unfused'} on ${coster.hw.name}`);
     w(`iteration ${(r.iterationNs / 1e3).toFixed(1)} us, ${r.samplesPerSecond.toFixed(1)} samples/s${pointGpus(point) > 1 ? ` (${(r.samplesPerSecond / pointGpus(point)).toFixed(1)} per GPU of ${pointGpus(point)})` : ''}, ${result.achieved_tflops.toFixed(1)} TFLOP/s (matmul), memory-bound ${(100 * result.memory_bound_share).toFixed(1)}%`);
     w(`memory per GPU ${formatBytes(memory.totalBytes)} (model states ${formatBytes(memory.modelStateBytes)}, activations ${formatBytes(memory.activationBytes)}) of ${formatBytes(hbmBytes)} HBM`);
+    const energy = energyFigures(r);
+    if (energy) w(`board energy ${energy.board_energy_j.toPrecision(4)} J per iteration (${countOf(pointGpus(point), 'GPU')}), ${energy.energy_per_sample_j.toPrecision(4)} J per sample, ${energy.avg_board_power_w.toFixed(0)} W per GPU`);
     if (steps) w(`time to train ${steps} steps: ${((steps * r.iterationNs) / 3.6e12).toFixed(2)} h`);
     w('');
     w(`${'category'.padEnd(14)}${'pass'.padEnd(6)}${'time_us'.padStart(12)}${'share'.padStart(8)}${'GFLOP'.padStart(12)}${'DRAM_GB'.padStart(10)}${'kernels'.padStart(9)}`);

@@ -25,6 +25,16 @@ interface ReplayArgs extends HwArgs, TraceInputArgs {
 const us = (ns: number) => ns / 1000;
 const mapUs = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, us(v)]));
 
+/**
+ * Board energy where the part models its power and every kernel went through the kernel model
+ * (a node at its recorded time has no power of its own, so a total would leave it out).
+ */
+function energyReport(r: ReplayResult): { energy?: { board_j: number; avg_board_power_w: number } } {
+  if (!r.boardEnergyJ || r.stats.fromRecordedDuration > 0 || !(r.totalNs > 0)) return {};
+  const boardJ = r.boardEnergyJ.reduce((s, j) => s + j, 0);
+  return { energy: { board_j: boardJ, avg_board_power_w: (boardJ * 1e9) / r.totalNs / r.boardEnergyJ.length } };
+}
+
 export function replayReport(source: string, format: string, hw: string, r: ReplayResult) {
   const b = r.breakdown;
   return {
@@ -40,6 +50,7 @@ export function replayReport(source: string, format: string, hw: string, r: Repl
       by_pass_us: mapUs(b.byPass),
       by_category_pass_us: Object.fromEntries(Object.entries(b.byCategoryPass).map(([k, v]) => [k, mapUs(v)])),
     },
+    ...energyReport(r),
     collectives: {
       count: r.collectives.length,
       link_bytes: r.collectives.reduce((s, c) => s + c.linkBytes, 0),
@@ -143,6 +154,8 @@ export const replayCommand: CommandModule = {
     const pct = (v: number) => (r.totalNs > 0 ? ` (${((100 * v) / r.totalNs).toFixed(1)}%)` : '');
     for (const [k, v] of Object.entries(r.breakdown.byCategory)) if (v > 0 || k === 'idle') rows.push([`  ${k}_us`, `${Number(us(v).toPrecision(6))}${pct(v)}`]);
     for (const [k, v] of Object.entries(r.breakdown.byPass)) if (v > 0) rows.push([`  pass ${k}_us`, `${Number(us(v).toPrecision(6))}${pct(v)}`]);
+    if (report.energy) rows.push(['energy_j', Number(report.energy.board_j.toPrecision(6))], ['avg_board_power_w', Number(report.energy.avg_board_power_w.toPrecision(4))]);
+    else if (r.boardEnergyJ) rows.push(['energy_j', `n/a (${countOf(r.stats.fromRecordedDuration, 'node')} at recorded times; --timing model costs them)`]);
     rows.push(['collectives', r.collectives.length], ['kernels', r.stats.kernels]);
     printTable(rows);
   },

@@ -29,6 +29,8 @@ export interface KernelRecord {
   cus: number;
   shape?: Record<string, number | string>;
   tile?: [number, number];
+  /** Its dynamic energy (nJ), on parts with a power model (PowerGovernor.boardEnergyJ says how). */
+  dynamicEnergyNj?: number;
 }
 
 /**
@@ -167,7 +169,7 @@ export class Gpu {
         tile: kernel.tile,
       };
       stopWaitingForCus?.();
-      if (powerHandle) this.governor!.finished(powerHandle);
+      if (powerHandle) record.dynamicEnergyNj = this.governor!.finished(powerHandle);
       if (loadHandle) this.loadGovernor!.finished(loadHandle);
       returnKeptCus?.();
       releaseCus();

@@ -60,6 +60,11 @@ interface Running {
   /** Its DRAM term, W. */
   dramW: number;
   aloneMhz: number;
+  /** Its dynamic energy alone (nJ): aloneDynamicEnergyNj. */
+  aloneDynamicNj: number;
+  /** Its work so far in ns at its alone pace, and that weighted by (clock / clock alone)^(exponent - 1). */
+  workAtClock: number;
+  energyAtClock: number;
 }
 
 /**
@@ -78,6 +83,8 @@ export class PowerGovernor {
   private sinceNs = 0;
   /** Each change of clock as [ns, MHz], once `recordSteps` is called (a trace's counter track). */
   private steps: Array<[number, number]> | undefined;
+  /** Dynamic energy of the kernels finished so far (nJ). */
+  private dynamicEnergyNj = 0;
 
   constructor(
     private readonly sim: Simulator,
@@ -98,7 +105,9 @@ export class PowerGovernor {
   started(pace: KernelPace, kernel: KernelCost, timing: KernelTiming): object {
     const dynamicW = kernelDynamicW(this.power, kernel, timing);
     const dramW = kernelDramW(this.power, timing);
-    const entry: Running = { pace, timing, dynamicW, dramW, aloneMhz: clockUnderCapMhz(this.power, this.peakMhz, dynamicW) };
+    const aloneMhz = clockUnderCapMhz(this.power, this.peakMhz, dynamicW);
+    const aloneDynamicNj = dynamicW * (aloneMhz / this.peakMhz) ** this.power.clock_exponent * Math.max(0, timing.isolatedNs - timing.fixedNs);
+    const entry: Running = { pace, timing, dynamicW, dramW, aloneMhz, aloneDynamicNj, workAtClock: 0, energyAtClock: 0 };
     this.logUntilNow();
     this.running.push(entry);
     this.dynamicW += dynamicW;
@@ -107,10 +116,14 @@ export class PowerGovernor {
     return entry;
   }
 
-  finished(handle: object): void {
+  /** A kernel's flow finished: its power leaves the chip's. Returns its dynamic energy (nJ; boardEnergyJ says how). */
+  finished(handle: object): number {
     const i = this.running.indexOf(handle as Running);
-    if (i < 0) return;
+    if (i < 0) return 0;
     this.logUntilNow();
+    const done = this.running[i]!;
+    const energyNj = done.aloneDynamicNj * (done.workAtClock > 0 ? done.energyAtClock / done.workAtClock : 1);
+    this.dynamicEnergyNj += energyNj;
     this.running.splice(i, 1);
     // Summed afresh, not subtracted: a long run of starts and ends must not drift.
     let w = 0;
@@ -122,6 +135,7 @@ export class PowerGovernor {
     this.dynamicW = w;
     this.dramW = dram;
     this.retune();
+    return energyNj;
   }
 
   /** Starts recording every change of clock (from the peak clock at time 0). */
@@ -154,10 +168,31 @@ export class PowerGovernor {
 
   private logUntilNow(): void {
     const now = this.sim.nowNs;
-    if (this.logClock && this.running.length > 0 && now > this.sinceNs) {
-      this.nsAtMhz.set(this.clockMhz, (this.nsAtMhz.get(this.clockMhz) ?? 0) + now - this.sinceNs);
+    const dt = now - this.sinceNs;
+    if (dt > 0 && this.running.length > 0) {
+      if (this.logClock) this.nsAtMhz.set(this.clockMhz, (this.nsAtMhz.get(this.clockMhz) ?? 0) + dt);
+      for (const r of this.running) {
+        const x = Math.min(1, this.clockMhz / r.aloneMhz);
+        // Work done at clock ratio x: a clock-following kernel's work goes as x, the rest as time.
+        const work = r.timing.followsClock ? x * dt : dt;
+        r.workAtClock += work;
+        r.energyAtClock += work * x ** (this.power.clock_exponent - 1);
+      }
     }
     this.sinceNs = now;
+  }
+
+  /**
+   * Board energy (J) from time 0 to `untilNs`, once the kernels that ran have finished: static
+   * power throughout, idle or not, plus each kernel's dynamic energy. That is the energy it draws
+   * alone over static (aloneDynamicEnergyNj), for the work it does, so a kernel slowed by a
+   * shared HBM or CU set does not draw more for it; and per unit of work it scales as
+   * (clock / its clock alone)^(clock_exponent - 1) while the cap holds the clock lower beside
+   * others (power as clock^exponent at a work rate that follows the clock). Kernels that do not
+   * pass through Gpu.launch (T3's producers, CU-engine collectives) and DMA transfers add none.
+   */
+  boardEnergyJ(untilNs: number): number {
+    return (this.power.static_w * untilNs + this.dynamicEnergyNj) / 1e9;
   }
 
   /** The time-weighted median clock while kernels ran (as NVML's median of samples), or NaN if none ran. */
@@ -182,4 +217,16 @@ export function aloneClockAndPower(hw: HardwareConfig, kernel: KernelCost, t: Ke
   const dynamicW = kernelDynamicW(power, kernel, t);
   const mhz = clockUnderCapMhz(power, peakMhz, dynamicW);
   return { mhz, watts: power.static_w + dynamicW * (mhz / peakMhz) ** power.clock_exponent };
+}
+
+/**
+ * The energy (nJ) a kernel alone draws over static power: its power above static while its
+ * workgroups run, none during its fixed launch and first-access latency. Its board energy over its
+ * isolated time is this plus static_w x isolatedNs, as a simulated kernel alone gives
+ * (PowerGovernor.boardEnergyJ). Zero on parts without a power model.
+ */
+export function aloneDynamicEnergyNj(hw: HardwareConfig, kernel: KernelCost, t: KernelTiming): number {
+  const alone = aloneClockAndPower(hw, kernel, t);
+  if (!alone) return 0;
+  return (alone.watts - hw.compute.power!.static_w) * Math.max(0, t.isolatedNs - t.fixedNs);
 }

@@ -4,6 +4,7 @@ import { simulateCollective, type CollectiveKind } from '../../hw/collectives/in
 import { makeCuLayout, type CuLayout } from '../../hw/gpu/cu-layout.js';
 import { fullCuSet, type CuSet } from '../../hw/gpu/cu-mask.js';
 import { isDramBound, timeKernel } from '../../hw/gpu/kernel-timing.js';
+import { aloneDynamicEnergyNj } from '../../hw/gpu/power.js';
 import { costKernel, type KernelDesc } from '../../kernels/desc.js';
 import type { KernelCost } from '../../kernels/types.js';
 
@@ -14,6 +15,8 @@ export interface CostedKernel {
   flops: number;
   /** DRAM bytes (reads + writes). */
   bytes: number;
+  /** Energy over the part's static power while it runs alone (nJ; 0 without a power model: power.ts aloneDynamicEnergyNj). */
+  dynamicEnergyNj: number;
   /** 'memory' when DRAM sets its time: the HBM's capacity or its CUs' DRAM ports (the roofline's slanted side; isDramBound). */
   bound: 'memory' | 'compute';
 }
@@ -64,7 +67,8 @@ export class HardwareCoster {
       this.kernelMisses++;
       const cost = costKernel(this.hw, desc, this.cus);
       const t = timeKernel(this.hw, this.layout, this.cus, cost);
-      c = { cost, timeNs: t.isolatedNs, flops: cost.flops, bytes: cost.hbmReadBytes + cost.hbmWriteBytes, bound: isDramBound(this.hw, t) ? 'memory' : 'compute' };
+      const bytes = cost.hbmReadBytes + cost.hbmWriteBytes;
+      c = { cost, timeNs: t.isolatedNs, flops: cost.flops, bytes, dynamicEnergyNj: aloneDynamicEnergyNj(this.hw, cost, t), bound: isDramBound(this.hw, t) ? 'memory' : 'compute' };
       this.byKey.set(key, c);
     }
     this.byDesc.set(desc, c);

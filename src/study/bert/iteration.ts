@@ -50,6 +50,12 @@ export interface IterationResult {
   samplesPerIteration: number;
   samplesPerSecond: number;
   kernels: KernelRecord[];
+  /**
+   * One GPU's board energy over the iteration (J), where the part models its power
+   * (compute.power): static power throughout plus each compute kernel's power over static while
+   * it runs (as alone: the compute stream runs one kernel at a time). Collectives add none.
+   */
+  boardEnergyJ?: number;
 }
 
 /** Layer prefix and micro-batch / recompute suffixes stripped: "l3.ffn.fc1.wgrad.mb2" -> "ffn.fc1.wgrad". */
@@ -101,6 +107,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
   let flops = 0;
   let mmFlops = 0;
   let bytes = 0;
+  let dynamicEnergyNj = 0;
   const cell = (category: OpCategory, pass: Pass) => {
     const key = `${category}/${pass}`;
     let c = cells.get(key);
@@ -125,6 +132,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     if (n.kind === 'kernel' && n.kernel) {
       const k = coster.kernel(n.kernel);
       dur = k.timeNs;
+      dynamicEnergyNj += k.dynamicEnergyNj;
       const c = cell(n.category, n.pass);
       c.flops += k.flops;
       c.bytes += k.bytes;
@@ -186,7 +194,9 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
   }
   const ordered = [...cells.values()].sort((a, b) => OP_CATEGORIES.indexOf(a.category) - OP_CATEGORIES.indexOf(b.category) || PASSES.indexOf(a.pass) - PASSES.indexOf(b.pass));
   const samplesPerIteration = point.batch * point.micro_batches * point.dp;
+  const power = coster.hw.compute.power;
   return {
+    ...(power ? { boardEnergyJ: (power.static_w * iterationNs + dynamicEnergyNj) / 1e9 } : {}),
     point,
     trace,
     iterationNs,

@@ -24,7 +24,20 @@ export function resultRow(study: string, r: IterationResult, steps: number, hw: 
   Object.assign(row, { memory_bytes: memory.totalBytes, model_state_bytes: memory.modelStateBytes, activation_bytes: memory.activationBytes, fits_hbm: memory.totalBytes <= hw.hbmBytes });
   // Last, as the memory columns: what compares configurations of different parallelism.
   Object.assign(row, { gpus: pointGpus(r.point), samples_per_s_per_gpu: r.samplesPerSecond / pointGpus(r.point) });
+  // Empty cells on parts without a power model.
+  const energy = energyFigures(r);
+  Object.assign(row, { avg_board_power_w: energy?.avg_board_power_w ?? NaN, energy_per_sample_j: energy?.energy_per_sample_j ?? NaN });
   return row;
+}
+
+/**
+ * Board power and energy of the iteration, on parts with a power model: every GPU's energy over
+ * one iteration, one GPU's mean board power, and the energy per training sample.
+ */
+export function energyFigures(r: IterationResult): { board_energy_j: number; avg_board_power_w: number; energy_per_sample_j: number } | undefined {
+  if (r.boardEnergyJ === undefined) return undefined;
+  const allJ = r.boardEnergyJ * pointGpus(r.point);
+  return { board_energy_j: allJ, avg_board_power_w: r.boardEnergyJ / (r.iterationNs * 1e-9), energy_per_sample_j: allJ / r.samplesPerIteration };
 }
 
 /** The iteration's aggregate figures, shared by results.csv and `silica bert --json`. */

@@ -230,7 +230,7 @@ export abstract class SingleStreamRunner {
     readonly costs: IterationCostModel,
     streamName = 'compute',
   ) {
-    this.lane = new Lane(ctx.sim, streamName, (lane, it) => ctx.trace?.iteration(rep.gpus, lane.name, it));
+    this.lane = new Lane(ctx.sim, streamName, (lane, it) => ctx.trace?.iteration(rep.gpus, lane.name, it), rep);
   }
 
   abstract nextBatch(nowNs: number): Batch | undefined;
@@ -250,6 +250,7 @@ export abstract class SingleStreamRunner {
     const ns = cost.ns + b.extraNs;
     const host = hostPhaseNs(this.ctx.settings.host, ns, b.prefill.length + b.decode.length);
     this.rep.hostWaitNs += host;
+    this.lane.drawing(cost.dynamicEnergyNj);
     this.lane.start(
       ns,
       ns,

@@ -39,6 +39,13 @@ export interface CorunResult {
   decodeSlowdown: number;
   prefillLayerNs: number;
   decodeLayerNs: number;
+  /**
+   * Each stream's dynamic energy together over its kernels' energy alone (at most 1; 1 on a part
+   * without a power model): the power cap's lower clock beside the other stream costs less energy
+   * per unit of work (PowerGovernor.boardEnergyJ).
+   */
+  prefillEnergyFactor: number;
+  decodeEnergyFactor: number;
 }
 
 /** Layers each stream completes under co-run before the measurement stops (layers are identical). */
@@ -57,6 +64,9 @@ interface LaneRun {
   next: number;
   layersDone: number;
   doneAtNs: number;
+  /** Dynamic energy (nJ) of its finished kernels, together and as each would draw alone. */
+  energyNj: number;
+  aloneEnergyNj: number;
 }
 
 export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; cus: CuSet }, decode: { steps: LaneStep[]; cus: CuSet }): CorunResult {
@@ -65,8 +75,8 @@ export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; 
   const ic = hw.interconnect;
   const links = makeResource('gpu0.links', ic.link_gbps * ic.links_per_gpu);
   const lanes: LaneRun[] = [
-    { name: 'prefill', steps: prefill.steps, stream: new Stream(gpu, 'prefill', prefill.cus), next: 0, layersDone: 0, doneAtNs: -1 },
-    { name: 'decode', steps: decode.steps, stream: new Stream(gpu, 'decode', decode.cus), next: 0, layersDone: 0, doneAtNs: -1 },
+    { name: 'prefill', steps: prefill.steps, stream: new Stream(gpu, 'prefill', prefill.cus), next: 0, layersDone: 0, doneAtNs: -1, energyNj: 0, aloneEnergyNj: 0 },
+    { name: 'decode', steps: decode.steps, stream: new Stream(gpu, 'decode', decode.cus), next: 0, layersDone: 0, doneAtNs: -1, energyNj: 0, aloneEnergyNj: 0 },
   ];
   const allDone = () => lanes.every((l) => l.layersDone >= LAYERS);
   const issue = (lane: LaneRun): void => {
@@ -94,12 +104,24 @@ export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; 
     decodeSlowdown: isoD > 0 ? Math.max(1, dNs / isoD) : 1,
     prefillLayerNs: pNs,
     decodeLayerNs: dNs,
+    prefillEnergyFactor: energyFactor(lanes[0]!),
+    decodeEnergyFactor: energyFactor(lanes[1]!),
   };
+}
+
+function energyFactor(lane: LaneRun): number {
+  return lane.aloneEnergyNj > 0 ? Math.min(1, lane.energyNj / lane.aloneEnergyNj) : 1;
 }
 
 function runStep(sim: System['sim'], links: Resource, lane: LaneRun, step: LaneStep, onDone: () => void): void {
   if (step.kind === 'kernel') {
-    lane.stream.enqueue(step.cost, { onComplete: () => onDone() });
+    lane.stream.enqueue(step.cost, {
+      onComplete: (record) => {
+        lane.energyNj += record.dynamicEnergyNj ?? 0;
+        lane.aloneEnergyNj += step.dynamicEnergyNj;
+        onDone();
+      },
+    });
     return;
   }
   if (step.linkBytes <= 0 || step.ns <= 0) {

@@ -4,6 +4,7 @@ import { makeCuLayout, type CuLayout } from '../../hw/gpu/cu-layout.js';
 import { fullCuSet, type CuSet } from '../../hw/gpu/cu-mask.js';
 import { CuSetMemo } from '../../hw/gpu/cu-set-memo.js';
 import { timeKernel } from '../../hw/gpu/kernel-timing.js';
+import { aloneDynamicEnergyNj } from '../../hw/gpu/power.js';
 import { costKernel, type KernelDesc } from '../../kernels/desc.js';
 import type { KernelCost } from '../../kernels/types.js';
 import { programOf, type TraceNode } from '../../trace/types.js';
@@ -48,11 +49,13 @@ export interface PassCost {
   ns: number;
   cuNs: number;
   hbmBytes: number;
+  /** Its kernels' energy over the part's static power, each as alone (nJ; 0 without a power model: power.ts aloneDynamicEnergyNj). */
+  dynamicEnergyNj: number;
 }
 
 /** One step of a rank's program as the co-run simulation replays it. */
 export type LaneStep =
-  | { kind: 'kernel'; cost: KernelCost; isolatedNs: number }
+  | { kind: 'kernel'; cost: KernelCost; isolatedNs: number; dynamicEnergyNj: number }
   | { kind: 'comm'; ns: number; linkBytes: number };
 
 export interface CostModelKey {
@@ -66,12 +69,13 @@ interface Split {
   other: PassCost;
 }
 
-const zero = (): PassCost => ({ ns: 0, cuNs: 0, hbmBytes: 0 });
+const zero = (): PassCost => ({ ns: 0, cuNs: 0, hbmBytes: 0, dynamicEnergyNj: 0 });
 
 function add(acc: PassCost, c: PassCost, k = 1): void {
   acc.ns += c.ns * k;
   acc.cuNs += c.cuNs * k;
   acc.hbmBytes += c.hbmBytes * k;
+  acc.dynamicEnergyNj += c.dynamicEnergyNj * k;
 }
 
 const isAttention = (n: TraceNode) => n.category === 'attention';
@@ -174,7 +178,7 @@ export class IterationCostModel {
         if (n.layer !== 0) continue;
         if (n.kind === 'kernel' && n.kernel) {
           const k = this.kernel(n.kernel, cus);
-          steps.push({ kind: 'kernel', cost: k.cost, isolatedNs: k.pass.ns });
+          steps.push({ kind: 'kernel', cost: k.cost, isolatedNs: k.pass.ns, dynamicEnergyNj: k.pass.dynamicEnergyNj });
         } else if (n.kind === 'collective' && n.collective) {
           const c2 = collectiveTiming(this.hw, this.key.tp, n.collective.kind, n.collective.bytes);
           steps.push({ kind: 'comm', ns: c2.ns, linkBytes: c2.linkBytesPerRank });
@@ -218,9 +222,9 @@ export class IterationCostModel {
     if (n.kind === 'kernel' && n.kernel) return this.kernel(n.kernel, cus).pass;
     if (n.kind === 'collective' && n.collective) {
       const c = collectiveTiming(this.hw, this.key.tp, n.collective.kind, n.collective.bytes);
-      return { ns: c.ns, cuNs: 0, hbmBytes: c.hbmBytesPerRank };
+      return { ns: c.ns, cuNs: 0, hbmBytes: c.hbmBytesPerRank, dynamicEnergyNj: 0 };
     }
-    if (n.kind === 'delay' && n.durationNs) return { ns: n.durationNs, cuNs: 0, hbmBytes: 0 };
+    if (n.kind === 'delay' && n.durationNs) return { ns: n.durationNs, cuNs: 0, hbmBytes: 0, dynamicEnergyNj: 0 };
     return zero();
   }
 
@@ -235,7 +239,7 @@ export class IterationCostModel {
       const t = timeKernel(this.hw, this.layout, cus, cost);
       let cuNs = 0;
       for (const v of t.cuNsPerGroup) cuNs += v;
-      k = { cost, pass: { ns: t.isolatedNs, cuNs, hbmBytes: t.hbmBytes } };
+      k = { cost, pass: { ns: t.isolatedNs, cuNs, hbmBytes: t.hbmBytes, dynamicEnergyNj: aloneDynamicEnergyNj(this.hw, cost, t) } };
       byDesc.set(key, k);
     }
     return k;

@@ -118,6 +118,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   let kvPeak = 0;
   let cuNs = 0;
   let hbmBytes = 0;
+  let dynamicEnergyNj = 0;
   let preR = 0;
   let preS = 0;
   let swapBytes = 0;
@@ -133,6 +134,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
     kvPeak += rep.kv.peakUsed;
     cuNs += rep.cuNs * rep.gpus.length;
     hbmBytes += rep.hbmBytes * rep.gpus.length;
+    dynamicEnergyNj += rep.dynamicEnergyNj * rep.gpus.length;
     preR += rep.preemptRecompute;
     preS += rep.preemptSwap;
     swapBytes += rep.swapBytes;
@@ -174,6 +176,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
     ...metrics.summary(reqs),
     cu_util: cuNs / (hw.compute.cus * o.gpus * spanNs),
     hbm_util: hbmBytes / (hw.memory.hbm.peak_gbps * hw.memory.hbm.efficiency * o.gpus * spanNs),
+    ...energySummary(hw, o.gpus, spanNs, dynamicEnergyNj, metrics.generatedTokens),
     kv_util: kvBlocks ? kvUtil / kvBlocks : 0,
     kv_peak_util: kvBlocks ? kvPeak / kvBlocks : 0,
     kv_blocks: kvBlocks,
@@ -196,6 +199,18 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
     chromeTrace: trace,
     timeline: (policy as { timeline?: Array<Record<string, number | string>> }).timeline,
   };
+}
+
+/**
+ * Board energy over the run, where the part models its power (compute.power): every GPU's static
+ * power over the run (from the first arrival), serving or idle, plus the energy its iterations'
+ * kernels drew over it. Collectives, KV transfers and the host add none (docs/serving.md).
+ */
+function energySummary(hw: HardwareConfig, gpus: number, spanNs: number, dynamicEnergyNj: number, outputTokens: number): Record<string, number> {
+  const power = hw.compute.power;
+  if (!power) return {};
+  const energyJ = (power.static_w * gpus * spanNs + dynamicEnergyNj) / 1e9;
+  return { energy_j: energyJ, avg_board_power_w: (energyJ * 1e9) / spanNs / gpus, energy_per_output_token_j: outputTokens > 0 ? energyJ / outputTokens : NaN };
 }
 
 function promptTokensDone(m: MetricsCollector): number {

@@ -44,12 +44,31 @@ export class Lane {
   private onDone?: () => void;
   /** Busy time of this lane (ns). */
   busyNs = 0;
+  /** The iteration's dynamic energy alone (nJ) and the share of it drawn beside the partner's (`drawing`). */
+  private aloneNj = 0;
+  private coFactor = 1;
+  /** Share of aloneNj drawn per unit of progress since lastNs. */
+  private effFactor = 1;
 
   constructor(
     readonly sim: Simulator,
     readonly name: string,
     private readonly record?: (lane: Lane, it: LaneIteration) => void,
+    /** Where the energy its iterations draw over static power goes, per GPU (nJ): the replica's. */
+    private readonly energy?: { dynamicEnergyNj: number },
   ) {}
+
+  /**
+   * The dynamic energy (nJ, over static power, per GPU) of the iteration about to start, or of the
+   * running one from now on, as alone, and the share of it drawn per unit of progress while the
+   * partner's GPU work runs beside it (CorunResult's energy factors): drawn as progress is made.
+   */
+  drawing(aloneNj: number, coFactor = 1): void {
+    if (this.onGpu) this.settle();
+    this.aloneNj = aloneNj;
+    this.coFactor = coFactor;
+    if (this.onGpu) this.effFactor = this.partner?.onGpu ? coFactor : 1;
+  }
 
   /**
    * Starts an iteration whose GPU work takes `isoNs` alone and `coNs` beside the partner's, after
@@ -108,14 +127,19 @@ export class Lane {
   private settle(): void {
     const now = this.sim.nowNs;
     const d = this.effNs;
-    if (d > 0) this.left = Math.max(0, this.left - (now - this.lastNs) / d);
-    else this.left = 0;
+    this.progress(d > 0 ? Math.min(this.left, (now - this.lastNs) / d) : this.left);
     this.lastNs = now;
+  }
+
+  private progress(fraction: number): void {
+    this.left -= fraction;
+    if (this.energy) this.energy.dynamicEnergyNj += fraction * this.aloneNj * this.effFactor;
   }
 
   private schedule(): void {
     const g = ++this.gen;
     this.effNs = this.currentNs();
+    this.effFactor = this.partner?.onGpu ? this.coFactor : 1;
     this.sim.after(this.left * this.effNs, () => {
       if (g === this.gen) this.finish();
     });
@@ -123,6 +147,7 @@ export class Lane {
 
   private finish(): void {
     const now = this.sim.nowNs;
+    this.progress(this.left);
     this.busy = false;
     this.onGpu = false;
     this.gen++;

@@ -117,6 +117,11 @@ export class Replica {
   /** Work done on each GPU of the group (summed over iterations): busy CU-ns and DRAM bytes. */
   cuNs = 0;
   hbmBytes = 0;
+  /**
+   * Energy each GPU of the group drew over static power (nJ), where the part models its power:
+   * its kernels' energy as alone, less what a lower clock beside a co-running lane saves (lane.ts).
+   */
+  dynamicEnergyNj = 0;
 
   constructor(
     readonly id: number,

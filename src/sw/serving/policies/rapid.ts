@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { armFor, type AdaptiveResourceManager, type CuSplit } from '../arm.js';
 import { addPrefillChunks, applyIteration, batchLabel, decodeContextSum, emptyBatch, pieces, arriveLeastLoaded, reserveDecodeSlots, swapIn, type Batch } from '../batching.js';
 import { corunMemoFor, type CorunMemo } from '../corun.js';
-import type { IterationCostModel } from '../cost-model.js';
+import type { IterationCostModel, PassCost } from '../cost-model.js';
 import { hostPhaseNs } from '../host-overhead.js';
 import { Lane } from '../lane.js';
 import { registerPolicy, type PolicyContext, type ServingPolicy } from '../policy.js';
@@ -62,8 +62,8 @@ class RapidReplica {
     readonly timeline: Array<Record<string, number | string>>,
   ) {
     const rec = (lane: Lane, it: Parameters<NonNullable<ConstructorParameters<typeof Lane>[2]>>[1]) => ctx.trace?.iteration(rep.gpus, lane.name, it);
-    this.prefillLane = new Lane(ctx.sim, 'prefill', rec);
-    this.decodeLane = new Lane(ctx.sim, 'decode', rec);
+    this.prefillLane = new Lane(ctx.sim, 'prefill', rec, rep);
+    this.decodeLane = new Lane(ctx.sim, 'decode', rec, rep);
     this.prefillLane.partner = this.decodeLane;
     this.decodeLane.partner = this.prefillLane;
     this.split = o.arm.mode === 'split' ? arm.split(arm.decodeCusFor(1)) : arm.unmasked;
@@ -112,27 +112,37 @@ class RapidReplica {
     });
   }
 
-  private isoNs(kind: 'prefill' | 'decode', b: Batch): number {
-    const set = kind === 'prefill' ? this.split.prefill : this.split.decode;
-    const c = kind === 'prefill' ? this.costs.iteration(pieces(b), 0, 0, set) : this.costs.iteration([], b.decode.length, decodeContextSum(b.decode), set);
-    return c.ns + b.extraNs;
+  /** The iteration's isolated cost on its stream's CUs at the current split. */
+  private costOf(kind: 'prefill' | 'decode', b: Batch): PassCost {
+    return kind === 'prefill'
+      ? this.costs.iteration(pieces(b), 0, 0, this.split.prefill)
+      : this.costs.iteration([], b.decode.length, decodeContextSum(b.decode), this.split.decode);
   }
 
-  /** Co-run slowdowns of the two in-flight iterations at the current split (1 when one stream is idle). */
-  private factors(): { prefill: number; decode: number } {
+  /**
+   * Co-run slowdowns of the two in-flight iterations at the current split, and the share of their
+   * energy alone each draws beside the other (1 when one stream is idle).
+   */
+  private factors(): { prefill: number; decode: number; prefillEnergy: number; decodeEnergy: number } {
     const p = this.prefillBatch;
     const d = this.decodeBatch;
-    if (!p || !d) return { prefill: 1, decode: 1 };
+    if (!p || !d) return { prefill: 1, decode: 1, prefillEnergy: 1, decodeEnergy: 1 };
     const tokens = p.chunks.reduce((a, c) => a + c, 0);
     const f = this.corun.factors(tokens, d.decode.length, decodeContextSum(d.decode) / d.decode.length, this.split.prefill, this.split.decode);
-    return { prefill: f.prefillSlowdown, decode: f.decodeSlowdown };
+    return { prefill: f.prefillSlowdown, decode: f.decodeSlowdown, prefillEnergy: f.prefillEnergyFactor, decodeEnergy: f.decodeEnergyFactor };
+  }
+
+  /** Retimes an in-flight iteration to the current split and co-run factors, its progress kept. */
+  private retimeInFlight(kind: 'prefill' | 'decode', b: Batch, f: ReturnType<RapidReplica['factors']>, cus?: number): void {
+    const lane = kind === 'prefill' ? this.prefillLane : this.decodeLane;
+    const cost = this.costOf(kind, b);
+    const iso = cost.ns + b.extraNs;
+    lane.drawing(cost.dynamicEnergyNj, kind === 'prefill' ? f.prefillEnergy : f.decodeEnergy);
+    lane.retime(iso, iso * (kind === 'prefill' ? f.prefill : f.decode), cus);
   }
 
   private launch(kind: 'prefill' | 'decode', b: Batch, onDone: () => void): void {
-    const cost =
-      kind === 'prefill'
-        ? this.costs.iteration(pieces(b), 0, 0, this.split.prefill)
-        : this.costs.iteration([], b.decode.length, decodeContextSum(b.decode), this.split.decode);
+    const cost = this.costOf(kind, b);
     this.rep.iterations++;
     this.rep.cuNs += cost.cuNs;
     this.rep.hbmBytes += cost.hbmBytes;
@@ -141,15 +151,13 @@ class RapidReplica {
     const lane = kind === 'prefill' ? this.prefillLane : this.decodeLane;
     const other = kind === 'prefill' ? this.decodeLane : this.prefillLane;
     const otherBatch = kind === 'prefill' ? this.decodeBatch : this.prefillBatch;
-    if (other.busy && otherBatch) {
-      const otherIso = this.isoNs(kind === 'prefill' ? 'decode' : 'prefill', otherBatch);
-      other.retime(otherIso, otherIso * (kind === 'prefill' ? f.decode : f.prefill));
-    }
+    if (other.busy && otherBatch) this.retimeInFlight(kind === 'prefill' ? 'decode' : 'prefill', otherBatch, f);
     const set = kind === 'prefill' ? this.split.prefill : this.split.decode;
     // Each stream is its own engine process, with its own scheduler on its own CPU core: its host
     // phase comes before its GPU work, which alone the co-run slowdown stretches.
     const host = hostPhaseNs(this.ctx.settings.host, iso, b.prefill.length + b.decode.length);
     this.rep.hostWaitNs += host;
+    lane.drawing(cost.dynamicEnergyNj, kind === 'prefill' ? f.prefillEnergy : f.decodeEnergy);
     lane.start(iso, iso * (kind === 'prefill' ? f.prefill : f.decode), batchLabel(b), set.count, onDone, undefined, host);
   }
 
@@ -213,14 +221,8 @@ class RapidReplica {
     this.pendingPrefillNs += cost;
     // In-flight iterations continue on the new masks from their next kernel: carry their progress over.
     const f = this.factors();
-    if (this.prefillBatch) {
-      const iso = this.isoNs('prefill', this.prefillBatch);
-      this.prefillLane.retime(iso, iso * f.prefill, s.prefill.count);
-    }
-    if (this.decodeBatch) {
-      const iso = this.isoNs('decode', this.decodeBatch);
-      this.decodeLane.retime(iso, iso * f.decode, s.decode.count);
-    }
+    if (this.prefillBatch) this.retimeInFlight('prefill', this.prefillBatch, f, s.prefill.count);
+    if (this.decodeBatch) this.retimeInFlight('decode', this.decodeBatch, f, s.decode.count);
     this.record(nowNs, 'switch');
   }
 
