@@ -3,8 +3,9 @@ import { COST, reduceLocal, type Plan, type Step, type StepCost } from './plan.j
 import { chunkSizes, type Chunking } from './ring.js';
 
 /**
- * Direct (one-shot) collectives: every GPU talks to every peer at once, each pair over its own
- * path (on a fully connected node, its own link), as RCCL's one-shot kernels and all-to-all do.
+ * Direct collectives: every GPU talks to every peer at once, each pair over its own path (on a
+ * fully connected node, its own link), as RCCL's all-pairs kernels and all-to-all do. Its
+ * all-reduce is two-shot (a reduce-scatter, then an all-gather), not one-shot.
  *
  * - reduce-scatter: GPU i pushes block j to GPU j for every j != i; GPU j then reduces the n - 1
  *   staged blocks with its own (CU engine), or the pushes are near-memory updates (DMA engine).

@@ -71,12 +71,14 @@ export function busBwFactor(kind: CollectiveKind, n: number): number {
 function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, ranks: readonly number[]): RunAlgo {
   const algo = spec.algo ?? 'auto';
   const kind = spec.kind;
+  // An algorithm a kind does not have is refused, never swapped for another unannounced (an
+  // algorithm added to COLLECTIVE_ALGOS runs only where its kinds are named here).
   if (kind === 'all-to-all' || kind === 'send-recv') {
-    if (algo === 'ring') throw new SilicaError(`--algo ring: ${kind} has only a direct algorithm`);
+    if (algo !== 'auto' && algo !== 'direct') throw new SilicaError(`--algo ${algo}: ${kind} has only a direct algorithm`);
     return 'direct';
   }
   if (kind === 'broadcast') {
-    if (algo === 'direct') throw new SilicaError('--algo direct: broadcast runs as a pipelined ring (chain)');
+    if (algo !== 'auto' && algo !== 'ring') throw new SilicaError(`--algo ${algo}: broadcast runs as a pipelined ring (chain)`);
     return 'ring';
   }
   if (algo !== 'auto') return algo;
@@ -84,7 +86,7 @@ function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, 
   const oneNode = ranks.every((g) => ic.nodeOf(g) === ic.nodeOf(ranks[0]!));
   const cfg = ic.config;
   if (kind === 'all-reduce' && engine === 'cu' && oneNode && n > 2 && cfg.topology === 'switch' && cfg.switch_reduction) return 'nvls';
-  // A fully connected group whose links cannot all carry a ring (n = 4, 6) goes one-shot.
+  // A fully connected group whose links cannot all carry a ring (n = 4, 6) goes direct (all pairs at once).
   if (oneNode && cfg.topology === 'fully-connected' && n > 2 && hamiltonianDecomposition(n).length < n - 1) return 'direct';
   return 'ring';
 }

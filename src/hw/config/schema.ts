@@ -196,8 +196,14 @@ const NMC_DEFAULTS = { update_cost_factor: 2, enabled: true };
  */
 export const arbitrationSchema = z
   .object({
-    /** Any registered policy (src/hw/memory/policies/index.ts lists them). */
-    policy: z.enum(arbitrationPolicies() as [string, ...string[]]).default('fair'),
+    /**
+     * Any registered policy (src/hw/memory/policies/index.ts lists them), looked up when a config is
+     * read, so a policy registered after this module loaded (a user's, a test's) is accepted too.
+     */
+    policy: z
+      .string()
+      .refine((name) => arbitrationPolicies().includes(name), { error: () => `expected one of ${arbitrationPolicies().map((p) => `"${p}"`).join('|')}` })
+      .default('fair'),
     /**
      * How often the controller samples queue occupancy (ns). ~1 µs is a few hundred DRAM bursts
      * per channel: long enough to average, short against a GEMM stage (tens of µs).
