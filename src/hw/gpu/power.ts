@@ -106,7 +106,7 @@ export class PowerGovernor {
     const dynamicW = kernelDynamicW(this.power, kernel, timing);
     const dramW = kernelDramW(this.power, timing);
     const aloneMhz = clockUnderCapMhz(this.power, this.peakMhz, dynamicW);
-    const aloneDynamicNj = dynamicW * (aloneMhz / this.peakMhz) ** this.power.clock_exponent * Math.max(0, timing.isolatedNs - timing.fixedNs);
+    const aloneDynamicNj = dynamicEnergyAtNj(this.power, this.peakMhz, dynamicW, aloneMhz, timing);
     const entry: Running = { pace, timing, dynamicW, dramW, aloneMhz, aloneDynamicNj, workAtClock: 0, energyAtClock: 0 };
     this.logUntilNow();
     this.running.push(entry);
@@ -216,7 +216,17 @@ export function aloneClockAndPower(hw: HardwareConfig, kernel: KernelCost, t: Ke
   const peakMhz = hw.compute.clock_peak_mhz;
   const dynamicW = kernelDynamicW(power, kernel, t);
   const mhz = clockUnderCapMhz(power, peakMhz, dynamicW);
-  return { mhz, watts: power.static_w + dynamicW * (mhz / peakMhz) ** power.clock_exponent };
+  return { mhz, watts: power.static_w + dynamicAtW(power, peakMhz, dynamicW, mhz) };
+}
+
+/** A kernel's dynamic power (W) at `mhz`, from its dynamic power at the peak clock. */
+function dynamicAtW(power: PowerConfig, peakMhz: number, dynamicW: number, mhz: number): number {
+  return dynamicW * (mhz / peakMhz) ** power.clock_exponent;
+}
+
+/** Its energy over static (nJ) at `mhz`: that power while its workgroups run, none in its fixed latency. */
+function dynamicEnergyAtNj(power: PowerConfig, peakMhz: number, dynamicW: number, mhz: number, t: KernelTiming): number {
+  return dynamicAtW(power, peakMhz, dynamicW, mhz) * Math.max(0, t.isolatedNs - t.fixedNs);
 }
 
 /**
@@ -226,7 +236,9 @@ export function aloneClockAndPower(hw: HardwareConfig, kernel: KernelCost, t: Ke
  * (PowerGovernor.boardEnergyJ). Zero on parts without a power model.
  */
 export function aloneDynamicEnergyNj(hw: HardwareConfig, kernel: KernelCost, t: KernelTiming): number {
-  const alone = aloneClockAndPower(hw, kernel, t);
-  if (!alone) return 0;
-  return (alone.watts - hw.compute.power!.static_w) * Math.max(0, t.isolatedNs - t.fixedNs);
+  const power = hw.compute.power;
+  if (!power) return 0;
+  const peakMhz = hw.compute.clock_peak_mhz;
+  const dynamicW = kernelDynamicW(power, kernel, t);
+  return dynamicEnergyAtNj(power, peakMhz, dynamicW, clockUnderCapMhz(power, peakMhz, dynamicW), t);
 }
