@@ -120,6 +120,12 @@ describe('board energy on the command line', () => {
     expect(silicaJson(['kernel', 'stream', '--hw', 'mi300x'])).not.toHaveProperty('energy_uj');
   });
 
+  it('quickstart shows each kernel\'s board power on a part with a power model', () => {
+    const h100 = silicaJson<{ kernels: Array<{ board_power_w?: number }> }>(['quickstart', '--hw', 'h100-sxm', '--json']);
+    for (const k of h100.kernels) expect(k.board_power_w).toBeGreaterThan(102);
+    expect(silicaJson<{ kernels: Array<Record<string, unknown>> }>(['quickstart', '--json']).kernels[0]).not.toHaveProperty('board_power_w');
+  });
+
   it('replay reports the board energy with the kernel model, and not where nodes ran at recorded times', () => {
     const trace = join(ROOT, 'traces', 'llama2-7b-decode-b4-c1024.silica.gz');
     const r = silicaJson<{ total_us: number; energy: { board_j: number; avg_board_power_w: number } }>(['replay', trace, '--hw', 'h200-sxm', '--json']);

@@ -3,6 +3,7 @@ import { loadHardware } from '../../hw/config/load.js';
 import { simulateKernel } from '../../hw/system.js';
 import { streamCost } from '../../kernels/elementwise.js';
 import { gemmCost } from '../../kernels/gemm.js';
+import type { KernelCost } from '../../kernels/types.js';
 import { printJson } from '../common.js';
 
 /**
@@ -18,31 +19,31 @@ export const quickstartCommand: CommandModule = {
   handler: (argv) => {
     const args = argv as unknown as { hw: string; json: boolean };
     const hw = loadHardware(args.hw);
+    // One row per kernel; the board's power where the part models it (compute.power).
+    const row = (label: string, kernel: KernelCost) => {
+      const run = simulateKernel(hw, kernel);
+      const power = run.boardEnergyJ === undefined ? {} : { board_power_w: (run.boardEnergyJ * 1e9) / run.timeNs };
+      return { kernel: label, time_us: run.timeNs / 1000, tflops: kernel.flops / run.timeNs / 1000, gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / run.timeNs, ...power };
+    };
     const rows = [
       ...[
         [8192, 8192, 8192],
         [4096, 4864, 32896],
         [1, 8192, 8192],
         [16384, 1024, 4096],
-      ].map(([m, n, k]) => {
-        const kernel = gemmCost(hw, { m: m!, n: n!, k: k!, dtype: 'bf16' });
-        const run = simulateKernel(hw, kernel);
-        return { kernel: `gemm bf16 ${m}x${n}x${k}`, time_us: run.timeNs / 1000, tflops: kernel.flops / run.timeNs / 1000, gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / run.timeNs };
-      }),
-      ...(['copy', 'triad'] as const).map((op) => {
-        const kernel = streamCost(op, 2 ** 30);
-        const run = simulateKernel(hw, kernel);
-        return { kernel: `stream ${op} 1GiB`, time_us: run.timeNs / 1000, tflops: kernel.flops / run.timeNs / 1000, gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / run.timeNs };
-      }),
+      ].map(([m, n, k]) => row(`gemm bf16 ${m}x${n}x${k}`, gemmCost(hw, { m: m!, n: n!, k: k!, dtype: 'bf16' }))),
+      ...(['copy', 'triad'] as const).map((op) => row(`stream ${op} 1GiB`, streamCost(op, 2 ** 30))),
     ];
     if (args.json) {
       printJson({ hw: hw.name, kernels: rows });
       return;
     }
     process.stdout.write(`silica quickstart on ${hw.name}: ${hw.description}\n`);
-    process.stdout.write(`${'kernel'.padEnd(30)} ${'time_us'.padStart(12)} ${'TFLOP/s'.padStart(10)} ${'GB/s'.padStart(10)}\n`);
+    const watts = hw.compute.power !== undefined;
+    process.stdout.write(`${'kernel'.padEnd(30)} ${'time_us'.padStart(12)} ${'TFLOP/s'.padStart(10)} ${'GB/s'.padStart(10)}${watts ? ' board W'.padStart(10) : ''}\n`);
     for (const r of rows) {
-      process.stdout.write(`${r.kernel.padEnd(30)} ${r.time_us.toFixed(2).padStart(12)} ${r.tflops.toFixed(1).padStart(10)} ${r.gbps.toFixed(0).padStart(10)}\n`);
+      const w = r.board_power_w === undefined ? '' : r.board_power_w.toFixed(0).padStart(10);
+      process.stdout.write(`${r.kernel.padEnd(30)} ${r.time_us.toFixed(2).padStart(12)} ${r.tflops.toFixed(1).padStart(10)} ${r.gbps.toFixed(0).padStart(10)}${w}\n`);
     }
   },
 };
