@@ -359,12 +359,22 @@ export class OutputSet {
   }
 }
 
-/** Tidy CSV: header from the first row's keys (or given columns), RFC 4180 quoting. */
+/**
+ * Tidy CSV: header from the rows' keys in the order they first appear (or given columns), RFC 4180
+ * quoting. Every row's keys, not the first row's alone: a column only later rows have is kept.
+ */
 export function toCsv(rows: ReadonlyArray<Record<string, unknown>>, columns?: string[]): string {
-  const cols = columns ?? (rows.length ? Object.keys(rows[0]!) : []);
+  const cols = columns ?? columnsOf(rows);
   const lines = [cols.join(',')];
   for (const row of rows) lines.push(cols.map((c) => csvCell(row[c])).join(','));
   return lines.join('\n') + '\n';
+}
+
+/** Union of the rows' keys in order of first appearance: deterministic for a deterministic row order. */
+export function columnsOf(rows: ReadonlyArray<Record<string, unknown>>): string[] {
+  const seen = new Set<string>();
+  for (const row of rows) for (const key of Object.keys(row)) seen.add(key);
+  return [...seen];
 }
 
 export function csvCell(value: unknown): string {

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { csvCell } from '../core/io.js';
+import { columnsOf, csvCell } from '../core/io.js';
 import { isArrayIndexKey } from './canonical.js';
 
 /**
@@ -11,12 +11,7 @@ import { isArrayIndexKey } from './canonical.js';
 export type Cell = string | number | boolean;
 export type Row = Record<string, Cell>;
 
-/** Union of the rows' keys in order of first appearance: deterministic for a deterministic row order. */
-export function columnsOf(rows: readonly Row[]): string[] {
-  const seen = new Set<string>();
-  for (const row of rows) for (const key of Object.keys(row)) seen.add(key);
-  return [...seen];
-}
+export { columnsOf };
 
 export function csvHeader(columns: readonly string[]): string {
   return columns.map(csvCell).join(',') + '\n';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SilicaError } from '../../src/core/errors.js';
 import { maxOf, minOf } from '../../src/core/extent.js';
-import { csvCell, formatNumber, OutputSet, writeAllOf, writeFileAtomic, writeFileAtomicFromAsync } from '../../src/core/io.js';
+import { csvCell, formatNumber, OutputSet, toCsv, writeAllOf, writeFileAtomic, writeFileAtomicFromAsync } from '../../src/core/io.js';
 
 /** The definition formatNumber must keep: 6 significant digits, printed in JavaScript's shortest form. */
 const reference = (v: number): string => (Number.isInteger(v) || !Number.isFinite(v) ? String(v) : String(Number(v.toPrecision(6))));
@@ -31,6 +31,14 @@ describe('number formatting for tables', () => {
     // A value not there: empty, as JSON lines write NaN null (and `silica plot` reads an empty cell as missing).
     expect(csvCell(NaN)).toBe('');
     expect(JSON.stringify({ v: NaN })).toBe('{"v":null}');
+  });
+});
+
+describe('CSV tables', () => {
+  it('take every row\'s columns in the order they first appear, not the first row\'s alone', () => {
+    expect(toCsv([{ a: 1, b: 2 }, { a: 3, c: 'x,y' }])).toBe('a,b,c\n1,2,\n3,,"x,y"\n');
+    expect(toCsv([{ a: 1 }], ['b', 'a'])).toBe('b,a\n,1\n');
+    expect(toCsv([])).toBe('\n');
   });
 });
 
