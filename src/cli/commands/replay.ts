@@ -154,7 +154,7 @@ export const replayCommand: CommandModule = {
     const pct = (v: number) => (r.totalNs > 0 ? ` (${((100 * v) / r.totalNs).toFixed(1)}%)` : '');
     for (const [k, v] of Object.entries(r.breakdown.byCategory)) if (v > 0 || k === 'idle') rows.push([`  ${k}_us`, `${Number(us(v).toPrecision(6))}${pct(v)}`]);
     for (const [k, v] of Object.entries(r.breakdown.byPass)) if (v > 0) rows.push([`  pass ${k}_us`, `${Number(us(v).toPrecision(6))}${pct(v)}`]);
-    if (report.energy) rows.push(['energy_j', Number(report.energy.board_j.toPrecision(6))], ['avg_board_power_w', Number(report.energy.avg_board_power_w.toPrecision(4))]);
+    if (report.energy) rows.push(['energy_j', Number(report.energy.board_j.toPrecision(6))], ['avg_board_power_w', Number(report.energy.avg_board_power_w.toPrecision(6))]);
     else if (r.boardEnergyJ) rows.push(['energy_j', `n/a (${countOf(r.stats.fromRecordedDuration, 'node')} at recorded times; --timing model costs them)`]);
     rows.push(['collectives', r.collectives.length], ['kernels', r.stats.kernels]);
     printTable(rows);

@@ -43,6 +43,15 @@ export function kernelDramW(power: PowerConfig, t: KernelTiming): number {
   return t.isolatedNs > 0 ? (power.dram_w_per_tbps * t.hbmBytes) / t.isolatedNs / 1000 : 0;
 }
 
+/**
+ * The power config a kernel alone runs under: a cap above the one its time was calibrated at
+ * (`calibrated_cap_w`) does not speed it (kernel-timing.ts capSlowdown), so alone it keeps the clock
+ * of its calibration, and draws that clock's power, not the higher cap's.
+ */
+export function alonePower(power: PowerConfig): PowerConfig {
+  return power.calibrated_cap_w !== undefined && power.cap_w > power.calibrated_cap_w ? { ...power, cap_w: power.calibrated_cap_w } : power;
+}
+
 /** The clock (MHz) under the cap with `dynamicW` of work running: the peak clock while it fits. */
 export function clockUnderCapMhz(power: PowerConfig, peakMhz: number, dynamicW: number): number {
   const headroomW = power.cap_w - power.static_w;
@@ -60,11 +69,8 @@ interface Running {
   /** Its DRAM term, W. */
   dramW: number;
   aloneMhz: number;
-  /** Its dynamic energy alone (nJ): aloneDynamicEnergyNj. */
-  aloneDynamicNj: number;
-  /** Its work so far in ns at its alone pace, and that weighted by (clock / clock alone)^(exponent - 1). */
-  workAtClock: number;
-  energyAtClock: number;
+  /** Its dynamic energy so far (nJ; logUntilNow). */
+  energyNj: number;
 }
 
 /**
@@ -85,6 +91,8 @@ export class PowerGovernor {
   private steps: Array<[number, number]> | undefined;
   /** Dynamic energy of the kernels finished so far (nJ). */
   private dynamicEnergyNj = 0;
+  /** The config a kernel alone runs under (alonePower). */
+  private readonly alone: PowerConfig;
 
   constructor(
     private readonly sim: Simulator,
@@ -99,15 +107,14 @@ export class PowerGovernor {
     private readonly dramCapW: number,
   ) {
     this.clockMhz = peakMhz;
+    this.alone = alonePower(power);
   }
 
   /** A kernel's flow started: its power joins the chip's. Returns the handle `finished` takes. */
   started(pace: KernelPace, kernel: KernelCost, timing: KernelTiming): object {
     const dynamicW = kernelDynamicW(this.power, kernel, timing);
     const dramW = kernelDramW(this.power, timing);
-    const aloneMhz = clockUnderCapMhz(this.power, this.peakMhz, dynamicW);
-    const aloneDynamicNj = dynamicEnergyAtNj(this.power, this.peakMhz, dynamicW, aloneMhz, timing);
-    const entry: Running = { pace, timing, dynamicW, dramW, aloneMhz, aloneDynamicNj, workAtClock: 0, energyAtClock: 0 };
+    const entry: Running = { pace, timing, dynamicW, dramW, aloneMhz: clockUnderCapMhz(this.alone, this.peakMhz, dynamicW), energyNj: 0 };
     this.logUntilNow();
     this.running.push(entry);
     this.dynamicW += dynamicW;
@@ -121,8 +128,7 @@ export class PowerGovernor {
     const i = this.running.indexOf(handle as Running);
     if (i < 0) return 0;
     this.logUntilNow();
-    const done = this.running[i]!;
-    const energyNj = done.aloneDynamicNj * (done.workAtClock > 0 ? done.energyAtClock / done.workAtClock : 1);
+    const energyNj = this.running[i]!.energyNj;
     this.dynamicEnergyNj += energyNj;
     this.running.splice(i, 1);
     // Summed afresh, not subtracted: a long run of starts and ends must not drift.
@@ -171,25 +177,23 @@ export class PowerGovernor {
     const dt = now - this.sinceNs;
     if (dt > 0 && this.running.length > 0) {
       if (this.logClock) this.nsAtMhz.set(this.clockMhz, (this.nsAtMhz.get(this.clockMhz) ?? 0) + dt);
-      for (const r of this.running) {
-        const x = Math.min(1, this.clockMhz / r.aloneMhz);
-        // Work done at clock ratio x: a clock-following kernel's work goes as x, the rest as time.
-        const work = r.timing.followsClock ? x * dt : dt;
-        r.workAtClock += work;
-        r.energyAtClock += work * x ** (this.power.clock_exponent - 1);
-      }
+      // Each kernel draws its dynamic power at the clock it runs at (the governor's, or its clock
+      // alone where that is lower: a cap above its calibration's does not speed it), less its share
+      // of what the HBM cannot deliver (the DRAM power over the HBM's, as retune counts it).
+      const delivered = this.dynamicW > 0 ? 1 - Math.max(0, this.dramW - this.dramCapW) / this.dynamicW : 0;
+      for (const r of this.running) r.energyNj += dynamicAtW(this.power, this.peakMhz, r.dynamicW, Math.min(this.clockMhz, r.aloneMhz)) * delivered * dt;
     }
     this.sinceNs = now;
   }
 
   /**
    * Board energy (J) from time 0 to `untilNs`, once the kernels that ran have finished: static
-   * power throughout, idle or not, plus each kernel's dynamic energy. That is the energy it draws
-   * alone over static (aloneDynamicEnergyNj), for the work it does, so a kernel slowed by a
-   * shared HBM or CU set does not draw more for it; and per unit of work it scales as
-   * (clock / its clock alone)^(clock_exponent - 1) while the cap holds the clock lower beside
-   * others (power as clock^exponent at a work rate that follows the clock). Kernels that do not
-   * pass through Gpu.launch (T3's producers, CU-engine collectives) and DMA transfers add none.
+   * power throughout, idle or not, plus the power the clock is set by, integrated: each running
+   * kernel's dynamic power (its tensor and DRAM terms at its isolated rates) at the clock, less its
+   * share of DRAM power beyond what the HBM delivers. So the board never draws more than the cap,
+   * and a kernel alone draws aloneDynamicEnergyNj; a kernel slowed beside others draws for longer
+   * at a lower clock (its SMs stay busy, stalled). Kernels that do not pass through Gpu.launch
+   * (T3's producers, CU-engine collectives) and DMA transfers add none.
    */
   boardEnergyJ(untilNs: number): number {
     return (this.power.static_w * untilNs + this.dynamicEnergyNj) / 1e9;
@@ -215,7 +219,7 @@ export function aloneClockAndPower(hw: HardwareConfig, kernel: KernelCost, t: Ke
   if (!power) return undefined;
   const peakMhz = hw.compute.clock_peak_mhz;
   const dynamicW = kernelDynamicW(power, kernel, t);
-  const mhz = clockUnderCapMhz(power, peakMhz, dynamicW);
+  const mhz = clockUnderCapMhz(alonePower(power), peakMhz, dynamicW);
   return { mhz, watts: power.static_w + dynamicAtW(power, peakMhz, dynamicW, mhz) };
 }
 
@@ -240,5 +244,5 @@ export function aloneDynamicEnergyNj(hw: HardwareConfig, kernel: KernelCost, t: 
   if (!power) return 0;
   const peakMhz = hw.compute.clock_peak_mhz;
   const dynamicW = kernelDynamicW(power, kernel, t);
-  return dynamicEnergyAtNj(power, peakMhz, dynamicW, clockUnderCapMhz(power, peakMhz, dynamicW), t);
+  return dynamicEnergyAtNj(power, peakMhz, dynamicW, clockUnderCapMhz(alonePower(power), peakMhz, dynamicW), t);
 }

@@ -40,9 +40,9 @@ export interface CorunResult {
   prefillLayerNs: number;
   decodeLayerNs: number;
   /**
-   * Each stream's dynamic energy together over its kernels' energy alone (at most 1; 1 on a part
-   * without a power model): the power cap's lower clock beside the other stream costs less energy
-   * per unit of work (PowerGovernor.boardEnergyJ).
+   * Each stream's dynamic energy together over its kernels' energy alone (1 on a part without a
+   * power model): below 1 where the cap's lower clock beside the other stream saves more than the
+   * longer run costs (PowerGovernor.boardEnergyJ).
    */
   prefillEnergyFactor: number;
   decodeEnergyFactor: number;
@@ -99,18 +99,13 @@ export function simulateCorun(hw: HardwareConfig, prefill: { steps: LaneStep[]; 
   const isoD = isolatedLayerNs(decode.steps);
   const pNs = lanes[0]!.doneAtNs / LAYERS;
   const dNs = lanes[1]!.doneAtNs / LAYERS;
-  return {
-    prefillSlowdown: isoP > 0 ? Math.max(1, pNs / isoP) : 1,
-    decodeSlowdown: isoD > 0 ? Math.max(1, dNs / isoD) : 1,
-    prefillLayerNs: pNs,
-    decodeLayerNs: dNs,
-    prefillEnergyFactor: energyFactor(lanes[0]!),
-    decodeEnergyFactor: energyFactor(lanes[1]!),
-  };
+  const prefillSlowdown = isoP > 0 ? Math.max(1, pNs / isoP) : 1;
+  const decodeSlowdown = isoD > 0 ? Math.max(1, dNs / isoD) : 1;
+  return { prefillSlowdown, decodeSlowdown, prefillLayerNs: pNs, decodeLayerNs: dNs, prefillEnergyFactor: energyFactor(lanes[0]!), decodeEnergyFactor: energyFactor(lanes[1]!) };
 }
 
 function energyFactor(lane: LaneRun): number {
-  return lane.aloneEnergyNj > 0 ? Math.min(1, lane.energyNj / lane.aloneEnergyNj) : 1;
+  return lane.aloneEnergyNj > 0 ? lane.energyNj / lane.aloneEnergyNj : 1;
 }
 
 function runStep(sim: System['sim'], links: Resource, lane: LaneRun, step: LaneStep, onDone: () => void): void {

@@ -135,10 +135,31 @@ class RapidReplica {
   /** Retimes an in-flight iteration to the current split and co-run factors, its progress kept. */
   private retimeInFlight(kind: 'prefill' | 'decode', b: Batch, f: ReturnType<RapidReplica['factors']>, cus?: number): void {
     const lane = kind === 'prefill' ? this.prefillLane : this.decodeLane;
-    const cost = this.costOf(kind, b);
-    const iso = cost.ns + b.extraNs;
-    lane.drawing(cost.dynamicEnergyNj, kind === 'prefill' ? f.prefillEnergy : f.decodeEnergy);
+    const iso = this.costOf(kind, b).ns + b.extraNs;
     lane.retime(iso, iso * (kind === 'prefill' ? f.prefill : f.decode), cus);
+  }
+
+  /**
+   * The energy the in-flight (or starting) iterations draw: alone, and the share of it beside the
+   * other stream (the co-run's energy factors). The factors come from a short co-run of
+   * power-of-two shapes, whose edges put a lane's energy and its time on slightly different
+   * kernels; the board never draws more than the cap, so where the pair would, at the actual
+   * shapes, both shares are scaled down to it (by at most a few percent on an H100 or H200).
+   */
+  private drawing(f: ReturnType<RapidReplica['factors']>): void {
+    const p = this.prefillBatch;
+    const d = this.decodeBatch;
+    const pc = p && this.costOf('prefill', p);
+    const dc = d && this.costOf('decode', d);
+    let scale = 1;
+    const power = this.ctx.hw.compute.power;
+    if (power && p && d && pc && dc) {
+      const togetherW = (pc.dynamicEnergyNj * f.prefillEnergy) / ((pc.ns + p.extraNs) * f.prefill) + (dc.dynamicEnergyNj * f.decodeEnergy) / ((dc.ns + d.extraNs) * f.decode);
+      const headroomW = power.cap_w - power.static_w;
+      if (togetherW > headroomW) scale = headroomW / togetherW;
+    }
+    if (pc) this.prefillLane.drawing(pc.dynamicEnergyNj, f.prefillEnergy * scale);
+    if (dc) this.decodeLane.drawing(dc.dynamicEnergyNj, f.decodeEnergy * scale);
   }
 
   private launch(kind: 'prefill' | 'decode', b: Batch, onDone: () => void): void {
@@ -151,13 +172,13 @@ class RapidReplica {
     const lane = kind === 'prefill' ? this.prefillLane : this.decodeLane;
     const other = kind === 'prefill' ? this.decodeLane : this.prefillLane;
     const otherBatch = kind === 'prefill' ? this.decodeBatch : this.prefillBatch;
+    this.drawing(f);
     if (other.busy && otherBatch) this.retimeInFlight(kind === 'prefill' ? 'decode' : 'prefill', otherBatch, f);
     const set = kind === 'prefill' ? this.split.prefill : this.split.decode;
     // Each stream is its own engine process, with its own scheduler on its own CPU core: its host
     // phase comes before its GPU work, which alone the co-run slowdown stretches.
     const host = hostPhaseNs(this.ctx.settings.host, iso, b.prefill.length + b.decode.length);
     this.rep.hostWaitNs += host;
-    lane.drawing(cost.dynamicEnergyNj, kind === 'prefill' ? f.prefillEnergy : f.decodeEnergy);
     lane.start(iso, iso * (kind === 'prefill' ? f.prefill : f.decode), batchLabel(b), set.count, onDone, undefined, host);
   }
 
@@ -221,6 +242,7 @@ class RapidReplica {
     this.pendingPrefillNs += cost;
     // In-flight iterations continue on the new masks from their next kernel: carry their progress over.
     const f = this.factors();
+    this.drawing(f);
     if (this.prefillBatch) this.retimeInFlight('prefill', this.prefillBatch, f, s.prefill.count);
     if (this.decodeBatch) this.retimeInFlight('decode', this.decodeBatch, f, s.decode.count);
     this.record(nowNs, 'switch');
