@@ -55,6 +55,12 @@ export interface KernelRun {
   boardEnergyJ?: number;
 }
 
+/** A run's board power (W, over its time) and energy (µJ), on parts with a power model; undefined elsewhere. */
+export function kernelRunEnergy(run: KernelRun): { board_power_w: number; energy_uj: number } | undefined {
+  if (run.boardEnergyJ === undefined || !(run.timeNs > 0)) return undefined;
+  return { board_power_w: (run.boardEnergyJ * 1e9) / run.timeNs, energy_uj: run.boardEnergyJ * 1e6 };
+}
+
 /** Simulates one kernel alone on one GPU (optionally on a CU subset). */
 export function simulateKernel(hw: HardwareConfig, kernel: KernelCost, cuSet?: CuSet): KernelRun {
   const system = new System(hw, 1);

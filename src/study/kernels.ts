@@ -7,7 +7,7 @@ import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
 import { checkDtypeRate } from '../hw/gpu/kernel-timing.js';
 import { firstNCus } from '../hw/gpu/cu-mask.js';
-import { simulateKernel } from '../hw/system.js';
+import { kernelRunEnergy, simulateKernel } from '../hw/system.js';
 import { streamArrayBytes, streamCost } from '../kernels/elementwise.js';
 import { gemmCost } from '../kernels/gemm.js';
 import type { KernelCost } from '../kernels/types.js';
@@ -114,6 +114,7 @@ export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (
       const set = firstNCus(layout, cus);
       const kernel: KernelCost = p.op === 'gemm' ? gemmCost(hw, { m: p.m, n: p.n, k: p.k, batch: p.batch, dtype: p.dtype }, set) : streamCost(stream!.kind, stream!.arrayBytes);
       const run = simulateKernel(hw, kernel, set);
+      const energy = kernelRunEnergy(run);
       const hbmBytes = kernel.hbmReadBytes + kernel.hbmWriteBytes;
       // One literal, its keys always in this order: the tables' column order.
       rows.push({
@@ -135,8 +136,8 @@ export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (
         workgroups: kernel.workgroups,
         tile: kernel.tile ? `${kernel.tile[0]}x${kernel.tile[1]}` : '',
         // Empty on parts without a power model (compute.power).
-        board_power_w: run.boardEnergyJ === undefined ? NaN : (run.boardEnergyJ * 1e9) / run.timeNs,
-        energy_uj: run.boardEnergyJ === undefined ? NaN : run.boardEnergyJ * 1e6,
+        board_power_w: energy?.board_power_w ?? NaN,
+        energy_uj: energy?.energy_uj ?? NaN,
       });
       progress?.(rows.length / total, label);
     }

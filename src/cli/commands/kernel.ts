@@ -5,7 +5,7 @@ import { DTYPES, type Dtype, type HardwareConfig } from '../../hw/config/schema.
 import { makeCuLayout } from '../../hw/gpu/cu-layout.js';
 import { checkDtypeRate } from '../../hw/gpu/kernel-timing.js';
 import { firstNCus, fullCuSet, parseCuMask, type CuSet } from '../../hw/gpu/cu-mask.js';
-import { simulateKernel, type KernelRun } from '../../hw/system.js';
+import { kernelRunEnergy, simulateKernel } from '../../hw/system.js';
 import { streamArrayBytes, streamCost, type StreamOp } from '../../kernels/elementwise.js';
 import { gemmCost } from '../../kernels/gemm.js';
 import { hardwareFrom, numberFlag, printJson, printTable, withHwOptions, type HwArgs, type NumberArg } from '../common.js';
@@ -31,12 +31,6 @@ function namingCuFlag<T>(args: { cus?: unknown; cuMask?: string }, run: () => T)
     if (flag && err instanceof SilicaError && err.message.startsWith('CU mask')) throw new SilicaError(`${flag}: ${err.message}`);
     throw err;
   }
-}
-
-/** Board power and energy, on parts with a power model (docs/calibration.md, "Clocks under the power cap"). */
-function energyColumns(run: KernelRun): { board_power_w?: number; energy_uj?: number } {
-  if (run.boardEnergyJ === undefined || !(run.timeNs > 0)) return {};
-  return { board_power_w: (run.boardEnergyJ * 1e9) / run.timeNs, energy_uj: run.boardEnergyJ * 1e6 };
 }
 
 function withCuOptions<T>(y: Argv<T>) {
@@ -85,7 +79,7 @@ const gemm: CommandModule = {
       workgroups: kernel.workgroups,
       tile_m: kernel.tile![0],
       tile_n: kernel.tile![1],
-      ...energyColumns(run),
+      ...kernelRunEnergy(run),
     };
     if (args.json) printJson(result);
     else printTable(Object.entries(result));
@@ -116,7 +110,7 @@ const stream: CommandModule = {
       bytes_moved: moved,
       achieved_gbps: moved / run.timeNs,
       peak_gbps: hw.memory.hbm.peak_gbps,
-      ...energyColumns(run),
+      ...kernelRunEnergy(run),
     };
     if (args.json) printJson(result);
     else printTable(Object.entries(result));

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { loadHardware } from '../../hw/config/load.js';
-import { simulateKernel } from '../../hw/system.js';
+import { kernelRunEnergy, simulateKernel } from '../../hw/system.js';
 import { streamCost } from '../../kernels/elementwise.js';
 import { gemmCost } from '../../kernels/gemm.js';
 import type { KernelCost } from '../../kernels/types.js';
@@ -22,7 +22,8 @@ export const quickstartCommand: CommandModule = {
     // One row per kernel; the board's power where the part models it (compute.power).
     const row = (label: string, kernel: KernelCost) => {
       const run = simulateKernel(hw, kernel);
-      const power = run.boardEnergyJ === undefined ? {} : { board_power_w: (run.boardEnergyJ * 1e9) / run.timeNs };
+      const energy = kernelRunEnergy(run);
+      const power = energy ? { board_power_w: energy.board_power_w } : {};
       return { kernel: label, time_us: run.timeNs / 1000, tflops: kernel.flops / run.timeNs / 1000, gbps: (kernel.hbmReadBytes + kernel.hbmWriteBytes) / run.timeNs, ...power };
     };
     const rows = [

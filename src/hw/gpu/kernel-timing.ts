@@ -5,7 +5,7 @@ import type { CuLayout } from './cu-layout.js';
 import type { CuSet } from './cu-mask.js';
 import { maxWorkgroupsPerCu, placeWorkgroups } from './dispatcher.js';
 import { hbmKnee, hbmLoadShare, type HbmKnee } from '../memory/hbm-knee.js';
-import { clockUnderCapMhz, kernelDynamicW } from './power.js';
+import { calibratedPower, clockUnderCapMhz, kernelDynamicW } from './power.js';
 
 /**
  * Pure timing of one kernel on a CU set in isolation, the inputs the executor turns into a flow.
@@ -177,7 +177,7 @@ function capSlowdown(hw: HardwareConfig, k: KernelCost, w: WorkgroupTiming, wave
   const isolatedNs = w.fixedNs + Math.max(waves * loadedWorkgroupNs(w, waves).wgNs, w.hbmBytes / hbmBytesPerNs(hw));
   const dynamicW = kernelDynamicW(power, k, { isolatedNs, hbmBytes: w.hbmBytes });
   const peakMhz = hw.compute.clock_peak_mhz;
-  return clockUnderCapMhz({ ...power, cap_w: power.calibrated_cap_w }, peakMhz, dynamicW) / clockUnderCapMhz(power, peakMhz, dynamicW);
+  return clockUnderCapMhz(calibratedPower(power), peakMhz, dynamicW) / clockUnderCapMhz(power, peakMhz, dynamicW);
 }
 
 /**

@@ -49,7 +49,17 @@ export function kernelDramW(power: PowerConfig, t: KernelTiming): number {
  * of its calibration, and draws that clock's power, not the higher cap's.
  */
 export function alonePower(power: PowerConfig): PowerConfig {
-  return power.calibrated_cap_w !== undefined && power.cap_w > power.calibrated_cap_w ? { ...power, cap_w: power.calibrated_cap_w } : power;
+  return power.calibrated_cap_w !== undefined && power.cap_w > power.calibrated_cap_w ? calibratedPower(power) : power;
+}
+
+/** The power config under the cap the kernel times were calibrated at (`calibrated_cap_w`, else cap_w). */
+export function calibratedPower(power: PowerConfig): PowerConfig {
+  return power.calibrated_cap_w === undefined ? power : { ...power, cap_w: power.calibrated_cap_w };
+}
+
+/** Board energy (J): static power over `ns` (GPU-ns: one GPU's time, or summed over GPUs) plus `dynamicNj` over it. */
+export function boardJ(power: PowerConfig, ns: number, dynamicNj: number): number {
+  return (power.static_w * ns + dynamicNj) / 1e9;
 }
 
 /** The clock (MHz) under the cap with `dynamicW` of work running: the peak clock while it fits. */
@@ -196,7 +206,7 @@ export class PowerGovernor {
    * (T3's producers, CU-engine collectives) and DMA transfers add none.
    */
   boardEnergyJ(untilNs: number): number {
-    return (this.power.static_w * untilNs + this.dynamicEnergyNj) / 1e9;
+    return boardJ(this.power, untilNs, this.dynamicEnergyNj);
   }
 
   /** The time-weighted median clock while kernels ran (as NVML's median of samples), or NaN if none ran. */

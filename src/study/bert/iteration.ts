@@ -2,6 +2,7 @@ import { SilicaError } from '../../core/errors.js';
 import { COLLECTIVE_KINDS, type CollectiveKind } from '../../hw/collectives/index.js';
 import { OP_CATEGORIES, PASSES, type OpCategory, type Pass } from '../../kernels/types.js';
 import type { KernelDesc } from '../../kernels/desc.js';
+import { boardJ } from '../../hw/gpu/power.js';
 import { bucketBytesFromMib, buildTrainingTrace, getModel, matmulFlops, type ZeroStage } from '../../sw/index.js';
 import { programOf, type Trace } from '../../trace/types.js';
 import type { HardwareCoster } from './coster.js';
@@ -196,7 +197,7 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
   const samplesPerIteration = point.batch * point.micro_batches * point.dp;
   const power = coster.hw.compute.power;
   return {
-    ...(power ? { boardEnergyJ: (power.static_w * iterationNs + dynamicEnergyNj) / 1e9 } : {}),
+    ...(power ? { boardEnergyJ: boardJ(power, iterationNs, dynamicEnergyNj) } : {}),
     point,
     trace,
     iterationNs,

@@ -1,6 +1,7 @@
 import { SilicaError, invariant } from '../../core/errors.js';
 import type { HardwareConfig } from '../../hw/config/schema.js';
 import { System } from '../../hw/system.js';
+import { boardJ } from '../../hw/gpu/power.js';
 import type { ModelSpec } from '../models/index.js';
 import { ChromeTraceRecorder } from './chrome-trace.js';
 import { collectiveSimulations } from './collective-time.js';
@@ -209,7 +210,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
 function energySummary(hw: HardwareConfig, gpus: number, spanNs: number, dynamicEnergyNj: number, outputTokens: number): Record<string, number> {
   const power = hw.compute.power;
   if (!power) return {};
-  const energyJ = (power.static_w * gpus * spanNs + dynamicEnergyNj) / 1e9;
+  const energyJ = boardJ(power, gpus * spanNs, dynamicEnergyNj);
   return { energy_j: energyJ, avg_board_power_w: (energyJ * 1e9) / spanNs / gpus, energy_per_output_token_j: outputTokens > 0 ? energyJ / outputTokens : NaN };
 }
 

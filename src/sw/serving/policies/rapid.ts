@@ -132,10 +132,10 @@ class RapidReplica {
     return { prefill: f.prefillSlowdown, decode: f.decodeSlowdown, prefillEnergy: f.prefillEnergyFactor, decodeEnergy: f.decodeEnergyFactor };
   }
 
-  /** Retimes an in-flight iteration to the current split and co-run factors, its progress kept. */
-  private retimeInFlight(kind: 'prefill' | 'decode', b: Batch, f: ReturnType<RapidReplica['factors']>, cus?: number): void {
+  /** Retimes an in-flight iteration (of cost `cost` at the current split) to the co-run factors, its progress kept. */
+  private retimeInFlight(kind: 'prefill' | 'decode', b: Batch, cost: PassCost, f: ReturnType<RapidReplica['factors']>, cus?: number): void {
     const lane = kind === 'prefill' ? this.prefillLane : this.decodeLane;
-    const iso = this.costOf(kind, b).ns + b.extraNs;
+    const iso = cost.ns + b.extraNs;
     lane.retime(iso, iso * (kind === 'prefill' ? f.prefill : f.decode), cus);
   }
 
@@ -145,8 +145,9 @@ class RapidReplica {
    * power-of-two shapes, whose edges put a lane's energy and its time on slightly different
    * kernels; the board never draws more than the cap, so where the pair would, at the actual
    * shapes, both shares are scaled down to it (by at most a few percent on an H100 or H200).
+   * Returns the iterations' costs at the current split, for their timing.
    */
-  private drawing(f: ReturnType<RapidReplica['factors']>): void {
+  private drawing(f: ReturnType<RapidReplica['factors']>): { prefill?: PassCost; decode?: PassCost } {
     const p = this.prefillBatch;
     const d = this.decodeBatch;
     const pc = p && this.costOf('prefill', p);
@@ -160,20 +161,22 @@ class RapidReplica {
     }
     if (pc) this.prefillLane.drawing(pc.dynamicEnergyNj, f.prefillEnergy * scale);
     if (dc) this.decodeLane.drawing(dc.dynamicEnergyNj, f.decodeEnergy * scale);
+    return { prefill: pc, decode: dc };
   }
 
   private launch(kind: 'prefill' | 'decode', b: Batch, onDone: () => void): void {
-    const cost = this.costOf(kind, b);
+    const f = this.factors();
+    const costs = this.drawing(f);
+    const cost = costs[kind]!;
     this.rep.iterations++;
     this.rep.cuNs += cost.cuNs;
     this.rep.hbmBytes += cost.hbmBytes;
     const iso = cost.ns + b.extraNs;
-    const f = this.factors();
     const lane = kind === 'prefill' ? this.prefillLane : this.decodeLane;
     const other = kind === 'prefill' ? this.decodeLane : this.prefillLane;
+    const otherKind = kind === 'prefill' ? 'decode' : 'prefill';
     const otherBatch = kind === 'prefill' ? this.decodeBatch : this.prefillBatch;
-    this.drawing(f);
-    if (other.busy && otherBatch) this.retimeInFlight(kind === 'prefill' ? 'decode' : 'prefill', otherBatch, f);
+    if (other.busy && otherBatch) this.retimeInFlight(otherKind, otherBatch, costs[otherKind]!, f);
     const set = kind === 'prefill' ? this.split.prefill : this.split.decode;
     // Each stream is its own engine process, with its own scheduler on its own CPU core: its host
     // phase comes before its GPU work, which alone the co-run slowdown stretches.
@@ -242,9 +245,9 @@ class RapidReplica {
     this.pendingPrefillNs += cost;
     // In-flight iterations continue on the new masks from their next kernel: carry their progress over.
     const f = this.factors();
-    this.drawing(f);
-    if (this.prefillBatch) this.retimeInFlight('prefill', this.prefillBatch, f, s.prefill.count);
-    if (this.decodeBatch) this.retimeInFlight('decode', this.decodeBatch, f, s.decode.count);
+    const costs = this.drawing(f);
+    if (this.prefillBatch) this.retimeInFlight('prefill', this.prefillBatch, costs.prefill!, f, s.prefill.count);
+    if (this.decodeBatch) this.retimeInFlight('decode', this.decodeBatch, costs.decode!, f, s.decode.count);
     this.record(nowNs, 'switch');
   }
 
