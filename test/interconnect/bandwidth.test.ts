@@ -64,6 +64,22 @@ describe('size sweep', () => {
     }
   });
 
+  it('a chain broadcast pipelines deeply enough to run near the link rate, as an all-gather does', () => {
+    // A chain of n - 1 hops with k chunks takes (k + n - 2) chunk times. Broadcast moves the whole
+    // buffer over each link of the chain and an all-gather (n - 1) / n of it, so their bus
+    // bandwidths compare directly; past max_chunks x (n - 1) chunks the fill is under
+    // 1 / max_chunks of the time. Capped at max_chunks chunks, the chain ran at 8/14 of the link
+    // rate on 8 GPUs and 8/38 on 32 (t3-baseline, 1 GiB: 36 ms against the all-gather's 7.5 ms).
+    for (const [part, gpus] of [['mi300x', 8], ['t3-baseline', 32]] as const) {
+      const hw = loadHardware(part);
+      const max = hw.interconnect.collective.max_chunks;
+      const bcast = simulateCollective(hw, gpus, { kind: 'broadcast', bytes: 8 * GiB });
+      const ag = simulateCollective(hw, gpus, { kind: 'all-gather', bytes: 8 * GiB });
+      expect(bcast.busBwGbps, `${part} on ${gpus} GPUs`).toBeGreaterThanOrEqual((ag.busBwGbps * max) / (max + 1));
+      expect(bcast.busBwGbps).toBeLessThanOrEqual(ag.busBwGbps * (1 + 1e-9));
+    }
+  });
+
   it('a point-to-point copy between two MI300X GPUs is capped at one link', () => {
     const hw = loadHardware('mi300x');
     const p2p = simulateCollective(hw, 8, { kind: 'send-recv', bytes: GiB, src: 0, dst: 5 });
