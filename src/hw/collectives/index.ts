@@ -94,9 +94,10 @@ function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, 
 /**
  * A DMA engine drives one channel; when a ring's first hop is faster than one engine (a switch
  * port of many links), the ring is run several times side by side on distinct engines, as copy
- * engines are ganged for peer copies, up to the engines the GPU has.
+ * engines are ganged for peer copies, up to the engines the GPU has. T3's fused reduce-scatter
+ * forwards over the same rings (study/t3/configs.ts), so its bound's RS and its own agree.
  */
-function dmaRings(system: System, ic: Interconnect, rings: number[][]): number[][] {
+export function dmaRings(system: System, ic: Interconnect, rings: number[][]): number[][] {
   const ring = rings[0]!;
   if (ring.length < 2) return rings;
   const hopGbps = ic.pathCapacity(ring[0]!, ring[1]!);

@@ -80,11 +80,14 @@ export function runFusedGemmRs(o: FusedOptions): void {
     const map = schedule.maps.get(gpu)!;
     let forwardTiles = 0;
     for (const sc of schedule.subChunks) if (map.mappingOf[sc.id] === 'dma') forwardTiles += sc.endTile - sc.firstTile;
-    let ringsBytesPerNs = 0;
+    // Rings to one successor share its path (a switch's ring run on several engines side by side).
+    const ringsTo = new Map<number, number>();
     for (const ring of o.rings) {
       const successor = ring[(ring.indexOf(gpu) + 1) % ring.length]!;
-      ringsBytesPerNs += Math.min(hw.dma.engine_gbps, ic.pathCapacity(gpu, successor));
+      ringsTo.set(successor, (ringsTo.get(successor) ?? 0) + 1);
     }
+    let ringsBytesPerNs = 0;
+    for (const [successor, rings] of ringsTo) ringsBytesPerNs += Math.min(rings * hw.dma.engine_gbps, ic.pathCapacity(gpu, successor));
     const commBytesPerNs = Math.min(ringsBytesPerNs, hw.dma.engines * hw.dma.engine_gbps);
     const commTailNs = ((p.tiles / schedule.ranks) * bytesPerTile) / commBytesPerNs;
     o.memory.controllers[gpu]!.reportWorkLeft(() => {

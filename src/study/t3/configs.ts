@@ -1,7 +1,7 @@
 import { SilicaError } from '../../core/errors.js';
 import type { UsageSegment } from '../../core/flow-network.js';
 import type { HardwareConfig } from '../../hw/config/schema.js';
-import { startCollective } from '../../hw/collectives/index.js';
+import { dmaRings, startCollective } from '../../hw/collectives/index.js';
 import { ringsFor } from '../../hw/collectives/rings.js';
 import { makeCuLayout } from '../../hw/gpu/cu-layout.js';
 import { cuRange } from '../../hw/gpu/cu-mask.js';
@@ -211,7 +211,11 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
   } else if (fused) {
     runFusedGemmRs({
       system,
-      rings: ringsFor(ic, ranks),
+      // The rings the DMA reduce-scatter of ideal-rs-nmc runs over: on a switch one ring in rank
+      // order is run on as many engines side by side as its port needs (H100: 4 of 100 GB/s for
+      // a 380 GB/s port). With the bare ring a forward had one engine, and T3 ran at a quarter of
+      // its own RS's rate (H100, Mega-GPT-2 FC-2 at TP 8: 1.6x slower than sequential).
+      rings: dmaRings(system, ic, ringsFor(ic, ranks)),
       producer: p,
       latency,
       memory,
