@@ -4,7 +4,8 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadHardware } from '../../src/hw/config/load.js';
 import { precisionOf } from '../../src/study/bert/point.js';
-import { getModel, parameterCount, precisionPlan } from '../../src/sw/index.js';
+import { buildTrainingTrace, getModel, mlmPredictionsPerSeq, parameterCount, precisionPlan } from '../../src/sw/index.js';
+import { programOf } from '../../src/trace/types.js';
 import { rankParameterCount, trainingMemory } from '../../src/sw/train/memory.js';
 import { ROOT, silica } from '../helpers/cli.js';
 
@@ -42,7 +43,8 @@ describe('training memory per GPU', () => {
     const [b, s] = [8, 512];
     for (const t of [1, 2, 4, 8]) {
       const m = trainingMemory(bert, { batch: b, seq: s, plan: mixed, tp: t });
-      const logits = s * b * Math.ceil(vocab / t) * 2;
+      // The MLM head's logits, only for the masked positions it predicts (see the next test).
+      const logits = b * mlmPredictionsPerSeq(s) * Math.ceil(vocab / t) * 2;
       expect(m.activationBytes - logits, `TP ${t}`).toBeCloseTo(L * s * b * h * (10 + 24 / t + (5 * a * s) / (h * t)), 0);
       // Selective recomputation keeps s·b·h·(10 + 24/t) (ibid.), full recomputation each layer's whole input.
       expect(trainingMemory(bert, { batch: b, seq: s, plan: mixed, tp: t, recompute: 'selective' }).activationBytes - logits).toBeCloseTo(L * s * b * h * (10 + 24 / t), 0);
@@ -50,6 +52,19 @@ describe('training memory per GPU', () => {
       // Sequence parallelism splits the rest over the tokens (ibid., eq. 4): s·b·h·(34/t + 5·a·s/(h·t)).
       const sp = trainingMemory(bert, { batch: b, seq: s, plan: mixed, tp: t, sequenceParallel: true }).activationBytes - logits;
       expect(sp).toBeCloseTo(L * s * b * h * (34 / t + (5 * a * s) / (h * t)), 0);
+    }
+  });
+
+  it("the head's logits are held for the rows the graph's head.logits GEMM makes: BERT's masked positions, a causal LM's every token", () => {
+    for (const [name, b, s] of [['bert-large', 8, 512], ['bert-base', 32, 128], ['gpt2-xl', 2, 1024]] as const) {
+      const model = getModel(name);
+      const gemm = programOf(buildTrainingTrace(model, { batch: b, seq: s, precision: 'mixed' }), 0).find((n) => n.name === 'head.logits')?.kernel;
+      expect(gemm?.op, name).toBe('gemm');
+      const rows = gemm!.op === 'gemm' ? gemm!.m : 0;
+      expect(rows, name).toBe(model.objective === 'mlm' ? b * mlmPredictionsPerSeq(s) : b * s);
+      // Full recomputation keeps each layer's input (2·s·b·h in 16 bits) and the logits.
+      const kept = trainingMemory(model, { batch: b, seq: s, plan: mixed, recompute: true }).activationBytes;
+      expect(kept - model.layers * 2 * s * b * model.hidden, name).toBe(rows * model.vocab * 2);
     }
   });
 

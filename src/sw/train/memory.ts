@@ -1,5 +1,5 @@
 import { DTYPE_BYTES } from '../../hw/config/schema.js';
-import { buildForwardGraph } from '../graph/build.js';
+import { buildForwardGraph, trainingHeadRows } from '../graph/build.js';
 import { parameterCount, type ModelSpec } from '../models/index.js';
 import type { PrecisionPlan } from './precision.js';
 
@@ -27,7 +27,10 @@ import type { PrecisionPlan } from './precision.js';
  *   the activations the attention and FFN interiors are split while the layer norms' inputs, the
  *   GEMMs' replicated inputs and the two dropout masks after the blocks (10·s·b·h) are not, unless
  *   sequence parallelism splits those over the tokens too (ibid., eq. 4: s·b·h·(34/t + 5·a·s/(h·t))).
- * - The language-model head's logits, s·b·vocab/t in the activation dtype.
+ * - The language-model head's logits, rows·vocab/t in the activation dtype, for the rows the head
+ *   runs on as the graph builder lowers it (trainingHeadRows): every token of a causal LM, only
+ *   the masked positions of an MLM (BERT gathers its ceil(0.15·s) predictions a sequence before
+ *   the head, so logits for the other tokens are never made).
  */
 export interface TrainingMemory {
   modelStateBytes: number;
@@ -95,7 +98,7 @@ export function trainingMemory(model: ModelSpec, o: TrainingMemoryOptions): Trai
   const perLayer = o.recompute === true
     ? act * sbh * whole
     : ((act / 2) * 8 * sbh + 2 * sbh) * whole + (act / 2) * (24 / tp) * sbh + (keepsScores ? ((act / 2) * 4 * a * s * s * b + a * s * s * b) / tp : 0);
-  const logits = s * b * Math.ceil(model.vocab / tp) * act;
+  const logits = trainingHeadRows(model, b, s) * Math.ceil(model.vocab / tp) * act;
   const activationBytes = model.layers * perLayer + logits;
   return { modelStateBytes, activationBytes, totalBytes: modelStateBytes + activationBytes };
 }
