@@ -50,6 +50,12 @@ export function checkGpus(trace: Trace, gpus: number | undefined): number {
   if (typeof tp === 'number' && tp > 1) {
     throw new SilicaError(`--gpus: the trace was lowered for tensor parallelism ${tp} (meta.tp), its kernels one shard of that split, got ${gpus}; emit it with --tp ${gpus}, or replay it on ${trace.worldSize} GPUs`);
   }
+  // Under ZeRO each rank's optimizer updates, and ZeRO-3's gathers assemble, 1/dp of the weights:
+  // on another count the shards would no longer cover the model once.
+  const zero = trace.meta.zero_stage;
+  if (typeof zero === 'number' && zero > 0) {
+    throw new SilicaError(`--gpus: the trace was lowered for ZeRO stage ${zero} over ${trace.worldSize} data-parallel ranks (meta.zero_stage), each rank's optimizer one 1/${trace.worldSize} shard of the weights, got ${gpus}; emit it with --dp ${gpus}, or replay it on ${trace.worldSize} GPUs`);
+  }
   return gpus;
 }
 

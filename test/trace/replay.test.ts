@@ -7,6 +7,7 @@ import { loadHardware } from '../../src/hw/config/load.js';
 import type { KernelDesc } from '../../src/kernels/desc.js';
 import { chromeTrace } from '../../src/trace/chrome.js';
 import { replayTrace } from '../../src/trace/replay.js';
+import { buildTrainingTrace, getModel } from '../../src/sw/index.js';
 import type { Trace, TraceNode } from '../../src/trace/types.js';
 import { CLI, ROOT, silica } from '../helpers/cli.js';
 
@@ -126,6 +127,16 @@ describe('replay semantics', () => {
     expect(r8.collectives[0]!.ranks).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     const sub = one([node({ kind: 'collective', collective: { kind: 'all-reduce', bytes: 1, group: [0, 1] } })], 2);
     expect(() => replayTrace(sub, hw, { gpus: 4 })).toThrow(/--gpus: the trace is for 2 ranks/);
+  });
+
+  it('a ZeRO trace keeps its data-parallel count: each rank updates a 1/dp shard of the weights', () => {
+    const t = buildTrainingTrace(getModel('bert-base'), { batch: 1, seq: 128, precision: 'mixed', optimizer: 'adam', dp: 4, zeroStage: 1 });
+    expect(t.worldSize).toBe(4);
+    expect(replayTrace(t, hw, { gpus: 4 }).stats.gpus).toBe(4);
+    for (const gpus of [2, 8]) expect(() => replayTrace(t, hw, { gpus })).toThrow(/--gpus: the trace was lowered for ZeRO stage 1 over 4 data-parallel ranks \(meta.zero_stage\).*emit it with --dp/);
+    // Plain data parallelism replicates the whole step on every rank: any count replays.
+    const ddp = buildTrainingTrace(getModel('bert-base'), { batch: 1, seq: 128, precision: 'mixed', optimizer: 'adam', dp: 4 });
+    expect(replayTrace(ddp, hw, { gpus: 2 }).stats.gpus).toBe(2);
   });
 
   it('is deterministic and its Chrome trace has µs times, pid = GPU and tid = stream', () => {
