@@ -204,6 +204,20 @@ describe('a Chakra trace missing rank files', () => {
     expect(silicaErrorOf(() => chakraToTrace([foreign(encodeChakraTrace(p2p, mi300x).files[0]!, 0)], 'z'))).toBe('z: expected rank files 0..1 (the sends and receives name 2 ranks), found 0 only');
   });
 
+  it('rank files left by an earlier, wider export to the same prefix are named, not loaded as more ranks (CLI)', () => {
+    const out = mkdtempSync(join(dir, 'stale-'));
+    const prefix = join(out, 'step');
+    const emit = (...flags: string[]) => expect(silica(['emit', '--model', 'bert-base', '--phase', 'prefill', '--batch', '1', '--seq', '32', '--format', 'chakra', '-o', prefix, ...flags]).code).toBe(0);
+    emit('--tp', '4');
+    emit('--tp', '2');
+    expect(existsSync(`${prefix}.3.et`)).toBe(true);
+    for (const cmd of ['replay', 'inspect']) {
+      expectOneLineError(silica([cmd, prefix]), /step\.0\.et: the metadata says 2 ranks \(silica_world_size\), but 4 rank files were found: step\.2\.et to step\.3\.et are not part of it \(left by an earlier export to the same prefix\?\); remove them or export to a new prefix$/);
+    }
+    emit();
+    expectOneLineError(silica(['replay', `${prefix}.0.et`]), /the metadata says 1 rank \(silica_world_size\), but 4 rank files were found: step\.1\.et to step\.3\.et are not part of it/);
+  });
+
   it('a foreign rank-0 trace whose collectives span "all ranks" still loads (rank 0 only, as the PyTorch converter writes)', () => {
     const f = decodeChakraEt(readFileSync(`${CHAKRA}.0.et`), 'w.0.et', 0);
     f.metadata.clear();

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { SilicaError } from '../../core/errors.js';
+import { countOf } from '../../core/units.js';
 import type { KernelDesc } from '../../kernels/desc.js';
 import type { OpCategory, Pass } from '../../kernels/types.js';
 import { checkKernelDesc, checkNodeTaxonomy } from '../kernel-fields.js';
@@ -69,6 +70,7 @@ const COMM_KIND: TraceCollectiveKind[] = ['all-reduce', 'reduce', 'all-gather', 
 
 export function chakraToTrace(files: ChakraEtFile[], prefix: string, groups?: CommGroups, enforceCtrlDeps = false): Trace {
   const worldSize = files.length;
+  RanksNamed.checkNoExtraFiles(files, prefix);
   let missingDeps = 0;
   let forwardDeps = 0;
   let ctrlDeps = 0;
@@ -128,13 +130,22 @@ class RanksNamed {
   private why = '';
 
   constructor(f0: ChakraEtFile) {
-    const stated = f0.metadata.get('silica_world_size');
-    const num = (k: string) => (typeof f0.metadata.get(k) === 'number' ? (f0.metadata.get(k) as number) : undefined);
-    if (typeof stated === 'number') this.raise(stated, `the metadata says ${stated} ranks (silica_world_size)`);
-    else if (f0.metadata.get('producer') === 'silica' && num('silica.tp') !== undefined) {
-      const tp = num('silica.tp')!;
-      const dp = num('silica.dp') ?? 1;
-      this.raise(tp * dp, `the metadata says ${tp * dp} ranks: silica.tp ${tp} x silica.dp ${dp}`);
+    const stated = statedRanks(f0);
+    if (stated) this.raise(stated.ranks, stated.why);
+  }
+
+  /**
+   * Rank files beyond the world size their own metadata states: an export with fewer ranks into a
+   * prefix that held one with more overwrites ranks 0..n-1 and leaves the rest, which would
+   * otherwise load as extra ranks of this trace (and fail later on mismatched collectives).
+   */
+  static checkNoExtraFiles(files: ChakraEtFile[], prefix: string): void {
+    for (const f of files) {
+      const stated = statedRanks(f);
+      if (!stated || stated.ranks >= files.length) continue;
+      const base = basename(prefix);
+      const extra = stated.ranks === files.length - 1 ? `${base}.${stated.ranks}.et is` : `${base}.${stated.ranks}.et to ${base}.${files.length - 1}.et are`;
+      throw new SilicaError(`${f.path}: ${stated.why}, but ${files.length} rank files were found: ${extra} not part of it (left by an earlier export to the same prefix?); remove them or export to a new prefix`, { file: f.path });
     }
   }
 
@@ -155,6 +166,19 @@ class RanksNamed {
     const found = worldSize === 1 ? '0 only' : `0..${worldSize - 1}`;
     throw new SilicaError(`${prefix}: expected rank files 0..${this.need - 1} (${this.why}), found ${found}`, { file: prefix });
   }
+}
+
+/** The world size silica's exporter recorded in a rank file (older silica ETs: tp x dp), with how it is known. */
+function statedRanks(f: ChakraEtFile): { ranks: number; why: string } | undefined {
+  const stated = f.metadata.get('silica_world_size');
+  const num = (k: string) => (typeof f.metadata.get(k) === 'number' ? (f.metadata.get(k) as number) : undefined);
+  if (typeof stated === 'number') return { ranks: stated, why: `the metadata says ${countOf(stated, 'rank')} (silica_world_size)` };
+  if (f.metadata.get('producer') === 'silica' && num('silica.tp') !== undefined) {
+    const tp = num('silica.tp')!;
+    const dp = num('silica.dp') ?? 1;
+    return { ranks: tp * dp, why: `the metadata says ${countOf(tp * dp, 'rank')}: silica.tp ${tp} x silica.dp ${dp}` };
+  }
+  return undefined;
 }
 
 function convertNode(n: ChakraNode, f: ChakraEtFile, groups: CommGroups | undefined, unresolved: () => void): TraceNode {
