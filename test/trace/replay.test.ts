@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { chromeTrace } from '../../src/trace/chrome.js';
 import { replayTrace } from '../../src/trace/replay.js';
 import { buildTrainingTrace, getModel } from '../../src/sw/index.js';
 import type { Trace, TraceNode } from '../../src/trace/types.js';
-import { CLI, ROOT, silica } from '../helpers/cli.js';
+import { CLI, ROOT, expectOneLineError, silica } from '../helpers/cli.js';
 
 /** Replay semantics on small hand-written traces, then the CLI end to end. */
 const hw = loadHardware('mi300x');
@@ -172,6 +172,37 @@ describe('replay CLI', () => {
     expect(Math.abs(sum(out.breakdown.by_pass_us) - out.total_us) / out.total_us).toBeLessThan(1e-5);
     expect(out.breakdown.by_category_us.gemm).toBeGreaterThan(0.3 * out.total_us);
     expect(Object.keys(out.breakdown.by_pass_us)).toEqual(['fwd', 'bwd', 'opt', 'idle']);
+  });
+
+  it("emit takes silica bert's precisions and --no-overlap, so any step silica bert times can be emitted and replayed", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-emit-bert-'));
+    const step = ['--model', 'bert-base', '--batch', '2', '--seq', '128', '--optimizer', 'adam'];
+    const both = (flags: string[]) => {
+      const out = join(dir, `${flags.join('')}.pb`);
+      const emitted = silica(['emit', ...step, ...flags, '-o', out]);
+      expect(emitted.code, emitted.stderr).toBe(0);
+      const bert = JSON.parse(silica(['bert', ...step, ...flags, '--json']).stdout) as { iteration_us: number; comm_busy_us: number };
+      const replay = JSON.parse(silica(['replay', out, '--json']).stdout) as { total_us: number; breakdown: { by_category_pass_us: Record<string, Record<string, number>> } };
+      return { bert, replay, meta: JSON.parse(silica(['inspect', out, '--json']).stdout).meta as Record<string, unknown> };
+    };
+    // One GPU: the same kernels back to back, so the same time; bf16 mixed precision casts the
+    // gradients where fp16 unscales them (same bytes, fewer FLOPs), and its GEMMs run as bf16.
+    for (const flags of [['--precision', 'mixed-bf16'], ['--precision', 'mixed', '--mixed-dtype', 'bf16']]) {
+      const r = both(flags);
+      expect(r.meta.dtype).toBe('bf16');
+      expect(r.replay.total_us).toBeCloseTo(r.bert.iteration_us, 1);
+    }
+    // Reductions after backward: nothing overlaps them, so replay's interference model has nothing
+    // to slow and the two agree to the collectives' own model (within 0.5%).
+    const after = both(['--dp', '2', '--no-overlap']);
+    expect(after.meta.overlap_grad_allreduce).toBe(false);
+    const overlapped = both(['--dp', '2']);
+    expect(overlapped.meta.overlap_grad_allreduce).toBe(true);
+    expect(after.bert.iteration_us).toBeGreaterThan(overlapped.bert.iteration_us);
+    expect(Math.abs(after.replay.total_us / after.bert.iteration_us - 1)).toBeLessThan(0.005);
+    expectOneLineError(silica(['emit', ...step, '--precision', 'fp32', '--mixed-dtype', 'bf16', '-o', join(dir, 'x.pb')]), /^silica: --mixed-dtype: applies to --precision mixed only, got --precision fp32$/);
+    expectOneLineError(silica(['emit', '--model', 'bert-base', '--phase', 'prefill', '--batch', '1', '--seq', '128', '--no-overlap', '-o', join(dir, 'x.pb')]), /^silica: --no-overlap: only with --phase train, not prefill$/);
+    expect(existsSync(join(dir, 'x.pb'))).toBe(false);
   });
 
   it('--chrome-trace and --kernels write a Perfetto JSON and a per-node CSV', () => {

@@ -3,7 +3,8 @@ import { SilicaError } from '../../core/errors.js';
 import { countOf, parsePositiveInt } from '../../core/units.js';
 import { DTYPES, type Dtype } from '../../hw/config/schema.js';
 import { checkSimulatedGpus } from '../../hw/system.js';
-import { bucketBytesFromMib, buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, DEFAULT_BUCKET_MIB, getModel, OPTIMIZER_IMPLS, OPTIMIZERS, PRECISIONS, type OptimizerImpl, type Precision, type ZeroStage } from '../../sw/index.js';
+import { bucketBytesFromMib, buildDecodeTrace, buildPrefillTrace, buildTrainingTrace, DEFAULT_BUCKET_MIB, getModel, OPTIMIZER_IMPLS, OPTIMIZERS, type OptimizerImpl, type ZeroStage } from '../../sw/index.js';
+import { PRECISION_LABELS, precisionLabel, precisionOf } from '../../study/bert/point.js';
 import { writeTrace, type TraceFormat } from '../../trace/load.js';
 import type { Trace } from '../../trace/types.js';
 import { flagNumber, hardwareFrom, numberFlag, positiveFlagNumber, recomputeFlag, printJson, type NumberArg, type NumberFlag } from '../common.js';
@@ -20,6 +21,7 @@ interface EmitArgs {
   seq?: string;
   context?: string;
   precision: string;
+  mixedDtype?: string;
   optimizer: string;
   optimizerImpl: string;
   microBatches: NumberArg;
@@ -31,6 +33,7 @@ interface EmitArgs {
   tp: NumberArg;
   dp: NumberArg;
   bucketMb: NumberFlag;
+  overlap: boolean;
   zeroStage: NumberFlag;
   dtype: string;
   kvDtype?: string;
@@ -75,6 +78,7 @@ function checkPhaseFlags(a: EmitArgs): void {
     ['--kv-dtype', a.kvDtype !== undefined, ['decode']],
     ['--dtype', a.dtype !== 'bf16', ['prefill', 'decode']],
     ['--precision', a.precision !== 'mixed', ['train']],
+    ['--mixed-dtype', a.mixedDtype !== undefined, ['train']],
     ['--optimizer', a.optimizer !== 'adam', ['train']],
     ['--optimizer-impl', a.optimizerImpl !== 'fused', ['train']],
     ['--micro-batches', String(a.microBatches) !== '1', ['train']],
@@ -83,6 +87,7 @@ function checkPhaseFlags(a: EmitArgs): void {
     ['--no-fuse-bias-act', !a.fuseBiasAct, ['train']],
     ['--dp', String(a.dp) !== '1', ['train']],
     ['--bucket-mb', String(a.bucketMb) !== String(DEFAULT_BUCKET_MIB), ['train']],
+    ['--no-overlap', !a.overlap, ['train']],
     ['--zero-stage', String(a.zeroStage) !== '0', ['train']],
     ['--sequence-parallel', a.sequenceParallel, ['train']],
   ];
@@ -99,13 +104,15 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
   const dp = a.phase === 'train' ? parsePositiveInt(a.dp, '--dp') : 1;
   checkWorldSize(tp, dp);
   switch (a.phase) {
-    case 'train':
-      if (!(PRECISIONS as readonly string[]).includes(a.precision)) throw new SilicaError(`--precision: expected one of ${PRECISIONS.join(', ')}, got "${a.precision}"`);
+    case 'train': {
+      // The precisions silica bert takes (mixed-fp16, mixed-bf16, or mixed with --mixed-dtype), so any of its steps can be emitted.
+      const { precision, mixedDtype } = precisionOf(precisionLabel(a.precision, a.mixedDtype));
       if (!(OPTIMIZERS as readonly string[]).includes(a.optimizer)) throw new SilicaError(`--optimizer: expected one of ${OPTIMIZERS.join(', ')}, got "${a.optimizer}"`);
       return buildTrainingTrace(model, {
         batch,
         seq: parsePositiveInt(need(a.seq, '--seq', 'train'), '--seq'),
-        precision: a.precision as Precision,
+        precision,
+        mixedDtype,
         optimizer: a.optimizer as 'adam' | 'lamb',
         optimizerImpl: a.optimizerImpl as OptimizerImpl,
         microBatches: parsePositiveInt(a.microBatches, '--micro-batches'),
@@ -116,8 +123,10 @@ export function buildTraceFromArgs(a: EmitArgs): Trace {
         flashAttention: a.flashAttention,
         fuseBiasAct: a.fuseBiasAct,
         bucketBytes: bucketBytesFromMib(positiveFlagNumber('bucket-mb', a.bucketMb) ?? DEFAULT_BUCKET_MIB),
+        overlapGradAllReduce: a.overlap,
         zeroStage: (flagNumber('zero-stage', a.zeroStage) ?? 0) as ZeroStage,
       });
+    }
     case 'prefill':
       return buildPrefillTrace(model, { batch, seq: parsePositiveInt(need(a.seq, '--seq', 'prefill'), '--seq'), tp, dtype: dtypeOf(a.dtype, '--dtype'), flashAttention: a.flashAttention });
     case 'decode': {
@@ -144,7 +153,8 @@ export const emitCommand: CommandModule = {
       .option('batch', numberFlag('sequences (train: per micro-batch and DP rank; decode: requests)', { demandOption: true }))
       .option('seq', numberFlag('sequence length (train, prefill)'))
       .option('context', { type: 'string', describe: 'decode: cached tokens per request (one number, or one per request: 512,2048,...)' })
-      .option('precision', { type: 'string', default: 'mixed', describe: `train: ${PRECISIONS.join('|')}` })
+      .option('precision', { type: 'string', default: 'mixed', describe: `train: ${PRECISION_LABELS.join('|')}|mixed (mixed: fp32 master weights, half-precision compute, --mixed-dtype)` })
+      .option('mixed-dtype', { type: 'string', describe: 'train: half dtype of --precision mixed: fp16 | bf16 (default fp16)' })
       .option('optimizer', { type: 'string', default: 'adam', describe: `train: ${OPTIMIZERS.join('|')}` })
       .option('optimizer-impl', { type: 'string', default: 'fused', describe: `train: ${OPTIMIZER_IMPLS.join('|')} (per-tensor: PyTorch's for-loop AdamW)` })
       .option('micro-batches', numberFlag('train: gradient-accumulation steps', { default: 1 }))
@@ -157,6 +167,7 @@ export const emitCommand: CommandModule = {
       .option('dp', numberFlag('train: data-parallel ranks', { default: 1 }))
       .option('zero-stage', numberFlag('train: ZeRO 0 (none), 1 (optimizer states sharded over --dp), 2 (gradients too) or 3 (weights too, gathered layer by layer); adam only', { default: 0 }))
       .option('bucket-mb', numberFlag("train: gradient bucket size in MiB, one all-reduce each (PyTorch DDP's bucket_cap_mb)", { default: DEFAULT_BUCKET_MIB }))
+      .option('overlap', { type: 'boolean', default: true, describe: 'train: reduce each gradient bucket during backward (--no-overlap: after it)' })
       .option('dtype', { type: 'string', default: 'bf16', describe: `prefill/decode: ${DTYPES.join('|')}` })
       .option('kv-dtype', { type: 'string', describe: 'decode: KV-cache dtype (default: --dtype)' })
       .option('format', { choices: ['silica', 'chakra'] as const, default: 'silica' as const, describe: 'silica trace, or Chakra ETs (<out>.<rank>.et)' })
