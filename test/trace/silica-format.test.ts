@@ -72,4 +72,17 @@ describe('silica trace format', () => {
     // A decode step reads every weight at least once: 2 bytes x ~6.7e9 parameters.
     expect(s.hbm_bytes).toBeGreaterThan(13e9);
   });
+
+  it("CLI: inspect of a data-parallel step says its counts are all ranks', and a rank's are silica bert's", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-trace-'));
+    const out = join(dir, 'dp2.pb');
+    const step = ['--model', 'bert-base', '--batch', '2', '--seq', '128', '--optimizer', 'adam', '--dp', '2'];
+    expect(silica(['emit', ...step, '-o', out]).code).toBe(0);
+    const s = silicaJson<{ world_size: number; flops: number }>(['inspect', out]);
+    const bert = silicaJson<{ flops: number }>(['bert', ...step]);
+    expect(s.world_size).toBe(2);
+    expect(s.flops).toBe(2 * bert.flops);
+    const text = silica(['inspect', out]).stdout;
+    expect(text).toMatch(new RegExp(`^flops +${s.flops} \\(2 ranks; ${bert.flops} a rank\\)$`, 'm'));
+  });
 });

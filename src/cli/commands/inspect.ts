@@ -28,16 +28,23 @@ export const inspectCommand: CommandModule = {
       printJson(report);
       return;
     }
+    // Counts are the whole world's: a multi-rank trace says so, and an SPMD one what a rank does
+    // (what silica bert and the closed forms count), so 8 data-parallel ranks do not read as 8x the model.
+    const world = (total: number): string | number => {
+      if (summary.world_size === 1) return total;
+      const perRank = summary.programs === 1 ? `; ${total / summary.world_size} a rank` : '';
+      return `${total} (${countOf(summary.world_size, 'rank')}${perRank})`;
+    };
     const rows: Array<[string, string | number]> = [
       ['trace', `${loaded.source} (${loaded.format})`],
       ['world_size', summary.world_size],
       ['programs', summary.programs === 1 && summary.world_size > 1 ? '1 (SPMD)' : summary.programs],
-      ['nodes', summary.nodes],
+      ['nodes', world(summary.nodes)],
       ['node_kinds', Object.entries(summary.node_kinds).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ')],
-      ['kernels', summary.kernels],
+      ['kernels', world(summary.kernels)],
       ['host_nodes', summary.host_nodes],
-      ['flops', summary.flops],
-      [`hbm_bytes (${hw.name})`, summary.hbm_bytes],
+      ['flops', world(summary.flops)],
+      [`hbm_bytes (${hw.name})`, world(summary.hbm_bytes)],
       ['collectives', collectivesLine(summary.collectives)],
       ['p2p', `${summary.p2p.sends} sends, ${summary.p2p.recvs} recvs, ${summary.p2p.bytes} bytes sent`],
       ['streams', Object.entries(summary.streams).map(([k, v]) => `${k} ${v}`).join(', ')],
