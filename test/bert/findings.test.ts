@@ -77,7 +77,9 @@ describe('BERT characterisation findings', () => {
     const inNode = [2, 8].map((dp) => share('mi300x', dp));
     const multiNode = [16, 32].map((dp) => share('mi300x', dp));
     for (const s of inNode) expect(s).toBeGreaterThan(0);
-    for (const s of multiNode) expect(s).toBeGreaterThan(Math.max(...inNode));
+    // Beyond the node the rings add NIC hops (rail rings: the node's NICs together, 7 x 50 GB/s on
+    // MI300X, about its 7 xGMI rings' 7 x 48) and a step per rank; a 2-GPU group drives one xGMI link.
+    for (const s of multiNode) expect(s).toBeGreaterThan(inNode[1]!);
     expect(multiNode[1]).toBeGreaterThanOrEqual(multiNode[0]!);
     expect(share('h100-sxm', 16)).toBeGreaterThan(share('h100-sxm', 8));
     // Overlapping with backward hides part of it.
