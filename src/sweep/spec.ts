@@ -151,6 +151,7 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
   for (const v of variants) for (const path of Object.keys(v.set)) requirePath(common, path, file, `variants.${v.name}.set.${path}`, defaults);
   for (const a of axes) requirePath(common, a.path, file, `axes.${a.path}`, defaults);
   for (const f of filterPaths(filters)) if (f.path !== 'variant') requirePath(common, f.path, file, f.field, defaults);
+  checkVariantConditions(filters, variants, file);
 
   const combinations = variants.length * combinationCount(axes, expand);
   const kept = (onExpanded?: (expanded: number) => void) => keptTrees(common, variants, axes, expand, filters, onExpanded);
@@ -209,6 +210,26 @@ function checkDistinctCombinations(axes: Axis[], expand: 'grid' | 'zip', file: s
   if (r) {
     throw new SilicaError(`${file}: axes: expected distinct zipped combinations, got ${axes.map((a) => `${a.path}=${describe(a.values[r.again])}`).join(', ')} twice (positions ${r.first} and ${r.again}: the same points twice)`);
   }
+}
+
+/**
+ * `variant` in a filter is not a path of the base but the variant's name: a closed set, so a name
+ * no variant has (a typo, or a sweep without variants) is refused here, as an unknown path is,
+ * rather than matching nothing and quietly keeping (or dropping) every point.
+ */
+function checkVariantConditions(filters: readonly SweepFilter[], variants: SweepSpec['variants'], file: string): void {
+  const names = variants.map((v) => v.name).filter((n) => n !== '');
+  filters.forEach((f, i) => {
+    for (const { path, test } of f.conditions) {
+      if (path !== 'variant') continue;
+      const field = `filters.${i}.${f.action}.variant`;
+      if (names.length === 0) throw new SilicaError(`${file}: ${field}: expected a sweep with variants, got none (no point has a variant to match)`);
+      if (test.min !== undefined || test.max !== undefined) throw new SilicaError(`${file}: ${field}: expected a variant name, a list or {in, not} of them, got ${test.min !== undefined ? 'min' : 'max'} (variants are names, not numbers)`);
+      const given = [...('equals' in test ? [test.equals] : []), ...(test.in ?? []), ...(test.not ?? [])];
+      const bad = given.findIndex((v) => typeof v !== 'string' || !names.includes(v));
+      if (bad >= 0) throw new SilicaError(`${file}: ${field}: expected a variant name (${names.join(', ')}), got ${describe(given[bad])}`);
+    }
+  });
 }
 
 function noneSurvive(file: string, expanded: number): SilicaError {

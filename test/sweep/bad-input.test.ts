@@ -83,6 +83,10 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     ['a sample without points', `${BASE}sample: { seed: 1 }\n`, /sample\.points: expected a positive whole number \(missing\)$/],
     ['a negative sample seed', `${BASE}sample: { points: 1, seed: -2 }\n`, /sample\.seed: expected a whole number from 0 to 2147483647, got -2$/],
     ['an unknown sample field', `${BASE}sample: { points: 1, size: 2 }\n`, /sample: expected fields points and seed, got unknown field size$/],
+    // `variant` in a filter names a variant, not a path: a name no variant has would match nothing.
+    ['a filter on the variant of a sweep without variants', `${BASE}axes:\n  points.0.m: [1, 2]\nfilters:\n  - exclude: { variant: nominal }\n`, /filters\.0\.exclude\.variant: expected a sweep with variants, got none \(no point has a variant to match\)$/],
+    ['a filter on a variant name no variant has', `${BASE}axes:\n  points.0.m: [1, 2]\nvariants:\n  - { name: nominal }\n  - { name: slow }\nfilters:\n  - exclude: { variant: nomnal, points.0.m: 1 }\n`, /filters\.0\.exclude\.variant: expected a variant name \(nominal, slow\), got "nomnal"$/],
+    ['a variant name in a filter list no variant has', `${BASE}variants:\n  - { name: nominal }\n  - { name: slow }\nfilters:\n  - keep: { variant: { not: [slow, fast] } }\n`, /filters\.0\.keep\.variant: expected a variant name \(nominal, slow\), got "fast"$/],
     ['unknown YAML tag', `${BASE.replace('kind: kernels', 'kind: !foo kernels')}`, /malformed YAML at line 2, column 9: unknown tag: !foo/],
   ];
   // The loader is what rejects a bad file; check every case in-process (fast) ...
