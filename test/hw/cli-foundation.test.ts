@@ -75,6 +75,12 @@ describe('silica CLI (foundation)', () => {
       );
       expectOneLineError(silica(['hw', 'show', 'mi300x/']), /^silica: --hw: no such file mi300x\/$/);
     });
+    it('an override that adds an optional mapping the part lacks says so, not that the preset is partial', () =>
+      // mi300x has no compute.power: one field of it leaves the rest missing, which is the override's doing.
+      expectOneLineError(
+        silica(['hw', 'show', 'mi300x', '--set', 'compute.power.cap_w=400']),
+        /mi300x\.yaml: compute\.power\.\w+: expected a number \(missing\); configs\/hw\/mi300x\.yaml has no compute\.power: the override compute\.power\.cap_w=400 adds it, and it needs its other required fields too \(docs\/hardware\.md\)$/,
+      ));
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
     it('a value that starts with a dash is the flag\'s value, not a group of short flags', () => {
       expectOneLineError(silica(['kernel', 'gemm', '--m', '-5x', '--n', '1', '--k', '1']), /^silica: -m: expected a positive whole number, got "-5x"$/);

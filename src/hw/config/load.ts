@@ -5,6 +5,7 @@ import { statOrNothing } from '../../core/io.js';
 import { configsDir } from '../../core/paths.js';
 import { pinnedFile } from '../../core/pinned-files.js';
 import { applyOverlays, deepFreeze, isMapping, parseYamlText, readYamlFile, schemaFields, validate } from '../../core/yaml-config.js';
+import { lookupPath } from '../../core/tree.js';
 import { hardwareSchema, type HardwareConfig } from './schema.js';
 
 /** Names of the shipped hardware presets (configs/hw/*.yaml). */
@@ -189,9 +190,27 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
       checkConsistency(config, shown);
       return config;
     } catch (err) {
-      throw blameOverride(withBaseHint(err, file.top), overlays, shown);
+      throw blameOverride(addedByOverride(err, tree, overlays, shown) ?? withBaseHint(err, file.top), overlays, shown);
     }
   });
+}
+
+/**
+ * An override may add an optional mapping the part leaves out (`--set compute.power.cap_w=400` on a
+ * part without a power model): the mapping's other required fields are then missing, which is the
+ * override's doing, not the file's. Says so, in place of the hint for a partial file.
+ */
+function addedByOverride(err: unknown, tree: unknown, overlays: readonly string[], shown: string): SilicaError | undefined {
+  if (!(err instanceof SilicaError) || !err.message.endsWith(' (missing)') || !err.where?.field) return undefined;
+  const parts = err.where.field.split('.');
+  for (let i = 1; i < parts.length; i++) {
+    const parent = parts.slice(0, i).join('.');
+    if (lookupPath(tree, parent).found) continue;
+    const overlay = overlays.find((o) => o.slice(0, o.indexOf('=')).trim().startsWith(`${parent}.`));
+    if (!overlay) return undefined;
+    return new SilicaError(`${err.message}; ${shown} has no ${parent}: the override ${overlay} adds it, and it needs its other required fields too (docs/hardware.md)`, err.where);
+  }
+  return undefined;
 }
 
 /**
