@@ -56,6 +56,15 @@ export function isNumericColumn(rows: ReadonlyArray<Record<string, unknown>>, co
   return firstNonNumericRow(rows, column) < 0 && rows.some((r) => !isEmptyCell(r[column]));
 }
 
+/**
+ * A row becomes a mark when it has a y (a log axis: a positive one) and an x. An empty cell means
+ * the column does not apply to the row (a part without a power model has no board_power_w): drawn,
+ * Vega would put an empty x at 0 on a numeric axis, a value the row never had.
+ */
+export function isDrawn(r: Record<string, unknown>, x: string, y: string, logY = false): boolean {
+  return typeof r[y] === 'number' && (!logY || (r[y] as number) > 0) && !isEmptyCell(r[x]);
+}
+
 export function chartSpec(o: ChartOptions): VegaLiteSpec {
   const mark = o.mark ?? 'point';
   const xNumeric = isNumericColumn(o.rows, o.x);
@@ -64,10 +73,9 @@ export function chartSpec(o: ChartOptions): VegaLiteSpec {
   const xType = xNumeric && mark !== 'bar' ? 'quantitative' : mark === 'line' ? 'ordinal' : 'nominal';
   // Only the plotted columns go to Vega: a sweep's table has dozens, and Vega copies every datum.
   const fields = [...new Set([o.x, o.y, o.color, o.facet].filter((f): f is string => f !== undefined))];
-  const values = o.rows
-    .filter((r) => typeof r[o.y] === 'number' && (!o.logY || (r[o.y] as number) > 0))
-    .map((r) => Object.fromEntries(fields.map((f) => [f, r[f]])));
-  if (o.logY && values.length === 0) throw new SilicaError(`--log-y: column "${o.y}" has no positive values to plot`);
+  const values = o.rows.filter((r) => isDrawn(r, o.x, o.y, o.logY)).map((r) => Object.fromEntries(fields.map((f) => [f, r[f]])));
+  if (o.logY && !o.rows.some((r) => typeof r[o.y] === 'number' && (r[o.y] as number) > 0)) throw new SilicaError(`--log-y: column "${o.y}" has no positive values to plot`);
+  if (values.length === 0) throw new SilicaError(`--x: expected a value in some row that has ${o.y}, got only empty cells of "${o.x}" there`);
   const encoding: Record<string, unknown> = {
     x: { field: fieldRef(o.x), type: xType, title: o.xTitle ?? o.x, ...(xType === 'nominal' ? { sort: null } : {}), ...(xNumeric && xType === 'quantitative' ? { scale: { zero: false } } : {}) },
     y: {

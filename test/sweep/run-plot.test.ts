@@ -145,6 +145,28 @@ describe('silica run and silica plot', () => {
     expect(silica(['plot', csv, '--x', 'x', '--y', 'y', '--out', fig]).stderr).toBe('');
   });
 
+  it('rows with an empty x or y are left out and counted, never drawn at 0', () => {
+    // As a kernels sweep across parts writes board_power_w: empty on a part without a power model.
+    const csv = join(dir, 'empty-cells.csv');
+    writeFileSync(csv, 'hw,m,w\nmi300x,1,\nmi300x,2,\nh100-sxm,1,500\nh100-sxm,2,690\n');
+    const byM = join(dir, 'empty-y.svg');
+    const r = silica(['plot', csv, '--x', 'm', '--y', 'w', '--out', byM, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('silica plot: note: 2 of 4 rows have no w (an empty cell: the column does not apply to them) and are left out\n');
+    expect((JSON.parse(r.stdout) as { rows: number }).rows).toBe(2);
+    expect(svgInfo(readFileSync(byM, 'utf8')).marks).toBe(2);
+    // The same column on x: its empty cells would read as 0 W on a numeric axis.
+    const byW = join(dir, 'empty-x.svg');
+    const s = silica(['plot', csv, '--x', 'w', '--y', 'm', '--out', byW]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toBe('silica plot: note: 2 of 4 rows have no w (an empty cell) and are left out\n');
+    const svg = readFileSync(byW, 'utf8');
+    expect(svgInfo(svg).marks).toBe(2);
+    expect(svg).not.toMatch(/aria-label="w: 0;/);
+    expectOneLineError(silica(['plot', csv, '--x', 'w', '--y', 'm', '--filter', 'hw=mi300x', '--out', join(dir, 'no-x.svg')]), /empty-cells\.csv: --x: expected a value in some row that has m, got only empty cells of "w" there$/);
+    expect(existsSync(join(dir, 'no-x.svg'))).toBe(false);
+  });
+
   it('plot: a log axis with nothing to draw, and a column named twice, are one line naming the file', () => {
     const fig = join(dir, 'refused.svg');
     const neg = join(dir, 'neg.csv');

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { SilicaError, withErrorContext } from '../../core/errors.js';
 import { checkOutputPath } from '../../core/io.js';
-import { AGGREGATES, chartSpec, firstNonNumericRow, isNumericColumn, MARKS, type Aggregate, type Mark } from '../../plot/charts.js';
+import { AGGREGATES, chartSpec, firstNonNumericRow, isDrawn, isNumericColumn, MARKS, type Aggregate, type Mark } from '../../plot/charts.js';
 import { readCsvFile } from '../../plot/csv.js';
 import { writeSvg } from '../../plot/render.js';
 import { printJson } from '../common.js';
@@ -58,16 +58,21 @@ export const plotCommand: CommandModule = {
     if (!aggregate && rows.length > MANY_MARKS) {
       process.stderr.write(`silica plot: note: one mark per row draws ${rows.length} marks; --aggregate (e.g. mean) draws one per x and colour, --filter COL=VALUE plots fewer rows\n`);
     }
+    // Rows the figure has no place for are left out: say how many rather than draw fewer marks unannounced.
+    const noY = rows.filter((r) => typeof r[args.y] !== 'number').length;
+    if (noY > 0) process.stderr.write(`silica plot: note: ${noY} of ${rows.length} rows have no ${args.y} (an empty cell: the column does not apply to them) and are left out\n`);
+    const noX = rows.filter((r) => typeof r[args.y] === 'number' && (r[args.x] === '' || r[args.x] === undefined)).length;
+    if (noX > 0) process.stderr.write(`silica plot: note: ${noX} of ${rows.length} rows have no ${args.x} (an empty cell) and are left out\n`);
     if (args.logY) {
-      // A log axis has no place for them: Vega drops such rows, so say how many rather than draw fewer marks unannounced.
       const notPositive = rows.filter((r) => typeof r[args.y] === 'number' && (r[args.y] as number) <= 0).length;
       if (notPositive > 0) process.stderr.write(`silica plot: note: --log-y leaves out ${notPositive} of ${rows.length} rows, whose ${args.y} is zero or negative\n`);
     }
+    const drawn = rows.filter((r) => isDrawn(r, args.x, args.y, args.logY)).length;
     await writeSvg(args.out, spec);
     if (args.json) {
-      printJson({ out: args.out, rows: rows.length, x: args.x, y: args.y, mark: args.mark, aggregate: aggregate ?? null, filter: filters.map((f) => f.text), color: args.color ?? null, facet: args.facet ?? null, log_y: args.logY });
+      printJson({ out: args.out, rows: drawn, x: args.x, y: args.y, mark: args.mark, aggregate: aggregate ?? null, filter: filters.map((f) => f.text), color: args.color ?? null, facet: args.facet ?? null, log_y: args.logY });
     } else {
-      process.stdout.write(`silica plot: ${args.out} (${args.mark} of ${aggregate ? `${aggregate} ` : ''}${args.y} vs ${args.x}, ${rows.length} rows)\n`);
+      process.stdout.write(`silica plot: ${args.out} (${args.mark} of ${aggregate ? `${aggregate} ` : ''}${args.y} vs ${args.x}, ${drawn} rows)\n`);
     }
   },
 };
