@@ -35,6 +35,10 @@ export interface MergeReport {
 
 export function mergeSweepDirs(dirs: readonly string[], out: string): MergeReport {
   if (dirs.length === 0) throw new SilicaError('merge: expected at least one sweep output folder');
+  // Merged into one of its inputs, a shard's folder would hold other shards' points: its task,
+  // requeued with --resume, would then be refused as if the sweep had changed.
+  const input = dirs.find((dir) => samePath(dir, out));
+  if (input !== undefined) throw new SilicaError(`merge: --out ${out}: one of the folders to merge (${input}); expected a folder of its own, e.g. OUT/merged`);
   const byId = new Map<string, { point: CompletedPoint; dir: string }>();
   const configById = new Map<string, ResolvedItem>();
   let header: SweepHeader | undefined;

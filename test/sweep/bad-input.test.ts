@@ -236,6 +236,10 @@ describe('merge takes shards of one sweep only', () => {
     appendFileSync(join(cut, 'points.jsonl'), '{"point":3,"poi');
     expect(mergeSweepDirs([s0, cut], join(dir, 'm8')).points).toBe(4);
     expect(mergeMessage([s0, `${s0}/`], join(dir, 'm9'))).toMatch(/^merge: .*whole0\/: the same folder as .*whole0; expected each shard folder once$/);
+    // Merged into one of its inputs, shard 0's folder would hold shard 1's points, and refuse its own --resume.
+    const before = readFileSync(join(s0, 'points.jsonl'), 'utf8');
+    expect(() => mergeSweepDirs([s0, cut], `${s0}/`)).toThrow(/^merge: --out .*whole0\/: one of the folders to merge \(.*whole0\); expected a folder of its own, e\.g\. OUT\/merged$/);
+    expect(readFileSync(join(s0, 'points.jsonl'), 'utf8')).toBe(before);
   });
 
   it('refuses a ledger line that does not name a point of the folder as listed (an edited points.jsonl)', async () => {
