@@ -59,7 +59,9 @@ function withBaseDir(raw: unknown, path: string): { tree: unknown; baseDir: stri
 }
 
 export function resolveExperiment(raw: unknown, file: string, baseDir: string, fieldPrefix = ''): ResolvedExperiment {
-  const where = fieldPrefix ? `${fieldPrefix}.` : '';
+  // A suite's prefix is a field path (experiments.1.experiment.kind); a sweep's names a point
+  // (point 3 (hw=mi300x): kind), as the schema's messages below do.
+  const where = !fieldPrefix ? '' : /^[\w.-]+$/.test(fieldPrefix) ? `${fieldPrefix}.` : `${fieldPrefix}: `;
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new SilicaError(`${file}: ${fieldPrefix || '(top level)'}: expected an experiment mapping with a kind field, got ${describe(raw)}`);
   }

@@ -119,7 +119,11 @@ export function loadSweep(file: string, options: LoadOptions = {}): SweepSpec {
   const raw = readYamlFile(file);
   if (!isMapping(raw)) throw new SilicaError(`${file}: (top level): expected a sweep mapping with base and axes, got ${describe(raw)}`);
   const unknown = Object.keys(raw).filter((k) => !TOP_KEYS.has(k));
-  if (unknown.length) throw new SilicaError(`${file}: (top level): expected no unknown fields (${unknown.join(', ')}); allowed: ${[...TOP_KEYS].join(', ')}`);
+  if (unknown.length) {
+    // An experiment file (kind, no base) given where a sweep is expected: say which command runs it.
+    const experimentFile = Object.hasOwn(raw, 'kind') && !Object.hasOwn(raw, 'base') ? ' (this is an experiment file: run it with silica run, or name it as a sweep\'s base)' : '';
+    throw new SilicaError(`${file}: (top level): expected no unknown fields (${unknown.join(', ')}); allowed: ${[...TOP_KEYS].join(', ')}${experimentFile}`);
+  }
 
   const name = raw.name ?? defaultName(file);
   if (typeof name !== 'string' || !NAME.test(name)) throw new SilicaError(`${file}: name: expected letters, digits, '.', '_' or '-', got ${describe(name)}`);

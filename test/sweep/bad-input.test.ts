@@ -124,6 +124,15 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     expect(() => loadExperimentFile(file)).toThrow(/sweep-as-experiment\.yaml: kind: expected the name of an experiment kind \(.*\) \(missing; this is a sweep file: run it with silica sweep\)$/);
   });
 
+  it('an experiment file given to silica sweep says which command runs it, and a bad kind names the point', () => {
+    const file = join(dir, 'experiment-as-sweep.yaml');
+    writeFileSync(file, BASE.replace('base:\n', '').replace(/^  /gm, ''));
+    expect(() => loadSweep(file)).toThrow(/experiment-as-sweep\.yaml: \(top level\): expected no unknown fields \(kind, hw, figure, points\); allowed: .* \(this is an experiment file: run it with silica run, or name it as a sweep's base\)$/);
+    const kindAxis = join(dir, 'kind-axis.yaml');
+    writeFileSync(kindAxis, `${BASE}axes:\n  kind: [kernels, nope]\n`);
+    expect(() => loadSweep(kindAxis)).toThrow(/kind-axis\.yaml: point 1 \(kind=nope\): kind: expected one of .*, got "nope"$/);
+  });
+
   it('bad flags', () => {
     const file = join(dir, 'ok.yaml');
     writeFileSync(file, `${BASE}axes:\n  points.0.m: [1, 2]\n`);
