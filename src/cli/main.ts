@@ -22,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
     .recommendCommands()
     .fail((msg, err) => {
       failed = true;
-      const error = err ?? new SilicaError(msg ?? 'invalid arguments');
+      const error = err ?? new SilicaError(yargsInOurWords(msg ?? 'invalid arguments', argv));
       reportError(error);
       // Rethrown, or yargs goes on to run the command after a bad flag (output and all).
       throw error;
@@ -151,6 +151,27 @@ function packageVersion(): string {
     // Fall through: a copied bundle without its package.json still runs.
   }
   return 'unknown';
+}
+
+/**
+ * yargs' own messages for a choice of values and a required flag, as silica's others read: the
+ * flag, what was expected, what was got (`--op: expected one of copy, scale, add, triad, got "foo"`).
+ */
+export function yargsInOurWords(msg: string, argv: readonly string[]): string {
+  const text = msg.replace(/\s+/g, ' ').trim();
+  const choices = /^Invalid values: Argument: ([\w-]+), Given: (.+), Choices: (.+)$/.exec(text);
+  if (choices) {
+    // A positional (`silica collective <kind>`) is named bare, a flag as typed.
+    const name = choices[1]!;
+    const isFlag = argv.some((a) => a === flagName(name) || a.startsWith(`${flagName(name)}=`) || a === `--${name}` || a.startsWith(`--${name}=`));
+    return `${isFlag ? flagName(name) : name}: expected one of ${choices[3]!.replace(/"/g, '')}, got ${choices[2]}`;
+  }
+  const missing = /^Missing required arguments?: (.+)$/.exec(text);
+  if (missing) {
+    const flags = missing[1]!.split(', ').map(flagName);
+    return `${flags.join(', ')}: expected ${flags.length > 1 ? 'values' : 'a value'} (required; see --help)`;
+  }
+  return msg;
 }
 
 function reportError(err: unknown): void {

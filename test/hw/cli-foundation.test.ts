@@ -81,6 +81,11 @@ describe('silica CLI (foundation)', () => {
         silica(['hw', 'show', 'mi300x', '--set', 'compute.power.cap_w=400']),
         /mi300x\.yaml: compute\.power\.\w+: expected a number \(missing\); configs\/hw\/mi300x\.yaml has no compute\.power: the override compute\.power\.cap_w=400 adds it, and it needs its other required fields too \(docs\/hardware\.md\)$/,
       ));
+    it("yargs' choices and required flags read as silica's other errors: the flag, what was expected, what was got", () => {
+      expectOneLineError(silica(['kernel', 'stream', '--op', 'foo']), /^silica: --op: expected one of copy, scale, add, triad, got "foo"$/);
+      expectOneLineError(silica(['collective', 'foo', '--gpus', '8']), /^silica: kind: expected one of all-reduce, .*, got "foo"$/);
+      expectOneLineError(silica(['kernel', 'gemm', '--n', '8']), /^silica: -m, -k: expected values \(required; see --help\)$/);
+    });
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
     it('a value that starts with a dash is the flag\'s value, not a group of short flags', () => {
       expectOneLineError(silica(['kernel', 'gemm', '--m', '-5x', '--n', '1', '--k', '1']), /^silica: -m: expected a positive whole number, got "-5x"$/);
