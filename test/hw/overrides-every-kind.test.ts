@@ -45,6 +45,14 @@ describe('hw_overrides in every experiment kind', () => {
       // A field the part has, nested or dotted, resolves.
       expect(() => resolveExperiment({ ...exp, hw_overrides: { 'compute.cus': 152 } }, FILE, dir), kind).not.toThrow();
     }
+    // A field named twice, by a dotted key and a nested mapping (or one replacing the mapping the other sets a field of), would be set by key order.
+    for (const [kind, exp] of Object.entries(EXPERIMENTS)) {
+      expect(silicaErrorOf(() => resolveExperiment({ ...exp, hw_overrides: { 'memory.hbm.efficiency': 0.8, memory: { hbm: { efficiency: 0.7 } } } }, FILE, dir)), kind).toMatch(
+        /exp\.yaml: hw_overrides\.memory\.hbm\.efficiency: expected each hardware field once, got memory\.hbm\.efficiency=0\.8 and memory\.hbm\.efficiency=0\.7 \(a dotted key and a nested mapping name the same field\)$/,
+      );
+      // Two fields of one mapping, one dotted and one nested, are two fields.
+      expect(() => resolveExperiment({ ...exp, hw_overrides: { 'memory.hbm': { efficiency: 0.8 }, memory: { hbm: { peak_gbps: 4000 } } } }, FILE, dir), kind).not.toThrow();
+    }
     // t3 compares parts: each entry of its hardware list (and each sensitivity variant) has its own.
     const t3 = (overrides: Record<string, unknown>) => ({ kind: 't3', hardware: [{ hw: 't3-baseline', hw_overrides: overrides, models: [{ model: 't-nlg-17b', tp: [8] }] }] });
     expect(silicaErrorOf(() => resolveExperiment(t3({ compute: { cuz: 100 } }), FILE, dir))).toMatch(/exp\.yaml: hardware\.0\.hw_overrides\.compute\.cuz: no such hardware field in t3-baseline \(no field cuz\)$/);

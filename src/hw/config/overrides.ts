@@ -21,6 +21,7 @@ export type HardwareOverrides = z.infer<typeof hardwareOverridesSchema>;
  */
 export function overrideOverlays(ref: string, shownAs: string, overrides: HardwareOverrides, where = 'hw_overrides'): string[] {
   const leaves = flattenLeaves(overrides);
+  checkEachFieldOnce(leaves, where);
   // The preset's tree is read only to check the overrides' paths: most configs have none.
   const preset = leaves.length ? readHardwareTree(ref) : undefined;
   for (const [field] of leaves) {
@@ -28,6 +29,24 @@ export function overrideOverlays(ref: string, shownAs: string, overrides: Hardwa
     if (!found.found && !isHardwareField(preset, field)) throw new SilicaError(`${where}.${field}: no such hardware field in ${shownAs} (${found.reason})`);
   }
   return leaves.map(asOverlay);
+}
+
+/**
+ * A dotted key and a nested mapping may name one field (`{memory.hbm.efficiency: 0.8, memory: {hbm:
+ * {efficiency: 0.7}}}`), or one may replace a mapping the other sets a field of: which one won
+ * would be the order of the keys in the file, so the field is refused rather than set quietly.
+ */
+function checkEachFieldOnce(leaves: ReadonlyArray<[string, unknown]>, where: string): void {
+  for (let i = 0; i < leaves.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const [a, va] = leaves[j]!;
+      const [b, vb] = leaves[i]!;
+      if (a === b || b.startsWith(`${a}.`) || a.startsWith(`${b}.`)) {
+        const field = a.length <= b.length ? a : b;
+        throw new SilicaError(`${where}.${field}: expected each hardware field once, got ${a}=${JSON.stringify(va)} and ${b}=${JSON.stringify(vb)} (a dotted key and a nested mapping name the same field)`);
+      }
+    }
+  }
 }
 
 /** The overrides as `path=value` overlays, unchecked: for saying what a part was given (reports). */
