@@ -106,6 +106,17 @@ describe('a hardware file with base: FILE', () => {
     expect(silicaErrorOf(() => loadHardware(hwFile('self.yaml', 'base: ./self.yaml\n')))).toMatch(/self\.yaml: base: \.\/self\.yaml leads back to/);
     expectOneLineError(silica(['hw', 'show', hwFile('gone.yaml', 'base: nowhere/gone.yaml\n')]), /gone\.yaml: base: no such file nowhere\/gone\.yaml/);
   });
+
+  it('a bad field a base file writes is named in that file, not in the file built on it', () => {
+    hwFile('lab-bad.yaml', 'base: mi300x\ncompute: {cus: -1}\n');
+    const top = hwFile('on-lab-bad.yaml', 'base: lab-bad.yaml\nmemory: {hbm: {efficiency: 0.8}}\n');
+    expect(silicaErrorOf(() => loadHardware(top))).toMatch(/\/lab-bad\.yaml: compute\.cus: expected a positive number, got -1 \(\S*on-lab-bad\.yaml starts from it\)$/);
+    hwFile('lab-typo.yaml', 'base: mi300x\ncompute: {cuz: 1}\n');
+    expect(silicaErrorOf(() => loadHardware(hwFile('on-lab-typo.yaml', 'base: lab-typo.yaml\n')))).toMatch(/\/lab-typo\.yaml: compute: expected no unknown fields \(cuz\);.* \(\S*on-lab-typo\.yaml starts from it\)$/);
+    // The file's own value, and an override's, are theirs.
+    expect(silicaErrorOf(() => loadHardware(hwFile('own-bad.yaml', 'base: lab-bad.yaml\ncompute: {cus: -2}\n')))).toMatch(/own-bad\.yaml: compute\.cus: expected a positive number, got -2$/);
+    expect(silicaErrorOf(() => loadHardware(top, ['compute.cus=-3']))).toMatch(/on-lab-bad\.yaml: compute\.cus \(set by the override compute\.cus=-3\): expected a positive number, got -3$/);
+  });
 });
 
 describe('an optional hardware field a preset leaves out', () => {

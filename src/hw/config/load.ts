@@ -190,9 +190,27 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
       checkConsistency(config, shown);
       return config;
     } catch (err) {
-      throw blameOverride(addedByOverride(err, tree, overlays, shown) ?? withBaseHint(err, file.top), overlays, shown);
+      throw blameOverride(inBaseFile(addedByOverride(err, tree, overlays, shown) ?? withBaseHint(err, file.top), file.files, overlays, shown), overlays, shown);
     }
   });
+}
+
+/**
+ * A bad field a file's `base:` chain brought in is that base file's, not the file named: the
+ * message names the file of the chain that writes it (`sub/b.yaml: compute.cus: ... (a.yaml
+ * starts from it)`), where a.yaml has no compute.cus to look at. An override's field is left
+ * to blameOverride.
+ */
+function inBaseFile(err: unknown, chain: readonly string[], overlays: readonly string[], shown: string): unknown {
+  if (!(err instanceof SilicaError) || !err.where?.field || chain.length < 2 || !err.message.startsWith(`${shown}: `)) return err;
+  const { field } = err.where;
+  if (overlays.some((o) => { const path = o.slice(0, o.indexOf('=')).trim(); return field === path || field.startsWith(`${path}.`) || path.startsWith(`${field}.`); })) return err;
+  // An unknown field is reported at its mapping; the file to name is the one that writes the key.
+  const unknownKey = /: expected no unknown fields \(([^,)]+)/.exec(err.message)?.[1];
+  const path = unknownKey === undefined ? field : field === '(top level)' ? unknownKey : `${field}.${unknownKey}`;
+  const writer = chain.find((f) => lookupPath(ownTree(hardwareFile(f)), path).found);
+  if (writer === undefined || writer === chain[0]) return err;
+  return new SilicaError(`${writer}: ${err.message.slice(shown.length + 2)} (${shown} starts from it)`, { ...err.where, file: writer });
 }
 
 /**
