@@ -1,4 +1,4 @@
-import { readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { roundTree, writeFileAtomic } from '../core/io.js';
 import { toYaml } from '../core/yaml-config.js';
@@ -33,7 +33,7 @@ export function writeExperimentOutputs(
   // from here (experiment.ts), so the file reruns from the output folder as the original ran.
   const fromHere = o.baseDir === undefined ? '' : relative(resolve(dir), resolve(o.baseDir));
   const baseDirLine = fromHere === '' ? '' : `base_dir: ${toYaml(fromHere).trimEnd()}\n`;
-  writeFileAtomic(join(dir, 'config.resolved.yaml'), `# Resolved from ${o.source}; rerun with: silica run <this file> --out DIR\n${baseDirLine}${toYaml(plainTree(o.config))}`);
+  writeFileAtomic(join(dir, 'config.resolved.yaml'), `${RUN_CONFIG_HEAD}${o.source}; rerun with: silica run <this file> --out DIR\n${baseDirLine}${toYaml(plainTree(o.config))}`);
   return {
     dir,
     tables: [join(dir, 'results.csv'), join(dir, 'results.jsonl')],
@@ -76,4 +76,27 @@ export function readEarlierFiles(dir: string): string[] {
   if (!Array.isArray(files)) return [];
   const inside = resolve(dir) + sep;
   return files.filter((f): f is string => typeof f === 'string' && !(RESULT_FILES as readonly string[]).includes(f) && resolve(dir, f).startsWith(inside));
+}
+
+/** How a run's config.resolved.yaml begins (a sweep's says `# Resolved sweep`). */
+const RUN_CONFIG_HEAD = '# Resolved from ';
+
+/**
+ * True where `dir` holds a `silica run`'s outputs: a sweep or a merge written there would leave
+ * the run's figures and its own tables beside the sweep's, one folder describing two things (as
+ * `silica run` refuses a sweep's folder).
+ */
+export function isRunDir(dir: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, 'config.resolved.yaml'), 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(RUN_CONFIG_HEAD.length);
+    return readSync(fd, head, 0, head.length, 0) === head.length && head.toString('utf8') === RUN_CONFIG_HEAD;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -134,6 +134,20 @@ describe('silica run and silica plot', () => {
     expect(readFileSync(join(sweepDir, 'results.csv'), 'utf8')).toBe(before);
   });
 
+  it('silica sweep and silica merge refuse a run\'s folder (its figures would sit beside the sweep\'s tables)', () => {
+    const runDir = join(dir, 'a-run');
+    const exp = join(dir, 'one-gemm.yaml');
+    writeFileSync(exp, 'kind: kernels\nhw: mi300x\nfigure: false\npoints: [{ op: gemm, m: 64, n: 64, k: 64 }]\n');
+    expect(silica(['run', exp, '--out', runDir, '--quiet']).code).toBe(0);
+    const before = readFileSync(join(runDir, 'config.resolved.yaml'), 'utf8');
+    expectOneLineError(silica(['sweep', join(ROOT, 'configs', 'sweeps', 'gemm-hw.yaml'), '--out', runDir, '--quiet']), /^silica: --out \S*a-run: holds a run's outputs \(config\.resolved\.yaml of silica run\); a sweep writes to a folder of its own$/);
+    const sweepDir = join(dir, 'a-sweep-to-merge');
+    expect(silica(['sweep', join(ROOT, 'configs', 'sweeps', 'gemm-hw.yaml'), '--out', sweepDir, '--quiet']).code).toBe(0);
+    expectOneLineError(silica(['merge', sweepDir, '--out', runDir]), /^silica: --out \S*a-run: holds a run's outputs \(config\.resolved\.yaml of silica run\); a merge writes to a folder of its own$/);
+    expect(readFileSync(join(runDir, 'config.resolved.yaml'), 'utf8')).toBe(before);
+    expect(existsSync(join(runDir, 'points.jsonl'))).toBe(false);
+  });
+
   it('--log-y says how many rows it leaves out (zero or negative y)', () => {
     const csv = join(dir, 'signs.csv');
     writeFileSync(csv, 'x,y\n1,0\n2,-5\n3,10\n4,20\n');

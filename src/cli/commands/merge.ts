@@ -3,6 +3,7 @@ import { SilicaError } from '../../core/errors.js';
 import { OutputSet } from '../../core/io.js';
 import { countOf } from '../../core/units.js';
 import { mergeSweepDirs } from '../../sweep/merge.js';
+import { isRunDir } from '../../sweep/outputs.js';
 import { printJson } from '../common.js';
 import { printOutputs } from './run.js';
 
@@ -21,6 +22,7 @@ export const mergeCommand: CommandModule = {
     if (!args.dirs?.length) throw new SilicaError('merge: expected one or more sweep output folders to merge, e.g. silica merge OUT/shard-* --out OUT/merged');
     // A bad --out fails before the inputs are read; the folder, made for the first file, is taken
     // back with what was written in it if the merge fails.
+    if (isRunDir(args.out)) throw new SilicaError(`--out ${args.out}: holds a run's outputs (config.resolved.yaml of silica run); a merge writes to a folder of its own`);
     const outputs = new OutputSet();
     outputs.directory(args.out, '--out');
     const dirs = args.dirs;

@@ -5,6 +5,7 @@ import { SilicaError } from '../../core/errors.js';
 import { maxOf } from '../../core/extent.js';
 import { batchedWrites, checkOutputPath, makeDirectory, OutputSet, removeDirectories } from '../../core/io.js';
 import { countOf, parsePositiveInt } from '../../core/units.js';
+import { isRunDir } from '../../sweep/outputs.js';
 import { runSweep } from '../../sweep/run-sweep.js';
 import { shardPoints } from '../../sweep/shard.js';
 import { shellQuote, slurmScript } from '../../sweep/slurm.js';
@@ -65,6 +66,7 @@ export async function sweep(args: SweepArgs, { jobs, shard, lanes }: { jobs: num
   }
 
   if (!args.out) throw new SilicaError('--out: expected an output directory (or --dry-run to list the points)');
+  if (isRunDir(args.out)) throw new SilicaError(`--out ${args.out}: holds a run's outputs (config.resolved.yaml of silica run); a sweep writes to a folder of its own`);
   if (args.emitSlurm) {
     if (shard) throw new SilicaError('--emit-slurm: the script runs every shard; give --shards N, not --shard');
     const shards = parsePositiveInt(args.shards ?? '4', '--shards');
