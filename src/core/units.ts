@@ -15,7 +15,10 @@ const BYTE_UNITS: Record<string, number> = {
   g: 1024 ** 3,
 };
 
-/** Parses "4GiB", "512MB", "1048576", "8G" (nccl-tests style: K/M/G are binary). */
+/**
+ * Parses "4GiB", "512MB", "1048576", "8G" (nccl-tests style: K/M/G are binary), and "1e9" as a YAML
+ * file's `bytes: 1e9` reads (a whole number of bytes either way).
+ */
 export function parseBytes(text: string | number, field = 'bytes'): number {
   if (typeof text === 'number') {
     if (!Number.isFinite(text) || text < 0 || !Number.isInteger(text)) {
@@ -23,7 +26,7 @@ export function parseBytes(text: string | number, field = 'bytes'): number {
     }
     return text;
   }
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const match = /^\s*(\d+(?:\.\d+)?(?:[eE]\+?\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = match ? BYTE_UNITS[match[2]!.toLowerCase() || 'b'] : undefined;
   if (!match || unit === undefined) {
     throw new SilicaError(`${field}: expected a size such as 4GiB, 512MB or 1048576, got "${text}"`);
@@ -46,7 +49,8 @@ export function formatBytes(bytes: number): string {
 
 /** Parses a positive integer flag strictly ("8192", not "8192.5", "-1" or "8k"). */
 export function parsePositiveInt(value: unknown, field: string): number {
-  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  // Scientific notation that names a whole number (1e3, 2.5e3) is that number, as in a YAML file.
+  const n = typeof value === 'string' && /^\s*\d+(\.\d+)?([eE]\+?\d+)?\s*$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) {
     throw new SilicaError(`${field}: expected a positive whole number, got ${JSON.stringify(value)}`);
   }

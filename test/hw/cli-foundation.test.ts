@@ -86,6 +86,12 @@ describe('silica CLI (foundation)', () => {
       expectOneLineError(silica(['collective', 'foo', '--gpus', '8']), /^silica: kind: expected one of all-reduce, .*, got "foo"$/);
       expectOneLineError(silica(['kernel', 'gemm', '--n', '8']), /^silica: -m, -k: expected values \(required; see --help\)$/);
     });
+    it('a whole number or a size in scientific notation is that number, as a YAML file reads it; a fraction is still refused', () => {
+      expect(silicaJson<{ m: number }>(['kernel', 'gemm', '--m', '1e3', '--n', '8', '--k', '8', '--json']).m).toBe(1000);
+      expect(silicaJson<{ array_bytes: number }>(['kernel', 'stream', '--bytes', '1e9', '--json']).array_bytes).toBe(1e9);
+      expectOneLineError(silica(['kernel', 'gemm', '--m', '1.25e1', '--n', '8', '--k', '8']), /^silica: -m: expected a positive whole number, got "1\.25e1"$/);
+      expectOneLineError(silica(['kernel', 'stream', '--bytes', '1e']), /^silica: --bytes: expected a size such as 4GiB, 512MB or 1048576, got "1e"$/);
+    });
     it('bad byte size', () => expectOneLineError(silica(['kernel', 'stream', '--bytes', 'lots']), /--bytes: expected a size/));
     it('a value that starts with a dash is the flag\'s value, not a group of short flags', () => {
       expectOneLineError(silica(['kernel', 'gemm', '--m', '-5x', '--n', '1', '--k', '1']), /^silica: -m: expected a positive whole number, got "-5x"$/);
