@@ -204,7 +204,11 @@ export function loadHardware(nameOrPath: string, overlays: readonly string[] = [
 function inBaseFile(err: unknown, chain: readonly string[], overlays: readonly string[], shown: string): unknown {
   if (!(err instanceof SilicaError) || !err.where?.field || chain.length < 2 || !err.message.startsWith(`${shown}: `)) return err;
   const { field } = err.where;
-  if (overlays.some((o) => { const path = o.slice(0, o.indexOf('=')).trim(); return field === path || field.startsWith(`${path}.`) || path.startsWith(`${field}.`); })) return err;
+  const overridden = overlays.some((o) => {
+    const path = o.slice(0, o.indexOf('=')).trim();
+    return field === path || field.startsWith(`${path}.`) || path.startsWith(`${field}.`);
+  });
+  if (overridden) return err;
   // An unknown field is reported at its mapping; the file to name is the one that writes the key.
   const unknownKey = /: expected no unknown fields \(([^,)]+)/.exec(err.message)?.[1];
   const path = unknownKey === undefined ? field : field === '(top level)' ? unknownKey : `${field}.${unknownKey}`;
