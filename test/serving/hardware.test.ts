@@ -26,6 +26,9 @@ describe('iteration costs on the hardware model', () => {
       { prefill: [{ tokens: 1024, context: 0 }], decode: [] as number[] },
       { prefill: [], decode: new Array<number>(16).fill(1024) },
       { prefill: [{ tokens: 256, context: 512 }], decode: new Array<number>(8).fill(2048) },
+      // Identical prompts share one attention launch in the trace (an offline batch of short prompts).
+      { prefill: new Array(16).fill({ tokens: 64, context: 0 }), decode: [] },
+      { prefill: [...new Array(4).fill({ tokens: 128, context: 0 }), { tokens: 512, context: 0 }], decode: new Array<number>(4).fill(1024) },
     ];
     for (const c of cases) {
       const replay = replayTrace(buildIterationTrace(model, { ...c, tp: 2, dtype: 'bf16', kvDtype: 'bf16' }), hw, { recordTimeline: false });

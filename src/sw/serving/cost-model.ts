@@ -83,12 +83,29 @@ const isAttention = (n: TraceNode) => n.category === 'attention';
 const PART_LINEAR = 0;
 const PART_PREFILL_ATTENTION = 1;
 const PART_DECODE_ATTENTION = 2;
+const PART_PREFILL_ATTENTION_GROUP = 3;
 /** Bucketed sizes stay below 2^25 (model contexts and batches are far smaller), so a part and two sizes fit one exact double. */
 const SIZE_LIMIT = 2 ** 25;
 
 function partKey(part: number, a: number, b: number): number {
   if (!(a < SIZE_LIMIT && b < SIZE_LIMIT)) throw new SilicaError(`serving: an iteration of ${Math.max(a, b)} tokens or contexts is beyond the cost model's ${SIZE_LIMIT}`);
   return (part * SIZE_LIMIT + a) * SIZE_LIMIT + b;
+}
+
+/** Prefill pieces by exact shape, with how many share it (first-seen order, so sums stay deterministic). */
+function sameShapes(prefill: readonly PrefillPiece[]): Map<PrefillPiece, number> {
+  const counts = new Map<PrefillPiece, number>();
+  const first = new Map<number, PrefillPiece>();
+  for (const p of prefill) {
+    const k = p.tokens * SIZE_LIMIT + p.context;
+    const seen = first.get(k);
+    if (seen) counts.set(seen, counts.get(seen)! + 1);
+    else {
+      first.set(k, p);
+      counts.set(p, 1);
+    }
+  }
+  return counts;
 }
 
 export class IterationCostModel {
@@ -106,6 +123,8 @@ export class IterationCostModel {
    * serving runs' largest self time.
    */
   private readonly parts = new CuSetMemo(() => new Map<number, PassCost>());
+  /** Groups of identical prefill pieces: by CU set, part key and then the group's bucketed count. */
+  private readonly groupParts = new CuSetMemo(() => new Map<number, Map<number, PassCost>>());
   /** Kernel costs by CU set (as the part costs), then by the kernel's description. */
   private readonly kernels = new CuSetMemo(() => new Map<string, { cost: KernelCost; pass: PassCost }>());
   private readonly programs = new Map<string, LaneStep[]>();
@@ -123,6 +142,7 @@ export class IterationCostModel {
   get memoEntries(): number {
     let n = 0;
     for (const m of this.parts.values()) n += m.size;
+    for (const byCount of this.groupParts.values()) for (const m of byCount.values()) n += m.size;
     return n;
   }
 
@@ -132,7 +152,8 @@ export class IterationCostModel {
     let prefillTokens = 0;
     for (const p of prefill) prefillTokens += p.tokens;
     add(total, this.linear(prefillTokens, decodeCount, cus));
-    for (const p of prefill) add(total, this.prefillAttention(p.tokens, p.context, cus));
+    if (prefill.length === 1) add(total, this.prefillAttention(prefill[0]!.tokens, prefill[0]!.context, cus));
+    else if (prefill.length > 1) for (const [shape, count] of sameShapes(prefill)) add(total, this.prefillAttention(shape.tokens, shape.context, cus, count));
     if (decodeCount > 0) add(total, this.decodeAttention(decodeCount, decodeCtxSum / decodeCount, cus));
     return total;
   }
@@ -150,10 +171,17 @@ export class IterationCostModel {
     });
   }
 
-  prefillAttention(tokens: number, context: number, cus: CuSet): PassCost {
+  /**
+   * Attention of `count` prefill pieces of one shape: one launch for all of them, as the iteration
+   * trace lowers them (buildIterationTrace groups identical pieces), not `count` launches.
+   */
+  prefillAttention(tokens: number, context: number, cus: CuSet, count = 1): PassCost {
     const t = Math.min(this.model.maxSeq, Math.max(1, bucket(tokens)));
     const c = Math.min(this.model.maxSeq - t, bucket(context));
-    return this.part(cus, partKey(PART_PREFILL_ATTENTION, t, c), () => this.costOf([{ tokens: t, context: c }], [], cus, isAttention));
+    const n = Math.max(1, bucket(count));
+    const piece = { tokens: t, context: c };
+    if (n === 1) return this.part(cus, partKey(PART_PREFILL_ATTENTION, t, c), () => this.costOf([piece], [], cus, isAttention));
+    return this.part(cus, partKey(PART_PREFILL_ATTENTION_GROUP, t, c), () => this.costOf(new Array<PrefillPiece>(n).fill(piece), [], cus, isAttention), n);
   }
 
   decodeAttention(batch: number, meanContext: number, cus: CuSet): PassCost {
@@ -189,9 +217,15 @@ export class IterationCostModel {
     return steps;
   }
 
-  private part(cus: CuSet, key: number, compute: () => PassCost): PassCost {
+  /** A part's cost by its key, and for a group of identical prefill pieces by their (bucketed) count too. */
+  private part(cus: CuSet, key: number, compute: () => PassCost, count = 1): PassCost {
     this.lookups++;
-    const memo = this.parts.get(cus);
+    let memo = this.parts.get(cus);
+    if (count > 1) {
+      const byCount = this.groupParts.get(cus);
+      memo = byCount.get(key) ?? byCount.set(key, new Map()).get(key)!;
+      key = count;
+    }
     let c = memo.get(key);
     if (c) this.hits++;
     else {
