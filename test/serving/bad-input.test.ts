@@ -236,9 +236,16 @@ describe('silica serve reports bad input on one stderr line', () => {
   });
 
   it('keeps the model name in reject_reasons, with the count', () => {
-    const r = silica(['serve', '--batch', '4', '--input-len', '1000000000', '--output-len', '10', '--json']);
+    const line = '{"prompt_tokens":1000000000,"output_tokens":10,"arrival_s":0}\n';
+    const trace = file('past-context.jsonl', line.repeat(4));
+    const r = silica(['serve', '--trace', trace, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout) as Record<string, string | number>;
     expect(summary.reject_reasons).toBe("4x prompt + output = N tokens exceed llama3.1-70b's context of N");
+  });
+
+  it('refuses an offline batch past the model context, whose every request would be rejected', () => {
+    const r = silica(['serve', '--model', 'llama3-8b', '--hw', 'h100-sxm', '--gpus', '1', '--tp', '1', '--batch', '1', '--input-len', '8192', '--output-len', '2']);
+    expectOneLineError(r, /^silica: --input-len \+ --output-len: expected at most llama3-8b's context of 8192 tokens, got 8192 \+ 2 = 8194$/);
   });
 });

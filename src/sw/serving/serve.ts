@@ -124,6 +124,10 @@ export function resolveServe(c: ServeConfig): ResolvedServe {
   // Serving is prefill then token-by-token decode: an encoder has no decode to serve.
   if (!model.causal) throw new SilicaError(`--model ${model.name}: an encoder-only model cannot be served (no decode)`);
   checkDtypeRate(hw, c.dtype, '--dtype');
+  // An offline batch is one request shape: past the context, every request would be rejected.
+  if (c.batch !== undefined && c.input_len! + c.output_len! > model.maxSeq) {
+    throw new SilicaError(`--input-len + --output-len: expected at most ${model.name}'s context of ${model.maxSeq} tokens, got ${c.input_len} + ${c.output_len} = ${c.input_len! + c.output_len!}`);
+  }
   const policy = policyKind(c.policy);
   policy?.check?.(validate(policy.options, c.policy_options, `policy ${c.policy} options`), { gpus: c.gpus, tp: c.tp, model });
   const settings: ServeSettings = {
@@ -195,7 +199,7 @@ function offlineFigures(res: ServeRunResult): Record<string, number> {
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
   const tpot = rows.filter((r) => r.generated_tokens > 1).map((r) => r.tpot_ms);
   return {
-    batch_latency_ms: maxOf(rows.map((r) => r.e2e_ms)),
+    batch_latency_ms: rows.length ? maxOf(rows.map((r) => r.e2e_ms)) : NaN,
     prefill_latency_ms: mean(rows.map((r) => r.ttft_ms)),
     per_token_latency_ms: mean(tpot),
     decode_tok_s_per_request: 1000 / mean(tpot),
