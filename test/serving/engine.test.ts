@@ -75,3 +75,21 @@ describe('serving engine invariants', () => {
     expect(b.chromeTrace!.toJson()).toBe(a.chromeTrace!.toJson());
   });
 });
+
+describe('requests that arrive at the same instant', () => {
+  // An offline batch: every prompt is queued before the first step, so one prefill iteration takes
+  // them all (they fit max_batch_tokens), and each request's first token comes at its end.
+  const hw = loadHardware('mi300x');
+  const small = getModel('llama3-8b');
+  const batch: RequestSpec[] = Array.from({ length: 16 }, (_, id) => ({ id, arrivalNs: 0, promptTokens: 64, outputTokens: 4 }));
+  const tp1: ServeSettings = { ...settings('recompute'), tp: 1 };
+  for (const policy of ['continuous', 'rapid', 'disagg']) {
+    it(`${policy}: all are prefilled in one iteration, the first step after they arrive`, () => {
+      const gpus = policy === 'disagg' ? 2 : 1;
+      const r = runServing({ hw, model: small, gpus, policy, policyOptions: policy === 'disagg' ? { prefill_gpus: 1, decode_gpus: 1 } : {}, settings: tp1, slo: defaultSlo(false), requests: batch });
+      const ttft = r.requests.map((row) => row.ttft_ms);
+      expect(r.summary.requests_completed).toBe(batch.length);
+      expect(Math.max(...ttft)).toBe(Math.min(...ttft));
+    });
+  }
+});

@@ -51,7 +51,7 @@ export function arriveLeastLoaded(ctx: PolicyContext, reps: readonly Replica[], 
   if (rejectIfUnservable(ctx, rep, req)) return;
   req.replica = rep.id;
   rep.waiting.push(req);
-  runners[best]!.kick();
+  ctx.wakeOnArrival(runners[best]!);
 }
 
 /** Evicts a decoding request; returns the host-link time (ns) a swap-out costs. */

@@ -74,6 +74,8 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   const reqs = o.requests.map((r) => new Req(r));
   const total = reqs.length;
   let done = 0;
+  // Schedulers woken while a group of same-instant arrivals is handed in (kicked after the group).
+  let woken: Array<{ kick(): void }> | undefined;
   const ctx: PolicyContext = {
     sim,
     system,
@@ -97,14 +99,24 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
       done++;
       if (o.progress && (done === total || done % 64 === 0)) o.progress(done, total);
     },
+    wakeOnArrival: (scheduler) => {
+      if (!woken) scheduler.kick();
+      else if (!woken.includes(scheduler)) woken.push(scheduler);
+    },
   };
   const policy = kind.create(ctx, policyOptions);
 
   // Arrivals are chained (one pending arrival event at a time) so the event heap stays small.
+  // Requests arriving at the same instant are handed in together, and only then do the schedulers
+  // they woke start a step: else the first of an offline batch would be prefilled alone.
   let next = 0;
   const arriveNext = () => {
-    const r = reqs[next++]!;
-    policy.arrive(r);
+    const nowNs = reqs[next]!.arrivalNs;
+    woken = [];
+    while (next < reqs.length && reqs[next]!.arrivalNs === nowNs) policy.arrive(reqs[next++]!);
+    const wake = woken;
+    woken = undefined;
+    for (const scheduler of wake) scheduler.kick();
     if (next < reqs.length) sim.at(reqs[next]!.arrivalNs, arriveNext);
   };
   if (reqs.length) sim.at(reqs[0]!.arrivalNs, arriveNext);

@@ -51,6 +51,12 @@ export interface PolicyContext {
   workload: { meanPromptTokens: number; meanOutputTokens: number };
   /** A request completed or was rejected (drives progress reporting). */
   requestDone(req: Req): void;
+  /**
+   * Wakes a scheduler for a request that has just arrived: at once, or, while the engine hands in
+   * several requests that arrive at the same instant (an offline batch, a burst), once all of them
+   * are queued, so the first step sees every one of them waiting (as an engine's step would).
+   */
+  wakeOnArrival(scheduler: { kick(): void }): void;
 }
 
 export interface ServingPolicy {

@@ -161,7 +161,7 @@ class DisaggPolicy implements ServingPolicy {
     const d = leastLoaded(this.decodeReps);
     if (rejectIfUnservable(this.ctx, p, req) || rejectIfUnservable(this.ctx, d, req)) return;
     p.waiting.push(req);
-    this.prefillRunners[this.prefillReps.indexOf(p)]!.kick();
+    this.ctx.wakeOnArrival(this.prefillRunners[this.prefillReps.indexOf(p)]!);
   }
 
   /** A decode-side recompute preemption: prefill it again (ahead of new arrivals). */
