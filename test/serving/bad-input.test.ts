@@ -229,6 +229,18 @@ describe('silica serve reports bad input on one stderr line', () => {
     expectOneLineError(r, /^silica: --workload: not with --trace \(the trace is the workload\), got --workload arxiv and --trace \S*two-sources\.jsonl$/);
   });
 
+  it('refuses a Poisson or Gamma --arrival beside a trace whose timestamps are its arrivals', () => {
+    const trace = file('timed.jsonl', '{"prompt_tokens":100,"output_tokens":10,"arrival_s":0}\n{"prompt_tokens":100,"output_tokens":10,"arrival_s":2}\n');
+    for (const arrival of ['poisson', 'gamma']) {
+      const r = silica(['serve', '--model', 'llama2-7b', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--trace', trace, '--rate', '2', '--arrival', arrival]);
+      expectOneLineError(r, new RegExp(`^silica: --arrival ${arrival}: not with \\S*timed\\.jsonl, whose timestamps are its arrivals`));
+    }
+    // Lengths-only files take synthetic arrivals; burst replaces the timestamps.
+    const untimed = file('untimed.jsonl', '{"prompt_tokens":100,"output_tokens":10}\n{"prompt_tokens":100,"output_tokens":10}\n');
+    expect(silica(['serve', '--model', 'llama2-7b', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--trace', untimed, '--rate', '2', '--arrival', 'gamma', '--json']).code).toBe(0);
+    expect(silica(['serve', '--model', 'llama2-7b', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--trace', trace, '--arrival', 'burst', '--json']).code).toBe(0);
+  });
+
   it('refuses arrival flags beside an offline --batch, which would ignore them', () => {
     for (const [flag, value] of [['--rate', '3'], ['--arrival', 'burst'], ['--trace', 'azure-conv.csv'], ['--workload', 'arxiv']]) {
       expectOneLineError(silica(['serve', '--batch', '2', '--input-len', '5', '--output-len', '5', flag!, value!]), new RegExp(`^silica: ${flag}: not with an offline --batch \\(its requests all arrive at t = 0, with --input-len and --output-len\\)$`));

@@ -193,6 +193,11 @@ export function generateRequests(w: Workload, o: WorkloadOptions): RequestSpec[]
   const arrival = o.arrival ?? w.arrival;
   if (w.kind === 'trace') {
     const trace = loadRequestFile(dataFile(w.file), o.requests);
+    // A trace's own timestamps are its arrivals (rescaled by --rate): only burst replaces them, so a
+    // Poisson or Gamma process asked for beside them would be silently ignored.
+    if (trace.arrivalS && o.arrival && o.arrival.kind !== 'burst') {
+      throw new SilicaError(`--arrival ${o.arrival.kind}: not with ${w.file}, whose timestamps are its arrivals (--rate rescales them; --arrival burst queues every request at t = 0)`);
+    }
     const needSynthetic = !trace.arrivalS || arrival.kind === 'burst';
     if (needSynthetic && arrival.kind !== 'burst' && o.ratePerS === undefined) {
       throw new SilicaError(`${w.file}: has no arrival times; give --rate for synthetic ${arrival.kind} arrivals`);
