@@ -241,6 +241,15 @@ describe('silica serve reports bad input on one stderr line', () => {
     expect(silica(['serve', '--model', 'llama2-7b', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--trace', trace, '--arrival', 'burst', '--json']).code).toBe(0);
   });
 
+  it('takes --arrival-cv for Gamma arrivals only: a burstier process queues more', () => {
+    const base = ['serve', '--model', 'llama2-7b', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--workload', 'lmsys', '--rate', '2', '--requests', '200'];
+    expectOneLineError(silica([...base, '--arrival-cv', '3']), /^silica: --arrival-cv: expected with --arrival gamma, got no --arrival$/);
+    expectOneLineError(silica([...base, '--arrival', 'poisson', '--arrival-cv', '3']), /^silica: --arrival-cv: expected with --arrival gamma, got --arrival poisson$/);
+    expectOneLineError(silica([...base, '--arrival', 'gamma', '--arrival-cv', '0']), /^silica: --arrival-cv: expected a positive number/);
+    const ttft = (cv: string) => (JSON.parse(silica([...base, '--arrival', 'gamma', '--arrival-cv', cv, '--json']).stdout) as Record<string, number>).ttft_p99_ms!;
+    expect(ttft('4')).toBeGreaterThan(ttft('1'));
+  });
+
   it('refuses arrival flags beside an offline --batch, which would ignore them', () => {
     for (const [flag, value] of [['--rate', '3'], ['--arrival', 'burst'], ['--trace', 'azure-conv.csv'], ['--workload', 'arxiv']]) {
       expectOneLineError(silica(['serve', '--batch', '2', '--input-len', '5', '--output-len', '5', flag!, value!]), new RegExp(`^silica: ${flag}: not with an offline --batch \\(its requests all arrive at t = 0, with --input-len and --output-len\\)$`));

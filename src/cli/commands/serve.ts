@@ -45,6 +45,7 @@ interface ServeArgs {
   preemption: string;
   maxSeqs: NumberFlag;
   arrival?: string;
+  arrivalCv?: NumberFlag;
   itlSloMs?: NumberFlag;
   sloShare: NumberFlag;
   hostIterationUs?: NumberFlag;
@@ -96,7 +97,8 @@ export const serveCommand: CommandModule = {
       .option('host-iteration-us', num("the engine's host time per iteration: scheduling, inputs, launch (us; none by default)"))
       .option('host-sequence-us', num("the engine's host time per request in an iteration (us; none by default)"))
       .option('host-overlapped', { type: 'boolean', describe: "the host prepares the next iteration during this one's GPU work (asynchronous scheduling) instead of before it" })
-      .option('arrival', { type: 'string', describe: 'arrival process: poisson | gamma | burst' })
+      .option('arrival', { type: 'string', describe: 'arrival process: poisson | gamma (gaps of CV --arrival-cv) | burst' })
+      .option('arrival-cv', num('gamma arrivals: coefficient of variation of the gaps (default 2; 1 is Poisson)'))
       .option('itl-slo-ms', num('ITL SLO (default 100 dense, 50 MoE)'))
       .option('slo-share', num('share of requests that must meet the SLOs (goodput)', 0.9))
       .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' })
@@ -105,6 +107,8 @@ export const serveCommand: CommandModule = {
     const a = argv as unknown as ServeArgs;
     // Two sources of requests: the trace would win and the preset be ignored.
     if (a.workload !== undefined && a.trace !== undefined) throw new SilicaError(`--workload: not with --trace (the trace is the workload), got --workload ${a.workload} and --trace ${a.trace}`);
+    // The CV shapes Gamma gaps only: with any other process it would be ignored.
+    if (a.arrivalCv !== undefined && a.arrival !== 'gamma') throw new SilicaError(`--arrival-cv: expected with --arrival gamma, got ${a.arrival === undefined ? 'no --arrival' : `--arrival ${a.arrival}`}`);
     const raw = configFromArgs(a);
     checkPolicyFlags(a.policy, raw.policy_options!);
     const config = parseServeConfig(raw, 'silica serve', flagOfField);
@@ -213,6 +217,7 @@ function configFromArgs(a: ServeArgs): Partial<ServeConfig> {
     trace: a.trace,
     rate: flagNumber('rate', a.rate),
     arrival: a.arrival as ServeConfig['arrival'],
+    arrival_cv: flagNumber('arrival-cv', a.arrivalCv),
     requests: flagNumber('requests', a.requests),
     seed: flagNumber('seed', a.seed),
     dtype: a.dtype as ServeConfig['dtype'],
