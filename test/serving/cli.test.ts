@@ -34,6 +34,18 @@ describe('silica serve', () => {
     }
   });
 
+  it('notes GPUs that serve no replica, which still count in the utilisation and energy', () => {
+    const run = (gpus: string) => silica(['serve', '--model', 'llama3-8b', '--hw', 'h100-sxm', '--gpus', gpus, '--tp', '2', '--policy', 'continuous', '--workload', 'lmsys', '--rate', '2', '--requests', '20', '--json']);
+    const odd = run('5');
+    expect(odd.code, odd.stderr).toBe(0);
+    expect(odd.stderr).toMatch(/^silica serve: note: 1 of the 5 GPUs serves no replica \(gpus_serving 4\)/m);
+    const even = run('4');
+    expect(even.stderr).not.toMatch(/note/);
+    // The idle GPU draws static power over the run: the node's average power per GPU falls.
+    const w = (r: typeof odd) => (JSON.parse(r.stdout) as Record<string, number>).avg_board_power_w!;
+    expect(w(odd)).toBeLessThan(w(even));
+  });
+
   it('runs an offline batch and reports per-token latency', () => {
     const r = silicaJson<Record<string, number>>(['serve', '--model', 'llama2-7b', '--hw', 'a100-sxm', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--batch', '1', '--input-len', '5', '--output-len', '100']);
     expect(r.per_token_latency_ms).toBeGreaterThan(8);

@@ -142,6 +142,12 @@ export const serveCommand: CommandModule = {
       }
       if (a.out !== undefined) writeOutputs(outputs, a.out, config, result, goodput);
     });
+    // GPUs that --tp (or disagg's pools) leave out still count in the node's utilisation and energy.
+    const summary = result?.summary ?? goodput?.points[0]?.summary;
+    const idle = summary ? Number(summary.gpus) - Number(summary.gpus_serving) : 0;
+    if (idle > 0) {
+      process.stderr.write(`silica serve: note: ${idle} of the ${String(summary!.gpus)} GPUs serve${idle === 1 ? 's' : ''} no replica (gpus_serving ${String(summary!.gpus_serving)}); idle, ${idle === 1 ? 'it counts' : 'they count'} in cu_util, hbm_util and the board energy\n`);
+    }
     const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, limited_by: goodput.limited_by, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment })) } : result!.summary;
     if (a.json) printJson(figures);
     else if (goodput) {
