@@ -50,6 +50,9 @@ describe('request traces', () => {
     expect(() => loadRequestFile(file('bad.csv', 'a,b\n1,2\n'))).toThrow(/bad\.csv: header: expected TIMESTAMP/);
     expect(() => loadRequestFile(file('bad2.csv', 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,abc,1\n'))).toThrow(/bad2\.csv: line 2: num_prefill_tokens: expected a whole number/);
     expect(() => loadRequestFile(file('bad3.csv', 'arrived_at,num_prefill_tokens,num_decode_tokens\n1,1,1\n0,1,1\n'))).toThrow(/non-decreasing/);
+    // The message names the file's line (the header and blank lines count) and the values as written.
+    expect(() => loadRequestFile(file('bad4.csv', 'arrived_at,num_prefill_tokens,num_decode_tokens\n1,1,1\n\n2,1,1\n0.5,1,1\n'))).toThrow(/bad4\.csv: line 5: arrived_at: expected arrivals in time order \(non-decreasing\), got "0\.5" after line 4's "2"$/);
+    expect(() => loadRequestFile(file('bad5.jsonl', '{"prompt_tokens":1,"output_tokens":1,"arrival_s":2}\n{"prompt_tokens":1,"output_tokens":1,"arrival_s":0}\n'))).toThrow(/bad5\.jsonl: line 2: arrival_s: expected arrivals in time order \(non-decreasing\), got "0" after line 1's "2"$/);
     expect(() => loadRequestFile(join(tmp, 'missing.csv'))).toThrow(SilicaError);
   });
 });

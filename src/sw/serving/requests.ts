@@ -84,6 +84,7 @@ function parseCsv(file: string, text: string, maxRows: number): LoadedTrace {
   const arrivals: number[] = [];
   const prompts: number[] = [];
   const outputs: number[] = [];
+  const order: ArrivalCell[] = [];
   let t0: number | undefined;
   for (let i = 1; i < lines.length && prompts.length < maxRows; i++) {
     const line = lines[i]!;
@@ -97,9 +98,10 @@ function parseCsv(file: string, text: string, maxRows: number): LoadedTrace {
     const s = format === 'azure' ? azureTimestampS(raw, `${where}: TIMESTAMP`) : arrivalSeconds(raw, `${where}: arrived_at`);
     t0 ??= s;
     arrivals.push(fromFirstS(s - t0, `${where}: ${header[cArrival]}`));
+    order.push({ line: i + 1, field: header[cArrival]!, raw });
   }
   if (prompts.length === 0) throw new SilicaError(`${file}: expected at least one request row, got none`);
-  checkMonotonic(file, arrivals);
+  checkMonotonic(file, arrivals, order);
   return {
     file,
     format,
@@ -114,6 +116,7 @@ function parseJsonl(file: string, text: string, maxRows: number): LoadedTrace {
   const prompts: number[] = [];
   const outputs: number[] = [];
   const lines = text.split(/\r?\n/);
+  const order: ArrivalCell[] = [];
   let withArrival = 0;
   for (let i = 0; i < lines.length && prompts.length < maxRows; i++) {
     const line = lines[i]!.trim();
@@ -127,6 +130,7 @@ function parseJsonl(file: string, text: string, maxRows: number): LoadedTrace {
       if (typeof a !== 'number' || !Number.isFinite(a) || a < 0) throw new SilicaError(`${where}: arrival_s: expected seconds >= 0, got ${JSON.stringify(a)}`);
       fromFirstS(a - (arrivals[0] ?? a), `${where}: arrival_s`);
       arrivals.push(a);
+      order.push({ line: i + 1, field: 'arrival_s', raw: String(a) });
       withArrival++;
     }
   }
@@ -136,7 +140,7 @@ function parseJsonl(file: string, text: string, maxRows: number): LoadedTrace {
   }
   const t0 = arrivals[0] ?? 0;
   const rel = arrivals.map((a) => a - t0);
-  checkMonotonic(file, rel);
+  checkMonotonic(file, rel, order);
   return {
     file,
     format: 'jsonl',
@@ -197,9 +201,20 @@ export function arrivalNsOf(arrivalS: number, ratePerS: number | undefined): num
   return Math.round(arrivalS * NS_PER_S);
 }
 
-function checkMonotonic(file: string, arrivals: number[]): void {
+/** Where a request's arrival came from in its file, as written, for messages. */
+interface ArrivalCell {
+  line: number;
+  field: string;
+  raw: string;
+}
+
+/** Arrivals in time order; a message names the file's line and both values as the file writes them. */
+function checkMonotonic(file: string, arrivals: number[], cells: readonly ArrivalCell[]): void {
   for (let i = 1; i < arrivals.length; i++) {
-    if (arrivals[i]! < arrivals[i - 1]!) throw new SilicaError(`${file}: row ${i + 1}: arrival times: expected non-decreasing, got ${arrivals[i]} after ${arrivals[i - 1]}`);
+    if (arrivals[i]! < arrivals[i - 1]!) {
+      const [now, before] = [cells[i]!, cells[i - 1]!];
+      throw new SilicaError(`${file}: line ${now.line}: ${now.field}: expected arrivals in time order (non-decreasing), got ${JSON.stringify(now.raw)} after line ${before.line}'s ${JSON.stringify(before.raw)}`);
+    }
   }
 }
 
