@@ -59,7 +59,7 @@ export const computeSchema = z
   .object({
     /** Compute units (AMD CUs, NVIDIA SMs) usable by kernels. */
     cus: count,
-    /** CU groups that dispatch is dealt over: XCDs on MI300X, GPCs on NVIDIA, 1 otherwise. */
+    /** CU groups that dispatch is dealt over: XCDs on MI300X; 1 elsewhere (the NVIDIA presets do not model GPCs as groups). */
     cu_groups: count.default(1),
     /** Shader engines (AMD) per group; CU-mask bits fill them round-robin. */
     shader_engines_per_group: count.default(1),
