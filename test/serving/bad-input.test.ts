@@ -250,6 +250,14 @@ describe('silica serve reports bad input on one stderr line', () => {
     expect(ttft('4')).toBeGreaterThan(ttft('1'));
   });
 
+  it('refuses --rate and --goodput beside --arrival burst, which queues every request at t = 0', () => {
+    const base = ['serve', '--model', 'llama2-7b', '--gpus', '1', '--tp', '1', '--policy', 'continuous', '--workload', 'lmsys', '--requests', '5', '--arrival', 'burst'];
+    // The rate was ignored (the same outputs at any rate), and a goodput search reported rates no run used.
+    expectOneLineError(silica([...base, '--rate', '3']), /^silica: --rate: not with --arrival burst \(every request arrives at t = 0\), got --rate 3$/);
+    expectOneLineError(silica([...base, '--goodput']), /^silica: --goodput: not with --arrival burst \(every request arrives at t = 0: there is no rate to search\)$/);
+    expect(silica([...base, '--json']).code).toBe(0);
+  });
+
   it('refuses arrival flags beside an offline --batch, which would ignore them', () => {
     for (const [flag, value] of [['--rate', '3'], ['--arrival', 'burst'], ['--trace', 'azure-conv.csv'], ['--workload', 'arxiv']]) {
       expectOneLineError(silica(['serve', '--batch', '2', '--input-len', '5', '--output-len', '5', flag!, value!]), new RegExp(`^silica: ${flag}: not with an offline --batch \\(its requests all arrive at t = 0, with --input-len and --output-len\\)$`));

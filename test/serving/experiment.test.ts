@@ -32,6 +32,31 @@ describe('serve experiment kind', () => {
     expect(load).toThrow(/policies\.1\.name: expected a unique name, "hybrid-512" is also policies\.0\.name/);
   });
 
+  it('refuses settings under serve that the study makes itself, which would override it silently', () => {
+    const load = (serve: string, workloads = '[lmsys]') => () => loadExperimentFile(join(process.cwd(), 'configs', 'experiments', 'rapid-serve.yaml'), [`serve=${serve}`, `workloads=${workloads}`]);
+    // serve.seed won over seed (and a sweep axis over it); serve.model ran under models' label.
+    expect(load('{seed: 3}')).toThrow(/serve\.seed: not under serve \(the study sets it: seed\), got 3$/);
+    expect(load('{model: llama2-7b}')).toThrow(/serve\.model: not under serve \(the study sets it: each entry of models\)/);
+    // Every rate run was a burst (or the rate ignored): the goodput search reported rates no run used.
+    expect(load('{rate: 2}')).toThrow(/serve\.rate: not under serve \(the study sets every run's rate/);
+    expect(load('{batch: 4, input_len: 8, output_len: 8}')).toThrow(/serve\.batch: not under serve \(the study runs arrivals at rates; an offline batch has none\)/);
+    expect(load('{arrival: burst}')).toThrow(/serve\.arrival: expected poisson or gamma/);
+    expect(load('{arrival: gamma}')).not.toThrow();
+    expect(load('{trace: azure-conv.csv}', '[lmsys, arxiv]')).toThrow(/workloads: expected one entry with serve\.trace \(the trace is the workload: every entry would run it\), got a list of 2$/);
+  });
+
+  it("labels a request trace's rows with the trace, not the workloads entry it replaces", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-serve-trace-'));
+    const file = join(dir, 'trace-study.yaml');
+    writeFileSync(
+      file,
+      'kind: serve\nmodels: [llama2-7b]\nhw: h100-sxm\ngpus: 1\ntp: 1\nworkloads: [lmsys]\npolicies: [{ name: c, policy: continuous }]\nrate_fractions: [1.0]\nrequests: 20\ngoodput_probes: 0\ncompare: c\nbaselines: [c]\nfigures: false\nserve: { trace: AzureLLMInferenceTrace_conv.csv }\n',
+    );
+    const r = await runExperiment(loadExperimentFile(file), { outDir: join(dir, 'out'), lanes: 1 });
+    expect(r.rows.length).toBeGreaterThan(2);
+    for (const row of r.rows) expect(row.workload).toBe('AzureLLMInferenceTrace_conv.csv');
+  });
+
   it('runs a small study: unconstrained throughput, rate sweep, goodput, comparison and figures', async () => {
     const exp = loadExperimentFile(join(process.cwd(), 'configs', 'experiments', 'rapid-serve.yaml'), [
       'models=[mixtral-8x7b]',

@@ -73,7 +73,7 @@ export const serveCommand: CommandModule = {
       .option('policy', { type: 'string', default: 'rapid', describe: `scheduling policy: ${policyNames().join(' | ')}` })
       .option('workload', { type: 'string', describe: `request mix: ${workloadNames().join(' | ')} (default: lmsys)` })
       .option('trace', { type: 'string', describe: 'request trace CSV/JSONL (Azure, splitwise, arXiv-lengths or JSONL format) instead of --workload' })
-      .option('rate', num('requests per second (Poisson arrivals; rescales a trace to this mean rate)'))
+      .option('rate', num('mean requests per second of the --arrival process (Poisson by default), for a synthetic workload; a timestamped trace is rescaled to it'))
       .option('requests', num('requests to simulate (a trace: its first N)', 1000))
       .option('seed', num('random seed (same seed, same outputs)', 1))
       .option('dtype', { type: 'string', default: 'bf16', describe: `weights/activations dtype: ${DTYPES.join(' | ')}` })
@@ -109,6 +109,10 @@ export const serveCommand: CommandModule = {
     if (a.workload !== undefined && a.trace !== undefined) throw new SilicaError(`--workload: not with --trace (the trace is the workload), got --workload ${a.workload} and --trace ${a.trace}`);
     // The CV shapes Gamma gaps only: with any other process it would be ignored.
     if (a.arrivalCv !== undefined && a.arrival !== 'gamma') throw new SilicaError(`--arrival-cv: expected with --arrival gamma, got ${a.arrival === undefined ? 'no --arrival' : `--arrival ${a.arrival}`}`);
+    // Burst arrivals queue every request at t = 0: a rate would be ignored, and a goodput search
+    // would report rates that no run used.
+    if (a.arrival === 'burst' && a.rate !== undefined) throw new SilicaError(`--rate: not with --arrival burst (every request arrives at t = 0), got --rate ${a.rate}`);
+    if (a.arrival === 'burst' && a.goodput) throw new SilicaError('--goodput: not with --arrival burst (every request arrives at t = 0: there is no rate to search)');
     const raw = configFromArgs(a);
     checkPolicyFlags(a.policy, raw.policy_options!);
     const config = parseServeConfig(raw, 'silica serve', flagOfField);

@@ -66,7 +66,44 @@ export const serveExperimentSchema = z
     jobs: z.number().int().positive().optional(),
   })
   .strict()
-  .superRefine(checkPolicyLabels);
+  .superRefine(checkPolicyLabels)
+  .superRefine(checkServeSettings);
+
+/**
+ * `serve` lays `silica serve` settings over every run, after the study's own fields, so a setting
+ * the study makes itself would win silently: rows labelled with `models`' entry while `serve.model`
+ * ran, every rate run a burst under `arrival: burst` or an offline `batch` (a goodput of the
+ * highest rate probed, which no run used), a sweep axis over `seed` ignored. Those are refused,
+ * naming the field that sets them; and a request trace, which replaces the workload, takes one
+ * `workloads` entry (two would run the same trace under two names).
+ */
+const STUDY_SETS: Record<string, string> = {
+  model: 'the study sets it: each entry of models',
+  workload: 'the study sets it: each entry of workloads',
+  hw: 'the study sets it: hw (and hw_overrides)',
+  gpus: 'the study sets it: gpus',
+  tp: 'the study sets it: tp',
+  requests: 'the study sets it: requests',
+  seed: 'the study sets it: seed',
+  policy: 'the study sets it: policies',
+  policy_options: 'the study sets it: policies[].options',
+  rate: "the study sets every run's rate: rate_fractions of the unconstrained throughput, then the goodput search",
+  batch: 'the study runs arrivals at rates; an offline batch has none',
+  input_len: 'the study runs arrivals at rates; an offline batch has none',
+  output_len: 'the study runs arrivals at rates; an offline batch has none',
+};
+
+function checkServeSettings(exp: { serve: Record<string, unknown>; workloads: string[] }, ctx: z.RefinementCtx): void {
+  for (const [key, why] of Object.entries(STUDY_SETS)) {
+    if (key in exp.serve) ctx.addIssue({ code: 'custom', path: ['serve', key], message: `not under serve (${why})`, input: exp.serve[key] });
+  }
+  if (exp.serve.arrival === 'burst') {
+    ctx.addIssue({ code: 'custom', path: ['serve', 'arrival'], message: 'expected poisson or gamma (the study runs every request at t = 0 itself, for the unconstrained throughput; its rate runs need arrivals at a rate)', input: 'burst' });
+  }
+  if (exp.serve.trace !== undefined && exp.workloads.length !== 1) {
+    ctx.addIssue({ code: 'custom', path: ['workloads'], message: 'expected one entry with serve.trace (the trace is the workload: every entry would run it)', input: exp.workloads });
+  }
+}
 
 /**
  * `compare` and `baselines` name policies by label; a label no policy has would silently drop every
@@ -103,11 +140,13 @@ const CASES_PER_LANE = 4;
  * a path, or the bare name of a trace beside the file or else shipped in data/requests.
  */
 function withPathsFrom(exp: ServeExperiment, baseDir: string | undefined): ServeExperiment {
-  if (!baseDir) return exp;
   const trace = exp.serve.trace;
+  // The trace is the workload: its rows are labelled with the trace as the file names it.
+  const labelled = typeof trace === 'string' ? { ...exp, workloads: [trace] } : exp;
+  if (!baseDir) return labelled;
   // Found nowhere, the trace is named where the file's folder would have it, for the load's message.
   const serve = typeof trace === 'string' ? { ...exp.serve, trace: findRequestFile(trace, baseDir) ?? join(baseDir, trace) } : exp.serve;
-  return { ...exp, hw: hardwareRef(exp.hw, baseDir), serve };
+  return { ...labelled, hw: hardwareRef(exp.hw, baseDir), serve };
 }
 
 /** Every (model, workload, policy) of the experiment, in the order its rows come. */
