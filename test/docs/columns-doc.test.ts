@@ -223,6 +223,24 @@ describe('docs/columns.md documents every column silica writes', () => {
     expect(missing, `columns of a kernels sweep missing from the kernels section: ${missing.join(', ')}`).toEqual([]);
   });
 
+  it("lists the columns of silica serve --out's requests.csv and arm_timeline.csv, and of silica replay --kernels", () => {
+    const serveOut = join(dir, 'serve');
+    const s = silica(['serve', '--model', 'llama2-7b', '--hw', 'h100-sxm', '--gpus', '1', '--tp', '1', '--policy', 'rapid', '--workload', 'lmsys', '--rate', '4', '--requests', '20', '--out', serveOut]);
+    if (s.code !== 0) throw new Error(`silica serve failed (${s.code}): ${s.stderr}`);
+    const kernelsCsv = join(dir, 'kernels.csv');
+    const r = silica(['replay', join(ROOT, 'traces', 'chakra', 'bert-base-prefill-tp2.0.et'), '--hw', 'mi300x', '--kernels', kernelsCsv]);
+    if (r.code !== 0) throw new Error(`silica replay failed (${r.code}): ${r.stderr}`);
+    for (const [key, path] of [
+      ['silica serve --out/requests.csv', join(serveOut, 'requests.csv')],
+      ['silica serve --out/arm_timeline.csv', join(serveOut, 'arm_timeline.csv')],
+      ['silica replay --kernels/OUT.csv', kernelsCsv],
+    ] as const) {
+      const header = csvHeader(path);
+      expect(undocumented(header, doc.get(key)), `${key}: columns missing from docs/columns.md`).toEqual([]);
+      expect([...(doc.get(key) ?? [])].filter((c) => !header.includes(c)), `${key}: columns docs/columns.md lists that the table does not have`).toEqual([]);
+    }
+  });
+
   it('lists the fields of each point of `silica validate --json`', () => {
     // Points of its own (a tolerance and a band): every point has the same fields, and the shipped
     // set would take seconds to load and run.
