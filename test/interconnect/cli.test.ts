@@ -64,6 +64,13 @@ describe('silica collective', () => {
     expectOneLineError(silica(['collective', 'cu-overlap', '--set', 'compute.cus=12', '--overlap-cus', '4,16']), /^silica: --overlap-cus: expected fewer than the part's 12 CUs, got 16$/);
   });
 
+  it('names --src and --dst when they leave the group or coincide (the engine named only a rank)', () => {
+    expectOneLineError(silica(['collective', 'send-recv', '--src', '0', '--dst', '0']), /^silica: --dst: expected the receiver to differ from the sender, got --src 0 and --dst 0$/);
+    expectOneLineError(silica(['collective', 'send-recv', '--src', '1']), /^silica: --src: expected the receiver to differ from the sender, got --src 1 and --dst 1 \(the default\)$/);
+    expectOneLineError(silica(['collective', 'send-recv', '--dst', '9']), /^silica: --dst: expected a rank of the 8 GPUs \(0 to 7; --gpus sets them\), got 9$/);
+    expectOneLineError(silica(['collective', 'broadcast', '--gpus', '4', '--src', '7']), /^silica: --src: expected a rank of the 4 GPUs \(0 to 3; --gpus sets them\), got 7$/);
+  });
+
   it('refuses a flag the chosen kind would ignore', () => {
     expectOneLineError(silica(['collective', 'all-reduce', '--src', '1']), /^silica: --src: not read by all-reduce \(only by broadcast, send-recv\)$/);
     expectOneLineError(silica(['collective', 'broadcast', '--dst', '2']), /^silica: --dst: not read by broadcast \(only by send-recv\)$/);

@@ -96,6 +96,20 @@ function specFrom(args: CollectiveArgs, kind: CollectiveKind, bytes: number): Om
   };
 }
 
+/**
+ * --src and --dst name ranks of the group (0 .. --gpus - 1), and send-recv's two differ: checked
+ * here so the message names the flag (the collectives engine names only the rank).
+ */
+function checkRanks(kind: CollectiveKind, gpus: number, src: number | undefined, dst: number | undefined): void {
+  const inGroup = `a rank of the ${gpus} GPUs (0 to ${gpus - 1}; --gpus sets them)`;
+  if (src !== undefined && src >= gpus) throw new SilicaError(`--src: expected ${inGroup}, got ${src}`);
+  if (dst !== undefined && dst >= gpus) throw new SilicaError(`--dst: expected ${inGroup}, got ${dst}`);
+  if (kind === 'send-recv' && (src ?? 0) === (dst ?? 1)) {
+    const flag = dst !== undefined ? '--dst' : '--src';
+    throw new SilicaError(`${flag}: expected the receiver to differ from the sender, got --src ${src ?? '0 (the default)'} and --dst ${dst ?? '1 (the default)'}`);
+  }
+}
+
 /** A rank: a whole number from 0. */
 function parsePositiveIntOrZero(v: string, field: string): number {
   if (!/^\s*\d+\s*$/.test(v)) throw new SilicaError(`${field}: expected a rank (a whole number >= 0), got ${JSON.stringify(v)}`);
@@ -134,6 +148,7 @@ function checkBufferSize(hw: HardwareConfig, args: CollectiveArgs, kind: Collect
 function runOne(hw: HardwareConfig, args: CollectiveArgs, kind: CollectiveKind, gpus: number, bytes: number) {
   const spec = specFrom(args, kind, bytes);
   if (kind === 'send-recv' && gpus < 2) throw new SilicaError('send-recv: expected --gpus of at least 2');
+  checkRanks(kind, gpus, spec.src, spec.dst);
   const run = simulateCollective(hw, gpus, spec);
   return {
     hw: hw.name,
