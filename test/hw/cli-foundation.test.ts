@@ -67,6 +67,11 @@ describe('silica CLI (foundation)', () => {
         silica(['hw', 'show', 'mi300x', '--set', 'compute.clock_peak_mhz=1000']),
         /mi300x\.yaml: compute\.clock_sustained_mhz: expected at most clock_peak_mhz \(1000\), got \d+; compute\.clock_peak_mhz is set by the override compute\.clock_peak_mhz=1000$/,
       );
+      // The vector clock is the peak clock unless set: above the maximum boost it would beat the part's peak.
+      expectOneLineError(
+        silica(['hw', 'show', 'mi300x', '--set', 'compute.clock_vector_mhz=3000']),
+        /mi300x\.yaml: compute\.clock_vector_mhz \(set by the override compute\.clock_vector_mhz=3000\): expected at most clock_peak_mhz \(2100\), got 3000$/,
+      );
       expectOneLineError(silica(['hw', 'show', 'mi300x', '--set', 'compute.cu_groups=400']), /mi300x\.yaml: compute\.cu_groups \(set by the override compute\.cu_groups=400\): expected at most compute\.cus \(304\), got 400$/);
       // Every override among the fields compared is named, the bad field's own first.
       expectOneLineError(

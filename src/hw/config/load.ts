@@ -280,6 +280,11 @@ function checkConsistency(hw: HardwareConfig, file: string): void {
   if (c.clock_sustained_mhz > c.clock_peak_mhz) {
     throw inconsistent(file, 'compute.clock_sustained_mhz', ['compute.clock_peak_mhz'], `expected at most clock_peak_mhz (${c.clock_peak_mhz}), got ${c.clock_sustained_mhz}`);
   }
+  // clock_peak_mhz is the part's maximum boost: a vector clock above it would run copies and
+  // elementwise kernels past the part's own peak (the spec sheets' vector TFLOP/s are at peak).
+  if (c.clock_vector_mhz !== undefined && c.clock_vector_mhz > c.clock_peak_mhz) {
+    throw inconsistent(file, 'compute.clock_vector_mhz', ['compute.clock_peak_mhz'], `expected at most clock_peak_mhz (${c.clock_peak_mhz}), got ${c.clock_vector_mhz}`);
+  }
   if (c.power && c.power.static_w >= c.power.cap_w) {
     throw inconsistent(file, 'compute.power.static_w', ['compute.power.cap_w'], `expected less than cap_w (${c.power.cap_w} W): nothing could run under the cap, got ${c.power.static_w}`);
   }

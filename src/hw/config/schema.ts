@@ -78,7 +78,7 @@ export const computeSchema = z
     clock_peak_mhz: positive,
     /** Sustained engine clock under dense matrix load (power-limited): kernels on the matrix pipes. */
     clock_sustained_mhz: positive,
-    /** Engine clock of kernels that leave the matrix pipes idle (default: the peak clock). */
+    /** Engine clock of kernels that leave the matrix pipes idle (default: the peak clock; at most it). */
     clock_vector_mhz: positive.optional(),
     /**
      * Matrix-pipe (MFMA / tensor core) FLOP per clock per CU, by dtype, at the sustained clock. A
