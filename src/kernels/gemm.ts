@@ -3,6 +3,7 @@ import { DTYPE_BYTES, type Dtype, type HardwareConfig } from '../hw/config/schem
 import { makeCuLayout, type CuLayout } from '../hw/gpu/cu-layout.js';
 import { firstNCus, type CuSet } from '../hw/gpu/cu-mask.js';
 import { CuSetMemo } from '../hw/gpu/cu-set-memo.js';
+import { gridRuns } from '../hw/gpu/dispatcher.js';
 import { cuBytesPerNs, isolatedKernelNs } from '../hw/gpu/kernel-timing.js';
 import type { KernelCost, OpCategory } from './types.js';
 
@@ -132,6 +133,9 @@ function searchTiles(hw: HardwareConfig, layout: CuLayout, cuSet: CuSet, shape: 
     for (let s = 0; s < SPLIT_K_FACTORS.length; s++) {
       const splitK = SPLIT_K_FACTORS[s]!;
       fillGemmCost(probe, hw, shape, batch, tm, tn, splitK, cuSet.count, storeBytesPerNs);
+      // A grid that reaches an XCD the mask leaves empty cannot run (dispatcher.ts): skip it, so a
+      // small GEMM on one XCD's CUs takes a tile whose few workgroups stay there.
+      if (!gridRuns(probe.workgroups, cuSet, layout, hw.compute)) continue;
       const estNs = isolatedKernelNs(hw, layout, cuSet, probe);
       if (best.splitK === 0 || estNs < bestNs * (1 - 1e-9)) {
         bestNs = estNs;
@@ -140,6 +144,11 @@ function searchTiles(hw: HardwareConfig, layout: CuLayout, cuSet: CuSet, shape: 
         best.splitK = splitK;
       }
     }
+  }
+  if (best.splitK === 0) {
+    // No candidate's grid runs on this mask: time the first, whose dispatch error names the XCDs.
+    fillGemmCost(probe, hw, shape, batch, tiles[0]![0], tiles[0]![1], 1, cuSet.count, storeBytesPerNs);
+    isolatedKernelNs(hw, layout, cuSet, probe);
   }
   return best;
 }

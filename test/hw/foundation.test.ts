@@ -76,6 +76,23 @@ describe('MI300X CU masks', () => {
   it('rejects a mask wider than the part', () => {
     expect(() => parseCuMask(layout, '0x1' + '0'.repeat(76))).toThrow(/bit 304 is set but the part has only 304 CUs/);
   });
+  it('runs a GEMM on XCDs a mask leaves partly empty when a tile keeps its few workgroups on the enabled ones', () => {
+    // Workgroup i goes to XCD i mod 8: a grid of w < 8 workgroups reaches XCDs 0..w-1 only.
+    const cfg = loadHardware('mi300x');
+    const shape = { m: 128, n: 128, k: 128, dtype: 'bf16' as const };
+    const reached = (mask: string) => {
+      const set = parseCuMask(layout, mask);
+      const kernel = gemmCost(cfg, shape, set);
+      for (let g = 0; g < Math.min(kernel.workgroups, 8); g++) expect(set.perGroup[g]).toBeGreaterThan(0);
+      return simulateKernel(cfg, kernel, set).timeNs;
+    };
+    // Nested masks (0x1 within 0x3 within 0xF within 0xFF): more CUs never slows the GEMM.
+    const times = ['0x1', '0x3', '0xF', '0xFF'].map(reached);
+    for (let i = 1; i < times.length; i++) expect(times[i]).toBeLessThanOrEqual(times[i - 1]!);
+    // A grid that must reach a starved XCD still names only the XCDs it reaches.
+    const k4096 = gemmCost(cfg, { m: 4096, n: 4096, k: 4096, dtype: 'bf16' });
+    expect(() => simulateKernel(cfg, { ...k4096, workgroups: 3 }, parseCuMask(layout, '0x3'))).toThrow(/XCD 2 without CUs.*each of XCDs 0-2/);
+  });
 });
 
 describe('GEMM model against measured max-achievable figures (±15%)', () => {

@@ -34,14 +34,33 @@ export function maxWorkgroupsPerCu(workgroups: number, set: CuSet, layout: CuLay
   for (let g = 0; g < layout.groups; g++) {
     const n = dealtToGroup(g, workgroups, layout.groups);
     if (n === 0) continue;
-    if (set.perGroup[g] === 0) {
-      throw new SilicaError(
-        `CU mask leaves XCD ${emptyGroups(set).join(', ')} without CUs, but workgroups are dealt to XCDs round-robin, so that share of the grid can never run (the real part hangs); enable at least one CU on every XCD`,
-      );
-    }
+    if (set.perGroup[g] === 0) throw starvedGroups(workgroups, set, layout);
     maxPerCu = Math.max(maxPerCu, Math.ceil(n / set.perGroup[g]!));
   }
   return maxPerCu;
+}
+
+/**
+ * Whether every workgroup of the grid reaches a CU: false where workgroups are dealt to CU groups
+ * round-robin and the grid reaches a group the set leaves empty (a grid of w < groups workgroups
+ * reaches only groups 0..w-1, so a one-tile GEMM runs on a mask of XCD 0's CUs).
+ */
+export function gridRuns(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): boolean {
+  if (set.count === 0) return false;
+  if (!dealtToGroups(layout, compute)) return true;
+  const reached = Math.min(workgroups, layout.groups);
+  for (let g = 0; g < reached; g++) if (set.perGroup[g] === 0) return false;
+  return true;
+}
+
+/** The error for a grid dealt to groups the set leaves empty, naming the groups it reaches. */
+function starvedGroups(workgroups: number, set: CuSet, layout: CuLayout): SilicaError {
+  const reached = Math.min(workgroups, layout.groups);
+  const starved = emptyGroups(set).filter((g) => g < reached);
+  const need = reached === layout.groups ? 'enable at least one CU on every XCD' : `enable at least one CU on each of XCDs 0-${reached - 1}, the ones its ${workgroups} workgroups reach`;
+  return new SilicaError(
+    `CU mask leaves XCD ${starved.join(', ')} without CUs, but workgroups are dealt to XCDs round-robin, so that share of the grid can never run (the real part hangs); ${need}`,
+  );
 }
 
 export function placeWorkgroups(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): Placement {
