@@ -15,12 +15,17 @@ export interface PointResult {
   tolerance: string;
   within: boolean;
   informational: boolean;
+  /** A constant of the part was read off this figure: a check of the fit, not a prediction. */
+  fitted: boolean;
   source: string;
 }
 
 export interface ValidationReport {
   points: PointResult[];
-  /** Mean absolute percentage error per group (informational points excluded). */
+  /**
+   * Mean absolute percentage error per group, over its predictions: informational points and the
+   * points a constant was fitted to are left out (a group of fits alone has no entry).
+   */
   mapeByGroup: Record<string, number>;
   failed: number;
 }
@@ -63,6 +68,7 @@ export async function runValidation(points: ValidationPoint[], options: Validate
       tolerance: p.band ? `[${p.band[0]}, ${p.band[1]}]` : `±${p.tolerance_pct}%`,
       within,
       informational: p.informational,
+      fitted: p.fitted,
       source: p.source,
     };
     results.push(r);
@@ -71,7 +77,7 @@ export async function runValidation(points: ValidationPoint[], options: Validate
   const mapeByGroup: Record<string, number> = {};
   const groups = [...new Set(results.map((r) => r.group))];
   for (const g of groups) {
-    const rs = results.filter((r) => r.group === g && !r.informational);
+    const rs = results.filter((r) => r.group === g && !r.informational && !r.fitted);
     if (rs.length) mapeByGroup[g] = rs.reduce((s, r) => s + Math.abs(r.error_pct), 0) / rs.length;
   }
   return { points: results, mapeByGroup, failed: results.filter((r) => !r.within && !r.informational).length };

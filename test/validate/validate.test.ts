@@ -13,7 +13,31 @@ describe('silica validate', () => {
     for (const line of progress) expect(line).toMatch(/^progress: \d+\/\d+ points \(\d+%\)/);
     expect(progress.at(-1)).toMatch(/^progress: (\d+)\/\1 points \(100%\)/);
     expect(r.stdout).toMatch(/mean absolute error per group/);
-    expect(r.stdout).toMatch(/^\s+gemm\s+\d+\.\d%$/m);
+    expect(r.stdout).toMatch(/^\s+gemm\s+\d+\.\d%/m);
+    // The STREAM figures are the ones memory.hbm.efficiency was read off: no prediction to score.
+    expect(r.stdout).toMatch(/^\s+stream\s+-\s+\(all 12 points fitted/m);
+  });
+
+  it('leaves fitted points out of the mean error but still fails one that misses', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-val-'));
+    const file = join(dir, 'fit.yaml');
+    const copy = (name: string, measured: number, fitted: boolean) =>
+      `  - { name: ${name}, runner: stream, params: { op: copy, array_bytes: 1GiB }, metric: achieved_gbps, measured: ${measured}, tolerance_pct: 10, source: s, fitted: ${fitted} }`;
+    writeFileSync(file, ['group: lab', 'points:', copy('fit', 1650, true), copy('check', 1550, false)].join('\n'));
+    const ok = silica(['validate', '--points', file, '--hw', 'a100-sxm', '--json']);
+    expect(ok.code).toBe(0);
+    const report = JSON.parse(ok.stdout);
+    expect(report.points.map((p: { fitted: boolean }) => p.fitted)).toEqual([true, false]);
+    // The group's mean is the prediction's error alone, not its average with the fit's.
+    expect(report.mapeByGroup.lab).toBeCloseTo(Math.abs(report.points[1].error_pct), 9);
+    const text = silica(['validate', '--points', file, '--hw', 'a100-sxm']);
+    expect(text.stdout).toMatch(/^lab\s+fit\s.*\sfit$/m);
+    expect(text.stdout).toMatch(/^\s+lab\s+\d+\.\d%\s+\(1 fitted point left out\)$/m);
+    // A fitted point outside its tolerance means the calibration broke: the run fails.
+    writeFileSync(file, ['group: lab', 'points:', copy('fit', 1000, true)].join('\n'));
+    const broken = silica(['validate', '--points', file, '--hw', 'a100-sxm']);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/FAIL/);
   });
 
   it('fails when a model is broken (HBM twice as fast as it is)', () => {

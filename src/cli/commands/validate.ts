@@ -67,15 +67,23 @@ function printReport(points: PointResult[], mape: Record<string, number>): void 
     fmt(p.simulated),
     `${p.error_pct >= 0 ? '+' : ''}${p.error_pct.toFixed(1)}%`,
     p.tolerance,
-    p.informational ? 'info' : p.within ? 'ok' : 'FAIL',
+    p.informational ? 'info' : !p.within ? 'FAIL' : p.fitted ? 'fit' : 'ok',
   ]);
   const header = ['group', 'point', 'measured', 'simulated', 'error', 'tolerance', ''];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   process.stdout.write(line(header) + '\n');
   for (const r of rows) process.stdout.write(line(r) + '\n');
-  process.stdout.write('\nmean absolute error per group:\n');
-  for (const [g, v] of Object.entries(mape)) process.stdout.write(`  ${g.padEnd(widths[0]!)}  ${v.toFixed(1)}%\n`);
+  // Fitted points ('fit') reproduce the figure a constant was read off: counting them would make a
+  // group look more predictive than it is, so the mean leaves them out and says so.
+  process.stdout.write('\nmean absolute error per group (predictions: informational and fitted points left out):\n');
+  for (const g of [...new Set(points.map((p) => p.group))]) {
+    const fitted = points.filter((p) => p.group === g && p.fitted && !p.informational).length;
+    const note = fitted ? `  (${fitted} fitted point${fitted > 1 ? 's' : ''} left out)` : '';
+    const v = mape[g];
+    if (v !== undefined) process.stdout.write(`  ${g.padEnd(widths[0]!)}  ${v.toFixed(1)}%${note}\n`);
+    else if (fitted) process.stdout.write(`  ${g.padEnd(widths[0]!)}  -     (all ${fitted} points fitted: no prediction to score)\n`);
+  }
 }
 
 function fmt(v: number): string {
