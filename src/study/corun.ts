@@ -54,6 +54,22 @@ function laneKernel(hw: HardwareConfig, p: KernelPoint, set: CuSet, field: strin
   return streamCost(p.stream, streamArrayBytes(hw, p.stream, p.bytes, `${field}.bytes`));
 }
 
+/** A lane's kernel on its CUs and its time alone (ns). */
+function laneAlone(hw: HardwareConfig, p: KernelPoint, set: CuSet, field: string): [KernelCost, number] {
+  const k = laneKernel(hw, p, set, field);
+  return [k, simulateKernel(hw, k, set).timeNs];
+}
+
+/** Runs `run`, prefixing a CU-mask error (from the dispatcher, which knows no fields) with `where`. */
+function onLane<T>(where: string, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof SilicaError && err.message.startsWith('CU mask')) throw new SilicaError(`${where}: ${err.message}`);
+    throw err;
+  }
+}
+
 /** The part, with each split leaving lane B at least one CU and each lane's dtype checked. */
 function checkCorun(config: CorunConfig, baseDir: string): HardwareConfig {
   const hw = checkedHardware(config.hw, config.hw_overrides, baseDir);
@@ -95,11 +111,10 @@ export function runCorun(config: CorunConfig, baseDir?: string, progress?: (f: n
     const cusB = hw.compute.cus - cusA;
     const setA = cuRange(layout, 0, cusA);
     const setB = cuRange(layout, cusA, cusB);
-    const kA = laneKernel(hw, config.a, setA, 'a');
-    const kB = laneKernel(hw, config.b, setB, 'b');
-    // One launch alone first: it sets how many launches fill the window.
-    const aloneNsA = simulateKernel(hw, kA, setA).timeNs;
-    const aloneNsB = simulateKernel(hw, kB, setB).timeNs;
+    // One launch alone first: it sets how many launches fill the window. A split whose CUs a lane's
+    // grid cannot run on (MI300X: an XCD left empty) is named by its cus_a entry and lane.
+    const [kA, aloneNsA] = onLane(`cus_a.${i}: lane A on CUs 0-${cusA - 1}`, () => laneAlone(hw, config.a, setA, 'a'));
+    const [kB, aloneNsB] = onLane(`cus_a.${i}: lane B on CUs ${cusA}-${hw.compute.cus - 1}`, () => laneAlone(hw, config.b, setB, 'b'));
     const sideA: CorunSide = { kernels: [kA], set: setA, reps: Math.max(1, Math.round(windowNs / aloneNsA)) };
     const sideB: CorunSide = { kernels: [kB], set: setB, reps: Math.max(1, Math.round(windowNs / aloneNsB)) };
     const a = slowdownBeside(hw, sideA, aloneNsA, sideB, aloneNsB);

@@ -84,6 +84,13 @@ describe('kind: corun (src/study/corun.ts)', () => {
     expect(silicaErrorOf(() => runCorun(copies([8, 132])))).toMatch(/^cus_a\.1: expected fewer than 132 \(the CUs of .*\), got 132$/);
   });
 
+  it('names the split and the lane whose CUs leave an MI300X XCD empty', () => {
+    // Mask bit i lands on XCD i mod 8: lane A on CUs 0-3 has none on XCDs 4-7, lane B on 300-303 none on 0-3.
+    const split = (cusA: number[]) => corunSchema.parse({ kind: 'corun', hw: 'mi300x', a: { op: 'gemm', m: 2048, n: 2048, k: 2048 }, b: { op: 'stream', stream: 'copy', bytes: '64MiB' }, cus_a: cusA });
+    expect(silicaErrorOf(() => runCorun(split([152, 4])))).toMatch(/^cus_a\.1: lane A on CUs 0-3: CU mask leaves XCD 4, 5, 6, 7 without CUs/);
+    expect(silicaErrorOf(() => runCorun(split([300])))).toMatch(/^cus_a\.0: lane B on CUs 300-303: CU mask leaves XCD 0, 1, 2, 3 without CUs/);
+  });
+
   it('runs from the CLI, with a figure; bad input is one line and writes nothing', () => {
     const file = join(dir, 'split.yaml');
     writeFileSync(file, 'kind: corun\nhw: h200-sxm\na: { op: gemm, m: 2048, n: 8192, k: 8192 }\nb: { op: gemm, m: 64, n: 8192, k: 28672 }\ncus_a: [40, 88]\n');
