@@ -159,6 +159,17 @@ describe('CU gate: kernels of different streams on shared CUs', () => {
     expect(system.sim.stats.get('gpu0.flops')).toBe(a.flops + b.flops);
     expect(system.sim.stats.get('gpu0.kernels')).toBe(2);
   });
+
+  it('a stream keeps the CU mask it was created with: a launch naming another is refused', () => {
+    const system = new System(hw, 1);
+    const half = cuRange(layout, 0, layout.cus / 2);
+    const stream = new Stream(system.gpus[0]!, 'masked', half);
+    expect(() => stream.enqueue(kernel('a', 8), { cuSet: ALL })).toThrow(/may not change the stream's CU mask/);
+    let cus = 0;
+    stream.enqueue(kernel('b', 8), { cuSet: cuRange(layout, 0, layout.cus / 2), onComplete: (r) => (cus = r.cus) });
+    system.sim.run();
+    expect(cus).toBe(half.count);
+  });
 });
 
 describe('one-wave grids keep their CUs (cu-pool.ts): a workgroup holds its CU until it ends', () => {

@@ -305,7 +305,12 @@ export class Stream {
   constructor(
     readonly gpu: Gpu,
     readonly name: string,
-    public cuSet: CuSet = gpu.allCus,
+    /**
+     * The stream's CU mask, fixed when it is created as on the real part (hipExtStreamCreateWithCUMask;
+     * a run-time policy switches between pre-created masked streams): read only, and a launch on the
+     * stream may not name another.
+     */
+    readonly cuSet: CuSet = gpu.allCus,
   ) {}
 
   get idle(): boolean {
@@ -313,6 +318,9 @@ export class Stream {
   }
 
   enqueue(kernel: KernelCost, options: LaunchOptions = {}): void {
+    if (options.cuSet && options.cuSet.key !== this.cuSet.key) {
+      throw new Error(`stream ${this.name}: a launch may not change the stream's CU mask (fixed when the stream is created)`);
+    }
     this.queue.push({ kernel, options });
     if (!this.busy) this.next();
   }
@@ -329,7 +337,7 @@ export class Stream {
     // the serving study's costliest line (a generic object copy per kernel). The type makes a new
     // LaunchOptions field a compile error here until it is passed on.
     const launch: { [K in keyof Required<LaunchOptions>]: LaunchOptions[K] } = {
-      cuSet: o.cuSet ?? this.cuSet,
+      cuSet: this.cuSet,
       stream: this.name,
       pass: o.pass,
       priority: o.priority,
