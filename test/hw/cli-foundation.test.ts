@@ -25,6 +25,18 @@ describe('silica CLI (foundation)', () => {
     expect(m.cus).toBe(16);
   });
 
+  it('notes on stderr a CU set that gives the XCDs unequal CUs, whose least-filled XCD sets the pace', () => {
+    const gemm = (cus: string) => silica(['kernel', 'gemm', '--m', '4096', '--n', '6144', '--k', '4096', '--cus', cus, '--json']);
+    const [r32, r38, r40] = ['32', '38', '40'].map(gemm);
+    // 38 CUs are 5 on XCDs 0-5 and 4 on XCDs 6-7: workgroups dealt in turn make it run as 32 do.
+    expect(r38.stderr).toMatch(/^silica kernel: note: --cus 38 enables 5\/5\/5\/5\/5\/5\/4\/4 CUs on XCDs 0-7; .* runs as on 32 CUs \(4 per XCD\)$/m);
+    expect(JSON.parse(r38.stdout).time_us).toBe(JSON.parse(r32.stdout).time_us);
+    expect(JSON.parse(r40.stdout).time_us).toBeLessThan(JSON.parse(r38.stdout).time_us);
+    // Balanced sets, and parts that do not deal workgroups to groups, get no note.
+    expect(r32.stderr + r40.stderr).toBe('');
+    expect(silica(['kernel', 'stream', '--hw', 'h100-sxm', '--cus', '38', '--json']).stderr).toBe('');
+  });
+
   it('hw list and hw show work, and --set overlays a field', () => {
     expect(silica(['hw', 'list']).stdout).toContain('mi300x');
     const shown = silicaJson<{ memory: { hbm: { efficiency: number } } }>(['hw', 'show', 'mi300x', '--set', 'memory.hbm.efficiency=0.5']);

@@ -19,6 +19,24 @@ function cuSetFrom(hw: HardwareConfig, args: { cus?: unknown; cuMask?: string })
 }
 
 /**
+ * A note on stderr when a chosen CU set gives the XCDs unequal CUs on a part that deals workgroups
+ * to them in turn: each XCD gets an equal share of a large grid, so the least-filled XCD sets the
+ * pace and the extra CUs elsewhere idle (--cus 38 on MI300X: 5 CUs on six XCDs and 4 on two runs a
+ * large GEMM as 32 CUs do). The `cus` column reports the CUs enabled, not those that set the time.
+ */
+function noteUnevenGroups(hw: HardwareConfig, set: CuSet, args: { cus?: unknown; cuMask?: string }): void {
+  if (hw.compute.dispatch !== 'round-robin-groups' || set.perGroup.length < 2 || (args.cus === undefined && args.cuMask === undefined)) return;
+  const per = Array.from(set.perGroup);
+  const least = Math.min(...per);
+  // An empty XCD is the dispatcher's to report (an error, or a small grid that stays off it).
+  if (least === 0 || least === Math.max(...per)) return;
+  const flag = args.cus !== undefined ? `--cus ${String(args.cus)}` : `--cu-mask ${String(args.cuMask)}`;
+  process.stderr.write(
+    `silica kernel: note: ${flag} enables ${per.join('/')} CUs on XCDs 0-${per.length - 1}; workgroups are dealt to XCDs in turn, so a grid that fills them runs as on ${least * per.length} CUs (${least} per XCD)\n`,
+  );
+}
+
+/**
  * Runs `run`, naming the CU flag in a CU-mask error: whether a set can run a kernel depends on the
  * kernel (a grid dealt round-robin to XCDs needs CUs on each XCD it reaches), so the check comes
  * from deep in the dispatcher, which knows no flags.
@@ -55,6 +73,7 @@ const gemm: CommandModule = {
     const hw = hardwareFrom(args);
     checkDtypeRate(hw, args.dtype as Dtype, '--dtype');
     const set = cuSetFrom(hw, args);
+    noteUnevenGroups(hw, set, args);
     const shape = {
       m: parsePositiveInt(args.m, '-m'),
       n: parsePositiveInt(args.n, '-n'),
@@ -97,6 +116,7 @@ const stream: CommandModule = {
     const args = argv as unknown as HwArgs & { op: StreamOp; bytes: string; cus?: string; cuMask?: string };
     const hw = hardwareFrom(args);
     const set = cuSetFrom(hw, args);
+    noteUnevenGroups(hw, set, args);
     const arrayBytes = streamArrayBytes(hw, args.op, args.bytes, '--bytes');
     const kernel = streamCost(args.op, arrayBytes);
     const run = namingCuFlag(args, () => simulateKernel(hw, kernel, set));
