@@ -79,6 +79,19 @@ export type KernelsConfig = z.infer<typeof kernelsSchema>;
 type Row = Record<string, string | number | boolean>;
 
 /** The CU counts to run on (default: all), each at most the part's. */
+/**
+ * Runs `run`, naming the CU count and the point in a CU-mask error: the dispatcher, which knows no
+ * fields, says which XCDs the first `cus` CUs leave empty (MI300X: fewer than 8 CUs).
+ */
+function namingCuCount<T>(field: string, cus: number, point: number, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof SilicaError && err.message.startsWith('CU mask')) throw new SilicaError(`${field} (${cus} CUs), points.${point}: ${err.message}`);
+    throw err;
+  }
+}
+
 function checkCuCounts(config: Pick<KernelsConfig, 'cus'>, hw: HardwareConfig): number[] {
   const cuCounts = config.cus ?? [hw.compute.cus];
   for (const [i, c] of cuCounts.entries()) {
@@ -110,10 +123,12 @@ export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (
       p.op === 'gemm'
         ? { op: 'gemm', dtype: p.dtype, m: p.m, n: p.n, k: p.k, batch: p.batch, array_bytes: '' }
         : { op: `stream_${p.stream}`, dtype: 'fp64', m: '', n: '', k: '', batch: '', array_bytes: stream!.arrayBytes };
-    for (const cus of cuCounts) {
+    for (const [ci, cus] of cuCounts.entries()) {
       const set = firstNCus(layout, cus);
-      const kernel: KernelCost = p.op === 'gemm' ? gemmCost(hw, { m: p.m, n: p.n, k: p.k, batch: p.batch, dtype: p.dtype }, set) : streamCost(stream!.kind, stream!.arrayBytes);
-      const run = simulateKernel(hw, kernel, set);
+      const { kernel, run } = namingCuCount(config.cus ? `cus.${ci}` : 'cus', cus, pi, () => {
+        const kernel: KernelCost = p.op === 'gemm' ? gemmCost(hw, { m: p.m, n: p.n, k: p.k, batch: p.batch, dtype: p.dtype }, set) : streamCost(stream!.kind, stream!.arrayBytes);
+        return { kernel, run: simulateKernel(hw, kernel, set) };
+      });
       const energy = kernelRunEnergy(run);
       const hbmBytes = kernel.hbmReadBytes + kernel.hbmWriteBytes;
       // One literal, its keys always in this order: the tables' column order.

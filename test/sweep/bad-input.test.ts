@@ -182,6 +182,9 @@ describe('bad sweep files give one-line errors and write nothing', () => {
     writeFileSync(file, `${BASE.replace('figure: false', 'figure: false\n  cus: [8]')}axes:\n  cus.0: [8, 999]\n`);
     const out = join(dir, 'out-runtime');
     expectOneLineError(silica(['sweep', file, '--out', out, '--jobs', '1', '--quiet']), /runtime\.yaml: point 1 \(cus_0=999\): cus\.0: expected at most 304/);
+    // Fewer CUs than MI300X's 8 XCDs leave some empty: the message names the CU count and the kernel.
+    writeFileSync(file, `${BASE.replace('figure: false', 'figure: false\n  cus: [8]')}axes:\n  cus.0: [8, 4]\n`);
+    expectOneLineError(silica(['sweep', file, '--out', join(dir, 'out-runtime-xcd'), '--jobs', '1', '--quiet']), /point 1 \(cus_0=4\): cus\.0 \(4 CUs\), points\.0: CU mask leaves XCD 4, 5, 6, 7 without CUs/);
   });
 });
 
