@@ -104,6 +104,13 @@ describe('silica sweep: one job, two jobs and four merged shards agree', () => {
     expect(script).toContain('--shard "$SHARD/3"');
     expect(script).toContain('--resume');
   });
+
+  it('says so when some of the Slurm tasks would have no point', () => {
+    const r = silica(['sweep', SWEEP, '--emit-slurm', '--shards', '12', '--out', join(dir, 'slurm-wide')]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/note: --shards 12 over 10 points: 2 tasks will have no point to run; --shards 10 gives each task one/);
+    expect(silica(['sweep', SWEEP, '--emit-slurm', '--shards', '10', '--out', join(dir, 'slurm-even')]).stderr).toBe('');
+  });
 });
 
 describe('silica sweep: every experiment kind gives the same tables on one job and on two', () => {

@@ -70,6 +70,8 @@ export async function sweep(args: SweepArgs, { jobs, shard, lanes }: { jobs: num
   if (args.emitSlurm) {
     if (shard) throw new SilicaError('--emit-slurm: the script runs every shard; give --shards N, not --shard');
     const shards = parsePositiveInt(args.shards ?? '4', '--shards');
+    // Tasks past the points' count run no point: harmless, but each still queues and starts a node.
+    if (shards > spec.total) process.stderr.write(`silica sweep: note: --shards ${shards} over ${countOf(spec.total, 'point')}: ${countOf(shards - spec.total, 'task')} will have no point to run; --shards ${spec.total} gives each task one\n`);
     const path = join(args.out, 'sweep.sbatch');
     checkOutputPath(path, '--out');
     const maxParallel = args.maxParallel !== undefined ? parsePositiveInt(args.maxParallel, '--max-parallel') : undefined;
