@@ -1,3 +1,4 @@
+import { sortFloat64 } from '../../core/sort-f64.js';
 import type { Req } from './request-state.js';
 
 /**
@@ -41,7 +42,7 @@ export class GrowableF64 {
     this.data[this.length++] = v;
   }
   sorted(): Float64Array {
-    return this.data.slice(0, this.length).sort();
+    return sortFloat64(this.data.slice(0, this.length));
   }
 }
 
@@ -56,10 +57,13 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 }
 
 export function percentiles(values: ArrayLike<number>, prefix: string, unitSuffix: string, scale = 1): Record<string, number> {
-  const sorted = Float64Array.from(values).sort();
+  const sorted = sortFloat64(new Float64Array(values));
   const out: Record<string, number> = {};
   for (const p of [50, 90, 95, 99]) out[`${prefix}_p${p}_${unitSuffix}`] = percentile(sorted, p) * scale;
-  out[`${prefix}_mean_${unitSuffix}`] = sorted.length ? (sorted.reduce((a, b) => a + b, 0) / sorted.length) * scale : NaN;
+  // Summed in ascending order, as before: the mean's last bits depend on the order.
+  let sum = 0;
+  for (let i = 0; i < sorted.length; i++) sum += sorted[i]!;
+  out[`${prefix}_mean_${unitSuffix}`] = sorted.length ? (sum / sorted.length) * scale : NaN;
   return out;
 }
 
