@@ -123,17 +123,26 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     const hops = s.custom ? s.custom.ports : ic.hops(s.from, s.to);
     const perUnit = s.custom ? s.custom.linkPerUnit : linkPerUnit;
     for (const l of hops) demands.push({ resource: l.resource, perUnit });
-    const hbm = new Map<number, number>();
-    const addHbm = (g: number, v: number) => v > 0 && hbm.set(g, (hbm.get(g) ?? 0) + v);
-    if (s.custom) for (const h of s.custom.hbm) addHbm(h.gpu, h.perUnit);
-    else {
-      addHbm(s.from, s.cost.srcRead + s.cost.srcWrite);
-      addHbm(s.to, s.cost.dstWrite + (s.cost.dstUpdate > 0 ? s.cost.dstUpdate * updateFactor() : 0));
-    }
+    // DRAM bytes per byte moved, one demand per GPU touched (in first-touched order, a GPU's
+    // parts summed). A plain step touches at most its two ends, so it needs no map: a 64-GPU
+    // collective has 10^5 steps, and a map and a closure for each were a fifth of its allocation.
     let hbmPerByte = 0;
-    for (const [g, perUnit] of hbm) {
+    const addHbm = (g: number, perUnit: number): void => {
       demands.push({ resource: system.gpus[g]!.hbm, perUnit });
       hbmPerByte += perUnit;
+    };
+    if (s.custom) {
+      const hbm = new Map<number, number>();
+      for (const h of s.custom.hbm) if (h.perUnit > 0) hbm.set(h.gpu, (hbm.get(h.gpu) ?? 0) + h.perUnit);
+      for (const [g, perUnit] of hbm) addHbm(g, perUnit);
+    } else {
+      const src = s.cost.srcRead + s.cost.srcWrite;
+      const dst = s.cost.dstWrite + (s.cost.dstUpdate > 0 ? s.cost.dstUpdate * updateFactor() : 0);
+      if (s.from !== s.to) {
+        if (src > 0) addHbm(s.from, src);
+        if (dst > 0) addHbm(s.to, dst);
+      } else if (src > 0) addHbm(s.from, dst > 0 ? src + dst : src);
+      else if (dst > 0) addHbm(s.from, dst);
     }
     let maxRate = Infinity;
     let weightCap = Infinity;

@@ -48,6 +48,7 @@ export class Interconnect {
   private readonly nicOut: Link[] = [];
   private readonly nicIn: Link[] = [];
   private readonly hopCache = new Map<number, Link[]>();
+  private readonly latencyCache = new Map<number, number>();
 
   constructor(system: System) {
     this.config = system.hw.interconnect;
@@ -113,7 +114,14 @@ export class Interconnect {
   latencyNs(src: number, dst: number): number {
     if (src === dst) return 0;
     if (this.nodeOf(src) !== this.nodeOf(dst)) return this.config.nic_latency_ns;
-    return this.hops(src, dst).filter((l) => l.kind === 'link' || l.kind === 'switch-out').length * this.config.link_latency_ns;
+    // Counted once per pair: a collective asks for every step's, 10^5 of them at 64 GPUs.
+    const key = src * this.gpuCount + dst;
+    let ns = this.latencyCache.get(key);
+    if (ns === undefined) {
+      ns = this.hops(src, dst).filter((l) => l.kind === 'link' || l.kind === 'switch-out').length * this.config.link_latency_ns;
+      this.latencyCache.set(key, ns);
+    }
+    return ns;
   }
 
   /** Payload bytes put on the fabric, each physical hop counted once. */
