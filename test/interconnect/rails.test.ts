@@ -42,6 +42,36 @@ describe('rail rings across nodes (a NIC per GPU)', () => {
     expect(ringsFor(ic, [0, 1, 8])).toEqual([[0, 1, 8]]);
   });
 
+  it.each([
+    ['8 + 5 ranks', Array.from({ length: 13 }, (_, g) => g)],
+    ['3 + 5 ranks', [0, 1, 2, 8, 9, 10, 11, 12]],
+  ])('H100, unequal counts per node (%s): as many rail rings as the poorest node has ranks, each NIC used once', (_, ranks) => {
+    // NCCL runs the fewest channels any rank found; until session 38 such a group fell back to one
+    // ring in rank order and ran at one NIC's rate (46.8 GB/s of bus bandwidth for 8 + 5 ranks).
+    const hw = loadHardware('h100-sxm', ['interconnect.nodes=2']);
+    const ic = interconnectOf(new System(hw, 16));
+    const fewest = Math.min(...[0, 1].map((node) => ranks.filter((g) => ic.nodeOf(g) === node).length));
+    const rings = ringsFor(ic, ranks);
+    expect(rings).toHaveLength(fewest);
+    const senders = new Set<number>();
+    const receivers = new Set<number>();
+    for (const ring of rings) {
+      expect([...ring].sort((a, b) => a - b)).toEqual([...ranks].sort((a, b) => a - b));
+      const cross = crossings(ring, (g) => ic.nodeOf(g));
+      expect(cross).toHaveLength(2);
+      for (const [from, to] of cross) {
+        expect(senders.has(from) || receivers.has(to)).toBe(false);
+        senders.add(from);
+        receivers.add(to);
+      }
+    }
+    // Each ring crosses each boundary once through its own NIC: bus bandwidth is at most that many NICs'.
+    const run = simulateCollective(hw, 16, { kind: 'all-reduce', bytes: GiB / 4, ranks });
+    const nicsGbps = fewest * hw.interconnect.nic_gbps;
+    expect(run.busBwGbps).toBeLessThanOrEqual(nicsGbps);
+    expect(run.busBwGbps).toBeGreaterThan(0.95 * hw.interconnect.collective.protocol_efficiency * nicsGbps);
+  });
+
   it('a 2-node H100 all-reduce reaches the node NICs together, never beyond them', () => {
     // Every ring crosses each node boundary, so a node's NICs send 2(n - 1)/n of the buffer in all:
     // bus bandwidth is at most the node's NICs' rate, and with a ring per NIC it is close to it

@@ -7,14 +7,16 @@ import type { Interconnect } from '../link/topology.js';
  *   how RCCL spreads an 8-GPU MI300X all-reduce over all 7 xGMI links [A3].
  * - ring: the physical ring both ways round (each direction of every link carries one ring).
  * - switch: one ring in rank order (each GPU's port already aggregates all its links).
- * - several nodes, the same number of ranks on each: rail rings, as NCCL builds them on nodes with
+ * - several nodes, at least two ranks on each: rail rings, as NCCL builds them on nodes with
  *   a NIC per GPU. Each ring runs through a node on a path of that node's own rings (a switch:
  *   the rank-order ring started at each of its ranks in turn), leaves it through the NIC of the
  *   path's last GPU and enters the next node through the NIC of the next path's first, and no two
  *   rings leave or enter a node through the same NIC; so the group's collective uses every NIC of
  *   the node, where one ring in rank order crossed through a single NIC per node boundary and ran
- *   at one NIC's rate (H100, 2 nodes of 8: 46.9 GB/s of bus bandwidth on 50 GB/s NICs).
- * - otherwise (one rank on some node, unequal counts): one ring in rank order.
+ *   at one NIC's rate (H100, 2 nodes of 8: 46.9 GB/s of bus bandwidth on 50 GB/s NICs). With
+ *   unequal counts the group runs as many rings as its poorest node has.
+ * - otherwise (one rank on some node: data parallelism over tensor-parallel groups, each group
+ *   crossing through its own GPUs' NICs): one ring in rank order.
  * Rings are lists of GPU indices; ring r sends from ring[i] to ring[(i + 1) % n].
  */
 export function ringsFor(ic: Interconnect, ranks: readonly number[]): number[][] {
@@ -41,11 +43,15 @@ function nodeRings(ic: Interconnect, ranks: readonly number[]): number[][] {
 }
 
 /**
- * Rail rings over several nodes with `m` >= 2 of the group's ranks each, or undefined when the
- * group is not laid out so. Each of a node's rings (local indices 0..m-1) is cut at one of its
- * edges u -> v into a path from v to u, the cut edges chosen with distinct u (the NIC a ring
- * leaves by) and distinct v (the NIC it enters by); a switch's one ring is used m times, cut at
- * each of its m edges. Ring r then visits every node's path in node order.
+ * Rail rings over several nodes with at least 2 of the group's ranks each, or undefined when some
+ * node has just one. Each node's rings (over its own ranks) are cut, each at one of its edges
+ * u -> v, into paths from v to u, the cut edges chosen with distinct u (the NIC a ring leaves by)
+ * and distinct v (the NIC it enters by); a switch's one ring is used m times, cut at each of its m
+ * edges. Ring r then visits path r of every node in node order. Nodes with different counts have
+ * different numbers of paths, and the group runs as many rings as its poorest node has, as NCCL
+ * takes the fewest channels any rank found (init.cc: the min of nChannels over the allgathered
+ * graph info); until session 38 unequal counts (8 + 4 ranks: `silica bert --dp 12`) fell back to
+ * one ring in rank order through one NIC per node boundary.
  */
 function railRings(ic: Interconnect, ranks: readonly number[]): number[][] | undefined {
   const byNode = new Map<number, number[]>();
@@ -55,18 +61,23 @@ function railRings(ic: Interconnect, ranks: readonly number[]): number[][] | und
     byNode.get(node)!.push(g);
   }
   const nodes = [...byNode.keys()].sort((a, b) => a - b).map((node) => byNode.get(node)!.sort((a, b) => a - b));
-  const m = nodes[0]!.length;
-  if (m < 2 || nodes.some((local) => local.length !== m)) return undefined;
-  const first = nodes[0]!;
+  if (nodes.some((local) => local.length < 2)) return undefined;
+  const paths = nodes.map((local) => nodePaths(ic, local));
+  const rings = Math.min(...paths.map((p) => p.length));
+  return Array.from({ length: rings }, (_, r) => paths.flatMap((nodePathList) => nodePathList[r]!));
+}
+
+/** One node's rings cut into paths with distinct first and last GPUs (railRings), as GPU indices. */
+function nodePaths(ic: Interconnect, local: readonly number[]): number[][] {
+  const m = local.length;
   const localCycles =
     ic.config.topology === 'switch'
       ? Array.from({ length: m }, () => Array.from({ length: m }, (_, i) => i))
-      : nodeRings(ic, first).map((ring) => ring.map((g) => first.indexOf(g)));
+      : nodeRings(ic, local).map((ring) => ring.map((g) => local.indexOf(g)));
   const cuts = distinctCuts(localCycles);
   return localCycles.map((cycle, c) => {
     const e = cuts[c]!;
-    const path = [...cycle.slice(e + 1), ...cycle.slice(0, e + 1)];
-    return nodes.flatMap((local) => path.map((i) => local[i]!));
+    return [...cycle.slice(e + 1), ...cycle.slice(0, e + 1)].map((i) => local[i]!);
   });
 }
 
