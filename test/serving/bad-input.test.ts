@@ -156,6 +156,13 @@ describe('silica serve reports bad input on one stderr line', () => {
     expectOneLineError(silica(['serve', '--rate', '']), /--rate: expected a finite number, got ""$/);
   });
 
+  it('names the way to more GPUs than the nodes hold, as collective, replay and t3 do', () => {
+    expectOneLineError(
+      silica(['serve', '--model', 'llama3-8b', '--hw', 'h100-sxm', '--gpus', '16', '--tp', '16', '--requests', '2']),
+      /^silica: --gpus: h100-sxm has 8 GPUs per node x 1 node\(s\) = 8, got 16 \(set interconnect\.nodes for a multi-node system\)$/,
+    );
+  });
+
   it('bounds --requests', () => {
     expectOneLineError(silica(['serve', '--rate', '2', '--requests', '100000000']), /requests: expected at most \d+ .*got 100000000$/);
   });

@@ -120,7 +120,12 @@ export function resolveServe(c: ServeConfig): ResolvedServe {
   const hw = loadHardware(c.hw, c.hw_set);
   const model = getModel(c.model);
   const maxGpus = hw.interconnect.gpus_per_node * hw.interconnect.nodes;
-  if (c.gpus > maxGpus) throw new SilicaError(`--gpus: ${hw.name} has ${hw.interconnect.gpus_per_node} GPUs per node x ${hw.interconnect.nodes} node(s), got ${c.gpus}`);
+  // Worded as \`silica collective\`, \`replay\` and \`t3\` word it, with the way out.
+  if (c.gpus > maxGpus) {
+    throw new SilicaError(
+      `--gpus: ${hw.name} has ${hw.interconnect.gpus_per_node} GPUs per node x ${hw.interconnect.nodes} node(s) = ${maxGpus}, got ${c.gpus} (set interconnect.nodes for a multi-node system)`,
+    );
+  }
   // Serving is prefill then token-by-token decode: an encoder has no decode to serve.
   if (!model.causal) throw new SilicaError(`--model ${model.name}: an encoder-only model cannot be served (no decode)`);
   checkDtypeRate(hw, c.dtype, '--dtype');
