@@ -128,3 +128,11 @@ describe('configs/sweeps/bert-hw-what-if.yaml', () => {
     expect(saved('8')).toBeGreaterThan(saved('32'));
   });
 });
+
+describe('an invalid value names the override that gave it', () => {
+  it('the last of two overrides of one field, the one applied', () => {
+    // Was: "interconnect.nodes (set by the override interconnect.nodes=2): ... got 0".
+    const r = silica(['collective', 'all-reduce', '--hw', 'h100-sxm', '--set', 'interconnect.nodes=2', '--set', 'interconnect.nodes=0', '--bytes', '1MiB']);
+    expectOneLineError(r, /interconnect\.nodes \(set by the override interconnect\.nodes=0\): expected a positive number, got 0$/);
+  });
+});

@@ -254,8 +254,10 @@ function withBaseHint(err: unknown, file: { path: string; version: string }): un
 function blameOverride(err: unknown, overlays: readonly string[], shown: string): unknown {
   if (!(err instanceof SilicaError) || !err.where?.field) return err;
   const { field, against } = err.where;
+  // The last override of a field is the one applied (`--set x=2 --set x=0` fails on 0), so it is
+  // the one to name: the first named x=2 for a value it did not give.
   const overlayOf = (f: string) =>
-    overlays.find((o) => {
+    [...overlays].reverse().find((o) => {
       const path = o.slice(0, o.indexOf('=')).trim();
       return f === path || f.startsWith(`${path}.`);
     });
