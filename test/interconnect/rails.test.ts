@@ -72,6 +72,25 @@ describe('rail rings across nodes (a NIC per GPU)', () => {
     expect(run.busBwGbps).toBeGreaterThan(0.95 * hw.interconnect.collective.protocol_efficiency * nicsGbps);
   });
 
+  it.each([
+    ['mi300x', 8, [0, 4, 8, 12]],
+    ['t3-baseline', 4, [0, 2, 4, 6]],
+    ['h100-sxm', 8, [0, 4, 8, 12]],
+  ] as const)('%s: two ranks per node (data parallelism over tensor-parallel groups) use both ranks\' NICs', (part, perNode, ranks) => {
+    // The pair's paths a -> b and b -> a share no link; one ring left the other NIC idle (MI300X 44.9 GB/s).
+    const hw = loadHardware(part, ['interconnect.nodes=2', `interconnect.gpus_per_node=${perNode}`]);
+    const ic = interconnectOf(new System(hw, 2 * perNode));
+    const rings = ringsFor(ic, [...ranks]);
+    expect(rings).toHaveLength(2);
+    const senders = rings.flatMap((ring) => crossings(ring, (g) => ic.nodeOf(g)).map(([from]) => from));
+    expect([...senders].sort((a, b) => a - b)).toEqual([...ranks]);
+    // Each ring's slowest hop is a NIC or the pair's link: bus bandwidth at most two of those.
+    const hopGbps = Math.min(hw.interconnect.nic_gbps, ic.pathCapacity(ranks[0], ranks[1]));
+    const run = simulateCollective(hw, 2 * perNode, { kind: 'all-reduce', bytes: GiB / 4, ranks: [...ranks] });
+    expect(run.busBwGbps).toBeLessThanOrEqual(2 * hopGbps);
+    expect(run.busBwGbps).toBeGreaterThan(0.95 * hw.interconnect.collective.protocol_efficiency * 2 * hopGbps);
+  });
+
   it('a 2-node H100 all-reduce reaches the node NICs together, never beyond them', () => {
     // Every ring crosses each node boundary, so a node's NICs send 2(n - 1)/n of the buffer in all:
     // bus bandwidth is at most the node's NICs' rate, and with a ring per NIC it is close to it

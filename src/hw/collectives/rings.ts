@@ -67,11 +67,18 @@ function railRings(ic: Interconnect, ranks: readonly number[]): number[][] | und
   return Array.from({ length: rings }, (_, r) => paths.flatMap((nodePathList) => nodePathList[r]!));
 }
 
-/** One node's rings cut into paths with distinct first and last GPUs (railRings), as GPU indices. */
+/**
+ * One node's rings cut into paths with distinct first and last GPUs (railRings), as GPU indices.
+ * Two ranks have one ring (a -> b -> a, both directions of their link), but a path keeps one
+ * edge of it, so the paths a -> b and b -> a share no link whatever the topology: two rings, as a
+ * switch's. Cutting the one ring left the pair's other NIC idle (MI300X, a data-parallel group of
+ * 2 ranks per node over tensor-parallel groups of 4: 44.9 GB/s of bus bandwidth where an H100 ran
+ * 93.5).
+ */
 function nodePaths(ic: Interconnect, local: readonly number[]): number[][] {
   const m = local.length;
   const localCycles =
-    ic.config.topology === 'switch'
+    ic.config.topology === 'switch' || m === 2
       ? Array.from({ length: m }, () => Array.from({ length: m }, (_, i) => i))
       : nodeRings(ic, local).map((ring) => ring.map((g) => local.indexOf(g)));
   const cuts = distinctCuts(localCycles);
