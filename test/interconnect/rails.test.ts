@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadHardware } from '../../src/hw/config/load.js';
-import { simulateCollective } from '../../src/hw/collectives/index.js';
+import { dmaRings, simulateCollective } from '../../src/hw/collectives/index.js';
 import { ringsFor } from '../../src/hw/collectives/rings.js';
 import { interconnectOf } from '../../src/hw/link/topology.js';
 import { System } from '../../src/hw/system.js';
@@ -101,5 +101,23 @@ describe('rail rings across nodes (a NIC per GPU)', () => {
     expect(run.busBwGbps).toBeLessThanOrEqual(nicsGbps);
     expect(run.busBwGbps).toBeGreaterThan(0.95 * hw.interconnect.collective.protocol_efficiency * nicsGbps);
     expect(run.linkBytes).toBe(2 * 15 * GiB); // 2(n - 1)/n of the buffer from each of 16 GPUs, payload
+  });
+});
+
+describe('DMA rings across nodes', () => {
+  it('gang as many engines as the slowest hop needs, not the first', () => {
+    // Ring 0 -> 1 -> 8: its first hop is an H100 switch port (380 GB/s, four 100 GB/s engines),
+    // but 1 -> 8 and 8 -> 0 cross 50 GB/s NICs, which one engine fills: four engines held no more.
+    const hw = loadHardware('h100-sxm', ['interconnect.nodes=2']);
+    const system = new System(hw, 16);
+    const ic = interconnectOf(system);
+    const ranks = [0, 1, 8];
+    const rings = ringsFor(ic, ranks);
+    const slowestGbps = Math.min(...rings[0]!.map((g, i) => ic.pathCapacity(g, rings[0]![(i + 1) % rings[0]!.length]!)));
+    expect(slowestGbps).toBe(hw.interconnect.nic_gbps);
+    expect(dmaRings(system, ic, rings)).toHaveLength(Math.ceil(slowestGbps / hw.dma.engine_gbps) * rings.length);
+    // And within one node, where every hop is a switch port, four.
+    const node = [0, 1, 2, 3, 4, 5, 6, 7];
+    expect(dmaRings(system, ic, ringsFor(ic, node))).toHaveLength(Math.ceil(ic.pathCapacity(0, 1) / hw.dma.engine_gbps));
   });
 });

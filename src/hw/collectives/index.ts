@@ -92,15 +92,20 @@ function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, 
 }
 
 /**
- * A DMA engine drives one channel; when a ring's first hop is faster than one engine (a switch
- * port of many links), the ring is run several times side by side on distinct engines, as copy
- * engines are ganged for peer copies, up to the engines the GPU has. T3's fused reduce-scatter
- * forwards over the same rings (study/t3/configs.ts), so its bound's RS and its own agree.
+ * A DMA engine drives one channel; when a ring's hops are faster than one engine (a switch port of
+ * many links), the ring is run several times side by side on distinct engines, as copy engines are
+ * ganged for peer copies, up to the engines the GPU has. A ring moves at its slowest hop's rate,
+ * so that hop sets the engines it needs: a ring that crosses nodes through a 50 GB/s NIC needs
+ * one 100 GB/s engine, not the four its first hop, an H100 switch port, asked for (which held
+ * engines for no bandwidth). T3's fused reduce-scatter forwards over the same rings
+ * (study/t3/configs.ts), so its bound's RS and its own agree.
  */
 export function dmaRings(system: System, ic: Interconnect, rings: number[][]): number[][] {
-  const ring = rings[0]!;
-  if (ring.length < 2) return rings;
-  const hopGbps = ic.pathCapacity(ring[0]!, ring[1]!);
+  if (rings[0]!.length < 2) return rings;
+  let hopGbps = Infinity;
+  for (const ring of rings) {
+    for (let i = 0; i < ring.length; i++) hopGbps = Math.min(hopGbps, ic.pathCapacity(ring[i]!, ring[(i + 1) % ring.length]!));
+  }
   const maxReplicas = Math.max(1, Math.floor(system.hw.dma.engines / rings.length));
   const replicas = Math.min(maxReplicas, Math.max(1, Math.ceil(hopGbps / system.hw.dma.engine_gbps)));
   return Array.from({ length: replicas }, () => rings).flat();
