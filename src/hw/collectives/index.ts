@@ -23,11 +23,24 @@ import { TRANSFER_PRIORITY } from '../dma/dma.js';
  */
 export type CollectiveKind = 'all-reduce' | 'reduce-scatter' | 'all-gather' | 'all-to-all' | 'broadcast' | 'send-recv';
 export const COLLECTIVE_KINDS: readonly CollectiveKind[] = ['all-reduce', 'reduce-scatter', 'all-gather', 'all-to-all', 'broadcast', 'send-recv'];
-/** Algorithms a caller may ask for (`--algo`): a new one is a planner, its name here and its branch in `startCollective`. */
+/**
+ * Algorithms a caller may ask for (`--algo`): a new one is a planner, its name here, the kinds it
+ * plans in `ALGO_KINDS` (the type checker asks for the entry) and its branch in `startCollective`.
+ */
 export const COLLECTIVE_ALGOS = ['auto', 'ring', 'direct'] as const;
 export type CollectiveAlgo = (typeof COLLECTIVE_ALGOS)[number];
 /** What runs: the asked-for algorithms less auto, and NVLS, chosen only by topology. */
 export type RunAlgo = Exclude<CollectiveAlgo, 'auto'> | 'nvls';
+
+/**
+ * The kinds each askable algorithm has a plan for. An algorithm asked for a kind not listed is
+ * refused: without the list, a planner written for all-reduce alone would be handed an all-gather
+ * and run its all-reduce plan under the all-gather's name, a wrong time with no error.
+ */
+const ALGO_KINDS: { readonly [A in Exclude<CollectiveAlgo, 'auto'>]: readonly CollectiveKind[] } = {
+  ring: ['all-reduce', 'reduce-scatter', 'all-gather', 'broadcast'],
+  direct: ['all-reduce', 'reduce-scatter', 'all-gather', 'all-to-all', 'send-recv'],
+};
 
 export interface CollectiveSpec {
   kind: CollectiveKind;
@@ -72,7 +85,7 @@ function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, 
   const algo = spec.algo ?? 'auto';
   const kind = spec.kind;
   // An algorithm a kind does not have is refused, never swapped for another unannounced (an
-  // algorithm added to COLLECTIVE_ALGOS runs only where its kinds are named here).
+  // algorithm added to COLLECTIVE_ALGOS runs only for the kinds ALGO_KINDS gives it).
   if (kind === 'all-to-all' || kind === 'send-recv') {
     if (algo !== 'auto' && algo !== 'direct') throw new SilicaError(`--algo ${algo}: ${kind} has only a direct algorithm`);
     return 'direct';
@@ -81,7 +94,11 @@ function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, 
     if (algo !== 'auto' && algo !== 'ring') throw new SilicaError(`--algo ${algo}: broadcast runs as a pipelined ring (chain)`);
     return 'ring';
   }
-  if (algo !== 'auto') return algo;
+  if (algo !== 'auto') {
+    const kinds = ALGO_KINDS[algo] as readonly CollectiveKind[] | undefined;
+    if (!kinds?.includes(kind)) throw new SilicaError(`--algo ${algo}: expected an algorithm that plans ${kind} (${algo} plans ${kinds?.join(', ') ?? 'no kind'})`);
+    return algo;
+  }
   const n = ranks.length;
   const oneNode = ranks.every((g) => ic.nodeOf(g) === ic.nodeOf(ranks[0]!));
   const cfg = ic.config;
