@@ -62,3 +62,12 @@ describe('what was typed reaches the check as typed', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ m: 64 });
   });
 });
+
+describe('help lists what is registered', () => {
+  it("silica --help's serve entry names every registered serving policy (a new one is one file and an import)", async () => {
+    const { policyNames } = await import('../../src/sw/serving/index.js');
+    await import('../../src/sw/serving/policies/index.js');
+    const help = silica(['--help']).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain(`silica serve simulate LLM serving (${policyNames().join(' | ')}) on a node`);
+  });
+});

@@ -62,7 +62,7 @@ const num = (describe: string, defaultValue?: number) => numberFlag(describe, de
  */
 export const serveCommand: CommandModule = {
   command: 'serve',
-  describe: 'simulate LLM serving (continuous | hybrid | disagg | rapid) on a node: latency, throughput, SLOs, goodput',
+  describe: `simulate LLM serving (${policyNames().join(' | ')}) on a node: latency, throughput, SLOs, goodput`,
   builder: (y) =>
     y
       .option('model', { type: 'string', default: 'llama3.1-70b', describe: 'model from the zoo' })
