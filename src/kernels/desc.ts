@@ -35,6 +35,11 @@ const KERNEL_MODELS: { [K in KernelDesc['op']]: ModelFn<Extract<KernelDesc, { op
   generic: (hw, d) => genericCost(hw, d),
 };
 
+/** The ops that have a cost model (test/hw/kernel-models.test.ts holds each to the roofline). */
+export function kernelOps(): string[] {
+  return Object.keys(KERNEL_MODELS).sort();
+}
+
 export function costKernel(hw: HardwareConfig, desc: KernelDesc, cus?: CuSet): KernelCost {
   const model = KERNEL_MODELS[desc.op] as ModelFn<KernelDesc> | undefined;
   if (!model) throw new SilicaError(`kernel op "${(desc as { op: string }).op}": no cost model registered`);
