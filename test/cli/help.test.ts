@@ -70,4 +70,12 @@ describe('help lists what is registered', () => {
     const help = silica(['--help']).stdout.replace(/\s+/g, ' ');
     expect(help).toContain(`silica serve simulate LLM serving (${policyNames().join(' | ')}) on a node`);
   });
+
+  it('--model names every zoo model in each command that takes one (a new model is an entry in zoo.ts)', async () => {
+    const { listModels } = await import('../../src/sw/models/index.js');
+    for (const command of ['emit', 'serve', 't3', 'bert']) {
+      const help = silica([command, '--help']).stdout.replace(/\s+/g, ' ');
+      expect(help, command).toContain(`${listModels().join(' | ')} [string]`);
+    }
+  });
 });

@@ -9,6 +9,7 @@ import { bertPointSchema, parallelismProblem, pointGpus, pointMemory, precisionL
 import { energyFigures, gemmRows, iterationFigures } from '../../study/bert/tables.js';
 import { flagNumber, numberFlag, positiveFlagNumber, recomputeFlag, printJson, withHwOptions, type HwArgs, type NumberArg, type NumberFlag } from '../common.js';
 import { SilicaError } from '../../core/errors.js';
+import { listModels } from '../../sw/models/index.js';
 
 interface BertArgs extends HwArgs {
   model: string;
@@ -42,7 +43,7 @@ export const bertCommand: CommandModule = {
   describe: 'simulate one BERT training iteration (breakdown per category and pass, samples/s, time to train)',
   builder: (y) =>
     withHwOptions(y)
-      .option('model', { type: 'string', default: 'bert-large', describe: 'model from the zoo (bert-base | bert-large | ...)' })
+      .option('model', { type: 'string', default: 'bert-large', describe: `model from the zoo: ${listModels().join(' | ')}` })
       .option('seq', numberFlag('sequence length', { default: 128 }))
       .option('batch', numberFlag('sequences per micro-batch per GPU', { default: 32 }))
       .option('precision', { type: 'string', default: 'mixed', describe: 'fp32 | mixed | mixed-fp16 | mixed-bf16 | fp16 | bf16 (mixed: fp32 master weights, half-precision compute)' })

@@ -8,6 +8,7 @@ import { PRECISION_LABELS, precisionLabel, precisionOf } from '../../study/bert/
 import { writeTrace, type TraceFormat } from '../../trace/load.js';
 import type { Trace } from '../../trace/types.js';
 import { flagNumber, hardwareFrom, numberFlag, positiveFlagNumber, recomputeFlag, printJson, type NumberArg, type NumberFlag } from '../common.js';
+import { listModels } from '../../sw/models/index.js';
 
 /**
  * `silica emit`: builds a model's kernel trace (training step, prefill or decode step) and writes
@@ -148,7 +149,7 @@ export const emitCommand: CommandModule = {
   describe: 'build a kernel trace (train step, prefill, decode step) and write it (silica or Chakra ET)',
   builder: (y) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'zoo model, e.g. bert-large, llama2-7b' })
+      .option('model', { type: 'string', demandOption: true, describe: `zoo model: ${listModels().join(' | ')}` })
       .option('phase', { choices: ['train', 'prefill', 'decode'] as const, default: 'train' as const, describe: 'what the trace holds: a training step, a prompt\'s prefill, or a decode step' })
       .option('batch', numberFlag('sequences (train: per micro-batch and DP rank; decode: requests)', { demandOption: true }))
       .option('seq', numberFlag('sequence length (train, prefill)'))

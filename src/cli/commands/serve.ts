@@ -11,6 +11,7 @@ import { GOODPUT_MAX_PROBES, goodputOf, parseServeConfig, resolveServe, runServe
 import { workloadNames } from '../../sw/serving/workloads.js';
 import '../../sw/serving/policies/index.js';
 import { flagNumber, numberFlag, printJson, printTable, type NumberFlag } from '../common.js';
+import { listModels } from '../../sw/models/index.js';
 
 interface ServeArgs {
   model: string;
@@ -65,7 +66,7 @@ export const serveCommand: CommandModule = {
   describe: `simulate LLM serving (${policyNames().join(' | ')}) on a node: latency, throughput, SLOs, goodput`,
   builder: (y) =>
     y
-      .option('model', { type: 'string', default: 'llama3.1-70b', describe: 'model from the zoo' })
+      .option('model', { type: 'string', default: 'llama3.1-70b', describe: `model from the zoo: ${listModels().join(' | ')}` })
       .option('hw', { type: 'string', default: 'mi300x', describe: 'hardware preset name or YAML path' })
       .option('set', { type: 'string', array: true, describe: 'override a hardware field, e.g. --set memory.hbm.efficiency=0.8' })
       .option('gpus', num('GPUs of the node to serve on', 8))

@@ -5,6 +5,7 @@ import { CONFIGURATIONS, runSublayer, type Configuration } from '../../study/t3/
 import { PASS_OF, parseSublayer, sublayerGemm, SUBLAYERS } from '../../study/t3/sublayers.js';
 import { resultRows } from '../../study/t3/rows.js';
 import { hardwareFrom, numberFlag, printJson, withHwOptions, type HwArgs, type NumberArg } from '../common.js';
+import { listModels } from '../../sw/models/index.js';
 
 /**
  * `silica t3`: one Megatron sub-layer (its row-parallel GEMM and the all-reduce behind it) under
@@ -27,7 +28,7 @@ export const t3Command: CommandModule = {
   describe: `simulate one tensor-parallel sub-layer under the T3 configurations (${CONFIGURATIONS.join(', ')})`,
   builder: (y) =>
     withHwOptions(y, 't3-baseline')
-      .option('model', { type: 'string', demandOption: true, describe: 'model (silica zoo name, e.g. t-nlg-17b)' })
+      .option('model', { type: 'string', demandOption: true, describe: `model from the zoo: ${listModels().join(' | ')}` })
       .option('tp', numberFlag('tensor-parallel GPUs (every one is simulated)', { demandOption: true }))
       .option('sublayer', { type: 'string', demandOption: true, describe: SUBLAYERS.join('|') })
       .option('pass', { type: 'string', describe: 'fwd (attn-out, fc2) | bwd (fc1, qkv): checked against the sub-layer' })
