@@ -71,6 +71,12 @@ describe('help lists what is registered', () => {
     expect(help).toContain(`silica serve simulate LLM serving (${policyNames().join(' | ')}) on a node`);
   });
 
+  it("silica run's entry names every registered experiment kind (a new study is one file and an import)", async () => {
+    const { experimentKinds } = await import('../../src/study/index.js');
+    const help = silica(['--help']).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain(`run an experiment YAML (kind: ${experimentKinds().join(' | ')})`);
+  });
+
   it('--model names every zoo model in each command that takes one (a new model is an entry in zoo.ts)', async () => {
     const { listModels } = await import('../../src/sw/models/index.js');
     for (const command of ['emit', 'serve', 't3', 'bert']) {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { SilicaError, flagAsField, withErrorContext } from '../../core/errors.js';
-import '../../study/index.js';
+import { experimentKinds } from '../../study/index.js';
 import { checkOutputPath, OutputSet } from '../../core/io.js';
 import { withPinnedFiles } from '../../core/pinned-files.js';
 import { loadExperimentFile, runExperiment } from '../../sweep/experiment.js';
@@ -18,7 +18,7 @@ import { checkJobs, numberFlag, printJson } from '../common.js';
  */
 export const runCommand: CommandModule = {
   command: 'run <file>',
-  describe: 'run an experiment YAML (kind: kernels | suite | ...) and write its tables and figures to --out',
+  describe: `run an experiment YAML (kind: ${experimentKinds().join(' | ')}) and write its tables and figures to --out`,
   builder: (y) =>
     y
       .positional('file', { type: 'string', describe: 'experiment YAML (configs/experiments/*.yaml)' })
