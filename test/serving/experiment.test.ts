@@ -57,6 +57,26 @@ describe('serve experiment kind', () => {
     for (const row of r.rows) expect(row.workload).toBe('AzureLLMInferenceTrace_conv.csv');
   });
 
+  it("cu_split.csv tells two rapid policies apart: each run's timeline carries its policy label", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-serve-two-rapid-'));
+    const file = join(dir, 'two-rapid.yaml');
+    writeFileSync(
+      file,
+      'kind: serve\nhw: h200-sxm\nmodels: [llama3-8b]\nworkloads: [lmsys]\ngpus: 1\ntp: 1\nrequests: 30\nrate_fractions: [1]\ngoodput_probes: 0\nfigures: false\n' +
+        'policies:\n  - { name: rapid-8k, policy: rapid }\n  - { name: rapid-1k, policy: rapid, options: { prefill_max_tokens: 1024 } }\ncompare: rapid-8k\nbaselines: [rapid-1k]\n',
+    );
+    const out = join(dir, 'out');
+    await runExperiment(loadExperimentFile(file), { outDir: out, lanes: 1 });
+    const [header, ...lines] = readFileSync(join(out, 'cu_split.csv'), 'utf8').trim().split('\n');
+    const cols = header!.split(',');
+    const policy = cols.indexOf('policy');
+    const event = cols.indexOf('event');
+    expect(policy).toBeGreaterThanOrEqual(0);
+    // One timeline per policy, each opening with its own start record (one replica).
+    const starts = lines.map((l) => l.split(',')).filter((c) => c[event] === 'start').map((c) => c[policy]);
+    expect(starts).toEqual(['rapid-8k', 'rapid-1k']);
+  });
+
   it('runs a small study: unconstrained throughput, rate sweep, goodput, comparison and figures', async () => {
     const exp = loadExperimentFile(join(process.cwd(), 'configs', 'experiments', 'rapid-serve.yaml'), [
       'models=[mixtral-8x7b]',

@@ -62,9 +62,12 @@ export function goodputFigure(rows: Row[], title: string): VegaLiteSpec {
 /** The ARM's CU split over time (CUs per GPU given to decode and to prefill) in one rapid run per panel. */
 export function cuSplitFigure(timeline: Row[], title: string): VegaLiteSpec {
   const values: Row[] = [];
+  // Two rapid policies in one study (two option sets) are told apart by dash; one keeps solid lines.
+  const byPolicy = new Set(timeline.map((t) => t.policy)).size > 1;
   for (const t of timeline) {
-    values.push({ model: t.model!, workload: t.workload!, time_s: t.time_s!, stream: 'decode', cus: t.decode_cus! });
-    values.push({ model: t.model!, workload: t.workload!, time_s: t.time_s!, stream: 'prefill', cus: t.prefill_cus! });
+    const policy: Row = byPolicy ? { policy: t.policy! } : {};
+    values.push({ model: t.model!, workload: t.workload!, ...policy, time_s: t.time_s!, stream: 'decode', cus: t.decode_cus! });
+    values.push({ model: t.model!, workload: t.workload!, ...policy, time_s: t.time_s!, stream: 'prefill', cus: t.prefill_cus! });
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -80,6 +83,7 @@ export function cuSplitFigure(timeline: Row[], title: string): VegaLiteSpec {
         x: { field: 'time_s', type: 'quantitative', title: 'time (s)' },
         y: { field: 'cus', type: 'quantitative', title: 'CUs per GPU' },
         color: { field: 'stream', type: 'nominal' },
+        ...(byPolicy ? { strokeDash: { field: 'policy', type: 'nominal' } } : {}),
       },
     },
   } as VegaLiteSpec;

@@ -141,10 +141,11 @@ function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
   const limitedBy = goodputLimit([...at].map(([rate, out]) => ({ rate_req_s: rate, summary: out.summary })), g.goodput_req_s, target);
   const goodput: Row = { model: c.model, workload: c.workload, policy: labels.policy, goodput_req_s: g.goodput_req_s, lower_bound: g.goodput_req_s >= maxProbed, target_share: target, itl_slo_ms: r.slo.itlMs, limited_by: limitedBy };
   const goodputRow: Row = { ...labels, mode: 'goodput', rate_req_s: g.goodput_req_s, goodput_req_s: g.goodput_req_s, goodput_lower_bound: goodput.lower_bound ? 1 : 0, goodput_limited_by: limitedBy };
-  // The rapid run nearest saturation shows the ARM at work.
+  // The rapid run nearest saturation shows the ARM at work. Labelled by policy: a study may run
+  // rapid twice (two option sets), and unlabelled rows of two runs could not be told apart.
   const timeline: Row[] = [];
   const tl = at.get(rates[Math.min(rates.length - 1, Math.max(0, exp.rate_fractions.findIndex((f) => f >= 1)))]!)?.timeline;
-  if (labels.policy_kind === 'rapid' && tl) for (const t of tl) timeline.push({ model: c.model, workload: c.workload, ...t });
+  if (labels.policy_kind === 'rapid' && tl) for (const t of tl) timeline.push({ model: c.model, workload: c.workload, policy: labels.policy, ...t });
   return { ok: true, phase: 'rates', rows, goodput, goodputRow, timeline };
 }
 
