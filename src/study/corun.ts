@@ -5,6 +5,7 @@ import { checkedHardware, hardwareOverridesSchema } from '../hw/config/overrides
 import type { HardwareConfig } from '../hw/config/schema.js';
 import { aloneWindow, togetherWindows, type CorunSide } from '../hw/corun.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
+import { namingCuSet } from '../hw/gpu/dispatcher.js';
 import { cuRange, type CuSet } from '../hw/gpu/cu-mask.js';
 import { simulateKernel } from '../hw/system.js';
 import { checkDtypeRate } from '../hw/gpu/kernel-timing.js';
@@ -60,16 +61,6 @@ function laneAlone(hw: HardwareConfig, p: KernelPoint, set: CuSet, field: string
   return [k, simulateKernel(hw, k, set).timeNs];
 }
 
-/** Runs `run`, prefixing a CU-mask error (from the dispatcher, which knows no fields) with `where`. */
-function onLane<T>(where: string, run: () => T): T {
-  try {
-    return run();
-  } catch (err) {
-    if (err instanceof SilicaError && err.message.startsWith('CU mask')) throw new SilicaError(`${where}: ${err.message}`);
-    throw err;
-  }
-}
-
 /** The part, with each split leaving lane B at least one CU and each lane's dtype checked. */
 function checkCorun(config: CorunConfig, baseDir: string): HardwareConfig {
   const hw = checkedHardware(config.hw, config.hw_overrides, baseDir);
@@ -113,8 +104,8 @@ export function runCorun(config: CorunConfig, baseDir?: string, progress?: (f: n
     const setB = cuRange(layout, cusA, cusB);
     // One launch alone first: it sets how many launches fill the window. A split whose CUs a lane's
     // grid cannot run on (MI300X: an XCD left empty) is named by its cus_a entry and lane.
-    const [kA, aloneNsA] = onLane(`cus_a.${i}: lane A on CUs 0-${cusA - 1}`, () => laneAlone(hw, config.a, setA, 'a'));
-    const [kB, aloneNsB] = onLane(`cus_a.${i}: lane B on CUs ${cusA}-${hw.compute.cus - 1}`, () => laneAlone(hw, config.b, setB, 'b'));
+    const [kA, aloneNsA] = namingCuSet(`cus_a.${i}: lane A on CUs 0-${cusA - 1}`, () => laneAlone(hw, config.a, setA, 'a'));
+    const [kB, aloneNsB] = namingCuSet(`cus_a.${i}: lane B on CUs ${cusA}-${hw.compute.cus - 1}`, () => laneAlone(hw, config.b, setB, 'b'));
     const sideA: CorunSide = { kernels: [kA], set: setA, reps: Math.max(1, Math.round(windowNs / aloneNsA)) };
     const sideB: CorunSide = { kernels: [kB], set: setB, reps: Math.max(1, Math.round(windowNs / aloneNsB)) };
     const a = slowdownBeside(hw, sideA, aloneNsA, sideB, aloneNsB);

@@ -5,6 +5,7 @@ import { checkUniqueNames } from '../core/repeats.js';
 import { checkedHardware, hardwareOverridesSchema } from '../hw/config/overrides.js';
 import { dtypeSchema, type HardwareConfig } from '../hw/config/schema.js';
 import { makeCuLayout } from '../hw/gpu/cu-layout.js';
+import { namingCuSet } from '../hw/gpu/dispatcher.js';
 import { checkDtypeRate } from '../hw/gpu/kernel-timing.js';
 import { firstNCus } from '../hw/gpu/cu-mask.js';
 import { kernelRunEnergy, simulateKernel } from '../hw/system.js';
@@ -79,19 +80,6 @@ export type KernelsConfig = z.infer<typeof kernelsSchema>;
 type Row = Record<string, string | number | boolean>;
 
 /** The CU counts to run on (default: all), each at most the part's. */
-/**
- * Runs `run`, naming the CU count and the point in a CU-mask error: the dispatcher, which knows no
- * fields, says which XCDs the first `cus` CUs leave empty (MI300X: fewer than 8 CUs).
- */
-function namingCuCount<T>(field: string, cus: number, point: number, run: () => T): T {
-  try {
-    return run();
-  } catch (err) {
-    if (err instanceof SilicaError && err.message.startsWith('CU mask')) throw new SilicaError(`${field} (${cus} CUs), points.${point}: ${err.message}`);
-    throw err;
-  }
-}
-
 function checkCuCounts(config: Pick<KernelsConfig, 'cus'>, hw: HardwareConfig): number[] {
   const cuCounts = config.cus ?? [hw.compute.cus];
   for (const [i, c] of cuCounts.entries()) {
@@ -125,7 +113,7 @@ export function runKernels(config: KernelsConfig, baseDir?: string, progress?: (
         : { op: `stream_${p.stream}`, dtype: 'fp64', m: '', n: '', k: '', batch: '', array_bytes: stream!.arrayBytes };
     for (const [ci, cus] of cuCounts.entries()) {
       const set = firstNCus(layout, cus);
-      const { kernel, run } = namingCuCount(config.cus ? `cus.${ci}` : 'cus', cus, pi, () => {
+      const { kernel, run } = namingCuSet(`${config.cus ? `cus.${ci}` : 'cus'} (${cus} CUs), points.${pi}`, () => {
         const kernel: KernelCost = p.op === 'gemm' ? gemmCost(hw, { m: p.m, n: p.n, k: p.k, batch: p.batch, dtype: p.dtype }, set) : streamCost(stream!.kind, stream!.arrayBytes);
         return { kernel, run: simulateKernel(hw, kernel, set) };
       });

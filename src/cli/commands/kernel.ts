@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { SilicaError } from '../../core/errors.js';
 import { parsePositiveInt } from '../../core/units.js';
+import { namingCuSet } from '../../hw/gpu/dispatcher.js';
 import { DTYPES, type Dtype, type HardwareConfig } from '../../hw/config/schema.js';
 import { makeCuLayout } from '../../hw/gpu/cu-layout.js';
 import { checkDtypeRate } from '../../hw/gpu/kernel-timing.js';
@@ -42,13 +43,8 @@ function noteUnevenGroups(hw: HardwareConfig, set: CuSet, args: { cus?: unknown;
  * from deep in the dispatcher, which knows no flags.
  */
 function namingCuFlag<T>(args: { cus?: unknown; cuMask?: string }, run: () => T): T {
-  try {
-    return run();
-  } catch (err) {
-    const flag = args.cus !== undefined ? `--cus ${String(args.cus)}` : args.cuMask !== undefined ? `--cu-mask ${args.cuMask}` : undefined;
-    if (flag && err instanceof SilicaError && err.message.startsWith('CU mask')) throw new SilicaError(`${flag}: ${err.message}`);
-    throw err;
-  }
+  const flag = args.cus !== undefined ? `--cus ${String(args.cus)}` : args.cuMask !== undefined ? `--cu-mask ${args.cuMask}` : undefined;
+  return namingCuSet(flag, run);
 }
 
 function withCuOptions<T>(y: Argv<T>) {

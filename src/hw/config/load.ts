@@ -205,7 +205,7 @@ function inBaseFile(err: unknown, chain: readonly string[], overlays: readonly s
   if (!(err instanceof SilicaError) || !err.where?.field || chain.length < 2 || !err.message.startsWith(`${shown}: `)) return err;
   const { field } = err.where;
   const overridden = overlays.some((o) => {
-    const path = o.slice(0, o.indexOf('=')).trim();
+    const path = overlayPath(o);
     return field === path || field.startsWith(`${path}.`) || path.startsWith(`${field}.`);
   });
   if (overridden) return err;
@@ -228,7 +228,7 @@ function addedByOverride(err: unknown, tree: unknown, overlays: readonly string[
   for (let i = 1; i < parts.length; i++) {
     const parent = parts.slice(0, i).join('.');
     if (lookupPath(tree, parent).found) continue;
-    const overlay = overlays.find((o) => o.slice(0, o.indexOf('=')).trim().startsWith(`${parent}.`));
+    const overlay = overlays.find((o) => overlayPath(o).startsWith(`${parent}.`));
     if (!overlay) return undefined;
     return new SilicaError(`${err.message}; ${shown} has no ${parent}: the override ${overlay} adds it, and it needs its other required fields too (docs/hardware.md)`, err.where);
   }
@@ -247,6 +247,11 @@ function withBaseHint(err: unknown, file: { path: string; version: string }): un
   return new SilicaError(`${err.message}; a file that gives only what differs from a preset starts with base: PRESET (silica hw list)`, err.where);
 }
 
+/** The dotted field an override `a.b.c=value` sets. */
+function overlayPath(overlay: string): string {
+  return overlay.slice(0, overlay.indexOf('=')).trim();
+}
+
 /**
  * A value the preset file does not hold is not the file's fault: when an invalid field was set by
  * an override (--set, an experiment's hw_overrides), the message says which one.
@@ -258,7 +263,7 @@ function blameOverride(err: unknown, overlays: readonly string[], shown: string)
   // the one to name: the first named x=2 for a value it did not give.
   const overlayOf = (f: string) =>
     [...overlays].reverse().find((o) => {
-      const path = o.slice(0, o.indexOf('=')).trim();
+      const path = overlayPath(o);
       return f === path || f.startsWith(`${path}.`);
     });
   const overlay = overlayOf(field);

@@ -13,6 +13,22 @@ import { emptyGroups, type CuSet } from './cu-mask.js';
  *   that leaves an XCD without CUs starves that XCD's share (the hardware would hang) [S8, S37].
  * - `least-loaded`: the global dispatcher fills any enabled CU.
  */
+/** A grid its CU set cannot run (no CU, or an XCD it reaches left empty): the set's fault, named by the caller. */
+export class CuMaskError extends SilicaError {}
+
+/**
+ * Runs `run`, putting `where` (the flag, field or lane that chose the CU set; the dispatcher knows
+ * none of them) in front of a CuMaskError; undefined leaves it as it is.
+ */
+export function namingCuSet<T>(where: string | undefined, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (where !== undefined && err instanceof CuMaskError) throw new CuMaskError(`${where}: ${err.message}`, err.where);
+    throw err;
+  }
+}
+
 export interface Placement {
   /** Workgroups per group. */
   perGroup: Float64Array;
@@ -28,7 +44,7 @@ export interface Placement {
  * parallel sweep pays on both cores); placeWorkgroups adds the per-group spread.
  */
 export function maxWorkgroupsPerCu(workgroups: number, set: CuSet, layout: CuLayout, compute: ComputeConfig): number {
-  if (set.count === 0) throw new SilicaError('CU mask: no CU enabled');
+  if (set.count === 0) throw new CuMaskError('CU mask: no CU enabled');
   if (!dealtToGroups(layout, compute)) return Math.ceil(workgroups / set.count);
   let maxPerCu = 0;
   for (let g = 0; g < layout.groups; g++) {
@@ -54,11 +70,11 @@ export function gridRuns(workgroups: number, set: CuSet, layout: CuLayout, compu
 }
 
 /** The error for a grid dealt to groups the set leaves empty, naming the groups it reaches. */
-function starvedGroups(workgroups: number, set: CuSet, layout: CuLayout): SilicaError {
+function starvedGroups(workgroups: number, set: CuSet, layout: CuLayout): CuMaskError {
   const reached = Math.min(workgroups, layout.groups);
   const starved = emptyGroups(set).filter((g) => g < reached);
   const need = reached === layout.groups ? 'enable at least one CU on every XCD' : `enable at least one CU on each of XCDs 0-${reached - 1}, the ones its ${workgroups} workgroups reach`;
-  return new SilicaError(
+  return new CuMaskError(
     `CU mask leaves XCD ${starved.join(', ')} without CUs, but workgroups are dealt to XCDs round-robin, so that share of the grid can never run (the real part hangs); ${need}`,
   );
 }
