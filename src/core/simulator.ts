@@ -56,7 +56,16 @@ export class Simulator {
   private busyResources: Resource[] = [];
   private dirty = false;
   private nextFlowId = 0;
+  private stopped = false;
   eventsProcessed = 0;
+
+  /**
+   * Ends run() once the event firing now returns: what is still queued or flowing stays unfinished
+   * (a serving run whose measured requests are all done need not drain the load behind them).
+   */
+  stop(): void {
+    this.stopped = true;
+  }
 
   at(timeNs: number, fire: () => void): void {
     if (timeNs < this.nowNs) timeNs = this.nowNs;
@@ -140,9 +149,11 @@ export class Simulator {
     }
   }
 
-  /** Runs until no events and no flows remain (or until `untilNs`). Returns the final time. */
+  /** Runs until no events and no flows remain (or until `untilNs`, or stop()). Returns the final time. */
   run(untilNs = Infinity): number {
+    this.stopped = false;
     for (;;) {
+      if (this.stopped) break;
       const tEvent = this.events.peekTimeNs();
       // Events due now fire before time moves, and often change the flows again (a kernel's end
       // starts the next): rates solved in between would be solved again before any progress used

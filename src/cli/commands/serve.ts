@@ -33,6 +33,7 @@ interface ServeArgs {
   json: boolean;
   out?: string;
   goodput: boolean;
+  steadyState?: boolean;
   chunk?: NumberFlag;
   tokenBudget?: NumberFlag;
   prefillGpus?: NumberFlag;
@@ -83,6 +84,10 @@ export const serveCommand: CommandModule = {
       .option('input-len', num('offline batch: prompt tokens per request'))
       .option('output-len', num('offline batch: output tokens per request'))
       .option('goodput', { type: 'boolean', default: false, describe: 'search the highest rate meeting the SLOs for --slo-share of requests' })
+      .option('steady-state', {
+        type: 'boolean',
+        describe: 'measure the --requests in steady state: warm-up arrivals before them, cool-down arrivals after (default: on with --goodput, off otherwise)',
+      })
       .option('chunk', num('hybrid: prefill chunk (tokens)'))
       .option('token-budget', num('hybrid: tokens per iteration (default: --chunk)'))
       .option('prefill-gpus', num('disagg: GPUs of the prefill pool (default what --decode-gpus leaves, else half)'))
@@ -230,6 +235,7 @@ function configFromArgs(a: ServeArgs): Partial<ServeConfig> {
     arrival: a.arrival as ServeConfig['arrival'],
     arrival_cv: flagNumber('arrival-cv', a.arrivalCv),
     requests: flagNumber('requests', a.requests),
+    steady_state: a.steadyState,
     seed: flagNumber('seed', a.seed),
     dtype: a.dtype as ServeConfig['dtype'],
     kv_dtype: a.kvDtype as ServeConfig['kv_dtype'],

@@ -38,7 +38,7 @@ export type ServeTaskOutcome = UnconstrainedOutcome | RatesOutcome | TaskFailure
  * rate, collective simulations run): those count what this process had cached from earlier runs,
  * so a sweep's table would change with the lane that ran the point and what it ran before.
  */
-const NUMERIC_KEEP = /^(requests_|throughput|total_throughput|ttft_|tpot_|itl_|e2e_|slo_|cu_util|hbm_util|kv_|preemptions|arm_switches|kv_transfer|duration_s|host_wait_|energy_|avg_board_power_w)/;
+const NUMERIC_KEEP = /^(requests_|warmup_|cooldown_|window_s|throughput|total_throughput|ttft_|tpot_|itl_|e2e_|slo_|cu_util|hbm_util|kv_|preemptions|arm_switches|kv_transfer|duration_s|host_wait_|energy_|avg_board_power_w)/;
 
 function rowOf(base: Row, s: Record<string, number | string>): Row {
   const row: Row = { ...base };
@@ -122,7 +122,8 @@ function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
   const probe = (rate: number) => {
     let out = at.get(rate);
     if (!out) {
-      out = runServe(r, { ratePerS: rate });
+      // Measured in steady state, as goodput probes are (steady-state.ts), unless serve.steady_state says not.
+      out = runServe(r, { ratePerS: rate, steady: r.config.steady_state ?? true });
       at.set(rate, out);
       rows.push(rowOf({ ...labels, mode: 'rate', rate_req_s: rate }, out.summary));
     }

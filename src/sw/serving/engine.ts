@@ -33,6 +33,12 @@ export interface ServeRunOptions {
   chromeTraceEvents?: number;
   /** Called with (requests finished or rejected, total) as the run advances. */
   progress?: (done: number, total: number) => void;
+  /**
+   * A steady-state run (steady-state.ts): only `count` requests from index `first` (in arrival
+   * order) are measured, the others are load around them, and the run ends when the measured ones
+   * are done. Leave out to measure every request and run until all are done.
+   */
+  measured?: { first: number; count: number };
 }
 
 export interface ServeRunResult {
@@ -72,7 +78,14 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   const costs = costsFor(s.tp);
   snapshot(costs);
   const reqs = o.requests.map((r) => new Req(r));
-  const total = reqs.length;
+  const window = measuredWindow(reqs, o.measured);
+  for (let i = 0; i < reqs.length; i++) reqs[i]!.measured = i >= window.first && i < window.first + window.count;
+  const measured = window.first === 0 && window.count === reqs.length ? reqs : reqs.slice(window.first, window.first + window.count);
+  if (o.measured && measured.length) {
+    metrics.windowStartNs = measured[0]!.arrivalNs;
+    metrics.windowEndNs = measured[measured.length - 1]!.arrivalNs;
+  }
+  const total = measured.length;
   let done = 0;
   // Schedulers woken while a group of same-instant arrivals is handed in (kicked after the group).
   let woken: Array<{ kick(): void }> | undefined;
@@ -95,9 +108,12 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
       meanPromptTokens: reqs.length ? reqs.reduce((a, r) => a + r.promptTokens, 0) / reqs.length : 0,
       meanOutputTokens: reqs.length ? reqs.reduce((a, r) => a + r.outputTokens, 0) / reqs.length : 0,
     },
-    requestDone: () => {
+    requestDone: (req) => {
+      if (!req.measured) return;
       done++;
       if (o.progress && (done === total || done % 64 === 0)) o.progress(done, total);
+      // The load behind the last measured request is not drained: nothing measured is left.
+      if (done === total && o.measured) sim.stop();
     },
     wakeOnArrival: (scheduler) => {
       if (!woken) scheduler.kick();
@@ -124,7 +140,9 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   const endNs = sim.run();
   const hostS = (performance.now() - t0) / 1000;
 
-  const unfinished = reqs.filter((r) => r.phase !== 'done' && r.phase !== 'rejected');
+  const unfinished = measured.filter((r) => r.phase !== 'done' && r.phase !== 'rejected');
+  // A steady-state run stops with its load in flight: blocks still held are not a leak then.
+  const drained = unfinished.length > 0 || measured.length < reqs.length;
   let conserved = true;
   let kvBlocks = 0;
   let kvUtil = 0;
@@ -141,7 +159,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   for (const rep of policy.replicas()) {
     hostWaitNs += rep.hostWaitNs;
     iterations += rep.iterations;
-    conserved &&= rep.kv.conserved() && (unfinished.length > 0 || rep.kv.usedBlocks === 0);
+    conserved &&= rep.kv.conserved() && (drained || rep.kv.usedBlocks === 0);
     kvBlocks += rep.kv.totalBlocks;
     kvUtil += rep.kv.utilisation(endNs) * rep.kv.totalBlocks;
     kvPeak += rep.kv.peakUsed;
@@ -157,6 +175,12 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   const firstNs = reqs.length ? reqs[0]!.arrivalNs : 0;
   const spanNs = Math.max(1, endNs - firstNs);
   const spanS = spanNs / 1e9;
+  // Throughput is read over the measurement window of a steady-state run (its measured arrivals),
+  // and over the whole run otherwise.
+  const steady = o.measured !== undefined;
+  const windowS = steady ? Math.max(1, metrics.windowEndNs - metrics.windowStartNs) / 1e9 : spanS;
+  const windowDone = steady ? metrics.finished.filter((r) => r.finishNs >= metrics.windowStartNs && r.finishNs <= metrics.windowEndNs) : metrics.finished;
+  const windowTokens = steady ? metrics.windowTokens : metrics.generatedTokens;
   let lookups = 0;
   let hits = 0;
   for (const [c, b] of before) {
@@ -165,6 +189,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   }
   const rejectReasons = new Map<string, number>();
   for (const r of metrics.rejected) {
+    if (!r.measured) continue;
     const key = reasonKind(r.rejectReason);
     rejectReasons.set(key, (rejectReasons.get(key) ?? 0) + 1);
   }
@@ -178,15 +203,16 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
     dtype: s.dtype,
     kv_dtype: s.kvDtype,
     requests_total: total,
-    requests_completed: metrics.finished.length,
-    requests_rejected: metrics.rejected.length,
+    requests_completed: measured.filter((r) => r.phase === 'done').length,
+    requests_rejected: measured.filter((r) => r.phase === 'rejected').length,
     requests_unfinished: unfinished.length,
+    ...(steady ? { warmup_requests: window.first, cooldown_requests: countArrivedAfter(reqs, window.first + window.count, endNs), warmup_s: (metrics.windowStartNs - firstNs) / 1e9, window_s: windowS } : {}),
     reject_reasons: [...rejectReasons.entries()].map(([k, v]) => `${v}x ${k}`).join('; '),
     duration_s: spanS,
-    throughput_tok_s: metrics.generatedTokens / spanS,
-    total_throughput_tok_s: (metrics.generatedTokens + promptTokensDone(metrics)) / spanS,
-    throughput_req_s: metrics.finished.length / spanS,
-    ...metrics.summary(reqs),
+    throughput_tok_s: windowTokens / windowS,
+    total_throughput_tok_s: (windowTokens + promptTokensOf(windowDone)) / windowS,
+    throughput_req_s: windowDone.length / windowS,
+    ...metrics.summary(measured),
     cu_util: cuNs / (hw.compute.cus * o.gpus * spanNs),
     hbm_util: hbmBytes / (hw.memory.hbm.peak_gbps * hw.memory.hbm.efficiency * o.gpus * spanNs),
     ...energySummary(hw, o.gpus, spanNs, dynamicEnergyNj, metrics.generatedTokens),
@@ -208,7 +234,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   return {
     summary,
     hostS,
-    requests: metrics.rows(reqs),
+    requests: metrics.rows(measured),
     chromeTrace: trace,
     timeline: (policy as { timeline?: Array<Record<string, number | string>> }).timeline,
   };
@@ -226,10 +252,25 @@ function energySummary(hw: HardwareConfig, gpus: number, spanNs: number, dynamic
   return { energy_j: energyJ, avg_board_power_w: (energyJ * 1e9) / spanNs / gpus, energy_per_output_token_j: outputTokens > 0 ? energyJ / outputTokens : NaN };
 }
 
-function promptTokensDone(m: MetricsCollector): number {
+function promptTokensOf(finished: readonly Req[]): number {
   let s = 0;
-  for (const r of m.finished) s += r.promptTokens;
+  for (const r of finished) s += r.promptTokens;
   return s;
+}
+
+/** Requests from index `from` that arrived by `endNs` (a steady-state run stops before the rest arrive). */
+function countArrivedAfter(reqs: readonly Req[], from: number, endNs: number): number {
+  let n = 0;
+  for (let i = from; i < reqs.length && reqs[i]!.arrivalNs <= endNs; i++) n++;
+  return n;
+}
+
+function measuredWindow(reqs: readonly Req[], m: ServeRunOptions['measured']): { first: number; count: number } {
+  if (!m) return { first: 0, count: reqs.length };
+  if (!Number.isInteger(m.first) || !Number.isInteger(m.count) || m.first < 0 || m.count < 1 || m.first + m.count > reqs.length) {
+    throw new SilicaError(`measured requests: expected at least one, within the run's ${reqs.length} (got ${m.count} from index ${m.first})`);
+  }
+  return m;
 }
 
 /**

@@ -91,15 +91,23 @@ export class MetricsCollector {
   prefillTokens = 0;
   finished: Req[] = [];
   rejected: Req[] = [];
+  /**
+   * The measurement window of a steady-state run (steady-state.ts): output tokens generated in it,
+   * by any request, give its throughput. The whole run otherwise.
+   */
+  windowStartNs = -Infinity;
+  windowEndNs = Infinity;
+  windowTokens = 0;
 
   constructor(readonly slo: SloConfig) {}
 
   /** Records one output token of `req` at `nowNs`; returns true when the request is complete. */
   token(req: Req, nowNs: number): boolean {
+    if (nowNs >= this.windowStartNs && nowNs <= this.windowEndNs) this.windowTokens++;
     if (req.generated === 0) req.firstTokenNs = nowNs;
     else {
       const gap = nowNs - req.lastTokenNs;
-      this.itlNs.push(gap);
+      if (req.measured) this.itlNs.push(gap);
       req.itlSumNs += gap;
       if (gap > req.itlMaxNs) req.itlMaxNs = gap;
     }
@@ -160,9 +168,9 @@ export class MetricsCollector {
     });
   }
 
-  /** Latency and SLO figures over every request of the run (rejected ones count as misses). */
+  /** Latency and SLO figures over the measured requests (rejected and unfinished ones count as misses). */
   summary(all: readonly Req[]): Record<string, number> {
-    const done = this.finished;
+    const done = all.filter((r) => r.phase === 'done');
     const ttft = done.map((r) => r.firstTokenNs - r.arrivalNs);
     const tpot = done.filter((r) => r.generated > 1).map((r) => this.tpotNs(r));
     const e2e = done.map((r) => r.finishNs - r.arrivalNs);

@@ -31,6 +31,8 @@ export class Req {
   /** Replica (or decode replica, for disaggregated serving) that serves it. */
   replica = -1;
   rejectReason = '';
+  /** Counted in the run's figures: false for a steady-state run's warm-up and cool-down load (steady-state.ts). */
+  measured = true;
 
   constructor(spec: RequestSpec) {
     this.id = spec.id;

@@ -11,6 +11,7 @@ import { policyKind, policyNames, type ServeSettings } from './policy.js';
 import type { RequestSpec } from './requests.js';
 import { generateRequests, MAX_SERVE_REQUESTS, workloadPreset, type ArrivalProcess, type Workload } from './workloads.js';
 import { maxOf } from '../../core/extent.js';
+import { fitPlan, steadyPlan, warmupS, type SteadyPlan } from './steady-state.js';
 
 /** A request count a run can hold in memory (see MAX_SERVE_REQUESTS). */
 export const requestCount = () => z.number().int().positive().max(MAX_SERVE_REQUESTS, { error: `expected at most ${MAX_SERVE_REQUESTS} (the most one run simulates)` });
@@ -51,6 +52,12 @@ export const serveConfigSchema = z
     /** Coefficient of variation of Gamma inter-arrival times. */
     arrival_cv: z.number().positive().default(2),
     requests: requestCount().default(1000),
+    /**
+     * Measure `requests` in steady state (steady-state.ts): warm-up arrivals before them, cool-down
+     * arrivals after, the run ending when the measured ones are done. Default: on for goodput
+     * probes and the serving study's rate runs, off for one run (every request measured).
+     */
+    steady_state: z.boolean().optional(),
     seed: z.number().int().default(1),
     dtype: z.enum(DTYPES).default('bf16'),
     kv_dtype: z.enum(DTYPES).optional(),
@@ -167,21 +174,49 @@ export function arrivalOf(c: ServeConfig): ArrivalProcess | undefined {
   return c.arrival === 'gamma' ? { kind: 'gamma', cv: c.arrival_cv } : { kind: c.arrival };
 }
 
-export function requestsOf(r: ResolvedServe, ratePerS = r.config.rate): RequestSpec[] {
+export function requestsOf(r: ResolvedServe, ratePerS = r.config.rate, requests = r.config.requests): RequestSpec[] {
   const c = r.config;
   if (c.batch !== undefined) {
     return Array.from({ length: c.batch }, (_, id) => ({ id, arrivalNs: 0, promptTokens: c.input_len!, outputTokens: c.output_len! }));
   }
-  return generateRequests(r.workload, { ratePerS, requests: c.requests, seed: c.seed, arrival: arrivalOf(c) });
+  return generateRequests(r.workload, { ratePerS, requests, seed: c.seed, arrival: arrivalOf(c) });
+}
+
+/**
+ * The requests of a steady-state run at `ratePerS` and which of them are measured: the config's
+ * `requests`, with warm-up and cool-down arrivals around them (steady-state.ts).
+ */
+export function steadyRequestsOf(r: ResolvedServe, ratePerS: number): { requests: RequestSpec[]; plan: SteadyPlan } {
+  const c = r.config;
+  const planned = steadyPlan(c.requests, ratePerS, warmupS(r.slo, requestsOf(r, ratePerS)));
+  const total = Math.min(MAX_SERVE_REQUESTS, planned.warmupRequests + planned.measuredRequests + planned.cooldownRequests);
+  const requests = requestsOf(r, ratePerS, total);
+  return { requests, plan: fitPlan(planned, requests.length) };
+}
+
+/** Whether a run can be measured in steady state, and the flag to name when it cannot. */
+function steadyRefusal(c: ServeConfig, ratePerS: number | undefined): string | undefined {
+  if (c.batch !== undefined) return 'not with an offline --batch (every request arrives at t = 0)';
+  if (c.arrival === 'burst') return 'not with --arrival burst (every request arrives at t = 0)';
+  if (ratePerS === undefined) return 'needs --rate (the warm-up is a number of arrivals at the rate)';
+  return undefined;
 }
 
 export interface ServeOutcome extends ServeRunResult {
   rate_req_s?: number;
 }
 
-export function runServe(r: ResolvedServe, o: { ratePerS?: number; chromeTrace?: boolean; progress?: (done: number, total: number) => void } = {}): ServeOutcome {
+/**
+ * One run. `steady` (default: the config's steady_state, else off) measures the config's requests
+ * in steady state; goodput probes and the serving study's rate runs turn it on.
+ */
+export function runServe(r: ResolvedServe, o: { ratePerS?: number; steady?: boolean; chromeTrace?: boolean; progress?: (done: number, total: number) => void } = {}): ServeOutcome {
   const rate = o.ratePerS ?? r.config.rate;
-  const requests = requestsOf(r, rate);
+  const steady = o.steady ?? r.config.steady_state ?? false;
+  const refusal = steady ? steadyRefusal(r.config, rate) : undefined;
+  if (refusal) throw new SilicaError(`--steady-state: ${refusal}`);
+  const run = steady ? steadyRequestsOf(r, rate!) : undefined;
+  const requests = run?.requests ?? requestsOf(r, rate);
   const result = runServing({
     hw: r.hw,
     model: r.model,
@@ -193,6 +228,7 @@ export function runServe(r: ResolvedServe, o: { ratePerS?: number; chromeTrace?:
     requests,
     chromeTraceEvents: o.chromeTrace ? r.config.trace_max_events : undefined,
     progress: o.progress,
+    measured: run && { first: run.plan.warmupRequests, count: run.plan.measuredRequests },
   });
   if (r.config.batch !== undefined) Object.assign(result.summary, offlineFigures(result));
   return { ...result, rate_req_s: rate };
@@ -313,7 +349,7 @@ const MIN_BISECTIONS = 5;
 export function goodputOf(r: ResolvedServe, o: { startRate?: number; relTolerance?: number; maxProbes?: number; onProbe?: (p: GoodputPoint) => void } = {}): GoodputResult & { limited_by: GoodputLimit } {
   const g = searchGoodput(
     (rate) => {
-      const res = runServe(r, { ratePerS: rate });
+      const res = runServe(r, { ratePerS: rate, steady: r.config.steady_state ?? true });
       return { attainment: Number(res.summary.slo_attainment), summary: res.summary };
     },
     { target: r.slo.targetShare, startRate: o.startRate ?? r.config.rate ?? 1, relTolerance: o.relTolerance, maxProbes: o.maxProbes, onProbe: o.onProbe },
