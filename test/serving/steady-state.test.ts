@@ -1,9 +1,16 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Simulator } from '../../src/core/simulator.js';
+import { KvBlockManager } from '../../src/sw/serving/kv-cache.js';
+import '../../src/study/index.js';
+import { loadExperimentFile, runExperiment } from '../../src/sweep/experiment.js';
 import { fillTime, fitPlan, sloLifetimeMs, steadyPlan } from '../../src/sw/serving/steady-state.js';
 import { goodputOf, parseServeConfig, resolveServe, runServe, type ServeConfig } from '../../src/sw/serving/serve.js';
 import { defaultSlo } from '../../src/sw/serving/metrics.js';
 import { silicaErrorOf } from '../helpers/errors.js';
+import { expectOneLineError, silica } from '../helpers/cli.js';
 
 // Llama-3-8B on one H100, lmsys, continuous batching: it sustains about 13 req/s (a burst of 300
 // completes 9.2 req/s, its drain included), and a run of a few hundred requests takes well under a second.
@@ -118,5 +125,97 @@ describe('steady-state serving runs', () => {
     expect(silicaErrorOf(() => runServe(node({ arrival: 'burst' }), { steady: true }))).toMatch(/^--steady-state: not with --arrival burst/);
     expect(silicaErrorOf(() => runServe(node({ batch: 4, input_len: 100, output_len: 10 }), { steady: true }))).toMatch(/^--steady-state: not with an offline --batch/);
     expect(silicaErrorOf(() => runServe(node({}), { steady: true }))).toMatch(/^--steady-state: needs --rate/);
+  });
+});
+
+describe('steady-state runs, hardened (session 39 review)', () => {
+  it('keeps KV blocks with the requests still in flight when it stops, on every policy', () => {
+    // The end-of-run check was skipped for every steady-state run (its load is in flight); it now
+    // asks that only unfinished requests hold blocks. Its unit: a finished sequence's blocks are a leak.
+    const kv = new KvBlockManager(100, 16);
+    kv.grow(1, 40, 0);
+    kv.grow(2, 40, 0);
+    expect(kv.heldOnlyBy(new Set([1, 2]))).toBe(true);
+    expect(kv.heldOnlyBy(new Set([1]))).toBe(false);
+    kv.release(2, 1);
+    expect(kv.heldOnlyBy(new Set([1]))).toBe(true);
+    // Past capacity (20 req/s, above), so warm-up and cool-down requests hold blocks at the stop.
+    const policies: Array<[string, Record<string, unknown>, number]> = [
+      ['continuous', {}, 1],
+      ['hybrid', { chunk: 512 }, 1],
+      ['rapid', {}, 1],
+      ['disagg', { prefill_gpus: 1, decode_gpus: 1 }, 2],
+    ];
+    for (const [policy, policy_options, gpus] of policies) {
+      const s = runServe(node({ policy, policy_options, gpus, requests: 60 }), { ratePerS: 20, steady: true }).summary;
+      expect(Number(s.requests_completed) + Number(s.requests_rejected) + Number(s.requests_unfinished), policy).toBe(60);
+      expect(s.requests_unfinished, policy).toBe(0);
+      expect(Number(s.cooldown_requests), policy).toBeGreaterThan(0);
+      // What completes in the window cannot outrun what arrives in it and what the warm-up left queued.
+      expect(Number(s.throughput_req_s) * Number(s.window_s), policy).toBeLessThanOrEqual(60 + Number(s.warmup_requests));
+    }
+  });
+
+  it('refuses one measured request (no arrival window to read throughput over), naming --requests or the trace', () => {
+    expect(silicaErrorOf(() => runServe(node({ requests: 1 }), { ratePerS: 2, steady: true }))).toMatch(/^--requests: expected at least 2 in steady state/);
+    // Two measured requests give a window, and the figures over it are finite.
+    const two = runServe(node({ requests: 2 }), { ratePerS: 2, steady: true }).summary;
+    expect(Number(two.window_s)).toBeGreaterThan(0);
+    expect(Number.isFinite(Number(two.throughput_tok_s))).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'silica-steady-trace-'));
+    const one = join(dir, 'one.csv');
+    writeFileSync(one, 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n');
+    expect(silicaErrorOf(() => runServe(node({ workload: undefined, trace: one, requests: 5 }), { ratePerS: 2, steady: true }))).toMatch(/^--trace: expected at least 2 requests in .*one\.csv/);
+  });
+
+  it('says what a short trace left of the planned warm-up: the measured count kept, the rest shared', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-steady-trace-'));
+    const file = join(dir, 'short.csv');
+    const rows = 50;
+    const lines = Array.from({ length: rows }, (_, i) => `2023-11-16 18:15:${String(i).padStart(2, '0')}.0000000,${200 + i},${20 + i}`);
+    writeFileSync(file, ['TIMESTAMP,ContextTokens,GeneratedTokens', ...lines].join('\n') + '\n');
+    // About 3.6 s of warm-up for these lengths: 73 arrivals each way at 20 req/s, more than the file holds.
+    const out = runServe(node({ workload: undefined, trace: file, requests: 30 }), { ratePerS: 20, steady: true });
+    const { plan, planned } = out.steady!;
+    expect(plan.warmupRequests + plan.measuredRequests + plan.cooldownRequests).toBe(rows);
+    expect(planned.warmupRequests + planned.measuredRequests + planned.cooldownRequests).toBeGreaterThan(rows);
+    expect(plan.measuredRequests).toBe(30);
+    expect(plan.warmupRequests).toBe(Math.floor((rows - 30) / 2));
+    expect(out.summary.warmup_requests).toBe(plan.warmupRequests);
+    expect(out.summary.requests_total).toBe(30);
+    // silica serve says so on stderr, in one line, and prints the run's figures.
+    const cli = silica(['serve', '--model', 'llama3-8b', '--hw', 'h100-sxm', '--gpus', '1', '--tp', '1', '--trace', file, '--rate', '20', '--requests', '30', '--steady-state', '--json']);
+    expect(cli.code).toBe(0);
+    expect(JSON.parse(cli.stdout).warmup_requests).toBe(plan.warmupRequests);
+    const note = cli.stderr.trim().split('\n');
+    expect(note).toHaveLength(1);
+    expect(note[0]).toMatch(new RegExp(`^silica serve: note: --steady-state: planned ${planned.warmupRequests} warm-up, 30 measured .* has ${rows} requests: ran ${plan.warmupRequests}, 30 and ${plan.cooldownRequests}`));
+    expectOneLineError(silica(['serve', '--model', 'llama3-8b', '--hw', 'h100-sxm', '--gpus', '1', '--tp', '1', '--rate', '2', '--requests', '1', '--goodput']), /^silica: --requests: expected at least 2 in steady state/);
+    // A run that drew every request it planned reports the same plan twice.
+    const full = runServe(node({}), { ratePerS: 2, steady: true }).steady!;
+    expect(full.plan).toEqual(full.planned);
+  });
+
+  it("runs a study with serve.steady_state: true, the default's rows, and no steady state in its burst runs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silica-steady-study-'));
+    const study = (serve: string) => {
+      const file = join(dir, `s${serve.length}.yaml`);
+      writeFileSync(
+        file,
+        'kind: serve\nhw: h100-sxm\ngpus: 1\ntp: 1\nmodels: [llama3-8b]\nworkloads: [lmsys]\npolicies: [{ name: c, policy: continuous }]\n' +
+          `rate_fractions: [0.5]\nrequests: 30\nseed: 3\ngoodput_probes: 0\ncompare: c\nbaselines: [c]\nfigures: false\n${serve}`,
+      );
+      return runExperiment(loadExperimentFile(file), { outDir: join(dir, `out${serve.length}`), lanes: 1 });
+    };
+    // It failed: its unconstrained runs (a burst) were refused a steady state.
+    const on = await study('serve: { steady_state: true }\n');
+    const byDefault = await study('');
+    expect(JSON.stringify(on.rows)).toBe(JSON.stringify(byDefault.rows));
+    const burst = on.rows.filter((r) => r.mode === 'unconstrained');
+    const rates = on.rows.filter((r) => r.mode === 'rate');
+    expect(burst.length).toBe(1);
+    expect(burst[0]!.warmup_requests).toBeUndefined();
+    expect(rates.length).toBeGreaterThan(0);
+    for (const r of rates) expect(Number(r.warmup_requests)).toBeGreaterThan(0);
   });
 });

@@ -8,7 +8,8 @@ import { DTYPES } from '../../hw/config/schema.js';
 import { makeProgress } from '../../sweep/progress.js';
 import { policyKind, policyNames } from '../../sw/serving/policy.js';
 import { GOODPUT_MAX_PROBES, goodputOf, parseServeConfig, resolveServe, runServe, type ServeConfig, type ServeOutcome } from '../../sw/serving/serve.js';
-import { workloadNames } from '../../sw/serving/workloads.js';
+import { MAX_SERVE_REQUESTS, workloadNames } from '../../sw/serving/workloads.js';
+import type { SteadyPlan } from '../../sw/serving/steady-state.js';
 import '../../sw/serving/policies/index.js';
 import { flagNumber, numberFlag, printJson, printTable, type NumberFlag } from '../common.js';
 import { listModels } from '../../sw/models/index.js';
@@ -152,6 +153,10 @@ export const serveCommand: CommandModule = {
       }
       if (a.out !== undefined) writeOutputs(outputs, a.out, config, result, goodput);
     });
+    // A steady state that could not draw the requests it planned (a short trace) measures requests
+    // that meet a node still filling: say so, the summary's warmup_requests alone does not.
+    const steady = result?.steady;
+    if (steady && steady.plan.warmupRequests < steady.planned.warmupRequests) process.stderr.write(`silica serve: note: ${shortSteadyNote(steady.plan, steady.planned, config)}\n`);
     // GPUs that --tp (or disagg's pools) leave out still count in the node's utilisation and energy.
     const summary = result?.summary ?? goodput?.points[0]?.summary;
     const idle = summary ? Number(summary.gpus) - Number(summary.gpus_serving) : 0;
@@ -169,6 +174,17 @@ export const serveCommand: CommandModule = {
     } else printTable(Object.entries(result!.summary).filter((e): e is [string, string | number] => e[1] !== '' && !(typeof e[1] === 'number' && Number.isNaN(e[1]))));
   },
 };
+
+/** Why a steady-state run offered fewer requests than it planned, and what it ran instead. */
+function shortSteadyNote(plan: SteadyPlan, planned: SteadyPlan, config: ServeConfig): string {
+  const count = (p: SteadyPlan) => p.warmupRequests + p.measuredRequests + p.cooldownRequests;
+  const offered = count(plan);
+  const source = offered < Math.min(MAX_SERVE_REQUESTS, count(planned)) && config.trace ? `${config.trace} has ${offered} requests` : `a run holds at most ${MAX_SERVE_REQUESTS}`;
+  return (
+    `--steady-state: planned ${planned.warmupRequests} warm-up, ${planned.measuredRequests} measured and ${planned.cooldownRequests} cool-down requests (${planned.warmupS.toPrecision(3)} s each way at ${config.rate} req/s), ` +
+    `but ${source}: ran ${plan.warmupRequests}, ${plan.measuredRequests} and ${plan.cooldownRequests}, so the first measured requests meet a node still filling`
+  );
+}
 
 /** Config fields whose flag is not the field with dashes (max_seqs is --max-seqs; policy_options.chunk, --chunk). */
 const FLAG_OF_FIELD: Record<string, string> = {

@@ -104,7 +104,8 @@ function unconstrained(out: ServeOutcome): { throughput_req_s: number; throughpu
 
 function unconstrainedRun(c: ServeCase): UnconstrainedOutcome {
   const r = resolveCase(c);
-  const out = runServe({ ...r, config: { ...r.config, arrival: 'burst' } });
+  // A burst has no arrival rate to warm up at: serve.steady_state is for the rate runs below.
+  const out = runServe({ ...r, config: { ...r.config, arrival: 'burst' } }, { steady: false });
   const u = unconstrained(out);
   return { ok: true, phase: 'unconstrained', row: rowOf({ ...labelsOf(c), mode: 'unconstrained', rate_req_s: NaN }, { ...out.summary, ...u }), throughputReqS: u.throughput_req_s };
 }

@@ -140,9 +140,11 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   const endNs = sim.run();
   const hostS = (performance.now() - t0) / 1000;
 
-  const unfinished = measured.filter((r) => r.phase !== 'done' && r.phase !== 'rejected');
-  // A steady-state run stops with its load in flight: blocks still held are not a leak then.
-  const drained = unfinished.length > 0 || measured.length < reqs.length;
+  const settled = (r: Req) => r.phase === 'done' || r.phase === 'rejected';
+  const unfinished = measured.filter((r) => !settled(r));
+  // Requests still in the run when it ended (a steady-state run stops with its load in flight):
+  // only they may hold KV blocks; every finished or rejected request has given its blocks back.
+  const inFlight = new Set(reqs.filter((r) => !settled(r)).map((r) => r.id));
   let conserved = true;
   let kvBlocks = 0;
   let kvUtil = 0;
@@ -159,7 +161,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   for (const rep of policy.replicas()) {
     hostWaitNs += rep.hostWaitNs;
     iterations += rep.iterations;
-    conserved &&= rep.kv.conserved() && (drained || rep.kv.usedBlocks === 0);
+    conserved &&= rep.kv.conserved() && rep.kv.heldOnlyBy(inFlight);
     kvBlocks += rep.kv.totalBlocks;
     kvUtil += rep.kv.utilisation(endNs) * rep.kv.totalBlocks;
     kvPeak += rep.kv.peakUsed;

@@ -93,6 +93,12 @@ export class KvBlockManager {
     return this.free >= 0 && held + this.free === this.totalBlocks;
   }
 
+  /** Whether every held block belongs to a sequence of `live` (a finished or rejected request holds none). */
+  heldOnlyBy(live: ReadonlySet<number>): boolean {
+    for (const seq of this.held.keys()) if (!live.has(seq)) return false;
+    return true;
+  }
+
   get liveSequences(): number {
     return this.held.size;
   }

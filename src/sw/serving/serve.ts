@@ -186,12 +186,32 @@ export function requestsOf(r: ResolvedServe, ratePerS = r.config.rate, requests 
  * The requests of a steady-state run at `ratePerS` and which of them are measured: the config's
  * `requests`, with warm-up and cool-down arrivals around them (steady-state.ts).
  */
-export function steadyRequestsOf(r: ResolvedServe, ratePerS: number): { requests: RequestSpec[]; plan: SteadyPlan } {
+export function steadyRequestsOf(r: ResolvedServe, ratePerS: number): SteadyRun {
   const c = r.config;
   const planned = steadyPlan(c.requests, ratePerS, warmupS(r.slo, requestsOf(r, ratePerS)));
   const total = Math.min(MAX_SERVE_REQUESTS, planned.warmupRequests + planned.measuredRequests + planned.cooldownRequests);
   const requests = requestsOf(r, ratePerS, total);
-  return { requests, plan: fitPlan(planned, requests.length) };
+  const plan = fitPlan(planned, requests.length);
+  // Throughput is read between the first and the last measured arrival: one gives no window.
+  if (plan.measuredRequests < MIN_STEADY_MEASURED) {
+    const source = c.trace ? '--trace' : '--workload';
+    throw new SilicaError(`${source}: expected at least ${MIN_STEADY_MEASURED} requests in ${c.trace ?? c.workload} for a steady-state run (one measured request has no arrival window to read throughput over), got ${requests.length}`);
+  }
+  return { requests, plan, planned };
+}
+
+/** The fewest measured requests of a steady-state run: its throughput is read between the first and the last one's arrival. */
+export const MIN_STEADY_MEASURED = 2;
+
+/**
+ * A steady-state run's requests and which are measured (`plan`); `planned` is what the rate and
+ * the warm-up asked for, more than `plan` when fewer requests could be drawn (a short trace, or
+ * MAX_SERVE_REQUESTS).
+ */
+export interface SteadyRun {
+  requests: RequestSpec[];
+  plan: SteadyPlan;
+  planned: SteadyPlan;
 }
 
 /** Whether a run can be measured in steady state, and the flag to name when it cannot. */
@@ -204,6 +224,8 @@ function steadyRefusal(c: ServeConfig, ratePerS: number | undefined): string | u
 
 export interface ServeOutcome extends ServeRunResult {
   rate_req_s?: number;
+  /** A steady-state run's plan (steady-state.ts): what it measured, and what it had planned. */
+  steady?: { plan: SteadyPlan; planned: SteadyPlan };
 }
 
 /**
@@ -215,6 +237,9 @@ export function runServe(r: ResolvedServe, o: { ratePerS?: number; steady?: bool
   const steady = o.steady ?? r.config.steady_state ?? false;
   const refusal = steady ? steadyRefusal(r.config, rate) : undefined;
   if (refusal) throw new SilicaError(`--steady-state: ${refusal}`);
+  if (steady && r.config.requests < MIN_STEADY_MEASURED) {
+    throw new SilicaError(`--requests: expected at least ${MIN_STEADY_MEASURED} in steady state (throughput is read between the first and the last measured arrival), got ${r.config.requests}`);
+  }
   const run = steady ? steadyRequestsOf(r, rate!) : undefined;
   const requests = run?.requests ?? requestsOf(r, rate);
   const result = runServing({
@@ -231,7 +256,7 @@ export function runServe(r: ResolvedServe, o: { ratePerS?: number; steady?: bool
     measured: run && { first: run.plan.warmupRequests, count: run.plan.measuredRequests },
   });
   if (r.config.batch !== undefined) Object.assign(result.summary, offlineFigures(result));
-  return { ...result, rate_req_s: rate };
+  return { ...result, rate_req_s: rate, ...(run ? { steady: { plan: run.plan, planned: run.planned } } : {}) };
 }
 
 /** Latency-benchmark figures of an offline batch: prefill time and per-output-token decode latency. */

@@ -9,7 +9,7 @@ import type { RequestSpec } from './requests.js';
  * A run starts with an empty node: its first requests meet an empty decode batch, which fills over
  * about one request lifetime. A run of N requests at a rate the node cannot sustain can end before
  * the backlog shows (Mixtral-8x7B on 8x MI300X, lmsys, rapid at 45 req/s: 99.8% of 500 requests
- * meet the SLOs, 45% of 2,000 and 18% of 5,000; its sustained throughput is about 33 req/s). So a
+ * meet the SLOs, 45% of 2,000 and 18% of 5,000; in steady state it keeps up with 38 req/s). So a
  * steady-state run offers warm-up arrivals before the N measured requests and cool-down arrivals
  * after them, and measures only the N: they arrive at a node already holding its steady load, and
  * finish while arrivals go on. The run ends when the last measured request is done.
@@ -18,8 +18,9 @@ import type { RequestSpec } from './requests.js';
  * most its TTFT SLO plus (output tokens - 1) ITL SLOs, and a batch fed at a constant rate from
  * empty holds E[min(S, t)] / E[S] of its steady population after t (the M/G/infinity fill
  * curve, S the lifetime). The fill time is the t at which that share reaches FILL_SHARE, over the
- * measured requests' lengths. The cool-down lasts as long, so the measured requests see arrivals
- * until most of them are done. A node slower than the SLOs has longer lifetimes, but then its
+ * lengths of N of the workload's requests (the first N drawn: the measured ones' mix, and the same
+ * requests at every rate, so a goodput search's probes share one warm-up time). The cool-down lasts
+ * as long, so the measured requests see arrivals until most of them are done. A node slower than the SLOs has longer lifetimes, but then its
  * requests miss the SLOs anyway.
  */
 
