@@ -45,6 +45,9 @@ export interface Flow extends FlowState {
   startNs: number;
 }
 
+/** Most re-solves one solve may take for its hooks (onSolved): a guard, far above what they use. */
+const MAX_SOLVE_PASSES = 64;
+
 const NO_MILESTONES: readonly Milestone[] = Object.freeze([]);
 
 export class Simulator {
@@ -58,6 +61,8 @@ export class Simulator {
   private nextFlowId = 0;
   private stopped = false;
   eventsProcessed = 0;
+  /** Called after every solve of the rates, in order (onSolved). */
+  private readonly solvedHooks: Array<(pass: number) => void> = [];
 
   /**
    * Ends run() once the event firing now returns: what is still queued or flowing stays unfinished
@@ -88,6 +93,17 @@ export class Simulator {
    */
   settleRates(): void {
     if (this.dirty) this.solve();
+  }
+
+  /**
+   * Calls `hook` after every solve of the rates, with the pass: 0 for a solve of changed flows, 1, 2
+   * ... for the solves that follow at once because a hook marked the rates stale again (a power
+   * governor that sets the clock by the rates the kernels got). A hook may change what the flows
+   * demand (invalidateRates) only a bounded number of passes: it must leave the rates alone from
+   * some pass on, or the solve throws.
+   */
+  onSolved(hook: (pass: number) => void): void {
+    this.solvedHooks.push(hook);
   }
 
   /** Marks rates stale, e.g. after an arbitration policy changed a share cap. */
@@ -253,7 +269,13 @@ export class Simulator {
   }
 
   private solve(): void {
-    this.busyResources = solveRates(this.flows, this.busyResources);
-    this.dirty = false;
+    const hooks = this.solvedHooks;
+    for (let pass = 0; ; pass++) {
+      this.busyResources = solveRates(this.flows, this.busyResources);
+      this.dirty = false;
+      for (let h = 0; h < hooks.length; h++) hooks[h]!(pass);
+      if (!this.dirty) return;
+      if (pass >= MAX_SOLVE_PASSES) throw new Error(`rates still changing after ${MAX_SOLVE_PASSES} solves at ${this.nowNs} ns (an onSolved hook must settle)`);
+    }
   }
 }

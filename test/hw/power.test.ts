@@ -14,6 +14,10 @@ import { chromeTrace } from '../../src/trace/chrome.js';
 import { replayTrace } from '../../src/trace/replay.js';
 import type { Trace, TraceNode } from '../../src/trace/types.js';
 import { corunWindows, type CorunSide } from '../../src/hw/corun.js';
+import { Stream } from '../../src/hw/gpu/gpu.js';
+import { System } from '../../src/hw/system.js';
+import type { HardwareConfig } from '../../src/hw/config/schema.js';
+import type { KernelCost } from '../../src/kernels/types.js';
 
 const POWER: PowerConfig = { cap_w: 700, static_w: 100, tensor_w_per_tflops: 1, dram_w_per_tbps: 150, clock_exponent: 3 };
 /** The same part with a cap so high it never binds: what silica did before the governor. */
@@ -169,6 +173,87 @@ describe('the power governor on a GPU (compute.power in the H100 and H200 preset
     expect(() => loadHardware('h200-sxm', ['compute.power.cap_w=100'])).toThrow(/compute\.power\.static_w.*expected less than cap_w \(100 W\)/);
     expect(() => loadHardware('h200-sxm', ['compute.power.calibrated_cap_w=100'])).toThrow(/compute\.power\.static_w.*expected less than calibrated_cap_w \(100 W\)/);
     expect(() => loadHardware('h200-sxm', ['compute.power.calibrated_cap_w=-1'])).toThrow(/compute\.power\.calibrated_cap_w/);
+  });
+});
+
+describe('kernels that share SMs are charged for the work they do (the governor sets the clock after every solve)', () => {
+  /** `streams` streams on the whole chip, each `reps` launches of `kernel`: the end (ns), the dynamic energy (nJ) and the clock steps. */
+  const run = (hw: HardwareConfig, kernel: KernelCost, streams: number, reps: number) => {
+    const system = new System(hw, 1);
+    const gpu = system.gpus[0]!;
+    gpu.governor!.recordSteps();
+    const t = gpu.timing(kernel, gpu.allCus);
+    for (let s = 0; s < streams; s++) {
+      const stream = new Stream(gpu, `s${s}`, gpu.allCus);
+      for (let i = 0; i < reps; i++) stream.enqueue(kernel, { timing: t });
+    }
+    const endNs = system.sim.run();
+    return { endNs, dynamicNj: gpu.records.reduce((sum, r) => sum + r.dynamicEnergyNj!, 0), steps: gpu.governor!.clockSteps() };
+  };
+  /** The part without the HBM's knee: what is left is the flow solver's sharing and the governor. */
+  const noKnee = (part: HardwareConfig): HardwareConfig => ({ ...part, memory: { ...part.memory, hbm: { ...part.memory.hbm, knee_exponent: undefined } } });
+  const kernels = (part: HardwareConfig): Record<string, KernelCost> => {
+    const set = fullCuSet(makeCuLayout(part.compute));
+    const gemm = (m: number, n: number, k: number) => gemmCost(part, { m, n, k, batch: 1, dtype: 'bf16' }, set);
+    // 64x8192x8192 and 8x8192x8192 are grids of one wave that leave a few SMs (the second waits on
+    // them); the others fill the chip and take turns at the CU gate, the next starting in the last wave.
+    return { '64x8192x8192': gemm(64, 8192, 8192), '8x8192x8192': gemm(8, 8192, 8192), '4096^3': gemm(4096, 4096, 4096), '8192x2048x8192': gemm(8192, 2048, 8192), '8192^3': gemm(8192, 8192, 8192), copy: streamCost('copy', 1 << 29) };
+  };
+
+  it('two identical kernels on the same SMs draw no more dynamic energy than the two back to back, under any cap (conservation of work)', () => {
+    for (const name of ['h100-sxm', 'h200-sxm']) {
+      for (const cap of [700, 500, 400]) {
+        const part = noKnee(loadHardware(name, [`compute.power.cap_w=${cap}`]));
+        for (const [kernel, cost] of Object.entries(kernels(part))) {
+          const pair = run(part, cost, 2, 6);
+          const backToBack = run(part, cost, 1, 12);
+          expect(pair.dynamicNj, `${name} at ${cap} W: ${kernel}`).toBeLessThanOrEqual(backToBack.dynamicNj * (1 + 1e-9));
+          // Nor do they run slower: the pair's SMs do the work of one kernel at a time, at its clock or above.
+          expect(pair.endNs, `${name} at ${cap} W: ${kernel}`).toBeLessThanOrEqual(backToBack.endNs * (1 + 1e-9));
+        }
+      }
+    }
+  });
+
+  it("on the presets as shipped, the pair is never slower than back to back by more than 0.5% at the cap (the H100's 64x8192x8192 pair, 20 launches each, was 0.949x)", () => {
+    for (const name of ['h100-sxm', 'h200-sxm']) {
+      const part = loadHardware(name);
+      for (const [kernel, cost] of Object.entries(kernels(part))) {
+        const speedup = run(part, cost, 1, 12).endNs / run(part, cost, 2, 6).endNs;
+        expect(speedup, `${name}: ${kernel}`).toBeGreaterThanOrEqual(0.995);
+      }
+    }
+    // The H100 case of docs/calibration.md: a 64x8192x8192 GEMM beside itself, 20 launches each,
+    // gains what it gains with the cap lifted (the second kernel's few SMs), not less.
+    const h100 = loadHardware('h100-sxm');
+    const set = fullCuSet(makeCuLayout(h100.compute));
+    const side: CorunSide = { kernels: [gemmCost(h100, { m: 64, n: 8192, k: 8192, batch: 1, dtype: 'bf16' }, set)], set, reps: 20 };
+    const capped = corunWindows(h100, side, side);
+    const free = corunWindows(loadHardware('h100-sxm', UNCAPPED), side, side);
+    expect((capped.aAloneNs + capped.bAloneNs) / Math.max(capped.aTogetherNs, capped.bTogetherNs)).toBeGreaterThan(1);
+    expect(free.togetherMhz).toBe(1980);
+  });
+
+  it('while one kernel waits for SMs the other holds, the clock is about that of the one running alone, not of both', () => {
+    const part = loadHardware('h100-sxm');
+    const cost = kernels(part)['64x8192x8192']!;
+    const set = fullCuSet(makeCuLayout(part.compute));
+    const { mhz: aloneMhz } = aloneClockAndPower(part, cost, timeKernel(part, makeCuLayout(part.compute), set, cost))!;
+    const bothMhz = clockUnderCapMhz(part.compute.power!, part.compute.clock_peak_mhz, 2 * kernelDynamicW(part.compute.power!, cost, timeKernel(part, makeCuLayout(part.compute), set, cost)));
+    const during = run(part, cost, 2, 3).steps.filter(([ns]) => ns > 0).map(([, mhz]) => mhz);
+    expect(bothMhz).toBeLessThan(0.95 * aloneMhz);
+    // The waiting kernel runs on the few SMs left (4 of 132): a little work, a little power.
+    for (const mhz of during) expect(mhz).toBeGreaterThan(0.98 * aloneMhz);
+  });
+
+  it('is deterministic: the same co-run twice gives the same times, clocks and energy, bit for bit', () => {
+    const part = loadHardware('h200-sxm');
+    for (const cost of Object.values(kernels(part))) expect(run(part, cost, 2, 4)).toEqual(run(part, cost, 2, 4));
+    // And on disjoint SMs, where the governor iterates clock and rates (the copy held by the HBM).
+    const layout = makeCuLayout(part.compute);
+    const gemm: CorunSide = { kernels: [gemmCost(part, { m: 8192, n: 2048, k: 8192, batch: 1, dtype: 'bf16' }, cuRange(layout, 0, 72))], set: cuRange(layout, 0, 72), reps: 10 };
+    const copy: CorunSide = { kernels: [streamCost('copy', 1 << 29)], set: cuRange(layout, 72, 60), reps: 10 };
+    expect(corunWindows(part, gemm, copy)).toEqual(corunWindows(part, gemm, copy));
   });
 });
 

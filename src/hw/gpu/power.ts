@@ -12,7 +12,9 @@ import type { KernelPace } from './pace.js';
  * kernel's dynamic power at the peak clock comes from the work it does at its isolated rates: its
  * tensor FLOP rate and its DRAM traffic, each with an energy per unit (compute.power in the preset,
  * calibrated there). Power by work done, not by busy SM: a GEMM on 128 SMs of an H200 holds 1770
- * MHz where a busy-SM model gives 1573 (docs/calibration.md).
+ * MHz where a busy-SM model gives 1573 (docs/calibration.md). Beside others a kernel draws that
+ * power times the share of its work it does (PowerGovernor), so kernels that take turns on the same
+ * SMs draw the work those SMs do.
  *
  * The governor is relative. Every isolated kernel time silica computes stays as calibrated (a
  * kernel alone runs as before, whatever its own clock would be; under a cap below the one it was
@@ -75,22 +77,52 @@ interface Running {
   /** Its pace's `clock` is the governor's: the fraction of its isolated pace the clock allows now. */
   pace: KernelPace;
   timing: KernelTiming;
+  /** Its dynamic power at the peak clock, at its isolated rates (kernelDynamicW). */
   dynamicW: number;
   /** Its DRAM term, W. */
   dramW: number;
+  /** Its flow's progress rate alone (units/ns): one unit over its isolated time less its launch latency. */
+  isolatedRate: number;
+  /**
+   * The share of the work its pace allows that it does (workShare): the rate its flow got at the
+   * last solve over its pace's share of its isolated rate, at most 1. Below 1 where other flows take
+   * the time of its CUs (kernels that share SMs take turns) or the HBM's bandwidth; 1 until its flow
+   * is first solved.
+   */
+  work: number;
   aloneMhz: number;
   /** Its dynamic energy so far (nJ; logUntilNow). */
   energyNj: number;
 }
 
 /**
- * Tracks one GPU's running kernels and re-rates those that follow the clock whenever the set
- * changes, through their pace (pace.ts): the flow's rate cap and its CU time per unit follow it.
+ * Passes of one solve of the rates (Simulator.onSolved) in which the governor may still move the
+ * clock. Clock and rates are a fixed point: the clock sets the paces, the paces the rates, the
+ * rates each kernel's share of work and so the power, which sets the clock. Where kernels share
+ * CUs a share does not depend on the clock (the CU time a kernel needs per unit follows its pace)
+ * and one pass settles it; a kernel held by the HBM's bandwidth does more of its paced work the
+ * lower the clock (its share goes as 1 / clock), so the passes converge at worst by the clock
+ * exponent (a third of the last move, for 3) each.
+ */
+const CLOCK_PASSES = 16;
+/** A move of the clock smaller than this (relative) is not made: the fixed point is reached. */
+const CLOCK_TOLERANCE = 1e-6;
+/** A rate within this (relative) of its pace is its pace: the solver's rounding is no lost work. */
+const WORK_ROUNDING = 1e-9;
+
+/**
+ * Tracks one GPU's running kernels and sets its clock by the work they do. After every solve of the
+ * rates (Simulator.onSolved) each kernel's dynamic power is its power at its isolated rates times
+ * its share of work (the rate it got over the rate its pace allows: Running.work), the DRAM terms
+ * together at most what the HBM delivers, and the clock the highest that keeps the sum under the
+ * cap. Kernels that follow the clock are re-rated through their pace (pace.ts: the flow's rate cap
+ * and its CU time per unit follow it), the rates solved again, and so on until the clock moves by
+ * less than CLOCK_TOLERANCE. So two kernels that take turns on the same SMs (the CU gate) draw the
+ * power of the work those SMs do, not each its power alone. A kernel slowed by its pace (the clock,
+ * the HBM's load: its SMs busy but stalled) still draws its power at the clock.
  */
 export class PowerGovernor {
   private readonly running: Running[] = [];
-  private dynamicW = 0;
-  private dramW = 0;
   private clockMhz: number;
   /** Time (ns) spent at each clock while any kernel ran, when `logClock` is set. */
   private readonly nsAtMhz = new Map<number, number>();
@@ -103,6 +135,8 @@ export class PowerGovernor {
   private dynamicEnergyNj = 0;
   /** The config a kernel alone runs under (alonePower). */
   private readonly alone: PowerConfig;
+  /** The share of the running kernels' dynamic power the HBM delivers (delivered), as the clock was last set. */
+  private deliveredShare = 1;
 
   constructor(
     private readonly sim: Simulator,
@@ -118,18 +152,27 @@ export class PowerGovernor {
   ) {
     this.clockMhz = peakMhz;
     this.alone = alonePower(power);
+    sim.onSolved((pass) => this.solved(pass));
   }
 
   /** A kernel's flow started: its power joins the chip's. Returns the handle `finished` takes. */
   started(pace: KernelPace, kernel: KernelCost, timing: KernelTiming): object {
     const dynamicW = kernelDynamicW(this.power, kernel, timing);
-    const dramW = kernelDramW(this.power, timing);
-    const entry: Running = { pace, timing, dynamicW, dramW, aloneMhz: clockUnderCapMhz(this.alone, this.peakMhz, dynamicW), energyNj: 0 };
+    const span = timing.isolatedNs - timing.fixedNs;
+    const entry: Running = {
+      pace,
+      timing,
+      dynamicW,
+      dramW: kernelDramW(this.power, timing),
+      isolatedRate: span > 0 ? 1 / span : 0,
+      work: 1,
+      aloneMhz: clockUnderCapMhz(this.alone, this.peakMhz, dynamicW),
+      energyNj: 0,
+    };
     this.logUntilNow();
     this.running.push(entry);
-    this.dynamicW += dynamicW;
-    this.dramW += dramW;
-    this.retune();
+    // A first guess, before its flow is solved, that it does all its work: the solve corrects it.
+    this.setClock();
     return entry;
   }
 
@@ -141,16 +184,8 @@ export class PowerGovernor {
     const energyNj = this.running[i]!.energyNj;
     this.dynamicEnergyNj += energyNj;
     this.running.splice(i, 1);
-    // Summed afresh, not subtracted: a long run of starts and ends must not drift.
-    let w = 0;
-    let dram = 0;
-    for (const r of this.running) {
-      w += r.dynamicW;
-      dram += r.dramW;
-    }
-    this.dynamicW = w;
-    this.dramW = dram;
-    this.retune();
+    // The others at their shares of work of the last solve, until the next solve corrects them.
+    this.setClock();
     return energyNj;
   }
 
@@ -164,8 +199,42 @@ export class PowerGovernor {
     return this.steps ?? [];
   }
 
-  private retune(): void {
-    const mhz = clockUnderCapMhz(this.power, this.peakMhz, this.dynamicW - Math.max(0, this.dramW - this.dramCapW));
+  /**
+   * The rates were solved: each kernel's share of work is read off its flow's rate, and the clock
+   * set again if the power of that work moves it by more than CLOCK_TOLERANCE, in the first
+   * CLOCK_PASSES passes (after them it stays where the last pass left it).
+   */
+  private solved(pass: number): void {
+    if (this.running.length === 0) return;
+    // The time since the last event ran at the rates of the solve before this one.
+    this.logUntilNow();
+    for (const r of this.running) r.work = workShare(r);
+    const { mhz, delivered } = this.clockForWork();
+    if (pass < CLOCK_PASSES && Math.abs(mhz - this.clockMhz) > CLOCK_TOLERANCE * this.clockMhz) this.setClock();
+    else this.deliveredShare = delivered;
+  }
+
+  /**
+   * The clock under the cap with each running kernel drawing its power at its isolated rates times
+   * its share of work, less the DRAM power beyond what the HBM delivers, and the share of that
+   * power the HBM delivers.
+   */
+  private clockForWork(): { mhz: number; delivered: number } {
+    // Summed afresh each time, not added and subtracted: a long run of starts and ends must not drift.
+    let w = 0;
+    let dram = 0;
+    for (const r of this.running) {
+      w += r.dynamicW * r.work;
+      dram += r.dramW * r.work;
+    }
+    const excessW = Math.max(0, dram - this.dramCapW);
+    return { mhz: clockUnderCapMhz(this.power, this.peakMhz, w - excessW), delivered: w > 0 ? 1 - excessW / w : 1 };
+  }
+
+  /** Sets the clock by the running kernels' work and re-rates those that follow it (their rates are then solved again). */
+  private setClock(): void {
+    const { mhz, delivered } = this.clockForWork();
+    this.deliveredShare = delivered;
     if (this.steps && mhz !== this.clockMhz) {
       // Several changes at one instant (a kernel ends as the next starts) leave only the last.
       const last = this.steps[this.steps.length - 1]!;
@@ -187,11 +256,11 @@ export class PowerGovernor {
     const dt = now - this.sinceNs;
     if (dt > 0 && this.running.length > 0) {
       if (this.logClock) this.nsAtMhz.set(this.clockMhz, (this.nsAtMhz.get(this.clockMhz) ?? 0) + dt);
-      // Each kernel draws its dynamic power at the clock it runs at (the governor's, or its clock
-      // alone where that is lower: a cap above its calibration's does not speed it), less its share
-      // of what the HBM cannot deliver (the DRAM power over the HBM's, as retune counts it).
-      const delivered = this.dynamicW > 0 ? 1 - Math.max(0, this.dramW - this.dramCapW) / this.dynamicW : 0;
-      for (const r of this.running) r.energyNj += dynamicAtW(this.power, this.peakMhz, r.dynamicW, Math.min(this.clockMhz, r.aloneMhz)) * delivered * dt;
+      // Each kernel draws the dynamic power of the work it does at the clock it runs at (the
+      // governor's, or its clock alone where that is lower: a cap above its calibration's does not
+      // speed it), less its share of what the HBM cannot deliver: the power the clock was set by.
+      const delivered = this.deliveredShare;
+      for (const r of this.running) r.energyNj += dynamicAtW(this.power, this.peakMhz, r.dynamicW, Math.min(this.clockMhz, r.aloneMhz)) * r.work * delivered * dt;
     }
     this.sinceNs = now;
   }
@@ -199,11 +268,13 @@ export class PowerGovernor {
   /**
    * Board energy (J) from time 0 to `untilNs`, once the kernels that ran have finished: static
    * power throughout, idle or not, plus the power the clock is set by, integrated: each running
-   * kernel's dynamic power (its tensor and DRAM terms at its isolated rates) at the clock, less its
-   * share of DRAM power beyond what the HBM delivers. So the board never draws more than the cap,
-   * and a kernel alone draws aloneDynamicEnergyNj; a kernel slowed beside others draws for longer
-   * at a lower clock (its SMs stay busy, stalled). Kernels that do not pass through Gpu.launch
-   * (T3's producers, CU-engine collectives) and DMA transfers add none.
+   * kernel's dynamic power (its tensor and DRAM terms at its isolated rates) at the clock, times its
+   * share of work, less its share of DRAM power beyond what the HBM delivers. So the board never
+   * draws more than the cap, and a kernel alone draws aloneDynamicEnergyNj; a kernel slowed by its
+   * pace beside others (the clock, the HBM's load) draws for longer at a lower clock (its SMs stay
+   * busy, stalled), while one that waits for CU time others take draws only for the work it does.
+   * Kernels that do not pass through Gpu.launch (T3's producers, CU-engine collectives) and DMA
+   * transfers add none.
    */
   boardEnergyJ(untilNs: number): number {
     return boardJ(this.power, untilNs, this.dynamicEnergyNj);
@@ -221,6 +292,17 @@ export class PowerGovernor {
     }
     return NaN;
   }
+}
+
+/**
+ * The share of the work its pace allows that a kernel does at its flow's last solved rate
+ * (Running.work): its rate over its pace's share of its isolated rate, at most 1.
+ */
+function workShare(r: Running): number {
+  const paced = r.pace.speed() * r.isolatedRate;
+  if (r.pace.flow.finished || !(paced > 0)) return 1;
+  const share = r.pace.flow.rate / paced;
+  return share >= 1 - WORK_ROUNDING ? 1 : share;
 }
 
 /** A kernel alone on the GPU: the clock the cap allows it and the board power it draws there (W). */
