@@ -28,8 +28,12 @@ function fused(staggered: boolean, overrides: string[] = []): { r: FusedResult; 
 describe('T3 fused GEMM + reduce-scatter (every GPU simulated)', () => {
   it('triggers every tracked chunk exactly once on every GPU, none lost to overflow', () => {
     const { r } = fused(true);
-    const chunksPerGpu = r.schedule.subChunks.length; // rings x ranks, all tracked (first chunk DMA-mapped)
-    expect(r.tracker.triggers).toBe(TP * chunksPerGpu);
+    // Every piece of every sub-chunk (rings x ranks, all tracked: first chunk DMA-mapped) fires once,
+    const chunksPerGpu = r.schedule.subChunks.length;
+    expect(r.trackedPieces).toBeGreaterThan(TP * chunksPerGpu); // forwarding tiles: several per chunk
+    expect(r.tracker.triggers).toBe(r.trackedPieces);
+    // and each forwarded sub-chunk (all but the owned one per ring) is one DMA command.
+    expect(r.dmaCommands).toBe(TP * (chunksPerGpu - r.schedule.rings.length));
     expect(r.tracker.fallbackChunks).toBe(0);
     expect(r.tracker.maxEntriesUsed).toBeLessThanOrEqual(hw.t3.tracker_entries);
     expect(r.endNs).toBeGreaterThanOrEqual(r.producerEndNs);

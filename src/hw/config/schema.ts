@@ -337,10 +337,18 @@ export const t3Schema = z
     gemm_prefetch_stages: count.default(2),
     /** Tracker events per chunk and side (tiles are counted in this many batches: the event cost). */
     events_per_chunk: count.default(16),
+    /**
+     * What a triggered DMA command forwards, and when: `tiles` (one command per sub-chunk, fired by
+     * its first event batch of complete tiles, which moves each batch once the tracker has seen it
+     * complete: the tracker counts per tile, so the engine need not wait for the chunk's last
+     * tile) or `chunk` (fired once every tile of the sub-chunk is complete; until session 39).
+     * Whole-chunk forwards let the rings drift out of step (docs/t3.md), hence `tiles`.
+     */
+    forward: z.enum(['tiles', 'chunk']).default('tiles'),
   })
   .strict();
 
-const T3_DEFAULTS = { tracker_entries: 256, overflow: 'stall' as const, first_chunk: 'dma' as const, gemm_k_step: 32, gemm_prefetch_stages: 2, events_per_chunk: 16 };
+const T3_DEFAULTS = { tracker_entries: 256, overflow: 'stall' as const, first_chunk: 'dma' as const, gemm_k_step: 32, gemm_prefetch_stages: 2, events_per_chunk: 16, forward: 'tiles' as const };
 
 export const hardwareSchema = z
   .object({

@@ -15,8 +15,13 @@ import { Tracker, type TrackedChunk, type TrackerStats } from './tracker.js';
  * Per GPU: the producer GEMM runs its tiles in the order of the output map (staggered by ring
  * step); the first-step chunk is stored straight into the ring successor (remote updates); every
  * other chunk is updated locally while the upstream GPU's updates land on the same addresses
- * through near-memory compute; the tracker counts both per tile, and when a chunk is complete its
- * DMA command fires once, forwarding the partial sum to the successor as an update (no CU work).
+ * through near-memory compute; the tracker counts both per tile, and the chunk's DMA command
+ * forwards the partial sum to the successor as an update (no CU work). With `t3.forward: tiles`
+ * the command fires when the chunk's first batch of tiles is complete and moves each batch once
+ * the tracker has seen it complete; with `chunk`, it fires once every tile is. Whole-chunk
+ * forwards let the rings drift out of step: a GPU whose upstream is early starts the next step
+ * while the last still moves, the two share the link, both end late, and its successor's next
+ * forward waits for the whole of the later one (docs/t3.md, "Forwarding tiles as they complete").
  * The last-step chunk is the reduced result this GPU owns. DMA and stores share HBM and links
  * with the GEMM under the memory system's arbitration policy (fair or MCA).
  */
@@ -29,6 +34,12 @@ export interface FusedOptions {
   latency: LatencyTolerance;
   memory: MemorySystem;
   staggered?: boolean;
+  /**
+   * The reduce-scatter alone: every GPU's output is already in memory (the GEMM ran before), so
+   * no producer runs, the tracker counts upstream updates only and the first step's chunks are
+   * forwarded at once. T3's own reduce-scatter, as `ideal-rs-nmc` runs it.
+   */
+  outputsReady?: boolean;
   /** Called once every GPU holds its reduced chunks. */
   onComplete: (r: FusedResult) => void;
 }
@@ -39,6 +50,10 @@ export interface FusedResult {
   /** Latest producer (GEMM) end over the group. */
   producerEndNs: number;
   tracker: TrackerStats;
+  /** Trigger pieces the trackers watched, over the group (each fires once: tracker.triggers + fallbacks). */
+  trackedPieces: number;
+  /** DMA commands issued over the group: one per forwarded sub-chunk, however many pieces it has. */
+  dmaCommands: number;
   /** Producer time held by a full tracker table, summed over GPUs. */
   stalledNs: number;
   /** Mean first-stage DRAM utilisation of the producer (MCA's intensity). */
@@ -52,7 +67,8 @@ export function runFusedGemmRs(o: FusedOptions): void {
   const hw = system.hw;
   const p = o.producer;
   const staggered = o.staggered ?? true;
-  const schedule = ringSchedule({ rings: o.rings, tiles: p.tiles, staggered, firstChunk: hw.t3.first_chunk });
+  const ready = o.outputsReady ?? false;
+  const schedule = ringSchedule({ rings: o.rings, tiles: p.tiles, staggered, firstChunk: ready ? 'dma' : hw.t3.first_chunk });
   // A tile's finished output: what the DMAs forward (a split-K kernel's partials stay local).
   const bytesPerTile = p.outputBytes / p.tiles;
   // Tracker events come in batches of tiles; a batch claims its entries at once, so it is kept
@@ -62,7 +78,10 @@ export function runFusedGemmRs(o: FusedOptions): void {
   const gpus = [...schedule.maps.keys()];
   const trackers = new Map<number, Tracker>();
   const startNs = sim.nowNs;
-  let producersLeft = gpus.length;
+  let producersLeft = ready ? 0 : gpus.length;
+  let trackedPieces = 0;
+  let dmaCommands = 0;
+  const fallbackSubChunks = new Set<string>();
   let ownedLeft = 0;
   let producerEndNs = startNs;
   let stalledNs = 0;
@@ -76,7 +95,7 @@ export function runFusedGemmRs(o: FusedOptions): void {
   const storedTiles = new Float64Array(system.gpus.length);
   const deliveredTiles = new Float64Array(system.gpus.length);
   const ic = interconnectOf(system);
-  for (const gpu of gpus) {
+  for (const gpu of ready ? [] : gpus) {
     const map = schedule.maps.get(gpu)!;
     let forwardTiles = 0;
     for (const sc of schedule.subChunks) if (map.mappingOf[sc.id] === 'dma') forwardTiles += sc.endTile - sc.firstTile;
@@ -109,17 +128,18 @@ export function runFusedGemmRs(o: FusedOptions): void {
     for (const t of trackers.values()) {
       stats.maxEntriesUsed = Math.max(stats.maxEntriesUsed, t.stats.maxEntriesUsed);
       stats.overflowTiles += t.stats.overflowTiles;
-      stats.fallbackChunks += t.stats.fallbackChunks;
       stats.triggers += t.stats.triggers;
     }
-    o.onComplete({ startNs, endNs: sim.nowNs, producerEndNs, tracker: stats, stalledNs, firstStageUtilisation: firstStageSum / gpus.length, schedule });
+    // Sub-chunks that lost a trigger (the tracker counts its pieces).
+    stats.fallbackChunks = fallbackSubChunks.size;
+    o.onComplete({ startNs, endNs: sim.nowNs, producerEndNs, tracker: stats, trackedPieces, dmaCommands, stalledNs, firstStageUtilisation: firstStageSum / gpus.length, schedule });
   };
 
   // A global wait (every running producer stalled, no DMA moving) cannot end by itself: break it
   // with a fallback on the lowest stalled GPU. Staggered orders never get here; odd orders might.
   let dmasMoving = 0;
   let checkQueued = false;
-  const producersRunning = new Set<number>(gpus);
+  const producersRunning = new Set<number>(ready ? [] : gpus);
   const checkWait = () => {
     if (checkQueued) return;
     checkQueued = true;
@@ -131,19 +151,43 @@ export function runFusedGemmRs(o: FusedOptions): void {
     });
   };
 
-  // Forward a completed chunk: the DMA command table's entry for it. The engine delivers a tile
-  // batch only once the destination's producer has claimed those tiles (tracker credits).
-  const forward = (gpu: number, map: GpuOutputMap, chunkId: number) => {
+  // Trigger pieces: the runs of a sub-chunk's tiles the tracker fires on its own, each tracked as
+  // a chunk (id = sub-chunk id x P + piece). Forwarding `tiles`, they are the event batches of
+  // the producer's stores; forwarding `chunk`, the whole sub-chunk.
+  const P = hw.t3.forward === 'tiles' ? batches : 1;
+  const piecesOf = schedule.subChunks.map((sc) => {
+    const n = sc.endTile - sc.firstTile;
+    const k = Math.max(1, Math.min(P, n));
+    return Array.from({ length: k }, (_, j) => ({ id: sc.id * P + j, firstTile: sc.firstTile + Math.round((j * n) / k), endTile: sc.firstTile + Math.round(((j + 1) * n) / k) }));
+  });
+  const subChunkOf = (pieceId: number) => Math.floor(pieceId / P);
+
+  // The DMA command table's entry for a sub-chunk: fired by its first complete piece, it moves the
+  // chunk in delivery batches (each piece cut into about batches / pieces of them), a batch once
+  // its piece is complete here and the destination's producer has claimed its tiles (tracker
+  // credits). One command, one setup and one path latency per sub-chunk, whatever the pieces.
+  interface Command {
+    ready: boolean[];
+    waiters: Array<() => void>;
+  }
+  const forward = (gpu: number, map: GpuOutputMap, chunkId: number, cmd: Command) => {
     const sc = schedule.subChunks[chunkId]!;
     const dst = map.successorOf[chunkId]!;
-    const n = sc.endTile - sc.firstTile;
-    const k = Math.max(1, Math.min(batches, n));
-    const edge = (i: number) => sc.firstTile + Math.round((i * n) / k);
+    const pieces = piecesOf[chunkId]!;
+    const perPiece = Math.max(1, Math.ceil(batches / pieces.length));
+    const edges: Array<{ a: number; b: number; piece: number }> = [];
+    pieces.forEach((pc, j) => {
+      const n = pc.endTile - pc.firstTile;
+      const k = Math.max(1, Math.min(perPiece, n));
+      for (let i = 0; i < k; i++) edges.push({ a: pc.firstTile + Math.round((i * n) / k), b: pc.firstTile + Math.round(((i + 1) * n) / k), piece: j });
+    });
     const downstream = trackers.get(dst)!;
     let flow: Flow | undefined;
     let paused = false;
     const admit = (i: number): void => {
-      if (downstream.claimed(edge(i), edge(i + 1))) {
+      const e = edges[i]!;
+      const complete = cmd.ready[e.piece]!;
+      if (complete && downstream.claimed(e.a, e.b)) {
         if (paused) {
           paused = false;
           dmasMoving++;
@@ -157,22 +201,23 @@ export function runFusedGemmRs(o: FusedOptions): void {
         sim.setMaxRate(flow!, 0);
         checkWait();
       }
-      downstream.whenFreed(() => admit(i));
+      if (!complete) cmd.waiters.push(() => admit(i));
+      else downstream.whenFreed(() => admit(i));
     };
     dmasMoving++;
     dmaTransfer(system, {
       src: gpu,
       dst,
-      bytes: n * bytesPerTile,
+      bytes: (sc.endTile - sc.firstTile) * bytesPerTile,
       mode: 'update',
       priority: o.memory.controllers[gpu]!.arbiter.commPriority,
       name: `t3.dma${gpu}->${dst}.c${chunkId}`,
-      milestones: Array.from({ length: k }, (_, i) => ({
-        at: (edge(i + 1) - sc.firstTile) * bytesPerTile,
+      milestones: edges.map((e, i) => ({
+        at: (e.b - sc.firstTile) * bytesPerTile,
         fire: () => {
-          deliveredTiles[gpu] += edge(i + 1) - edge(i);
-          downstream.upstream(edge(i), edge(i + 1));
-          if (i + 1 < k) admit(i + 1);
+          deliveredTiles[gpu] += e.b - e.a;
+          downstream.upstream(e.a, e.b);
+          if (i + 1 < edges.length) admit(i + 1);
         },
       })),
       onStart: (f) => {
@@ -184,6 +229,24 @@ export function runFusedGemmRs(o: FusedOptions): void {
         checkWait();
       },
     });
+  };
+
+  // A piece of a forwarded sub-chunk is complete (triggered, or after the kernel's end when it
+  // lost its trigger): the first fires the chunk's command, each lets it move on.
+  const commands = new Map<number, Map<number, Command>>();
+  const pieceComplete = (gpu: number, map: GpuOutputMap, pieceId: number) => {
+    const chunkId = subChunkOf(pieceId);
+    const byChunk = commands.get(gpu)!;
+    let cmd = byChunk.get(chunkId);
+    if (!cmd) {
+      byChunk.set(chunkId, (cmd = { ready: piecesOf[chunkId]!.map(() => false), waiters: [] }));
+      dmaCommands++;
+      forward(gpu, map, chunkId, cmd);
+    }
+    cmd.ready[pieceId % P] = true;
+    const w = cmd.waiters;
+    cmd.waiters = [];
+    for (const wake of w) wake();
   };
 
   // Fallback notices go to the downstream tracker (it may not exist yet while trackers are built).
@@ -204,9 +267,15 @@ export function runFusedGemmRs(o: FusedOptions): void {
     const tracked: TrackedChunk[] = [];
     for (const sc of schedule.subChunks) {
       if (map.mappingOf[sc.id] === 'remote') continue;
-      tracked.push({ id: sc.id, firstTile: sc.firstTile, endTile: sc.endTile, local: true, upstream: map.upstreamOf[sc.id]! >= 0 });
-      if (map.mappingOf[sc.id] === 'local') ownedLeft++;
+      // Outputs in memory already: the first step's chunks have nothing to wait for (sent below).
+      if (ready && map.upstreamOf[sc.id]! < 0) continue;
+      for (const pc of piecesOf[sc.id]!) {
+        tracked.push({ id: pc.id, firstTile: pc.firstTile, endTile: pc.endTile, local: !ready, upstream: map.upstreamOf[sc.id]! >= 0 });
+        if (map.mappingOf[sc.id] === 'local') ownedLeft++;
+      }
     }
+    trackedPieces += tracked.length;
+    commands.set(gpu, new Map());
     const fired = new Set<number>();
     trackers.set(
       gpu,
@@ -216,22 +285,32 @@ export function runFusedGemmRs(o: FusedOptions): void {
         tiles: p.tiles,
         chunks: tracked,
         onFallback: (chunk) => {
+          fallbackSubChunks.add(`${gpu}.${subChunkOf(chunk.id)}`);
           // Tell the GPU this chunk feeds that its data now waits for our kernel's end.
-          if (map.mappingOf[chunk.id] !== 'local') pendingDeferrals.push([map.successorOf[chunk.id]!, chunk.id]);
+          if (map.mappingOf[subChunkOf(chunk.id)] !== 'local') pendingDeferrals.push([map.successorOf[subChunkOf(chunk.id)]!, chunk.id]);
           flushDeferrals();
         },
         onChunkComplete: (chunk, path) => {
-          invariant(!fired.has(chunk.id), `t3: chunk ${chunk.id} on GPU ${gpu} completed twice`);
+          if (fired.has(chunk.id)) invariant(false, `t3: piece ${chunk.id} on GPU ${gpu} completed twice`);
           fired.add(chunk.id);
-          if (map.mappingOf[chunk.id] === 'local') {
+          if (map.mappingOf[subChunkOf(chunk.id)] === 'local') {
             ownedLeft--;
             finishIfDone();
-          } else if (path === 'trigger') forward(gpu, map, chunk.id);
+          } else if (path === 'trigger') pieceComplete(gpu, map, chunk.id);
           // The sequential path: software issues the copy after the kernel boundary.
-          else sim.after(hw.compute.kernel_launch_ns, () => forward(gpu, map, chunk.id));
+          else sim.after(hw.compute.kernel_launch_ns, () => pieceComplete(gpu, map, chunk.id));
         },
       }),
     );
+  }
+
+  if (ready) {
+    for (const gpu of gpus) {
+      const map = schedule.maps.get(gpu)!;
+      trackers.get(gpu)!.producerFinished();
+      for (const sc of schedule.subChunks) if (map.upstreamOf[sc.id]! < 0) for (const pc of piecesOf[sc.id]!) pieceComplete(gpu, map, pc.id);
+    }
+    return;
   }
 
   for (const gpu of gpus) {

@@ -102,13 +102,14 @@ export class Tracker {
     this.state = new Uint8Array(o.tiles);
     this.seen = new Uint8Array(o.tiles);
     this.chunkOf = new Int32Array(o.tiles).fill(-1);
+    // Messages are built only on failure: a fused run builds thousands of chunks (trigger pieces).
     for (const c of o.chunks) {
-      invariant(c.firstTile >= 0 && c.endTile <= o.tiles && c.endTile > c.firstTile, `tracker chunk ${c.id}: tiles [${c.firstTile}, ${c.endTile}) out of 0..${o.tiles}`);
-      invariant(c.local || c.upstream, `tracker chunk ${c.id}: expects neither local stores nor upstream updates`);
+      if (!(c.firstTile >= 0 && c.endTile <= o.tiles && c.endTile > c.firstTile)) invariant(false, `tracker chunk ${c.id}: tiles [${c.firstTile}, ${c.endTile}) out of 0..${o.tiles}`);
+      if (!(c.local || c.upstream)) invariant(false, `tracker chunk ${c.id}: expects neither local stores nor upstream updates`);
       const need = (c.local ? LOCAL : 0) | (c.upstream ? UP : 0);
       const st: ChunkState = { chunk: c, need, pending: c.endTile - c.firstTile, waitingUp: 0, feedDeferred: false, fallback: false, fired: false };
       for (let t = c.firstTile; t < c.endTile; t++) {
-        invariant(this.chunkOf[t] === -1, `tracker: tile ${t} belongs to two chunks`);
+        if (this.chunkOf[t] !== -1) invariant(false, `tracker: tile ${t} belongs to two chunks`);
         this.chunkOf[t] = this.chunks.length;
       }
       this.chunks.push(st);
@@ -151,9 +152,12 @@ export class Tracker {
     return true;
   }
 
-  /** Whether a DMA may deliver tiles [from, to): the producer has claimed (or untracked) them all. */
+  /** Whether a DMA may deliver tiles [from, to): the producer has claimed (or untracked) them all (tiles it does not store need no claim). */
   claimed(from: number, to: number): boolean {
-    for (let t = from; t < to; t++) if (this.chunkOf[t]! >= 0 && this.state[t] === TileState.Untouched) return false;
+    for (let t = from; t < to; t++) {
+      const ci = this.chunkOf[t]!;
+      if (ci >= 0 && this.state[t] === TileState.Untouched && (this.chunks[ci]!.need & LOCAL) !== 0) return false;
+    }
     return true;
   }
 

@@ -23,9 +23,10 @@ import type { GemmShape } from '../../kernels/gemm.js';
  * - `t3-mca-adaptive`: the same under MCA while the GEMM is the critical side and fair arbitration
  *   while the reduce-scatter is (policies/mca-adaptive.ts): not a published design, silica's what-if;
  * - `ideal-overlap`: max(GEMM alone, RS alone) + AG — overlap with no contention at all;
- * - `ideal-rs-nmc`: sequential, but the RS is DMA + near-memory updates (no CU reduction);
+ * - `ideal-rs-nmc`: sequential, but the RS is T3's own, run alone after the GEMM: triggered DMA
+ *   forwards and near-memory updates (no CU reduction), on outputs already in memory;
  * - `ideal-overlap-nmc`: max(GEMM alone, that RS alone) + AG — the bound for T3, whose RS is the
- *   same DMA + near-memory one (`ideal-overlap` is not: T3's RS is faster than the CU ring's);
+ *   same one (`ideal-overlap` is not: T3's RS is faster than the CU ring's);
  * - `cu-split`: the GEMM on the other CUs, cut into pieces whose RS runs on N CUs as soon as the
  *   piece is done everywhere (concurrent with the next piece), then the all-gather.
  * Only the reduce-scatter is ever fused or overlapped; the all-gather runs after, on CUs, as usual.
@@ -198,8 +199,8 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
       phases.agEndNs = out.endNs;
     });
   };
-  const reduceScatter = (engine: 'cu' | 'dma') =>
-    startCollective(system, { kind: 'reduce-scatter', bytes: outBytes, ranks, algo: 'ring', engine, name: 'rs' }, (out) => {
+  const reduceScatter = () =>
+    startCollective(system, { kind: 'reduce-scatter', bytes: outBytes, ranks, algo: 'ring', engine: 'cu', name: 'rs' }, (out) => {
       phases.rsEndNs = out.endNs;
       allGather();
     });
@@ -265,10 +266,29 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
         if (nextRs === pieces && !running) allGather();
       },
     );
+  } else if (configuration === 'ideal-rs-nmc') {
+    // T3's own reduce-scatter after the GEMM: the same rings, DMA commands, forwarding and
+    // near-memory updates as the fused run, on outputs already in memory. (Until session 39 it
+    // was silica's DMA-engine ring collective, which forwards whole blocks as T3 then did.)
+    runPlainProducers(system, memory, p, latency, {}, () => {
+      phases.gemmEndNs = sim.nowNs;
+      runFusedGemmRs({
+        system,
+        rings: dmaRings(system, ic, ringsFor(ic, ranks)),
+        producer: p,
+        latency,
+        memory,
+        outputsReady: true,
+        onComplete: (r) => {
+          phases.rsEndNs = r.endNs;
+          allGather();
+        },
+      });
+    });
   } else {
     runPlainProducers(system, memory, p, latency, {}, () => {
       phases.gemmEndNs = sim.nowNs;
-      reduceScatter(configuration === 'ideal-rs-nmc' ? 'dma' : 'cu');
+      reduceScatter();
     });
   }
   sim.run();
