@@ -61,6 +61,8 @@ export class Simulator {
   private nextFlowId = 0;
   private stopped = false;
   eventsProcessed = 0;
+  /** Solves of the rates so far, each pass of one counted (a stamp for what is read off the rates: KernelPace.workShare). */
+  solves = 0;
   /** Called after every solve of the rates, in order (onSolved). */
   private readonly solvedHooks: Array<(pass: number) => void> = [];
 
@@ -273,6 +275,7 @@ export class Simulator {
     for (let pass = 0; ; pass++) {
       this.busyResources = solveRates(this.flows, this.busyResources);
       this.dirty = false;
+      this.solves++;
       for (let h = 0; h < hooks.length; h++) hooks[h]!(pass);
       if (!this.dirty) return;
       if (pass >= MAX_SOLVE_PASSES) throw new Error(`rates still changing after ${MAX_SOLVE_PASSES} solves at ${this.nowNs} ns (an onSolved hook must settle)`);

@@ -18,6 +18,7 @@ import { Stream } from '../../src/hw/gpu/gpu.js';
 import { System } from '../../src/hw/system.js';
 import type { HardwareConfig } from '../../src/hw/config/schema.js';
 import type { KernelCost } from '../../src/kernels/types.js';
+import type { KernelPace } from '../../src/hw/gpu/pace.js';
 
 const POWER: PowerConfig = { cap_w: 700, static_w: 100, tensor_w_per_tflops: 1, dram_w_per_tbps: 150, clock_exponent: 3 };
 /** The same part with a cap so high it never binds: what silica did before the governor. */
@@ -246,6 +247,48 @@ describe('kernels that share SMs are charged for the work they do (the governor 
     for (const mhz of during) expect(mhz).toBeGreaterThan(0.98 * aloneMhz);
   });
 
+  it('with the knee on, a kernel that waits for SMs adds to the HBM\'s load only the demand of the work it does (its share of work)', () => {
+    // An 8x8192x8192 GEMV-like GEMM beside itself on an H100: the first keeps 128 of the 132 SMs,
+    // the second runs on the 4 left, doing 4/128 of its paced work.
+    const part = loadHardware('h100-sxm');
+    const cost = kernels(part)['8x8192x8192']!;
+    const system = new System(part, 1);
+    const gpu = system.gpus[0]!;
+    const t = gpu.timing(cost, gpu.allCus);
+    for (let s = 0; s < 2; s++) new Stream(gpu, `s${s}`, gpu.allCus).enqueue(cost, { timing: t });
+    const seen: Array<{ share: number; work: number }> = [];
+    system.sim.after(t.isolatedNs / 2, () => {
+      system.sim.settleRates();
+      // The load governor's kernels, in the order they started (a private field, read for the test).
+      const running = (gpu.loadGovernor as unknown as { running: Array<{ pace: KernelPace }> }).running;
+      for (const { pace } of running) seen.push({ share: pace.share!, work: pace.workShare() });
+    });
+    system.sim.run();
+    const [running, waiting] = seen;
+    expect(running!.work).toBe(1);
+    expect(waiting!.work).toBeCloseTo(4 / 128, 9);
+    // The load the running kernel's requests meet: its own ports' demand and the waiting kernel's
+    // demand at its share of work (before: at its whole demand, capped only by the SMs' ports).
+    const knee = hbmKnee(part)!;
+    expect(running!.share).toBeCloseTo(hbmLoadShare(t.hbmPortDemandBytesPerNs + waiting!.work * t.hbmDemandBytesPerNs, knee), 12);
+  });
+
+  it('with the knee on, two identical kernels on the same SMs are no slower than back to back at 700 and 500 W (the H100\'s 64x8192x8192 pair at 500 W was 0.916x, drawing 1.134x the energy)', () => {
+    for (const name of ['h100-sxm', 'h200-sxm']) {
+      for (const cap of [700, 500]) {
+        const part = loadHardware(name, [`compute.power.cap_w=${cap}`]);
+        for (const [kernel, cost] of Object.entries(kernels(part))) {
+          const pair = run(part, cost, 2, 6);
+          const backToBack = run(part, cost, 1, 12);
+          expect(pair.endNs, `${name} at ${cap} W: ${kernel}`).toBeLessThanOrEqual(backToBack.endNs * (1 + 1e-9));
+          // The energy: what is left (at most 2.4%, the H100's 8x8192x8192 at 700 W) is the time the
+          // extra SMs' requests add to everyone's wait past the knee, drawn at the clock's power.
+          expect(pair.dynamicNj, `${name} at ${cap} W: ${kernel}`).toBeLessThanOrEqual(backToBack.dynamicNj * 1.025);
+        }
+      }
+    }
+  });
+
   it('is deterministic: the same co-run twice gives the same times, clocks and energy, bit for bit', () => {
     const part = loadHardware('h200-sxm');
     for (const cost of Object.values(kernels(part))) expect(run(part, cost, 2, 4)).toEqual(run(part, cost, 2, 4));
@@ -254,6 +297,9 @@ describe('kernels that share SMs are charged for the work they do (the governor 
     const gemm: CorunSide = { kernels: [gemmCost(part, { m: 8192, n: 2048, k: 8192, batch: 1, dtype: 'bf16' }, cuRange(layout, 0, 72))], set: cuRange(layout, 0, 72), reps: 10 };
     const copy: CorunSide = { kernels: [streamCost('copy', 1 << 29)], set: cuRange(layout, 72, 60), reps: 10 };
     expect(corunWindows(part, gemm, copy)).toEqual(corunWindows(part, gemm, copy));
+    // And where both governors iterate (the H100 at 500 W: the clock and the HBM's load by the work done).
+    const h100 = loadHardware('h100-sxm', ['compute.power.cap_w=500']);
+    for (const cost of Object.values(kernels(h100))) expect(run(h100, cost, 2, 3)).toEqual(run(h100, cost, 2, 3));
   });
 });
 

@@ -203,7 +203,7 @@ export class Gpu {
     };
     const flow = sim.startFlow(spec);
     if (this.governor || this.loadGovernor) {
-      const pace = new KernelPace(flow, t, this.cuGroups);
+      const pace = new KernelPace(sim, flow, t, this.cuGroups);
       if (this.governor) powerHandle = this.governor.started(pace, kernel, t);
       if (this.loadGovernor) loadHandle = this.loadGovernor.started(pace, cuSet);
     }

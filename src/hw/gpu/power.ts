@@ -2,7 +2,7 @@ import type { Simulator } from '../../core/simulator.js';
 import type { KernelCost } from '../../kernels/types.js';
 import type { HardwareConfig } from '../config/schema.js';
 import type { KernelTiming } from './kernel-timing.js';
-import type { KernelPace } from './pace.js';
+import { PACE_PASSES, PACE_TOLERANCE, type KernelPace } from './pace.js';
 
 /**
  * The board power cap as it acts on kernels that run at the same time on one GPU.
@@ -81,13 +81,9 @@ interface Running {
   dynamicW: number;
   /** Its DRAM term, W. */
   dramW: number;
-  /** Its flow's progress rate alone (units/ns): one unit over its isolated time less its launch latency. */
-  isolatedRate: number;
   /**
-   * The share of the work its pace allows that it does (workShare): the rate its flow got at the
-   * last solve over its pace's share of its isolated rate, at most 1. Below 1 where other flows take
-   * the time of its CUs (kernels that share SMs take turns) or the HBM's bandwidth; 1 until its flow
-   * is first solved.
+   * The share of the work its pace allows that it did at the last solve (KernelPace.workShare), kept
+   * here for the energy of the time until the next.
    */
   work: number;
   aloneMhz: number;
@@ -96,28 +92,13 @@ interface Running {
 }
 
 /**
- * Passes of one solve of the rates (Simulator.onSolved) in which the governor may still move the
- * clock. Clock and rates are a fixed point: the clock sets the paces, the paces the rates, the
- * rates each kernel's share of work and so the power, which sets the clock. Where kernels share
- * CUs a share does not depend on the clock (the CU time a kernel needs per unit follows its pace)
- * and one pass settles it; a kernel held by the HBM's bandwidth does more of its paced work the
- * lower the clock (its share goes as 1 / clock), so the passes converge at worst by the clock
- * exponent (a third of the last move, for 3) each.
- */
-const CLOCK_PASSES = 16;
-/** A move of the clock smaller than this (relative) is not made: the fixed point is reached. */
-const CLOCK_TOLERANCE = 1e-6;
-/** A rate within this (relative) of its pace is its pace: the solver's rounding is no lost work. */
-const WORK_ROUNDING = 1e-9;
-
-/**
  * Tracks one GPU's running kernels and sets its clock by the work they do. After every solve of the
  * rates (Simulator.onSolved) each kernel's dynamic power is its power at its isolated rates times
  * its share of work (the rate it got over the rate its pace allows: Running.work), the DRAM terms
  * together at most what the HBM delivers, and the clock the highest that keeps the sum under the
  * cap. Kernels that follow the clock are re-rated through their pace (pace.ts: the flow's rate cap
  * and its CU time per unit follow it), the rates solved again, and so on until the clock moves by
- * less than CLOCK_TOLERANCE. So two kernels that take turns on the same SMs (the CU gate) draw the
+ * less than PACE_TOLERANCE. So two kernels that take turns on the same SMs (the CU gate) draw the
  * power of the work those SMs do, not each its power alone. A kernel slowed by its pace (the clock,
  * the HBM's load: its SMs busy but stalled) still draws its power at the clock.
  */
@@ -158,13 +139,11 @@ export class PowerGovernor {
   /** A kernel's flow started: its power joins the chip's. Returns the handle `finished` takes. */
   started(pace: KernelPace, kernel: KernelCost, timing: KernelTiming): object {
     const dynamicW = kernelDynamicW(this.power, kernel, timing);
-    const span = timing.isolatedNs - timing.fixedNs;
     const entry: Running = {
       pace,
       timing,
       dynamicW,
       dramW: kernelDramW(this.power, timing),
-      isolatedRate: span > 0 ? 1 / span : 0,
       work: 1,
       aloneMhz: clockUnderCapMhz(this.alone, this.peakMhz, dynamicW),
       energyNj: 0,
@@ -201,16 +180,22 @@ export class PowerGovernor {
 
   /**
    * The rates were solved: each kernel's share of work is read off its flow's rate, and the clock
-   * set again if the power of that work moves it by more than CLOCK_TOLERANCE, in the first
-   * CLOCK_PASSES passes (after them it stays where the last pass left it).
+   * set again if the power of that work moves it by more than PACE_TOLERANCE, in the first
+   * PACE_PASSES passes (after them it stays where the last pass left it). Clock and rates are a
+   * fixed point: the clock sets the paces, the paces the rates, the rates each kernel's share of
+   * work and so the power, which sets the clock. Where kernels share CUs a share does not depend on
+   * the clock (the CU time a kernel needs per unit follows its pace) and one pass settles it; a
+   * kernel held by the HBM's bandwidth does more of its paced work the lower the clock (its share
+   * goes as 1 / clock), so the passes converge at worst by the clock exponent (a third of the last
+   * move, for 3) each.
    */
   private solved(pass: number): void {
     if (this.running.length === 0) return;
     // The time since the last event ran at the rates of the solve before this one.
     this.logUntilNow();
-    for (const r of this.running) r.work = workShare(r);
+    for (const r of this.running) r.work = r.pace.workShare();
     const { mhz, delivered } = this.clockForWork();
-    if (pass < CLOCK_PASSES && Math.abs(mhz - this.clockMhz) > CLOCK_TOLERANCE * this.clockMhz) this.setClock();
+    if (pass < PACE_PASSES && Math.abs(mhz - this.clockMhz) > PACE_TOLERANCE * this.clockMhz) this.setClock();
     else this.deliveredShare = delivered;
   }
 
@@ -246,7 +231,7 @@ export class PowerGovernor {
     for (const r of this.running) {
       if (!r.timing.followsClock || r.pace.flow.finished) continue;
       r.pace.clock = Math.min(1, this.clockMhz / r.aloneMhz);
-      if (r.pace.apply(this.sim)) changed = true;
+      if (r.pace.apply()) changed = true;
     }
     if (changed) this.sim.invalidateRates();
   }
@@ -292,17 +277,6 @@ export class PowerGovernor {
     }
     return NaN;
   }
-}
-
-/**
- * The share of the work its pace allows that a kernel does at its flow's last solved rate
- * (Running.work): its rate over its pace's share of its isolated rate, at most 1.
- */
-function workShare(r: Running): number {
-  const paced = r.pace.speed() * r.isolatedRate;
-  if (r.pace.flow.finished || !(paced > 0)) return 1;
-  const share = r.pace.flow.rate / paced;
-  return share >= 1 - WORK_ROUNDING ? 1 : share;
 }
 
 /** A kernel alone on the GPU: the clock the cap allows it and the board power it draws there (W). */

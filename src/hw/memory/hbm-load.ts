@@ -1,13 +1,16 @@
 import type { Simulator } from '../../core/simulator.js';
 import type { CuSet } from '../gpu/cu-mask.js';
-import type { KernelPace } from '../gpu/pace.js';
+import { PACE_PASSES, PACE_TOLERANCE, type KernelPace } from '../gpu/pace.js';
 import { hbmLoadShare, type HbmKnee } from './hbm-knee.js';
 
 /**
  * The HBM's knee (hbm-knee.ts) as it acts on kernels that run at the same time on one GPU.
  *
  * Every running kernel draws its demand (bytes/ns at the kernel's unloaded pace: the requests its
- * SMs keep in flight, which a closed queue holds whatever the latency), and each kernel's DRAM port
+ * SMs keep in flight, which a closed queue holds whatever the latency), and a kernel that waits for
+ * CUs another holds asks only for the work it does: its demand times its share of work (the rate it
+ * got over the rate its pace allows, as the power governor charges it: KernelPace.requestShare).
+ * One held by the HBM's bandwidth keeps its requests in flight. Each kernel's DRAM port
  * time stretches by the knee's share at the load its own requests meet: the others' demand plus
  * its own ports' (kernel-timing.ts: the stretch only holds a kernel back while its ports are what
  * hold it, and then they ask at their own rate). For streams the two demands are one, and every
@@ -22,9 +25,15 @@ import { hbmLoadShare, type HbmKnee } from './hbm-knee.js';
  * keeps its pace. Like the power governor it is relative: a kernel alone keeps its isolated time,
  * which has its own load's share in it already. Kernels launched through `Gpu.launch` take part;
  * DMA transfers, T3's producers and CU-engine collectives do not.
+ *
+ * The load and the rates are a fixed point: the load sets the paces, the paces the rates, the rates
+ * the shares of work and so the load. After every solve of the rates (Simulator.onSolved) the shares
+ * are read and each kernel's share of the HBM set again where it moves by more than PACE_TOLERANCE,
+ * in the first PACE_PASSES passes. Where kernels share CUs a share of work does not depend on the
+ * pace (the CU time a kernel needs per unit follows it) and one pass settles it.
  */
 export class HbmLoadGovernor {
-  private readonly running: Array<{ pace: KernelPace; cus: CuSet }> = [];
+  private readonly running: Running[] = [];
   /** Bytes/ns each CU's running kernels draw (scratch for retune). */
   private readonly cuDemand: Float64Array;
 
@@ -36,39 +45,42 @@ export class HbmLoadGovernor {
     chipCus: number,
   ) {
     this.cuDemand = new Float64Array(chipCus);
+    sim.onSolved((pass) => {
+      if (pass < PACE_PASSES && this.running.length > 1) this.retune(PACE_TOLERANCE);
+    });
   }
 
   /** A kernel's flow started on `cus`: its DRAM demand joins the HBM's. Returns the handle `finished` takes (undefined: no DRAM traffic). */
   started(pace: KernelPace, cus: CuSet): object | undefined {
     if (!(pace.timing.hbmDemandBytesPerNs > 0)) return undefined;
-    const entry = { pace, cus };
+    const entry: Running = { pace, cus, work: 1 };
     this.running.push(entry);
-    this.retune();
+    this.retune(0);
     return entry;
   }
 
   finished(handle: object | undefined): void {
-    const i = handle ? this.running.indexOf(handle as { pace: KernelPace; cus: CuSet }) : -1;
+    const i = handle ? this.running.indexOf(handle as Running) : -1;
     if (i < 0) return;
     this.running.splice(i, 1);
-    this.retune();
+    this.retune(0);
   }
 
-  /** Each CU's DRAM demand, bytes/ns: each running kernel's spread over its CUs (into cuDemand). */
+  /** Each CU's DRAM demand, bytes/ns: each running kernel's at its share of work, spread over its CUs (into cuDemand). */
   private spreadDemand(): void {
     const perCu = this.cuDemand;
     perCu.fill(0);
-    for (const { pace, cus } of this.running) {
-      const share = pace.timing.hbmDemandBytesPerNs / cus.count;
+    for (const { pace, cus, work } of this.running) {
+      const share = (pace.timing.hbmDemandBytesPerNs * work) / cus.count;
       const enabled = cus.enabled;
       for (let i = 0; i < enabled.length; i++) if (enabled[i]) perCu[i]! += share;
     }
   }
 
-  /** The load `self`'s requests meet, bytes/ns: its ports' demand in place of its draw, each CU capped at its port. */
-  private loadMetBy(self: { pace: KernelPace; cus: CuSet }): number {
+  /** The load `self`'s requests meet, bytes/ns: its ports' demand in place of its draw (both at its share of work), each CU capped at its port. */
+  private loadMetBy(self: Running): number {
     const t = self.pace.timing;
-    const extra = (t.hbmPortDemandBytesPerNs - t.hbmDemandBytesPerNs) / self.cus.count;
+    const extra = ((t.hbmPortDemandBytesPerNs - t.hbmDemandBytesPerNs) * self.work) / self.cus.count;
     const enabled = self.cus.enabled;
     const perCu = this.cuDemand;
     let total = 0;
@@ -76,18 +88,33 @@ export class HbmLoadGovernor {
     return total;
   }
 
-  private retune(): void {
+  /** Sets each running kernel's share of the HBM by the load it meets, where it moves by more than `tolerance` (relative). */
+  private retune(tolerance: number): void {
     // Summed afresh each time, not added and subtracted: a long run of starts and ends must not drift.
     // Alone, a kernel keeps the share its isolated time has (the same load, taken once there).
     const alone = this.running.length === 1;
-    if (!alone) this.spreadDemand();
+    if (!alone) {
+      // The shares of work of the last solve (a kernel not yet solved does all its work).
+      for (const entry of this.running) entry.work = entry.pace.requestShare();
+      this.spreadDemand();
+    }
     let changed = false;
     for (const entry of this.running) {
       const pace = entry.pace;
       if (pace.flow.finished) continue;
-      pace.share = alone ? pace.timing.hbmLoadShare : hbmLoadShare(this.loadMetBy(entry), this.knee);
-      if (pace.apply(this.sim)) changed = true;
+      const share = alone ? pace.timing.hbmLoadShare : hbmLoadShare(this.loadMetBy(entry), this.knee);
+      if (pace.share !== undefined && Math.abs(share - pace.share) <= tolerance * pace.share) continue;
+      pace.share = share;
+      if (pace.apply()) changed = true;
     }
     if (changed) this.sim.invalidateRates();
   }
+}
+
+/** One running kernel as the load governor sees it. */
+interface Running {
+  pace: KernelPace;
+  cus: CuSet;
+  /** The share of its demand it kept in flight at the last solve (KernelPace.requestShare), read at each retune. */
+  work: number;
 }
