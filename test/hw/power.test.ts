@@ -281,9 +281,11 @@ describe('kernels that share SMs are charged for the work they do (the governor 
           const pair = run(part, cost, 2, 6);
           const backToBack = run(part, cost, 1, 12);
           expect(pair.endNs, `${name} at ${cap} W: ${kernel}`).toBeLessThanOrEqual(backToBack.endNs * (1 + 1e-9));
-          // The energy: what is left (at most 2.4%, the H100's 8x8192x8192 at 700 W) is the time the
-          // extra SMs' requests add to everyone's wait past the knee, drawn at the clock's power.
-          expect(pair.dynamicNj, `${name} at ${cap} W: ${kernel}`).toBeLessThanOrEqual(backToBack.dynamicNj * 1.025);
+          // The energy is a guard, not a conservation law: the extra SMs' requests really do add to
+          // everyone's wait past the knee, drawn at the clock's power (2.4% at most on these pairs,
+          // the H100's 8x8192x8192 at 700 W; docs/calibration.md). What must not come back is a
+          // waiting kernel's whole demand on the HBM (1.13x the energy at 500 W before session 39).
+          expect(pair.dynamicNj, `${name} at ${cap} W: ${kernel}`).toBeLessThanOrEqual(backToBack.dynamicNj * 1.05);
         }
       }
     }
