@@ -8,7 +8,7 @@ import { cuRange } from '../../hw/gpu/cu-mask.js';
 import { interconnectOf } from '../../hw/link/topology.js';
 import { MemorySystem } from '../../hw/memory/arbitration.js';
 import { checkSimulatedGpus, System } from '../../hw/system.js';
-import { runFusedGemmRs } from '../../hw/t3/fused.js';
+import { runFusedGemmRs, type FusedOptions } from '../../hw/t3/fused.js';
 import { latencyTolerance, producerGemm, type LatencyTolerance, type ProducerGemm } from '../../hw/t3/producer-gemm.js';
 import { runProducer, type Segment } from '../../hw/t3/producer.js';
 import type { GemmShape } from '../../kernels/gemm.js';
@@ -205,21 +205,20 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
       allGather();
     });
 
+  // T3's reduce-scatter, fused with the producer or (outputsReady) alone after it, as ideal-rs-nmc
+  // runs it. Its rings: on a switch one ring in rank order is run on as many DMA engines side by
+  // side as its port needs (H100: 4 of 100 GB/s for a 380 GB/s port). With the bare ring a forward
+  // had one engine, and T3 ran at a quarter of its own RS's rate (H100, Mega-GPT-2 FC-2 at TP 8:
+  // 1.6x slower than sequential).
+  const t3ReduceScatter = (run: Pick<FusedOptions, 'onComplete' | 'staggered' | 'outputsReady'>) =>
+    runFusedGemmRs({ system, rings: dmaRings(system, ic, ringsFor(ic, ranks)), producer: p, latency, memory, ...run });
+
   if (tp === 1) {
     runPlainProducers(system, memory, p, latency, {}, () => {
       phases.gemmEndNs = phases.rsEndNs = phases.agEndNs = sim.nowNs;
     });
   } else if (fused) {
-    runFusedGemmRs({
-      system,
-      // The rings the DMA reduce-scatter of ideal-rs-nmc runs over: on a switch one ring in rank
-      // order is run on as many engines side by side as its port needs (H100: 4 of 100 GB/s for
-      // a 380 GB/s port). With the bare ring a forward had one engine, and T3 ran at a quarter of
-      // its own RS's rate (H100, Mega-GPT-2 FC-2 at TP 8: 1.6x slower than sequential).
-      rings: dmaRings(system, ic, ringsFor(ic, ranks)),
-      producer: p,
-      latency,
-      memory,
+    t3ReduceScatter({
       staggered: o.staggered ?? true,
       onComplete: (r) => {
         phases.gemmEndNs = r.producerEndNs;
@@ -272,12 +271,7 @@ export function runConfiguration(hw: HardwareConfig, shape: GemmShape, tp: numbe
     // was silica's DMA-engine ring collective, which forwards whole blocks as T3 then did.)
     runPlainProducers(system, memory, p, latency, {}, () => {
       phases.gemmEndNs = sim.nowNs;
-      runFusedGemmRs({
-        system,
-        rings: dmaRings(system, ic, ringsFor(ic, ranks)),
-        producer: p,
-        latency,
-        memory,
+      t3ReduceScatter({
         outputsReady: true,
         onComplete: (r) => {
           phases.rsEndNs = r.endNs;
