@@ -71,6 +71,16 @@ describe('Simulator.stop', () => {
 });
 
 describe('steady-state serving runs', () => {
+  it('reports progress over the warm-up and measured requests, ending at their total', () => {
+    const calls: Array<[number, number]> = [];
+    const out = runServe(node({}), { ratePerS: 8, steady: true, progress: (done, total) => calls.push([done, total]) });
+    const total = Number(out.summary.warmup_requests) + 200;
+    expect(calls.length).toBeGreaterThan(1);
+    for (const [, t] of calls) expect(t).toBe(total);
+    for (let i = 1; i < calls.length; i++) expect(calls[i]![0]).toBeGreaterThan(calls[i - 1]![0]);
+    expect(calls[calls.length - 1]).toEqual([total, total]);
+  });
+
   it('measures the requests asked for, after warm-up arrivals, and is deterministic', () => {
     const r = node({});
     const a = runServe(r, { ratePerS: 2, steady: true });

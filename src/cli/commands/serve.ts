@@ -146,10 +146,16 @@ export const serveCommand: CommandModule = {
         goodput = goodputOf(resolved, { startRate: config.rate ?? 1, onProbe: (p) => progress.update(Math.min(++n, GOODPUT_MAX_PROBES), `rate ${p.rate_req_s.toPrecision(3)}: ${(p.slo_attainment * 100).toFixed(1)}%`) });
         progress.stop();
       } else {
-        const total = config.batch ?? config.requests;
-        const progress = makeProgress({ total, unit: 'requests', quiet: quiet || total < 2000 });
-        result = runServe(resolved, { chromeTrace: a.out !== undefined, progress: (d) => progress.update(d) });
-        progress.stop();
+        // The run's own total: a steady-state run waits for its warm-up requests too.
+        let progress: ReturnType<typeof makeProgress> | undefined;
+        result = runServe(resolved, {
+          chromeTrace: a.out !== undefined,
+          progress: (done, total) => {
+            progress ??= makeProgress({ total, unit: 'requests', quiet: quiet || total < 2000 });
+            progress.update(done);
+          },
+        });
+        progress?.stop();
       }
       if (a.out !== undefined) writeOutputs(outputs, a.out, config, result, goodput);
     });

@@ -31,7 +31,11 @@ export interface ServeRunOptions {
   requests: readonly RequestSpec[];
   /** Record a Chrome trace of the GPU streams (capped at this many events). */
   chromeTraceEvents?: number;
-  /** Called with (requests finished or rejected, total) as the run advances. */
+  /**
+   * Called with (requests finished or rejected, total) as the run advances. A steady-state run
+   * counts its warm-up requests and its measured ones (the cool-down's are never waited for), and
+   * reports the total once more when it stops.
+   */
   progress?: (done: number, total: number) => void;
   /**
    * A steady-state run (steady-state.ts): only `count` requests from index `first` (in arrival
@@ -87,6 +91,10 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
   }
   const total = measured.length;
   let done = 0;
+  // Progress over the requests a run waits for: a steady-state run's warm-up and measured ones.
+  const progressTotal = window.first + window.count;
+  const coolDown = new Set(reqs.slice(progressTotal));
+  let progressDone = 0;
   // Schedulers woken while a group of same-instant arrivals is handed in (kicked after the group).
   let woken: Array<{ kick(): void }> | undefined;
   const ctx: PolicyContext = {
@@ -109,11 +117,13 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
       meanOutputTokens: reqs.length ? reqs.reduce((a, r) => a + r.outputTokens, 0) / reqs.length : 0,
     },
     requestDone: (req) => {
+      if (!coolDown.has(req) && ++progressDone % 64 === 0 && progressDone < progressTotal) o.progress?.(progressDone, progressTotal);
       if (!req.measured) return;
       done++;
-      if (o.progress && (done === total || done % 64 === 0)) o.progress(done, total);
+      if (done < total) return;
+      o.progress?.(progressTotal, progressTotal);
       // The load behind the last measured request is not drained: nothing measured is left.
-      if (done === total && o.measured) sim.stop();
+      if (o.measured) sim.stop();
     },
     wakeOnArrival: (scheduler) => {
       if (!woken) scheduler.kick();
