@@ -89,14 +89,6 @@ let solveCount = 0;
 export function solveRates(flows: readonly FlowState[], reset: readonly Resource[]): Resource[] {
   const stamp = ++solveCount;
   const list: Resource[] = [];
-  const idOf = (r: Resource): number => {
-    if (r.solveStamp !== stamp) {
-      r.solveStamp = stamp;
-      r.solveIndex = list.length;
-      list.push(r);
-    }
-    return r.solveIndex!;
-  };
   for (const r of reset) r.usage = 0;
   // Flattened demands: flow f's demands are [start[f], start[f + 1]).
   const F = flows.length;
@@ -110,9 +102,23 @@ export function solveRates(flows: readonly FlowState[], reset: readonly Resource
     start[f] = D;
     const flow = flows[f]!;
     const ds = flow.demands;
-    for (let j = 0; j < ds.length; j++, D++) {
-      dRes[D] = idOf(ds[j]!.resource);
-      dPer[D] = ds[j]!.perUnit;
+    if (flow.maxRate > 0) {
+      for (let j = 0; j < ds.length; j++, D++) {
+        // Numbers the resource at its first demand in this solve.
+        const r = ds[j]!.resource;
+        if (r.solveStamp !== stamp) {
+          r.solveStamp = stamp;
+          r.solveIndex = list.length;
+          list.push(r);
+        }
+        dRes[D] = r.solveIndex!;
+        dPer[D] = ds[j]!.perUnit;
+      }
+    } else {
+      // A flow capped at zero (a paused DMA: a fifth of T3's flows) takes no rate and adds nothing
+      // to any sum, so its demands stay out of the solve; the resources get their zero usage here
+      // (another flow that numbers one writes its own usage at the end).
+      for (let j = 0; j < ds.length; j++) if (ds[j]!.resource.solveStamp !== stamp) ds[j]!.resource.usage = 0;
     }
     // The flows' numbers live in the scratch arrays too; rates are written back at the end.
     fRate[f] = 0;
@@ -169,12 +175,22 @@ export function solveRates(flows: readonly FlowState[], reset: readonly Resource
   return busy;
 }
 
-/** The flows' distinct priorities, highest first (nearly always one: no set, no sort for that). */
+/**
+ * The flows' distinct priorities, highest first, in a list reused by every solve (an arbiter's
+ * two or three classes: a linear scan, no set, and every solve of a T3 MCA run has several).
+ */
+const classes: number[] = [];
+
 function priorityClasses(flows: readonly FlowState[]): number[] {
-  const first = flows.length > 0 ? flows[0]!.priority : 0;
-  let one = true;
-  for (let f = 1; f < flows.length && one; f++) one = flows[f]!.priority === first;
-  return one ? (flows.length > 0 ? [first] : []) : [...new Set(flows.map((f) => f.priority))].sort((a, b) => b - a);
+  classes.length = 0;
+  for (let f = 0; f < flows.length; f++) {
+    const p = flows[f]!.priority;
+    let seen = false;
+    for (let i = 0; i < classes.length && !seen; i++) seen = classes[i] === p || (p !== p && classes[i] !== classes[i]);
+    if (!seen) classes.push(p);
+  }
+  if (classes.length > 1) classes.sort((a, b) => b - a);
+  return classes;
 }
 
 interface SolveScratch {

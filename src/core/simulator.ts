@@ -57,6 +57,8 @@ export class Simulator {
   private flows: Flow[] = [];
   /** The resources in use (usage > 0) since the last solve: the only ones time advances. */
   private busyResources: Resource[] = [];
+  /** settleFlows' empty list of completed flows, for its next call. */
+  private spareReached: Flow[] | undefined = [];
   private dirty = false;
   private nextFlowId = 0;
   private stopped = false;
@@ -244,7 +246,10 @@ export class Simulator {
 
   /** Fires milestones and completions that the last advance reached. */
   private settleFlows(): void {
-    const reached: Flow[] = [];
+    // A list reused from the last call (this runs at every flow milestone: T3's DMA and GEMM
+    // batches); taken out while in use, in case a completion runs the loop again.
+    const reached = this.spareReached ?? [];
+    this.spareReached = undefined;
     for (const f of this.flows) {
       const tol = 1e-9 * Math.max(1, f.amount);
       const ms = f.milestones;
@@ -262,6 +267,8 @@ export class Simulator {
       this.finish(f);
     }
     if (reached.length) this.dirty = true;
+    reached.length = 0;
+    this.spareReached = reached;
   }
 
   private finish(flow: Flow): void {

@@ -81,7 +81,9 @@ export function runFusedGemmRs(o: FusedOptions): void {
   let producersLeft = ready ? 0 : gpus.length;
   let trackedPieces = 0;
   let dmaCommands = 0;
-  const fallbackSubChunks = new Set<string>();
+  // Sub-chunks that lost a trigger on some GPU (index gpu x sub-chunks + sub-chunk), and how many.
+  const fallbackSubChunk = new Uint8Array(system.gpus.length * schedule.subChunks.length);
+  let fallbackSubChunks = 0;
   let ownedLeft = 0;
   let producerEndNs = startNs;
   let stalledNs = 0;
@@ -131,7 +133,7 @@ export function runFusedGemmRs(o: FusedOptions): void {
       stats.triggers += t.stats.triggers;
     }
     // Sub-chunks that lost a trigger (the tracker counts its pieces).
-    stats.fallbackChunks = fallbackSubChunks.size;
+    stats.fallbackChunks = fallbackSubChunks;
     o.onComplete({ startNs, endNs: sim.nowNs, producerEndNs, tracker: stats, trackedPieces, dmaCommands, stalledNs, firstStageUtilisation: firstStageSum / gpus.length, schedule });
   };
 
@@ -184,6 +186,14 @@ export function runFusedGemmRs(o: FusedOptions): void {
     const downstream = trackers.get(dst)!;
     let flow: Flow | undefined;
     let paused = false;
+    // The batch a paused command waits to deliver: it waits for one thing at a time (its flow does
+    // not move while paused), so one wake function serves every wait, not a closure per wait.
+    let waitingEdge = -1;
+    const retry = (): void => {
+      const i = waitingEdge;
+      waitingEdge = -1;
+      admit(i);
+    };
     const admit = (i: number): void => {
       const e = edges[i]!;
       const complete = cmd.ready[e.piece]!;
@@ -201,8 +211,10 @@ export function runFusedGemmRs(o: FusedOptions): void {
         sim.setMaxRate(flow!, 0);
         checkWait();
       }
-      if (!complete) cmd.waiters.push(() => admit(i));
-      else downstream.whenFreed(() => admit(i));
+      if (waitingEdge >= 0) invariant(false, `t3: DMA of chunk ${chunkId} from GPU ${gpu} waits for two batches`);
+      waitingEdge = i;
+      if (!complete) cmd.waiters.push(retry);
+      else downstream.whenFreed(retry);
     };
     dmasMoving++;
     dmaTransfer(system, {
@@ -276,7 +288,8 @@ export function runFusedGemmRs(o: FusedOptions): void {
     }
     trackedPieces += tracked.length;
     commands.set(gpu, new Map());
-    const fired = new Set<number>();
+    // Pieces completed so far, by piece id (sub-chunk x P + piece).
+    const fired = new Uint8Array(schedule.subChunks.length * P);
     trackers.set(
       gpu,
       new Tracker({
@@ -285,14 +298,18 @@ export function runFusedGemmRs(o: FusedOptions): void {
         tiles: p.tiles,
         chunks: tracked,
         onFallback: (chunk) => {
-          fallbackSubChunks.add(`${gpu}.${subChunkOf(chunk.id)}`);
+          const k = gpu * schedule.subChunks.length + subChunkOf(chunk.id);
+          if (!fallbackSubChunk[k]) {
+            fallbackSubChunk[k] = 1;
+            fallbackSubChunks++;
+          }
           // Tell the GPU this chunk feeds that its data now waits for our kernel's end.
           if (map.mappingOf[subChunkOf(chunk.id)] !== 'local') pendingDeferrals.push([map.successorOf[subChunkOf(chunk.id)]!, chunk.id]);
           flushDeferrals();
         },
         onChunkComplete: (chunk, path) => {
-          if (fired.has(chunk.id)) invariant(false, `t3: piece ${chunk.id} on GPU ${gpu} completed twice`);
-          fired.add(chunk.id);
+          if (fired[chunk.id]) invariant(false, `t3: piece ${chunk.id} on GPU ${gpu} completed twice`);
+          fired[chunk.id] = 1;
           if (map.mappingOf[subChunkOf(chunk.id)] === 'local') {
             ownedLeft--;
             finishIfDone();

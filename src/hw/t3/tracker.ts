@@ -62,17 +62,24 @@ const enum TileState {
   Complete = 3,
 }
 
-interface ChunkState {
-  readonly chunk: TrackedChunk;
-  readonly need: number;
+/** Per-chunk flags (ChunkTable.flags). */
+const FEED_DEFERRED = 1;
+const FALLBACK = 2;
+const FIRED = 4;
+
+/**
+ * The chunks' counters as typed arrays indexed by chunk (the order of TrackerOptions.chunks): a
+ * fused run tracks thousands of trigger pieces per GPU, and every tile event reads its chunk's.
+ */
+interface ChunkTable {
+  /** Which sides the chunk's tiles expect (LOCAL | UP). */
+  readonly need: Uint8Array;
   /** Tiles whose data is not complete yet. */
-  pending: number;
+  readonly pending: Int32Array;
   /** In-table tiles with local stores done, waiting for upstream data. */
-  waitingUp: number;
-  /** The upstream copy of this chunk lost its trigger: its data comes after the upstream kernel ends. */
-  feedDeferred: boolean;
-  fallback: boolean;
-  fired: boolean;
+  readonly waitingUp: Int32Array;
+  /** FEED_DEFERRED: the upstream copy of this chunk lost its trigger, its data comes after the upstream kernel ends; FALLBACK; FIRED. */
+  readonly flags: Uint8Array;
 }
 
 export interface TrackerStats {
@@ -86,14 +93,17 @@ export class Tracker {
   private readonly state: Uint8Array;
   private readonly seen: Uint8Array;
   private readonly chunkOf: Int32Array;
-  private readonly chunks: ChunkState[] = [];
-  private readonly byId = new Map<number, ChunkState>();
+  private readonly chunks: ChunkTable;
+  /** Chunk index by chunk id (-1: none); ids are small (sub-chunk x pieces + piece). */
+  private readonly byId: Int32Array;
   private used = 0;
   /** In-table tiles, local stores done, whose upstream data will come while we run: entries bound to free. */
   private waitingUpstream = 0;
   private producerDone = false;
   private breakNextStall = false;
   private waiters: Array<() => void> = [];
+  /** An emptied waiter list kept for the next wake (a T3 run wakes ~10^5 times). */
+  private spareWaiters: Array<() => void> | undefined;
   /** The producer is waiting for entries. */
   producerStalled = false;
   readonly stats: TrackerStats = { maxEntriesUsed: 0, overflowTiles: 0, fallbackChunks: 0, triggers: 0 };
@@ -102,18 +112,27 @@ export class Tracker {
     this.state = new Uint8Array(o.tiles);
     this.seen = new Uint8Array(o.tiles);
     this.chunkOf = new Int32Array(o.tiles).fill(-1);
-    // Messages are built only on failure: a fused run builds thousands of chunks (trigger pieces).
+    const n = o.chunks.length;
+    this.chunks = { need: new Uint8Array(n), pending: new Int32Array(n), waitingUp: new Int32Array(n), flags: new Uint8Array(n) };
+    let maxId = -1;
     for (const c of o.chunks) {
+      if (!(Number.isInteger(c.id) && c.id >= 0)) invariant(false, `tracker chunk ${c.id}: id must be a non-negative integer`);
+      maxId = Math.max(maxId, c.id);
+    }
+    this.byId = new Int32Array(maxId + 1).fill(-1);
+    // Messages are built only on failure: a fused run builds thousands of chunks (trigger pieces).
+    for (let ci = 0; ci < n; ci++) {
+      const c = o.chunks[ci]!;
       if (!(c.firstTile >= 0 && c.endTile <= o.tiles && c.endTile > c.firstTile)) invariant(false, `tracker chunk ${c.id}: tiles [${c.firstTile}, ${c.endTile}) out of 0..${o.tiles}`);
       if (!(c.local || c.upstream)) invariant(false, `tracker chunk ${c.id}: expects neither local stores nor upstream updates`);
-      const need = (c.local ? LOCAL : 0) | (c.upstream ? UP : 0);
-      const st: ChunkState = { chunk: c, need, pending: c.endTile - c.firstTile, waitingUp: 0, feedDeferred: false, fallback: false, fired: false };
+      this.chunks.need[ci] = (c.local ? LOCAL : 0) | (c.upstream ? UP : 0);
+      this.chunks.pending[ci] = c.endTile - c.firstTile;
       for (let t = c.firstTile; t < c.endTile; t++) {
         if (this.chunkOf[t] !== -1) invariant(false, `tracker: tile ${t} belongs to two chunks`);
-        this.chunkOf[t] = this.chunks.length;
+        this.chunkOf[t] = ci;
       }
-      this.chunks.push(st);
-      this.byId.set(c.id, st);
+      if (this.byId[c.id] !== -1) invariant(false, `tracker: two chunks with id ${c.id}`);
+      this.byId[c.id] = ci;
     }
   }
 
@@ -156,7 +175,7 @@ export class Tracker {
   claimed(from: number, to: number): boolean {
     for (let t = from; t < to; t++) {
       const ci = this.chunkOf[t]!;
-      if (ci >= 0 && this.state[t] === TileState.Untouched && (this.chunks[ci]!.need & LOCAL) !== 0) return false;
+      if (ci >= 0 && this.state[t] === TileState.Untouched && (this.chunks.need[ci]! & LOCAL) !== 0) return false;
     }
     return true;
   }
@@ -166,10 +185,10 @@ export class Tracker {
    * ends, so waiting for it could chain kernels end to end; its tiles no longer justify a stall.
    */
   feedDeferred(chunkId: number): void {
-    const c = this.byId.get(chunkId);
-    if (!c || c.feedDeferred) return;
-    c.feedDeferred = true;
-    this.waitingUpstream -= c.waitingUp;
+    const ci = this.indexOf(chunkId);
+    if (ci < 0 || (this.chunks.flags[ci]! & FEED_DEFERRED) !== 0) return;
+    this.chunks.flags[ci]! |= FEED_DEFERRED;
+    this.waitingUpstream -= this.chunks.waitingUp[ci]!;
   }
 
   /** Breaks a global wait: the producer's next refused claim falls back instead. */
@@ -197,16 +216,21 @@ export class Tracker {
   producerFinished(): void {
     this.producerDone = true;
     this.producerStalled = false;
-    for (const c of this.chunks) this.maybeFire(c);
+    for (let ci = 0; ci < this.o.chunks.length; ci++) this.maybeFire(ci);
     this.wakeAll();
   }
 
   chunkFired(chunkId: number): boolean {
-    return this.byId.get(chunkId)?.fired ?? false;
+    const ci = this.indexOf(chunkId);
+    return ci >= 0 && (this.chunks.flags[ci]! & FIRED) !== 0;
   }
 
   allFired(): boolean {
-    return this.chunks.every((c) => c.fired);
+    return this.chunks.flags.every((f) => (f & FIRED) !== 0);
+  }
+
+  private indexOf(chunkId: number): number {
+    return chunkId >= 0 && chunkId < this.byId.length ? this.byId[chunkId]! : -1;
   }
 
   private allocate(t: number): void {
@@ -218,22 +242,23 @@ export class Tracker {
   private untrack(t: number): void {
     this.state[t] = TileState.Untracked;
     this.stats.overflowTiles++;
-    const c = this.chunks[this.chunkOf[t]!]!;
-    if (!c.fallback) {
-      c.fallback = true;
+    const ci = this.chunkOf[t]!;
+    if ((this.chunks.flags[ci]! & FALLBACK) === 0) {
+      this.chunks.flags[ci]! |= FALLBACK;
       this.stats.fallbackChunks++;
-      this.o.onFallback?.(c.chunk);
+      this.o.onFallback?.(this.o.chunks[ci]!);
     }
   }
 
   private arrive(from: number, to: number, side: number): void {
     let freed = false;
+    const { need, pending, waitingUp, flags } = this.chunks;
     for (let t = from; t < to; t++) {
       const ci = this.chunkOf[t]!;
       if (ci < 0) continue;
-      const c = this.chunks[ci]!;
+      const cNeed = need[ci]!;
       // Checked before the message is built: this runs for every tile a GEMM stores or receives.
-      if ((c.need & side) === 0) invariant(false, `tracker: tile ${t} of chunk ${c.chunk.id} got ${side === LOCAL ? 'a local store' : 'an upstream update'} it does not expect`);
+      if ((cNeed & side) === 0) invariant(false, `tracker: tile ${t} of chunk ${this.o.chunks[ci]!.id} got ${side === LOCAL ? 'a local store' : 'an upstream update'} it does not expect`);
       if ((this.seen[t]! & side) !== 0) invariant(false, `tracker: tile ${t} got its ${side === LOCAL ? 'local stores' : 'upstream updates'} twice`);
       if (this.state[t] === TileState.Untouched) {
         if (this.used < this.o.capacity) this.allocate(t);
@@ -241,14 +266,14 @@ export class Tracker {
       }
       const inTable = this.state[t] === TileState.InTable;
       if (inTable && side === UP && this.seen[t] === LOCAL) {
-        c.waitingUp--;
-        if (!c.feedDeferred) this.waitingUpstream--;
+        waitingUp[ci]!--;
+        if ((flags[ci]! & FEED_DEFERRED) === 0) this.waitingUpstream--;
       }
       this.seen[t]! |= side;
-      if ((this.seen[t]! & c.need) !== c.need) {
+      if ((this.seen[t]! & cNeed) !== cNeed) {
         if (inTable && side === LOCAL) {
-          c.waitingUp++;
-          if (!c.feedDeferred) this.waitingUpstream++;
+          waitingUp[ci]!++;
+          if ((flags[ci]! & FEED_DEFERRED) === 0) this.waitingUpstream++;
         }
         continue;
       }
@@ -257,8 +282,8 @@ export class Tracker {
         this.used--;
         freed = true;
       }
-      c.pending--;
-      this.maybeFire(c);
+      pending[ci]!--;
+      this.maybeFire(ci);
     }
     if (freed) this.wakeAll();
   }
@@ -266,15 +291,22 @@ export class Tracker {
   private wakeAll(): void {
     if (!this.waiters.length) return;
     const w = this.waiters;
-    this.waiters = [];
-    for (const wake of w) wake();
+    // Waiters that register while these wake (most retry and wait again) go to a fresh list; a
+    // wake may wake again (nested), which then finds no spare and takes a new one.
+    this.waiters = this.spareWaiters ?? [];
+    this.spareWaiters = undefined;
+    for (let i = 0; i < w.length; i++) w[i]!();
+    w.length = 0;
+    this.spareWaiters = w;
   }
 
-  private maybeFire(c: ChunkState): void {
-    if (c.fired || c.pending > 0) return;
-    if (c.fallback && !this.producerDone) return;
-    c.fired = true;
-    if (!c.fallback) this.stats.triggers++;
-    this.o.onChunkComplete(c.chunk, c.fallback ? 'fallback' : 'trigger');
+  private maybeFire(ci: number): void {
+    const f = this.chunks.flags[ci]!;
+    if ((f & FIRED) !== 0 || this.chunks.pending[ci]! > 0) return;
+    const fallback = (f & FALLBACK) !== 0;
+    if (fallback && !this.producerDone) return;
+    this.chunks.flags[ci] = f | FIRED;
+    if (!fallback) this.stats.triggers++;
+    this.o.onChunkComplete(this.o.chunks[ci]!, fallback ? 'fallback' : 'trigger');
   }
 }
