@@ -170,7 +170,8 @@ export function runFusedGemmRs(o: FusedOptions): void {
   // credits). One command, one setup and one path latency per sub-chunk, whatever the pieces.
   interface Command {
     ready: boolean[];
-    waiters: Array<() => void>;
+    /** The command's wait for a piece to complete here: one at a time (its flow is paused meanwhile). */
+    waiter: (() => void) | undefined;
   }
   const forward = (gpu: number, map: GpuOutputMap, chunkId: number, cmd: Command) => {
     const sc = schedule.subChunks[chunkId]!;
@@ -213,7 +214,7 @@ export function runFusedGemmRs(o: FusedOptions): void {
       }
       if (waitingEdge >= 0) invariant(false, `t3: DMA of chunk ${chunkId} from GPU ${gpu} waits for two batches`);
       waitingEdge = i;
-      if (!complete) cmd.waiters.push(retry);
+      if (!complete) cmd.waiter = retry;
       else downstream.whenFreed(retry);
     };
     dmasMoving++;
@@ -251,14 +252,14 @@ export function runFusedGemmRs(o: FusedOptions): void {
     const byChunk = commands.get(gpu)!;
     let cmd = byChunk.get(chunkId);
     if (!cmd) {
-      byChunk.set(chunkId, (cmd = { ready: piecesOf[chunkId]!.map(() => false), waiters: [] }));
+      byChunk.set(chunkId, (cmd = { ready: piecesOf[chunkId]!.map(() => false), waiter: undefined }));
       dmaCommands++;
       forward(gpu, map, chunkId, cmd);
     }
     cmd.ready[pieceId % P] = true;
-    const w = cmd.waiters;
-    cmd.waiters = [];
-    for (const wake of w) wake();
+    const wake = cmd.waiter;
+    cmd.waiter = undefined;
+    wake?.();
   };
 
   // Fallback notices go to the downstream tracker (it may not exist yet while trackers are built).

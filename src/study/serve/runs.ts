@@ -1,6 +1,6 @@
 import { flagAsField, SilicaError } from '../../core/errors.js';
 import { overrideOverlays } from '../../hw/config/overrides.js';
-import { goodputLimit, parseServeConfig, resolveServe, runServe, searchGoodput, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
+import { goodputLimit, parseServeConfig, resolveServe, runServe, searchGoodput, steadyAtRates, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from '../../sweep/pool.js';
 import type { ServeExperiment } from './index.js';
 
@@ -123,8 +123,8 @@ function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
   const probe = (rate: number) => {
     let out = at.get(rate);
     if (!out) {
-      // Measured in steady state, as goodput probes are (steady-state.ts), unless serve.steady_state says not.
-      out = runServe(r, { ratePerS: rate, steady: r.config.steady_state ?? true });
+      // Measured in steady state as goodput probes are, unless serve.steady_state says not.
+      out = runServe(r, { ratePerS: rate, steady: steadyAtRates(r.config) });
       at.set(rate, out);
       rows.push(rowOf({ ...labels, mode: 'rate', rate_req_s: rate }, out.summary));
     }

@@ -229,8 +229,16 @@ export interface ServeOutcome extends ServeRunResult {
 }
 
 /**
+ * Whether runs at a searched or swept rate (goodput probes, the serving study's rate runs) are
+ * measured in steady state: yes unless the config's steady_state says not.
+ */
+export function steadyAtRates(c: ServeConfig): boolean {
+  return c.steady_state ?? true;
+}
+
+/**
  * One run. `steady` (default: the config's steady_state, else off) measures the config's requests
- * in steady state; goodput probes and the serving study's rate runs turn it on.
+ * in steady state; goodput probes and the serving study's rate runs turn it on (steadyAtRates).
  */
 export function runServe(r: ResolvedServe, o: { ratePerS?: number; steady?: boolean; chromeTrace?: boolean; progress?: (done: number, total: number) => void } = {}): ServeOutcome {
   const rate = o.ratePerS ?? r.config.rate;
@@ -374,7 +382,7 @@ const MIN_BISECTIONS = 5;
 export function goodputOf(r: ResolvedServe, o: { startRate?: number; relTolerance?: number; maxProbes?: number; onProbe?: (p: GoodputPoint) => void } = {}): GoodputResult & { limited_by: GoodputLimit } {
   const g = searchGoodput(
     (rate) => {
-      const res = runServe(r, { ratePerS: rate, steady: r.config.steady_state ?? true });
+      const res = runServe(r, { ratePerS: rate, steady: steadyAtRates(r.config) });
       return { attainment: Number(res.summary.slo_attainment), summary: res.summary };
     },
     { target: r.slo.targetShare, startRate: o.startRate ?? r.config.rate ?? 1, relTolerance: o.relTolerance, maxProbes: o.maxProbes, onProbe: o.onProbe },
