@@ -4,7 +4,8 @@ import { buildTrainingTrace, getModel, layerMatmulParams, mlmPredictionsPerSeq, 
 import { programOf } from '../../src/trace/types.js';
 import { HardwareCoster } from '../../src/study/bert/coster.js';
 import { categoryShare, gemmIntensity, largestCategory, memoryBoundShare } from '../../src/study/bert/findings.js';
-import { simulateIteration, type IterationResult } from '../../src/study/bert/iteration.js';
+import { replayIteration, simulateIteration, type IterationResult } from '../../src/study/bert/iteration.js';
+import type { TraceNode } from '../../src/trace/types.js';
 import { bertPointSchema, pointMemory, precisionLabel, type BertPoint } from '../../src/study/bert/point.js';
 import { resolvePoint } from '../../src/study/bert/study.js';
 import { bertReport } from '../../src/study/bert/report.js';
@@ -194,6 +195,29 @@ describe('BERT characterisation findings', () => {
     expect(run({ optimizer: 'adam', zero_stage: 2 }).iterationNs).toBe(run({ optimizer: 'adam' }).iterationNs);
     expect(() => resolvePoint(bertPointSchema.parse({}), { zero_stage: 1 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: ZeRO shards each tensor across ranks: expected the adam optimizer, got lamb/);
     expect(() => resolvePoint(bertPointSchema.parse({ optimizer: 'adam' }), { zero_stage: 4 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.zero_stage: expected one of 0, 1, 2, 3$/);
+  });
+
+  it("LAMB's norm all-reduces under TP add their latency to the step and take nothing away", () => {
+    const coster = costers.get('mi300x') ?? new HardwareCoster('mi300x');
+    for (const tp of [2, 4, 8]) {
+      for (const sequence_parallel of [false, true]) {
+        const r = run({ seq: 512, batch: 8, tp, sequence_parallel });
+        const program = r.trace.programs[0]!;
+        const norms = program.filter((n) => n.pass === 'opt' && n.kind === 'collective');
+        expect(norms.length, `TP ${tp}`).toBe(2);
+        const normsNs = norms.reduce((s, n) => s + coster.collectiveNs('all-reduce', n.collective!.bytes, tp), 0);
+        // The step as it was without them (what silica modelled until session 39).
+        const before = replayIteration(r.point, { ...r.trace, programs: [withoutNodes(program, (n) => norms.includes(n))] }, coster);
+        expect(r.iterationNs).toBeGreaterThan(before.iterationNs);
+        // On the compute stream, nothing to hide behind: the step grows by exactly their time, shown as the optimizer pass's communication.
+        expect(r.iterationNs - before.iterationNs).toBeCloseTo(normsNs, 3);
+        expect(r.cells.find((c) => c.category === 'communication' && c.pass === 'opt')).toMatchObject({ kernels: 2, timeNs: normsNs });
+        // Latency-bound: the vector of per-tensor norms (under 1 KiB) costs what the scalar does, within 10%.
+        const [scalar, vector] = norms.map((n) => coster.collectiveNs('all-reduce', n.collective!.bytes, tp));
+        expect(vector!).toBeLessThan(1.1 * scalar!);
+      }
+    }
+    expect(run({ seq: 512, batch: 8 }).cells.some((c) => c.category === 'communication')).toBe(false);
   });
 
   it("tensor parallelism divides each GPU's matrix work and memory and adds all-reduces on the critical path", () => {
@@ -390,3 +414,19 @@ describe('the report on memory per GPU', () => {
     expect(bertReport(rs.slice(0, 1), rs[0]!, 1000, () => rs, () => hbm)).toContain("Every configuration fits in its GPU's HBM");
   });
 });
+
+/** `program` without the nodes `drop` picks; what depended on one depends on what it depended on. */
+function withoutNodes(program: readonly TraceNode[], drop: (n: TraceNode) => boolean): TraceNode[] {
+  const out: TraceNode[] = [];
+  const renamed = new Map<number, number[]>();
+  for (const n of program) {
+    const deps = [...new Set(n.deps.flatMap((d) => renamed.get(d)!))].sort((a, b) => a - b);
+    if (drop(n)) {
+      renamed.set(n.id, deps);
+      continue;
+    }
+    renamed.set(n.id, [out.length]);
+    out.push({ ...n, id: out.length, deps });
+  }
+  return out;
+}

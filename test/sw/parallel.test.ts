@@ -66,6 +66,51 @@ describe('Megatron tensor parallelism', () => {
     }
   });
 
+  it("LAMB's norms are summed over the TP group: one fp32 for the global gradient norm, two per split tensor for the trust ratios", () => {
+    type Program = ReturnType<typeof buildTrainingTrace>['programs'][number];
+    const normReductions = (p: Program) => p.filter((n) => n.pass === 'opt' && n.kind === 'collective');
+    // Megatron's split, counted from its layout: per layer the QKV weight and bias (column-parallel),
+    // the out-projection weight (row-parallel; its bias whole on every rank), FC1's weight and bias,
+    // FC2's weight; the vocabulary-parallel word embeddings (BERT's MLM output is tied to them) and
+    // the MLM output bias. LLaMA has no biases and its own output layer.
+    for (const [name, splitTensors] of [['bert-large', 6 * 24 + 2], ['llama2-7b', 4 * 32 + 2]] as const) {
+      const m = getModel(name);
+      for (const tp of [2, 4, 8]) {
+        for (const sequenceParallel of [false, true]) {
+          const p = buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'mixed', optimizer: 'lamb', tp, sequenceParallel }).programs[0]!;
+          const [gradNorm, tensorNorms, ...rest] = normReductions(p);
+          expect(rest, `${name} TP ${tp}`).toEqual([]);
+          expect([gradNorm!.name, tensorNorms!.name]).toEqual(['lamb.grad_norm.tp_all_reduce', 'lamb.norms.tp_all_reduce']);
+          // Sequence parallelism splits no further tensor (its norms and biases are whole): the same bytes.
+          expect([gradNorm!.collective!.bytes, tensorNorms!.collective!.bytes]).toEqual([4, 2 * 4 * splitTensors]);
+          for (const n of [gradNorm!, tensorNorms!]) {
+            expect(n.collective!.kind).toBe('all-reduce');
+            expect(n.stream).toBe('compute');
+            expect(n.category).toBe('communication');
+          }
+          // Each waits for the last kernel of the norms it sums, and the stage that uses them waits for it.
+          const ids = (stage: string) => p.filter((n) => n.name.endsWith(`.${stage}`)).map((n) => n.id);
+          for (const [ar, before, after] of [[gradNorm!, 'lamb.grad_norm', 'lamb.stage1'], [tensorNorms!, 'lamb.norms', 'lamb.stage2']] as const) {
+            expect(ar.deps).toEqual([Math.max(...ids(before))]);
+            const next = Math.min(...ids(after));
+            expect(next).toBe(ar.id + 1);
+            expect(p[next]!.deps).toContain(ar.id);
+          }
+        }
+      }
+    }
+    // None on one GPU, none for Adam (silica models no gradient clipping), and none for data
+    // parallelism alone: its gradients are all-reduced whole before the optimizer reads them.
+    const m = getModel('bert-large');
+    const opt = (o: { tp?: number; dp?: number; optimizer: 'adam' | 'lamb' }) => normReductions(buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'mixed', ...o }).programs[0]!);
+    expect(opt({ optimizer: 'lamb' })).toEqual([]);
+    expect(opt({ optimizer: 'lamb', dp: 4 })).toEqual([]);
+    expect(opt({ optimizer: 'adam', tp: 4 })).toEqual([]);
+    // With data parallelism too, each rank sums over its own TP group only.
+    const t = buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'mixed', optimizer: 'lamb', tp: 2, dp: 3 });
+    for (const n of normReductions(t.programs[3]!)) expect(n.collective!.group).toEqual([2, 3]);
+  });
+
   it('tensor and data parallelism together give one program per rank with its communicators', () => {
     const t = buildTrainingTrace(getModel('bert-base'), { batch: 2, seq: 128, precision: 'mixed', tp: 2, dp: 3 });
     expect(t.worldSize).toBe(6);

@@ -96,6 +96,11 @@ export function simulateIteration(point: BertPoint, coster: HardwareCoster): Ite
     overlapGradAllReduce: point.overlap,
     bucketBytes: bucketBytesFromMib(point.bucket_mb),
   });
+  return replayIteration(point, trace, coster);
+}
+
+/** simulateIteration's replay of a trace already built for `point` (rank 0's program). */
+export function replayIteration(point: BertPoint, trace: Trace, coster: HardwareCoster): IterationResult {
   const nodes = programOf(trace, 0);
   const end = new Float64Array(nodes.length);
   const streamFree = new Map<string, number>();

@@ -87,8 +87,8 @@ class GraphBuilder {
     this.normNumel = m.norm === 'layernorm' && this.bias ? 2 * this.h : this.h;
   }
 
-  private param(name: string, numel: number, layer: number): string {
-    this.params.push({ name, numel, layer });
+  private param(name: string, numel: number, layer: number, tpSplitTensors = 0): string {
+    this.params.push({ name, numel, layer, tpSplitTensors });
     return name;
   }
 
@@ -104,7 +104,9 @@ class GraphBuilder {
   /** Linear with its bias (a separate element-wise op until the fusion pass folds it). */
   private linear(name: string, layer: number, tokens: number, inF: number, outF: number, parallel: 'column' | 'row' | 'replicated', paramName = name, withBias = this.bias, biasNumel?: number): void {
     const biasSize = withBias ? (biasNumel ?? outF) : 0;
-    this.param(paramName, inF * outF + biasSize, layer);
+    // Megatron splits a column-parallel layer's weight and bias, a row-parallel one's weight only.
+    const split = parallel === 'column' ? (withBias ? 2 : 1) : parallel === 'row' ? 1 : 0;
+    this.param(paramName, inF * outF + biasSize, layer, split);
     this.ops.push({ kind: 'linear', name, layer, tokens, inFeatures: inF, outFeatures: outF, param: paramName, parallel });
   }
 
@@ -116,7 +118,7 @@ class GraphBuilder {
   embedding(): void {
     const { m, T, h, plan, w } = this;
     const extra: string[] = [];
-    this.param('embed.word', w.vocab * h, -1);
+    this.param('embed.word', w.vocab * h, -1, 1);
     if ((m.positional ?? 'learned') === 'learned') extra.push(this.param('embed.position', m.maxSeq * h, -1));
     if (m.tokenTypes) extra.push(this.param('embed.type', m.tokenTypes * h, -1));
     this.ops.push({ kind: 'embedding', name: 'embed', layer: -1, tokens: T, hidden: h, vocabRows: w.vocab, extraParams: extra, positionRows: plan.positionRows, param: 'embed.word' });
@@ -195,8 +197,8 @@ class GraphBuilder {
       if (perExpert[e]! > 0) this.expertFfn(`${p}.e${e}`, l, perExpert[e]!);
       else {
         // An expert that receives no tokens runs no kernels, but its weights still exist.
-        this.param(`${p}.e${e}.fc1`, h * w.ffnIn + (this.bias ? w.ffnIn : 0), l);
-        this.param(`${p}.e${e}.fc2`, w.ffn * h + (this.bias ? h : 0), l);
+        this.param(`${p}.e${e}.fc1`, h * w.ffnIn + (this.bias ? w.ffnIn : 0), l, this.bias ? 2 : 1);
+        this.param(`${p}.e${e}.fc2`, w.ffn * h + (this.bias ? h : 0), l, 1);
       }
     }
     this.ops.push({ kind: 'combine', name: `${p}.combine`, layer: l, tokens: T, hidden: h, topK });
@@ -231,10 +233,10 @@ class GraphBuilder {
     }
     this.tp('f', 'head', L, R * h * plan.actBytes, undefined, false);
     const outParam = m.tiedEmbeddings ? 'embed.word' : 'head.out';
-    if (!m.tiedEmbeddings) this.param('head.out', h * w.vocab, L);
+    if (!m.tiedEmbeddings) this.param('head.out', h * w.vocab, L, 1);
     this.ops.push({ kind: 'linear', name: 'head.logits', layer: L, tokens: R, inFeatures: h, outFeatures: w.vocab, param: outParam, parallel: 'column' });
     if (m.objective === 'mlm' && this.bias) {
-      this.param('head.bias', w.vocab, L);
+      this.param('head.bias', w.vocab, L, 1);
       this.pointwise('head.logits', L, ['bias'], R, w.vocab, 'head.bias');
     }
     if (plan.training) this.ops.push({ kind: 'xent', name: 'head.xent', layer: L, rows: R, cols: w.vocab });

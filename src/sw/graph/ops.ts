@@ -163,4 +163,11 @@ export interface ParamTensor {
   readonly name: string;
   readonly numel: number;
   readonly layer: number;
+  /**
+   * Framework tensors of this parameter that tensor parallelism splits over the ranks (with tp > 1):
+   * a column-parallel weight and its bias 2, a row-parallel weight 1 (its bias is added after the
+   * all-reduce, whole on every rank), the vocabulary-parallel embedding or output layer 1, norms and
+   * replicated layers 0. A norm of a split tensor is a sum over the ranks (the LAMB trust ratio's).
+   */
+  readonly tpSplitTensors: number;
 }

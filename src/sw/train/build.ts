@@ -188,7 +188,8 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const groups = paramGroups(params).map(shard);
   // Gradient unscaling stays one multi-tensor kernel per layer either way: PyTorch's GradScaler
   // unscales with a foreach kernel whatever the optimizer's own implementation.
-  const update = optimizerImpl === 'per-tensor' ? perTensorAdamKernels(params.map((p) => ({ name: p.name, numel: p.numel, layer: p.layer })), prec) : optimizerKernels(optimizer, groups, prec);
+  const split = { tp, splitTensors: params.reduce((s, p) => s + p.tpSplitTensors, 0) };
+  const update = optimizerImpl === 'per-tensor' ? perTensorAdamKernels(params.map((p) => ({ name: p.name, numel: p.numel, layer: p.layer })), prec) : optimizerKernels(optimizer, groups, prec, split);
   let first = true;
   for (const { node, layer } of [...gradientPrepKernels(groups, prec), ...update]) {
     e.emit(node, 'opt', layer, first ? { deps: reduction?.issuedIds ?? [] } : {});

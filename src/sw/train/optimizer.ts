@@ -65,6 +65,34 @@ export function gradientPrepKernels(groups: ParamGroup[], plan: PrecisionPlan): 
   });
 }
 
+/** Bytes of one norm's partial sum of squares as the ranks exchange it (fp32, as FusedLAMB accumulates it). */
+const NORM_PARTIAL_BYTES = 4;
+
+/** What the tensor-parallel group shares of the parameters: its size and the tensors it splits. */
+export interface TpSplit {
+  tp: number;
+  /** Framework tensors split over the group (ParamTensor.tpSplitTensors, summed over the parameters). */
+  splitTensors: number;
+}
+
+/**
+ * The all-reduces over the tensor-parallel group that LAMB's norms need when tensors are split
+ * (none with tp 1): each rank's sums of squares cover its shard only, so the global gradient norm
+ * (one fp32, as Megatron's clip_grad_norm_fp32 all-reduces it over the model-parallel group) and
+ * the per-tensor norms of the weights and of the update (two fp32 per split tensor, one all-reduce
+ * of the vector) are summed over the group before the stage that uses them. Replicated tensors'
+ * norms are whole on every rank and stay out of the vector (and out of the global sum on all ranks
+ * but one, as Megatron leaves tensor-parallel duplicates out). Latency-bound: a few bytes each.
+ */
+export function lambNormReductions(split: TpSplit): { gradNorm?: LoweredNode; tensorNorms?: LoweredNode } {
+  if (split.tp <= 1 || split.splitTensors <= 0) return {};
+  const allReduce = (name: string, bytes: number): LoweredNode => ({ name, kind: 'collective', category: 'communication', collective: { kind: 'all-reduce', bytes, group: 'tp' } });
+  return {
+    gradNorm: allReduce('lamb.grad_norm.tp_all_reduce', NORM_PARTIAL_BYTES),
+    tensorNorms: allReduce('lamb.norms.tp_all_reduce', 2 * split.splitTensors * NORM_PARTIAL_BYTES),
+  };
+}
+
 /**
  * Optimizer update kernels, stage by stage over all groups (fused multi-tensor kernels as in Apex).
  * Adam (Kingma & Ba 2015): read p, g, m, v; write p, m, v; ~14 FLOPs per element (two moment
@@ -72,8 +100,10 @@ export function gradientPrepKernels(groups: ParamGroup[], plan: PrecisionPlan): 
  * LAMB (You et al., ICLR 2020; NVIDIA's FusedLAMB): a global gradient-norm reduction, stage 1 (the
  * Adam-style update u written out), per-tensor norms of p and u (the trust ratio), stage 2 (p -= lr
  * * ratio * u). With master weights the final stage also writes the half-precision weight copy.
+ * Under tensor parallelism the norms are summed over the group between the stages
+ * (lambNormReductions); their nodes carry layer -1.
  */
-export function optimizerKernels(kind: string, groups: ParamGroup[], plan: PrecisionPlan): Array<{ node: LoweredNode; layer: number }> {
+export function optimizerKernels(kind: string, groups: ParamGroup[], plan: PrecisionPlan, split: TpSplit = { tp: 1, splitTensors: 0 }): Array<{ node: LoweredNode; layer: number }> {
   if (!(OPTIMIZERS as readonly string[]).includes(kind)) throw new SilicaError(`--optimizer: expected one of ${OPTIMIZERS.join(', ')}, got "${kind}"`);
   const halfCopy = (numel: number) => (plan.masterWeights ? numel * DTYPE_BYTES[plan.compute] : 0);
   const out: Array<{ node: LoweredNode; layer: number }> = [];
@@ -83,9 +113,12 @@ export function optimizerKernels(kind: string, groups: ParamGroup[], plan: Preci
   if (kind === 'adam') {
     stage('adam', 4, 3, 14, true);
   } else {
+    const reduce = lambNormReductions(split);
     stage('lamb.grad_norm', 1, 0, 2, false);
+    if (reduce.gradNorm) out.push({ node: reduce.gradNorm, layer: -1 });
     stage('lamb.stage1', 4, 3, 16, false);
     stage('lamb.norms', 2, 0, 4, false);
+    if (reduce.tensorNorms) out.push({ node: reduce.tensorNorms, layer: -1 });
     stage('lamb.stage2', 2, 1, 3, true);
   }
   return out;
