@@ -244,6 +244,14 @@ describe('BERT characterisation findings', () => {
     const sp8 = run({ seq: 512, batch: 8, tp: 8, sequence_parallel: true });
     expect(sp8.matmulFlops).toBe(tp8.matmulFlops);
     expect(sp8.bytes).toBeLessThan(tp8.bytes);
+    // The norms' and biases' gradients, from 1/t of the tokens each, summed over the group once after
+    // backward: the step grows by that all-reduce's time (until session 39 it was left out).
+    const spGrads = sp8.trace.programs[0]!.filter((n) => n.name === 'grads.sequence_parallel.tp_all_reduce');
+    expect(spGrads.length).toBe(1);
+    const coster = costers.get('mi300x')!;
+    const without = replayIteration(sp8.point, { ...sp8.trace, programs: [withoutNodes(sp8.trace.programs[0]!, (n) => spGrads.includes(n))] }, coster);
+    expect(sp8.iterationNs - without.iterationNs).toBeCloseTo(coster.collectiveNs('all-reduce', spGrads[0]!.collective!.bytes, 8), 3);
+    expect(tp8.trace.programs[0]!.some((n) => n.name.startsWith('grads.'))).toBe(false);
     expect(pointMemory(sp8.point).activationBytes).toBeLessThan(pointMemory(tp8.point).activationBytes);
     expect(() => resolvePoint(bertPointSchema.parse({}), { sequence_parallel: true }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.sequence_parallel: splits the tokens of a tensor-parallel group: expected tp > 1, got tp 1$/);
     expect(() => resolvePoint(bertPointSchema.parse({}), { tp: 3 }, 'studies.0.vary')).toThrow(/^studies\.0\.vary\.tp: bert-large's attention width 1024 does not split evenly over 3 ranks$/);

@@ -53,12 +53,24 @@ describe('Megatron tensor parallelism', () => {
         expect(layer(sp)).toEqual(['fwd all-gather', 'fwd reduce-scatter', 'fwd all-gather', 'fwd reduce-scatter', 'bwd all-gather', 'bwd reduce-scatter', 'bwd all-gather', 'bwd reduce-scatter']);
       }
       // Plus one pair before the head, which needs the whole sequence (TP's last all-reduce gave it that).
-      const arActivations = bytes(plain, 'all-reduce') - bytes(sp, 'all-reduce');
+      const activationBytes = (p: typeof plain, kind: string) => coll(p, kind).filter((n) => !n.name.startsWith('grads.')).reduce((s, n) => s + n.collective!.bytes, 0);
+      const arActivations = activationBytes(plain, 'all-reduce') - activationBytes(sp, 'all-reduce');
       const wholeSequence = 2 * 128 * m.hidden * 2;
       expect(bytes(sp, 'reduce-scatter')).toBe(arActivations + wholeSequence);
       expect(bytes(sp, 'all-gather')).toBe(arActivations + wholeSequence);
-      // The head's own conjugate and the vocabulary softmax's statistics stay all-reduces.
-      expect(coll(sp, 'all-reduce').map((n) => n.name).sort()).toEqual(['head.softmax_stats.tp_g', 'head.tp_f.bwd']);
+      // The head's own conjugate and the vocabulary softmax's statistics stay all-reduces; the
+      // gradients of the norms and row-parallel biases, each rank's from its 1/t of the tokens, are
+      // summed over the group once after backward (Megatron's _allreduce_layernorm_grads): BERT's
+      // post-norm and GPT-2's pre-norm both hold 2 layer norms (weight and bias, 2h) and 2 biases (h)
+      // a layer and one more norm, in the gradient dtype (fp16).
+      expect(coll(sp, 'all-reduce').map((n) => n.name).sort()).toEqual(['grads.sequence_parallel.tp_all_reduce', 'head.softmax_stats.tp_g', 'head.tp_f.bwd']);
+      expect(coll(plain, 'all-reduce').some((n) => n.name.startsWith('grads.'))).toBe(false);
+      const spGrads = sp.find((n) => n.name === 'grads.sequence_parallel.tp_all_reduce')!;
+      expect(spGrads.collective!.bytes).toBe((6 * m.layers + 2) * m.hidden * 2);
+      expect(spGrads.pass).toBe('bwd');
+      expect(spGrads.stream).toBe('compute');
+      expect(spGrads.deps).toEqual([Math.max(...sp.filter((n) => n.pass === 'bwd' && n.id !== spGrads.id).map((n) => n.id))]);
+      expect(sp.find((n) => n.pass === 'opt')!.deps).toContain(spGrads.id);
       // The matrix work is the tensor-parallel split's; the norms between the regions see 1/t of the rows.
       expect(summariseProgram(sp).matmulFlops).toBe(summariseProgram(plain).matmulFlops);
       const rows = (p: typeof plain, nodeName: string) => (p.find((n) => n.name === nodeName)!.kernel as { rows: number }).rows;

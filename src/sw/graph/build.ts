@@ -87,8 +87,8 @@ class GraphBuilder {
     this.normNumel = m.norm === 'layernorm' && this.bias ? 2 * this.h : this.h;
   }
 
-  private param(name: string, numel: number, layer: number, tpSplitTensors = 0): string {
-    this.params.push({ name, numel, layer, tpSplitTensors });
+  private param(name: string, numel: number, layer: number, tpSplitTensors = 0, sequenceSplitGradNumel = 0): string {
+    this.params.push({ name, numel, layer, tpSplitTensors, sequenceSplitGradNumel });
     return name;
   }
 
@@ -106,12 +106,14 @@ class GraphBuilder {
     const biasSize = withBias ? (biasNumel ?? outF) : 0;
     // Megatron splits a column-parallel layer's weight and bias, a row-parallel one's weight only.
     const split = parallel === 'column' ? (withBias ? 2 : 1) : parallel === 'row' ? 1 : 0;
-    this.param(paramName, inF * outF + biasSize, layer, split);
+    // The row-parallel bias is added after the region's exit, on a rank's 1/tp of the tokens under sequence parallelism.
+    this.param(paramName, inF * outF + biasSize, layer, split, this.sp && parallel === 'row' ? biasSize : 0);
     this.ops.push({ kind: 'linear', name, layer, tokens, inFeatures: inF, outFeatures: outF, param: paramName, parallel });
   }
 
-  private norm(name: string, layer: number, rows: number): void {
-    this.param(name, this.normNumel, layer);
+  /** A norm over `rows` tokens; `sequenceSplit`: between the tensor-parallel regions, on 1/tp of them under sequence parallelism. */
+  private norm(name: string, layer: number, rows: number, sequenceSplit = true): void {
+    this.param(name, this.normNumel, layer, 0, this.sp && sequenceSplit ? this.normNumel : 0);
     this.ops.push({ kind: 'norm', name, layer, norm: this.m.norm, rows, cols: this.h, param: name });
   }
 
@@ -229,7 +231,7 @@ class GraphBuilder {
       // BERT's MLM transform: dense + GeLU + layer norm, replicated across tensor-parallel ranks.
       this.linear('head.transform', L, R, h, h, 'replicated');
       this.pointwise('head.transform', L, [...(this.bias ? (['bias'] as const) : []), 'gelu'], R, h, 'head.transform');
-      this.norm('head.norm', L, R);
+      this.norm('head.norm', L, R, false);
     }
     this.tp('f', 'head', L, R * h * plan.actBytes, undefined, false);
     const outParam = m.tiedEmbeddings ? 'embed.word' : 'head.out';

@@ -170,4 +170,10 @@ export interface ParamTensor {
    * replicated layers 0. A norm of a split tensor is a sum over the ranks (the LAMB trust ratio's).
    */
   readonly tpSplitTensors: number;
+  /**
+   * Elements whose gradient each rank computes from its 1/tp of the tokens under sequence
+   * parallelism (the norms and row-parallel biases between the tensor-parallel regions), 0
+   * without it: partial sums until the TP group all-reduces them after backward.
+   */
+  readonly sequenceSplitGradNumel: number;
 }

@@ -183,6 +183,15 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
     }
   }
 
+  // Sequence parallelism leaves each rank the gradients of the norms and row-parallel biases from its
+  // 1/tp of the tokens: Megatron sums them over the TP group after backward, one coalesced
+  // all-reduce (finalize_model_grads' _allreduce_layernorm_grads), before the optimizer reads them.
+  const sequenceSplitGradNumel = params.reduce((s, p) => s + p.sequenceSplitGradNumel, 0);
+  if (sequenceSplitGradNumel > 0) {
+    const node: LoweredNode = { name: 'grads.sequence_parallel.tp_all_reduce', kind: 'collective', category: 'communication', collective: { kind: 'all-reduce', bytes: sequenceSplitGradNumel * gradBytes, group: 'tp' } };
+    e.emit(node, 'bwd', -1);
+  }
+
   // Under ZeRO each rank updates its 1/dp slice of every layer's flattened parameters.
   const shard = (g: ParamGroup): ParamGroup => (sharded ? { ...g, numel: Math.ceil(g.numel / dp) } : g);
   const groups = paramGroups(params).map(shard);
