@@ -63,8 +63,9 @@ describe('Megatron tensor parallelism', () => {
       // summed over the group once after backward (Megatron's _allreduce_layernorm_grads): BERT's
       // post-norm and GPT-2's pre-norm both hold 2 layer norms (weight and bias, 2h) and 2 biases (h)
       // a layer and one more norm, in the gradient dtype (fp16).
-      expect(coll(sp, 'all-reduce').map((n) => n.name).sort()).toEqual(['grads.sequence_parallel.tp_all_reduce', 'head.softmax_stats.tp_g', 'head.tp_f.bwd']);
-      expect(coll(plain, 'all-reduce').some((n) => n.name.startsWith('grads.'))).toBe(false);
+      // (fp16 loss scaling's inf/NaN flag is all-reduced over the group either way.)
+      expect(coll(sp, 'all-reduce').map((n) => n.name).sort()).toEqual(['grads.found_inf.tp_all_reduce', 'grads.sequence_parallel.tp_all_reduce', 'head.softmax_stats.tp_g', 'head.tp_f.bwd']);
+      expect(coll(plain, 'all-reduce').some((n) => n.name.startsWith('grads.sequence_parallel'))).toBe(false);
       const spGrads = sp.find((n) => n.name === 'grads.sequence_parallel.tp_all_reduce')!;
       expect(spGrads.collective!.bytes).toBe((6 * m.layers + 2) * m.hidden * 2);
       expect(spGrads.pass).toBe('bwd');
@@ -80,7 +81,7 @@ describe('Megatron tensor parallelism', () => {
 
   it("LAMB's norms are summed over the TP group: one fp32 for the global gradient norm, two per split tensor for the trust ratios", () => {
     type Program = ReturnType<typeof buildTrainingTrace>['programs'][number];
-    const normReductions = (p: Program) => p.filter((n) => n.pass === 'opt' && n.kind === 'collective');
+    const normReductions = (p: Program) => p.filter((n) => n.pass === 'opt' && n.kind === 'collective' && n.name.startsWith('lamb.'));
     // Megatron's split, counted from its layout: per layer the QKV weight and bias (column-parallel),
     // the out-projection weight (row-parallel; its bias whole on every rank), FC1's weight and bias,
     // FC2's weight; the vocabulary-parallel word embeddings (BERT's MLM output is tied to them) and
@@ -121,6 +122,38 @@ describe('Megatron tensor parallelism', () => {
     // With data parallelism too, each rank sums over its own TP group only.
     const t = buildTrainingTrace(m, { batch: 1, seq: 128, precision: 'mixed', optimizer: 'lamb', tp: 2, dp: 3 });
     for (const n of normReductions(t.programs[3]!)) expect(n.collective!.group).toEqual([2, 3]);
+  });
+
+  it('loss scaling all-reduces its inf/NaN flag where ranks check different gradients: over TP, and over DP under ZeRO', () => {
+    type Program = ReturnType<typeof buildTrainingTrace>['programs'][number];
+    const m = getModel('bert-large');
+    const flags = (p: Program) => p.filter((n) => n.kind === 'collective' && n.name.startsWith('grads.found_inf.'));
+    const build = (o: { precision: 'mixed' | 'fp16' | 'bf16' | 'fp32'; mixedDtype?: 'fp16' | 'bf16'; tp?: number; dp?: number; zeroStage?: 0 | 1 | 2 | 3 }) =>
+      buildTrainingTrace(m, { batch: 1, seq: 128, optimizer: 'adam', ...o });
+    // Every rank checks the same gradients: one GPU, DDP (gradients all-reduced whole), no loss scaling.
+    for (const o of [{ precision: 'mixed' as const }, { precision: 'mixed' as const, dp: 4 }, { precision: 'bf16' as const, tp: 4 }, { precision: 'mixed' as const, mixedDtype: 'bf16' as const, tp: 4 }, { precision: 'fp32' as const, tp: 4, dp: 2, zeroStage: 1 as const }]) {
+      expect(flags(build(o).programs[0]!), JSON.stringify(o)).toEqual([]);
+    }
+    for (const [o, groups] of [
+      [{ precision: 'mixed' as const, tp: 4 }, ['tp']],
+      [{ precision: 'fp16' as const, tp: 2 }, ['tp']],
+      [{ precision: 'mixed' as const, dp: 4, zeroStage: 1 as const }, ['dp']],
+      [{ precision: 'mixed' as const, tp: 2, dp: 3, zeroStage: 2 as const }, ['tp', 'dp']],
+    ] as const) {
+      const t = build(o);
+      const p = t.programs[t.programs.length - 1]!;
+      const f = flags(p);
+      expect(f.map((n) => n.name), JSON.stringify(o)).toEqual(groups.map((g) => `grads.found_inf.${g}_all_reduce`));
+      for (const n of f) {
+        expect(n.collective!.kind).toBe('all-reduce');
+        expect(n.collective!.bytes).toBe(4);
+        expect(n.pass).toBe('opt');
+      }
+      // After every unscale kernel, before the first update kernel.
+      const ids = (pred: (name: string) => boolean) => p.filter((n) => n.kind === 'kernel' && n.pass === 'opt' && pred(n.name)).map((n) => n.id);
+      expect(Math.min(...f.map((n) => n.id))).toBeGreaterThan(Math.max(...ids((n) => n.endsWith('.grads.unscale'))));
+      expect(Math.max(...f.map((n) => n.id))).toBeLessThan(Math.min(...ids((n) => n.endsWith('.adam'))));
+    }
   });
 
   it('tensor and data parallelism together give one program per rank with its communicators', () => {

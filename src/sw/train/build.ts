@@ -12,7 +12,7 @@ import { programsFor } from '../lower/groups.js';
 import { lowerBackward, lowerForward, type LowerContext, type LoweredNode } from '../lower/kernels.js';
 import { DEFAULT_BUCKET_BYTES, type Bucket } from './buckets.js';
 import { GradientReduction } from './gradient-reduction.js';
-import { gradientPrepKernels, optimizerImplProblem, optimizerKernels, perTensorAdamKernels, zeroStageProblem, type OptimizerImpl, type ParamGroup, type ZeroStage } from './optimizer.js';
+import { gradientPrepKernels, optimizerImplProblem, overflowFlagReductions, optimizerKernels, perTensorAdamKernels, zeroStageProblem, type OptimizerImpl, type ParamGroup, type ZeroStage } from './optimizer.js';
 import { precisionPlan, type Precision } from './precision.js';
 import { LayerGathers } from './layer-gathers.js';
 import { checkPositiveInt } from '../validate.js';
@@ -200,7 +200,8 @@ export function buildTrainingTrace(model: ModelSpec, o: TrainingOptions): Trace 
   const split = { tp, splitTensors: params.reduce((s, p) => s + p.tpSplitTensors, 0) };
   const update = optimizerImpl === 'per-tensor' ? perTensorAdamKernels(params.map((p) => ({ name: p.name, numel: p.numel, layer: p.layer })), prec) : optimizerKernels(optimizer, groups, prec, split);
   let first = true;
-  for (const { node, layer } of [...gradientPrepKernels(groups, prec), ...update]) {
+  const flags = overflowFlagReductions(prec, { tp, zeroSharded: sharded }).map((node) => ({ node, layer: -1 }));
+  for (const { node, layer } of [...gradientPrepKernels(groups, prec), ...flags, ...update]) {
     e.emit(node, 'opt', layer, first ? { deps: reduction?.issuedIds ?? [] } : {});
     first = false;
   }

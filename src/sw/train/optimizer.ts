@@ -65,6 +65,23 @@ export function gradientPrepKernels(groups: ParamGroup[], plan: PrecisionPlan): 
   });
 }
 
+/**
+ * The all-reduces of the inf/NaN flag that loss scaling needs when ranks check different gradients:
+ * each rank's unscale kernels see only its shard, and a step must be skipped on every rank or on
+ * none. Megatron all-reduces `found_inf` (MAX, one fp32) over the model-parallel group with TP, and
+ * DeepSpeed's ZeRO optimizer its overflow flag over the data-parallel group when it shards the
+ * gradients; plain DDP needs none (every rank holds the same all-reduced gradients). They run after
+ * the unscale kernels and before the update, which is conditional on them.
+ */
+export function overflowFlagReductions(plan: PrecisionPlan, split: { tp: number; zeroSharded: boolean }): LoweredNode[] {
+  if (!plan.lossScaling) return [];
+  const flag = (group: 'tp' | 'dp'): LoweredNode => ({ name: `grads.found_inf.${group}_all_reduce`, kind: 'collective', category: 'communication', collective: { kind: 'all-reduce', bytes: OVERFLOW_FLAG_BYTES, group } });
+  return [...(split.tp > 1 ? [flag('tp')] : []), ...(split.zeroSharded ? [flag('dp')] : [])];
+}
+
+/** The overflow flag as the frameworks exchange it (a one-element fp32 tensor). */
+const OVERFLOW_FLAG_BYTES = 4;
+
 /** Bytes of one norm's partial sum of squares as the ranks exchange it (fp32, as FusedLAMB accumulates it). */
 const NORM_PARTIAL_BYTES = 4;
 
