@@ -169,13 +169,14 @@ export const serveCommand: CommandModule = {
     if (idle > 0) {
       process.stderr.write(`silica serve: note: ${idle} of the ${String(summary!.gpus)} GPUs serve${idle === 1 ? 's' : ''} no replica (gpus_serving ${String(summary!.gpus_serving)}); idle, ${idle === 1 ? 'it counts' : 'they count'} in cu_util, hbm_util and the board energy\n`);
     }
-    const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, limited_by: goodput.limited_by, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment })) } : result!.summary;
+    const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, limited_by: goodput.limited_by, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment, sustained: p.sustained })) } : result!.summary;
     if (a.json) printJson(figures);
     else if (goodput) {
       printTable([
         ['goodput_req_s', goodput.goodput_req_s],
         ['limited_by', goodput.limited_by || '(a lower bound: every probe met the SLOs)'],
-        ...goodput.points.map((p): [string, number] => [`attainment @ ${p.rate_req_s.toPrecision(4)} req/s`, p.slo_attainment]),
+        // A probe whose node fell behind the rate misses whatever its attainment (backlog.ts).
+        ...goodput.points.map((p): [string, number] => [`attainment @ ${p.rate_req_s.toPrecision(4)} req/s${p.sustained ? '' : ' (not sustained)'}`, p.slo_attainment]),
       ]);
     } else printTable(Object.entries(result!.summary).filter((e): e is [string, string | number] => e[1] !== '' && !(typeof e[1] === 'number' && Number.isNaN(e[1]))));
   },

@@ -1,6 +1,6 @@
 import { flagAsField, SilicaError } from '../../core/errors.js';
 import { overrideOverlays } from '../../hw/config/overrides.js';
-import { goodputLimit, parseServeConfig, resolveServe, runServe, searchGoodput, steadyAtRates, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
+import { goodputLimit, parseServeConfig, probeOutcome, resolveServe, runServe, searchGoodput, steadyAtRates, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from '../../sweep/pool.js';
 import type { ServeExperiment } from './index.js';
 
@@ -38,7 +38,7 @@ export type ServeTaskOutcome = UnconstrainedOutcome | RatesOutcome | TaskFailure
  * rate, collective simulations run): those count what this process had cached from earlier runs,
  * so a sweep's table would change with the lane that ran the point and what it ran before.
  */
-const NUMERIC_KEEP = /^(requests_|warmup_|cooldown_|window_s|throughput|total_throughput|ttft_|tpot_|itl_|e2e_|slo_|cu_util|hbm_util|kv_|preemptions|arm_switches|kv_transfer|duration_s|host_wait_|energy_|avg_board_power_w)/;
+const NUMERIC_KEEP = /^(requests_|warmup_|cooldown_|window_s|backlog_|sustained|throughput|total_throughput|ttft_|tpot_|itl_|e2e_|slo_|cu_util|hbm_util|kv_|preemptions|arm_switches|kv_transfer|duration_s|host_wait_|energy_|avg_board_power_w)/;
 
 function rowOf(base: Row, s: Record<string, number | string>): Row {
   const row: Row = { ...base };
@@ -128,10 +128,13 @@ function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
       at.set(rate, out);
       rows.push(rowOf({ ...labels, mode: 'rate', rate_req_s: rate }, out.summary));
     }
-    return { attainment: Number(out.summary.slo_attainment), summary: out.summary };
+    return probeOutcome(out.summary);
   };
   const target = r.slo.targetShare;
-  const attain = rates.map((rate) => probe(rate).attainment >= target);
+  const attain = rates.map((rate) => {
+    const p = probe(rate);
+    return p.attainment >= target && p.sustained !== false;
+  });
   const firstFail = attain.indexOf(false);
   const g =
     firstFail < 0

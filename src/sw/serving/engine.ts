@@ -9,6 +9,7 @@ import { costModelFor, type IterationCostModel } from './cost-model.js';
 import { MetricsCollector, type RequestRow, type SloConfig } from './metrics.js';
 import { policyKind, policyNames, type PolicyContext, type ServeSettings } from './policy.js';
 import { Req } from './request-state.js';
+import { judgeBacklog, type BacklogJudgement } from './backlog.js';
 import type { RequestSpec } from './requests.js';
 import { validate } from '../../core/yaml-config.js';
 import './policies/index.js';
@@ -205,6 +206,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
     const key = reasonKind(r.rejectReason);
     rejectReasons.set(key, (rejectReasons.get(key) ?? 0) + 1);
   }
+  const backlog = steady ? windowBacklog(reqs, metrics.windowStartNs, metrics.windowEndNs) : undefined;
   const hw = o.hw;
   const summary: Record<string, number | string> = {
     model: o.model.name,
@@ -219,6 +221,7 @@ export function runServing(o: ServeRunOptions): ServeRunResult {
     requests_rejected: measured.filter((r) => r.phase === 'rejected').length,
     requests_unfinished: unfinished.length,
     ...(steady ? { warmup_requests: window.first, cooldown_requests: countArrivedAfter(reqs, window.first + window.count, endNs), warmup_s: (metrics.windowStartNs - firstNs) / 1e9, window_s: windowS } : {}),
+    ...(backlog ? { backlog_growth: backlog.growth, backlog_allowed: backlog.allowed, sustained: backlog.sustained ? 1 : 0 } : {}),
     reject_reasons: [...rejectReasons.entries()].map(([k, v]) => `${v}x ${k}`).join('; '),
     duration_s: spanS,
     throughput_tok_s: windowTokens / windowS,
@@ -262,6 +265,21 @@ function energySummary(hw: HardwareConfig, gpus: number, spanNs: number, dynamic
   if (!power) return {};
   const energyJ = boardJ(power, gpus * spanNs, dynamicEnergyNj);
   return { energy_j: energyJ, avg_board_power_w: (energyJ * 1e9) / spanNs / gpus, energy_per_output_token_j: outputTokens > 0 ? energyJ / outputTokens : NaN };
+}
+
+/** Whether the node kept up over a steady-state run's measured window (backlog.ts). */
+function windowBacklog(reqs: readonly Req[], startNs: number, endNs: number): BacklogJudgement {
+  const n = reqs.length;
+  const arrivalNs = new Float64Array(n);
+  const firstTokenNs = new Float64Array(n);
+  const rejected = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = reqs[i]!;
+    arrivalNs[i] = r.arrivalNs;
+    firstTokenNs[i] = r.firstTokenNs;
+    rejected[i] = r.phase === 'rejected' ? 1 : 0;
+  }
+  return judgeBacklog(arrivalNs, firstTokenNs, rejected, startNs, endNs);
 }
 
 function promptTokensOf(finished: readonly Req[]): number {

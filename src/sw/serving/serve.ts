@@ -283,8 +283,23 @@ function offlineFigures(res: ServeRunResult): Record<string, number> {
 export interface GoodputPoint {
   rate_req_s: number;
   slo_attainment: number;
+  /** Whether the node kept up with the rate over the measured window (backlog.ts); true where not judged. */
+  sustained: boolean;
   meets: boolean;
   summary: Record<string, number | string>;
+}
+
+/** What a goodput search reads off one run at a rate: its SLO attainment and whether its node kept up (backlog.ts). */
+export interface ProbeOutcome {
+  attainment: number;
+  /** False when the backlog grew past its allowance; a run that was not judged (not steady) counts as sustained. */
+  sustained?: boolean;
+  summary: Record<string, number | string>;
+}
+
+/** A run's summary as a goodput probe reads it. */
+export function probeOutcome(summary: Record<string, number | string>): ProbeOutcome {
+  return { attainment: Number(summary.slo_attainment), sustained: summary.sustained !== 0, summary };
 }
 
 export interface GoodputResult {
@@ -294,13 +309,14 @@ export interface GoodputResult {
 }
 
 /**
- * Goodput: the highest request rate at which at least `target_share` of requests meet both SLOs.
- * Each probe is an independent seeded run (same seed: the same lengths and the same unit-rate
- * arrival draws, scaled to the rate). The search doubles (or halves) from `startRate` to bracket
+ * Goodput: the highest request rate at which at least `target_share` of requests meet both SLOs
+ * and the node keeps up with the rate (a steady-state probe's backlog does not grow past its
+ * allowance over the measured window, backlog.ts). Each probe is an independent seeded run (same
+ * seed: the same lengths and the same unit-rate arrival draws, scaled to the rate). The search doubles (or halves) from `startRate` to bracket
  * the answer, then bisects until the bracket is within `relTolerance` of its upper end.
  */
 export function searchGoodput(
-  probe: (rate: number) => { attainment: number; summary: Record<string, number | string> },
+  probe: (rate: number) => ProbeOutcome,
   o: {
     target: number;
     startRate: number;
@@ -320,7 +336,8 @@ export function searchGoodput(
   const points: GoodputPoint[] = [];
   const run = (rate: number): boolean => {
     const r = probe(rate);
-    const p = { rate_req_s: rate, slo_attainment: r.attainment, meets: r.attainment >= o.target, summary: r.summary };
+    const sustained = r.sustained ?? true;
+    const p = { rate_req_s: rate, slo_attainment: r.attainment, sustained, meets: r.attainment >= o.target && sustained, summary: r.summary };
     points.push(p);
     o.onProbe?.(p);
     return p.meets;
@@ -358,10 +375,11 @@ export function searchGoodput(
 /**
  * Which SLO stops a goodput from being higher: at the lowest probed rate above it, the SLOs whose
  * attainment alone fell below the target share (`ttft`, `itl` or `both`), or `joint` when each
- * alone holds but too few requests meet both. Empty when no probed rate lies above it (the goodput
- * is a lower bound).
+ * alone holds but too few requests meet both, or `backlog` when enough requests met both but the
+ * node fell behind the rate (its backlog grew past its allowance, backlog.ts). Empty when no
+ * probed rate lies above it (the goodput is a lower bound).
  */
-export type GoodputLimit = '' | 'ttft' | 'itl' | 'both' | 'joint';
+export type GoodputLimit = '' | 'ttft' | 'itl' | 'both' | 'joint' | 'backlog';
 
 export function goodputLimit(probes: Iterable<{ rate_req_s: number; summary: Record<string, number | string> }>, goodputReqS: number, target: number): GoodputLimit {
   let above: { rate_req_s: number; summary: Record<string, number | string> } | undefined;
@@ -369,7 +387,9 @@ export function goodputLimit(probes: Iterable<{ rate_req_s: number; summary: Rec
   if (!above) return '';
   const ttft = Number(above.summary.ttft_slo_attainment) < target;
   const itl = Number(above.summary.itl_slo_attainment) < target;
-  return ttft && itl ? 'both' : ttft ? 'ttft' : itl ? 'itl' : 'joint';
+  if (ttft || itl) return ttft && itl ? 'both' : ttft ? 'ttft' : 'itl';
+  if (Number(above.summary.slo_attainment) < target) return 'joint';
+  return above.summary.sustained === 0 ? 'backlog' : 'joint';
 }
 
 /** Probes a goodput search runs unless told otherwise (or bracketing from a far start takes more). */
@@ -381,10 +401,7 @@ const MIN_BISECTIONS = 5;
 /** A search from one rate probes every rate it judges, so its own probes say which SLO stopped it. */
 export function goodputOf(r: ResolvedServe, o: { startRate?: number; relTolerance?: number; maxProbes?: number; onProbe?: (p: GoodputPoint) => void } = {}): GoodputResult & { limited_by: GoodputLimit } {
   const g = searchGoodput(
-    (rate) => {
-      const res = runServe(r, { ratePerS: rate, steady: steadyAtRates(r.config) });
-      return { attainment: Number(res.summary.slo_attainment), summary: res.summary };
-    },
+    (rate) => probeOutcome(runServe(r, { ratePerS: rate, steady: steadyAtRates(r.config) }).summary),
     { target: r.slo.targetShare, startRate: o.startRate ?? r.config.rate ?? 1, relTolerance: o.relTolerance, maxProbes: o.maxProbes, onProbe: o.onProbe },
   );
   return { ...g, limited_by: goodputLimit(g.points, g.goodput_req_s, g.target_share) };

@@ -22,6 +22,9 @@ import type { RequestSpec } from './requests.js';
  * requests at every rate, so a goodput search's probes share one warm-up time). The cool-down lasts
  * as long, so the measured requests see arrivals until most of them are done. A node slower than the SLOs has longer lifetimes, but then its
  * requests miss the SLOs anyway.
+ *
+ * Whether the node kept up with the rate over the measured window, which a window too short for
+ * its backlog to reach the SLOs can hide, is judged apart (backlog.ts).
  */
 
 /** Share of the steady-state population a warm-up waits for (see above). */
