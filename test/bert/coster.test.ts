@@ -18,9 +18,11 @@ describe('BERT study coster', () => {
       const c = new HardwareCoster(hw);
       // GPUs 0..n-1 of any system are the same collective as a system of n.
       expect(c.collectiveNs('all-reduce', bytes, [0, 1, 2, 3], 16)).toBe(c.collectiveNs('all-reduce', bytes, 4));
-      // Eight ranks one node holds, against every other GPU of two nodes (DP 8 over TP 2): the NICs carry the ring.
+      // Eight ranks one node holds, against every other GPU of two nodes (DP 8 over TP 2): half of
+      // them behind the NICs. (Over 4 of the NICs a ring took more than twice one node's time; the
+      // tree auto takes on H100, with half the NIC bytes, 1.8x.)
       const strided = c.collectiveNs('all-reduce', bytes, [0, 2, 4, 6, 8, 10, 12, 14], 16);
-      expect(strided, hw).toBeGreaterThan(2 * c.collectiveNs('all-reduce', bytes, 8));
+      expect(strided, hw).toBeGreaterThan(1.5 * c.collectiveNs('all-reduce', bytes, 8));
       const twoNodes = loadHardware(hw, ['interconnect.nodes=2']);
       expect(strided / simulateCollective(twoNodes, 16, { kind: 'all-reduce', bytes, ranks: [0, 2, 4, 6, 8, 10, 12, 14] }).timeNs).toBeCloseTo(1, 2);
     }

@@ -180,10 +180,16 @@ function printSweep(rows: Array<ReturnType<typeof runOne>>): void {
     r.alg_bw_gbps.toFixed(2),
     r.bus_bw_gbps.toFixed(2),
   ]);
+  const r0 = rows[0]!;
+  // Where auto takes different algorithms by size (ring or tree across nodes), each row names its own.
+  const mixed = rows.some((r) => r.algo !== r0.algo);
+  if (mixed) {
+    head.push('algo');
+    lines.forEach((l, i) => l.push(rows[i]!.algo));
+  }
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ') + '\n';
-  const r0 = rows[0]!;
-  process.stdout.write(`# ${r0.collective} on ${r0.gpus} x ${r0.hw}, algo ${r0.algo}, engine ${r0.engine}${r0.engine === 'cu' ? ` (${r0.cus} CUs)` : ''}\n`);
+  process.stdout.write(`# ${r0.collective} on ${r0.gpus} x ${r0.hw}, algo ${mixed ? 'by size' : r0.algo}, engine ${r0.engine}${r0.engine === 'cu' ? ` (${r0.cus} CUs)` : ''}\n`);
   process.stdout.write(fmt(head));
   for (const l of lines) process.stdout.write(fmt(l));
 }
@@ -196,7 +202,7 @@ function withCollectiveOptions<T>(y: Argv<T>) {
     .positional('kind', { choices: KINDS, describe: 'collective, or cu-overlap for the T3 all-reduce-on-CUs experiment' })
     .option('gpus', numberFlag('GPUs in the group (default: the node, at most 8)'))
     .option('bytes', { type: 'string', describe: 'per-GPU buffer size (nccl-tests "size"; default 1GiB)' })
-    .option('algo', { choices: COLLECTIVE_ALGOS, describe: 'algorithm (default auto: as NCCL/RCCL pick by topology, not by size: NVLS on a reducing switch, direct where a fully connected group has too few rings, else ring)' })
+    .option('algo', { choices: COLLECTIVE_ALGOS, describe: 'algorithm (default auto: as NCCL/RCCL pick: NVLS on a reducing switch, direct where a fully connected group has too few rings; an all-reduce across nodes on ring or tree, whichever closed-form estimate is faster; else ring). tree: all-reduce only, CU engine' })
     .option('engine', { choices: ['cu', 'dma'] as const, describe: 'run on CUs (a kernel, as NCCL/RCCL) or on DMA engines (default cu)' })
     .option('cus', numberFlag('CUs the CU engine holds (default interconnect.collective.cus)'))
     .option('dtype', { type: 'string', default: 'bf16', describe: DTYPES.join('|') })

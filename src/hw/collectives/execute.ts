@@ -118,11 +118,26 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     updateFactor(); // fails here, before the run, when the part has no near-memory compute
   }
 
+  /** A fan-out step's links: each receiver's path in turn. */
+  const fanOutHops = (s: Step): Link[] => {
+    const hops = [...ic.hops(s.from, s.to)];
+    for (const g of s.also!) hops.push(...ic.hops(s.from, g));
+    return hops;
+  };
+
   const demandsOf = (s: Step): { demands: FlowDemand[]; hops: Link[]; latencyNs: number; hbmPerByte: number; maxRate: number; weight: number; engine?: Resource } => {
     const demands: FlowDemand[] = [];
-    const hops = s.custom ? s.custom.ports : ic.hops(s.from, s.to);
+    const hops = s.custom ? s.custom.ports : s.also ? fanOutHops(s) : ic.hops(s.from, s.to);
     const perUnit = s.custom ? s.custom.linkPerUnit : linkPerUnit;
-    for (const l of hops) demands.push({ resource: l.resource, perUnit });
+    if (s.also) {
+      // A link two receivers' paths share (a NIC sending to two child nodes) carries the bytes
+      // twice: one demand of twice the bytes, as the solver and the isolated rate read a demand.
+      for (const l of hops) {
+        const d = demands.find((x) => x.resource === l.resource);
+        if (d) d.perUnit += perUnit;
+        else demands.push({ resource: l.resource, perUnit });
+      }
+    } else for (const l of hops) demands.push({ resource: l.resource, perUnit });
     // DRAM bytes per byte moved, one demand per GPU touched (in first-touched order, a GPU's
     // parts summed). A plain step touches at most its two ends, so it needs no map: a 64-GPU
     // collective has 10^5 steps, and a map and a closure for each were a fifth of its allocation.
@@ -141,6 +156,7 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
       if (s.from !== s.to) {
         if (src > 0) addHbm(s.from, src);
         if (dst > 0) addHbm(s.to, dst);
+        if (dst > 0 && s.also) for (const g of s.also) addHbm(g, dst);
       } else if (src > 0) addHbm(s.from, dst > 0 ? src + dst : src);
       else if (dst > 0) addHbm(s.from, dst);
     }
@@ -148,7 +164,7 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     let weightCap = Infinity;
     let engine: Resource | undefined;
     if (opts.engine === 'cu') {
-      const cuBytes = s.cost.srcRead + s.cost.srcWrite + s.cost.dstWrite;
+      const cuBytes = s.cost.srcRead + s.cost.srcWrite + s.cost.dstWrite * (1 + (s.also?.length ?? 0));
       if (cuBytes > 0) {
         demands.push({ resource: heldCusOf(s.gpu), perUnit: cuBytes });
         // A link step moves at most its channel's share. Local work (a final copy or reduction)
@@ -161,7 +177,8 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
       engine = engineFor(s.gpu, s.bytes);
       demands.push({ resource: engine, perUnit: 1 });
     }
-    const latencyNs = s.custom ? s.custom.latencyNs : ic.latencyNs(s.from, s.to);
+    let latencyNs = s.custom ? s.custom.latencyNs : ic.latencyNs(s.from, s.to);
+    if (s.also) for (const g of s.also) latencyNs = Math.max(latencyNs, ic.latencyNs(s.from, g));
     return { demands, hops, latencyNs, hbmPerByte, maxRate, weight: isolatedRate(demands, Math.min(maxRate, weightCap)), engine };
   };
 
@@ -222,6 +239,12 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
             dram.write[step.from]! += step.cost.srcWrite * step.bytes;
             dram.write[step.to]! += step.cost.dstWrite * step.bytes;
             dram.update[step.to]! += step.cost.dstUpdate * step.bytes;
+            if (step.also) {
+              for (const g of step.also) {
+                dram.write[g]! += step.cost.dstWrite * step.bytes;
+                dram.update[g]! += step.cost.dstUpdate * step.bytes;
+              }
+            }
           }
           ic.recordSent(hops, step.bytes);
           busy[channel] = 0;
@@ -252,7 +275,10 @@ export function execute(system: System, plan: Plan, opts: ExecuteOptions, onDone
     // whose CUs came first holds them meanwhile, as a resident kernel waiting for its peers does);
     // it never moves data at the rate of CUs it does not have.
     const participants = new Set<number>();
-    for (const s of plan.steps) participants.add(s.gpu).add(s.to);
+    for (const s of plan.steps) {
+      participants.add(s.gpu).add(s.to);
+      if (s.also) for (const g of s.also) participants.add(g);
+    }
     let waiting = participants.size;
     if (waiting === 0) return start();
     for (const gpu of participants) {

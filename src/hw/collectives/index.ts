@@ -8,6 +8,9 @@ import { planNvls } from './nvls.js';
 import { Plan } from './plan.js';
 import { planBroadcast, planRing, type Chunking } from './ring.js';
 import { hamiltonianDecomposition, ringsFor } from './rings.js';
+import { ringAllReduceEstimateNs, treeAllReduceEstimateNs } from './estimate.js';
+import { planTree, type TreeChunking } from './tree.js';
+import { treesFor } from './trees.js';
 import { TRANSFER_PRIORITY } from '../dma/dma.js';
 
 /**
@@ -27,7 +30,7 @@ export const COLLECTIVE_KINDS: readonly CollectiveKind[] = ['all-reduce', 'reduc
  * Algorithms a caller may ask for (`--algo`): a new one is a planner, its name here, the kinds it
  * plans in `ALGO_KINDS` (the type checker asks for the entry) and its branch in `startCollective`.
  */
-export const COLLECTIVE_ALGOS = ['auto', 'ring', 'direct'] as const;
+export const COLLECTIVE_ALGOS = ['auto', 'ring', 'direct', 'tree'] as const;
 export type CollectiveAlgo = (typeof COLLECTIVE_ALGOS)[number];
 /** What runs: the asked-for algorithms less auto, and NVLS, chosen only by topology. */
 export type RunAlgo = Exclude<CollectiveAlgo, 'auto'> | 'nvls';
@@ -40,6 +43,8 @@ export type RunAlgo = Exclude<CollectiveAlgo, 'auto'> | 'nvls';
 const ALGO_KINDS: { readonly [A in Exclude<CollectiveAlgo, 'auto'>]: readonly CollectiveKind[] } = {
   ring: ['all-reduce', 'reduce-scatter', 'all-gather', 'broadcast'],
   direct: ['all-reduce', 'reduce-scatter', 'all-gather', 'all-to-all', 'send-recv'],
+  // NCCL's tree is all-reduce only (its reduce-scatter and all-gather run on rings).
+  tree: ['all-reduce'],
 };
 
 export interface CollectiveSpec {
@@ -68,7 +73,7 @@ export interface CollectiveOutcome {
   linkBytes: number;
   /** DRAM bytes over all GPUs (reads, writes, near-memory update cost). */
   hbmBytes: number;
-  /** Algorithm actually run: ring, direct or nvls. */
+  /** Algorithm actually run: ring, direct, nvls or tree. */
   algo: RunAlgo;
   /** Rings (ring algorithm) the buffer was spread over. */
   rings: number;
@@ -81,7 +86,7 @@ export function busBwFactor(kind: CollectiveKind, n: number): number {
   return (n - 1) / n;
 }
 
-function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, ranks: readonly number[]): RunAlgo {
+function chooseAlgo(system: System, ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, ranks: readonly number[], treeChunking: TreeChunking): RunAlgo {
   const algo = spec.algo ?? 'auto';
   const kind = spec.kind;
   // An algorithm a kind does not have is refused, never swapped for another unannounced (an
@@ -97,6 +102,7 @@ function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, 
   if (algo !== 'auto') {
     const kinds = ALGO_KINDS[algo] as readonly CollectiveKind[] | undefined;
     if (!kinds?.includes(kind)) throw new SilicaError(`--algo ${algo}: expected an algorithm that plans ${kind} (${algo} plans ${kinds?.join(', ') ?? 'no kind'})`);
+    if (algo === 'tree' && engine !== 'cu') throw new SilicaError(`--algo tree: expected --engine cu (NCCL's tree is a kernel; a DMA all-reduce runs on rings or direct)`);
     return algo;
   }
   const n = ranks.length;
@@ -105,6 +111,15 @@ function chooseAlgo(ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, 
   if (kind === 'all-reduce' && engine === 'cu' && oneNode && n > 2 && cfg.topology === 'switch' && cfg.switch_reduction) return 'nvls';
   // A fully connected group whose links cannot all carry a ring (n = 4, 6) goes direct (all pairs at once).
   if (oneNode && cfg.topology === 'fully-connected' && n > 2 && hamiltonianDecomposition(n).length < n - 1) return 'direct';
+  // Across nodes NCCL takes its tree where its cost model says it is faster (small all-reduces,
+  // latency-bound on the ring's 2(n - 1) steps); here the same choice by closed forms of both
+  // (estimate.ts) from the links', NICs' and CUs' rates and latencies.
+  if (kind === 'all-reduce' && engine === 'cu' && !oneNode) {
+    const cus = spec.cus ?? cfg.collective.cus;
+    const ringNs = ringAllReduceEstimateNs(system, ic, ringsFor(ic, ranks), spec.bytes, cus, treeChunking);
+    const treeNs = treeAllReduceEstimateNs(system, ic, treesFor(ic, ranks), spec.bytes, cus, treeChunking);
+    if (treeNs < ringNs) return 'tree';
+  }
   return 'ring';
 }
 
@@ -157,14 +172,16 @@ export function startCollective(system: System, spec: CollectiveSpec, onComplete
   const ic = interconnectOf(system);
   ic.checkConnected(ranks);
   const engine = spec.engine ?? 'cu';
-  const algo = chooseAlgo(ic, spec, engine, ranks);
   const c = system.hw.interconnect.collective;
   const chunking: Chunking = { chunkBytes: c.chunk_bytes, maxChunks: c.max_chunks };
+  const treeChunking: TreeChunking = { ...chunking, minChunkBytes: c.tree_min_chunk_bytes };
+  const algo = chooseAlgo(system, ic, spec, engine, ranks, treeChunking);
   const plan = new Plan();
   let rings = 0;
   if (spec.kind === 'send-recv') planSendRecv(plan, ranks[0]!, ranks[1]!, spec.bytes, chunking);
   else if (spec.kind === 'all-to-all') planDirect(plan, ranks, 'all-to-all', spec.bytes, engine, chunking);
   else if (algo === 'nvls') planNvls(plan, ic, ranks, spec.bytes, chunking);
+  else if (algo === 'tree') planTree(plan, treesFor(ic, ranks), spec.bytes, treeChunking);
   else if (algo === 'direct') planDirect(plan, ranks, spec.kind as 'all-reduce', spec.bytes, engine, chunking);
   else {
     // Every ring the group has, whatever the size. NCCL runs fewer channels for small messages, as

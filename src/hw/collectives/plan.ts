@@ -28,6 +28,12 @@ export interface Step {
   channel: number;
   from: number;
   to: number;
+  /**
+   * Further receivers of the same bytes (a tree's send to several children: NCCL's primitives
+   * write every peer in one loop), each written as `to` is (`cost.dst*` per receiver); the source
+   * is read once.
+   */
+  also?: readonly number[];
   bytes: number;
   cost: StepCost;
   /** Arrivals still awaited before the step may start. */
@@ -79,6 +85,7 @@ export class Plan {
 
   add(step: Omit<Step, 'next' | 'deps'> & { deps?: number }): Step {
     const s: Step = { gpu: step.gpu, channel: step.channel, from: step.from, to: step.to, bytes: step.bytes, cost: step.cost, deps: step.deps ?? 0, next: [], custom: step.custom };
+    if (step.also && step.also.length > 0) s.also = step.also;
     this.steps.push(s);
     return s;
   }

@@ -68,6 +68,23 @@ function railRings(ic: Interconnect, ranks: readonly number[]): number[][] | und
 }
 
 /**
+ * The group's ranks by node, nodes ascending, each node's ranks ascending, and each node's paths
+ * (its rings cut as the rail rings cut them: distinct first and distinct last GPUs). NCCL's tree
+ * runs a chain through each node on such a path, one per channel, entering and leaving the node at
+ * the path's first GPU (trees.ts).
+ */
+export function nodePathsOf(ic: Interconnect, ranks: readonly number[]): number[][][] {
+  const byNode = new Map<number, number[]>();
+  for (const g of ranks) {
+    const node = ic.nodeOf(g);
+    if (!byNode.has(node)) byNode.set(node, []);
+    byNode.get(node)!.push(g);
+  }
+  const nodes = [...byNode.keys()].sort((a, b) => a - b).map((node) => byNode.get(node)!.sort((a, b) => a - b));
+  return nodes.map((local) => (local.length === 1 ? [[local[0]!]] : nodePaths(ic, local)));
+}
+
+/**
  * One node's rings cut into paths with distinct first and last GPUs (railRings), as GPU indices.
  * Two ranks have one ring (a -> b -> a, both directions of their link), but a path keeps one
  * edge of it, so the paths a -> b and b -> a share no link whatever the topology: two rings, as a

@@ -266,10 +266,16 @@ export const collectiveSchema = z
     chunk_bytes: positive.default(4194304),
     /** Most chunks per block (bounds the event count of huge messages; pipelining is then ample). */
     max_chunks: count.default(8),
+    /**
+     * Smallest chunk a tree all-reduce cuts its share into to deepen its pipeline: NCCL halves a
+     * tree's chunk while a channel has too few of them for the tree's depth, in steps down to
+     * 32 KiB (src/enqueue.cc, the last bound of both its Simple and LL128 loops).
+     */
+    tree_min_chunk_bytes: positive.default(32768),
   })
   .strict();
 
-const COLLECTIVE_DEFAULTS = { cus: 32, protocol_efficiency: 0.9375, bytes_in_flight_per_cu: 32768, chunk_bytes: 4194304, max_chunks: 8 };
+const COLLECTIVE_DEFAULTS = { cus: 32, protocol_efficiency: 0.9375, bytes_in_flight_per_cu: 32768, chunk_bytes: 4194304, max_chunks: 8, tree_min_chunk_bytes: 32768 };
 
 export const interconnectSchema = z
   .object({
