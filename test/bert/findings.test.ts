@@ -154,7 +154,9 @@ describe('BERT characterisation findings', () => {
     expect(large.count).toBe(1);
     expect(small.count).toBeGreaterThan(50);
     const sizes = [1, 5, 25, 100, 400, 2000];
-    const runs = sizes.map((bucket_mb) => run({ dp: 16, bucket_mb }));
+    // Across 8 nodes, where small all-reduces' latency shows (on 2, NCCL's tree makes 1 MiB buckets
+    // cost about what 25 MiB ones do: 2.2% of the step exposed either way since session 40).
+    const runs = sizes.map((bucket_mb) => run({ dp: 64, bucket_mb }));
     for (let i = 1; i < runs.length; i++) expect(runs[i]!.commBusyNs, `${sizes[i]} MiB`).toBeLessThanOrEqual(runs[i - 1]!.commBusyNs);
     const one = runs[runs.length - 1]!;
     expect(one.commExposedNs).toBeCloseTo(one.commBusyNs, -3);
