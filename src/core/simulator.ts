@@ -180,9 +180,9 @@ export class Simulator {
       // them (55% of the T3 study's solves). They are solved when time is about to move, or when
       // an event asks for them (settleRates).
       if (tEvent === this.nowNs && tEvent <= untilNs) {
-        const ev = this.events.pop()!;
+        const fire = this.events.popFire()!;
         this.eventsProcessed++;
-        ev.fire();
+        fire();
         continue;
       }
       if (this.dirty) this.solve();
@@ -207,9 +207,9 @@ export class Simulator {
       }
       this.advance(t);
       if (tEvent <= t) {
-        const ev = this.events.pop()!;
+        const fire = this.events.popFire()!;
         this.eventsProcessed++;
-        ev.fire();
+        fire();
       } else {
         // Float time cannot represent a last step shorter than its resolution (ulp of nowNs): a
         // flow due "now" would never get there. Snap such flows to their target.
@@ -280,7 +280,8 @@ export class Simulator {
   private solve(): void {
     const hooks = this.solvedHooks;
     for (let pass = 0; ; pass++) {
-      this.busyResources = solveRates(this.flows, this.busyResources);
+      // The last solve's list of busy resources is reset, then refilled with this solve's.
+      this.busyResources = solveRates(this.flows, this.busyResources, this.busyResources);
       this.dirty = false;
       this.solves++;
       for (let h = 0; h < hooks.length; h++) hooks[h]!(pass);

@@ -15,6 +15,36 @@ describe('EventQueue', () => {
     expect(seen).toEqual(['b', 'e', 'd', 'a', 'c']);
   });
 
+  it('popFire hands back the earliest callback, ties in push order, through pushes between pops', () => {
+    const rng = new Rng(11);
+    const q = new EventQueue();
+    // The reference: a plain list searched for the earliest (time, push number) at each pop.
+    const pending: Array<{ t: number; id: number }> = [];
+    const popped: number[] = [];
+    const expected: number[] = [];
+    const popBoth = () => {
+      let best = 0;
+      for (let i = 1; i < pending.length; i++) if (pending[i]!.t < pending[best]!.t || (pending[i]!.t === pending[best]!.t && pending[i]!.id < pending[best]!.id)) best = i;
+      expected.push(pending.splice(best, 1)[0]!.id);
+      q.popFire()!();
+    };
+    let pushed = 0;
+    for (let round = 0; round < 50; round++) {
+      // Coarse times: many ties, which only the push order breaks.
+      for (let i = 0; i < 40; i++, pushed++) {
+        const t = Math.floor(rng.uniform() * 20) + round;
+        const id = pushed;
+        q.push(t, () => popped.push(id));
+        pending.push({ t, id });
+      }
+      for (let i = 0; i < 30; i++) popBoth();
+    }
+    while (q.size) popBoth();
+    expect(q.popFire()).toBeUndefined();
+    expect(popped).toEqual(expected);
+    expect(popped.length).toBe(pushed);
+  });
+
   it('stays ordered under random inserts', () => {
     const rng = new Rng(7);
     const q = new EventQueue();

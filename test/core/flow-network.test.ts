@@ -77,6 +77,20 @@ describe('flow network (max-min fair sharing)', () => {
     expect([a.usage, b.usage, idle.usage]).toEqual([10, 5, 0]);
   });
 
+  it('solveRates refills the list it is given as busy, which may be its reset list (the simulator reuses one)', () => {
+    const a = makeResource('a', 10);
+    const b = makeResource('b', 10);
+    const c = makeResource('c', 10);
+    const flow = (name: string, demands: FlowState['demands'], maxRate = Infinity): FlowState => ({ id: 0, name, amount: 1, demands, maxRate, weight: 1, priority: 1, done: 0, rate: 0 });
+    const list = solveRates([flow('f', [{ resource: a, perUnit: 1 }]), flow('g', [{ resource: b, perUnit: 1 }, { resource: c, perUnit: 1 }])], []);
+    expect(list).toEqual([a, b, c]);
+    // Now only c is demanded (and b by a paused flow): a and b, busy before, drop to zero usage.
+    const again = solveRates([flow('p', [{ resource: b, perUnit: 1 }], 0), flow('h', [{ resource: c, perUnit: 2 }])], list, list);
+    expect(again).toBe(list);
+    expect(again).toEqual([c]);
+    expect([a.usage, b.usage, c.usage]).toEqual([0, 0, 10]);
+  });
+
   it('rates read inside an event are current after settleRates (the loop solves them lazily)', () => {
     const sim = new Simulator();
     const link = makeResource('link', 10);

@@ -3,7 +3,7 @@ import type { Flow } from '../../core/simulator.js';
 import type { ArbitrationConfig } from '../config/schema.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { System } from '../system.js';
-import { arbitrationPolicy, type Arbiter, type WorkLeft } from './arbiter.js';
+import { arbitrationPolicy, type Arbiter, type Sample, type WorkLeft } from './arbiter.js';
 import { latencyBoundSpeed } from './latency.js';
 import './policies/index.js';
 import { speedMemoFor } from './speed-memo.js';
@@ -49,6 +49,12 @@ export class MemoryController {
   private lastHidden = NaN;
   private lastSpeed = 1;
   private lastRules?: Arbiter;
+  /**
+   * The sample handed to the policy, rewritten every period: a policy reads it inside commCap and
+   * keeps none of it, and a fresh object per period per GPU (with the closure the speed solve
+   * captured) was a third of what the T3 study allocated.
+   */
+  private readonly current: Sample = { nowNs: 0, uTotal: 0, uProducer: 0, commActive: () => false, workLeft: this.workLeft };
 
   constructor(
     readonly gpu: Gpu,
@@ -106,7 +112,12 @@ export class MemoryController {
     const uComm = Math.max(0, uTotal - uProducer);
     const sim = this.gpu.sim;
     // Asked first: a policy may switch the rules (priority, latency law) for the coming period.
-    const commCap = this.arbiter.commCap({ nowNs: sim.nowNs, uTotal, uProducer, commActive: commWaiting, workLeft: this.workLeft });
+    const current = this.current;
+    current.nowNs = sim.nowNs;
+    current.uTotal = uTotal;
+    current.uProducer = uProducer;
+    current.commActive = commWaiting;
+    const commCap = this.arbiter.commCap(current);
     const rules = this.rules;
     if (flow && flow.priority !== rules.computePriority) sim.setPriority(flow, rules.computePriority);
     if (flow && !slot.stalled) {
@@ -117,11 +128,7 @@ export class MemoryController {
         this.lastFull = uFull;
         this.lastHidden = slot.hiddenNs;
         this.lastRules = rules;
-        const idle = this.gpu.hw.memory.hbm.latency_ns;
-        const solve = () =>
-          latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) => rules.producerLatencyNs(idle, uComm + uFull * s, uFull * s));
-        const law = rules.latencyLaw;
-        this.lastSpeed = law !== undefined ? speedMemoFor(law).speed(idle, slot.hiddenNs, slot.iterationNs, uComm, uFull, solve) : solve();
+        this.lastSpeed = this.producerSpeed(slot, rules, uComm, uFull);
       }
       const speed = this.lastSpeed;
       if (speed < 1) this.slowedNs += (1 - speed) * sampleNs;
@@ -131,6 +138,18 @@ export class MemoryController {
       }
     }
     this.setCommCap(commCap);
+  }
+
+  /**
+   * The producer's latency-bound speed in this state. A method of its own: the closures it builds
+   * would otherwise make every sample() call allocate their context, state changed or not.
+   */
+  private producerSpeed(slot: ProducerSlot, rules: Arbiter, uComm: number, uFull: number): number {
+    const idle = this.gpu.hw.memory.hbm.latency_ns;
+    const solve = () =>
+      latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) => rules.producerLatencyNs(idle, uComm + uFull * s, uFull * s));
+    const law = rules.latencyLaw;
+    return law !== undefined ? speedMemoFor(law).speed(idle, slot.hiddenNs, slot.iterationNs, uComm, uFull, solve) : solve();
   }
 
   private setCommCap(cap: number | undefined): void {
@@ -147,12 +166,21 @@ export class MemoryController {
 export class MemorySystem {
   readonly controllers: MemoryController[];
   private ticking = false;
+  /**
+   * Per controller, its Sample.commActive: built once, not a closure per controller per tick. They
+   * share one set of the HBMs with communication waiting, found at most once a tick and only
+   * when a policy asks (`waitingKnown` is cleared at each tick).
+   */
+  private readonly commActive: Array<() => boolean>;
+  private readonly waiting = new Set<Resource>();
+  private waitingKnown = false;
 
   constructor(
     readonly system: System,
     readonly config: ArbitrationConfig,
   ) {
     this.controllers = system.gpus.map((g) => new MemoryController(g, config, () => this.wake()));
+    this.commActive = this.controllers.map((c) => () => this.commWaiting().has(c.gpu.hbm));
   }
 
   /** Starts sampling (idempotent); it stops by itself when no producer is attached. */
@@ -165,10 +193,12 @@ export class MemorySystem {
       // Every controller samples the rates as the flows stood when the tick fell, before any of
       // them throttles its producer (the event loop solves rates lazily: settled here, once).
       sim.settleRates();
-      let waiting: Set<Resource> | undefined;
+      this.waitingKnown = false;
       let any = false;
-      for (const c of this.controllers) {
-        c.sample(dt, () => (waiting ??= this.commWaiting()).has(c.gpu.hbm));
+      const controllers = this.controllers;
+      for (let i = 0; i < controllers.length; i++) {
+        const c = controllers[i]!;
+        c.sample(dt, this.commActive[i]!);
         any ||= c.hasProducer;
       }
       if (any) sim.after(dt, tick);
@@ -177,9 +207,15 @@ export class MemorySystem {
     sim.after(0, tick);
   }
 
-  /** HBMs with communication-class flows active (capped or not); only MCA needs to know. */
+  /**
+   * HBMs with communication-class flows active (capped or not) as the flows stand at the first
+   * ask this tick; only MCA needs to know.
+   */
   private commWaiting(): Set<Resource> {
-    const out = new Set<Resource>();
+    const out = this.waiting;
+    if (this.waitingKnown) return out;
+    this.waitingKnown = true;
+    out.clear();
     const arb = this.controllers[0]?.arbiter;
     if (!arb || arb.commPriority === arb.computePriority) return out;
     for (const f of this.system.sim.activeFlows) {

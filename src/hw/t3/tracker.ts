@@ -101,9 +101,15 @@ export class Tracker {
   private waitingUpstream = 0;
   private producerDone = false;
   private breakNextStall = false;
-  private waiters: Array<() => void> = [];
-  /** An emptied waiter list kept for the next wake (a T3 run wakes ~10^5 times). */
-  private spareWaiters: Array<() => void> | undefined;
+  /**
+   * The callbacks waiting for entries: the first `nWaiters` of the list. Counted, not emptied with
+   * `length = 0`: that gives up the list's storage, and growing it again at the next waits was
+   * a tenth of what the T3 study allocated once the solver's lists were reused.
+   */
+  private waiters: Array<(() => void) | undefined> = [];
+  private nWaiters = 0;
+  /** A woken waiter list kept for the next wake (a T3 run wakes ~10^5 times), its entries cleared. */
+  private spareWaiters: Array<(() => void) | undefined> | undefined;
   /** The producer is waiting for entries. */
   producerStalled = false;
   readonly stats: TrackerStats = { maxEntriesUsed: 0, overflowTiles: 0, fallbackChunks: 0, triggers: 0 };
@@ -199,7 +205,7 @@ export class Tracker {
 
   /** Calls `wake` once, the next time entries free or are claimed. */
   whenFreed(wake: () => void): void {
-    this.waiters.push(wake);
+    this.waiters[this.nWaiters++] = wake;
   }
 
   /** Local stores of tiles [from, to) have reached memory. */
@@ -289,14 +295,17 @@ export class Tracker {
   }
 
   private wakeAll(): void {
-    if (!this.waiters.length) return;
+    const n = this.nWaiters;
+    if (!n) return;
     const w = this.waiters;
     // Waiters that register while these wake (most retry and wait again) go to a fresh list; a
     // wake may wake again (nested), which then finds no spare and takes a new one.
     this.waiters = this.spareWaiters ?? [];
+    this.nWaiters = 0;
     this.spareWaiters = undefined;
-    for (let i = 0; i < w.length; i++) w[i]!();
-    w.length = 0;
+    for (let i = 0; i < n; i++) w[i]!();
+    // Cleared so the spare list holds no finished waits' closures.
+    for (let i = 0; i < n; i++) w[i] = undefined;
     this.spareWaiters = w;
   }
 

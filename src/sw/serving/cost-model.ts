@@ -79,6 +79,7 @@ function add(acc: PassCost, c: PassCost, k = 1): void {
 }
 
 const isAttention = (n: TraceNode) => n.category === 'attention';
+const isNotAttention = (n: TraceNode) => !isAttention(n);
 
 const PART_LINEAR = 0;
 const PART_PREFILL_ATTENTION = 1;
@@ -163,12 +164,16 @@ export class IterationCostModel {
     const p = bucket(prefillTokens);
     const b = bucket(decodeCount);
     if (p === 0 && b === 0) return zero();
-    return this.part(cus, partKey(PART_LINEAR, p, b), () => {
+    const key = partKey(PART_LINEAR, p, b);
+    const memo = this.memoFor(cus, key);
+    let c = this.remembered(memo, key);
+    if (c === undefined) {
       // Token-linear kernels see only the token count; pieces keep each within the model's context.
       const prefill: PrefillPiece[] = [];
       for (let left = p; left > 0; left -= this.model.maxSeq) prefill.push({ tokens: Math.min(left, this.model.maxSeq), context: 0 });
-      return this.costOf(prefill, new Array<number>(b).fill(1), cus, (n) => !isAttention(n));
-    });
+      memo.set(key, (c = this.costOf(prefill, new Array<number>(b).fill(1), cus, isNotAttention)));
+    }
+    return c;
   }
 
   /**
@@ -179,15 +184,27 @@ export class IterationCostModel {
     const t = Math.min(this.model.maxSeq, Math.max(1, bucket(tokens)));
     const c = Math.min(this.model.maxSeq - t, bucket(context));
     const n = Math.max(1, bucket(count));
-    const piece = { tokens: t, context: c };
-    if (n === 1) return this.part(cus, partKey(PART_PREFILL_ATTENTION, t, c), () => this.costOf([piece], [], cus, isAttention));
-    return this.part(cus, partKey(PART_PREFILL_ATTENTION_GROUP, t, c), () => this.costOf(new Array<PrefillPiece>(n).fill(piece), [], cus, isAttention), n);
+    if (n === 1) {
+      const key = partKey(PART_PREFILL_ATTENTION, t, c);
+      const memo = this.memoFor(cus, key);
+      let cost = this.remembered(memo, key);
+      if (cost === undefined) memo.set(key, (cost = this.costOf([{ tokens: t, context: c }], [], cus, isAttention)));
+      return cost;
+    }
+    const memo = this.memoFor(cus, partKey(PART_PREFILL_ATTENTION_GROUP, t, c), n);
+    let cost = this.remembered(memo, n);
+    if (cost === undefined) memo.set(n, (cost = this.costOf(new Array<PrefillPiece>(n).fill({ tokens: t, context: c }), [], cus, isAttention)));
+    return cost;
   }
 
   decodeAttention(batch: number, meanContext: number, cus: CuSet): PassCost {
     const b = Math.max(1, bucket(batch));
     const c = Math.min(this.model.maxSeq - 1, Math.max(1, bucket(meanContext)));
-    return this.part(cus, partKey(PART_DECODE_ATTENTION, b, c), () => this.costOf([], new Array<number>(b).fill(c), cus, isAttention));
+    const key = partKey(PART_DECODE_ATTENTION, b, c);
+    const memo = this.memoFor(cus, key);
+    let cost = this.remembered(memo, key);
+    if (cost === undefined) memo.set(key, (cost = this.costOf([], new Array<number>(b).fill(c), cus, isAttention)));
+    return cost;
   }
 
   /**
@@ -217,21 +234,23 @@ export class IterationCostModel {
     return steps;
   }
 
-  /** A part's cost by its key, and for a group of identical prefill pieces by their (bucketed) count too. */
-  private part(cus: CuSet, key: number, compute: () => PassCost, count = 1): PassCost {
+  /**
+   * The memo holding a part's cost on `cus`: by its key, and for a group of identical prefill
+   * pieces (count > 1) a map by their bucketed count under the key. Callers look up, and on a miss
+   * cost the part and set it: no closure per lookup (an iteration asks for two or three parts, and
+   * a closure each was a tenth of what a serving run allocated).
+   */
+  private memoFor(cus: CuSet, key: number, count = 1): Map<number, PassCost> {
+    if (count === 1) return this.parts.get(cus);
+    const byCount = this.groupParts.get(cus);
+    return byCount.get(key) ?? byCount.set(key, new Map()).get(key)!;
+  }
+
+  /** The part's remembered cost, counting the lookup and the hit. */
+  private remembered(memo: Map<number, PassCost>, key: number): PassCost | undefined {
     this.lookups++;
-    let memo = this.parts.get(cus);
-    if (count > 1) {
-      const byCount = this.groupParts.get(cus);
-      memo = byCount.get(key) ?? byCount.set(key, new Map()).get(key)!;
-      key = count;
-    }
-    let c = memo.get(key);
+    const c = memo.get(key);
     if (c) this.hits++;
-    else {
-      c = compute();
-      memo.set(key, c);
-    }
     return c;
   }
 
