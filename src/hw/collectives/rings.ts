@@ -42,6 +42,17 @@ function nodeRings(ic: Interconnect, ranks: readonly number[]): number[][] {
   return [[...ranks]];
 }
 
+/** The group's ranks by node: nodes ascending, each node's ranks ascending. */
+function ranksByNode(ic: Interconnect, ranks: readonly number[]): number[][] {
+  const byNode = new Map<number, number[]>();
+  for (const g of ranks) {
+    const node = ic.nodeOf(g);
+    if (!byNode.has(node)) byNode.set(node, []);
+    byNode.get(node)!.push(g);
+  }
+  return [...byNode.keys()].sort((a, b) => a - b).map((node) => byNode.get(node)!.sort((a, b) => a - b));
+}
+
 /**
  * Rail rings over several nodes with at least 2 of the group's ranks each, or undefined when some
  * node has just one. Each node's rings (over its own ranks) are cut, each at one of its edges
@@ -54,13 +65,7 @@ function nodeRings(ic: Interconnect, ranks: readonly number[]): number[][] {
  * one ring in rank order through one NIC per node boundary.
  */
 function railRings(ic: Interconnect, ranks: readonly number[]): number[][] | undefined {
-  const byNode = new Map<number, number[]>();
-  for (const g of ranks) {
-    const node = ic.nodeOf(g);
-    if (!byNode.has(node)) byNode.set(node, []);
-    byNode.get(node)!.push(g);
-  }
-  const nodes = [...byNode.keys()].sort((a, b) => a - b).map((node) => byNode.get(node)!.sort((a, b) => a - b));
+  const nodes = ranksByNode(ic, ranks);
   if (nodes.some((local) => local.length < 2)) return undefined;
   const paths = nodes.map((local) => nodePaths(ic, local));
   const rings = Math.min(...paths.map((p) => p.length));
@@ -74,14 +79,7 @@ function railRings(ic: Interconnect, ranks: readonly number[]): number[][] | und
  * the path's first GPU (trees.ts).
  */
 export function nodePathsOf(ic: Interconnect, ranks: readonly number[]): number[][][] {
-  const byNode = new Map<number, number[]>();
-  for (const g of ranks) {
-    const node = ic.nodeOf(g);
-    if (!byNode.has(node)) byNode.set(node, []);
-    byNode.get(node)!.push(g);
-  }
-  const nodes = [...byNode.keys()].sort((a, b) => a - b).map((node) => byNode.get(node)!.sort((a, b) => a - b));
-  return nodes.map((local) => (local.length === 1 ? [[local[0]!]] : nodePaths(ic, local)));
+  return ranksByNode(ic, ranks).map((local) => (local.length === 1 ? [[local[0]!]] : nodePaths(ic, local)));
 }
 
 /**
