@@ -3,6 +3,10 @@
  * A benchmark is a bench/NAME.bench.ts module exporting `run(): BenchLine[] | Promise<BenchLine[]>`;
  * add it to BENCHES. `npm run bench -- sweep` runs only the modules whose name contains "sweep".
  */
+// The V8 settings the CLI runs with (src/cli/v8-flags.ts), set before any benchmark: the benches
+// import the studies in-process, and without it the T3 study's bench spent 22-26% of its time in GC
+// where `silica run` spends 13-16% (session 40), so it measured a process no user runs.
+import '../src/cli/v8-flags.js';
 import type { BenchLine } from './core.bench.js';
 
 const BENCHES = ['core', 'bert', 'sweep', 'scale', 't3', 'serve'];
