@@ -55,6 +55,24 @@ describe('hardware presets', () => {
     const h = loadHardware('h100-sxm');
     expect((h.compute.cus * h.compute.matrix_flops_per_clock_per_cu.bf16! * 1830) / 1e6).toBeCloseTo(989.4, 0);
   });
+
+  it('no CDNA preset runs a vector dtype faster than a packed FMA on every lane', () => {
+    // A CDNA CU has 4 SIMDs of 16 lanes (a wave64 instruction takes 4 cycles). The widest vector FMA is
+    // packed: v_pk_fma_f32 / v_pk_fma_f16 do 2 FMAs per lane per clock, and bf16 has nothing faster
+    // (v_dot2 is also 4 FLOP per lane). So 64 lanes x 2 FMAs x 2 FLOP = 256 FLOP/clk/CU for any dtype;
+    // unlike NVIDIA's half2, packed FP16 is not twice the packed FP32 rate.
+    const packedFmaFlopsPerClockPerCu = 4 * 16 * 2 * 2;
+    const amd = listPresets().map((p) => loadHardware(p)).filter((c) => c.vendor === 'amd');
+    expect(amd.length).toBeGreaterThanOrEqual(4);
+    for (const c of amd) {
+      for (const [dtype, rate] of Object.entries(c.compute.vector_flops_per_clock_per_cu)) {
+        expect(rate, `${c.name} vector ${dtype}`).toBeLessThanOrEqual(packedFmaFlopsPerClockPerCu);
+      }
+    }
+    // S1: MI300X vector FP32 163.4 TF (the packed rate) at the peak clock.
+    const mi = loadHardware('mi300x');
+    expect((mi.compute.cus * mi.compute.vector_flops_per_clock_per_cu.fp32! * mi.compute.clock_peak_mhz) / 1e6).toBeCloseTo(163.4, 0);
+  });
 });
 
 describe('MI300X CU masks', () => {
