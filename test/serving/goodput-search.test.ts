@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { searchGoodput } from '../../src/sw/serving/serve.js';
+import { GOODPUT_MIN_RATE, searchGoodput } from '../../src/sw/serving/serve.js';
+import { bracketBelow } from '../../src/study/serve/runs.js';
 
 /**
  * The goodput search against a known answer: every rate up to `capacity` meets the SLO target,
@@ -37,5 +38,26 @@ describe('goodput search', () => {
 
   it('reports zero below the slowest rate it tries', () => {
     expect(searchAgainst(1e-5, 1).result.goodput_req_s).toBe(0);
+  });
+});
+
+describe("the study's bracket below its lowest rate", () => {
+  it('halves until a rate meets the target, so the bisection after keeps its whole budget', () => {
+    // A node that meets the SLOs up to 0.3 req/s; the sweep's lowest rate, 1.0, misses.
+    const probed: number[] = [];
+    const meets = (rate: number) => (probed.push(rate), rate <= 0.3);
+    expect(bracketBelow(meets, 1)).toEqual({ lo: 0.25, hi: 0.5 });
+    expect(probed).toEqual([0.5, 0.25]);
+    // Three bisections of that bracket land within 1/8 of it, where one (what the search had left
+    // until session 40 after finding the bracket within a 3-probe budget) lands within 1/2.
+    const g = searchGoodput((rate) => ({ attainment: rate <= 0.3 ? 1 : 0, summary: {} }), { target: 0.9, startRate: 1, bracket: bracketBelow((r) => r <= 0.3, 1), maxProbes: 3 });
+    expect(g.goodput_req_s).toBeLessThanOrEqual(0.3);
+    expect(0.3 - g.goodput_req_s).toBeLessThanOrEqual((0.5 - 0.25) / 8);
+    // Nothing meets down to the search's floor: a goodput of 0, as the search reports one.
+    const none = bracketBelow(() => false, 1);
+    expect(none.lo).toBe(0);
+    expect(none.hi).toBeGreaterThanOrEqual(GOODPUT_MIN_RATE);
+    expect(none.hi).toBeLessThan(2 * GOODPUT_MIN_RATE);
+    expect(searchGoodput(() => ({ attainment: 0, summary: {} }), { target: 0.9, startRate: 1, bracket: none, maxProbes: 3 }).goodput_req_s).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { flagAsField, SilicaError } from '../../core/errors.js';
 import { overrideOverlays } from '../../hw/config/overrides.js';
-import { goodputLimit, parseServeConfig, probeOutcome, resolveServe, runServe, searchGoodput, steadyAtRates, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
+import { GOODPUT_MIN_RATE, goodputLimit, parseServeConfig, probeOutcome, resolveServe, runServe, searchGoodput, steadyAtRates, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from '../../sweep/pool.js';
 import type { ServeExperiment } from './index.js';
 
@@ -111,6 +111,22 @@ function unconstrainedRun(c: ServeCase): UnconstrainedOutcome {
 }
 
 /**
+ * A bracket below the sweep's lowest rate `hi`, which misses the target: halvings until a rate meets
+ * it (lo), so that the bisection after gets the same `goodput_probes` as one between two of the
+ * sweep's rates. Until session 40 the search found this bracket within its probe budget and, with
+ * the study's 3 probes, had one bisection left: Mixtral LooGLE under chunked prefill with 3 ms of
+ * host time per iteration came out at 0.70 req/s with 0.934 missing, 25% apart.
+ */
+export function bracketBelow(meets: (rate: number) => boolean, hi: number): { lo: number; hi: number } {
+  // Down to the search's own floor (1e-3 req/s); below it nothing met the target: a goodput of 0.
+  for (let lo = hi / 2; lo >= GOODPUT_MIN_RATE; lo /= 2) {
+    if (meets(lo)) return { lo, hi };
+    hi = lo;
+  }
+  return { lo: 0, hi };
+}
+
+/**
  * The sweep's rates, then the goodput: bisection between the sweep's last rate meeting the SLO
  * target and the first missing it (or outward from the sweep's ends when none or all meet it).
  */
@@ -131,17 +147,16 @@ function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
     return probeOutcome(out.summary);
   };
   const target = r.slo.targetShare;
-  const attain = rates.map((rate) => {
+  const meets = (rate: number) => {
     const p = probe(rate);
     return p.attainment >= target && p.sustained !== false;
-  });
+  };
+  const attain = rates.map(meets);
   const firstFail = attain.indexOf(false);
   const g =
     firstFail < 0
       ? searchGoodput(probe, { target, startRate: rates[rates.length - 1]!, maxProbes: exp.goodput_probes + 2, relTolerance: 0.05 })
-      : firstFail === 0
-        ? searchGoodput(probe, { target, startRate: rates[0]! / 2, maxProbes: exp.goodput_probes, relTolerance: 0.05 })
-        : searchGoodput(probe, { target, startRate: rates[firstFail - 1]!, bracket: { lo: rates[firstFail - 1]!, hi: rates[firstFail]! }, maxProbes: exp.goodput_probes, relTolerance: 0.05 });
+      : searchGoodput(probe, { target, startRate: rates[0]!, bracket: firstFail === 0 ? bracketBelow(meets, rates[0]!) : { lo: rates[firstFail - 1]!, hi: rates[firstFail]! }, maxProbes: exp.goodput_probes, relTolerance: 0.05 });
   const maxProbed = Math.max(...at.keys());
   const limitedBy = goodputLimit([...at].map(([rate, out]) => ({ rate_req_s: rate, summary: out.summary })), g.goodput_req_s, target);
   const goodput: Row = { model: c.model, workload: c.workload, policy: labels.policy, goodput_req_s: g.goodput_req_s, lower_bound: g.goodput_req_s >= maxProbed, target_share: target, itl_slo_ms: r.slo.itlMs, limited_by: limitedBy };

@@ -343,7 +343,7 @@ export function searchGoodput(
     return p.meets;
   };
   const maxProbes = o.maxProbes ?? GOODPUT_MAX_PROBES;
-  const minRate = o.minRate ?? 1e-3;
+  const minRate = o.minRate ?? GOODPUT_MIN_RATE;
   const maxRate = o.maxRate ?? 1e4;
   let lo = o.bracket?.lo ?? 0;
   let hi = o.bracket?.hi ?? Infinity;
@@ -391,6 +391,9 @@ export function goodputLimit(probes: Iterable<{ rate_req_s: number; summary: Rec
   if (Number(above.summary.slo_attainment) < target) return 'joint';
   return above.summary.sustained === 0 ? 'backlog' : 'joint';
 }
+
+/** Lowest rate a goodput search probes (req/s): below it a goodput reads as this. */
+export const GOODPUT_MIN_RATE = 1e-3;
 
 /** Probes a goodput search runs unless told otherwise (or bracketing from a far start takes more). */
 export const GOODPUT_MAX_PROBES = 14;
