@@ -241,6 +241,26 @@ describe('docs/columns.md documents every column silica writes', () => {
     }
   });
 
+  it("lists the columns of silica serve --goodput --out's goodput_probes.csv: its own, or results.csv's", () => {
+    // A probe row is the probe's run summary behind three columns of its own; the summary's
+    // columns depend on the policy, so rapid (arm_*, replicas) and disagg (its pools) both run.
+    const key = 'silica serve --out/goodput_probes.csv';
+    const shared = doc.get('serve/results.csv')!;
+    const written = new Set<string>();
+    for (const policy of ['rapid', 'disagg']) {
+      const serveOut = join(dir, `goodput-${policy}`);
+      const s = silica(['serve', '--model', 'llama2-7b', '--hw', 'h100-sxm', '--gpus', '2', '--tp', '1', '--policy', policy, '--requests', '20', '--goodput', '--out', serveOut]);
+      if (s.code !== 0) throw new Error(`silica serve --goodput failed (${s.code}): ${s.stderr}`);
+      const header = csvHeader(join(serveOut, 'goodput_probes.csv'));
+      expect(header.slice(0, 3)).toEqual(['rate_req_s', 'slo_attainment', 'meets']);
+      // Steady-state probes carry the backlog check's columns.
+      expect(header).toEqual(expect.arrayContaining(['backlog_growth', 'backlog_allowed', 'sustained']));
+      for (const c of header) written.add(c);
+    }
+    expect([...written].filter((c) => !doc.get(key)?.has(c) && !shared.has(c)), `${key}: columns missing from docs/columns.md`).toEqual([]);
+    expect([...(doc.get(key) ?? [])].filter((c) => !written.has(c)), `${key}: columns docs/columns.md lists that the table does not have`).toEqual([]);
+  });
+
   it('lists the fields of each point of `silica validate --json`', () => {
     // Points of its own (a tolerance and a band): every point has the same fields, and the shipped
     // set would take seconds to load and run.

@@ -109,7 +109,7 @@ export const serveCommand: CommandModule = {
       .option('itl-slo-ms', num('ITL SLO (default 100 dense, 50 MoE)'))
       .option('slo-share', num('share of requests that must meet the SLOs (goodput)', 0.9))
       .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' })
-      .option('out', { type: 'string', describe: 'directory for requests.csv, summary.json, trace.json (Chrome), config.resolved.yaml and arm_timeline.csv (rapid, where the ARM switched the CU split)' }),
+      .option('out', { type: 'string', describe: 'directory for requests.csv, summary.json, trace.json (Chrome), config.resolved.yaml and arm_timeline.csv (rapid, where the ARM switched the CU split); with --goodput, config.resolved.yaml, goodput.json and goodput_probes.csv (a row per probed rate: docs/columns.md)' }),
   handler: (argv) => {
     const a = argv as unknown as ServeArgs;
     // Two sources of requests: the trace would win and the preset be ignored.
