@@ -64,6 +64,17 @@ describe('silica serve', () => {
     expect(Math.max(...passing)).toBe(r.goodput_req_s);
   });
 
+  it('--goodput --json says sustained only of probes it judged: none with --no-steady-state, every one without', () => {
+    type Probes = { probes: Array<{ rate_req_s: number; sustained?: boolean }> };
+    const small = ['serve', '--model', 'llama2-7b', '--hw', 'h100-sxm', '--gpus', '1', '--tp', '1', '--requests', '30', '--goodput', '--json'];
+    // A plain run has no backlog check (backlog.ts): its probes were not judged, not found to keep up.
+    const plain = silicaJson<Probes>([...small, '--no-steady-state']);
+    expect(plain.probes.length).toBeGreaterThan(2);
+    for (const p of plain.probes) expect(p, `${p.rate_req_s} req/s`).not.toHaveProperty('sustained');
+    const steady = silicaJson<Probes>(small);
+    for (const p of steady.probes) expect(p.sustained, `${p.rate_req_s} req/s`).toBeTypeOf('boolean');
+  });
+
   it('fails with one line on bad input', () => {
     expectOneLineError(silica([...base, '--policy', 'nope']), /--policy: unknown policy "nope"/);
     expectOneLineError(silica([...base, '--batch', '4']), /: --batch, --input-len and --output-len: expected all three \(offline batch\) or none$/);

@@ -169,7 +169,7 @@ export const serveCommand: CommandModule = {
     if (idle > 0) {
       process.stderr.write(`silica serve: note: ${idle} of the ${String(summary!.gpus)} GPUs serve${idle === 1 ? 's' : ''} no replica (gpus_serving ${String(summary!.gpus_serving)}); idle, ${idle === 1 ? 'it counts' : 'they count'} in cu_util, hbm_util and the board energy\n`);
     }
-    const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, limited_by: goodput.limited_by, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment, sustained: p.sustained })) } : result!.summary;
+    const figures = goodput ? { goodput_req_s: goodput.goodput_req_s, target_share: goodput.target_share, limited_by: goodput.limited_by, probes: goodput.points.map((p) => ({ rate_req_s: p.rate_req_s, slo_attainment: p.slo_attainment, ...(p.summary.sustained === undefined ? {} : { sustained: p.sustained }) })) } : result!.summary;
     if (a.json) printJson(figures);
     else if (goodput) {
       printTable([
