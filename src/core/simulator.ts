@@ -14,6 +14,7 @@ export interface FlowSpec {
   name: string;
   /** Work units to complete (bytes for a transfer, 1 for a normalised kernel). */
   amount: number;
+  /** What a unit takes of each resource. The flow keeps this list (leave it alone after startFlow). */
   demands: FlowDemand[];
   /** Upper bound on progress rate (units per ns), e.g. a kernel's compute-bound rate. */
   maxRate?: number;
@@ -49,6 +50,16 @@ export interface Flow extends FlowState {
 const MAX_SOLVE_PASSES = 64;
 
 const NO_MILESTONES: readonly Milestone[] = Object.freeze([]);
+
+/**
+ * The demands a flow keeps: those with work per unit. Most specs have no other, and then the
+ * flow keeps the spec's own list rather than a copy (a list per flow, every DMA step and GEMM
+ * stage of the T3 study): a spec's list is the flow's from startFlow on.
+ */
+function positiveDemands(demands: FlowDemand[]): FlowDemand[] {
+  for (let i = 0; i < demands.length; i++) if (!(demands[i]!.perUnit > 0)) return demands.filter((d) => d.perUnit > 0);
+  return demands;
+}
 
 export class Simulator {
   nowNs = 0;
@@ -136,7 +147,7 @@ export class Simulator {
       id: this.nextFlowId++,
       name: spec.name,
       amount: spec.amount,
-      demands: spec.demands.filter((d) => d.perUnit > 0),
+      demands: positiveDemands(spec.demands),
       maxRate: spec.maxRate ?? Infinity,
       weight: spec.weight ?? 1,
       priority: spec.priority ?? 0,

@@ -35,6 +35,20 @@ describe('producer speed memo', () => {
     }
   });
 
+  it('finds every state it remembered, exactly, however many (its table grows), and no other', () => {
+    const memo = new SpeedMemo();
+    const state = (i: number) => [500, 600 + (i % 7), 100, (i % 101) / 101, i / 5000] as const;
+    for (let i = 0; i < 5000; i++) {
+      expect(memo.find(...state(i))).toBeNaN();
+      memo.remember(...state(i), 1 / (i + 1));
+    }
+    for (let i = 0; i < 5000; i++) expect(memo.find(...state(i))).toBe(1 / (i + 1));
+    expect(memo.find(500, 600, 100, 0.5, 0.123456789)).toBeNaN();
+    // -0 is the state +0 is (as Map keys, SameValueZero).
+    memo.remember(500, 600, 100, 0, 0.25, 0.75);
+    expect(memo.find(500, 600, 100, -0, 0.25)).toBe(0.75);
+  });
+
   it('is shared by the controllers of policies with one latency law, and only by them', () => {
     const config = { policy: 'fair', sample_ns: 100, mca: { occupancy_threshold: 4, starvation_limit_ns: 1000 } } as never;
     const fair = arbitrationPolicy('fair').create(config);

@@ -28,7 +28,8 @@ registerArbitrationPolicy({
       policy: 'test-work-left-probe',
       commCap(s) {
         const w = s.workLeft();
-        if (gpu0 && w) workSeen.push(w);
+        // A copy: the run rewrites one object per GPU at every ask (Sample.workLeft).
+        if (gpu0 && w) workSeen.push({ ...w });
         return fair.commCap(s);
       },
     };

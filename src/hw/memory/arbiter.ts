@@ -19,7 +19,10 @@ export interface Sample {
   uProducer: number;
   /** Whether communication flows are active on this HBM (evaluated only when a policy asks). */
   commActive: () => boolean;
-  /** Work left on this GPU where the run reports it (a fused GEMM + RS); evaluated only when a policy asks. */
+  /**
+   * Work left on this GPU where the run reports it (a fused GEMM + RS); evaluated only when a policy
+   * asks. The reporter may rewrite one object at every ask: read it, keep none of it.
+   */
   workLeft: () => WorkLeft | undefined;
 }
 

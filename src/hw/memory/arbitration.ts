@@ -146,10 +146,13 @@ export class MemoryController {
    */
   private producerSpeed(slot: ProducerSlot, rules: Arbiter, uComm: number, uFull: number): number {
     const idle = this.gpu.hw.memory.hbm.latency_ns;
-    const solve = () =>
-      latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) => rules.producerLatencyNs(idle, uComm + uFull * s, uFull * s));
     const law = rules.latencyLaw;
-    return law !== undefined ? speedMemoFor(law).speed(idle, slot.hiddenNs, slot.iterationNs, uComm, uFull, solve) : solve();
+    const memo = law !== undefined ? speedMemoFor(law) : undefined;
+    const known = memo ? memo.find(idle, slot.hiddenNs, slot.iterationNs, uComm, uFull) : NaN;
+    if (!Number.isNaN(known)) return known;
+    const speed = solveProducerSpeed(slot, rules, idle, uComm, uFull);
+    memo?.remember(idle, slot.hiddenNs, slot.iterationNs, uComm, uFull, speed);
+    return speed;
   }
 
   private setCommCap(cap: number | undefined): void {
@@ -160,6 +163,11 @@ export class MemoryController {
     else (hbm.shareCapByPriority ??= new Map()).set(this.arbiter.commPriority, cap);
     this.gpu.sim.invalidateRates();
   }
+}
+
+/** The latency-bound speed solved (a function of its own: the closures stay off the path of a remembered speed). */
+function solveProducerSpeed(slot: ProducerSlot, rules: Arbiter, idle: number, uComm: number, uFull: number): number {
+  return latencyBoundSpeed({ idleNs: idle, hiddenNs: slot.hiddenNs, iterationNs: slot.iterationNs }, (s) => rules.producerLatencyNs(idle, uComm + uFull * s, uFull * s));
 }
 
 /** The controllers of a System's GPUs under one arbitration config, with their common sampler. */

@@ -6,7 +6,7 @@ import type { ModelSpec } from '../models/index.js';
 import { ProgramEmitter } from '../lower/emit.js';
 import { programsFor } from '../lower/groups.js';
 import { lowerForward, type LowerContext } from '../lower/kernels.js';
-import { checkNonNegativeInt, checkPositiveInt } from '../validate.js';
+import { checkNonNegativeInt, checkNonNegativeIntAt, checkPositiveInt, checkPositiveIntAt } from '../validate.js';
 
 export interface IterationOptions {
   /** Prefill chunks: `tokens` new prompt tokens of a request whose first `context` tokens are already cached. */
@@ -58,9 +58,10 @@ export function buildIterationTrace(model: ModelSpec, o: IterationOptions): Trac
   const flash = o.flashAttention ?? true;
   if (o.decode.length > 0 && !model.causal) throw new SilicaError(`--phase decode: ${model.name} is an encoder (not causal) and has no decode phase`);
   const byShape = new Map<string, AttentionGroup>();
-  for (const [i, p] of o.prefill.entries()) {
-    checkPositiveInt(p.tokens, `prefill[${i}].tokens`);
-    checkNonNegativeInt(p.context, `prefill[${i}].context`);
+  for (let i = 0; i < o.prefill.length; i++) {
+    const p = o.prefill[i]!;
+    checkPositiveIntAt(p.tokens, 'prefill', i, '.tokens');
+    checkNonNegativeIntAt(p.context, 'prefill', i, '.context');
     if (p.context + p.tokens > model.maxSeq) throw new SilicaError(`prefill[${i}]: ${p.context + p.tokens} positions exceed ${model.name}'s ${model.maxSeq}`);
     if (p.context > 0 && !model.causal) throw new SilicaError(`prefill[${i}].context: ${model.name} is an encoder; chunked prefill needs a causal model`);
     const key = `${p.tokens}/${p.context}`;
@@ -68,10 +69,10 @@ export function buildIterationTrace(model: ModelSpec, o: IterationOptions): Trac
     byShape.set(key, { count: (g?.count ?? 0) + 1, qLen: p.tokens, kvLen: p.context + p.tokens });
   }
   const groups = [...byShape.values()];
-  o.decode.forEach((c, i) => {
-    checkNonNegativeInt(c, `--context[${i}]`);
+  for (let i = 0; i < o.decode.length; i++) {
+    const c = checkNonNegativeIntAt(o.decode[i], '--context', i);
     if (c + 1 > model.maxSeq) throw new SilicaError(`--context: ${c + 1} positions exceed ${model.name}'s ${model.maxSeq}`);
-  });
+  }
   let paged: number[] = [];
   if (o.decode.length > 0) {
     const uniform = o.decode.every((c) => c === o.decode[0]);

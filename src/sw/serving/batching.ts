@@ -146,22 +146,23 @@ export function admitHead(ctx: PolicyContext, rep: Replica, nowNs: number): Req 
  * budget left.
  */
 export function addPrefillChunks(ctx: PolicyContext, rep: Replica, b: Batch, nowNs: number, budget: number, chunkCap = Infinity): number {
-  const add = (r: Req) => {
-    const c = Math.min(r.prefillRemaining, chunkCap, budget);
-    b.prefill.push(r);
-    b.chunks.push(c);
-    budget -= c;
-  };
   for (const r of rep.prefilling) {
     if (budget <= 0) break;
-    add(r);
+    budget -= addChunk(b, r, Math.min(r.prefillRemaining, chunkCap, budget));
   }
   while (budget > 0) {
     const r = admitHead(ctx, rep, nowNs);
     if (!r) break;
-    add(r);
+    budget -= addChunk(b, r, Math.min(r.prefillRemaining, chunkCap, budget));
   }
   return budget;
+}
+
+/** Puts `tokens` of r's prompt in the batch; returns them. (Not a closure: one per call was allocated with its budget.) */
+function addChunk(b: Batch, r: Req, tokens: number): number {
+  b.prefill.push(r);
+  b.chunks.push(tokens);
+  return tokens;
 }
 
 /** Emits one token; releases the request's blocks when it is complete. True when complete. */
@@ -230,7 +231,9 @@ export abstract class SingleStreamRunner {
     readonly costs: IterationCostModel,
     streamName = 'compute',
   ) {
-    this.lane = new Lane(ctx.sim, streamName, (lane, it) => ctx.trace?.iteration(rep.gpus, lane.name, it), rep);
+    // No record without a trace: its object per iteration would be built for nothing.
+    const trace = ctx.trace;
+    this.lane = new Lane(ctx.sim, streamName, trace ? (lane, it) => trace.iteration(rep.gpus, lane.name, it) : undefined, rep);
   }
 
   abstract nextBatch(nowNs: number): Batch | undefined;

@@ -23,6 +23,13 @@ export interface LaneIteration {
   args?: Record<string, number | string>;
 }
 
+/** A scheduled wake-up of a lane: the generation it was set for, and what it then does. */
+interface WakeUp {
+  gen: number;
+  action: 'beginGpu' | 'finish';
+  readonly fire: () => void;
+}
+
 export class Lane {
   partner?: Lane;
   /** An iteration is in progress (its host phase or its GPU work). */
@@ -49,6 +56,8 @@ export class Lane {
   private coFactor = 1;
   /** Share of aloneNj drawn per unit of progress since lastNs. */
   private effFactor = 1;
+  /** Wake-ups whose events have fired, for the next schedule (wakeAfter). */
+  private readonly spareWakeUps: WakeUp[] = [];
 
   constructor(
     readonly sim: Simulator,
@@ -84,12 +93,8 @@ export class Lane {
     this.args = args;
     this.onDone = onDone;
     this.hostStartNs = this.sim.nowNs;
-    if (hostNs > 0) {
-      const g = ++this.gen;
-      this.sim.after(hostNs, () => {
-        if (g === this.gen) this.beginGpu();
-      });
-    } else this.beginGpu();
+    if (hostNs > 0) this.wakeAfter(hostNs, ++this.gen, 'beginGpu');
+    else this.beginGpu();
   }
 
   private beginGpu(): void {
@@ -140,9 +145,35 @@ export class Lane {
     const g = ++this.gen;
     this.effNs = this.currentNs();
     this.effFactor = this.partner?.onGpu ? this.coFactor : 1;
-    this.sim.after(this.left * this.effNs, () => {
-      if (g === this.gen) this.finish();
-    });
+    this.wakeAfter(this.left * this.effNs, g, 'finish');
+  }
+
+  /**
+   * Wakes the lane after `delayNs` to `action`, unless it was rescheduled meanwhile (the generation
+   * moved on: a retimed iteration leaves its earlier wake-up queued, and that one does nothing).
+   * Wake-ups are reused once they fired: a closure per schedule (two or three an iteration) was a
+   * steady share of a serving run's allocation.
+   */
+  private wakeAfter(delayNs: number, gen: number, action: 'beginGpu' | 'finish'): void {
+    const w = this.spareWakeUps.pop() ?? this.newWakeUp();
+    w.gen = gen;
+    w.action = action;
+    this.sim.after(delayNs, w.fire);
+  }
+
+  private newWakeUp(): WakeUp {
+    const w: WakeUp = {
+      gen: 0,
+      action: 'finish',
+      fire: () => {
+        const { gen, action } = w;
+        this.spareWakeUps.push(w);
+        if (gen !== this.gen) return;
+        if (action === 'finish') this.finish();
+        else this.beginGpu();
+      },
+    };
+    return w;
   }
 
   private finish(): void {
@@ -152,8 +183,10 @@ export class Lane {
     this.onGpu = false;
     this.gen++;
     this.busyNs += now - this.startNs;
-    const hostStartNs = this.hostStartNs < this.startNs ? { hostStartNs: this.hostStartNs } : {};
-    this.record?.(this, { label: this.label, ...hostStartNs, startNs: this.startNs, endNs: now, cus: this.cus, args: this.args });
+    if (this.record) {
+      const hostStartNs = this.hostStartNs < this.startNs ? this.hostStartNs : undefined;
+      this.record(this, { label: this.label, hostStartNs, startNs: this.startNs, endNs: now, cus: this.cus, args: this.args });
+    }
     const done = this.onDone!;
     this.onDone = undefined;
     this.partner?.retimeForPartner();

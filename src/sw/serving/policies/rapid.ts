@@ -62,8 +62,9 @@ class RapidReplica {
     readonly timeline: Array<Record<string, number | string>>,
   ) {
     const rec = (lane: Lane, it: Parameters<NonNullable<ConstructorParameters<typeof Lane>[2]>>[1]) => ctx.trace?.iteration(rep.gpus, lane.name, it);
-    this.prefillLane = new Lane(ctx.sim, 'prefill', rec, rep);
-    this.decodeLane = new Lane(ctx.sim, 'decode', rec, rep);
+    // No record without a trace: its object per iteration would be built for nothing.
+    this.prefillLane = new Lane(ctx.sim, 'prefill', ctx.trace ? rec : undefined, rep);
+    this.decodeLane = new Lane(ctx.sim, 'decode', ctx.trace ? rec : undefined, rep);
     this.prefillLane.partner = this.decodeLane;
     this.decodeLane.partner = this.prefillLane;
     this.split = o.arm.mode === 'split' ? arm.split(arm.decodeCusFor(1)) : arm.unmasked;
