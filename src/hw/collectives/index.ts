@@ -10,7 +10,7 @@ import { planBroadcast, planRing, type Chunking } from './ring.js';
 import { hamiltonianDecomposition, ringsFor } from './rings.js';
 import { ringAllReduceEstimateNs, treeAllReduceEstimateNs } from './estimate.js';
 import { planTree, type TreeChunking } from './tree.js';
-import { treesFor } from './trees.js';
+import { treesFor, type GpuTree } from './trees.js';
 import { TRANSFER_PRIORITY } from '../dma/dma.js';
 
 /**
@@ -86,7 +86,19 @@ export function busBwFactor(kind: CollectiveKind, n: number): number {
   return (n - 1) / n;
 }
 
-function chooseAlgo(system: System, ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, ranks: readonly number[], treeChunking: TreeChunking): RunAlgo {
+/** The group's rings and trees, each built at most once per collective: the choice and the plan both read them. */
+interface GroupShapes {
+  rings(): number[][];
+  trees(): GpuTree[];
+}
+
+function groupShapes(ic: Interconnect, ranks: readonly number[]): GroupShapes {
+  let rings: number[][] | undefined;
+  let trees: GpuTree[] | undefined;
+  return { rings: () => (rings ??= ringsFor(ic, ranks)), trees: () => (trees ??= treesFor(ic, ranks)) };
+}
+
+function chooseAlgo(system: System, ic: Interconnect, spec: CollectiveSpec, engine: EngineKind, ranks: readonly number[], treeChunking: TreeChunking, shapes: GroupShapes): RunAlgo {
   const algo = spec.algo ?? 'auto';
   const kind = spec.kind;
   // An algorithm a kind does not have is refused, never swapped for another unannounced (an
@@ -116,8 +128,8 @@ function chooseAlgo(system: System, ic: Interconnect, spec: CollectiveSpec, engi
   // (estimate.ts) from the links', NICs' and CUs' rates and latencies.
   if (kind === 'all-reduce' && engine === 'cu' && !oneNode) {
     const cus = spec.cus ?? cfg.collective.cus;
-    const ringNs = ringAllReduceEstimateNs(system, ic, ringsFor(ic, ranks), spec.bytes, cus, treeChunking);
-    const treeNs = treeAllReduceEstimateNs(system, ic, treesFor(ic, ranks), spec.bytes, cus, treeChunking);
+    const ringNs = ringAllReduceEstimateNs(system, ic, shapes.rings(), spec.bytes, cus, treeChunking);
+    const treeNs = treeAllReduceEstimateNs(system, ic, shapes.trees(), spec.bytes, cus, treeChunking);
     if (treeNs < ringNs) return 'tree';
   }
   return 'ring';
@@ -175,13 +187,14 @@ export function startCollective(system: System, spec: CollectiveSpec, onComplete
   const c = system.hw.interconnect.collective;
   const chunking: Chunking = { chunkBytes: c.chunk_bytes, maxChunks: c.max_chunks };
   const treeChunking: TreeChunking = { ...chunking, minChunkBytes: c.tree_min_chunk_bytes };
-  const algo = chooseAlgo(system, ic, spec, engine, ranks, treeChunking);
+  const shapes = groupShapes(ic, ranks);
+  const algo = chooseAlgo(system, ic, spec, engine, ranks, treeChunking, shapes);
   const plan = new Plan();
   let rings = 0;
   if (spec.kind === 'send-recv') planSendRecv(plan, ranks[0]!, ranks[1]!, spec.bytes, chunking);
   else if (spec.kind === 'all-to-all') planDirect(plan, ranks, 'all-to-all', spec.bytes, engine, chunking);
   else if (algo === 'nvls') planNvls(plan, ic, ranks, spec.bytes, chunking);
-  else if (algo === 'tree') planTree(plan, treesFor(ic, ranks), spec.bytes, treeChunking);
+  else if (algo === 'tree') planTree(plan, shapes.trees(), spec.bytes, treeChunking);
   else if (algo === 'direct') planDirect(plan, ranks, spec.kind as 'all-reduce', spec.bytes, engine, chunking);
   else {
     // Every ring the group has, whatever the size. NCCL runs fewer channels for small messages, as
@@ -189,7 +202,7 @@ export function startCollective(system: System, spec: CollectiveSpec, onComplete
     // only slow a collective, and leaving rings out below a size made time fall as bytes grew
     // (8-GPU all-reduce on MI300X: 64.5 us for 1 MiB - 1 B on one ring, 44.0 us for 1 MiB on two).
     // A small message is latency-bound on any number of rings.
-    const ringList = engine === 'dma' ? dmaRings(system, ic, ringsFor(ic, ranks)) : ringsFor(ic, ranks);
+    const ringList = engine === 'dma' ? dmaRings(system, ic, shapes.rings()) : shapes.rings();
     rings = ringList.length;
     if (spec.kind === 'broadcast') planBroadcast(plan, ringList, spec.src ?? ranks[0]!, spec.bytes, chunking);
     else planRing(plan, ringList, spec.kind as 'all-reduce', spec.bytes, engine, chunking);

@@ -1,6 +1,6 @@
 import { flagAsField, SilicaError } from '../../core/errors.js';
 import { overrideOverlays } from '../../hw/config/overrides.js';
-import { GOODPUT_MIN_RATE, goodputLimit, parseServeConfig, probeOutcome, resolveServe, runServe, searchGoodput, steadyAtRates, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
+import { GOODPUT_MIN_RATE, goodputLimit, parseServeConfig, probeMeets, probeOutcome, resolveServe, runServe, searchGoodput, steadyAtRates, type ResolvedServe, type ServeOutcome } from '../../sw/serving/serve.js';
 import { taskFailure, type TaskFailure, type TaskRunner } from '../../sweep/pool.js';
 import type { ServeExperiment } from './index.js';
 
@@ -147,10 +147,7 @@ function ratesRun(c: ServeCase & { rates: number[] }): RatesOutcome {
     return probeOutcome(out.summary);
   };
   const target = r.slo.targetShare;
-  const meets = (rate: number) => {
-    const p = probe(rate);
-    return p.attainment >= target && p.sustained !== false;
-  };
+  const meets = (rate: number) => probeMeets(probe(rate), target);
   const attain = rates.map(meets);
   const firstFail = attain.indexOf(false);
   const g =

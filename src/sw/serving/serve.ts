@@ -297,6 +297,11 @@ export interface ProbeOutcome {
   summary: Record<string, number | string>;
 }
 
+/** Whether a probe meets the goodput's bar: enough requests meet both SLOs, and the node kept up where that was judged. */
+export function probeMeets(p: ProbeOutcome, target: number): boolean {
+  return p.attainment >= target && (p.sustained ?? true);
+}
+
 /** A run's summary as a goodput probe reads it. */
 export function probeOutcome(summary: Record<string, number | string>): ProbeOutcome {
   return { attainment: Number(summary.slo_attainment), sustained: summary.sustained !== 0, summary };
@@ -336,8 +341,7 @@ export function searchGoodput(
   const points: GoodputPoint[] = [];
   const run = (rate: number): boolean => {
     const r = probe(rate);
-    const sustained = r.sustained ?? true;
-    const p = { rate_req_s: rate, slo_attainment: r.attainment, sustained, meets: r.attainment >= o.target && sustained, summary: r.summary };
+    const p = { rate_req_s: rate, slo_attainment: r.attainment, sustained: r.sustained ?? true, meets: probeMeets(r, o.target), summary: r.summary };
     points.push(p);
     o.onProbe?.(p);
     return p.meets;
